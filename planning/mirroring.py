@@ -17,8 +17,8 @@ What a mirrored copy changes:
 - everything else (units, depth, angle, product, volume, session, lot, note, deviation) is copied.
 
 Midline points (a midline landmark with ``|left_mm| <= 0.5``, or ``|entry x| <= 0.5`` mm) are not
-duplicated. A copy is also skipped when the plan already holds a point in the same session at the
-mirrored placement with the mirrored target, so mirroring a symmetric plan changes nothing.
+duplicated. A copy is also skipped when the plan already holds a point equal to it in everything
+but the id, so mirroring a symmetric plan (or mirroring twice) changes nothing.
 """
 
 from __future__ import annotations
@@ -111,14 +111,14 @@ def mirror_plan(plan: Plan, side: str | None = None) -> Plan:
     if side not in (None, "left", "right"):
         raise ValueError(f"side must be 'left', 'right' or None, got {side!r}")
     taken = {p.id for p in plan.points}
-    existing = {(p.session_id, p.placement, p.target) for p in plan.points}
+    existing = {replace(p, id="") for p in plan.points}
     copies: list[Point] = []
     for p in plan.points:
         s = point_side(p)
         if s == "midline" or (side is not None and s != side):
             continue
         m = mirror_point(p, p.id)
-        if (m.session_id, m.placement, m.target) in existing:
+        if replace(m, id="") in existing:
             continue
         new_id = _new_id(p.id, taken)
         taken.add(new_id)
