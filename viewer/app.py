@@ -1,0 +1,598 @@
+"""The injectmap web app (Panel + PyVista): one scene, plan and findings per browser session.
+
+Run it with ``injectmap serve`` (which calls :func:`serve`) or ``panel serve viewer/app.py``.
+
+The face model is loaded once per server process (:func:`get_model`) and shared read-only; each
+session gets its own :class:`~viewer.state.AppState`, :class:`~viewer.analysis.PlanAnalyst` and
+:class:`~viewer.scene.Scene` from :func:`create_app`. Handlers only gather input and call the state
+(plan edits) or planning (analysis); the scene draws what planning returned.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import panel as pn
+import param
+
+from anatomy.ids import landmark_ids
+from planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict, save_plan
+from planning.products import product_info, product_names
+from viewer.analysis import PlanAnalyst
+from viewer.scene import SEVERITY_COLOURS, Scene, worst_severity
+from viewer.state import CUT_AXES, LAYER_GROUPS, LAYER_LABELS, MODES, VIEWS, AppState
+
+DEMO_PLAN = Path(__file__).with_name("demo_plan.json")
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+AUTOSAVE_ENV = "INJECTMAP_AUTOSAVE_DIR"
+SCENE_SIZE = (860, 640)
+
+PICK_JS = """
+const rw = vtkpan.renderer_el;
+if (!rw) { return; }
+const interactor = rw.getInteractor(), renderer = rw.getRenderer();
+if (vtkpan._pickSub) { vtkpan._pickSub.unsubscribe(); vtkpan._pickSub = null; }
+if (cb_obj.active) {
+  const picker = vtk.Rendering.Core.vtkCellPicker.newInstance();
+  picker.setPickFromList(false);
+  picker.setTolerance(0);
+  vtkpan._pickSub = interactor.onLeftButtonPress((cd) => {
+    const pos = cd.position;
+    picker.pick([pos.x, pos.y, pos.z || 0], renderer);
+    if (picker.getActors().length) {
+      picked.value = JSON.stringify({xyz: picker.getPickPosition(), n: Date.now()});
+    }
+  });
+}
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def get_model() -> Any:
+    """The default face model, loaded once per process and shared read-only by every session."""
+    from anatomy.model import load_model
+
+    return load_model()
+
+
+def autosave_dir() -> Path:
+    """Where each session's plan is saved after every change (``$INJECTMAP_AUTOSAVE_DIR``)."""
+    d = os.environ.get(AUTOSAVE_ENV) or str(Path.home() / ".cache" / "injectmap" / "autosave")
+    return Path(d)
+
+
+def demo_plan() -> dict[str, Any]:
+    """The default plan of a new session: the demo glabellar and forehead pattern."""
+    return plan_to_dict(parse_plan(json.loads(DEMO_PLAN.read_text(encoding="utf-8"))))
+
+
+def _structure_options(model: Any) -> dict[str, str]:
+    opts = {"(none)": ""}
+    for sid, s in sorted(model.structures.items(), key=lambda kv: kv[1].name):
+        opts[f"{s.name} ({sid})"] = sid
+    return opts
+
+
+# ---------------------------------------------------------------------------------------- scene
+class SceneView(pn.viewable.Viewer):
+    """The 3D scene in Panel's VTK pane, kept in step with the state and the analysis."""
+
+    def __init__(self, state: AppState, analyst: PlanAnalyst, model: Any, **params: Any) -> None:
+        super().__init__(**params)
+        self.state, self.analyst, self.model = state, analyst, model
+        self.scene = Scene(model, window_size=SCENE_SIZE)
+        self.scene.set_layers(state.layer_visible, state.layer_opacity)
+        self.pane = pn.pane.VTK(self.scene.plotter.ren_win, width=SCENE_SIZE[0], height=SCENE_SIZE[1],
+                                orientation_widget=True, enable_keybindings=False)
+        self.pane.camera = self.scene.camera_dict()
+        self.picked = pn.widgets.TextInput(name="", value="", width=10, height=10, css_classes=["pick-carrier"],
+                                           styles={"position": "absolute", "left": "-10000px"})
+        self.place_toggle = pn.widgets.Toggle(name="Place points (click the skin)", button_type="primary",
+                                              value=state.placing, width=240)
+        self.place_toggle.jscallback(args={"vtkpan": self.pane, "picked": self.picked}, value=PICK_JS)
+        self.place_toggle.link(state, value="placing")
+        self.picked.param.watch(self._on_pick, "value")
+        self.last_pick_ms = 0.0
+        state.param.watch(self._on_layers, ["layer_visible", "layer_opacity"])
+        state.param.watch(self._on_cut, ["cut_axis", "cut_mm"])
+        state.param.watch(self._on_view, ["view"])
+        state.param.watch(self._on_landmarks, ["show_landmarks"])
+        state.param.watch(self._on_points, ["selected"])
+        state.param.watch(self._on_highlight, ["highlight"])
+        analyst.param.watch(self._on_points, ["results"])
+        self._draw_points()
+
+    # handlers: gather input, call the state or the scene, then send the scene
+    def _on_pick(self, event: param.parameterized.Event) -> None:
+        if not event.new or not self.state.placing:
+            return
+        t0 = time.perf_counter()
+        try:
+            xyz = np.asarray(json.loads(event.new)["xyz"], dtype=float)
+        except (ValueError, KeyError, TypeError):
+            return
+        entry, _normal = self.model.skin_point(xyz)
+        self.state.place_at_skin(entry)
+        self.last_pick_ms = (time.perf_counter() - t0) * 1000.0
+
+    def _on_layers(self, *_: Any) -> None:
+        self.scene.set_layers(self.state.layer_visible, self.state.layer_opacity)
+        self.sync()
+
+    def _on_cut(self, *_: Any) -> None:
+        self.scene.set_cut(self.state.cut_axis, self.state.cut_mm)
+        self.sync()
+
+    def _on_view(self, *_: Any) -> None:
+        self.pane.camera = self.scene.set_view(self.state.view)
+        self.sync()
+
+    def _on_landmarks(self, *_: Any) -> None:
+        self.scene.show_landmarks(self.state.show_landmarks)
+        self.sync()
+
+    def _on_points(self, *_: Any) -> None:
+        self._draw_points()
+        self.sync()
+
+    def _on_highlight(self, *_: Any) -> None:
+        sid = self.state.highlight
+        tip = closest = None
+        if sid and self.state.selected in self.analyst.results:
+            r = self.analyst.results[self.state.selected]
+            tip = r.get("tip_mm")
+            for f in r.get("findings", []):
+                if f.get("structure") == sid and f.get("closest_mm") is not None:
+                    closest = f["closest_mm"]
+                    break
+        self.scene.highlight(sid, tip, closest)
+        if tip is not None:
+            r = self.analyst.results[self.state.selected]
+            entry = np.asarray(r["entry_mm"], float)
+            focal = (np.asarray(tip, float) + np.asarray(closest if closest is not None else tip, float)) / 2
+            out = entry - np.asarray(tip, float)
+            out = out if np.linalg.norm(out) > 1e-6 else np.array([0.0, 0.0, 1.0])
+            out = out / np.linalg.norm(out) + np.array([0.0, 0.0, 0.6])
+            self.pane.camera = self.scene.look_at(focal, out, 200.0)
+        self.sync()
+
+    def _draw_points(self) -> None:
+        self.scene.set_points(self.analyst.glyphs(), self.state.selected)
+
+    def sync(self) -> None:
+        """Send the changed scene to the browser."""
+        self.pane.synchronize()
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(self.pane, self.picked, sizing_mode="fixed")
+
+
+# ---------------------------------------------------------------------------------------- panels
+class LayerPanel(pn.viewable.Viewer):
+    """Layer visibility and opacity, cut plane, camera views, landmark labels."""
+
+    def __init__(self, state: AppState, **params: Any) -> None:
+        super().__init__(**params)
+        self.state = state
+        rows = []
+        for g in LAYER_GROUPS:
+            cb = pn.widgets.Checkbox(name=LAYER_LABELS[g], value=state.layer_visible[g], width=130)
+            sl = pn.widgets.FloatSlider(name="", start=0.0, end=1.0, step=0.05,
+                                        value=state.layer_opacity[g], width=120, show_value=False)
+            cb.param.watch(functools.partial(self._visible, g), "value")
+            sl.param.watch(functools.partial(self._opacity, g), "value_throttled")
+            rows.append(pn.Row(cb, sl, margin=0))
+        self.cut_axis = pn.widgets.RadioButtonGroup.from_param(state.param.cut_axis, options=list(CUT_AXES),
+                                                              button_type="default")
+        self.cut_mm = pn.widgets.FloatSlider(name="Cut position (mm)", start=-110, end=110, step=1,
+                                             value=state.cut_mm, width=250)
+        self.cut_mm.link(state, value_throttled="cut_mm")
+        self.views = pn.widgets.RadioButtonGroup.from_param(
+            state.param.view, options={v.replace("three_quarter_", "3/4 ").capitalize(): v for v in VIEWS})
+        self.landmarks = pn.widgets.Checkbox.from_param(state.param.show_landmarks, name="Landmark labels")
+        self._layout = pn.Card(pn.Column(*rows), pn.pane.Markdown("**Cut plane**"), self.cut_axis, self.cut_mm,
+                               pn.pane.Markdown("**View**"), self.views, self.landmarks,
+                               title="Layers and view", width=300)
+
+    def _visible(self, group: str, event: param.parameterized.Event) -> None:
+        self.state.set_layer(group, visible=event.new)
+
+    def _opacity(self, group: str, event: param.parameterized.Event) -> None:
+        self.state.set_layer(group, opacity=event.new)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+
+class PlanPanel(pn.viewable.Viewer):
+    """The plan's points, the product, and the selected point's controls."""
+
+    def __init__(self, state: AppState, analyst: PlanAnalyst, model: Any, **params: Any) -> None:
+        super().__init__(**params)
+        self.state, self.analyst, self.model = state, analyst, model
+        self._updating = False
+        self.table = pn.widgets.Tabulator(self._points_frame(), show_index=False, selectable=1,
+                                          disabled=True, height=220, width=560, name="plan-table",
+                                          layout="fit_data_table")
+        self.table.param.watch(self._on_table_select, "selection")
+        names = product_names()
+        self.product = pn.widgets.Select(name="Product", options=names, value=state.product["name"], width=200)
+        self.product.param.watch(self._on_product, "value")
+        self.depth = pn.widgets.EditableFloatSlider(name="Depth (mm)", start=0.0, end=20.0, fixed_start=0.0,
+                                                    fixed_end=40.0, step=0.5, value=2.0, width=250)
+        self.units = pn.widgets.FloatInput(name="Units", start=0.0, end=400.0, step=0.5, value=4.0, width=90)
+        self.angle = pn.widgets.FloatInput(name="Angle (deg)", start=0.0, end=89.0, step=5.0, value=0.0,
+                                           width=90)
+        lms = landmark_ids()
+        self.toward = pn.widgets.Select(name="toward", options=["(none)"] + lms, width=170)
+        self.target = pn.widgets.Select(name="Target", options=_structure_options(model), width=260)
+        self.suggest = pn.widgets.Button(name="Target = structure at tip", width=200)
+        for w in (self.depth, self.units, self.angle, self.toward, self.target):
+            w.param.watch(self._on_point_edit, "value")
+        self.suggest.on_click(self._on_suggest)
+        self.nudges = []
+        for label, direction in (("Up", "superior"), ("Down", "inferior"), ("Medial", "medial"),
+                                 ("Lateral", "lateral")):
+            b = pn.widgets.Button(name=label, width=70)
+            b.on_click(functools.partial(self._on_nudge, direction))
+            self.nudges.append(b)
+        self.nudge_step = pn.widgets.FloatInput(name="Step (mm)", value=2.0, start=0.5, end=20.0, step=0.5,
+                                                width=80)
+        self.delete = pn.widgets.Button(name="Delete point", button_type="danger", width=110)
+        self.delete.on_click(self._on_delete)
+        self.mirror = pn.widgets.Button(name="Mirror point", width=110)
+        self.mirror.on_click(self._on_mirror)
+        self.mirror_all = pn.widgets.Button(name="Mirror all", width=100)
+        self.mirror_all.on_click(lambda _e: self._guard(lambda: self.state.mirror()))
+        self.undo = pn.widgets.Button(name="Undo", width=80, disabled=True)
+        self.redo = pn.widgets.Button(name="Redo", width=80, disabled=True)
+        self.undo.on_click(lambda _e: self.state.undo())
+        self.redo.on_click(lambda _e: self.state.redo())
+        self.landmark = pn.widgets.Select(name="Landmark", options=lms, value="glabella", width=200)
+        self.sup = pn.widgets.FloatInput(name="superior mm", value=0.0, step=1.0, width=90)
+        self.lat = pn.widgets.FloatInput(name="lateral mm", value=0.0, step=1.0, width=90)
+        self.ant = pn.widgets.FloatInput(name="anterior mm", value=0.0, step=1.0, width=90)
+        self.place = pn.widgets.Button(name="Place at landmark", button_type="primary", width=160)
+        self.place.on_click(self._on_place)
+        self.selected_title = pn.pane.Markdown("", width=540)
+        state.param.watch(self._refresh_table, ["points"])
+        analyst.param.watch(self._refresh_table, ["results"])
+        state.param.watch(self._on_selected, ["selected"])
+        state.param.watch(self._on_history, ["can_undo", "can_redo"])
+        state.param.watch(lambda e: setattr(self.product, "value", e.new["name"]), ["product"])
+        self._on_selected()
+
+    # ------------------------------------------------------------ table
+    def _points_frame(self) -> Any:
+        import pandas as pd
+
+        rows = []
+        plan = self.state.plan_dict()
+        for p in plan["points"]:
+            r = self.analyst.results.get(p["id"], {})
+            where = p["at"]["landmark"] if "at" in p else "skin point"
+            rows.append({"id": p["id"], "units": float(p.get("units", 0.0)),
+                         "product": (p.get("product") or plan["product"])["name"].replace("botulinumtoxinA", ""),
+                         "depth_mm": p.get("depth_mm", r.get("depth_mm")), "target": p.get("target", ""),
+                         "at": where, "tip_in": r.get("tip_in") or "",
+                         "worst": worst_severity(r.get("findings", [])) if r else "?"})
+        cols = ["id", "units", "product", "depth_mm", "target", "at", "tip_in", "worst"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def _refresh_table(self, *_: Any) -> None:
+        self.table.value = self._points_frame()
+        self._select_row()
+        self._on_selected()
+
+    def _select_row(self) -> None:
+        ids = self.state.point_ids()
+        sel = [ids.index(self.state.selected)] if self.state.selected in ids else []
+        if self.table.selection != sel:
+            self._updating = True
+            try:
+                self.table.selection = sel
+            finally:
+                self._updating = False
+
+    def _on_table_select(self, event: param.parameterized.Event) -> None:
+        if self._updating or not event.new:
+            return
+        ids = self.state.point_ids()
+        if event.new[0] < len(ids):
+            self.state.selected = ids[event.new[0]]
+
+    # ------------------------------------------------------------ selected point
+    def _on_selected(self, *_: Any) -> None:
+        self._select_row()
+        pid = self.state.selected
+        if not pid or pid not in self.state.point_ids():
+            self.selected_title.object = "*No point selected: click one in the table, or place one.*"
+            return
+        p = self.state.point(pid)
+        r = self.analyst.results.get(pid, {})
+        self._updating = True
+        try:
+            depth = p.get("depth_mm", r.get("depth_mm", 0.0)) or 0.0
+            self.depth.value = float(depth)
+            self.units.value = float(p.get("units", 0.0))
+            self.angle.value = float(p.get("angle_deg", 0.0))
+            self.toward.value = p.get("toward", "(none)")
+            self.target.value = p.get("target", "") if p.get("target", "") in self.target.options.values() else ""
+        finally:
+            self._updating = False
+        tip = r.get("tip_in") or "?"
+        self.selected_title.object = (f"**Point {pid}**: {p.get('units', 0)} U, tip in `{tip}` "
+                                      f"(layer {r.get('layer', '?')}), target {p.get('target', 'none')}")
+
+    def _guard(self, fn: Any) -> None:
+        try:
+            fn()
+        except (KeyError, ValueError, PlanError) as exc:
+            self.state.message = f"Not done: {exc}"
+
+    def _on_point_edit(self, *_: Any) -> None:
+        if self._updating or not self.state.selected:
+            return
+        angle = float(self.angle.value or 0.0)
+        toward = None if self.toward.value == "(none)" else self.toward.value
+        changes: dict[str, Any] = {"depth_mm": float(self.depth.value), "units": float(self.units.value),
+                                   "target": self.target.value or None}
+        if angle > 0 and toward:
+            changes.update(angle_deg=angle, toward=toward)
+        else:
+            changes.update(angle_deg=None, toward=None)
+        self._guard(lambda: self.state.update_point(self.state.selected, **changes))
+
+    def _on_suggest(self, _e: Any) -> None:
+        r = self.analyst.results.get(self.state.selected, {})
+        sid = r.get("tip_in")
+        if sid and sid in self.model.structures:
+            self._guard(lambda: self.state.update_point(self.state.selected, target=sid))
+
+    def _on_nudge(self, direction: str, _e: Any) -> None:
+        if self.state.selected:
+            self._guard(lambda: self.state.nudge(self.state.selected, direction, float(self.nudge_step.value)))
+
+    def _on_delete(self, _e: Any) -> None:
+        if self.state.selected:
+            self._guard(lambda: self.state.delete_point(self.state.selected))
+
+    def _on_mirror(self, _e: Any) -> None:
+        if self.state.selected:
+            self._guard(lambda: self.state.mirror(self.state.selected))
+
+    def _on_place(self, _e: Any) -> None:
+        self._guard(lambda: self.state.place_by_landmark(
+            self.landmark.value, superior_mm=float(self.sup.value or 0), lateral_mm=float(self.lat.value or 0),
+            anterior_mm=float(self.ant.value or 0)))
+
+    def _on_product(self, event: param.parameterized.Event) -> None:
+        if event.new == self.state.product["name"]:
+            return
+        info = product_info(event.new)
+        self._guard(lambda: self.state.set_product({"name": info.name,
+                                                    "units_per_vial": info.default_units_per_vial,
+                                                    "diluent_ml": info.default_diluent_ml}))
+
+    def _on_history(self, *_: Any) -> None:
+        self.undo.disabled = not self.state.can_undo
+        self.redo.disabled = not self.state.can_redo
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Card(
+            pn.Row(self.product, self.undo, self.redo),
+            self.table,
+            self.selected_title,
+            pn.Row(self.depth, self.units, self.angle, self.toward),
+            pn.Row(self.target, self.suggest),
+            pn.Row(*self.nudges, self.nudge_step),
+            pn.Row(self.delete, self.mirror, self.mirror_all),
+            pn.pane.Markdown("**Place by landmark**"),
+            pn.Row(self.landmark, self.sup, self.lat, self.ant),
+            self.place,
+            title="Plan", width=600)
+
+
+class FindingsPanel(pn.viewable.Viewer):
+    """The findings of the plan; selecting one selects its point and highlights its structure."""
+
+    def __init__(self, state: AppState, analyst: PlanAnalyst, **params: Any) -> None:
+        super().__init__(**params)
+        self.state, self.analyst = state, analyst
+        self._rows: list[dict[str, Any]] = []
+        colours = {k: f"background-color: {v}33" for k, v in SEVERITY_COLOURS.items()}
+        self.table = pn.widgets.Tabulator(self._frame(), show_index=False, selectable=1, disabled=True,
+                                          height=260, width=860, name="findings-table",
+                                          layout="fit_columns", widths={"message": 420})
+        self.table.style.apply(lambda s: [colours.get(v, "") for v in s], subset=["severity"])
+        self.table.param.watch(self._on_select, "selection")
+        self.errors = pn.pane.Alert("", alert_type="danger", visible=False, width=860)
+        analyst.param.watch(self._refresh, ["results", "plan_findings", "errors"])
+
+    def _frame(self) -> Any:
+        import pandas as pd
+
+        self._rows = self.analyst.finding_rows()
+        cols = ["point", "severity", "code", "structure", "distance_mm", "message"]
+        return pd.DataFrame(self._rows, columns=cols)
+
+    def _refresh(self, *_: Any) -> None:
+        self.table.value = self._frame()
+        self.errors.object = "\n\n".join(self.analyst.errors)
+        self.errors.visible = bool(self.analyst.errors)
+
+    def _on_select(self, event: param.parameterized.Event) -> None:
+        if not event.new or event.new[0] >= len(self._rows):
+            return
+        row = self._rows[event.new[0]]
+        if row["point"]:
+            self.state.selected = row["point"]
+        self.state.highlight = ""
+        self.state.highlight = row["structure"]
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(pn.pane.Markdown("### Findings"), self.errors, self.table)
+
+
+class StructurePanel(pn.viewable.Viewer):
+    """What the highlighted structure (or the one at the selected tip) is and does."""
+
+    def __init__(self, state: AppState, analyst: PlanAnalyst, model: Any, **params: Any) -> None:
+        super().__init__(**params)
+        self.state, self.analyst, self.model = state, analyst, model
+        self.text = pn.pane.Markdown("", width=280)
+        state.param.watch(self._refresh, ["highlight", "selected"])
+        analyst.param.watch(self._refresh, ["results"])
+        self._refresh()
+
+    def _refresh(self, *_: Any) -> None:
+        r = self.analyst.results.get(self.state.selected, {})
+        sid = self.state.highlight or r.get("tip_in") or ""
+        s = self.model.structures.get(sid)
+        if s is None:
+            self.text.object = "*Select a finding or a point to see the structure.*"
+            return
+        lines = [f"#### {s.name}", f"`{s.id}` ({s.kind}, {s.side}, layer {s.layer})",
+                 f"**What it does:** {s.action}", f"**If weakened:** {s.weakened}"]
+        for f in r.get("findings", []):
+            if f.get("structure") == sid and f.get("distance_mm") is not None:
+                lines.append(f"**At point {self.state.selected}:** {float(f['distance_mm']):.1f} mm from the "
+                             f"sphere of effect ({f.get('severity')}).")
+                break
+        if r.get("tip_in") == sid:
+            lines.append(f"**At point {self.state.selected}:** the needle tip lies in it "
+                         f"(depth {float(r.get('depth_mm', 0.0)):.1f} mm).")
+        self.text.object = "\n\n".join(lines)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Card(self.text, title="Structure", width=300)
+
+
+class FilePanel(pn.viewable.Viewer):
+    """Open, download and autosave the plan; export a screenshot and the scene."""
+
+    def __init__(self, state: AppState, scene_view: SceneView, session_id: str, **params: Any) -> None:
+        super().__init__(**params)
+        self.state, self.scene_view, self.session_id = state, scene_view, session_id
+        self.upload = pn.widgets.FileInput(accept=".json", name="Open plan", width=250)
+        self.upload.param.watch(self._on_upload, "value")
+        self.download = pn.widgets.FileDownload(callback=self._plan_bytes, filename="plan.json",
+                                                label="Download plan", button_type="success", width=250)
+        self.png = pn.widgets.FileDownload(callback=self._png_bytes, filename="injectmap.png",
+                                           label="Screenshot (PNG)", width=250)
+        self.gltf = pn.widgets.FileDownload(callback=self._gltf_bytes, filename="injectmap-scene.gltf",
+                                            label="Scene (glTF)", width=250)
+        self.status = pn.pane.Markdown("", width=280)
+        self.autosave_path = autosave_dir() / f"{session_id}.json"
+        state.param.watch(self._autosave, ["points", "product"])
+        state.param.watch(lambda e: setattr(self.status, "object", e.new), ["message"])
+
+    def _plan_bytes(self) -> io.BytesIO:
+        return io.BytesIO(self.state.to_json().encode("utf-8"))
+
+    def _png_bytes(self) -> io.BytesIO:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(self.scene_view.scene.screenshot()).save(buf, format="PNG")
+        buf.seek(0)
+        return buf
+
+    def _gltf_bytes(self) -> io.BytesIO:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "scene.gltf"
+            self.scene_view.scene.export_gltf(str(path))
+            return io.BytesIO(path.read_bytes())
+
+    def _on_upload(self, event: param.parameterized.Event) -> None:
+        if not event.new:
+            return
+        try:
+            plan = loads_plan(event.new, source=self.upload.filename or "upload")
+        except PlanError as exc:
+            self.state.message = "Not opened: " + "; ".join(str(e) for e in exc.errors[:5])
+            return
+        self.state.load_plan(plan_to_dict(plan))
+        self.state.message = f"Opened {self.upload.filename} ({len(plan.points)} points)."
+
+    def _autosave(self, *_: Any) -> None:
+        try:
+            plan = parse_plan(self.state.plan_dict())
+        except PlanError:
+            return
+        try:
+            self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
+            save_plan(plan, self.autosave_path)
+        except OSError as exc:
+            self.status.object = f"Autosave failed: {exc}"
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Card(pn.pane.Markdown("Open a plan (.json)"), self.upload, self.download, self.png, self.gltf,
+                       self.status, title="Files", width=300)
+
+
+# ---------------------------------------------------------------------------------------- the app
+def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.viewable.Viewable:
+    """One session's app: its own state, analysis and scene over the shared read-only model."""
+    model = model if model is not None else get_model()
+    state = AppState(snap=model.skin_point)
+    state.load_plan(plan if plan is not None else demo_plan(), undoable=False)
+    analyst = PlanAnalyst(state, model)
+    scene_view = SceneView(state, analyst, model)
+    session_id = uuid.uuid4().hex[:12]
+    mode = pn.widgets.RadioButtonGroup.from_param(state.param.mode, options=list(MODES), button_type="light")
+    header = pn.Row(pn.pane.Markdown("## injectmap: botulinum toxin injection map", margin=(0, 10)), mode,
+                    scene_view.place_toggle)
+    disclaimer = pn.pane.Markdown(
+        "*Population-average anatomy and a heuristic diffusion model: a planning and teaching aid, "
+        "never a patient-specific safe distance.*", width=860)
+    layout = pn.Column(
+        header,
+        pn.Row(
+            pn.Column(LayerPanel(state), StructurePanel(state, analyst, model),
+                      FilePanel(state, scene_view, session_id)),
+            pn.Column(scene_view, disclaimer, FindingsPanel(state, analyst)),
+            PlanPanel(state, analyst, model),
+        ),
+        sizing_mode="fixed",
+    )
+    layout.app_state = state  # for tests and notebooks: the session's state
+    return layout
+
+
+def serve(port: int = 5006, host: str = "127.0.0.1", password: str | None = None) -> None:
+    """Serve the app (blocking). A host other than loopback needs a password (basic auth).
+
+    Raises
+    ------
+    SystemExit
+        For a non-loopback host without a password.
+    """
+    if host not in LOOPBACK and not password:
+        raise SystemExit(
+            f"Refusing to serve on {host}: the app would be reachable from other machines without a "
+            "password. Give a password (injectmap serve --password ...) or serve on 127.0.0.1.")
+    t0 = time.perf_counter()
+    get_model()  # load once, before the first session
+    print(f"injectmap: model loaded in {time.perf_counter() - t0:.1f} s; serving on http://{host}:{port}/",
+          flush=True)
+    kwargs: dict[str, Any] = {}
+    if password:
+        kwargs["basic_auth"] = password
+        kwargs["cookie_secret"] = uuid.uuid4().hex
+    origin = [f"{host}:{port}"] + ([f"localhost:{port}"] if host in LOOPBACK else [])
+    pn.serve({"/": create_app}, port=port, address=host, show=False, title="injectmap",
+             websocket_origin=origin, **kwargs)
+
+
+if __name__.startswith("bokeh"):
+    create_app().servable(title="injectmap")
