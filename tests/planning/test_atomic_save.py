@@ -1,0 +1,86 @@
+"""save_plan under SIGKILL: the target is always the old or the new complete plan, never partial."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from planning.plan import PlanError, load_plan, parse_plan, save_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from planning.plan import parse_plan, save_plan
+    sys.path.insert(0, sys.argv[2])
+    from test_atomic_save import big_plan_dict
+    target = sys.argv[1]
+    plans = [parse_plan(big_plan_dict(1.0)), parse_plan(big_plan_dict(2.0))]
+    print("ready", flush=True)
+    i = 0
+    while True:
+        save_plan(plans[i % 2], target)
+        i += 1
+    """
+)
+
+
+def big_plan_dict(units: float, n: int = 4000) -> dict:
+    """A valid plan of n points (about 1.5 MB of JSON) whose every point has ``units``."""
+    return {
+        "format": "injectmap-plan",
+        "version": 1,
+        "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+        "patient": "kill test",
+        "points": [
+            {"id": f"p{i}", "units": units, "target": "frontalis_left",
+             "entry_mm": [10.0 + (i % 97) * 0.123456789, 30.0 + (i % 13) * 0.5, 80.0],
+             "depth_mm": 2.5, "note": "x" * 200}
+            for i in range(n)
+        ],
+    }
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_sigkill_during_save_never_leaves_a_partial_file(tmp_path):
+    target = tmp_path / "plan.json"
+    plan_a = parse_plan(big_plan_dict(1.0))
+    plan_b = parse_plan(big_plan_dict(2.0))
+    save_plan(plan_a, target)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    rng = random.Random(20260105)
+    seen = {1.0: 0, 2.0: 0}
+    rounds = 30
+    for _ in range(rounds):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(target), str(Path(__file__).parent)],
+            stdout=subprocess.PIPE, cwd=str(ROOT), env=env,
+        )
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == b"ready"
+            time.sleep(rng.uniform(0.0, 0.25))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        try:
+            loaded = load_plan(target)
+        except PlanError as exc:  # pragma: no cover - the failure this test exists to catch
+            pytest.fail(f"partial or corrupt plan after SIGKILL: {exc}")
+        assert loaded in (plan_a, plan_b)
+        seen[float(loaded.points[0].units)] += 1
+    assert seen[1.0] + seen[2.0] == rounds
+    # the child really was overwriting the file: both versions were observed
+    assert seen[2.0] > 0
+    # only stray temporaries may remain beside the target, never another name
+    others = [n for n in os.listdir(tmp_path) if n != "plan.json"]
+    assert all(n.startswith(".plan.json.") and n.endswith(".tmp") for n in others)
