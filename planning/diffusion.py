@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from planning.datafiles import load_data
+from planning.plan import Plan, Point
 from planning.products import REFERENCE_PRODUCT, ona_equivalent_units, product_info
 
-__all__ = ["EffectRadius", "DiffusionParameters", "parameters", "radius_mm", "radius_of_effect"]
+__all__ = ["EffectRadius", "DiffusionParameters", "parameters", "point_radius", "radius_mm",
+           "radius_of_effect"]
 
 
 @dataclass(frozen=True)
@@ -184,3 +186,12 @@ def radius_mm(units: float, volume_ml: float, product: str = REFERENCE_PRODUCT) 
     11.3
     """
     return radius_of_effect(units, volume_ml, product).nominal_mm
+
+
+def point_radius(plan: Plan, point: Point) -> EffectRadius:
+    """Radius of effect of one plan point: its units, its volume and its product.
+
+    The volume is the point's ``volume_ml`` or, when absent, its units over the reconstitution of
+    its product (the point's own or the plan's).
+    """
+    return radius_of_effect(point.units, plan.volume_ml_of(point), plan.product_of(point).name)

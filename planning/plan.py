@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from anatomy.ids import landmark_ids, side_of, structure_ids
-from planning.products import product_info, product_names, suggest_product
+from planning.products import ona_equivalent_units, product_info, product_names, suggest_product
 
 __all__ = [
     "DEFAULT_SESSION",
@@ -305,6 +305,10 @@ class Plan:
             return float(point.volume_ml)
         prod = self.product_of(point)
         return round(float(point.units) / prod.units_per_ml, 9)
+
+    def ona_units_of(self, point: Point) -> float:
+        """A point's dose in onabotulinumtoxinA-equivalent units (for totals against dose ranges)."""
+        return ona_equivalent_units(point.units, self.product_of(point).name)
 
 
 # ----------------------------------------------------------------------------------------------

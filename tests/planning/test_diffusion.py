@@ -7,7 +7,8 @@ import math
 import pytest
 
 from planning.datafiles import load_data
-from planning.diffusion import parameters, radius_mm, radius_of_effect
+from planning.diffusion import parameters, point_radius, radius_mm, radius_of_effect
+from planning.plan import parse_plan
 from planning.products import UnknownProductError, product_names
 
 CALIBRATION = load_data("diffusion.yaml")["calibration"]
@@ -114,3 +115,21 @@ def test_every_model_parameter_has_a_source():
         assert value.get("source"), key
     for key, value in d["products"].items():
         assert value.get("source"), key
+
+
+def test_point_radius_uses_point_volume_and_product():
+    plan = parse_plan({
+        "format": "injectmap-plan", "version": 1,
+        "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+        "points": [
+            {"id": "a", "units": 4, "at": {"landmark": "glabella"}, "depth_mm": 3},
+            {"id": "b", "units": 10, "at": {"landmark": "glabella"}, "depth_mm": 3,
+             "product": {"name": "abobotulinumtoxinA", "units_per_vial": 300, "diluent_ml": 3.0}},
+            {"id": "c", "units": 4, "at": {"landmark": "glabella"}, "depth_mm": 3, "volume_ml": 0.5},
+        ],
+    })
+    a, b, c = (point_radius(plan, p) for p in plan.points)
+    assert a.nominal_mm == radius_mm(4, 0.1)
+    assert b.product == "abobotulinumtoxinA" and b.volume_ml == 0.1 and b.ona_equivalent_units == 4.0
+    assert c.nominal_mm == radius_mm(4, 0.5)
+    assert plan.ona_units_of(plan.points[1]) == 4.0
