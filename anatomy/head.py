@@ -80,35 +80,24 @@ class Head:
         return d, idx
 
 
-def _cavity_mask(mesh: pv.PolyData, ray_mm: float, escape_fraction: float = 0.3) -> np.ndarray:
-    """True for vertices that mostly cannot see out: fewer than ``escape_fraction`` of the probe
-    rays (the normal and 12 directions tilted 30 and 60 degrees from it) leave without meeting the
-    surface within ``ray_mm``. Such vertices line the eyelid tunnels, the closed mouth's pocket, the
-    nostrils and the ear canal; an open concave region (the nasolabial fold) still sees out."""
-    obb = vtk.vtkOBBTree()
-    obb.SetDataSet(mesh)
-    obb.BuildLocator()
-    normals = np.asarray(mesh.point_normals)
+def _cavity_mask(mesh: pv.PolyData, ray_mm: float, axis_z_mm: float = -40.0) -> np.ndarray:
+    """True for vertices that are not on the outer skin: the ray from the vertex straight away from a
+    vertical axis behind the face meets the surface again within ``ray_mm``. The head is close to
+    star-shaped about that axis, so such vertices line the eyelid tunnels, the closed mouth's
+    pocket, the nostrils, the ear canal and the hidden side of the ears."""
+    loc = vtk.vtkCellLocator()
+    loc.SetDataSet(mesh)
+    loc.BuildLocator()
     pts = np.asarray(mesh.points)
-    helper = np.where(np.abs(normals[:, [0]]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
-    t1 = np.cross(normals, helper)
-    t1 /= np.linalg.norm(t1, axis=1, keepdims=True)
-    t2 = np.cross(normals, t1)
-    dirs = [normals]
-    for tilt_deg, n_az in ((30.0, 6), (60.0, 6)):
-        for k in range(n_az):
-            az = 2 * np.pi * (k + 0.5 * (tilt_deg > 45)) / n_az
-            tang = np.cos(az) * t1 + np.sin(az) * t2
-            dirs.append(np.cos(np.radians(tilt_deg)) * normals + np.sin(np.radians(tilt_deg)) * tang)
-    escaped = np.zeros(len(pts), dtype=int)
+    radial = pts * np.array([1.0, 0.0, 1.0]) - np.array([0.0, 0.0, axis_z_mm])
+    radial /= np.maximum(np.linalg.norm(radial, axis=1, keepdims=True), 1e-9)
+    hit = np.zeros(len(pts), dtype=bool)
     out = vtk.vtkPoints()
-    for d in dirs:
-        for i in range(len(pts)):
-            a = pts[i] + d[i] * 0.2
-            out.Reset()
-            obb.IntersectWithLine(a, pts[i] + d[i] * ray_mm, out, None)
-            escaped[i] += out.GetNumberOfPoints() == 0
-    return escaped < escape_fraction * len(dirs)
+    cells = vtk.vtkIdList()
+    for i in range(len(pts)):
+        hit[i] = bool(loc.IntersectWithLine(pts[i] + radial[i] * 0.3, pts[i] + radial[i] * ray_mm,
+                                            1e-6, out, cells))
+    return hit
 
 
 def _cap_boundary(mesh: pv.PolyData) -> pv.PolyData:

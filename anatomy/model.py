@@ -1,0 +1,318 @@
+"""The face model: build it from the base head and the data files, cache it under meshes/, load it.
+
+``load_model()`` reuses the cache while the inputs (base mesh, shape targets, data files, builder
+version) are unchanged: their sha256 is in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyvista as pv
+from scipy.spatial import cKDTree
+
+from anatomy import basehead
+from anatomy.build import Builder, Built, VolumeField, Grid
+from anatomy.fields import layer_depths, load_geometry
+from anatomy.head import Head, build_head
+from anatomy.ids import side_of, structure_ids
+from anatomy.landmarks import add_bone_landmarks, find_landmarks
+from anatomy.metadata import StructureInfo, load_structures
+
+BUILDER_VERSION = "1.0.0"
+DATA_DIR = Path(__file__).parent / "data"
+DEFAULT_CACHE = Path(os.environ.get("INJECTMAP_MESHES", Path(__file__).resolve().parent.parent / "meshes"))
+
+
+@dataclass
+class Structure:
+    """One structure of the model: metadata and geometry.
+
+    ``volume`` (closed structures) samples the implicit field (negative inside) used for containment
+    and sphere-overlap queries; ``centreline`` and ``radius_mm`` describe tubes.
+    """
+
+    id: str
+    kind: str
+    side: str
+    layer: str
+    name: str
+    colour: str
+    action: str
+    weakened: str
+    spare: bool
+    sources: tuple[str, ...]
+    mesh: pv.PolyData
+    volume: VolumeField | None = None
+    centreline: np.ndarray | None = None
+    radius_mm: float | None = None
+    geometry_source: str = ""
+
+    @property
+    def closed(self) -> bool:
+        return self.volume is not None or self.centreline is not None
+
+
+@dataclass
+class FaceModel:
+    """The layered face in the CONTRACTS frame (mm)."""
+
+    name: str
+    sex: float
+    skin: pv.PolyData
+    eyes: dict[str, pv.PolyData]
+    landmarks: dict[str, np.ndarray]
+    structures: dict[str, Structure]
+    depth_points_mm: np.ndarray
+    depth_normals: np.ndarray
+    layer_bone_mm: np.ndarray
+    layer_fat_mm: np.ndarray
+    layer_smas_mm: np.ndarray
+    skin_thickness_mm: float
+    sha256: str
+    build_seconds: float = 0.0
+    _tree: cKDTree | None = field(default=None, repr=False)
+    _index: Any = field(default=None, repr=False)
+
+    @property
+    def skin_tree(self) -> cKDTree:
+        if self._tree is None:
+            self._tree = cKDTree(self.depth_points_mm)
+        return self._tree
+
+    def skin_point(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sealed-skin point nearest to ``p`` (3,) and its outward unit normal."""
+        _, i = self.skin_tree.query(np.asarray(p, dtype=float))
+        return self.depth_points_mm[i].copy(), self.depth_normals[i].copy()
+
+    def depth_below_skin(self, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Signed depth (positive inside) of points and the row of their nearest skin point."""
+        pts = np.asarray(points_mm, dtype=float).reshape(-1, 3)
+        _, idx = self.skin_tree.query(pts)
+        d = np.einsum("ij,ij->i", self.depth_points_mm[idx] - pts, self.depth_normals[idx])
+        return d, idx
+
+    @property
+    def index(self):
+        """The spatial index over every structure (built once, on first use)."""
+        if self._index is None:
+            from anatomy.index import SpatialIndex
+
+            self._index = SpatialIndex(self)
+        return self._index
+
+
+# -- hashing -------------------------------------------------------------------------------------
+def inputs_sha256(sex: float) -> str:
+    h = hashlib.sha256()
+    h.update(BUILDER_VERSION.encode())
+    h.update(basehead.BASE_SHA256.encode())
+    for rel, w in basehead.sex_targets(sex):
+        h.update(f"{rel}:{w:.6f}:{basehead.target_sha256(rel)}".encode())
+    for p in sorted(DATA_DIR.glob("*.yaml")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    for mod in ("basehead", "head", "landmarks", "fields", "build", "model"):
+        h.update((Path(__file__).parent / f"{mod}.py").read_bytes())
+    return h.hexdigest()
+
+
+def variant_name(sex: float) -> str:
+    return "default" if abs(sex - 0.5) < 1e-9 else f"sex-{sex:.2f}"
+
+
+# -- building --------------------------------------------------------------------------------------
+def build_model(sex: float = 0.5) -> FaceModel:
+    """Build the model from nothing (no cache)."""
+    t0 = time.perf_counter()
+    head: Head = build_head(sex)
+    landmarks = find_landmarks(head)
+    geo = load_geometry()
+    layers = layer_depths(head, landmarks, geo, sex)
+
+    def bone_at(p: np.ndarray) -> np.ndarray:
+        _, i = head.depth_tree.query(p)
+        return layers.bone_mm[i]
+
+    def normal_at(p: np.ndarray) -> np.ndarray:
+        _, i = head.depth_tree.query(p)
+        return head.depth_normals[i]
+
+    add_bone_landmarks(landmarks, bone_at, normal_at)
+    meta = load_structures()
+    b = Builder(head, landmarks, layers, geo)
+    built: dict[str, tuple[Built, str]] = {}
+    for group in ("muscles", "glands"):
+        for base, spec in geo[group].items():
+            sides = ("midline",) if spec.get("midline") else ("left", "right")
+            for sd in sides:
+                sid = base if sd == "midline" else f"{base}_{sd}"
+                fn = b.band if spec["type"] == "band" else b.sheet
+                try:
+                    built[sid] = (fn(spec, "left" if sd == "midline" else sd), spec.get("source", ""))
+                except ValueError as exc:
+                    raise ValueError(f"{sid}: {exc}") from exc
+    for base, spec in geo["tubes"].items():
+        for sd in ("left", "right"):
+            built[f"{base}_{sd}"] = (b.tube(spec, sd), spec.get("source", ""))
+    for sd in ("left", "right"):
+        built[f"orbit_{sd}"] = (b.orbit(geo["orbit"], sd), geo["orbit"]["source"])
+    src_layers = geo["layers"]["fat_fraction"]["source"]
+    built["subcutaneous_fat"] = (b.layer_surface(layers.fat_mm), src_layers)
+    built["smas"] = (b.layer_surface(layers.smas_mm), geo["layers"]["smas_thickness_mm"]["source"])
+    built["bone"] = (b.layer_surface(layers.bone_mm), "forensic soft-tissue depth tables (tissue_depth.yaml)")
+    built["skin"] = (Built(mesh=head.skin), geo["layers"]["skin_thickness_mm"]["source"])
+
+    structures = {sid: _structure(sid, meta[sid], bt, src) for sid, (bt, src) in built.items()}
+    missing = set(structure_ids()) - set(structures)
+    if missing:
+        raise RuntimeError(f"the model lacks contract structures: {sorted(missing)}")
+    return FaceModel(
+        name=variant_name(sex), sex=sex, skin=head.skin, eyes=head.eyes, landmarks=landmarks,
+        structures=structures, depth_points_mm=head.depth_points_mm, depth_normals=head.depth_normals,
+        layer_bone_mm=layers.bone_mm, layer_fat_mm=layers.fat_mm, layer_smas_mm=layers.smas_mm,
+        skin_thickness_mm=float(layers.skin_mm[0]), sha256=inputs_sha256(sex),
+        build_seconds=time.perf_counter() - t0,
+    )
+
+
+def _structure(sid: str, info: StructureInfo, bt: Built, source: str) -> Structure:
+    return Structure(
+        id=sid, kind=info.kind, side=side_of(sid) if sid not in ("orbit_left", "orbit_right") else side_of(sid),
+        layer=info.layer, name=info.name, colour=info.colour, action=info.action, weakened=info.weakened,
+        spare=info.spare, sources=tuple(info.sources), mesh=bt.mesh, volume=bt.volume,
+        centreline=bt.centreline if bt.radius_mm is not None else None, radius_mm=bt.radius_mm,
+        geometry_source=source,
+    )
+
+
+# -- cache ---------------------------------------------------------------------------------------
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_model(model: FaceModel, folder: Path) -> None:
+    """Write one .vtp per structure, the arrays, and the manifest last (it marks the cache valid)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {
+        "depth_points_mm": model.depth_points_mm, "depth_normals": model.depth_normals,
+        "layer_bone_mm": model.layer_bone_mm, "layer_fat_mm": model.layer_fat_mm,
+        "layer_smas_mm": model.layer_smas_mm,
+    }
+    entries = []
+    for sid, s in model.structures.items():
+        s.mesh.save(folder / f"{sid}.vtp")
+        e: dict[str, Any] = {"id": sid, "kind": s.kind, "side": s.side, "layer": s.layer, "colour": s.colour,
+                             "file": f"{sid}.vtp", "closed": bool(s.closed)}
+        if s.volume is not None:
+            arrays[f"vol__{sid}"] = s.volume.values
+            e["grid"] = {"origin": s.volume.grid.origin.tolist(), "spacing": s.volume.grid.spacing,
+                         "shape": list(s.volume.grid.shape)}
+        if s.centreline is not None:
+            arrays[f"line__{sid}"] = s.centreline
+            e["radius_mm"] = s.radius_mm
+        entries.append(e)
+    for side, e in model.eyes.items():
+        e.save(folder / f"eye_{side}.vtp")
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    _atomic_write_bytes(folder / "arrays.npz", buf.getvalue())
+    manifest = {
+        "format": "injectmap-meshes", "builder_version": BUILDER_VERSION, "name": model.name,
+        "sex": model.sex, "inputs_sha256": model.sha256, "base_mesh_sha256": basehead.BASE_SHA256,
+        "skin_thickness_mm": model.skin_thickness_mm, "build_seconds": round(model.build_seconds, 2),
+        "landmarks": {k: [round(float(x), 4) for x in v] for k, v in model.landmarks.items()},
+        "structures": entries,
+    }
+    _atomic_write_bytes(folder / "manifest.json", json.dumps(manifest, indent=1).encode())
+
+
+def read_model(folder: Path) -> FaceModel:
+    man = json.loads((folder / "manifest.json").read_text())
+    arr = np.load(folder / "arrays.npz")
+    meta = load_structures()
+    geo = load_geometry()
+    sources = {}
+    for group in ("muscles", "glands", "tubes"):
+        for base, spec in geo[group].items():
+            sources[base] = spec.get("source", "")
+    structures = {}
+    for e in man["structures"]:
+        sid = e["id"]
+        vol = None
+        if "grid" in e:
+            g = e["grid"]
+            vol = VolumeField(Grid(np.asarray(g["origin"]), float(g["spacing"]), tuple(g["shape"])),
+                              arr[f"vol__{sid}"])
+        line = arr[f"line__{sid}"] if f"line__{sid}" in arr.files else None
+        bt = Built(mesh=pv.read(folder / e["file"]), volume=vol, centreline=line, radius_mm=e.get("radius_mm"))
+        base = sid[:-5] if sid.endswith("_left") else sid[:-6] if sid.endswith("_right") else sid
+        structures[sid] = _structure(sid, meta[sid], bt, sources.get(base, ""))
+    eyes = {s: pv.read(folder / f"eye_{s}.vtp") for s in ("left", "right")}
+    return FaceModel(
+        name=man["name"], sex=float(man["sex"]), skin=structures["skin"].mesh, eyes=eyes,
+        landmarks={k: np.asarray(v) for k, v in man["landmarks"].items()}, structures=structures,
+        depth_points_mm=arr["depth_points_mm"], depth_normals=arr["depth_normals"],
+        layer_bone_mm=arr["layer_bone_mm"], layer_fat_mm=arr["layer_fat_mm"],
+        layer_smas_mm=arr["layer_smas_mm"], skin_thickness_mm=float(man["skin_thickness_mm"]),
+        sha256=man["inputs_sha256"], build_seconds=float(man.get("build_seconds", 0.0)),
+    )
+
+
+def cache_folder(sex: float, root: Path | None = None) -> Path:
+    return (root or DEFAULT_CACHE) / variant_name(sex)
+
+
+def cache_valid(sex: float = 0.5, root: Path | None = None) -> bool:
+    man = cache_folder(sex, root) / "manifest.json"
+    if not man.exists():
+        return False
+    try:
+        return json.loads(man.read_text()).get("inputs_sha256") == inputs_sha256(sex)
+    except (OSError, ValueError):
+        return False
+
+
+_LOADED: dict[tuple[float, str], FaceModel] = {}
+
+
+def load_model(sex: float = 0.5, root: Path | None = None, rebuild: bool = False) -> FaceModel:
+    """The model for a sex value (0 female .. 1 male), from the cache when it is current.
+
+    The loaded model is read-only and shared within a process.
+    """
+    if not (0.0 <= float(sex) <= 1.0):
+        raise ValueError(f"sex must be between 0 (female) and 1 (male), got {sex}")
+    sex = round(float(sex), 2)
+    key = (sex, str(root))
+    if not rebuild and key in _LOADED:
+        return _LOADED[key]
+    folder = cache_folder(sex, root)
+    if not rebuild and cache_valid(sex, root):
+        model = read_model(folder)
+    else:
+        model = build_model(sex)
+        save_model(model, folder)
+    _LOADED[key] = model
+    return model
