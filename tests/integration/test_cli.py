@@ -1,0 +1,81 @@
+"""The command line: anatomy list/landmarks/export, check exit codes, plan validate, bench."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from anatomy.ids import landmark_ids, structure_ids
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "injectmap_cli", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_anatomy_list_json_has_every_contract_structure() -> None:
+    p = run("anatomy", "list", "--json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    ids = {r["id"] for r in rows}
+    assert set(structure_ids()) <= ids
+    assert all({"id", "kind", "side"} <= set(r) for r in rows)
+    kinds = {r["id"]: r["kind"] for r in rows}
+    assert kinds["facial_artery_left"] == "artery" and kinds["parotid_duct_right"] == "duct"
+
+
+def test_anatomy_landmarks_json_are_points() -> None:
+    p = run("anatomy", "landmarks", "--json")
+    assert p.returncode == 0, p.stderr
+    lm = json.loads(p.stdout)
+    assert set(landmark_ids()) <= set(lm)
+    # the frame: origin between the endocanthions, +x the subject's left
+    assert abs(lm["endocanthion_left"][0] + lm["endocanthion_right"][0]) < 0.5
+    assert lm["endocanthion_left"][0] > 0 and lm["exocanthion_left"][0] > lm["endocanthion_left"][0]
+    assert lm["trichion"][1] > lm["nasion"][1] > lm["subnasale"][1] > lm["menton"][1]
+
+
+def test_export_writes_one_file_per_structure(tmp_path: Path) -> None:
+    p = run("anatomy", "export", str(tmp_path / "out"), "--format", "stl")
+    assert p.returncode == 0, p.stderr
+    files = {f.stem for f in (tmp_path / "out").glob("*.stl")}
+    assert set(structure_ids()) <= files
+
+
+def test_check_bad_plan_exits_2_with_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "injectmap-plan", "version": 1,
+                               "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+                               "points": [{"id": "x", "units": -3, "at": {"landmark": "glabela"}, "depth_mm": 3}]}))
+    p = run("check", str(bad), "--format", "json")
+    assert p.returncode == 2
+    res = json.loads(p.stdout)
+    text = " ".join(res["errors"])
+    assert "units" in text and "glabela" in text
+
+
+def test_check_danger_exits_1(tmp_path: Path) -> None:
+    """A deep point right at the lateral canthus sits at the orbital septum: danger, exit 1."""
+    plan = tmp_path / "p.json"
+    plan.write_text(json.dumps({"format": "injectmap-plan", "version": 1,
+                                "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+                                "points": [{"id": "c", "units": 4, "at": {"landmark": "exocanthion_left",
+                                                                         "lateral_mm": 3}, "depth_mm": 5}]}))
+    p = run("check", str(plan), "--format", "json")
+    assert p.returncode == 1, p.stdout
+    assert any(f["severity"] == "danger" for f in json.loads(p.stdout)["points"][0]["findings"])
+
+
+def test_bench_reports_ratios_and_agreement() -> None:
+    p = run("bench", "--format", "json", "--repeats", "120")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    for key in ("point_ms_median", "plan100_ms", "ratio_vs_trimesh", "ratio_vs_vtk"):
+        assert res[key] > 0
+    assert res["answers_agree"] is True
