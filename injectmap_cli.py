@@ -28,13 +28,17 @@ def cmd_anatomy(args) -> int:
             save_model(m, cache_folder(args.sex))
         else:
             m = load_model(args.sex)
-        print(f"model {m.name}: {len(m.structures)} structures, {len(m.landmarks)} landmarks, "
-              f"{time.perf_counter() - t0:.1f} s -> {cache_folder(args.sex)}")
+        print(
+            f"model {m.name}: {len(m.structures)} structures, {len(m.landmarks)} landmarks, "
+            f"{time.perf_counter() - t0:.1f} s -> {cache_folder(args.sex)}"
+        )
         return 0
     m = load_model(args.sex)
     if args.anatomy_cmd == "list":
-        rows = [{"id": s.id, "kind": s.kind, "side": s.side, "layer": s.layer, "name": s.name,
-                 "colour": s.colour} for s in m.structures.values()]
+        rows = [
+            {"id": s.id, "kind": s.kind, "side": s.side, "layer": s.layer, "name": s.name, "colour": s.colour}
+            for s in m.structures.values()
+        ]
         if args.json:
             print(json.dumps(rows, indent=1))
         else:
@@ -66,8 +70,14 @@ def cmd_check(args) -> int:
         model = _model(args)
         res, code = check_file(args.plan, model)
     except Exception as exc:  # internal failure: exit 3 with the reason, still in the JSON shape
-        res = {"plan": args.plan, "model": {"name": "default", "sha256": ""}, "points": [], "totals": {},
-               "findings": [], "errors": [f"internal error: {type(exc).__name__}: {exc}"]}
+        res = {
+            "plan": args.plan,
+            "model": {"name": "default", "sha256": ""},
+            "points": [],
+            "totals": {},
+            "findings": [],
+            "errors": [f"internal error: {type(exc).__name__}: {exc}"],
+        }
         code = 3
     print(dumps(res) if args.format == "json" else format_table(res))
     return code
@@ -101,7 +111,9 @@ def cmd_bench(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="injectmap", description="3D injection mapping for botulinum toxin planning")
+    p = argparse.ArgumentParser(
+        prog="injectmap", description="3D injection mapping for botulinum toxin planning"
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("anatomy", help="build and inspect the face model")
     asub = a.add_subparsers(dest="anatomy_cmd", required=True)
@@ -134,8 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--format", choices=["json", "table"], default="table")
     b.add_argument("--repeats", type=int, default=200)
     args = p.parse_args(argv)
-    handler = {"anatomy": cmd_anatomy, "check": cmd_check, "plan": cmd_plan, "serve": cmd_serve,
-               "bench": cmd_bench}[args.cmd]
+    handler = {
+        "anatomy": cmd_anatomy,
+        "check": cmd_check,
+        "plan": cmd_plan,
+        "serve": cmd_serve,
+        "bench": cmd_bench,
+    }[args.cmd]
     return handler(args)
 
 

@@ -97,8 +97,9 @@ def polygon_sdf(uv: np.ndarray, poly: np.ndarray) -> np.ndarray:
 class Builder:
     """Builds each kind of structure on one head."""
 
-    def __init__(self, head: Head, landmarks: dict[str, np.ndarray], layers: LayerDepths,
-                 geo: dict[str, Any]):
+    def __init__(
+        self, head: Head, landmarks: dict[str, np.ndarray], layers: LayerDepths, geo: dict[str, Any]
+    ):
         self.head = head
         self.landmarks = landmarks
         self.layers = layers
@@ -114,20 +115,25 @@ class Builder:
         ok = np.isfinite(dist)
         depth = np.full(len(pts), np.inf)
         idx = np.where(ok, idx, 0)
-        depth[ok] = np.einsum("ij,ij->i", self.head.depth_points_mm[idx[ok]] - pts[ok],
-                              self.head.depth_normals[idx[ok]])
+        depth[ok] = np.einsum(
+            "ij,ij->i", self.head.depth_points_mm[idx[ok]] - pts[ok], self.head.depth_normals[idx[ok]]
+        )
         return depth, idx
 
     # -- sheets ----------------------------------------------------------------------------------
     def sheet(self, spec: dict[str, Any], side: str) -> Built:
-        outline_idx = [self.proj.project(resolve_anchor(p, side, self.landmarks), p.get("project", "nearest"))
-                       for p in spec["outline"]]
+        outline_idx = [
+            self.proj.project(resolve_anchor(p, side, self.landmarks), p.get("project", "nearest"))
+            for p in spec["outline"]
+        ]
         outline_pts = self.head.depth_points_mm[outline_idx]
         poly = self.uv_skin[outline_idx]
         hole = None
         if "hole" in spec:
-            hidx = [self.proj.project(resolve_anchor(p, side, self.landmarks), p.get("project", "nearest"))
-                    for p in spec["hole"]]
+            hidx = [
+                self.proj.project(resolve_anchor(p, side, self.landmarks), p.get("project", "nearest"))
+                for p in spec["hole"]
+            ]
             hole = self.uv_skin[hidx]
         bone = self.layers.bone_mm
         if spec.get("anchor") == "bone":
@@ -170,7 +176,7 @@ class Builder:
             a = self._line_end(ln, "from", side)
             b = self._line_end(ln, "to", side)
             way = []
-            for t, dep in zip(ln["fractions"], ln["depth_mm"]):
+            for t, dep in zip(ln["fractions"], ln["depth_mm"], strict=False):
                 i = self.proj.project(a + t * (b - a), "nearest")
                 way.append(self.head.depth_points_mm[i] - self.head.depth_normals[i] * float(dep))
             way = np.asarray(way)
@@ -179,8 +185,10 @@ class Builder:
         if len(way) >= 3:
             spline = CubicSpline(s, way, bc_type="natural")
         else:
+
             def spline(x):  # noqa: E306 - two waypoints: a straight segment
                 return way[0] + (x[:, None] / s[-1]) * (way[1] - way[0])
+
         ss = np.linspace(0.0, s[-1], max(int(s[-1] / step_mm), 2))
         return np.asarray(spline(ss))
 

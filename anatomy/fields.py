@@ -101,7 +101,9 @@ class SkinProjector:
         return self.pts[i] - self.nrm[i] * float(spec.get("depth_mm", 0.0))
 
 
-def layer_depths(head: Head, landmarks: dict[str, np.ndarray], geo: dict[str, Any], sex: float) -> LayerDepths:
+def layer_depths(
+    head: Head, landmarks: dict[str, np.ndarray], geo: dict[str, Any], sex: float
+) -> LayerDepths:
     """Interpolate the skin-to-bone depth over the sealed skin (Gaussian-weighted control points),
     then derive the fat and SMAS boundaries from it (see geometry.yaml ``layers``)."""
     lay = geo["layers"]
@@ -133,7 +135,9 @@ def layer_depths(head: Head, landmarks: dict[str, np.ndarray], geo: dict[str, An
     bone = (w @ cd + w_far * default) / (w.sum(axis=1) + w_far)
     skin = np.full(len(pts), float(lay["skin_thickness_mm"]["value"]))
     frac = lay["fat_fraction"]
-    fat = np.maximum(skin + float(frac["min_mm"]) * 0.5, np.maximum(float(frac["min_mm"]), frac["value"] * bone))
+    fat = np.maximum(
+        skin + float(frac["min_mm"]) * 0.5, np.maximum(float(frac["min_mm"]), frac["value"] * bone)
+    )
     fat = np.minimum(fat, bone - 1.5)
     smas = np.minimum(fat + float(lay["smas_thickness_mm"]["value"]), bone - 0.5)
     return LayerDepths(skin_mm=skin, fat_mm=fat, smas_mm=smas, bone_mm=bone)

@@ -44,7 +44,7 @@ class SpatialIndex:
         ids, pts, rad, lab = [], [], [], []
         self.volumes = {}
         self.tubes = {}
-        for k, (sid, s) in enumerate(x for x in model.structures.items() if x[0] not in LAYER_IDS):
+        for _k, (sid, s) in enumerate(x for x in model.structures.items() if x[0] not in LAYER_IDS):
             ids.append(sid)
             if s.centreline is not None:
                 c = np.asarray(s.centreline)

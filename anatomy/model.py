@@ -20,7 +20,7 @@ import pyvista as pv
 from scipy.spatial import cKDTree
 
 from anatomy import basehead
-from anatomy.build import Builder, Built, VolumeField, Grid
+from anatomy.build import Builder, Built, Grid, VolumeField
 from anatomy.fields import layer_depths, load_geometry
 from anatomy.head import Head, build_head
 from anatomy.ids import side_of, structure_ids
@@ -176,20 +176,39 @@ def build_model(sex: float = 0.5) -> FaceModel:
     if missing:
         raise RuntimeError(f"the model lacks contract structures: {sorted(missing)}")
     return FaceModel(
-        name=variant_name(sex), sex=sex, skin=head.skin, eyes=head.eyes, landmarks=landmarks,
-        structures=structures, depth_points_mm=head.depth_points_mm, depth_normals=head.depth_normals,
-        layer_bone_mm=layers.bone_mm, layer_fat_mm=layers.fat_mm, layer_smas_mm=layers.smas_mm,
-        skin_thickness_mm=float(layers.skin_mm[0]), sha256=inputs_sha256(sex),
+        name=variant_name(sex),
+        sex=sex,
+        skin=head.skin,
+        eyes=head.eyes,
+        landmarks=landmarks,
+        structures=structures,
+        depth_points_mm=head.depth_points_mm,
+        depth_normals=head.depth_normals,
+        layer_bone_mm=layers.bone_mm,
+        layer_fat_mm=layers.fat_mm,
+        layer_smas_mm=layers.smas_mm,
+        skin_thickness_mm=float(layers.skin_mm[0]),
+        sha256=inputs_sha256(sex),
         build_seconds=time.perf_counter() - t0,
     )
 
 
 def _structure(sid: str, info: StructureInfo, bt: Built, source: str) -> Structure:
     return Structure(
-        id=sid, kind=info.kind, side=side_of(sid) if sid not in ("orbit_left", "orbit_right") else side_of(sid),
-        layer=info.layer, name=info.name, colour=info.colour, action=info.action, weakened=info.weakened,
-        spare=info.spare, sources=tuple(info.sources), mesh=bt.mesh, volume=bt.volume,
-        centreline=bt.centreline if bt.radius_mm is not None else None, radius_mm=bt.radius_mm,
+        id=sid,
+        kind=info.kind,
+        side=side_of(sid) if sid not in ("orbit_left", "orbit_right") else side_of(sid),
+        layer=info.layer,
+        name=info.name,
+        colour=info.colour,
+        action=info.action,
+        weakened=info.weakened,
+        spare=info.spare,
+        sources=tuple(info.sources),
+        mesh=bt.mesh,
+        volume=bt.volume,
+        centreline=bt.centreline if bt.radius_mm is not None else None,
+        radius_mm=bt.radius_mm,
         geometry_source=source,
     )
 
@@ -214,19 +233,31 @@ def save_model(model: FaceModel, folder: Path) -> None:
     """Write one .vtp per structure, the arrays, and the manifest last (it marks the cache valid)."""
     folder.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {
-        "depth_points_mm": model.depth_points_mm, "depth_normals": model.depth_normals,
-        "layer_bone_mm": model.layer_bone_mm, "layer_fat_mm": model.layer_fat_mm,
+        "depth_points_mm": model.depth_points_mm,
+        "depth_normals": model.depth_normals,
+        "layer_bone_mm": model.layer_bone_mm,
+        "layer_fat_mm": model.layer_fat_mm,
         "layer_smas_mm": model.layer_smas_mm,
     }
     entries = []
     for sid, s in model.structures.items():
         s.mesh.save(folder / f"{sid}.vtp")
-        e: dict[str, Any] = {"id": sid, "kind": s.kind, "side": s.side, "layer": s.layer, "colour": s.colour,
-                             "file": f"{sid}.vtp", "closed": bool(s.closed)}
+        e: dict[str, Any] = {
+            "id": sid,
+            "kind": s.kind,
+            "side": s.side,
+            "layer": s.layer,
+            "colour": s.colour,
+            "file": f"{sid}.vtp",
+            "closed": bool(s.closed),
+        }
         if s.volume is not None:
             arrays[f"vol__{sid}"] = s.volume.values
-            e["grid"] = {"origin": s.volume.grid.origin.tolist(), "spacing": s.volume.grid.spacing,
-                         "shape": list(s.volume.grid.shape)}
+            e["grid"] = {
+                "origin": s.volume.grid.origin.tolist(),
+                "spacing": s.volume.grid.spacing,
+                "shape": list(s.volume.grid.shape),
+            }
         if s.centreline is not None:
             arrays[f"line__{sid}"] = s.centreline
             e["radius_mm"] = s.radius_mm
@@ -239,9 +270,14 @@ def save_model(model: FaceModel, folder: Path) -> None:
     np.savez_compressed(buf, **arrays)
     _atomic_write_bytes(folder / "arrays.npz", buf.getvalue())
     manifest = {
-        "format": "injectmap-meshes", "builder_version": BUILDER_VERSION, "name": model.name,
-        "sex": model.sex, "inputs_sha256": model.sha256, "base_mesh_sha256": basehead.BASE_SHA256,
-        "skin_thickness_mm": model.skin_thickness_mm, "build_seconds": round(model.build_seconds, 2),
+        "format": "injectmap-meshes",
+        "builder_version": BUILDER_VERSION,
+        "name": model.name,
+        "sex": model.sex,
+        "inputs_sha256": model.sha256,
+        "base_mesh_sha256": basehead.BASE_SHA256,
+        "skin_thickness_mm": model.skin_thickness_mm,
+        "build_seconds": round(model.build_seconds, 2),
         "landmarks": {k: [round(float(x), 4) for x in v] for k, v in model.landmarks.items()},
         "structures": entries,
     }
@@ -263,20 +299,31 @@ def read_model(folder: Path) -> FaceModel:
         vol = None
         if "grid" in e:
             g = e["grid"]
-            vol = VolumeField(Grid(np.asarray(g["origin"]), float(g["spacing"]), tuple(g["shape"])),
-                              arr[f"vol__{sid}"])
+            vol = VolumeField(
+                Grid(np.asarray(g["origin"]), float(g["spacing"]), tuple(g["shape"])), arr[f"vol__{sid}"]
+            )
         line = arr[f"line__{sid}"] if f"line__{sid}" in arr.files else None
-        bt = Built(mesh=pv.read(folder / e["file"]), volume=vol, centreline=line, radius_mm=e.get("radius_mm"))
+        bt = Built(
+            mesh=pv.read(folder / e["file"]), volume=vol, centreline=line, radius_mm=e.get("radius_mm")
+        )
         base = sid[:-5] if sid.endswith("_left") else sid[:-6] if sid.endswith("_right") else sid
         structures[sid] = _structure(sid, meta[sid], bt, sources.get(base, ""))
     eyes = {s: pv.read(folder / f"eye_{s}.vtp") for s in ("left", "right")}
     return FaceModel(
-        name=man["name"], sex=float(man["sex"]), skin=structures["skin"].mesh, eyes=eyes,
-        landmarks={k: np.asarray(v) for k, v in man["landmarks"].items()}, structures=structures,
-        depth_points_mm=arr["depth_points_mm"], depth_normals=arr["depth_normals"],
-        layer_bone_mm=arr["layer_bone_mm"], layer_fat_mm=arr["layer_fat_mm"],
-        layer_smas_mm=arr["layer_smas_mm"], skin_thickness_mm=float(man["skin_thickness_mm"]),
-        sha256=man["inputs_sha256"], build_seconds=float(man.get("build_seconds", 0.0)),
+        name=man["name"],
+        sex=float(man["sex"]),
+        skin=structures["skin"].mesh,
+        eyes=eyes,
+        landmarks={k: np.asarray(v) for k, v in man["landmarks"].items()},
+        structures=structures,
+        depth_points_mm=arr["depth_points_mm"],
+        depth_normals=arr["depth_normals"],
+        layer_bone_mm=arr["layer_bone_mm"],
+        layer_fat_mm=arr["layer_fat_mm"],
+        layer_smas_mm=arr["layer_smas_mm"],
+        skin_thickness_mm=float(man["skin_thickness_mm"]),
+        sha256=man["inputs_sha256"],
+        build_seconds=float(man.get("build_seconds", 0.0)),
     )
 
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from anatomy.index import LAYER_IDS
 
-
 #: the index measures to mesh vertices (marching cubes, spacing <= 0.7 mm) and tube centrelines;
 #: the baselines to exact triangles: they agree to within this
 AGREE_TOL_MM = 1.0
@@ -92,7 +91,7 @@ def run_bench(repeats: int = 200, baseline_points: int = 15, reach_mm: float = 1
     from planning.check import check_plan
 
     model = load_model()
-    model.index  # built once, outside the timings
+    _ = model.index  # built once, outside the timings
     pts = _points(model, repeats)
     t_index = []
     for p in pts:
@@ -100,11 +99,20 @@ def run_bench(repeats: int = 200, baseline_points: int = 15, reach_mm: float = 1
         _index_query(model, p, reach_mm)
         t_index.append(time.perf_counter() - t0)
     # the full per-point analysis on a 100-point plan
-    plan = {"format": "injectmap-plan", "version": 1,
-            "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
-            "points": [{"id": f"p{i}", "units": 2, "entry_mm": [round(float(x), 3) for x in
-                        model.depth_points_mm[model.skin_tree.query(q)[1]]], "depth_mm": 3}
-                       for i, q in enumerate(pts[:100])]}
+    plan = {
+        "format": "injectmap-plan",
+        "version": 1,
+        "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+        "points": [
+            {
+                "id": f"p{i}",
+                "units": 2,
+                "entry_mm": [round(float(x), 3) for x in model.depth_points_mm[model.skin_tree.query(q)[1]]],
+                "depth_mm": 3,
+            }
+            for i, q in enumerate(pts[:100])
+        ],
+    }
     t0 = time.perf_counter()
     res = check_plan(plan, model)
     plan_ms = (time.perf_counter() - t0) * 1000

@@ -15,11 +15,20 @@ from planning.plan import PlanError, load_plan, parse_plan
 
 def check_plan(plan_obj: Any, model, plan_name: str = "") -> dict[str, Any]:
     """Analyse a plan (dict or parsed Plan) on ``model``; never raises on a bad plan."""
-    out: dict[str, Any] = {"plan": plan_name, "model": {"name": model.name, "sha256": model.sha256},
-                           "points": [], "totals": {"units": 0.0, "by_structure": {}, "by_side": {}},
-                           "findings": [], "errors": []}
+    out: dict[str, Any] = {
+        "plan": plan_name,
+        "model": {"name": model.name, "sha256": model.sha256},
+        "points": [],
+        "totals": {"units": 0.0, "by_structure": {}, "by_side": {}},
+        "findings": [],
+        "errors": [],
+    }
     try:
-        plan = plan_obj if hasattr(plan_obj, "points") and not isinstance(plan_obj, dict) else parse_plan(plan_obj)
+        plan = (
+            plan_obj
+            if hasattr(plan_obj, "points") and not isinstance(plan_obj, dict)
+            else parse_plan(plan_obj)
+        )
     except PlanError as exc:
         out["errors"] = [str(e) for e in exc.errors]
         return out
@@ -41,7 +50,9 @@ def check_plan(plan_obj: Any, model, plan_name: str = "") -> dict[str, Any]:
 def exit_status(result: dict[str, Any]) -> int:
     if result["errors"]:
         return 2
-    sev = [f["severity"] for p in result["points"] for f in p["findings"]] + [f["severity"] for f in result["findings"]]
+    sev = [f["severity"] for p in result["points"] for f in p["findings"]] + [
+        f["severity"] for f in result["findings"]
+    ]
     return 1 if "danger" in sev else 0
 
 
@@ -49,9 +60,14 @@ def check_file(path: str | Path, model) -> tuple[dict[str, Any], int]:
     try:
         plan = load_plan(path)
     except PlanError as exc:
-        res = {"plan": str(path), "model": {"name": model.name, "sha256": model.sha256}, "points": [],
-               "totals": {"units": 0.0, "by_structure": {}, "by_side": {}}, "findings": [],
-               "errors": [str(e) for e in exc.errors]}
+        res = {
+            "plan": str(path),
+            "model": {"name": model.name, "sha256": model.sha256},
+            "points": [],
+            "totals": {"units": 0.0, "by_structure": {}, "by_side": {}},
+            "findings": [],
+            "errors": [str(e) for e in exc.errors],
+        }
         return res, 2
     res = check_plan(plan, model, str(path))
     return res, exit_status(res)
@@ -62,12 +78,16 @@ def format_table(result: dict[str, Any]) -> str:
     for e in result["errors"]:
         lines.append(f"ERROR {e}")
     for p in result["points"]:
-        lines.append(f"{p['id']:>10}  {p['units']:5.1f} U  depth {p['depth_mm']:4.1f} mm  layer {p['layer']:<16} "
-                     f"tip in {p['tip_in'] or '-':<34} target {p['target'] or '-'} "
-                     f"hit={p['target_hit']} reached={p['target_reached']} r={p['radius_mm']} mm")
+        lines.append(
+            f"{p['id']:>10}  {p['units']:5.1f} U  depth {p['depth_mm']:4.1f} mm  layer {p['layer']:<16} "
+            f"tip in {p['tip_in'] or '-':<34} target {p['target'] or '-'} "
+            f"hit={p['target_hit']} reached={p['target_reached']} r={p['radius_mm']} mm"
+        )
         for f in p["findings"]:
             d = f" {f['distance_mm']:+.1f} mm" if "distance_mm" in f else ""
-            lines.append(f"{'':12}{f['severity'].upper():8}{f['code']} {f.get('structure', '')}{d}: {f['message']}")
+            lines.append(
+                f"{'':12}{f['severity'].upper():8}{f['code']} {f.get('structure', '')}{d}: {f['message']}"
+            )
     for f in result["findings"]:
         lines.append(f"PLAN {f['severity'].upper():8}{f['code']}: {f['message']}")
     return "\n".join(lines)

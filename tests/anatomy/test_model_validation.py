@@ -112,7 +112,7 @@ ANTHRO_XFAIL = {
 
 def _anthro_params():
     out = []
-    for key, ms in sorted(load_anthropometry().items()):
+    for key, _ms in sorted(load_anthropometry().items()):
         if key in ANTHRO_XFAIL:
             out.append(pytest.param(key, marks=_xf(ANTHRO_XFAIL[key])))
         else:

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "injectmap_cli", *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "injectmap_cli", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def test_anatomy_list_json_has_every_contract_structure() -> None:
@@ -50,9 +51,16 @@ def test_export_writes_one_file_per_structure(tmp_path: Path) -> None:
 
 def test_check_bad_plan_exits_2_with_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"format": "injectmap-plan", "version": 1,
-                               "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
-                               "points": [{"id": "x", "units": -3, "at": {"landmark": "glabela"}, "depth_mm": 3}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "format": "injectmap-plan",
+                "version": 1,
+                "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+                "points": [{"id": "x", "units": -3, "at": {"landmark": "glabela"}, "depth_mm": 3}],
+            }
+        )
+    )
     p = run("check", str(bad), "--format", "json")
     assert p.returncode == 2
     res = json.loads(p.stdout)
@@ -63,10 +71,23 @@ def test_check_bad_plan_exits_2_with_errors(tmp_path: Path) -> None:
 def test_check_danger_exits_1(tmp_path: Path) -> None:
     """A deep point right at the lateral canthus sits at the orbital septum: danger, exit 1."""
     plan = tmp_path / "p.json"
-    plan.write_text(json.dumps({"format": "injectmap-plan", "version": 1,
-                                "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
-                                "points": [{"id": "c", "units": 4, "at": {"landmark": "exocanthion_left",
-                                                                         "lateral_mm": 3}, "depth_mm": 5}]}))
+    plan.write_text(
+        json.dumps(
+            {
+                "format": "injectmap-plan",
+                "version": 1,
+                "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+                "points": [
+                    {
+                        "id": "c",
+                        "units": 4,
+                        "at": {"landmark": "exocanthion_left", "lateral_mm": 3},
+                        "depth_mm": 5,
+                    }
+                ],
+            }
+        )
+    )
     p = run("check", str(plan), "--format", "json")
     assert p.returncode == 1, p.stdout
     assert any(f["severity"] == "danger" for f in json.loads(p.stdout)["points"][0]["findings"])

@@ -26,13 +26,18 @@ def test_reference_case(case_path: Path, tmp_path: Path) -> None:
     case = json.loads(case_path.read_text())
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(case["plan"]))
-    proc = subprocess.run([sys.executable, "-m", "injectmap_cli", "check", str(plan), "--format", "json"],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "injectmap_cli", "check", str(plan), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode in (0, 1), proc.stderr + proc.stdout
     res = json.loads(proc.stdout)
     assert res["errors"] == []
     has_danger = any(f["severity"] == "danger" for p in res["points"] for f in p["findings"]) or any(
-        f["severity"] == "danger" for f in res["findings"])
+        f["severity"] == "danger" for f in res["findings"]
+    )
     assert proc.returncode == (1 if has_danger else 0)
     by_id = {p["id"]: p for p in res["points"]}
     for pid, exp in case["expect"].get("points", {}).items():
@@ -46,8 +51,10 @@ def test_reference_case(case_path: Path, tmp_path: Path) -> None:
             if key in exp:
                 assert p[key] == exp[key], (pid, key, p)
         if "warns_about_any" in exp:
-            assert any(f.get("structure") in exp["warns_about_any"] and SEV[f["severity"]] >= 2
-                       for f in p["findings"]), (pid, p["findings"])
+            assert any(
+                f.get("structure") in exp["warns_about_any"] and SEV[f["severity"]] >= 2
+                for f in p["findings"]
+            ), (pid, p["findings"])
         for f in p["findings"]:
             assert f["message"] and f["code"] and f["severity"] in SEV
             if "structure" in f and "distance_mm" in f and f.get("closest_mm") is not None:
