@@ -92,9 +92,10 @@ class SceneView(pn.viewable.Viewer):
         self.scene = Scene(model, window_size=SCENE_SIZE)
         self.scene.set_layers(state.layer_visible, state.layer_opacity)
         self.pane = pn.pane.VTK(self.scene.plotter.ren_win, width=SCENE_SIZE[0], height=SCENE_SIZE[1],
-                                orientation_widget=True, enable_keybindings=False)
+                                orientation_widget=False, enable_keybindings=False)
         self.pane.camera = self.scene.camera_dict()
-        self.picked = pn.widgets.TextInput(name="", value="", width=10, height=10, css_classes=["pick-carrier"],
+        self.picked = pn.widgets.TextInput(name="", value="", width=10, height=10,
+                                           css_classes=["pick-carrier"],
                                            styles={"position": "absolute", "left": "-10000px"})
         self.place_toggle = pn.widgets.Toggle(name="Place points (click the skin)", button_type="primary",
                                               value=state.placing, width=240)
@@ -102,6 +103,8 @@ class SceneView(pn.viewable.Viewer):
         self.place_toggle.link(state, value="placing")
         self.picked.param.watch(self._on_pick, "value")
         self.last_pick_ms = 0.0
+        self.last_sync_ms = 0.0
+        self._sync_pending = False
         state.param.watch(self._on_layers, ["layer_visible", "layer_opacity"])
         state.param.watch(self._on_cut, ["cut_axis", "cut_mm"])
         state.param.watch(self._on_view, ["view"])
@@ -169,11 +172,28 @@ class SceneView(pn.viewable.Viewer):
         self.scene.set_points(self.analyst.glyphs(), self.state.selected)
 
     def sync(self) -> None:
-        """Send the changed scene to the browser."""
+        """Send the changed scene to the browser, once per server tick however many changes came.
+
+        One user action changes several parameters (a placed point changes the plan, the analysis
+        and the selection); each would re-serialise the scene, so inside a server session the
+        synchronisation is deferred to the next tick and done once.
+        """
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            self.pane.synchronize()
+            return
+        if not self._sync_pending:
+            self._sync_pending = True
+            doc.add_next_tick_callback(self._flush)
+
+    def _flush(self) -> None:
+        self._sync_pending = False
+        t0 = time.perf_counter()
         self.pane.synchronize()
+        self.last_sync_ms = (time.perf_counter() - t0) * 1000.0
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.pane, self.picked, sizing_mode="fixed")
+        return pn.Column(self.pane, self.picked, css_classes=["scene"])
 
 
 # ---------------------------------------------------------------------------------------- panels
@@ -185,7 +205,8 @@ class LayerPanel(pn.viewable.Viewer):
         self.state = state
         rows = []
         for g in LAYER_GROUPS:
-            cb = pn.widgets.Checkbox(name=LAYER_LABELS[g], value=state.layer_visible[g], width=130)
+            cb = pn.widgets.Checkbox(name=LAYER_LABELS[g], value=state.layer_visible[g], width=130,
+                                     css_classes=[f"layer-{g}"])
             sl = pn.widgets.FloatSlider(name="", start=0.0, end=1.0, step=0.05,
                                         value=state.layer_opacity[g], width=120, show_value=False)
             cb.param.watch(functools.partial(self._visible, g), "value")
@@ -199,8 +220,8 @@ class LayerPanel(pn.viewable.Viewer):
         self.views = pn.widgets.RadioButtonGroup.from_param(
             state.param.view, options={v.replace("three_quarter_", "3/4 ").capitalize(): v for v in VIEWS})
         self.landmarks = pn.widgets.Checkbox.from_param(state.param.show_landmarks, name="Landmark labels")
-        self._layout = pn.Card(pn.Column(*rows), pn.pane.Markdown("**Cut plane**"), self.cut_axis, self.cut_mm,
-                               pn.pane.Markdown("**View**"), self.views, self.landmarks,
+        self._layout = pn.Card(pn.Column(*rows), pn.pane.Markdown("**Cut plane**"), self.cut_axis,
+                               self.cut_mm, pn.pane.Markdown("**View**"), self.views, self.landmarks,
                                title="Layers and view", width=300)
 
     def _visible(self, group: str, event: param.parameterized.Event) -> None:
@@ -221,11 +242,12 @@ class PlanPanel(pn.viewable.Viewer):
         self.state, self.analyst, self.model = state, analyst, model
         self._updating = False
         self.table = pn.widgets.Tabulator(self._points_frame(), show_index=False, selectable=1,
-                                          disabled=True, height=220, width=560, name="plan-table",
+                                          disabled=True, height=220, width=560, css_classes=["plan-table"],
                                           layout="fit_data_table")
         self.table.param.watch(self._on_table_select, "selection")
         names = product_names()
-        self.product = pn.widgets.Select(name="Product", options=names, value=state.product["name"], width=200)
+        self.product = pn.widgets.Select(name="Product", options=names, value=state.product["name"],
+                                         width=200)
         self.product.param.watch(self._on_product, "value")
         self.depth = pn.widgets.EditableFloatSlider(name="Depth (mm)", start=0.0, end=20.0, fixed_start=0.0,
                                                     fixed_end=40.0, step=0.5, value=2.0, width=250)
@@ -280,8 +302,9 @@ class PlanPanel(pn.viewable.Viewer):
         for p in plan["points"]:
             r = self.analyst.results.get(p["id"], {})
             where = p["at"]["landmark"] if "at" in p else "skin point"
+            product = (p.get("product") or plan["product"])["name"]
             rows.append({"id": p["id"], "units": float(p.get("units", 0.0)),
-                         "product": (p.get("product") or plan["product"])["name"].replace("botulinumtoxinA", ""),
+                         "product": product.replace("botulinumtoxinA", ""),
                          "depth_mm": p.get("depth_mm", r.get("depth_mm")), "target": p.get("target", ""),
                          "at": where, "tip_in": r.get("tip_in") or "",
                          "worst": worst_severity(r.get("findings", [])) if r else "?"})
@@ -326,7 +349,8 @@ class PlanPanel(pn.viewable.Viewer):
             self.units.value = float(p.get("units", 0.0))
             self.angle.value = float(p.get("angle_deg", 0.0))
             self.toward.value = p.get("toward", "(none)")
-            self.target.value = p.get("target", "") if p.get("target", "") in self.target.options.values() else ""
+            target = p.get("target", "")
+            self.target.value = target if target in self.target.options.values() else ""
         finally:
             self._updating = False
         tip = r.get("tip_in") or "?"
@@ -360,7 +384,8 @@ class PlanPanel(pn.viewable.Viewer):
 
     def _on_nudge(self, direction: str, _e: Any) -> None:
         if self.state.selected:
-            self._guard(lambda: self.state.nudge(self.state.selected, direction, float(self.nudge_step.value)))
+            step = float(self.nudge_step.value)
+            self._guard(lambda: self.state.nudge(self.state.selected, direction, step))
 
     def _on_delete(self, _e: Any) -> None:
         if self.state.selected:
@@ -372,8 +397,8 @@ class PlanPanel(pn.viewable.Viewer):
 
     def _on_place(self, _e: Any) -> None:
         self._guard(lambda: self.state.place_by_landmark(
-            self.landmark.value, superior_mm=float(self.sup.value or 0), lateral_mm=float(self.lat.value or 0),
-            anterior_mm=float(self.ant.value or 0)))
+            self.landmark.value, superior_mm=float(self.sup.value or 0),
+            lateral_mm=float(self.lat.value or 0), anterior_mm=float(self.ant.value or 0)))
 
     def _on_product(self, event: param.parameterized.Event) -> None:
         if event.new == self.state.product["name"]:
@@ -411,7 +436,7 @@ class FindingsPanel(pn.viewable.Viewer):
         self._rows: list[dict[str, Any]] = []
         colours = {k: f"background-color: {v}33" for k, v in SEVERITY_COLOURS.items()}
         self.table = pn.widgets.Tabulator(self._frame(), show_index=False, selectable=1, disabled=True,
-                                          height=260, width=860, name="findings-table",
+                                          height=260, width=860, css_classes=["findings-table"],
                                           layout="fit_columns", widths={"message": 420})
         self.table.style.apply(lambda s: [colours.get(v, "") for v in s], subset=["severity"])
         self.table.param.watch(self._on_select, "selection")
@@ -536,8 +561,8 @@ class FilePanel(pn.viewable.Viewer):
             self.status.object = f"Autosave failed: {exc}"
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Card(pn.pane.Markdown("Open a plan (.json)"), self.upload, self.download, self.png, self.gltf,
-                       self.status, title="Files", width=300)
+        return pn.Card(pn.pane.Markdown("Open a plan (.json)"), self.upload, self.download, self.png,
+                       self.gltf, self.status, title="Files", width=300)
 
 
 # ---------------------------------------------------------------------------------------- the app
@@ -563,7 +588,6 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
             pn.Column(scene_view, disclaimer, FindingsPanel(state, analyst)),
             PlanPanel(state, analyst, model),
         ),
-        sizing_mode="fixed",
     )
     layout.app_state = state  # for tests and notebooks: the session's state
     return layout

@@ -41,7 +41,7 @@ NEEDLE_OUTSIDE_MM = 12.0
 TIP_RADIUS_MM = 1.0
 #: skin triangles sent to the browser (the full skin stays on the server for snapping)
 DISPLAY_SKIN_CELLS = 60_000
-CAMERA_DISTANCE_MM = 420.0
+CAMERA_DISTANCE_MM = 360.0
 
 VIEW_DIRECTIONS: dict[str, tuple[float, float, float]] = {
     "front": (0.0, 0.0, 1.0),
@@ -353,6 +353,18 @@ class Scene:
     def export_gltf(self, filename: str) -> None:
         """The visible scene as a binary-inlined glTF file."""
         self.plotter.export_gltf(filename, inline_data=True, rotate_scene=False)
+
+    def to_display(self, points_mm: Any) -> np.ndarray:
+        """Pixel positions (x right, y down from the top-left corner) of 3D points in this camera."""
+        ren = self.plotter.renderer
+        h = self.plotter.window_size[1]
+        out = []
+        for p in np.asarray(points_mm, float).reshape(-1, 3):
+            ren.SetWorldPoint(*p, 1.0)
+            ren.WorldToDisplay()
+            x, y, _z = ren.GetDisplayPoint()
+            out.append((x, h - y))
+        return np.asarray(out)
 
     def close(self) -> None:
         self.plotter.close()

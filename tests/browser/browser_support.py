@@ -1,0 +1,37 @@
+"""Helpers of the browser tests: chromium settings, the app page wrapper, collected timings."""
+
+from __future__ import annotations
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1850, "height": 1150}
+#: measured durations in seconds (server start to first frame, click to finding...)
+TIMINGS: dict[str, float] = {}
+
+
+class AppPage:
+    """A page of the app with its console errors collected."""
+
+    def __init__(self, page, url: str) -> None:
+        self.page = page
+        self.url = url
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def open(self) -> AppPage:
+        self.page.goto(self.url, timeout=120_000)
+        self.canvas().wait_for(state="visible", timeout=120_000)
+        # the demo plan is analysed and drawn: its first point shows in the plan table
+        self.plan_rows().filter(has_text="g1").first.wait_for(timeout=60_000)
+        return self
+
+    def canvas(self):
+        return self.page.locator(".scene canvas").first
+
+    def plan_rows(self):
+        return self.page.locator(".plan-table .tabulator-row")
+
+    def finding_rows(self):
+        return self.page.locator(".findings-table .tabulator-row")

@@ -1,0 +1,172 @@
+"""The app in a real browser: rendering, layers, picking, findings, files and session isolation."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser_support import TIMINGS, VIEWPORT, AppPage
+
+pytestmark = pytest.mark.browser
+
+
+def _image(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+
+
+def _not_blank(img: np.ndarray) -> bool:
+    bg = np.median(img.reshape(-1, 3), axis=0)
+    differs = np.abs(img - bg).sum(axis=2) > 30
+    return bool(differs.mean() > 0.05 and img.std() > 10)
+
+
+@pytest.fixture(scope="session")
+def click_targets() -> dict[str, tuple[float, float]]:
+    """Canvas pixel positions of skin points, from the same camera the app starts with."""
+    import pyvista as pv
+
+    from viewer.app import SCENE_SIZE, get_model
+    from viewer.scene import Scene
+
+    pv.OFF_SCREEN = True
+    model = get_model()
+    scene = Scene(model, window_size=SCENE_SIZE)
+    scene.set_view("front")
+    lm = model.landmarks
+    targets = {
+        # mid-forehead, left of the midline, well above the brow
+        "forehead": np.asarray(lm["glabella"]) + np.array([12.0, 35.0, 0.0]),
+        # just above the peak of the left brow
+        "above_brow": np.asarray(lm["brow_peak_left"]) + np.array([0.0, 4.0, 0.0]),
+    }
+    out = {}
+    for name, p in targets.items():
+        skin, _n = model.skin_point(p)
+        x, y = scene.to_display(skin)[0]
+        out[name] = (float(x), float(y))
+    scene.close()
+    return out
+
+
+def _place_by_click(app: AppPage, xy: tuple[float, float]) -> tuple[str, float]:
+    """Turn placing on, click the canvas at ``xy``; return the new point's id and the click time."""
+    page = app.page
+    before = set(app.plan_rows().all_inner_texts())
+    toggle = page.get_by_role("button", name=re.compile("Place points"))
+    if "active" not in (toggle.get_attribute("class") or ""):
+        toggle.click()
+    box = app.canvas().bounding_box()
+    assert box is not None
+    t0 = time.perf_counter()
+    page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+    for _ in range(600):
+        texts = app.plan_rows().all_inner_texts()
+        added = [t for t in texts if t not in before and re.match(r"\s*p\d+", t)]
+        if added:
+            return added[0].split()[0], t0
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no point was added; rows: {app.plan_rows().all_inner_texts()}")
+
+
+def test_page_loads_and_renders(app_page: AppPage) -> None:
+    if "first_frame_s" not in TIMINGS:
+        TIMINGS["first_frame_s"] = time.perf_counter() - TIMINGS["server_t0"]
+    page = app_page.page
+    assert page.get_by_text("injectmap").first.is_visible()
+    page.wait_for_timeout(1500)  # let vtk.js draw the synchronised scene
+    img = _image(app_page.canvas().screenshot())
+    assert _not_blank(img)
+    page.screenshot(path=str(Path("docs") / "app-overview.png"))
+    assert app_page.errors == []
+
+
+def test_toggle_layer_changes_the_picture(app_page: AppPage) -> None:
+    page = app_page.page
+    page.wait_for_timeout(1500)
+    before = _image(app_page.canvas().screenshot())
+    page.locator(".layer-skin input[type=checkbox]").uncheck()
+    changed = False
+    for _ in range(100):
+        page.wait_for_timeout(200)
+        after = _image(app_page.canvas().screenshot())
+        if np.abs(after - before).mean() > 2.0:
+            changed = True
+            break
+    assert changed, "hiding the skin did not change the rendered scene"
+    page.screenshot(path=str(Path("docs") / "app-no-skin.png"))
+    assert app_page.errors == []
+
+
+def test_click_forehead_places_a_point(app_page: AppPage, click_targets) -> None:
+    pid, t0 = _place_by_click(app_page, click_targets["forehead"])
+    TIMINGS["click_to_plan_row_s"] = time.perf_counter() - t0
+    assert app_page.plan_rows().filter(has_text=pid).count() == 1
+    assert app_page.errors == []
+
+
+def test_point_above_brow_gives_a_warning(app_page: AppPage, click_targets) -> None:
+    pid, t0 = _place_by_click(app_page, click_targets["above_brow"])
+    page = app_page.page
+    warn = app_page.finding_rows().filter(
+        has=page.locator("[tabulator-field=point]", has_text=re.compile(rf"^\s*{re.escape(pid)}\s*$"))
+    ).filter(has=page.locator("[tabulator-field=severity]", has_text=re.compile(r"caution|danger")))
+    try:
+        warn.first.wait_for(timeout=60_000)
+    except Exception as exc:
+        raise AssertionError(f"no warning for {pid}; findings: {app_page.finding_rows().all_inner_texts()}; "
+                             f"plan: {app_page.plan_rows().all_inner_texts()}") from exc
+    TIMINGS["click_to_finding_s"] = time.perf_counter() - t0
+    warn.first.click()  # select the finding: its structure is highlighted, the camera turns to it
+    app_page.page.wait_for_timeout(1500)
+    app_page.page.screenshot(path=str(Path("docs") / "app-finding.png"))
+    assert app_page.errors == []
+
+
+def test_save_reload_upload_same_plan(app_page: AppPage, tmp_path: Path) -> None:
+    page = app_page.page
+    page.get_by_role("button", name="Place at landmark").click()
+    app_page.plan_rows().filter(has_text="p1").first.wait_for(timeout=30_000)
+    with page.expect_download(timeout=60_000) as dl:
+        page.get_by_role("button", name="Download plan").click()
+    saved = tmp_path / "plan.json"
+    dl.value.save_as(saved)
+    plan = json.loads(saved.read_text())
+    ids = [p["id"] for p in plan["points"]]
+    assert "p1" in ids and "g1" in ids
+    page.reload()
+    app_page.open()
+    assert app_page.plan_rows().filter(has_text="p1").count() == 0
+    page.locator("input[type=file]").set_input_files(str(saved))
+    app_page.plan_rows().filter(has_text="p1").first.wait_for(timeout=30_000)
+    shown = [t.split()[0] for t in app_page.plan_rows().all_inner_texts()]
+    assert shown == ids
+    assert app_page.errors == []
+
+
+def test_two_sessions_are_isolated(browser, app_url: str) -> None:
+    ctx_a = browser.new_context(viewport=VIEWPORT)
+    ctx_b = browser.new_context(viewport=VIEWPORT)
+    try:
+        a = AppPage(ctx_a.new_page(), app_url).open()
+        b = AppPage(ctx_b.new_page(), app_url).open()
+        a.page.get_by_role("button", name="Place at landmark").click()
+        a.plan_rows().filter(has_text="p1").first.wait_for(timeout=30_000)
+        b.page.reload()
+        b.open()
+        assert b.plan_rows().filter(has_text="p1").count() == 0
+        assert a.plan_rows().filter(has_text="p1").count() == 1
+    finally:
+        ctx_a.close()
+        ctx_b.close()
+
+
+def test_report_timings() -> None:
+    """Print the measured timings (collected by the tests above) for docs/viewer-timings.md."""
+    print("\nviewer timings:", json.dumps({k: round(v, 2) for k, v in TIMINGS.items() if k != "server_t0"}))
