@@ -2,14 +2,13 @@
 
 :class:`PlanAnalyst` watches an :class:`~viewer.state.AppState`. When the plan changes it validates
 the plan with ``planning.plan.parse_plan``; a plan with errors keeps the last good results and shows
-the errors. Points whose dict (or product) did not change keep their cached analysis; the others are
-analysed again with ``planning.analysis.analyse_point`` when it is available, else the whole plan
-goes through ``planning.check.check_plan``. Plan-level findings and totals come from planning too.
+the errors. Points whose dict (and the plan's product) did not change keep their cached analysis;
+the others are analysed again with ``planning.analysis.analyse_point`` (the same entry as in the
+``injectmap check`` JSON). Plan-level findings and totals come from ``planning.analysis.plan_findings``.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Mapping
@@ -48,39 +47,41 @@ class PlanAnalyst(param.Parameterized):
         self.refresh()
 
     def refresh(self) -> None:
-        """Validate the plan and analyse the points that changed."""
+        """Validate the plan and analyse the points that changed (planning does the analysis)."""
+        from planning.analysis import PlacementError, analyse_point, plan_findings
+
         t0 = time.perf_counter()
         plan_dict = self.state.plan_dict()
         try:
-            parse_plan(plan_dict)
+            plan = parse_plan(plan_dict)
         except PlanError as exc:
             self.errors = [str(e) for e in exc.errors]
             self.state.message = "The plan has errors: " + "; ".join(self.errors[:3])
             return
-        self.errors = []
         product = plan_dict["product"]
-        changed = [p for p in plan_dict["points"]
-                   if self._cache.get(p["id"], ("",))[0] != _key(p, product)]
-        report = self._analyse(plan_dict, [p["id"] for p in changed])
-        for p in plan_dict["points"]:
-            if p["id"] in report["points"]:
-                self._cache[p["id"]] = (_key(p, product), report["points"][p["id"]])
-        ids = {p["id"] for p in plan_dict["points"]}
-        for stale in set(self._cache) - ids:
+        errors: list[str] = []
+        for pd, point in zip(plan_dict["points"], plan.points, strict=True):
+            key = _key(pd, product)
+            if self._cache.get(point.id, ("",))[0] == key:
+                continue
+            try:
+                self._cache[point.id] = (key, analyse_point(self.model, plan, point))
+            except PlacementError as exc:
+                errors.append(str(exc))
+                self._cache.pop(point.id, None)
+        ids = [p.id for p in plan.points]
+        for stale in set(self._cache) - set(ids):
             del self._cache[stale]
+        entries = [self._cache[i][1] for i in ids if i in self._cache]
+        totals, findings = ({}, []) if errors else plan_findings(self.model, plan, entries)
         with param.parameterized.batch_call_watchers(self):
-            self.results = {pid: self._cache[pid][1] for pid in ids if pid in self._cache}
-            self.plan_findings = list(report.get("findings", []))
-            self.totals = dict(report.get("totals", {}))
+            self.errors = errors
+            self.results = {i: self._cache[i][1] for i in ids if i in self._cache}
+            self.plan_findings = list(findings)
+            self.totals = dict(totals)
             self.last_ms = (time.perf_counter() - t0) * 1000.0
-
-    def _analyse(self, plan_dict: dict[str, Any], changed: list[str]) -> dict[str, Any]:
-        """planning's report: ``{"points": {id: entry}, "findings": [...], "totals": {...}}``."""
-        from planning.check import check_plan
-
-        report = check_plan(copy.deepcopy(plan_dict), self.model)
-        return {"points": {e["id"]: e for e in report.get("points", [])},
-                "findings": report.get("findings", []), "totals": report.get("totals", {})}
+        if errors:
+            self.state.message = "Some points could not be placed: " + "; ".join(errors[:3])
 
     # ------------------------------------------------------------------ views of the results
     def glyphs(self) -> list[PointGlyph]:
@@ -91,12 +92,13 @@ class PlanAnalyst(param.Parameterized):
             r = self.results.get(p["id"])
             if r is None:
                 continue
-            prod = (p.get("product") or plan["product"])["name"]
-            units = float(r.get("units", p.get("units", 0.0)))
-            vol = float(r.get("volume_ml") or 0.0)
-            eff = radius_of_effect(units, vol, prod)
+            inner, outer = r.get("radius_inner_mm"), r.get("radius_outer_mm")
+            if inner is None or outer is None:  # an entry without the band: ask the diffusion model
+                prod = (p.get("product") or plan["product"])["name"]
+                eff = radius_of_effect(float(p.get("units", 0.0)), float(r.get("volume_ml") or 0.0), prod)
+                inner, outer = eff.inner_mm, eff.outer_mm
             out.append(PointGlyph(id=p["id"], entry_mm=tuple(r["entry_mm"]), tip_mm=tuple(r["tip_mm"]),
-                                  inner_mm=eff.inner_mm, outer_mm=eff.outer_mm,
+                                  inner_mm=float(inner), outer_mm=float(outer),
                                   severity=worst_severity(r.get("findings", []))))
         return out
 

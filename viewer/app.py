@@ -589,7 +589,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
             PlanPanel(state, analyst, model),
         ),
     )
-    layout.app_state = state  # for tests and notebooks: the session's state
+    layout.app_state = state  # for tests and notebooks: the session's state and analysis
+    layout.app_analyst = analyst
     return layout
 
 

@@ -20,9 +20,13 @@ Example
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -105,31 +109,75 @@ class PointGlyph:
     severity: str
 
 
+#: most triangles sent to the browser per actor, by group (the full meshes stay on the server)
+DISPLAY_CELLS: dict[str, int] = {"skin": DISPLAY_SKIN_CELLS, "fat": 20_000, "bone": 20_000, "orbit": 6_000,
+                                 "muscles": 6_000, "gland_duct": 5_000, "vessels": 3_000, "nerves": 3_000,
+                                 "eyes": 4_000}
+DISPLAY_CACHE_ENV = "INJECTMAP_DISPLAY_CACHE"
+
 # display meshes shared read-only by every session of the process (keyed by the model's identity)
 _DISPLAY_CACHE: dict[int, dict[str, pv.PolyData]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
-    """The meshes drawn for a model: the skin reduced for the browser, the eyes, the structures.
+def _reduce(mesh: pv.PolyData, max_cells: int) -> pv.PolyData:
+    mesh = mesh.triangulate() if not mesh.is_all_triangles else mesh
+    if mesh.n_cells > 1.2 * max_cells:
+        mesh = mesh.decimate(1.0 - max_cells / mesh.n_cells)
+    return mesh.compute_normals(split_vertices=False, auto_orient_normals=False)
 
-    Computed once per model and process; the result is shared and must not be modified.
+
+def _display_cache_dir(model: ModelLike) -> Path | None:
+    sha = getattr(model, "sha256", None)
+    if not sha:
+        return None
+    root = os.environ.get(DISPLAY_CACHE_ENV) or str(Path.home() / ".cache" / "injectmap" / "display")
+    return Path(root) / f"{str(sha)[:16]}-v1"
+
+
+def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
+    """The meshes drawn for a model, reduced for the browser: skin, eyes, structures.
+
+    Computed once per model (and cached on disk by the model's sha256); shared by every session
+    of the process and never modified.
     """
     key = id(model)
     with _CACHE_LOCK:
         if key in _DISPLAY_CACHE:
             return _DISPLAY_CACHE[key]
-        skin = model.skin.triangulate()
-        if skin.n_cells > DISPLAY_SKIN_CELLS:
-            skin = skin.decimate(1.0 - DISPLAY_SKIN_CELLS / skin.n_cells)
-        meshes: dict[str, pv.PolyData] = {"skin": skin.compute_normals(split_vertices=False)}
+        sources: dict[str, tuple[pv.PolyData, str]] = {"skin": (model.skin, "skin")}
         for side, eye in model.eyes.items():
-            meshes[f"eye_{side}"] = eye
+            sources[f"eye_{side}"] = (eye, "eyes")
         for sid, s in model.structures.items():
-            if layer_group(s) is not None and s.mesh is not None and s.mesh.n_points:
-                meshes[sid] = s.mesh
+            g = layer_group(s)
+            if g is not None and s.mesh is not None and s.mesh.n_points:
+                sources[sid] = (s.mesh, g)
+        folder = _display_cache_dir(model)
+        meshes: dict[str, pv.PolyData] = {}
+        if folder is not None and folder.is_dir():
+            try:
+                meshes = {aid: pv.read(folder / f"{aid}.vtp") for aid in sources}
+            except (OSError, ValueError, FileNotFoundError):
+                meshes = {}
+        if not meshes:
+            meshes = {aid: _reduce(m, DISPLAY_CELLS.get(g, 6_000)) for aid, (m, g) in sources.items()}
+            if folder is not None:
+                try:
+                    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(folder.parent)))
+                    for aid, m in meshes.items():
+                        m.save(tmp / f"{aid}.vtp")
+                    if folder.exists():
+                        shutil.rmtree(folder, ignore_errors=True)
+                    os.replace(tmp, folder)
+                except OSError:
+                    pass
         _DISPLAY_CACHE[key] = meshes
         return meshes
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
 
 
 class Scene:
@@ -147,7 +195,8 @@ class Scene:
         self.cut: tuple[str, float] = ("none", 0.0)
         self.highlighted: str = ""
         self._clip_of: dict[str, tuple[str, float]] = {}
-        for aid, mesh in self.meshes.items():
+        self._colour: dict[str, str] = {}
+        for aid in self.meshes:
             if aid == "skin":
                 group, colour = "skin", SKIN_COLOUR
             elif aid.startswith("eye_"):
@@ -155,12 +204,12 @@ class Scene:
             else:
                 s = model.structures[aid]
                 group, colour = layer_group(s) or "muscles", s.colour
-            actor = self.plotter.add_mesh(mesh, color=colour, name=aid, smooth_shading=aid == "skin",
-                                          specular=0.2 if aid == "skin" else 0.0, reset_camera=False)
-            self.actors[aid] = actor
             self.group_of[aid] = group
-            self._clip_of[aid] = self.cut
-        self.skin_actor = self.actors["skin"]
+            self._colour[aid] = colour
+        # actors of hidden layers are made when first shown: the browser gets only what is drawn
+        for aid, group in self.group_of.items():
+            if self.visible.get(group, False):
+                self.actor(aid)
         self._point_actors: dict[str, pv.Actor] = {}
         self._make_point_actors()
         self._landmark_actors: list[pv.Actor] = []
@@ -171,6 +220,18 @@ class Scene:
         self.set_view("front")
 
     # ------------------------------------------------------------------ layers
+    def actor(self, aid: str) -> pv.Actor:
+        """The actor of a structure (``"skin"``, ``"eye_left"``...), made on first use."""
+        if aid not in self.actors:
+            actor = self.plotter.add_mesh(self._clip(self.meshes[aid]), color=self._colour[aid], name=aid,
+                                          smooth_shading=aid == "skin", specular=0.2 if aid == "skin" else 0.0,
+                                          reset_camera=False)
+            self._clip_of[aid] = self.cut
+            self.actors[aid] = actor
+            actor.SetVisibility(self.visible.get(self.group_of[aid], True) or aid == self.highlighted)
+            actor.prop.opacity = self.opacity.get(self.group_of[aid], 1.0)
+        return self.actors[aid]
+
     def layer_actor_ids(self, group: str) -> list[str]:
         return [a for a, g in self.group_of.items() if g == group]
 
@@ -194,15 +255,17 @@ class Scene:
         for aid, g in self.group_of.items():
             if g not in groups:
                 continue
-            actor = self.actors[aid]
             on = self.visible.get(g, True) or aid == self.highlighted
+            if not on and aid not in self.actors:
+                continue
+            actor = self.actor(aid)
             actor.SetVisibility(on)
             actor.prop.opacity = 1.0 if aid == self.highlighted else self.opacity.get(g, 1.0)
             if on:
                 self._sync_clip(aid)
 
     def is_visible(self, actor_id: str) -> bool:
-        return bool(self.actors[actor_id].GetVisibility())
+        return actor_id in self.actors and bool(self.actors[actor_id].GetVisibility())
 
     # ------------------------------------------------------------------ cut plane
     def set_cut(self, axis: str, position_mm: float) -> None:
@@ -285,7 +348,7 @@ class Scene:
     # ------------------------------------------------------------------ highlight
     def highlight(self, structure_id: str = "", tip_mm: Any = None, closest_mm: Any = None) -> None:
         """Show one structure at full opacity (even in a hidden layer) and the closest pair."""
-        old, self.highlighted = self.highlighted, structure_id if structure_id in self.actors else ""
+        old, self.highlighted = self.highlighted, structure_id if structure_id in self.group_of else ""
         for aid in {old, self.highlighted} - {""}:
             self._apply_layers([self.group_of[aid]])
         if tip_mm is not None and closest_mm is not None:
