@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import logging
 import os
 import tempfile
 import time
@@ -30,28 +31,51 @@ from planning.products import product_info, product_names
 from viewer.analysis import PlanAnalyst
 from viewer.scene import SEVERITY_COLOURS, Scene, worst_severity
 from viewer.state import CUT_AXES, LAYER_GROUPS, LAYER_LABELS, MODES, VIEWS, AppState
+from viewer.vtk_pane import SceneVTK
 
+log = logging.getLogger("injectmap.viewer")
 DEMO_PLAN = Path(__file__).with_name("demo_plan.json")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 AUTOSAVE_ENV = "INJECTMAP_AUTOSAVE_DIR"
 SCENE_SIZE = (860, 640)
 
+#: A click (press and release within a few pixels, so a drag still rotates) on the scene picks the
+#: surface point under the cursor with vtk.js's cell picker and sends it to Python through a hidden
+#: text input. The listener sits on the document, not on the vtk.js interactor, because Panel rebuilds
+#: the vtk.js render window (and its canvas) on every scene synchronisation: the pane's model keeps
+#: the current one as ``renderer_el``, looked up at each click.
 PICK_JS = """
-const rw = vtkpan.renderer_el;
-if (!rw) { return; }
-const interactor = rw.getInteractor(), renderer = rw.getRenderer();
-if (vtkpan._pickSub) { vtkpan._pickSub.unsubscribe(); vtkpan._pickSub = null; }
+if (vtkpan._pickDown) {
+  document.removeEventListener('pointerdown', vtkpan._pickDown, true);
+  document.removeEventListener('pointerup', vtkpan._pickUp, true);
+  vtkpan._pickDown = null; vtkpan._pickUp = null;
+}
 if (cb_obj.active) {
-  const picker = vtk.Rendering.Core.vtkCellPicker.newInstance();
-  picker.setPickFromList(false);
-  picker.setTolerance(0);
-  vtkpan._pickSub = interactor.onLeftButtonPress((cd) => {
-    const pos = cd.position;
-    picker.pick([pos.x, pos.y, pos.z || 0], renderer);
+  let start = null;
+  vtkpan._pickDown = (ev) => { start = (ev.button === 0) ? [ev.clientX, ev.clientY] : null; };
+  vtkpan._pickUp = (ev) => {
+    if (!start || Math.hypot(ev.clientX - start[0], ev.clientY - start[1]) > 4) { return; }
+    start = null;
+    const rw = vtkpan.renderer_el;
+    if (!rw) { return; }
+    const renderer = rw.getRenderer();
+    const view = rw.getInteractor().getView() || rw.getRenderWindow().getViews()[0];
+    const canvas = view.getCanvas();
+    const rect = canvas.getBoundingClientRect();
+    if (ev.clientX < rect.left || ev.clientX > rect.right || ev.clientY < rect.top || ev.clientY > rect.bottom) {
+      return;
+    }
+    const x = (ev.clientX - rect.left) * canvas.width / rect.width;
+    const y = (rect.bottom - ev.clientY) * canvas.height / rect.height;
+    const picker = vtk.Rendering.Core.vtkCellPicker.newInstance();
+    picker.setPickFromList(false);
+    picker.pick([x, y, 0], renderer);
     if (picker.getActors().length) {
       picked.value = JSON.stringify({xyz: picker.getPickPosition(), n: Date.now()});
     }
-  });
+  };
+  document.addEventListener('pointerdown', vtkpan._pickDown, true);
+  document.addEventListener('pointerup', vtkpan._pickUp, true);
 }
 """
 
@@ -91,7 +115,7 @@ class SceneView(pn.viewable.Viewer):
         self.state, self.analyst, self.model = state, analyst, model
         self.scene = Scene(model, window_size=SCENE_SIZE)
         self.scene.set_layers(state.layer_visible, state.layer_opacity)
-        self.pane = pn.pane.VTK(self.scene.plotter.ren_win, width=SCENE_SIZE[0], height=SCENE_SIZE[1],
+        self.pane = SceneVTK(self.scene.plotter.ren_win, width=SCENE_SIZE[0], height=SCENE_SIZE[1],
                                 orientation_widget=False, enable_keybindings=False)
         self.pane.camera = self.scene.camera_dict()
         self.picked = pn.widgets.TextInput(name="", value="", width=10, height=10,
@@ -126,6 +150,7 @@ class SceneView(pn.viewable.Viewer):
         entry, _normal = self.model.skin_point(xyz)
         self.state.place_at_skin(entry)
         self.last_pick_ms = (time.perf_counter() - t0) * 1000.0
+        log.info("pick handled in %.0f ms (analysis %.0f ms)", self.last_pick_ms, self.analyst.last_ms)
 
     def _on_layers(self, *_: Any) -> None:
         self.scene.set_layers(self.state.layer_visible, self.state.layer_opacity)
@@ -191,6 +216,7 @@ class SceneView(pn.viewable.Viewer):
         t0 = time.perf_counter()
         self.pane.synchronize()
         self.last_sync_ms = (time.perf_counter() - t0) * 1000.0
+        log.info("scene sync %.0f ms (analysis %.0f ms)", self.last_sync_ms, self.analyst.last_ms)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self.pane, self.picked, css_classes=["scene"])
@@ -568,6 +594,7 @@ class FilePanel(pn.viewable.Viewer):
 # ---------------------------------------------------------------------------------------- the app
 def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.viewable.Viewable:
     """One session's app: its own state, analysis and scene over the shared read-only model."""
+    t0 = time.perf_counter()
     model = model if model is not None else get_model()
     state = AppState(snap=model.skin_point)
     state.load_plan(plan if plan is not None else demo_plan(), undoable=False)
@@ -591,6 +618,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     )
     layout.app_state = state  # for tests and notebooks: the session's state and analysis
     layout.app_analyst = analyst
+    log.info("session app built in %.0f ms", (time.perf_counter() - t0) * 1000.0)
     return layout
 
 
@@ -620,4 +648,8 @@ def serve(port: int = 5006, host: str = "127.0.0.1", password: str | None = None
 
 
 if __name__.startswith("bokeh"):
-    create_app().servable(title="injectmap")
+    # `panel serve viewer/app.py` runs this file as a new module per session: build the session from
+    # the imported package so that the model and display caches are shared by the process
+    from viewer.app import create_app as _create_app
+
+    _create_app().servable(title="injectmap")

@@ -44,7 +44,7 @@ BACKGROUND = "#20242b"
 NEEDLE_OUTSIDE_MM = 12.0
 TIP_RADIUS_MM = 1.0
 #: skin triangles sent to the browser (the full skin stays on the server for snapping)
-DISPLAY_SKIN_CELLS = 60_000
+DISPLAY_SKIN_CELLS = 40_000
 CAMERA_DISTANCE_MM = 360.0
 
 VIEW_DIRECTIONS: dict[str, tuple[float, float, float]] = {
@@ -110,9 +110,9 @@ class PointGlyph:
 
 
 #: most triangles sent to the browser per actor, by group (the full meshes stay on the server)
-DISPLAY_CELLS: dict[str, int] = {"skin": DISPLAY_SKIN_CELLS, "fat": 20_000, "bone": 20_000, "orbit": 6_000,
-                                 "muscles": 6_000, "gland_duct": 5_000, "vessels": 3_000, "nerves": 3_000,
-                                 "eyes": 4_000}
+DISPLAY_CELLS: dict[str, int] = {"skin": DISPLAY_SKIN_CELLS, "fat": 15_000, "bone": 15_000, "orbit": 4_000,
+                                 "muscles": 3_000, "gland_duct": 3_000, "vessels": 1_500, "nerves": 1_500,
+                                 "eyes": 2_000}
 DISPLAY_CACHE_ENV = "INJECTMAP_DISPLAY_CACHE"
 
 # display meshes shared read-only by every session of the process (keyed by the model's identity)
@@ -132,7 +132,7 @@ def _display_cache_dir(model: ModelLike) -> Path | None:
     if not sha:
         return None
     root = os.environ.get(DISPLAY_CACHE_ENV) or str(Path.home() / ".cache" / "injectmap" / "display")
-    return Path(root) / f"{str(sha)[:16]}-v1"
+    return Path(root) / f"{str(sha)[:16]}-v2"
 
 
 def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
