@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -13,6 +14,12 @@ import pytest
 from browser_support import TIMINGS, VIEWPORT, AppPage
 
 pytestmark = pytest.mark.browser
+
+
+def _shot(page, name: str) -> None:
+    """Save a screenshot of the app as docs/app-NAME.png when INJECTMAP_DOC_SCREENSHOTS=1."""
+    if os.environ.get("INJECTMAP_DOC_SCREENSHOTS") == "1":
+        page.screenshot(path=str(Path(__file__).resolve().parents[2] / "docs" / f"app-{name}.png"))
 
 
 def _image(png: bytes) -> np.ndarray:
@@ -89,7 +96,7 @@ def test_page_loads_and_renders(app_page: AppPage) -> None:
     page.wait_for_timeout(1500)  # let vtk.js draw the synchronised scene
     img = _image(app_page.canvas().screenshot())
     assert _not_blank(img)
-    page.screenshot(path=str(Path("docs") / "app-overview.png"))
+    _shot(page, "overview")
     assert app_page.errors == []
 
 
@@ -106,7 +113,7 @@ def test_toggle_layer_changes_the_picture(app_page: AppPage) -> None:
             changed = True
             break
     assert changed, "hiding the skin did not change the rendered scene"
-    page.screenshot(path=str(Path("docs") / "app-no-skin.png"))
+    _shot(page, "no-skin")
     assert app_page.errors == []
 
 
@@ -136,7 +143,7 @@ def test_point_above_brow_gives_a_warning(app_page: AppPage, click_targets) -> N
     TIMINGS["click_to_finding_s"] = time.perf_counter() - t0
     warn.first.click()  # select the finding: its structure is highlighted, the camera turns to it
     app_page.page.wait_for_timeout(1500)
-    app_page.page.screenshot(path=str(Path("docs") / "app-finding.png"))
+    _shot(app_page.page, "finding")
     assert app_page.errors == []
 
 
