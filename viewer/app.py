@@ -31,6 +31,7 @@ from planning.products import product_info, product_names
 from viewer.analysis import PlanAnalyst
 from viewer.scene import SEVERITY_COLOURS, Scene, worst_severity
 from viewer.state import CUT_AXES, LAYER_GROUPS, LAYER_LABELS, MODES, VIEWS, AppState
+from viewer.training_panel import TrainingPanel
 from viewer.vtk_pane import SceneVTK
 
 log = logging.getLogger("injectmap.viewer")
@@ -607,8 +608,10 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     disclaimer = pn.pane.Markdown(
         "*Population-average anatomy and a heuristic diffusion model: a planning and teaching aid, "
         "never a patient-specific safe distance.*", width=860)
+    training = TrainingPanel(state, model)  # shows itself in training mode only
     layout = pn.Column(
         header,
+        training,
         pn.Row(
             pn.Column(LayerPanel(state), StructurePanel(state, analyst, model),
                       FilePanel(state, scene_view, session_id)),
@@ -618,6 +621,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     )
     layout.app_state = state  # for tests and notebooks: the session's state and analysis
     layout.app_analyst = analyst
+    layout.app_training = training
     log.info("session app built in %.0f ms", (time.perf_counter() - t0) * 1000.0)
     return layout
 

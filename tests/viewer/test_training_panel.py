@@ -1,0 +1,102 @@
+"""The training panel driven without a browser: mode, exercise, reference answer, score, feedback,
+highlight of the structure at fault, scores kept per trainee."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from viewer.state import AppState
+from viewer.training_panel import TrainingPanel
+
+
+@pytest.fixture
+def panel(face_model, tmp_path: Path) -> TrainingPanel:
+    state = AppState(snap=face_model.skin_point)
+    return TrainingPanel(state, face_model, scores_file=tmp_path / "scores.json")
+
+
+def test_visible_only_in_training_mode(panel: TrainingPanel):
+    layout = panel.__panel__()
+    assert not layout.visible
+    panel.state.mode = "training"
+    assert layout.visible
+    panel.state.mode = "patient education"
+    assert not layout.visible
+
+
+def test_picker_lists_the_exercises_and_shows_the_goal(panel: TrainingPanel):
+    assert len(panel.picker.options) >= 8
+    panel.picker.value = "forehead_heavy_brow"
+    assert panel.exercise_id == "forehead_heavy_brow"
+    text = panel.goal.object
+    assert "heavy brow" in text.lower() and "25 mm above the brow" in text and "Frontalis (left)" in text
+
+
+def test_reference_answer_scores_and_shows_components(panel: TrainingPanel):
+    panel.picker.value = "glabellar_complex"
+    panel.reference.clicks += 1
+    assert "procerus" in {p.get("target") for p in panel.state.points}
+    panel.score_button.clicks += 1
+    s = panel.score
+    assert s is not None and s.total >= 80 and s.passed
+    assert f"Score: {s.total}/100 (passed)" in panel.result.object
+    for name in ("targets", "safety", "dose", "balance"):
+        assert name in panel.result.object
+    assert len(panel.feedback.value) == len(s.feedback)
+    assert panel.state.can_undo  # loading the reference answer is undoable
+
+
+def test_feedback_selection_highlights_the_structure_at_fault(panel: TrainingPanel):
+    panel.picker.value = "crows_feet_smile"
+    panel.reference.clicks += 1
+    pid = panel.state.point_ids()[0]
+    panel.state.update_point(pid, at={"landmark": "exocanthion_left"})
+    panel.score_button.clicks += 1
+    rows = panel.feedback.value
+    i = next(k for k, r in rows.iterrows() if r["structure"] == "orbit_left" and r["point"] == pid)
+    panel.feedback.selection = [int(i)]
+    assert panel.state.highlight == "orbit_left"
+    assert panel.state.selected == pid
+
+
+def test_changing_the_exercise_clears_the_score(panel: TrainingPanel):
+    panel.reference.clicks += 1
+    panel.score_button.clicks += 1
+    assert panel.score is not None
+    panel.picker.value = "mentalis"
+    assert panel.score is None and panel.feedback.value.empty
+
+
+def test_empty_plan_scores_low_with_missed_targets(panel: TrainingPanel):
+    panel.picker.value = "mentalis"
+    panel.empty.clicks += 1
+    assert panel.state.points == []
+    panel.score_button.clicks += 1
+    assert panel.score.total < 50
+    assert {"mentalis_left", "mentalis_right"} <= set(panel.feedback.value["structure"])
+
+
+def test_scores_are_kept_per_trainee(panel: TrainingPanel):
+    panel.picker.value = "depressor_anguli_oris"
+    panel.reference.clicks += 1
+    panel.trainee.value = "Ana M."
+    panel.score_button.clicks += 1
+    panel.score_button.clicks += 1
+    data = json.loads(panel.scores_file.read_text(encoding="utf-8"))
+    assert [e["exercise_id"] for e in data["trainees"]["Ana M."]] == ["depressor_anguli_oris"] * 2
+    assert "2 attempt(s)" in panel.history.object and "Kept for Ana M." in panel.result.object
+
+
+def test_a_bad_name_or_a_bad_file_keeps_the_score_on_screen(panel: TrainingPanel):
+    panel.reference.clicks += 1
+    panel.trainee.value = "<b>x</b>"
+    panel.score_button.clicks += 1
+    assert "Score not kept" in panel.result.object and "/100" in panel.result.object
+    panel.scores_file.write_text("{broken", encoding="utf-8")
+    panel.trainee.value = "Ana"
+    panel.score_button.clicks += 1
+    assert "Score not kept" in panel.result.object and "not valid JSON" in panel.result.object
+    assert panel.scores_file.read_text(encoding="utf-8") == "{broken"
