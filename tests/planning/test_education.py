@@ -1,0 +1,148 @@
+"""Patient education: the data file (plain text, sources) and the walkthrough built from a plan."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from anatomy.ids import structure_ids
+from planning import education as ed
+from planning.plan import parse_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = json.loads((ROOT / "viewer" / "demo_plan.json").read_text())
+PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
+
+
+def _plan(points):
+    return {"format": "injectmap-plan", "version": 1, "product": PRODUCT, "points": points}
+
+
+MASSETER = _plan([
+    {"id": "m1", "units": 10, "target": "masseter_superficial_left",
+     "at": {"landmark": "gonion_left", "superior_mm": 15, "anterior_mm": 12}, "depth_mm": 10},
+    {"id": "o1", "units": 4, "target": "orbicularis_oculi_left",
+     "at": {"landmark": "exocanthion_left", "lateral_mm": 10}, "depth_mm": 2},
+    {"id": "x1", "units": 2, "at": {"landmark": "glabella"}, "depth_mm": 2},
+])
+
+
+def test_every_source_key_exists_and_every_fact_has_one():
+    data = ed.education_data()
+    keys = set(data["sources"])
+    used = []
+    for m in data["muscles"].values():
+        assert m["sources"], m
+        used += m["sources"]
+    for e in data["transient_effects"]:
+        assert e["sources"], e
+        used += e["sources"]
+    for a in data["aftercare"]:
+        assert a["sources"] and a["evidence"] in ("strong", "some", "tradition"), a
+        used += a["sources"]
+    tl = data["timeline"]
+    used += tl["onset_days"]["sources"] + tl["peak_days"]["sources"]
+    for g in tl["groups"].values():
+        assert g["sources"]
+        used += g["sources"]
+    assert set(used) <= keys, set(used) - keys
+    for k in keys:
+        assert ed.source(k).citation
+
+
+def test_muscles_areas_views_and_structures_are_known():
+    data = ed.education_data()
+    known = structure_ids()
+    bases = {k.rsplit("_", 1)[0] if k.endswith(("_left", "_right")) else k for k in known}
+    for base, m in data["muscles"].items():
+        assert base in bases, base
+        assert m["area"] in data["areas"], base
+        for s in m.get("spared", []):
+            assert s["plain"]
+            if s.get("structure"):
+                assert s["structure"] in bases, s
+    for a in data["areas"].values():
+        assert a["view"] in (*ed.VIEWS, "side", "three_quarter_side")
+        assert set(a["layers"]) <= set(ed.LAYERS)
+
+
+def test_transient_effects_include_the_common_ones_and_a_warning():
+    ids = {e.id for e in ed.transient_effects()}
+    assert {"bruising", "headache", "eyelid_ptosis", "brow_heaviness"} <= ids
+    assert any(e.seek_help for e in ed.transient_effects())
+    advice = ed.aftercare()
+    assert len(advice) >= 5 and all(a.why for a in advice)
+
+
+def test_effects_follow_the_plan_areas():
+    jaw_only = _plan([MASSETER["points"][0]])
+    ids = {e.id for e in ed.transient_effects(jaw_only)}
+    assert "chewing_fatigue" in ids and "bruising" in ids
+    assert "eyelid_ptosis" not in ids and "brow_heaviness" not in ids
+    assert "chewing_fatigue" not in {e.id for e in ed.transient_effects(DEMO)}
+
+
+def test_walkthrough_of_the_demo_plan_groups_by_area():
+    steps = ed.walkthrough(DEMO)
+    assert [s.kind for s in steps] == ["intro", "muscle", "muscle", "muscle", "after"]
+    muscles = steps[1:-1]
+    assert [s.area for s in muscles] == ["forehead", "frown", "frown"]
+    assert {s.id for s in muscles} == {"frontalis", "procerus", "corrugator_supercilii"}
+    corr = next(s for s in muscles if s.id == "corrugator_supercilii")
+    assert corr.focus == ("corrugator_supercilii_left", "corrugator_supercilii_right")
+    assert set(corr.point_ids) == {"c1_left", "c1_right", "c2_left", "c2_right"}
+    assert corr.units == 16
+    assert corr.spared and "levator_palpebrae_superioris_left" in corr.spared[0].structure_ids
+    text = corr.text()
+    for heading in ("What it does", "What the treatment changes", "What it leaves alone"):
+        assert heading in text
+    assert "on both sides" in text
+    assert ed.reminder() in steps[-1].text()
+    assert "not a promise" in ed.reminder()
+
+
+def test_every_step_carries_a_view_and_all_layers():
+    for s in ed.walkthrough(MASSETER):
+        assert s.view in ed.VIEWS
+        assert set(s.layers) == set(ed.LAYERS)
+        assert s.title and s.paragraphs
+
+
+def test_one_sided_steps_look_at_their_side():
+    steps = {s.id: s for s in ed.walkthrough(MASSETER)}
+    assert steps["masseter_superficial"].view == "left"
+    assert steps["masseter_superficial"].layers["gland_duct"]
+    assert steps["orbicularis_oculi"].view == "three_quarter_left"
+    assert "on the left side" in steps["masseter_superficial"].text()
+    # areas in the data file's order: eyes before jaw
+    order = [s.id for s in ed.walkthrough(MASSETER)]
+    assert order.index("orbicularis_oculi") < order.index("masseter_superficial")
+    # the point without a target is mentioned in the introduction
+    assert "x1" in ed.walkthrough(MASSETER)[0].text()
+
+
+def test_spared_distances_come_from_the_analysis():
+    analysis = {"points": [{"id": "m1", "findings": [
+        {"severity": "caution", "code": "sphere_near_structure", "structure": "risorius_left",
+         "distance_mm": 1.2}]}]}
+    step = next(s for s in ed.walkthrough(MASSETER, analysis) if s.id == "masseter_superficial")
+    ris = next(sp for sp in step.spared if "risorius_left" in sp.structure_ids)
+    assert ris.closest_mm == pytest.approx(1.2)
+    assert "within about 1 mm" in step.text()
+
+
+def test_walkthrough_accepts_a_parsed_plan():
+    assert [s.id for s in ed.walkthrough(parse_plan(DEMO))] == [s.id for s in ed.walkthrough(DEMO)]
+
+
+def test_education_and_timeline_import_no_plotting_or_gui():
+    code = ("import sys, planning.education, planning.timeline, planning.report\n"
+            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('panel', 'param', 'bokeh', 'pyvista', 'vtk', 'matplotlib'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert out.stdout.strip() == ""
