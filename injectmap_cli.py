@@ -98,6 +98,22 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from planning.plan import PlanError
+    from viewer.report_render import build_report
+
+    try:
+        t = build_report(args.plan, args.output, interactive=not args.no_3d)
+    except PlanError as exc:
+        print("\n".join(f"ERROR {e}" for e in exc.errors), file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output} ({t['bytes'] / 1e6:.1f} MB) in {t['total_s']:.1f} s")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from planning.bench import run_bench
 
@@ -142,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     sv.add_argument("--port", type=int, default=5006)
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--password")
+    r = sub.add_parser("report", help="write a plan report (.html or .pdf)")
+    r.add_argument("plan")
+    r.add_argument("-o", "--output", required=True, help="report.html or report.pdf")
+    r.add_argument("--no-3d", action="store_true", help="HTML without the interactive 3D scene (smaller)")
     b = sub.add_parser("bench", help="speed of the analysis against naive baselines")
     b.add_argument("--format", choices=["json", "table"], default="table")
     b.add_argument("--repeats", type=int, default=200)
@@ -152,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "plan": cmd_plan,
         "serve": cmd_serve,
         "bench": cmd_bench,
+        "report": cmd_report,
     }[args.cmd]
     return handler(args)
 
