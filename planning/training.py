@@ -14,8 +14,9 @@ Score, out of 100 (:data:`WEIGHTS`):
 
 - ``targets`` (30): the share of required targets reached (``target_reached``) by at least one
   point aimed at them.
-- ``safety`` (35): ``35 * (1 - mean point cost)``. A point's cost is the sum of its findings'
-  costs (:data:`FINDING_COST`: danger 1.0, caution 0.2, info 0; on a structure the exercise says
+- ``safety`` (35): ``35 * (1 - (mean point cost + worst point cost) / 2)`` (the worst point
+  counts on its own, so one bad point among many is not diluted). A point's cost is the sum of its
+  findings' costs (:data:`FINDING_COST`: danger 1.0, caution 0.2, info 0; on a structure the exercise says
   must be spared: danger 1.0, caution 0.4, info 0.05) plus 0.5 per broken exercise constraint,
   capped at 1. ``target_not_reached`` findings count under ``targets`` instead.
 - ``dose`` (20): half for the target groups (mean credit), half for the total. A dose inside
@@ -536,9 +537,10 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
             danger += 1
             feedback.append(Feedback("danger", str(f["code"]), str(f["message"]), str(f.get("structure") or "")))
     mean_cost = float(np.mean(costs)) if costs else 1.0
-    safety_pts = WEIGHTS["safety"] * (1.0 - mean_cost)
+    worst_cost = float(np.max(costs)) if costs else 1.0
+    safety_pts = WEIGHTS["safety"] * (1.0 - 0.5 * (mean_cost + worst_cost))
     comps["safety"] = Component("safety", safety_pts, WEIGHTS["safety"],
-                                f"mean point cost {mean_cost:.2f}; {danger} danger finding(s)")
+                                f"point cost mean {mean_cost:.2f}, worst {worst_cost:.2f}; {danger} danger finding(s)")
 
     # dose
     credits = []
