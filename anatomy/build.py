@@ -15,6 +15,7 @@ import numpy as np
 import pyvista as pv
 from matplotlib.path import Path as MplPath
 from scipy.interpolate import CubicSpline
+from scipy.ndimage import binary_dilation, gaussian_filter
 from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
 
@@ -69,7 +70,8 @@ def mesh_from_field(grid: Grid, values: np.ndarray) -> pv.PolyData:
     padded = np.pad(values, 1, mode="constant", constant_values=1.0)
     if padded.min() >= 0:
         raise ValueError("field has no inside region")
-    verts, faces, _, _ = marching_cubes(padded, level=0.0, spacing=(grid.spacing,) * 3)
+    verts, faces, _, _ = marching_cubes(padded, level=0.0, spacing=(grid.spacing,) * 3,
+                                       allow_degenerate=False)
     verts = verts + grid.origin - grid.spacing
     tris = np.hstack([np.full((len(faces), 1), 3), faces]).ravel()
     mesh = pv.PolyData(verts, tris).clean()
@@ -78,6 +80,30 @@ def mesh_from_field(grid: Grid, values: np.ndarray) -> pv.PolyData:
     # marching cubes winds triangles inward for a negative-inside field in ij order: make normals point out
     mesh = mesh.compute_normals(auto_orient_normals=True, cell_normals=False)
     return mesh
+
+
+def smoothed(values: np.ndarray, sigma_voxels: float = 0.8) -> np.ndarray:
+    """The field lightly smoothed: removes the staircase of nearest-skin-point lookups."""
+    return gaussian_filter(values, sigma=sigma_voxels, mode="nearest").astype(np.float32)
+
+
+def coarse_to_fine(grid: Grid, field, factor: int = 3) -> np.ndarray:
+    """Sample ``field`` (points (n, 3) -> values (n,)) on ``grid`` exactly near its zero level and
+    from a grid ``factor`` times coarser elsewhere (the sign is all that matters away from the
+    surface). Returns float32 values shaped like the grid."""
+    shape = np.asarray(grid.shape)
+    cshape = tuple(int(x) for x in (shape - 1) // factor + 1)
+    cgrid = Grid(grid.origin, grid.spacing * factor, cshape)  # type: ignore[arg-type]
+    fc = field(cgrid.points()).reshape(cshape)
+    band = np.abs(fc) < 1.5 * grid.spacing * factor
+    band = binary_dilation(band, iterations=1)
+    sl = tuple(slice(0, int(n)) for n in shape)
+    fine = np.repeat(np.repeat(np.repeat(fc, factor, 0), factor, 1), factor, 2)[sl]
+    mask = np.repeat(np.repeat(np.repeat(band, factor, 0), factor, 1), factor, 2)[sl]
+    pts = grid.points()[mask.ravel()]
+    if len(pts):
+        fine[mask] = field(pts)
+    return fine.astype(np.float32)
 
 
 def polygon_sdf(uv: np.ndarray, poly: np.ndarray) -> np.ndarray:
@@ -121,50 +147,77 @@ class Builder:
         return depth, idx
 
     # -- sheets ----------------------------------------------------------------------------------
+    def _outline_uv(self, part: dict[str, Any], key: str, side: str) -> tuple[np.ndarray, np.ndarray]:
+        """Chart polygon (m, 2) and skin points (m, 3) of an outline given as anchor points or as an
+        ellipse ``{centre: anchor, radii_mm: [lateral, medial, superior, inferior], n: 32}`` drawn
+        in the frontal plane and projected from the front."""
+        spec = part[key]
+        if isinstance(spec, dict):
+            c = resolve_anchor(spec["centre"], side, self.landmarks)
+            lat, med, sup, inf = (float(r) for r in spec["radii_mm"])
+            sgn = -1.0 if spec["centre"].get("side", side) == "right" else 1.0
+            n = int(spec.get("n", 32))
+            t = 2 * np.pi * np.arange(n) / n
+            rx = np.where(np.cos(t) >= 0, lat, med)
+            ry = np.where(np.sin(t) >= 0, sup, inf)
+            pts = c + np.column_stack([sgn * rx * np.cos(t), ry * np.sin(t), np.zeros(n)])
+            idx = [self.proj.project(p, spec.get("project", "front")) for p in pts]
+        else:
+            idx = [self.proj.project(resolve_anchor(p, side, self.landmarks), p.get("project", "nearest")) for p in spec]
+        return self.uv_skin[idx], self.head.depth_points_mm[idx]
+
     def sheet(self, spec: dict[str, Any], side: str) -> Built:
-        outline_idx = [
-            self.proj.project(resolve_anchor(p, side, self.landmarks), p.get("project", "nearest"))
-            for p in spec["outline"]
-        ]
-        outline_pts = self.head.depth_points_mm[outline_idx]
-        poly = self.uv_skin[outline_idx]
-        hole = None
-        if "hole" in spec:
-            hidx = [
-                self.proj.project(resolve_anchor(p, side, self.landmarks), p.get("project", "nearest"))
-                for p in spec["hole"]
-            ]
-            hole = self.uv_skin[hidx]
+        """A sheet: the region below the skin, between two depths (or on the bone), whose nearest skin
+        point lies inside an outline; several ``parts`` make one volume (their union)."""
+        parts = spec.get("parts", [spec])
         bone = self.layers.bone_mm
-        if spec.get("anchor") == "bone":
-            if "thickness_mm" in spec:
-                top_rel, bot_rel = float(spec["thickness_mm"]), 0.0
+        prepared = []
+        lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+        max_depth = 0.0
+        for part in parts:
+            poly, pts = self._outline_uv(part, "outline", side)
+            hole = self._outline_uv(part, "hole", side)[0] if "hole" in part else None
+            if part.get("anchor", spec.get("anchor")) == "bone":
+                rel = part.get("depth_from_bone_mm", spec.get("depth_from_bone_mm"))
+                if rel is None:
+                    rel = [float(part.get("thickness_mm", spec.get("thickness_mm"))), 0.0]
+                rng = ("bone", float(rel[0]), float(rel[1]))
+                md = float(bone[self.proj.tree.query(pts)[1]].max()) + 3.0
             else:
-                top_rel, bot_rel = (float(x) for x in spec["depth_from_bone_mm"])
-            max_depth = float(bone[outline_idx].max()) + 12.0
-        else:
-            top, bot = (float(x) for x in spec["depth_mm"])
-            max_depth = bot
-        lo = outline_pts.min(axis=0) - max_depth
-        hi = outline_pts.max(axis=0) + max_depth
-        grid = grid_around(lo, hi, 0.7)
-        pts = grid.points()
-        depth, idx = self._depth(pts, max_depth)
-        near = np.isfinite(depth)
-        f = np.full(len(pts), 5.0)
-        uv = self.uv_skin[idx[near]]
-        f_poly = polygon_sdf(uv, poly)
-        if hole is not None:
-            f_poly = np.maximum(f_poly, -polygon_sdf(uv, hole))
-        if spec.get("anchor") == "bone":
-            b = bone[idx[near]]
-            top_d, bot_d = b - top_rel, b - bot_rel
-        else:
-            top_d = np.full(near.sum(), top)
-            bot_d = np.full(near.sum(), bot)
-        d = depth[near]
-        f[near] = np.maximum.reduce([f_poly, top_d - d, d - bot_d])
-        vals = f.reshape(grid.shape).astype(np.float32)
+                top, bot = (float(x) for x in part.get("depth_mm", spec.get("depth_mm")))
+                rng = ("skin", top, bot)
+                md = bot
+            max_depth = max(max_depth, md)
+            prepared.append((poly, hole, rng))
+            lo, hi = np.minimum(lo, pts.min(axis=0)), np.maximum(hi, pts.max(axis=0))
+        grid = grid_around(lo - max_depth, hi + max_depth, 0.7)
+
+        def field(p: np.ndarray) -> np.ndarray:
+            depth, idx = self._depth(p, max_depth)
+            f = np.full(len(p), 5.0)
+            near = np.isfinite(depth)
+            if not near.any():
+                return f
+            uv = self.uv_skin[idx[near]]
+            d = depth[near]
+            best = np.full(near.sum(), np.inf)
+            for poly, hole, (anchor, a, b) in prepared:
+                fp = polygon_sdf(uv, poly)
+                if hole is not None:
+                    fp = np.maximum(fp, -polygon_sdf(uv, hole))
+                if anchor == "bone":
+                    # on the bone, but never above the subcutaneous fat where the tissue is thin
+                    bb = bone[idx[near]]
+                    fat = self.layers.fat_mm[idx[near]]
+                    top_d = np.maximum(bb - a, fat)
+                    bot_d = np.maximum(bb - b, top_d + 0.5)
+                else:
+                    top_d, bot_d = a, b
+                best = np.minimum(best, np.maximum.reduce([fp, top_d - d, d - bot_d]))
+            f[near] = np.minimum(best, 5.0)
+            return f
+
+        vals = smoothed(coarse_to_fine(grid, field))
         return Built(mesh=mesh_from_field(grid, vals), volume=VolumeField(grid, vals))
 
     # -- centrelines -----------------------------------------------------------------------------
@@ -226,7 +279,7 @@ class Builder:
         ell = (np.sqrt(a * a + bb * bb) - 1.0) * t2
         end = np.where(kk == 0, -along, np.where(kk == len(c) - 1, along, -np.inf))
         f[ok] = np.maximum(ell, end)
-        vals = f.reshape(grid.shape).astype(np.float32)
+        vals = smoothed(f.reshape(grid.shape))
         return Built(mesh=mesh_from_field(grid, vals), volume=VolumeField(grid, vals), centreline=c)
 
     def tube(self, spec: dict[str, Any], side: str) -> Built:
@@ -245,17 +298,38 @@ class Builder:
         q = (pts - c) / ax
         f = (np.linalg.norm(q, axis=1) - 1.0) * ax.min()
         f = np.maximum(f, pts[:, 2] - z_front)
-        vals = f.reshape(grid.shape).astype(np.float32)
+        vals = smoothed(f.reshape(grid.shape))
         return Built(mesh=mesh_from_field(grid, vals), volume=VolumeField(grid, vals))
 
-    def layer_surface(self, thickness: np.ndarray, spacing: float = 2.0) -> Built:
-        """Closed surface at depth ``thickness`` (per sealed-skin point) below the skin."""
+    def layer_surfaces(self, thicknesses: dict[str, np.ndarray], spacing: float = 2.0) -> dict[str, Built]:
+        """Closed surfaces at depth ``thickness`` (per sealed-skin point) below the skin, all from one
+        sampling of the depth field (exact in a shell near the skin, coarse elsewhere)."""
         lo, hi = self.head.skin.bounds[::2], self.head.skin.bounds[1::2]
         grid = grid_around(np.array(lo), np.array(hi), spacing, pad=3.0)
-        pts = grid.points()
-        dist, idx = self.head.depth_tree.query(pts, workers=-1)
-        depth = np.einsum("ij,ij->i", self.head.depth_points_mm[idx] - pts, self.head.depth_normals[idx])
-        f = thickness[idx] - depth
-        vals = f.reshape(grid.shape).astype(np.float32)
-        mesh = mesh_from_field(grid, vals).smooth_taubin(n_iter=20, pass_band=0.1)
-        return Built(mesh=mesh)
+        t_max = max(float(t.max()) for t in thicknesses.values())
+        cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+        def depth_idx(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            key = p[:1].tobytes() + p[-1:].tobytes() + str(len(p)).encode()
+            if key not in cache:
+                _, idx = self.head.depth_tree.query(p, workers=-1)
+                d = np.einsum("ij,ij->i", self.head.depth_points_mm[idx] - p, self.head.depth_normals[idx])
+                cache[key] = (d, idx)
+            return cache[key]
+
+        def shell(p: np.ndarray) -> np.ndarray:
+            # one field for the sampling pattern: near zero wherever any layer surface can be
+            d, _ = depth_idx(p)
+            return np.where(d < 0, d, np.where(d > t_max + 2.0, d - t_max - 2.0, 0.0))
+
+        coarse_to_fine(grid, shell)
+        out = {}
+        for name, t in thicknesses.items():
+
+            def field(p: np.ndarray, t: np.ndarray = t) -> np.ndarray:
+                d, idx = depth_idx(p)
+                return t[idx] - d
+
+            vals = smoothed(coarse_to_fine(grid, field), 0.6)
+            out[name] = Built(mesh=mesh_from_field(grid, vals).smooth_taubin(n_iter=20, pass_band=0.1))
+        return out

@@ -80,13 +80,14 @@ class Head:
         return d, idx
 
 
-def _cavity_mask(mesh: pv.PolyData, ray_mm: float, axis_z_mm: float = -40.0) -> np.ndarray:
+def _cavity_mask(mesh: pv.PolyData, ray_mm: float, axis_z_mm: float = -40.0,
+                 occluders: pv.PolyData | None = None) -> np.ndarray:
     """True for vertices that are not on the outer skin: the ray from the vertex straight away from a
     vertical axis behind the face meets the surface again within ``ray_mm``. The head is close to
     star-shaped about that axis, so such vertices line the eyelid tunnels, the closed mouth's
     pocket, the nostrils, the ear canal and the hidden side of the ears."""
     loc = vtk.vtkCellLocator()
-    loc.SetDataSet(mesh)
+    loc.SetDataSet(mesh if occluders is None else mesh.merge(occluders))
     loc.BuildLocator()
     pts = np.asarray(mesh.points)
     radial = pts * np.array([1.0, 0.0, 1.0]) - np.array([0.0, 0.0, axis_z_mm])
@@ -156,7 +157,9 @@ def build_head(sex: float = 0.5, subdivisions: int = 2) -> Head:
     coarse = _cap_boundary(coarse.extract_surface(algorithm="dataset_surface").triangulate().clean())
     coarse = coarse.compute_normals(auto_orient_normals=True, consistent_normals=True,
                                     split_vertices=False)
-    cavity_coarse = _cavity_mask(coarse, CAVITY_RAY_MM)
+    # the eyeballs occlude too: the socket lining behind them is not outer skin
+    eyeballs = pv.PolyData(verts, faces_to_vtk(np.vstack([obj.groups["helper-l-eye"], obj.groups["helper-r-eye"]])))
+    cavity_coarse = _cavity_mask(coarse, CAVITY_RAY_MM, occluders=eyeballs.clean().triangulate())
     skin = coarse.subdivide(subdivisions, subfilter="loop") if subdivisions else coarse.copy()
     skin = skin.compute_normals(auto_orient_normals=True, consistent_normals=True,
                                 split_vertices=False, cell_normals=False)
@@ -169,22 +172,40 @@ def build_head(sex: float = 0.5, subdivisions: int = 2) -> Head:
     centres: dict[str, np.ndarray] = {}
     seal_pts = [skin.points[~cavity]]
     seal_nrm = [skin.point_normals[~cavity]]
+    loc = vtk.vtkCellLocator()
+    loc.SetDataSet(coarse)
+    loc.BuildLocator()
+    hit_pts, hit_cells = vtk.vtkPoints(), vtk.vtkIdList()
     for side, g in (("left", "helper-l-eye"), ("right", "helper-r-eye")):
         e = pv.PolyData(verts, faces_to_vtk(obj.groups[g])).clean().triangulate()
         e = e.subdivide(1, subfilter="loop").compute_normals(auto_orient_normals=True)
         eyes[side] = e
-        c = np.asarray(e.points).mean(axis=0)
-        centres[side] = c
-        front = e.points[:, 2] > c[2] + 2.0
-        seal_pts.append(e.points[front])
-        seal_nrm.append(e.point_normals[front])
-    # the eye tunnel's own vertices are inside the eyeball's reach: drop them from the seal
+        centres[side] = np.asarray(e.points).mean(axis=0)
+        # the seal uses only the part of the eyeball seen through the lid opening: the vertices
+        # whose outward normal ray leaves without meeting the skin (the lids cover the rest)
+        ep = np.asarray(e.points)
+        en = ep - centres[side]  # the eyeball is a near-sphere: outward is away from its centre
+        en /= np.linalg.norm(en, axis=1, keepdims=True)
+        exposed = np.array([
+            en[i, 2] > 0.6  # the front cap: the lid opening faces forward
+            and not loc.IntersectWithLine(ep[i] + en[i] * 0.2, ep[i] + en[i] * 40.0, 1e-6, hit_pts, hit_cells)
+            for i in range(len(ep))
+        ])
+        seal_pts.append(ep[exposed])
+        seal_nrm.append(en[exposed])
     pts = np.vstack(seal_pts)
     nrm = np.vstack(seal_nrm)
+    # the lid tunnels hug the eyeball: skin vertices within the eyeball's radius (+0.5 mm) line the
+    # conjunctival sac, not the outer lid, and are left out of the seal
     keep = np.ones(len(pts), dtype=bool)
     n_skin = int((~cavity).sum())
-    for c in centres.values():
-        r_eye = 15.8
+    # the lips' contact surfaces in the mouth slit face back toward the axis behind the face:
+    # they line the fissure, not the outer skin
+    radial = pts[:n_skin] * np.array([1.0, 0.0, 1.0]) - np.array([0.0, 0.0, -40.0])
+    radial /= np.maximum(np.linalg.norm(radial, axis=1, keepdims=True), 1e-9)
+    keep[:n_skin] &= np.einsum("ij,ij->i", radial, nrm[:n_skin]) > -0.1
+    for side, c in centres.items():
+        r_eye = float(np.linalg.norm(np.asarray(eyes[side].points) - c, axis=1).max()) + 0.5
         keep[:n_skin] &= np.linalg.norm(pts[:n_skin] - c, axis=1) > r_eye
     return Head(skin=skin, eyes=eyes, base_vertices_mm=verts, depth_points_mm=pts[keep],
                 depth_normals=nrm[keep], eye_centres_mm=centres, sex=float(sex),

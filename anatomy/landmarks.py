@@ -200,23 +200,17 @@ class _Finder:
         assert best is not None
         return best
 
-    def min_x_on_forehead(self, s: float) -> np.ndarray:
-        """Frontotemporale: the most medial point of the temporal crest on the forehead, taken as the
-        narrowest forehead width between the brow and the trichion level."""
+    def temporal_crest(self, r: dict, s: float) -> np.ndarray:
+        """Frontotemporale on the skin: at a set fraction of the glabella-trichion height, the first
+        point (going outward from the midline) where the forehead turns to face sideways, i.e. the
+        outward normal's lateral component exceeds ``normal_x``: the temporal crest."""
         g, tr = self.found["glabella"], self.found["trichion"]
-        best, best_x = None, np.inf
-        for y in np.arange(g[1] + 8.0, tr[1], 1.0):
-            band = self.pts[(np.abs(self.pts[:, 1] - y) < 0.6) & (self.pts[:, 2] > -20.0)
-                            & (s * self.pts[:, 0] > 0)]
-            if len(band) == 0:
-                continue
-            # the temporal line: where the forehead turns from facing forward to facing sideways
-            q = band[np.argmax(s * band[:, 0])]
-            if abs(q[0]) < best_x:
-                best_x, best = abs(q[0]), q
-        assert best is not None
-        return best
-
+        y = g[1] + float(r["height_fraction"]) * (tr[1] - g[1])
+        band = (np.abs(self.pts[:, 1] - y) < 0.7) & (s * self.pts[:, 0] > 0) & (self.pts[:, 2] > -60.0)
+        q, n = self.pts[band], self.nrm[band]
+        order = np.argsort(s * q[:, 0])
+        turned = np.nonzero(s * n[order, 0] > float(r["normal_x"]))[0]
+        return q[order][turned[0]]
 
 ORDER = ("pronasale", "nasion", "subnasale", "labrale_superius", "stomion", "labrale_inferius",
          "sublabiale", "pogonion", "menton", "endocanthion", "exocanthion", "pupil", "brow_medial",
@@ -224,7 +218,7 @@ ORDER = ("pronasale", "nasion", "subnasale", "labrale_superius", "stomion", "lab
          "cheilion", "tragion", "otobasion_inferius", "zygion", "gonion", "glabella", "trichion",
          "frontotemporale")
 NO_ARGS = ("facial_thirds", "profile_max_z", "profile_min_z_between_eyes", "between_brows")
-WITH_RULE = ("above_landmark", "below_landmark", "lateral_of_landmark", "vertex", "max_x_in_band")
+WITH_RULE = ("above_landmark", "below_landmark", "lateral_of_landmark", "vertex", "max_x_in_band", "temporal_crest")
 
 
 def find_landmarks(head: Head) -> dict[str, np.ndarray]:

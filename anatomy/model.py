@@ -166,9 +166,10 @@ def build_model(sex: float = 0.5) -> FaceModel:
     for sd in ("left", "right"):
         built[f"orbit_{sd}"] = (b.orbit(geo["orbit"], sd), geo["orbit"]["source"])
     src_layers = geo["layers"]["fat_fraction"]["source"]
-    built["subcutaneous_fat"] = (b.layer_surface(layers.fat_mm), src_layers)
-    built["smas"] = (b.layer_surface(layers.smas_mm), geo["layers"]["smas_thickness_mm"]["source"])
-    built["bone"] = (b.layer_surface(layers.bone_mm), "forensic soft-tissue depth tables (tissue_depth.yaml)")
+    surfaces = b.layer_surfaces({"subcutaneous_fat": layers.fat_mm, "smas": layers.smas_mm, "bone": layers.bone_mm})
+    built["subcutaneous_fat"] = (surfaces["subcutaneous_fat"], src_layers)
+    built["smas"] = (surfaces["smas"], geo["layers"]["smas_thickness_mm"]["source"])
+    built["bone"] = (surfaces["bone"], "forensic soft-tissue depth tables (tissue_depth.yaml)")
     built["skin"] = (Built(mesh=head.skin), geo["layers"]["skin_thickness_mm"]["source"])
 
     structures = {sid: _structure(sid, meta[sid], bt, src) for sid, (bt, src) in built.items()}
