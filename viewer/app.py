@@ -29,6 +29,7 @@ from anatomy.ids import landmark_ids
 from planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict, save_plan
 from planning.products import product_info, product_names
 from viewer.analysis import PlanAnalyst
+from viewer.education_panel import EducationPanel
 from viewer.scene import SEVERITY_COLOURS, Scene, worst_severity
 from viewer.state import CUT_AXES, LAYER_GROUPS, LAYER_LABELS, MODES, VIEWS, AppState
 from viewer.training_panel import TrainingPanel
@@ -609,9 +610,11 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
         "*Population-average anatomy and a heuristic diffusion model: a planning and teaching aid, "
         "never a patient-specific safe distance.*", width=860)
     training = TrainingPanel(state, model)  # shows itself in training mode only
+    education = EducationPanel(state, analyst, scene_view)  # shows itself in patient education mode only
     layout = pn.Column(
         header,
         training,
+        education,
         pn.Row(
             pn.Column(LayerPanel(state), StructurePanel(state, analyst, model),
                       FilePanel(state, scene_view, session_id)),
@@ -622,6 +625,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     layout.app_state = state  # for tests and notebooks: the session's state and analysis
     layout.app_analyst = analyst
     layout.app_training = training
+    layout.app_education = education
     log.info("session app built in %.0f ms", (time.perf_counter() - t0) * 1000.0)
     return layout
 
