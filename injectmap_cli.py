@@ -12,10 +12,10 @@ from pathlib import Path
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 
-def _model(args):
-    from anatomy.model import load_model
+def _params(args):
+    from anatomy.params import FaceParams
 
-    return load_model(sex=getattr(args, "sex", 0.5))
+    return FaceParams(sex=args.sex, masseter=args.masseter, brow_left=args.brow_left, brow_right=args.brow_right)
 
 
 def cmd_anatomy(args) -> int:
@@ -24,16 +24,16 @@ def cmd_anatomy(args) -> int:
     if args.anatomy_cmd == "build":
         t0 = time.perf_counter()
         if args.force:
-            m = build_model(args.sex)
-            save_model(m, cache_folder(args.sex))
+            m = build_model(_params(args))
+            save_model(m, cache_folder(_params(args)))
         else:
-            m = load_model(args.sex)
+            m = load_model(params=_params(args))
         print(
             f"model {m.name}: {len(m.structures)} structures, {len(m.landmarks)} landmarks, "
-            f"{time.perf_counter() - t0:.1f} s -> {cache_folder(args.sex)}"
+            f"{time.perf_counter() - t0:.1f} s -> {cache_folder(_params(args))}"
         )
         return 0
-    m = load_model(args.sex)
+    m = load_model(params=_params(args))
     if args.anatomy_cmd == "list":
         rows = [
             {"id": s.id, "kind": s.kind, "side": s.side, "layer": s.layer, "name": s.name, "colour": s.colour}
@@ -67,8 +67,7 @@ def cmd_check(args) -> int:
     from planning.check import check_file, dumps, format_table
 
     try:
-        model = _model(args)
-        res, code = check_file(args.plan, model)
+        res, code = check_file(args.plan)
     except Exception as exc:  # internal failure: exit 3 with the reason, still in the JSON shape
         res = {
             "plan": args.plan,
@@ -136,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("build", "list", "landmarks", "export"):
         s = asub.add_parser(name)
         s.add_argument("--sex", type=float, default=0.5, help="0 female .. 1 male")
+        s.add_argument("--masseter", type=float, default=0.0, help="-1 small jaw .. 0 average .. 1 hypertrophy")
+        s.add_argument("--brow-left", type=float, default=0.0, help="-1 low .. 1 high brow on the left")
+        s.add_argument("--brow-right", type=float, default=0.0, help="-1 low .. 1 high brow on the right")
         if name == "build":
             s.add_argument("--force", action="store_true", help="rebuild even when the cache is current")
         if name in ("list", "landmarks"):

@@ -114,11 +114,29 @@ def sex_targets(sex: float) -> list[tuple[str, float]]:
     return out
 
 
-def apply_targets(vertices_mm: np.ndarray, targets: list[tuple[str, float]]) -> np.ndarray:
+def brow_targets(brow_left: float, brow_right: float, up: str, down: str) -> list[tuple[str, float, str]]:
+    """The eyebrow targets for each side (-1 low .. +1 high), as (target, weight, side)."""
+    out = []
+    for side, v in (("left", brow_left), ("right", brow_right)):
+        if v > 0:
+            out.append((up, float(v), side))
+        elif v < 0:
+            out.append((down, float(-v), side))
+    return out
+
+
+def apply_targets(vertices_mm: np.ndarray, targets: list) -> np.ndarray:
+    """Apply (target, weight) or (target, weight, side) entries; a side entry moves only the vertices
+    on that side of the midline of the base mesh (+x is the subject's left)."""
     out = vertices_mm.copy()
-    for rel, w in targets:
+    for entry in targets:
+        rel, w = entry[0], entry[1]
         if w == 0:
             continue
         idx, delta = read_target(rel)
+        if len(entry) > 2:
+            x = vertices_mm[idx, 0]
+            keep = x > 0 if entry[2] == "left" else x < 0
+            idx, delta = idx[keep], delta[keep]
         out[idx] += w * delta
     return out

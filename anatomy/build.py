@@ -124,8 +124,14 @@ class Builder:
     """Builds each kind of structure on one head."""
 
     def __init__(
-        self, head: Head, landmarks: dict[str, np.ndarray], layers: LayerDepths, geo: dict[str, Any]
+        self,
+        head: Head,
+        landmarks: dict[str, np.ndarray],
+        layers: LayerDepths,
+        geo: dict[str, Any],
+        scales: dict[str, float] | None = None,
     ):
+        self.scales = scales or {}
         self.head = head
         self.landmarks = landmarks
         self.layers = layers
@@ -181,6 +187,8 @@ class Builder:
                 rel = part.get("depth_from_bone_mm", spec.get("depth_from_bone_mm"))
                 if rel is None:
                     rel = [float(part.get("thickness_mm", spec.get("thickness_mm"))), 0.0]
+                k = self.scales.get(spec.get("scales_with", ""), 1.0)  # a face variant's muscle size
+                rel = [float(rel[0]) * k, float(rel[1]) * k]
                 rng = ("bone", float(rel[0]), float(rel[1]))
                 md = float(bone[self.proj.tree.query(pts)[1]].max()) + 3.0
             else:

@@ -128,7 +128,7 @@ def _cap_boundary(mesh: pv.PolyData) -> pv.PolyData:
     return pv.PolyData(np.vstack(new_pts), faces_to_vtk(np.vstack(new_tris))).clean()
 
 
-def build_head(sex: float = 0.5, subdivisions: int = 2) -> Head:
+def build_head(sex: float = 0.5, subdivisions: int = 2, extra_targets: list | None = None) -> Head:
     """Read the base mesh, apply the sex targets, keep the head and neck, close, refine, frame.
 
     Parameters
@@ -139,7 +139,7 @@ def build_head(sex: float = 0.5, subdivisions: int = 2) -> Head:
         Loop subdivision levels (2 gives a median edge of about 1 mm on the face).
     """
     obj = read_base_obj()
-    verts = apply_targets(obj.vertices_mm, sex_targets(sex))
+    verts = apply_targets(obj.vertices_mm, sex_targets(sex) + list(extra_targets or []))
     neck_y = verts[np.unique(obj.groups["joint-neck"])].mean(axis=0)[1]
     tris = obj.groups["body"]
     tris = tris[(verts[tris][:, :, 1] > neck_y).all(axis=1)]

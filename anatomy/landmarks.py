@@ -9,6 +9,7 @@ point; they are added by :func:`add_bone_landmarks` once that field exists.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,20 @@ DATA = Path(__file__).parent / "data"
 def load_rules() -> dict[str, dict[str, Any]]:
     with open(DATA / "landmarks.yaml", encoding="utf-8") as fh:
         return yaml.safe_load(fh)
+
+
+@lru_cache(maxsize=1)
+def _base_tree() -> tuple[cKDTree, np.ndarray]:
+    from anatomy.basehead import read_base_obj
+
+    v = read_base_obj().vertices_mm
+    return cKDTree(v), v
+
+
+def _mirror_vertex(vid: int) -> int:
+    tree, v = _base_tree()
+    p = v[vid] * np.array([-1.0, 1.0, 1.0])
+    return int(tree.query(p)[1])
 
 
 class _Finder:
@@ -166,9 +181,12 @@ class _Finder:
         return self.snap(v)
 
     def vertex(self, r: dict, s: float) -> np.ndarray:
-        v = self.head.base_vertices_mm[int(r["vertex"])].copy()
-        v[0] = s * abs(v[0])
-        return self.snap(v)
+        """A base-mesh vertex (hm08 numbering) given for the left side; on the right, the vertex at the
+        mirrored position of the undeformed base mesh, so one-sided shape targets are followed."""
+        vid = int(r["vertex"])
+        if s < 0:
+            vid = _mirror_vertex(vid)
+        return self.snap(self.head.base_vertices_mm[vid])
 
     def max_x_in_band(self, r: dict, s: float) -> np.ndarray:
         sd = "left" if s > 0 else "right"

@@ -21,11 +21,12 @@ from scipy.spatial import cKDTree
 
 from anatomy import basehead
 from anatomy.build import Builder, Built, Grid, VolumeField
-from anatomy.fields import layer_depths, load_geometry
+from anatomy.fields import SkinProjector, layer_depths, load_geometry, resolve_anchor
 from anatomy.head import Head, build_head
 from anatomy.ids import side_of, structure_ids
 from anatomy.landmarks import add_bone_landmarks, find_landmarks
 from anatomy.metadata import StructureInfo, load_structures
+from anatomy.params import FaceParams
 
 BUILDER_VERSION = "1.0.0"
 DATA_DIR = Path(__file__).parent / "data"
@@ -79,6 +80,7 @@ class FaceModel:
     skin_thickness_mm: float
     sha256: str
     build_seconds: float = 0.0
+    params: FaceParams = field(default_factory=FaceParams)
     _tree: cKDTree | None = field(default=None, repr=False)
     _index: Any = field(default=None, repr=False)
 
@@ -111,32 +113,79 @@ class FaceModel:
 
 
 # -- hashing -------------------------------------------------------------------------------------
-def inputs_sha256(sex: float) -> str:
+def _params(p: FaceParams | float) -> FaceParams:
+    return p if isinstance(p, FaceParams) else FaceParams(sex=float(p))
+
+
+def _extra_targets(params: FaceParams, geo: dict[str, Any]) -> list:
+    t = geo["variants"]["brow"]["targets"]
+    return basehead.brow_targets(params.brow_left, params.brow_right, t["up"], t["down"])
+
+
+def masseter_scale(params: FaceParams, geo: dict[str, Any]) -> float:
+    v = geo["variants"]["masseter"]
+    m = params.masseter
+    return 1.0 + m * (float(v["scale_at_plus_one"]) - 1.0) if m >= 0 else 1.0 - m * (float(v["scale_at_minus_one"]) - 1.0)
+
+
+def inputs_sha256(params: FaceParams | float) -> str:
+    params = _params(params)
     h = hashlib.sha256()
     h.update(BUILDER_VERSION.encode())
     h.update(basehead.BASE_SHA256.encode())
-    for rel, w in basehead.sex_targets(sex):
-        h.update(f"{rel}:{w:.6f}:{basehead.target_sha256(rel)}".encode())
+    h.update(repr(params).encode())
+    for entry in basehead.sex_targets(params.sex) + _extra_targets(params, load_geometry()):
+        rel, w = entry[0], entry[1]
+        h.update(f"{rel}:{w:.6f}:{entry[2] if len(entry) > 2 else ''}:{basehead.target_sha256(rel)}".encode())
     for p in sorted(DATA_DIR.glob("*.yaml")):
         h.update(p.name.encode())
         h.update(p.read_bytes())
-    for mod in ("basehead", "head", "landmarks", "fields", "build", "model"):
+    for mod in ("basehead", "head", "landmarks", "fields", "build", "model", "params"):
         h.update((Path(__file__).parent / f"{mod}.py").read_bytes())
     return h.hexdigest()
 
 
-def variant_name(sex: float) -> str:
-    return "default" if abs(sex - 0.5) < 1e-9 else f"sex-{sex:.2f}"
+def variant_name(params: FaceParams | float) -> str:
+    return _params(params).name
 
 
 # -- building --------------------------------------------------------------------------------------
-def build_model(sex: float = 0.5) -> FaceModel:
+def _masseter_bulge(head: Head, landmarks: dict[str, np.ndarray], geo: dict[str, Any], scale: float) -> np.ndarray:
+    """Move the skin over each masseter outward by the thickness the muscle gains (inward when it is
+    smaller); returns the displacement (mm, outward) at each sealed-skin point."""
+    spec = geo["muscles"]["masseter_superficial"]
+    thick = float(spec["depth_from_bone_mm"][0])
+    amp = (scale - 1.0) * thick
+    disp_seal = np.zeros(len(head.depth_points_mm))
+    if abs(amp) < 1e-9:
+        return disp_seal
+    sigma = float(geo["variants"]["masseter"]["bulge_sigma_mm"])
+    skin = head.skin
+    disp_skin = np.zeros(skin.n_points)
+    for side in ("left", "right"):
+        proj = SkinProjector(head)
+        outline = [proj.project(resolve_anchor(p, side, landmarks), p.get("project", "nearest")) for p in spec["outline"]]
+        centre = head.depth_points_mm[head.depth_tree.query(head.depth_points_mm[outline].mean(axis=0))[1]]
+        disp_skin += amp * np.exp(-0.5 * ((skin.points - centre) ** 2).sum(1) / sigma**2)
+        disp_seal += amp * np.exp(-0.5 * ((head.depth_points_mm - centre) ** 2).sum(1) / sigma**2)
+    skin.points = skin.points + skin.point_normals * disp_skin[:, None]
+    head.depth_points_mm = head.depth_points_mm + head.depth_normals * disp_seal[:, None]
+    head._tree = None
+    return disp_seal
+
+
+def build_model(params: FaceParams | float = 0.5) -> FaceModel:
     """Build the model from nothing (no cache)."""
     t0 = time.perf_counter()
-    head: Head = build_head(sex)
-    landmarks = find_landmarks(head)
+    params = _params(params)
+    sex = params.sex
     geo = load_geometry()
+    head: Head = build_head(sex, extra_targets=_extra_targets(params, geo))
+    landmarks = find_landmarks(head)
+    scale = masseter_scale(params, geo)
+    bulge = _masseter_bulge(head, landmarks, geo, scale)
     layers = layer_depths(head, landmarks, geo, sex)
+    layers.bone_mm = layers.bone_mm + bulge
 
     def bone_at(p: np.ndarray) -> np.ndarray:
         _, i = head.depth_tree.query(p)
@@ -148,7 +197,7 @@ def build_model(sex: float = 0.5) -> FaceModel:
 
     add_bone_landmarks(landmarks, bone_at, normal_at)
     meta = load_structures()
-    b = Builder(head, landmarks, layers, geo)
+    b = Builder(head, landmarks, layers, geo, scales={"masseter": scale})
     built: dict[str, tuple[Built, str]] = {}
     for group in ("muscles", "glands"):
         for base, spec in geo[group].items():
@@ -177,8 +226,9 @@ def build_model(sex: float = 0.5) -> FaceModel:
     if missing:
         raise RuntimeError(f"the model lacks contract structures: {sorted(missing)}")
     return FaceModel(
-        name=variant_name(sex),
+        name=params.name,
         sex=sex,
+        params=params,
         skin=head.skin,
         eyes=head.eyes,
         landmarks=landmarks,
@@ -189,7 +239,7 @@ def build_model(sex: float = 0.5) -> FaceModel:
         layer_fat_mm=layers.fat_mm,
         layer_smas_mm=layers.smas_mm,
         skin_thickness_mm=float(layers.skin_mm[0]),
-        sha256=inputs_sha256(sex),
+        sha256=inputs_sha256(params),
         build_seconds=time.perf_counter() - t0,
     )
 
@@ -275,6 +325,8 @@ def save_model(model: FaceModel, folder: Path) -> None:
         "builder_version": BUILDER_VERSION,
         "name": model.name,
         "sex": model.sex,
+        "params": {"sex": model.params.sex, "masseter": model.params.masseter,
+                   "brow_left": model.params.brow_left, "brow_right": model.params.brow_right},
         "inputs_sha256": model.sha256,
         "base_mesh_sha256": basehead.BASE_SHA256,
         "skin_thickness_mm": model.skin_thickness_mm,
@@ -313,6 +365,7 @@ def read_model(folder: Path) -> FaceModel:
     return FaceModel(
         name=man["name"],
         sex=float(man["sex"]),
+        params=FaceParams(**man.get("params", {"sex": float(man["sex"])})),
         skin=structures["skin"].mesh,
         eyes=eyes,
         landmarks={k: np.asarray(v) for k, v in man["landmarks"].items()},
@@ -328,39 +381,46 @@ def read_model(folder: Path) -> FaceModel:
     )
 
 
-def cache_folder(sex: float, root: Path | None = None) -> Path:
-    return (root or DEFAULT_CACHE) / variant_name(sex)
+def cache_folder(params: FaceParams | float, root: Path | None = None) -> Path:
+    return (root or DEFAULT_CACHE) / _params(params).name
 
 
-def cache_valid(sex: float = 0.5, root: Path | None = None) -> bool:
-    man = cache_folder(sex, root) / "manifest.json"
+def cache_valid(params: FaceParams | float = 0.5, root: Path | None = None) -> bool:
+    man = cache_folder(params, root) / "manifest.json"
     if not man.exists():
         return False
     try:
-        return json.loads(man.read_text()).get("inputs_sha256") == inputs_sha256(sex)
+        return json.loads(man.read_text()).get("inputs_sha256") == inputs_sha256(params)
     except (OSError, ValueError):
         return False
 
 
-_LOADED: dict[tuple[float, str], FaceModel] = {}
+_LOADED: dict[tuple[FaceParams, str], FaceModel] = {}
 
 
-def load_model(sex: float = 0.5, root: Path | None = None, rebuild: bool = False) -> FaceModel:
-    """The model for a sex value (0 female .. 1 male), from the cache when it is current.
-
-    The loaded model is read-only and shared within a process.
+def load_model(
+    sex: float = 0.5,
+    root: Path | None = None,
+    rebuild: bool = False,
+    *,
+    masseter: float = 0.0,
+    brow_left: float = 0.0,
+    brow_right: float = 0.0,
+    params: FaceParams | None = None,
+) -> FaceModel:
+    """The model for a face (sex 0 female .. 1 male; masseter, brow_left, brow_right -1 .. 1), from
+    the cache when it is current. The loaded model is read-only and shared within a process.
     """
-    if not (0.0 <= float(sex) <= 1.0):
-        raise ValueError(f"sex must be between 0 (female) and 1 (male), got {sex}")
-    sex = round(float(sex), 2)
-    key = (sex, str(root))
+    if params is None:
+        params = FaceParams(sex=sex, masseter=masseter, brow_left=brow_left, brow_right=brow_right)
+    key = (params, str(root))
     if not rebuild and key in _LOADED:
         return _LOADED[key]
-    folder = cache_folder(sex, root)
-    if not rebuild and cache_valid(sex, root):
+    folder = cache_folder(params, root)
+    if not rebuild and cache_valid(params, root):
         model = read_model(folder)
     else:
-        model = build_model(sex)
+        model = build_model(params)
         save_model(model, folder)
     _LOADED[key] = model
     return model

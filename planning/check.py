@@ -56,19 +56,38 @@ def exit_status(result: dict[str, Any]) -> int:
     return 1 if "danger" in sev else 0
 
 
-def check_file(path: str | Path, model) -> tuple[dict[str, Any], int]:
+def model_for_plan(plan) -> Any:
+    """The face a plan asks for (its ``model``: sex and shape), built or loaded from the cache."""
+    from anatomy.model import load_model
+    from anatomy.params import FaceParams
+
+    return load_model(params=FaceParams.from_plan_model(plan.model))
+
+
+def check_file(path: str | Path, model=None) -> tuple[dict[str, Any], int]:
+    """Check a plan file. ``model`` defaults to the face the plan names (default face if none)."""
     try:
         plan = load_plan(path)
     except PlanError as exc:
         res = {
             "plan": str(path),
-            "model": {"name": model.name, "sha256": model.sha256},
+            "model": {"name": getattr(model, "name", "default"), "sha256": getattr(model, "sha256", "")},
             "points": [],
             "totals": {"units": 0.0, "by_structure": {}, "by_side": {}},
             "findings": [],
             "errors": [str(e) for e in exc.errors],
         }
         return res, 2
+    if model is None:
+        from anatomy.params import FaceParamsError
+
+        try:
+            model = model_for_plan(plan)
+        except FaceParamsError as exc:
+            res = {"plan": str(path), "model": {"name": "", "sha256": ""}, "points": [],
+                   "totals": {"units": 0.0, "by_structure": {}, "by_side": {}}, "findings": [],
+                   "errors": [f"model: {exc}"]}
+            return res, 2
     res = check_plan(plan, model, str(path))
     return res, exit_status(res)
 
