@@ -65,6 +65,8 @@ class SpatialIndex:
         self.tree = cKDTree(self.points)
         self.ball = unit_ball_samples()
         self._aabb = {sid: self._bounds(sid) for sid in ids}
+        self._lo = np.array([self._aabb[s][0] for s in ids])
+        self._hi = np.array([self._aabb[s][1] for s in ids])
 
     def _bounds(self, sid: str) -> tuple[np.ndarray, np.ndarray]:
         m = self.points[self.label == self.ids.index(sid)]
@@ -87,12 +89,8 @@ class SpatialIndex:
     def containing(self, point: np.ndarray) -> list[str]:
         """Every structure whose volume contains ``point`` (3,)."""
         p = np.asarray(point, dtype=float)
-        out = []
-        for sid in self.ids:
-            lo, hi = self._aabb[sid]
-            if np.all(p >= lo) and np.all(p <= hi) and self.field_at(sid, p[None])[0] < 0:
-                out.append(sid)
-        return out
+        boxed = np.nonzero(np.all((p >= self._lo) & (p <= self._hi), axis=1))[0]
+        return [self.ids[k] for k in boxed if self.field_at(self.ids[k], p[None])[0] < 0]
 
     # -- distances ------------------------------------------------------------------------------
     def neighbours(self, point: np.ndarray, reach_mm: float) -> dict[str, Neighbour]:

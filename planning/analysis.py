@@ -9,6 +9,7 @@ from the tip.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,10 @@ class PlacementError(ValueError):
     """A point cannot be placed on this model (e.g. its entry lies too far from the skin)."""
 
 
+@lru_cache(maxsize=1)
 def rules() -> dict[str, Any]:
+    """The named rules' thresholds and sources (``planning/data/rules.yaml``), read once; treat as
+    read-only."""
     return load_data("rules.yaml")
 
 
