@@ -87,44 +87,38 @@ def test_html_is_self_contained(html_report: Path):
     assert "<svg" in text  # the timeline, inline
 
 
-def test_html_opens_offline_with_scene_and_tables(html_report: Path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw, \
-            __import__("tempfile").TemporaryDirectory() as profile:
-        ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                     headless=True, viewport={"width": 1200, "height": 1000})
-        page = ctx.new_page()
-        requests: list[str] = []
-        errors: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(html_report.as_uri())
-        canvas = page.locator("#scene canvas").first
-        canvas.wait_for(state="visible", timeout=120_000)
-        time.sleep(1.5)
-        box = canvas.bounding_box()
-        assert box and box["width"] > 500 and box["height"] > 400
-        shot = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
-            __import__("io").BytesIO(canvas.screenshot())).convert("RGB"))
-        assert _not_blank(shot), "the 3D scene drew nothing"
-        # dose table by muscle and side
-        heads = page.locator("table.doses th").all_inner_texts()
-        assert heads[:3] == ["Muscle", "Left (U)", "Right (U)"]
-        muscles = page.locator("table.doses tbody tr td:first-child").all_inner_texts()
-        assert any("Masseter" in m for m in muscles) and any("Corrugator" in m for m in muscles)
-        assert page.locator("table.points tbody tr").count() == 12
-        # the shallow masseter point's finding, with its reason
-        findings = page.locator("table.findings tbody tr").all_inner_texts()
-        assert any("m1_left" in f and "isorius" in f for f in findings)
-        assert page.locator("#timeline svg").count() == 1
-        assert page.locator("#patient li").count() >= 8
-        outside = [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
-        assert outside == [], outside
-        assert errors == [], errors
-        ctx.close()
+def test_html_opens_offline_with_scene_and_tables(html_report: Path, browser):
+    ctx = browser.new_context(viewport={"width": 1200, "height": 1000})
+    page = ctx.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(html_report.as_uri())
+    canvas = page.locator("#scene canvas").first
+    canvas.wait_for(state="visible", timeout=120_000)
+    time.sleep(1.5)
+    box = canvas.bounding_box()
+    assert box and box["width"] > 500 and box["height"] > 400
+    shot = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
+        __import__("io").BytesIO(canvas.screenshot())).convert("RGB"))
+    assert _not_blank(shot), "the 3D scene drew nothing"
+    # dose table by muscle and side
+    heads = page.locator("table.doses th").all_inner_texts()
+    assert heads[:3] == ["Muscle", "Left (U)", "Right (U)"]
+    muscles = page.locator("table.doses tbody tr td:first-child").all_inner_texts()
+    assert any("Masseter" in m for m in muscles) and any("Corrugator" in m for m in muscles)
+    assert page.locator("table.points tbody tr").count() == 12
+    # the shallow masseter point's finding, with its reason
+    findings = page.locator("table.findings tbody tr").all_inner_texts()
+    assert any("m1_left" in f and "isorius" in f for f in findings)
+    assert page.locator("#timeline svg").count() == 1
+    assert page.locator("#patient li").count() >= 8
+    outside = [u for u in requests if not u.startswith(("file:", "data:", "blob:"))]
+    assert outside == [], outside
+    assert errors == [], errors
+    ctx.close()
 
 
 def test_pdf_pages_render_and_are_not_blank(pdf_report: Path, tmp_path: Path):
