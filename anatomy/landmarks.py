@@ -148,10 +148,10 @@ class _Finder:
     def _offset(self, r: dict, s: float, lateral: float, superior: float) -> np.ndarray:
         base = self.found[f"{r['of']}_{'left' if s > 0 else 'right'}"]
         target = base + np.array([s * lateral, superior, 0.0])
-        # project onto the skin along z (from the front), keeping x and y
-        near = self.pts[self.tree.query_ball_point(target, 6.0)]
-        near = near[np.abs(near[:, 0] - target[0]) < 1.5]
-        near = near[np.abs(near[:, 1] - target[1]) < 1.5]
+        # project onto the skin along z (from the front), keeping x and y; the skin may lie well
+        # behind the landmark's plane where the face curves back (the temple)
+        p = self.pts
+        near = p[(np.abs(p[:, 0] - target[0]) < 1.5) & (np.abs(p[:, 1] - target[1]) < 1.5) & (p[:, 2] > -60.0)]
         if len(near) == 0:
             return self.snap(target)
         return near[np.argmax(near[:, 2])]
