@@ -58,11 +58,13 @@ from typing import Any
 import numpy as np
 
 from anatomy.ids import base_of, side_of, structure_ids
-from planning.check import check_plan
+from anatomy.params import FaceParamsError
+from planning.check import check_plan, model_for_plan
 from planning.datafiles import load_data
 from planning.doses import area_dose_range, dose_range
 from planning.plan import PlanError, parse_plan
 from planning.products import ona_equivalent_units
+from planning.rules import brow_height_mm
 
 __all__ = [
     "EXERCISE_FORMAT",
@@ -458,6 +460,12 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
         Total 0-100, the four components, and feedback items (worst first), each naming the
         structure at fault. A plan with errors scores 0 and lists them in ``errors``.
     """
+    if plan_dict.get("model"):
+        # the plan names its face (e.g. a small jaw, a high brow): score on that face
+        try:
+            model = model_for_plan(parse_plan(dict(plan_dict)))
+        except (PlanError, FaceParamsError):
+            pass  # check_plan reports the plan's errors below
     res = check_plan(dict(plan_dict), model)
     zero = {k: Component(k, 0.0, w, "") for k, w in WEIGHTS.items()}
     if res["errors"]:
@@ -577,9 +585,7 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
 
 def _brow_height_mm(model: Any, entry_mm: Any) -> float:
     """Height of a skin entry above the brow line: planning's measure (its ``frontalis_low`` rule's)."""
-    from planning import analysis
-
-    return float(analysis._brow_height(model, np.asarray(entry_mm, dtype=float)))
+    return brow_height_mm(model, np.asarray(entry_mm, dtype=float))
 
 
 def _dose_feedback(model: Any, g: DoseLimit, units: float, what: str) -> Feedback:
