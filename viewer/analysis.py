@@ -46,6 +46,12 @@ class PlanAnalyst(param.Parameterized):
     def _on_plan(self, *_: Any) -> None:
         self.refresh()
 
+    def set_model(self, model: Any) -> None:
+        """Analyse on another face: every point is analysed again."""
+        self.model = model
+        self._cache.clear()
+        self.refresh()
+
     def refresh(self) -> None:
         """Validate the plan and analyse the points that changed (planning does the analysis)."""
         from planning.analysis import PlacementError, analyse_point, plan_findings

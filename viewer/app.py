@@ -30,6 +30,7 @@ from planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict, save_
 from planning.products import product_info, product_names
 from viewer.analysis import PlanAnalyst
 from viewer.education_panel import EducationPanel
+from viewer.face_panel import FacePanel, plan_face
 from viewer.scene import SEVERITY_COLOURS, Scene, worst_severity
 from viewer.state import CUT_AXES, LAYER_GROUPS, LAYER_LABELS, MODES, VIEWS, AppState
 from viewer.training_panel import TrainingPanel
@@ -197,6 +198,14 @@ class SceneView(pn.viewable.Viewer):
 
     def _draw_points(self) -> None:
         self.scene.set_points(self.analyst.glyphs(), self.state.selected)
+
+    def set_model(self, model: Any) -> None:
+        """Show another face (the points are redrawn when the analysis of the new face arrives)."""
+        self.model = model
+        self.scene.set_model(model)
+        self.scene.show_landmarks(self.state.show_landmarks)
+        self.pane.camera = self.scene.set_view(self.state.view)
+        self.sync()
 
     def sync(self) -> None:
         """Send the changed scene to the browser, once per server tick however many changes came.
@@ -611,21 +620,32 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
         "never a patient-specific safe distance.*", width=860)
     training = TrainingPanel(state, model)  # shows itself in training mode only
     education = EducationPanel(state, analyst, scene_view)  # shows itself in patient education mode only
+    plan_panel, structure_panel = PlanPanel(state, analyst, model), StructurePanel(state, analyst, model)
+
+    def switch_model(new: Any) -> None:  # the face of the plan changed: every part uses the new one
+        state.set_snap(new.skin_point)
+        plan_panel.model = structure_panel.model = training.model = new
+        scene_view.set_model(new)
+        analyst.set_model(new)
+
+    face = FacePanel(state, model, switch_model)
+    if "model" in state.extra:  # the starting plan names a face
+        face.request(plan_face(state.extra["model"]), write_plan=False)
     layout = pn.Column(
         header,
         training,
         education,
         pn.Row(
-            pn.Column(LayerPanel(state), StructurePanel(state, analyst, model),
-                      FilePanel(state, scene_view, session_id)),
+            pn.Column(LayerPanel(state), structure_panel, FilePanel(state, scene_view, session_id), face),
             pn.Column(scene_view, disclaimer, FindingsPanel(state, analyst)),
-            PlanPanel(state, analyst, model),
+            plan_panel,
         ),
     )
     layout.app_state = state  # for tests and notebooks: the session's state and analysis
     layout.app_analyst = analyst
     layout.app_training = training
     layout.app_education = education
+    layout.app_face = face
     log.info("session app built in %.0f ms", (time.perf_counter() - t0) * 1000.0)
     return layout
 

@@ -431,3 +431,32 @@ class Scene:
 
     def close(self) -> None:
         self.plotter.close()
+
+    def set_model(self, model: ModelLike) -> None:
+        """Show another face in the same plotter (the structures' actors get the new meshes).
+
+        Layers, opacity and the cut plane stay; landmark labels are dropped (show them again).
+        """
+        self.model = model
+        self.meshes = display_meshes(model)
+        for aid in [a for a in self.group_of if a not in self.meshes]:
+            if aid in self.actors:
+                self.plotter.remove_actor(self.actors.pop(aid))
+            self.group_of.pop(aid)
+            self._clip_of.pop(aid, None)
+        for aid in self.meshes:
+            if aid not in self.group_of and aid.startswith("eye_"):
+                self.group_of[aid], self._colour[aid] = "eyes", EYE_COLOUR
+            elif aid not in self.group_of:
+                s = model.structures[aid]
+                self.group_of[aid], self._colour[aid] = layer_group(s) or "muscles", s.colour
+        for aid, actor in self.actors.items():
+            actor.mapper.SetInputData(self._clip(self.meshes[aid]))
+            self._clip_of[aid] = self.cut
+        for a in self._landmark_actors:
+            self.plotter.remove_actor(a)
+        self._landmark_actors = []
+        self._apply_layers()
+        bounds = np.asarray(self.meshes["skin"].bounds).reshape(3, 2)
+        self.centre = bounds.mean(axis=1)
+        self.centre[2] = 0.0

@@ -98,6 +98,10 @@ class AppState(param.Parameterized):
         self._undo: list[tuple[list[dict], dict]] = []
         self._redo: list[tuple[list[dict], dict]] = []
 
+    def set_snap(self, snap: Snap | None) -> None:
+        """The function that keeps nudged skin points on the skin (the face's ``skin_point``)."""
+        self._snap = snap
+
     # ------------------------------------------------------------------ plan in and out
     def plan_dict(self) -> dict[str, Any]:
         """The plan as a CONTRACTS plan object (a deep copy)."""
