@@ -236,11 +236,11 @@ class Builder:
             ln = spec["line"]
             a = self._line_end(ln, "from", side)
             b = self._line_end(ln, "to", side)
-            way = []
+            pts = []
             for t, dep in zip(ln["fractions"], ln["depth_mm"], strict=False):
                 i = self.proj.project(a + t * (b - a), "nearest")
-                way.append(self.head.depth_points_mm[i] - self.head.depth_normals[i] * float(dep))
-            way = np.asarray(way)
+                pts.append(self.head.depth_points_mm[i] - self.head.depth_normals[i] * float(dep))
+            way = np.asarray(pts)
         seg = np.linalg.norm(np.diff(way, axis=0), axis=1)
         s = np.concatenate([[0.0], np.cumsum(seg)])
         if len(way) >= 3:

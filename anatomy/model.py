@@ -13,7 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyvista as pv
@@ -318,7 +318,7 @@ def save_model(model: FaceModel, folder: Path) -> None:
     import io
 
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
     _atomic_write_bytes(folder / "arrays.npz", buf.getvalue())
     manifest = {
         "format": "injectmap-meshes",
@@ -357,11 +357,11 @@ def read_model(folder: Path) -> FaceModel:
             )
         line = arr[f"line__{sid}"] if f"line__{sid}" in arr.files else None
         bt = Built(
-            mesh=pv.read(folder / e["file"]), volume=vol, centreline=line, radius_mm=e.get("radius_mm")
+            mesh=cast(pv.PolyData, pv.read(folder / e["file"])), volume=vol, centreline=line, radius_mm=e.get("radius_mm")
         )
         base = sid[:-5] if sid.endswith("_left") else sid[:-6] if sid.endswith("_right") else sid
         structures[sid] = _structure(sid, meta[sid], bt, sources.get(base, ""))
-    eyes = {s: pv.read(folder / f"eye_{s}.vtp") for s in ("left", "right")}
+    eyes = {s: cast(pv.PolyData, pv.read(folder / f"eye_{s}.vtp")) for s in ("left", "right")}
     return FaceModel(
         name=man["name"],
         sex=float(man["sex"]),

@@ -48,6 +48,7 @@ def entry_of(model, point: Point) -> np.ndarray:
                 "from the skin (at most 15 mm)"
             )
         return snapped
+    assert pl.landmark is not None  # parse_plan guarantees a landmark or entry_mm
     p = _lm(model, pl.landmark).copy()
     s = side_of(pl.landmark)
     sign = -1.0 if s == "right" else 1.0

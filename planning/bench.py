@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def run_bench(repeats: int = 200, baseline_points: int = 15, reach_mm: float = 1
         _index_query(model, p, reach_mm)
         t_index.append(time.perf_counter() - t0)
     # the full per-point analysis on a 100-point plan
-    plan = {
+    plan: dict[str, Any] = {
         "format": "injectmap-plan",
         "version": 1,
         "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},

@@ -567,7 +567,7 @@ def _parse_at(c: _Collector, w: _Where, value: object) -> PointPlacement | None:
         ok = False
     if not ok:
         return None
-    return PointPlacement(landmark=lm, **offs)
+    return PointPlacement(landmark=lm, **offs)  # type: ignore[arg-type]  # offs holds only the float offsets
 
 
 def _parse_point(c: _Collector, i: int, value: object, seen_ids: dict[str, int],
@@ -767,7 +767,9 @@ def _parse_model(c: _Collector, value: object) -> Model | None:
         return None
     _unknown_keys(c, w, obj, MODEL_KEYS)
     ok = True
-    name = sex = shape = None
+    name: str | None = None
+    sex: float | str | None = None
+    shape = None
     if "name" in obj:
         name = _text(c, w, "name", obj["name"], 200)
         ok = ok and name is not None

@@ -231,7 +231,7 @@ def timeline_figure(curves: Sequence[AreaCurve] | Plan | Mapping[str, Any], days
     from matplotlib.figure import Figure
 
     if not isinstance(curves, (list, tuple)):
-        curves = plan_curves(curves)
+        curves = plan_curves(curves)  # type: ignore[arg-type]  # a plan or its dict
     curves = list(curves) or [AreaCurve("upper_face", str(_tl()["groups"]["upper_face"]["title"]), "initial",
                                         0.0, ())]
     tl = _tl()

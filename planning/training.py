@@ -267,7 +267,8 @@ def _limit(gid: str, d: Mapping[str, Any], structures: tuple[str, ...], errors: 
         errors.append(f"{where}: min_units {lo} > max_units {hi}")
     if not sources:
         errors.append(f"{where}: a source is needed")
-    return DoseLimit(gid, structures, float(lo) if ok else 0.0, float(hi) if ok else 0.0, " | ".join(sources))
+    return DoseLimit(gid, structures, float(lo) if ok and lo is not None else 0.0,
+                     float(hi) if ok and hi is not None else 0.0, " | ".join(sources))
 
 
 def parse_exercise(obj: Any, source: str = "<exercise>") -> Exercise:
@@ -341,7 +342,7 @@ def parse_exercise(obj: Any, source: str = "<exercise>") -> Exercise:
         raise ExerciseError(source, errors)
     return Exercise(id=obj["id"], title=obj["title"].strip(), goal=obj["goal"].strip(),
                     scenario=obj["scenario"].strip(), targets=targets, dose_groups=tuple(groups), total=total,
-                    spare=spare, balance=balance, constraints=tuple(constraints), reference=ref,
+                    spare=spare, balance=balance, constraints=tuple(constraints), reference=dict(ref or {}),
                     reference_notes=str(obj.get("reference_notes", "")), level=str(obj.get("level", "")),
                     source=source)
 
@@ -579,8 +580,8 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
     rank = {"danger": 0, "caution": 1, "info": 2}
     feedback.sort(key=lambda f: rank.get(f.severity, 3))
     comps = {k: Component(c.name, round(c.points, 1), c.max_points, c.detail) for k, c in comps.items()}
-    t = int(round(total))
-    return Score(exercise.id, t, comps, feedback, danger, bool(t >= PASS_MARK and not danger))
+    total_points = int(round(total))
+    return Score(exercise.id, total_points, comps, feedback, danger, bool(total_points >= PASS_MARK and not danger))
 
 
 def _brow_height_mm(model: Any, entry_mm: Any) -> float:
