@@ -132,6 +132,7 @@ class SceneView(pn.viewable.Viewer):
         self.last_pick_ms = 0.0
         self.last_sync_ms = 0.0
         self._sync_pending = False
+        self._points_pending = False
         state.param.watch(self._on_layers, ["layer_visible", "layer_opacity"])
         state.param.watch(self._on_cut, ["cut_axis", "cut_mm"])
         state.param.watch(self._on_view, ["view"])
@@ -172,7 +173,9 @@ class SceneView(pn.viewable.Viewer):
         self.sync()
 
     def _on_points(self, *_: Any) -> None:
-        self._draw_points()
+        # a placed point changes the plan, the analysis and the selection: inside a server session the
+        # points are drawn once, with the deferred synchronisation
+        self._points_pending = True
         self.sync()
 
     def _on_highlight(self, *_: Any) -> None:
@@ -197,7 +200,12 @@ class SceneView(pn.viewable.Viewer):
         self.sync()
 
     def _draw_points(self) -> None:
+        self._points_pending = False
         self.scene.set_points(self.analyst.glyphs(), self.state.selected)
+
+    def _draw_pending_points(self) -> None:
+        if self._points_pending:
+            self._draw_points()
 
     def set_model(self, model: Any) -> None:
         """Show another face (the points are redrawn when the analysis of the new face arrives)."""
@@ -216,6 +224,7 @@ class SceneView(pn.viewable.Viewer):
         """
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
+            self._draw_pending_points()
             self.pane.synchronize()
             return
         if not self._sync_pending:
@@ -225,9 +234,11 @@ class SceneView(pn.viewable.Viewer):
     def _flush(self) -> None:
         self._sync_pending = False
         t0 = time.perf_counter()
+        self._draw_pending_points()
         self.pane.synchronize()
         self.last_sync_ms = (time.perf_counter() - t0) * 1000.0
-        log.info("scene sync %.0f ms (analysis %.0f ms)", self.last_sync_ms, self.analyst.last_ms)
+        log.info("scene sync %.0f ms (%.2f MB sent; analysis %.0f ms)", self.last_sync_ms,
+                 self.pane.last_update_bytes / 1e6, self.analyst.last_ms)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self.pane, self.picked, css_classes=["scene"])

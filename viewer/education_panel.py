@@ -31,6 +31,7 @@ class EducationPanel(pn.viewable.Viewer):
         super().__init__(**params)
         self.state, self.analyst, self.scene_view = state, analyst, scene_view
         self.steps: list[education.Step] = []
+        self._figure: Any = None
         self.prev_button = pn.widgets.Button(name="< Previous", width=120, css_classes=["education-prev"])
         self.next_button = pn.widgets.Button(name="Next >", button_type="primary", width=120,
                                              css_classes=["education-next"])
@@ -74,7 +75,11 @@ class EducationPanel(pn.viewable.Viewer):
             return
         model = getattr(self.analyst, "model", None)
         self.steps = education.walkthrough(plan, self._analysis(), model)
-        self.timeline.object = timeline_figure(plan, figsize=(7.0, 3.2))
+        self._figure = timeline_figure(plan, figsize=(7.0, 3.2))
+        # the pane renders its figure to PNG for the page on every change: outside education mode (the
+        # panel is hidden) that would cost a click about 0.3 s, so the figure waits until it is shown
+        if self.state.mode == EDUCATION_MODE or not self.timeline._models:
+            self.timeline.object = self._figure
         effects = education.transient_effects(plan)
         lines = ["#### Common passing effects"]
         for e in effects:
@@ -154,6 +159,8 @@ class EducationPanel(pn.viewable.Viewer):
         on = self.state.mode == EDUCATION_MODE
         self._layout.visible = on
         if on:
+            if self.timeline.object is not self._figure:
+                self.timeline.object = self._figure
             self.apply_step()
         elif self.scene_view is not None:
             self.scene_view.scene.highlight("")
