@@ -283,7 +283,11 @@ class Scene:
             return mesh
         normal = np.asarray(CUT_NORMALS[axis])
         clipped = mesh.clip(normal=normal, origin=normal * pos, invert=True)
-        return clipped.extract_surface() if not isinstance(clipped, pv.PolyData) else clipped
+        clipped = clipped.extract_surface() if not isinstance(clipped, pv.PolyData) else clipped
+        if clipped.n_points == 0:  # all cut away: Panel's serialiser fails on a mesh without points
+            clipped = pv.PolyData()
+            clipped.points = np.zeros((1, 3))  # one point, no cell: nothing is drawn
+        return clipped
 
     def _sync_clip(self, aid: str) -> None:
         """Clip a (visible) actor's mesh to the current cut, if not done yet."""

@@ -1,0 +1,163 @@
+"""The scene and plan controls in a real browser: cut plane, camera views, nudge, exports, face."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser_support import AppPage
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+DEMO_PLAN = Path(__file__).resolve().parents[2] / "viewer" / "demo_plan.json"
+WAIT_MS = 60_000
+
+
+def _canvas_image(app: AppPage) -> np.ndarray:
+    """The scene canvas as an RGB array (Panel rebuilds the canvas on scene updates: retry)."""
+    from PIL import Image
+
+    last: Exception | None = None
+    for _ in range(50):
+        try:
+            app.canvas().wait_for(state="visible", timeout=WAIT_MS)
+            png = app.canvas().screenshot(timeout=10_000)
+            return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+        except Exception as exc:  # noqa: BLE001 - a canvas replaced mid-screenshot: take it again
+            last = exc
+            app.page.wait_for_timeout(200)
+    raise AssertionError(f"no screenshot of the scene: {last}")
+
+
+def _settled(app: AppPage) -> np.ndarray:
+    """The canvas once two screenshots a moment apart agree (vtk.js has drawn the scene)."""
+    img = _canvas_image(app)
+    for _ in range(60):
+        app.page.wait_for_timeout(250)
+        nxt = _canvas_image(app)
+        if np.abs(nxt - img).mean() < 0.5:
+            return nxt
+        img = nxt
+    return img
+
+
+def _wait_for_change(app: AppPage, before: np.ndarray, what: str, threshold: float = 2.0) -> np.ndarray:
+    for _ in range(300):
+        after = _canvas_image(app)
+        if np.abs(after - before).mean() > threshold:
+            return after
+        app.page.wait_for_timeout(200)
+    raise AssertionError(f"{what} did not change the rendered scene")
+
+
+def _slider(app: AppPage, label: str):
+    """The slider widget whose title starts with ``label``."""
+    return app.page.locator(".bk-panel-models-widgets-FloatSlider, .bk-Slider, .bk-slider").filter(
+        has_text=re.compile("^" + re.escape(label))).first
+
+
+def _drag_slider(app: AppPage, label: str, fraction: float) -> None:
+    """Drag the slider's handle to ``fraction`` (0 left end .. 1 right end) of its track."""
+    page = app.page
+    slider = _slider(app, label)
+    slider.wait_for(state="visible", timeout=WAIT_MS)
+    slider.scroll_into_view_if_needed()
+    handle = slider.locator(".noUi-handle").first
+    track = slider.locator(".noUi-base, .noUi-target").first
+    hb, tb = handle.bounding_box(), track.bounding_box()
+    assert hb is not None and tb is not None
+    x0, y0 = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
+    x1 = tb["x"] + fraction * tb["width"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, y0, steps=5)
+    page.mouse.move(x1, y0, steps=5)
+    page.mouse.up()
+
+
+def _download(app: AppPage, button: str, tmp_path: Path) -> bytes:
+    page = app.page
+    with page.expect_download(timeout=120_000) as dl:
+        page.get_by_role("button", name=button).click()
+    path = tmp_path / (dl.value.suggested_filename or button)
+    dl.value.save_as(path)
+    return path.read_bytes()
+
+
+def _errors(app: AppPage) -> list[str]:
+    return [e for e in app.errors if "favicon" not in e]
+
+
+def test_cut_plane_axial_and_slider_change_the_picture(app_page: AppPage) -> None:
+    page = app_page.page
+    start = _settled(app_page)
+    page.get_by_role("button", name="axial", exact=True).click()
+    cut = _wait_for_change(app_page, start, "choosing the axial cut")
+    cut = _settled(app_page)
+    _drag_slider(app_page, "Cut position", 0.3)  # from 0 mm down to about -44 mm
+    _wait_for_change(app_page, cut, "moving the cut plane")
+    assert not _errors(app_page)
+
+
+def test_camera_views_change_the_picture(app_page: AppPage) -> None:
+    page = app_page.page
+    front = _settled(app_page)
+    page.get_by_role("button", name="Left", exact=True).click()
+    left = _wait_for_change(app_page, front, "the Left view", threshold=4.0)
+    left = _settled(app_page)
+    page.get_by_role("button", name="Front", exact=True).click()
+    back = _wait_for_change(app_page, left, "the Front view", threshold=4.0)
+    assert np.abs(back - left).mean() > 4.0
+    assert not _errors(app_page)
+
+
+def test_nudge_moves_the_selected_point(app_page: AppPage, tmp_path: Path) -> None:
+    page = app_page.page
+    demo = {p["id"]: p for p in json.loads(DEMO_PLAN.read_text())["points"]}
+    app_page.plan_rows().filter(has_text="g1").first.click()
+    page.locator(".plan-table .tabulator-row.tabulator-selected").filter(has_text="g1").first.wait_for(
+        timeout=WAIT_MS)
+    page.get_by_text(re.compile(r"Point g1")).first.wait_for(timeout=WAIT_MS)
+    page.get_by_role("button", name="Up", exact=True).click()
+    # the nudge is an edit of the plan: Undo becomes possible, and the plan file has the new place
+    expect(page.get_by_role("button", name="Undo", exact=True)).to_be_enabled(timeout=WAIT_MS)
+    plan = json.loads(_download(app_page, "Download plan", tmp_path))
+    g1 = next(p for p in plan["points"] if p["id"] == "g1")
+    before = demo["g1"]["at"].get("superior_mm", 0.0)
+    assert g1["at"]["landmark"] == demo["g1"]["at"]["landmark"]
+    assert g1["at"].get("superior_mm", 0.0) == pytest.approx(before + 2.0)  # the step is 2 mm
+    assert not _errors(app_page)
+
+
+def test_exports_png_and_gltf(app_page: AppPage, tmp_path: Path) -> None:
+    png = _download(app_page, "Screenshot (PNG)", tmp_path)
+    assert len(png) > 1000 and png.startswith(b"\x89PNG\r\n\x1a\n")
+    gltf = _download(app_page, "Scene (glTF)", tmp_path)
+    assert len(gltf) > 1000
+    if gltf.startswith(b"glTF"):  # binary glTF
+        assert int.from_bytes(gltf[4:8], "little") == 2
+    else:
+        doc = json.loads(gltf)
+        assert doc["asset"]["version"].startswith("2") and doc["meshes"]
+    assert not _errors(app_page)
+
+
+def test_face_card_applies_a_large_masseter(app_page: AppPage, tmp_path: Path) -> None:
+    page = app_page.page
+    card = page.locator(".face-panel")
+    card.wait_for(state="visible", timeout=WAIT_MS)
+    card.scroll_into_view_if_needed()
+    _drag_slider(app_page, "Masseter size", 1.2)  # past the right end: +1
+    page.get_by_role("button", name="Apply face").click()
+    status = page.locator(".face-status")
+    status.filter(has_text=re.compile(r"masseter \+1")).first.wait_for(timeout=180_000)
+    expect(page.get_by_role("button", name="Apply face")).to_be_enabled(timeout=WAIT_MS)
+    expect(page.locator(".face-busy")).to_be_hidden(timeout=WAIT_MS)
+    plan = json.loads(_download(app_page, "Download plan", tmp_path))
+    assert plan["model"]["shape"]["masseter"] == 1.0
+    assert not _errors(app_page)

@@ -1,0 +1,74 @@
+"""`injectmap serve` on a non-loopback host: refused without a password, behind a login with one."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-c", "import sys, injectmap_cli; sys.exit(injectmap_cli.main())"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow")
+    env.pop("INJECTMAP_PASSWORD", None)
+    return env
+
+
+def test_open_host_without_password_is_refused_with_the_reason() -> None:
+    res = subprocess.run([*CLI, "serve", "--host", "0.0.0.0", "--port", str(_free_port())], cwd=ROOT,
+                         env=_env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0
+    msg = res.stdout + res.stderr
+    assert "Refusing to serve on 0.0.0.0" in msg and "password" in msg
+
+
+def test_open_host_with_password_asks_for_a_login() -> None:
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as autosave, tempfile.TemporaryFile() as log:
+        env = dict(_env(), INJECTMAP_AUTOSAVE_DIR=autosave)
+        proc = subprocess.Popen([*CLI, "serve", "--host", "0.0.0.0", "--port", str(port), "--password",
+                                 "s3cret-test"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 300  # the first start may build the model cache
+            status, location = None, ""
+            while status is None:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise AssertionError(f"the server exited ({proc.returncode}): {log.read()[-3000:]!r}")
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    conn.request("GET", "/")
+                    resp = conn.getresponse()
+                    status, location = resp.status, resp.getheader("Location") or ""
+                    conn.close()
+                except OSError:
+                    if time.time() > deadline:
+                        raise AssertionError("the server did not answer within 300 s") from None
+                    time.sleep(0.3)
+            assert status == 401 or (status in (302, 303, 307) and "login" in location), (status, location)
+            # the login page itself is served
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/login")
+            resp = conn.getresponse()
+            assert resp.status == 200 and b"password" in resp.read().lower()
+            conn.close()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
