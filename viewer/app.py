@@ -566,7 +566,7 @@ class FilePanel(pn.viewable.Viewer):
                                             label="Scene (glTF)", width=250)
         self.status = pn.pane.Markdown("", width=280)
         self.autosave_path = autosave_dir() / f"{session_id}.json"
-        state.param.watch(self._autosave, ["points", "product"])
+        state.param.watch(self._autosave, ["points", "product", "extra"])  # extra: the face
         state.param.watch(lambda e: setattr(self.status, "object", e.new), ["message"])
 
     def _plan_bytes(self) -> io.BytesIO:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from anatomy.params import FaceParams
@@ -56,6 +58,8 @@ def test_switching_the_face_reanalyses_and_sets_the_plan_model(face_model, tmp_p
     assert analyst.results["m1"]["tip_in"] == "masseter_superficial_left"
     plan = state.plan_dict()
     assert plan["model"] == {"sex": 0.5, "shape": {"masseter": 1.0, "brow_left": 0.0, "brow_right": 0.0}}
+    (saved,) = tmp_path.glob("*.json")  # the autosave keeps the face too
+    assert json.loads(saved.read_text())["model"]["shape"]["masseter"] == 1.0
 
     # back to the default face: the plan names no face again
     face.param.update(masseter=0.0)
