@@ -30,6 +30,19 @@ class AppPage:
     def canvas(self):
         return self.page.locator(".scene canvas").first
 
+    def canvas_png(self, attempts: int = 50) -> bytes:
+        """A screenshot of the scene canvas; Panel replaces the canvas on scene updates, so a capture
+        that loses its element is taken again."""
+        last: Exception | None = None
+        for _ in range(attempts):
+            try:
+                self.canvas().wait_for(state="visible", timeout=60_000)
+                return self.canvas().screenshot(timeout=10_000)
+            except Exception as exc:  # noqa: BLE001 - the canvas was replaced mid-capture
+                last = exc
+                self.page.wait_for_timeout(200)
+        raise AssertionError(f"no screenshot of the scene: {last}")
+
     def plan_rows(self):
         return self.page.locator(".plan-table .tabulator-row")
 

@@ -94,7 +94,7 @@ def test_page_loads_and_renders(app_page: AppPage) -> None:
     page = app_page.page
     assert page.get_by_text("injectmap").first.is_visible()
     page.wait_for_timeout(1500)  # let vtk.js draw the synchronised scene
-    img = _image(app_page.canvas().screenshot())
+    img = _image(app_page.canvas_png())
     assert _not_blank(img)
     _shot(page, "overview")
     assert app_page.errors == []
@@ -103,12 +103,12 @@ def test_page_loads_and_renders(app_page: AppPage) -> None:
 def test_toggle_layer_changes_the_picture(app_page: AppPage) -> None:
     page = app_page.page
     page.wait_for_timeout(1500)
-    before = _image(app_page.canvas().screenshot())
+    before = _image(app_page.canvas_png())
     page.locator(".layer-skin input[type=checkbox]").uncheck()
     changed = False
     for _ in range(100):
         page.wait_for_timeout(200)
-        after = _image(app_page.canvas().screenshot())
+        after = _image(app_page.canvas_png())
         if np.abs(after - before).mean() > 2.0:
             changed = True
             break
