@@ -1,10 +1,12 @@
 """The 3D scene of one session: a PyVista plotter built from the face model.
 
-Every structure is its own actor, coloured by its metadata and grouped into display layers
-(:data:`viewer.state.LAYER_GROUPS`). Injection points are drawn from what planning computed (entry,
+The structures of each display layer (:data:`viewer.state.LAYER_GROUPS`) are merged
+into one actor whose cells carry each structure's colour (vtk.js rebuilds every actor on each scene
+update, so fewer actors make a click's update cheaper); a separate highlight actor draws one
+structure on its own. Injection points are drawn from what planning computed (entry,
 tip, inner and outer radius of effect, worst finding): the scene draws, it never measures.
 
-The cut plane clips each actor's mesh on the Python side (vtk.js in Panel's VTK pane does not
+The cut plane clips each group's merged mesh on the Python side (vtk.js in Panel's VTK pane does not
 receive mapper clipping planes), keeping the part below / behind / right of the plane:
 
 - ``axial``: keeps y < position (look down on the section);
@@ -31,6 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyvista as pv
+from vtkmodules.vtkCommonCore import vtkUnsignedCharArray
 
 from viewer.state import DEFAULT_OPACITY, DEFAULT_VISIBLE, LAYER_GROUPS
 
@@ -175,26 +178,111 @@ def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
         return meshes
 
 
+_GROUP_CACHE: dict[int, dict[str, GroupMesh]] = {}
+
+
+def group_meshes(model: ModelLike, meshes: Mapping[str, pv.PolyData], group_of: Mapping[str, str],
+                 colours: Mapping[str, str]) -> dict[str, GroupMesh]:
+    """Each layer group's merged, per-cell coloured mesh for a model (once per model, shared read-only)."""
+    key = id(model)
+    with _CACHE_LOCK:
+        if key not in _GROUP_CACHE:
+            by_group: dict[str, dict[str, pv.PolyData]] = {}
+            for aid, mesh in meshes.items():
+                by_group.setdefault(group_of[aid], {})[aid] = mesh
+            _GROUP_CACHE[key] = {g: merge_group(ms, colours) for g, ms in by_group.items()}
+        return _GROUP_CACHE[key]
+
+
 def _mkdir(p: Path) -> Path:
     p.mkdir(parents=True, exist_ok=True)
     return p
 
 
+def _rgb(colour: str) -> np.ndarray:
+    return np.asarray(pv.Color(colour).int_rgb, dtype=np.uint8)
+
+
+@dataclass
+class GroupMesh:
+    """One layer group's structures merged into one mesh, with each cell's RGB colour (``"rgb"``).
+
+    ``cells[aid]`` is the ``(start, stop)`` range of a structure's cells in the merged mesh.
+    """
+
+    mesh: pv.PolyData
+    cells: dict[str, tuple[int, int]]
+
+
+def _empty_mesh() -> pv.PolyData:
+    """A mesh without cells that Panel's serialiser still reads (it fails on one without points)."""
+    mesh = pv.PolyData()
+    mesh.points = np.zeros((1, 3))
+    rgb = vtkUnsignedCharArray()
+    rgb.SetName("rgb")
+    rgb.SetNumberOfComponents(3)
+    mesh.GetCellData().AddArray(rgb)
+    return mesh
+
+
+def merge_group(meshes: Mapping[str, pv.PolyData], colours: Mapping[str, str]) -> GroupMesh:
+    """Merge structures' display meshes (in the given order) into one mesh coloured per cell."""
+    parts, cells, start = [], {}, 0
+    for aid, mesh in meshes.items():
+        part = pv.PolyData(mesh.points, faces=mesh.faces) if mesh.n_cells else None
+        if part is None:
+            cells[aid] = (start, start)
+            continue
+        if "Normals" in mesh.point_data:
+            part.point_data["Normals"] = mesh.point_data["Normals"]
+        part.cell_data["rgb"] = np.tile(_rgb(colours[aid]), (part.n_cells, 1))
+        cells[aid] = (start, start + part.n_cells)
+        start += part.n_cells
+        parts.append(part)
+    if not parts:
+        return GroupMesh(_empty_mesh(), cells)
+    merged = parts[0] if len(parts) == 1 else pv.merge(parts, merge_points=False)
+    merged = merged if isinstance(merged, pv.PolyData) else merged.extract_surface()
+    return GroupMesh(merged, cells)
+
+
 class Scene:
-    """One session's plotter: structures by actor, layer groups, points, cut plane and camera."""
+    """One session's plotter: one actor per layer group (structures coloured per cell), a highlight
+    actor for one structure, points, cut plane and camera.
+
+    vtk.js rebuilds every actor on each scene update, so the structures of a layer group (muscles,
+    arteries, nerves...) share one actor whose cells carry each structure's colour.
+    """
 
     def __init__(self, model: ModelLike, window_size: tuple[int, int] = (900, 700)) -> None:
         self.model = model
         self.plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
         self.plotter.set_background(BACKGROUND)
-        self.meshes = display_meshes(model)
         self.actors: dict[str, pv.Actor] = {}
-        self.group_of: dict[str, str] = {}
         self.visible = dict(DEFAULT_VISIBLE)
         self.opacity = dict(DEFAULT_OPACITY)
         self.cut: tuple[str, float] = ("none", 0.0)
         self.highlighted: str = ""
         self._clip_of: dict[str, tuple[str, float]] = {}
+        self._load(model)
+        self.highlight_actor = self.plotter.add_mesh(_empty_mesh(), color=HIGHLIGHT_COLOUR, name="highlight",
+                                                     reset_camera=False)
+        self.highlight_actor.SetVisibility(False)
+        self._highlight_clip: tuple[str, tuple[str, float]] | None = None
+        # actors of hidden layers are made when first shown: the browser gets only what is drawn
+        for group in self.groups:
+            if self.visible.get(group, False):
+                self.actor(group)
+        self._point_actors: dict[str, pv.Actor] = {}
+        self._make_point_actors()
+        self._landmark_actors: list[pv.Actor] = []
+        self._apply_layers()
+        self.set_view("front")
+
+    def _load(self, model: ModelLike) -> None:
+        """The model's display meshes, the group of each structure and the merged group meshes."""
+        self.meshes = display_meshes(model)
+        self.group_of: dict[str, str] = {}
         self._colour: dict[str, str] = {}
         for aid in self.meshes:
             if aid == "skin":
@@ -206,33 +294,38 @@ class Scene:
                 group, colour = layer_group(s) or "muscles", s.colour
             self.group_of[aid] = group
             self._colour[aid] = colour
-        # actors of hidden layers are made when first shown: the browser gets only what is drawn
-        for aid, group in self.group_of.items():
-            if self.visible.get(group, False):
-                self.actor(aid)
-        self._point_actors: dict[str, pv.Actor] = {}
-        self._make_point_actors()
-        self._landmark_actors: list[pv.Actor] = []
-        self._apply_layers()
+        self.group_meshes = group_meshes(model, self.meshes, self.group_of, self._colour)
+        self.groups = [g for g in LAYER_GROUPS if g in self.group_meshes]
         bounds = np.asarray(self.meshes["skin"].bounds).reshape(3, 2)
         self.centre = bounds.mean(axis=1)
         self.centre[2] = 0.0
-        self.set_view("front")
 
     # ------------------------------------------------------------------ layers
     def actor(self, aid: str) -> pv.Actor:
-        """The actor of a structure (``"skin"``, ``"eye_left"``...), made on first use."""
-        if aid not in self.actors:
-            actor = self.plotter.add_mesh(self._clip(self.meshes[aid]), color=self._colour[aid], name=aid,
-                                          smooth_shading=aid == "skin", specular=0.2 if aid == "skin" else 0.0,
-                                          reset_camera=False)
-            self._clip_of[aid] = self.cut
-            self.actors[aid] = actor
-            actor.SetVisibility(self.visible.get(self.group_of[aid], True) or aid == self.highlighted)
-            actor.prop.opacity = self.opacity.get(self.group_of[aid], 1.0)
-        return self.actors[aid]
+        """The actor that draws a layer group (``"muscles"``) or a structure (``"skin"``, ``"eye_left"``,
+        a structure id: its group's actor), made on first use."""
+        group = aid if aid in self.group_meshes else self.group_of[aid]
+        if group not in self.actors:
+            mesh = self._group_input(group)
+            actor = self.plotter.add_mesh(mesh, scalars="rgb", rgb=True, preference="cell",
+                                          name=f"group_{group}", smooth_shading=group == "skin",
+                                          specular=0.2 if group == "skin" else 0.0, reset_camera=False)
+            # PyVista feeds coloured meshes through an algorithm that runs only on render; Panel
+            # serialises without rendering, so give the mapper the mesh itself
+            actor.mapper.SetInputData(mesh)
+            actor.prop.color = "white"  # exporters multiply the cells' colours by it (glTF base colour)
+            self._clip_of[group] = self.cut
+            self.actors[group] = actor
+            actor.SetVisibility(self.visible.get(group, True))
+            actor.prop.opacity = self.opacity.get(group, 1.0)
+        return self.actors[group]
+
+    def _group_input(self, group: str) -> pv.PolyData:
+        mesh = self.group_meshes[group].mesh if group in self.group_meshes else _empty_mesh()
+        return self._clip(mesh.copy(deep=False))
 
     def layer_actor_ids(self, group: str) -> list[str]:
+        """The structures of a layer group (drawn by the group's one actor)."""
         return [a for a, g in self.group_of.items() if g == group]
 
     def set_layer(self, group: str, visible: bool | None = None, opacity: float | None = None) -> None:
@@ -251,31 +344,39 @@ class Scene:
         self._apply_layers()
 
     def _apply_layers(self, groups: Iterable[str] | None = None) -> None:
-        groups = set(groups or LAYER_GROUPS)
-        for aid, g in self.group_of.items():
-            if g not in groups:
+        for g in set(groups or LAYER_GROUPS) & set(self.group_meshes):
+            on = self.visible.get(g, True)
+            if not on and g not in self.actors:
                 continue
-            on = self.visible.get(g, True) or aid == self.highlighted
-            if not on and aid not in self.actors:
-                continue
-            actor = self.actor(aid)
+            actor = self.actor(g)
             actor.SetVisibility(on)
-            actor.prop.opacity = 1.0 if aid == self.highlighted else self.opacity.get(g, 1.0)
+            actor.prop.opacity = self.opacity.get(g, 1.0)
             if on:
-                self._sync_clip(aid)
+                self._sync_clip(g)
 
     def is_visible(self, actor_id: str) -> bool:
-        return actor_id in self.actors and bool(self.actors[actor_id].GetVisibility())
+        """Whether a layer group or a structure (by its group's actor or the highlight) is drawn."""
+        if actor_id == self.highlighted and self.highlight_actor.GetVisibility():
+            return True
+        group = actor_id if actor_id in self.group_meshes else self.group_of.get(actor_id)
+        return group in self.actors and bool(self.actors[group].GetVisibility())
+
+    def structure_colours(self, group: str) -> dict[str, np.ndarray]:
+        """The per-cell RGB colours (0-255) of each structure in its group's merged mesh."""
+        gm = self.group_meshes[group]
+        rgb = np.asarray(gm.mesh.cell_data["rgb"])
+        return {aid: rgb[a:b] for aid, (a, b) in gm.cells.items()}
 
     # ------------------------------------------------------------------ cut plane
     def set_cut(self, axis: str, position_mm: float) -> None:
-        """Clip every actor by the plane (``axis`` ``"none"`` removes the cut)."""
+        """Clip every group's mesh (and the highlight) by the plane (``axis`` ``"none"`` removes the cut)."""
         if axis != "none" and axis not in CUT_NORMALS:
             raise KeyError(axis)
         self.cut = (axis, float(position_mm))
-        for aid, actor in self.actors.items():
+        for group, actor in self.actors.items():
             if actor.GetVisibility():
-                self._sync_clip(aid)
+                self._sync_clip(group)
+        self._sync_highlight()
 
     def _clip(self, mesh: pv.PolyData) -> pv.PolyData:
         axis, pos = self.cut
@@ -285,15 +386,14 @@ class Scene:
         clipped = mesh.clip(normal=normal, origin=normal * pos, invert=True)
         clipped = clipped.extract_surface() if not isinstance(clipped, pv.PolyData) else clipped
         if clipped.n_points == 0:  # all cut away: Panel's serialiser fails on a mesh without points
-            clipped = pv.PolyData()
-            clipped.points = np.zeros((1, 3))  # one point, no cell: nothing is drawn
+            clipped = _empty_mesh()  # one point, no cell: nothing is drawn
         return clipped
 
-    def _sync_clip(self, aid: str) -> None:
-        """Clip a (visible) actor's mesh to the current cut, if not done yet."""
-        if self._clip_of.get(aid) != self.cut:
-            self.actors[aid].mapper.SetInputData(self._clip(self.meshes[aid]))
-            self._clip_of[aid] = self.cut
+    def _sync_clip(self, group: str) -> None:
+        """Clip a (visible) group's mesh to the current cut, if not done yet."""
+        if self._clip_of.get(group) != self.cut:
+            self.actors[group].mapper.SetInputData(self._group_input(group))
+            self._clip_of[group] = self.cut
 
     # ------------------------------------------------------------------ points
     def _make_point_actors(self) -> None:
@@ -351,10 +451,9 @@ class Scene:
 
     # ------------------------------------------------------------------ highlight
     def highlight(self, structure_id: str = "", tip_mm: Any = None, closest_mm: Any = None) -> None:
-        """Show one structure at full opacity (even in a hidden layer) and the closest pair."""
-        old, self.highlighted = self.highlighted, structure_id if structure_id in self.group_of else ""
-        for aid in {old, self.highlighted} - {""}:
-            self._apply_layers([self.group_of[aid]])
+        """Show one structure at full opacity (even in a hidden layer), in its own actor, and the closest pair."""
+        self.highlighted = structure_id if structure_id in self.group_of else ""
+        self._sync_highlight()
         if tip_mm is not None and closest_mm is not None:
             a, b = np.asarray(tip_mm, float), np.asarray(closest_mm, float)
             meshes = [pv.Sphere(radius=0.8, center=b)]
@@ -363,6 +462,18 @@ class Scene:
             self._set_mesh("closest", meshes)
         else:
             self._set_mesh("closest", [])
+
+    def _sync_highlight(self) -> None:
+        """The highlight actor: only the highlighted structure's mesh, clipped, in its colour."""
+        sid = self.highlighted
+        if not sid:
+            self.highlight_actor.SetVisibility(False)
+            return
+        if self._highlight_clip != (sid, self.cut):
+            self.highlight_actor.mapper.SetInputData(self._clip(self.meshes[sid]))
+            self.highlight_actor.prop.color = self._colour[sid]
+            self._highlight_clip = (sid, self.cut)
+        self.highlight_actor.SetVisibility(True)
 
     # ------------------------------------------------------------------ landmarks
     def show_landmarks(self, on: bool) -> None:
@@ -437,30 +548,21 @@ class Scene:
         self.plotter.close()
 
     def set_model(self, model: ModelLike) -> None:
-        """Show another face in the same plotter (the structures' actors get the new meshes).
+        """Show another face in the same plotter (the group actors get the new merged meshes).
 
-        Layers, opacity and the cut plane stay; landmark labels are dropped (show them again).
+        Layers, opacity and the cut plane stay; landmark labels are dropped (show them again), and so
+        is a highlight of a structure the new face lacks.
         """
         self.model = model
-        self.meshes = display_meshes(model)
-        for aid in [a for a in self.group_of if a not in self.meshes]:
-            if aid in self.actors:
-                self.plotter.remove_actor(self.actors.pop(aid))
-            self.group_of.pop(aid)
-            self._clip_of.pop(aid, None)
-        for aid in self.meshes:
-            if aid not in self.group_of and aid.startswith("eye_"):
-                self.group_of[aid], self._colour[aid] = "eyes", EYE_COLOUR
-            elif aid not in self.group_of:
-                s = model.structures[aid]
-                self.group_of[aid], self._colour[aid] = layer_group(s) or "muscles", s.colour
-        for aid, actor in self.actors.items():
-            actor.mapper.SetInputData(self._clip(self.meshes[aid]))
-            self._clip_of[aid] = self.cut
+        self._load(model)
+        for group, actor in self.actors.items():
+            actor.mapper.SetInputData(self._group_input(group))
+            self._clip_of[group] = self.cut
+        if self.highlighted not in self.group_of:
+            self.highlighted = ""
+        self._highlight_clip = None
+        self._sync_highlight()
         for a in self._landmark_actors:
             self.plotter.remove_actor(a)
         self._landmark_actors = []
         self._apply_layers()
-        bounds = np.asarray(self.meshes["skin"].bounds).reshape(3, 2)
-        self.centre = bounds.mean(axis=1)
-        self.centre[2] = 0.0

@@ -9,11 +9,14 @@ from viewer.vtk_pane import SceneVTK
 def test_axial_cut_through_the_face_keeps_every_actor_serialisable(face_model) -> None:
     scene = Scene(face_model, window_size=(200, 150))
     try:
-        scene.set_cut("axial", 0.0)  # the forehead structures lie wholly above: cut away entirely
-        emptied = [aid for aid, a in scene.actors.items()
+        forehead = "frontalis_left" if "frontalis_left" in scene.group_of else next(iter(scene.group_of))
+        scene.highlight(forehead)
+        scene.set_cut("axial", -1000.0)  # below the face: every group mesh (and the highlight) cut away
+        emptied = [g for g, a in scene.actors.items()
                    if a.GetVisibility() and a.mapper.GetInput().n_cells == 0]
-        assert emptied, "expected some structure to be cut away completely"
-        assert all(scene.actors[aid].mapper.GetInput().GetPoints() is not None for aid in emptied)
+        assert emptied and len(emptied) == sum(a.GetVisibility() for a in scene.actors.values())
+        assert all(scene.actors[g].mapper.GetInput().GetPoints() is not None for g in emptied)
+        assert scene.highlight_actor.mapper.GetInput().GetPoints() is not None
         pane = SceneVTK(scene.plotter.ren_win, width=200, height=150)
         root = pane.get_root()  # serialises the scene as Panel sends it to vtk.js
         assert root is not None

@@ -1,9 +1,10 @@
-"""The scene off-screen: it renders, layers toggle their actors, points, cut plane, views, export."""
+"""The scene off-screen: it renders, one actor per layer group, highlight, points, cut plane, views, export."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import pyvista as pv
 
 from viewer.scene import PointGlyph, Scene, layer_group, worst_severity
 
@@ -20,15 +21,38 @@ def _not_blank(img: np.ndarray) -> bool:
     return bool((np.abs(img.astype(float) - bg).sum(axis=-1) > 30).mean() > 0.05)
 
 
-def test_every_drawn_structure_has_its_own_coloured_actor(scene, face_model) -> None:
+def test_each_layer_group_is_one_actor_coloured_per_structure(scene, face_model) -> None:
+    groups = {layer_group(s) for s in face_model.structures.values()} - {None}
     for sid, s in face_model.structures.items():
-        if layer_group(s) is None:
+        group = layer_group(s)
+        if group is None:
             continue
-        actor = scene.actor(sid)
-        expected = np.array([int(s.colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
-        np.testing.assert_allclose(actor.prop.color.float_rgb, expected, atol=0.01)
-    assert {"skin", "eye_left", "eye_right"} <= set(scene.actors)
+        assert scene.group_of[sid] == group and scene.actor(sid) is scene.actor(group)
+        colours = scene.structure_colours(group)[sid]
+        expected = [int(s.colour[i:i + 2], 16) for i in (1, 3, 5)]
+        assert len(colours) == scene.meshes[sid].n_cells
+        assert (colours == expected).all(), sid
+    for group in groups:
+        actor = scene.actor(group)
+        mesh = pv.wrap(actor.mapper.GetInputDataObject(0, 0))  # as serialised, hidden or not
+        assert mesh.n_cells == sum(scene.meshes[a].n_cells for a in scene.layer_actor_ids(group))
+        assert mesh.cell_data["rgb"].dtype == np.uint8
+    # one actor per group (+ skin, eyes), the highlight and the point actors: not one per structure
+    structure_actors = [a for a in scene.plotter.renderer.GetActors() if a not in scene._point_actors.values()]
+    assert len(structure_actors) == len(groups) + 3
+    assert {"skin", "eyes"} <= set(scene.actors)
+    assert scene.is_visible("eye_left") and scene.is_visible("skin")
     assert not any(scene.is_visible(a) for a in scene.layer_actor_ids("fat"))
+
+
+def test_hidden_groups_send_no_actor_until_shown(face_model) -> None:
+    scene = Scene(face_model, window_size=(200, 150))
+    try:
+        assert "fat" not in scene.actors and "bone" not in scene.actors
+        scene.set_layer("bone", visible=True)
+        assert scene.is_visible("bone") and "fat" not in scene.actors
+    finally:
+        scene.close()
 
 
 def test_renders_and_layers_toggle(scene) -> None:
@@ -44,7 +68,8 @@ def test_renders_and_layers_toggle(scene) -> None:
     scene.set_layer("muscles", visible=False)
     assert not any(scene.is_visible(a) for a in muscles)
     scene.set_layer("bone", visible=True, opacity=0.5)
-    assert all(scene.actors[a].prop.opacity == 0.5 for a in scene.layer_actor_ids("bone"))
+    assert scene.actors["bone"].prop.opacity == 0.5
+    assert all(scene.is_visible(a) for a in scene.layer_actor_ids("bone"))
 
 
 def test_points_coloured_by_worst_finding(scene, face_model) -> None:
@@ -60,13 +85,13 @@ def test_points_coloured_by_worst_finding(scene, face_model) -> None:
 
 
 def test_cut_plane_clips_meshes(scene) -> None:
-    full = scene.actors["skin"].mapper.GetInput().GetNumberOfCells()
+    full = pv.wrap(scene.actors["skin"].mapper.GetInput()).GetNumberOfCells()
     scene.set_cut("sagittal", 0.0)
-    half = scene.actors["skin"].mapper.GetInput()
+    half = pv.wrap(scene.actors["skin"].mapper.GetInput())
     assert 0 < half.GetNumberOfCells() < full
     assert half.GetBounds()[1] <= 0.5  # keeps x < 0
     scene.set_cut("none", 0.0)
-    assert scene.actors["skin"].mapper.GetInput().GetNumberOfCells() == full
+    assert pv.wrap(scene.actors["skin"].mapper.GetInput()).GetNumberOfCells() == full
 
 
 def test_views_and_highlight(scene, face_model) -> None:
@@ -76,8 +101,42 @@ def test_views_and_highlight(scene, face_model) -> None:
     scene.set_layer("nerves", visible=False)
     scene.highlight(sid, [0.0, 0.0, 0.0], [1.0, 2.0, 3.0])
     assert scene.is_visible(sid) and scene._point_actors["closest"].GetVisibility()
+    assert not scene.is_visible("nerves")  # only the highlighted structure, not its hidden group
+    other = next(a for a in scene.layer_actor_ids("nerves") if a != sid)
+    assert not scene.is_visible(other)
     scene.highlight("")
     assert not scene.is_visible(sid)
+
+
+def test_highlight_actor_draws_only_the_structure_opaque_in_its_colour(scene, face_model) -> None:
+    sid = "masseter_superficial_left"
+    scene.set_layer("muscles", opacity=0.3)
+    scene.highlight(sid)
+    hl = scene.highlight_actor
+    assert hl.GetVisibility() and hl.prop.opacity == 1.0
+    assert pv.wrap(hl.mapper.GetInput()).n_cells == scene.meshes[sid].n_cells
+    expected = np.array([int(face_model.structures[sid].colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    np.testing.assert_allclose(hl.prop.color.float_rgb, expected, atol=0.01)
+    assert scene.actors["muscles"].prop.opacity == 0.3  # the group keeps its opacity
+    scene.set_cut("sagittal", 0.0)  # the left masseter (x > 0) is cut away with its group
+    assert pv.wrap(hl.mapper.GetInput()).n_cells == 0
+    scene.set_cut("none", 0.0)
+    assert pv.wrap(hl.mapper.GetInput()).n_cells == scene.meshes[sid].n_cells
+    scene.highlight("no_such_structure")
+    assert scene.highlighted == "" and not hl.GetVisibility()
+
+
+def test_cut_plane_clips_group_meshes_and_keeps_colours(scene) -> None:
+    muscles = scene.actors["muscles"]
+    full = pv.wrap(muscles.mapper.GetInput()).n_cells
+    scene.set_cut("sagittal", 0.0)
+    half = pv.wrap(muscles.mapper.GetInput())
+    assert 0 < half.n_cells < full and half.bounds[1] <= 0.5
+    colours = {tuple(c) for c in np.asarray(half.cell_data["rgb"])}
+    assert colours <= {tuple(c) for cs in scene.structure_colours("muscles").values() for c in cs}
+    assert len(colours) > 1
+    scene.set_cut("none", 0.0)
+    assert pv.wrap(scene.actors["muscles"].mapper.GetInput()).n_cells == full
 
 
 def test_landmarks_and_export(scene, tmp_path) -> None:
