@@ -20,7 +20,7 @@ from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
 
 from anatomy.fields import LayerDepths, SkinProjector, chart_uv, resolve_anchor
-from anatomy.head import Head
+from anatomy.head import Head, depth_along_normal
 
 MAX_VOXELS = 700_000
 
@@ -147,9 +147,7 @@ class Builder:
         ok = np.isfinite(dist)
         depth = np.full(len(pts), np.inf)
         idx = np.where(ok, idx, 0)
-        depth[ok] = np.einsum(
-            "ij,ij->i", self.head.depth_points_mm[idx[ok]] - pts[ok], self.head.depth_normals[idx[ok]]
-        )
+        depth[ok] = depth_along_normal(pts[ok], self.head.depth_points_mm[idx[ok]], self.head.depth_normals[idx[ok]])
         return depth, idx
 
     # -- sheets ----------------------------------------------------------------------------------
@@ -321,7 +319,7 @@ class Builder:
             key = p[:1].tobytes() + p[-1:].tobytes() + str(len(p)).encode()
             if key not in cache:
                 _, idx = self.head.depth_tree.query(p, workers=-1)
-                d = np.einsum("ij,ij->i", self.head.depth_points_mm[idx] - p, self.head.depth_normals[idx])
+                d = depth_along_normal(p, self.head.depth_points_mm[idx], self.head.depth_normals[idx])
                 cache[key] = (d, idx)
             return cache[key]
 

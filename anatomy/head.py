@@ -21,6 +21,12 @@ from anatomy.basehead import apply_targets, read_base_obj, sex_targets
 CAVITY_RAY_MM = 150.0
 
 
+def depth_along_normal(points_mm: np.ndarray, skin_mm: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """Signed depth of ``points_mm`` (n, 3) below their skin points ``skin_mm`` (n, 3) with outward
+    unit ``normals`` (n, 3): positive inside the head. Exact for a locally flat skin."""
+    return np.einsum("ij,ij->i", skin_mm - points_mm, normals)
+
+
 def faces_to_vtk(tris: np.ndarray) -> np.ndarray:
     return np.hstack([np.full((len(tris), 1), 3, dtype=np.int64), tris.astype(np.int64)]).ravel()
 
@@ -76,7 +82,7 @@ class Head:
         """
         pts = np.asarray(points_mm, dtype=float).reshape(-1, 3)
         _, idx = self.depth_tree.query(pts, workers=-1)
-        d = np.einsum("ij,ij->i", self.depth_points_mm[idx] - pts, self.depth_normals[idx])
+        d = depth_along_normal(pts, self.depth_points_mm[idx], self.depth_normals[idx])
         return d, idx
 
 

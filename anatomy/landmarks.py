@@ -86,11 +86,6 @@ class _Finder:
         sel = self._prof_between(-10.0, 15.0)
         return sel[np.argmin(sel[:, 2])]
 
-    def profile_max_z_between(self, r: dict) -> np.ndarray:
-        base = self.found[r["from"]]
-        sel = self._prof_between(base[1] + r["above_mm"][0], base[1] + r["above_mm"][1])
-        return sel[np.argmax(sel[:, 2])]
-
     def _below(self, r: dict) -> np.ndarray:
         base = self.found[r["of"]]
         return self._prof_between(base[1] - r["range_mm"][1], base[1] - r["range_mm"][0])

@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 from anatomy import basehead
 from anatomy.build import Builder, Built, Grid, VolumeField
 from anatomy.fields import SkinProjector, layer_depths, load_geometry, resolve_anchor
-from anatomy.head import Head, build_head
+from anatomy.head import Head, build_head, depth_along_normal
 from anatomy.ids import side_of, structure_ids
 from anatomy.landmarks import add_bone_landmarks, find_landmarks
 from anatomy.metadata import StructureInfo, load_structures
@@ -99,7 +99,7 @@ class FaceModel:
         """Signed depth (positive inside) of points and the row of their nearest skin point."""
         pts = np.asarray(points_mm, dtype=float).reshape(-1, 3)
         _, idx = self.skin_tree.query(pts)
-        d = np.einsum("ij,ij->i", self.depth_points_mm[idx] - pts, self.depth_normals[idx])
+        d = depth_along_normal(pts, self.depth_points_mm[idx], self.depth_normals[idx])
         return d, idx
 
     @property
