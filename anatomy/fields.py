@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from anatomy.head import Head
 from anatomy.metadata import load_tissue_depth
+from anatomy.yamlio import safe_load
 
 DATA = Path(__file__).parent / "data"
 
 
 def load_geometry() -> dict[str, Any]:
     with open(DATA / "geometry.yaml", encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return safe_load(fh)
 
 
 def chart_uv(points_mm: np.ndarray, geo: dict[str, Any]) -> np.ndarray:

@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from scipy.spatial import cKDTree
 
 from anatomy.head import Head
 from anatomy.ids import BILATERAL_LANDMARKS, BONE_LANDMARKS
+from anatomy.yamlio import safe_load
 
 DATA = Path(__file__).parent / "data"
 
 
 def load_rules() -> dict[str, dict[str, Any]]:
     with open(DATA / "landmarks.yaml", encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return safe_load(fh)
 
 
 @lru_cache(maxsize=1)

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 import yaml
 
 from anatomy import ids
+from anatomy.yamlio import SafeLoader
 
 DATA_DIR = Path(__file__).parent / "data"
 STRUCTURES_FILE = DATA_DIR / "structures.yaml"
@@ -260,7 +261,7 @@ class TissueDepthTable:
 # --------------------------------------------------------------------------- YAML reading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(SafeLoader):  # type: ignore[misc,valid-type]
     """Safe loader that rejects duplicate mapping keys (plain safe_load keeps the last silently)."""
 
 

@@ -7,7 +7,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
+from anatomy.yamlio import safe_load
 
 __all__ = ["load_data"]
 
@@ -15,7 +15,7 @@ __all__ = ["load_data"]
 @cache
 def _load_cached(name: str) -> Any:
     text = resources.files("planning").joinpath("data", name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return safe_load(text)
 
 
 def load_data(name: str) -> Any:
