@@ -31,57 +31,16 @@ from planning.products import product_info, product_names
 from viewer.analysis import PlanAnalyst
 from viewer.education_panel import EducationPanel
 from viewer.face_panel import FacePanel, plan_face
-from viewer.scene import SEVERITY_COLOURS, Scene, worst_severity
+from viewer.scene import BACKGROUND, SEVERITY_COLOURS, Scene, worst_severity
+from viewer.scene_canvas import SceneCanvas
 from viewer.state import CUT_AXES, LAYER_GROUPS, LAYER_LABELS, MODES, VIEWS, AppState
 from viewer.training_panel import TrainingPanel
-from viewer.vtk_pane import SceneVTK
 
 log = logging.getLogger("injectmap.viewer")
 DEMO_PLAN = Path(__file__).with_name("demo_plan.json")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 AUTOSAVE_ENV = "INJECTMAP_AUTOSAVE_DIR"
 SCENE_SIZE = (860, 640)
-
-#: A click (press and release within a few pixels, so a drag still rotates) on the scene picks the
-#: surface point under the cursor with vtk.js's cell picker and sends it to Python through a hidden
-#: text input. The listener sits on the document, not on the vtk.js interactor, because Panel rebuilds
-#: the vtk.js render window (and its canvas) on every scene synchronisation: the pane's model keeps
-#: the current one as ``renderer_el``, looked up at each click.
-PICK_JS = """
-if (vtkpan._pickDown) {
-  document.removeEventListener('pointerdown', vtkpan._pickDown, true);
-  document.removeEventListener('pointerup', vtkpan._pickUp, true);
-  vtkpan._pickDown = null; vtkpan._pickUp = null;
-}
-if (cb_obj.active) {
-  let start = null;
-  vtkpan._pickDown = (ev) => { start = (ev.button === 0) ? [ev.clientX, ev.clientY] : null; };
-  vtkpan._pickUp = (ev) => {
-    if (!start || Math.hypot(ev.clientX - start[0], ev.clientY - start[1]) > 4) { return; }
-    start = null;
-    const rw = vtkpan.renderer_el;
-    if (!rw) { return; }
-    const renderer = rw.getRenderer();
-    const view = rw.getInteractor().getView() || rw.getRenderWindow().getViews()[0];
-    const canvas = view.getCanvas();
-    const rect = canvas.getBoundingClientRect();
-    if (ev.clientX < rect.left || ev.clientX > rect.right || ev.clientY < rect.top || ev.clientY > rect.bottom) {
-      return;
-    }
-    const x = (ev.clientX - rect.left) * canvas.width / rect.width;
-    const y = (rect.bottom - ev.clientY) * canvas.height / rect.height;
-    const picker = vtk.Rendering.Core.vtkCellPicker.newInstance();
-    picker.setPickFromList(false);
-    picker.pick([x, y, 0], renderer);
-    if (picker.getActors().length) {
-      picked.value = JSON.stringify({xyz: picker.getPickPosition(), n: Date.now()});
-    }
-  };
-  document.addEventListener('pointerdown', vtkpan._pickDown, true);
-  document.addEventListener('pointerup', vtkpan._pickUp, true);
-}
-"""
-
 
 @functools.lru_cache(maxsize=1)
 def get_model() -> Any:
@@ -111,24 +70,22 @@ def _structure_options(model: Any) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------- scene
 class SceneView(pn.viewable.Viewer):
-    """The 3D scene in Panel's VTK pane, kept in step with the state and the analysis."""
+    """The 3D scene (a vtk.js canvas updated in place), kept in step with the state and the analysis."""
 
     def __init__(self, state: AppState, analyst: PlanAnalyst, model: Any, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst, self.model = state, analyst, model
         self.scene = Scene(model, window_size=SCENE_SIZE)
         self.scene.set_layers(state.layer_visible, state.layer_opacity)
-        self.pane = SceneVTK(self.scene.plotter.ren_win, width=SCENE_SIZE[0], height=SCENE_SIZE[1],
-                                orientation_widget=False, enable_keybindings=False)
-        self.pane.camera = self.scene.camera_dict()
-        self.picked = pn.widgets.TextInput(name="", value="", width=10, height=10,
-                                           css_classes=["pick-carrier"],
-                                           styles={"position": "absolute", "left": "-10000px"})
+        self.canvas = SceneCanvas(width=SCENE_SIZE[0], height=SCENE_SIZE[1], placing=state.placing,
+                                  background=BACKGROUND)
+        self.canvas.on_pick = self.place_at
+        self.canvas.on_camera = self.scene.set_camera
+        self.canvas.set_camera(self.scene.camera_dict())
         self.place_toggle = pn.widgets.Toggle(name="Place points (click the skin)", button_type="primary",
                                               value=state.placing, width=240)
-        self.place_toggle.jscallback(args={"vtkpan": self.pane, "picked": self.picked}, value=PICK_JS)
         self.place_toggle.link(state, value="placing")
-        self.picked.param.watch(self._on_pick, "value")
+        state.param.watch(self._on_placing, ["placing"])
         self.last_pick_ms = 0.0
         self.last_sync_ms = 0.0
         self._sync_pending = False
@@ -141,20 +98,21 @@ class SceneView(pn.viewable.Viewer):
         state.param.watch(self._on_highlight, ["highlight"])
         analyst.param.watch(self._on_points, ["results"])
         self._draw_points()
+        self.publish()
 
     # handlers: gather input, call the state or the scene, then send the scene
-    def _on_pick(self, event: param.parameterized.Event) -> None:
-        if not event.new or not self.state.placing:
+    def place_at(self, xyz: np.ndarray) -> None:
+        """A click on the scene picked ``xyz``: place a point at the skin there (when placing is on)."""
+        if not self.state.placing:
             return
         t0 = time.perf_counter()
-        try:
-            xyz = np.asarray(json.loads(event.new)["xyz"], dtype=float)
-        except (ValueError, KeyError, TypeError):
-            return
-        entry, _normal = self.model.skin_point(xyz)
+        entry, _normal = self.model.skin_point(np.asarray(xyz, dtype=float))
         self.state.place_at_skin(entry)
         self.last_pick_ms = (time.perf_counter() - t0) * 1000.0
         log.info("pick handled in %.0f ms (analysis %.0f ms)", self.last_pick_ms, self.analyst.last_ms)
+
+    def _on_placing(self, event: param.parameterized.Event) -> None:
+        self.canvas.placing = bool(event.new)
 
     def _on_layers(self, *_: Any) -> None:
         self.scene.set_layers(self.state.layer_visible, self.state.layer_opacity)
@@ -165,7 +123,7 @@ class SceneView(pn.viewable.Viewer):
         self.sync()
 
     def _on_view(self, *_: Any) -> None:
-        self.pane.camera = self.scene.set_view(self.state.view)
+        self.canvas.set_camera(self.scene.set_view(self.state.view))
         self.sync()
 
     def _on_landmarks(self, *_: Any) -> None:
@@ -196,7 +154,7 @@ class SceneView(pn.viewable.Viewer):
             out = entry - np.asarray(tip, float)
             out = out if np.linalg.norm(out) > 1e-6 else np.array([0.0, 0.0, 1.0])
             out = out / np.linalg.norm(out) + np.array([0.0, 0.0, 0.6])
-            self.pane.camera = self.scene.look_at(focal, out, 200.0)
+            self.canvas.set_camera(self.scene.look_at(focal, out, 200.0))
         self.sync()
 
     def _draw_points(self) -> None:
@@ -212,7 +170,7 @@ class SceneView(pn.viewable.Viewer):
         self.model = model
         self.scene.set_model(model)
         self.scene.show_landmarks(self.state.show_landmarks)
-        self.pane.camera = self.scene.set_view(self.state.view)
+        self.canvas.set_camera(self.scene.set_view(self.state.view))
         self.sync()
 
     def sync(self) -> None:
@@ -225,7 +183,7 @@ class SceneView(pn.viewable.Viewer):
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
             self._draw_pending_points()
-            self.pane.synchronize()
+            self.publish()
             return
         if not self._sync_pending:
             self._sync_pending = True
@@ -235,13 +193,17 @@ class SceneView(pn.viewable.Viewer):
         self._sync_pending = False
         t0 = time.perf_counter()
         self._draw_pending_points()
-        self.pane.synchronize()
+        self.publish()
         self.last_sync_ms = (time.perf_counter() - t0) * 1000.0
         log.info("scene sync %.0f ms (%.2f MB sent; analysis %.0f ms)", self.last_sync_ms,
-                 self.pane.last_update_bytes / 1e6, self.analyst.last_ms)
+                 self.canvas.last_update_bytes / 1e6, self.analyst.last_ms)
+
+    def publish(self) -> None:
+        """Send what the scene draws now to the browser (only the meshes it does not hold)."""
+        self.canvas.publish(self.scene.plotter.renderer.actors)
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.pane, self.picked, css_classes=["scene"])
+        return pn.Column(self.canvas, css_classes=["scene"])
 
 
 # ---------------------------------------------------------------------------------------- panels

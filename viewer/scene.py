@@ -517,6 +517,14 @@ class Scene:
         self.plotter.renderer.ResetCameraClippingRange()
         return self.camera_dict()
 
+    def set_camera(self, camera: Mapping[str, Any]) -> None:
+        """Take a camera (vtk.js keys: position, focalPoint, viewUp), e.g. the one the user turned to."""
+        cam = self.plotter.camera
+        cam.position = [float(v) for v in camera["position"]]
+        cam.focal_point = [float(v) for v in camera["focalPoint"]]
+        cam.up = [float(v) for v in camera["viewUp"]]
+        self.plotter.renderer.ResetCameraClippingRange()
+
     def camera_dict(self) -> dict[str, list[float]]:
         cam = self.plotter.camera
         return {"position": list(cam.position), "focalPoint": list(cam.focal_point),

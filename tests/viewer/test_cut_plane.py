@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from viewer.scene import Scene
-from viewer.vtk_pane import SceneVTK
+from viewer.scene_canvas import SceneCanvas, unpack_meshes
 
 
 def test_axial_cut_through_the_face_keeps_every_actor_serialisable(face_model) -> None:
@@ -17,8 +17,11 @@ def test_axial_cut_through_the_face_keeps_every_actor_serialisable(face_model) -
         assert emptied and len(emptied) == sum(a.GetVisibility() for a in scene.actors.values())
         assert all(scene.actors[g].mapper.GetInput().GetPoints() is not None for g in emptied)
         assert scene.highlight_actor.mapper.GetInput().GetPoints() is not None
-        pane = SceneVTK(scene.plotter.ren_win, width=200, height=150)
-        root = pane.get_root()  # serialises the scene as Panel sends it to vtk.js
-        assert root is not None
+        canvas = SceneCanvas(width=200, height=150)
+        canvas.publish(scene.plotter.renderer.actors)  # what the browser gets: nothing drawn, nothing broken
+        drawn = [a for a in canvas.scene["actors"] if a["visible"]]
+        assert drawn == []
+        assert canvas.get_root() is not None
+        assert unpack_meshes(canvas.meshes)["meshes"] == {} if canvas.meshes else True
     finally:
         scene.close()

@@ -1,0 +1,228 @@
+// The browser side of viewer/scene_canvas.py: one vtk.js render window, kept for the life of the
+// page and updated in place.
+//
+// Python sends two things (see scene_canvas.py for the format):
+// - `meshes`: a binary blob with the meshes the browser does not hold yet, and the hashes it may drop;
+// - `scene`: every actor (mesh hash, visibility, opacity, colour, shading, pickable), in a few kB.
+// The meshes are kept by hash for the life of the model, so a click that moves one sphere changes
+// a few actors and re-uploads nothing else. A click on the canvas while `placing` is on picks the
+// surface under the cursor (vtk.js cell picker) and sends its position to Python.
+// `placing` only sets the cursor.
+
+const MAGIC = 0x48534d49  // "IMSH", little-endian
+
+function hexRgb(hex) {
+  const v = parseInt(hex.replace("#", ""), 16)
+  return [((v >> 16) & 255) / 255, ((v >> 8) & 255) / 255, (v & 255) / 255]
+}
+
+function asBuffer(value) {
+  if (value == null) { return null }
+  if (value instanceof ArrayBuffer) { return value }
+  if (ArrayBuffer.isView(value)) {
+    return value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength)
+  }
+  if (typeof value === "string") {  // base64, if the transport did not keep the bytes binary
+    const bin = atob(value)
+    const out = new Uint8Array(bin.length)
+    for (let i = 0; i < bin.length; i++) { out[i] = bin.charCodeAt(i) }
+    return out.buffer
+  }
+  return null
+}
+
+// decode a blob: {seq, drop, meshes: {hash: {points, polys, normals?, rgb?}}} with typed arrays
+function decode(value) {
+  const buf = asBuffer(value)
+  if (buf == null || buf.byteLength < 8) { return null }
+  const head = new DataView(buf, 0, 8)
+  if (head.getUint32(0, true) !== MAGIC) { throw new Error("scene meshes: not an injectmap mesh blob") }
+  const n = head.getUint32(4, true)
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)))
+  const kinds = {points: Float32Array, normals: Float32Array, polys: Uint32Array, rgb: Uint8Array}
+  const meshes = {}
+  for (const [hash, spec] of Object.entries(header.meshes)) {
+    const m = {}
+    for (const [key, [offset, count]] of Object.entries(spec)) {
+      m[key] = new kinds[key](buf, offset, count)
+    }
+    meshes[hash] = m
+  }
+  return {seq: header.seq, drop: header.drop || [], meshes}
+}
+
+function polyData(vtk, m) {
+  const pd = vtk.Common.DataModel.vtkPolyData.newInstance()
+  pd.getPoints().setData(m.points, 3)
+  pd.getPolys().setData(m.polys)
+  const DataArray = vtk.Common.Core.vtkDataArray
+  if (m.normals) {
+    pd.getPointData().setNormals(DataArray.newInstance({name: "Normals", numberOfComponents: 3, values: m.normals}))
+  }
+  if (m.rgb) {
+    pd.getCellData().setScalars(DataArray.newInstance({name: "rgb", numberOfComponents: 3, values: m.rgb}))
+  }
+  return pd
+}
+
+export function render({model, view, el}) {
+  const vtk = window.vtk
+  const div = document.createElement("div")
+  div.className = "injectmap-scene"
+  div.style.width = "100%"
+  div.style.height = "100%"
+  div.style.position = "relative"
+  el.appendChild(div)
+
+  const grw = vtk.Rendering.Misc.vtkGenericRenderWindow.newInstance({
+    background: hexRgb(model.background), listenWindowResize: false,
+  })
+  grw.setContainer(div)
+  grw.resize()
+  const renderer = grw.getRenderer()
+  const renderWindow = grw.getRenderWindow()
+  const interactor = grw.getInteractor()
+  const camera = renderer.getActiveCamera()
+
+  // meshes by hash, kept with the Bokeh model (a re-rendered view finds them again)
+  const store = view.model._injectmapMeshes || (view.model._injectmapMeshes = {data: new Map(), seq: -1})
+  const polys = new Map()  // hash -> vtkPolyData (built on first use)
+  const actors = new Map()  // actor id -> {actor, mapper, hash}
+  let appliedScene = null
+  let frames = 0
+
+  function takeMeshes() {
+    const blob = decode(model.meshes)
+    if (blob == null || blob.seq <= store.seq) { return }
+    for (const h of blob.drop) { store.data.delete(h); polys.delete(h) }
+    for (const [h, m] of Object.entries(blob.meshes)) { store.data.set(h, m) }
+    store.seq = blob.seq
+  }
+
+  function poly(hash) {
+    if (!polys.has(hash)) { polys.set(hash, polyData(vtk, store.data.get(hash))) }
+    return polys.get(hash)
+  }
+
+  function applyCamera() {
+    const c = model.camera
+    if (!c || !c.position) { return }
+    camera.set({position: c.position, focalPoint: c.focalPoint, viewUp: c.viewUp})
+    if (c.viewAngle) { camera.setViewAngle(c.viewAngle) }
+    renderer.resetCameraClippingRange()
+  }
+
+  function applyScene() {
+    const scene = model.scene
+    if (!scene || !scene.actors) { return false }
+    for (const a of scene.actors) {
+      if (a.mesh && !store.data.has(a.mesh)) { return false }  // its meshes are still on the way
+    }
+    const seen = new Set()
+    for (const a of scene.actors) {
+      seen.add(a.id)
+      let entry = actors.get(a.id)
+      if (!entry) {
+        const mapper = vtk.Rendering.Core.vtkMapper.newInstance()
+        const actor = vtk.Rendering.Core.vtkActor.newInstance()
+        actor.setMapper(mapper)
+        renderer.addActor(actor)
+        entry = {actor, mapper, hash: null}
+        actors.set(a.id, entry)
+      }
+      const {actor, mapper} = entry
+      if (a.mesh && a.mesh !== entry.hash) {
+        mapper.setInputData(poly(a.mesh))
+        entry.hash = a.mesh
+      }
+      actor.setVisibility(Boolean(a.visible && a.mesh))
+      actor.setPickable(Boolean(a.pickable))
+      mapper.setScalarVisibility(Boolean(a.cellColors))
+      if (a.cellColors) {
+        mapper.setScalarModeToUseCellData()
+        mapper.setColorModeToDirectScalars()
+      }
+      const prop = actor.getProperty()
+      prop.setColor(...a.color)
+      prop.setOpacity(a.opacity)
+      prop.setSpecular(a.specular || 0)
+      prop.setSpecularPower(30)
+      if (a.smooth) { prop.setInterpolationToPhong() } else { prop.setInterpolationToFlat() }
+    }
+    for (const [id, entry] of actors) {
+      if (!seen.has(id)) { renderer.removeActor(entry.actor); actors.delete(id) }
+    }
+    // polydata no actor uses any more (the blob's drop list frees their arrays)
+    const used = new Set([...actors.values()].map((e) => e.hash))
+    for (const h of polys.keys()) { if (!used.has(h)) { polys.delete(h) } }
+    appliedScene = scene.seq
+    return true
+  }
+
+  function draw() {
+    renderWindow.render()
+    frames += 1
+    div.dataset.frames = String(frames)
+    div.dataset.sceneSeq = String(appliedScene)
+    if (frames === 1) { window.injectmapFirstFrame = performance.now() }
+  }
+
+  function sync() {
+    takeMeshes()
+    if (applyScene()) { draw() }
+  }
+
+  // the camera the user turned to is sent back (debounced), so exports use the same view
+  let cameraTimer = null
+  camera.onModified(() => {
+    if (cameraTimer) { clearTimeout(cameraTimer) }
+    cameraTimer = setTimeout(() => {
+      cameraTimer = null
+      model.send_msg({camera: {position: camera.getPosition(), focalPoint: camera.getFocalPoint(),
+                               viewUp: camera.getViewUp()}})
+    }, 400)
+  })
+
+  // a click (press and release within a few pixels; a drag still rotates) picks the surface. The
+  // point goes to Python whatever `placing` says here: a click right after the place toggle may come
+  // before the toggle's new value reaches this view, and Python, which gets both in order, decides.
+  let start = null
+  div.addEventListener("pointerdown", (ev) => {
+    start = (ev.button === 0) ? [ev.clientX, ev.clientY] : null
+  }, true)
+  div.addEventListener("pointerup", (ev) => {
+    if (!start || Math.hypot(ev.clientX - start[0], ev.clientY - start[1]) > 4) {
+      start = null
+      return
+    }
+    start = null
+    const canvas = div.querySelector("canvas")
+    const rect = canvas.getBoundingClientRect()
+    const x = (ev.clientX - rect.left) * canvas.width / rect.width
+    const y = (rect.bottom - ev.clientY) * canvas.height / rect.height
+    const picker = vtk.Rendering.Core.vtkCellPicker.newInstance()
+    picker.setPickFromList(false)
+    picker.pick([x, y, 0], renderer)
+    if (picker.getActors().length) {
+      model.send_msg({pick: picker.getPickPosition(), t: Date.now()})
+    }
+  }, true)
+
+  const cursor = () => { div.style.cursor = model.placing ? "crosshair" : "default" }
+  cursor()
+  model.on("placing", cursor)
+  model.on("meshes", sync)
+  model.on("scene", sync)
+  model.on("camera", () => { applyCamera(); draw() })
+  model.on("background", () => { renderer.setBackground(...hexRgb(model.background)); draw() })
+  const resize = () => { grw.resize(); draw() }
+  model.on("after_layout", resize)
+  model.on("resize", resize)
+  model.on("remove", () => {
+    if (cameraTimer) { clearTimeout(cameraTimer) }
+    grw.delete()
+  })
+
+  applyCamera()
+  sync()
+}

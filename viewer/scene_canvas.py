@@ -1,0 +1,267 @@
+"""The 3D scene in the browser: a vtk.js render window that is updated in place.
+
+Panel's synchronised VTK pane has vtk.js delete and rebuild its whole render window (a new WebGL
+context, every actor, every buffer) whenever the scene changes, which made each click on the face
+cost seconds in a browser without a GPU. :class:`SceneCanvas` is a small Panel ``JSComponent``
+(``scene_canvas.js``) that keeps one render window for the life of the page and changes only what
+changed:
+
+- ``meshes``: the meshes the browser does not hold yet, packed into one binary blob (below), with the
+  hashes it may forget. A mesh is identified by the hash of its arrays, so a mesh that comes back
+  (a layer shown again, a cut plane removed) is not sent twice;
+- ``scene``: each actor's mesh hash, visibility, opacity, colour, shading and pickability (a few kB);
+- ``camera``: position, focal point and view-up, set by Python (standard views, a selected finding);
+  the camera the user turns to comes back as a message, so exports use the same view;
+- a click (not a drag) picks the surface under the cursor and calls ``on_pick(xyz)``; ``placing`` sets
+  the cursor, and the caller decides whether a pick places a point (it gets the place toggle and the
+  pick in order, while the browser's view may not have the toggle's new value yet).
+
+The blob: ``b"IMSH"``, a little-endian uint32 header length, the JSON header
+``{"seq": n, "drop": [hash...], "meshes": {hash: {"points": [offset, count], "polys": [...],
+"normals": [...], "rgb": [...]}}}`` (offsets in bytes from the start of the blob, counts in values),
+then the arrays: float32 points and normals, uint32 triangle connectivity in VTK's legacy layout
+(``3, a, b, c, ...``), uint8 RGB per cell, each aligned to four bytes.
+
+The Python :class:`~viewer.scene.Scene` stays the source of truth (its VTK actors also serve the PNG
+and glTF exports); :meth:`SceneCanvas.publish` reads what it draws.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import param
+from panel.custom import JSComponent
+from panel.io.resources import bundled_files
+from panel.models.vtk import AbstractVTKPlot
+from panel.util import classproperty
+from vtkmodules.util.numpy_support import vtk_to_numpy
+
+log = logging.getLogger("injectmap.viewer")
+
+MAGIC = b"IMSH"
+#: meshes the browser keeps beyond those in the scene (older ones are dropped, least recently used first)
+HELD_SPARE = 64
+
+
+def _colour(prop: Any) -> list[float]:
+    return [round(float(c), 4) for c in prop.GetColor()]
+
+
+class MeshArrays:
+    """The arrays of one mesh as the browser takes them, and their hash."""
+
+    __slots__ = ("arrays", "hash", "nbytes")
+
+    def __init__(self, mesh: Any, normals: bool) -> None:
+        import pyvista as pv
+
+        mesh = pv.wrap(mesh)
+        if mesh.n_cells and not mesh.is_all_triangles:
+            mesh = mesh.triangulate()
+        arrays: dict[str, np.ndarray] = {
+            "points": np.ascontiguousarray(mesh.points, dtype=np.float32).ravel(),
+            "polys": self._polys(mesh),
+        }
+        if normals and "Normals" in mesh.point_data:
+            arrays["normals"] = np.ascontiguousarray(mesh.point_data["Normals"], dtype=np.float32).ravel()
+        if "rgb" in mesh.cell_data:
+            arrays["rgb"] = np.ascontiguousarray(mesh.cell_data["rgb"], dtype=np.uint8).ravel()
+        digest = hashlib.blake2b(digest_size=12)
+        for key in sorted(arrays):
+            digest.update(key.encode())
+            digest.update(arrays[key].tobytes())
+        self.arrays = arrays
+        self.hash = digest.hexdigest()
+        self.nbytes = sum(a.nbytes for a in arrays.values())
+
+    @staticmethod
+    def _polys(mesh: Any) -> np.ndarray:
+        polys = mesh.GetPolys()
+        if polys is None or polys.GetNumberOfCells() == 0:
+            return np.zeros(0, dtype=np.uint32)
+        offsets = vtk_to_numpy(polys.GetOffsetsArray())
+        conn = vtk_to_numpy(polys.GetConnectivityArray())
+        sizes = np.diff(offsets)
+        if np.all(sizes == 3):
+            out = np.empty((len(sizes), 4), dtype=np.uint32)
+            out[:, 0] = 3
+            out[:, 1:] = conn.reshape(-1, 3)
+            return out.ravel()
+        return np.insert(conn, offsets[:-1], sizes).astype(np.uint32)
+
+
+def pack_meshes(seq: int, meshes: dict[str, MeshArrays], drop: list[str]) -> bytes:
+    """The binary blob the browser decodes (see the module's docstring)."""
+    order = sorted(meshes)
+    # two passes: the header's length sets where the arrays start
+    spec: dict[str, dict[str, list[int]]] = {h: {k: [0, int(a.size)] for k, a in meshes[h].arrays.items()}
+                                             for h in order}
+
+    def header_bytes() -> bytes:
+        raw = json.dumps({"seq": seq, "drop": drop, "meshes": spec}, separators=(",", ":")).encode()
+        return raw + b" " * (-(8 + len(raw)) % 4)
+
+    for _ in range(3):  # the offsets' digits can lengthen the header: settle it
+        head = header_bytes()
+        offset = 8 + len(head)
+        for h in order:
+            for k, a in meshes[h].arrays.items():
+                spec[h][k][0] = offset
+                offset += a.nbytes + (-a.nbytes % 4)
+        if len(header_bytes()) == len(head):
+            break
+    head = header_bytes()
+    parts = [MAGIC, struct.pack("<I", len(head)), head]
+    for h in order:
+        for a in meshes[h].arrays.values():
+            raw = a.tobytes()
+            parts.append(raw + b"\0" * (-len(raw) % 4))
+    return b"".join(parts)
+
+
+def unpack_meshes(blob: bytes) -> dict[str, Any]:
+    """Decode a blob as the browser does (for tests and tools): header with numpy arrays."""
+    if blob[:4] != MAGIC:
+        raise ValueError("not an injectmap mesh blob (missing the IMSH mark)")
+    (n,) = struct.unpack("<I", blob[4:8])
+    header = json.loads(blob[8:8 + n])
+    kinds = {"points": np.float32, "normals": np.float32, "polys": np.uint32, "rgb": np.uint8}
+    meshes = {h: {k: np.frombuffer(blob, dtype=kinds[k], count=c, offset=o) for k, (o, c) in spec.items()}
+              for h, spec in header["meshes"].items()}
+    return {"seq": header["seq"], "drop": header["drop"], "meshes": meshes}
+
+
+class SceneCanvas(JSComponent):
+    """A vtk.js view of a PyVista scene that updates in place (see the module's docstring)."""
+
+    scene = param.Dict(default={}, doc="actors: id, mesh hash, visible, opacity, colour, shading")
+    meshes = param.Bytes(default=b"", doc="meshes the browser does not hold yet (packed)")
+    camera = param.Dict(default={}, doc="position, focalPoint, viewUp (and a counter)")
+    placing = param.Boolean(default=False, doc="placing points: a crosshair cursor")
+    background = param.String(default="#20242b")
+
+    _esm = Path(__file__).with_name("scene_canvas.js")
+
+    @classproperty
+    def __javascript__(cls) -> list[str]:  # noqa: N805 - a class property
+        return bundled_files(AbstractVTKPlot)  # the vtk.js that Panel ships, served locally
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.on_pick: Callable[[np.ndarray], None] | None = None
+        self.on_camera: Callable[[dict[str, list[float]]], None] | None = None
+        self._seq = 0
+        self._held: dict[str, int] = {}  # hash -> seq of the last scene that used it
+        self._arrays: dict[int, tuple[int, int, MeshArrays]] = {}  # id(vtk mesh) -> (mtime, id, arrays)
+        self._keep: dict[int, Any] = {}  # the vtk meshes of _arrays, so their ids stay theirs
+        self._current: dict[str, MeshArrays] = {}
+        self.last_update_bytes = 0
+        self.last_publish_ms = 0.0
+        self._camera_n = 0
+
+    # ------------------------------------------------------------------ Python -> browser
+    def _mesh_arrays(self, mesh: Any, normals: bool) -> MeshArrays:
+        key = id(mesh)
+        mtime = mesh.GetMTime()
+        cached = self._arrays.get(key)
+        if cached is not None and cached[0] == mtime and cached[1] == int(normals):
+            return cached[2]
+        arrays = MeshArrays(mesh, normals)
+        self._arrays[key] = (mtime, int(normals), arrays)
+        self._keep[key] = mesh
+        return arrays
+
+    def describe(self, actors: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, MeshArrays]]:
+        """The browser's description of VTK actors (name -> actor) and the meshes the visible ones draw."""
+        out, used = [], {}
+        for name, actor in actors.items():
+            mapper = actor.GetMapper()
+            visible = bool(actor.GetVisibility())
+            mesh = mapper.GetInput() if mapper is not None else None
+            prop = actor.GetProperty()
+            smooth = prop.GetInterpolation() != 0
+            arrays = None
+            if visible and mesh is not None and mesh.GetNumberOfPoints() and mesh.GetNumberOfCells():
+                arrays = self._mesh_arrays(mesh, normals=smooth)
+                used[arrays.hash] = arrays
+            out.append({
+                "id": name, "mesh": arrays.hash if arrays else None, "visible": visible and arrays is not None,
+                "opacity": round(float(prop.GetOpacity()), 4), "color": _colour(prop),
+                "cellColors": bool(arrays is not None and "rgb" in arrays.arrays and mapper.GetScalarVisibility()),
+                "smooth": smooth, "specular": round(float(prop.GetSpecular()), 3),
+                "pickable": bool(actor.GetPickable()),
+            })
+        # forget the arrays of meshes no longer drawn (a clipped copy replaced, a point moved)
+        live = {id(m) for m in (a.GetMapper().GetInput() for a in actors.values() if a.GetMapper()) if m is not None}
+        for key in [k for k in self._arrays if k not in live]:
+            self._arrays.pop(key, None)
+            self._keep.pop(key, None)
+        return out, used
+
+    def publish(self, actors: dict[str, Any]) -> None:
+        """Send the actors' state, and the meshes the browser lacks, in one update."""
+        t0 = time.perf_counter()
+        described, used = self.describe(actors)
+        self._seq += 1
+        new = {h: a for h, a in used.items() if h not in self._held}
+        for h in used:
+            self._held[h] = self._seq
+        spare = sorted((seq, h) for h, seq in self._held.items() if h not in used)
+        drop = [h for _seq, h in spare[:max(0, len(spare) - HELD_SPARE)]]
+        for h in drop:
+            del self._held[h]
+        self._current = used
+        blob = pack_meshes(self._seq, new, drop) if (new or drop) else None
+        self.last_update_bytes = len(blob) if blob else 0
+        if blob is not None:
+            self.param.update(meshes=blob, scene={"seq": self._seq, "actors": described})
+        else:
+            self.scene = {"seq": self._seq, "actors": described}
+        self.last_publish_ms = (time.perf_counter() - t0) * 1000.0
+        log.info("scene published in %.0f ms: %d actors, %d new meshes, %.2f MB", self.last_publish_ms,
+                 len(described), len(new), self.last_update_bytes / 1e6)
+
+    def set_camera(self, camera: dict[str, list[float]]) -> None:
+        """Move the browser's camera (a counter makes a repeated view a change)."""
+        self._camera_n += 1
+        self.camera = {**camera, "n": self._camera_n}
+
+    def _get_model(self, doc: Any, root: Any = None, parent: Any = None, comm: Any = None) -> Any:
+        # a new page holds nothing: its first blob carries every mesh of the scene
+        if self._current:
+            self._seq += 1
+            self._held = {h: self._seq for h in self._current}
+            with param.parameterized.discard_events(self):
+                self.meshes = pack_meshes(self._seq, self._current, [])
+                self.scene = {**self.scene, "seq": self._seq}
+        return super()._get_model(doc, root, parent, comm)
+
+    # ------------------------------------------------------------------ browser -> Python
+    def _handle_msg(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            return
+        if "pick" in data and self.on_pick is not None:
+            try:
+                xyz = np.asarray(data["pick"], dtype=float).reshape(3)
+            except (TypeError, ValueError):
+                log.warning("ignored a pick that is not a 3D point: %r", data["pick"])
+                return
+            if np.all(np.isfinite(xyz)):
+                self.on_pick(xyz)
+        elif "camera" in data and self.on_camera is not None:
+            cam = data["camera"]
+            try:
+                checked = {k: [float(v) for v in cam[k]][:3] for k in ("position", "focalPoint", "viewUp")}
+            except (TypeError, ValueError, KeyError):
+                log.warning("ignored a camera message without position, focalPoint and viewUp")
+                return
+            self.on_camera(checked)
