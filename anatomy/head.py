@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyvista as pv
-import vtk
 from scipy.spatial import cKDTree
+from vtkmodules.vtkCommonCore import vtkIdList, vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellLocator
 
 from anatomy.basehead import apply_targets, read_base_obj, sex_targets
 
@@ -92,15 +93,15 @@ def _cavity_mask(mesh: pv.PolyData, ray_mm: float, axis_z_mm: float = -40.0,
     vertical axis behind the face meets the surface again within ``ray_mm``. The head is close to
     star-shaped about that axis, so such vertices line the eyelid tunnels, the closed mouth's
     pocket, the nostrils, the ear canal and the hidden side of the ears."""
-    loc = vtk.vtkCellLocator()
+    loc = vtkCellLocator()
     loc.SetDataSet(mesh if occluders is None else mesh.merge(occluders))
     loc.BuildLocator()
     pts = np.asarray(mesh.points)
     radial = pts * np.array([1.0, 0.0, 1.0]) - np.array([0.0, 0.0, axis_z_mm])
     radial /= np.maximum(np.linalg.norm(radial, axis=1, keepdims=True), 1e-9)
     hit = np.zeros(len(pts), dtype=bool)
-    out = vtk.vtkPoints()
-    cells = vtk.vtkIdList()
+    out = vtkPoints()
+    cells = vtkIdList()
     for i in range(len(pts)):
         hit[i] = bool(loc.IntersectWithLine(pts[i] + radial[i] * 0.3, pts[i] + radial[i] * ray_mm,
                                             1e-6, out, cells))
@@ -178,10 +179,10 @@ def build_head(sex: float = 0.5, subdivisions: int = 2, extra_targets: list | No
     centres: dict[str, np.ndarray] = {}
     seal_pts = [skin.points[~cavity]]
     seal_nrm = [skin.point_normals[~cavity]]
-    loc = vtk.vtkCellLocator()
+    loc = vtkCellLocator()
     loc.SetDataSet(coarse)
     loc.BuildLocator()
-    hit_pts, hit_cells = vtk.vtkPoints(), vtk.vtkIdList()
+    hit_pts, hit_cells = vtkPoints(), vtkIdList()
     for side, g in (("left", "helper-l-eye"), ("right", "helper-r-eye")):
         e = pv.PolyData(verts, faces_to_vtk(obj.groups[g])).clean().triangulate()
         e = e.subdivide(1, subfilter="loop").compute_normals(auto_orient_normals=True)

@@ -59,13 +59,13 @@ class _Trimesh:
 
 class _Vtk:
     def __init__(self, model):
-        import vtk
+        from vtkmodules.vtkFiltersCore import vtkImplicitPolyDataDistance
 
         self.fns = {}
         for sid, s in model.structures.items():
             if sid in LAYER_IDS:
                 continue
-            f = vtk.vtkImplicitPolyDataDistance()
+            f = vtkImplicitPolyDataDistance()
             f.SetInput(s.mesh)
             self.fns[sid] = f
 
