@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -42,12 +43,59 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 AUTOSAVE_ENV = "INJECTMAP_AUTOSAVE_DIR"
 SCENE_SIZE = (860, 640)
 
+_MODEL_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1)
-def get_model() -> Any:
-    """The default face model, loaded once per process and shared read-only by every session."""
+def _default_model() -> Any:
     from anatomy.model import load_model
 
     return load_model()
+
+
+def get_model() -> Any:
+    """The default face model, loaded once per process and shared read-only by every session.
+
+    A session that asks while the warm-up thread is loading it waits for that load.
+    """
+    with _MODEL_LOCK:
+        return _default_model()
+
+
+def warm_up() -> None:
+    """Load what every session shares and the first one would otherwise wait for: the model, its
+    display and layer-group meshes, and the modules imported on first use (tables, plotting)."""
+    t0 = time.perf_counter()
+    model = get_model()
+    import matplotlib.pyplot  # noqa: F401 - the timeline figure's first import
+    import pandas  # noqa: F401 - the tables' first import
+    import pyvista.plotting  # noqa: F401 - the scene's first import
+
+    from viewer.scene import display_groups, display_meshes, group_meshes
+
+    meshes = display_meshes(model)
+    group_meshes(model, meshes, *display_groups(model, meshes))
+    log.info("warm-up done in %.1f s", time.perf_counter() - t0)
+
+
+@functools.cache
+def start_warm_up() -> threading.Thread:
+    """Run :func:`warm_up` in a background thread, once per process (later calls return that thread):
+    the server starts, and the first page and its scripts load, meanwhile (a session that needs the
+    model first waits for it in :func:`get_model`)."""
+    thread = threading.Thread(target=warm_up, name="injectmap-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def session_page() -> pn.viewable.Viewable:
+    """What a served page gets: the app, built once the browser has connected.
+
+    The page and its scripts (bokeh, panel, vtk.js) load while the session is built (and, for the
+    first page, while the model is still loading), instead of after it.
+    """
+    pn.extension("tabulator")  # the deferred app's tables: their scripts must come with the page
+    return pn.panel(create_app, defer_load=True, loading_indicator=True)
 
 
 def autosave_dir() -> Path:
@@ -635,22 +683,22 @@ def serve(port: int = 5006, host: str = "127.0.0.1", password: str | None = None
         raise SystemExit(
             f"Refusing to serve on {host}: the app would be reachable from other machines without a "
             "password. Give a password (injectmap serve --password ...) or serve on 127.0.0.1.")
-    t0 = time.perf_counter()
-    get_model()  # load once, before the first session
-    print(f"injectmap: model loaded in {time.perf_counter() - t0:.1f} s; serving on http://{host}:{port}/",
-          flush=True)
+    start_warm_up()  # the model loads while the server starts and the first page's scripts load
+    print(f"injectmap: serving on http://{host}:{port}/ (the face model is loading)", flush=True)
     kwargs: dict[str, Any] = {}
     if password:
         kwargs["basic_auth"] = password
         kwargs["cookie_secret"] = uuid.uuid4().hex
     origin = [f"{host}:{port}"] + ([f"localhost:{port}"] if host in LOOPBACK else [])
-    pn.serve({"/": create_app}, port=port, address=host, show=False, title="injectmap",
+    pn.serve({"/": session_page}, port=port, address=host, show=False, title="injectmap",
              websocket_origin=origin, **kwargs)
 
 
 if __name__.startswith("bokeh"):
     # `panel serve viewer/app.py` runs this file as a new module per session: build the session from
     # the imported package so that the model and display caches are shared by the process
-    from viewer.app import create_app as _create_app
+    from viewer.app import session_page as _session_page
+    from viewer.app import start_warm_up as _start_warm_up
 
-    _create_app().servable(title="injectmap")
+    _start_warm_up()  # once per process: this file runs again for every session
+    _session_page().servable(title="injectmap")

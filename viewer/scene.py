@@ -194,6 +194,23 @@ def group_meshes(model: ModelLike, meshes: Mapping[str, pv.PolyData], group_of: 
         return _GROUP_CACHE[key]
 
 
+def display_groups(model: ModelLike, meshes: Mapping[str, pv.PolyData]) -> tuple[dict[str, str], dict[str, str]]:
+    """The layer group and the colour of each displayed mesh (skin, eyes, structures)."""
+    group_of: dict[str, str] = {}
+    colour: dict[str, str] = {}
+    for aid in meshes:
+        if aid == "skin":
+            group, col = "skin", SKIN_COLOUR
+        elif aid.startswith("eye_"):
+            group, col = "eyes", EYE_COLOUR
+        else:
+            s = model.structures[aid]
+            group, col = layer_group(s) or "muscles", s.colour
+        group_of[aid] = group
+        colour[aid] = col
+    return group_of, colour
+
+
 def _mkdir(p: Path) -> Path:
     p.mkdir(parents=True, exist_ok=True)
     return p
@@ -282,18 +299,7 @@ class Scene:
     def _load(self, model: ModelLike) -> None:
         """The model's display meshes, the group of each structure and the merged group meshes."""
         self.meshes = display_meshes(model)
-        self.group_of: dict[str, str] = {}
-        self._colour: dict[str, str] = {}
-        for aid in self.meshes:
-            if aid == "skin":
-                group, colour = "skin", SKIN_COLOUR
-            elif aid.startswith("eye_"):
-                group, colour = "eyes", EYE_COLOUR
-            else:
-                s = model.structures[aid]
-                group, colour = layer_group(s) or "muscles", s.colour
-            self.group_of[aid] = group
-            self._colour[aid] = colour
+        self.group_of, self._colour = display_groups(model, self.meshes)
         self.group_meshes = group_meshes(model, self.meshes, self.group_of, self._colour)
         self.groups = [g for g in LAYER_GROUPS if g in self.group_meshes]
         bounds = np.asarray(self.meshes["skin"].bounds).reshape(3, 2)

@@ -31,7 +31,7 @@ function asBuffer(value) {
   return null
 }
 
-// decode a blob: {seq, drop, meshes: {hash: {points, polys, normals?, rgb?}}} with typed arrays
+// decode a blob: {seq, drop, meshes: {hash: {points, tris16 | tris32, normals?, rgbRuns?}}} as typed arrays
 function decode(value) {
   const buf = asBuffer(value)
   if (buf == null || buf.byteLength < 8) { return null }
@@ -39,7 +39,8 @@ function decode(value) {
   if (head.getUint32(0, true) !== MAGIC) { throw new Error("scene meshes: not an injectmap mesh blob") }
   const n = head.getUint32(4, true)
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)))
-  const kinds = {points: Float32Array, normals: Float32Array, polys: Uint32Array, rgb: Uint8Array}
+  const kinds = {points: Float32Array, normals: Float32Array, tris16: Uint16Array, tris32: Uint32Array,
+                 rgbRuns: Uint32Array}
   const meshes = {}
   for (const [hash, spec] of Object.entries(header.meshes)) {
     const m = {}
@@ -51,16 +52,39 @@ function decode(value) {
   return {seq: header.seq, drop: header.drop || [], meshes}
 }
 
+// triangles' point ids -> VTK's legacy cell layout (3, a, b, c, ...)
+function legacyPolys(tris) {
+  const n = tris.length / 3
+  const out = new Uint32Array(4 * n)
+  for (let i = 0, j = 0, k = 0; i < n; i++) {
+    out[j++] = 3; out[j++] = tris[k++]; out[j++] = tris[k++]; out[j++] = tris[k++]
+  }
+  return out
+}
+
+// runs of (count, 0xRRGGBB) -> RGB per cell
+function runColours(runs) {
+  let n = 0
+  for (let i = 0; i < runs.length; i += 2) { n += runs[i] }
+  const out = new Uint8Array(3 * n)
+  for (let i = 0, j = 0; i < runs.length; i += 2) {
+    const c = runs[i + 1], r = (c >> 16) & 255, g = (c >> 8) & 255, b = c & 255
+    for (let k = 0; k < runs[i]; k++) { out[j++] = r; out[j++] = g; out[j++] = b }
+  }
+  return out
+}
+
 function polyData(vtk, m) {
   const pd = vtk.Common.DataModel.vtkPolyData.newInstance()
   pd.getPoints().setData(m.points, 3)
-  pd.getPolys().setData(m.polys)
+  pd.getPolys().setData(legacyPolys(m.tris16 || m.tris32 || new Uint32Array(0)))
   const DataArray = vtk.Common.Core.vtkDataArray
   if (m.normals) {
     pd.getPointData().setNormals(DataArray.newInstance({name: "Normals", numberOfComponents: 3, values: m.normals}))
   }
-  if (m.rgb) {
-    pd.getCellData().setScalars(DataArray.newInstance({name: "rgb", numberOfComponents: 3, values: m.rgb}))
+  if (m.rgbRuns) {
+    const rgb = runColours(m.rgbRuns)
+    pd.getCellData().setScalars(DataArray.newInstance({name: "rgb", numberOfComponents: 3, values: rgb}))
   }
   return pd
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -13,18 +15,26 @@ TIMINGS: dict[str, float] = {}
 class AppPage:
     """A page of the app with its console errors collected."""
 
-    def __init__(self, page, url: str) -> None:
+    def __init__(self, page, url: str, timed: bool = True) -> None:
         self.page = page
         self.url = url
+        self.timed = timed  # the first timed page of a run gives the server-start-to-first-frame figures
         self.errors: list[str] = []
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
 
     def open(self) -> AppPage:
         self.page.goto(self.url, timeout=120_000)
-        self.canvas().wait_for(state="visible", timeout=120_000)
+        # the scene canvas has drawn its first frame (it counts them on its container)
+        self.page.locator(".scene .injectmap-scene[data-frames]").first.wait_for(timeout=120_000)
         # the demo plan is analysed and drawn: its first point shows in the plan table
         self.plan_rows().filter(has_text="g1").first.wait_for(timeout=60_000)
+        if self.timed and "server_epoch" in TIMINGS and "first_frame_s" not in TIMINGS:
+            # when the canvas drew (the page's clock: Playwright sees it later, once the rest of the
+            # page is built) and when the whole page was ready, from the server's start
+            drawn = self.page.evaluate("() => (performance.timeOrigin + window.injectmapFirstFrame) / 1000")
+            TIMINGS["first_frame_s"] = drawn - TIMINGS["server_epoch"]
+            TIMINGS["first_page_ready_s"] = time.time() - TIMINGS["server_epoch"]
         return self
 
     def canvas(self):

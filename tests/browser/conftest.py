@@ -1,8 +1,9 @@
 """Browser fixtures: the app served in a subprocess and headless Debian chromium through Playwright.
 
-The server is started once per test run (``panel serve viewer/app.py`` on a free port); every test
-gets a fresh browser context (its own cookies and storage, hence its own Panel session).
-Timings (server start to first frame) are kept in ``TIMINGS`` for the timing report.
+The server is started once per test run (``injectmap serve``, the README's command, on a free port);
+every test gets a fresh browser context (its own cookies and storage, hence its own Panel session).
+Timings (server start to first frame) are kept in ``TIMINGS`` for the timing report: the server is
+polled with bare TCP connections, so the first page a test opens is the server's first session.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +35,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_for_port(proc: subprocess.Popen, port: int, log_path: str, timeout_s: float = 600) -> None:
+    """Wait until the server accepts TCP connections (no HTTP request: that would start a session)."""
+    deadline = time.time() + timeout_s  # the first run may build the model cache
+    while True:
+        if proc.poll() is not None:
+            tail = Path(log_path).read_text()[-3000:]
+            raise RuntimeError(f"the app server exited ({proc.returncode}); log: {tail}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.time() > deadline:
+                proc.kill()
+                raise RuntimeError(f"the app server did not listen within {timeout_s:.0f} s") from None
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def autosave_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="injectmap-autosave-") as d:
@@ -51,25 +68,14 @@ def app_url(autosave_dir: Path) -> Iterator[str]:
                INJECTMAP_AUTOSAVE_DIR=str(autosave_dir))
     log = tempfile.NamedTemporaryFile(prefix="injectmap-serve-", suffix=".log", delete=False)
     t0 = time.perf_counter()
+    TIMINGS["server_epoch"] = time.time()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", "viewer/app.py", "--port", str(port),
-         "--address", "127.0.0.1", f"--allow-websocket-origin=127.0.0.1:{port}", "--num-procs", "1"],
+        [sys.executable, "-c", "import sys, injectmap_cli; sys.exit(injectmap_cli.main())", "serve",
+         "--port", str(port), "--host", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/app"
-    deadline = time.time() + 600  # the first run may build the model cache
-    while True:
-        if proc.poll() is not None:
-            tail = Path(log.name).read_text()[-3000:]
-            raise RuntimeError(f"the app server exited ({proc.returncode}); log: {tail}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                break
-        except OSError:
-            if time.time() > deadline:
-                proc.kill()
-                raise RuntimeError("the app server did not answer within 600 s") from None
-            time.sleep(0.2)
-    TIMINGS["server_http_s"] = time.perf_counter() - t0
+    url = f"http://127.0.0.1:{port}/"
+    _wait_for_port(proc, port, log.name)
+    TIMINGS["server_listening_s"] = time.perf_counter() - t0
     TIMINGS["server_t0"] = t0
     yield url
     proc.terminate()

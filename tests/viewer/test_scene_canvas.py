@@ -12,7 +12,7 @@ import pytest
 import pyvista as pv
 
 from viewer.scene import PointGlyph, Scene
-from viewer.scene_canvas import HELD_SPARE, MeshArrays, SceneCanvas, pack_meshes, unpack_meshes
+from viewer.scene_canvas import HELD_SPARE, MeshArrays, SceneCanvas, colour_runs, expand_mesh, pack_meshes, unpack_meshes
 
 
 def test_blob_round_trip_keeps_every_array_aligned_and_exact() -> None:
@@ -23,18 +23,32 @@ def test_blob_round_trip_keeps_every_array_aligned_and_exact() -> None:
     blob = pack_meshes(7, {a.hash: a, b.hash: b}, drop=["old"])
     out = unpack_meshes(blob)
     assert out["seq"] == 7 and out["drop"] == ["old"]
-    got = out["meshes"][a.hash]
-    assert np.allclose(got["points"].reshape(-1, 3), sphere.points, atol=1e-5)
+    assert "tris16" in out["meshes"][a.hash]  # few points: 16-bit ids
+    got = expand_mesh(out["meshes"][a.hash])
+    assert np.allclose(got["points"], sphere.points, atol=1e-5)
     assert np.array_equal(got["polys"].astype(np.int64), sphere.faces)
-    assert np.array_equal(got["rgb"].reshape(-1, 3)[0], [200, 10, 3])
-    assert np.allclose(got["normals"].reshape(-1, 3), sphere.point_data["Normals"], atol=1e-6)
-    polys = out["meshes"][b.hash]["polys"].reshape(-1, 4)
+    assert got["rgb"].shape == (sphere.n_cells, 3) and (got["rgb"] == [200, 10, 3]).all()
+    assert np.allclose(got["normals"], sphere.point_data["Normals"], atol=1e-6)
+    polys = expand_mesh(out["meshes"][b.hash])["polys"].reshape(-1, 4)
     assert (polys[:, 0] == 3).all() and len(polys) == disc.triangulate().n_cells
     # offsets are multiples of four, so the browser can view them as Float32Array / Uint32Array
     header_end = 8 + int.from_bytes(blob[4:8], "little")
     assert header_end % 4 == 0
     with pytest.raises(ValueError, match="IMSH"):
         unpack_meshes(b"nope" + blob[4:])
+
+
+def test_colour_runs_and_wide_ids_round_trip() -> None:
+    rgb = np.array([[1, 2, 3]] * 4 + [[250, 0, 7]] * 2 + [[1, 2, 3]], np.uint8)
+    runs = colour_runs(rgb)
+    assert runs.tolist() == [4, 0x010203, 2, 0xFA0007, 1, 0x010203]
+    big = pv.Plane(i_resolution=300, j_resolution=300).triangulate()  # 90,601 points: 32-bit ids
+    big.cell_data["rgb"] = np.tile(rgb[:1], (big.n_cells, 1))
+    arrays = MeshArrays(big, normals=False)
+    assert "tris32" in arrays.arrays and arrays.arrays["rgbRuns"].size == 2
+    got = expand_mesh(unpack_meshes(pack_meshes(1, {arrays.hash: arrays}, []))["meshes"][arrays.hash])
+    assert np.array_equal(got["polys"].astype(np.int64), big.faces)
+    assert (got["rgb"] == [1, 2, 3]).all() and len(got["rgb"]) == big.n_cells
 
 
 def test_equal_meshes_share_a_hash_and_a_change_changes_it() -> None:
