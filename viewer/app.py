@@ -128,6 +128,7 @@ class SceneView(pn.viewable.Viewer):
         self.canvas = SceneCanvas(width=SCENE_SIZE[0], height=SCENE_SIZE[1], placing=state.placing,
                                   background=BACKGROUND)
         self.canvas.on_pick = self.place_at
+        self.canvas.on_drag = self.drag_selected_to
         self.canvas.on_camera = self.scene.set_camera
         self.canvas.set_camera(self.scene.camera_dict())
         self.place_toggle = pn.widgets.Toggle(name="Place points (click the skin)", button_type="primary",
@@ -158,6 +159,16 @@ class SceneView(pn.viewable.Viewer):
         self.state.place_at_skin(entry)
         self.last_pick_ms = (time.perf_counter() - t0) * 1000.0
         log.info("pick handled in %.0f ms (analysis %.0f ms)", self.last_pick_ms, self.analyst.last_ms)
+
+    def drag_selected_to(self, xyz: np.ndarray) -> None:
+        """The selected point's handle was dragged and let go over ``xyz``: move its entry to the skin
+        there (depth, angle, dose and target stay; a landmark placement becomes a skin point)."""
+        pid = self.state.selected
+        if not pid or pid not in self.state.point_ids():
+            return
+        entry, _normal = self.model.skin_point(np.asarray(xyz, dtype=float))
+        self.state.move_point(pid, entry)
+        log.info("point %s dragged to %s", pid, np.round(entry, 1).tolist())
 
     def _on_placing(self, event: param.parameterized.Event) -> None:
         self.canvas.placing = bool(event.new)
@@ -247,8 +258,13 @@ class SceneView(pn.viewable.Viewer):
                  self.canvas.last_update_bytes / 1e6, self.analyst.last_ms)
 
     def publish(self) -> None:
-        """Send what the scene draws now to the browser (only the meshes it does not hold)."""
-        self.canvas.publish(self.scene.plotter.renderer.actors)
+        """Send what the scene draws now to the browser (only the meshes it does not hold), with the
+        selected point's handle (ring and needle hub) as what a press can drag."""
+        anchor = None
+        result = self.analyst.results.get(self.state.selected)
+        if result is not None and result.get("entry_mm") is not None:
+            anchor = result["entry_mm"]
+        self.canvas.publish(self.scene.plotter.renderer.actors, handle="selected", anchor_mm=anchor)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self.canvas, css_classes=["scene"])
@@ -664,6 +680,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     )
     layout.app_state = state  # for tests and notebooks: the session's state and analysis
     layout.app_analyst = analyst
+    layout.app_scene = scene_view
     layout.app_training = training
     layout.app_education = education
     layout.app_face = face

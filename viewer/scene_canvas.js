@@ -3,11 +3,13 @@
 //
 // Python sends two things (see scene_canvas.py for the format):
 // - `meshes`: a binary blob with the meshes the browser does not hold yet, and the hashes it may drop;
-// - `scene`: every actor (mesh hash, visibility, opacity, colour, shading, pickable), in a few kB.
+// - `scene`: every actor (mesh hash, visibility, opacity, colour, shading, pickable), in a few kB,
+//   and the selected point's drag handle (its actor and the skin point it stands on).
 // The meshes are kept by hash for the life of the model, so a click that moves one sphere changes
-// a few actors and re-uploads nothing else. A click on the canvas while `placing` is on picks the
-// surface under the cursor (vtk.js cell picker) and sends its position to Python.
-// `placing` only sets the cursor.
+// a few actors and re-uploads nothing else. A click on the canvas picks the surface under the
+// cursor (vtk.js cell picker) and sends its position to Python, which places a point when placing
+// is on; a press on the handle drags the selected point over the skin and sends where it was let
+// go. `placing` only sets the cursor.
 
 const MAGIC = 0x48534d49  // "IMSH", little-endian
 
@@ -160,6 +162,7 @@ export function render({model, view, el}) {
         entry.hash = a.mesh
       }
       actor.setVisibility(Boolean(a.visible && a.mesh))
+      actor.setPosition(0, 0, 0)  // a dragged handle returns to its mesh, which Python moved
       actor.setPickable(Boolean(a.pickable))
       mapper.setScalarVisibility(Boolean(a.cellColors))
       if (a.cellColors) {
@@ -207,29 +210,83 @@ export function render({model, view, el}) {
     }, 400)
   })
 
-  // a click (press and release within a few pixels; a drag still rotates) picks the surface. The
-  // point goes to Python whatever `placing` says here: a click right after the place toggle may come
+  function canvasXY(ev) {
+    const canvas = div.querySelector("canvas")
+    const rect = canvas.getBoundingClientRect()
+    return [(ev.clientX - rect.left) * canvas.width / rect.width,
+            (rect.bottom - ev.clientY) * canvas.height / rect.height]
+  }
+
+  // the surface point under the cursor: pickable actors only (the skin, when it is shown)
+  function pickSurface(ev) {
+    const picker = vtk.Rendering.Core.vtkCellPicker.newInstance()
+    picker.setPickFromList(false)
+    picker.pick([...canvasXY(ev), 0], renderer)
+    return picker.getActors().length ? picker.getPickPosition() : null
+  }
+
+  // whether the cursor is on the selected point's handle (ring and needle hub)
+  function onHandle(ev) {
+    const h = model.scene && model.scene.handle
+    const entry = h && actors.get(h.id)
+    if (!entry || !entry.actor.getVisibility()) { return false }
+    const picker = vtk.Rendering.Core.vtkCellPicker.newInstance()
+    // the default tolerance (2.5% of the window's diagonal, several mm here) would take a press
+    // beside the handle for one on it
+    picker.setTolerance(0.001)
+    picker.setPickFromList(true)
+    picker.initializePickList()
+    picker.addPickList(entry.actor)
+    entry.actor.setPickable(true)
+    picker.pick([...canvasXY(ev), 0], renderer)
+    entry.actor.setPickable(false)
+    return picker.getActors().length > 0
+  }
+
+  // A press on the selected point's handle drags the point over the skin (the camera stays); any
+  // other click (press and release within a few pixels; a drag rotates) picks the surface. Picked
+  // points go to Python whatever `placing` says here: a click right after the place toggle may come
   // before the toggle's new value reaches this view, and Python, which gets both in order, decides.
   let start = null
+  let drag = null  // {anchor, last}
   div.addEventListener("pointerdown", (ev) => {
     start = (ev.button === 0) ? [ev.clientX, ev.clientY] : null
+    if (start && onHandle(ev)) {
+      ev.stopPropagation()  // the interactor does not see the press: no rotation
+      ev.preventDefault()
+      drag = {anchor: model.scene.handle.anchor, last: null}
+      div.setPointerCapture(ev.pointerId)
+      div.dataset.dragging = "1"
+    }
+  }, true)
+  div.addEventListener("pointermove", (ev) => {
+    if (!drag) { return }
+    ev.stopPropagation()
+    const hit = pickSurface(ev)
+    if (hit) {
+      drag.last = hit
+      const moved = [hit[0] - drag.anchor[0], hit[1] - drag.anchor[1], hit[2] - drag.anchor[2]]
+      actors.get(model.scene.handle.id).actor.setPosition(...moved)
+      draw()
+    }
   }, true)
   div.addEventListener("pointerup", (ev) => {
+    if (drag) {
+      ev.stopPropagation()
+      const last = drag.last
+      drag = null
+      start = null
+      delete div.dataset.dragging
+      if (last) { model.send_msg({drag: last, t: Date.now()}) }
+      return
+    }
     if (!start || Math.hypot(ev.clientX - start[0], ev.clientY - start[1]) > 4) {
       start = null
       return
     }
     start = null
-    const canvas = div.querySelector("canvas")
-    const rect = canvas.getBoundingClientRect()
-    const x = (ev.clientX - rect.left) * canvas.width / rect.width
-    const y = (rect.bottom - ev.clientY) * canvas.height / rect.height
-    const picker = vtk.Rendering.Core.vtkCellPicker.newInstance()
-    picker.setPickFromList(false)
-    picker.pick([x, y, 0], renderer)
-    if (picker.getActors().length) {
-      model.send_msg({pick: picker.getPickPosition(), t: Date.now()})
-    }
+    const hit = pickSurface(ev)
+    if (hit) { model.send_msg({pick: hit, t: Date.now()}) }
   }, true)
 
   const cursor = () => { div.style.cursor = model.placing ? "crosshair" : "default" }

@@ -14,7 +14,9 @@ changed:
   the camera the user turns to comes back as a message, so exports use the same view;
 - a click (not a drag) picks the surface under the cursor and calls ``on_pick(xyz)``; ``placing`` sets
   the cursor, and the caller decides whether a pick places a point (it gets the place toggle and the
-  pick in order, while the browser's view may not have the toggle's new value yet).
+  pick in order, while the browser's view may not have the toggle's new value yet);
+- a press on the drag handle (an actor named by :meth:`SceneCanvas.publish`, drawn at a skin point)
+  drags it over the pickable surface; where it is let go comes back as ``on_drag(xyz)``.
 
 The blob: ``b"IMSH"``, a little-endian uint32 header length, the JSON header
 ``{"seq": n, "drop": [hash...], "meshes": {hash: {"points": [offset, count], "tris16": [...],
@@ -189,6 +191,7 @@ class SceneCanvas(JSComponent):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.on_pick: Callable[[np.ndarray], None] | None = None
+        self.on_drag: Callable[[np.ndarray], None] | None = None
         self.on_camera: Callable[[dict[str, list[float]]], None] | None = None
         self._seq = 0
         self._held: dict[str, int] = {}  # hash -> seq of the last scene that used it
@@ -238,8 +241,11 @@ class SceneCanvas(JSComponent):
             self._keep.pop(key, None)
         return out, used
 
-    def publish(self, actors: dict[str, Any]) -> None:
-        """Send the actors' state, and the meshes the browser lacks, in one update."""
+    def publish(self, actors: dict[str, Any], handle: str = "", anchor_mm: Any = None) -> None:
+        """Send the actors' state, and the meshes the browser lacks, in one update.
+
+        ``handle`` names the actor a press can drag, standing on the skin at ``anchor_mm``.
+        """
         t0 = time.perf_counter()
         described, used = self.describe(actors)
         self._seq += 1
@@ -253,10 +259,13 @@ class SceneCanvas(JSComponent):
         self._current = used
         blob = pack_meshes(self._seq, new, drop) if (new or drop) else None
         self.last_update_bytes = len(blob) if blob else 0
+        scene: dict[str, Any] = {"seq": self._seq, "actors": described}
+        if handle and anchor_mm is not None:
+            scene["handle"] = {"id": handle, "anchor": [round(float(v), 3) for v in np.asarray(anchor_mm).ravel()[:3]]}
         if blob is not None:
-            self.param.update(meshes=blob, scene={"seq": self._seq, "actors": described})
+            self.param.update(meshes=blob, scene=scene)
         else:
-            self.scene = {"seq": self._seq, "actors": described}
+            self.scene = scene
         self.last_publish_ms = (time.perf_counter() - t0) * 1000.0
         log.info("scene published in %.0f ms: %d actors, %d new meshes, %.2f MB", self.last_publish_ms,
                  len(described), len(new), self.last_update_bytes / 1e6)
@@ -280,15 +289,17 @@ class SceneCanvas(JSComponent):
     def _handle_msg(self, data: Any) -> None:
         if not isinstance(data, dict):
             return
-        if "pick" in data and self.on_pick is not None:
-            try:
-                xyz = np.asarray(data["pick"], dtype=float).reshape(3)
-            except (TypeError, ValueError):
-                log.warning("ignored a pick that is not a 3D point: %r", data["pick"])
+        for key, handler in (("pick", self.on_pick), ("drag", self.on_drag)):
+            if key in data and handler is not None:
+                try:
+                    xyz = np.asarray(data[key], dtype=float).reshape(3)
+                except (TypeError, ValueError):
+                    log.warning("ignored a %s that is not a 3D point: %r", key, data[key])
+                    return
+                if np.all(np.isfinite(xyz)):
+                    handler(xyz)
                 return
-            if np.all(np.isfinite(xyz)):
-                self.on_pick(xyz)
-        elif "camera" in data and self.on_camera is not None:
+        if "camera" in data and self.on_camera is not None:
             cam = data["camera"]
             try:
                 checked = {k: [float(v) for v in cam[k]][:3] for k in ("position", "focalPoint", "viewUp")}

@@ -161,3 +161,50 @@ def test_face_card_applies_a_large_masseter(app_page: AppPage, tmp_path: Path) -
     plan = json.loads(_download(app_page, "Download plan", tmp_path))
     assert plan["model"]["shape"]["masseter"] == 1.0
     assert not _errors(app_page)
+
+
+@pytest.fixture(scope="module")
+def g1_drag() -> dict[str, tuple[float, float] | list[float]]:
+    """Canvas pixels of the demo point g1's needle hub (its drag handle) and of a forehead skin point,
+    from the camera the app starts with."""
+    import pyvista as pv
+
+    from viewer.app import SCENE_SIZE, create_app, get_model
+    from viewer.scene import NEEDLE_OUTSIDE_MM, Scene
+
+    pv.OFF_SCREEN = True
+    model = get_model()
+    app = create_app(model)
+    r = app.app_analyst.results["g1"]
+    entry, tip = np.asarray(r["entry_mm"], float), np.asarray(r["tip_mm"], float)
+    hub = entry + (entry - tip) / np.linalg.norm(entry - tip) * NEEDLE_OUTSIDE_MM
+    target, _n = model.skin_point(np.asarray(model.landmarks["glabella"], float) + np.array([15.0, 18.0, 0.0]))
+    scene = Scene(model, window_size=SCENE_SIZE)
+    scene.set_view("front")
+    (hx, hy), (tx, ty) = scene.to_display([hub, target])
+    scene.close()
+    return {"hub": (float(hx), float(hy)), "target_px": (float(tx), float(ty)),
+            "target_mm": [float(v) for v in target], "entry_mm": [float(v) for v in entry]}
+
+
+def test_dragging_the_selected_point_moves_it_over_the_skin(app_page: AppPage, g1_drag, tmp_path: Path) -> None:
+    page = app_page.page
+    app_page.page.locator(".plan-table .tabulator-row.tabulator-selected").filter(has_text="g1").first.wait_for(
+        timeout=WAIT_MS)  # the demo plan starts with g1 selected: its handle is drawn
+    box = app_page.canvas().bounding_box()
+    assert box is not None
+    (hx, hy), (tx, ty) = g1_drag["hub"], g1_drag["target_px"]
+    page.mouse.move(box["x"] + hx, box["y"] + hy)
+    page.mouse.down()
+    page.locator(".injectmap-scene[data-dragging]").first.wait_for(timeout=WAIT_MS)  # the press took the handle
+    page.mouse.move(box["x"] + (hx + tx) / 2, box["y"] + (hy + ty) / 2, steps=4)
+    page.mouse.move(box["x"] + tx, box["y"] + ty, steps=4)
+    page.mouse.up()
+    expect(page.get_by_role("button", name="Undo", exact=True)).to_be_enabled(timeout=WAIT_MS)
+    plan = json.loads(_download(app_page, "Download plan", tmp_path))
+    g1 = next(p for p in plan["points"] if p["id"] == "g1")
+    # g1 now enters the skin where it was let go (a pixel is about 0.4 mm here), at the same depth
+    assert "at" not in g1 and np.linalg.norm(np.subtract(g1["entry_mm"], g1_drag["target_mm"])) < 2.5
+    assert np.linalg.norm(np.subtract(g1["entry_mm"], g1_drag["entry_mm"])) > 15.0
+    assert g1["depth_mm"] == 3 and g1["units"] == 4
+    assert not _errors(app_page)

@@ -45,3 +45,34 @@ def test_every_change_reanalyses_the_changed_point(face_model, tmp_path, monkeyp
     state.undo()
     state.undo()
     assert analyst.results["g1"]["depth_mm"] == pytest.approx(before["depth_mm"])
+
+
+def test_canvas_messages_place_drag_and_turn_the_camera(face_model, tmp_path, monkeypatch) -> None:
+    import numpy as np
+
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model)
+    state, view = app.app_state, app.app_scene
+    forehead = np.asarray(face_model.landmarks["glabella"], float) + np.array([10.0, 30.0, 5.0])
+    n = len(state.points)
+    view.canvas._handle_msg({"pick": forehead.tolist()})  # placing is off: a click only turns the view
+    assert len(state.points) == n
+    state.placing = True
+    assert view.canvas.placing  # the browser shows the crosshair
+    view.canvas._handle_msg({"pick": forehead.tolist()})
+    assert len(state.points) == n + 1
+    assert state.selected not in {p["id"] for p in viewer_app.demo_plan()["points"]}  # the new point
+    pid = state.selected
+    entry = np.asarray(state.point(pid)["entry_mm"])
+    assert np.linalg.norm(entry - face_model.skin_point(forehead)[0]) < 0.02  # snapped to the skin
+    # drag the selected point: it moves to the skin under the release, keeping depth and dose
+    to = forehead + np.array([-20.0, 0.0, 0.0])
+    view.canvas._handle_msg({"drag": to.tolist()})
+    moved = state.point(pid)
+    assert np.linalg.norm(np.asarray(moved["entry_mm"]) - face_model.skin_point(to)[0]) < 0.02
+    assert moved["depth_mm"] == state.default_depth_mm and state.undo() and state.point(pid)["entry_mm"] == list(entry)
+    # the camera the user turned to comes back, so the PNG export shows the same view
+    cam = {"position": [300.0, 40.0, 120.0], "focalPoint": [0.0, 20.0, 0.0], "viewUp": [0.0, 1.0, 0.0]}
+    view.canvas._handle_msg({"camera": cam})
+    assert np.allclose(view.scene.plotter.camera.position, cam["position"])
+    assert view.scene.camera_dict()["focalPoint"] == pytest.approx(cam["focalPoint"])

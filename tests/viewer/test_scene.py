@@ -55,6 +55,17 @@ def test_hidden_groups_send_no_actor_until_shown(face_model) -> None:
         scene.close()
 
 
+def test_a_click_picks_the_skin_when_shown_else_any_shown_layer(scene) -> None:
+    pickable = lambda: {g for g, a in scene.actors.items() if a.GetPickable()}  # noqa: E731
+    assert pickable() == {"skin"} and not scene.highlight_actor.GetPickable()
+    assert all(not a.GetPickable() for a in scene._point_actors.values())
+    scene.set_layer("skin", visible=False)
+    assert "skin" not in pickable() and {"muscles", "eyes"} <= pickable()
+    assert scene.highlight_actor.GetPickable()
+    scene.set_layer("skin", visible=True)
+    assert pickable() == {"skin"}
+
+
 def test_renders_and_layers_toggle(scene) -> None:
     img = scene.screenshot()
     assert _not_blank(img)

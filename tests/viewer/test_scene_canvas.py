@@ -127,7 +127,11 @@ def test_browser_messages_pick_and_camera_are_checked() -> None:
     canvas = SceneCanvas()
     picks: list[np.ndarray] = []
     cams: list[dict] = []
-    canvas.on_pick, canvas.on_camera = picks.append, cams.append
+    drags: list[np.ndarray] = []
+    canvas.on_pick, canvas.on_camera, canvas.on_drag = picks.append, cams.append, drags.append
+    canvas._handle_msg({"drag": [4.0, 5.0, 6.0]})
+    canvas._handle_msg({"drag": "far"})
+    assert len(drags) == 1 and np.allclose(drags[0], [4, 5, 6])
     canvas._handle_msg({"pick": [1.0, 2.0, 3.0]})
     canvas._handle_msg({"pick": ["x"]})  # not a point: ignored
     canvas._handle_msg({"pick": [1.0, float("nan"), 3.0]})
@@ -139,3 +143,16 @@ def test_browser_messages_pick_and_camera_are_checked() -> None:
     first = canvas.camera
     canvas.set_camera(cams[0])  # the same view again is still a change the browser sees
     assert canvas.camera != first and canvas.camera["position"] == [0.0, 0.0, 300.0]
+
+
+def test_the_drag_handle_is_named_with_the_skin_point_it_stands_on(scene, face_model) -> None:
+    canvas = SceneCanvas()
+    g = _glyph(face_model, 0.0)
+    scene.set_points([g], selected="p")
+    canvas.publish(scene.plotter.renderer.actors, handle="selected", anchor_mm=g.entry_mm)
+    handle = canvas.scene["handle"]
+    assert handle["id"] == "selected" and np.allclose(handle["anchor"], g.entry_mm, atol=1e-3)
+    drawn = {a["id"]: a for a in canvas.scene["actors"]}
+    assert drawn["selected"]["visible"] and not drawn["selected"]["pickable"]  # clicks go to the skin
+    canvas.publish(scene.plotter.renderer.actors)  # nothing selected: no handle
+    assert "handle" not in canvas.scene
