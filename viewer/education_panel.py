@@ -32,6 +32,7 @@ class EducationPanel(pn.viewable.Viewer):
         self.state, self.analyst, self.scene_view = state, analyst, scene_view
         self.steps: list[education.Step] = []
         self._figure: Any = None
+        self._plan: Any = None
         self.prev_button = pn.widgets.Button(name="< Previous", width=120, css_classes=["education-prev"])
         self.next_button = pn.widgets.Button(name="Next >", button_type="primary", width=120,
                                              css_classes=["education-next"])
@@ -75,11 +76,11 @@ class EducationPanel(pn.viewable.Viewer):
             return
         model = getattr(self.analyst, "model", None)
         self.steps = education.walkthrough(plan, self._analysis(), model)
-        self._figure = timeline_figure(plan, figsize=(7.0, 3.2))
-        # the pane renders its figure to PNG for the page on every change: outside education mode (the
-        # panel is hidden) that would cost a click about 0.3 s, so the figure waits until it is shown
-        if self.state.mode == EDUCATION_MODE or not self.timeline._models:
-            self.timeline.object = self._figure
+        # the timeline figure (matplotlib, about 45 ms to make and more to render to PNG for the page)
+        # is made when the walkthrough is shown: outside education mode every click would pay for it
+        self._plan, self._figure = plan, None
+        if self.state.mode == EDUCATION_MODE:
+            self._draw_timeline()
         effects = education.transient_effects(plan)
         lines = ["#### Common passing effects"]
         for e in effects:
@@ -95,6 +96,11 @@ class EducationPanel(pn.viewable.Viewer):
         with param.parameterized.discard_events(self):
             self.step_index = min(self.step_index, max(len(self.steps) - 1, 0))
         self._show()
+
+    def _draw_timeline(self) -> None:
+        if self._plan is not None:
+            self._figure = timeline_figure(self._plan, figsize=(7.0, 3.2))
+            self.timeline.object = self._figure
 
     def _points_text(self, step: education.Step) -> str:
         rows = []
@@ -159,8 +165,8 @@ class EducationPanel(pn.viewable.Viewer):
         on = self.state.mode == EDUCATION_MODE
         self._layout.visible = on
         if on:
-            if self.timeline.object is not self._figure:
-                self.timeline.object = self._figure
+            if self._figure is None:
+                self._draw_timeline()
             self.apply_step()
         elif self.scene_view is not None:
             self.scene_view.scene.highlight("")

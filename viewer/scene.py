@@ -263,6 +263,79 @@ def merge_group(meshes: Mapping[str, pv.PolyData], colours: Mapping[str, str]) -
     return GroupMesh(merged, cells)
 
 
+# ---------------------------------------------------------------------------------------- glyphs
+#: a placed glyph: its points (n, 3) and triangles (m, 3)
+Placed = tuple[np.ndarray, np.ndarray]
+
+
+def _template(mesh: pv.PolyData) -> Placed:
+    tri = mesh.triangulate()
+    return np.asarray(tri.points, float), np.asarray(tri.faces).reshape(-1, 4)[:, 1:]
+
+
+def _unit_tube(sides: int = 8) -> Placed:
+    """A unit tube along z (radius 1, z from 0 to 1), open at both ends."""
+    t = np.linspace(0.0, 2 * np.pi, sides, endpoint=False)
+    ring_xy = np.column_stack([np.cos(t), np.sin(t)])
+    pts = np.vstack([np.column_stack([ring_xy, np.zeros(sides)]), np.column_stack([ring_xy, np.ones(sides)])])
+    i = np.arange(sides)
+    j = (i + 1) % sides
+    tris = np.vstack([np.column_stack([i, j, i + sides]), np.column_stack([j, j + sides, i + sides])])
+    return pts, tris
+
+
+#: unit templates, placed by numpy (making each glyph with a VTK source cost ~1 ms, 4 per point per click)
+SPHERE_SMALL = _template(pv.Sphere(radius=1.0, theta_resolution=12, phi_resolution=12))
+SPHERE_LARGE = _template(pv.Sphere(radius=1.0, theta_resolution=24, phi_resolution=16))
+TUBE = _unit_tube(8)
+_RING_RES = 24
+
+
+def _basis(axis: np.ndarray) -> np.ndarray:
+    """Rows u, v, w: an orthonormal basis whose w is ``axis``."""
+    w = np.asarray(axis, float)
+    w = w / (np.linalg.norm(w) or 1.0)
+    helper = np.array([1.0, 0.0, 0.0]) if abs(w[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    u = np.cross(helper, w)
+    u /= np.linalg.norm(u)
+    return np.vstack([u, np.cross(w, u), w])
+
+
+def sphere(centre: Any, radius: float, template: Placed = SPHERE_SMALL) -> Placed:
+    pts, tris = template
+    return np.asarray(centre, float) + pts * float(radius), tris
+
+
+def tube(a: Any, b: Any, radius: float) -> Placed:
+    """A tube of ``radius`` from ``a`` to ``b``."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    d = b - a
+    basis = _basis(d)
+    pts, tris = TUBE
+    scaled = pts * np.array([radius, radius, np.linalg.norm(d)])
+    return a + scaled @ basis, tris
+
+
+def ring(centre: Any, normal: Any, inner: float, outer: float) -> Placed:
+    """A flat ring (annulus) around ``centre`` facing ``normal``."""
+    t = np.linspace(0.0, 2 * np.pi, _RING_RES, endpoint=False)
+    circle = np.column_stack([np.cos(t), np.sin(t), np.zeros(_RING_RES)])
+    pts = np.vstack([circle * inner, circle * outer]) @ _basis(normal) + np.asarray(centre, float)
+    i = np.arange(_RING_RES)
+    j = (i + 1) % _RING_RES
+    tris = np.vstack([np.column_stack([i, j, i + _RING_RES]), np.column_stack([j, j + _RING_RES, i + _RING_RES])])
+    return pts, tris
+
+
+def merge_placed(parts: list[Placed]) -> pv.PolyData:
+    """One triangle mesh from placed glyphs."""
+    offsets = np.cumsum([0] + [len(p) for p, _t in parts[:-1]])
+    points = np.vstack([p for p, _t in parts])
+    tris = np.vstack([t + o for (_p, t), o in zip(parts, offsets, strict=True)])
+    faces = np.column_stack([np.full(len(tris), 3), tris]).ravel()
+    return pv.PolyData(points, faces=faces)
+
+
 class Scene:
     """One session's plotter: one actor per layer group (structures coloured per cell), a highlight
     actor for one structure, points, cut plane and camera.
@@ -429,18 +502,17 @@ class Scene:
             a.SetVisibility(False)
             a.SetPickable(False)
 
-    def _set_mesh(self, name: str, meshes: list[pv.PolyData]) -> None:
+    def _set_mesh(self, name: str, parts: list[Placed]) -> None:
         actor = self._point_actors[name]
-        if not meshes:
+        if not parts:
             actor.SetVisibility(False)
             return
-        merged = meshes[0] if len(meshes) == 1 else pv.merge(meshes)
-        actor.mapper.SetInputData(merged)
+        actor.mapper.SetInputData(merge_placed(parts))
         actor.SetVisibility(True)
 
     def set_points(self, glyphs: Iterable[PointGlyph], selected: str = "") -> None:
         """Draw every point: tip sphere and needle, inner and outer sphere of effect, by severity."""
-        parts: dict[str, list[pv.PolyData]] = {k: [] for k in self._point_actors}
+        parts: dict[str, list[Placed]] = {k: [] for k in self._point_actors}
         for g in glyphs:
             entry, tip = np.asarray(g.entry_mm, float), np.asarray(g.tip_mm, float)
             axis = entry - tip
@@ -448,22 +520,18 @@ class Scene:
             axis = axis / n if n > 1e-6 else np.array([0.0, 0.0, 1.0])
             hub = entry + axis * NEEDLE_OUTSIDE_MM
             sev = g.severity if g.severity in SEVERITY_COLOURS else "ok"
-            parts[f"tip_{sev}"].append(pv.Sphere(radius=TIP_RADIUS_MM, center=tip, theta_resolution=12,
-                                                 phi_resolution=12))
-            parts[f"tip_{sev}"].append(pv.Tube(pointa=tip, pointb=hub, radius=0.25, n_sides=8))
+            parts[f"tip_{sev}"].append(sphere(tip, TIP_RADIUS_MM, SPHERE_SMALL))
+            parts[f"tip_{sev}"].append(tube(tip, hub, 0.25))
             if g.inner_mm > 0:
-                parts[f"inner_{sev}"].append(pv.Sphere(radius=g.inner_mm, center=tip,
-                                                       theta_resolution=24, phi_resolution=16))
+                parts[f"inner_{sev}"].append(sphere(tip, g.inner_mm, SPHERE_LARGE))
             if g.outer_mm > 0:
-                parts[f"outer_{sev}"].append(pv.Sphere(radius=g.outer_mm, center=tip,
-                                                       theta_resolution=24, phi_resolution=16))
+                parts[f"outer_{sev}"].append(sphere(tip, g.outer_mm, SPHERE_LARGE))
             if g.id == selected:
-                parts["selected"].append(pv.Disc(center=entry + axis * 0.6, inner=2.2, outer=3.2,
-                                                 normal=axis, c_res=24))
-                parts["selected"].append(pv.Sphere(radius=TIP_RADIUS_MM * 1.6, center=hub))
-        for name, meshes in parts.items():
+                parts["selected"].append(ring(entry + axis * 0.6, axis, 2.2, 3.2))
+                parts["selected"].append(sphere(hub, TIP_RADIUS_MM * 1.6, SPHERE_SMALL))
+        for name, placed in parts.items():
             if name != "closest":
-                self._set_mesh(name, meshes)
+                self._set_mesh(name, placed)
 
     # ------------------------------------------------------------------ highlight
     def highlight(self, structure_id: str = "", tip_mm: Any = None, closest_mm: Any = None) -> None:
@@ -472,10 +540,10 @@ class Scene:
         self._sync_highlight()
         if tip_mm is not None and closest_mm is not None:
             a, b = np.asarray(tip_mm, float), np.asarray(closest_mm, float)
-            meshes = [pv.Sphere(radius=0.8, center=b)]
+            placed = [sphere(b, 0.8, SPHERE_SMALL)]
             if np.linalg.norm(b - a) > 1e-3:
-                meshes.append(pv.Tube(pointa=a, pointb=b, radius=0.3, n_sides=8))
-            self._set_mesh("closest", meshes)
+                placed.append(tube(a, b, 0.3))
+            self._set_mesh("closest", placed)
         else:
             self._set_mesh("closest", [])
 

@@ -289,6 +289,8 @@ class SceneCanvas(JSComponent):
     def _handle_msg(self, data: Any) -> None:
         if not isinstance(data, dict):
             return
+        log.debug("canvas message %s (sent %.0f ms ago)", sorted(data),
+                  time.time() * 1000 - data["t"] if isinstance(data.get("t"), (int, float)) else -1)
         for key, handler in (("pick", self.on_pick), ("drag", self.on_drag)):
             if key in data and handler is not None:
                 try:

@@ -58,6 +58,8 @@ def test_steps_set_camera_layers_and_text(panel: EducationPanel):
 
 
 def test_timeline_effects_and_aftercare_are_shown(panel: EducationPanel):
+    assert panel.timeline.object is None  # hidden: the figure is not made on every plan change
+    panel.state.mode = EDUCATION_MODE
     fig = panel.timeline.object
     assert fig is not None and fig.axes[0].get_legend() is not None
     assert "Headache" in panel.effects_text.object and "bruises" in panel.effects_text.object
@@ -71,6 +73,12 @@ def test_plan_changes_rebuild_the_walkthrough(panel: EducationPanel):
     ids = [s.id for s in panel.steps]
     assert "masseter_superficial" in ids
     assert "jaw" in panel.effects_text.object.lower()
+    panel.state.mode = EDUCATION_MODE
+    shown = panel.timeline.object
+    panel.state.place_by_landmark("gonion_right", superior_mm=15, anterior_mm=12, units=10, depth_mm=10,
+                                  target="masseter_superficial_right")
+    assert panel.timeline.object is not shown  # shown: the timeline follows the plan at once
+    panel.state.mode = "depth planning"
     panel.step_index = ids.index("masseter_superficial")
     panel.state.mode = EDUCATION_MODE
     assert panel.state.view == "left"
