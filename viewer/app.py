@@ -155,8 +155,10 @@ class SceneView(pn.viewable.Viewer):
         if not self.state.placing:
             return
         t0 = time.perf_counter()
-        entry, _normal = self.model.skin_point(np.asarray(xyz, dtype=float))
-        self.state.place_at_skin(entry)
+        with pn.io.hold():  # the tables, panels and scene of one click reach the browser as one patch
+            entry, _normal = self.model.skin_point(np.asarray(xyz, dtype=float))
+            self.state.place_at_skin(entry)
+            self._flush()
         self.last_pick_ms = (time.perf_counter() - t0) * 1000.0
         log.info("pick handled in %.0f ms (analysis %.0f ms)", self.last_pick_ms, self.analyst.last_ms)
 
@@ -166,8 +168,10 @@ class SceneView(pn.viewable.Viewer):
         pid = self.state.selected
         if not pid or pid not in self.state.point_ids():
             return
-        entry, _normal = self.model.skin_point(np.asarray(xyz, dtype=float))
-        self.state.move_point(pid, entry)
+        with pn.io.hold():
+            entry, _normal = self.model.skin_point(np.asarray(xyz, dtype=float))
+            self.state.move_point(pid, entry)
+            self._flush()
         log.info("point %s dragged to %s", pid, np.round(entry, 1).tolist())
 
     def _on_placing(self, event: param.parameterized.Event) -> None:
@@ -249,6 +253,8 @@ class SceneView(pn.viewable.Viewer):
             doc.add_next_tick_callback(self._flush)
 
     def _flush(self) -> None:
+        if not self._sync_pending:  # already sent by an action that flushed its own changes
+            return
         self._sync_pending = False
         t0 = time.perf_counter()
         self._draw_pending_points()
