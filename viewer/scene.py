@@ -1,13 +1,14 @@
 """The 3D scene of one session: a PyVista plotter built from the face model.
 
 The structures of each display layer (:data:`viewer.state.LAYER_GROUPS`) are merged
-into one actor whose cells carry each structure's colour (vtk.js rebuilds every actor on each scene
-update, so fewer actors make a click's update cheaper); a separate highlight actor draws one
-structure on its own. Injection points are drawn from what planning computed (entry,
+into one actor whose cells carry each structure's colour (a few large meshes draw faster in the
+browser than a hundred small ones, and each is sent once: see :mod:`viewer.scene_canvas`); a
+separate highlight actor draws one structure on its own. Injection points are drawn from what planning computed (entry,
 tip, inner and outer radius of effect, worst finding): the scene draws, it never measures.
 
-The cut plane clips each group's merged mesh on the Python side (vtk.js in Panel's VTK pane does not
-receive mapper clipping planes), keeping the part below / behind / right of the plane:
+The cut plane clips each group's merged mesh on the Python side (the browser's canvas draws the
+meshes it is sent, and a clipped mesh is sent once per cut position), keeping the part below /
+behind / right of the plane:
 
 - ``axial``: keeps y < position (look down on the section);
 - ``coronal``: keeps z < position (look from the front into the face);
@@ -232,7 +233,7 @@ class GroupMesh:
 
 
 def _empty_mesh() -> pv.PolyData:
-    """A mesh without cells that Panel's serialiser still reads (it fails on one without points)."""
+    """A mesh with one point and no cell: drawn as nothing (mappers and exporters want a point)."""
     mesh = pv.PolyData()
     mesh.points = np.zeros((1, 3))
     rgb = vtkUnsignedCharArray()
@@ -340,8 +341,8 @@ class Scene:
     """One session's plotter: one actor per layer group (structures coloured per cell), a highlight
     actor for one structure, points, cut plane and camera.
 
-    vtk.js rebuilds every actor on each scene update, so the structures of a layer group (muscles,
-    arteries, nerves...) share one actor whose cells carry each structure's colour.
+    The structures of a layer group (muscles, arteries, nerves...) share one actor whose cells
+    carry each structure's colour.
     """
 
     def __init__(self, model: ModelLike, window_size: tuple[int, int] = (900, 700)) -> None:
@@ -389,8 +390,8 @@ class Scene:
             actor = self.plotter.add_mesh(mesh, scalars="rgb", rgb=True, preference="cell",
                                           name=f"group_{group}", smooth_shading=group == "skin",
                                           specular=0.2 if group == "skin" else 0.0, reset_camera=False)
-            # PyVista feeds coloured meshes through an algorithm that runs only on render; Panel
-            # serialises without rendering, so give the mapper the mesh itself
+            # PyVista feeds coloured meshes through an algorithm that runs only on render; the browser
+            # canvas reads the mapper's input without rendering, so give the mapper the mesh itself
             actor.mapper.SetInputData(mesh)
             actor.prop.color = "white"  # exporters multiply the cells' colours by it (glTF base colour)
             self._clip_of[group] = self.cut
@@ -474,7 +475,7 @@ class Scene:
         normal = np.asarray(CUT_NORMALS[axis])
         clipped = mesh.clip(normal=normal, origin=normal * pos, invert=True)
         clipped = clipped.extract_surface() if not isinstance(clipped, pv.PolyData) else clipped
-        if clipped.n_points == 0:  # all cut away: Panel's serialiser fails on a mesh without points
+        if clipped.n_points == 0:  # all cut away: an empty mesh with one point, which exporters accept
             clipped = _empty_mesh()  # one point, no cell: nothing is drawn
         return clipped
 
