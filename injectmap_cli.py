@@ -117,6 +117,10 @@ def cmd_bench(args) -> int:
     from planning.bench import run_bench
 
     res = run_bench(repeats=args.repeats)
+    if args.clicks:
+        from viewer.bench import run_viewer_bench
+
+        res.update(run_viewer_bench(clicks=args.clicks))
     if args.format == "json":
         print(json.dumps(res, indent=1))
     else:
@@ -164,9 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("plan")
     r.add_argument("-o", "--output", required=True, help="report.html or report.pdf")
     r.add_argument("--no-3d", action="store_true", help="HTML without the interactive 3D scene (smaller)")
-    b = sub.add_parser("bench", help="speed of the analysis against naive baselines")
+    b = sub.add_parser("bench", help="speed of the analysis and of the viewer against naive baselines")
     b.add_argument("--format", choices=["json", "table"], default="table")
     b.add_argument("--repeats", type=int, default=200)
+    b.add_argument("--clicks", type=int, default=20,
+                   help="clicks placed through the viewer's handler, in-process (0: skip the viewer)")
     args = p.parse_args(argv)
     handler = {
         "anatomy": cmd_anatomy,

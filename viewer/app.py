@@ -10,6 +10,7 @@ session gets its own :class:`~viewer.state.AppState`, :class:`~viewer.analysis.P
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -19,6 +20,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,8 @@ class SceneView(pn.viewable.Viewer):
         self.last_pick_ms = 0.0
         self.last_sync_ms = 0.0
         self._sync_pending = False
+        self._sync_scheduled = False
+        self._batch_depth = 0
         self._points_pending = False
         state.param.watch(self._on_layers, ["layer_visible", "layer_opacity"])
         state.param.watch(self._on_cut, ["cut_axis", "cut_mm"])
@@ -155,10 +159,9 @@ class SceneView(pn.viewable.Viewer):
         if not self.state.placing:
             return
         t0 = time.perf_counter()
-        with pn.io.hold():  # the tables, panels and scene of one click reach the browser as one patch
+        with self.batch():  # the tables, panels and scene of one click reach the browser as one patch
             entry, _normal = self.model.skin_point(np.asarray(xyz, dtype=float))
             self.state.place_at_skin(entry)
-            self._flush()
         self.last_pick_ms = (time.perf_counter() - t0) * 1000.0
         log.info("pick handled in %.0f ms (analysis %.0f ms)", self.last_pick_ms, self.analyst.last_ms)
 
@@ -168,10 +171,9 @@ class SceneView(pn.viewable.Viewer):
         pid = self.state.selected
         if not pid or pid not in self.state.point_ids():
             return
-        with pn.io.hold():
+        with self.batch():
             entry, _normal = self.model.skin_point(np.asarray(xyz, dtype=float))
             self.state.move_point(pid, entry)
-            self._flush()
         log.info("point %s dragged to %s", pid, np.round(entry, 1).tolist())
 
     def _on_placing(self, event: param.parameterized.Event) -> None:
@@ -237,23 +239,39 @@ class SceneView(pn.viewable.Viewer):
         self.sync()
 
     def sync(self) -> None:
-        """Send the changed scene to the browser, once per server tick however many changes came.
+        """Send the changed scene to the browser, once however many changes came.
 
         One user action changes several parameters (a placed point changes the plan, the analysis
-        and the selection); each would re-serialise the scene, so inside a server session the
-        synchronisation is deferred to the next tick and done once.
+        and the selection); each would re-serialise the scene. Inside :meth:`batch` the scene is sent
+        when the batch ends; otherwise, inside a server session, on the next tick; outside one
+        (tests, notebooks) at once.
         """
+        self._sync_pending = True
+        if self._batch_depth:
+            return
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
-            self._draw_pending_points()
-            self.publish()
+            self._flush()
             return
-        if not self._sync_pending:
-            self._sync_pending = True
+        if not self._sync_scheduled:
+            self._sync_scheduled = True
             doc.add_next_tick_callback(self._flush)
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Everything changed inside (tables, panels, the scene) reaches the browser as one patch."""
+        with pn.io.hold():
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
+                if not self._batch_depth:
+                    self._flush()
+
     def _flush(self) -> None:
-        if not self._sync_pending:  # already sent by an action that flushed its own changes
+        self._sync_scheduled = False
+        if not self._sync_pending:  # already sent (by a batch that ended first)
             return
         self._sync_pending = False
         t0 = time.perf_counter()

@@ -94,9 +94,12 @@ def test_check_danger_exits_1(tmp_path: Path) -> None:
 
 
 def test_bench_reports_ratios_and_agreement() -> None:
-    p = run("bench", "--format", "json", "--repeats", "120")
+    p = run("bench", "--format", "json", "--repeats", "120", "--clicks", "6")
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
-    for key in ("point_ms_median", "plan100_ms", "ratio_vs_trimesh", "ratio_vs_vtk"):
+    for key in ("point_ms_median", "plan100_ms", "ratio_vs_trimesh", "ratio_vs_vtk", "viewer_click_ms_median",
+                "viewer_glyphs_ratio_vs_vtk_sources"):
         assert res[key] > 0
     assert res["answers_agree"] is True
+    # a click sends the browser its new point meshes, not the scene again
+    assert 0 < res["viewer_click_update_mb_median"] < res["viewer_full_scene_mb"] / 5
