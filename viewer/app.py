@@ -338,6 +338,8 @@ class PlanPanel(pn.viewable.Viewer):
     def __init__(self, state: AppState, analyst: PlanAnalyst, model: Any, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst, self.model = state, analyst, model
+        #: groups an edit's changes into one update of the page (the scene's batch, set by the app)
+        self.batch: Any = contextlib.nullcontext
         self._updating = False
         self.table = pn.widgets.Tabulator(self._points_frame(), show_index=False, selectable=1,
                                           disabled=True, height=220, width=560, css_classes=["plan-table"],
@@ -375,8 +377,8 @@ class PlanPanel(pn.viewable.Viewer):
         self.mirror_all.on_click(lambda _e: self._guard(lambda: self.state.mirror()))
         self.undo = pn.widgets.Button(name="Undo", width=80, disabled=True)
         self.redo = pn.widgets.Button(name="Redo", width=80, disabled=True)
-        self.undo.on_click(lambda _e: self.state.undo())
-        self.redo.on_click(lambda _e: self.state.redo())
+        self.undo.on_click(lambda _e: self._guard(self.state.undo))
+        self.redo.on_click(lambda _e: self._guard(self.state.redo))
         self.landmark = pn.widgets.Select(name="Landmark", options=lms, value="glabella", width=200)
         self.sup = pn.widgets.FloatInput(name="superior mm", value=0.0, step=1.0, width=90)
         self.lat = pn.widgets.FloatInput(name="lateral mm", value=0.0, step=1.0, width=90)
@@ -457,7 +459,8 @@ class PlanPanel(pn.viewable.Viewer):
 
     def _guard(self, fn: Any) -> None:
         try:
-            fn()
+            with self.batch():  # the edit's tables, panels and scene reach the browser as one patch
+                fn()
         except (KeyError, ValueError, PlanError) as exc:
             self.state.message = f"Not done: {exc}"
 
@@ -682,6 +685,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     training = TrainingPanel(state, model)  # shows itself in training mode only
     education = EducationPanel(state, analyst, scene_view)  # shows itself in patient education mode only
     plan_panel, structure_panel = PlanPanel(state, analyst, model), StructurePanel(state, analyst, model)
+    plan_panel.batch = scene_view.batch
 
     def switch_model(new: Any) -> None:  # the face of the plan changed: every part uses the new one
         state.set_snap(new.skin_point)
