@@ -34,7 +34,7 @@ from planning.products import product_info, product_names
 from viewer.analysis import PlanAnalyst
 from viewer.education_panel import EducationPanel
 from viewer.face_panel import FacePanel, plan_face
-from viewer.scene import BACKGROUND, SEVERITY_COLOURS, Scene, worst_severity
+from viewer.scene import BACKGROUND, SEVERITY_COLOURS, Scene, layer_group, worst_severity
 from viewer.scene_canvas import SceneCanvas
 from viewer.state import CUT_AXES, LAYER_GROUPS, LAYER_LABELS, MODES, VIEWS, AppState
 from viewer.training_panel import TrainingPanel
@@ -144,6 +144,7 @@ class SceneView(pn.viewable.Viewer):
         self._batch_depth = 0
         self._points_pending = False
         state.param.watch(self._on_layers, ["layer_visible", "layer_opacity"])
+        state.param.watch(self._on_structures, ["structure_display"])
         state.param.watch(self._on_cut, ["cut_axis", "cut_mm"])
         state.param.watch(self._on_view, ["view"])
         state.param.watch(self._on_landmarks, ["show_landmarks"])
@@ -181,6 +182,10 @@ class SceneView(pn.viewable.Viewer):
 
     def _on_layers(self, *_: Any) -> None:
         self.scene.set_layers(self.state.layer_visible, self.state.layer_opacity)
+        self.sync()
+
+    def _on_structures(self, *_: Any) -> None:
+        self.scene.set_structure_display(self.state.structure_display)
         self.sync()
 
     def _on_cut(self, *_: Any) -> None:
@@ -570,20 +575,43 @@ class FindingsPanel(pn.viewable.Viewer):
 
 
 class StructurePanel(pn.viewable.Viewer):
-    """What the highlighted structure (or the one at the selected tip) is and does."""
+    """What the highlighted structure (or the one at the selected tip) is and does, and its display:
+    shown or hidden, and its own opacity, inside its layer."""
 
     def __init__(self, state: AppState, analyst: PlanAnalyst, model: Any, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst, self.model = state, analyst, model
+        self.sid = ""
+        self._updating = False
         self.text = pn.pane.Markdown("", width=280)
-        state.param.watch(self._refresh, ["highlight", "selected"])
+        self.shown = pn.widgets.Checkbox(name="Show this structure", value=True, css_classes=["structure-shown"])
+        self.opacity = pn.widgets.FloatSlider(name="Its opacity", start=0.0, end=1.0, step=0.05, value=1.0,
+                                              width=250, css_classes=["structure-opacity"])
+        self.follow = pn.widgets.Button(name="Follow its layer", width=115)
+        self.show_all = pn.widgets.Button(name="Show every structure", width=145)
+        self.controls = pn.Column(self.shown, self.opacity, pn.Row(self.follow, self.show_all), visible=False)
+        self.shown.param.watch(self._on_shown, "value")
+        self.opacity.param.watch(self._on_opacity, "value_throttled")
+        self.follow.on_click(lambda _e: self.state.reset_structure_display(self.sid or None))
+        self.show_all.on_click(lambda _e: self.state.reset_structure_display())
+        state.param.watch(self._refresh, ["highlight", "selected", "structure_display", "layer_opacity"])
         analyst.param.watch(self._refresh, ["results"])
         self._refresh()
+
+    def _on_shown(self, event: param.parameterized.Event) -> None:
+        if not self._updating and self.sid:
+            self.state.set_structure_display(self.sid, visible=bool(event.new))
+
+    def _on_opacity(self, event: param.parameterized.Event) -> None:
+        if not self._updating and self.sid:
+            self.state.set_structure_display(self.sid, opacity=float(event.new))
 
     def _refresh(self, *_: Any) -> None:
         r = self.analyst.results.get(self.state.selected, {})
         sid = self.state.highlight or r.get("tip_in") or ""
         s = self.model.structures.get(sid)
+        self.sid = sid if s is not None else ""
+        self._refresh_controls()
         if s is None:
             self.text.object = "*Select a finding or a point to see the structure.*"
             return
@@ -599,8 +627,22 @@ class StructurePanel(pn.viewable.Viewer):
                          f"(depth {float(r.get('depth_mm', 0.0)):.1f} mm).")
         self.text.object = "\n\n".join(lines)
 
+    def _refresh_controls(self) -> None:
+        """The display controls show the structure's own settings, or its layer's."""
+        self.controls.visible = bool(self.sid)
+        if not self.sid:
+            return
+        entry = self.state.structure_display.get(self.sid, {})
+        group = layer_group(self.model.structures[self.sid]) or "muscles"
+        self._updating = True
+        try:
+            self.shown.value = entry.get("visible", True) is not False
+            self.opacity.value = float(entry.get("opacity", self.state.layer_opacity.get(group, 1.0)))
+        finally:
+            self._updating = False
+
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Card(self.text, title="Structure", width=300)
+        return pn.Card(self.text, self.controls, title="Structure", width=300)
 
 
 class FilePanel(pn.viewable.Viewer):
@@ -709,6 +751,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     layout.app_state = state  # for tests and notebooks: the session's state and analysis
     layout.app_analyst = analyst
     layout.app_scene = scene_view
+    layout.app_structure = structure_panel
     layout.app_training = training
     layout.app_education = education
     layout.app_face = face

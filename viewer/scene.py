@@ -337,6 +337,22 @@ def merge_placed(parts: list[Placed]) -> pv.PolyData:
     return pv.PolyData(points, faces=faces)
 
 
+def without_structures(gm: GroupMesh, left_out: Iterable[str]) -> pv.PolyData:
+    """A group's merged mesh without the cells of some structures (same points, normals, colours)."""
+    mesh = gm.mesh
+    keep = np.ones(mesh.n_cells, dtype=bool)
+    for sid in left_out:
+        a, b = gm.cells.get(sid, (0, 0))
+        keep[a:b] = False
+    faces = np.asarray(mesh.faces).reshape(-1, 4)[keep]
+    out = pv.PolyData(mesh.points, faces=faces.ravel()) if len(faces) else _empty_mesh()
+    if len(faces):
+        if "Normals" in mesh.point_data:
+            out.point_data["Normals"] = mesh.point_data["Normals"]
+        out.cell_data["rgb"] = np.asarray(mesh.cell_data["rgb"])[keep]
+    return out
+
+
 class Scene:
     """One session's plotter: one actor per layer group (structures coloured per cell), a highlight
     actor for one structure, points, cut plane and camera.
@@ -354,7 +370,11 @@ class Scene:
         self.opacity = dict(DEFAULT_OPACITY)
         self.cut: tuple[str, float] = ("none", 0.0)
         self.highlighted: str = ""
-        self._clip_of: dict[str, tuple[str, float]] = {}
+        self._clip_of: dict[str, Any] = {}  # group -> (cut, structures left out) of its current input
+        #: per-structure display that differs from the layer: id -> {"visible": bool, "opacity": float}
+        self.structure_display: dict[str, dict[str, Any]] = {}
+        self._own_actors: dict[str, pv.Actor] = {}  # structures drawn at their own opacity
+        self._own_clip: dict[str, tuple[str, float]] = {}
         self._load(model)
         self.highlight_actor = self.plotter.add_mesh(_empty_mesh(), color=HIGHLIGHT_COLOUR, name="highlight",
                                                      reset_camera=False)
@@ -394,15 +414,28 @@ class Scene:
             # canvas reads the mapper's input without rendering, so give the mapper the mesh itself
             actor.mapper.SetInputData(mesh)
             actor.prop.color = "white"  # exporters multiply the cells' colours by it (glTF base colour)
-            self._clip_of[group] = self.cut
+            self._clip_of[group] = self._input_key(group)
             self.actors[group] = actor
             actor.SetVisibility(self.visible.get(group, True))
             actor.prop.opacity = self.opacity.get(group, 1.0)
         return self.actors[group]
 
     def _group_input(self, group: str) -> pv.PolyData:
-        mesh = self.group_meshes[group].mesh if group in self.group_meshes else _empty_mesh()
-        return self._clip(mesh.copy(deep=False))
+        """The group's merged mesh without the structures hidden or drawn on their own, clipped."""
+        gm = self.group_meshes.get(group)
+        if gm is None:
+            return _empty_mesh()
+        left_out = self._left_out(group)
+        mesh = without_structures(gm, left_out) if left_out else gm.mesh.copy(deep=False)
+        return self._clip(mesh)
+
+    def _left_out(self, group: str) -> frozenset[str]:
+        """Structures of a group its actor does not draw: hidden ones, and those at their own opacity."""
+        return frozenset(sid for sid, d in self.structure_display.items()
+                         if self.group_of.get(sid) == group and (d.get("visible") is False or "opacity" in d))
+
+    def _input_key(self, group: str) -> tuple[Any, frozenset[str]]:
+        return self.cut, self._left_out(group)
 
     def layer_actor_ids(self, group: str) -> list[str]:
         """The structures of a layer group (drawn by the group's one actor)."""
@@ -433,6 +466,7 @@ class Scene:
             actor.prop.opacity = self.opacity.get(g, 1.0)
             if on:
                 self._sync_clip(g)
+        self._sync_own()
         self._set_pickable()
 
     def _set_pickable(self) -> None:
@@ -441,15 +475,55 @@ class Scene:
         skin_shown = "skin" in self.actors and bool(self.actors["skin"].GetVisibility())
         for g, actor in self.actors.items():
             actor.SetPickable(bool(actor.GetVisibility()) and (g == "skin" or not skin_shown))
+        for actor in self._own_actors.values():
+            actor.SetPickable(bool(actor.GetVisibility()) and not skin_shown)
         if hasattr(self, "highlight_actor"):
             self.highlight_actor.SetPickable(not skin_shown)
 
     def is_visible(self, actor_id: str) -> bool:
-        """Whether a layer group or a structure (by its group's actor or the highlight) is drawn."""
+        """Whether a layer group or a structure (by its group's actor, its own, or the highlight) is drawn."""
         if actor_id == self.highlighted and self.highlight_actor.GetVisibility():
             return True
+        if actor_id in self._own_actors:
+            return bool(self._own_actors[actor_id].GetVisibility())
+        if actor_id not in self.group_meshes and self.structure_display.get(actor_id, {}).get("visible") is False:
+            return False
         group = actor_id if actor_id in self.group_meshes else self.group_of.get(actor_id)
         return group in self.actors and bool(self.actors[group].GetVisibility())
+
+    # ------------------------------------------------------------------ single structures
+    def set_structure_display(self, display: Mapping[str, Mapping[str, Any]]) -> None:
+        """Per-structure visibility and opacity inside their (shown) layer: ``{id: {"visible": bool,
+        "opacity": float}}``; a structure not named follows its layer. Unknown ids are ignored (a
+        face without that structure)."""
+        before = {g: self._left_out(g) for g in self.group_meshes}
+        self.structure_display = {sid: dict(d) for sid, d in display.items() if sid in self.group_of}
+        for g, actor in self.actors.items():
+            if self._left_out(g) != before.get(g) and actor.GetVisibility():
+                self._sync_clip(g)
+        self._sync_own()
+        self._sync_highlight()
+        self._set_pickable()
+
+    def _sync_own(self) -> None:
+        """Actors of the structures shown at their own opacity (in their colour, clipped by the cut)."""
+        want = {sid: d for sid, d in self.structure_display.items()
+                if "opacity" in d and d.get("visible", True) is not False}
+        for sid in [s for s in self._own_actors if s not in want]:
+            self.plotter.remove_actor(self._own_actors.pop(sid))
+            self._own_clip.pop(sid, None)
+        for sid, d in want.items():
+            actor = self._own_actors.get(sid)
+            if actor is None:
+                actor = self.plotter.add_mesh(_empty_mesh(), color=self._colour[sid], name=f"structure_{sid}",
+                                              reset_camera=False)
+                self._own_actors[sid] = actor
+            group_on = bool(self.visible.get(self.group_of[sid], True))
+            if group_on and self._own_clip.get(sid) != self.cut:
+                actor.mapper.SetInputData(self._clip(self.meshes[sid]))
+                self._own_clip[sid] = self.cut
+            actor.prop.opacity = float(d["opacity"])
+            actor.SetVisibility(group_on)
 
     def structure_colours(self, group: str) -> dict[str, np.ndarray]:
         """The per-cell RGB colours (0-255) of each structure in its group's merged mesh."""
@@ -466,6 +540,7 @@ class Scene:
         for group, actor in self.actors.items():
             if actor.GetVisibility():
                 self._sync_clip(group)
+        self._sync_own()
         self._sync_highlight()
 
     def _clip(self, mesh: pv.PolyData) -> pv.PolyData:
@@ -481,9 +556,9 @@ class Scene:
 
     def _sync_clip(self, group: str) -> None:
         """Clip a (visible) group's mesh to the current cut, if not done yet."""
-        if self._clip_of.get(group) != self.cut:
+        if self._clip_of.get(group) != self._input_key(group):
             self.actors[group].mapper.SetInputData(self._group_input(group))
-            self._clip_of[group] = self.cut
+            self._clip_of[group] = self._input_key(group)
 
     # ------------------------------------------------------------------ points
     def _make_point_actors(self) -> None:
@@ -549,15 +624,18 @@ class Scene:
             self._set_mesh("closest", [])
 
     def _sync_highlight(self) -> None:
-        """The highlight actor: only the highlighted structure's mesh, clipped, in its colour."""
+        """The highlight actor: only the highlighted structure's mesh, clipped, in its colour; opaque
+        (even in a hidden layer) unless the user gave the structure its own opacity or hid it."""
         sid = self.highlighted
-        if not sid:
+        own = self.structure_display.get(sid, {})
+        if not sid or own.get("visible") is False:
             self.highlight_actor.SetVisibility(False)
             return
         if self._highlight_clip != (sid, self.cut):
             self.highlight_actor.mapper.SetInputData(self._clip(self.meshes[sid]))
             self.highlight_actor.prop.color = self._colour[sid]
             self._highlight_clip = (sid, self.cut)
+        self.highlight_actor.prop.opacity = float(own.get("opacity", 1.0))
         self.highlight_actor.SetVisibility(True)
 
     # ------------------------------------------------------------------ landmarks
@@ -648,9 +726,13 @@ class Scene:
         """
         self.model = model
         self._load(model)
+        self.structure_display = {sid: d for sid, d in self.structure_display.items() if sid in self.group_of}
+        for sid in list(self._own_actors):  # the new face's meshes replace the old ones
+            self.plotter.remove_actor(self._own_actors.pop(sid))
+        self._own_clip.clear()
         for group, actor in self.actors.items():
             actor.mapper.SetInputData(self._group_input(group))
-            self._clip_of[group] = self.cut
+            self._clip_of[group] = self._input_key(group)
         if self.highlighted not in self.group_of:
             self.highlighted = ""
         self._highlight_clip = None

@@ -80,6 +80,8 @@ class AppState(param.Parameterized):
     highlight = param.String(default="", doc="Structure id highlighted in the scene ('' for none).")
     layer_visible = param.Dict(default=dict(DEFAULT_VISIBLE))
     layer_opacity = param.Dict(default=dict(DEFAULT_OPACITY))
+    structure_display = param.Dict(default={}, doc=(
+        "Per-structure display that differs from its layer: id -> {'visible': bool, 'opacity': float}."))
     cut_axis = param.Selector(default="none", objects=list(CUT_AXES))
     cut_mm = param.Number(default=0.0, bounds=(-150.0, 150.0), doc="Cut plane position on its axis.")
     view = param.Selector(default="front", objects=list(VIEWS))
@@ -332,6 +334,30 @@ class AppState(param.Parameterized):
             o = float(min(max(opacity, 0.0), 1.0))
             if self.layer_opacity.get(layer) != o:
                 self.layer_opacity = {**self.layer_opacity, layer: o}
+
+    def set_structure_display(self, structure_id: str, visible: bool | None = None,
+                              opacity: float | None = None) -> None:
+        """Show/hide one structure or set its own opacity, within its shown layer (not undoable).
+
+        A structure without an entry follows its layer; ``reset_structure_display`` drops entries.
+        """
+        if not structure_id:
+            raise KeyError("no structure given")
+        entry = dict(self.structure_display.get(structure_id, {}))
+        if visible is not None:
+            entry["visible"] = bool(visible)
+        if opacity is not None:
+            entry["opacity"] = float(min(max(opacity, 0.0), 1.0))
+        if entry != self.structure_display.get(structure_id, {}):
+            self.structure_display = {**self.structure_display, structure_id: entry}
+
+    def reset_structure_display(self, structure_id: str | None = None) -> None:
+        """One structure (or every one, with None) follows its layer again."""
+        if structure_id is None:
+            if self.structure_display:
+                self.structure_display = {}
+        elif structure_id in self.structure_display:
+            self.structure_display = {k: v for k, v in self.structure_display.items() if k != structure_id}
 
     def to_json(self) -> str:
         """The plan as indented JSON text."""

@@ -208,3 +208,19 @@ def test_dragging_the_selected_point_moves_it_over_the_skin(app_page: AppPage, g
     assert np.linalg.norm(np.subtract(g1["entry_mm"], g1_drag["entry_mm"])) > 15.0
     assert g1["depth_mm"] == 3 and g1["units"] == 4
     assert not _errors(app_page)
+
+
+def test_hiding_one_structure_and_showing_every_structure_again(app_page: AppPage) -> None:
+    page = app_page.page
+    # g1, selected at start, has its tip in the procerus: the structure card shows it with its controls
+    page.get_by_text(re.compile(r"^Procerus$")).first.wait_for(timeout=WAIT_MS)
+    start = _settled(app_page)
+    page.locator(".structure-shown input[type=checkbox]").uncheck()
+    hidden = _wait_for_change(app_page, start, "hiding the procerus", threshold=0.08)  # a small muscle
+    hidden = _settled(app_page)
+    page.get_by_role("button", name="Show every structure").click()
+    back = _wait_for_change(app_page, hidden, "showing every structure again", threshold=0.08)
+    back = _settled(app_page)
+    assert np.abs(back - start).mean() < np.abs(hidden - start).mean() / 3  # the same picture again
+    expect(page.locator(".structure-shown input[type=checkbox]")).to_be_checked()
+    assert not _errors(app_page)

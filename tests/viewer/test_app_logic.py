@@ -76,3 +76,25 @@ def test_canvas_messages_place_drag_and_turn_the_camera(face_model, tmp_path, mo
     view.canvas._handle_msg({"camera": cam})
     assert np.allclose(view.scene.plotter.camera.position, cam["position"])
     assert view.scene.camera_dict()["focalPoint"] == pytest.approx(cam["focalPoint"])
+
+
+def test_structure_panel_hides_a_structure_and_sets_its_opacity(face_model, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model)
+    state, view = app.app_state, app.app_scene
+    panel = app.app_structure
+    state.highlight = "procerus"
+    assert panel.sid == "procerus" and panel.controls.visible and panel.shown.value
+    panel.shown.value = False
+    assert state.structure_display == {"procerus": {"visible": False}}
+    assert not view.scene.is_visible("procerus")
+    drawn = {a["id"]: a for a in view.canvas.scene["actors"]}  # the browser was told
+    assert drawn["group_muscles"]["visible"]
+    panel.shown.value = True
+    panel.opacity._process_events({"value": 0.25, "value_throttled": 0.25})  # as a slider release does
+    assert state.structure_display["procerus"] == {"visible": True, "opacity": 0.25}
+    assert any(a["id"] == "structure_procerus" and a["opacity"] == 0.25 for a in view.canvas.scene["actors"])
+    state.highlight = "frontalis_left"  # the controls show the other structure's (its layer's) settings
+    assert panel.shown.value and panel.opacity.value == state.layer_opacity["muscles"]
+    panel.show_all.clicks += 1
+    assert state.structure_display == {} and view.scene.is_visible("procerus")

@@ -66,6 +66,34 @@ def test_a_click_picks_the_skin_when_shown_else_any_shown_layer(scene) -> None:
     assert pickable() == {"skin"}
 
 
+def test_one_structure_hidden_or_at_its_own_opacity(scene, face_model) -> None:
+    muscles = scene.actor("muscles")
+    full = muscles.mapper.GetInput().n_cells
+    sid = "frontalis_left"
+    n = scene.meshes[sid].n_cells
+    a, b = scene.group_meshes["muscles"].cells[sid]
+    full_rgb = np.asarray(scene.group_meshes["muscles"].mesh.cell_data["rgb"])
+    scene.set_structure_display({sid: {"visible": False}, "no_such_structure": {"visible": False}})
+    drawn = pv.wrap(muscles.mapper.GetInput())
+    assert drawn.n_cells == full - n and not scene.is_visible(sid) and scene.is_visible("frontalis_right")
+    assert np.array_equal(np.asarray(drawn.cell_data["rgb"]), np.delete(full_rgb, np.s_[a:b], axis=0))
+    assert "no_such_structure" not in scene.structure_display
+    # at its own opacity: out of the group's actor, in an actor of its own, clipped like the rest
+    scene.set_structure_display({sid: {"opacity": 0.3}})
+    assert muscles.mapper.GetInput().n_cells == full - n
+    own = scene._own_actors[sid]
+    assert own.prop.opacity == pytest.approx(0.3) and scene.is_visible(sid)
+    assert own.mapper.GetInput().n_cells == n
+    scene.set_cut("sagittal", 0.0)  # keeps x < 0: the left frontalis (x > 0) is cut away
+    assert own.mapper.GetInput().n_cells == 0
+    scene.set_cut("none", 0.0)
+    scene.set_layer("muscles", visible=False)  # a structure follows its layer's visibility
+    assert not own.GetVisibility()
+    scene.set_layer("muscles", visible=True)
+    scene.set_structure_display({})
+    assert sid not in scene._own_actors and muscles.mapper.GetInput().n_cells == full
+
+
 def test_renders_and_layers_toggle(scene) -> None:
     img = scene.screenshot()
     assert _not_blank(img)

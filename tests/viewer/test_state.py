@@ -161,6 +161,23 @@ def test_layers_and_display() -> None:
     assert not s.can_undo  # display changes are not plan edits
 
 
+def test_structure_display_is_set_clamped_and_reset() -> None:
+    s = AppState()
+    seen = []
+    s.param.watch(lambda e: seen.append(dict(e.new)), ["structure_display"])
+    s.set_structure_display("frontalis_left", visible=False)
+    s.set_structure_display("frontalis_left", visible=False)  # no change: no event
+    s.set_structure_display("zygomaticus_major_left", opacity=-0.5)
+    assert s.structure_display == {"frontalis_left": {"visible": False}, "zygomaticus_major_left": {"opacity": 0.0}}
+    assert len(seen) == 2 and not s.can_undo  # display, not a plan edit
+    s.reset_structure_display("frontalis_left")
+    assert s.structure_display == {"zygomaticus_major_left": {"opacity": 0.0}}
+    s.reset_structure_display()
+    assert s.structure_display == {}
+    with pytest.raises(KeyError):
+        s.set_structure_display("", visible=True)
+
+
 def test_sessions_do_not_share_state() -> None:
     a, b = AppState(), AppState()
     a.place_at_skin([1.0, 2.0, 3.0])
