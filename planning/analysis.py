@@ -191,3 +191,29 @@ def plan_findings(model, plan: Plan, points_out: list[dict]) -> tuple[dict, list
         findings += rule(ctx)
     totals = {"units": round(total, 3), "by_structure": by_structure, "by_side": by_side, "by_session": by_session}
     return totals, findings
+
+
+def depths_along(model, entry_mm: Any, toward_mm: Any, structure_id: str, max_mm: float = 40.0,
+                 step_mm: float = 0.1) -> list[tuple[float, float]]:
+    """Where a structure lies along a needle's line: the depths below the skin entry (mm, along the
+    line from ``entry_mm`` toward ``toward_mm``, e.g. the tip) at which the line is inside it, as
+    ``[(from, to), ...]``, shallowest first; empty when the line misses it within ``max_mm``.
+
+    A depth here is measured along the needle, as the plan's ``depth_mm`` is (at an angle it is
+    longer than the perpendicular depth).
+    """
+    entry = np.asarray(entry_mm, dtype=float)
+    d = np.asarray(toward_mm, dtype=float) - entry
+    n = float(np.linalg.norm(d))
+    if n < 1e-9:  # a point at depth 0: along the inward skin normal
+        _, normal = model.skin_point(entry)
+        d = -np.asarray(normal, dtype=float)
+        n = float(np.linalg.norm(d))
+    d = d / n
+    t = np.arange(0.0, max_mm + step_mm / 2, step_mm)
+    inside = model.index.field_at(structure_id, entry + t[:, None] * d) < 0
+    if not inside.any():
+        return []
+    edges = np.diff(np.r_[0, inside.astype(np.int8), 0])
+    starts, stops = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0] - 1
+    return [(round(float(t[a]), 1), round(float(t[b]), 1)) for a, b in zip(starts, stops, strict=True)]

@@ -29,6 +29,7 @@ import panel as pn
 import param
 
 from anatomy.ids import landmark_ids
+from planning.analysis import depths_along
 from planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict, save_plan
 from planning.products import product_info, product_names
 from viewer.analysis import PlanAnalyst
@@ -625,7 +626,18 @@ class StructurePanel(pn.viewable.Viewer):
         if r.get("tip_in") == sid:
             lines.append(f"**At point {self.state.selected}:** the needle tip lies in it "
                          f"(depth {float(r.get('depth_mm', 0.0)):.1f} mm).")
+        if r.get("entry_mm") is not None and r.get("tip_mm") is not None:
+            lines.append(self._depth_line(sid, r))
         self.text.object = "\n\n".join(lines)
+
+    def _depth_line(self, sid: str, r: dict[str, Any]) -> str:
+        """Where the structure lies along the selected point's needle line (depths below the skin)."""
+        spans = depths_along(self.model, r["entry_mm"], r["tip_mm"], sid)
+        where = f"**Depth here** (along point {self.state.selected}'s needle):"
+        if not spans:
+            return f"{where} not on this line within 40 mm."
+        text = ", ".join(f"{a:.1f}-{b:.1f} mm" for a, b in spans)
+        return f"{where} {text} below the skin."
 
     def _refresh_controls(self) -> None:
         """The display controls show the structure's own settings, or its layer's."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from viewer import app as viewer_app
@@ -85,6 +87,9 @@ def test_structure_panel_hides_a_structure_and_sets_its_opacity(face_model, tmp_
     panel = app.app_structure
     state.highlight = "procerus"
     assert panel.sid == "procerus" and panel.controls.visible and panel.shown.value
+    # g1 (selected) has its tip in the procerus at 3 mm: the card gives the muscle's depth on its line
+    depth = re.search(r"Depth here.*?: ([0-9.]+)-([0-9.]+) mm below the skin", panel.text.object)
+    assert depth and float(depth.group(1)) < 3.0 < float(depth.group(2))
     panel.shown.value = False
     assert state.structure_display == {"procerus": {"visible": False}}
     assert not view.scene.is_visible("procerus")
