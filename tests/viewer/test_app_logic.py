@@ -103,3 +103,21 @@ def test_structure_panel_hides_a_structure_and_sets_its_opacity(face_model, tmp_
     assert panel.shown.value and panel.opacity.value == state.layer_opacity["muscles"]
     panel.show_all.clicks += 1
     assert state.structure_display == {} and view.scene.is_visible("procerus")
+
+
+def test_a_released_session_leaves_nothing_behind(face_model, tmp_path, monkeypatch) -> None:
+    import gc
+    import weakref
+
+    from pyvista.plotting import plotter as pv_plotter
+
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model)
+    app.app_state.update_point("g1", depth_mm=4)  # a session that did something
+    refs = [weakref.ref(app.app_state), weakref.ref(app.app_scene), weakref.ref(app.app_scene.scene)]
+    plotters = len(pv_plotter._ALL_PLOTTERS)
+    viewer_app.release_session(app)  # what the server does when the session is destroyed
+    del app
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]  # the whole session was freed
+    assert len(pv_plotter._ALL_PLOTTERS) == plotters - 1
