@@ -23,7 +23,7 @@ from anatomy import basehead
 from anatomy.build import Builder, Built, Grid, VolumeField
 from anatomy.fields import SkinProjector, layer_depths, load_geometry, resolve_anchor
 from anatomy.head import Head, build_head, depth_along_normal
-from anatomy.ids import side_of, structure_ids
+from anatomy.ids import structure_ids
 from anatomy.landmarks import add_bone_landmarks, find_landmarks
 from anatomy.metadata import StructureInfo, load_structures
 from anatomy.params import FaceParams
@@ -35,27 +35,59 @@ DEFAULT_CACHE = Path(os.environ.get("INJECTMAP_MESHES", Path(__file__).resolve()
 
 @dataclass
 class Structure:
-    """One structure of the model: metadata and geometry.
+    """One structure of the model: its metadata (``info``, from data/structures.yaml) and geometry.
 
     ``volume`` (closed structures) samples the implicit field (negative inside) used for containment
-    and sphere-overlap queries; ``centreline`` and ``radius_mm`` describe tubes.
+    and sphere-overlap queries; ``centreline`` and ``radius_mm`` describe tubes. The metadata is
+    read through ``info`` or the properties below (``s.kind`` is ``s.info.kind``), never copied.
     """
 
-    id: str
-    kind: str
-    side: str
-    layer: str
-    name: str
-    colour: str
-    action: str
-    weakened: str
-    spare: bool
-    sources: tuple[str, ...]
+    info: StructureInfo
     mesh: pv.PolyData
     volume: VolumeField | None = None
     centreline: np.ndarray | None = None
     radius_mm: float | None = None
     geometry_source: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    @property
+    def side(self) -> str:
+        return self.info.side
+
+    @property
+    def layer(self) -> str:
+        return self.info.layer
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def colour(self) -> str:
+        return self.info.colour
+
+    @property
+    def action(self) -> str:
+        return self.info.action
+
+    @property
+    def weakened(self) -> str:
+        return self.info.weakened
+
+    @property
+    def spare(self) -> bool:
+        return self.info.spare
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(self.info.sources)
 
     @property
     def closed(self) -> bool:
@@ -245,17 +277,10 @@ def build_model(params: FaceParams | float = 0.5) -> FaceModel:
 
 
 def _structure(sid: str, info: StructureInfo, bt: Built, source: str) -> Structure:
+    if info.id != sid:
+        raise ValueError(f"structure {sid!r} was given the metadata of {info.id!r}")
     return Structure(
-        id=sid,
-        kind=info.kind,
-        side=side_of(sid) if sid not in ("orbit_left", "orbit_right") else side_of(sid),
-        layer=info.layer,
-        name=info.name,
-        colour=info.colour,
-        action=info.action,
-        weakened=info.weakened,
-        spare=info.spare,
-        sources=tuple(info.sources),
+        info=info,
         mesh=bt.mesh,
         volume=bt.volume,
         centreline=bt.centreline if bt.radius_mm is not None else None,
