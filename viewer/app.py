@@ -758,8 +758,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
         face.request(plan_face(state.extra["model"]), write_plan=False)
     layout = pn.Column(
         header,
-        training,
-        education,
+        _shown_from_mode(training, state, "training"),
+        _shown_from_mode(education, state, "patient education"),
         pn.Row(
             pn.Column(LayerPanel(state), structure_panel, FilePanel(state, scene_view, session_id), face),
             pn.Column(scene_view, disclaimer, FindingsPanel(state, analyst)),
@@ -780,6 +780,19 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     return layout
 
 
+def _shown_from_mode(panel: pn.viewable.Viewer, state: AppState, mode: str) -> pn.Column:
+    """A slot that gets ``panel`` the first time ``mode`` is chosen: a page that never opens the
+    mode does not build its (hidden) widgets in the browser; the panel shows and hides itself."""
+    slot = pn.Column(panel) if state.mode == mode else pn.Column()
+
+    def fill(event: param.parameterized.Event) -> None:
+        if event.new == mode and not slot.objects:
+            slot.objects = [panel]
+
+    state.param.watch(fill, ["mode"])
+    return slot
+
+
 #: inner widgets of Panel's composite widgets that register JavaScript callbacks
 _LINKED_PARTS = ("_value_edit", "_slider", "_start_edit", "_end_edit", "_text")
 
@@ -793,7 +806,9 @@ def release_session(layout: pn.viewable.Viewable) -> None:
     from panel.links import Callback
 
     layout.app_scene.close()
-    for obj in layout.select():
+    # the mode panels are in the layout only once their mode was chosen
+    roots = [layout, pn.panel(layout.app_training), pn.panel(layout.app_education)]
+    for obj in (o for root in roots for o in root.select()):
         for part in (obj, *(getattr(obj, name, None) for name in _LINKED_PARTS)):
             if part is not None:
                 Callback.registry.pop(part, None)
