@@ -54,6 +54,9 @@ log = logging.getLogger("injectmap.viewer")
 MAGIC = b"IMSH"
 #: meshes the browser keeps beyond those in the scene (older ones are dropped, least recently used first)
 HELD_SPARE = 64
+#: and at most this many bytes of them (a cut plane dragged through the face makes a clipped copy
+#: of every shown layer per position)
+HELD_SPARE_BYTES = 48_000_000
 
 
 def _colour(prop: Any) -> list[float]:
@@ -195,6 +198,7 @@ class SceneCanvas(JSComponent):
         self.on_camera: Callable[[dict[str, list[float]]], None] | None = None
         self._seq = 0
         self._held: dict[str, int] = {}  # hash -> seq of the last scene that used it
+        self._sizes: dict[str, int] = {}  # hash -> bytes, of the held meshes
         self._arrays: dict[int, tuple[int, int, MeshArrays]] = {}  # id(vtk mesh) -> (mtime, id, arrays)
         self._keep: dict[int, Any] = {}  # the vtk meshes of _arrays, so their ids stay theirs
         self._current: dict[str, MeshArrays] = {}
@@ -250,12 +254,10 @@ class SceneCanvas(JSComponent):
         described, used = self.describe(actors)
         self._seq += 1
         new = {h: a for h, a in used.items() if h not in self._held}
-        for h in used:
+        for h, a in used.items():
             self._held[h] = self._seq
-        spare = sorted((seq, h) for h, seq in self._held.items() if h not in used)
-        drop = [h for _seq, h in spare[:max(0, len(spare) - HELD_SPARE)]]
-        for h in drop:
-            del self._held[h]
+            self._sizes[h] = a.nbytes
+        drop = self._evict(set(used))
         self._current = used
         blob = pack_meshes(self._seq, new, drop) if (new or drop) else None
         self.last_update_bytes = len(blob) if blob else 0
@@ -270,6 +272,23 @@ class SceneCanvas(JSComponent):
         log.info("scene published in %.0f ms: %d actors, %d new meshes, %.2f MB", self.last_publish_ms,
                  len(described), len(new), self.last_update_bytes / 1e6)
 
+    def _evict(self, in_use: set[str]) -> list[str]:
+        """Meshes the browser should forget: those out of the scene beyond :data:`HELD_SPARE` of them
+        or :data:`HELD_SPARE_BYTES`, least recently used first."""
+        spare = sorted((seq, h) for h, seq in self._held.items() if h not in in_use)  # oldest first
+        count, size = len(spare), sum(self._sizes.get(h, 0) for _seq, h in spare)
+        drop = []
+        for _seq, h in spare:
+            if count <= HELD_SPARE and size <= HELD_SPARE_BYTES:
+                break
+            drop.append(h)
+            count -= 1
+            size -= self._sizes.get(h, 0)
+        for h in drop:
+            del self._held[h]
+            self._sizes.pop(h, None)
+        return drop
+
     def set_camera(self, camera: dict[str, list[float]]) -> None:
         """Move the browser's camera (a counter makes a repeated view a change)."""
         self._camera_n += 1
@@ -280,6 +299,7 @@ class SceneCanvas(JSComponent):
         if self._current:
             self._seq += 1
             self._held = {h: self._seq for h in self._current}
+            self._sizes = {h: a.nbytes for h, a in self._current.items()}
             with param.parameterized.discard_events(self):
                 self.meshes = pack_meshes(self._seq, self._current, [])
                 self.scene = {**self.scene, "seq": self._seq}

@@ -123,6 +123,22 @@ def test_meshes_out_of_the_scene_are_dropped_oldest_first(face_model, scene) -> 
     assert len(canvas._held) <= len(in_scene) + HELD_SPARE
 
 
+def test_spare_meshes_are_bounded_in_bytes_too(scene, monkeypatch) -> None:
+    import viewer.scene_canvas as sc
+
+    monkeypatch.setattr(sc, "HELD_SPARE_BYTES", 3_000_000)
+    canvas = SceneCanvas()
+    dropped: list[str] = []
+    for pos in (-20.0, -10.0, 0.0, 10.0, 20.0):  # each cut position clips every shown layer again
+        scene.set_cut("coronal", pos)
+        canvas.publish(scene.plotter.renderer.actors)
+        dropped += unpack_meshes(canvas.meshes)["drop"]
+    in_scene = {a["mesh"] for a in canvas.scene["actors"] if a["mesh"]}
+    spare = set(canvas._held) - in_scene
+    assert dropped and sum(canvas._sizes[h] for h in spare) <= 3_000_000
+    assert in_scene <= set(canvas._held)  # what is drawn is never dropped
+
+
 def test_browser_messages_pick_and_camera_are_checked() -> None:
     canvas = SceneCanvas()
     picks: list[np.ndarray] = []
