@@ -443,7 +443,8 @@ class PlanPanel(pn.viewable.Viewer):
             return
         ids = self.state.point_ids()
         if event.new[0] < len(ids):
-            self.state.selected = ids[event.new[0]]
+            with self.batch():
+                self.state.selected = ids[event.new[0]]
 
     # ------------------------------------------------------------ selected point
     def _on_selected(self, *_: Any) -> None:
@@ -546,6 +547,8 @@ class FindingsPanel(pn.viewable.Viewer):
     def __init__(self, state: AppState, analyst: PlanAnalyst, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst = state, analyst
+        #: groups a selection's changes into one update of the page (the scene's batch, set by the app)
+        self.batch: Any = contextlib.nullcontext
         self._rows: list[dict[str, Any]] = []
         colours = {k: f"background-color: {v}33" for k, v in SEVERITY_COLOURS.items()}
         self.table = pn.widgets.Tabulator(self._frame(), show_index=False, selectable=1, disabled=True,
@@ -572,10 +575,11 @@ class FindingsPanel(pn.viewable.Viewer):
         if not event.new or event.new[0] >= len(self._rows):
             return
         row = self._rows[event.new[0]]
-        if row["point"]:
-            self.state.selected = row["point"]
-        self.state.highlight = ""
-        self.state.highlight = row["structure"]
+        with self.batch():
+            if row["point"]:
+                self.state.selected = row["point"]
+            self.state.highlight = ""
+            self.state.highlight = row["structure"]
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(pn.pane.Markdown("### Findings"), self.errors, self.table)
@@ -746,6 +750,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     education = EducationPanel(state, analyst, scene_view)  # shows itself in patient education mode only
     plan_panel, structure_panel = PlanPanel(state, analyst, model), StructurePanel(state, analyst, model)
     plan_panel.batch = scene_view.batch
+    findings = FindingsPanel(state, analyst)
+    findings.batch = scene_view.batch
 
     def switch_model(new: Any) -> None:  # the face of the plan changed: every part uses the new one
         state.set_snap(new.skin_point)
@@ -762,7 +768,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
         _shown_from_mode(education, state, "patient education"),
         pn.Row(
             pn.Column(LayerPanel(state), structure_panel, FilePanel(state, scene_view, session_id), face),
-            pn.Column(scene_view, disclaimer, FindingsPanel(state, analyst)),
+            pn.Column(scene_view, disclaimer, findings),
             plan_panel,
         ),
     )
