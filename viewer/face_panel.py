@@ -147,15 +147,8 @@ class FacePanel(pn.viewable.Viewer):
             self._apply_model(model)
         self.current = face
         self._show(face)
-        if write_plan:
-            extra = dict(self.state.extra)
-            m = face_to_plan_model(face)
-            if m is None:
-                extra.pop("model", None)
-            else:
-                extra["model"] = m
-            if extra != self.state.extra:
-                self.state.extra = extra
+        if write_plan:  # an edit of the plan: Undo switches back to the previous face
+            self.state.set_plan_model(face_to_plan_model(face))
         self.state.message = self._describe()
 
     async def _switch_async(self, face: FaceParams, write_plan: bool) -> None:

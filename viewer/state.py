@@ -97,8 +97,9 @@ class AppState(param.Parameterized):
     def __init__(self, snap: Snap | None = None, **params: Any) -> None:
         super().__init__(**params)
         self._snap = snap
-        self._undo: list[tuple[list[dict], dict]] = []
-        self._redo: list[tuple[list[dict], dict]] = []
+        # history entries: (points, product, extra); extra holds the plan's face ("model")
+        self._undo: list[tuple[list[dict], dict, dict]] = []
+        self._redo: list[tuple[list[dict], dict, dict]] = []
 
     def set_snap(self, snap: Snap | None) -> None:
         """The function that keeps nudged skin points on the skin (the face's ``skin_point``)."""
@@ -129,18 +130,22 @@ class AppState(param.Parameterized):
         product = dict(plan.pop("product", DEFAULT_PRODUCT))
         plan.pop("format", None)
         plan.pop("version", None)
-        self.extra = plan
         if undoable:
-            self._commit(points, product)
+            self._commit(points, product, extra=plan)
         else:
             self._undo.clear()
             self._redo.clear()
-            self._set(points, product)
+            self._set(points, product, plan)
         self.selected = points[0]["id"] if points else ""
 
     # ------------------------------------------------------------------ history
-    def _set(self, points: list[dict], product: dict) -> None:
+    def _snapshot(self) -> tuple[list[dict], dict, dict]:
+        return copy.deepcopy(self.points), copy.deepcopy(self.product), copy.deepcopy(self.extra)
+
+    def _set(self, points: list[dict], product: dict, extra: dict | None = None) -> None:
         with param.parameterized.batch_call_watchers(self):
+            if extra is not None and extra != self.extra:
+                self.extra = extra  # e.g. the plan's face: the Face card follows it
             self.product = product
             self.points = points
             with param.edit_constant(self):
@@ -149,30 +154,40 @@ class AppState(param.Parameterized):
             if self.selected and self.selected not in {p["id"] for p in points}:
                 self.selected = ""
 
-    def _commit(self, points: list[dict], product: dict | None = None) -> None:
+    def _commit(self, points: list[dict], product: dict | None = None, extra: dict | None = None) -> None:
         """Record the current plan for undo, then set the new one."""
-        self._undo.append((copy.deepcopy(self.points), copy.deepcopy(self.product)))
+        self._undo.append(self._snapshot())
         del self._undo[:-MAX_HISTORY]
         self._redo.clear()
-        self._set(points, copy.deepcopy(product if product is not None else self.product))
+        self._set(points, copy.deepcopy(product if product is not None else self.product),
+                  copy.deepcopy(extra) if extra is not None else None)
 
     def undo(self) -> bool:
-        """Go back one edit. False when there is nothing to undo."""
+        """Go back one edit (a face change included). False when there is nothing to undo."""
         if not self._undo:
             return False
-        self._redo.append((copy.deepcopy(self.points), copy.deepcopy(self.product)))
-        points, product = self._undo.pop()
-        self._set(points, product)
+        self._redo.append(self._snapshot())
+        self._set(*self._undo.pop())
         return True
 
     def redo(self) -> bool:
         """Redo the last undone edit. False when there is nothing to redo."""
         if not self._redo:
             return False
-        self._undo.append((copy.deepcopy(self.points), copy.deepcopy(self.product)))
-        points, product = self._redo.pop()
-        self._set(points, product)
+        self._undo.append(self._snapshot())
+        self._set(*self._redo.pop())
         return True
+
+    def set_plan_model(self, model: Mapping[str, Any] | None) -> None:
+        """Set the face the plan is made on (the plan file's ``model``; None: the default face), as
+        an edit that Undo takes back (the Face card follows the plan's face)."""
+        extra = copy.deepcopy(dict(self.extra))
+        if model is None:
+            extra.pop("model", None)
+        else:
+            extra["model"] = copy.deepcopy(dict(model))
+        if extra != self.extra:
+            self._commit(copy.deepcopy(self.points), extra=extra)
 
     # ------------------------------------------------------------------ edits
     def new_id(self, prefix: str = "p") -> str:

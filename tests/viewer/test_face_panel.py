@@ -115,3 +115,20 @@ def test_scene_draws_the_new_face(face_model, group) -> None:
         assert scene.group_of[aid] == group
     finally:
         scene.close()
+
+
+def test_undo_takes_a_face_change_back(face_model, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model, plan=_masseter_plan())
+    state, analyst, face = app.app_state, app.app_analyst, app.app_face
+    face.masseter = 1.0
+    face.apply()
+    big = load_face(FaceParams(masseter=1.0))
+    assert analyst.model is big and state.can_undo
+    assert state.undo()  # the face change was the last edit
+    assert "model" not in state.plan_dict() and face.current.is_default
+    assert analyst.model is face_model and app.app_scene.model is face_model
+    assert analyst.results["m1"]["target_hit"] is False  # analysed on the default face again
+    assert state.redo()
+    assert analyst.model is big and state.plan_dict()["model"]["shape"]["masseter"] == 1.0
+    assert [p["id"] for p in state.points] == ["m1"]  # the points were not touched

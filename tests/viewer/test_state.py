@@ -178,6 +178,23 @@ def test_structure_display_is_set_clamped_and_reset() -> None:
         s.set_structure_display("", visible=True)
 
 
+def test_the_plan_face_is_an_undoable_edit() -> None:
+    s = AppState()
+    s.load_plan({"points": [{"id": "a", "entry_mm": [0, 0, 0], "depth_mm": 2}], "patient": {"id": "x"}},
+                undoable=False)
+    s.set_plan_model({"sex": 0.3})
+    assert s.plan_dict()["model"] == {"sex": 0.3} and s.plan_dict()["patient"] == {"id": "x"}
+    s.set_plan_model({"sex": 0.3})  # no change: no history entry
+    assert s.undo() and "model" not in s.plan_dict() and not s.can_undo
+    assert s.redo() and s.plan_dict()["model"] == {"sex": 0.3}
+    s.set_plan_model(None)
+    assert "model" not in s.plan_dict() and s.undo() and s.plan_dict()["model"] == {"sex": 0.3}
+    # loading another plan is undone with its face
+    s.load_plan({"points": [], "model": {"sex": 0.9}})
+    assert s.plan_dict()["model"] == {"sex": 0.9} and s.undo()
+    assert s.plan_dict()["model"] == {"sex": 0.3} and s.point_ids() == ["a"]
+
+
 def test_sessions_do_not_share_state() -> None:
     a, b = AppState(), AppState()
     a.place_at_skin([1.0, 2.0, 3.0])
