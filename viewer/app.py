@@ -134,7 +134,7 @@ class SceneView(pn.viewable.Viewer):
         self.canvas.on_drag = self.drag_selected_to
         self.canvas.on_camera = self.scene.set_camera
         self.canvas.set_camera(self.scene.camera_dict())
-        self.place_toggle = pn.widgets.Toggle(name="Place points (click the skin)", button_type="primary",
+        self.place_toggle = pn.widgets.Toggle(label="Place points (click the skin)", color="primary",
                                               value=state.placing, width=240)
         self.place_toggle.link(state, value="placing")
         state.param.watch(self._on_placing, ["placing"])
@@ -315,21 +315,21 @@ class LayerPanel(pn.viewable.Viewer):
         self.state = state
         rows = []
         for g in LAYER_GROUPS:
-            cb = pn.widgets.Checkbox(name=LAYER_LABELS[g], value=state.layer_visible[g], width=130,
+            cb = pn.widgets.Checkbox(label=LAYER_LABELS[g], value=state.layer_visible[g], width=130,
                                      css_classes=[f"layer-{g}"])
-            sl = pn.widgets.FloatSlider(name="", start=0.0, end=1.0, step=0.05,
+            sl = pn.widgets.FloatSlider(label="", start=0.0, end=1.0, step=0.05,
                                         value=state.layer_opacity[g], width=120, show_value=False)
             cb.param.watch(functools.partial(self._visible, g), "value")
             sl.param.watch(functools.partial(self._opacity, g), "value_throttled")
             rows.append(pn.Row(cb, sl, margin=0))
         self.cut_axis = pn.widgets.RadioButtonGroup.from_param(state.param.cut_axis, options=list(CUT_AXES),
-                                                              button_type="default")
-        self.cut_mm = pn.widgets.FloatSlider(name="Cut position (mm)", start=-110, end=110, step=1,
+                                                              color="default")
+        self.cut_mm = pn.widgets.FloatSlider(label="Cut position (mm)", start=-110, end=110, step=1,
                                              value=state.cut_mm, width=250)
         self.cut_mm.link(state, value_throttled="cut_mm")
         self.views = pn.widgets.RadioButtonGroup.from_param(
             state.param.view, options={v.replace("three_quarter_", "3/4 ").capitalize(): v for v in VIEWS})
-        self.landmarks = pn.widgets.Checkbox.from_param(state.param.show_landmarks, name="Landmark labels")
+        self.landmarks = pn.widgets.Checkbox.from_param(state.param.show_landmarks, label="Landmark labels")
         self._layout = pn.Card(pn.Column(*rows), pn.pane.Markdown("**Cut plane**"), self.cut_axis,
                                self.cut_mm, pn.pane.Markdown("**View**"), self.views, self.landmarks,
                                title="Layers and view", width=300)
@@ -358,44 +358,44 @@ class PlanPanel(pn.viewable.Viewer):
                                           layout="fit_data_table")
         self.table.param.watch(self._on_table_select, "selection")
         names = product_names()
-        self.product = pn.widgets.Select(name="Product", options=names, value=state.product["name"],
+        self.product = pn.widgets.Select(label="Product", options=names, value=state.product["name"],
                                          width=200)
         self.product.param.watch(self._on_product, "value")
-        self.depth = pn.widgets.EditableFloatSlider(name="Depth (mm)", start=0.0, end=20.0, fixed_start=0.0,
+        self.depth = pn.widgets.EditableFloatSlider(label="Depth (mm)", start=0.0, end=20.0, fixed_start=0.0,
                                                     fixed_end=40.0, step=0.5, value=2.0, width=250)
-        self.units = pn.widgets.FloatInput(name="Units", start=0.0, end=400.0, step=0.5, value=4.0, width=90)
-        self.angle = pn.widgets.FloatInput(name="Angle (deg)", start=0.0, end=89.0, step=5.0, value=0.0,
+        self.units = pn.widgets.FloatInput(label="Units", start=0.0, end=400.0, step=0.5, value=4.0, width=90)
+        self.angle = pn.widgets.FloatInput(label="Angle (deg)", start=0.0, end=89.0, step=5.0, value=0.0,
                                            width=90)
         lms = landmark_ids()
-        self.toward = pn.widgets.Select(name="toward", options=["(none)"] + lms, width=170)
-        self.target = pn.widgets.Select(name="Target", options=_structure_options(model), width=260)
-        self.suggest = pn.widgets.Button(name="Target = structure at tip", width=200)
+        self.toward = pn.widgets.Select(label="toward", options=["(none)"] + lms, width=170)
+        self.target = pn.widgets.Select(label="Target", options=_structure_options(model), width=260)
+        self.suggest = pn.widgets.Button(label="Target = structure at tip", width=200)
         for w in (self.depth, self.units, self.angle, self.toward, self.target):
             w.param.watch(self._on_point_edit, "value")
         self.suggest.on_click(self._on_suggest)
         self.nudges = []
         for label, direction in (("Up", "superior"), ("Down", "inferior"), ("Medial", "medial"),
                                  ("Lateral", "lateral")):
-            b = pn.widgets.Button(name=label, width=70)
+            b = pn.widgets.Button(label=label, width=70)
             b.on_click(functools.partial(self._on_nudge, direction))
             self.nudges.append(b)
-        self.nudge_step = pn.widgets.FloatInput(name="Step (mm)", value=2.0, start=0.5, end=20.0, step=0.5,
+        self.nudge_step = pn.widgets.FloatInput(label="Step (mm)", value=2.0, start=0.5, end=20.0, step=0.5,
                                                 width=80)
-        self.delete = pn.widgets.Button(name="Delete point", button_type="danger", width=110)
+        self.delete = pn.widgets.Button(label="Delete point", color="danger", width=110)
         self.delete.on_click(self._on_delete)
-        self.mirror = pn.widgets.Button(name="Mirror point", width=110)
+        self.mirror = pn.widgets.Button(label="Mirror point", width=110)
         self.mirror.on_click(self._on_mirror)
-        self.mirror_all = pn.widgets.Button(name="Mirror all", width=100)
+        self.mirror_all = pn.widgets.Button(label="Mirror all", width=100)
         self.mirror_all.on_click(lambda _e: self._guard(lambda: self.state.mirror()))
-        self.undo = pn.widgets.Button(name="Undo", width=80, disabled=True)
-        self.redo = pn.widgets.Button(name="Redo", width=80, disabled=True)
+        self.undo = pn.widgets.Button(label="Undo", width=80, disabled=True)
+        self.redo = pn.widgets.Button(label="Redo", width=80, disabled=True)
         self.undo.on_click(lambda _e: self._guard(self.state.undo))
         self.redo.on_click(lambda _e: self._guard(self.state.redo))
-        self.landmark = pn.widgets.Select(name="Landmark", options=lms, value="glabella", width=200)
-        self.sup = pn.widgets.FloatInput(name="superior mm", value=0.0, step=1.0, width=90)
-        self.lat = pn.widgets.FloatInput(name="lateral mm", value=0.0, step=1.0, width=90)
-        self.ant = pn.widgets.FloatInput(name="anterior mm", value=0.0, step=1.0, width=90)
-        self.place = pn.widgets.Button(name="Place at landmark", button_type="primary", width=160)
+        self.landmark = pn.widgets.Select(label="Landmark", options=lms, value="glabella", width=200)
+        self.sup = pn.widgets.FloatInput(label="superior mm", value=0.0, step=1.0, width=90)
+        self.lat = pn.widgets.FloatInput(label="lateral mm", value=0.0, step=1.0, width=90)
+        self.ant = pn.widgets.FloatInput(label="anterior mm", value=0.0, step=1.0, width=90)
+        self.place = pn.widgets.Button(label="Place at landmark", color="primary", width=160)
         self.place.on_click(self._on_place)
         self.selected_title = pn.pane.Markdown("", width=540)
         state.param.watch(self._refresh_table, ["points"])
@@ -595,11 +595,11 @@ class StructurePanel(pn.viewable.Viewer):
         self.sid = ""
         self._updating = False
         self.text = pn.pane.Markdown("", width=280)
-        self.shown = pn.widgets.Checkbox(name="Show this structure", value=True, css_classes=["structure-shown"])
-        self.opacity = pn.widgets.FloatSlider(name="Its opacity", start=0.0, end=1.0, step=0.05, value=1.0,
+        self.shown = pn.widgets.Checkbox(label="Show this structure", value=True, css_classes=["structure-shown"])
+        self.opacity = pn.widgets.FloatSlider(label="Its opacity", start=0.0, end=1.0, step=0.05, value=1.0,
                                               width=250, css_classes=["structure-opacity"])
-        self.follow = pn.widgets.Button(name="Follow its layer", width=115)
-        self.show_all = pn.widgets.Button(name="Show every structure", width=145)
+        self.follow = pn.widgets.Button(label="Follow its layer", width=115)
+        self.show_all = pn.widgets.Button(label="Show every structure", width=145)
         self.controls = pn.Column(self.shown, self.opacity, pn.Row(self.follow, self.show_all), visible=False)
         self.shown.param.watch(self._on_shown, "value")
         self.opacity.param.watch(self._on_opacity, "value_throttled")
@@ -673,10 +673,10 @@ class FilePanel(pn.viewable.Viewer):
     def __init__(self, state: AppState, scene_view: SceneView, session_id: str, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.scene_view, self.session_id = state, scene_view, session_id
-        self.upload = pn.widgets.FileInput(accept=".json", name="Open plan", width=250)
+        self.upload = pn.widgets.FileInput(accept=".json", label="Open plan", width=250)
         self.upload.param.watch(self._on_upload, "value")
         self.download = pn.widgets.FileDownload(callback=self._plan_bytes, filename="plan.json",
-                                                label="Download plan", button_type="success", width=250)
+                                                label="Download plan", color="success", width=250)
         self.png = pn.widgets.FileDownload(callback=self._png_bytes, filename="injectmap.png",
                                            label="Screenshot (PNG)", width=250)
         self.gltf = pn.widgets.FileDownload(callback=self._gltf_bytes, filename="injectmap-scene.gltf",
@@ -740,7 +740,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     analyst = PlanAnalyst(state, model)
     scene_view = SceneView(state, analyst, model)
     session_id = uuid.uuid4().hex[:12]
-    mode = pn.widgets.RadioButtonGroup.from_param(state.param.mode, options=list(MODES), button_type="light")
+    mode = pn.widgets.RadioButtonGroup.from_param(state.param.mode, options=list(MODES), color="light")
     header = pn.Row(pn.pane.Markdown("## injectmap: botulinum toxin injection map", margin=(0, 10)), mode,
                     scene_view.place_toggle)
     disclaimer = pn.pane.Markdown(

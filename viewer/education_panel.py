@@ -33,8 +33,8 @@ class EducationPanel(pn.viewable.Viewer):
         self.steps: list[education.Step] = []
         self._figure: Any = None
         self._plan: Any = None
-        self.prev_button = pn.widgets.Button(name="< Previous", width=120, css_classes=["education-prev"])
-        self.next_button = pn.widgets.Button(name="Next >", button_type="primary", width=120,
+        self.prev_button = pn.widgets.Button(label="< Previous", width=120, css_classes=["education-prev"])
+        self.next_button = pn.widgets.Button(label="Next >", color="primary", width=120,
                                              css_classes=["education-next"])
         self.prev_button.on_click(lambda _e: self.previous())
         self.next_button.on_click(lambda _e: self.next())

@@ -88,18 +88,18 @@ class FacePanel(pn.viewable.Viewer):
         self._apply_model, self._loader = apply_model, loader
         self._wanted: FaceParams | None = None
         self.sliders = [
-            pn.widgets.FloatSlider.from_param(self.param.sex, name="Sex (0 female, 1 male)", step=0.1, width=260),
-            pn.widgets.FloatSlider.from_param(self.param.masseter, name="Masseter size (-1 small, +1 large)",
+            pn.widgets.FloatSlider.from_param(self.param.sex, label="Sex (0 female, 1 male)", step=0.1, width=260),
+            pn.widgets.FloatSlider.from_param(self.param.masseter, label="Masseter size (-1 small, +1 large)",
                                               step=0.25, width=260),
-            pn.widgets.FloatSlider.from_param(self.param.brow_left, name="Left brow height", step=0.25,
+            pn.widgets.FloatSlider.from_param(self.param.brow_left, label="Left brow height", step=0.25,
                                               width=260),
-            pn.widgets.FloatSlider.from_param(self.param.brow_right, name="Right brow height", step=0.25,
+            pn.widgets.FloatSlider.from_param(self.param.brow_right, label="Right brow height", step=0.25,
                                               width=260),
         ]
         for s, cls in zip(self.sliders, ("face-sex", "face-masseter", "face-brow-left", "face-brow-right"),
                           strict=True):
             s.css_classes = [cls]
-        self.apply_button = pn.widgets.Button(name="Apply face", button_type="primary", width=120,
+        self.apply_button = pn.widgets.Button(label="Apply face", color="primary", width=120,
                                               css_classes=["face-apply"])
         self.apply_button.on_click(self._on_apply)
         self.spinner = pn.indicators.LoadingSpinner(value=True, size=24, visible=False,

@@ -54,15 +54,15 @@ class TrainingPanel(pn.viewable.Viewer):
         self.state, self.model = state, model
         self.scores_file = Path(scores_file) if scores_file is not None else scores_path()
         self._rows: list[dict[str, str]] = []
-        self.picker = pn.widgets.Select(name="Exercise", options={e.title: i for i, e in self.exercises.items()},
+        self.picker = pn.widgets.Select(label="Exercise", options={e.title: i for i, e in self.exercises.items()},
                                         value=self.exercise_id, width=420, css_classes=["training-picker"])
         self.picker.link(self, value="exercise_id")
         self.goal = pn.pane.Markdown("", width=860, css_classes=["training-goal"])
-        self.trainee = pn.widgets.TextInput(name="Trainee name (scores are kept under it)", width=260,
+        self.trainee = pn.widgets.TextInput(label="Trainee name (scores are kept under it)", width=260,
                                             placeholder="e.g. Ana M.")
-        self.empty = pn.widgets.Button(name="Start from an empty plan", width=200)
-        self.reference = pn.widgets.Button(name="Load reference answer", width=190)
-        self.score_button = pn.widgets.Button(name="Score my plan", button_type="primary", width=150)
+        self.empty = pn.widgets.Button(label="Start from an empty plan", width=200)
+        self.reference = pn.widgets.Button(label="Load reference answer", width=190)
+        self.score_button = pn.widgets.Button(label="Score my plan", color="primary", width=150)
         self.empty.on_click(self._on_empty)
         self.reference.on_click(self._on_reference)
         self.score_button.on_click(self._on_score)
