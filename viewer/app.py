@@ -327,12 +327,24 @@ class LayerPanel(pn.viewable.Viewer):
         self.cut_mm = pn.widgets.FloatSlider(label="Cut position (mm)", start=-110, end=110, step=1,
                                              value=state.cut_mm, width=250)
         self.cut_mm.link(state, value_throttled="cut_mm")
-        self.views = pn.widgets.RadioButtonGroup.from_param(
-            state.param.view, options={v.replace("three_quarter_", "3/4 ").capitalize(): v for v in VIEWS})
+        # buttons, not a radio group: after the user turned the head, the view chosen last (still
+        # "selected" in a radio group) must bring its standard camera back when pressed again
+        view_buttons = []
+        for v in VIEWS:
+            b = pn.widgets.Button(label=v.replace("three_quarter_", "3/4 ").capitalize(), width=52, margin=(2, 1))
+            b.on_click(functools.partial(self._choose_view, v))
+            view_buttons.append(b)
+        self.views = pn.Row(*view_buttons, css_classes=["views"])
         self.landmarks = pn.widgets.Checkbox.from_param(state.param.show_landmarks, label="Landmark labels")
         self._layout = pn.Card(pn.Column(*rows), pn.pane.Markdown("**Cut plane**"), self.cut_axis,
                                self.cut_mm, pn.pane.Markdown("**View**"), self.views, self.landmarks,
                                title="Layers and view", width=300)
+
+    def _choose_view(self, view: str, _e: Any = None) -> None:
+        if self.state.view == view:
+            self.state.param.trigger("view")  # the same view again: its camera again
+        else:
+            self.state.view = view
 
     def _visible(self, group: str, event: param.parameterized.Event) -> None:
         self.state.set_layer(group, visible=event.new)

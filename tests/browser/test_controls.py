@@ -224,3 +224,30 @@ def test_hiding_one_structure_and_showing_every_structure_again(app_page: AppPag
     assert np.abs(back - start).mean() < np.abs(hidden - start).mean() / 3  # the same picture again
     expect(page.locator(".structure-shown input[type=checkbox]")).to_be_checked()
     assert not _errors(app_page)
+
+
+def test_png_export_shows_the_view_the_user_turned_to(app_page: AppPage, tmp_path: Path) -> None:
+    from PIL import Image
+
+    def png() -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(_download(app_page, "Screenshot (PNG)", tmp_path))).convert("RGB"),
+                          dtype=float)
+
+    page = app_page.page
+    box = app_page.canvas().bounding_box()
+    assert box is not None
+    # turn the head by dragging on the background beside it (not on a point's handle), at a hand's pace
+    x, y = box["x"] + 60, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for k in range(1, 21):
+        page.mouse.move(x + 20 * k, y)
+        page.wait_for_timeout(40)
+    page.mouse.up()
+    page.wait_for_timeout(1500)  # the canvas sends its camera back after 0.4 s of stillness
+    turned = png()
+    page.get_by_role("button", name="Front", exact=True).click()  # the standard view again
+    page.wait_for_timeout(1500)
+    front = png()
+    assert front.shape == turned.shape and np.abs(turned - front).mean() > 1.0
+    assert not _errors(app_page)

@@ -121,3 +121,20 @@ def test_a_released_session_leaves_nothing_behind(face_model, tmp_path, monkeypa
     gc.collect()
     assert [r() for r in refs] == [None, None, None]  # the whole session was freed
     assert len(pv_plotter._ALL_PLOTTERS) == plotters - 1
+
+
+def test_pressing_the_current_view_again_brings_its_camera_back(face_model, tmp_path, monkeypatch) -> None:
+    import panel as pn
+
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model)
+    view = app.app_scene
+    front = next(b for b in app.select(pn.widgets.Button) if b.label == "Front")
+    standard = dict(view.canvas.camera)
+    turned = {"position": [250.0, 0.0, 250.0], "focalPoint": [0.0, 0.0, 0.0], "viewUp": [0.0, 1.0, 0.0]}
+    view.canvas._handle_msg({"camera": turned})  # the user turned the head in the browser
+    assert app.app_state.view == "front"
+    front.clicks += 1
+    sent = view.canvas.camera
+    assert sent["n"] > standard["n"] and sent["position"] == pytest.approx(standard["position"])
+    assert view.scene.camera_dict()["position"] == pytest.approx(standard["position"])  # and the export
