@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from scipy.spatial import cKDTree
 from anatomy import basehead
 from anatomy.build import Builder, Built, Grid, VolumeField
 from anatomy.fields import SkinProjector, layer_depths, load_geometry, resolve_anchor
+from anatomy.fileio import atomic_write_bytes
 from anatomy.head import Head, build_head, depth_along_normal
 from anatomy.ids import structure_ids
 from anatomy.landmarks import add_bone_landmarks, find_landmarks
@@ -31,6 +31,11 @@ from anatomy.params import FaceParams
 BUILDER_VERSION = "1.0.0"
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_CACHE = Path(os.environ.get("INJECTMAP_MESHES", Path(__file__).resolve().parent.parent / "meshes"))
+
+
+def _from_info(field_name: str) -> Any:
+    """A read-only attribute of :class:`Structure` that is its ``info``'s field of that name."""
+    return property(lambda self: getattr(self.info, field_name), doc=f"``info.{field_name}``")
 
 
 @dataclass
@@ -49,41 +54,16 @@ class Structure:
     radius_mm: float | None = None
     geometry_source: str = ""
 
-    @property
-    def id(self) -> str:
-        return self.info.id
-
-    @property
-    def kind(self) -> str:
-        return self.info.kind
-
-    @property
-    def side(self) -> str:
-        return self.info.side
-
-    @property
-    def layer(self) -> str:
-        return self.info.layer
-
-    @property
-    def name(self) -> str:
-        return self.info.name
-
-    @property
-    def colour(self) -> str:
-        return self.info.colour
-
-    @property
-    def action(self) -> str:
-        return self.info.action
-
-    @property
-    def weakened(self) -> str:
-        return self.info.weakened
-
-    @property
-    def spare(self) -> bool:
-        return self.info.spare
+    # the metadata, read from ``info`` (never copied)
+    id = _from_info("id")
+    kind = _from_info("kind")
+    side = _from_info("side")
+    layer = _from_info("layer")
+    name = _from_info("name")
+    colour = _from_info("colour")
+    action = _from_info("action")
+    weakened = _from_info("weakened")
+    spare = _from_info("spare")
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -290,21 +270,6 @@ def _structure(sid: str, info: StructureInfo, bt: Built, source: str) -> Structu
 
 
 # -- cache ---------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_model(model: FaceModel, folder: Path) -> None:
     """Write one .vtp per structure, the arrays, and the manifest last (it marks the cache valid)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -344,7 +309,7 @@ def save_model(model: FaceModel, folder: Path) -> None:
 
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
-    _atomic_write_bytes(folder / "arrays.npz", buf.getvalue())
+    atomic_write_bytes(folder / "arrays.npz", buf.getvalue(), make_parents=True)
     manifest = {
         "format": "injectmap-meshes",
         "builder_version": BUILDER_VERSION,
@@ -359,7 +324,7 @@ def save_model(model: FaceModel, folder: Path) -> None:
         "landmarks": {k: [round(float(x), 4) for x in v] for k, v in model.landmarks.items()},
         "structures": entries,
     }
-    _atomic_write_bytes(folder / "manifest.json", json.dumps(manifest, indent=1).encode())
+    atomic_write_bytes(folder / "manifest.json", json.dumps(manifest, indent=1).encode(), make_parents=True)
 
 
 def read_model(folder: Path) -> FaceModel:

@@ -37,7 +37,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -45,6 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from anatomy.fileio import atomic_write_bytes
 from anatomy.ids import landmark_ids, side_of, structure_ids
 from planning.products import ona_equivalent_units, product_info, product_names, suggest_product
 
@@ -1077,19 +1077,6 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
 # ----------------------------------------------------------------------------------------------
 # save
 
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
     """Write a plan atomically.
 
@@ -1106,33 +1093,7 @@ def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
     path : str or path-like
         Destination.
     """
-    text = dumps_plan(plan).encode("utf-8")
-    dest = os.path.abspath(os.fspath(path))
-    directory = os.path.dirname(dest)
-    base = os.path.basename(dest)
-    try:
-        mode: int | None = os.stat(dest).st_mode & 0o7777
-    except OSError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
+    atomic_write_bytes(path, dumps_plan(plan).encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------------------------

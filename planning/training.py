@@ -47,7 +47,6 @@ import datetime as _dt
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -57,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from anatomy.fileio import atomic_write_bytes
 from anatomy.ids import base_of, side_of, structure_ids
 from anatomy.params import FaceParamsError
 from planning.check import check_plan, model_for_plan
@@ -691,33 +691,6 @@ def _read_scores(path: Path) -> dict[str, Any]:
     return obj
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dfd = os.open(str(path.parent), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
 def record_score(path: str | os.PathLike[str], trainee: str, exercise_id: str, score: Score) -> dict[str, Any]:
     """Append an attempt to the trainee's history in the score file (created when missing).
 
@@ -734,7 +707,7 @@ def record_score(path: str | os.PathLike[str], trainee: str, exercise_id: str, s
              "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     data["trainees"].setdefault(name, []).append(entry)
     try:
-        _write_atomic(p, json.dumps(data, indent=1, ensure_ascii=False))
+        atomic_write_bytes(p, json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"), make_parents=True)
     except OSError as exc:
         raise ScoreFileError(f"score file {p} cannot be written: {exc.strerror or exc}") from None
     return entry

@@ -27,6 +27,7 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 import numpy as np  # noqa: E402
 
+from anatomy.fileio import atomic_write_bytes  # noqa: E402
 from planning import report as rep  # noqa: E402
 from planning.check import check_plan  # noqa: E402
 from planning.plan import Plan, load_plan, parse_plan  # noqa: E402
@@ -185,10 +186,7 @@ def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
         scene.close()
         payload = rep.render_html(data, pics, svg, block).encode("utf-8")
     t["document_s"] = time.perf_counter() - t1
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_bytes(payload)
-    os.replace(tmp, out_path)
+    atomic_write_bytes(out_path, payload, make_parents=True)
     t["total_s"] = time.perf_counter() - t0
     t["bytes"] = float(len(payload))
     return t
