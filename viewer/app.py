@@ -67,10 +67,10 @@ def get_model() -> Any:
 
 def warm_up() -> None:
     """Load what every session shares and the first one would otherwise wait for: the model, its
-    display and layer-group meshes, and the modules imported on first use (tables, plotting)."""
+    display and layer-group meshes, and the modules imported on first use (tables, the scene).
+    (The walkthrough's timeline figure is made when that mode is first shown, not here.)"""
     t0 = time.perf_counter()
     model = get_model()
-    import matplotlib.pyplot  # noqa: F401 - the timeline figure's first import
     import pandas  # noqa: F401 - the tables' first import
     import pyvista.plotting  # noqa: F401 - the scene's first import
 

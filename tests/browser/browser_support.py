@@ -53,6 +53,14 @@ class AppPage:
                 self.page.wait_for_timeout(200)
         raise AssertionError(f"no screenshot of the scene: {last}")
 
+    def switch_mode(self, mode: str, panel_css: str):
+        """Press a mode button and return the mode's panel once shown (hidden before: asserted)."""
+        panel = self.page.locator(panel_css)
+        assert not panel.is_visible()
+        self.page.get_by_role("button", name=mode, exact=True).click()
+        panel.wait_for(state="visible", timeout=30_000)
+        return panel
+
     def plan_rows(self):
         return self.page.locator(".plan-table .tabulator-row")
 

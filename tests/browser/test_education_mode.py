@@ -10,10 +10,7 @@ pytestmark = pytest.mark.browser
 
 def test_education_mode_steps_through_the_walkthrough(app_page: AppPage) -> None:
     page = app_page.page
-    panel = page.locator(".education-panel")
-    assert not panel.is_visible()
-    page.get_by_role("button", name="patient education", exact=True).click()
-    panel.wait_for(state="visible", timeout=30_000)
+    app_page.switch_mode("patient education", ".education-panel")
     step = page.locator(".education-step")
     step.get_by_text("Your treatment plan").wait_for(timeout=30_000)
     before = step.locator("h3").first.inner_text()

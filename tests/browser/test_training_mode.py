@@ -12,10 +12,7 @@ pytestmark = pytest.mark.browser
 
 def test_training_mode_scores_the_reference_answer(app_page: AppPage) -> None:
     page = app_page.page
-    panel = page.locator(".training-panel")
-    assert not panel.is_visible()
-    page.get_by_role("button", name="training", exact=True).click()
-    panel.wait_for(state="visible", timeout=30_000)
+    app_page.switch_mode("training", ".training-panel")
     page.locator(".training-goal").filter(has_text="Goal").wait_for(timeout=30_000)
     page.locator(".training-picker select").select_option(label="Mentalis (dimpled, 'orange-peel' chin)")
     page.locator(".training-goal").filter(has_text="dimpled chin").wait_for(timeout=30_000)
