@@ -13,8 +13,8 @@ import platform
 import time
 from pathlib import Path
 
-from planning.bench import run_bench
-from viewer.bench import run_viewer_bench
+from injectmap.planning.bench import run_bench
+from injectmap.viewer.bench import run_viewer_bench
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()

@@ -20,7 +20,7 @@ import pyvista as pv  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from anatomy.model import load_model  # noqa: E402
+from injectmap.anatomy.model import load_model  # noqa: E402
 
 DOCS = ROOT / "docs"
 SIZE = (1200, 1200)

@@ -8,6 +8,6 @@ import pytest
 @pytest.fixture(scope="session")
 def model():
     """The default (sex 0.5) face model; built into meshes/default the first time (~40 s)."""
-    from anatomy.model import load_model
+    from injectmap.anatomy.model import load_model
 
     return load_model()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from anatomy import ids, metadata
-from anatomy.metadata import MetadataError
+from injectmap.anatomy import ids, metadata
+from injectmap.anatomy.metadata import MetadataError
 
 HEX = re.compile(r"^#[0-9a-f]{6}$")
 

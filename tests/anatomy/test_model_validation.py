@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anatomy.ids import landmark_ids, structure_ids
-from anatomy.metadata import load_anthropometry
+from injectmap.anatomy.ids import landmark_ids, structure_ids
+from injectmap.anatomy.metadata import load_anthropometry
 
 pytestmark = pytest.mark.slow
 

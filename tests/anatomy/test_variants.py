@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anatomy.model import load_model
-from anatomy.params import FaceParams, FaceParamsError
-from planning.check import check_plan
+from injectmap.anatomy.model import load_model
+from injectmap.anatomy.params import FaceParams, FaceParamsError
+from injectmap.planning.check import check_plan
 
 pytestmark = pytest.mark.slow
 

@@ -70,7 +70,7 @@ def app_url(autosave_dir: Path) -> Iterator[str]:
     t0 = time.perf_counter()
     TIMINGS["server_epoch"] = time.time()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys, injectmap_cli; sys.exit(injectmap_cli.main())", "serve",
+        [sys.executable, "-c", "import sys, injectmap.cli; sys.exit(injectmap.cli.main())", "serve",
          "--port", str(port), "--host", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

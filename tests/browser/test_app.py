@@ -39,8 +39,8 @@ def click_targets() -> dict[str, tuple[float, float]]:
     """Canvas pixel positions of skin points, from the same camera the app starts with."""
     import pyvista as pv
 
-    from viewer.app import SCENE_SIZE, get_model
-    from viewer.scene import Scene
+    from injectmap.viewer.app import SCENE_SIZE, get_model
+    from injectmap.viewer.scene import Scene
 
     pv.OFF_SCREEN = True
     model = get_model()

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
-DEMO_PLAN = Path(__file__).resolve().parents[2] / "viewer" / "demo_plan.json"
+DEMO_PLAN = Path(__file__).resolve().parents[2] / "injectmap" / "viewer" / "demo_plan.json"
 WAIT_MS = 60_000
 
 
@@ -169,8 +169,8 @@ def g1_drag() -> dict[str, tuple[float, float] | list[float]]:
     from the camera the app starts with."""
     import pyvista as pv
 
-    from viewer.app import SCENE_SIZE, create_app, get_model
-    from viewer.scene import NEEDLE_OUTSIDE_MM, Scene
+    from injectmap.viewer.app import SCENE_SIZE, create_app, get_model
+    from injectmap.viewer.scene import NEEDLE_OUTSIDE_MM, Scene
 
     pv.OFF_SCREEN = True
     model = get_model()

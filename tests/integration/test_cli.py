@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from anatomy.ids import landmark_ids, structure_ids
+from injectmap.anatomy.ids import landmark_ids, structure_ids
 
 pytestmark = pytest.mark.slow
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "injectmap_cli", *args], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "injectmap", *args], capture_output=True, text=True, timeout=600
     )
 
 

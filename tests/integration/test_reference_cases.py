@@ -27,7 +27,7 @@ def test_reference_case(case_path: Path, tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(case["plan"]))
     proc = subprocess.run(
-        [sys.executable, "-m", "injectmap_cli", "check", str(plan), "--format", "json"],
+        [sys.executable, "-m", "injectmap", "check", str(plan), "--format", "json"],
         capture_output=True,
         text=True,
         timeout=600,

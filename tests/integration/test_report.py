@@ -25,7 +25,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 @pytest.fixture(scope="module")
 def plan_file(tmp_path_factory) -> Path:
     """The demo plan, plus a too-shallow masseter point (a finding) and a two-week touch-up point."""
-    plan = json.loads((ROOT / "viewer" / "demo_plan.json").read_text())
+    plan = json.loads((ROOT / "injectmap" / "viewer" / "demo_plan.json").read_text())
     plan["sessions"] = [{"id": "touch_up"}]
     plan["points"] += [
         {"id": "m1_left", "units": 10, "target": "masseter_superficial_left",
@@ -42,7 +42,7 @@ def plan_file(tmp_path_factory) -> Path:
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow")
-    return subprocess.run([sys.executable, str(ROOT / "injectmap_cli.py"), *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "injectmap", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
 
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from planning.plan import PlanError, load_plan, parse_plan, save_plan
+from injectmap.planning.plan import PlanError, load_plan, parse_plan, save_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent(
     """
     import sys
-    from planning.plan import parse_plan, save_plan
+    from injectmap.planning.plan import parse_plan, save_plan
     sys.path.insert(0, sys.argv[2])
     from test_atomic_save import big_plan_dict
     target = sys.argv[1]

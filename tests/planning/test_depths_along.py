@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anatomy.model import load_model
-from planning.analysis import analyse_point, depths_along
-from planning.plan import parse_plan
+from injectmap.anatomy.model import load_model
+from injectmap.planning.analysis import analyse_point, depths_along
+from injectmap.planning.plan import parse_plan
 
 PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
 

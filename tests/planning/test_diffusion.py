@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from planning.datafiles import load_data
-from planning.diffusion import parameters, point_radius, radius_mm, radius_of_effect
-from planning.plan import parse_plan
-from planning.products import UnknownProductError, product_names
+from injectmap.planning.datafiles import load_data
+from injectmap.planning.diffusion import parameters, point_radius, radius_mm, radius_of_effect
+from injectmap.planning.plan import parse_plan
+from injectmap.planning.products import UnknownProductError, product_names
 
 CALIBRATION = load_data("diffusion.yaml")["calibration"]
 

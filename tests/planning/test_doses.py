@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from anatomy.ids import BILATERAL_MUSCLES, MIDLINE_MUSCLES, structure_ids
-from planning.datafiles import load_data
-from planning.doses import (
+from injectmap.anatomy.ids import BILATERAL_MUSCLES, MIDLINE_MUSCLES, structure_ids
+from injectmap.planning.datafiles import load_data
+from injectmap.planning.doses import (
     area_dose_range,
     area_names,
     dose_group_of,

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from anatomy.ids import structure_ids
-from planning import education as ed
-from planning.plan import parse_plan
+from injectmap.anatomy.ids import structure_ids
+from injectmap.planning.plan import parse_plan
+from injectmap.teaching import education as ed
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = json.loads((ROOT / "viewer" / "demo_plan.json").read_text())
+DEMO = json.loads((ROOT / "injectmap" / "viewer" / "demo_plan.json").read_text())
 PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
 
 
@@ -140,7 +140,7 @@ def test_walkthrough_accepts_a_parsed_plan():
 
 
 def test_education_and_timeline_import_no_plotting_or_gui():
-    code = ("import sys, planning.education, planning.timeline, planning.report\n"
+    code = ("import sys, injectmap.teaching.education, injectmap.teaching.timeline, injectmap.reports.report\n"
             "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('panel', 'param', 'bokeh', 'pyvista', 'vtk', 'matplotlib'))))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plan_examples import CONTRACT_EXAMPLE, FULL, fresh
 
-from planning.cli_plan import cmd_validate
-from planning.plan import MAX_FILE_BYTES, Plan, PlanError, load_plan, loads_plan, parse_plan
+from injectmap.planning.cli_plan import cmd_validate
+from injectmap.planning.plan import MAX_FILE_BYTES, Plan, PlanError, load_plan, loads_plan, parse_plan
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

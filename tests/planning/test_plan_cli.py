@@ -7,8 +7,8 @@ import json
 
 from plan_examples import CONTRACT_EXAMPLE, fresh
 
-from planning.cli_plan import cmd_mirror, cmd_validate
-from planning.plan import load_plan
+from injectmap.planning.cli_plan import cmd_mirror, cmd_validate
+from injectmap.planning.plan import load_plan
 
 
 def test_validate_ok(tmp_path):

@@ -9,7 +9,7 @@ import stat
 import pytest
 from plan_examples import CONTRACT_EXAMPLE, FULL, fresh, reference_plans
 
-from planning.plan import (
+from injectmap.planning.plan import (
     MAX_FILE_BYTES,
     PlanError,
     dumps_plan,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from plan_examples import CONTRACT_EXAMPLE, fresh
 
-from planning.mirroring import mirror_plan, point_side
-from planning.plan import parse_plan, plan_to_dict
+from injectmap.planning.mirroring import mirror_plan, point_side
+from injectmap.planning.plan import parse_plan, plan_to_dict
 
 
 def test_contract_example_mirror():

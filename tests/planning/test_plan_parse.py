@@ -7,7 +7,7 @@ import math
 import pytest
 from plan_examples import CONTRACT_EXAMPLE, FULL, fresh, reference_plans
 
-from planning.plan import (
+from injectmap.planning.plan import (
     DEFAULT_SESSION,
     Plan,
     PlanError,

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["planning.products", "planning.diffusion", "planning.doses", "planning.plan",
-           "planning.mirroring", "planning.sessions", "planning.schema", "planning.cli_plan"]
+MODULES = [f"injectmap.planning.{m}" for m in ("products", "diffusion", "doses", "plan", "mirroring", "sessions",
+                                                "schema", "cli_plan")]
 
 
 def test_no_gui_imports():

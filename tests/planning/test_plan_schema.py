@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 from plan_examples import CONTRACT_EXAMPLE, FULL, fresh, reference_plans
 
-from anatomy.ids import landmark_ids, structure_ids
-from planning.plan import PlanError, parse_plan
-from planning.schema import build_schema, schema_text
+from injectmap.anatomy.ids import landmark_ids, structure_ids
+from injectmap.planning.plan import PlanError, parse_plan
+from injectmap.planning.schema import build_schema, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "plan.schema.json").read_text())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from plan_examples import CONTRACT_EXAMPLE, fresh
 
-from planning.plan import PlanError, parse_plan
-from planning.sessions import (
+from injectmap.planning.plan import PlanError, parse_plan
+from injectmap.planning.sessions import (
     TOUCH_UP_SESSION,
     add_session,
     diff_plans,

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from planning.datafiles import load_data
-from planning.products import (
+from injectmap.planning.datafiles import load_data
+from injectmap.planning.products import (
     UnknownProductError,
     concentration_units_per_ml,
     ona_equivalent_units,

@@ -1,13 +1,13 @@
 """Each named rule on its own: it fires where the literature says it should and stays quiet where
-the standard technique is followed. Every rule has a source in planning/data/rules.yaml."""
+the standard technique is followed. Every rule has a source in injectmap/planning/data/rules.yaml."""
 
 from __future__ import annotations
 
 import pytest
 
-from anatomy.model import load_model
-from planning.check import check_plan
-from planning.rules import RULES, plan_rules, point_rules, thresholds
+from injectmap.anatomy.model import load_model
+from injectmap.planning.check import check_plan
+from injectmap.planning.rules import RULES, plan_rules, point_rules, thresholds
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planning import timeline as tl
+from injectmap.teaching import timeline as tl
 
 DAYS = np.arange(0.0, 240.0, 0.25)
 PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
@@ -79,7 +79,9 @@ def test_plan_curves_with_a_touch_up():
         ("upper_face", "initial", 0.0), ("jaw", "initial", 0.0), ("upper_face", "touch_up", 14.0)]
     shifted = tl.effect_curve("upper_face", DAYS, start_day=14)
     assert shifted[DAYS <= 14].max() == 0.0
-    fig = tl.timeline_figure(curves)
+    from injectmap.reports.figures import timeline_figure
+
+    fig = timeline_figure(curves)
     ax = fig.axes[0]
     assert len(ax.lines) >= 4  # three curves and the review line
     assert any("touch-up" in t.get_text() for t in ax.get_legend().get_texts())

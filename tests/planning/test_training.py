@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from planning import training
-from planning.training import (
+from injectmap.teaching import training
+from injectmap.teaching.training import (
     ExerciseError,
     ScoreFileError,
     history,
@@ -28,7 +28,7 @@ REQUIRED = {"glabellar_complex", "forehead_heavy_brow", "crows_feet_smile", "mas
 
 @pytest.fixture(scope="module")
 def model():
-    from anatomy.model import load_model
+    from injectmap.anatomy.model import load_model
 
     return load_model()
 

@@ -11,5 +11,5 @@ pv.OFF_SCREEN = True
 @pytest.fixture(scope="session")
 def face_model():
     """The default face model (built on first use, then loaded from the mesh cache)."""
-    model_mod = pytest.importorskip("anatomy.model", reason="anatomy.model is not available")
+    model_mod = pytest.importorskip("injectmap.anatomy.model", reason="anatomy.model is not available")
     return model_mod.load_model()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from viewer import app as viewer_app
+from injectmap.viewer import app as viewer_app
 
 
 def test_serve_refuses_open_host_without_password() -> None:

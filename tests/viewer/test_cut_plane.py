@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from viewer.scene import Scene
-from viewer.scene_canvas import SceneCanvas, unpack_meshes
+from injectmap.viewer.scene import Scene
+from injectmap.viewer.scene_canvas import SceneCanvas, unpack_meshes
 
 
 def test_axial_cut_through_the_face_keeps_every_actor_serialisable(face_model) -> None:

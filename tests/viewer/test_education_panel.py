@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from viewer.analysis import PlanAnalyst
-from viewer.app import SceneView, demo_plan
-from viewer.education_panel import EDUCATION_MODE, EducationPanel
-from viewer.state import LAYER_GROUPS, AppState
+from injectmap.viewer.analysis import PlanAnalyst
+from injectmap.viewer.app import SceneView, demo_plan
+from injectmap.viewer.education_panel import EDUCATION_MODE, EducationPanel
+from injectmap.viewer.state import LAYER_GROUPS, AppState
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from anatomy.params import FaceParams
-from viewer import app as viewer_app
-from viewer.face_panel import face_to_plan_model, load_face, plan_face
+from injectmap.anatomy.params import FaceParams
+from injectmap.viewer import app as viewer_app
+from injectmap.viewer.face_panel import face_to_plan_model, load_face, plan_face
 
 #: a 6 mm deep point over the lower masseter: in the muscle of a large jaw only
 MASSETER_POINT = {"id": "m1", "at": {"landmark": "gonion_left", "anterior_mm": 15, "superior_mm": 15},
@@ -102,7 +102,7 @@ def test_out_of_range_face_in_a_plan_keeps_the_face(face_model, tmp_path, monkey
 
 @pytest.mark.parametrize("group", ["muscles"])
 def test_scene_draws_the_new_face(face_model, group) -> None:
-    from viewer.scene import Scene
+    from injectmap.viewer.scene import Scene
 
     big = load_face(FaceParams(masseter=1.0))
     scene = Scene(face_model, window_size=(200, 150))

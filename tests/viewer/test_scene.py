@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 
-from viewer.scene import PointGlyph, Scene, layer_group, worst_severity
+from injectmap.viewer.scene import PointGlyph, Scene, layer_group, worst_severity
 
 
 @pytest.fixture

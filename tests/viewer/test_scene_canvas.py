@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 import pyvista as pv
 
-from viewer.scene import PointGlyph, Scene
-from viewer.scene_canvas import HELD_SPARE, MeshArrays, SceneCanvas, colour_runs, expand_mesh, pack_meshes, unpack_meshes
+from injectmap.viewer.scene import PointGlyph, Scene
+from injectmap.viewer.scene_canvas import (
+    HELD_SPARE,
+    MeshArrays,
+    SceneCanvas,
+    colour_runs,
+    expand_mesh,
+    pack_meshes,
+    unpack_meshes,
+)
 
 
 def test_blob_round_trip_keeps_every_array_aligned_and_exact() -> None:
@@ -124,7 +132,7 @@ def test_meshes_out_of_the_scene_are_dropped_oldest_first(face_model, scene) -> 
 
 
 def test_spare_meshes_are_bounded_in_bytes_too(scene, monkeypatch) -> None:
-    import viewer.scene_canvas as sc
+    import injectmap.viewer.scene_canvas as sc
 
     monkeypatch.setattr(sc, "HELD_SPARE_BYTES", 3_000_000)
     canvas = SceneCanvas()

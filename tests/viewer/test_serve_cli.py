@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "import sys, injectmap_cli; sys.exit(injectmap_cli.main())"]
+CLI = [sys.executable, "-c", "import sys, injectmap.cli; sys.exit(injectmap.cli.main())"]
 
 
 def _free_port() -> int:

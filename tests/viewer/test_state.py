@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planning.plan import parse_plan
-from viewer.state import AppState
+from injectmap.planning.plan import parse_plan
+from injectmap.viewer.state import AppState
 
 
 def _state() -> AppState:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from viewer.state import AppState
-from viewer.training_panel import TrainingPanel
+from injectmap.viewer.state import AppState
+from injectmap.viewer.training_panel import TrainingPanel
 
 
 @pytest.fixture

@@ -1,0 +1,272 @@
+"""Landmarks on the head, found by the rules in ``data/landmarks.yaml``.
+
+Every rule is geometric (profile extrema, lid margins, cornea apex, silhouettes) or a base-mesh
+vertex id, so landmarks follow the face when its shape changes (sex and the other CC0 targets).
+Bilateral landmarks are computed on the left (+x) and mirrored by the same rule on the right.
+Bone landmarks (the foramina) sit at the bone depth of the tissue-thickness field below their skin
+point; they are added by :func:`add_bone_landmarks` once that field exists.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from injectmap.anatomy.head import Head
+from injectmap.anatomy.ids import BILATERAL_LANDMARKS, BONE_LANDMARKS
+from injectmap.anatomy.yamlio import safe_load
+
+DATA = Path(__file__).parent / "data"
+
+
+def load_rules() -> dict[str, dict[str, Any]]:
+    with open(DATA / "landmarks.yaml", encoding="utf-8") as fh:
+        return safe_load(fh)
+
+
+@lru_cache(maxsize=1)
+def _base_tree() -> tuple[cKDTree, np.ndarray]:
+    from injectmap.anatomy.basehead import read_base_obj
+
+    v = read_base_obj().vertices_mm
+    return cKDTree(v), v
+
+
+def _mirror_vertex(vid: int) -> int:
+    tree, v = _base_tree()
+    p = v[vid] * np.array([-1.0, 1.0, 1.0])
+    return int(tree.query(p)[1])
+
+
+class _Finder:
+    def __init__(self, head: Head):
+        self.head = head
+        skin = head.skin
+        cav = np.asarray(skin.point_data["cavity"]).astype(bool)
+        self.pts = np.asarray(skin.points)[~cav]
+        self.nrm = np.asarray(skin.point_normals)[~cav]
+        self.tree = cKDTree(self.pts)
+        # the outer midline profile: slice at x = 0, keep the most anterior point per 0.5 mm of height
+        sl = skin.slice(normal="x", origin=(0.0, 0.0, 0.0))
+        p = np.asarray(sl.points)
+        p = p[p[:, 2] > -60.0]
+        bins = np.floor(p[:, 1] / 1.0).astype(int)
+        order = np.lexsort((-p[:, 2], bins))
+        first = np.unique(bins[order], return_index=True)[1]
+        prof = p[order][first]
+        prof = prof[np.argsort(prof[:, 1])]
+        # drop bins whose most anterior point lies far behind both neighbours (a missed crossing)
+        z = prof[:, 2]
+        ok = np.ones(len(prof), dtype=bool)
+        ok[1:-1] = ~((z[1:-1] < z[:-2] - 6.0) & (z[1:-1] < z[2:] - 6.0))
+        self.profile = prof[ok]
+        self.found: dict[str, np.ndarray] = {}
+
+    def snap(self, p: np.ndarray) -> np.ndarray:
+        return self.pts[self.tree.query(p)[1]]
+
+    # -- midline profile -------------------------------------------------------------------
+    def _prof_between(self, y0: float, y1: float) -> np.ndarray:
+        lo, hi = min(y0, y1), max(y0, y1)
+        p = self.profile
+        sel = p[(p[:, 1] >= lo) & (p[:, 1] <= hi)]
+        if len(sel) == 0:
+            raise ValueError(f"no midline profile between y={lo:.1f} and y={hi:.1f}")
+        return sel
+
+    def profile_max_z(self) -> np.ndarray:
+        p = self.profile[self.profile[:, 1] > -120]
+        return p[np.argmax(p[:, 2])]
+
+    def profile_min_z_between_eyes(self) -> np.ndarray:
+        sel = self._prof_between(-10.0, 15.0)
+        return sel[np.argmin(sel[:, 2])]
+
+    def _below(self, r: dict) -> np.ndarray:
+        base = self.found[r["of"]]
+        return self._prof_between(base[1] - r["range_mm"][1], base[1] - r["range_mm"][0])
+
+    def profile_min_z_below(self, r: dict) -> np.ndarray:
+        sel = self._below(r)
+        return sel[np.argmin(sel[:, 2])]
+
+    def profile_max_z_below(self, r: dict) -> np.ndarray:
+        sel = self._below(r)
+        return sel[np.argmax(sel[:, 2])]
+
+    def profile_extreme_below(self, r: dict) -> np.ndarray:
+        base = self.found[r["of"]]
+        d = np.asarray(r["direction"], dtype=float)
+        d /= np.linalg.norm(d)
+        p = self.profile[(self.profile[:, 1] < base[1]) & (self.profile[:, 2] > base[2] - 45.0)]
+        return p[np.argmax(p @ d)]
+
+    def between_brows(self) -> np.ndarray:
+        y = 0.5 * (self.found["brow_medial_left"][1] + self.found["brow_medial_right"][1])
+        sel = self._prof_between(y - 1.0, y + 1.0)
+        return sel[np.argmin(np.abs(sel[:, 1] - y))]
+
+    def facial_thirds(self) -> np.ndarray:
+        g, sn = self.found["glabella"], self.found["subnasale"]
+        y = g[1] + (g[1] - sn[1])
+        sel = self._prof_between(y - 1.0, y + 1.0)
+        return sel[np.argmin(np.abs(sel[:, 1] - y))]
+
+    # -- eyes ------------------------------------------------------------------------------
+    def _lashes(self, s: float) -> np.ndarray:
+        from injectmap.anatomy.basehead import read_base_obj
+
+        obj = read_base_obj()
+        side = "l" if s > 0 else "r"
+        idx = np.unique(np.concatenate([obj.groups[f"helper-{side}-eyelashes-1"],
+                                        obj.groups[f"helper-{side}-eyelashes-2"]]))
+        return self.head.base_vertices_mm[idx]
+
+    def lid_margin_medial(self, s: float) -> np.ndarray:
+        lash = self._lashes(s)
+        return lash[np.argmin(np.abs(lash[:, 0]))]
+
+    def lid_margin_lateral(self, s: float) -> np.ndarray:
+        lash = self._lashes(s)
+        return lash[np.argmax(np.abs(lash[:, 0]))]
+
+    def cornea_apex(self, s: float) -> np.ndarray:
+        eye = self.head.eyes["left" if s > 0 else "right"]
+        p = np.asarray(eye.points)
+        return p[np.argmax(p[:, 2])]
+
+    # -- offsets from landmarks (offset_mm: [lateral, superior]) ----------------------------
+    def _offset(self, r: dict, s: float, lateral: float, superior: float) -> np.ndarray:
+        base = self.found[f"{r['of']}_{'left' if s > 0 else 'right'}"]
+        target = base + np.array([s * lateral, superior, 0.0])
+        # project onto the skin along z (from the front), keeping x and y; the skin may lie well
+        # behind the landmark's plane where the face curves back (the temple)
+        p = self.pts
+        near = p[(np.abs(p[:, 0] - target[0]) < 1.5) & (np.abs(p[:, 1] - target[1]) < 1.5) & (p[:, 2] > -60.0)]
+        if len(near) == 0:
+            return self.snap(target)
+        return near[np.argmax(near[:, 2])]
+
+    def above_landmark(self, r: dict, s: float) -> np.ndarray:
+        return self._offset(r, s, r["offset_mm"][0], r["offset_mm"][1])
+
+    below_landmark = above_landmark
+    lateral_of_landmark = above_landmark
+
+    # -- nose, mouth, ear, jaw ---------------------------------------------------------------
+    def ala_lateral(self, s: float) -> np.ndarray:
+        """The ala's lateral edge: just above the subnasale level, where the front of the face drops
+        most steeply going outward from the midline (the alar-facial groove)."""
+        sn = self.found["subnasale"]
+        p = self.pts
+        band = p[(p[:, 1] > sn[1] + 1.0) & (p[:, 1] < sn[1] + 8.0) & (s * p[:, 0] > 0)]
+        xs = np.arange(11.0, 30.0, 1.0)  # beyond the columella and tip
+        front = np.array([band[np.abs(s * band[:, 0] - x) < 0.75][:, 2].max() for x in xs])
+        k = int(np.argmin(np.diff(front)))  # steepest drop between xs[k] and xs[k+1]
+        sel = band[np.abs(s * band[:, 0] - xs[k]) < 0.75]
+        return sel[np.argmax(sel[:, 2])]
+
+    def mouth_corner(self, s: float) -> np.ndarray:
+        v = self.head.base_vertices_mm[10374].copy()
+        v[0] = s * abs(v[0])
+        return self.snap(v)
+
+    def vertex(self, r: dict, s: float) -> np.ndarray:
+        """A base-mesh vertex (hm08 numbering) given for the left side; on the right, the vertex at the
+        mirrored position of the undeformed base mesh, so one-sided shape targets are followed."""
+        vid = int(r["vertex"])
+        if s < 0:
+            vid = _mirror_vertex(vid)
+        return self.snap(self.head.base_vertices_mm[vid])
+
+    def max_x_in_band(self, r: dict, s: float) -> np.ndarray:
+        sd = "left" if s > 0 else "right"
+        a, b = self.found[f"{r['band'][0]}_{sd}"], self.found[f"{r['band'][1]}_{sd}"]
+        y0, y1 = a[1] + r["y_offset_mm"][0], a[1] + r["y_offset_mm"][1]
+        p = self.pts
+        sel = (p[:, 1] > y0) & (p[:, 1] < y1) & (p[:, 2] > b[2] + 10.0) & (s * p[:, 0] > 0)
+        cand = p[sel]
+        return cand[np.argmax(s * cand[:, 0])]
+
+    def mandible_angle(self, s: float) -> np.ndarray:
+        """Gonion on the skin: the lowest point of the lower face's lateral outline (front view)
+        before the outline passes onto the neck, i.e. the corner of the jaw."""
+        sd = "left" if s > 0 else "right"
+        ob, me, sto = self.found[f"otobasion_inferius_{sd}"], self.found["menton"], self.found["stomion"]
+        p, n = self.pts, self.nrm
+        sel = ((p[:, 1] < sto[1]) & (p[:, 1] > me[1]) & (p[:, 2] > ob[2] + 8.0) & (s * p[:, 0] > 30.0)
+               & (s * n[:, 0] > 0.5))
+        cand = p[sel]
+        best = None
+        for y in np.arange(sto[1], me[1], -1.0):
+            band = cand[np.abs(cand[:, 1] - y) < 0.6]
+            if len(band) == 0:
+                continue
+            q = band[np.argmax(s * band[:, 0])]
+            if best is not None and q[2] < best[2] - 8.0:
+                break  # the outline jumped back: we are on the neck
+            best = q
+        assert best is not None
+        return best
+
+    def temporal_crest(self, r: dict, s: float) -> np.ndarray:
+        """Frontotemporale on the skin: at a set fraction of the glabella-trichion height, the first
+        point (going outward from the midline) where the forehead turns to face sideways, i.e. the
+        outward normal's lateral component exceeds ``normal_x``: the temporal crest."""
+        g, tr = self.found["glabella"], self.found["trichion"]
+        y = g[1] + float(r["height_fraction"]) * (tr[1] - g[1])
+        band = (np.abs(self.pts[:, 1] - y) < 0.7) & (s * self.pts[:, 0] > 0) & (self.pts[:, 2] > -60.0)
+        q, n = self.pts[band], self.nrm[band]
+        order = np.argsort(s * q[:, 0])
+        turned = np.nonzero(s * n[order, 0] > float(r["normal_x"]))[0]
+        return q[order][turned[0]]
+
+ORDER = ("pronasale", "nasion", "subnasale", "labrale_superius", "stomion", "labrale_inferius",
+         "sublabiale", "pogonion", "menton", "endocanthion", "exocanthion", "pupil", "brow_medial",
+         "brow_peak", "brow_lateral", "orbital_rim_superior", "orbital_rim_lateral", "orbitale", "alare",
+         "cheilion", "tragion", "otobasion_inferius", "zygion", "gonion", "glabella", "trichion",
+         "frontotemporale")
+NO_ARGS = ("facial_thirds", "profile_max_z", "profile_min_z_between_eyes", "between_brows")
+WITH_RULE = ("above_landmark", "below_landmark", "lateral_of_landmark", "vertex", "max_x_in_band", "temporal_crest")
+
+
+def find_landmarks(head: Head) -> dict[str, np.ndarray]:
+    """Every skin landmark of CONTRACTS (the bone ones come from :func:`add_bone_landmarks`)."""
+    rules = load_rules()
+    f = _Finder(head)
+    bilateral = set(BILATERAL_LANDMARKS)
+    for name in ORDER:
+        r = rules[name]
+        fn = getattr(f, r["rule"])
+        if name not in bilateral:
+            f.found[name] = np.asarray(fn() if r["rule"] in NO_ARGS else fn(r), dtype=float)
+            continue
+        for sd, s in (("left", 1.0), ("right", -1.0)):
+            f.found[f"{name}_{sd}"] = np.asarray(fn(r, s) if r["rule"] in WITH_RULE else fn(s),
+                                                 dtype=float)
+    return dict(f.found)
+
+
+def add_bone_landmarks(landmarks: dict[str, np.ndarray], bone_depth_at, skin_normal_at) -> None:
+    """Place the foramina on the bone below their skin points.
+
+    Parameters
+    ----------
+    bone_depth_at : callable, (n, 3) skin points -> (n,) bone depth in mm
+    skin_normal_at : callable, (n, 3) skin points -> (n, 3) outward unit normals
+    """
+    rules = load_rules()
+    for name in BONE_LANDMARKS:
+        r = rules[name]
+        for sd, s in (("left", 1.0), ("right", -1.0)):
+            base = landmarks[f"{r['of']}_{sd}"].copy()
+            if "lateral_from_midline_mm" in r:
+                base[0] = s * float(r["lateral_from_midline_mm"])
+            base[1] += float(r.get("superior_mm", 0.0))
+            depth = float(bone_depth_at(base[None, :])[0])
+            normal = skin_normal_at(base[None, :])[0]
+            landmarks[f"{name}_{sd}"] = base - normal * depth

@@ -1,0 +1,432 @@
+"""The face model: build it from the base head and the data files, cache it (:func:`cache_root`), load it.
+
+``load_model()`` reuses the cache while the inputs (base mesh, shape targets, data files, builder
+version) are unchanged: their sha256 is in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pyvista as pv
+from scipy.spatial import cKDTree
+
+from injectmap.anatomy import basehead
+from injectmap.anatomy.build import Builder, Built, Grid, VolumeField
+from injectmap.anatomy.fields import SkinProjector, layer_depths, load_geometry, resolve_anchor
+from injectmap.anatomy.fileio import atomic_write_bytes
+from injectmap.anatomy.head import Head, build_head, depth_along_normal
+from injectmap.anatomy.ids import structure_ids
+from injectmap.anatomy.landmarks import add_bone_landmarks, find_landmarks
+from injectmap.anatomy.metadata import StructureInfo, load_structures
+from injectmap.anatomy.params import FaceParams
+
+BUILDER_VERSION = "1.0.0"
+DATA_DIR = Path(__file__).parent / "data"
+#: environment variables naming the model cache's folder (the first one set wins)
+CACHE_ENV = ("INJECTMAP_CACHE_DIR", "INJECTMAP_MESHES")
+
+
+def cache_root() -> Path:
+    """Where built faces are cached: ``$INJECTMAP_CACHE_DIR`` (or ``$INJECTMAP_MESHES``, or the
+    command line's ``--cache-dir``), else ``meshes/`` in a source checkout, else the user's cache
+    folder (platformdirs: ``~/.cache/injectmap/meshes`` on Linux), never inside site-packages."""
+    for var in CACHE_ENV:
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "injectmap" / "anatomy" / "model.py").is_file():
+        return checkout / "meshes"
+    from platformdirs import user_cache_path
+
+    return user_cache_path("injectmap", appauthor=False) / "meshes"
+
+
+def _from_info(field_name: str) -> Any:
+    """A read-only attribute of :class:`Structure` that is its ``info``'s field of that name."""
+    return property(lambda self: getattr(self.info, field_name), doc=f"``info.{field_name}``")
+
+
+@dataclass
+class Structure:
+    """One structure of the model: its metadata (``info``, from data/structures.yaml) and geometry.
+
+    ``volume`` (closed structures) samples the implicit field (negative inside) used for containment
+    and sphere-overlap queries; ``centreline`` and ``radius_mm`` describe tubes. The metadata is
+    read through ``info`` or the properties below (``s.kind`` is ``s.info.kind``), never copied.
+    """
+
+    info: StructureInfo
+    mesh: pv.PolyData
+    volume: VolumeField | None = None
+    centreline: np.ndarray | None = None
+    radius_mm: float | None = None
+    geometry_source: str = ""
+
+    # the metadata, read from ``info`` (never copied)
+    id = _from_info("id")
+    kind = _from_info("kind")
+    side = _from_info("side")
+    layer = _from_info("layer")
+    name = _from_info("name")
+    colour = _from_info("colour")
+    action = _from_info("action")
+    weakened = _from_info("weakened")
+    spare = _from_info("spare")
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(self.info.sources)
+
+    @property
+    def closed(self) -> bool:
+        return self.volume is not None or self.centreline is not None
+
+
+@dataclass
+class FaceModel:
+    """The layered face in the CONTRACTS frame (mm)."""
+
+    name: str
+    sex: float
+    skin: pv.PolyData
+    eyes: dict[str, pv.PolyData]
+    landmarks: dict[str, np.ndarray]
+    structures: dict[str, Structure]
+    depth_points_mm: np.ndarray
+    depth_normals: np.ndarray
+    layer_bone_mm: np.ndarray
+    layer_fat_mm: np.ndarray
+    layer_smas_mm: np.ndarray
+    skin_thickness_mm: float
+    sha256: str
+    build_seconds: float = 0.0
+    params: FaceParams = field(default_factory=FaceParams)
+    _tree: cKDTree | None = field(default=None, repr=False)
+    _index: Any = field(default=None, repr=False)
+
+    @property
+    def skin_tree(self) -> cKDTree:
+        if self._tree is None:
+            self._tree = cKDTree(self.depth_points_mm)
+        return self._tree
+
+    def skin_point(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sealed-skin point nearest to ``p`` (3,) and its outward unit normal."""
+        _, i = self.skin_tree.query(np.asarray(p, dtype=float))
+        return self.depth_points_mm[i].copy(), self.depth_normals[i].copy()
+
+    def depth_below_skin(self, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Signed depth (positive inside) of points and the row of their nearest skin point."""
+        pts = np.asarray(points_mm, dtype=float).reshape(-1, 3)
+        _, idx = self.skin_tree.query(pts)
+        d = depth_along_normal(pts, self.depth_points_mm[idx], self.depth_normals[idx])
+        return d, idx
+
+    @property
+    def index(self):
+        """The spatial index over every structure (built once, on first use)."""
+        if self._index is None:
+            from injectmap.anatomy.index import SpatialIndex
+
+            self._index = SpatialIndex(self)
+        return self._index
+
+
+# -- hashing -------------------------------------------------------------------------------------
+def _params(p: FaceParams | float) -> FaceParams:
+    return p if isinstance(p, FaceParams) else FaceParams(sex=float(p))
+
+
+def _extra_targets(params: FaceParams, geo: dict[str, Any]) -> list:
+    t = geo["variants"]["brow"]["targets"]
+    return basehead.brow_targets(params.brow_left, params.brow_right, t["up"], t["down"])
+
+
+def masseter_scale(params: FaceParams, geo: dict[str, Any]) -> float:
+    v = geo["variants"]["masseter"]
+    m = params.masseter
+    return 1.0 + m * (float(v["scale_at_plus_one"]) - 1.0) if m >= 0 else 1.0 - m * (float(v["scale_at_minus_one"]) - 1.0)
+
+
+def inputs_sha256(params: FaceParams | float) -> str:
+    params = _params(params)
+    h = hashlib.sha256()
+    h.update(BUILDER_VERSION.encode())
+    h.update(basehead.BASE_SHA256.encode())
+    h.update(repr(params).encode())
+    for entry in basehead.sex_targets(params.sex) + _extra_targets(params, load_geometry()):
+        rel, w = entry[0], entry[1]
+        h.update(f"{rel}:{w:.6f}:{entry[2] if len(entry) > 2 else ''}:{basehead.target_sha256(rel)}".encode())
+    for p in sorted(DATA_DIR.glob("*.yaml")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    for mod in ("basehead", "head", "landmarks", "fields", "build", "model", "params"):
+        h.update((Path(__file__).parent / f"{mod}.py").read_bytes())
+    return h.hexdigest()
+
+
+def variant_name(params: FaceParams | float) -> str:
+    return _params(params).name
+
+
+# -- building --------------------------------------------------------------------------------------
+def _masseter_bulge(head: Head, landmarks: dict[str, np.ndarray], geo: dict[str, Any], scale: float) -> np.ndarray:
+    """Move the skin over each masseter outward by the thickness the muscle gains (inward when it is
+    smaller); returns the displacement (mm, outward) at each sealed-skin point."""
+    spec = geo["muscles"]["masseter_superficial"]
+    thick = float(spec["depth_from_bone_mm"][0])
+    amp = (scale - 1.0) * thick
+    disp_seal = np.zeros(len(head.depth_points_mm))
+    if abs(amp) < 1e-9:
+        return disp_seal
+    sigma = float(geo["variants"]["masseter"]["bulge_sigma_mm"])
+    skin = head.skin
+    disp_skin = np.zeros(skin.n_points)
+    for side in ("left", "right"):
+        proj = SkinProjector(head)
+        outline = [proj.project(resolve_anchor(p, side, landmarks), p.get("project", "nearest")) for p in spec["outline"]]
+        centre = head.depth_points_mm[head.depth_tree.query(head.depth_points_mm[outline].mean(axis=0))[1]]
+        disp_skin += amp * np.exp(-0.5 * ((skin.points - centre) ** 2).sum(1) / sigma**2)
+        disp_seal += amp * np.exp(-0.5 * ((head.depth_points_mm - centre) ** 2).sum(1) / sigma**2)
+    skin.points = skin.points + skin.point_normals * disp_skin[:, None]
+    head.depth_points_mm = head.depth_points_mm + head.depth_normals * disp_seal[:, None]
+    head._tree = None
+    return disp_seal
+
+
+def build_model(params: FaceParams | float = 0.5) -> FaceModel:
+    """Build the model from nothing (no cache)."""
+    t0 = time.perf_counter()
+    params = _params(params)
+    sex = params.sex
+    geo = load_geometry()
+    head: Head = build_head(sex, extra_targets=_extra_targets(params, geo))
+    landmarks = find_landmarks(head)
+    scale = masseter_scale(params, geo)
+    bulge = _masseter_bulge(head, landmarks, geo, scale)
+    layers = layer_depths(head, landmarks, geo, sex)
+    layers.bone_mm = layers.bone_mm + bulge
+
+    def bone_at(p: np.ndarray) -> np.ndarray:
+        _, i = head.depth_tree.query(p)
+        return layers.bone_mm[i]
+
+    def normal_at(p: np.ndarray) -> np.ndarray:
+        _, i = head.depth_tree.query(p)
+        return head.depth_normals[i]
+
+    add_bone_landmarks(landmarks, bone_at, normal_at)
+    meta = load_structures()
+    b = Builder(head, landmarks, layers, geo, scales={"masseter": scale})
+    built: dict[str, tuple[Built, str]] = {}
+    for group in ("muscles", "glands"):
+        for base, spec in geo[group].items():
+            sides = ("midline",) if spec.get("midline") else ("left", "right")
+            for sd in sides:
+                sid = base if sd == "midline" else f"{base}_{sd}"
+                fn = b.band if spec["type"] == "band" else b.sheet
+                try:
+                    built[sid] = (fn(spec, "left" if sd == "midline" else sd), spec.get("source", ""))
+                except ValueError as exc:
+                    raise ValueError(f"{sid}: {exc}") from exc
+    for base, spec in geo["tubes"].items():
+        for sd in ("left", "right"):
+            built[f"{base}_{sd}"] = (b.tube(spec, sd), spec.get("source", ""))
+    for sd in ("left", "right"):
+        built[f"orbit_{sd}"] = (b.orbit(geo["orbit"], sd), geo["orbit"]["source"])
+    src_layers = geo["layers"]["fat_fraction"]["source"]
+    surfaces = b.layer_surfaces({"subcutaneous_fat": layers.fat_mm, "smas": layers.smas_mm, "bone": layers.bone_mm})
+    built["subcutaneous_fat"] = (surfaces["subcutaneous_fat"], src_layers)
+    built["smas"] = (surfaces["smas"], geo["layers"]["smas_thickness_mm"]["source"])
+    built["bone"] = (surfaces["bone"], "forensic soft-tissue depth tables (tissue_depth.yaml)")
+    built["skin"] = (Built(mesh=head.skin), geo["layers"]["skin_thickness_mm"]["source"])
+
+    structures = {sid: _structure(sid, meta[sid], bt, src) for sid, (bt, src) in built.items()}
+    missing = set(structure_ids()) - set(structures)
+    if missing:
+        raise RuntimeError(f"the model lacks contract structures: {sorted(missing)}")
+    return FaceModel(
+        name=params.name,
+        sex=sex,
+        params=params,
+        skin=head.skin,
+        eyes=head.eyes,
+        landmarks=landmarks,
+        structures=structures,
+        depth_points_mm=head.depth_points_mm,
+        depth_normals=head.depth_normals,
+        layer_bone_mm=layers.bone_mm,
+        layer_fat_mm=layers.fat_mm,
+        layer_smas_mm=layers.smas_mm,
+        skin_thickness_mm=float(layers.skin_mm[0]),
+        sha256=inputs_sha256(params),
+        build_seconds=time.perf_counter() - t0,
+    )
+
+
+def _structure(sid: str, info: StructureInfo, bt: Built, source: str) -> Structure:
+    if info.id != sid:
+        raise ValueError(f"structure {sid!r} was given the metadata of {info.id!r}")
+    return Structure(
+        info=info,
+        mesh=bt.mesh,
+        volume=bt.volume,
+        centreline=bt.centreline if bt.radius_mm is not None else None,
+        radius_mm=bt.radius_mm,
+        geometry_source=source,
+    )
+
+
+# -- cache ---------------------------------------------------------------------------------------
+def save_model(model: FaceModel, folder: Path) -> None:
+    """Write one .vtp per structure, the arrays, and the manifest last (it marks the cache valid)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {
+        "depth_points_mm": model.depth_points_mm,
+        "depth_normals": model.depth_normals,
+        "layer_bone_mm": model.layer_bone_mm,
+        "layer_fat_mm": model.layer_fat_mm,
+        "layer_smas_mm": model.layer_smas_mm,
+    }
+    entries = []
+    for sid, s in model.structures.items():
+        s.mesh.save(folder / f"{sid}.vtp")
+        e: dict[str, Any] = {
+            "id": sid,
+            "kind": s.kind,
+            "side": s.side,
+            "layer": s.layer,
+            "colour": s.colour,
+            "file": f"{sid}.vtp",
+            "closed": bool(s.closed),
+        }
+        if s.volume is not None:
+            arrays[f"vol__{sid}"] = s.volume.values
+            e["grid"] = {
+                "origin": s.volume.grid.origin.tolist(),
+                "spacing": s.volume.grid.spacing,
+                "shape": list(s.volume.grid.shape),
+            }
+        if s.centreline is not None:
+            arrays[f"line__{sid}"] = s.centreline
+            e["radius_mm"] = s.radius_mm
+        entries.append(e)
+    for side, e in model.eyes.items():
+        e.save(folder / f"eye_{side}.vtp")
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+    atomic_write_bytes(folder / "arrays.npz", buf.getvalue(), make_parents=True)
+    manifest = {
+        "format": "injectmap-meshes",
+        "builder_version": BUILDER_VERSION,
+        "name": model.name,
+        "sex": model.sex,
+        "params": {"sex": model.params.sex, "masseter": model.params.masseter,
+                   "brow_left": model.params.brow_left, "brow_right": model.params.brow_right},
+        "inputs_sha256": model.sha256,
+        "base_mesh_sha256": basehead.BASE_SHA256,
+        "skin_thickness_mm": model.skin_thickness_mm,
+        "build_seconds": round(model.build_seconds, 2),
+        "landmarks": {k: [round(float(x), 4) for x in v] for k, v in model.landmarks.items()},
+        "structures": entries,
+    }
+    atomic_write_bytes(folder / "manifest.json", json.dumps(manifest, indent=1).encode(), make_parents=True)
+
+
+def read_model(folder: Path) -> FaceModel:
+    man = json.loads((folder / "manifest.json").read_text())
+    arr = np.load(folder / "arrays.npz")
+    meta = load_structures()
+    geo = load_geometry()
+    sources = {}
+    for group in ("muscles", "glands", "tubes"):
+        for base, spec in geo[group].items():
+            sources[base] = spec.get("source", "")
+    structures = {}
+    for e in man["structures"]:
+        sid = e["id"]
+        vol = None
+        if "grid" in e:
+            g = e["grid"]
+            vol = VolumeField(
+                Grid(np.asarray(g["origin"]), float(g["spacing"]), tuple(g["shape"])), arr[f"vol__{sid}"]
+            )
+        line = arr[f"line__{sid}"] if f"line__{sid}" in arr.files else None
+        bt = Built(
+            mesh=cast(pv.PolyData, pv.read(folder / e["file"])), volume=vol, centreline=line, radius_mm=e.get("radius_mm")
+        )
+        base = sid[:-5] if sid.endswith("_left") else sid[:-6] if sid.endswith("_right") else sid
+        structures[sid] = _structure(sid, meta[sid], bt, sources.get(base, ""))
+    eyes = {s: cast(pv.PolyData, pv.read(folder / f"eye_{s}.vtp")) for s in ("left", "right")}
+    return FaceModel(
+        name=man["name"],
+        sex=float(man["sex"]),
+        params=FaceParams(**man.get("params", {"sex": float(man["sex"])})),
+        skin=structures["skin"].mesh,
+        eyes=eyes,
+        landmarks={k: np.asarray(v) for k, v in man["landmarks"].items()},
+        structures=structures,
+        depth_points_mm=arr["depth_points_mm"],
+        depth_normals=arr["depth_normals"],
+        layer_bone_mm=arr["layer_bone_mm"],
+        layer_fat_mm=arr["layer_fat_mm"],
+        layer_smas_mm=arr["layer_smas_mm"],
+        skin_thickness_mm=float(man["skin_thickness_mm"]),
+        sha256=man["inputs_sha256"],
+        build_seconds=float(man.get("build_seconds", 0.0)),
+    )
+
+
+def cache_folder(params: FaceParams | float, root: Path | None = None) -> Path:
+    return (root or cache_root()) / _params(params).name
+
+
+def cache_valid(params: FaceParams | float = 0.5, root: Path | None = None) -> bool:
+    man = cache_folder(params, root) / "manifest.json"
+    if not man.exists():
+        return False
+    try:
+        return json.loads(man.read_text()).get("inputs_sha256") == inputs_sha256(params)
+    except (OSError, ValueError):
+        return False
+
+
+_LOADED: dict[tuple[FaceParams, str], FaceModel] = {}
+
+
+def load_model(
+    sex: float = 0.5,
+    root: Path | None = None,
+    rebuild: bool = False,
+    *,
+    masseter: float = 0.0,
+    brow_left: float = 0.0,
+    brow_right: float = 0.0,
+    params: FaceParams | None = None,
+) -> FaceModel:
+    """The model for a face (sex 0 female .. 1 male; masseter, brow_left, brow_right -1 .. 1), from
+    the cache when it is current. The loaded model is read-only and shared within a process.
+    """
+    if params is None:
+        params = FaceParams(sex=sex, masseter=masseter, brow_left=brow_left, brow_right=brow_right)
+    key = (params, str(root))
+    if not rebuild and key in _LOADED:
+        return _LOADED[key]
+    folder = cache_folder(params, root)
+    if not rebuild and cache_valid(params, root):
+        model = read_model(folder)
+    else:
+        model = build_model(params)
+        save_model(model, folder)
+    _LOADED[key] = model
+    return model

@@ -1,0 +1,194 @@
+"""The ``injectmap`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+
+def _params(args):
+    from injectmap.anatomy.params import FaceParams
+
+    return FaceParams(sex=args.sex, masseter=args.masseter, brow_left=args.brow_left, brow_right=args.brow_right)
+
+
+def cmd_anatomy(args) -> int:
+    from injectmap.anatomy.model import build_model, cache_folder, load_model, save_model
+
+    if args.anatomy_cmd == "build":
+        t0 = time.perf_counter()
+        if args.force:
+            m = build_model(_params(args))
+            save_model(m, cache_folder(_params(args)))
+        else:
+            m = load_model(params=_params(args))
+        print(
+            f"model {m.name}: {len(m.structures)} structures, {len(m.landmarks)} landmarks, "
+            f"{time.perf_counter() - t0:.1f} s -> {cache_folder(_params(args))}"
+        )
+        return 0
+    m = load_model(params=_params(args))
+    if args.anatomy_cmd == "list":
+        rows = [
+            {"id": s.id, "kind": s.kind, "side": s.side, "layer": s.layer, "name": s.name, "colour": s.colour}
+            for s in m.structures.values()
+        ]
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            for r in rows:
+                print(f"{r['id']:<50} {r['kind']:<8} {r['side']:<8} {r['name']}")
+        return 0
+    if args.anatomy_cmd == "landmarks":
+        data = {k: [round(float(x), 3) for x in v] for k, v in m.landmarks.items()}
+        if args.json:
+            print(json.dumps(data, indent=1))
+        else:
+            for k, v in data.items():
+                print(f"{k:<30} {v}")
+        return 0
+    if args.anatomy_cmd == "export":
+        out = Path(args.dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for sid, s in m.structures.items():
+            s.mesh.save(out / f"{sid}.{args.format}")
+        print(f"wrote {len(m.structures)} files to {out}")
+        return 0
+    return 2
+
+
+def cmd_check(args) -> int:
+    from injectmap.planning.check import check_file, dumps, format_table
+
+    try:
+        res, code = check_file(args.plan)
+    except Exception as exc:  # internal failure: exit 3 with the reason, still in the JSON shape
+        res = {
+            "plan": args.plan,
+            "model": {"name": "default", "sha256": ""},
+            "points": [],
+            "totals": {},
+            "findings": [],
+            "errors": [f"internal error: {type(exc).__name__}: {exc}"],
+        }
+        code = 3
+    print(dumps(res) if args.format == "json" else format_table(res))
+    return code
+
+
+def cmd_plan(args) -> int:
+    from injectmap.planning.cli_plan import cmd_mirror, cmd_validate
+
+    if args.plan_cmd == "validate":
+        return cmd_validate(args.plan)
+    return cmd_mirror(args.plan, out=args.output, side=args.side)
+
+
+def cmd_serve(args) -> int:
+    from injectmap.viewer.app import serve
+
+    serve(port=args.port, host=args.host, password=args.password or os.environ.get("INJECTMAP_PASSWORD"))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from injectmap.planning.plan import PlanError
+    from injectmap.viewer.report_render import build_report
+
+    try:
+        t = build_report(args.plan, args.output, interactive=not args.no_3d)
+    except PlanError as exc:
+        print("\n".join(f"ERROR {e}" for e in exc.errors), file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output} ({t['bytes'] / 1e6:.1f} MB) in {t['total_s']:.1f} s")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from injectmap.planning.bench import run_bench
+
+    res = run_bench(repeats=args.repeats)
+    if args.clicks:
+        from injectmap.viewer.bench import run_viewer_bench
+
+        res.update(run_viewer_bench(clicks=args.clicks))
+    if args.format == "json":
+        print(json.dumps(res, indent=1))
+    else:
+        for k, v in res.items():
+            print(f"{k:<28} {v}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="injectmap", description="3D injection mapping for botulinum toxin planning"
+    )
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="folder of the built-face cache (default: $INJECTMAP_CACHE_DIR, meshes/ in a source "
+                        "checkout, else the user's cache folder)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("anatomy", help="build and inspect the face model")
+    asub = a.add_subparsers(dest="anatomy_cmd", required=True)
+    for name in ("build", "list", "landmarks", "export"):
+        s = asub.add_parser(name)
+        s.add_argument("--sex", type=float, default=0.5, help="0 female .. 1 male")
+        s.add_argument("--masseter", type=float, default=0.0, help="-1 small jaw .. 0 average .. 1 hypertrophy")
+        s.add_argument("--brow-left", type=float, default=0.0, help="-1 low .. 1 high brow on the left")
+        s.add_argument("--brow-right", type=float, default=0.0, help="-1 low .. 1 high brow on the right")
+        if name == "build":
+            s.add_argument("--force", action="store_true", help="rebuild even when the cache is current")
+        if name in ("list", "landmarks"):
+            s.add_argument("--json", action="store_true")
+        if name == "export":
+            s.add_argument("dir")
+            s.add_argument("--format", choices=["vtp", "ply", "stl", "obj"], default="vtp")
+    c = sub.add_parser("check", help="analyse a plan")
+    c.add_argument("plan")
+    c.add_argument("--format", choices=["json", "table"], default="table")
+    pl = sub.add_parser("plan", help="validate or mirror a plan file")
+    psub = pl.add_subparsers(dest="plan_cmd", required=True)
+    v = psub.add_parser("validate")
+    v.add_argument("plan")
+    mi = psub.add_parser("mirror")
+    mi.add_argument("plan")
+    mi.add_argument("-o", "--output")
+    mi.add_argument("--side", choices=["left", "right"])
+    sv = sub.add_parser("serve", help="serve the app")
+    sv.add_argument("--port", type=int, default=5006)
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--password")
+    r = sub.add_parser("report", help="write a plan report (.html or .pdf)")
+    r.add_argument("plan")
+    r.add_argument("-o", "--output", required=True, help="report.html or report.pdf")
+    r.add_argument("--no-3d", action="store_true", help="HTML without the interactive 3D scene (smaller)")
+    b = sub.add_parser("bench", help="speed of the analysis and of the viewer against naive baselines")
+    b.add_argument("--format", choices=["json", "table"], default="table")
+    b.add_argument("--repeats", type=int, default=200)
+    b.add_argument("--clicks", type=int, default=20,
+                   help="clicks placed through the viewer's handler, in-process (0: skip the viewer)")
+    args = p.parse_args(argv)
+    if args.cache_dir:
+        os.environ["INJECTMAP_CACHE_DIR"] = args.cache_dir  # read by anatomy.model.cache_root
+    handler = {
+        "anatomy": cmd_anatomy,
+        "check": cmd_check,
+        "plan": cmd_plan,
+        "serve": cmd_serve,
+        "bench": cmd_bench,
+        "report": cmd_report,
+    }[args.cmd]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

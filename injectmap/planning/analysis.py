@@ -1,0 +1,219 @@
+"""Per-point and per-plan analysis against the face model: placement, tip location, target reach,
+neighbours in reach, named safety rules, dose totals. Pure: no rendering, no web.
+
+Conventions: mm in the CONTRACTS frame; ``distance_mm`` of a sphere finding is from the sphere's
+surface to the structure (negative: the sphere reaches into it by that much); of a needle finding,
+from the tip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from injectmap.anatomy.ids import side_of
+from injectmap.planning.diffusion import point_radius
+from injectmap.planning.doses import dose_group_of
+from injectmap.planning.plan import Plan, Point
+from injectmap.planning.rules import SEVERITY_ORDER, PlanContext, PointContext, brow_height_mm, plan_rules, point_rules
+
+
+class PlacementError(ValueError):
+    """A point cannot be placed on this model (e.g. its entry lies too far from the skin)."""
+
+
+@dataclass
+class Placed:
+    entry_mm: np.ndarray
+    tip_mm: np.ndarray
+    depth_mm: float
+    normal: np.ndarray
+
+
+def _lm(model, name: str) -> np.ndarray:
+    return np.asarray(model.landmarks[name], dtype=float)
+
+
+def entry_of(model, point: Point) -> np.ndarray:
+    """The skin entry of a point: landmark plus offsets, or ``entry_mm``, snapped to the skin."""
+    pl = point.placement
+    if pl.entry_mm is not None:
+        raw = np.asarray(pl.entry_mm, dtype=float)
+        snapped, _ = model.skin_point(raw)
+        if np.linalg.norm(snapped - raw) > 15.0:
+            raise PlacementError(
+                f"point {point.id!r}: entry_mm is {np.linalg.norm(snapped - raw):.1f} mm "
+                "from the skin (at most 15 mm)"
+            )
+        return snapped
+    assert pl.landmark is not None  # parse_plan guarantees a landmark or entry_mm
+    p = _lm(model, pl.landmark).copy()
+    s = side_of(pl.landmark)
+    sign = -1.0 if s == "right" else 1.0
+    p[1] += pl.superior_mm or 0.0
+    p[2] += pl.anterior_mm or 0.0
+    if pl.lateral_mm:
+        p[0] += sign * pl.lateral_mm
+    if pl.left_mm:
+        p[0] += pl.left_mm
+    q, _ = model.skin_point(p)  # CONTRACTS: the skin point nearest to the moved landmark
+    return q
+
+
+def place(model, point: Point) -> Placed:
+    entry = entry_of(model, point)
+    _, n = model.skin_point(entry)
+    if point.tip_mm is not None:
+        tip = np.asarray(point.tip_mm, dtype=float)
+        return Placed(entry, tip, float(np.linalg.norm(tip - entry)), n)
+    depth = float(point.depth_mm or 0.0)
+    if point.direction is not None:
+        d = np.asarray(point.direction, dtype=float)
+        d /= np.linalg.norm(d)
+    elif point.angle_deg is not None and point.toward:
+        toward = _lm(model, point.toward) - entry
+        inward = -n
+        t = toward - (toward @ inward) * inward
+        if np.linalg.norm(t) < 1e-9:
+            d = inward
+        else:
+            t /= np.linalg.norm(t)
+            a = np.radians(point.angle_deg)
+            d = np.cos(a) * inward + np.sin(a) * t
+    else:
+        d = -n
+    return Placed(entry, entry + d * depth, depth, n)
+
+
+def tip_layer(model, tip: np.ndarray, inside: list[str]) -> str:
+    kinds = {model.structures[s].kind for s in inside}
+    if any(s.startswith("orbit_") for s in inside):
+        return "orbit"
+    for k in ("artery", "nerve", "duct", "gland", "muscle"):
+        if k in kinds:
+            return k
+    d, i = model.depth_below_skin(tip[None])
+    d, i = float(d[0]), int(i[0])
+    if d < 0:
+        return "outside"
+    if d < model.skin_thickness_mm:
+        return "skin"
+    if d < model.layer_fat_mm[i]:
+        return "subcutaneous_fat"
+    if d < model.layer_smas_mm[i]:
+        return "smas"
+    if d < model.layer_bone_mm[i]:
+        return "deep"
+    return "bone"
+
+
+def _brow_height(model, entry: np.ndarray) -> float:
+    """Height of a forehead entry above the brow line (kept for callers; see rules.brow_height_mm)."""
+    return brow_height_mm(model, entry)
+
+
+def analyse_point(model, plan: Plan, point: Point) -> dict[str, Any]:
+    """Analyse one point: the CONTRACTS ``points[]`` entry, its findings from every point rule."""
+    placed = place(model, point)
+    tip = placed.tip_mm
+    eff = point_radius(plan, point)
+    idx = model.index
+    inside = idx.containing(tip)
+    near = idx.neighbours(tip, eff.outer_mm + 2.0)
+    target = point.target
+    ctx = PointContext(model=model, plan=plan, point=point, entry=placed.entry_mm, tip=tip,
+                       depth_mm=placed.depth_mm, inside=inside, near=near, r_nom=eff.nominal_mm,
+                       r_in=eff.inner_mm, r_out=eff.outer_mm)
+    # where the tip is: the target if it holds the tip, else the most consequential structure
+    tip_in = None
+    for pref in ("artery", "nerve", "duct", "orbit", "gland", "muscle"):
+        for s in inside:
+            orbital = s.startswith("orbit_")
+            if (pref == "orbit" and orbital) or (model.structures[s].kind == pref and not orbital):
+                tip_in = tip_in or s
+    if target in inside:
+        tip_in = target
+    target_hit = bool(target is not None and target in inside)
+    overlap, reached = 0.0, False
+    if target is not None:
+        nb = near.get(target)
+        if target_hit or (nb is not None and nb.distance_mm < eff.nominal_mm):
+            overlap = idx.sphere_fractions(tip, eff.nominal_mm, [target])[target]
+            reached = overlap > 0.0 or target_hit
+    findings: list[dict] = []
+    for rule in point_rules():
+        findings += rule(ctx)
+    findings.sort(key=lambda f: (-SEVERITY_ORDER[f["severity"]], f.get("distance_mm", 0.0)))
+    return {
+        "id": point.id,
+        "entry_mm": [round(float(x), 3) for x in placed.entry_mm],
+        "tip_mm": [round(float(x), 3) for x in tip],
+        "depth_mm": round(placed.depth_mm, 3),
+        "layer": tip_layer(model, tip, inside),
+        "tip_in": tip_in,
+        "target": target,
+        "target_hit": target_hit,
+        "target_reached": bool(reached),
+        "target_overlap": round(float(overlap), 4),
+        "units": float(point.units),
+        "volume_ml": round(float(plan.volume_ml_of(point)), 4),
+        "radius_mm": round(float(eff.nominal_mm), 2),
+        "radius_inner_mm": round(float(eff.inner_mm), 2),
+        "radius_outer_mm": round(float(eff.outer_mm), 2),
+        "session": point.session_id,
+        "findings": findings,
+    }
+
+
+def plan_findings(model, plan: Plan, points_out: list[dict]) -> tuple[dict, list[dict]]:
+    """Totals by structure, side and session, and the findings of every plan rule."""
+    by_structure: dict[str, float] = {}
+    by_side: dict[str, float] = {}
+    by_session: dict[str, float] = {}
+    total = 0.0
+    group_side: dict[tuple[str, str, str], float] = {}
+    for p, res in zip(plan.points, points_out, strict=True):
+        total += float(p.units)
+        key = p.target or res.get("tip_in") or "unassigned"
+        by_structure[key] = by_structure.get(key, 0.0) + float(p.units)
+        sd = side_of(key) if key != "unassigned" else ("left" if res["entry_mm"][0] >= 0 else "right")
+        by_side[sd] = by_side.get(sd, 0.0) + float(p.units)
+        ses = res.get("session", "initial")
+        by_session[ses] = by_session.get(ses, 0.0) + float(p.units)
+        if p.target:
+            k = (dose_group_of(p.target), side_of(p.target), ses)
+            group_side[k] = group_side.get(k, 0.0) + float(plan.ona_units_of(p))
+    ctx = PlanContext(model=model, plan=plan, points=points_out, group_side=group_side)
+    findings: list[dict] = []
+    for rule in plan_rules():
+        findings += rule(ctx)
+    totals = {"units": round(total, 3), "by_structure": by_structure, "by_side": by_side, "by_session": by_session}
+    return totals, findings
+
+
+def depths_along(model, entry_mm: Any, toward_mm: Any, structure_id: str, max_mm: float = 40.0,
+                 step_mm: float = 0.1) -> list[tuple[float, float]]:
+    """Where a structure lies along a needle's line: the depths below the skin entry (mm, along the
+    line from ``entry_mm`` toward ``toward_mm``, e.g. the tip) at which the line is inside it, as
+    ``[(from, to), ...]``, shallowest first; empty when the line misses it within ``max_mm``.
+
+    A depth here is measured along the needle, as the plan's ``depth_mm`` is (at an angle it is
+    longer than the perpendicular depth).
+    """
+    entry = np.asarray(entry_mm, dtype=float)
+    d = np.asarray(toward_mm, dtype=float) - entry
+    n = float(np.linalg.norm(d))
+    if n < 1e-9:  # a point at depth 0: along the inward skin normal
+        _, normal = model.skin_point(entry)
+        d = -np.asarray(normal, dtype=float)
+        n = float(np.linalg.norm(d))
+    d = d / n
+    t = np.arange(0.0, max_mm + step_mm / 2, step_mm)
+    inside = model.index.field_at(structure_id, entry + t[:, None] * d) < 0
+    if not inside.any():
+        return []
+    edges = np.diff(np.r_[0, inside.astype(np.int8), 0])
+    starts, stops = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0] - 1
+    return [(round(float(t[a]), 1), round(float(t[b]), 1)) for a, b in zip(starts, stops, strict=True)]

@@ -1,0 +1,197 @@
+"""Radius of effect of one injection: a population heuristic, not a measurement.
+
+The model (parameters and sources in ``injectmap/planning/data/diffusion.yaml``; discussion in
+``docs/diffusion.md``):
+
+- the dose is converted to onabotulinumtoxinA-equivalent units ``U`` (planning.products);
+- a visible field needs about 1 ona U per cm2 (Braune et al. 2001: 2.5 abo-U/cm2 at 2.5:1), so the
+  field's area is ``U / (1 U/cm2)`` and its radius ``sqrt(U / pi)`` cm: 4 U give about 11 mm;
+- a larger volume widens it modestly: ``(V / 0.1 mL) ** a`` with ``a`` chosen so that five times the
+  volume gives 50% more area (Hsu et al. 2004), i.e. ``a = ln(1.5) / (2 ln 5) ~ 0.126``;
+- a product factor (abobotulinumtoxinA 1.1, the others 1.0) and a band (inner, outer) that is
+  wider where the product's equivalence is uncertain;
+- every radius is capped at 45 mm.
+
+What it does not model: tissue planes and fascia (toxin does not spread evenly through a septum
+or across the SMAS), gravity, massage or rubbing after the injection, the muscle's activity,
+injection depth and needle angle, individual variation (muscle mass, skin thickness, age,
+antibodies), and any product-specific diffusion beyond the unit equivalence and the small factor
+above. The sphere it gives is a population average for display and for screening distances: it
+never promises a patient-specific safe distance.
+
+Examples
+--------
+>>> r = radius_of_effect(4, 0.1)
+>>> round(r.nominal_mm, 1)
+11.3
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from injectmap.planning.datafiles import load_data
+from injectmap.planning.plan import Plan, Point
+from injectmap.planning.products import REFERENCE_PRODUCT, ona_equivalent_units, product_info
+
+__all__ = ["EffectRadius", "DiffusionParameters", "parameters", "point_radius", "radius_mm",
+           "radius_of_effect"]
+
+
+@dataclass(frozen=True)
+class DiffusionParameters:
+    """The model's constants, read from diffusion.yaml."""
+
+    areal_dose_ona_u_per_cm2: float
+    reference_volume_ml: float
+    volume_exponent: float
+    min_volume_ml: float
+    max_radius_mm: float
+    product_factor: dict[str, float]
+    product_band: dict[str, tuple[float, float]]
+
+
+@lru_cache(maxsize=1)
+def parameters() -> DiffusionParameters:
+    """The diffusion model's parameters (cached)."""
+    d = load_data("diffusion.yaml")
+    m = d["model"]
+    ve = m["volume_effect"]
+    exponent = math.log(float(ve["area_ratio"])) / (2.0 * math.log(float(ve["volume_ratio"])))
+    default_band = (float(m["band"]["inner"]), float(m["band"]["outer"]))
+    factors: dict[str, float] = {}
+    bands: dict[str, tuple[float, float]] = {}
+    for name, p in d.get("products", {}).items():
+        factors[name] = float(p.get("radius_factor", 1.0))
+        b = p.get("band")
+        bands[name] = (float(b["inner"]), float(b["outer"])) if b else default_band
+    bands.setdefault("*", default_band)
+    return DiffusionParameters(
+        areal_dose_ona_u_per_cm2=float(m["areal_dose_ona_u_per_cm2"]["value"]),
+        reference_volume_ml=float(m["reference_volume_ml"]["value"]),
+        volume_exponent=exponent,
+        min_volume_ml=float(m["min_volume_ml"]["value"]),
+        max_radius_mm=float(m["max_radius_mm"]["value"]),
+        product_factor=factors,
+        product_band=bands,
+    )
+
+
+@dataclass(frozen=True)
+class EffectRadius:
+    """Radius of the field of effect of one injection, with an uncertainty band.
+
+    Attributes
+    ----------
+    inner_mm : float
+        Likely field: most patients show an effect at least this far.
+    nominal_mm : float
+        Population estimate; the ``radius_mm`` of ``injectmap check``.
+    outer_mm : float
+        Possible field: an effect this far is plausible.
+    ona_equivalent_units : float
+        The dose in onabotulinumtoxinA-equivalent units.
+    volume_ml : float
+        The volume used (after the floor).
+    product : str
+        Product name.
+    capped : bool
+        True when the nominal radius hit the model's maximum.
+    """
+
+    inner_mm: float
+    nominal_mm: float
+    outer_mm: float
+    ona_equivalent_units: float
+    volume_ml: float
+    product: str
+    capped: bool
+
+
+def _number(value: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def radius_of_effect(
+    units: float, volume_ml: float, product: str = REFERENCE_PRODUCT
+) -> EffectRadius:
+    """Radius of effect from the dose, the injected volume and the product.
+
+    Parameters
+    ----------
+    units : float
+        Dose in the product's own units (>= 0).
+    volume_ml : float
+        Injected volume in mL (>= 0); values below the model's floor (0.01 mL) use the floor.
+    product : str, optional
+        Product name; onabotulinumtoxinA by default.
+
+    Returns
+    -------
+    EffectRadius
+        ``inner_mm < nominal_mm < outer_mm`` for a positive dose below the cap; all zero for a
+        zero dose.
+
+    Raises
+    ------
+    planning.products.UnknownProductError
+        For an unknown product.
+    ValueError, TypeError
+        For a negative, non-finite or non-numeric dose or volume.
+
+    Notes
+    -----
+    A population heuristic: see the module docstring and docs/diffusion.md for what it leaves out.
+    """
+    u = _number(units, "units")
+    v = _number(volume_ml, "volume_ml")
+    info = product_info(product)
+    p = parameters()
+    u_eq = ona_equivalent_units(u, info.name)
+    v_eff = max(v, p.min_volume_ml)
+    if u_eq == 0.0:
+        return EffectRadius(0.0, 0.0, 0.0, 0.0, v_eff, info.name, False)
+    area_cm2 = u_eq / p.areal_dose_ona_u_per_cm2
+    r_mm = 10.0 * math.sqrt(area_cm2 / math.pi)
+    r_mm *= (v_eff / p.reference_volume_ml) ** p.volume_exponent
+    r_mm *= p.product_factor.get(info.name, 1.0)
+    inner_f, outer_f = p.product_band.get(info.name, p.product_band["*"])
+    cap = p.max_radius_mm
+    return EffectRadius(
+        inner_mm=min(r_mm * inner_f, cap),
+        nominal_mm=min(r_mm, cap),
+        outer_mm=min(r_mm * outer_f, cap),
+        ona_equivalent_units=u_eq,
+        volume_ml=v_eff,
+        product=info.name,
+        capped=r_mm >= cap,
+    )
+
+
+def radius_mm(units: float, volume_ml: float, product: str = REFERENCE_PRODUCT) -> float:
+    """The nominal radius of effect in mm (the CONTRACTS ``radius_mm``).
+
+    See :func:`radius_of_effect` for the parameters.
+
+    Examples
+    --------
+    >>> round(radius_mm(4, 0.1), 1)
+    11.3
+    """
+    return radius_of_effect(units, volume_ml, product).nominal_mm
+
+
+def point_radius(plan: Plan, point: Point) -> EffectRadius:
+    """Radius of effect of one plan point: its units, its volume and its product.
+
+    The volume is the point's ``volume_ml`` or, when absent, its units over the reconstitution of
+    its product (the point's own or the plan's).
+    """
+    return radius_of_effect(point.units, plan.volume_ml_of(point), plan.product_of(point).name)

@@ -1,0 +1,224 @@
+"""Typical dose ranges per muscle and per area, and the face region of each muscle.
+
+All doses are onabotulinumtoxinA-equivalent units (convert with
+:func:`planning.products.ona_equivalent_units` first). Numbers and sources live in
+``injectmap/planning/data/dose_ranges.yaml``.
+
+For dose rules:
+
+- :func:`dose_range` gives a muscle's range, per side for a bilateral muscle (``per == "side"``)
+  or in total for a midline one (``per == "total"``). It accepts a sided id
+  (``"corrugator_supercilii_left"``) or a base id. Both parts of the masseter share one range: sum
+  ``masseter_superficial_<side>`` and ``masseter_deep_<side>`` (see :func:`dose_group_of`).
+- :func:`area_dose_range` gives per-session totals of an area (``"glabella"``, ``"forehead"``,
+  ``"lateral_canthal"`` per side, ``"upper_face"``, ``"platysma"``).
+- :func:`max_total` is the label ceiling over 3 months (400 U).
+- :meth:`DoseRange.classify` places a dose: ``below`` < low <= ``low`` < typical_low <=
+  ``typical`` <= typical_high < ``high`` <= high < ``above``.
+
+Examples
+--------
+>>> r = dose_range("masseter_superficial_left")
+>>> (r.low_units, r.typical_low_units, r.typical_high_units, r.high_units)
+(20.0, 24.0, 32.0, 40.0)
+>>> r.classify(30)
+'typical'
+>>> region_of("corrugator_supercilii_right")
+'upper_face'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from injectmap.anatomy.ids import base_of
+from injectmap.planning.datafiles import load_data
+
+__all__ = [
+    "DoseRange",
+    "MaxTotal",
+    "REGIONS",
+    "area_dose_range",
+    "area_names",
+    "dose_group_of",
+    "dose_range",
+    "dosed_muscles",
+    "max_total",
+    "region_of",
+]
+
+REGIONS = ("upper_face", "mid_face", "lower_face")
+
+
+@dataclass(frozen=True)
+class DoseRange:
+    """A typical dose range in onabotulinumtoxinA-equivalent units.
+
+    Attributes
+    ----------
+    key : str
+        Base structure id (``"corrugator_supercilii"``), group (``"masseter"``) or area name.
+    per : str
+        ``"side"`` (each side of a bilateral muscle or area) or ``"total"``.
+    low_units, typical_low_units, typical_high_units, high_units : float
+        ``low <= typical_low <= typical_high <= high``. Outside [low, high] is unusual in the
+        cited literature.
+    per_point_units : (float, float) or None
+        Typical units per injection point, where a source gives it.
+    source : str
+        Citations.
+    confidence : str
+        R (read in the source), S (secondary), M (from memory, to verify), or a mix.
+    estimates : tuple of str
+        Which fields are the project's estimates rather than a source's numbers.
+    structures : tuple of str
+        Base ids the range covers (the members of a group, or the muscles of an area).
+    """
+
+    key: str
+    per: str
+    low_units: float
+    typical_low_units: float
+    typical_high_units: float
+    high_units: float
+    per_point_units: tuple[float, float] | None
+    source: str
+    confidence: str
+    estimates: tuple[str, ...]
+    structures: tuple[str, ...]
+
+    def as_tuple(self) -> tuple[float, float, float, float, str]:
+        """``(low, typical_low, typical_high, high, source)``."""
+        return (self.low_units, self.typical_low_units, self.typical_high_units, self.high_units,
+                self.source)
+
+    def classify(self, units: float) -> str:
+        """Place a dose: ``"below"``, ``"low"``, ``"typical"``, ``"high"`` or ``"above"``."""
+        if units < self.low_units:
+            return "below"
+        if units < self.typical_low_units:
+            return "low"
+        if units <= self.typical_high_units:
+            return "typical"
+        if units <= self.high_units:
+            return "high"
+        return "above"
+
+
+@dataclass(frozen=True)
+class MaxTotal:
+    """The ceiling of the cumulative dose over a period."""
+
+    units: float
+    days: int
+    source: str
+
+
+def _clean(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _range(key: str, d: dict, structures: tuple[str, ...]) -> DoseRange:
+    pp = d.get("per_point")
+    out = DoseRange(
+        key=key,
+        per=str(d["per"]),
+        low_units=float(d["low"]),
+        typical_low_units=float(d["typical"][0]),
+        typical_high_units=float(d["typical"][1]),
+        high_units=float(d["high"]),
+        per_point_units=(float(pp[0]), float(pp[1])) if pp else None,
+        source=_clean(d["source"]),
+        confidence=str(d.get("confidence", "")),
+        estimates=tuple(str(e) for e in d.get("estimates", ())),
+        structures=structures,
+    )
+    if not (out.low_units <= out.typical_low_units <= out.typical_high_units <= out.high_units):
+        raise ValueError(f"dose_ranges.yaml: {key}: low <= typical <= high does not hold")
+    return out
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[dict[str, DoseRange], dict[str, str], dict[str, DoseRange], dict[str, str], MaxTotal]:
+    data = load_data("dose_ranges.yaml")
+    by_base: dict[str, DoseRange] = {}
+    group: dict[str, str] = {}
+    for key, d in data["muscles"].items():
+        members = tuple(d.get("members", (key,)))
+        r = _range(key, d, members)
+        for m in members:
+            by_base[m] = r
+            group[m] = key
+        by_base.setdefault(key, r)
+    areas = {k: _range(k, d, tuple(d["structures"])) for k, d in data["areas"].items()}
+    region: dict[str, str] = {}
+    for reg, names in data["regions"].items():
+        for n in names:
+            region[n] = reg
+    mt = data["max_total"]
+    return by_base, group, areas, region, MaxTotal(float(mt["units"]), int(mt["days"]), _clean(mt["source"]))
+
+
+def dose_range(structure_id: str) -> DoseRange | None:
+    """The typical dose range of a muscle, or None when no range is on file.
+
+    Parameters
+    ----------
+    structure_id : str
+        A structure id with or without its side (``"frontalis_left"``, ``"frontalis"``), or a group
+        name (``"masseter"``).
+
+    Returns
+    -------
+    DoseRange or None
+        Per side for bilateral muscles, total for midline ones (see ``DoseRange.per``).
+    """
+    return _tables()[0].get(base_of(structure_id))
+
+
+def dose_group_of(structure_id: str) -> str:
+    """The key under which a structure's dose is summed (``masseter_deep_left`` -> ``masseter``).
+
+    A structure with no group is its own group (its base id).
+    """
+    base = base_of(structure_id)
+    return _tables()[1].get(base, base)
+
+
+def dosed_muscles() -> list[str]:
+    """Base ids that have a dose range."""
+    return sorted(_tables()[1])
+
+
+def area_names() -> list[str]:
+    """Names of the areas with per-session ranges."""
+    return sorted(_tables()[2])
+
+
+def area_dose_range(area: str) -> DoseRange:
+    """Per-session dose range of an area (``"glabella"``, ``"forehead"``, ...).
+
+    Raises
+    ------
+    KeyError
+        For an unknown area; the message lists the known ones.
+    """
+    try:
+        return _tables()[2][area]
+    except KeyError:
+        raise KeyError(f"unknown area {area!r}; known areas: {', '.join(area_names())}") from None
+
+
+def region_of(structure_id: str) -> str | None:
+    """The face region of a muscle: ``"upper_face"``, ``"mid_face"``, ``"lower_face"`` or None.
+
+    Non-muscle structures (arteries, nerves, glands, layers) have no region. The jaw muscles
+    (masseter, temporalis) and the platysma count as ``"lower_face"``.
+    """
+    return _tables()[3].get(base_of(structure_id))
+
+
+def max_total() -> MaxTotal:
+    """The label ceiling: 400 U over 90 days."""
+    return _tables()[4]

@@ -1,0 +1,126 @@
+"""Left/right mirroring of plan points.
+
+The CONTRACTS frame puts the origin midway between the endocanthia with +x toward the subject's
+left, so the face is mirror-symmetric about the plane x = 0 TO FIRST ORDER only: real faces (and
+the model's shape variants) are not exactly symmetric. Mirroring here is therefore a planning
+convenience, not a statement that the other side's anatomy is the same; ``injectmap check``
+evaluates each mirrored point on its own side of the model.
+
+What a mirrored copy changes:
+
+- landmark ids and ``toward`` via ``anatomy.ids.mirror_id`` (``exocanthion_left`` ->
+  ``exocanthion_right``); the target too (``orbicularis_oculi_left`` -> ``..._right``);
+- ``left_mm`` is negated; ``lateral_mm``, ``superior_mm``, ``anterior_mm`` are kept (``lateral_mm``
+  is already relative to the landmark's side);
+- the x component of ``entry_mm``, ``tip_mm`` and ``direction`` is negated;
+- the id gets the suffix ``_mirror`` (then ``_mirror2``, ``_mirror3``... if taken);
+- everything else (units, depth, angle, product, volume, session, lot, note, deviation) is copied.
+
+Midline points (a midline landmark with ``|left_mm| <= 0.5``, or ``|entry x| <= 0.5`` mm) are not
+duplicated. A copy is also skipped when the plan already holds a point equal to it in everything
+but the id, so mirroring a symmetric plan (or mirroring twice) changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from injectmap.anatomy.ids import mirror_id, side_of
+from injectmap.planning.plan import POINT_ID_RE, Plan, Point, PointPlacement, Vec3, parse_plan, plan_to_dict
+
+__all__ = ["MIDLINE_TOLERANCE_MM", "MIRROR_SUFFIX", "mirror_plan", "mirror_point", "point_side"]
+
+MIDLINE_TOLERANCE_MM = 0.5
+MIRROR_SUFFIX = "_mirror"
+
+
+def point_side(point: Point) -> str:
+    """``"left"``, ``"right"`` or ``"midline"`` from the point's placement (not its target)."""
+    pl = point.placement
+    if pl.landmark is not None:
+        s = side_of(pl.landmark)
+        if s != "midline":
+            return s
+        dx = float(pl.left_mm or 0.0)
+    else:
+        assert pl.entry_mm is not None
+        dx = float(pl.entry_mm[0])
+    if abs(dx) <= MIDLINE_TOLERANCE_MM:
+        return "midline"
+    return "left" if dx > 0 else "right"
+
+
+def _neg(x: float) -> float:
+    return -x if x != 0 else x
+
+
+def _flip(v: Vec3 | None) -> Vec3 | None:
+    return None if v is None else (_neg(v[0]), v[1], v[2])
+
+
+def _mirror_placement(pl: PointPlacement) -> PointPlacement:
+    if pl.landmark is not None:
+        return replace(pl, landmark=mirror_id(pl.landmark),
+                       left_mm=None if pl.left_mm is None else _neg(pl.left_mm))
+    return replace(pl, entry_mm=_flip(pl.entry_mm))
+
+
+def mirror_point(point: Point, new_id: str) -> Point:
+    """The point's mirror image on the other side, with id ``new_id``."""
+    return replace(
+        point,
+        id=new_id,
+        placement=_mirror_placement(point.placement),
+        tip_mm=_flip(point.tip_mm),
+        direction=_flip(point.direction),
+        toward=None if point.toward is None else mirror_id(point.toward),
+        target=None if point.target is None else mirror_id(point.target),
+    )
+
+
+def _new_id(base: str, taken: set[str]) -> str:
+    for n in range(1, 10000):
+        suffix = MIRROR_SUFFIX + ("" if n == 1 else str(n))
+        cand = base[: 64 - len(suffix)] + suffix
+        if cand not in taken and POINT_ID_RE.match(cand):
+            return cand
+    raise ValueError(f"no free mirrored id for {base!r}")
+
+
+def mirror_plan(plan: Plan, side: str | None = None) -> Plan:
+    """Add the mirror image of lateral points to the other side.
+
+    Parameters
+    ----------
+    plan : Plan
+        A valid plan.
+    side : {None, "left", "right"}, optional
+        The side to copy FROM: ``"left"`` copies left points to the right; None copies every
+        lateral point (each to the side it is not on).
+
+    Returns
+    -------
+    Plan
+        The original points, in order, followed by the mirrored copies (validated again).
+
+    Raises
+    ------
+    ValueError
+        For a ``side`` other than None, ``"left"``, ``"right"``.
+    """
+    if side not in (None, "left", "right"):
+        raise ValueError(f"side must be 'left', 'right' or None, got {side!r}")
+    taken = {p.id for p in plan.points}
+    existing = {replace(p, id="") for p in plan.points}
+    copies: list[Point] = []
+    for p in plan.points:
+        s = point_side(p)
+        if s == "midline" or (side is not None and s != side):
+            continue
+        m = mirror_point(p, p.id)
+        if replace(m, id="") in existing:
+            continue
+        new_id = _new_id(p.id, taken)
+        taken.add(new_id)
+        copies.append(replace(m, id=new_id))
+    return parse_plan(plan_to_dict(replace(plan, points=plan.points + tuple(copies))))

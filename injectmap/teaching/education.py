@@ -1,0 +1,390 @@
+"""Patient education: a guided walkthrough of a plan in plain words, from ``data/education.yaml``.
+
+Pure logic (no rendering): :func:`walkthrough` turns a plan (and, optionally, its analysis from
+:func:`planning.check.check_plan`) into a list of :class:`Step`. Each step says, for one treated
+muscle, what it is, what it does, what the treatment changes and which neighbours it leaves alone,
+and carries what a viewer needs to show it: a camera ``view``, the display ``layers`` to show, the
+structures to ``focus`` on and the plan's ``point_ids`` in that muscle. The viewer applies that data;
+it decides nothing.
+
+Steps are grouped by area (forehead, between the brows, around the eyes, ... jaw, neck, in the order
+of ``areas`` in the data file), with an introduction first and an "after the treatment" step last.
+:func:`transient_effects` and :func:`aftercare` give the lists with their sources;
+:data:`reminder` the plain-words warning that every timing is a population range.
+
+Example
+-------
+>>> from injectmap.planning.plan import parse_plan
+>>> plan = parse_plan({"format": "injectmap-plan", "version": 1,
+...     "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+...     "points": [{"id": "g1", "units": 4, "target": "procerus", "at": {"landmark": "glabella"},
+...                 "depth_mm": 3}]})
+>>> [s.kind for s in walkthrough(plan)]
+['intro', 'muscle', 'after']
+>>> walkthrough(plan)[1].area
+'frown'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from injectmap.anatomy.ids import base_of, side_of, structure_ids
+from injectmap.planning.datafiles import load_data
+from injectmap.planning.plan import Plan, parse_plan
+
+__all__ = [
+    "Advice",
+    "Effect",
+    "Source",
+    "Spared",
+    "Step",
+    "aftercare",
+    "area_of_muscle",
+    "education_data",
+    "muscle_info",
+    "reminder",
+    "source",
+    "timeline_source_keys",
+    "transient_effects",
+    "treated_muscles",
+    "walkthrough",
+]
+
+DATA_FILE = "education.yaml"
+#: camera views a step may ask for (the viewer's names)
+VIEWS = ("front", "left", "right", "three_quarter_left", "three_quarter_right")
+#: layers a step may show (the viewer's layer groups)
+LAYERS = ("skin", "fat", "muscles", "vessels", "nerves", "gland_duct", "bone", "orbit", "eyes")
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    citation: str
+    url: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Spared:
+    """A neighbour the treatment leaves working."""
+
+    plain: str
+    structure_ids: tuple[str, ...] = ()
+    #: from the plan's analysis: the closest the sphere of effect comes to it (mm), when known
+    closest_mm: float | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One screen of the walkthrough.
+
+    Attributes
+    ----------
+    id : str
+        ``"intro"``, ``"after"`` or the muscle's base id.
+    kind : str
+        ``"intro"``, ``"muscle"`` or ``"after"``.
+    area, area_title : str
+        Walkthrough area (``"frown"``) and its title (``"Between the brows"``); ``""`` for intro/after.
+    title : str
+        Heading of the step.
+    paragraphs : tuple of str
+        The plain-language text, one paragraph each.
+    view : str
+        Camera view (one of :data:`VIEWS`).
+    layers : dict of str to bool
+        Visibility of every display layer (:data:`LAYERS`).
+    focus : tuple of str
+        Structure ids to point out (the treated muscle on its treated sides).
+    point_ids : tuple of str
+        The plan's points in this muscle.
+    units : float
+        Units in this muscle (all sessions, each point's own product units).
+    spared : tuple of Spared
+        The neighbours left alone.
+    sources : tuple of str
+        Source keys (:func:`source`).
+    """
+
+    id: str
+    kind: str
+    area: str
+    area_title: str
+    title: str
+    paragraphs: tuple[str, ...]
+    view: str
+    layers: dict[str, bool]
+    focus: tuple[str, ...] = ()
+    point_ids: tuple[str, ...] = ()
+    units: float = 0.0
+    spared: tuple[Spared, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """The step as Markdown (title and paragraphs)."""
+        return "\n\n".join((f"### {self.title}", *self.paragraphs))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A common transient effect (or a warning sign when ``seek_help``)."""
+
+    id: str
+    name: str
+    plain: str
+    areas: tuple[str, ...]
+    sources: tuple[str, ...]
+    confidence: str = ""
+    seek_help: bool = False
+
+
+@dataclass(frozen=True)
+class Advice:
+    id: str
+    advice: str
+    why: str
+    evidence: str
+    sources: tuple[str, ...] = field(default_factory=tuple)
+
+
+@lru_cache(maxsize=1)
+def _data() -> dict[str, Any]:
+    return load_data(DATA_FILE, "injectmap.teaching")
+
+
+def education_data() -> dict[str, Any]:
+    """The parsed data file (a copy)."""
+    return load_data(DATA_FILE, "injectmap.teaching")
+
+
+def reminder() -> str:
+    """The plain-words reminder that timings are population ranges, never a promise."""
+    return str(_data()["reminder"]).strip()
+
+
+def source(key: str) -> Source:
+    """A source by key (KeyError if unknown)."""
+    d = _data()["sources"][key]
+    return Source(key=key, citation=" ".join(str(d["citation"]).split()), url=str(d.get("url", "")),
+                  note=str(d.get("note", "")))
+
+
+def timeline_source_keys() -> list[str]:
+    """Source keys of the timeline's numbers (onset, peak, wear-off by area, touch-up)."""
+    tl = _data()["timeline"]
+    keys = list(tl["onset_days"]["sources"]) + list(tl["peak_days"]["sources"]) + list(tl["touch_up_sources"])
+    for g in tl["groups"].values():
+        keys += list(g["sources"])
+    return list(dict.fromkeys(keys))
+
+
+def muscle_info(structure_id: str) -> dict[str, Any] | None:
+    """The education entry of a muscle (sided or base id), or None when there is none."""
+    d = _data()["muscles"].get(base_of(structure_id))
+    return dict(d) if d is not None else None
+
+
+def area_of_muscle(structure_id: str) -> str | None:
+    """The walkthrough area of a muscle (``"jaw"`` for ``"masseter_deep_left"``), None if unknown."""
+    info = muscle_info(structure_id)
+    return None if info is None else str(info["area"])
+
+
+def _plan(plan: Plan | Mapping[str, Any]) -> Plan:
+    return plan if isinstance(plan, Plan) else parse_plan(plan)
+
+
+def treated_muscles(plan: Plan | Mapping[str, Any]) -> dict[str, list[str]]:
+    """Targeted structure ids that have an education entry, by base id, in plan order.
+
+    Returns
+    -------
+    dict of str to list of str
+        ``{"corrugator_supercilii": ["corrugator_supercilii_left", "corrugator_supercilii_right"]}``.
+    """
+    out: dict[str, list[str]] = {}
+    for p in _plan(plan).points:
+        if p.target and muscle_info(p.target) is not None:
+            ids = out.setdefault(base_of(p.target), [])
+            if p.target not in ids:
+                ids.append(p.target)
+    return out
+
+
+def _sides_words(ids: Sequence[str]) -> str:
+    sides = {side_of(s) for s in ids}
+    if sides == {"midline"}:
+        return "in the middle"
+    if sides >= {"left", "right"}:
+        return "on both sides"
+    return f"on the {next(iter(sides - {'midline'}))} side"
+
+
+def _view(area: Mapping[str, Any], ids: Sequence[str]) -> str:
+    v = str(area["view"])
+    sides = {side_of(s) for s in ids} - {"midline"}
+    side = "right" if sides == {"right"} else "left"
+    if v == "side":
+        return side
+    if v == "three_quarter_side":
+        return f"three_quarter_{side}"
+    return v
+
+
+def _layers(names: Sequence[str]) -> dict[str, bool]:
+    shown = set(names)
+    return {g: g in shown for g in LAYERS}
+
+
+def _closest(analysis: Mapping[str, Any] | None, structure_ids: Sequence[str],
+             point_ids: Sequence[str]) -> float | None:
+    if not analysis:
+        return None
+    best: float | None = None
+    for r in analysis.get("points", []):
+        if r.get("id") not in point_ids:
+            continue
+        for f in r.get("findings", []):
+            if f.get("structure") in structure_ids and f.get("distance_mm") is not None:
+                d = float(f["distance_mm"])
+                best = d if best is None else min(best, d)
+    return best
+
+
+def _fmt_units(u: float) -> str:
+    return f"{u:g}"
+
+
+def walkthrough(plan: Plan | Mapping[str, Any], analysis: Mapping[str, Any] | None = None,
+                model: Any = None) -> list[Step]:
+    """The guided walkthrough of a plan.
+
+    Parameters
+    ----------
+    plan : Plan or dict
+        The plan (validated here when a dict).
+    analysis : dict, optional
+        ``check_plan`` output for the plan; when given, each spared neighbour says how close the
+        planned sphere of effect comes to it, in plain words.
+    model : FaceModel, optional
+        When given, spared neighbours are kept only if the model has them.
+
+    Returns
+    -------
+    list of Step
+        ``intro``, one ``muscle`` step per treated muscle grouped by area, then ``after``.
+    """
+    plan = _plan(plan)
+    data = _data()
+    areas: dict[str, Any] = data["areas"]
+    area_order = list(areas)
+    treated = treated_muscles(plan)
+    points_of: dict[str, list[str]] = {}
+    units_of: dict[str, float] = {}
+    for p in plan.points:
+        if p.target and base_of(p.target) in treated:
+            points_of.setdefault(base_of(p.target), []).append(p.id)
+            units_of[base_of(p.target)] = units_of.get(base_of(p.target), 0.0) + float(p.units)
+    ordered = sorted(treated, key=lambda b: (area_order.index(data["muscles"][b]["area"]),
+                                             list(treated).index(b)))
+    untargeted = [p.id for p in plan.points if not p.target or base_of(p.target) not in treated]
+    area_titles = []
+    for b in ordered:
+        t = areas[data["muscles"][b]["area"]]["title"]
+        if t not in area_titles:
+            area_titles.append(t)
+    intro_text = [
+        f"Your plan has {len(plan.points)} small injection point{'s' if len(plan.points) != 1 else ''}"
+        + (f" in {len(area_titles)} area{'s' if len(area_titles) != 1 else ''}: "
+           + ", ".join(a.lower() for a in area_titles) + "." if area_titles else "."),
+        "The medicine relaxes the chosen muscles for a few months. It does not fill or change the skin "
+        "itself; the lines soften because the muscle under them pulls less.",
+        "Each of the next steps shows one treated muscle: what it does, what the treatment changes, and "
+        "what is left alone.",
+    ]
+    if untargeted:
+        intro_text.append(f"Points without a named muscle ({', '.join(untargeted)}) are shown but not described.")
+    steps = [Step(id="intro", kind="intro", area="", area_title="", title="Your treatment plan",
+                  paragraphs=tuple(intro_text), view="front",
+                  layers=_layers(["skin", "muscles", "eyes"]),
+                  point_ids=tuple(p.id for p in plan.points),
+                  units=float(sum(p.units for p in plan.points)))]
+    for b in ordered:
+        info = data["muscles"][b]
+        area = areas[info["area"]]
+        ids = treated[b]
+        spared: list[Spared] = []
+        for s in info.get("spared", []):
+            sids: tuple[str, ...] = ()
+            if s.get("structure"):
+                sb = s["structure"]
+                sides = {side_of(i) for i in ids} - {"midline"} or {"left", "right"}
+                known = model.structures if model is not None else structure_ids()
+                sids = tuple(c for c in [sb] + [f"{sb}_{side}" for side in sorted(sides)] if c in known)
+            spared.append(Spared(plain=" ".join(str(s["plain"]).split()), structure_ids=sids,
+                                 closest_mm=_closest(analysis, sids, points_of[b]) if sids else None))
+        n = len(points_of[b])
+        paras = [
+            f"**{info['plain_name'].capitalize()}** ({_sides_words(ids)}): "
+            f"{n} point{'s' if n != 1 else ''}, {_fmt_units(units_of[b])} units in all.",
+            f"**What it does.** {' '.join(str(info['does']).split())}",
+            f"**What the treatment changes.** {' '.join(str(info['changes']).split())}",
+        ]
+        if spared:
+            lines = []
+            for sp in spared:
+                line = sp.plain[0].upper() + sp.plain[1:]
+                if sp.closest_mm is not None:
+                    line += (f" (the planned spread comes within about {max(sp.closest_mm, 0.0):.0f} mm of it;"
+                             " your injector has checked this)" if sp.closest_mm < 5 else
+                             f" (the planned spread stays about {sp.closest_mm:.0f} mm away)")
+                lines.append(f"- {line}.")
+            paras.append("**What it leaves alone.**\n\n" + "\n".join(lines))
+        focus_layers = list(area["layers"])
+        steps.append(Step(
+            id=b, kind="muscle", area=str(info["area"]), area_title=str(area["title"]),
+            title=f"{area['title']}: {info['plain_name']}", paragraphs=tuple(paras),
+            view=_view(area, ids), layers=_layers(focus_layers), focus=tuple(ids),
+            point_ids=tuple(points_of[b]), units=units_of[b], spared=tuple(spared),
+            sources=tuple(info.get("sources", ()))))
+    after = [
+        "The change starts after a few days and builds up over about two weeks. The timeline shows when "
+        "to expect it for each treated area, and the two-week review where small adjustments are made.",
+        "Below are the common, passing effects and the aftercare advice, each with where it comes from.",
+        reminder(),
+    ]
+    steps.append(Step(id="after", kind="after", area="", area_title="", title="After the treatment",
+                      paragraphs=tuple(after), view="front", layers=_layers(["skin", "eyes"]),
+                      point_ids=tuple(p.id for p in plan.points)))
+    return steps
+
+
+def _areas_of(plan: Plan | Mapping[str, Any] | None) -> set[str] | None:
+    if plan is None:
+        return None
+    return {str(muscle_info(b)["area"]) for b in treated_muscles(plan)}  # type: ignore[index]
+
+
+def transient_effects(plan: Plan | Mapping[str, Any] | None = None) -> list[Effect]:
+    """The common transient effects (and warning signs), those relevant to the plan's areas when given."""
+    areas = _areas_of(plan)
+    out = []
+    for e in _data()["transient_effects"]:
+        e_areas = tuple(e.get("areas", ()))
+        if areas is not None and e_areas and not (set(e_areas) & areas):
+            continue
+        out.append(Effect(id=e["id"], name=e["name"], plain=" ".join(str(e["plain"]).split()), areas=e_areas,
+                          sources=tuple(e["sources"]), confidence=str(e.get("confidence", "")),
+                          seek_help=bool(e.get("seek_help", False))))
+    return out
+
+
+def aftercare() -> list[Advice]:
+    """The aftercare advice, each with its evidence level and sources."""
+    return [Advice(id=a["id"], advice=" ".join(str(a["advice"]).split()), why=" ".join(str(a["why"]).split()),
+                   evidence=str(a["evidence"]), sources=tuple(a["sources"])) for a in _data()["aftercare"]]

@@ -1,0 +1,719 @@
+"""Training exercises and their scoring, from injectmap.planning's analysis only. Pure: no rendering, no web.
+
+An exercise (``injectmap/teaching/data/exercises/<id>.json``) sets a clinical scenario and says what a good
+answer does: which muscles it must reach (per side), the allowed dose per target group and in total
+(taken from :mod:`planning.doses` where it has a range, with sources), which structures must be
+spared, special constraints (a heavy brow keeps the forehead points >= 25 mm above it; a high brow
+needs more toxin on its side), and a reference answer plan in the CONTRACTS plan format.
+
+:func:`score_attempt` scores a trainee's plan for an exercise. It runs
+:func:`planning.check.check_plan` and reads its JSON; it measures no distance itself (the brow
+height of a constraint is planning's own measure, the one its ``frontalis_low`` rule uses).
+
+Score, out of 100 (:data:`WEIGHTS`):
+
+- ``targets`` (30): the share of required targets reached (``target_reached``) by at least one
+  point aimed at them.
+- ``safety`` (35): ``35 * (1 - (mean point cost + worst point cost) / 2)`` (the worst point
+  counts on its own, so one bad point among many is not diluted). A point's cost is the sum of its
+  findings' costs (:data:`FINDING_COST`: danger 1.0, caution 0.2, info 0; on a structure the exercise says
+  must be spared: danger 1.0, caution 0.4, info 0.05) plus 0.5 per broken exercise constraint,
+  capped at 1. ``target_not_reached`` findings count under ``targets`` instead.
+- ``dose`` (20): half for the target groups (mean credit), half for the total. A dose inside
+  [min, max] earns 1; outside, ``max(0, 1 - 2 * relative miss)``. Doses are
+  onabotulinumtoxinA-equivalent units.
+- ``balance`` (15): symmetric exercises lose a share for each bilateral group with planning's
+  ``left_right_imbalance`` finding; an exercise that expects an asymmetry earns the 15 only when the
+  expected side gets at least ``min_ratio`` times the other side's dose.
+
+Any danger finding (point or plan level) caps the score at 49 and the attempt does not pass;
+passing needs >= 80 and no danger.
+
+Scores are kept per trainee in a local JSON file (:func:`record_score`, :func:`history`), written
+atomically.
+
+Examples
+--------
+>>> from injectmap.anatomy.model import load_model            # doctest: +SKIP
+>>> ex = load_exercise("glabellar_complex")         # doctest: +SKIP
+>>> s = score_attempt(ex, ex.reference, load_model())  # doctest: +SKIP
+>>> s.total >= 80, s.passed                         # doctest: +SKIP
+(True, True)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from injectmap.anatomy.fileio import atomic_write_bytes
+from injectmap.anatomy.ids import base_of, side_of, structure_ids
+from injectmap.anatomy.params import FaceParamsError
+from injectmap.planning.check import check_plan, model_for_plan
+from injectmap.planning.datafiles import load_data
+from injectmap.planning.doses import area_dose_range, dose_range
+from injectmap.planning.plan import PlanError, parse_plan
+from injectmap.planning.products import ona_equivalent_units
+from injectmap.planning.rules import brow_height_mm
+
+__all__ = [
+    "EXERCISE_FORMAT",
+    "FINDING_COST",
+    "SCORES_FORMAT",
+    "WEIGHTS",
+    "Balance",
+    "Component",
+    "Constraint",
+    "DoseLimit",
+    "Exercise",
+    "ExerciseError",
+    "Feedback",
+    "Score",
+    "ScoreFileError",
+    "exercise_ids",
+    "history",
+    "load_exercise",
+    "load_exercises",
+    "parse_exercise",
+    "record_score",
+    "score_attempt",
+    "validate_trainee",
+]
+
+EXERCISE_FORMAT = "injectmap-exercise"
+SCORES_FORMAT = "injectmap-training-scores"
+WEIGHTS: dict[str, float] = {"targets": 30.0, "safety": 35.0, "dose": 20.0, "balance": 15.0}
+#: cost of one finding in a point's safety cost: (severity, on a must-spare structure) -> cost
+FINDING_COST: dict[tuple[str, bool], float] = {
+    ("danger", False): 1.0, ("danger", True): 1.0,
+    ("caution", False): 0.2, ("caution", True): 0.4,
+    ("info", False): 0.0, ("info", True): 0.05,
+}
+CONSTRAINT_COST = 0.5
+DANGER_CAP = 49
+PASS_MARK = 80
+MAX_TRAINEE_CHARS = 64
+MAX_SCORE_FILE_BYTES = 20_000_000
+_TRAINEE_EXTRA = set(" -'._")
+
+
+class ExerciseError(ValueError):
+    """An exercise file is missing or malformed; ``errors`` lists every problem."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = list(errors)
+        super().__init__(f"{source}: " + "; ".join(self.errors))
+
+
+class ScoreFileError(ValueError):
+    """The score file cannot be read or written (its path and the reason are in the message)."""
+
+
+# ---------------------------------------------------------------------------------------- exercises
+@dataclass(frozen=True)
+class DoseLimit:
+    """An allowed dose (onabotulinumtoxinA-equivalent units) for a group of structures or in total."""
+
+    id: str
+    structures: tuple[str, ...]
+    min_units: float
+    max_units: float
+    source: str
+
+    def credit(self, units: float) -> float:
+        """1 inside [min, max]; ``max(0, 1 - 2 * relative miss)`` outside."""
+        if self.min_units <= units <= self.max_units:
+            return 1.0
+        ref = self.min_units if units < self.min_units else self.max_units
+        miss = abs(units - ref) / max(ref, 1e-9)
+        return max(0.0, 1.0 - 2.0 * miss)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What the exercise expects of left and right: ``"symmetric"`` or ``"asymmetric"``."""
+
+    expect: str = "symmetric"
+    group: str = ""  #: base id whose sides are compared (asymmetric)
+    higher_side: str = ""  #: "left" or "right" (asymmetric)
+    min_ratio: float = 1.0
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A special constraint: ``kind == "min_brow_height"`` keeps points aimed at ``targets`` at
+    least ``min_mm`` above the brow."""
+
+    kind: str
+    targets: tuple[str, ...]
+    min_mm: float
+    why: str
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One training exercise (see the module doc)."""
+
+    id: str
+    title: str
+    goal: str
+    scenario: str
+    targets: tuple[str, ...]
+    dose_groups: tuple[DoseLimit, ...]
+    total: DoseLimit
+    spare: tuple[str, ...]
+    balance: Balance
+    constraints: tuple[Constraint, ...]
+    reference: dict[str, Any]
+    reference_notes: str = ""
+    level: str = ""
+    source: str = ""
+
+    def reference_plan(self) -> dict[str, Any]:
+        """A copy of the reference answer (a CONTRACTS plan dict)."""
+        return json.loads(json.dumps(self.reference))
+
+
+def _exercise_dir() -> Path:
+    return Path(str(resources.files("injectmap.teaching").joinpath("data", "exercises")))
+
+
+def exercise_ids() -> list[str]:
+    """Ids of the exercises shipped with planning, in teaching order (file names sort by order)."""
+    return [e.id for e in load_exercises().values()]
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, Exercise]:
+    out: dict[str, Exercise] = {}
+    for path in sorted(_exercise_dir().glob("*.json")):
+        ex = load_exercise(path)
+        if ex.id in out:
+            raise ExerciseError(str(path), [f"duplicate exercise id {ex.id!r}"])
+        out[ex.id] = ex
+    return out
+
+
+def load_exercises() -> dict[str, Exercise]:
+    """Every shipped exercise, id -> :class:`Exercise`, in teaching order."""
+    return dict(_shipped())
+
+
+def load_exercise(ref: str | os.PathLike[str]) -> Exercise:
+    """An exercise by id (a shipped one) or by path to a JSON file.
+
+    Raises
+    ------
+    ExerciseError
+        For an unknown id, an unreadable file or an invalid exercise (every problem listed).
+    """
+    text_ref = str(ref)
+    path = Path(text_ref)
+    if not (text_ref.endswith(".json") or path.exists()):
+        shipped = _shipped() if _exercise_dir().exists() else {}
+        if text_ref in shipped:
+            return shipped[text_ref]
+        raise ExerciseError(text_ref, [f"unknown exercise; known: {', '.join(shipped)}"])
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ExerciseError(text_ref, [f"cannot read: {exc.strerror or exc}"]) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ExerciseError(text_ref, [f"not valid JSON: {exc}"]) from None
+    return parse_exercise(obj, source=text_ref)
+
+
+def _limit(gid: str, d: Mapping[str, Any], structures: tuple[str, ...], errors: list[str], where: str,
+           area: bool = False) -> DoseLimit:
+    """A dose limit from injectmap.planning's ranges (``planning`` / ``planning_area``) or explicit numbers."""
+    lo = hi = None
+    sources = []
+    key = d.get("planning_area" if area else "planning")
+    if key is not None:
+        try:
+            r = area_dose_range(str(key)) if area else dose_range(str(key))
+        except KeyError as exc:
+            errors.append(f"{where}: {exc.args[0]}")
+            r = None
+        if r is None and not area:
+            errors.append(f"{where}: planning has no dose range for {key!r}")
+        if r is not None:
+            lo, hi = r.low_units, r.high_units
+            sources.append(f"planning.doses {key} ({r.low_units:g}-{r.high_units:g} U {r.per}): {r.source}")
+    if "min_units" in d:
+        lo = d["min_units"]
+    if "max_units" in d:
+        hi = d["max_units"]
+    if d.get("source"):
+        sources.insert(0, str(d["source"]))
+    ok = True
+    for name, v in (("min_units", lo), ("max_units", hi)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+            errors.append(f"{where}.{name}: a number >= 0 is needed (give it or a planning range), got {v!r}")
+            ok = False
+    if ok and float(lo) > float(hi):  # type: ignore[arg-type]
+        errors.append(f"{where}: min_units {lo} > max_units {hi}")
+    if not sources:
+        errors.append(f"{where}: a source is needed")
+    return DoseLimit(gid, structures, float(lo) if ok and lo is not None else 0.0,
+                     float(hi) if ok and hi is not None else 0.0, " | ".join(sources))
+
+
+def parse_exercise(obj: Any, source: str = "<exercise>") -> Exercise:
+    """Validate a decoded exercise object; raise :class:`ExerciseError` listing every problem."""
+    errors: list[str] = []
+    if not isinstance(obj, dict):
+        raise ExerciseError(source, ["an exercise is a JSON object"])
+    known = {"format", "version", "id", "title", "level", "goal", "scenario", "targets", "dose_groups", "total",
+             "spare", "balance", "constraints", "reference", "reference_notes", "sources"}
+    for k in sorted(set(obj) - known):
+        errors.append(f"unknown key {k!r}")
+    if obj.get("format") != EXERCISE_FORMAT or obj.get("version") != 1:
+        errors.append(f"format must be {EXERCISE_FORMAT!r} with version 1")
+    sids = set(structure_ids())
+    for k in ("id", "title", "goal", "scenario"):
+        if not isinstance(obj.get(k), str) or not obj.get(k, "").strip():
+            errors.append(f"{k}: a non-empty text is needed")
+    if isinstance(obj.get("id"), str) and not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", obj["id"]):
+        errors.append(f"id: lower snake case, got {obj['id']!r}")
+
+    def ids(key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            errors.append(f"{key}: a list of structure ids is needed")
+            return ()
+        for s in value:
+            if s not in sids:
+                errors.append(f"{key}: unknown structure {s!r}")
+        return tuple(value)
+
+    targets = ids("targets", obj.get("targets"))
+    if not targets:
+        errors.append("targets: at least one required target")
+    spare = ids("spare", obj.get("spare", []))
+    groups = []
+    for i, g in enumerate(obj.get("dose_groups") or []):
+        where = f"dose_groups[{i}]"
+        if not isinstance(g, dict) or not isinstance(g.get("id"), str):
+            errors.append(f"{where}: an object with an id is needed")
+            continue
+        groups.append(_limit(g["id"], g, ids(f"{where}.structures", g.get("structures")), errors, where))
+    if not groups:
+        errors.append("dose_groups: at least one group")
+    tot = obj.get("total")
+    if not isinstance(tot, dict):
+        errors.append("total: an object is needed")
+        tot = {}
+    total = _limit("total", tot, tuple(s for g in groups for s in g.structures), errors, "total", area=True)
+    b = obj.get("balance") or {"expect": "symmetric"}
+    balance = Balance(expect=str(b.get("expect", "symmetric")), group=str(b.get("group", "")),
+                      higher_side=str(b.get("higher_side", "")), min_ratio=float(b.get("min_ratio", 1.0)),
+                      why=str(b.get("why", "")))
+    if balance.expect not in ("symmetric", "asymmetric"):
+        errors.append(f"balance.expect: 'symmetric' or 'asymmetric', got {balance.expect!r}")
+    if balance.expect == "asymmetric" and (balance.higher_side not in ("left", "right") or not balance.group
+                                           or balance.min_ratio < 1.0):
+        errors.append("balance: an asymmetric exercise needs group, higher_side (left/right) and min_ratio >= 1")
+    constraints = []
+    for i, c in enumerate(obj.get("constraints") or []):
+        where = f"constraints[{i}]"
+        if not isinstance(c, dict) or c.get("kind") != "min_brow_height":
+            errors.append(f"{where}: kind must be 'min_brow_height'")
+            continue
+        constraints.append(Constraint("min_brow_height", ids(f"{where}.targets", c.get("targets")),
+                                      float(c.get("min_mm", 0.0)), str(c.get("why", ""))))
+    ref = obj.get("reference")
+    try:
+        parse_plan(ref)
+    except PlanError as exc:
+        errors += [f"reference: {e}" for e in exc.errors]
+    if errors:
+        raise ExerciseError(source, errors)
+    return Exercise(id=obj["id"], title=obj["title"].strip(), goal=obj["goal"].strip(),
+                    scenario=obj["scenario"].strip(), targets=targets, dose_groups=tuple(groups), total=total,
+                    spare=spare, balance=balance, constraints=tuple(constraints), reference=dict(ref or {}),
+                    reference_notes=str(obj.get("reference_notes", "")), level=str(obj.get("level", "")),
+                    source=source)
+
+
+# ---------------------------------------------------------------------------------------- scoring
+@dataclass(frozen=True)
+class Component:
+    """One part of a score."""
+
+    name: str
+    points: float
+    max_points: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One mistake, in anatomical terms, with the structure at fault (a structure id, or '')."""
+
+    severity: str  #: "danger", "caution" or "info"
+    code: str
+    message: str
+    structure: str = ""
+    point: str = ""
+
+
+@dataclass
+class Score:
+    """The score of one attempt."""
+
+    exercise_id: str
+    total: int
+    components: dict[str, Component]
+    feedback: list[Feedback] = field(default_factory=list)
+    danger: int = 0
+    passed: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exercise_id": self.exercise_id, "total": self.total, "passed": self.passed, "danger": self.danger,
+                "components": {k: asdict(c) for k, c in self.components.items()},
+                "feedback": [asdict(f) for f in self.feedback], "errors": list(self.errors)}
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{c.name} {c.points:.0f}/{c.max_points:.0f}" for c in self.components.values())
+        verdict = "passed" if self.passed else "not passed"
+        return f"{self.total}/100 ({verdict}): {parts}"
+
+
+@lru_cache(maxsize=1)
+def _hints() -> dict[str, Any]:
+    return load_data("training_hints.yaml", "injectmap.teaching")
+
+
+def _hint(code: str, structure: str) -> str:
+    h = _hints()
+    if code in h["by_code"]:
+        return str(h["by_code"][code])
+    base = base_of(structure) if structure else ""
+    if structure.startswith("orbit_"):
+        base = "orbit"
+    return str(h["by_structure"].get(base, h["default"]))
+
+
+def _name(model: Any, sid: str) -> str:
+    s = model.structures.get(sid)
+    if s is None:
+        return sid.replace("_", " ")
+    if s.kind == "muscle" and side_of(sid) == "midline":
+        return f"the {s.name.lower()}"
+    side = side_of(sid)
+    return s.name.lower() if side == "midline" else f"the {side} {s.name.lower()}"
+
+
+def _consequence(model: Any, sid: str) -> str:
+    s = model.structures.get(sid)
+    return s.weakened if s is not None else ""
+
+
+def _point_feedback(model: Any, pid: str, point: Mapping[str, Any], f: Mapping[str, Any]) -> Feedback:
+    code, sid = str(f["code"]), str(f.get("structure") or "")
+    d = f.get("distance_mm")
+    name = _name(model, sid)
+    hint = _hint(code, sid)
+    if code == "sphere_near_structure":
+        text = (f"Point {pid} reaches {name} (likely field {point['radius_mm']:.0f} mm reaches it"
+                + (f" by {-float(d):.0f} mm" if d is not None and float(d) < 0 else "") + f"): "
+                f"{_consequence(model, sid)}; {hint}.")
+    elif code == "sphere_may_reach_structure":
+        text = (f"Point {pid} may reach {name} (outer field {point.get('radius_outer_mm', point['radius_mm']):.0f} "
+                f"mm): {_consequence(model, sid)}; {hint}.")
+    else:  # planning's messages (needle, tip and named region rules) already explain the anatomy
+        msg = str(f["message"]).strip()
+        text = f"Point {pid}: {msg}{'' if msg.endswith('.') else '.'} To fix: {hint}."
+    return Feedback(str(f["severity"]), code, text, sid, pid)
+
+
+def _sum_units(by_target: Mapping[str, float], structures: tuple[str, ...]) -> float:
+    return float(sum(by_target.get(s, 0.0) for s in structures))
+
+
+def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) -> Score:
+    """Score a trainee's plan for an exercise from injectmap.planning's analysis (:func:`check_plan`).
+
+    Parameters
+    ----------
+    exercise : Exercise
+    plan_dict : dict
+        The trainee's plan in the CONTRACTS plan format.
+    model : FaceModel
+        The face the plan is checked on.
+
+    Returns
+    -------
+    Score
+        Total 0-100, the four components, and feedback items (worst first), each naming the
+        structure at fault. A plan with errors scores 0 and lists them in ``errors``.
+    """
+    if plan_dict.get("model"):
+        # the plan names its face (e.g. a small jaw, a high brow): score on that face
+        try:
+            model = model_for_plan(parse_plan(dict(plan_dict)))
+        except (PlanError, FaceParamsError):
+            pass  # check_plan reports the plan's errors below
+    res = check_plan(dict(plan_dict), model)
+    zero = {k: Component(k, 0.0, w, "") for k, w in WEIGHTS.items()}
+    if res["errors"]:
+        fb = [Feedback("danger", "plan_error", f"The plan cannot be evaluated: {e}") for e in res["errors"][:10]]
+        return Score(exercise.id, 0, zero, fb, 0, False, list(res["errors"]))
+    plan = parse_plan(dict(plan_dict))
+    spare = set(exercise.spare)
+    feedback: list[Feedback] = []
+    points = res["points"]
+    # ona-equivalent units per target structure (planning's conversion)
+    by_target: dict[str, float] = {}
+    for p, out in zip(plan.points, points, strict=True):
+        key = p.target or out.get("tip_in") or ""
+        by_target[key] = by_target.get(key, 0.0) + ona_equivalent_units(out["units"], plan.product_of(p).name)
+
+    # targets
+    reached = {t: [] for t in exercise.targets}  # type: dict[str, list[str]]
+    for out in points:
+        if out["target"] in reached and out["target_reached"]:
+            reached[out["target"]].append(out["id"])
+    for t, pids in reached.items():
+        if pids:
+            continue
+        aimed = [o for o in points if o["target"] == t]
+        if aimed:
+            ids = ", ".join(o["id"] for o in aimed)
+            msg = (f"No point reaches {_name(model, t)}: point(s) {ids} aim at it but their field of effect "
+                   f"does not reach the muscle. Check the entry and the depth: {model.structures[t].action}")
+        else:
+            side = side_of(t)
+            what = f"on the {side} side" if side != "midline" else "in the midline"
+            msg = (f"No point treats {_name(model, t)} {what}: it is a required target of this exercise. "
+                   f"It {model.structures[t].action[:1].lower() + model.structures[t].action[1:]}"
+                   if model.structures.get(t) else f"No point treats {t}.")
+            if side in ("left", "right"):
+                msg += f" Treating one side only leaves the {side} side active: an uneven result."
+        feedback.append(Feedback("caution", "target_missed", msg, t, aimed[0]["id"] if aimed else ""))
+    n_ok = sum(1 for v in reached.values() if v)
+    targets_pts = WEIGHTS["targets"] * n_ok / len(exercise.targets)
+    comps = {"targets": Component("targets", targets_pts, WEIGHTS["targets"],
+                                  f"{n_ok} of {len(exercise.targets)} required targets reached")}
+
+    # safety
+    costs = []
+    danger = 0
+    for out in points:
+        c = 0.0
+        for f in out["findings"]:
+            sev, sid = f["severity"], str(f.get("structure") or "")
+            if f["code"] == "target_not_reached":
+                continue
+            must = sid in spare
+            c += FINDING_COST[(sev, must)]
+            danger += sev == "danger"
+            if sev in ("danger", "caution") or (must and sev == "info"):
+                feedback.append(_point_feedback(model, out["id"], out, f))
+        if out["target"] and out["target"] in spare:
+            c += FINDING_COST[("caution", True)]
+            feedback.append(Feedback(
+                "caution", "targets_spared_structure",
+                f"Point {out['id']} aims at {_name(model, out['target'])}, which this exercise must spare: "
+                f"{_consequence(model, out['target'])}.", out["target"], out["id"]))
+        for con in exercise.constraints:
+            if out["target"] in con.targets and con.kind == "min_brow_height":
+                h = _brow_height_mm(model, out["entry_mm"])
+                if h < con.min_mm:
+                    c += CONSTRAINT_COST
+                    feedback.append(Feedback(
+                        "caution", "brow_height",
+                        f"Point {out['id']} is {h:.0f} mm above the brow; this exercise needs at least "
+                        f"{con.min_mm:.0f} mm ({con.why}). Weakening the lowest {_name(model, out['target'])} "
+                        f"fibres: {_consequence(model, out['target'])}. To fix: {_hint('brow_height', '')}.",
+                        out["target"], out["id"]))
+        costs.append(min(1.0, c))
+    for f in res["findings"]:
+        if f["severity"] == "danger":
+            danger += 1
+            feedback.append(Feedback("danger", str(f["code"]), str(f["message"]), str(f.get("structure") or "")))
+    mean_cost = float(np.mean(costs)) if costs else 1.0
+    worst_cost = float(np.max(costs)) if costs else 1.0
+    safety_pts = WEIGHTS["safety"] * (1.0 - 0.5 * (mean_cost + worst_cost))
+    comps["safety"] = Component("safety", safety_pts, WEIGHTS["safety"],
+                                f"point cost mean {mean_cost:.2f}, worst {worst_cost:.2f}; {danger} danger finding(s)")
+
+    # dose
+    credits = []
+    for g in exercise.dose_groups:
+        u = _sum_units(by_target, g.structures)
+        cr = g.credit(u)
+        credits.append(cr)
+        if cr < 1.0:
+            feedback.append(_dose_feedback(model, g, u, "this group"))
+    tot_u = float(sum(by_target.values()))
+    tot_cr = exercise.total.credit(tot_u)
+    if tot_cr < 1.0:
+        feedback.append(_dose_feedback(model, exercise.total, tot_u, "the session"))
+    dose_pts = WEIGHTS["dose"] * (0.5 * float(np.mean(credits)) + 0.5 * tot_cr)
+    comps["dose"] = Component("dose", dose_pts, WEIGHTS["dose"],
+                              f"total {tot_u:g} U (allowed {exercise.total.min_units:g}-{exercise.total.max_units:g} U)")
+
+    # balance
+    comps["balance"], bal_fb = _balance(exercise, res, by_target, model)
+    feedback += bal_fb
+
+    total = sum(c.points for c in comps.values())
+    if danger:
+        total = min(total, DANGER_CAP)
+        feedback.insert(0, Feedback("danger", "danger_cap",
+                                    f"{danger} danger finding(s): a danger fails the exercise whatever the other "
+                                    f"points (score capped at {DANGER_CAP})."))
+    rank = {"danger": 0, "caution": 1, "info": 2}
+    feedback.sort(key=lambda f: rank.get(f.severity, 3))
+    comps = {k: Component(c.name, round(c.points, 1), c.max_points, c.detail) for k, c in comps.items()}
+    total_points = int(round(total))
+    return Score(exercise.id, total_points, comps, feedback, danger, bool(total_points >= PASS_MARK and not danger))
+
+
+def _brow_height_mm(model: Any, entry_mm: Any) -> float:
+    """Height of a skin entry above the brow line: planning's measure (its ``frontalis_low`` rule's)."""
+    return brow_height_mm(model, np.asarray(entry_mm, dtype=float))
+
+
+def _dose_feedback(model: Any, g: DoseLimit, units: float, what: str) -> Feedback:
+    names = ", ".join(_name(model, s) for s in g.structures)
+    main = g.structures[0] if g.structures else ""
+    if units < g.min_units:
+        why = ("too little leaves the muscle active: the lines stay, or the effect is short"
+               if units > 0 else "no toxin there at all")
+        msg = (f"Dose of {what} ({names}): {units:g} U is below the allowed {g.min_units:g}-{g.max_units:g} U: "
+               f"{why}.")
+    else:
+        cons = _consequence(model, main)
+        msg = (f"Dose of {what} ({names}): {units:g} U is above the allowed {g.min_units:g}-{g.max_units:g} U: "
+               f"too much spreads further and weakens more than intended ({cons}).")
+    return Feedback("caution", "dose_out_of_range", msg + f" Source: {g.source.split(' | ')[0]}", main)
+
+
+def _balance(exercise: Exercise, res: Mapping[str, Any], by_target: Mapping[str, float],
+             model: Any) -> tuple[Component, list[Feedback]]:
+    w = WEIGHTS["balance"]
+    b = exercise.balance
+    if b.expect == "asymmetric":
+        hi_side = b.higher_side
+        lo_side = "right" if hi_side == "left" else "left"
+        hi = sum(u for s, u in by_target.items() if s and base_of(s) == b.group and side_of(s) == hi_side)
+        lo = sum(u for s, u in by_target.items() if s and base_of(s) == b.group and side_of(s) == lo_side)
+        ok = hi > 0 and hi >= b.min_ratio * lo
+        detail = f"{b.group.replace('_', ' ')}: {hi:g} U {hi_side}, {lo:g} U {lo_side} (needs >= {b.min_ratio:g}x)"
+        if ok:
+            return Component("balance", w, w, detail), []
+        sid = f"{b.group}_{hi_side}"
+        if hi < lo:
+            msg = (f"The dose is reversed: {_name(model, sid)} gets {hi:g} U and the {lo_side} side {lo:g} U. "
+                   f"{b.why}")
+        else:
+            msg = (f"{_name(model, sid)} needs at least {b.min_ratio:g} times the {lo_side} side's dose "
+                   f"(now {hi:g} U against {lo:g} U): {b.why}")
+        return Component("balance", 0.0, w, detail), [Feedback("caution", "asymmetry_expected", msg, sid)]
+    bilateral = sorted({base_of(t) for t in exercise.targets if side_of(t) in ("left", "right")})
+    if not bilateral:
+        return Component("balance", w, w, "midline targets only"), []
+    from injectmap.planning.doses import dose_group_of
+
+    groups = {dose_group_of(b_) for b_ in bilateral}
+    imb = [f for f in res["findings"] if f["code"] == "left_right_imbalance" and f.get("structure") in groups]
+    fb = []
+    for f in imb:
+        g = str(f["structure"])
+        lu = sum(u for s, u in by_target.items() if s and dose_group_of(s) == g and side_of(s) == "left")
+        ru = sum(u for s, u in by_target.items() if s and dose_group_of(s) == g and side_of(s) == "right")
+        weaker = "left" if lu < ru else "right"
+        members = [t for t in exercise.targets if dose_group_of(t) == g and side_of(t) == weaker]
+        sid = members[0] if members else f"{g}_{weaker}"
+        fb.append(Feedback("caution", "left_right_imbalance",
+                           f"{g.replace('_', ' ').capitalize()} is dosed unevenly: {lu:g} U left and {ru:g} U right. "
+                           f"This face is symmetric, so {_name(model, sid)} stays stronger than its partner: "
+                           f"an uneven, lopsided result. Mirror the points or the doses.", sid))
+    pts = w * (1.0 - len(imb) / len(groups))
+    return Component("balance", pts, w, f"{len(groups) - len(imb)} of {len(groups)} groups balanced"), fb
+
+
+# ---------------------------------------------------------------------------------------- score file
+def validate_trainee(name: Any) -> str:
+    """A trainee name, stripped: 1-64 characters, letters, digits, spaces and - ' . _ only.
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong.
+    """
+    if not isinstance(name, str):
+        raise ValueError("the trainee name must be text")
+    n = " ".join(name.split())
+    if not n:
+        raise ValueError("the trainee name is empty")
+    if len(n) > MAX_TRAINEE_CHARS:
+        raise ValueError(f"the trainee name is {len(n)} characters long (at most {MAX_TRAINEE_CHARS})")
+    bad = sorted({c for c in n if not (c.isalnum() or c in _TRAINEE_EXTRA)})
+    if bad:
+        raise ValueError("the trainee name may only hold letters, digits, spaces and - ' . _ "
+                         f"(not {' '.join(repr(c) for c in bad)})")
+    return n
+
+
+def _read_scores(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {"format": SCORES_FORMAT, "version": 1, "trainees": {}}
+    try:
+        if path.stat().st_size > MAX_SCORE_FILE_BYTES:
+            raise ScoreFileError(f"score file {path} is larger than {MAX_SCORE_FILE_BYTES} bytes")
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScoreFileError(f"score file {path} cannot be read: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ScoreFileError(f"score file {path} is not valid JSON ({exc}); move it aside or fix it, "
+                             "scores are not overwritten") from None
+    if (not isinstance(obj, dict) or obj.get("format") != SCORES_FORMAT or obj.get("version") != 1
+            or not isinstance(obj.get("trainees"), dict)
+            or not all(isinstance(v, list) for v in obj["trainees"].values())):
+        raise ScoreFileError(f"score file {path} is not an {SCORES_FORMAT} version 1 file; move it aside or fix "
+                             "it, scores are not overwritten")
+    return obj
+
+
+def record_score(path: str | os.PathLike[str], trainee: str, exercise_id: str, score: Score) -> dict[str, Any]:
+    """Append an attempt to the trainee's history in the score file (created when missing).
+
+    Returns the stored entry. Raises :class:`ScoreFileError` for an unreadable or foreign file (it
+    is never overwritten) and ValueError for a bad trainee name.
+    """
+    name = validate_trainee(trainee)
+    p = Path(path)
+    data = _read_scores(p)
+    entry = {"exercise_id": str(exercise_id), "total": int(score.total), "passed": bool(score.passed),
+             "danger": int(score.danger),
+             "components": {k: round(float(c.points), 1) for k, c in score.components.items()},
+             "mistakes": [f.code for f in score.feedback][:50],
+             "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    data["trainees"].setdefault(name, []).append(entry)
+    try:
+        atomic_write_bytes(p, json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"), make_parents=True)
+    except OSError as exc:
+        raise ScoreFileError(f"score file {p} cannot be written: {exc.strerror or exc}") from None
+    return entry
+
+
+def history(path: str | os.PathLike[str], trainee: str) -> list[dict[str, Any]]:
+    """The trainee's attempts, oldest first (empty for an unknown trainee or a missing file)."""
+    name = validate_trainee(trainee)
+    return list(_read_scores(Path(path))["trainees"].get(name, []))

@@ -1,0 +1,203 @@
+"""Pictures, timeline figure and interactive 3D scene for the plan report; ``injectmap report``.
+
+:mod:`reports.report` computes the report's tables and lays out the HTML and the PDF from bytes;
+this module makes those bytes (off-screen PyVista renders, the matplotlib timeline) and the
+self-contained 3D scene: Panel's VTK pane saved with ``embed=True`` and inline resources, with the
+few stylesheets Panel still links from its CDN replaced by data URIs from the installed package, so
+that the page makes no network request.
+
+Example
+-------
+>>> timings = build_report("plan.json", "report.html")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+import numpy as np  # noqa: E402
+
+from injectmap.anatomy.fileio import atomic_write_bytes  # noqa: E402
+from injectmap.planning import report as rep  # noqa: E402
+from injectmap.planning.check import check_plan  # noqa: E402
+from injectmap.planning.plan import Plan, load_plan, parse_plan  # noqa: E402
+from injectmap.reports.figures import timeline_figure  # noqa: E402
+
+#: pictures of the report: caption -> camera view
+PICTURE_VIEWS: dict[str, str] = {"Front": "front", "Left three-quarter": "three_quarter_left",
+                                 "Right three-quarter": "three_quarter_right"}
+PICTURE_SIZE = (900, 800)
+SCENE_SIZE = (960, 640)
+#: the report camera is closer than the app's default (the face fills the picture)
+PICTURE_DISTANCE_MM = 400.0
+_CDN = re.compile(r"https://cdn\.holoviz\.org/panel/[^/\"'\s]+/dist/([^\"'\s?\\]+)(?:\?v=[^\"'\s\\]*)?")
+
+
+def glyphs(analysis: Mapping[str, Any]) -> list[Any]:
+    """Point glyphs (tip, needle, inner and outer sphere, worst severity) from ``check_plan`` output."""
+    from injectmap.viewer.scene import PointGlyph, worst_severity
+
+    out = []
+    for p in analysis.get("points", []):
+        r = float(p.get("radius_mm") or 0.0)
+        out.append(PointGlyph(id=p["id"], entry_mm=tuple(p["entry_mm"]), tip_mm=tuple(p["tip_mm"]),
+                              inner_mm=float(p.get("radius_inner_mm", r)), outer_mm=float(p.get("radius_outer_mm", r)),
+                              severity=worst_severity(p.get("findings", []))))
+    return out
+
+
+def report_scene(model: Any, analysis: Mapping[str, Any], window_size: Sequence[int] = PICTURE_SIZE) -> Any:
+    """An off-screen :class:`viewer.scene.Scene` with the plan's points drawn."""
+    import pyvista as pv
+
+    from injectmap.viewer.scene import Scene
+
+    pv.OFF_SCREEN = True
+    scene = Scene(model, window_size=(int(window_size[0]), int(window_size[1])))
+    scene.set_points(glyphs(analysis))
+    return scene
+
+
+def _view(scene: Any, view: str) -> None:
+    from injectmap.viewer.scene import VIEW_DIRECTIONS
+
+    d = np.asarray(VIEW_DIRECTIONS[view], float)
+    focal = scene.centre.copy()
+    focal[1] -= 15.0  # the face, not the top of the head
+    scene.look_at(focal, d, PICTURE_DISTANCE_MM)
+
+
+def pictures(scene: Any, views: Mapping[str, str] = PICTURE_VIEWS) -> dict[str, bytes]:
+    """PNG renders of the scene by caption."""
+    from PIL import Image
+
+    out = {}
+    for caption, view in views.items():
+        _view(scene, view)
+        buf = io.BytesIO()
+        Image.fromarray(scene.screenshot()).save(buf, format="PNG", optimize=True)
+        out[caption] = buf.getvalue()
+    return out
+
+
+def timeline_images(plan: Plan) -> tuple[str, bytes]:
+    """The timeline figure as inline SVG markup and as PNG bytes."""
+    fig = timeline_figure(plan)
+    svg = io.StringIO()
+    fig.savefig(svg, format="svg")
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=150)
+    text = svg.getvalue()
+    text = text[text.find("<svg"):]  # drop the XML prolog and doctype: inline in HTML
+    return text, png.getvalue()
+
+
+def inline_panel_cdn(html_text: str) -> str:
+    """Replace Panel's CDN stylesheet links by data URIs of the installed package's files."""
+    import panel as pn
+
+    dist = Path(pn.__file__).parent / "dist"
+
+    def repl(m: re.Match[str]) -> str:
+        f = dist / m.group(1)
+        if not f.is_file():
+            return m.group(0)
+        mime = "text/css" if f.suffix == ".css" else "application/octet-stream"
+        return f"data:{mime};base64,{base64.b64encode(f.read_bytes()).decode()}"
+
+    return _CDN.sub(repl, html_text)
+
+
+def scene_html(scene: Any) -> str:
+    """The interactive 3D scene as a self-contained block (scripts, styles and the vtk.js pane)."""
+    import panel as pn
+    from bokeh.resources import INLINE
+
+    _view(scene, "front")
+    pane = pn.pane.VTK(scene.plotter.ren_win, width=SCENE_SIZE[0], height=SCENE_SIZE[1],
+                       orientation_widget=False, enable_keybindings=False, css_classes=["report-scene"])
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "scene.html"
+        pn.Column(pane).save(str(path), embed=True, resources=INLINE, title="scene")
+        text = inline_panel_cdn(path.read_text(encoding="utf-8"))
+    head_end = text.find("</head>")
+    head = text[text.find("<head>") + 6:head_end]
+    first = head.find("<script")  # strip the page's own title and meta tags, never text inside scripts
+    first = len(head) if first < 0 else first
+    head = re.sub(r"<title>[^<]*</title>|<meta[^>]*>", "", head[:first]) + head[first:]
+    body = text[text.find(">", text.find("<body", head_end)) + 1:text.rfind("</body>")]
+    return head + body
+
+
+def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
+                 interactive: bool = True) -> dict[str, float]:
+    """Write ``out_path`` (``.html`` or ``.pdf``) for the plan file; returns timings in seconds.
+
+    Raises
+    ------
+    planning.plan.PlanError
+        On a bad plan file.
+    ValueError
+        On an unknown output extension, or a plan that cannot be placed on the model.
+    """
+    t0 = time.perf_counter()
+    out_path = Path(out_path)
+    kind = out_path.suffix.lower()
+    if kind not in (".html", ".htm", ".pdf"):
+        raise ValueError(f"report output must end in .html or .pdf, not {out_path.name!r}")
+    plan = load_plan(plan_path)
+    if model is None:
+        from injectmap.anatomy.model import load_model
+
+        model = load_model()
+    t = {"load_s": time.perf_counter() - t0}
+    t1 = time.perf_counter()
+    analysis = check_plan(plan, model, str(plan_path))
+    if analysis["errors"]:
+        raise ValueError("the plan cannot be analysed: " + "; ".join(analysis["errors"]))
+    data = rep.report_data(plan, analysis, model, plan_name=str(plan_path))
+    t["analysis_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    scene = report_scene(model, analysis)
+    pics = pictures(scene)
+    t["pictures_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    svg, png = timeline_images(plan)
+    t["timeline_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    if kind == ".pdf":
+        scene.close()
+        payload = rep.render_pdf(data, pics, png)
+    else:
+        block = ""
+        if interactive:
+            scene.plotter.window_size = list(SCENE_SIZE)
+            block = scene_html(scene)
+        scene.close()
+        payload = rep.render_html(data, pics, svg, block).encode("utf-8")
+    t["document_s"] = time.perf_counter() - t1
+    atomic_write_bytes(out_path, payload, make_parents=True)
+    t["total_s"] = time.perf_counter() - t0
+    t["bytes"] = float(len(payload))
+    return t
+
+
+def report_for_plan(plan: Plan | Mapping[str, Any], model: Any, out_path: str | Path) -> dict[str, float]:
+    """:func:`build_report` for an in-memory plan (notebooks, tests)."""
+    from injectmap.planning.plan import save_plan
+
+    plan = plan if isinstance(plan, Plan) else parse_plan(plan)
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "plan.json"
+        save_plan(plan, p)
+        return build_report(p, out_path, model=model)

@@ -1,0 +1,379 @@
+"""The state of one viewer session: a pure data model, testable without a browser or a renderer.
+
+:class:`AppState` holds the plan being edited (points as dicts in the CONTRACTS plan format), the
+selection, the display settings (layer visibility and opacity, cut plane, camera view, mode) and the
+undo/redo history. Every edit of the plan goes through :meth:`AppState._commit`, which records the
+previous plan so that it can be undone.
+
+The state does no geometry and no safety analysis: placing a point stores where the user put it
+(a landmark with offsets, or a skin point); :mod:`viewer.analysis` asks planning what that means.
+An optional ``snap`` callable (the model's ``skin_point``) keeps nudged skin points on the skin.
+
+Sign conventions for nudges follow the CONTRACTS frame: +x the subject's left, +y superior,
++z anterior; ``"lateral"`` is away from the midline on the point's side.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import param
+
+from injectmap.anatomy.ids import side_of
+
+#: display layer groups, in the order the layer panel shows them
+LAYER_GROUPS: tuple[str, ...] = (
+    "skin", "fat", "muscles", "vessels", "nerves", "gland_duct", "bone", "orbit", "eyes",
+)
+LAYER_LABELS: dict[str, str] = {
+    "skin": "Skin", "fat": "Fat and SMAS", "muscles": "Muscles", "vessels": "Arteries",
+    "nerves": "Nerves", "gland_duct": "Gland and duct", "bone": "Bone", "orbit": "Orbit",
+    "eyes": "Eyes",
+}
+DEFAULT_VISIBLE: dict[str, bool] = {
+    "skin": True, "fat": False, "muscles": True, "vessels": True, "nerves": True,
+    "gland_duct": True, "bone": False, "orbit": False, "eyes": True,
+}
+DEFAULT_OPACITY: dict[str, float] = {
+    "skin": 0.35, "fat": 0.3, "muscles": 0.9, "vessels": 1.0, "nerves": 1.0,
+    "gland_duct": 0.8, "bone": 1.0, "orbit": 0.6, "eyes": 1.0,
+}
+CUT_AXES: tuple[str, ...] = ("none", "axial", "coronal", "sagittal")
+VIEWS: tuple[str, ...] = ("front", "left", "right", "three_quarter_left", "three_quarter_right")
+MODES: tuple[str, ...] = ("depth planning", "training", "patient education")
+DEFAULT_PRODUCT: dict[str, Any] = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
+DEFAULT_UNITS = 4.0
+DEFAULT_DEPTH_MM = 2.0
+MAX_HISTORY = 200
+
+#: nudge directions as unit vectors in the frame (lateral/medial depend on the point's side)
+NUDGE_AXES: dict[str, tuple[float, float, float]] = {
+    "superior": (0.0, 1.0, 0.0), "inferior": (0.0, -1.0, 0.0),
+    "left": (1.0, 0.0, 0.0), "right": (-1.0, 0.0, 0.0),
+    "anterior": (0.0, 0.0, 1.0), "posterior": (0.0, 0.0, -1.0),
+}
+_ID_RE = re.compile(r"^p(\d+)$")
+
+Snap = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _round(x: float, nd: int = 2) -> float:
+    return float(round(float(x), nd))
+
+
+class AppState(param.Parameterized):
+    """The state of one browser session.
+
+    ``points`` and ``product`` are the plan; they are replaced (never mutated in place) so that
+    watchers fire. Read them as data; edit them through the methods.
+    """
+
+    points = param.List(default=[], item_type=dict, doc="Plan points in the CONTRACTS plan format.")
+    product = param.Dict(default=dict(DEFAULT_PRODUCT), doc="The plan's product and reconstitution.")
+    extra = param.Dict(default={}, doc="Other plan keys kept as loaded (patient, sessions, model).")
+    selected = param.String(default="", doc="Id of the selected point ('' for none).")
+    highlight = param.String(default="", doc="Structure id highlighted in the scene ('' for none).")
+    layer_visible = param.Dict(default=dict(DEFAULT_VISIBLE))
+    layer_opacity = param.Dict(default=dict(DEFAULT_OPACITY))
+    structure_display = param.Dict(default={}, doc=(
+        "Per-structure display that differs from its layer: id -> {'visible': bool, 'opacity': float}."))
+    cut_axis = param.Selector(default="none", objects=list(CUT_AXES))
+    cut_mm = param.Number(default=0.0, bounds=(-150.0, 150.0), doc="Cut plane position on its axis.")
+    view = param.Selector(default="front", objects=list(VIEWS))
+    show_landmarks = param.Boolean(default=False)
+    mode = param.Selector(default="depth planning", objects=list(MODES))
+    placing = param.Boolean(default=False, doc="A click on the skin places a point.")
+    default_units = param.Number(default=DEFAULT_UNITS, bounds=(0.0, 400.0))
+    default_depth_mm = param.Number(default=DEFAULT_DEPTH_MM, bounds=(0.0, 40.0))
+    can_undo = param.Boolean(default=False, constant=True)
+    can_redo = param.Boolean(default=False, constant=True)
+    message = param.String(default="", doc="Last status or error message for the user.")
+
+    def __init__(self, snap: Snap | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self._snap = snap
+        # history entries: (points, product, extra); extra holds the plan's face ("model")
+        self._undo: list[tuple[list[dict], dict, dict]] = []
+        self._redo: list[tuple[list[dict], dict, dict]] = []
+
+    def set_snap(self, snap: Snap | None) -> None:
+        """The function that keeps nudged skin points on the skin (the face's ``skin_point``)."""
+        self._snap = snap
+
+    # ------------------------------------------------------------------ plan in and out
+    def plan_dict(self) -> dict[str, Any]:
+        """The plan as a CONTRACTS plan object (a deep copy)."""
+        d: dict[str, Any] = {"format": "injectmap-plan", "version": 1, "product": copy.deepcopy(self.product)}
+        d.update(copy.deepcopy(self.extra))
+        d["points"] = copy.deepcopy(self.points)
+        return d
+
+    def point(self, point_id: str) -> dict[str, Any]:
+        """The point with this id (KeyError if none). A copy: edit with :meth:`update_point`."""
+        for p in self.points:
+            if p["id"] == point_id:
+                return copy.deepcopy(p)
+        raise KeyError(point_id)
+
+    def point_ids(self) -> list[str]:
+        return [p["id"] for p in self.points]
+
+    def load_plan(self, plan: Mapping[str, Any], *, undoable: bool = True) -> None:
+        """Replace the plan with a (validated) plan object; undoable unless asked otherwise."""
+        plan = copy.deepcopy(dict(plan))
+        points = list(plan.pop("points", []))
+        product = dict(plan.pop("product", DEFAULT_PRODUCT))
+        plan.pop("format", None)
+        plan.pop("version", None)
+        if undoable:
+            self._commit(points, product, extra=plan)
+        else:
+            self._undo.clear()
+            self._redo.clear()
+            self._set(points, product, plan)
+        self.selected = points[0]["id"] if points else ""
+
+    # ------------------------------------------------------------------ history
+    def _snapshot(self) -> tuple[list[dict], dict, dict]:
+        return copy.deepcopy(self.points), copy.deepcopy(self.product), copy.deepcopy(self.extra)
+
+    def _set(self, points: list[dict], product: dict, extra: dict | None = None) -> None:
+        with param.parameterized.batch_call_watchers(self):
+            if extra is not None and extra != self.extra:
+                self.extra = extra  # e.g. the plan's face: the Face card follows it
+            self.product = product
+            self.points = points
+            with param.edit_constant(self):
+                self.can_undo = bool(self._undo)
+                self.can_redo = bool(self._redo)
+            if self.selected and self.selected not in {p["id"] for p in points}:
+                self.selected = ""
+
+    def _commit(self, points: list[dict], product: dict | None = None, extra: dict | None = None) -> None:
+        """Record the current plan for undo, then set the new one."""
+        self._undo.append(self._snapshot())
+        del self._undo[:-MAX_HISTORY]
+        self._redo.clear()
+        self._set(points, copy.deepcopy(product if product is not None else self.product),
+                  copy.deepcopy(extra) if extra is not None else None)
+
+    def undo(self) -> bool:
+        """Go back one edit (a face change included). False when there is nothing to undo."""
+        if not self._undo:
+            return False
+        self._redo.append(self._snapshot())
+        self._set(*self._undo.pop())
+        return True
+
+    def redo(self) -> bool:
+        """Redo the last undone edit. False when there is nothing to redo."""
+        if not self._redo:
+            return False
+        self._undo.append(self._snapshot())
+        self._set(*self._redo.pop())
+        return True
+
+    def set_plan_model(self, model: Mapping[str, Any] | None) -> None:
+        """Set the face the plan is made on (the plan file's ``model``; None: the default face), as
+        an edit that Undo takes back (the Face card follows the plan's face)."""
+        extra = copy.deepcopy(dict(self.extra))
+        if model is None:
+            extra.pop("model", None)
+        else:
+            extra["model"] = copy.deepcopy(dict(model))
+        if extra != self.extra:
+            self._commit(copy.deepcopy(self.points), extra=extra)
+
+    # ------------------------------------------------------------------ edits
+    def new_id(self, prefix: str = "p") -> str:
+        """A point id not used yet: ``p1``, ``p2``, ..."""
+        taken = set(self.point_ids())
+        n = 1 + max((int(m.group(1)) for i in taken if (m := _ID_RE.match(i))), default=0)
+        while f"{prefix}{n}" in taken:
+            n += 1
+        return f"{prefix}{n}"
+
+    def add_point(self, point: Mapping[str, Any], *, select: bool = True) -> str:
+        """Append a point (a CONTRACTS point dict; an id is assigned when missing). Returns its id."""
+        p = copy.deepcopy(dict(point))
+        if not p.get("id") or p["id"] in self.point_ids():
+            p["id"] = self.new_id()
+        p.setdefault("units", self.default_units)
+        if not any(k in p for k in ("depth_mm", "tip_mm")):
+            p["depth_mm"] = self.default_depth_mm
+        self._commit(copy.deepcopy(self.points) + [p])
+        if select:
+            self.selected = p["id"]
+        return p["id"]
+
+    def place_at_skin(self, entry_mm: Sequence[float], **fields: Any) -> str:
+        """Add a point entering at a skin point (as ``entry_mm``, rounded to 0.01 mm)."""
+        entry = [_round(v) for v in np.asarray(entry_mm, dtype=float).reshape(3)]
+        return self.add_point({"entry_mm": entry, **fields})
+
+    def place_by_landmark(self, landmark: str, *, superior_mm: float = 0.0, lateral_mm: float = 0.0,
+                          anterior_mm: float = 0.0, left_mm: float = 0.0, **fields: Any) -> str:
+        """Add a point placed relative to a landmark; zero offsets are left out of the file.
+
+        ``lateral_mm`` on a midline landmark is an error in the plan format, so it is turned into
+        ``left_mm`` there only when it is zero (otherwise planning reports the error).
+        """
+        at: dict[str, Any] = {"landmark": landmark}
+        for key, val in (("superior_mm", superior_mm), ("anterior_mm", anterior_mm),
+                         ("lateral_mm", lateral_mm), ("left_mm", left_mm)):
+            if val:
+                at[key] = _round(val)
+        return self.add_point({"at": at, **fields})
+
+    def update_point(self, point_id: str, **changes: Any) -> None:
+        """Set fields of a point; a value of None removes the key. No-op when nothing changes."""
+        points = copy.deepcopy(self.points)
+        for p in points:
+            if p["id"] == point_id:
+                before = copy.deepcopy(p)
+                for k, v in changes.items():
+                    if v is None:
+                        p.pop(k, None)
+                    else:
+                        p[k] = copy.deepcopy(v)
+                if "tip_mm" in changes and changes["tip_mm"] is not None:
+                    p.pop("depth_mm", None)
+                if "depth_mm" in changes and changes["depth_mm"] is not None:
+                    p.pop("tip_mm", None)
+                if p == before:
+                    return
+                self._commit(points)
+                return
+        raise KeyError(point_id)
+
+    def move_point(self, point_id: str, entry_mm: Sequence[float]) -> None:
+        """Move a point's skin entry to a skin point (drops its landmark placement)."""
+        entry = [_round(v) for v in np.asarray(entry_mm, dtype=float).reshape(3)]
+        self.update_point(point_id, entry_mm=entry, at=None)
+
+    def nudge(self, point_id: str, direction: str, step_mm: float = 1.0) -> None:
+        """Move a point's entry by ``step_mm`` along a direction of the frame.
+
+        ``direction`` is one of :data:`NUDGE_AXES` or ``"lateral"``/``"medial"``. A landmark point
+        keeps its landmark and changes its offsets; a skin point moves and is snapped back to the
+        skin when the state has a ``snap``.
+        """
+        p = self.point(point_id)
+        if "at" in p:
+            at = dict(p["at"])
+            side = side_of(at["landmark"])
+            if direction in ("lateral", "medial"):
+                sign = 1.0 if direction == "lateral" else -1.0
+                if side == "midline":
+                    raise ValueError("a midline landmark has no lateral direction: nudge left or right")
+                key, delta = "lateral_mm", sign * step_mm
+            else:
+                axis = NUDGE_AXES[direction]
+                key = {0: "left_mm", 1: "superior_mm", 2: "anterior_mm"}[int(np.argmax(np.abs(axis)))]
+                delta = float(sum(axis)) * step_mm
+            val = _round(float(at.get(key, 0.0)) + delta)
+            if val == 0.0:
+                at.pop(key, None)
+            else:
+                at[key] = val
+            self.update_point(point_id, at=at)
+            return
+        entry = np.asarray(p["entry_mm"], dtype=float)
+        if direction in ("lateral", "medial"):
+            sign = 1.0 if direction == "lateral" else -1.0
+            vec = np.array([np.sign(entry[0]) or 1.0, 0.0, 0.0]) * sign
+        else:
+            vec = np.asarray(NUDGE_AXES[direction])
+        new = entry + vec * step_mm
+        if self._snap is not None:
+            new = np.asarray(self._snap(new)[0], dtype=float)
+        self.move_point(point_id, new)
+
+    def delete_point(self, point_id: str) -> None:
+        """Remove a point (KeyError if there is none with that id)."""
+        if point_id not in self.point_ids():
+            raise KeyError(point_id)
+        self._commit([copy.deepcopy(p) for p in self.points if p["id"] != point_id])
+        if self.selected == point_id:
+            self.selected = ""
+
+    def set_product(self, product: Mapping[str, Any]) -> None:
+        """Change the plan's product and reconstitution (undoable)."""
+        new = dict(product)
+        if new != self.product:
+            self._commit(copy.deepcopy(self.points), new)
+
+    def mirror(self, point_id: str | None = None) -> list[str]:
+        """Add the mirror image of one point (or of every lateral point) on the other side.
+
+        Planning decides what a mirror image is (``planning.mirroring.mirror_plan``). Returns the
+        ids of the points added (none for a midline point or one already mirrored).
+        """
+        from injectmap.planning.mirroring import mirror_plan
+        from injectmap.planning.plan import parse_plan, plan_to_dict
+
+        plan = self.plan_dict()
+        if point_id is not None:
+            plan["points"] = [self.point(point_id)]
+        mirrored = plan_to_dict(mirror_plan(parse_plan(plan)))["points"]
+        known = set(self.point_ids())
+        added = [p for p in mirrored if p["id"] not in known]
+        if not added:
+            return []
+        if point_id is None:
+            self._commit(mirrored)
+        else:
+            taken = known
+            for p in added:  # the id is unique among the one-point plan: make it unique here too
+                base, n = p["id"], 2
+                while p["id"] in taken:
+                    p["id"] = f"{base}{n}"
+                    n += 1
+                taken.add(p["id"])
+            self._commit(copy.deepcopy(self.points) + added)
+        return [p["id"] for p in added]
+
+    # ------------------------------------------------------------------ display
+    def set_layer(self, layer: str, visible: bool | None = None, opacity: float | None = None) -> None:
+        """Show/hide a layer group or change its opacity (not part of the undo history)."""
+        if layer not in LAYER_GROUPS:
+            raise KeyError(layer)
+        if visible is not None and self.layer_visible.get(layer) != bool(visible):
+            self.layer_visible = {**self.layer_visible, layer: bool(visible)}
+        if opacity is not None:
+            o = float(min(max(opacity, 0.0), 1.0))
+            if self.layer_opacity.get(layer) != o:
+                self.layer_opacity = {**self.layer_opacity, layer: o}
+
+    def set_structure_display(self, structure_id: str, visible: bool | None = None,
+                              opacity: float | None = None) -> None:
+        """Show/hide one structure or set its own opacity, within its shown layer (not undoable).
+
+        A structure without an entry follows its layer; ``reset_structure_display`` drops entries.
+        """
+        if not structure_id:
+            raise KeyError("no structure given")
+        entry = dict(self.structure_display.get(structure_id, {}))
+        if visible is not None:
+            entry["visible"] = bool(visible)
+        if opacity is not None:
+            entry["opacity"] = float(min(max(opacity, 0.0), 1.0))
+        if entry != self.structure_display.get(structure_id, {}):
+            self.structure_display = {**self.structure_display, structure_id: entry}
+
+    def reset_structure_display(self, structure_id: str | None = None) -> None:
+        """One structure (or every one, with None) follows its layer again."""
+        if structure_id is None:
+            if self.structure_display:
+                self.structure_display = {}
+        elif structure_id in self.structure_display:
+            self.structure_display = {k: v for k, v in self.structure_display.items() if k != structure_id}
+
+    def to_json(self) -> str:
+        """The plan as indented JSON text."""
+        return json.dumps(self.plan_dict(), indent=2)
