@@ -36,23 +36,59 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import stat
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from injectmap.anatomy.fileio import atomic_write_bytes
-from injectmap.anatomy.ids import landmark_ids, side_of, structure_ids
-from injectmap.planning.products import ona_equivalent_units, product_info, product_names, suggest_product
+from injectmap.anatomy.ids import side_of
+from injectmap.planning.planfile import (
+    AT_KEYS,
+    FORMAT,
+    MAX_ANGLE_DEG,
+    MAX_COORD_MM,
+    MAX_DEPTH_MM,
+    MAX_OFFSET_MM,
+    MAX_POINTS,
+    MAX_SESSIONS,
+    MAX_TEXT,
+    MAX_UNITS,
+    MAX_VOLUME_ML,
+    POINT_ID_RE,
+    SESSION_ID_RE,
+    UNIT_TOLERANCE,
+    VERSION,
+    ModelFile,
+    PlanFile,
+    PointFile,
+    ProductFile,
+    fmt,
+    show,
+    validation_issues,
+)
+from injectmap.planning.products import ona_equivalent_units
 
 __all__ = [
     "DEFAULT_SESSION",
     "FORMAT",
+    "MAX_ANGLE_DEG",
+    "MAX_COORD_MM",
+    "MAX_DEPTH_MM",
     "MAX_ENTRY_DISTANCE_MM",
     "MAX_FILE_BYTES",
+    "MAX_OFFSET_MM",
+    "MAX_POINTS",
+    "MAX_SESSIONS",
+    "MAX_TEXT",
+    "MAX_UNITS",
+    "MAX_VOLUME_ML",
+    "POINT_ID_RE",
+    "SESSION_ID_RE",
+    "UNIT_TOLERANCE",
     "VERSION",
     "Model",
     "Plan",
@@ -71,26 +107,11 @@ __all__ = [
     "save_plan",
 ]
 
-FORMAT = "injectmap-plan"
-VERSION = 1
 DEFAULT_SESSION = "initial"
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_DEPTH_MM = 40.0
-MAX_UNITS = 400.0
-MAX_VOLUME_ML = 5.0
-MAX_OFFSET_MM = 100.0
-MAX_COORD_MM = 500.0
-MAX_ANGLE_DEG = 89.0
 MAX_ENTRY_DISTANCE_MM = 15.0
-MAX_POINTS = 5000
-MAX_SESSIONS = 100
-MAX_TEXT = 2000
 MAX_JSON_NESTING = 64
-UNIT_TOLERANCE = 1e-3
 
-POINT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-_PLAIN_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
-SESSION_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 Vec3 = tuple[float, float, float]
 
 
@@ -312,499 +333,45 @@ class Plan:
 
 
 # ----------------------------------------------------------------------------------------------
-# validation helpers
+# validation: the pydantic model of the file (planning.planfile) is the validator
 
-@lru_cache(maxsize=1)
-def _landmarks() -> frozenset[str]:
-    return frozenset(landmark_ids())
-
-
-@lru_cache(maxsize=1)
-def _structures() -> frozenset[str]:
-    return frozenset(structure_ids())
+def _issues(exc: ValidationError, obj: Mapping[str, Any]) -> list[PlanIssue]:
+    return [PlanIssue(path=path, message=msg, point_index=i, point_id=pid, key=key)
+            for path, msg, i, pid, key in validation_issues(exc, obj)]
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    return type(value).__name__
+def _product(f: ProductFile) -> Product:
+    return Product(name=f.name, units_per_vial=f.units_per_vial, diluent_ml=f.diluent_ml)
 
 
-def _show(value: object) -> str:
-    """A short, safe description of a value for a message (never recursive, never huge)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        if value.bit_length() > 64:
-            return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return repr(value)
-    if isinstance(value, str):
-        s = value if len(value) <= 40 else value[:37] + "..."
-        return repr(s)
-    return f"an {_json_type(value)}" if _json_type(value) in ("object", "array") else _json_type(value)
+def _vec(v: Sequence[float] | None) -> Vec3 | None:
+    return None if v is None else (v[0], v[1], v[2])
 
 
-def _key(k: object) -> str:
-    s = str(k) if isinstance(k, str) else _show(k)
-    return repr(s if len(s) <= 40 else s[:37] + "...")
+def _placement(f: PointFile) -> PointPlacement:
+    if f.at is None:
+        return PointPlacement(entry_mm=_vec(f.entry_mm))
+    return PointPlacement(**{k: getattr(f.at, k) for k in AT_KEYS})
 
 
-class _Collector:
-    """Collects issues; knows the current point (index and id) for the messages."""
-
-    def __init__(self) -> None:
-        self.issues: list[PlanIssue] = []
-
-    def add(self, where: _Where, key: str, message: str) -> None:
-        self.issues.append(where.issue(key, message))
+def _point(f: PointFile) -> Point:
+    return Point(id=f.id, units=f.units, placement=_placement(f), depth_mm=f.depth_mm, tip_mm=_vec(f.tip_mm),
+                 direction=_vec(f.direction), angle_deg=f.angle_deg, toward=f.toward, target=f.target,
+                 product=_product(f.product) if f.product is not None else None, volume_ml=f.volume_ml,
+                 session=f.session, lot=f.lot, deviation=f.deviation, note=f.note)
 
 
-@dataclass(frozen=True)
-class _Where:
-    prefix: str = ""
-    point_index: int | None = None
-    point_id: str | None = None
-    base_key: str = ""
-
-    def issue(self, key: str, message: str) -> PlanIssue:
-        full_key = ".".join(k for k in (self.base_key, key) if k).replace(".[", "[")
-        if self.prefix and full_key:
-            path = f"{self.prefix}.{full_key}" if not full_key.startswith("[") else self.prefix + full_key
-        else:
-            path = self.prefix or full_key
-        return PlanIssue(path=path, message=message, point_index=self.point_index,
-                         point_id=self.point_id, key=full_key or None)
-
-    def sub(self, key: str) -> _Where:
-        base = ".".join(k for k in (self.base_key, key) if k)
-        return _Where(self.prefix, self.point_index, self.point_id, base)
+def _model(f: ModelFile) -> Model:
+    shape = tuple(f.shape.items()) if f.shape is not None else None
+    return Model(name=f.name, sex=f.sex, shape=shape)
 
 
-def _number(c: _Collector, w: _Where, key: str, value: object, lo: float, hi: float, *,
-            lo_open: bool = False, integer: bool = False) -> float | None:
-    """Check a number in [lo, hi] (or (lo, hi] when lo_open); returns it unchanged, or None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        c.add(w, key, f"must be a number, got {_json_type(value)} {_show(value)}"
-              if _json_type(value) in ("string", "boolean") else
-              f"must be a number, got {_show(value)}")
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        c.add(w, key, f"must be a finite number, got {_show(value)}")
-        return None
-    if integer and not isinstance(value, int):
-        c.add(w, key, f"must be an integer, got {_show(value)}")
-        return None
-    lo_s = _fmt(lo)
-    hi_s = _fmt(hi)
-    if (value <= lo if lo_open else value < lo) or value > hi:
-        rng = f"greater than {lo_s} and at most {hi_s}" if lo_open else f"between {lo_s} and {hi_s}"
-        c.add(w, key, f"must be {rng}, got {_show(value)}")
-        return None
-    return value
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-def _vec3(c: _Collector, w: _Where, key: str, value: object, limit: float) -> Vec3 | None:
-    if not isinstance(value, (list, tuple)):
-        c.add(w, key, f"must be an array of 3 numbers [x, y, z], got {_show(value)}")
-        return None
-    if len(value) != 3:
-        c.add(w, key, f"must be an array of 3 numbers [x, y, z], got {len(value)} items")
-        return None
-    out = []
-    ok = True
-    for i, v in enumerate(value):
-        n = _number(c, w, f"{key}[{i}]", v, -limit, limit)
-        ok = ok and n is not None
-        out.append(n)
-    return (out[0], out[1], out[2]) if ok else None  # type: ignore[return-value]
-
-
-def _text(c: _Collector, w: _Where, key: str, value: object, limit: int = MAX_TEXT) -> str | None:
-    if not isinstance(value, str):
-        c.add(w, key, f"must be a string, got {_show(value)}")
-        return None
-    if len(value) > limit:
-        c.add(w, key, f"must be at most {limit} characters, got {len(value)}")
-        return None
-    return value
-
-
-def _object(c: _Collector, w: _Where, key: str, value: object) -> Mapping[str, Any] | None:
-    if not isinstance(value, Mapping):
-        c.add(w, key, f"must be an object, got {_show(value)}")
-        return None
-    return value
-
-
-def _unknown_keys(c: _Collector, w: _Where, obj: Mapping[str, Any], known: Iterable[str],
-                  key: str = "") -> None:
-    known_set = set(known)
-    bad = [k for k in obj if k not in known_set]
-    allowed = ", ".join(sorted(known_set))
-    for k in bad[:20]:
-        name = k if isinstance(k, str) and _PLAIN_KEY_RE.match(k) else _key(k)
-        c.add(w, ".".join(x for x in (key, name) if x), f"unknown key (allowed: {allowed})")
-    if len(bad) > 20:
-        c.add(w, key, f"{len(bad) - 20} more unknown keys")
-
-
-def _landmark(c: _Collector, w: _Where, key: str, value: object) -> str | None:
-    s = _text(c, w, key, value, 200)
-    if s is None:
-        return None
-    if s not in _landmarks():
-        c.add(w, key, f"unknown landmark id {_show(s)}")
-        return None
-    return s
-
-
-def _structure(c: _Collector, w: _Where, key: str, value: object) -> str | None:
-    s = _text(c, w, key, value, 200)
-    if s is None:
-        return None
-    if s not in _structures():
-        hint = " (that is a landmark id; `target` needs a structure id)" if s in _landmarks() else ""
-        c.add(w, key, f"unknown structure id {_show(s)}{hint}")
-        return None
-    return s
-
-
-# ----------------------------------------------------------------------------------------------
-# parse
-
-PLAN_KEYS = ("format", "version", "product", "points", "sessions", "patient", "model")
-PRODUCT_KEYS = ("name", "units_per_vial", "diluent_ml")
-AT_KEYS = ("landmark", "superior_mm", "anterior_mm", "lateral_mm", "left_mm")
-POINT_KEYS = ("id", "units", "target", "at", "entry_mm", "depth_mm", "tip_mm", "direction",
-              "angle_deg", "toward", "product", "volume_ml", "session", "lot", "deviation", "note")
-SESSION_KEYS = ("id", "date", "label")
-MODEL_KEYS = ("name", "sex", "shape")
-
-
-def _parse_product(c: _Collector, w: _Where, value: object) -> Product | None:
-    obj = _object(c, w, "", value)
-    if obj is None:
-        return None
-    _unknown_keys(c, w, obj, PRODUCT_KEYS)
-    ok = True
-    for k in PRODUCT_KEYS:
-        if k not in obj:
-            c.add(w, k, "is required")
-            ok = False
-    name = None
-    info = None
-    if "name" in obj:
-        name = _text(c, w, "name", obj["name"], 200)
-        if name is not None:
-            if name in product_names():
-                info = product_info(name)
-            else:
-                hint = suggest_product(name)
-                extra = f" (did you mean {hint!r}?)" if hint else ""
-                c.add(w, "name", f"unknown product {_show(name)}{extra}; known products: "
-                      + ", ".join(product_names()))
-                name = None
-    upv = None
-    if "units_per_vial" in obj:
-        upv = _number(c, w, "units_per_vial", obj["units_per_vial"], 0, 10000, lo_open=True)
-        if upv is not None and info is not None and float(upv) not in info.vial_units:
-            sizes = ", ".join(_fmt(v) for v in info.vial_units)
-            c.add(w, "units_per_vial", f"{info.name} comes in vials of {sizes} U, got {_show(upv)}")
-            upv = None
-    dil = None
-    if "diluent_ml" in obj:
-        lo, hi = info.diluent_ml_range if info is not None else (0.0, 10.0)
-        dil = _number(c, w, "diluent_ml", obj["diluent_ml"], lo, hi, lo_open=(lo == 0.0))
-    if not ok or name is None or upv is None or dil is None:
-        return None
-    return Product(name=name, units_per_vial=upv, diluent_ml=dil)
-
-
-def _parse_at(c: _Collector, w: _Where, value: object) -> PointPlacement | None:
-    obj = _object(c, w, "at", value)
-    if obj is None:
-        return None
-    wa = w.sub("at")
-    _unknown_keys(c, wa, obj, AT_KEYS)
-    ok = True
-    lm = None
-    if "landmark" not in obj:
-        c.add(wa, "landmark", "is required")
-        ok = False
-    else:
-        lm = _landmark(c, wa, "landmark", obj["landmark"])
-        ok = ok and lm is not None
-    offs: dict[str, float | None] = {}
-    for k in AT_KEYS[1:]:
-        if k in obj:
-            v = _number(c, wa, k, obj[k], -MAX_OFFSET_MM, MAX_OFFSET_MM)
-            ok = ok and v is not None
-            offs[k] = v
-    if lm is not None and "lateral_mm" in obj and side_of(lm) == "midline":
-        c.add(wa, "lateral_mm", f"not allowed on the midline landmark {lm!r} (use left_mm)")
-        ok = False
-    if not ok:
-        return None
-    return PointPlacement(landmark=lm, **offs)  # type: ignore[arg-type]  # offs holds only the float offsets
-
-
-def _parse_point(c: _Collector, i: int, value: object, seen_ids: dict[str, int],
-                 point_sessions: list[tuple[_Where, str]]) -> Point | None:
-    pid = None
-    if isinstance(value, Mapping) and isinstance(value.get("id"), str) and POINT_ID_RE.match(value["id"]):
-        pid = value["id"]
-    prefix = f"points[{i}]" + (f" (id {pid!r})" if pid else "")
-    w = _Where(prefix=prefix, point_index=i, point_id=pid)
-    obj = _object(c, w, "", value)
-    if obj is None:
-        return None
-    _unknown_keys(c, w, obj, POINT_KEYS)
-    ok = True
-
-    # id
-    if "id" not in obj:
-        c.add(w, "id", "is required")
-        ok = False
-    elif pid is None:
-        v = obj["id"]
-        if isinstance(v, str):
-            c.add(w, "id", f"must be 1-64 characters of letters, digits, '_', '.', '-' "
-                  f"starting with a letter or digit, got {_show(v)}")
-        else:
-            c.add(w, "id", f"must be a string, got {_show(v)}")
-        ok = False
-    else:
-        if pid in seen_ids:
-            c.add(w, "id", f"duplicate point id {pid!r} (also points[{seen_ids[pid]}])")
-            ok = False
-        else:
-            seen_ids[pid] = i
-
-    # dose
-    units = None
-    if "units" not in obj:
-        c.add(w, "units", "is required")
-        ok = False
-    else:
-        units = _number(c, w, "units", obj["units"], 0, MAX_UNITS, lo_open=True)
-        ok = ok and units is not None
-
-    # placement
-    placement = None
-    has_at, has_entry = "at" in obj, "entry_mm" in obj
-    if has_at and has_entry:
-        c.add(w, "at", "give either `at` or `entry_mm`, not both")
-        ok = False
-    elif not has_at and not has_entry:
-        c.add(w, "at", "is required (or `entry_mm`): the point has no placement")
-        ok = False
-    if has_at:
-        placement = _parse_at(c, w, obj["at"])
-    if has_entry:
-        e = _vec3(c, w, "entry_mm", obj["entry_mm"], MAX_COORD_MM)
-        placement = PointPlacement(entry_mm=e) if e is not None else None
-    ok = ok and placement is not None
-
-    # depth / tip / direction / angle
-    depth = tip = direction = angle = None
-    toward = None
-    has_depth, has_tip = "depth_mm" in obj, "tip_mm" in obj
-    if has_depth and has_tip:
-        c.add(w, "tip_mm", "give either `depth_mm` or `tip_mm`, not both")
-        ok = False
-    elif not has_depth and not has_tip:
-        c.add(w, "depth_mm", "is required (or `tip_mm`)")
-        ok = False
-    if has_depth:
-        depth = _number(c, w, "depth_mm", obj["depth_mm"], 0, MAX_DEPTH_MM)
-        ok = ok and depth is not None
-    if has_tip:
-        tip = _vec3(c, w, "tip_mm", obj["tip_mm"], MAX_COORD_MM)
-        ok = ok and tip is not None
-    if "direction" in obj:
-        if has_tip:
-            c.add(w, "direction", "not allowed with `tip_mm` (the tip fixes the direction)")
-            ok = False
-        direction = _vec3(c, w, "direction", obj["direction"], 2.0)
-        if direction is not None:
-            norm = math.sqrt(sum(float(x) * float(x) for x in direction))
-            if abs(norm - 1.0) > UNIT_TOLERANCE:
-                c.add(w, "direction", f"must be a unit vector (length 1 +/- {UNIT_TOLERANCE}), "
-                      f"got length {norm:.6g}")
-                direction = None
-        ok = ok and direction is not None
-    if "angle_deg" in obj:
-        for other in ("direction", "tip_mm"):
-            if other in obj:
-                c.add(w, "angle_deg", f"not allowed with `{other}`")
-                ok = False
-        angle = _number(c, w, "angle_deg", obj["angle_deg"], 0, MAX_ANGLE_DEG)
-        ok = ok and angle is not None
-        if "toward" not in obj:
-            c.add(w, "toward", "is required with `angle_deg` (the landmark the needle tilts toward)")
-            ok = False
-    if "toward" in obj:
-        if "angle_deg" not in obj:
-            c.add(w, "toward", "only allowed with `angle_deg`")
-            ok = False
-        toward = _landmark(c, w, "toward", obj["toward"])
-        ok = ok and toward is not None
-
-    # the rest
-    target = None
-    if "target" in obj:
-        target = _structure(c, w, "target", obj["target"])
-        ok = ok and target is not None
-    product = None
-    if "product" in obj:
-        product = _parse_product(c, w.sub("product"), obj["product"])
-        ok = ok and product is not None
-    volume = None
-    if "volume_ml" in obj:
-        volume = _number(c, w, "volume_ml", obj["volume_ml"], 0, MAX_VOLUME_ML, lo_open=True)
-        ok = ok and volume is not None
-    session = None
-    if "session" in obj:
-        session = _text(c, w, "session", obj["session"], 64)
-        if session is not None and not SESSION_ID_RE.match(session):
-            c.add(w, "session", f"must be a lower-case id (letters, digits, '_', '-'), got {_show(session)}")
-            session = None
-        if session is not None:
-            point_sessions.append((w, session))
-        ok = ok and session is not None
-    texts: dict[str, str | None] = {}
-    for k, limit in (("lot", 100), ("deviation", MAX_TEXT), ("note", MAX_TEXT)):
-        if k in obj:
-            texts[k] = _text(c, w, k, obj[k], limit)
-            ok = ok and texts[k] is not None
-    if not ok:
-        return None
-    assert pid is not None and units is not None and placement is not None
-    return Point(id=pid, units=units, placement=placement, depth_mm=depth, tip_mm=tip,
-                 direction=direction, angle_deg=angle, toward=toward, target=target,
-                 product=product, volume_ml=volume, session=session, **texts)
-
-
-def _parse_sessions(c: _Collector, value: object) -> tuple[Session, ...] | None:
-    w = _Where()
-    if not isinstance(value, (list, tuple)):
-        c.add(w, "sessions", f"must be an array of sessions, got {_show(value)}")
-        return None
-    if len(value) > MAX_SESSIONS:
-        c.add(w, "sessions", f"at most {MAX_SESSIONS} sessions, got {len(value)}")
-        return None
-    out: list[Session] = []
-    seen: set[str] = set()
-    ok = True
-    for i, s in enumerate(value):
-        ws = _Where(prefix=f"sessions[{i}]")
-        obj = _object(c, ws, "", s)
-        if obj is None:
-            ok = False
-            continue
-        _unknown_keys(c, ws, obj, SESSION_KEYS)
-        sid = None
-        if "id" not in obj:
-            c.add(ws, "id", "is required")
-        else:
-            sid = _text(c, ws, "id", obj["id"], 64)
-            if sid is not None and not SESSION_ID_RE.match(sid):
-                c.add(ws, "id", f"must be a lower-case id (letters, digits, '_', '-'), got {_show(sid)}")
-                sid = None
-            elif sid is not None and sid in seen:
-                c.add(ws, "id", f"duplicate session id {sid!r}")
-                sid = None
-        d = None
-        if "date" in obj:
-            d = _text(c, ws, "date", obj["date"], 10)
-            if d is not None:
-                try:
-                    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", d):
-                        raise ValueError
-                    date.fromisoformat(d)
-                except ValueError:
-                    c.add(ws, "date", f"must be a date YYYY-MM-DD, got {_show(d)}")
-                    d = None
-        label = None
-        if "label" in obj:
-            label = _text(c, ws, "label", obj["label"], 200)
-        bad = sid is None or ("date" in obj and d is None) or ("label" in obj and label is None)
-        if bad:
-            ok = False
-            continue
-        assert sid is not None
-        seen.add(sid)
-        out.append(Session(id=sid, date=d, label=label))
-    return tuple(out) if ok else None
-
-
-def _parse_model(c: _Collector, value: object) -> Model | None:
-    w = _Where(prefix="model")
-    obj = _object(c, w, "", value)
-    if obj is None:
-        return None
-    _unknown_keys(c, w, obj, MODEL_KEYS)
-    ok = True
-    name: str | None = None
-    sex: float | str | None = None
-    shape = None
-    if "name" in obj:
-        name = _text(c, w, "name", obj["name"], 200)
-        ok = ok and name is not None
-    if "sex" in obj:
-        v = obj["sex"]
-        if isinstance(v, str):
-            if v in ("female", "male"):
-                sex = v
-            else:
-                c.add(w, "sex", "must be 'female', 'male' or a number from 0 (female) to 1 (male), "
-                      f"got {_show(v)}")
-        else:
-            sex = _number(c, w, "sex", v, 0.0, 1.0)
-        ok = ok and sex is not None
-    if "shape" in obj:
-        sobj = _object(c, w, "shape", obj["shape"])
-        if sobj is None:
-            ok = False
-        else:
-            items = []
-            for k, v in list(sobj.items())[:200]:
-                if not isinstance(k, str) or not (0 < len(k) <= 64):
-                    c.add(w, "shape", f"parameter names must be 1-64 characters, got {_key(k)}")
-                    ok = False
-                    continue
-                n = _number(c, w, f"shape.{k}", v, -1.0, 1.0)
-                ok = ok and n is not None
-                items.append((k, n))
-            if len(sobj) > 200:
-                c.add(w, "shape", f"at most 200 parameters, got {len(sobj)}")
-                ok = False
-            shape = tuple(items)
-    if not ok:
-        return None
-    return Model(name=name, sex=sex, shape=shape)  # type: ignore[arg-type]
+def _plan(f: PlanFile) -> Plan:
+    sessions = None
+    if f.sessions is not None:
+        sessions = tuple(Session(id=s.id, date=s.date, label=s.label) for s in f.sessions)
+    return Plan(product=_product(f.product), points=tuple(_point(p) for p in f.points), sessions=sessions,
+                patient=f.patient, model=_model(f.model) if f.model is not None else None)
 
 
 def parse_plan(obj: object) -> Plan:
@@ -824,66 +391,16 @@ def parse_plan(obj: object) -> Plan:
     PlanError
         With every problem found; nothing else escapes for any input.
     """
+    if not isinstance(obj, Mapping):
+        raise PlanError([PlanIssue("", f"a plan must be a JSON object, got {show(obj)}")])
     try:
-        return _parse_plan(obj)
-    except PlanError:
-        raise
+        return _plan(PlanFile.model_validate(obj))
+    except ValidationError as exc:
+        raise PlanError(_issues(exc, obj)) from None
     except RecursionError:
         raise PlanError([PlanIssue("", "the plan is nested too deeply")]) from None
     except Exception as exc:  # a bug here must still surface as a bad plan, with the cause
         raise PlanError([PlanIssue("", f"could not validate the plan ({type(exc).__name__})")]) from exc
-
-
-def _parse_plan(obj: object) -> Plan:
-    c = _Collector()
-    w = _Where()
-    if not isinstance(obj, Mapping):
-        raise PlanError([PlanIssue("", f"a plan must be a JSON object, got {_show(obj)}")])
-    _unknown_keys(c, w, obj, PLAN_KEYS)
-    for k in ("format", "version", "product", "points"):
-        if k not in obj:
-            c.add(w, k, "is required")
-    if "format" in obj and obj["format"] != FORMAT:
-        c.add(w, "format", f"must be {FORMAT!r}, got {_show(obj['format'])}")
-    if "version" in obj:
-        v = obj["version"]
-        if isinstance(v, bool) or not isinstance(v, int) or v != VERSION:
-            c.add(w, "version", f"must be the integer {VERSION} (this program reads version {VERSION}), "
-                  f"got {_show(v)}")
-    product = _parse_product(c, _Where(prefix="product"), obj["product"]) if "product" in obj else None
-
-    sessions = _parse_sessions(c, obj["sessions"]) if "sessions" in obj else None
-    patient = _text(c, w, "patient", obj["patient"]) if "patient" in obj else None
-    model = _parse_model(c, obj["model"]) if "model" in obj else None
-
-    points: list[Point] = []
-    point_sessions: list[tuple[_Where, str]] = []
-    if "points" in obj:
-        raw = obj["points"]
-        if not isinstance(raw, (list, tuple)):
-            c.add(w, "points", f"must be an array of points, got {_show(raw)}")
-        elif len(raw) > MAX_POINTS:
-            c.add(w, "points", f"at most {MAX_POINTS} points, got {len(raw)}")
-        else:
-            seen: dict[str, int] = {}
-            for i, p in enumerate(raw):
-                pt = _parse_point(c, i, p, seen, point_sessions)
-                if pt is not None:
-                    points.append(pt)
-
-    declared = {s.id for s in sessions} if sessions is not None else set()
-    if "sessions" not in obj or sessions is not None:
-        for pw, sid in point_sessions:
-            if sid != DEFAULT_SESSION and sid not in declared:
-                where = "in `sessions`" if "sessions" in obj else "(the plan has no `sessions` list)"
-                c.add(pw, "session", f"session {sid!r} is not declared {where}; only "
-                      f"{DEFAULT_SESSION!r} needs no declaration")
-
-    if c.issues:
-        raise PlanError(c.issues)
-    assert product is not None
-    return Plan(product=product, points=tuple(points), sessions=sessions, patient=patient, model=model)
-
 
 # ----------------------------------------------------------------------------------------------
 # to dict / JSON
@@ -892,37 +409,30 @@ def _product_dict(p: Product) -> dict[str, Any]:
     return {"name": p.name, "units_per_vial": p.units_per_vial, "diluent_ml": p.diluent_ml}
 
 
+_POINT_VECTORS = ("tip_mm", "direction")
+_POINT_SCALARS_BEFORE = ("depth_mm",)
+_POINT_SCALARS_AFTER = ("angle_deg", "toward")
+_POINT_TAIL = ("volume_ml", "session", "lot", "deviation", "note")
+
+
+def _present(obj: object, keys: Sequence[str], convert: Callable[[Any], Any] = lambda v: v) -> dict[str, Any]:
+    """The attributes of ``obj`` named in ``keys`` that are set (not None), converted."""
+    return {k: convert(getattr(obj, k)) for k in keys if getattr(obj, k) is not None}
+
+
 def _point_dict(p: Point) -> dict[str, Any]:
-    d: dict[str, Any] = {"id": p.id, "units": p.units}
-    if p.target is not None:
-        d["target"] = p.target
+    d: dict[str, Any] = {"id": p.id, "units": p.units, **_present(p, ("target",))}
     pl = p.placement
     if pl.landmark is not None:
-        at: dict[str, Any] = {"landmark": pl.landmark}
-        for k in AT_KEYS[1:]:
-            v = getattr(pl, k)
-            if v is not None:
-                at[k] = v
-        d["at"] = at
+        d["at"] = _present(pl, AT_KEYS)
     else:
-        assert pl.entry_mm is not None
-        d["entry_mm"] = list(pl.entry_mm)
-    if p.depth_mm is not None:
-        d["depth_mm"] = p.depth_mm
-    if p.tip_mm is not None:
-        d["tip_mm"] = list(p.tip_mm)
-    if p.direction is not None:
-        d["direction"] = list(p.direction)
-    if p.angle_deg is not None:
-        d["angle_deg"] = p.angle_deg
-    if p.toward is not None:
-        d["toward"] = p.toward
+        d["entry_mm"] = list(pl.entry_mm or ())
+    d.update(_present(p, _POINT_SCALARS_BEFORE))
+    d.update(_present(p, _POINT_VECTORS, list))
+    d.update(_present(p, _POINT_SCALARS_AFTER))
     if p.product is not None:
         d["product"] = _product_dict(p.product)
-    for k in ("volume_ml", "session", "lot", "deviation", "note"):
-        v = getattr(p, k)
-        if v is not None:
-            d[k] = v
+    d.update(_present(p, _POINT_TAIL))
     return d
 
 
@@ -990,42 +500,96 @@ def _nesting_depth_exceeds(text: str, limit: int) -> bool:
     return False
 
 
-def loads_plan(text: str | bytes, source: str = "<plan>") -> Plan:
-    """Parse plan JSON text (see :func:`load_plan`); raises only :class:`PlanError`."""
-    try:
-        if isinstance(text, (bytes, bytearray)):
-            if len(text) > MAX_FILE_BYTES:
-                raise PlanError([PlanIssue("", f"{source}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB "
-                                               f"({len(text)} bytes); not read")])
-            try:
-                text = bytes(text).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                msg = f"{source}: not UTF-8 text (bad byte at offset {exc.start})"
-                raise PlanError([PlanIssue("", msg)]) from None
+def _fail(source: str, message: str) -> PlanError:
+    return PlanError([PlanIssue("", f"{source}: {message}")])
+
+
+def _decode(text: str | bytes, source: str) -> str:
+    """The plan's text: size-checked, UTF-8 decoded, without a byte-order mark."""
+    limit = f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB"
+    if isinstance(text, (bytes, bytearray)):
         if len(text) > MAX_FILE_BYTES:
-            msg = f"{source}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; not read"
-            raise PlanError([PlanIssue("", msg)])
-        if text.startswith("\ufeff"):
-            text = text[1:]
-        if _nesting_depth_exceeds(text, MAX_JSON_NESTING):
-            raise PlanError([PlanIssue("", f"{source}: JSON nested deeper than {MAX_JSON_NESTING} levels; "
-                                           "not a plan")])
+            raise _fail(source, f"{limit} ({len(text)} bytes); not read")
         try:
-            obj = json.loads(text, parse_constant=_reject_constant)
-        except json.JSONDecodeError as exc:
-            raise PlanError([PlanIssue("", f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} "
-                                           f"column {exc.colno}")]) from None
-        except RecursionError:
-            raise PlanError([PlanIssue("", f"{source}: JSON nested too deeply")]) from None
-        except ValueError as exc:  # NaN/Infinity, or an integer with too many digits
-            raise PlanError([PlanIssue("", f"{source}: not a valid plan number: {str(exc)[:200]}")]) from None
-        return parse_plan(obj)
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _fail(source, f"not UTF-8 text (bad byte at offset {exc.start})") from None
+    if len(text) > MAX_FILE_BYTES:
+        raise _fail(source, f"{limit}; not read")
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+class _DuplicateKeys:
+    """``object_pairs_hook`` that builds dicts and records every key an object gives twice."""
+
+    def __init__(self) -> None:
+        self.issues: list[PlanIssue] = []
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                owner = dict(pairs).get("id")
+                where = f" in the object with id {show(owner)}" if isinstance(owner, str) else ""
+                self.issues.append(PlanIssue("", f"duplicate key {show(k)}{where}: a JSON object may give "
+                                                 "a key only once (which value was meant?)"))
+            out[k] = v
+        return out
+
+
+def _decode_json(text: str, source: str) -> object:
+    if _nesting_depth_exceeds(text, MAX_JSON_NESTING):
+        raise _fail(source, f"JSON nested deeper than {MAX_JSON_NESTING} levels; not a plan")
+    hook = _DuplicateKeys()
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=hook)
+    except json.JSONDecodeError as exc:
+        raise _fail(source, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise _fail(source, "JSON nested too deeply") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer with too many digits
+        raise _fail(source, f"not a valid plan number: {str(exc)[:200]}") from None
+    if hook.issues:
+        raise PlanError([PlanIssue("", f"{source}: {i.message}") for i in hook.issues])
+    return obj
+
+
+def loads_plan(text: str | bytes, source: str = "<plan>") -> Plan:
+    """Parse plan JSON text (see :func:`load_plan`); raises only :class:`PlanError`.
+
+    Besides :func:`parse_plan`'s checks, a JSON object that gives a key twice
+    (``"units": 4, "units": 400``) is rejected: JSON parsers disagree on which value wins.
+    """
+    try:
+        return parse_plan(_decode_json(_decode(text, source), source))
     except PlanError:
         raise
     except RecursionError:
-        raise PlanError([PlanIssue("", f"{source}: JSON nested too deeply")]) from None
+        raise _fail(source, "JSON nested too deeply") from None
     except Exception as exc:
-        raise PlanError([PlanIssue("", f"{source}: could not read the plan ({type(exc).__name__})")]) from exc
+        raise _fail(source, f"could not read the plan ({type(exc).__name__})") from exc
+
+
+def _read_plan_bytes(name: str) -> bytes:
+    """The bytes of a plan file, after checking it is a regular file no larger than the limit."""
+    p = Path(name)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise _fail(name, "no such file") from None
+    except OSError as exc:
+        raise _fail(name, f"cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise _fail(name, "is a directory, not a plan file")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
+        raise _fail(name, "is not a regular file (a pipe, device or socket); not read")
+    if st.st_size > MAX_FILE_BYTES:
+        raise _fail(name, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB ({st.st_size} bytes); not read")
+    try:
+        with open(p, "rb") as f:
+            return f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _fail(name, f"cannot read ({exc.strerror or exc})") from None
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
@@ -1043,35 +607,20 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
     Raises
     ------
     PlanError
-        For a missing or unreadable file, a file over 5 MB (checked before reading), text that is
-        not UTF-8, invalid or truncated JSON (with line and column), NaN or Infinity, nesting
+        For a missing or unreadable file, a path that is not a regular file (a FIFO, a device),
+        a file over 5 MB (checked before reading), text that is not UTF-8, invalid or truncated
+        JSON (with line and column), a key given twice in one object, NaN or Infinity, nesting
         deeper than 64 levels, a top level that is not an object, and every validation error of
-        :func:`parse_plan`. Nothing else escapes.
+        :func:`parse_plan` (lone surrogates such as ``"\\ud800"`` in a text included). Nothing
+        else escapes.
     """
     name = os.fspath(path)
     try:
-        p = Path(name)
-        try:
-            st = p.stat()
-        except FileNotFoundError:
-            raise PlanError([PlanIssue("", f"{name}: no such file")]) from None
-        except OSError as exc:
-            raise PlanError([PlanIssue("", f"{name}: cannot read ({exc.strerror or exc})")]) from None
-        if p.is_dir():
-            raise PlanError([PlanIssue("", f"{name}: is a directory, not a plan file")])
-        if st.st_size > MAX_FILE_BYTES:
-            raise PlanError([PlanIssue("", f"{name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB "
-                                           f"({st.st_size} bytes); not read")])
-        try:
-            with open(p, "rb") as f:
-                data = f.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise PlanError([PlanIssue("", f"{name}: cannot read ({exc.strerror or exc})")]) from None
-        return loads_plan(data, source=name)
+        return loads_plan(_read_plan_bytes(name), source=name)
     except PlanError:
         raise
     except Exception as exc:
-        raise PlanError([PlanIssue("", f"{name}: could not read the plan ({type(exc).__name__})")]) from exc
+        raise _fail(name, f"could not read the plan ({type(exc).__name__})") from exc
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1131,8 +680,8 @@ def check_entry_distances(
             continue
         d = float(distance_to_skin_mm(e))
         if not math.isfinite(d) or d > max_distance_mm:
-            w = _Where(prefix=f"points[{i}] (id {p.id!r})", point_index=i, point_id=p.id)
-            out.append(w.issue("entry_mm", f"is {d:.1f} mm from the skin; at most "
-                                           f"{_fmt(max_distance_mm)} mm allowed"))
+            out.append(PlanIssue(f"points[{i}] (id {p.id!r}).entry_mm",
+                                 f"is {d:.1f} mm from the skin; at most {fmt(max_distance_mm)} mm allowed",
+                                 point_index=i, point_id=p.id, key="entry_mm"))
     return out
 

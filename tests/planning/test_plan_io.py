@@ -206,3 +206,56 @@ def test_failed_save_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
 def test_loads_plan_bytes_and_text():
     text = json.dumps(CONTRACT_EXAMPLE)
     assert loads_plan(text) == loads_plan(text.encode())
+
+
+# hardening: ambiguous keys, broken Unicode, paths that are not files
+
+
+def test_duplicate_key_in_a_point_is_rejected(tmp_path):
+    text = json.dumps(CONTRACT_EXAMPLE).replace('"units": 4,', '"units": 4, "units": 400,', 1)
+    assert text.count('"units"') == 4
+    p = tmp_path / "p.json"
+    p.write_text(text)
+    msg = load_error(p)
+    assert "duplicate key 'units'" in msg and "id 'g1'" in msg
+
+
+def test_duplicate_key_at_top_level_is_rejected():
+    text = json.dumps(CONTRACT_EXAMPLE)[:-1] + ', "version": 1}'
+    with pytest.raises(PlanError) as e:
+        loads_plan(text)
+    assert [str(i) for i in e.value.errors] == [
+        "<plan>: duplicate key 'version': a JSON object may give a key only once (which value was meant?)"]
+
+
+@pytest.mark.parametrize("key", ["note", "lot", "deviation"])
+def test_lone_surrogate_in_a_text_is_rejected(tmp_path, key):
+    obj = fresh(CONTRACT_EXAMPLE)
+    obj["points"][1][key] = "bad \ud800 text"
+    p = tmp_path / "p.json"
+    p.write_text(json.dumps(obj))  # ASCII JSON with the escape "\ud800"
+    assert "\\ud800" in p.read_text()
+    msg = load_error(p)
+    assert msg.startswith(f"points[1] (id 'c1').{key}: ") and "surrogate" in msg
+
+
+def test_lone_surrogate_in_patient_and_model_name():
+    obj = fresh(FULL)
+    obj["patient"] = "\udfff"
+    obj["model"]["name"] = "x\ud800"
+    with pytest.raises(PlanError) as e:
+        parse_plan(obj)
+    assert {i.path for i in e.value.errors} == {"patient", "model.name"}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_is_rejected_without_blocking(tmp_path):
+    fifo = tmp_path / "plan.json"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer comes
+    assert "is not a regular file" in load_error(fifo)
+
+
+def test_device_is_rejected():
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    assert "is not a regular file" in load_error("/dev/zero")
