@@ -31,8 +31,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
-from injectmap.planning.datafiles import load_data
+from pydantic import Field, PositiveFloat, model_validator
+
+from injectmap.anatomy.datamodel import DataModel
+from injectmap.planning.datafiles import load_model
 from injectmap.planning.plan import Plan, Point
 from injectmap.planning.products import REFERENCE_PRODUCT, ona_equivalent_units, product_info
 
@@ -53,27 +57,104 @@ class DiffusionParameters:
     product_band: dict[str, tuple[float, float]]
 
 
+class _Sourced(DataModel):
+    value: PositiveFloat
+    source: str
+    confidence: str = ""
+
+
+class _VolumeEffect(DataModel):
+    volume_ratio: float = Field(gt=1.0)
+    area_ratio: PositiveFloat
+    source: str
+    confidence: str = ""
+
+
+class _Band(DataModel):
+    inner: PositiveFloat
+    outer: PositiveFloat
+    source: str = ""
+    confidence: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Band:
+        if not self.inner <= 1.0 <= self.outer:
+            raise ValueError(f"band must hold 1: inner <= 1 <= outer, got {self.inner}, {self.outer}")
+        return self
+
+
+class _Model(DataModel):
+    areal_dose_ona_u_per_cm2: _Sourced
+    reference_volume_ml: _Sourced
+    volume_effect: _VolumeEffect
+    min_volume_ml: _Sourced
+    max_radius_mm: _Sourced
+    band: _Band
+
+
+class _ProductDiffusion(DataModel):
+    radius_factor: PositiveFloat = 1.0
+    band: _Band | None = None
+    source: str = ""
+    confidence: str = ""
+
+
+class _Injection(DataModel):
+    units: PositiveFloat
+    volume_ml: PositiveFloat
+    product: str
+
+
+class _Calibration(DataModel):
+    """A published observation the model must reproduce (tests/planning/test_diffusion.py)."""
+
+    id: str
+    a: _Injection
+    b: _Injection | None = None
+    measure: Literal["radius_mm", "area_ratio", "radius_ratio"]
+    expected: float | None = None
+    tolerance: PositiveFloat | None = None
+    min: float | None = None
+    max: float | None = None
+    source: str
+
+    @model_validator(mode="after")
+    def _bounded(self) -> _Calibration:
+        if (self.expected is None) == (self.min is None and self.max is None):
+            raise ValueError("give either expected (with tolerance) or min/max")
+        if self.expected is not None and self.tolerance is None:
+            raise ValueError("expected needs a tolerance")
+        return self
+
+
+class DiffusionFile(DataModel):
+    """diffusion.yaml: the field-of-effect model's constants and the per-product factors."""
+
+    model: _Model
+    products: dict[str, _ProductDiffusion] = {}
+    calibration: tuple[_Calibration, ...] = ()
+
+
 @lru_cache(maxsize=1)
 def parameters() -> DiffusionParameters:
     """The diffusion model's parameters (cached)."""
-    d = load_data("diffusion.yaml")
-    m = d["model"]
-    ve = m["volume_effect"]
-    exponent = math.log(float(ve["area_ratio"])) / (2.0 * math.log(float(ve["volume_ratio"])))
-    default_band = (float(m["band"]["inner"]), float(m["band"]["outer"]))
+    d = load_model("diffusion.yaml", DiffusionFile)
+    m = d.model
+    ve = m.volume_effect
+    exponent = math.log(ve.area_ratio) / (2.0 * math.log(ve.volume_ratio))
+    default_band = (m.band.inner, m.band.outer)
     factors: dict[str, float] = {}
     bands: dict[str, tuple[float, float]] = {}
-    for name, p in d.get("products", {}).items():
-        factors[name] = float(p.get("radius_factor", 1.0))
-        b = p.get("band")
-        bands[name] = (float(b["inner"]), float(b["outer"])) if b else default_band
+    for name, p in d.products.items():
+        factors[name] = p.radius_factor
+        bands[name] = (p.band.inner, p.band.outer) if p.band else default_band
     bands.setdefault("*", default_band)
     return DiffusionParameters(
-        areal_dose_ona_u_per_cm2=float(m["areal_dose_ona_u_per_cm2"]["value"]),
-        reference_volume_ml=float(m["reference_volume_ml"]["value"]),
+        areal_dose_ona_u_per_cm2=m.areal_dose_ona_u_per_cm2.value,
+        reference_volume_ml=m.reference_volume_ml.value,
         volume_exponent=exponent,
-        min_volume_ml=float(m["min_volume_ml"]["value"]),
-        max_radius_mm=float(m["max_radius_mm"]["value"]),
+        min_volume_ml=m.min_volume_ml.value,
+        max_radius_mm=m.max_radius_mm.value,
         product_factor=factors,
         product_band=bands,
     )

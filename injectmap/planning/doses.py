@@ -31,12 +31,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from injectmap.anatomy.datamodel import DataModel
 from injectmap.anatomy.ids import base_of
-from injectmap.planning.datafiles import load_data
+from injectmap.planning.datafiles import load_model
 
 __all__ = [
     "DoseRange",
+    "DoseRangesFile",
     "MaxTotal",
     "REGIONS",
     "area_dose_range",
@@ -119,45 +124,81 @@ def _clean(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def _range(key: str, d: dict, structures: tuple[str, ...]) -> DoseRange:
-    pp = d.get("per_point")
-    out = DoseRange(
+class _Range(DataModel):
+    per: Literal["side", "total"]
+    low: NonNegativeFloat
+    typical: tuple[NonNegativeFloat, NonNegativeFloat]
+    high: NonNegativeFloat
+    per_point: tuple[NonNegativeFloat, NonNegativeFloat] | None = None
+    source: str
+    confidence: str = ""
+    estimates: tuple[str, ...] = ()
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Range:
+        if not (self.low <= self.typical[0] <= self.typical[1] <= self.high):
+            raise ValueError("low <= typical <= high does not hold")
+        return self
+
+
+class _MuscleRange(_Range):
+    members: tuple[str, ...] | None = None
+
+
+class _AreaRange(_Range):
+    structures: tuple[str, ...] = Field(min_length=1)
+
+
+class _MaxTotal(DataModel):
+    units: PositiveFloat
+    days: PositiveInt
+    source: str
+    confidence: str = ""
+
+
+class DoseRangesFile(DataModel):
+    """dose_ranges.yaml: typical doses per muscle (or group) and per area, regions, the label ceiling."""
+
+    units: Literal["onabotulinumtoxinA"]
+    max_total: _MaxTotal
+    muscles: dict[str, _MuscleRange]
+    areas: dict[str, _AreaRange]
+    regions: dict[Literal["upper_face", "mid_face", "lower_face"], tuple[str, ...]]
+
+
+def _range(key: str, d: _Range, structures: tuple[str, ...]) -> DoseRange:
+    return DoseRange(
         key=key,
-        per=str(d["per"]),
-        low_units=float(d["low"]),
-        typical_low_units=float(d["typical"][0]),
-        typical_high_units=float(d["typical"][1]),
-        high_units=float(d["high"]),
-        per_point_units=(float(pp[0]), float(pp[1])) if pp else None,
-        source=_clean(d["source"]),
-        confidence=str(d.get("confidence", "")),
-        estimates=tuple(str(e) for e in d.get("estimates", ())),
+        per=d.per,
+        low_units=d.low,
+        typical_low_units=d.typical[0],
+        typical_high_units=d.typical[1],
+        high_units=d.high,
+        per_point_units=d.per_point,
+        source=_clean(d.source),
+        confidence=d.confidence,
+        estimates=d.estimates,
         structures=structures,
     )
-    if not (out.low_units <= out.typical_low_units <= out.typical_high_units <= out.high_units):
-        raise ValueError(f"dose_ranges.yaml: {key}: low <= typical <= high does not hold")
-    return out
 
 
 @lru_cache(maxsize=1)
 def _tables() -> tuple[dict[str, DoseRange], dict[str, str], dict[str, DoseRange], dict[str, str], MaxTotal]:
-    data = load_data("dose_ranges.yaml")
+    data = load_model("dose_ranges.yaml", DoseRangesFile)
     by_base: dict[str, DoseRange] = {}
     group: dict[str, str] = {}
-    for key, d in data["muscles"].items():
-        members = tuple(d.get("members", (key,)))
+    for key, d in data.muscles.items():
+        members = d.members or (key,)
         r = _range(key, d, members)
         for m in members:
             by_base[m] = r
             group[m] = key
         by_base.setdefault(key, r)
-    areas = {k: _range(k, d, tuple(d["structures"])) for k, d in data["areas"].items()}
-    region: dict[str, str] = {}
-    for reg, names in data["regions"].items():
-        for n in names:
-            region[n] = reg
-    mt = data["max_total"]
-    return by_base, group, areas, region, MaxTotal(float(mt["units"]), int(mt["days"]), _clean(mt["source"]))
+    areas = {k: _range(k, d, d.structures) for k, d in data.areas.items()}
+    region = {n: reg for reg, names in data.regions.items() for n in names}
+    mt = data.max_total
+    return by_base, group, areas, region, MaxTotal(mt.units, mt.days, _clean(mt.source))
 
 
 def dose_range(structure_id: str) -> DoseRange | None:

@@ -18,11 +18,15 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from injectmap.planning.datafiles import load_data
+from pydantic import Field, PositiveFloat, model_validator
+
+from injectmap.anatomy.datamodel import DataModel
+from injectmap.planning.datafiles import load_model
 
 __all__ = [
     "REFERENCE_PRODUCT",
     "Equivalence",
+    "ProductsFile",
     "ProductInfo",
     "Reconstitution",
     "UnknownProductError",
@@ -131,31 +135,84 @@ class ProductInfo:
     vial_source: str
 
 
+class _Vial(DataModel):
+    units_per_vial: PositiveFloat
+    diluent_ml: PositiveFloat
+
+
+class _Reconstitution(_Vial):
+    source: str
+
+
+class _Equivalence(DataModel):
+    units_per_ona_unit: PositiveFloat
+    low: PositiveFloat
+    high: PositiveFloat
+    estimate: bool
+    source: str
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Equivalence:
+        if not self.low <= self.units_per_ona_unit <= self.high:
+            raise ValueError("low <= units_per_ona_unit <= high does not hold")
+        return self
+
+
+class _Product(DataModel):
+    brands: tuple[str, ...] = ()
+    vial_units: tuple[PositiveFloat, ...] = Field(min_length=1)
+    vial_source: str = ""
+    default: _Vial
+    reconstitution: tuple[_Reconstitution, ...] = ()
+    diluent_ml_range: tuple[float, float]
+    ona_equivalence: _Equivalence
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _Product:
+        lo, hi = self.diluent_ml_range
+        if not 0 <= lo < hi:
+            raise ValueError(f"diluent_ml_range must be [low, high] with 0 <= low < high, got {[lo, hi]}")
+        if self.default.units_per_vial not in self.vial_units:
+            raise ValueError(f"default.units_per_vial {self.default.units_per_vial:g} is not a vial size")
+        return self
+
+
+class ProductsFile(DataModel):
+    """products.yaml: the products, their vials, reconstitutions and unit equivalence."""
+
+    reference_product: str
+    products: dict[str, _Product]
+
+    @model_validator(mode="after")
+    def _reference_known(self) -> ProductsFile:
+        if self.reference_product not in self.products:
+            raise ValueError(f"reference_product {self.reference_product!r} is not among the products")
+        return self
+
+
 @lru_cache(maxsize=1)
 def _products() -> dict[str, ProductInfo]:
-    data = load_data("products.yaml")
+    data = load_model("products.yaml", ProductsFile)
     out: dict[str, ProductInfo] = {}
-    for name, d in data["products"].items():
-        eq = d["ona_equivalence"]
+    for name, d in data.products.items():
+        eq = d.ona_equivalence
         out[name] = ProductInfo(
             name=name,
-            brands=tuple(d.get("brands", ())),
-            vial_units=tuple(float(v) for v in d["vial_units"]),
-            default_units_per_vial=float(d["default"]["units_per_vial"]),
-            default_diluent_ml=float(d["default"]["diluent_ml"]),
-            reconstitutions=tuple(
-                Reconstitution(float(r["units_per_vial"]), float(r["diluent_ml"]), str(r["source"]))
-                for r in d.get("reconstitution", ())
-            ),
-            diluent_ml_range=(float(d["diluent_ml_range"][0]), float(d["diluent_ml_range"][1])),
+            brands=d.brands,
+            vial_units=d.vial_units,
+            default_units_per_vial=d.default.units_per_vial,
+            default_diluent_ml=d.default.diluent_ml,
+            reconstitutions=tuple(Reconstitution(r.units_per_vial, r.diluent_ml, r.source) for r in d.reconstitution),
+            diluent_ml_range=d.diluent_ml_range,
             equivalence=Equivalence(
-                units_per_ona_unit=float(eq["units_per_ona_unit"]),
-                low=float(eq["low"]),
-                high=float(eq["high"]),
-                estimate=bool(eq["estimate"]),
-                source=" ".join(str(eq["source"]).split()),
+                units_per_ona_unit=eq.units_per_ona_unit,
+                low=eq.low,
+                high=eq.high,
+                estimate=eq.estimate,
+                source=" ".join(eq.source.split()),
             ),
-            vial_source=str(d.get("vial_source", "")),
+            vial_source=d.vial_source,
         )
     return out
 
