@@ -235,7 +235,7 @@ class Builder:
             a = self._line_end(ln, "from", side)
             b = self._line_end(ln, "to", side)
             pts = []
-            for t, dep in zip(ln["fractions"], ln["depth_mm"], strict=False):
+            for t, dep in zip(ln["fractions"], ln["depth_mm"], strict=True):
                 i = self.proj.project(a + t * (b - a), "nearest")
                 pts.append(self.head.depth_points_mm[i] - self.head.depth_normals[i] * float(dep))
             way = np.asarray(pts)

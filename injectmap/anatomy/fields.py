@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from injectmap.anatomy.datamodel import validate_data
+from injectmap.anatomy.geometry_file import GeometryFile
 from injectmap.anatomy.head import Head
 from injectmap.anatomy.metadata import load_tissue_depth
 from injectmap.anatomy.yamlio import safe_load
@@ -20,8 +22,17 @@ DATA = Path(__file__).parent / "data"
 
 
 def load_geometry() -> dict[str, Any]:
+    """geometry.yaml as a dict, after checking it against its model (anatomy.geometry_file).
+
+    Raises
+    ------
+    injectmap.anatomy.datamodel.DataFileError
+        For a wrong, missing or unknown key, with its key path.
+    """
     with open(DATA / "geometry.yaml", encoding="utf-8") as fh:
-        return safe_load(fh)
+        geo = safe_load(fh)
+    validate_data(geo, GeometryFile, "anatomy/data/geometry.yaml")
+    return geo
 
 
 def chart_uv(points_mm: np.ndarray, geo: dict[str, Any]) -> np.ndarray:

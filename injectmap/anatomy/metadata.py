@@ -21,11 +21,21 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import yaml
+from pydantic import (
+    BeforeValidator,
+    Field,
+    NonNegativeFloat,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from injectmap.anatomy import ids
+from injectmap.anatomy.datamodel import DataModel, loc_text
 from injectmap.anatomy.yamlio import SafeLoader
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -398,35 +408,98 @@ def _check_id(entry: _Entry, key: str) -> None:
 
 # --------------------------------------------------------------------------- structures
 
-_STRUCT_REQUIRED = {
-    "kind", "bilateral", "layer", "name", "colour", "action", "weakened", "treated_for",
-    "spare", "sources",
-}
-_STRUCT_OPTIONAL = {"facts", "spare_note"}
-_FACT_REQUIRED = {"what", "value", "unit", "source", "confidence"}
-_FACT_OPTIONAL = {"sd", "note"}
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
-def _parse_fact(entry: _Entry, index: int, raw: Any) -> Fact:
-    e = entry.sub("facts", index, raw)
-    e.check_keys(_FACT_REQUIRED, _FACT_OPTIONAL)
-    what = e.text("what")
-    if not _ID_RE.match(what):
-        e.fail(f"'what' must be lower snake case, not {what!r}")
-    e.where = f"{entry.where}: fact {what!r}"
-    return Fact(
-        what=what,
-        value=e.req_number("value"),
-        unit=e.text("unit"),
-        source=e.text("source"),
-        confidence=e.choice("confidence", CONFIDENCES),
-        sd=e.number("sd", optional=True),
-        note=e.text("note", allow_empty=True, default=""),
-    )
+Text = Annotated[str, BeforeValidator(_stripped), StringConstraints(min_length=1)]
+OptionalText = Annotated[str, BeforeValidator(lambda v: "" if v is None else _stripped(v))]
+
+
+class _FactEntry(DataModel):
+    what: Annotated[str, StringConstraints(pattern=_ID_RE.pattern)]
+    value: NonNegativeFloat
+    unit: Text
+    source: Text
+    confidence: Literal["R", "S", "M"]
+    sd: NonNegativeFloat | None = None
+    note: OptionalText = ""
+
+
+class _StructureEntry(DataModel):
+    """One entry of structures.yaml (a base id; bilateral entries once)."""
+
+    kind: Literal[STRUCTURE_KINDS]  # type: ignore[valid-type]
+    bilateral: StrictBool
+    layer: Literal[LAYERS]  # type: ignore[valid-type]
+    name: Text
+    colour: Annotated[str, StringConstraints(pattern=_COLOUR_RE.pattern)]
+    action: Text
+    weakened: Text
+    treated_for: OptionalText
+    spare: StrictBool
+    sources: Annotated[list[Text], Field(min_length=1)]
+    facts: list[_FactEntry] | None = None
+    spare_note: OptionalText = ""
+
+    @model_validator(mode="after")
+    def _unique_facts(self) -> _StructureEntry:
+        seen: set[str] = set()
+        for f in self.facts or ():
+            if f.what in seen:
+                raise ValueError(f"duplicate fact {f.what!r}")
+            seen.add(f.what)
+        return self
+
+
+class StructuresFile(DataModel):
+    """structures.yaml, version 1."""
+
+    version: Literal[1]
+    structures: Annotated[dict[str, _StructureEntry], Field(min_length=1)]
+
+
+def _structure_messages(path: Path, exc: ValidationError) -> list[str]:
+    """pydantic's errors as ``structures.yaml: structure 'x': ...`` lines (missing and unknown fields grouped)."""
+    missing: dict[str, list[str]] = {}
+    unknown: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for e in exc.errors():
+        loc = tuple(e["loc"])
+        if len(loc) < 2 or loc[0] != "structures":
+            lines.append(f"{path.name}: {loc_text(loc) or 'top level'}: {e['msg']}")
+            continue
+        where = f"structure {loc[1]!r}"
+        if len(loc) == 3 and e["type"] in ("missing", "extra_forbidden"):
+            (missing if e["type"] == "missing" else unknown).setdefault(where, []).append(str(loc[2]))
+            continue
+        field = loc_text(loc[2:])
+        lines.append(f"{path.name}: {where}: " + (f"field {field!r}: " if field else "") + e["msg"])
+    lines += [f"{path.name}: {w}: missing field(s) {', '.join(sorted(k))}" for w, k in missing.items()]
+    lines += [f"{path.name}: {w}: unknown field(s) {', '.join(sorted(k))}" for w, k in unknown.items()]
+    return lines
+
+
+def _structure_infos(path: Path, base: str, raw: _StructureEntry) -> list[StructureInfo]:
+    where = f"{path.name}: structure {base!r}"
+    if not _ID_RE.match(base):
+        raise MetadataError(f"{where}: id must be lower snake case")
+    if raw.bilateral and ids.side_of(base) != "midline":
+        raise MetadataError(f"{where}: a bilateral entry's id must not carry a side suffix")
+    facts = tuple(Fact(what=f.what, value=f.value, unit=f.unit, source=f.source, confidence=f.confidence,
+                       sd=f.sd, note=f.note) for f in raw.facts or ())
+    common = dict(base=base, kind=raw.kind, layer=raw.layer, name=raw.name, colour=raw.colour.lower(),
+                  action=raw.action, weakened=raw.weakened, treated_for=raw.treated_for, spare=raw.spare,
+                  sources=tuple(raw.sources), facts=facts, spare_note=raw.spare_note)
+    sides = ids.SIDES if raw.bilateral else ("midline",)
+    return [StructureInfo(id=base if side == "midline" else f"{base}_{side}", side=side, **common)  # type: ignore[arg-type]
+            for side in sides]
 
 
 def parse_structures(path: Path) -> dict[str, StructureInfo]:
     """Read and validate a structures file at ``path``; keys are full ids.
+
+    The file is checked against its model (:class:`StructuresFile`), which collects every problem.
 
     Parameters
     ----------
@@ -441,54 +514,21 @@ def parse_structures(path: Path) -> dict[str, StructureInfo]:
     Raises
     ------
     MetadataError
-        On any missing field, bad value, unknown kind or layer, bad colour, duplicate fact.
+        On any missing field, bad value, unknown kind or layer, bad colour, duplicate fact, listing
+        every problem with the file and the entry.
     """
     path = Path(path)
     data = _read_yaml(path)
-    _check_top(path, data, {"version", "structures"})
-    entries = _section(path, data, "structures", dict)
+    try:
+        model = StructuresFile.model_validate(data)
+    except ValidationError as exc:
+        raise MetadataError("\n".join(_structure_messages(path, exc))) from None
     out: dict[str, StructureInfo] = {}
-    for base, raw in entries.items():
-        e = _Entry(path, f"structure {base!r}", raw)
-        _check_id(e, base)
-        e.check_keys(_STRUCT_REQUIRED, _STRUCT_OPTIONAL)
-        kind = e.choice("kind", STRUCTURE_KINDS)
-        layer = e.choice("layer", LAYERS)
-        colour = e.text("colour")
-        if not _COLOUR_RE.match(colour):
-            e.fail(f"field 'colour' must be '#rrggbb', not {colour!r}")
-        bilateral = e.boolean("bilateral")
-        if bilateral and ids.side_of(base) != "midline":
-            e.fail("a bilateral entry's id must not carry a side suffix")
-        facts_raw = e.raw.get("facts") or []
-        if not isinstance(facts_raw, list):
-            e.fail("field 'facts' must be a list")
-        facts = tuple(_parse_fact(e, i, f) for i, f in enumerate(facts_raw))
-        seen: set[str] = set()
-        for f in facts:
-            if f.what in seen:
-                e.fail(f"duplicate fact {f.what!r}")
-            seen.add(f.what)
-        common = dict(
-            base=base,
-            kind=kind,
-            layer=layer,
-            name=e.text("name"),
-            colour=colour.lower(),
-            action=e.text("action"),
-            weakened=e.text("weakened"),
-            treated_for=e.text("treated_for", allow_empty=True),
-            spare=e.boolean("spare"),
-            sources=e.text_list("sources"),
-            facts=facts,
-            spare_note=e.text("spare_note", allow_empty=True, default=""),
-        )
-        sides = ids.SIDES if bilateral else ("midline",)
-        for side in sides:
-            full = base if side == "midline" else f"{base}_{side}"
-            if full in out:
-                e.fail(f"id {full!r} defined twice")
-            out[full] = StructureInfo(id=full, side=side, **common)
+    for base, raw in model.structures.items():
+        for info in _structure_infos(path, base, raw):
+            if info.id in out:
+                raise MetadataError(f"{path.name}: structure {base!r}: id {info.id!r} defined twice")
+            out[info.id] = info
     return out
 
 
