@@ -30,14 +30,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+
+from injectmap.anatomy.datamodel import DataModel
 from injectmap.anatomy.ids import base_of, side_of, structure_ids
-from injectmap.planning.datafiles import load_data
+from injectmap.planning.datafiles import load_data, register_model
 from injectmap.planning.plan import Plan, parse_plan
 
 __all__ = [
     "Advice",
+    "EducationFile",
     "Effect",
     "Source",
     "Spared",
@@ -150,6 +154,107 @@ class Advice:
     why: str
     evidence: str
     sources: tuple[str, ...] = field(default_factory=tuple)
+
+
+class _Area(DataModel):
+    title: str
+    view: Literal["front", "three_quarter_side", "side"]
+    layers: list[str] = Field(min_length=1)
+
+
+class _Spared(DataModel):
+    plain: str
+    structure: str | None = None
+
+
+class _Muscle(DataModel):
+    area: str
+    plain_name: str
+    does: str
+    changes: str
+    spared: list[_Spared] = []
+    sources: list[str] = []
+
+
+class _Source(DataModel):
+    citation: str
+    url: str = ""
+    note: str = ""
+
+
+class _Days(DataModel):
+    range: tuple[NonNegativeInt, NonNegativeInt]
+    typical: tuple[NonNegativeInt, NonNegativeInt] | None = None
+    sources: list[str] = Field(min_length=1)
+    confidence: str = ""
+    note: str = ""
+
+
+class _WearOff(DataModel):
+    title: str
+    wear_off_days: tuple[NonNegativeInt, NonNegativeInt]
+    sources: list[str] = Field(min_length=1)
+    confidence: str = ""
+    note: str = ""
+
+
+class _Timeline(DataModel):
+    onset_days: _Days
+    peak_days: _Days
+    decline_fraction: float = Field(gt=0, lt=1)
+    touch_up_day: PositiveInt
+    touch_up_sources: list[str] = Field(min_length=1)
+    groups: dict[str, _WearOff]
+
+
+class _Effect(DataModel):
+    id: str
+    name: str
+    plain: str
+    areas: list[str] = []
+    sources: list[str] = Field(min_length=1)
+    confidence: str = ""
+    seek_help: bool = False
+
+
+class _Aftercare(DataModel):
+    id: str
+    advice: str
+    why: str
+    evidence: str
+    sources: list[str] = []
+
+
+class EducationFile(DataModel):
+    """education.yaml, version 1: areas, muscles, sources, the timeline, transient effects, aftercare."""
+
+    version: Literal[1]
+    reminder: str
+    areas: dict[str, _Area]
+    muscles: dict[str, _Muscle]
+    sources: dict[str, _Source]
+    timeline: _Timeline
+    transient_effects: list[_Effect]
+    aftercare: list[_Aftercare]
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> EducationFile:
+        bad = [f"muscles.{k}.area: unknown area {m.area!r}" for k, m in self.muscles.items() if m.area not in self.areas]
+        tl = self.timeline
+        used = [*tl.onset_days.sources, *tl.peak_days.sources, *tl.touch_up_sources,
+                *(s for g in tl.groups.values() for s in g.sources),
+                *(s for m in self.muscles.values() for s in m.sources),
+                *(s for e in self.transient_effects for s in e.sources),
+                *(s for a in self.aftercare for s in a.sources)]
+        bad += [f"unknown source {s!r}" for s in dict.fromkeys(used) if s not in self.sources]
+        bad += [f"transient_effects: unknown area {a!r}" for e in self.transient_effects for a in e.areas
+                if a not in self.areas]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return self
+
+
+register_model(DATA_FILE, EducationFile, "injectmap.teaching")
 
 
 @lru_cache(maxsize=1)

@@ -46,21 +46,31 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import (
+    AfterValidator,
+    Field,
+    NonNegativeFloat,
+    StringConstraints,
+    ValidationError,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from injectmap.anatomy.datamodel import DataModel, loc_text
 from injectmap.anatomy.fileio import atomic_write_bytes
 from injectmap.anatomy.ids import base_of, side_of, structure_ids
 from injectmap.anatomy.params import FaceParamsError
 from injectmap.planning.check import check_plan, model_for_plan
-from injectmap.planning.datafiles import load_data
+from injectmap.planning.datafiles import load_data, register_model
 from injectmap.planning.doses import area_dose_range, dose_range
 from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.products import ona_equivalent_units
@@ -76,10 +86,12 @@ __all__ = [
     "Constraint",
     "DoseLimit",
     "Exercise",
+    "ExerciseFile",
     "ExerciseError",
     "Feedback",
     "Score",
     "ScoreFileError",
+    "TrainingHintsFile",
     "exercise_ids",
     "history",
     "load_exercise",
@@ -271,80 +283,124 @@ def _limit(gid: str, d: Mapping[str, Any], structures: tuple[str, ...], errors: 
                      float(hi) if ok and hi is not None else 0.0, " | ".join(sources))
 
 
+def _known_structure(sid: str) -> str:
+    if sid not in _structure_set():
+        raise ValueError(f"unknown structure {sid!r}")
+    return sid
+
+
+@lru_cache(maxsize=1)
+def _structure_set() -> frozenset[str]:
+    return frozenset(structure_ids())
+
+
+def _valid_plan(value: Any) -> dict[str, Any]:
+    try:
+        parse_plan(value)
+    except PlanError as exc:
+        raise ValidationError.from_exception_data("reference", [
+            InitErrorDetails(type=PydanticCustomError("plan", "{message}", {"message": str(e)}), loc=(), input=value)
+            for e in exc.errors]) from None
+    return dict(value)
+
+
+StructureId = Annotated[str, AfterValidator(_known_structure)]
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class _Limit(DataModel):
+    """A dose limit: a planning range (``planning`` / ``planning_area``) and/or explicit numbers."""
+
+    planning: str | None = None
+    planning_area: str | None = None
+    min_units: NonNegativeFloat | None = None
+    max_units: NonNegativeFloat | None = None
+    source: str | None = None
+
+
+class _DoseGroup(_Limit):
+    id: NonEmptyText
+    structures: list[StructureId]
+
+
+class _Balance(DataModel):
+    expect: Literal["symmetric", "asymmetric"] = "symmetric"
+    group: str = ""
+    higher_side: Literal["left", "right", ""] = ""
+    min_ratio: float = 1.0
+    why: str = ""
+
+    @model_validator(mode="after")
+    def _asymmetric_complete(self) -> _Balance:
+        if self.expect == "asymmetric" and (not self.higher_side or not self.group or self.min_ratio < 1.0):
+            raise ValueError("an asymmetric exercise needs group, higher_side (left/right) and min_ratio >= 1")
+        return self
+
+
+class _Constraint(DataModel):
+    kind: Literal["min_brow_height"]
+    targets: list[StructureId]
+    min_mm: NonNegativeFloat = 0.0
+    why: str = ""
+
+
+class ExerciseFile(DataModel):
+    """A training exercise file (``teaching/data/exercises/*.json``), version 1."""
+
+    format: Literal["injectmap-exercise"]
+    version: Literal[1]
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    title: NonEmptyText
+    level: str = ""
+    goal: NonEmptyText
+    scenario: NonEmptyText
+    targets: Annotated[list[StructureId], Field(min_length=1)]
+    dose_groups: Annotated[list[_DoseGroup], Field(min_length=1)]
+    total: _Limit
+    spare: list[StructureId] = []
+    balance: _Balance = _Balance()
+    constraints: list[_Constraint] = []
+    reference: Annotated[dict[str, Any], WrapValidator(lambda v, _h: _valid_plan(v))]
+    reference_notes: str = ""
+    sources: list[str] = []
+
+
+def _exercise_messages(exc: ValidationError) -> list[str]:
+    out = []
+    for e in exc.errors():
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden":
+            parent = loc_text(loc[:-1])
+            out.append((f"{parent}: " if parent else "") + f"unknown key {loc[-1]!r}")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            out.append(f"{loc_text(loc)}: {msg}" if loc else msg)
+    return out
+
+
 def parse_exercise(obj: Any, source: str = "<exercise>") -> Exercise:
-    """Validate a decoded exercise object; raise :class:`ExerciseError` listing every problem."""
-    errors: list[str] = []
+    """Validate a decoded exercise object against :class:`ExerciseFile`; raise :class:`ExerciseError` listing
+    every problem."""
     if not isinstance(obj, dict):
         raise ExerciseError(source, ["an exercise is a JSON object"])
-    known = {"format", "version", "id", "title", "level", "goal", "scenario", "targets", "dose_groups", "total",
-             "spare", "balance", "constraints", "reference", "reference_notes", "sources"}
-    for k in sorted(set(obj) - known):
-        errors.append(f"unknown key {k!r}")
-    if obj.get("format") != EXERCISE_FORMAT or obj.get("version") != 1:
-        errors.append(f"format must be {EXERCISE_FORMAT!r} with version 1")
-    sids = set(structure_ids())
-    for k in ("id", "title", "goal", "scenario"):
-        if not isinstance(obj.get(k), str) or not obj.get(k, "").strip():
-            errors.append(f"{k}: a non-empty text is needed")
-    if isinstance(obj.get("id"), str) and not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", obj["id"]):
-        errors.append(f"id: lower snake case, got {obj['id']!r}")
-
-    def ids(key: str, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-            errors.append(f"{key}: a list of structure ids is needed")
-            return ()
-        for s in value:
-            if s not in sids:
-                errors.append(f"{key}: unknown structure {s!r}")
-        return tuple(value)
-
-    targets = ids("targets", obj.get("targets"))
-    if not targets:
-        errors.append("targets: at least one required target")
-    spare = ids("spare", obj.get("spare", []))
-    groups = []
-    for i, g in enumerate(obj.get("dose_groups") or []):
-        where = f"dose_groups[{i}]"
-        if not isinstance(g, dict) or not isinstance(g.get("id"), str):
-            errors.append(f"{where}: an object with an id is needed")
-            continue
-        groups.append(_limit(g["id"], g, ids(f"{where}.structures", g.get("structures")), errors, where))
-    if not groups:
-        errors.append("dose_groups: at least one group")
-    tot = obj.get("total")
-    if not isinstance(tot, dict):
-        errors.append("total: an object is needed")
-        tot = {}
-    total = _limit("total", tot, tuple(s for g in groups for s in g.structures), errors, "total", area=True)
-    b = obj.get("balance") or {"expect": "symmetric"}
-    balance = Balance(expect=str(b.get("expect", "symmetric")), group=str(b.get("group", "")),
-                      higher_side=str(b.get("higher_side", "")), min_ratio=float(b.get("min_ratio", 1.0)),
-                      why=str(b.get("why", "")))
-    if balance.expect not in ("symmetric", "asymmetric"):
-        errors.append(f"balance.expect: 'symmetric' or 'asymmetric', got {balance.expect!r}")
-    if balance.expect == "asymmetric" and (balance.higher_side not in ("left", "right") or not balance.group
-                                           or balance.min_ratio < 1.0):
-        errors.append("balance: an asymmetric exercise needs group, higher_side (left/right) and min_ratio >= 1")
-    constraints = []
-    for i, c in enumerate(obj.get("constraints") or []):
-        where = f"constraints[{i}]"
-        if not isinstance(c, dict) or c.get("kind") != "min_brow_height":
-            errors.append(f"{where}: kind must be 'min_brow_height'")
-            continue
-        constraints.append(Constraint("min_brow_height", ids(f"{where}.targets", c.get("targets")),
-                                      float(c.get("min_mm", 0.0)), str(c.get("why", ""))))
-    ref = obj.get("reference")
     try:
-        parse_plan(ref)
-    except PlanError as exc:
-        errors += [f"reference: {e}" for e in exc.errors]
+        f = ExerciseFile.model_validate(obj)
+    except ValidationError as exc:
+        raise ExerciseError(source, _exercise_messages(exc)) from None
+    errors: list[str] = []
+    groups = [_limit(g.id, g.model_dump(exclude_none=True), tuple(g.structures), errors, f"dose_groups[{i}]")
+              for i, g in enumerate(f.dose_groups)]
+    total = _limit("total", f.total.model_dump(exclude_none=True), tuple(s for g in groups for s in g.structures),
+                   errors, "total", area=True)
     if errors:
         raise ExerciseError(source, errors)
-    return Exercise(id=obj["id"], title=obj["title"].strip(), goal=obj["goal"].strip(),
-                    scenario=obj["scenario"].strip(), targets=targets, dose_groups=tuple(groups), total=total,
-                    spare=spare, balance=balance, constraints=tuple(constraints), reference=dict(ref or {}),
-                    reference_notes=str(obj.get("reference_notes", "")), level=str(obj.get("level", "")),
-                    source=source)
+    b = f.balance
+    return Exercise(id=f.id, title=f.title, goal=f.goal, scenario=f.scenario, targets=tuple(f.targets),
+                    dose_groups=tuple(groups), total=total, spare=tuple(f.spare),
+                    balance=Balance(expect=b.expect, group=b.group, higher_side=b.higher_side,
+                                    min_ratio=b.min_ratio, why=b.why),
+                    constraints=tuple(Constraint(c.kind, tuple(c.targets), c.min_mm, c.why) for c in f.constraints),
+                    reference=dict(f.reference), reference_notes=f.reference_notes, level=f.level, source=source)
 
 
 # ---------------------------------------------------------------------------------------- scoring
@@ -390,6 +446,17 @@ class Score:
         parts = ", ".join(f"{c.name} {c.points:.0f}/{c.max_points:.0f}" for c in self.components.values())
         verdict = "passed" if self.passed else "not passed"
         return f"{self.total}/100 ({verdict}): {parts}"
+
+
+class TrainingHintsFile(DataModel):
+    """training_hints.yaml: the hint for a finding code, else for the structure at fault, else the default."""
+
+    by_code: dict[str, str]
+    by_structure: dict[str, str]
+    default: Annotated[str, StringConstraints(min_length=1)]
+
+
+register_model("training_hints.yaml", TrainingHintsFile, "injectmap.teaching")
 
 
 @lru_cache(maxsize=1)
