@@ -240,3 +240,71 @@ def test_broken_tissue_depth_names_entry(tmp_path: Path) -> None:
     }), encoding="utf-8")
     with pytest.raises(MetadataError, match=r"tissue_depth.yaml: landmark 'glabella'.*male"):
         metadata.parse_tissue_depth(p)
+
+
+# --------------------------------------------------------------------------- declarative models
+
+
+def test_every_broken_entry_is_listed(tmp_path: Path) -> None:
+    bad_colour = dict(GOOD_ENTRY, colour="red")
+    no_weakened = {k: v for k, v in GOOD_ENTRY.items() if k != "weakened"}
+    path = _write(tmp_path, {"a_muscle": bad_colour, "b_muscle": no_weakened})
+    with pytest.raises(MetadataError) as info:
+        metadata.parse_structures(path)
+    msg = str(info.value)
+    assert "structure 'a_muscle': field 'colour'" in msg
+    assert "structure 'b_muscle': missing field(s) weakened" in msg
+
+
+def test_duplicate_fact_is_rejected(tmp_path: Path) -> None:
+    fact = GOOD_ENTRY["facts"][0]
+    path = _write(tmp_path, {"x_muscle": dict(GOOD_ENTRY, facts=[fact, fact])})
+    with pytest.raises(MetadataError, match="duplicate fact 'depth'"):
+        metadata.parse_structures(path)
+
+
+def _geometry() -> dict:
+    from injectmap.anatomy.fields import DATA
+
+    return yaml.safe_load((DATA / "geometry.yaml").read_text(encoding="utf-8"))
+
+
+def _geometry_errors(geo: dict) -> str:
+    from injectmap.anatomy.datamodel import DataFileError, validate_data
+    from injectmap.anatomy.geometry_file import GeometryFile
+
+    with pytest.raises(DataFileError) as info:
+        validate_data(geo, GeometryFile, "geometry.yaml")
+    return str(info.value)
+
+
+def test_shipped_geometry_matches_its_model() -> None:
+    from injectmap.anatomy.fields import load_geometry
+
+    assert load_geometry() == _geometry()  # validated, and handed over unchanged
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda g: g["tubes"]["facial_artery"].pop("radius_mm"), "tubes.facial_artery.radius_mm"),
+        (lambda g: g["tubes"]["facial_artery"].update(radius=1.0), "tubes.facial_artery.radius"),
+        (lambda g: g["muscles"]["frontalis"].update(thicknes_mm=2), "muscles.frontalis.sheet.thicknes_mm"),
+        (lambda g: g["muscles"]["frontalis"].update(type="blob"), "muscles.frontalis"),
+        (lambda g: g["chart"].pop("radius_mm"), "chart.radius_mm"),
+        (lambda g: g["layers"]["bone_depth"][0].update(depth_mm=3.0), "layers.bone_depth[0]"),
+        (lambda g: g["orbit"].update(semi_axes_mm=[1, 2]), "orbit.semi_axes_mm[2]"),
+        (lambda g: g.update(version=2), "version"),
+    ],
+)
+def test_wrong_or_missing_geometry_key_fails_at_load(mutate, where: str) -> None:
+    geo = _geometry()
+    mutate(geo)
+    assert f"{where}:" in _geometry_errors(geo)
+
+
+def test_tube_line_fractions_and_depths_must_pair() -> None:
+    geo = _geometry()
+    name, spec = next((k, s) for k, s in geo["tubes"].items() if "line" in s)
+    spec["line"]["depth_mm"] = spec["line"]["depth_mm"][:-1]
+    assert "same length" in _geometry_errors(geo) and name in _geometry_errors(geo)

@@ -298,3 +298,18 @@ def test_trainee_name_validation(name, why):
 def test_trainee_names_accept_letters_of_any_script():
     assert validate_trainee("Zoë O'Neil Jr.") == "Zoë O'Neil Jr."
     assert validate_trainee("李 明") == "李 明"
+
+
+def test_exercise_model_lists_every_problem():
+    obj = json.loads(Path(load_exercise("mentalis").source).read_text(encoding="utf-8"))
+    obj["balance"] = {"expect": "asymmetric"}
+    obj["dose_groups"][0]["structures"] = ["nowhere_left"]
+    obj["total"]["max_unit"] = 3
+    obj.pop("goal")
+    with pytest.raises(ExerciseError) as info:
+        parse_exercise(obj, source="x.json")
+    errs = info.value.errors
+    assert "goal: Field required" in errs
+    assert "dose_groups[0].structures[0]: unknown structure 'nowhere_left'" in errs
+    assert "total: unknown key 'max_unit'" in errs
+    assert any(e.startswith("balance: ") and "asymmetric exercise needs group" in e for e in errs)
