@@ -196,7 +196,7 @@ def _tables() -> tuple[dict[str, DoseRange], dict[str, str], dict[str, DoseRange
             group[m] = key
         by_base.setdefault(key, r)
     areas = {k: _range(k, d, d.structures) for k, d in data.areas.items()}
-    region = {n: reg for reg, names in data.regions.items() for n in names}
+    region: dict[str, str] = {n: reg for reg, names in data.regions.items() for n in names}
     mt = data.max_total
     return by_base, group, areas, region, MaxTotal(mt.units, mt.days, _clean(mt.source))
 

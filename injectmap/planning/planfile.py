@@ -339,13 +339,13 @@ class ProductFile(_Record):
     @classmethod
     def _cross(cls, obj: Mapping[str, Any], failed: set[str]) -> list[tuple[Loc, str]]:
         out: list[tuple[Loc, str]] = []
-        name = obj.get("name")
+        name: Any = obj.get("name")
         info = product_info(name) if "name" not in failed and name in product_names() else None
         if "name" in obj and "name" not in failed and info is None:
             hint = suggest_product(name)
             extra = f" (did you mean {hint!r}?)" if hint else ""
             out.append((("name",), f"unknown product {show(name)}{extra}; known products: " + ", ".join(product_names())))
-        upv = obj.get("units_per_vial")
+        upv: Any = obj.get("units_per_vial")
         if info is not None and "units_per_vial" in obj and "units_per_vial" not in failed \
                 and float(upv) not in info.vial_units:
             sizes = ", ".join(fmt(v) for v in info.vial_units)
@@ -378,7 +378,7 @@ class AtFile(_Record):
 
     @classmethod
     def _cross(cls, obj: Mapping[str, Any], failed: set[str]) -> list[tuple[Loc, str]]:
-        lm = obj.get("landmark")
+        lm: Any = obj.get("landmark")
         if "landmark" in obj and "landmark" not in failed and "lateral_mm" in obj and side_of(lm) == "midline":
             return [(("lateral_mm",), f"not allowed on the midline landmark {lm!r} (use left_mm)")]
         return []
@@ -392,7 +392,7 @@ def _check_direction(value: Any, _handler: Any) -> tuple[Any, Any, Any]:
     return v
 
 
-_POINT_RULES: list[dict[str, Any]] = [
+_POINT_RULES: Any = [
     {"oneOf": [{"required": ["at"]}, {"required": ["entry_mm"]}]},
     {"oneOf": [{"required": ["depth_mm"]}, {"required": ["tip_mm"]}]},
     {"if": {"required": ["tip_mm"]},
