@@ -1,12 +1,13 @@
 """The plan file (JSON, version 1; CONTRACTS.md "Plan file"): data model, validation, load, save.
 
 - :func:`parse_plan` turns a decoded JSON object into a :class:`Plan`, or raises :class:`PlanError`
-  listing EVERY problem found (a plan with one error is rejected whole). Each :class:`PlanIssue`
-  names the point (index and id) and the key path, e.g.
-  ``points[2] (id 'c1').depth_mm: must be between 0 and 40, got 55``.
-- :func:`load_plan` reads a file (size checked before parsing, UTF-8, strict JSON with line and
-  column in the message, NaN/Infinity and deep nesting rejected) and parses it: it raises nothing
-  but :class:`PlanError`.
+  listing EVERY problem found (a plan with one error is rejected whole). The validator is the
+  declarative pydantic model :class:`injectmap.planning.planfile.PlanFile` (which also gives the
+  published JSON Schema); each of its errors becomes a :class:`PlanIssue` that names the point
+  (index and id) and the key path, e.g. ``points[2] (id 'c1').depth_mm: must be between 0 and 40, got 55``.
+- :func:`load_plan` reads a file (a regular file only, size checked before parsing, UTF-8, strict
+  JSON with line and column in the message, a key given twice in one object, NaN/Infinity and deep
+  nesting rejected) and parses it: it raises nothing but :class:`PlanError`.
 - :func:`save_plan` writes atomically (temporary file in the same directory, flush, fsync,
   ``os.replace``, fsync of the directory): a reader, or a crash, sees the old file or the new one,
   never a mix.
