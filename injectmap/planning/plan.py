@@ -538,7 +538,8 @@ class _DuplicateKeys:
         return out
 
 
-def _decode_json(text: str, source: str) -> object:
+def _decode_json(text: str, source: str) -> tuple[object, list[PlanIssue]]:
+    """The decoded JSON, and an issue for every key an object gives twice."""
     if _nesting_depth_exceeds(text, MAX_JSON_NESTING):
         raise _fail(source, f"JSON nested deeper than {MAX_JSON_NESTING} levels; not a plan")
     hook = _DuplicateKeys()
@@ -550,9 +551,7 @@ def _decode_json(text: str, source: str) -> object:
         raise _fail(source, "JSON nested too deeply") from None
     except ValueError as exc:  # NaN/Infinity, or an integer with too many digits
         raise _fail(source, f"not a valid plan number: {str(exc)[:200]}") from None
-    if hook.issues:
-        raise PlanError([PlanIssue("", f"{source}: {i.message}") for i in hook.issues])
-    return obj
+    return obj, [PlanIssue("", f"{source}: {i.message}") for i in hook.issues]
 
 
 def loads_plan(text: str | bytes, source: str = "<plan>") -> Plan:
@@ -562,7 +561,14 @@ def loads_plan(text: str | bytes, source: str = "<plan>") -> Plan:
     (``"units": 4, "units": 400``) is rejected: JSON parsers disagree on which value wins.
     """
     try:
-        return parse_plan(_decode_json(_decode(text, source), source))
+        obj, duplicates = _decode_json(_decode(text, source), source)
+        try:
+            plan = parse_plan(obj)
+        except PlanError as exc:
+            raise PlanError(duplicates + exc.errors) from None
+        if duplicates:
+            raise PlanError(duplicates)
+        return plan
     except PlanError:
         raise
     except RecursionError:

@@ -259,3 +259,14 @@ def test_device_is_rejected():
     if not os.path.exists("/dev/zero"):
         pytest.skip("no /dev/zero")
     assert "is not a regular file" in load_error("/dev/zero")
+
+
+def test_duplicate_key_and_other_errors_are_all_listed():
+    text = json.dumps(CONTRACT_EXAMPLE).replace('"units": 4,', '"units": 4, "units": 400,', 1)
+    text = text.replace('"depth_mm": 2', '"depth_mm": 55', 1)
+    with pytest.raises(PlanError) as e:
+        loads_plan(text)
+    msgs = [str(i) for i in e.value.errors]
+    assert len(msgs) == 2, msgs
+    assert "duplicate key 'units'" in msgs[0]
+    assert msgs[1] == "points[1] (id 'c1').depth_mm: must be between 0 and 40, got 55"
