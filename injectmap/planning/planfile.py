@@ -468,6 +468,11 @@ def _check_shape(value: Any, _handler: Any) -> dict[str, Any]:
             errors.append(((), f"parameter names must be 1-64 characters, got {_key_name(k)}"))
             continue
         try:
+            _check_text(k, 64)
+        except PydanticCustomError as exc:
+            errors.append(((), f"parameter name {_key_name(k)}: {exc.message()}"))
+            continue
+        try:
             _check_number(v, -1.0, 1.0, False)
         except PydanticCustomError as exc:
             errors.append(((k,), exc.message()))

@@ -270,3 +270,12 @@ def test_duplicate_key_and_other_errors_are_all_listed():
     assert len(msgs) == 2, msgs
     assert "duplicate key 'units'" in msgs[0]
     assert msgs[1] == "points[1] (id 'c1').depth_mm: must be between 0 and 40, got 55"
+
+
+def test_lone_surrogate_in_a_shape_parameter_name():
+    obj = fresh(FULL)
+    obj["model"]["shape"]["jaw\ud800"] = 0.5
+    with pytest.raises(PlanError) as e:
+        parse_plan(obj)
+    (issue,) = e.value.errors
+    assert issue.path == "model.shape" and "surrogate" in issue.message
