@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 __all__ = ["DISCLAIMER", "OK_COLOUR", "Finding", "PlanResult", "PointResult", "Severity", "Totals", "worst_of"]
@@ -31,7 +30,8 @@ class Severity(str, enum.Enum):
     """How serious a finding is, ordered ``INFO < CAUTION < DANGER``.
 
     A ``str`` enum: its value is the CONTRACTS word (``"danger"``), so it compares equal to that word and
-    serialises as it; ``<``, ``max`` and ``sorted`` use the clinical order, not the alphabet.
+    serialises as it; ``<``, ``max`` and ``sorted`` use the clinical order, not the alphabet (also against
+    a plain word: ``Severity.INFO < "caution"``).
     """
 
     INFO = "info"
@@ -73,8 +73,9 @@ class Severity(str, enum.Enum):
         return self.value
 
     def _cmp(self, other: object) -> int | None:
-        if isinstance(other, Severity):
-            return self.rank - other.rank
+        # a plain word is compared by its rank too (never alphabetically, as str would; an unknown word raises)
+        if isinstance(other, str):
+            return self.rank - Severity.parse(other).rank
         return None
 
     def __lt__(self, other: object) -> bool:
@@ -226,8 +227,28 @@ class PointResult:
                    str(d["session"]), tuple(Finding.from_dict(f) for f in d.get("findings", [])))
 
 
-def _frozen(m: Mapping[str, float] | None) -> Mapping[str, float]:
-    return MappingProxyType(dict(m or {}))
+class FrozenMap(dict[str, float]):
+    """A read-only dict (insertion order kept): a frozen result's totals. Unlike a mapping proxy it can be
+    copied and pickled (the viewer's parameters deep-copy what they hold)."""
+
+    def _readonly(self, *_: Any, **__: Any) -> None:
+        raise TypeError("a result's totals are read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+    __ior__ = _readonly  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (dict(self),))
+
+    def __copy__(self) -> FrozenMap:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenMap:
+        return self
+
+
+def _frozen(m: Mapping[str, float] | None = None) -> Mapping[str, float]:
+    return FrozenMap(m or {})
 
 
 @dataclass(frozen=True)
