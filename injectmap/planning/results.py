@@ -163,8 +163,12 @@ def worst_of(findings: Iterable[Finding]) -> Severity | None:
     return max((f.severity for f in findings), default=None)
 
 
-def _vec(v: Iterable[float], nd: int) -> tuple[float, ...]:
-    return tuple(_r(x, nd) for x in v)
+Vec3 = tuple[float, float, float]
+
+
+def _vec(v: Iterable[float], nd: int) -> Vec3:
+    x, y, z = (_r(c, nd) for c in v)
+    return (x, y, z)
 
 
 @dataclass(frozen=True)
@@ -172,8 +176,8 @@ class PointResult:
     """The analysis of one point (CONTRACTS ``points[]``), numbers rounded as in the JSON."""
 
     id: str
-    entry_mm: tuple[float, ...]
-    tip_mm: tuple[float, ...]
+    entry_mm: Vec3
+    tip_mm: Vec3
     depth_mm: float
     layer: str
     tip_in: str | None
@@ -220,7 +224,7 @@ class PointResult:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PointResult:
         """The point result of a CONTRACTS JSON object (the inverse of :meth:`to_dict`)."""
-        return cls(str(d["id"]), tuple(map(float, d["entry_mm"])), tuple(map(float, d["tip_mm"])),
+        return cls(str(d["id"]), _vec(d["entry_mm"], 3), _vec(d["tip_mm"], 3),
                    float(d["depth_mm"]), str(d["layer"]), d.get("tip_in"), d.get("target"), bool(d["target_hit"]),
                    bool(d["target_reached"]), float(d["target_overlap"]), float(d["units"]), float(d["volume_ml"]),
                    float(d["radius_mm"]), float(d["radius_inner_mm"]), float(d["radius_outer_mm"]),
