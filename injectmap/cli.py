@@ -65,19 +65,12 @@ def cmd_anatomy(args) -> int:
 
 def cmd_check(args) -> int:
     from injectmap.planning.check import check_file, dumps, format_table
+    from injectmap.planning.results import PlanResult
 
     try:
         res, code = check_file(args.plan)
     except Exception as exc:  # internal failure: exit 3 with the reason, still in the JSON shape
-        res = {
-            "plan": args.plan,
-            "model": {"name": "default", "sha256": ""},
-            "points": [],
-            "totals": {},
-            "findings": [],
-            "errors": [f"internal error: {type(exc).__name__}: {exc}"],
-        }
-        code = 3
+        res, code = PlanResult.failed(args.plan, f"internal error: {type(exc).__name__}: {exc}"), 3
     print(dumps(res) if args.format == "json" else format_table(res))
     return code
 

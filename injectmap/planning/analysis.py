@@ -17,7 +17,8 @@ from injectmap.anatomy.ids import side_of
 from injectmap.planning.diffusion import point_radius
 from injectmap.planning.doses import dose_group_of
 from injectmap.planning.plan import Plan, Point
-from injectmap.planning.rules import SEVERITY_ORDER, PlanContext, PointContext, brow_height_mm, plan_rules, point_rules
+from injectmap.planning.results import Finding, PointResult, Totals
+from injectmap.planning.rules import PlanContext, PointContext, is_orbit, plan_rules, point_rules, thresholds
 
 
 class PlacementError(ValueError):
@@ -42,10 +43,11 @@ def entry_of(model, point: Point) -> np.ndarray:
     if pl.entry_mm is not None:
         raw = np.asarray(pl.entry_mm, dtype=float)
         snapped, _ = model.skin_point(raw)
-        if np.linalg.norm(snapped - raw) > 15.0:
+        limit = thresholds().analysis.max_entry_from_skin_mm
+        if np.linalg.norm(snapped - raw) > limit:
             raise PlacementError(
                 f"point {point.id!r}: entry_mm is {np.linalg.norm(snapped - raw):.1f} mm "
-                "from the skin (at most 15 mm)"
+                f"from the skin (at most {limit:g} mm)"
             )
         return snapped
     assert pl.landmark is not None  # parse_plan guarantees a landmark or entry_mm
@@ -89,7 +91,7 @@ def place(model, point: Point) -> Placed:
 
 def tip_layer(model, tip: np.ndarray, inside: list[str]) -> str:
     kinds = {model.structures[s].kind for s in inside}
-    if any(s.startswith("orbit_") for s in inside):
+    if any(is_orbit(model.structures[s]) for s in inside):
         return "orbit"
     for k in ("artery", "nerve", "duct", "gland", "muscle"):
         if k in kinds:
@@ -109,19 +111,14 @@ def tip_layer(model, tip: np.ndarray, inside: list[str]) -> str:
     return "bone"
 
 
-def _brow_height(model, entry: np.ndarray) -> float:
-    """Height of a forehead entry above the brow line (kept for callers; see rules.brow_height_mm)."""
-    return brow_height_mm(model, entry)
-
-
-def analyse_point(model, plan: Plan, point: Point) -> dict[str, Any]:
+def analyse_point(model, plan: Plan, point: Point) -> PointResult:
     """Analyse one point: the CONTRACTS ``points[]`` entry, its findings from every point rule."""
     placed = place(model, point)
     tip = placed.tip_mm
     eff = point_radius(plan, point)
     idx = model.index
     inside = idx.containing(tip)
-    near = idx.neighbours(tip, eff.outer_mm + 2.0)
+    near = idx.neighbours(tip, eff.outer_mm + thresholds().analysis.neighbour_margin_mm)
     target = point.target
     ctx = PointContext(model=model, plan=plan, point=point, entry=placed.entry_mm, tip=tip,
                        depth_mm=placed.depth_mm, inside=inside, near=near, r_nom=eff.nominal_mm,
@@ -130,7 +127,7 @@ def analyse_point(model, plan: Plan, point: Point) -> dict[str, Any]:
     tip_in = None
     for pref in ("artery", "nerve", "duct", "orbit", "gland", "muscle"):
         for s in inside:
-            orbital = s.startswith("orbit_")
+            orbital = is_orbit(model.structures[s])
             if (pref == "orbit" and orbital) or (model.structures[s].kind == pref and not orbital):
                 tip_in = tip_in or s
     if target in inside:
@@ -142,32 +139,20 @@ def analyse_point(model, plan: Plan, point: Point) -> dict[str, Any]:
         if target_hit or (nb is not None and nb.distance_mm < eff.nominal_mm):
             overlap = idx.sphere_fractions(tip, eff.nominal_mm, [target])[target]
             reached = overlap > 0.0 or target_hit
-    findings: list[dict] = []
+    findings: list[Finding] = []
     for rule in point_rules():
         findings += rule(ctx)
-    findings.sort(key=lambda f: (-SEVERITY_ORDER[f["severity"]], f.get("distance_mm", 0.0)))
-    return {
-        "id": point.id,
-        "entry_mm": [round(float(x), 3) for x in placed.entry_mm],
-        "tip_mm": [round(float(x), 3) for x in tip],
-        "depth_mm": round(placed.depth_mm, 3),
-        "layer": tip_layer(model, tip, inside),
-        "tip_in": tip_in,
-        "target": target,
-        "target_hit": target_hit,
-        "target_reached": bool(reached),
-        "target_overlap": round(float(overlap), 4),
-        "units": float(point.units),
-        "volume_ml": round(float(plan.volume_ml_of(point)), 4),
-        "radius_mm": round(float(eff.nominal_mm), 2),
-        "radius_inner_mm": round(float(eff.inner_mm), 2),
-        "radius_outer_mm": round(float(eff.outer_mm), 2),
-        "session": point.session_id,
-        "findings": findings,
-    }
+    findings.sort(key=lambda f: (-f.severity.rank, f.distance_mm if f.distance_mm is not None else 0.0))
+    return PointResult.make(
+        id=point.id, entry_mm=placed.entry_mm, tip_mm=tip, depth_mm=placed.depth_mm,
+        layer=tip_layer(model, tip, inside), tip_in=tip_in, target=target, target_hit=target_hit,
+        target_reached=reached, target_overlap=overlap, units=point.units, volume_ml=plan.volume_ml_of(point),
+        radius_mm=eff.nominal_mm, radius_inner_mm=eff.inner_mm, radius_outer_mm=eff.outer_mm,
+        session=point.session_id, findings=findings,
+    )
 
 
-def plan_findings(model, plan: Plan, points_out: list[dict]) -> tuple[dict, list[dict]]:
+def plan_findings(model, plan: Plan, points_out: list[PointResult]) -> tuple[Totals, list[Finding]]:
     """Totals by structure, side and session, and the findings of every plan rule."""
     by_structure: dict[str, float] = {}
     by_side: dict[str, float] = {}
@@ -176,20 +161,20 @@ def plan_findings(model, plan: Plan, points_out: list[dict]) -> tuple[dict, list
     group_side: dict[tuple[str, str, str], float] = {}
     for p, res in zip(plan.points, points_out, strict=True):
         total += float(p.units)
-        key = p.target or res.get("tip_in") or "unassigned"
+        key = p.target or res.tip_in or "unassigned"
         by_structure[key] = by_structure.get(key, 0.0) + float(p.units)
-        sd = side_of(key) if key != "unassigned" else ("left" if res["entry_mm"][0] >= 0 else "right")
+        sd = side_of(key) if key != "unassigned" else ("left" if res.entry_mm[0] >= 0 else "right")
         by_side[sd] = by_side.get(sd, 0.0) + float(p.units)
-        ses = res.get("session", "initial")
+        ses = res.session
         by_session[ses] = by_session.get(ses, 0.0) + float(p.units)
         if p.target:
             k = (dose_group_of(p.target), side_of(p.target), ses)
             group_side[k] = group_side.get(k, 0.0) + float(plan.ona_units_of(p))
     ctx = PlanContext(model=model, plan=plan, points=points_out, group_side=group_side)
-    findings: list[dict] = []
+    findings: list[Finding] = []
     for rule in plan_rules():
         findings += rule(ctx)
-    totals = {"units": round(total, 3), "by_structure": by_structure, "by_side": by_side, "by_session": by_session}
+    totals = Totals.make(round(total, 3), by_structure, by_side, by_session)
     return totals, findings
 
 

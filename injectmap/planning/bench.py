@@ -117,7 +117,7 @@ def run_bench(repeats: int = 200, baseline_points: int = 15, reach_mm: float = 1
     t0 = time.perf_counter()
     res = check_plan(plan, model)
     plan_ms = (time.perf_counter() - t0) * 1000
-    assert not res["errors"], res["errors"]
+    assert not res.errors, res.errors
     tri, vt = _Trimesh(model), _Vtk(model)
     # the vessels and nerves are tubes in the index (centreline minus radius) and meshes for the
     # baselines: they agree to the tube's faceting, well under 0.3 mm

@@ -1,4 +1,5 @@
-"""``injectmap check``: the whole plan against the model, in the CONTRACTS JSON.
+"""``injectmap check``: the whole plan against the model, as a :class:`~injectmap.planning.results.PlanResult`
+(its ``to_dict()`` is the CONTRACTS JSON).
 
 Exit status: 0 when no finding is danger, 1 when one is, 2 on a bad plan, 3 on an internal failure.
 """
@@ -11,18 +12,14 @@ from typing import Any
 
 from injectmap.planning.analysis import PlacementError, analyse_point, plan_findings
 from injectmap.planning.plan import PlanError, load_plan, parse_plan
+from injectmap.planning.results import PlanResult, PointResult
+
+__all__ = ["check_file", "check_plan", "dumps", "exit_status", "format_table", "model_for_plan"]
 
 
-def check_plan(plan_obj: Any, model, plan_name: str = "") -> dict[str, Any]:
+def check_plan(plan_obj: Any, model, plan_name: str = "") -> PlanResult:
     """Analyse a plan (dict or parsed Plan) on ``model``; never raises on a bad plan."""
-    out: dict[str, Any] = {
-        "plan": plan_name,
-        "model": {"name": model.name, "sha256": model.sha256},
-        "points": [],
-        "totals": {"units": 0.0, "by_structure": {}, "by_side": {}},
-        "findings": [],
-        "errors": [],
-    }
+    name, sha = model.name, model.sha256
     try:
         plan = (
             plan_obj
@@ -30,30 +27,23 @@ def check_plan(plan_obj: Any, model, plan_name: str = "") -> dict[str, Any]:
             else parse_plan(plan_obj)
         )
     except PlanError as exc:
-        out["errors"] = [str(e) for e in exc.errors]
-        return out
+        return PlanResult.rejected(plan_name, name, sha, [str(e) for e in exc.errors])
     errors = []
-    pts = []
+    pts: list[PointResult] = []
     for p in plan.points:
         try:
             pts.append(analyse_point(model, plan, p))
         except PlacementError as exc:
             errors.append(str(exc))
     if errors:
-        out["errors"] = errors
-        return out
-    out["points"] = pts
-    out["totals"], out["findings"] = plan_findings(model, plan, pts)
-    return out
+        return PlanResult.rejected(plan_name, name, sha, errors)
+    totals, findings = plan_findings(model, plan, pts)
+    return PlanResult(plan_name, name, sha, tuple(pts), totals, tuple(findings), ())
 
 
-def exit_status(result: dict[str, Any]) -> int:
-    if result["errors"]:
-        return 2
-    sev = [f["severity"] for p in result["points"] for f in p["findings"]] + [
-        f["severity"] for f in result["findings"]
-    ]
-    return 1 if "danger" in sev else 0
+def exit_status(result: PlanResult) -> int:
+    """2 on errors, 1 when a finding is danger, else 0."""
+    return result.exit_status
 
 
 def model_for_plan(plan) -> Any:
@@ -64,19 +54,13 @@ def model_for_plan(plan) -> Any:
     return load_model(params=FaceParams.from_plan_model(plan.model))
 
 
-def check_file(path: str | Path, model=None) -> tuple[dict[str, Any], int]:
+def check_file(path: str | Path, model=None) -> tuple[PlanResult, int]:
     """Check a plan file. ``model`` defaults to the face the plan names (default face if none)."""
     try:
         plan = load_plan(path)
     except PlanError as exc:
-        res = {
-            "plan": str(path),
-            "model": {"name": getattr(model, "name", "default"), "sha256": getattr(model, "sha256", "")},
-            "points": [],
-            "totals": {"units": 0.0, "by_structure": {}, "by_side": {}},
-            "findings": [],
-            "errors": [str(e) for e in exc.errors],
-        }
+        res = PlanResult.rejected(str(path), getattr(model, "name", "default"), getattr(model, "sha256", ""),
+                                  [str(e) for e in exc.errors])
         return res, 2
     if model is None:
         from injectmap.anatomy.params import FaceParamsError
@@ -84,33 +68,32 @@ def check_file(path: str | Path, model=None) -> tuple[dict[str, Any], int]:
         try:
             model = model_for_plan(plan)
         except FaceParamsError as exc:
-            res = {"plan": str(path), "model": {"name": "", "sha256": ""}, "points": [],
-                   "totals": {"units": 0.0, "by_structure": {}, "by_side": {}}, "findings": [],
-                   "errors": [f"model: {exc}"]}
-            return res, 2
+            return PlanResult.rejected(str(path), "", "", [f"model: {exc}"]), 2
     res = check_plan(plan, model, str(path))
-    return res, exit_status(res)
+    return res, res.exit_status
 
 
-def format_table(result: dict[str, Any]) -> str:
-    lines = [f"plan {result['plan']}  model {result['model']['name']}"]
-    for e in result["errors"]:
+def format_table(result: PlanResult) -> str:
+    """The result as text, one line per point and per finding."""
+    lines = [f"plan {result.plan}  model {result.model_name}"]
+    for e in result.errors:
         lines.append(f"ERROR {e}")
-    for p in result["points"]:
+    for p in result.points:
         lines.append(
-            f"{p['id']:>10}  {p['units']:5.1f} U  depth {p['depth_mm']:4.1f} mm  layer {p['layer']:<16} "
-            f"tip in {p['tip_in'] or '-':<34} target {p['target'] or '-'} "
-            f"hit={p['target_hit']} reached={p['target_reached']} r={p['radius_mm']} mm"
+            f"{p.id:>10}  {p.units:5.1f} U  depth {p.depth_mm:4.1f} mm  layer {p.layer:<16} "
+            f"tip in {p.tip_in or '-':<34} target {p.target or '-'} "
+            f"hit={p.target_hit} reached={p.target_reached} r={p.radius_mm} mm"
         )
-        for f in p["findings"]:
-            d = f" {f['distance_mm']:+.1f} mm" if "distance_mm" in f else ""
+        for f in p.findings:
+            d = f" {f.distance_mm:+.1f} mm" if f.distance_mm is not None else ""
             lines.append(
-                f"{'':12}{f['severity'].upper():8}{f['code']} {f.get('structure', '')}{d}: {f['message']}"
+                f"{'':12}{f.severity.value.upper():8}{f.code} {f.structure or ''}{d}: {f.message}"
             )
-    for f in result["findings"]:
-        lines.append(f"PLAN {f['severity'].upper():8}{f['code']}: {f['message']}")
+    for f in result.findings:
+        lines.append(f"PLAN {f.severity.value.upper():8}{f.code}: {f.message}")
     return "\n".join(lines)
 
 
-def dumps(result: dict[str, Any]) -> str:
-    return json.dumps(result, indent=1)
+def dumps(result: PlanResult) -> str:
+    """The CONTRACTS JSON text of a result."""
+    return json.dumps(result.to_dict(), indent=1)

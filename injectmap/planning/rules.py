@@ -12,21 +12,143 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from injectmap.anatomy.ids import base_of
 from injectmap.planning.datafiles import load_data
 from injectmap.planning.doses import dose_range, max_total
+from injectmap.planning.results import Finding, PointResult, Severity
 
-SEVERITY_ORDER = {"info": 1, "caution": 2, "danger": 3}
+DANGER, CAUTION, INFO = Severity.DANGER, Severity.CAUTION, Severity.INFO
+
+
+# -- rules.yaml -------------------------------------------------------------------------------------
+class Section(BaseModel):
+    """One entry of rules.yaml: a source, and the thresholds its subclass declares (all required)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source: str = Field(min_length=20)
+
+
+class AnalysisLimits(Section):
+    max_entry_from_skin_mm: PositiveFloat
+    neighbour_margin_mm: PositiveFloat
+
+
+class NeedleNear(Section):
+    artery_mm: PositiveFloat
+    nerve_mm: PositiveFloat
+    duct_mm: PositiveFloat
+
+
+class OrbitalSeptum(Section):
+    septum_mm: PositiveFloat
+
+
+class MinDistance(Section):
+    min_mm: PositiveFloat
+
+
+class LateralOrbitMargin(MinDistance):
+    region_medial_of_exocanthion_mm: PositiveFloat
+    region_vertical_mm: PositiveFloat
+
+
+class RimMargin(MinDistance):
+    region_half_width_mm: PositiveFloat
+
+
+class MasseterSafeZone(Section):
+    behind_anterior_border_mm: PositiveFloat
+    below_gonion_mm: PositiveFloat
+
+
+class DaoPosition(Section):
+    medial_tolerance_mm: PositiveFloat
+    min_below_cheilion_mm: PositiveFloat
+
+
+class MentalisPosition(Section):
+    max_lateral_mm: PositiveFloat
+    min_below_sublabiale_mm: PositiveFloat
+
+
+class PlatysmaDepth(Section):
+    max_depth_mm: PositiveFloat
+
+
+class Imbalance(Section):
+    ratio: float = Field(gt=0.0, lt=1.0)
+
+
+class DoseRangeRule(Section):
+    danger_factor: float = Field(gt=1.0)
+
+
+class RulesFile(BaseModel):
+    """The whole of ``injectmap/planning/data/rules.yaml``: every rule's thresholds and source.
+
+    Checked when read: a missing threshold or section, an unknown (misspelt) key or a non-positive
+    distance is a :class:`RulesFileError` at load time.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: Literal[1]
+    analysis: AnalysisLimits
+    tip_in_structure: Section
+    needle_near: NeedleNear
+    orbital_septum: OrbitalSeptum
+    sphere_spared: Section
+    frontalis_above_brow: MinDistance
+    lateral_orbit_margin: LateralOrbitMargin
+    rim_margin: RimMargin
+    masseter_safe_zone: MasseterSafeZone
+    dao_position: DaoPosition
+    mentalis_position: MentalisPosition
+    platysma_depth: PlatysmaDepth
+    imbalance: Imbalance
+    target: Section
+    dose_range: DoseRangeRule
+    total_dose: Section
+
+    @classmethod
+    def rule_names(cls) -> set[str]:
+        """The sections that belong to a named rule (not ``version`` nor ``analysis``)."""
+        return set(cls.model_fields) - {"version", "analysis"}
+
+    def section(self, name: str) -> Section:
+        """The section of rule ``name``."""
+        if name not in self.rule_names():
+            raise KeyError(name)
+        return getattr(self, name)
+
+
+class RulesFileError(ValueError):
+    """rules.yaml does not match :class:`RulesFile` (the message lists every problem)."""
+
+
+def parse_rules(data: Any, source: str = "rules.yaml") -> RulesFile:
+    """Check parsed rules.yaml content against :class:`RulesFile`.
+
+    Raises
+    ------
+    RulesFileError
+        On a missing or unknown key or a bad value, naming each.
+    """
+    try:
+        return RulesFile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise RulesFileError(f"{source}: {problems}") from None
 
 
 @lru_cache(maxsize=1)
-def thresholds() -> dict[str, Any]:
-    """Every rule's thresholds and source, read once (treat as read-only)."""
-    return load_data("rules.yaml")
+def thresholds() -> RulesFile:
+    """Every rule's thresholds and source, read and checked once."""
+    return parse_rules(load_data("rules.yaml"), "injectmap/planning/data/rules.yaml")
 
 
 @dataclass
@@ -74,7 +196,7 @@ class PlanContext:
 
     model: Any
     plan: Any
-    points: list[dict]
+    points: list[PointResult]
     group_side: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
 
@@ -82,13 +204,13 @@ class PlanContext:
 class Rule:
     name: str
     scope: str  # "point" or "plan"
-    fn: Callable[[Any], list[dict]]
+    fn: Callable[[Any], list[Finding]]
 
     @property
     def source(self) -> str:
-        return str(thresholds()[self.name]["source"])
+        return thresholds().section(self.name).source
 
-    def __call__(self, ctx: Any) -> list[dict]:
+    def __call__(self, ctx: Any) -> list[Finding]:
         return self.fn(ctx)
 
 
@@ -96,8 +218,8 @@ RULES: dict[str, Rule] = {}
 
 
 def _rule(name: str, scope: str = "point"):
-    def deco(fn: Callable[[Any], list[dict]]) -> Callable[[Any], list[dict]]:
-        if name not in thresholds():
+    def deco(fn: Callable[[Any], list[Finding]]) -> Callable[[Any], list[Finding]]:
+        if name not in RulesFile.rule_names():
             raise KeyError(f"rule {name!r} has no entry (thresholds and source) in injectmap/planning/data/rules.yaml")
         RULES[name] = Rule(name, scope, fn)
         return fn
@@ -113,20 +235,10 @@ def plan_rules() -> list[Rule]:
     return [r for r in RULES.values() if r.scope == "plan"]
 
 
-def finding(severity: str, code: str, message: str, structure: str | None = None, distance: float | None = None,
-            closest: np.ndarray | None = None, rule: str = "") -> dict:
+def finding(severity: Severity, code: str, message: str, structure: str | None = None,
+            distance: float | None = None, closest: np.ndarray | None = None, rule: str = "") -> Finding:
     """One finding in the CONTRACTS shape (plus the name of the rule that made it)."""
-    f: dict[str, Any] = {"severity": severity, "code": code}
-    if structure is not None:
-        f["structure"] = structure
-    if distance is not None:
-        f["distance_mm"] = round(float(distance), 2)
-    if closest is not None:
-        f["closest_mm"] = [round(float(x), 2) for x in closest]
-    f["message"] = message
-    if rule:
-        f["rule"] = rule
-    return f
+    return Finding.make(severity, code, message, structure, distance, closest, rule)
 
 
 def brow_height_mm(model: Any, entry: np.ndarray) -> float:
@@ -142,13 +254,19 @@ def brow_height_mm(model: Any, entry: np.ndarray) -> float:
     return float(entry[1] - y_brow)
 
 
-def _is_orbital(sid: str) -> bool:
-    return sid.startswith("orbit_") or base_of(sid) == "levator_palpebrae_superioris"
+def is_orbital(structure: Any) -> bool:
+    """Behind the orbital septum: the orbit's contents or levator palpebrae (its ``layer`` is ``orbit``)."""
+    return bool(structure.layer == "orbit")
+
+
+def is_orbit(structure: Any) -> bool:
+    """The orbital contents themselves (the ``orbit`` layer structure, not a muscle in it)."""
+    return bool(structure.layer == "orbit" and structure.kind == "layer")
 
 
 # -- point rules ------------------------------------------------------------------------------------
 @_rule("tip_in_structure")
-def tip_in_structure(c: PointContext) -> list[dict]:
+def tip_in_structure(c: PointContext) -> list[Finding]:
     """The needle tip inside a vessel, nerve, the duct, the orbit, the gland or a muscle to spare."""
     out = []
     for s in c.inside:
@@ -159,38 +277,39 @@ def tip_in_structure(c: PointContext) -> list[dict]:
         if st.kind in ("artery", "nerve", "duct"):
             what = {"artery": "an intravascular injection and a haematoma", "nerve": "needle trauma to the nerve",
                     "duct": "injury to the parotid duct"}[st.kind]
-            out.append(finding("danger", f"tip_in_{st.kind}",
+            out.append(finding(DANGER, f"tip_in_{st.kind}",
                                f"The needle tip lies inside {st.name}: risk of {what}. {st.weakened}", *args))
-        elif _is_orbital(s):
-            out.append(finding("danger", "tip_in_orbit",
+        elif is_orbital(st):
+            out.append(finding(DANGER, "tip_in_orbit",
                                f"The needle tip lies behind the orbital septum in {st.name}: {st.weakened}", *args))
         elif st.kind == "gland":
-            out.append(finding("caution", "tip_in_gland",
+            out.append(finding(CAUTION, "tip_in_gland",
                                f"The needle tip lies in {st.name}, not in a muscle: {st.weakened}", *args))
         elif st.kind == "muscle" and st.spare and c.target is not None:
-            out.append(finding("caution", "tip_in_spared_muscle",
+            out.append(finding(CAUTION, "tip_in_spared_muscle",
                                f"The needle tip lies in {st.name} instead of the target: {st.weakened}", *args))
     return out
 
 
 @_rule("needle_near")
-def needle_near(c: PointContext) -> list[dict]:
+def needle_near(c: PointContext) -> list[Finding]:
     """The needle tip within a vessel's, nerve's or the duct's margin."""
-    lim_by_kind = {k: float(thresholds()["needle_near"][f"{k}_mm"]) for k in ("artery", "nerve", "duct")}
+    t = thresholds().needle_near
+    lim_by_kind = {"artery": t.artery_mm, "nerve": t.nerve_mm, "duct": t.duct_mm}
     out = []
     for s, nb in c.near.items():
         st = c.model.structures[s]
         if s in c.inside or st.kind not in lim_by_kind:
             continue
         if nb.distance_mm < lim_by_kind[st.kind]:
-            out.append(finding("caution", f"needle_near_{st.kind}",
+            out.append(finding(CAUTION, f"needle_near_{st.kind}",
                                f"The needle tip is {nb.distance_mm:.1f} mm from {st.name}: {st.weakened}",
                                s, nb.distance_mm, nb.closest_mm, "needle_near"))
     return out
 
 
 @_rule("sphere_spared")
-def sphere_spared(c: PointContext) -> list[dict]:
+def sphere_spared(c: PointContext) -> list[Finding]:
     """The likely (nominal) field of effect reaching a structure to spare: caution; only the outer,
     possible field: info."""
     out = []
@@ -201,32 +320,32 @@ def sphere_spared(c: PointContext) -> list[dict]:
         d_nom, d_out = nb.distance_mm - c.r_nom, nb.distance_mm - c.r_out
         if d_nom < 0:
             frac = c.model.index.sphere_fractions(c.tip, c.r_nom, [s])[s]
-            out.append(finding("caution", "sphere_near_structure",
+            out.append(finding(CAUTION, "sphere_near_structure",
                                f"The likely field of effect ({c.r_nom:.0f} mm) reaches {st.name} "
                                f"({frac:.0%} of the sphere): {st.weakened}", s, d_nom, nb.closest_mm, "sphere_spared"))
         elif d_out < 0:
-            out.append(finding("info", "sphere_may_reach_structure",
+            out.append(finding(INFO, "sphere_may_reach_structure",
                                f"The outer, possible field of effect ({c.r_out:.0f} mm) may reach {st.name}: "
                                f"{st.weakened}", s, d_out, nb.closest_mm, "sphere_spared"))
     return out
 
 
 @_rule("orbital_septum")
-def orbital_septum(c: PointContext) -> list[dict]:
+def orbital_septum(c: PointContext) -> list[Finding]:
     """The needle tip within a few millimetres of the orbital contents: at the septum."""
-    lim = float(thresholds()["orbital_septum"]["septum_mm"])
+    lim = thresholds().orbital_septum.septum_mm
     out = []
     for s, nb in c.near.items():
-        if _is_orbital(s) and s not in c.inside and s != c.target and nb.distance_mm < lim:
-            st = c.model.structures[s]
-            out.append(finding("danger", "tip_at_septum",
+        st = c.model.structures[s]
+        if is_orbital(st) and s not in c.inside and s != c.target and nb.distance_mm < lim:
+            out.append(finding(DANGER, "tip_at_septum",
                                f"The needle tip is {nb.distance_mm:.1f} mm from {st.name}, at the orbital septum: "
                                f"{st.weakened}", s, nb.distance_mm, nb.closest_mm, "orbital_septum"))
     return out
 
 
 @_rule("frontalis_above_brow")
-def frontalis_above_brow(c: PointContext) -> list[dict]:
+def frontalis_above_brow(c: PointContext) -> list[Finding]:
     """Frontalis points well above the brow (brow ptosis below that)."""
     fr = f"frontalis_{c.side}"
     in_frontalis = fr in c.near and c.near[fr].distance_mm < c.r_nom
@@ -234,76 +353,80 @@ def frontalis_above_brow(c: PointContext) -> list[dict]:
             or (not c.target and in_frontalis and c.entry[1] > c.lm(f"brow_peak_{c.side}")[1])):
         return []
     h = brow_height_mm(c.model, c.entry)
-    lim = float(thresholds()["frontalis_above_brow"]["min_mm"])
+    lim = thresholds().frontalis_above_brow.min_mm
     if h >= lim:
         return []
-    return [finding("caution", "frontalis_low", f"This frontalis point is {h:.0f} mm above the brow (keep at least "
+    return [finding(CAUTION, "frontalis_low", f"This frontalis point is {h:.0f} mm above the brow (keep at least "
                     f"{lim:.0f} mm): weakening the lowest frontalis fibres drops the brow (brow ptosis) and makes "
                     "it feel heavy.", fr, h - lim, None, "frontalis_above_brow")]
 
 
 @_rule("lateral_orbit_margin")
-def lateral_orbit_margin(c: PointContext) -> list[dict]:
+def lateral_orbit_margin(c: PointContext) -> list[Finding]:
     """Lateral canthal points about 1 cm outside the lateral orbital rim."""
+    t = thresholds().lateral_orbit_margin
     rim, ex = c.lm(f"orbital_rim_lateral_{c.side}"), c.lm(f"exocanthion_{c.side}")
-    if not (abs(c.entry[0]) > abs(ex[0]) - 5 and abs(c.entry[1] - ex[1]) < 25):
+    if not (abs(c.entry[0]) > abs(ex[0]) - t.region_medial_of_exocanthion_mm
+            and abs(c.entry[1] - ex[1]) < t.region_vertical_mm):
         return []
     # distance outside the rim around the curve of the temple: horizontal (x, z) distance from the rim
     # landmark, negative when the entry is medial to it
     horizontal = float(np.hypot(c.entry[0] - rim[0], c.entry[2] - rim[2]))
     lateral = horizontal if abs(c.entry[0]) >= abs(rim[0]) else -horizontal
-    lim = float(thresholds()["lateral_orbit_margin"]["min_mm"])
+    lim = t.min_mm
     if lateral >= lim:
         return []
-    return [finding("caution", "lateral_orbit_margin", f"This point is {max(lateral, 0):.0f} mm outside the lateral "
+    return [finding(CAUTION, "lateral_orbit_margin", f"This point is {max(lateral, 0):.0f} mm outside the lateral "
                     f"orbital rim (keep about {lim:.0f} mm): toxin can spread into the orbit (lateral rectus: double "
                     "vision) or the lower lid (lid laxity, festoons).", f"orbit_{c.side}", lateral - lim, rim,
                     "lateral_orbit_margin")]
 
 
 @_rule("rim_margin")
-def rim_margin(c: PointContext) -> list[dict]:
+def rim_margin(c: PointContext) -> list[Finding]:
     """Glabellar and lateral corrugator points at least 1 cm above the supraorbital rim."""
+    t = thresholds().rim_margin
     rim = c.lm(f"orbital_rim_superior_{c.side}")
     concerned = c.target_base in ("corrugator_supercilii", "procerus") or (
-        not c.target and abs(c.entry[0]) < abs(rim[0]) + 8)
-    if not concerned or abs(c.entry[0]) <= abs(rim[0]) - 8:
+        not c.target and abs(c.entry[0]) < abs(rim[0]) + t.region_half_width_mm)
+    if not concerned or abs(c.entry[0]) <= abs(rim[0]) - t.region_half_width_mm:
         return []
     above = c.entry[1] - rim[1]
-    lim = float(thresholds()["rim_margin"]["min_mm"])
+    lim = t.min_mm
     if above >= lim:
         return []
-    return [finding("caution", "rim_margin", f"This point is {above:.0f} mm above the supraorbital rim at the "
+    return [finding(CAUTION, "rim_margin", f"This point is {above:.0f} mm above the supraorbital rim at the "
                     f"mid-pupillary line (keep at least {lim:.0f} mm): toxin can pass the septum to levator palpebrae "
                     "superioris and drop the lid (ptosis).", f"levator_palpebrae_superioris_{c.side}", above - lim,
                     rim, "rim_margin")]
 
 
 @_rule("masseter_safe_zone")
-def masseter_safe_zone(c: PointContext) -> list[dict]:
+def masseter_safe_zone(c: PointContext) -> list[Finding]:
     """Masseter points below the tragus-mouth corner line, 1 cm behind the anterior border, above the
     mandibular border, and deep enough to pass risorius."""
     if c.target_base not in ("masseter_superficial", "masseter_deep"):
         return []
+    t = thresholds().masseter_safe_zone
     s, e, out = c.side, c.entry, []
     tr, ch, go = c.lm(f"tragion_{s}"), c.lm(f"cheilion_{s}"), c.lm(f"gonion_{s}")
     y_line = tr[1] + (e[2] - tr[2]) / (ch[2] - tr[2]) * (ch[1] - tr[1])
     if e[1] > y_line:
-        out.append(finding("caution", "masseter_above_safe_zone", f"This masseter point is {e[1] - y_line:.0f} mm "
+        out.append(finding(CAUTION, "masseter_above_safe_zone", f"This masseter point is {e[1] - y_line:.0f} mm "
                            "above the line from the tragus to the mouth corner: the parotid gland and duct, the "
                            "transverse facial artery and the zygomatic and buccal nerve branches lie there.",
                            f"parotid_duct_{s}", y_line - e[1], None, "masseter_safe_zone"))
     fa = c.model.structures[f"facial_artery_{s}"].centreline
     border = fa[np.argmin(np.abs(fa[:, 1] - e[1]))]
     behind = border[2] - e[2]
-    lim = float(thresholds()["masseter_safe_zone"]["behind_anterior_border_mm"])
+    lim = t.behind_anterior_border_mm
     if behind < lim:
-        out.append(finding("caution", "masseter_anterior_border", f"This point is {behind:.0f} mm behind the anterior "
+        out.append(finding(CAUTION, "masseter_anterior_border", f"This point is {behind:.0f} mm behind the anterior "
                            f"border of the masseter (keep at least {lim:.0f} mm): the facial artery and risorius lie "
                            "there (bruise, a narrow or lopsided smile).", f"facial_artery_{s}", behind - lim, border,
                            "masseter_safe_zone"))
-    if e[1] < go[1] - 3:
-        out.append(finding("caution", "masseter_below_border", "This point is below the mandibular border: there is no "
+    if e[1] < go[1] - t.below_gonion_mm:
+        out.append(finding(CAUTION, "masseter_below_border", "This point is below the mandibular border: there is no "
                            "masseter there, only the platysma, the marginal mandibular nerve and the submandibular "
                            "gland.", f"facial_nerve_marginal_mandibular_branch_{s}", float(e[1] - go[1]), None,
                            "masseter_safe_zone"))
@@ -312,75 +435,77 @@ def masseter_safe_zone(c: PointContext) -> list[dict]:
         tip_depth = c.model.depth_below_skin(c.tip[None])[0][0]
         muscle_depth = c.model.depth_below_skin(c.near[ms].closest_mm[None])[0][0]
         if tip_depth < muscle_depth:
-            out.append(finding("caution", "masseter_too_shallow", "The tip is superficial to the masseter: a shallow "
+            out.append(finding(CAUTION, "masseter_too_shallow", "The tip is superficial to the masseter: a shallow "
                                "injection reaches risorius (a narrow, lopsided smile); go deep, near the bone.",
                                f"risorius_{s}", c.near[ms].distance_mm, c.near[ms].closest_mm, "masseter_safe_zone"))
     return out
 
 
 @_rule("dao_position")
-def dao_position(c: PointContext) -> list[dict]:
+def dao_position(c: PointContext) -> list[Finding]:
     """DAO points low and lateral: not medial to the mouth corner, not close to it."""
     if c.target_base != "depressor_anguli_oris":
         return []
+    t = thresholds().dao_position
     ch, out = c.lm(f"cheilion_{c.side}"), []
-    if abs(c.entry[0]) < abs(ch[0]) - 2:
-        out.append(finding("caution", "dao_too_medial", "This DAO point is medial to the mouth corner's vertical: it "
+    if abs(c.entry[0]) < abs(ch[0]) - t.medial_tolerance_mm:
+        out.append(finding(CAUTION, "dao_too_medial", "This DAO point is medial to the mouth corner's vertical: it "
                            "reaches depressor labii inferioris (an uneven lower lip and smile).",
                            f"depressor_labii_inferioris_{c.side}", float(abs(c.entry[0]) - abs(ch[0])), None,
                            "dao_position"))
-    if c.entry[1] > ch[1] - 10:
-        out.append(finding("caution", "dao_too_high", "This DAO point is close to the mouth corner: keep low, near the "
+    if c.entry[1] > ch[1] - t.min_below_cheilion_mm:
+        out.append(finding(CAUTION, "dao_too_high", "This DAO point is close to the mouth corner: keep low, near the "
                            "mandible, away from the orbicularis oris and the lip.", f"depressor_anguli_oris_{c.side}",
                            float(c.entry[1] - ch[1]), None, "dao_position"))
     return out
 
 
 @_rule("mentalis_position")
-def mentalis_position(c: PointContext) -> list[dict]:
+def mentalis_position(c: PointContext) -> list[Finding]:
     """Mentalis points low on the chin and near the midline."""
     if c.target_base != "mentalis":
         return []
+    t = thresholds().mentalis_position
     sl, out = c.lm("sublabiale"), []
-    if c.entry[1] > sl[1] - 3:
-        out.append(finding("caution", "mentalis_too_high", "This mentalis point is high on the chin: toxin spreads to "
+    if c.entry[1] > sl[1] - t.min_below_sublabiale_mm:
+        out.append(finding(CAUTION, "mentalis_too_high", "This mentalis point is high on the chin: toxin spreads to "
                            "the lower lip (orbicularis oris, depressor labii): lip incompetence, drooling.",
                            "orbicularis_oris", float(c.entry[1] - sl[1]), None, "mentalis_position"))
-    lim = float(thresholds()["mentalis_position"]["max_lateral_mm"])
+    lim = t.max_lateral_mm
     if abs(c.entry[0]) > lim:
-        out.append(finding("caution", "mentalis_too_lateral", "This mentalis point is far from the midline: it reaches "
+        out.append(finding(CAUTION, "mentalis_too_lateral", "This mentalis point is far from the midline: it reaches "
                            "depressor labii inferioris and the mental nerve region.",
                            f"depressor_labii_inferioris_{c.side}", float(abs(c.entry[0])), None, "mentalis_position"))
     return out
 
 
 @_rule("platysma_depth")
-def platysma_depth(c: PointContext) -> list[dict]:
+def platysma_depth(c: PointContext) -> list[Finding]:
     """Platysma points superficial."""
-    lim = float(thresholds()["platysma_depth"]["max_depth_mm"])
+    lim = thresholds().platysma_depth.max_depth_mm
     if c.target_base != "platysma" or c.depth_mm <= lim:
         return []
-    return [finding("caution", "platysma_too_deep", f"This platysma point is {c.depth_mm:.0f} mm deep: platysma is "
+    return [finding(CAUTION, "platysma_too_deep", f"This platysma point is {c.depth_mm:.0f} mm deep: platysma is "
                     "superficial; deeper toxin reaches the neck muscles (dysphagia, neck weakness).", c.target,
                     float(c.depth_mm - lim), None, "platysma_depth")]
 
 
 @_rule("target")
-def target_reached(c: PointContext) -> list[dict]:
+def target_reached(c: PointContext) -> list[Finding]:
     """The intended target within the likely field of effect."""
     if c.target is None or c.target in c.inside:
         return []
     nb = c.near.get(c.target)
     if nb is not None and nb.distance_mm < c.r_nom:
         return []
-    return [finding("caution", "target_not_reached", f"The field of effect ({c.r_nom:.0f} mm) does not reach the "
+    return [finding(CAUTION, "target_not_reached", f"The field of effect ({c.r_nom:.0f} mm) does not reach the "
                     f"intended target {c.model.structures[c.target].name}: check the position and depth.", c.target,
                     nb.distance_mm - c.r_nom if nb else None, nb.closest_mm if nb else None, "target")]
 
 
 # -- plan rules -------------------------------------------------------------------------------------
 @_rule("dose_range", scope="plan")
-def dose_range_rule(c: PlanContext) -> list[dict]:
+def dose_range_rule(c: PlanContext) -> list[Finding]:
     """Dose per muscle group, side and session against the typical range."""
     out = []
     for (g, sd, ses), u in sorted(c.group_side.items()):
@@ -390,33 +515,33 @@ def dose_range_rule(c: PlanContext) -> list[dict]:
         where = g.replace("_", " ") + ("" if sd == "midline" else f" ({sd})")
         sid = g if sd == "midline" else f"{g}_{sd}"
         if u > rng.high_units:
-            sev = "danger" if u > 2 * rng.high_units else "caution"
+            sev = DANGER if u > thresholds().dose_range.danger_factor * rng.high_units else CAUTION
             out.append(finding(sev, "dose_above_range", f"{u:g} U into {where} in session '{ses}' is above the usual "
                                f"range ({rng.typical_low_units:g}-{rng.typical_high_units:g} U, at most "
                                f"{rng.high_units:g} U): too much weakens it more than intended (for the masseter: "
                                "chewing fatigue).", sid, rule="dose_range"))
         elif u < rng.low_units:
-            out.append(finding("info", "dose_below_range", f"{u:g} U into {where} is below the usual range "
+            out.append(finding(INFO, "dose_below_range", f"{u:g} U into {where} is below the usual range "
                                f"({rng.typical_low_units:g}-{rng.typical_high_units:g} U): the effect may be weak or "
                                "short.", sid, rule="dose_range"))
     return out
 
 
 @_rule("total_dose", scope="plan")
-def total_dose(c: PlanContext) -> list[dict]:
+def total_dose(c: PlanContext) -> list[Finding]:
     """The plan's total against the labelled maximum over its period."""
     mt = max_total()
     units = sum(float(c.plan.ona_units_of(p)) for p in c.plan.points)
     if units <= mt.units:
         return []
-    return [finding("danger", "total_dose_above_max", f"The plan totals {units:g} U: above the {mt.units:g} U maximum "
+    return [finding(DANGER, "total_dose_above_max", f"The plan totals {units:g} U: above the {mt.units:g} U maximum "
                     f"in {mt.days} days.", rule="total_dose")]
 
 
 @_rule("imbalance", scope="plan")
-def imbalance(c: PlanContext) -> list[dict]:
+def imbalance(c: PlanContext) -> list[Finding]:
     """Left/right dose of the same muscle group in the same session."""
-    ratio = float(thresholds()["imbalance"]["ratio"])
+    ratio = thresholds().imbalance.ratio
     pairs: dict[tuple[str, str], dict[str, float]] = {}
     for (g, sd, ses), u in c.group_side.items():
         if sd in ("left", "right"):
@@ -425,7 +550,7 @@ def imbalance(c: PlanContext) -> list[dict]:
     for (g, ses), d in sorted(pairs.items()):
         lu, ru = d.get("left", 0.0), d.get("right", 0.0)
         if max(lu, ru) > 0 and abs(lu - ru) > ratio * max(lu, ru):
-            out.append(finding("info", "left_right_imbalance", f"{g.replace('_', ' ')}: {lu:g} U left and {ru:g} U "
+            out.append(finding(INFO, "left_right_imbalance", f"{g.replace('_', ' ')}: {lu:g} U left and {ru:g} U "
                                f"right in session '{ses}'. Unless this corrects an asymmetry, uneven dosing gives an "
                                "uneven result.", g, rule="imbalance"))
     return out

@@ -31,14 +31,13 @@ from typing import Any
 from injectmap.anatomy.ids import base_of, side_of
 from injectmap.planning.doses import dose_range
 from injectmap.planning.plan import Plan, parse_plan
+from injectmap.planning.results import DISCLAIMER, Finding, PlanResult, Severity
 from injectmap.teaching import education
 
-__all__ = ["SEVERITY_ORDER", "dose_rows", "finding_rows", "point_rows", "render_html", "render_pdf", "report_data"]
+__all__ = ["dose_rows", "finding_rows", "point_rows", "render_html", "render_pdf", "report_data"]
 
-SEVERITY_ORDER = {"danger": 0, "caution": 1, "info": 2}
-SEVERITY_COLOURS = {"danger": "#d62728", "caution": "#ff9f1c", "info": "#4a90d9", "ok": "#2ca02c"}
-DISCLAIMER = ("Population-average anatomy and a heuristic diffusion model: a planning and teaching aid, "
-              "never a patient-specific safe distance.")
+#: the severities most severe first (the order of the summary's counts and of the findings table)
+_WORST_FIRST = sorted(Severity, reverse=True)
 
 
 def _name(model: Any, sid: str | None) -> str:
@@ -91,57 +90,53 @@ def dose_rows(plan: Plan, model: Any = None) -> list[dict[str, Any]]:
     return out
 
 
-def point_rows(analysis: Mapping[str, Any], model: Any = None) -> list[dict[str, Any]]:
-    """One row per analysed point: dose, depth, where the tip is, target hit/reached, worst finding."""
+def point_rows(analysis: PlanResult, model: Any = None) -> list[dict[str, Any]]:
+    """One row per analysed point: dose, depth, where the tip is, target hit/reached, worst finding
+    (``"danger"``, ``"caution"`` or ``"ok"``: info or none)."""
     rows = []
-    for p in analysis.get("points", []):
-        sev = min((f["severity"] for f in p.get("findings", [])), key=lambda s: SEVERITY_ORDER.get(s, 9),
-                  default="ok")
-        rows.append({"id": p["id"], "session": p.get("session", "initial"), "units": p["units"],
-                     "depth_mm": p["depth_mm"], "target": _name(model, p.get("target")),
-                     "tip_in": _name(model, p.get("tip_in")) or p.get("layer", ""),
-                     "target_hit": bool(p.get("target_hit")), "target_reached": bool(p.get("target_reached")),
-                     "radius_mm": p.get("radius_mm"), "worst": sev if sev != "info" else "ok"})
+    for p in analysis.points:
+        worst = p.worst
+        rows.append({"id": p.id, "session": p.session, "units": p.units,
+                     "depth_mm": p.depth_mm, "target": _name(model, p.target),
+                     "tip_in": _name(model, p.tip_in) or p.layer,
+                     "target_hit": p.target_hit, "target_reached": p.target_reached,
+                     "radius_mm": p.radius_mm, "worst": worst.value if worst and worst > Severity.INFO else "ok"})
     return rows
 
 
-def finding_rows(analysis: Mapping[str, Any], model: Any = None) -> list[dict[str, Any]]:
+def _finding_row(point: str, f: Finding, model: Any) -> dict[str, Any]:
+    return {"point": point, "severity": f.severity.value, "code": f.code, "structure": _name(model, f.structure),
+            "distance_mm": f.distance_mm, "message": f.message}
+
+
+def finding_rows(analysis: PlanResult, model: Any = None) -> list[dict[str, Any]]:
     """Every finding (per point, then plan-level), most severe first, with its reason."""
-    rows = []
-    for p in analysis.get("points", []):
-        for f in p.get("findings", []):
-            rows.append({"point": p["id"], "severity": f["severity"], "code": f["code"],
-                         "structure": _name(model, f.get("structure")), "distance_mm": f.get("distance_mm"),
-                         "message": f.get("message", "")})
-    for f in analysis.get("findings", []):
-        rows.append({"point": "(plan)", "severity": f["severity"], "code": f["code"],
-                     "structure": _name(model, f.get("structure")), "distance_mm": f.get("distance_mm"),
-                     "message": f.get("message", "")})
-    rows.sort(key=lambda r: SEVERITY_ORDER.get(r["severity"], 9))
-    return rows
+    found = [(p.id, f) for p in analysis.points for f in p.findings] + [("(plan)", f) for f in analysis.findings]
+    found.sort(key=lambda pf: -pf[1].severity.rank)  # stable: points in plan order within a severity
+    return [_finding_row(pid, f, model) for pid, f in found]
 
 
-def report_data(plan: Plan | Mapping[str, Any], analysis: Mapping[str, Any], model: Any = None,
+def report_data(plan: Plan | Mapping[str, Any], analysis: PlanResult, model: Any = None,
                 plan_name: str = "", generated: _dt.datetime | None = None) -> dict[str, Any]:
     """Everything a report shows, as plain data (JSON-serialisable)."""
     plan = plan if isinstance(plan, Plan) else parse_plan(plan)
     findings = finding_rows(analysis, model)
-    counts = {s: sum(1 for f in findings if f["severity"] == s) for s in SEVERITY_ORDER}
+    counts = {s.value: sum(1 for f in findings if f["severity"] == s.value) for s in _WORST_FIRST}
     effects = education.transient_effects(plan)
     advice = education.aftercare()
     used = sorted({k for e in effects for k in e.sources} | {k for a in advice for k in a.sources}
                   | {k for k in education.timeline_source_keys()})
     return {
         "title": "Injection plan report",
-        "plan": plan_name or analysis.get("plan", ""),
+        "plan": plan_name or analysis.plan,
         "patient": plan.patient or "",
         "generated": (generated or _dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
         "product": {"name": plan.product.name, "units_per_vial": plan.product.units_per_vial,
                     "diluent_ml": plan.product.diluent_ml},
-        "model": dict(analysis.get("model", {})),
+        "model": {"name": analysis.model_name, "sha256": analysis.model_sha256},
         "summary": {"points": len(plan.points), "units": round(sum(float(p.units) for p in plan.points), 2),
                     "sessions": sorted({p.session_id for p in plan.points}), "findings": counts,
-                    "errors": list(analysis.get("errors", []))},
+                    "errors": list(analysis.errors)},
         "doses": dose_rows(plan, model),
         "points": point_rows(analysis, model),
         "findings": findings,
@@ -154,6 +149,11 @@ def report_data(plan: Plan | Mapping[str, Any], analysis: Mapping[str, Any], mod
                     for k in used],
         "disclaimer": DISCLAIMER,
     }
+
+
+def _fill(word: str) -> str | None:
+    """The display colour of a severity word of the report data (None for ``"ok"`` or anything else)."""
+    return Severity(word).colour if word in {v.value for v in Severity} else None
 
 
 # ------------------------------------------------------------------------------------------ HTML
@@ -263,46 +263,41 @@ def _latin1(text: Any) -> str:
     return t.encode("latin-1", "replace").decode("latin-1")
 
 
-def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = None,
-               timeline_png: bytes | None = None) -> bytes:
-    """The report as PDF bytes (A4): pictures, dose table, points, findings, timeline, patient information."""
-    import io
+class _Pdf:
+    """An A4 fpdf2 document with the report's text styles (headings, paragraphs, tables, pictures)."""
 
-    from fpdf import FPDF
-    from fpdf.fonts import FontFace
+    def __init__(self, title: str) -> None:
+        from fpdf import FPDF
 
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
-    pdf.set_auto_page_break(auto=True, margin=14)
-    pdf.set_title(_latin1(data["title"]))
-    pdf.add_page()
-    w = pdf.w - pdf.l_margin - pdf.r_margin
+        self.pdf = FPDF(orientation="P", unit="mm", format="A4")
+        self.pdf.set_auto_page_break(auto=True, margin=14)
+        self.pdf.set_title(_latin1(title))
+        self.pdf.add_page()
+        self.w = self.pdf.w - self.pdf.l_margin - self.pdf.r_margin
 
-    def heading(text: str, size: int = 13) -> None:
-        pdf.set_font("Helvetica", "B", size)
-        pdf.multi_cell(w, 7, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 9)
+    def heading(self, text: str, size: int = 13) -> None:
+        self.pdf.set_font("Helvetica", "B", size)
+        self.pdf.multi_cell(self.w, 7, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.set_font("Helvetica", "", 9)
 
-    def para(text: str, style: str = "") -> None:
-        pdf.set_font("Helvetica", style, 9)
-        pdf.multi_cell(w, 4.6, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+    def para(self, text: str, style: str = "") -> None:
+        self.pdf.set_font("Helvetica", style, 9)
+        self.pdf.multi_cell(self.w, 4.6, _latin1(text), new_x="LMARGIN", new_y="NEXT")
 
-    heading(data["title"], 16)
-    para(f"Plan: {data['plan']}    Generated: {data['generated']}")
-    if data.get("patient"):
-        para(f"Patient: {data['patient']}")
-    s = data["summary"]
-    f = s["findings"]
-    para(f"{s['points']} points, {s['units']:g} units of {data['product']['name']}; sessions: "
-         f"{', '.join(s['sessions'])}. Findings: {f['danger']} danger, {f['caution']} caution, {f['info']} info.")
-    para(data["disclaimer"], "I")
-    pics = list((pictures or {}).items())
-    if pics:
+    def pictures(self, pictures: Mapping[str, bytes]) -> None:
+        """Up to three pictures side by side, each with its caption."""
+        import io
+
+        pics = list(pictures.items())[:3]
+        if not pics:
+            return
+        pdf = self.pdf
         pdf.ln(2)
-        n = min(len(pics), 3)
-        pw = (w - (n - 1) * 3) / n
+        n = len(pics)
+        pw = (self.w - (n - 1) * 3) / n
         y0 = pdf.get_y()
         ph = 0.0
-        for i, (cap, png) in enumerate(pics[:3]):
+        for i, (cap, png) in enumerate(pics):
             x = pdf.l_margin + i * (pw + 3)
             info = pdf.image(io.BytesIO(png), x=x, y=y0, w=pw)
             ph = max(ph, float(info.rendered_height))
@@ -311,63 +306,95 @@ def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = N
             pdf.cell(pw, 4, _latin1(cap), align="C")
         pdf.set_xy(pdf.l_margin, y0 + ph + 6)
 
-    def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float],
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float],
               fills: Sequence[str | None] = ()) -> None:
-        pdf.set_font("Helvetica", "", 8)
+        """A table; a row with a fill colour is shaded with a quarter of it."""
+        from fpdf.fonts import FontFace
+
+        self.pdf.set_font("Helvetica", "", 8)
         head = FontFace(emphasis="BOLD", fill_color=(225, 228, 235))
-        with pdf.table(col_widths=tuple(widths), headings_style=head, line_height=4.2, text_align="LEFT",
-                       width=w) as t:
+        with self.pdf.table(col_widths=tuple(widths), headings_style=head, line_height=4.2, text_align="LEFT",
+                            width=self.w) as t:
             r = t.row()
             for h in headers:
                 r.cell(_latin1(h))
             for i, row in enumerate(rows):
                 colour = fills[i] if i < len(fills) else None
-                style = None
-                if colour:
-                    c = colour.lstrip("#")
-                    rgb = tuple(int(c[j:j + 2], 16) for j in (0, 2, 4))
-                    style = FontFace(fill_color=tuple(int(255 - (255 - v) * 0.25) for v in rgb))
-                r = t.row(style=style)
+                r = t.row(style=_shade(colour) if colour else None)
                 for v in row:
                     r.cell(_latin1(v))
-        pdf.ln(3)
+        self.pdf.ln(3)
 
-    heading("Dose by muscle and side")
-    table(["Muscle", "Left", "Right", "Midline", "Total", "Typical range", "Dose is"],
-          [[r["name"], _num(r["left"]) if r["left"] else "", _num(r["right"]) if r["right"] else "",
-            _num(r["midline"]) if r["midline"] else "", _num(r["total"]), r["typical"], r["status"]]
-           for r in data["doses"]], [44, 13, 13, 15, 13, 44, 20])
-    heading("Points")
-    table(["Point", "Units", "Depth", "Target", "Tip in", "Hit", "Worst"],
-          [[p["id"], _num(p["units"]), _num(p["depth_mm"]), p["target"], p["tip_in"],
-            "yes" if p["target_hit"] else "no", p["worst"]] for p in data["points"]],
-          [20, 12, 13, 50, 50, 10, 18], [SEVERITY_COLOURS.get(p["worst"]) if p["worst"] != "ok" else None
-                                         for p in data["points"]])
-    heading("Findings")
+
+def _shade(colour: str) -> Any:
+    from fpdf.fonts import FontFace
+
+    c = colour.lstrip("#")
+    rgb = tuple(int(c[j:j + 2], 16) for j in (0, 2, 4))
+    return FontFace(fill_color=tuple(int(255 - (255 - v) * 0.25) for v in rgb))
+
+
+def _pdf_tables(doc: _Pdf, data: Mapping[str, Any]) -> None:
+    """The dose, point and finding tables."""
+    doc.heading("Dose by muscle and side")
+    doc.table(["Muscle", "Left", "Right", "Midline", "Total", "Typical range", "Dose is"],
+              [[r["name"], _num(r["left"]) if r["left"] else "", _num(r["right"]) if r["right"] else "",
+                _num(r["midline"]) if r["midline"] else "", _num(r["total"]), r["typical"], r["status"]]
+               for r in data["doses"]], [44, 13, 13, 15, 13, 44, 20])
+    doc.heading("Points")
+    doc.table(["Point", "Units", "Depth", "Target", "Tip in", "Hit", "Worst"],
+              [[p["id"], _num(p["units"]), _num(p["depth_mm"]), p["target"], p["tip_in"],
+                "yes" if p["target_hit"] else "no", p["worst"]] for p in data["points"]],
+              [20, 12, 13, 50, 50, 10, 18], [_fill(p["worst"]) for p in data["points"]])
+    doc.heading("Findings")
     if data["findings"]:
-        table(["Point", "Severity", "Structure", "mm", "Why it matters"],
-              [[r["point"], r["severity"], r["structure"], _num(r["distance_mm"]), r["message"]]
-               for r in data["findings"]], [16, 17, 38, 11, 100],
-              [SEVERITY_COLOURS.get(r["severity"]) for r in data["findings"]])
+        doc.table(["Point", "Severity", "Structure", "mm", "Why it matters"],
+                  [[r["point"], r["severity"], r["structure"], _num(r["distance_mm"]), r["message"]]
+                   for r in data["findings"]], [16, 17, 38, 11, 100],
+                  [_fill(r["severity"]) for r in data["findings"]])
     else:
-        para("No findings: every point keeps its published margins in this model.")
-    if timeline_png:
-        if pdf.get_y() > pdf.h - 90:
-            pdf.add_page()
-        heading("Expected effect over time")
-        pdf.image(io.BytesIO(timeline_png), w=w)
-        para(data["reminder"], "I")
-    pdf.add_page()
-    heading("Common passing effects")
+        doc.para("No findings: every point keeps its published margins in this model.")
+
+
+def _pdf_patient_information(doc: _Pdf, data: Mapping[str, Any]) -> None:
+    """The last page: passing effects, aftercare and sources."""
+    doc.pdf.add_page()
+    doc.heading("Common passing effects")
     for e in data["effects"]:
-        para(f"- {e['name']}{' (seek help at once)' if e['seek_help'] else ''}: {e['plain']} "
-             f"[{', '.join(e['sources'])}]")
-    pdf.ln(2)
-    heading("Aftercare")
+        doc.para(f"- {e['name']}{' (seek help at once)' if e['seek_help'] else ''}: {e['plain']} "
+                 f"[{', '.join(e['sources'])}]")
+    doc.pdf.ln(2)
+    doc.heading("Aftercare")
     for a in data["aftercare"]:
-        para(f"- {a['advice']} {a['why']} (evidence: {a['evidence']}) [{', '.join(a['sources'])}]")
-    pdf.ln(2)
-    heading("Sources")
+        doc.para(f"- {a['advice']} {a['why']} (evidence: {a['evidence']}) [{', '.join(a['sources'])}]")
+    doc.pdf.ln(2)
+    doc.heading("Sources")
     for src in data["sources"]:
-        para(f"{src['key']}: {src['citation']}" + (f" {src['url']}" if src["url"] else ""))
-    return bytes(pdf.output())
+        doc.para(f"{src['key']}: {src['citation']}" + (f" {src['url']}" if src["url"] else ""))
+
+
+def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = None,
+               timeline_png: bytes | None = None) -> bytes:
+    """The report as PDF bytes (A4): pictures, dose table, points, findings, timeline, patient information."""
+    import io
+
+    doc = _Pdf(data["title"])
+    doc.heading(data["title"], 16)
+    doc.para(f"Plan: {data['plan']}    Generated: {data['generated']}")
+    if data.get("patient"):
+        doc.para(f"Patient: {data['patient']}")
+    s = data["summary"]
+    f = s["findings"]
+    doc.para(f"{s['points']} points, {s['units']:g} units of {data['product']['name']}; sessions: "
+             f"{', '.join(s['sessions'])}. Findings: {f['danger']} danger, {f['caution']} caution, {f['info']} info.")
+    doc.para(data["disclaimer"], "I")
+    doc.pictures(pictures or {})
+    _pdf_tables(doc, data)
+    if timeline_png:
+        if doc.pdf.get_y() > doc.pdf.h - 90:
+            doc.pdf.add_page()
+        doc.heading("Expected effect over time")
+        doc.pdf.image(io.BytesIO(timeline_png), w=doc.w)
+        doc.para(data["reminder"], "I")
+    _pdf_patient_information(doc, data)
+    return bytes(doc.pdf.output())

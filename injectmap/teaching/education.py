@@ -27,7 +27,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -38,6 +38,7 @@ from injectmap.anatomy.datamodel import DataModel
 from injectmap.anatomy.ids import base_of, side_of, structure_ids
 from injectmap.planning.datafiles import load_data, register_model
 from injectmap.planning.plan import Plan, parse_plan
+from injectmap.planning.results import PlanResult, PointResult
 
 __all__ = [
     "Advice",
@@ -346,18 +347,14 @@ def _layers(names: Sequence[str]) -> dict[str, bool]:
     return {g: g in shown for g in LAYERS}
 
 
-def _closest(analysis: Mapping[str, Any] | None, structure_ids: Sequence[str],
-             point_ids: Sequence[str]) -> float | None:
-    if not analysis:
-        return None
+def _closest(points: Iterable[PointResult], structure_ids: Sequence[str], point_ids: Sequence[str]) -> float | None:
     best: float | None = None
-    for r in analysis.get("points", []):
-        if r.get("id") not in point_ids:
+    for r in points:
+        if r.id not in point_ids:
             continue
-        for f in r.get("findings", []):
-            if f.get("structure") in structure_ids and f.get("distance_mm") is not None:
-                d = float(f["distance_mm"])
-                best = d if best is None else min(best, d)
+        for f in r.findings:
+            if f.structure in structure_ids and f.distance_mm is not None:
+                best = f.distance_mm if best is None else min(best, f.distance_mm)
     return best
 
 
@@ -365,7 +362,7 @@ def _fmt_units(u: float) -> str:
     return f"{u:g}"
 
 
-def walkthrough(plan: Plan | Mapping[str, Any], analysis: Mapping[str, Any] | None = None,
+def walkthrough(plan: Plan | Mapping[str, Any], analysis: PlanResult | Iterable[PointResult] | None = None,
                 model: Any = None) -> list[Step]:
     """The guided walkthrough of a plan.
 
@@ -373,8 +370,8 @@ def walkthrough(plan: Plan | Mapping[str, Any], analysis: Mapping[str, Any] | No
     ----------
     plan : Plan or dict
         The plan (validated here when a dict).
-    analysis : dict, optional
-        ``check_plan`` output for the plan; when given, each spared neighbour says how close the
+    analysis : PlanResult or iterable of PointResult, optional
+        ``check_plan``'s result for the plan (or its point results); when given, each spared neighbour says how close the
         planned sphere of effect comes to it, in plain words.
     model : FaceModel, optional
         When given, spared neighbours are kept only if the model has them.
@@ -385,6 +382,7 @@ def walkthrough(plan: Plan | Mapping[str, Any], analysis: Mapping[str, Any] | No
         ``intro``, one ``muscle`` step per treated muscle grouped by area, then ``after``.
     """
     plan = _plan(plan)
+    analysed = list(analysis.points if isinstance(analysis, PlanResult) else analysis or ())
     data = _data()
     areas: dict[str, Any] = data["areas"]
     area_order = list(areas)
@@ -432,7 +430,7 @@ def walkthrough(plan: Plan | Mapping[str, Any], analysis: Mapping[str, Any] | No
                 known = model.structures if model is not None else structure_ids()
                 sids = tuple(c for c in [sb] + [f"{sb}_{side}" for side in sorted(sides)] if c in known)
             spared.append(Spared(plain=" ".join(str(s["plain"]).split()), structure_ids=sids,
-                                 closest_mm=_closest(analysis, sids, points_of[b]) if sids else None))
+                                 closest_mm=_closest(analysed, sids, points_of[b]) if sids else None))
         n = len(points_of[b])
         paras = [
             f"**{info['plain_name'].capitalize()}** ({_sides_words(ids)}): "

@@ -7,7 +7,7 @@ spared, special constraints (a heavy brow keeps the forehead points >= 25 mm abo
 needs more toxin on its side), and a reference answer plan in the CONTRACTS plan format.
 
 :func:`score_attempt` scores a trainee's plan for an exercise. It runs
-:func:`planning.check.check_plan` and reads its JSON; it measures no distance itself (the brow
+:func:`planning.check.check_plan` and reads its typed result; it measures no distance itself (the brow
 height of a constraint is planning's own measure, the one its ``frontalis_low`` rule uses).
 
 Score, out of 100 (:data:`WEIGHTS`):
@@ -74,6 +74,7 @@ from injectmap.planning.datafiles import load_data, register_model
 from injectmap.planning.doses import area_dose_range, dose_range
 from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.products import ona_equivalent_units
+from injectmap.planning.results import Finding, PlanResult, PointResult, Severity
 from injectmap.planning.rules import brow_height_mm
 
 __all__ = [
@@ -106,10 +107,10 @@ EXERCISE_FORMAT = "injectmap-exercise"
 SCORES_FORMAT = "injectmap-training-scores"
 WEIGHTS: dict[str, float] = {"targets": 30.0, "safety": 35.0, "dose": 20.0, "balance": 15.0}
 #: cost of one finding in a point's safety cost: (severity, on a must-spare structure) -> cost
-FINDING_COST: dict[tuple[str, bool], float] = {
-    ("danger", False): 1.0, ("danger", True): 1.0,
-    ("caution", False): 0.2, ("caution", True): 0.4,
-    ("info", False): 0.0, ("info", True): 0.05,
+FINDING_COST: dict[tuple[Severity, bool], float] = {
+    (Severity.DANGER, False): 1.0, (Severity.DANGER, True): 1.0,
+    (Severity.CAUTION, False): 0.2, (Severity.CAUTION, True): 0.4,
+    (Severity.INFO, False): 0.0, (Severity.INFO, True): 0.05,
 }
 CONSTRAINT_COST = 0.5
 DANGER_CAP = 49
@@ -418,7 +419,7 @@ class Component:
 class Feedback:
     """One mistake, in anatomical terms, with the structure at fault (a structure id, or '')."""
 
-    severity: str  #: "danger", "caution" or "info"
+    severity: Severity
     code: str
     message: str
     structure: str = ""
@@ -440,7 +441,8 @@ class Score:
     def to_dict(self) -> dict[str, Any]:
         return {"exercise_id": self.exercise_id, "total": self.total, "passed": self.passed, "danger": self.danger,
                 "components": {k: asdict(c) for k, c in self.components.items()},
-                "feedback": [asdict(f) for f in self.feedback], "errors": list(self.errors)}
+                "feedback": [{**asdict(f), "severity": f.severity.value} for f in self.feedback],
+                "errors": list(self.errors)}
 
     def summary(self) -> str:
         parts = ", ".join(f"{c.name} {c.points:.0f}/{c.max_points:.0f}" for c in self.components.values())
@@ -468,9 +470,7 @@ def _hint(code: str, structure: str) -> str:
     h = _hints()
     if code in h["by_code"]:
         return str(h["by_code"][code])
-    base = base_of(structure) if structure else ""
-    if structure.startswith("orbit_"):
-        base = "orbit"
+    base = base_of(structure) if structure else ""  # orbit_left -> orbit
     return str(h["by_structure"].get(base, h["default"]))
 
 
@@ -489,22 +489,22 @@ def _consequence(model: Any, sid: str) -> str:
     return s.weakened if s is not None else ""
 
 
-def _point_feedback(model: Any, pid: str, point: Mapping[str, Any], f: Mapping[str, Any]) -> Feedback:
-    code, sid = str(f["code"]), str(f.get("structure") or "")
-    d = f.get("distance_mm")
+def _point_feedback(model: Any, pid: str, point: PointResult, f: Finding) -> Feedback:
+    code, sid = f.code, f.structure or ""
+    d = f.distance_mm
     name = _name(model, sid)
     hint = _hint(code, sid)
     if code == "sphere_near_structure":
-        text = (f"Point {pid} reaches {name} (likely field {point['radius_mm']:.0f} mm reaches it"
+        text = (f"Point {pid} reaches {name} (likely field {point.radius_mm:.0f} mm reaches it"
                 + (f" by {-float(d):.0f} mm" if d is not None and float(d) < 0 else "") + f"): "
                 f"{_consequence(model, sid)}; {hint}.")
     elif code == "sphere_may_reach_structure":
-        text = (f"Point {pid} may reach {name} (outer field {point.get('radius_outer_mm', point['radius_mm']):.0f} "
+        text = (f"Point {pid} may reach {name} (outer field {point.radius_outer_mm:.0f} "
                 f"mm): {_consequence(model, sid)}; {hint}.")
     else:  # planning's messages (needle, tip and named region rules) already explain the anatomy
-        msg = str(f["message"]).strip()
+        msg = f.message.strip()
         text = f"Point {pid}: {msg}{'' if msg.endswith('.') else '.'} To fix: {hint}."
-    return Feedback(str(f["severity"]), code, text, sid, pid)
+    return Feedback(f.severity, code, text, sid, pid)
 
 
 def _sum_units(by_target: Mapping[str, float], structures: tuple[str, ...]) -> float:
@@ -535,90 +535,127 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
         except (PlanError, FaceParamsError):
             pass  # check_plan reports the plan's errors below
     res = check_plan(dict(plan_dict), model)
-    zero = {k: Component(k, 0.0, w, "") for k, w in WEIGHTS.items()}
-    if res["errors"]:
-        fb = [Feedback("danger", "plan_error", f"The plan cannot be evaluated: {e}") for e in res["errors"][:10]]
-        return Score(exercise.id, 0, zero, fb, 0, False, list(res["errors"]))
+    if res.errors:
+        zero = {k: Component(k, 0.0, w, "") for k, w in WEIGHTS.items()}
+        fb = [Feedback(Severity.DANGER, "plan_error", f"The plan cannot be evaluated: {e}") for e in res.errors[:10]]
+        return Score(exercise.id, 0, zero, fb, 0, False, list(res.errors))
     plan = parse_plan(dict(plan_dict))
-    spare = set(exercise.spare)
-    feedback: list[Feedback] = []
-    points = res["points"]
     # ona-equivalent units per target structure (planning's conversion)
     by_target: dict[str, float] = {}
-    for p, out in zip(plan.points, points, strict=True):
-        key = p.target or out.get("tip_in") or ""
-        by_target[key] = by_target.get(key, 0.0) + ona_equivalent_units(out["units"], plan.product_of(p).name)
+    for p, out in zip(plan.points, res.points, strict=True):
+        key = p.target or out.tip_in or ""
+        by_target[key] = by_target.get(key, 0.0) + ona_equivalent_units(out.units, plan.product_of(p).name)
 
-    # targets
-    reached = {t: [] for t in exercise.targets}  # type: dict[str, list[str]]
+    comps: dict[str, Component] = {}
+    comps["targets"], feedback = _targets(exercise, res.points, model)
+    comps["safety"], safety_fb, danger = _safety(exercise, res, model)
+    comps["dose"], dose_fb = _dose(exercise, by_target, model)
+    comps["balance"], bal_fb = _balance(exercise, res, by_target, model)
+    feedback += safety_fb + dose_fb + bal_fb
+
+    total = sum(c.points for c in comps.values())
+    if danger:
+        total = min(total, DANGER_CAP)
+        feedback.insert(0, Feedback(Severity.DANGER, "danger_cap",
+                                    f"{danger} danger finding(s): a danger fails the exercise whatever the other "
+                                    f"points (score capped at {DANGER_CAP})."))
+    feedback.sort(key=lambda f: -f.severity.rank)  # worst first, stable within a severity
+    comps = {k: Component(c.name, round(c.points, 1), c.max_points, c.detail) for k, c in comps.items()}
+    total_points = int(round(total))
+    return Score(exercise.id, total_points, comps, feedback, danger, bool(total_points >= PASS_MARK and not danger))
+
+
+def _targets(exercise: Exercise, points: tuple[PointResult, ...], model: Any) -> tuple[Component, list[Feedback]]:
+    """The ``targets`` component: the share of required targets reached, and a feedback per missed one."""
+    feedback: list[Feedback] = []
+    reached: dict[str, list[str]] = {t: [] for t in exercise.targets}
     for out in points:
-        if out["target"] in reached and out["target_reached"]:
-            reached[out["target"]].append(out["id"])
+        if out.target in reached and out.target_reached:
+            reached[out.target].append(out.id)
     for t, pids in reached.items():
         if pids:
             continue
-        aimed = [o for o in points if o["target"] == t]
+        aimed = [o for o in points if o.target == t]
         if aimed:
-            ids = ", ".join(o["id"] for o in aimed)
+            ids = ", ".join(o.id for o in aimed)
             msg = (f"No point reaches {_name(model, t)}: point(s) {ids} aim at it but their field of effect "
                    f"does not reach the muscle. Check the entry and the depth: {model.structures[t].action}")
         else:
-            side = side_of(t)
-            what = f"on the {side} side" if side != "midline" else "in the midline"
-            msg = (f"No point treats {_name(model, t)} {what}: it is a required target of this exercise. "
-                   f"It {model.structures[t].action[:1].lower() + model.structures[t].action[1:]}"
-                   if model.structures.get(t) else f"No point treats {t}.")
-            if side in ("left", "right"):
-                msg += f" Treating one side only leaves the {side} side active: an uneven result."
-        feedback.append(Feedback("caution", "target_missed", msg, t, aimed[0]["id"] if aimed else ""))
+            msg = _untreated_message(model, t)
+        feedback.append(Feedback(Severity.CAUTION, "target_missed", msg, t, aimed[0].id if aimed else ""))
     n_ok = sum(1 for v in reached.values() if v)
-    targets_pts = WEIGHTS["targets"] * n_ok / len(exercise.targets)
-    comps = {"targets": Component("targets", targets_pts, WEIGHTS["targets"],
-                                  f"{n_ok} of {len(exercise.targets)} required targets reached")}
+    pts = WEIGHTS["targets"] * n_ok / len(exercise.targets)
+    return Component("targets", pts, WEIGHTS["targets"], f"{n_ok} of {len(exercise.targets)} required targets reached"), \
+        feedback
 
-    # safety
-    costs = []
-    danger = 0
-    for out in points:
-        c = 0.0
-        for f in out["findings"]:
-            sev, sid = f["severity"], str(f.get("structure") or "")
-            if f["code"] == "target_not_reached":
-                continue
-            must = sid in spare
-            c += FINDING_COST[(sev, must)]
-            danger += sev == "danger"
-            if sev in ("danger", "caution") or (must and sev == "info"):
-                feedback.append(_point_feedback(model, out["id"], out, f))
-        if out["target"] and out["target"] in spare:
-            c += FINDING_COST[("caution", True)]
-            feedback.append(Feedback(
-                "caution", "targets_spared_structure",
-                f"Point {out['id']} aims at {_name(model, out['target'])}, which this exercise must spare: "
-                f"{_consequence(model, out['target'])}.", out["target"], out["id"]))
-        for con in exercise.constraints:
-            if out["target"] in con.targets and con.kind == "min_brow_height":
-                h = _brow_height_mm(model, out["entry_mm"])
-                if h < con.min_mm:
-                    c += CONSTRAINT_COST
-                    feedback.append(Feedback(
-                        "caution", "brow_height",
-                        f"Point {out['id']} is {h:.0f} mm above the brow; this exercise needs at least "
-                        f"{con.min_mm:.0f} mm ({con.why}). Weakening the lowest {_name(model, out['target'])} "
-                        f"fibres: {_consequence(model, out['target'])}. To fix: {_hint('brow_height', '')}.",
-                        out["target"], out["id"]))
-        costs.append(min(1.0, c))
-    for f in res["findings"]:
-        if f["severity"] == "danger":
+
+def _untreated_message(model: Any, t: str) -> str:
+    side = side_of(t)
+    what = f"on the {side} side" if side != "midline" else "in the midline"
+    msg = (f"No point treats {_name(model, t)} {what}: it is a required target of this exercise. "
+           f"It {model.structures[t].action[:1].lower() + model.structures[t].action[1:]}"
+           if model.structures.get(t) else f"No point treats {t}.")
+    if side in ("left", "right"):
+        msg += f" Treating one side only leaves the {side} side active: an uneven result."
+    return msg
+
+
+def _point_cost(exercise: Exercise, out: PointResult, model: Any, feedback: list[Feedback]) -> tuple[float, int]:
+    """One point's safety cost (capped at 1) and its danger findings; its feedback is appended to ``feedback``."""
+    spare = set(exercise.spare)
+    c, danger = 0.0, 0
+    for f in out.findings:
+        if f.code == "target_not_reached":
+            continue
+        sid = f.structure or ""
+        must = sid in spare
+        c += FINDING_COST[(f.severity, must)]
+        danger += f.severity is Severity.DANGER
+        if f.severity >= Severity.CAUTION or must:
+            feedback.append(_point_feedback(model, out.id, out, f))
+    if out.target and out.target in spare:
+        c += FINDING_COST[(Severity.CAUTION, True)]
+        feedback.append(Feedback(
+            Severity.CAUTION, "targets_spared_structure",
+            f"Point {out.id} aims at {_name(model, out.target)}, which this exercise must spare: "
+            f"{_consequence(model, out.target)}.", out.target, out.id))
+    for con in exercise.constraints:
+        if out.target in con.targets and con.kind == "min_brow_height":
+            h = _brow_height_mm(model, out.entry_mm)
+            if h < con.min_mm:
+                c += CONSTRAINT_COST
+                feedback.append(Feedback(
+                    Severity.CAUTION, "brow_height",
+                    f"Point {out.id} is {h:.0f} mm above the brow; this exercise needs at least "
+                    f"{con.min_mm:.0f} mm ({con.why}). Weakening the lowest {_name(model, out.target)} "
+                    f"fibres: {_consequence(model, out.target)}. To fix: {_hint('brow_height', '')}.",
+                    out.target, out.id))
+    return min(1.0, c), danger
+
+
+def _safety(exercise: Exercise, res: PlanResult, model: Any) -> tuple[Component, list[Feedback], int]:
+    """The ``safety`` component, its feedback, and the number of danger findings (points and plan)."""
+    feedback: list[Feedback] = []
+    costs, danger = [], 0
+    for out in res.points:
+        c, d = _point_cost(exercise, out, model, feedback)
+        costs.append(c)
+        danger += d
+    for f in res.findings:
+        if f.severity is Severity.DANGER:
             danger += 1
-            feedback.append(Feedback("danger", str(f["code"]), str(f["message"]), str(f.get("structure") or "")))
+            feedback.append(Feedback(Severity.DANGER, f.code, f.message, f.structure or ""))
     mean_cost = float(np.mean(costs)) if costs else 1.0
     worst_cost = float(np.max(costs)) if costs else 1.0
-    safety_pts = WEIGHTS["safety"] * (1.0 - 0.5 * (mean_cost + worst_cost))
-    comps["safety"] = Component("safety", safety_pts, WEIGHTS["safety"],
-                                f"point cost mean {mean_cost:.2f}, worst {worst_cost:.2f}; {danger} danger finding(s)")
+    pts = WEIGHTS["safety"] * (1.0 - 0.5 * (mean_cost + worst_cost))
+    return Component("safety", pts, WEIGHTS["safety"],
+                     f"point cost mean {mean_cost:.2f}, worst {worst_cost:.2f}; {danger} danger finding(s)"), \
+        feedback, danger
 
-    # dose
+
+def _dose(exercise: Exercise, by_target: Mapping[str, float], model: Any) -> tuple[Component, list[Feedback]]:
+    """The ``dose`` component: half the groups' mean credit, half the total's; feedback per miss."""
+    feedback: list[Feedback] = []
     credits = []
     for g in exercise.dose_groups:
         u = _sum_units(by_target, g.structures)
@@ -630,25 +667,10 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
     tot_cr = exercise.total.credit(tot_u)
     if tot_cr < 1.0:
         feedback.append(_dose_feedback(model, exercise.total, tot_u, "the session"))
-    dose_pts = WEIGHTS["dose"] * (0.5 * float(np.mean(credits)) + 0.5 * tot_cr)
-    comps["dose"] = Component("dose", dose_pts, WEIGHTS["dose"],
-                              f"total {tot_u:g} U (allowed {exercise.total.min_units:g}-{exercise.total.max_units:g} U)")
-
-    # balance
-    comps["balance"], bal_fb = _balance(exercise, res, by_target, model)
-    feedback += bal_fb
-
-    total = sum(c.points for c in comps.values())
-    if danger:
-        total = min(total, DANGER_CAP)
-        feedback.insert(0, Feedback("danger", "danger_cap",
-                                    f"{danger} danger finding(s): a danger fails the exercise whatever the other "
-                                    f"points (score capped at {DANGER_CAP})."))
-    rank = {"danger": 0, "caution": 1, "info": 2}
-    feedback.sort(key=lambda f: rank.get(f.severity, 3))
-    comps = {k: Component(c.name, round(c.points, 1), c.max_points, c.detail) for k, c in comps.items()}
-    total_points = int(round(total))
-    return Score(exercise.id, total_points, comps, feedback, danger, bool(total_points >= PASS_MARK and not danger))
+    pts = WEIGHTS["dose"] * (0.5 * float(np.mean(credits)) + 0.5 * tot_cr)
+    return Component("dose", pts, WEIGHTS["dose"],
+                     f"total {tot_u:g} U (allowed {exercise.total.min_units:g}-{exercise.total.max_units:g} U)"), \
+        feedback
 
 
 def _brow_height_mm(model: Any, entry_mm: Any) -> float:
@@ -668,10 +690,10 @@ def _dose_feedback(model: Any, g: DoseLimit, units: float, what: str) -> Feedbac
         cons = _consequence(model, main)
         msg = (f"Dose of {what} ({names}): {units:g} U is above the allowed {g.min_units:g}-{g.max_units:g} U: "
                f"too much spreads further and weakens more than intended ({cons}).")
-    return Feedback("caution", "dose_out_of_range", msg + f" Source: {g.source.split(' | ')[0]}", main)
+    return Feedback(Severity.CAUTION, "dose_out_of_range", msg + f" Source: {g.source.split(' | ')[0]}", main)
 
 
-def _balance(exercise: Exercise, res: Mapping[str, Any], by_target: Mapping[str, float],
+def _balance(exercise: Exercise, res: PlanResult, by_target: Mapping[str, float],
              model: Any) -> tuple[Component, list[Feedback]]:
     w = WEIGHTS["balance"]
     b = exercise.balance
@@ -691,23 +713,23 @@ def _balance(exercise: Exercise, res: Mapping[str, Any], by_target: Mapping[str,
         else:
             msg = (f"{_name(model, sid)} needs at least {b.min_ratio:g} times the {lo_side} side's dose "
                    f"(now {hi:g} U against {lo:g} U): {b.why}")
-        return Component("balance", 0.0, w, detail), [Feedback("caution", "asymmetry_expected", msg, sid)]
+        return Component("balance", 0.0, w, detail), [Feedback(Severity.CAUTION, "asymmetry_expected", msg, sid)]
     bilateral = sorted({base_of(t) for t in exercise.targets if side_of(t) in ("left", "right")})
     if not bilateral:
         return Component("balance", w, w, "midline targets only"), []
     from injectmap.planning.doses import dose_group_of
 
     groups = {dose_group_of(b_) for b_ in bilateral}
-    imb = [f for f in res["findings"] if f["code"] == "left_right_imbalance" and f.get("structure") in groups]
+    imb = [f for f in res.findings if f.code == "left_right_imbalance" and f.structure in groups]
     fb = []
     for f in imb:
-        g = str(f["structure"])
+        g = str(f.structure)
         lu = sum(u for s, u in by_target.items() if s and dose_group_of(s) == g and side_of(s) == "left")
         ru = sum(u for s, u in by_target.items() if s and dose_group_of(s) == g and side_of(s) == "right")
         weaker = "left" if lu < ru else "right"
         members = [t for t in exercise.targets if dose_group_of(t) == g and side_of(t) == weaker]
         sid = members[0] if members else f"{g}_{weaker}"
-        fb.append(Feedback("caution", "left_right_imbalance",
+        fb.append(Feedback(Severity.CAUTION, "left_right_imbalance",
                            f"{g.replace('_', ' ').capitalize()} is dosed unevenly: {lu:g} U left and {ru:g} U right. "
                            f"This face is symmetric, so {_name(model, sid)} stays stronger than its partner: "
                            f"an uneven, lopsided result. Mirror the points or the doses.", sid))

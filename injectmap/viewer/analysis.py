@@ -16,8 +16,8 @@ from typing import Any
 
 import param
 
-from injectmap.planning.diffusion import radius_of_effect
 from injectmap.planning.plan import PlanError, parse_plan
+from injectmap.planning.results import Finding, PointResult, Totals
 from injectmap.viewer.scene import PointGlyph, worst_severity
 from injectmap.viewer.state import AppState
 
@@ -29,9 +29,9 @@ def _key(point: Mapping[str, Any], product: Mapping[str, Any]) -> str:
 class PlanAnalyst(param.Parameterized):
     """The analysis of one session's plan, refreshed on every plan change."""
 
-    results = param.Dict(default={}, doc="Point id -> planning's analysis of that point.")
-    plan_findings = param.List(default=[], doc="Plan-level findings (dose totals, imbalance).")
-    totals = param.Dict(default={})
+    results = param.Dict(default={}, doc="Point id -> planning's analysis of that point (a PointResult).")
+    plan_findings = param.List(default=[], doc="Plan-level findings (dose totals, imbalance), as Finding.")
+    totals = param.ClassSelector(class_=Totals, default=Totals(), doc="Units by structure, side and session.")
     errors = param.List(default=[], doc="Problems of the current plan (it is not evaluated).")
     last_ms = param.Number(default=0.0, doc="Duration of the last analysis, ms.")
 
@@ -39,7 +39,7 @@ class PlanAnalyst(param.Parameterized):
         super().__init__(**params)
         self.state = state
         self.model = model
-        self._cache: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._cache: dict[str, tuple[str, PointResult]] = {}
         state.param.watch(self._on_plan, ["points", "product"])
         self.refresh()
 
@@ -79,12 +79,12 @@ class PlanAnalyst(param.Parameterized):
         for stale in set(self._cache) - set(ids):
             del self._cache[stale]
         entries = [self._cache[i][1] for i in ids if i in self._cache]
-        totals, findings = ({}, []) if errors else plan_findings(self.model, plan, entries)
+        totals, findings = (Totals(), []) if errors else plan_findings(self.model, plan, entries)
         with param.parameterized.batch_call_watchers(self):
             self.errors = errors
             self.results = {i: self._cache[i][1] for i in ids if i in self._cache}
             self.plan_findings = list(findings)
-            self.totals = dict(totals)
+            self.totals = totals
             self.last_ms = (time.perf_counter() - t0) * 1000.0
         if errors:
             self.state.message = "Some points could not be placed: " + "; ".join(errors[:3])
@@ -92,38 +92,28 @@ class PlanAnalyst(param.Parameterized):
     # ------------------------------------------------------------------ views of the results
     def glyphs(self) -> list[PointGlyph]:
         """What the scene draws for each analysed point (radii from injectmap.planning's diffusion model)."""
-        plan = self.state.plan_dict()
         out = []
-        for p in plan["points"]:
-            r = self.results.get(p["id"])
+        for pid in self.state.point_ids():
+            r = self.results.get(pid)
             if r is None:
                 continue
-            inner, outer = r.get("radius_inner_mm"), r.get("radius_outer_mm")
-            if inner is None or outer is None:  # an entry without the band: ask the diffusion model
-                prod = (p.get("product") or plan["product"])["name"]
-                eff = radius_of_effect(float(p.get("units", 0.0)), float(r.get("volume_ml") or 0.0), prod)
-                inner, outer = eff.inner_mm, eff.outer_mm
-            out.append(PointGlyph(id=p["id"], entry_mm=tuple(r["entry_mm"]), tip_mm=tuple(r["tip_mm"]),
-                                  inner_mm=float(inner), outer_mm=float(outer),
-                                  severity=worst_severity(r.get("findings", []))))
+            out.append(PointGlyph(id=pid, entry_mm=r.entry_mm, tip_mm=r.tip_mm, inner_mm=r.radius_inner_mm,
+                                  outer_mm=r.radius_outer_mm, severity=worst_severity(r.findings)))
         return out
 
     def finding_rows(self) -> list[dict[str, Any]]:
         """Every finding as a table row, worst first, plan-level ones last."""
-        rank = {"danger": 0, "caution": 1, "info": 2}
         rows = []
         for pid in self.state.point_ids():
-            for f in self.results.get(pid, {}).get("findings", []):
-                rows.append(_row(pid, f))
-        rows.sort(key=lambda r: (rank.get(r["severity"], 3), r["distance_mm"] if r["distance_mm"] is not None
-                                 else 1e9))
-        rows += [_row("", f) for f in self.plan_findings]
-        return rows
+            r = self.results.get(pid)
+            rows += [(f, _row(pid, f)) for f in (r.findings if r is not None else ())]
+        rows.sort(key=lambda fr: (-fr[0].severity.rank,
+                                  fr[1]["distance_mm"] if fr[1]["distance_mm"] is not None else 1e9))
+        return [row for _, row in rows] + [_row("", f) for f in self.plan_findings]
 
 
-def _row(point_id: str, f: Mapping[str, Any]) -> dict[str, Any]:
-    d = f.get("distance_mm")
-    return {"point": point_id, "severity": str(f.get("severity", "")), "code": str(f.get("code", "")),
-            "structure": str(f.get("structure") or ""),
-            "distance_mm": None if d is None else round(float(d), 1),
-            "message": str(f.get("message", ""))}
+def _row(point_id: str, f: Finding) -> dict[str, Any]:
+    """A findings-table row (the browser's edge: plain values)."""
+    d = f.distance_mm
+    return {"point": point_id, "severity": f.severity.value, "code": f.code, "structure": f.structure or "",
+            "distance_mm": None if d is None else round(d, 1), "message": f.message}

@@ -32,6 +32,7 @@ from injectmap.anatomy.ids import landmark_ids
 from injectmap.planning.analysis import depths_along
 from injectmap.planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict, save_plan
 from injectmap.planning.products import product_info, product_names
+from injectmap.planning.results import DISCLAIMER, PointResult
 from injectmap.viewer.analysis import PlanAnalyst
 from injectmap.viewer.education_panel import EducationPanel
 from injectmap.viewer.face_panel import FacePanel, plan_face
@@ -212,15 +213,15 @@ class SceneView(pn.viewable.Viewer):
         tip = closest = None
         if sid and self.state.selected in self.analyst.results:
             r = self.analyst.results[self.state.selected]
-            tip = r.get("tip_mm")
-            for f in r.get("findings", []):
-                if f.get("structure") == sid and f.get("closest_mm") is not None:
-                    closest = f["closest_mm"]
+            tip = r.tip_mm
+            for f in r.findings:
+                if f.structure == sid and f.closest_mm is not None:
+                    closest = f.closest_mm
                     break
         self.scene.highlight(sid, tip, closest)
         if tip is not None:
             r = self.analyst.results[self.state.selected]
-            entry = np.asarray(r["entry_mm"], float)
+            entry = np.asarray(r.entry_mm, float)
             focal = (np.asarray(tip, float) + np.asarray(closest if closest is not None else tip, float)) / 2
             out = entry - np.asarray(tip, float)
             out = out if np.linalg.norm(out) > 1e-6 else np.array([0.0, 0.0, 1.0])
@@ -298,8 +299,8 @@ class SceneView(pn.viewable.Viewer):
         selected point's handle (ring and needle hub) as what a press can drag."""
         anchor = None
         result = self.analyst.results.get(self.state.selected)
-        if result is not None and result.get("entry_mm") is not None:
-            anchor = result["entry_mm"]
+        if result is not None:
+            anchor = list(result.entry_mm)
         self.canvas.publish(self.scene.plotter.renderer.actors, handle="selected", anchor_mm=anchor)
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -424,14 +425,14 @@ class PlanPanel(pn.viewable.Viewer):
         rows = []
         plan = self.state.plan_dict()
         for p in plan["points"]:
-            r = self.analyst.results.get(p["id"], {})
+            r = self.analyst.results.get(p["id"])
             where = p["at"]["landmark"] if "at" in p else "skin point"
             product = (p.get("product") or plan["product"])["name"]
             rows.append({"id": p["id"], "units": float(p.get("units", 0.0)),
                          "product": product.replace("botulinumtoxinA", ""),
-                         "depth_mm": p.get("depth_mm", r.get("depth_mm")), "target": p.get("target", ""),
-                         "at": where, "tip_in": r.get("tip_in") or "",
-                         "worst": worst_severity(r.get("findings", [])) if r else "?"})
+                         "depth_mm": p.get("depth_mm", r.depth_mm if r else None), "target": p.get("target", ""),
+                         "at": where, "tip_in": (r.tip_in if r else None) or "",
+                         "worst": worst_severity(r.findings) if r else "?"})
         cols = ["id", "units", "product", "depth_mm", "target", "at", "tip_in", "worst"]
         return pd.DataFrame(rows, columns=cols)
 
@@ -466,10 +467,10 @@ class PlanPanel(pn.viewable.Viewer):
             self.selected_title.object = "*No point selected: click one in the table, or place one.*"
             return
         p = self.state.point(pid)
-        r = self.analyst.results.get(pid, {})
+        r = self.analyst.results.get(pid)
         self._updating = True
         try:
-            depth = p.get("depth_mm", r.get("depth_mm", 0.0)) or 0.0
+            depth = p.get("depth_mm", r.depth_mm if r else 0.0) or 0.0
             self.depth.value = float(depth)
             self.units.value = float(p.get("units", 0.0))
             self.angle.value = float(p.get("angle_deg", 0.0))
@@ -478,9 +479,9 @@ class PlanPanel(pn.viewable.Viewer):
             self.target.value = target if target in self.target.options.values() else ""
         finally:
             self._updating = False
-        tip = r.get("tip_in") or "?"
+        tip = (r.tip_in if r else None) or "?"
         self.selected_title.object = (f"**Point {pid}**: {p.get('units', 0)} U, tip in `{tip}` "
-                                      f"(layer {r.get('layer', '?')}), target {p.get('target', 'none')}")
+                                      f"(layer {r.layer if r else '?'}), target {p.get('target', 'none')}")
 
     def _guard(self, fn: Any) -> None:
         try:
@@ -503,8 +504,8 @@ class PlanPanel(pn.viewable.Viewer):
         self._guard(lambda: self.state.update_point(self.state.selected, **changes))
 
     def _on_suggest(self, _e: Any) -> None:
-        r = self.analyst.results.get(self.state.selected, {})
-        sid = r.get("tip_in")
+        r = self.analyst.results.get(self.state.selected)
+        sid = r.tip_in if r else None
         if sid and sid in self.model.structures:
             self._guard(lambda: self.state.update_point(self.state.selected, target=sid))
 
@@ -630,8 +631,8 @@ class StructurePanel(pn.viewable.Viewer):
             self.state.set_structure_display(self.sid, opacity=float(event.new))
 
     def _refresh(self, *_: Any) -> None:
-        r = self.analyst.results.get(self.state.selected, {})
-        sid = self.state.highlight or r.get("tip_in") or ""
+        r = self.analyst.results.get(self.state.selected)
+        sid = self.state.highlight or (r.tip_in if r else None) or ""
         s = self.model.structures.get(sid)
         self.sid = sid if s is not None else ""
         self._refresh_controls()
@@ -640,21 +641,21 @@ class StructurePanel(pn.viewable.Viewer):
             return
         lines = [f"#### {s.name}", f"`{s.id}` ({s.kind}, {s.side}, layer {s.layer})",
                  f"**What it does:** {s.action}", f"**If weakened:** {s.weakened}"]
-        for f in r.get("findings", []):
-            if f.get("structure") == sid and f.get("distance_mm") is not None:
-                lines.append(f"**At point {self.state.selected}:** {float(f['distance_mm']):.1f} mm from the "
-                             f"sphere of effect ({f.get('severity')}).")
+        for f in r.findings if r else ():
+            if f.structure == sid and f.distance_mm is not None:
+                lines.append(f"**At point {self.state.selected}:** {f.distance_mm:.1f} mm from the "
+                             f"sphere of effect ({f.severity.value}).")
                 break
-        if r.get("tip_in") == sid:
+        if r is not None and r.tip_in == sid:
             lines.append(f"**At point {self.state.selected}:** the needle tip lies in it "
-                         f"(depth {float(r.get('depth_mm', 0.0)):.1f} mm).")
-        if r.get("entry_mm") is not None and r.get("tip_mm") is not None:
+                         f"(depth {r.depth_mm:.1f} mm).")
+        if r is not None:
             lines.append(self._depth_line(sid, r))
         self.text.object = "\n\n".join(lines)
 
-    def _depth_line(self, sid: str, r: dict[str, Any]) -> str:
+    def _depth_line(self, sid: str, r: PointResult) -> str:
         """Where the structure lies along the selected point's needle line (depths below the skin)."""
-        spans = depths_along(self.model, r["entry_mm"], r["tip_mm"], sid)
+        spans = depths_along(self.model, r.entry_mm, r.tip_mm, sid)
         where = f"**Depth here** (along point {self.state.selected}'s needle):"
         if not spans:
             return f"{where} not on this line within 40 mm."
@@ -755,9 +756,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> pn.view
     mode = pn.widgets.RadioButtonGroup.from_param(state.param.mode, options=list(MODES), color="light")
     header = pn.Row(pn.pane.Markdown("## injectmap: botulinum toxin injection map", margin=(0, 10)), mode,
                     scene_view.place_toggle)
-    disclaimer = pn.pane.Markdown(
-        "*Population-average anatomy and a heuristic diffusion model: a planning and teaching aid, "
-        "never a patient-specific safe distance.*", width=860)
+    disclaimer = pn.pane.Markdown(f"*{DISCLAIMER}*", width=860)
     training = TrainingPanel(state, model)  # shows itself in training mode only
     education = EducationPanel(state, analyst, scene_view)  # shows itself in patient education mode only
     plan_panel, structure_panel = PlanPanel(state, analyst, model), StructurePanel(state, analyst, model)

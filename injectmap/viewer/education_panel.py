@@ -15,6 +15,7 @@ import panel as pn
 import param
 
 from injectmap.planning.plan import PlanError, parse_plan
+from injectmap.planning.results import PointResult
 from injectmap.reports.figures import timeline_figure
 from injectmap.teaching import education
 from injectmap.viewer.state import AppState
@@ -59,10 +60,10 @@ class EducationPanel(pn.viewable.Viewer):
         self.rebuild()
 
     # ------------------------------------------------------------------ data
-    def _analysis(self) -> dict[str, Any] | None:
+    def _analysis(self) -> list[PointResult] | None:
         if self.analyst is None:
             return None
-        return {"points": list(getattr(self.analyst, "results", {}).values())}
+        return list(getattr(self.analyst, "results", {}).values())
 
     def rebuild(self) -> None:
         """Recompute the steps, the timeline and the lists from the current plan."""

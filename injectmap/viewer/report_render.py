@@ -28,9 +28,10 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 import numpy as np  # noqa: E402
 
 from injectmap.anatomy.fileio import atomic_write_bytes  # noqa: E402
-from injectmap.planning import report as rep  # noqa: E402
 from injectmap.planning.check import check_plan  # noqa: E402
 from injectmap.planning.plan import Plan, load_plan, parse_plan  # noqa: E402
+from injectmap.planning.results import PlanResult  # noqa: E402
+from injectmap.reports import report as rep  # noqa: E402
 from injectmap.reports.figures import timeline_figure  # noqa: E402
 
 #: pictures of the report: caption -> camera view
@@ -43,20 +44,15 @@ PICTURE_DISTANCE_MM = 400.0
 _CDN = re.compile(r"https://cdn\.holoviz\.org/panel/[^/\"'\s]+/dist/([^\"'\s?\\]+)(?:\?v=[^\"'\s\\]*)?")
 
 
-def glyphs(analysis: Mapping[str, Any]) -> list[Any]:
-    """Point glyphs (tip, needle, inner and outer sphere, worst severity) from ``check_plan`` output."""
+def glyphs(analysis: PlanResult) -> list[Any]:
+    """Point glyphs (tip, needle, inner and outer sphere, worst severity) from ``check_plan``'s result."""
     from injectmap.viewer.scene import PointGlyph, worst_severity
 
-    out = []
-    for p in analysis.get("points", []):
-        r = float(p.get("radius_mm") or 0.0)
-        out.append(PointGlyph(id=p["id"], entry_mm=tuple(p["entry_mm"]), tip_mm=tuple(p["tip_mm"]),
-                              inner_mm=float(p.get("radius_inner_mm", r)), outer_mm=float(p.get("radius_outer_mm", r)),
-                              severity=worst_severity(p.get("findings", []))))
-    return out
+    return [PointGlyph(id=p.id, entry_mm=p.entry_mm, tip_mm=p.tip_mm, inner_mm=p.radius_inner_mm,
+                       outer_mm=p.radius_outer_mm, severity=worst_severity(p.findings)) for p in analysis.points]
 
 
-def report_scene(model: Any, analysis: Mapping[str, Any], window_size: Sequence[int] = PICTURE_SIZE) -> Any:
+def report_scene(model: Any, analysis: PlanResult, window_size: Sequence[int] = PICTURE_SIZE) -> Any:
     """An off-screen :class:`viewer.scene.Scene` with the plan's points drawn."""
     import pyvista as pv
 
@@ -163,8 +159,8 @@ def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
     t = {"load_s": time.perf_counter() - t0}
     t1 = time.perf_counter()
     analysis = check_plan(plan, model, str(plan_path))
-    if analysis["errors"]:
-        raise ValueError("the plan cannot be analysed: " + "; ".join(analysis["errors"]))
+    if analysis.errors:
+        raise ValueError("the plan cannot be analysed: " + "; ".join(analysis.errors))
     data = rep.report_data(plan, analysis, model, plan_name=str(plan_path))
     t["analysis_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()

@@ -36,10 +36,13 @@ import numpy as np
 import pyvista as pv
 from vtkmodules.vtkCommonCore import vtkUnsignedCharArray
 
+from injectmap.planning.results import OK_COLOUR, Finding, Severity, worst_of
+from injectmap.planning.rules import is_orbit
 from injectmap.viewer.state import DEFAULT_OPACITY, DEFAULT_VISIBLE, LAYER_GROUPS
 
-SEVERITY_COLOURS: dict[str, str] = {"danger": "#d62728", "caution": "#ff9f1c", "ok": "#2ca02c"}
-SEVERITY_RANK: dict[str, int] = {"danger": 3, "caution": 2, "info": 1}
+#: display colour of a point's status: its worst finding (caution, danger) or ``ok`` (info or none)
+SEVERITY_COLOURS: dict[str, str] = {Severity.DANGER.value: Severity.DANGER.colour,
+                                    Severity.CAUTION.value: Severity.CAUTION.colour, "ok": OK_COLOUR}
 SELECT_COLOUR = "#1f77ff"
 HIGHLIGHT_COLOUR = "#e040fb"
 SKIN_COLOUR = "#e8b89a"
@@ -85,7 +88,7 @@ def layer_group(structure: StructureLike) -> str | None:
     sid, kind = structure.id, structure.kind
     if sid == "skin":
         return None
-    if sid.startswith("orbit"):
+    if is_orbit(structure):
         return "orbit"
     if kind == "bone" or sid == "bone":
         return "bone"
@@ -95,10 +98,10 @@ def layer_group(structure: StructureLike) -> str | None:
             "gland": "gland_duct", "duct": "gland_duct"}.get(kind, "muscles")
 
 
-def worst_severity(findings: Iterable[Mapping[str, Any]]) -> str:
+def worst_severity(findings: Iterable[Finding]) -> str:
     """``"danger"``, ``"caution"`` or ``"ok"`` (info or no finding) from a point's findings."""
-    rank = max((SEVERITY_RANK.get(str(f.get("severity")), 0) for f in findings), default=0)
-    return {3: "danger", 2: "caution"}.get(rank, "ok")
+    worst = worst_of(findings)
+    return worst.value if worst is not None and worst > Severity.INFO else "ok"
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def test_findings_follow_the_brow() -> None:
     plan = {"format": "injectmap-plan", "version": 1, "product": PRODUCT,
             "points": [{"id": "f", "units": 2, "target": "frontalis_left",
                         "entry_mm": [round(float(x), 2) for x in entry], "depth_mm": 2}]}
-    codes = [[f["code"] for f in check_plan(plan, m)["points"][0]["findings"]] for m in (avg, high)]
+    codes = [[f.code for f in check_plan(plan, m).points[0].findings] for m in (avg, high)]
     assert "frontalis_low" not in codes[0]
     assert "frontalis_low" in codes[1]
 
@@ -70,10 +70,10 @@ def test_findings_follow_the_masseter() -> None:
     plan = {"format": "injectmap-plan", "version": 1, "product": PRODUCT,
             "points": [{"id": "m", "units": 10, "target": "masseter_superficial_left",
                         "at": {"landmark": "gonion_left", "anterior_mm": 15, "superior_mm": 15}, "depth_mm": 6}]}
-    small = check_plan(plan, load_model(masseter=-1.0))["points"][0]
-    big = check_plan(plan, load_model(masseter=1.0))["points"][0]
-    assert big["target_hit"] and not small["target_hit"]
-    assert any(f["code"] == "masseter_too_shallow" for f in small["findings"])
+    small = check_plan(plan, load_model(masseter=-1.0)).points[0]
+    big = check_plan(plan, load_model(masseter=1.0)).points[0]
+    assert big.target_hit and not small.target_hit
+    assert any(f.code == "masseter_too_shallow" for f in small.findings)
 
 
 def test_sex_changes_the_face() -> None:

@@ -176,7 +176,7 @@ def g1_drag() -> dict[str, tuple[float, float] | list[float]]:
     model = get_model()
     app = create_app(model)
     r = app.app_analyst.results["g1"]
-    entry, tip = np.asarray(r["entry_mm"], float), np.asarray(r["tip_mm"], float)
+    entry, tip = np.asarray(r.entry_mm, float), np.asarray(r.tip_mm, float)
     hub = entry + (entry - tip) / np.linalg.norm(entry - tip) * NEEDLE_OUTSIDE_MM
     target, _n = model.skin_point(np.asarray(model.landmarks["glabella"], float) + np.array([15.0, 18.0, 0.0]))
     scene = Scene(model, window_size=SCENE_SIZE)

@@ -21,13 +21,13 @@ def test_the_tip_the_analysis_puts_in_a_muscle_lies_in_its_depth_interval(model)
     plan = parse_plan({"format": "injectmap-plan", "version": 1, "product": PRODUCT,
                        "points": [{"id": "g1", "units": 4, "at": {"landmark": "glabella"}, "depth_mm": 3}]})
     r = analyse_point(model, plan, plan.points[0])
-    assert r["tip_in"] == "procerus"
-    spans = depths_along(model, r["entry_mm"], r["tip_mm"], "procerus")
+    assert r.tip_in == "procerus"
+    spans = depths_along(model, r.entry_mm, r.tip_mm, "procerus")
     assert len(spans) == 1
     top, bottom = spans[0]
     assert 0.0 < top <= 3.0 <= bottom  # below the skin, around the tip
     # the same line at depth 0 (no tip yet) follows the inward skin normal: the same answer here
-    normal_spans = depths_along(model, r["entry_mm"], r["entry_mm"], "procerus")
+    normal_spans = depths_along(model, r.entry_mm, r.entry_mm, "procerus")
     assert len(normal_spans) == 1 and np.allclose(normal_spans[0], spans[0], atol=0.3)
 
 

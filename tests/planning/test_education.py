@@ -11,6 +11,7 @@ import pytest
 
 from injectmap.anatomy.ids import structure_ids
 from injectmap.planning.plan import parse_plan
+from injectmap.planning.results import Finding, PointResult, Severity
 from injectmap.teaching import education as ed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,9 +127,12 @@ def test_one_sided_steps_look_at_their_side():
 
 
 def test_spared_distances_come_from_the_analysis():
-    analysis = {"points": [{"id": "m1", "findings": [
-        {"severity": "caution", "code": "sphere_near_structure", "structure": "risorius_left",
-         "distance_mm": 1.2}]}]}
+    near = Finding.make(Severity.CAUTION, "sphere_near_structure", "", "risorius_left", 1.2)
+    analysis = [PointResult.make(
+        id="m1", entry_mm=(50.0, -60.0, 20.0), tip_mm=(48.0, -60.0, 12.0), depth_mm=8.0, layer="muscle",
+        tip_in="masseter_superficial_left", target="masseter_superficial_left", target_hit=True,
+        target_reached=True, target_overlap=0.2, units=10.0, volume_ml=0.25, radius_mm=12.0, radius_inner_mm=9.0,
+        radius_outer_mm=14.0, session="initial", findings=[near])]
     step = next(s for s in ed.walkthrough(MASSETER, analysis) if s.id == "masseter_superficial")
     ris = next(sp for sp in step.spared if "risorius_left" in sp.structure_ids)
     assert ris.closest_mm == pytest.approx(1.2)

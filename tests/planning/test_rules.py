@@ -7,7 +7,8 @@ import pytest
 
 from injectmap.anatomy.model import load_model
 from injectmap.planning.check import check_plan
-from injectmap.planning.rules import RULES, plan_rules, point_rules, thresholds
+from injectmap.planning.results import PlanResult, Severity
+from injectmap.planning.rules import RULES, RulesFile, plan_rules, point_rules
 
 pytestmark = pytest.mark.slow
 
@@ -19,15 +20,15 @@ def model():
     return load_model()
 
 
-def run(model, *points: dict) -> dict:
+def run(model, *points: dict) -> PlanResult:
     plan = {"format": "injectmap-plan", "version": 1, "product": PRODUCT, "points": list(points)}
     res = check_plan(plan, model)
-    assert res["errors"] == [], res["errors"]
+    assert res.errors == (), res.errors
     return res
 
 
-def codes(res: dict, point: int = 0, rule: str | None = None) -> set[str]:
-    return {f["code"] for f in res["points"][point]["findings"] if rule is None or f.get("rule") == rule}
+def codes(res: PlanResult, point: int = 0, rule: str | None = None) -> set[str]:
+    return {f.code for f in res.points[point].findings if rule is None or f.rule == rule}
 
 
 def pt(pid: str = "p", units: float = 4, **kw) -> dict:
@@ -35,7 +36,7 @@ def pt(pid: str = "p", units: float = 4, **kw) -> dict:
 
 
 def test_every_rule_has_a_source_and_every_entry_a_rule() -> None:
-    names = {k for k in thresholds() if k != "version"}
+    names = RulesFile.rule_names()
     assert names == set(RULES)
     for r in RULES.values():
         assert len(r.source) > 20, r.name
@@ -48,8 +49,8 @@ def test_tip_in_structure(model) -> None:
     tip = c[len(c) // 2]
     skin, _ = model.skin_point(tip)
     res = run(model, pt(entry_mm=[round(float(x), 2) for x in skin], tip_mm=[round(float(x), 2) for x in tip]))
-    f = [f for f in res["points"][0]["findings"] if f["code"] == "tip_in_artery"]
-    assert f and f[0]["severity"] == "danger" and f[0]["structure"] == "facial_artery_left"
+    f = [f for f in res.points[0].findings if f.code == "tip_in_artery"]
+    assert f and f[0].severity is Severity.DANGER and f[0].structure == "facial_artery_left"
     # a superficial forehead point is in no vessel
     quiet = run(model, pt(target="frontalis_left", at={"landmark": "pupil_left", "superior_mm": 50}, depth_mm=2))
     assert not codes(quiet, rule="tip_in_structure")
@@ -58,8 +59,8 @@ def test_tip_in_structure(model) -> None:
 def test_needle_near(model) -> None:
     res = run(model, pt(target="corrugator_supercilii_left", at={"landmark": "brow_medial_left", "superior_mm": 5},
                         depth_mm=5))
-    near = [f for f in res["points"][0]["findings"] if f.get("rule") == "needle_near"]
-    assert near and all(f["distance_mm"] < 2.0 for f in near)
+    near = [f for f in res.points[0].findings if f.rule == "needle_near"]
+    assert near and all(f.distance_mm is not None and f.distance_mm < 2.0 for f in near)
     quiet = run(model, pt(target="mentalis_left", at={"landmark": "pogonion", "left_mm": 5, "superior_mm": -5},
                           depth_mm=6))
     assert not codes(quiet, rule="needle_near")
@@ -68,7 +69,7 @@ def test_needle_near(model) -> None:
 def test_sphere_spared_reaches_levator_from_the_rim(model) -> None:
     res = run(model, pt(units=5, target="corrugator_supercilii_left", at={"landmark": "orbital_rim_superior_left"},
                         depth_mm=6))
-    hit = {f["structure"] for f in res["points"][0]["findings"] if f["code"] == "sphere_near_structure"}
+    hit = {f.structure for f in res.points[0].findings if f.code == "sphere_near_structure"}
     assert hit & {"levator_palpebrae_superioris_left", "orbit_left"}
     quiet = run(model, pt(units=2, target="frontalis_left", at={"landmark": "pupil_left", "superior_mm": 50},
                           depth_mm=2))
@@ -172,15 +173,15 @@ def _masseter(pid: str, side: str, units: float) -> dict:
 
 def test_dose_range_and_imbalance(model) -> None:
     ok = run(model, _masseter("a", "left", 25), _masseter("b", "right", 25))
-    assert not [f for f in ok["findings"] if f["code"] in ("dose_above_range", "left_right_imbalance")]
+    assert not [f for f in ok.findings if f.code in ("dose_above_range", "left_right_imbalance")]
     over = run(model, _masseter("a", "left", 70), _masseter("b", "right", 25))
-    above = [f for f in over["findings"] if f["code"] == "dose_above_range"]
-    assert above and above[0]["structure"] == "masseter_left"
-    assert any(f["code"] == "left_right_imbalance" for f in over["findings"])
+    above = [f for f in over.findings if f.code == "dose_above_range"]
+    assert above and above[0].structure == "masseter_left"
+    assert any(f.code == "left_right_imbalance" for f in over.findings)
 
 
 def test_total_dose(model) -> None:
     pts = [_masseter(f"m{i}", "left" if i % 2 else "right", 100) for i in range(5)]
     res = run(model, *pts)
-    assert any(f["code"] == "total_dose_above_max" and f["severity"] == "danger" for f in res["findings"])
-    assert not any(f["code"] == "total_dose_above_max" for f in run(model, *pts[:2])["findings"])
+    assert any(f.code == "total_dose_above_max" and f.severity is Severity.DANGER for f in res.findings)
+    assert not any(f.code == "total_dose_above_max" for f in run(model, *pts[:2]).findings)

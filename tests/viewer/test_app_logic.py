@@ -40,13 +40,13 @@ def test_every_change_reanalyses_the_changed_point(face_model, tmp_path, monkeyp
     assert set(analyst.results) == set(state.point_ids())
     before = analyst.results["g1"]
     state.update_point("g1", depth_mm=6)
-    assert analyst.results["g1"] is not before and analyst.results["g1"]["depth_mm"] == pytest.approx(6, abs=0.5)
+    assert analyst.results["g1"] is not before and analyst.results["g1"].depth_mm == pytest.approx(6, abs=0.5)
     other = analyst.results["c1_left"]
     state.update_point("g1", units=6)
     assert analyst.results["c1_left"] is other  # unchanged points keep their analysis
     state.undo()
     state.undo()
-    assert analyst.results["g1"]["depth_mm"] == pytest.approx(before["depth_mm"])
+    assert analyst.results["g1"].depth_mm == pytest.approx(before.depth_mm)
 
 
 def test_canvas_messages_place_drag_and_turn_the_camera(face_model, tmp_path, monkeypatch) -> None:

@@ -47,15 +47,15 @@ def test_switching_the_face_reanalyses_and_sets_the_plan_model(face_model, tmp_p
     face.masseter = -1.0
     face.apply()
     assert analyst.model is load_face(FaceParams(masseter=-1.0))
-    assert analyst.results["m1"]["target_hit"] is False
+    assert analyst.results["m1"].target_hit is False
     assert state.plan_dict()["model"]["shape"]["masseter"] == -1.0
 
     face.masseter = 1.0
     face._on_apply()  # the Apply button (no server: the switch is done at once)
     big = load_face(FaceParams(masseter=1.0))
     assert analyst.model is big and face.model is big and not face.busy
-    assert analyst.results["m1"]["target_hit"] is True
-    assert analyst.results["m1"]["tip_in"] == "masseter_superficial_left"
+    assert analyst.results["m1"].target_hit is True
+    assert analyst.results["m1"].tip_in == "masseter_superficial_left"
     plan = state.plan_dict()
     assert plan["model"] == {"sex": 0.5, "shape": {"masseter": 1.0, "brow_left": 0.0, "brow_right": 0.0}}
     (saved,) = tmp_path.glob("*.json")  # the autosave keeps the face too
@@ -65,7 +65,7 @@ def test_switching_the_face_reanalyses_and_sets_the_plan_model(face_model, tmp_p
     face.param.update(masseter=0.0)
     face.apply()
     assert analyst.model is face_model and "model" not in state.plan_dict()
-    assert analyst.results["m1"]["target_hit"] is False
+    assert analyst.results["m1"].target_hit is False
 
 
 def test_loading_a_plan_that_names_a_face_switches_to_it(face_model, tmp_path, monkeypatch) -> None:
@@ -77,7 +77,7 @@ def test_loading_a_plan_that_names_a_face_switches_to_it(face_model, tmp_path, m
     assert face.current == FaceParams(masseter=1.0) and face.masseter == 1.0
     assert face.sliders[1].value == 1.0  # the card shows the plan's face
     assert analyst.model is load_face(FaceParams(masseter=1.0))
-    assert analyst.results["m1"]["target_hit"] is True
+    assert analyst.results["m1"].target_hit is True
     assert state.plan_dict()["model"] == named  # the plan keeps its own model field as loaded
     # a plan without a face goes back to the default one
     state.load_plan(viewer_app.demo_plan())
@@ -88,7 +88,7 @@ def test_a_session_started_on_a_plan_with_a_face_uses_it(face_model, tmp_path, m
     monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
     app = viewer_app.create_app(face_model, plan=_masseter_plan({"shape": {"masseter": 1.0}}))
     assert app.app_face.current == FaceParams(masseter=1.0)
-    assert app.app_analyst.results["m1"]["target_hit"] is True
+    assert app.app_analyst.results["m1"].target_hit is True
     assert app.app_state.point("m1")["target"] == "masseter_superficial_left"
 
 
@@ -128,7 +128,7 @@ def test_undo_takes_a_face_change_back(face_model, tmp_path, monkeypatch) -> Non
     assert state.undo()  # the face change was the last edit
     assert "model" not in state.plan_dict() and face.current.is_default
     assert analyst.model is face_model and app.app_scene.model is face_model
-    assert analyst.results["m1"]["target_hit"] is False  # analysed on the default face again
+    assert analyst.results["m1"].target_hit is False  # analysed on the default face again
     assert state.redo()
     assert analyst.model is big and state.plan_dict()["model"]["shape"]["masseter"] == 1.0
     assert [p["id"] for p in state.points] == ["m1"]  # the points were not touched

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 
+from injectmap.planning.results import Finding
 from injectmap.viewer.scene import PointGlyph, Scene, layer_group, worst_severity
 
 
@@ -119,7 +120,7 @@ def test_points_coloured_by_worst_finding(scene, face_model) -> None:
     vis = {k: bool(a.GetVisibility()) for k, a in scene._point_actors.items()}
     assert vis["tip_danger"] and vis["inner_danger"] and vis["outer_danger"]
     assert vis["tip_ok"] and vis["selected"] and not vis["tip_caution"]
-    assert worst_severity([{"severity": "info"}, {"severity": "caution"}]) == "caution"
+    assert worst_severity([Finding.make("info", "i", ""), Finding.make("caution", "c", "")]) == "caution"
     assert worst_severity([]) == "ok"
 
 
