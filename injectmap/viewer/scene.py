@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,9 +120,22 @@ DISPLAY_CELLS: dict[str, int] = {"skin": DISPLAY_SKIN_CELLS, "fat": 15_000, "bon
                                  "eyes": 2_000}
 DISPLAY_CACHE_ENV = "INJECTMAP_DISPLAY_CACHE"
 
-# display meshes shared read-only by every session of the process (keyed by the model's identity)
-_DISPLAY_CACHE: dict[int, dict[str, pv.PolyData]] = {}
+#: the keys of what the scene derives from a face and keeps with it (``FaceModel.derived``): freed with
+#: the face when the registry of loaded faces lets it go (``anatomy.model.FaceRegistry``)
+DISPLAY_KEY = "viewer.display_meshes"
+GROUPS_KEY = "viewer.group_meshes"
 _CACHE_LOCK = threading.Lock()
+#: for models without a ``derived`` slot (not a FaceModel): the derived data, dropped with the model
+_DERIVED_ELSEWHERE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def derived(model: Any) -> dict[str, Any]:
+    """Where the viewer keeps what it derives from a face: the face's own ``derived`` slot, so that it
+    goes when the face goes (a model without one: a weak-keyed table)."""
+    slot = getattr(model, "derived", None)
+    if isinstance(slot, dict):
+        return slot
+    return _DERIVED_ELSEWHERE.setdefault(model, {})
 
 
 def _reduce(mesh: pv.PolyData, max_cells: int) -> pv.PolyData:
@@ -145,10 +159,10 @@ def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
     Computed once per model (and cached on disk by the model's sha256); shared by every session
     of the process and never modified.
     """
-    key = id(model)
     with _CACHE_LOCK:
-        if key in _DISPLAY_CACHE:
-            return _DISPLAY_CACHE[key]
+        kept = derived(model).get(DISPLAY_KEY)
+        if kept is not None:
+            return kept
         sources: dict[str, tuple[pv.PolyData, str]] = {"skin": (model.skin, "skin")}
         for side, eye in model.eyes.items():
             sources[f"eye_{side}"] = (eye, "eyes")
@@ -175,24 +189,21 @@ def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
                     os.replace(tmp, folder)
                 except OSError:
                     pass
-        _DISPLAY_CACHE[key] = meshes
+        derived(model)[DISPLAY_KEY] = meshes
         return meshes
-
-
-_GROUP_CACHE: dict[int, dict[str, GroupMesh]] = {}
 
 
 def group_meshes(model: ModelLike, meshes: Mapping[str, pv.PolyData], group_of: Mapping[str, str],
                  colours: Mapping[str, str]) -> dict[str, GroupMesh]:
     """Each layer group's merged, per-cell coloured mesh for a model (once per model, shared read-only)."""
-    key = id(model)
     with _CACHE_LOCK:
-        if key not in _GROUP_CACHE:
+        kept = derived(model).get(GROUPS_KEY)
+        if kept is None:
             by_group: dict[str, dict[str, pv.PolyData]] = {}
             for aid, mesh in meshes.items():
                 by_group.setdefault(group_of[aid], {})[aid] = mesh
-            _GROUP_CACHE[key] = {g: merge_group(ms, colours) for g, ms in by_group.items()}
-        return _GROUP_CACHE[key]
+            kept = derived(model)[GROUPS_KEY] = {g: merge_group(ms, colours) for g, ms in by_group.items()}
+        return kept
 
 
 def display_groups(model: ModelLike, meshes: Mapping[str, pv.PolyData]) -> tuple[dict[str, str], dict[str, str]]:
