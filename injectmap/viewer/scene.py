@@ -229,7 +229,9 @@ def _mkdir(p: Path) -> Path:
 
 
 def _rgb(colour: str) -> np.ndarray:
-    return np.asarray(pv.Color(colour).int_rgb, dtype=np.uint8)
+    from pyvista.plotting.colors import Color  # imported: see Scene.__init__
+
+    return np.asarray(Color(colour).int_rgb, dtype=np.uint8)
 
 
 @dataclass
@@ -374,7 +376,11 @@ class Scene:
 
     def __init__(self, model: ModelLike, window_size: tuple[int, int] = (900, 700)) -> None:
         self.model = model
-        self.plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
+        # imported, not read from pyvista's lazy attributes: an import that another thread has under way
+        # is waited for, where ``pv.Plotter`` then fails (pyvista finds the plotting module half-made)
+        from pyvista.plotting.plotter import Plotter
+
+        self.plotter = Plotter(off_screen=True, window_size=list(window_size))
         self.plotter.set_background(BACKGROUND)
         self.actors: dict[str, pv.Actor] = {}
         self.visible = dict(DEFAULT_VISIBLE)
