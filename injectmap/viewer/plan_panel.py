@@ -160,9 +160,12 @@ class PlanPanel(pn.viewable.Viewer):
     def _on_point_edit(self, *_: Any) -> None:
         if self._updating or not self.state.selected:
             return
+        depth, units = self.depth.value, self.units.value
+        if depth is None or units is None:  # a number box emptied while typing: no edit yet
+            return
         angle = float(self.angle.value or 0.0)
         toward = None if self.toward.value == "(none)" else self.toward.value
-        changes: dict[str, Any] = {"depth_mm": float(self.depth.value), "units": float(self.units.value),
+        changes: dict[str, Any] = {"depth_mm": float(depth), "units": float(units),
                                    "target": self.target.value or None}
         if angle > 0 and toward:
             changes.update(angle_deg=angle, toward=toward)
@@ -177,7 +180,7 @@ class PlanPanel(pn.viewable.Viewer):
             self._guard(lambda: self.state.update_point(self.state.selected, target=sid))
 
     def _on_nudge(self, direction: str, _e: Any) -> None:
-        if self.state.selected:
+        if self.state.selected and self.nudge_step.value is not None:
             step = float(self.nudge_step.value)
             self._guard(lambda: self.state.nudge(self.state.selected, direction, step))
 

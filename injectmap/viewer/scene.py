@@ -75,10 +75,19 @@ class StructureLike(Protocol):
 
 
 class ModelLike(Protocol):
-    skin: pv.PolyData
-    eyes: Mapping[str, pv.PolyData]
-    landmarks: Mapping[str, np.ndarray]
-    structures: Mapping[str, Any]
+    """What the scene reads of a face (read-only: a FaceModel's dicts are Mappings here)."""
+
+    @property
+    def skin(self) -> pv.PolyData: ...
+
+    @property
+    def eyes(self) -> Mapping[str, pv.PolyData]: ...
+
+    @property
+    def landmarks(self) -> Mapping[str, np.ndarray]: ...
+
+    @property
+    def structures(self) -> Mapping[str, Any]: ...
 
 
 def layer_group(structure: StructureLike) -> str | None:
@@ -145,6 +154,14 @@ def _reduce(mesh: pv.PolyData, max_cells: int) -> pv.PolyData:
     return mesh.compute_normals(split_vertices=False, auto_orient_normals=False)
 
 
+def _read_polydata(path: Path) -> pv.PolyData:
+    """A cached display mesh (ValueError when the file holds something else)."""
+    mesh = pv.read(path)
+    if not isinstance(mesh, pv.PolyData):
+        raise ValueError(f"{path} is not a surface mesh")
+    return mesh
+
+
 def _display_cache_dir(model: ModelLike) -> Path | None:
     sha = getattr(model, "sha256", None)
     if not sha:
@@ -174,7 +191,7 @@ def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
         meshes: dict[str, pv.PolyData] = {}
         if folder is not None and folder.is_dir():
             try:
-                meshes = {aid: pv.read(folder / f"{aid}.vtp") for aid in sources}
+                meshes = {aid: _read_polydata(folder / f"{aid}.vtp") for aid in sources}
             except (OSError, ValueError, FileNotFoundError):
                 meshes = {}
         if not meshes:
@@ -381,7 +398,9 @@ class Scene:
         from pyvista.plotting.plotter import Plotter
 
         self.plotter = Plotter(off_screen=True, window_size=list(window_size))
-        self.plotter.set_background(BACKGROUND)
+        # pyvista's _deprecate_positional_args decorator is typed as taking the plotter first (it
+        # wraps a method): the call is right, the decorator's annotation is not
+        self.plotter.set_background(BACKGROUND)  # type: ignore[arg-type]
         self.actors: dict[str, pv.Actor] = {}
         self.visible = dict(DEFAULT_VISIBLE)
         self.opacity = dict(DEFAULT_OPACITY)
@@ -714,7 +733,10 @@ class Scene:
     def screenshot(self, filename: str | None = None) -> np.ndarray:
         """Render off-screen and return the image (and write it as PNG when given a filename)."""
         self.plotter.render()
-        return self.plotter.screenshot(filename, return_img=True)
+        img = self.plotter.screenshot(filename, return_img=True)
+        if img is None:  # pyvista returns None only when return_img is False
+            raise RuntimeError("the plotter returned no image")
+        return np.asarray(img)
 
     def export_gltf(self, filename: str) -> None:
         """The visible scene as a binary-inlined glTF file."""
