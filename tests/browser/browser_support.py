@@ -75,7 +75,7 @@ class AppPage:
         return self.page.locator(".findings-table .tabulator-row")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -101,7 +101,7 @@ def wait_for_port(proc: subprocess.Popen, port: int, log_path: str, timeout_s: f
 def start_server(env_extra: dict[str, str]) -> tuple[subprocess.Popen, int, str]:
     """Start ``injectmap serve`` on a free port (not waiting for it); return the process, the port and
     the path of its log (stdout and stderr)."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow", **env_extra)
     log = tempfile.NamedTemporaryFile(prefix="injectmap-serve-", suffix=".log", delete=False)
     proc = subprocess.Popen(
