@@ -77,12 +77,11 @@ def _place_by_click(app: AppPage, xy: tuple[float, float]) -> tuple[str, float]:
     app.canvas().wait_for(state="visible", timeout=60_000)  # Panel may have rebuilt the canvas
     box = app.canvas().bounding_box()
     assert box is not None
-    new_rows = app.plan_rows().filter(has_text=re.compile(r"^\s*p\d+"))
-    count = new_rows.count()
+    count = app.plan_rows().count()
     t0 = time.perf_counter()
     page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
     try:
-        expect(new_rows).to_have_count(count + 1, timeout=60_000)
+        expect(app.plan_rows()).to_have_count(count + 1, timeout=60_000)  # the new point's row
     except AssertionError as exc:
         raise AssertionError(f"no point was added; rows: {app.plan_rows().all_inner_texts()}") from exc
     added = [t for t in app.plan_rows().all_inner_texts() if t not in before and re.match(r"\s*p\d+", t)]
@@ -96,10 +95,15 @@ def _scene_state(page) -> tuple[int, int]:
     return int(el.get_attribute("data-frames") or 0), int(el.get_attribute("data-scene-seq") or -1)
 
 
+def _changed(value: int) -> re.Pattern[str]:
+    """A counter on the canvas's container once it is no longer ``value`` (it only grows)."""
+    return re.compile(rf"^(?!{value}$)\d+$")
+
+
 def _wait_for_scene_after(page, seq: int) -> None:
-    """Wait until the canvas drew a scene the server sent after scene ``seq``."""
-    page.wait_for_function(f"n => Number(document.querySelector('{SCENE_CSS}').dataset.sceneSeq) > n", arg=seq,
-                           timeout=60_000)
+    """Wait until the canvas drew a scene the server sent after scene ``seq`` (the page's elements are in
+    shadow roots: a locator reaches them, ``document.querySelector`` does not)."""
+    expect(page.locator(SCENE_CSS).first).to_have_attribute("data-scene-seq", _changed(seq), timeout=60_000)
 
 
 def test_page_loads_and_renders(app_page: AppPage) -> None:
@@ -150,8 +154,8 @@ def test_point_above_brow_gives_a_warning(app_page: AppPage, click_targets) -> N
     TIMINGS["click_to_finding_s"] = time.perf_counter() - t0
     frames, _seq = _scene_state(page)
     warn.first.click()  # select the finding: its structure is highlighted, the camera turns to it
-    page.wait_for_function(f"n => Number(document.querySelector('{SCENE_CSS}').dataset.frames) > n", arg=frames,
-                           timeout=60_000)  # the canvas drew the turned camera
+    # the canvas drew the turned camera
+    expect(page.locator(SCENE_CSS).first).to_have_attribute("data-frames", _changed(frames), timeout=60_000)
     _shot(app_page.page, "finding")
     assert app_page.errors == []
 

@@ -57,6 +57,12 @@ def _wait_for_change(app: AppPage, before: np.ndarray, what: str, threshold: flo
     raise AssertionError(f"{what} did not change the rendered scene")
 
 
+def _changed(value: int) -> re.Pattern[str]:
+    """A counter on the canvas's container once it is no longer ``value`` (it only grows; the page's
+    elements are in shadow roots, which a locator reaches and ``document.querySelector`` does not)."""
+    return re.compile(rf"^(?!{value}$)\d+$")
+
+
 def _not_blank(img: np.ndarray) -> bool:
     """More than a background: 5 % of the pixels differ from the most common colour."""
     bg = np.median(img.reshape(-1, 3), axis=0)
@@ -253,14 +259,12 @@ def test_png_export_shows_the_view_the_user_turned_to(app_page: AppPage, tmp_pat
     page.mouse.up()
     # the canvas sends the camera back once the head is still (0.4 s after the last move): wait for it
     sent = int(scene.get_attribute("data-camera-sent") or 0)
-    page.wait_for_function(f"n => Number(document.querySelector('{SCENE_CSS}').dataset.cameraSent || 0) > n",
-                           arg=sent, timeout=WAIT_MS)
+    expect(scene).to_have_attribute("data-camera-sent", _changed(sent), timeout=WAIT_MS)
     turned = png()
     frames = int(scene.get_attribute("data-frames") or 0)
     page.get_by_role("button", name="Front", exact=True).click()  # the standard view again
     # the server took the view (its camera) and sent it to the canvas, which drew it
-    page.wait_for_function(f"n => Number(document.querySelector('{SCENE_CSS}').dataset.frames || 0) > n",
-                           arg=frames, timeout=WAIT_MS)
+    expect(scene).to_have_attribute("data-frames", _changed(frames), timeout=WAIT_MS)
     front = png()
     assert _not_blank(turned) and _not_blank(front), "the exported PNG shows no head"
     assert front.shape == turned.shape and np.abs(turned - front).mean() > 1.0
