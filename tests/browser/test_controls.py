@@ -251,14 +251,17 @@ def test_png_export_shows_the_view_the_user_turned_to(app_page: AppPage, tmp_pat
     scene = page.locator(SCENE_CSS).first
     box = app_page.canvas().bounding_box()
     assert box is not None
-    # turn the head by dragging on the background beside it (not on a point's handle)
+    sent = int(scene.get_attribute("data-camera-sent") or 0)  # cameras the canvas sent back so far
+    # turn the head by dragging on the background beside it (not on a point's handle), at a hand's pace
+    # (the pauses are the user's input, paced as a hand moves: vtk.js turns the camera between events)
     x, y = box["x"] + 60, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
-    page.mouse.move(x + 400, y, steps=20)
+    for k in range(1, 21):
+        page.mouse.move(x + 20 * k, y)
+        page.wait_for_timeout(40)
     page.mouse.up()
     # the canvas sends the camera back once the head is still (0.4 s after the last move): wait for it
-    sent = int(scene.get_attribute("data-camera-sent") or 0)
     expect(scene).to_have_attribute("data-camera-sent", _changed(sent), timeout=WAIT_MS)
     turned = png()
     frames = int(scene.get_attribute("data-frames") or 0)
