@@ -84,7 +84,7 @@ def cmd_plan(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from injectmap.viewer.app import serve
+    from injectmap.viewer.server import serve
 
     serve(port=args.port, host=args.host, password=args.password or os.environ.get("INJECTMAP_PASSWORD"))
     return 0

@@ -9,7 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -111,6 +115,9 @@ class FaceModel:
     params: FaceParams = field(default_factory=FaceParams)
     _tree: cKDTree | None = field(default=None, repr=False)
     _index: Any = field(default=None, repr=False)
+    #: what other layers derive from this face and keep while it is loaded (e.g. the viewer's display
+    #: meshes, by their own key): freed with the face, never part of its identity
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def skin_tree(self) -> cKDTree:
@@ -401,7 +408,111 @@ def cache_valid(params: FaceParams | float = 0.5, root: Path | None = None) -> b
         return False
 
 
-_LOADED: dict[tuple[FaceParams, str], FaceModel] = {}
+#: the most faces the process keeps loaded (about 60 MB each with their display meshes); a face still
+#: used elsewhere (a session's scene) stays reachable beyond it and is not loaded twice
+MAX_LOADED_FACES = 4
+
+#: a loaded face's key: its parameters and the cache folder it came from
+FaceKey = tuple[FaceParams, str]
+
+
+class FaceRegistry:
+    """The loaded faces of a process, shared read-only: one load (or build) per face at a time, the
+    least recently used beyond ``max_faces`` let go.
+
+    Two threads asking for the same face wait for one load; different faces load in parallel. A face
+    let go stays findable while something else still holds it (a weak reference), so that a face in
+    use is never loaded twice; once nothing holds it, it is freed together with what other layers
+    derived from it and keep in :attr:`FaceModel.derived` (e.g. the viewer's display meshes).
+
+    Parameters
+    ----------
+    max_faces : int
+        How many faces are kept loaded (the least recently used beyond that are let go).
+    """
+
+    def __init__(self, max_faces: int = MAX_LOADED_FACES) -> None:
+        if max_faces < 1:
+            raise ValueError(f"max_faces must be at least 1, not {max_faces}")
+        self.max_faces = max_faces
+        self._guard = threading.Lock()
+        self._kept: OrderedDict[FaceKey, FaceModel] = OrderedDict()
+        self._alive: weakref.WeakValueDictionary[FaceKey, FaceModel] = weakref.WeakValueDictionary()
+        self._loading: dict[FaceKey, threading.Lock] = {}
+        #: how many times a face was loaded or built (not found), for tests and logs
+        self.loads = 0
+
+    def _lookup(self, key: FaceKey) -> FaceModel | None:
+        """The face if loaded (marked as the most recently used); the caller holds the guard."""
+        model = self._kept.get(key)
+        if model is None:
+            model = self._alive.get(key)
+            if model is None:
+                return None
+            self._keep(key, model)
+        self._kept.move_to_end(key)
+        return model
+
+    def _keep(self, key: FaceKey, model: FaceModel) -> None:
+        """Keep ``model`` as the most recently used face, letting go of the oldest beyond the bound."""
+        self._kept[key] = model
+        self._kept.move_to_end(key)
+        self._alive[key] = model
+        while len(self._kept) > self.max_faces:
+            self._kept.popitem(last=False)
+
+    def get(self, key: FaceKey, load: Callable[[], FaceModel], reload: bool = False) -> FaceModel:
+        """The face of ``key``, loaded with ``load()`` if it is not loaded yet (or ``reload``).
+
+        Parameters
+        ----------
+        key : FaceKey
+            The face's parameters and cache folder.
+        load : callable
+            Loads or builds the face; called at most once at a time per key.
+        reload : bool
+            Load again even if loaded (the new face replaces the old one).
+
+        Returns
+        -------
+        FaceModel
+            The shared, read-only face.
+        """
+        with self._guard:
+            found = None if reload else self._lookup(key)
+            if found is not None:
+                return found
+            lock = self._loading.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                found = None if reload else self._lookup(key)
+            if found is not None:  # loaded by another thread meanwhile
+                return found
+            model = load()
+            with self._guard:
+                self.loads += 1
+                self._keep(key, model)
+                self._loading.pop(key, None)
+            return model
+
+    def loaded(self) -> list[FaceKey]:
+        """The keys of the faces kept loaded, the least recently used first."""
+        with self._guard:
+            return list(self._kept)
+
+    def __contains__(self, key: object) -> bool:
+        with self._guard:
+            return key in self._kept or key in self._alive
+
+    def clear(self) -> None:
+        """Let go of every face (those still held elsewhere are freed when they are let go there)."""
+        with self._guard:
+            self._kept.clear()
+            self._alive = weakref.WeakValueDictionary()
+
+
+#: the faces loaded by :func:`load_model` in this process
+FACES = FaceRegistry()
 
 
 def load_model(
@@ -415,18 +526,19 @@ def load_model(
     params: FaceParams | None = None,
 ) -> FaceModel:
     """The model for a face (sex 0 female .. 1 male; masseter, brow_left, brow_right -1 .. 1), from
-    the cache when it is current. The loaded model is read-only and shared within a process.
+    the cache when it is current. The loaded model is read-only and shared within a process
+    (:data:`FACES`: one load per face at a time, a few recently used faces kept).
     """
     if params is None:
         params = FaceParams(sex=sex, masseter=masseter, brow_left=brow_left, brow_right=brow_right)
-    key = (params, str(root))
-    if not rebuild and key in _LOADED:
-        return _LOADED[key]
-    folder = cache_folder(params, root)
-    if not rebuild and cache_valid(params, root):
-        model = read_model(folder)
-    else:
-        model = build_model(params)
+    face = params
+
+    def load() -> FaceModel:
+        folder = cache_folder(face, root)
+        if not rebuild and cache_valid(face, root):
+            return read_model(folder)
+        model = build_model(face)
         save_model(model, folder)
-    _LOADED[key] = model
-    return model
+        return model
+
+    return FACES.get((params, str(root)), load, reload=rebuild)

@@ -7,16 +7,15 @@ and panels, and every point is analysed again) and writes the face into the plan
 so that a saved plan keeps its face. A plan loaded with a ``model`` switches the session to that face.
 The default face is written as no ``model`` at all.
 
-Faces are loaded once per process (:func:`load_face`) and shared read-only by every session. In a
-server session the load runs in a worker thread, so other sessions are not held up while a face is
-built; the session shows a busy indicator until the switch is done.
+Faces are loaded once per process (:func:`load_face`, through ``anatomy.model.FACES``) and shared
+read-only by every session. In a server session the load runs in a worker thread, so other sessions are
+not held up while a face is built; the session shows a busy indicator until the switch is done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,32 +25,20 @@ import param
 from injectmap.anatomy.params import SHAPE_KEYS, FaceParams, FaceParamsError
 from injectmap.viewer.state import AppState
 
-_FACES: dict[FaceParams, Any] = {}
-_LOCKS: dict[FaceParams, threading.Lock] = {}
-_GUARD = threading.Lock()
-
 
 def load_face(params: FaceParams) -> Any:
     """The face model for ``params``, loaded (or built) once per process and shared read-only.
 
-    Two sessions asking for the same new face wait for one build; different faces load in parallel.
-    The scene's display meshes are prepared here too, so the switch itself is quick.
+    The registry of loaded faces (``anatomy.model.FACES``) makes two sessions asking for the same new
+    face wait for one build, while different faces load in parallel. The scene's display meshes are
+    prepared here too (kept with the face, and freed with it), so the switch itself is quick.
     """
-    with _GUARD:
-        if params in _FACES:
-            return _FACES[params]
-        lock = _LOCKS.setdefault(params, threading.Lock())
-    with lock:
-        if params in _FACES:
-            return _FACES[params]
-        from injectmap.anatomy.model import load_model
-        from injectmap.viewer.scene import display_meshes
+    from injectmap.anatomy.model import load_model
+    from injectmap.viewer.scene import display_meshes
 
-        model = load_model(params=params)
-        display_meshes(model)
-        with _GUARD:
-            _FACES[params] = model
-        return model
+    model = load_model(params=params)
+    display_meshes(model)
+    return model
 
 
 def plan_face(plan_model: Mapping[str, Any] | None) -> FaceParams:

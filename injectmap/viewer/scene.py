@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,10 +78,19 @@ class StructureLike(Protocol):
 
 
 class ModelLike(Protocol):
-    skin: pv.PolyData
-    eyes: Mapping[str, pv.PolyData]
-    landmarks: Mapping[str, np.ndarray]
-    structures: Mapping[str, Any]
+    """What the scene reads of a face (read-only: a FaceModel's dicts are Mappings here)."""
+
+    @property
+    def skin(self) -> pv.PolyData: ...
+
+    @property
+    def eyes(self) -> Mapping[str, pv.PolyData]: ...
+
+    @property
+    def landmarks(self) -> Mapping[str, np.ndarray]: ...
+
+    @property
+    def structures(self) -> Mapping[str, Any]: ...
 
 
 def layer_group(structure: StructureLike) -> str | None:
@@ -122,9 +132,22 @@ DISPLAY_CELLS: dict[str, int] = {"skin": DISPLAY_SKIN_CELLS, "fat": 15_000, "bon
                                  "eyes": 2_000}
 DISPLAY_CACHE_ENV = "INJECTMAP_DISPLAY_CACHE"
 
-# display meshes shared read-only by every session of the process (keyed by the model's identity)
-_DISPLAY_CACHE: dict[int, dict[str, pv.PolyData]] = {}
+#: the keys of what the scene derives from a face and keeps with it (``FaceModel.derived``): freed with
+#: the face when the registry of loaded faces lets it go (``anatomy.model.FaceRegistry``)
+DISPLAY_KEY = "viewer.display_meshes"
+GROUPS_KEY = "viewer.group_meshes"
 _CACHE_LOCK = threading.Lock()
+#: for models without a ``derived`` slot (not a FaceModel): the derived data, dropped with the model
+_DERIVED_ELSEWHERE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def derived(model: Any) -> dict[str, Any]:
+    """Where the viewer keeps what it derives from a face: the face's own ``derived`` slot, so that it
+    goes when the face goes (a model without one: a weak-keyed table)."""
+    slot = getattr(model, "derived", None)
+    if isinstance(slot, dict):
+        return slot
+    return _DERIVED_ELSEWHERE.setdefault(model, {})
 
 
 def _reduce(mesh: pv.PolyData, max_cells: int) -> pv.PolyData:
@@ -132,6 +155,14 @@ def _reduce(mesh: pv.PolyData, max_cells: int) -> pv.PolyData:
     if mesh.n_cells > 1.2 * max_cells:
         mesh = mesh.decimate(1.0 - max_cells / mesh.n_cells)
     return mesh.compute_normals(split_vertices=False, auto_orient_normals=False)
+
+
+def _read_polydata(path: Path) -> pv.PolyData:
+    """A cached display mesh (ValueError when the file holds something else)."""
+    mesh = pv.read(path)
+    if not isinstance(mesh, pv.PolyData):
+        raise ValueError(f"{path} is not a surface mesh")
+    return mesh
 
 
 def _display_cache_dir(model: ModelLike) -> Path | None:
@@ -148,10 +179,10 @@ def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
     Computed once per model (and cached on disk by the model's sha256); shared by every session
     of the process and never modified.
     """
-    key = id(model)
     with _CACHE_LOCK:
-        if key in _DISPLAY_CACHE:
-            return _DISPLAY_CACHE[key]
+        kept = derived(model).get(DISPLAY_KEY)
+        if kept is not None:
+            return kept
         sources: dict[str, tuple[pv.PolyData, str]] = {"skin": (model.skin, "skin")}
         for side, eye in model.eyes.items():
             sources[f"eye_{side}"] = (eye, "eyes")
@@ -163,7 +194,7 @@ def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
         meshes: dict[str, pv.PolyData] = {}
         if folder is not None and folder.is_dir():
             try:
-                meshes = {aid: pv.read(folder / f"{aid}.vtp") for aid in sources}
+                meshes = {aid: _read_polydata(folder / f"{aid}.vtp") for aid in sources}
             except (OSError, ValueError, FileNotFoundError):
                 meshes = {}
         if not meshes:
@@ -178,24 +209,21 @@ def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
                     os.replace(tmp, folder)
                 except OSError:
                     pass
-        _DISPLAY_CACHE[key] = meshes
+        derived(model)[DISPLAY_KEY] = meshes
         return meshes
-
-
-_GROUP_CACHE: dict[int, dict[str, GroupMesh]] = {}
 
 
 def group_meshes(model: ModelLike, meshes: Mapping[str, pv.PolyData], group_of: Mapping[str, str],
                  colours: Mapping[str, str]) -> dict[str, GroupMesh]:
     """Each layer group's merged, per-cell coloured mesh for a model (once per model, shared read-only)."""
-    key = id(model)
     with _CACHE_LOCK:
-        if key not in _GROUP_CACHE:
+        kept = derived(model).get(GROUPS_KEY)
+        if kept is None:
             by_group: dict[str, dict[str, pv.PolyData]] = {}
             for aid, mesh in meshes.items():
                 by_group.setdefault(group_of[aid], {})[aid] = mesh
-            _GROUP_CACHE[key] = {g: merge_group(ms, colours) for g, ms in by_group.items()}
-        return _GROUP_CACHE[key]
+            kept = derived(model)[GROUPS_KEY] = {g: merge_group(ms, colours) for g, ms in by_group.items()}
+        return kept
 
 
 def display_groups(model: ModelLike, meshes: Mapping[str, pv.PolyData]) -> tuple[dict[str, str], dict[str, str]]:
@@ -221,7 +249,9 @@ def _mkdir(p: Path) -> Path:
 
 
 def _rgb(colour: str) -> np.ndarray:
-    return np.asarray(pv.Color(colour).int_rgb, dtype=np.uint8)
+    from pyvista.plotting.colors import Color  # imported: see Scene.__init__
+
+    return np.asarray(Color(colour).int_rgb, dtype=np.uint8)
 
 
 @dataclass
@@ -366,8 +396,14 @@ class Scene:
 
     def __init__(self, model: ModelLike, window_size: tuple[int, int] = (900, 700)) -> None:
         self.model = model
-        self.plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
-        self.plotter.set_background(BACKGROUND)
+        # imported, not read from pyvista's lazy attributes: an import that another thread has under way
+        # is waited for, where ``pv.Plotter`` then fails (pyvista finds the plotting module half-made)
+        from pyvista.plotting.plotter import Plotter
+
+        self.plotter = Plotter(off_screen=True, window_size=list(window_size))
+        # pyvista's _deprecate_positional_args decorator is typed as taking the plotter first (it
+        # wraps a method): the call is right, the decorator's annotation is not
+        self.plotter.set_background(BACKGROUND)  # type: ignore[arg-type]
         self.actors: dict[str, pv.Actor] = {}
         self.visible = dict(DEFAULT_VISIBLE)
         self.opacity = dict(DEFAULT_OPACITY)
@@ -700,7 +736,10 @@ class Scene:
     def screenshot(self, filename: str | None = None) -> np.ndarray:
         """Render off-screen and return the image (and write it as PNG when given a filename)."""
         self.plotter.render()
-        return self.plotter.screenshot(filename, return_img=True)
+        img = self.plotter.screenshot(filename, return_img=True)
+        if img is None:  # pyvista returns None only when return_img is False
+            raise RuntimeError("the plotter returned no image")
+        return np.asarray(img)
 
     def export_gltf(self, filename: str) -> None:
         """The visible scene as a binary-inlined glTF file."""

@@ -200,13 +200,17 @@ export function render({model, view, el}) {
   }
 
   // the camera the user turned to is sent back (debounced), so exports use the same view
+  // (``data-camera-sent`` counts the cameras sent: what a test waits for before an export)
   let cameraTimer = null
+  let camerasSent = 0
   camera.onModified(() => {
     if (cameraTimer) { clearTimeout(cameraTimer) }
     cameraTimer = setTimeout(() => {
       cameraTimer = null
       model.send_msg({camera: {position: camera.getPosition(), focalPoint: camera.getFocalPoint(),
                                viewUp: camera.getViewUp()}})
+      camerasSent += 1
+      div.dataset.cameraSent = String(camerasSent)
     }, 400)
   })
 

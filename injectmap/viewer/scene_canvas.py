@@ -189,7 +189,9 @@ class SceneCanvas(JSComponent):
 
     @classproperty
     def __javascript__(cls) -> list[str]:  # noqa: N805 - a class property
-        return bundled_files(AbstractVTKPlot)  # the vtk.js that Panel ships, served locally
+        # the vtk.js that Panel ships, served locally; Panel's own hint says a model instance, but it
+        # reads only class attributes (``__javascript_raw__``), and Panel passes classes itself
+        return bundled_files(AbstractVTKPlot)  # type: ignore[arg-type]
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

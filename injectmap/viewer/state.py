@@ -82,11 +82,11 @@ class AppState(param.Parameterized):
     layer_opacity = param.Dict(default=dict(DEFAULT_OPACITY))
     structure_display = param.Dict(default={}, doc=(
         "Per-structure display that differs from its layer: id -> {'visible': bool, 'opacity': float}."))
-    cut_axis = param.Selector(default="none", objects=list(CUT_AXES))
+    cut_axis: param.Selector = param.Selector(default="none", objects=list(CUT_AXES))
     cut_mm = param.Number(default=0.0, bounds=(-150.0, 150.0), doc="Cut plane position on its axis.")
-    view = param.Selector(default="front", objects=list(VIEWS))
+    view: param.Selector = param.Selector(default="front", objects=list(VIEWS))
     show_landmarks = param.Boolean(default=False)
-    mode = param.Selector(default="depth planning", objects=list(MODES))
+    mode: param.Selector = param.Selector(default="depth planning", objects=list(MODES))
     placing = param.Boolean(default=False, doc="A click on the skin places a point.")
     default_units = param.Number(default=DEFAULT_UNITS, bounds=(0.0, 400.0))
     default_depth_mm = param.Number(default=DEFAULT_DEPTH_MM, bounds=(0.0, 40.0))
@@ -125,17 +125,17 @@ class AppState(param.Parameterized):
 
     def load_plan(self, plan: Mapping[str, Any], *, undoable: bool = True) -> None:
         """Replace the plan with a (validated) plan object; undoable unless asked otherwise."""
-        plan = copy.deepcopy(dict(plan))
-        points = list(plan.pop("points", []))
-        product = dict(plan.pop("product", DEFAULT_PRODUCT))
-        plan.pop("format", None)
-        plan.pop("version", None)
+        extra: dict[str, Any] = copy.deepcopy(dict(plan))  # what is left besides points and product
+        points = list(extra.pop("points", []))
+        product = dict(extra.pop("product", DEFAULT_PRODUCT))
+        extra.pop("format", None)
+        extra.pop("version", None)
         if undoable:
-            self._commit(points, product, extra=plan)
+            self._commit(points, product, extra=extra)
         else:
             self._undo.clear()
             self._redo.clear()
-            self._set(points, product, plan)
+            self._set(points, product, extra)
         self.selected = points[0]["id"] if points else ""
 
     # ------------------------------------------------------------------ history
@@ -251,7 +251,7 @@ class AppState(param.Parameterized):
                 return
         raise KeyError(point_id)
 
-    def move_point(self, point_id: str, entry_mm: Sequence[float]) -> None:
+    def move_point(self, point_id: str, entry_mm: Sequence[float] | np.ndarray) -> None:
         """Move a point's skin entry to a skin point (drops its landmark placement)."""
         entry = [_round(v) for v in np.asarray(entry_mm, dtype=float).reshape(3)]
         self.update_point(point_id, entry_mm=entry, at=None)

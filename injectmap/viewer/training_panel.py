@@ -65,7 +65,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self.score_button = pn.widgets.Button(label="Score my plan", color="primary", width=150)
         self.empty.on_click(self._on_empty)
         self.reference.on_click(self._on_reference)
-        self.score_button.on_click(self._on_score)
+        self.score_button.on_click(self._on_score_click)
         self.result = pn.pane.Markdown("*Plan the exercise in the scene, then press Score my plan.*", width=860,
                                        css_classes=["training-score"])
         self.feedback = pn.widgets.Tabulator(self._frame(), show_index=False, selectable=1, disabled=True,
@@ -131,6 +131,10 @@ class TrainingPanel(pn.viewable.Viewer):
     def _on_reference(self, _e: Any = None) -> None:
         self.state.load_plan(self.exercise.reference_plan())
         self.state.message = f"Loaded the reference answer of '{self.exercise.title}' (undo to go back)."
+
+    def _on_score_click(self, e: Any = None) -> None:
+        """The Score button (a click handler returns nothing)."""
+        self._on_score(e)
 
     def _on_score(self, _e: Any = None) -> Score:
         s = score_attempt(self.exercise, self.state.plan_dict(), self.model)

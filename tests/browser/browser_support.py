@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[2]
 VIEWPORT = {"width": 1850, "height": 1150}
 #: measured durations in seconds (server start to first frame, click to finding...)
 TIMINGS: dict[str, float] = {}
@@ -66,3 +73,47 @@ class AppPage:
 
     def finding_rows(self):
         return self.page.locator(".findings-table .tabulator-row")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(proc: subprocess.Popen, port: int, log_path: str, timeout_s: float = 600) -> None:
+    """Wait until the server accepts TCP connections (no HTTP request: that would start a session)."""
+    deadline = time.time() + timeout_s  # the first run may build the model cache
+    while True:
+        if proc.poll() is not None:
+            tail = Path(log_path).read_text()[-3000:]
+            raise RuntimeError(f"the app server exited ({proc.returncode}); log: {tail}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.time() > deadline:
+                proc.kill()
+                raise RuntimeError(f"the app server did not listen within {timeout_s:.0f} s") from None
+            time.sleep(0.05)
+
+
+def start_server(env_extra: dict[str, str]) -> tuple[subprocess.Popen, int, str]:
+    """Start ``injectmap serve`` on a free port (not waiting for it); return the process, the port and
+    the path of its log (stdout and stderr)."""
+    port = free_port()
+    env = dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow", **env_extra)
+    log = tempfile.NamedTemporaryFile(prefix="injectmap-serve-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys, injectmap.cli; sys.exit(injectmap.cli.main())", "serve",
+         "--port", str(port), "--host", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return proc, port, log.name
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser_support import TIMINGS, VIEWPORT, AppPage
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
+#: the scene canvas's container: it counts its frames and names the server's scene it drew
+SCENE_CSS = ".scene .injectmap-scene"
 
 
 def _shot(page, name: str) -> None:
@@ -69,23 +72,38 @@ def _place_by_click(app: AppPage, xy: tuple[float, float]) -> tuple[str, float]:
     toggle = page.get_by_role("button", name=re.compile("Place points"))
     if "active" not in (toggle.get_attribute("class") or ""):
         toggle.click()
-    box = None
-    for _ in range(100):  # Panel rebuilds the vtk.js canvas after each scene update: wait for it
-        app.canvas().wait_for(state="visible", timeout=60_000)
-        box = app.canvas().bounding_box()
-        if box is not None:
-            break
-        page.wait_for_timeout(100)
+    # the canvas knows placing is on (its crosshair): a click now places a point
+    expect(page.locator(SCENE_CSS).first).to_have_css("cursor", "crosshair", timeout=60_000)
+    app.canvas().wait_for(state="visible", timeout=60_000)  # Panel may have rebuilt the canvas
+    box = app.canvas().bounding_box()
     assert box is not None
+    count = app.plan_rows().count()
     t0 = time.perf_counter()
     page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
-    for _ in range(600):
-        texts = app.plan_rows().all_inner_texts()
-        added = [t for t in texts if t not in before and re.match(r"\s*p\d+", t)]
-        if added:
-            return added[0].split()[0], t0
-        page.wait_for_timeout(100)
-    raise AssertionError(f"no point was added; rows: {app.plan_rows().all_inner_texts()}")
+    try:
+        expect(app.plan_rows()).to_have_count(count + 1, timeout=60_000)  # the new point's row
+    except AssertionError as exc:
+        raise AssertionError(f"no point was added; rows: {app.plan_rows().all_inner_texts()}") from exc
+    added = [t for t in app.plan_rows().all_inner_texts() if t not in before and re.match(r"\s*p\d+", t)]
+    assert len(added) == 1, added
+    return added[0].split()[0], t0
+
+
+def _scene_state(page) -> tuple[int, int]:
+    """The canvas's frames drawn and the server's scene it shows (its sequence number)."""
+    el = page.locator(SCENE_CSS).first
+    return int(el.get_attribute("data-frames") or 0), int(el.get_attribute("data-scene-seq") or -1)
+
+
+def _changed(value: int) -> re.Pattern[str]:
+    """A counter on the canvas's container once it is no longer ``value`` (it only grows)."""
+    return re.compile(rf"^(?!{value}$)\d+$")
+
+
+def _wait_for_scene_after(page, seq: int) -> None:
+    """Wait until the canvas drew a scene the server sent after scene ``seq`` (the page's elements are in
+    shadow roots: a locator reaches them, ``document.querySelector`` does not)."""
+    expect(page.locator(SCENE_CSS).first).to_have_attribute("data-scene-seq", _changed(seq), timeout=60_000)
 
 
 def test_page_loads_and_renders(app_page: AppPage) -> None:
@@ -100,17 +118,12 @@ def test_page_loads_and_renders(app_page: AppPage) -> None:
 
 def test_toggle_layer_changes_the_picture(app_page: AppPage) -> None:
     page = app_page.page
-    page.wait_for_timeout(1500)
+    _frames, seq = _scene_state(page)
     before = _image(app_page.canvas_png())
     page.locator(".layer-skin input[type=checkbox]").uncheck()
-    changed = False
-    for _ in range(100):
-        page.wait_for_timeout(200)
-        after = _image(app_page.canvas_png())
-        if np.abs(after - before).mean() > 2.0:
-            changed = True
-            break
-    assert changed, "hiding the skin did not change the rendered scene"
+    _wait_for_scene_after(page, seq)  # the server sent the scene without the skin and the canvas drew it
+    after = _image(app_page.canvas_png())
+    assert np.abs(after - before).mean() > 2.0, "hiding the skin did not change the rendered scene"
     _shot(page, "no-skin")
     assert app_page.errors == []
 
@@ -139,8 +152,10 @@ def test_point_above_brow_gives_a_warning(app_page: AppPage, click_targets) -> N
         raise AssertionError(f"no warning for {pid}; findings: {app_page.finding_rows().all_inner_texts()}; "
                              f"plan: {app_page.plan_rows().all_inner_texts()}") from exc
     TIMINGS["click_to_finding_s"] = time.perf_counter() - t0
+    frames, _seq = _scene_state(page)
     warn.first.click()  # select the finding: its structure is highlighted, the camera turns to it
-    app_page.page.wait_for_timeout(1500)
+    # the canvas drew the turned camera
+    expect(page.locator(SCENE_CSS).first).to_have_attribute("data-frames", _changed(frames), timeout=60_000)
     _shot(app_page.page, "finding")
     assert app_page.errors == []
 

@@ -16,6 +16,8 @@ pytestmark = pytest.mark.browser
 
 DEMO_PLAN = Path(__file__).resolve().parents[2] / "injectmap" / "viewer" / "demo_plan.json"
 WAIT_MS = 60_000
+#: the scene canvas's container (it counts its frames and the cameras it sent back on itself)
+SCENE_CSS = ".scene .injectmap-scene"
 
 
 def _canvas_image(app: AppPage) -> np.ndarray:
@@ -53,6 +55,18 @@ def _wait_for_change(app: AppPage, before: np.ndarray, what: str, threshold: flo
             return after
         app.page.wait_for_timeout(200)
     raise AssertionError(f"{what} did not change the rendered scene")
+
+
+def _changed(value: int) -> re.Pattern[str]:
+    """A counter on the canvas's container once it is no longer ``value`` (it only grows; the page's
+    elements are in shadow roots, which a locator reaches and ``document.querySelector`` does not)."""
+    return re.compile(rf"^(?!{value}$)\d+$")
+
+
+def _not_blank(img: np.ndarray) -> bool:
+    """More than a background: 5 % of the pixels differ from the most common colour."""
+    bg = np.median(img.reshape(-1, 3), axis=0)
+    return bool((np.abs(img - bg).sum(axis=2) > 30).mean() > 0.05)
 
 
 def _slider(app: AppPage, label: str):
@@ -234,9 +248,12 @@ def test_png_export_shows_the_view_the_user_turned_to(app_page: AppPage, tmp_pat
                           dtype=float)
 
     page = app_page.page
+    scene = page.locator(SCENE_CSS).first
     box = app_page.canvas().bounding_box()
     assert box is not None
+    sent = int(scene.get_attribute("data-camera-sent") or 0)  # cameras the canvas sent back so far
     # turn the head by dragging on the background beside it (not on a point's handle), at a hand's pace
+    # (the pauses are the user's input, paced as a hand moves: vtk.js turns the camera between events)
     x, y = box["x"] + 60, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
@@ -244,10 +261,14 @@ def test_png_export_shows_the_view_the_user_turned_to(app_page: AppPage, tmp_pat
         page.mouse.move(x + 20 * k, y)
         page.wait_for_timeout(40)
     page.mouse.up()
-    page.wait_for_timeout(1500)  # the canvas sends its camera back after 0.4 s of stillness
+    # the canvas sends the camera back once the head is still (0.4 s after the last move): wait for it
+    expect(scene).to_have_attribute("data-camera-sent", _changed(sent), timeout=WAIT_MS)
     turned = png()
+    frames = int(scene.get_attribute("data-frames") or 0)
     page.get_by_role("button", name="Front", exact=True).click()  # the standard view again
-    page.wait_for_timeout(1500)
+    # the server took the view (its camera) and sent it to the canvas, which drew it
+    expect(scene).to_have_attribute("data-frames", _changed(frames), timeout=WAIT_MS)
     front = png()
+    assert _not_blank(turned) and _not_blank(front), "the exported PNG shows no head"
     assert front.shape == turned.shape and np.abs(turned - front).mean() > 1.0
     assert not _errors(app_page)

@@ -1,4 +1,4 @@
-"""``panel serve viewer/app.py`` (the other documented way to serve the app) draws the same app."""
+"""``panel serve injectmap/viewer/app.py`` (the other documented way to serve the app) draws the same app."""
 
 from __future__ import annotations
 
@@ -7,21 +7,20 @@ import subprocess
 import sys
 import tempfile
 
-from browser_support import VIEWPORT, AppPage
-from conftest import ROOT, _free_port, _wait_for_port
+from browser_support import ROOT, VIEWPORT, AppPage, free_port, wait_for_port
 
 
 def test_panel_serve_of_the_app_module(browser) -> None:
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="injectmap-autosave-") as autosave, \
             tempfile.NamedTemporaryFile(prefix="injectmap-panel-serve-", suffix=".log") as log:
         env = dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow", INJECTMAP_AUTOSAVE_DIR=autosave)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "panel", "serve", "viewer/app.py", "--port", str(port), "--address", "127.0.0.1",
-             f"--allow-websocket-origin=127.0.0.1:{port}", "--num-procs", "1"],
+            [sys.executable, "-m", "panel", "serve", "injectmap/viewer/app.py", "--port", str(port),
+             "--address", "127.0.0.1", f"--allow-websocket-origin=127.0.0.1:{port}", "--num-procs", "1"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_for_port(proc, port, log.name)
+            wait_for_port(proc, port, log.name)
             ctx = browser.new_context(viewport=VIEWPORT)
             try:
                 app = AppPage(ctx.new_page(), f"http://127.0.0.1:{port}/app", timed=False).open()

@@ -7,11 +7,12 @@ import re
 import pytest
 
 from injectmap.viewer import app as viewer_app
+from injectmap.viewer import server as viewer_server
 
 
 def test_serve_refuses_open_host_without_password() -> None:
     with pytest.raises(SystemExit, match="password"):
-        viewer_app.serve(port=0, host="0.0.0.0", password=None)
+        viewer_server.serve(port=0, host="0.0.0.0", password=None)
 
 
 def test_demo_plan_is_valid() -> None:

@@ -1,0 +1,87 @@
+"""The Files card: open, download and autosave the plan; export a screenshot and the scene."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+import param
+
+from injectmap.planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict, save_plan
+from injectmap.viewer.scene_view import SceneView
+from injectmap.viewer.state import AppState
+
+AUTOSAVE_ENV = "INJECTMAP_AUTOSAVE_DIR"
+
+
+def autosave_dir() -> Path:
+    """Where each session's plan is saved after every change (``$INJECTMAP_AUTOSAVE_DIR``)."""
+    d = os.environ.get(AUTOSAVE_ENV) or str(Path.home() / ".cache" / "injectmap" / "autosave")
+    return Path(d)
+
+
+class FilePanel(pn.viewable.Viewer):
+    """Open, download and autosave the plan; export a screenshot and the scene."""
+
+    def __init__(self, state: AppState, scene_view: SceneView, session_id: str, **params: Any) -> None:
+        super().__init__(**params)
+        self.state, self.scene_view, self.session_id = state, scene_view, session_id
+        self.upload = pn.widgets.FileInput(accept=".json", label="Open plan", width=250)
+        self.upload.param.watch(self._on_upload, "value")
+        self.download = pn.widgets.FileDownload(callback=self._plan_bytes, filename="plan.json",
+                                                label="Download plan", color="success", width=250)
+        self.png = pn.widgets.FileDownload(callback=self._png_bytes, filename="injectmap.png",
+                                           label="Screenshot (PNG)", width=250)
+        self.gltf = pn.widgets.FileDownload(callback=self._gltf_bytes, filename="injectmap-scene.gltf",
+                                            label="Scene (glTF)", width=250)
+        self.status = pn.pane.Markdown("", width=280)
+        self.autosave_path = autosave_dir() / f"{session_id}.json"
+        state.param.watch(self._autosave, ["points", "product", "extra"])  # extra: the face
+        state.param.watch(lambda e: setattr(self.status, "object", e.new), ["message"])
+
+    def _plan_bytes(self) -> io.BytesIO:
+        return io.BytesIO(self.state.to_json().encode("utf-8"))
+
+    def _png_bytes(self) -> io.BytesIO:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(self.scene_view.scene.screenshot()).save(buf, format="PNG")
+        buf.seek(0)
+        return buf
+
+    def _gltf_bytes(self) -> io.BytesIO:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "scene.gltf"
+            self.scene_view.scene.export_gltf(str(path))
+            return io.BytesIO(path.read_bytes())
+
+    def _on_upload(self, event: param.parameterized.Event) -> None:
+        if not event.new:
+            return
+        try:
+            plan = loads_plan(event.new, source=self.upload.filename or "upload")
+        except PlanError as exc:
+            self.state.message = "Not opened: " + "; ".join(str(e) for e in exc.errors[:5])
+            return
+        self.state.load_plan(plan_to_dict(plan))
+        self.state.message = f"Opened {self.upload.filename} ({len(plan.points)} points)."
+
+    def _autosave(self, *_: Any) -> None:
+        try:
+            plan = parse_plan(self.state.plan_dict())
+        except PlanError:
+            return
+        try:
+            self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
+            save_plan(plan, self.autosave_path)
+        except OSError as exc:
+            self.status.object = f"Autosave failed: {exc}"
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Card(pn.pane.Markdown("Open a plan (.json)"), self.upload, self.download, self.png,
+                       self.gltf, self.status, title="Files", width=300)

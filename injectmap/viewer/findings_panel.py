@@ -1,0 +1,57 @@
+"""The Findings table: the plan's findings; selecting one selects its point and highlights its structure."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import panel as pn
+import param
+
+from injectmap.viewer.analysis import PlanAnalyst
+from injectmap.viewer.scene import SEVERITY_COLOURS
+from injectmap.viewer.state import AppState
+
+
+class FindingsPanel(pn.viewable.Viewer):
+    """The findings of the plan; selecting one selects its point and highlights its structure."""
+
+    def __init__(self, state: AppState, analyst: PlanAnalyst, **params: Any) -> None:
+        super().__init__(**params)
+        self.state, self.analyst = state, analyst
+        #: groups a selection's changes into one update of the page (the scene's batch, set by the app)
+        self.batch: Any = contextlib.nullcontext
+        self._rows: list[dict[str, Any]] = []
+        colours = {k: f"background-color: {v}33" for k, v in SEVERITY_COLOURS.items()}
+        self.table = pn.widgets.Tabulator(self._frame(), show_index=False, selectable=1, disabled=True,
+                                          height=260, width=860, css_classes=["findings-table"],
+                                          layout="fit_columns", widths={"message": 420})
+        self.table.style.apply(lambda s: [colours.get(v, "") for v in s], subset=["severity"])
+        self.table.param.watch(self._on_select, "selection")
+        self.errors = pn.pane.Alert("", alert_type="danger", visible=False, width=860)
+        analyst.param.watch(self._refresh, ["results", "plan_findings", "errors"])
+
+    def _frame(self) -> Any:
+        import pandas as pd
+
+        self._rows = self.analyst.finding_rows()
+        cols = ["point", "severity", "code", "structure", "distance_mm", "message"]
+        return pd.DataFrame(self._rows, columns=cols)
+
+    def _refresh(self, *_: Any) -> None:
+        self.table.value = self._frame()
+        self.errors.object = "\n\n".join(self.analyst.errors)
+        self.errors.visible = bool(self.analyst.errors)
+
+    def _on_select(self, event: param.parameterized.Event) -> None:
+        if not event.new or event.new[0] >= len(self._rows):
+            return
+        row = self._rows[event.new[0]]
+        with self.batch():
+            if row["point"]:
+                self.state.selected = row["point"]
+            self.state.highlight = ""
+            self.state.highlight = row["structure"]
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(pn.pane.Markdown("### Findings"), self.errors, self.table)
