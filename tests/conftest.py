@@ -70,17 +70,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # different faces go to different folders: two builds at a time are safe and use both cores
     pending = list(missing)
     running: list[tuple[dict[str, float], subprocess.Popen]] = []
-    while pending or running:
-        while pending and len(running) < 2:
-            face = pending.pop(0)
-            running.append((face, subprocess.Popen(_build_args(face), cwd=TESTS.parent, stdout=subprocess.PIPE,
-                                                   stderr=subprocess.STDOUT, text=True)))
-        face, proc = running.pop(0)
-        out, _ = proc.communicate()
-        if proc.returncode != 0:
-            raise pytest.UsageError(f"building the face {face or 'default'} failed ({proc.returncode}):\n{out}")
-        if reporter is not None:
-            reporter.write_line(f"  {out.strip().splitlines()[-1] if out.strip() else face}")
+    try:
+        while pending or running:
+            while pending and len(running) < 2:
+                face = pending.pop(0)
+                running.append((face, subprocess.Popen(_build_args(face), cwd=TESTS.parent, stdout=subprocess.PIPE,
+                                                       stderr=subprocess.STDOUT, text=True)))
+            face, proc = running[0]
+            out, _ = proc.communicate()
+            running.pop(0)
+            if proc.returncode != 0:
+                raise pytest.UsageError(f"building the face {face or 'default'} failed ({proc.returncode}):\n{out}")
+            if reporter is not None:
+                reporter.write_line(f"  {out.strip().splitlines()[-1] if out.strip() else face}")
+    finally:  # interrupted or failed: no build is left running behind the session
+        for _, proc in running:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.hookimpl(tryfirst=True)
