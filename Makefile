@@ -1,5 +1,6 @@
 # The two set-up commands of the README: `make run` and `make test` (and `make test-fast` for the inner loop).
 VENV ?= .venv
+export VENV
 PORT ?= 5006
 HOST ?= 127.0.0.1
 # pytest-xdist workers: 2 on this 2-core machine; `make test JOBS=auto` uses every core
@@ -29,7 +30,7 @@ test-fast: setup lint
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 
 build: setup
 	$(VENV)/bin/injectmap anatomy build
