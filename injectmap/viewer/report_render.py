@@ -28,9 +28,9 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 import numpy as np  # noqa: E402
 
 from injectmap.anatomy.fileio import atomic_write_bytes  # noqa: E402
-from injectmap.reports import report as rep  # noqa: E402
 from injectmap.planning.check import check_plan  # noqa: E402
 from injectmap.planning.plan import Plan, load_plan, parse_plan  # noqa: E402
+from injectmap.reports import report as rep  # noqa: E402
 from injectmap.reports.figures import timeline_figure  # noqa: E402
 
 #: pictures of the report: caption -> camera view
