@@ -8,8 +8,9 @@ JOBS ?= 2
 export VTK_DEFAULT_OPENGL_WINDOW ?= vtkEGLRenderWindow
 
 # every test, in parallel; the browser tests run in order on one worker (one xdist group, see tests/conftest.py),
-# the docstring examples of injectmap run too; the 15 slowest tests are listed at the end
-PYTEST = $(VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadgroup --durations=15
+# the docstring examples of injectmap run too (conftest files are not collected as doctest modules: two share
+# the name conftest); the 15 slowest tests are listed at the end
+PYTEST = $(VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadgroup --durations=15 --ignore-glob='*/conftest.py'
 # the inner loop: no browser, no notebooks, no faces other than the default, no wheel build
 FAST = -m "not browser and not notebooks and not variants and not wheel"
 
