@@ -11,8 +11,8 @@ export VTK_DEFAULT_OPENGL_WINDOW ?= vtkEGLRenderWindow
 # the docstring examples of injectmap run too (conftest files are not collected as doctest modules: two share
 # the name conftest); the 15 slowest tests are listed at the end
 PYTEST = $(VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadgroup --durations=15 --ignore-glob='*/conftest.py'
-# the inner loop: no browser, no notebooks, no faces other than the default, no wheel build
-FAST = -m "not browser and not notebooks and not variants and not wheel"
+# the inner loop: no browser, no notebooks, no faces other than the default, no wheel build, no benchmark
+FAST = -m "not browser and not notebooks and not variants and not wheel and not bench"
 
 .PHONY: setup run test test-fast lint bench build
 
