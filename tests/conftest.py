@@ -1,19 +1,115 @@
-"""Shared test fixtures and settings."""
+"""Shared test fixtures and settings: the face model (one per session), the browser, and the run's
+scheduling under pytest-xdist.
+
+With ``-n N`` the controller builds every face the suite uses into the model cache before the workers
+start (:func:`pytest_sessionstart`), so the workers only ever read the cache and two of them never build
+the same face at once. Tests that drive one shared app server or chromium (tests/browser) run in one
+xdist group, in order, on one worker (``--dist loadgroup``).
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 # off-screen VTK rendering through EGL (Mesa), no X server needed
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
+TESTS = Path(__file__).resolve().parent
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+#: every face the tests and notebooks load (FaceParams keyword arguments): the default face and the
+#: variants of tests/anatomy/test_variants.py, tests/viewer/test_face_panel.py and the training
+#: exercises (masseter -1); built before the xdist workers start
+TEST_FACES: tuple[dict[str, float], ...] = (
+    {},
+    {"masseter": -1.0},
+    {"masseter": 1.0},
+    {"brow_left": 1.0},
+    {"sex": 0.0},
+    {"sex": 1.0},
+)
+
+
+def _build_args(face: dict[str, float]) -> list[str]:
+    """``injectmap anatomy build`` for one face (a no-op when the cache holds it, current)."""
+    args = [sys.executable, "-m", "injectmap", "anatomy", "build"]
+    for key, value in face.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    numprocesses = getattr(config.option, "numprocesses", None)
+    return bool(numprocesses) and not hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under xdist, build the missing faces once, in the controller, before any worker loads one."""
+    config = session.config
+    if not _is_xdist_controller(config) or config.option.collectonly:
+        return
+    from injectmap.anatomy.model import cache_valid
+    from injectmap.anatomy.params import FaceParams
+
+    missing = [f for f in TEST_FACES if not cache_valid(FaceParams(**f))]
+    if not missing:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"building {len(missing)} face(s) into the model cache before the workers start")
+    # different faces go to different folders: two builds at a time are safe and use both cores
+    pending = list(missing)
+    running: list[tuple[dict[str, float], subprocess.Popen]] = []
+    try:
+        while pending or running:
+            while pending and len(running) < 2:
+                face = pending.pop(0)
+                running.append((face, subprocess.Popen(_build_args(face), cwd=TESTS.parent, stdout=subprocess.PIPE,
+                                                       stderr=subprocess.STDOUT, text=True)))
+            face, proc = running[0]
+            out, _ = proc.communicate()
+            running.pop(0)
+            if proc.returncode != 0:
+                raise pytest.UsageError(f"building the face {face or 'default'} failed ({proc.returncode}):\n{out}")
+            if reporter is not None:
+                reporter.write_line(f"  {out.strip().splitlines()[-1] if out.strip() else face}")
+    finally:  # interrupted or failed: no build is left running behind the session
+        for _, proc in running:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The browser tests share one app server and one chromium per process: one xdist group."""
+    for item in items:
+        if TESTS / "browser" in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+@pytest.fixture(scope="session")
+def model() -> Any:
+    """The default (sex 0.5) face model, loaded once per session (per worker under xdist) from the
+    model cache; built there the first time (about 20 s)."""
+    from injectmap.anatomy.model import load_model
+
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def face_model(model: Any) -> Any:
+    """The default face model under the viewer tests' name: the same object as ``model``."""
+    return model
 
 
 @pytest.fixture(scope="session")

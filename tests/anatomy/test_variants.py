@@ -9,7 +9,7 @@ from injectmap.anatomy.model import load_model
 from injectmap.anatomy.params import FaceParams, FaceParamsError
 from injectmap.planning.check import check_plan
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.variants]
 
 PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
 

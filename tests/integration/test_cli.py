@@ -93,6 +93,7 @@ def test_check_danger_exits_1(tmp_path: Path) -> None:
     assert any(f["severity"] == "danger" for f in json.loads(p.stdout)["points"][0]["findings"])
 
 
+@pytest.mark.bench
 def test_bench_reports_ratios_and_agreement() -> None:
     p = run("bench", "--format", "json", "--repeats", "120", "--clicks", "6")
     assert p.returncode == 0, p.stderr

@@ -3,6 +3,7 @@ PDF's pages render to non-blank PNGs."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -71,6 +72,22 @@ def _not_blank(img: np.ndarray) -> bool:
     return bool((np.abs(img.astype(float) - bg).sum(axis=-1) > 30).mean() > 0.01)
 
 
+def _png(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def _screenshot_once_drawn(canvas, timeout_s: float = 60.0) -> np.ndarray:
+    """The canvas's screenshot as soon as the scene has drawn something (each screenshot waits for the
+    next frame: no sleep), or the last one taken after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        shot = _png(canvas.screenshot())
+        if _not_blank(shot) or time.monotonic() > deadline:
+            return shot
+
+
 def test_bad_output_and_bad_plan_exit_2(plan_file: Path, tmp_path: Path):
     assert _cli("report", str(plan_file), "-o", str(tmp_path / "r.txt")).returncode == 2
     bad = tmp_path / "bad.json"
@@ -98,11 +115,9 @@ def test_html_opens_offline_with_scene_and_tables(html_report: Path, browser):
     page.goto(html_report.as_uri())
     canvas = page.locator("#scene canvas").first
     canvas.wait_for(state="visible", timeout=120_000)
-    time.sleep(1.5)
     box = canvas.bounding_box()
     assert box and box["width"] > 500 and box["height"] > 400
-    shot = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
-        __import__("io").BytesIO(canvas.screenshot())).convert("RGB"))
+    shot = _screenshot_once_drawn(canvas)
     assert _not_blank(shot), "the 3D scene drew nothing"
     # dose table by muscle and side
     heads = page.locator("table.doses th").all_inner_texts()

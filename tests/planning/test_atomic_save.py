@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ CHILD = textwrap.dedent(
     while True:
         save_plan(plans[i % 2], target)
         i += 1
+        print("saved", i, flush=True)  # the next save starts now: the parent kills during one of them
     """
 )
 
@@ -68,7 +68,10 @@ def test_sigkill_during_save_never_leaves_a_partial_file(tmp_path):
         try:
             assert proc.stdout is not None
             assert proc.stdout.readline().strip() == b"ready"
-            time.sleep(rng.uniform(0.0, 0.25))
+            # no fixed sleep: wait until the child has completed a random number of saves (1 to 3), so
+            # the kill lands while it writes the next one, of either plan
+            for _ in range(rng.randint(1, 3)):
+                assert proc.stdout.readline().startswith(b"saved"), "the child stopped saving"
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

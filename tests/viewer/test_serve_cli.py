@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,9 +22,38 @@ def _free_port() -> int:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow")
+    env = dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow", PYTHONUNBUFFERED="1")
     env.pop("INJECTMAP_PASSWORD", None)
     return env
+
+
+#: Panel prints this once the server's socket is bound and listening
+LISTENING = "Launching server at"
+
+
+def wait_until_listening(proc: subprocess.Popen, timeout_s: float) -> list[str]:
+    """Block until the server prints that it listens (no polling); its output keeps being drained into
+    the returned list. Fails with the log if the server exits first or is silent for ``timeout_s``."""
+    lines: list[str] = []
+    listening: list[bool] = []
+    event = threading.Event()  # set on the listening line, or when the output ends (the server exited)
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if LISTENING in line and not listening:
+                listening.append(True)
+                event.set()
+        event.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not event.wait(timeout_s):
+        raise AssertionError(f"the server did not listen within {timeout_s:.0f} s: {''.join(lines)[-3000:]!r}")
+    if not listening:
+        proc.wait(timeout=15)
+        raise AssertionError(f"the server exited ({proc.returncode}): {''.join(lines)[-3000:]!r}")
+    return lines
 
 
 def test_open_host_without_password_is_refused_with_the_reason() -> None:
@@ -37,27 +66,18 @@ def test_open_host_without_password_is_refused_with_the_reason() -> None:
 
 def test_open_host_with_password_asks_for_a_login() -> None:
     port = _free_port()
-    with tempfile.TemporaryDirectory() as autosave, tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryDirectory() as autosave:
         env = dict(_env(), INJECTMAP_AUTOSAVE_DIR=autosave)
         proc = subprocess.Popen([*CLI, "serve", "--host", "0.0.0.0", "--port", str(port), "--password",
-                                 "s3cret-test"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                                 "s3cret-test"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
         try:
-            deadline = time.time() + 300  # the first start may build the model cache
-            status, location = None, ""
-            while status is None:
-                if proc.poll() is not None:
-                    log.seek(0)
-                    raise AssertionError(f"the server exited ({proc.returncode}): {log.read()[-3000:]!r}")
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    conn.request("GET", "/")
-                    resp = conn.getresponse()
-                    status, location = resp.status, resp.getheader("Location") or ""
-                    conn.close()
-                except OSError:
-                    if time.time() > deadline:
-                        raise AssertionError("the server did not answer within 300 s") from None
-                    time.sleep(0.3)
+            wait_until_listening(proc, timeout_s=300)  # the first start may build the model cache
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            status, location = resp.status, resp.getheader("Location") or ""
+            conn.close()
             assert status == 401 or (status in (302, 303, 307) and "login" in location), (status, location)
             # the login page itself is served
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
