@@ -28,14 +28,13 @@ Decisions beyond CONTRACTS (version 1):
   ``angle_deg``: 0 to 89 and needs ``toward`` (and the reverse). ``direction``, ``angle_deg`` and
   ``tip_mm`` exclude each other.
 - ``model``: ``{name?: str, sex?: 0..1 or "female"/"male", shape?: {name: -1..1}}``.
-- The check "an entry more than 15 mm from the skin" needs the face: :func:`check_entry_distances`
-  takes a distance function from the anatomy side and returns issues in the same form.
+- The check "an entry more than 15 mm from the skin" needs the face: the analysis makes it
+  (``injectmap.planning.analysis``, the limit in rules.yaml).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
@@ -67,7 +66,6 @@ from injectmap.planning.planfile import (
     PlanFile,
     PointFile,
     ProductFile,
-    fmt,
     show,
     validation_issues,
 )
@@ -79,7 +77,6 @@ __all__ = [
     "MAX_ANGLE_DEG",
     "MAX_COORD_MM",
     "MAX_DEPTH_MM",
-    "MAX_ENTRY_DISTANCE_MM",
     "MAX_FILE_BYTES",
     "MAX_OFFSET_MM",
     "MAX_POINTS",
@@ -99,7 +96,6 @@ __all__ = [
     "PointPlacement",
     "Product",
     "Session",
-    "check_entry_distances",
     "dumps_plan",
     "load_plan",
     "loads_plan",
@@ -110,7 +106,6 @@ __all__ = [
 
 DEFAULT_SESSION = "initial"
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_ENTRY_DISTANCE_MM = 15.0
 MAX_JSON_NESTING = 64
 
 Vec3 = tuple[float, float, float]
@@ -650,45 +645,4 @@ def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
         Destination.
     """
     atomic_write_bytes(path, dumps_plan(plan).encode("utf-8"))
-
-
-# ----------------------------------------------------------------------------------------------
-# geometry hook
-
-def check_entry_distances(
-    plan: Plan,
-    distance_to_skin_mm: Callable[[Vec3], float],
-    max_distance_mm: float = MAX_ENTRY_DISTANCE_MM,
-) -> list[PlanIssue]:
-    """Issues for ``entry_mm`` points farther than ``max_distance_mm`` from the skin.
-
-    The plan file alone cannot tell where the skin is: the analysis side calls this with the
-    face's distance function and, if the list is not empty, rejects the plan with
-    ``PlanError(issues)`` like any other validation error.
-
-    Parameters
-    ----------
-    plan : Plan
-        A parsed plan.
-    distance_to_skin_mm : callable
-        ``(x, y, z) -> distance in mm`` from a point to the nearest skin point (unsigned).
-    max_distance_mm : float, optional
-        Limit, 15 mm by CONTRACTS.
-
-    Returns
-    -------
-    list of PlanIssue
-        One per offending point, naming the point and ``entry_mm``.
-    """
-    out: list[PlanIssue] = []
-    for i, p in enumerate(plan.points):
-        e = p.placement.entry_mm
-        if e is None:
-            continue
-        d = float(distance_to_skin_mm(e))
-        if not math.isfinite(d) or d > max_distance_mm:
-            out.append(PlanIssue(f"points[{i}] (id {p.id!r}).entry_mm",
-                                 f"is {d:.1f} mm from the skin; at most {fmt(max_distance_mm)} mm allowed",
-                                 point_index=i, point_id=p.id, key="entry_mm"))
-    return out
 

@@ -12,7 +12,6 @@ from injectmap.planning.plan import (
     Plan,
     PlanError,
     PlanIssue,
-    check_entry_distances,
     parse_plan,
     plan_to_dict,
 )
@@ -250,16 +249,6 @@ def test_direction_tolerance():
     s = 1 / math.sqrt(2)
     obj = _plan_with(_point(direction=[s, s * 1.0005, 0]))
     assert parse_plan(obj).points[0].direction is not None
-
-
-def test_entry_distance_hook():
-    plan = parse_plan(fresh(CONTRACT_EXAMPLE))
-    assert check_entry_distances(plan, lambda p: 3.0) == []
-    (issue,) = check_entry_distances(plan, lambda p: 20.0)
-    assert str(issue) == "points[2] (id 'm1').entry_mm: is 20.0 mm from the skin; at most 15 mm allowed"
-    assert issue.point_id == "m1" and issue.key == "entry_mm"
-    with pytest.raises(PlanError):
-        raise PlanError(check_entry_distances(plan, lambda p: float("nan")))
 
 
 def test_plan_error_str_lists_all():
