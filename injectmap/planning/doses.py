@@ -36,7 +36,7 @@ from typing import Literal
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from injectmap.anatomy.datamodel import DataModel
-from injectmap.anatomy.ids import base_of
+from injectmap.anatomy.ids import base_of, structure_ids
 from injectmap.planning.datafiles import load_model
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "dose_group_of",
     "dose_range",
     "dosed_muscles",
+    "treatable_targets",
     "max_total",
     "region_of",
 ]
@@ -230,6 +231,18 @@ def dose_group_of(structure_id: str) -> str:
 def dosed_muscles() -> list[str]:
     """Base ids that have a dose range."""
     return sorted(_tables()[1])
+
+
+@lru_cache(maxsize=1)
+def treatable_targets() -> tuple[str, ...]:
+    """Every structure id a point may name as its ``target``: the muscles with a dose range (each side
+    of a bilateral one). Arteries, nerves, the duct, the gland, layers and the orbits are never targets.
+
+    >>> "orbicularis_oculi_left" in treatable_targets(), "orbit_left" in treatable_targets()
+    (True, False)
+    """
+    dosed = set(dosed_muscles())
+    return tuple(sorted(s for s in structure_ids() if base_of(s) in dosed))
 
 
 def area_names() -> list[str]:

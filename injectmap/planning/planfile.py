@@ -25,6 +25,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
 from injectmap.anatomy.ids import MIDLINE_LANDMARKS, landmark_ids, side_of, structure_ids
+from injectmap.planning.doses import dosed_muscles, treatable_targets
 from injectmap.planning.products import product_info, product_names, suggest_product
 
 __all__ = [
@@ -225,6 +226,20 @@ def _check_structure(value: Any, _handler: Any) -> str:
     return s
 
 
+def _check_target(value: Any, handler: Any) -> str:
+    """A target is a muscle being treated: one with a dose range (planning/data/dose_ranges.yaml).
+
+    An artery, a nerve, the duct, the gland, a layer or an orbit is never a target: the findings about
+    the structure the tip lies in must never depend on what the point aims at.
+    """
+    s = _check_structure(value, handler)
+    if s not in treatable_targets():
+        treated = ", ".join(sorted(set(dosed_muscles())))
+        raise _error(f"{show(s)} is not a muscle that is treated; a target is one of: {treated} "
+                     "(with _left or _right where the muscle has sides)")
+    return s
+
+
 def _check_point_id(value: Any, _handler: Any) -> str:
     if not isinstance(value, str):
         raise _error(f"must be a string, got {show(value)}")
@@ -252,12 +267,12 @@ def _check_date(value: Any, _handler: Any) -> str:
     return s
 
 
-def _structure_enum(schema: dict[str, Any]) -> None:
-    schema["enum"] = sorted(structure_ids())
+def _target_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(treatable_targets())
 
 
 Landmark = Annotated[str, Field(json_schema_extra={"x-def": "landmark"}), WrapValidator(_check_landmark)]
-StructureId = Annotated[str, Field(json_schema_extra=_structure_enum), WrapValidator(_check_structure)]
+TargetId = Annotated[str, Field(json_schema_extra=_target_enum), WrapValidator(_check_target)]
 PointId = Annotated[str, Field(pattern=POINT_ID_RE.pattern), WrapValidator(_check_point_id)]
 SessionId = Annotated[str, Field(json_schema_extra={"x-def": "session_id"}), WrapValidator(_check_session_id)]
 IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), WrapValidator(_check_date)]
@@ -410,7 +425,7 @@ class PointFile(_Record):
 
     id: PointId
     units: number(0, MAX_UNITS, lo_open=True)  # type: ignore[valid-type]
-    target: StructureId = _ABSENT
+    target: TargetId = _ABSENT
     at: AtFile = _ABSENT
     entry_mm: vec3(MAX_COORD_MM) = _ABSENT  # type: ignore[valid-type]
     depth_mm: number(0, MAX_DEPTH_MM) = _ABSENT  # type: ignore[valid-type]

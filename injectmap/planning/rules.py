@@ -264,6 +264,13 @@ def is_orbit(structure: Any) -> bool:
     return bool(structure.layer == "orbit" and structure.kind == "layer")
 
 
+def is_the_target(c: PointContext, sid: str, structure: Any) -> bool:
+    """``sid`` is the point's target and a muscle outside the orbit: the only structure a rule may pass
+    over because the point aims at it. An artery, nerve, duct, gland, layer or orbital structure is never
+    passed over, whatever the target says (the plan file refuses such targets as well)."""
+    return sid == c.target and structure.kind == "muscle" and not is_orbital(structure)
+
+
 # -- point rules ------------------------------------------------------------------------------------
 @_rule("tip_in_structure")
 def tip_in_structure(c: PointContext) -> list[Finding]:
@@ -271,7 +278,7 @@ def tip_in_structure(c: PointContext) -> list[Finding]:
     out = []
     for s in c.inside:
         st = c.model.structures[s]
-        if s == c.target:
+        if is_the_target(c, s, st):
             continue
         args = (s, c.distance(s), c.closest(s, c.tip), "tip_in_structure")
         if st.kind in ("artery", "nerve", "duct"):
@@ -315,7 +322,7 @@ def sphere_spared(c: PointContext) -> list[Finding]:
     out = []
     for s, nb in c.near.items():
         st = c.model.structures[s]
-        if s == c.target or s in c.inside or not st.spare or st.kind not in ("muscle", "layer", "gland"):
+        if is_the_target(c, s, st) or s in c.inside or not st.spare or st.kind not in ("muscle", "layer", "gland"):
             continue
         d_nom, d_out = nb.distance_mm - c.r_nom, nb.distance_mm - c.r_out
         if d_nom < 0:
@@ -337,7 +344,7 @@ def orbital_septum(c: PointContext) -> list[Finding]:
     out = []
     for s, nb in c.near.items():
         st = c.model.structures[s]
-        if is_orbital(st) and s not in c.inside and s != c.target and nb.distance_mm < lim:
+        if is_orbital(st) and s not in c.inside and nb.distance_mm < lim:
             out.append(finding(DANGER, "tip_at_septum",
                                f"The needle tip is {nb.distance_mm:.1f} mm from {st.name}, at the orbital septum: "
                                f"{st.weakened}", s, nb.distance_mm, nb.closest_mm, "orbital_septum"))

@@ -10,6 +10,7 @@ import panel as pn
 import param
 
 from injectmap.anatomy.ids import landmark_ids
+from injectmap.planning.doses import treatable_targets
 from injectmap.planning.plan import PlanError
 from injectmap.planning.products import product_info, product_names
 from injectmap.viewer.analysis import PlanAnalyst
@@ -17,10 +18,12 @@ from injectmap.viewer.scene import worst_severity
 from injectmap.viewer.state import AppState
 
 
-def _structure_options(model: Any) -> dict[str, str]:
+def _target_options(model: Any) -> dict[str, str]:
+    """The muscles a point may aim at (planning's treatable targets), by name."""
     opts = {"(none)": ""}
-    for sid, s in sorted(model.structures.items(), key=lambda kv: kv[1].name):
-        opts[f"{s.name} ({sid})"] = sid
+    targets = [model.structures[sid] for sid in treatable_targets() if sid in model.structures]
+    for s in sorted(targets, key=lambda s: s.name):
+        opts[f"{s.name} ({s.id})"] = s.id
     return opts
 
 
@@ -48,7 +51,7 @@ class PlanPanel(pn.viewable.Viewer):
                                            width=90)
         lms = landmark_ids()
         self.toward = pn.widgets.Select(label="toward", options=["(none)"] + lms, width=170)
-        self.target = pn.widgets.Select(label="Target", options=_structure_options(model), width=260)
+        self.target = pn.widgets.Select(label="Target", options=_target_options(model), width=260)
         self.suggest = pn.widgets.Button(label="Target = structure at tip", width=200)
         for w in (self.depth, self.units, self.angle, self.toward, self.target):
             w.param.watch(self._on_point_edit, "value")
@@ -176,8 +179,11 @@ class PlanPanel(pn.viewable.Viewer):
     def _on_suggest(self, _e: Any) -> None:
         r = self.analyst.results.get(self.state.selected)
         sid = r.tip_in if r else None
-        if sid and sid in self.model.structures:
+        if sid and sid in treatable_targets():
             self._guard(lambda: self.state.update_point(self.state.selected, target=sid))
+        elif sid and sid in self.model.structures:
+            self.state.message = (f"Not done: the tip lies in {self.model.structures[sid].name}, which is not a muscle "
+                                  "that is treated; a target is the muscle the point treats.")
 
     def _on_nudge(self, direction: str, _e: Any) -> None:
         if self.state.selected and self.nudge_step.value is not None:

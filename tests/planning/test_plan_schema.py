@@ -10,6 +10,7 @@ import pytest
 from plan_examples import CONTRACT_EXAMPLE, FULL, fresh, reference_plans
 
 from injectmap.anatomy.ids import landmark_ids, structure_ids
+from injectmap.planning.doses import treatable_targets
 from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.schema import build_schema, schema_text
 
@@ -47,7 +48,8 @@ def test_additional_properties_false_on_every_record():
 def test_enums_match_ids():
     assert set(SCHEMA["$defs"]["landmark"]["enum"]) == set(landmark_ids())
     point = SCHEMA["$defs"]["point"]["properties"]
-    assert set(point["target"]["enum"]) == set(structure_ids())
+    assert set(point["target"]["enum"]) == set(treatable_targets()) < set(structure_ids())
+    assert "orbit_left" not in point["target"]["enum"] and "facial_artery_left" not in point["target"]["enum"]
 
 
 @pytest.mark.parametrize("obj", [CONTRACT_EXAMPLE, FULL, *reference_plans()])
