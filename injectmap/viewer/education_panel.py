@@ -19,6 +19,7 @@ from injectmap.planning.results import PointResult
 from injectmap.reports.figures import timeline_figure
 from injectmap.teaching import education
 from injectmap.viewer.state import AppState
+from injectmap.viewer.text import plain
 
 EDUCATION_MODE = "patient education"
 
@@ -72,7 +73,7 @@ class EducationPanel(pn.viewable.Viewer):
         except PlanError as exc:
             self.steps = []
             self.step_text.object = "*The plan has errors; fix them to see the walkthrough.*\n\n" + "\n".join(
-                f"- {e}" for e in exc.errors[:5])
+                f"- {plain(e)}" for e in exc.errors[:5])
             self._update_buttons()
             return
         model = getattr(self.analyst, "model", None)
@@ -111,7 +112,7 @@ class EducationPanel(pn.viewable.Viewer):
             target = p.get("target", "")
             info = education.muscle_info(target) if target else None
             where = info["plain_name"] if info else "(no muscle named)"
-            rows.append(f"- **{p['id']}**: {float(p.get('units', 0)):g} units, {where}")
+            rows.append(f"- **{plain(p['id'])}**: {float(p.get('units', 0)):g} units, {where}")
         return "#### Points in this step\n" + ("\n".join(rows) if rows else "*none*")
 
     # ------------------------------------------------------------------ navigation

@@ -14,6 +14,7 @@ import param
 from injectmap.planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict, save_plan
 from injectmap.viewer.scene_view import SceneView
 from injectmap.viewer.state import AppState
+from injectmap.viewer.text import plain
 
 AUTOSAVE_ENV = "INJECTMAP_AUTOSAVE_DIR"
 
@@ -41,7 +42,7 @@ class FilePanel(pn.viewable.Viewer):
         self.status = pn.pane.Markdown("", width=280)
         self.autosave_path = autosave_dir() / f"{session_id}.json"
         state.param.watch(self._autosave, ["points", "product", "extra"])  # extra: the face
-        state.param.watch(lambda e: setattr(self.status, "object", e.new), ["message"])
+        state.param.watch(lambda e: setattr(self.status, "object", plain(e.new)), ["message"])
 
     def _plan_bytes(self) -> io.BytesIO:
         return io.BytesIO(self.state.to_json().encode("utf-8"))
@@ -80,7 +81,7 @@ class FilePanel(pn.viewable.Viewer):
             self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
             save_plan(plan, self.autosave_path)
         except OSError as exc:
-            self.status.object = f"Autosave failed: {exc}"
+            self.status.object = plain(f"Autosave failed: {exc}")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Card(pn.pane.Markdown("Open a plan (.json)"), self.upload, self.download, self.png,

@@ -11,6 +11,7 @@ import param
 from injectmap.viewer.analysis import PlanAnalyst
 from injectmap.viewer.scene import SEVERITY_COLOURS
 from injectmap.viewer.state import AppState
+from injectmap.viewer.text import plain
 
 
 class FindingsPanel(pn.viewable.Viewer):
@@ -40,7 +41,7 @@ class FindingsPanel(pn.viewable.Viewer):
 
     def _refresh(self, *_: Any) -> None:
         self.table.value = self._frame()
-        self.errors.object = "\n\n".join(self.analyst.errors)
+        self.errors.object = "\n\n".join(plain(e) for e in self.analyst.errors)
         self.errors.visible = bool(self.analyst.errors)
 
     def _on_select(self, event: param.parameterized.Event) -> None:

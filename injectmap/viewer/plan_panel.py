@@ -16,6 +16,7 @@ from injectmap.planning.products import product_info, product_names
 from injectmap.viewer.analysis import PlanAnalyst
 from injectmap.viewer.scene import worst_severity
 from injectmap.viewer.state import AppState
+from injectmap.viewer.text import plain
 
 
 def _target_options(model: Any) -> dict[str, str]:
@@ -150,7 +151,7 @@ class PlanPanel(pn.viewable.Viewer):
         finally:
             self._updating = False
         tip = (r.tip_in if r else None) or "?"
-        self.selected_title.object = (f"**Point {pid}**: {p.get('units', 0)} U, tip in `{tip}` "
+        self.selected_title.object = (f"**Point {plain(pid)}**: {p.get('units', 0)} U, tip in `{tip}` "
                                       f"(layer {r.layer if r else '?'}), target {p.get('target', 'none')}")
 
     def _guard(self, fn: Any) -> None:

@@ -29,6 +29,7 @@ from injectmap.teaching.training import (
     validate_trainee,
 )
 from injectmap.viewer.state import DEFAULT_PRODUCT, AppState
+from injectmap.viewer.text import plain
 
 SCORES_ENV = "INJECTMAP_TRAINING_SCORES"
 FEEDBACK_COLUMNS = ["severity", "point", "structure", "message"]
@@ -161,16 +162,16 @@ class TrainingPanel(pn.viewable.Viewer):
         try:
             name = validate_trainee(raw)
         except ValueError as exc:
-            return f"**Score not kept:** {exc}."
+            return f"**Score not kept:** {plain(exc)}."
         try:
             record_score(self.scores_file, name, s.exercise_id, s)
             h = [e for e in history(self.scores_file, name) if e["exercise_id"] == s.exercise_id]
         except ScoreFileError as exc:
-            return f"**Score not kept:** {exc}"
+            return f"**Score not kept:** {plain(exc)}"
         best = max(e["total"] for e in h)
-        self.history.object = (f"**{name}**, {self.exercise.title}: {len(h)} attempt(s), best {best}/100, "
+        self.history.object = (f"**{plain(name)}**, {self.exercise.title}: {len(h)} attempt(s), best {best}/100, "
                                f"last scores {', '.join(str(e['total']) for e in h[-5:])}.")
-        return f"*Kept for {name}.*"
+        return f"*Kept for {plain(name)}.*"
 
     def _on_feedback_select(self, event: param.parameterized.Event) -> None:
         if not event.new or event.new[0] >= len(self._rows):

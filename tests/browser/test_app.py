@@ -202,3 +202,23 @@ def test_report_timings() -> None:
     """Print the measured timings (collected by the tests above) for docs/viewer-timings.md."""
     shown = {k: round(v, 2) for k, v in TIMINGS.items() if k not in ("server_t0", "server_epoch")}
     print("\nviewer timings:", json.dumps(shown))
+
+
+def test_a_hostile_plan_file_shows_as_text_and_runs_nothing(app_page: AppPage) -> None:
+    """A shared plan whose id and target carry markup, under a file name that carries markup too: the
+    page shows the characters and makes no element of them (no image, no script, no dialog)."""
+    page = app_page.page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    hostile = '<img src=x onerror="alert(8)">'
+    plan = {"format": "injectmap-plan", "version": 1,
+            "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+            "points": [{"id": "<script>alert(1)</script>", "units": 4, "target": hostile,
+                        "at": {"landmark": "glabella"}, "depth_mm": 3}]}
+    page.locator("input[type=file]").set_input_files(
+        files=[{"name": f"{hostile}.json", "mimeType": "application/json", "buffer": json.dumps(plan).encode()}])
+    status = page.get_by_text("Not opened", exact=False).first
+    status.wait_for(timeout=30_000)
+    assert "<img" in status.inner_text()  # the user sees what the file says, as text
+    assert page.locator('img[src="x"]').count() == 0
+    assert dialogs == []
