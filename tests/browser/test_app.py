@@ -199,9 +199,17 @@ def test_two_sessions_are_isolated(browser, app_url: str) -> None:
 
 
 def test_report_timings() -> None:
-    """Print the measured timings (collected by the tests above) for docs/viewer-timings.md."""
+    """The timings the tests above measured (printed for docs/viewer-timings.md) are whole and in causal
+    order: the server listened before the first frame was drawn, the page was ready after that frame,
+    and a click's finding came after its plan row. Speeds are not asserted here (a shared machine is
+    noisy); `injectmap bench` holds the speed targets."""
     shown = {k: round(v, 2) for k, v in TIMINGS.items() if k not in ("server_t0", "server_epoch")}
     print("\nviewer timings:", json.dumps(shown))
+    if "first_frame_s" not in TIMINGS:
+        pytest.skip("run with the page and click tests: no timing was collected")
+    assert 0 < TIMINGS["server_listening_s"] <= TIMINGS["first_frame_s"] <= TIMINGS["first_page_ready_s"], shown
+    if "click_to_plan_row_s" in TIMINGS and "click_to_finding_s" in TIMINGS:
+        assert 0 < TIMINGS["click_to_plan_row_s"] and 0 < TIMINGS["click_to_finding_s"], shown
 
 
 def test_a_hostile_plan_file_shows_as_text_and_runs_nothing(app_page: AppPage) -> None:
