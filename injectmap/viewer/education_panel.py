@@ -112,7 +112,7 @@ class EducationPanel(pn.viewable.Viewer):
             target = p.get("target", "")
             info = education.muscle_info(target) if target else None
             where = info["plain_name"] if info else "(no muscle named)"
-            rows.append(f"- **{plain(p['id'])}**: {float(p.get('units', 0)):g} units, {where}")
+            rows.append(f"- **{p['id']}**: {float(p.get('units', 0)):g} units, {where}")
         return "#### Points in this step\n" + ("\n".join(rows) if rows else "*none*")
 
     # ------------------------------------------------------------------ navigation

@@ -13,8 +13,8 @@ import re
 
 __all__ = ["plain"]
 
-#: Markdown's punctuation that can start emphasis, links, code, headings, lists, tables or quotes
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+#: Markdown's punctuation that can make a link or an image (a fetch), code, emphasis, a heading or a table
+_MARKDOWN = re.compile(r"([\\`*_\[\]()#!|~])")
 
 
 def plain(text: object) -> str:
@@ -22,8 +22,8 @@ def plain(text: object) -> str:
 
     >>> plain("<img src=x onerror=alert(1)>")
     '&lt;img src=x onerror=alert\\\\(1\\\\)&gt;'
-    >>> plain("points[0] (id 'p').units: 4_000")
-    "points\\\\[0\\\\] \\\\(id 'p'\\\\)\\\\.units: 4\\\\_000"
+    >>> plain("![x](http://example.org/a.png) Ana M.")
+    '\\\\!\\\\[x\\\\]\\\\(http://example.org/a.png\\\\) Ana M.'
     """
     escaped = html.escape(str(text), quote=False)
     return _MARKDOWN.sub(r"\\\1", escaped)
