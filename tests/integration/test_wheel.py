@@ -14,21 +14,18 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
+from server_support import free_port, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the suffixes of the files the package reads at run time (data, templates, the browser's script)
 DATA_SUFFIXES = {".yaml", ".yml", ".json", ".js", ".html", ".css"}
-#: Panel prints this once the server's socket is bound and listening
-LISTENING = "Launching server at"
 
 
 @pytest.fixture(scope="module")
@@ -58,31 +55,6 @@ def test_the_wheel_holds_every_data_file(wheel: Path) -> None:
     assert not any(n.startswith(("tests/", "meshes/", "notebooks/")) for n in names)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until_listening(proc: subprocess.Popen, timeout_s: float) -> list[str]:
-    """Block until the server prints that it listens; its output keeps being drained into the list."""
-    lines: list[str] = []
-    listening: list[bool] = []
-    event = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if LISTENING in line and not listening:
-                listening.append(True)
-                event.set()
-        event.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    assert event.wait(timeout_s), f"the server did not listen within {timeout_s:.0f} s: {''.join(lines)[-3000:]!r}"
-    assert listening, f"the server exited ({proc.wait(timeout=15)}): {''.join(lines)[-3000:]!r}"
-    return lines
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +108,12 @@ def test_installed_wheel_checks_the_demo_plan_and_serves_the_app(wheel_venv: Pat
     if cached is not None:  # read from the shared cache, not rebuilt
         assert manifest.stat().st_mtime_ns == cached
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(cli), "serve", "--port", str(port), "--host", "127.0.0.1"], cwd=tmp_path,
                             env=dict(env, INJECTMAP_AUTOSAVE_DIR=str(tmp_path / "autosave")),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_until_listening(proc, timeout_s=300)
+        wait_until_listening(proc, timeout_s=300)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         conn.request("GET", "/")
         resp = conn.getresponse()

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
+
+from server_support import free_port, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "import sys, injectmap.cli; sys.exit(injectmap.cli.main())"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env() -> dict[str, str]:
@@ -27,37 +23,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-#: Panel prints this once the server's socket is bound and listening
-LISTENING = "Launching server at"
-
-
-def wait_until_listening(proc: subprocess.Popen, timeout_s: float) -> list[str]:
-    """Block until the server prints that it listens (no polling); its output keeps being drained into
-    the returned list. Fails with the log if the server exits first or is silent for ``timeout_s``."""
-    lines: list[str] = []
-    listening: list[bool] = []
-    event = threading.Event()  # set on the listening line, or when the output ends (the server exited)
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if LISTENING in line and not listening:
-                listening.append(True)
-                event.set()
-        event.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not event.wait(timeout_s):
-        raise AssertionError(f"the server did not listen within {timeout_s:.0f} s: {''.join(lines)[-3000:]!r}")
-    if not listening:
-        proc.wait(timeout=15)
-        raise AssertionError(f"the server exited ({proc.returncode}): {''.join(lines)[-3000:]!r}")
-    return lines
-
-
 def test_open_host_without_password_is_refused_with_the_reason() -> None:
-    res = subprocess.run([*CLI, "serve", "--host", "0.0.0.0", "--port", str(_free_port())], cwd=ROOT,
+    res = subprocess.run([*CLI, "serve", "--host", "0.0.0.0", "--port", str(free_port())], cwd=ROOT,
                          env=_env(), capture_output=True, text=True, timeout=120)
     assert res.returncode != 0
     msg = res.stdout + res.stderr
@@ -65,7 +32,7 @@ def test_open_host_without_password_is_refused_with_the_reason() -> None:
 
 
 def test_open_host_with_password_asks_for_a_login() -> None:
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as autosave:
         env = dict(_env(), INJECTMAP_AUTOSAVE_DIR=autosave)
         proc = subprocess.Popen([*CLI, "serve", "--host", "0.0.0.0", "--port", str(port), "--password",
