@@ -41,3 +41,13 @@ def wait_until_listening(proc: subprocess.Popen, timeout_s: float) -> list[str]:
         proc.wait(timeout=15)
         raise AssertionError(f"the server exited ({proc.returncode}): {''.join(lines)[-3000:]!r}")
     return lines
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a server started by a test: terminate, and kill it if it has not gone within 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)

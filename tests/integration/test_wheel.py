@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from server_support import free_port, wait_until_listening
+from server_support import free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the suffixes of the files the package reads at run time (data, templates, the browser's script)
@@ -131,9 +131,4 @@ def test_installed_wheel_checks_the_demo_plan_and_serves_the_app(wheel_venv: Pat
         finally:
             ctx.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop(proc)

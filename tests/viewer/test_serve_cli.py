@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from server_support import free_port, wait_until_listening
+from server_support import free_port, stop, wait_until_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "import sys, injectmap.cli; sys.exit(injectmap.cli.main())"]
@@ -53,9 +53,4 @@ def test_open_host_with_password_asks_for_a_login() -> None:
             assert resp.status == 200 and b"password" in resp.read().lower()
             conn.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+            stop(proc)
