@@ -291,7 +291,9 @@ class Builder:
     def tube(self, spec: dict[str, Any], side: str) -> Built:
         c = self.centreline(spec, side)
         r = float(spec["radius_mm"])
-        line = pv.lines_from_points(c)
+        # one polyline, so the tube has one wall and two end caps (a line cell per segment capped every
+        # segment inside the vessel, and a point inside measured its distance to those caps)
+        line = pv.MultipleLines(points=c)
         mesh = line.tube(radius=r, n_sides=14, capping=True).triangulate().clean()
         return Built(mesh=mesh, centreline=c, radius_mm=r)
 
