@@ -102,5 +102,10 @@ def test_bench_reports_ratios_and_agreement() -> None:
                 "viewer_glyphs_ratio_vs_vtk_sources"):
         assert res[key] > 0
     assert res["answers_agree"] is True
+    # distances are exact: against trimesh's closest point, in the same run (accuracy, not a time)
+    assert 0.0 <= res["exact_max_error_mm"] <= 0.1
+    for key in ("point_ms_over_target", "plan100_ms_over_target", "ratio_vs_vtk_over_target", "exact_error_over_target"):
+        assert res[key] > 0 or key == "exact_error_over_target"
+    assert isinstance(res["targets_met"], bool)
     # a click sends the browser its new point meshes, not the scene again
     assert 0 < res["viewer_click_update_mb_median"] < res["viewer_full_scene_mb"] / 5
