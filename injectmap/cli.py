@@ -25,7 +25,7 @@ def cmd_anatomy(args) -> int:
     if args.anatomy_cmd == "cache":
         return _cmd_cache(args)
     if args.anatomy_cmd == "memory":
-        from injectmap.anatomy.model import measure_face_memory
+        from injectmap.anatomy.cache import measure_face_memory
 
         res = measure_face_memory(args.faces)
         print(json.dumps(res, indent=1) if args.json else "\n".join(f"{k:<28} {v}" for k, v in res.items()))
@@ -152,6 +152,10 @@ def cmd_bench(args) -> int:
     from injectmap.planning.bench import run_bench
 
     res = run_bench(repeats=args.repeats)
+    if args.faces:
+        from injectmap.anatomy.cache import measure_face_memory
+
+        res.update({f"faces_{k}": v for k, v in measure_face_memory(args.faces).items()})
     if args.clicks:
         from injectmap.viewer.bench import run_viewer_bench
 
@@ -217,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--repeats", type=int, default=200)
     b.add_argument("--clicks", type=int, default=20,
                    help="clicks placed through the viewer's handler, in-process (0: skip the viewer)")
+    b.add_argument("--faces", type=int, default=0,
+                   help="variant faces loaded and let go, with the process memory against its target (0: skip)")
     args = p.parse_args(argv)
     if args.cache_dir:
         os.environ["INJECTMAP_CACHE_DIR"] = args.cache_dir  # read by anatomy.model.cache_root

@@ -325,3 +325,72 @@ def prune(root: Path, budget_bytes: float, keep: Iterable[str] = ()) -> list[str
 def note(message: str) -> None:
     """A note for the user on stderr (the command's output and exit status are unaffected)."""
     print(f"injectmap: note: {message}", file=sys.stderr, flush=True)
+
+
+# -- memory ----------------------------------------------------------------------------------------
+def rss_mb() -> float:
+    """This process's resident memory in MB (``/proc/self/status``; psutil elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+#: the variant faces :func:`measure_face_memory` loads, in order (the tests' variants), as keywords
+MEMORY_FACES: tuple[dict[str, float], ...] = (
+    {"masseter": -1.0}, {"masseter": 1.0}, {"brow_left": 1.0}, {"sex": 0.0}, {"sex": 1.0},
+)
+
+
+def measure_face_memory(faces: int = 3) -> dict[str, float]:
+    """The process's RSS (MB) before, while ``faces`` variant faces are loaded, and after they are let go.
+
+    The faces are loaded through ``load_model`` (from the cache; built there when missing) into a
+    registry of their own (the process's :data:`~injectmap.anatomy.model.FACES` is left as it was),
+    each with its spatial index, then let go and collected. ``released_fraction`` is how much of the
+    growth came back, ``above_idle_fraction`` how far the figure after release stays above the idle
+    one (issue 11's target: within ``data/face_cache.yaml``'s ``memory.return_to_idle_within``). For
+    ``injectmap anatomy memory`` and ``injectmap bench --faces`` (a memory target is checked there,
+    not in a timed unit test).
+    """
+    import gc
+    import weakref
+
+    from injectmap.anatomy import model as model_mod
+    from injectmap.anatomy.params import FaceParams, face_cache_settings
+
+    if not 1 <= faces <= len(MEMORY_FACES):
+        raise ValueError(f"faces must be from 1 to {len(MEMORY_FACES)}")
+    saved = model_mod.FACES
+    model_mod.FACES = model_mod.FaceRegistry(model_mod.MAX_LOADED_FACES, model_mod.MEMORY_BUDGET_BYTES)
+    try:
+        gc.collect()
+        res: dict[str, float] = {"rss_idle_mb": round(rss_mb(), 1)}
+        probes = []
+        for i, face in enumerate(MEMORY_FACES[:faces]):
+            m = model_mod.load_model(params=FaceParams(**face))
+            _ = m.index
+            probes.append(weakref.ref(m))
+            res[f"rss_after_face_{i + 1}_mb"] = round(rss_mb(), 1)
+            del m
+        loaded = res[f"rss_after_face_{faces}_mb"]
+        res["faces_kept_mb"] = round(model_mod.FACES.kept_bytes() / 1e6, 1)
+        model_mod.FACES.clear()
+        gc.collect()
+        res["rss_released_mb"] = round(rss_mb(), 1)
+        res["faces_still_alive"] = float(sum(p() is not None for p in probes))
+        grown = loaded - res["rss_idle_mb"]
+        res["released_fraction"] = round((loaded - res["rss_released_mb"]) / grown, 3) if grown > 0 else 1.0
+        res["above_idle_fraction"] = round((res["rss_released_mb"] - res["rss_idle_mb"]) / res["rss_idle_mb"], 3)
+        target = face_cache_settings().memory.return_to_idle_within
+        if target is not None:
+            res["back_to_idle_target"] = target
+            res["back_to_idle_met"] = float(res["above_idle_fraction"] <= target and not res["faces_still_alive"])
+        return res
+    finally:
+        model_mod.FACES = saved

@@ -44,6 +44,8 @@ class Budget(DataModel):
 
     budget_mb: float = Field(gt=0.0)
     max_loaded_faces: int | None = Field(default=None, ge=1)
+    #: the most the process's memory may stay above its idle figure once the faces are let go (a fraction)
+    return_to_idle_within: float | None = Field(default=None, gt=0.0, le=1.0)
     why: str = Field(min_length=1)
 
 

@@ -104,7 +104,7 @@ class _Face:
 
 
 def _rss_mb() -> float:
-    return model_mod._rss_mb()
+    return facecache.rss_mb()
 
 
 def test_the_registry_keeps_to_its_memory_budget_and_memory_comes_back() -> None:
@@ -141,8 +141,9 @@ def test_a_face_is_sized_by_its_arrays_and_meshes(model) -> None:
 @pytest.mark.variants
 @pytest.mark.slow
 def test_three_variants_loaded_and_let_go_give_their_memory_back() -> None:
-    res = model_mod.measure_face_memory(3)
-    assert res["faces_still_alive"] == 0
+    before = model_mod.FACES.loaded()
+    res = facecache.measure_face_memory(3)
+    assert res["faces_still_alive"] == 0 and model_mod.FACES.loaded() == before
     grown = res["rss_after_face_3_mb"] - res["rss_idle_mb"]
     assert grown > 50, res
     assert res["released_fraction"] >= 0.5, res
