@@ -145,8 +145,8 @@ def test_three_variants_loaded_and_let_go_give_their_memory_back() -> None:
     res = facecache.measure_face_memory(3)
     assert res["faces_still_alive"] == 0 and model_mod.FACES.loaded() == before
     grown = res["rss_after_face_3_mb"] - res["rss_idle_mb"]
-    assert grown > 50, res
-    assert res["released_fraction"] >= 0.5, res
+    assert grown > 150, res  # three faces with their index (~120 MB each) were really loaded
+    assert res["released_fraction"] >= 0.8 and res["back_to_idle_met"] == 1.0, res
 
 
 # -- disk ----------------------------------------------------------------------------------------
