@@ -19,21 +19,38 @@ def _params(args):
 
 
 def cmd_anatomy(args) -> int:
-    from injectmap.anatomy.model import build_model, cache_folder, load_model, save_model
+    from injectmap.anatomy.model import cache_folder, load_model
+    from injectmap.anatomy.params import FaceParamsError
 
+    if args.anatomy_cmd == "cache":
+        return _cmd_cache(args)
+    if args.anatomy_cmd == "memory":
+        from injectmap.anatomy.cache import measure_face_memory
+
+        res = measure_face_memory(args.faces)
+        print(json.dumps(res, indent=1) if args.json else "\n".join(f"{k:<28} {v}" for k, v in res.items()))
+        return 0
+    try:
+        asked = _params(args)
+    except FaceParamsError as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        return 2
+    if not asked.is_quantised:
+        print(f"injectmap: note: the face parameters were rounded to their steps: {asked.quantised().name} "
+              "(data/face_cache.yaml)", file=sys.stderr)
     if args.anatomy_cmd == "build":
         t0 = time.perf_counter()
-        if args.force:
-            m = build_model(_params(args))
-            save_model(m, cache_folder(_params(args)))
-        else:
-            m = load_model(params=_params(args))
+        m = load_model(params=asked, rebuild=args.force)
         print(
             f"model {m.name}: {len(m.structures)} structures, {len(m.landmarks)} landmarks, "
-            f"{time.perf_counter() - t0:.1f} s -> {cache_folder(_params(args))}"
+            f"{time.perf_counter() - t0:.1f} s -> {cache_folder(m.params)}"
         )
         return 0
-    m = load_model(params=_params(args))
+    return _cmd_inspect(args, load_model(params=asked))
+
+
+def _cmd_inspect(args, m) -> int:
+    """``injectmap anatomy list | landmarks | export`` on the loaded face ``m``."""
     if args.anatomy_cmd == "list":
         rows = [
             {"id": s.id, "kind": s.kind, "side": s.side, "layer": s.layer, "name": s.name, "colour": s.colour}
@@ -61,6 +78,31 @@ def cmd_anatomy(args) -> int:
         print(f"wrote {len(m.structures)} files to {out}")
         return 0
     return 2
+
+
+def _cmd_cache(args) -> int:
+    """``injectmap anatomy cache``: every cached face, its size, and whether it can be used."""
+    from injectmap.anatomy.cache import folder_bytes, is_face_folder
+    from injectmap.anatomy.model import cache_disk_budget, cache_root, folder_problem
+
+    root = cache_root()
+    rows: list[dict] = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if is_face_folder(folder):
+            problem = folder_problem(folder)
+            rows.append({"name": folder.name, "bytes": folder_bytes(folder), "last_used": round(folder.stat().st_mtime),
+                         "ok": problem is None, "problem": problem})
+    total = sum(r["bytes"] for r in rows)
+    budget = round(cache_disk_budget())
+    res = {"root": str(root), "bytes": total, "budget_bytes": budget, "faces": rows}
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        print(f"{root}: {len(rows)} faces, {total / 1e6:.0f} MB of {budget / 1e6:.0f} MB")
+        for r in rows:
+            state = "ok" if r["ok"] else f"NOT USABLE (rebuilt when next asked for): {r['problem']}"
+            print(f"  {r['name']:<40} {r['bytes'] / 1e6:6.1f} MB  {state}")
+    return 0 if all(r["ok"] for r in rows) else 1
 
 
 def cmd_check(args) -> int:
@@ -110,6 +152,10 @@ def cmd_bench(args) -> int:
     from injectmap.planning.bench import run_bench
 
     res = run_bench(repeats=args.repeats)
+    if args.faces:
+        from injectmap.anatomy.cache import measure_face_memory
+
+        res.update({f"faces_{k}": v for k, v in measure_face_memory(args.faces).items()})
     if args.clicks:
         from injectmap.viewer.bench import run_viewer_bench
 
@@ -132,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("anatomy", help="build and inspect the face model")
     asub = a.add_subparsers(dest="anatomy_cmd", required=True)
+    ca = asub.add_parser("cache", help="the cached faces, their size against the disk budget, whether each is whole "
+                                       "and current (every file's hash checked; exit 1 when one is not)")
+    ca.add_argument("--json", action="store_true")
+    me = asub.add_parser("memory", help="process memory (RSS) while faces are loaded and after they are let go")
+    me.add_argument("--faces", type=int, default=3, help="how many cached variant faces to load (built if missing)")
+    me.add_argument("--json", action="store_true")
     for name in ("build", "list", "landmarks", "export"):
         s = asub.add_parser(name)
         s.add_argument("--sex", type=float, default=0.5, help="0 female .. 1 male")
@@ -169,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--repeats", type=int, default=200)
     b.add_argument("--clicks", type=int, default=20,
                    help="clicks placed through the viewer's handler, in-process (0: skip the viewer)")
+    b.add_argument("--faces", type=int, default=0,
+                   help="variant faces loaded and let go, with the process memory against its target (0: skip)")
     args = p.parse_args(argv)
     if args.cache_dir:
         os.environ["INJECTMAP_CACHE_DIR"] = args.cache_dir  # read by anatomy.model.cache_root

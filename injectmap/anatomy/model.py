@@ -1,7 +1,11 @@
 """The face model: build it from the base head and the data files, cache it (:func:`cache_root`), load it.
 
 ``load_model()`` reuses the cache while the inputs (base mesh, shape targets, data files, builder
-version) are unchanged: their sha256 is in the manifest.
+version) are unchanged and every cached file matches the SHA-256 in the signed manifest
+(:mod:`injectmap.anatomy.cache`); a missing, stale or damaged face is rebuilt, a cache that cannot
+be written leaves the face in memory with a note on stderr. Face parameters are rounded to the steps
+of ``data/face_cache.yaml`` before a face is loaded; the registry of loaded faces (:data:`FACES`) and
+the cache folder (:func:`injectmap.anatomy.cache.prune`) keep to a memory and a disk budget.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pyvista as pv
 from scipy.spatial import cKDTree
 
 from injectmap.anatomy import basehead
+from injectmap.anatomy import cache as facecache
 from injectmap.anatomy.build import Builder, Built, Grid, VolumeField
 from injectmap.anatomy.fields import SkinProjector, layer_depths, load_geometry, resolve_anchor
 from injectmap.anatomy.fileio import atomic_write_bytes
@@ -30,7 +35,7 @@ from injectmap.anatomy.head import Head, build_head, depth_along_normal
 from injectmap.anatomy.ids import structure_ids
 from injectmap.anatomy.landmarks import add_bone_landmarks, find_landmarks
 from injectmap.anatomy.metadata import StructureInfo, load_structures
-from injectmap.anatomy.params import FaceParams
+from injectmap.anatomy.params import FACE_CACHE_FILE, FaceParams, face_cache_settings
 
 BUILDER_VERSION = "1.0.0"
 DATA_DIR = Path(__file__).parent / "data"
@@ -45,12 +50,20 @@ def cache_root() -> Path:
     for var in CACHE_ENV:
         if os.environ.get(var):
             return Path(os.environ[var]).expanduser()
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "pyproject.toml").is_file() and (checkout / "injectmap" / "anatomy" / "model.py").is_file():
+    checkout = source_checkout()
+    if checkout is not None:
         return checkout / "meshes"
     from platformdirs import user_cache_path
 
     return user_cache_path("injectmap", appauthor=False) / "meshes"
+
+
+def source_checkout() -> Path | None:
+    """The source checkout this package runs from (its pyproject.toml beside it), or None when installed."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "injectmap" / "anatomy" / "model.py").is_file():
+        return checkout
+    return None
 
 
 def _from_info(field_name: str) -> Any:
@@ -173,6 +186,8 @@ def inputs_sha256(params: FaceParams | float) -> str:
         rel, w = entry[0], entry[1]
         h.update(f"{rel}:{w:.6f}:{entry[2] if len(entry) > 2 else ''}:{basehead.target_sha256(rel)}".encode())
     for p in sorted(DATA_DIR.glob("*.yaml")):
+        if p == FACE_CACHE_FILE:  # the steps and budgets: which faces are built, not how
+            continue
         h.update(p.name.encode())
         h.update(p.read_bytes())
     for mod in ("basehead", "head", "landmarks", "fields", "build", "model", "params"):
@@ -293,9 +308,20 @@ def _structure(sid: str, info: StructureInfo, bt: Built, source: str) -> Structu
 
 
 # -- cache ---------------------------------------------------------------------------------------
+def _manifest_params(p: FaceParams) -> dict[str, float]:
+    return {"sex": p.sex, "masseter": p.masseter, "brow_left": p.brow_left, "brow_right": p.brow_right}
+
+
 def save_model(model: FaceModel, folder: Path) -> None:
-    """Write one .vtp per structure, the arrays, and the manifest last (it marks the cache valid)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write one .vtp per structure, the arrays, and the signed manifest of their hashes last.
+
+    The old manifest goes first (a crash leaves no folder that claims to be whole), every file is
+    written atomically and hashed as written, leftovers of an earlier build are removed, and the
+    manifest (:mod:`injectmap.anatomy.cache`) is written last. Raises ``OSError`` when the folder
+    cannot be written (:func:`load_model` then goes on with the face in memory).
+    """
+    import io
+
     arrays: dict[str, np.ndarray] = {
         "depth_points_mm": model.depth_points_mm,
         "depth_normals": model.depth_normals,
@@ -303,57 +329,103 @@ def save_model(model: FaceModel, folder: Path) -> None:
         "layer_fat_mm": model.layer_fat_mm,
         "layer_smas_mm": model.layer_smas_mm,
     }
-    entries = []
-    for sid, s in model.structures.items():
-        s.mesh.save(folder / f"{sid}.vtp")
-        e: dict[str, Any] = {
-            "id": sid,
-            "kind": s.kind,
-            "side": s.side,
-            "layer": s.layer,
-            "colour": s.colour,
-            "file": f"{sid}.vtp",
-            "closed": bool(s.closed),
-        }
-        if s.volume is not None:
-            arrays[f"vol__{sid}"] = s.volume.values
-            e["grid"] = {
-                "origin": s.volume.grid.origin.tolist(),
-                "spacing": s.volume.grid.spacing,
-                "shape": list(s.volume.grid.shape),
+    with facecache.write_lock(folder):
+        (folder / facecache.MANIFEST).unlink(missing_ok=True)
+        files: dict[str, dict[str, Any]] = {}
+        entries = []
+        for sid, s in model.structures.items():
+            facecache.save_mesh(s.mesh, folder / f"{sid}.vtp")
+            files[f"{sid}.vtp"] = facecache.file_entry(folder / f"{sid}.vtp")
+            e: dict[str, Any] = {
+                "id": sid,
+                "kind": s.kind,
+                "side": s.side,
+                "layer": s.layer,
+                "colour": s.colour,
+                "file": f"{sid}.vtp",
+                "closed": bool(s.closed),
             }
-        if s.centreline is not None:
-            arrays[f"line__{sid}"] = s.centreline
-            e["radius_mm"] = s.radius_mm
-        entries.append(e)
-    for side, e in model.eyes.items():
-        e.save(folder / f"eye_{side}.vtp")
-    import io
+            if s.volume is not None:
+                arrays[f"vol__{sid}"] = s.volume.values
+                e["grid"] = {
+                    "origin": s.volume.grid.origin.tolist(),
+                    "spacing": s.volume.grid.spacing,
+                    "shape": list(s.volume.grid.shape),
+                }
+            if s.centreline is not None:
+                arrays[f"line__{sid}"] = s.centreline
+                e["radius_mm"] = s.radius_mm
+            entries.append(e)
+        for side, eye in model.eyes.items():
+            facecache.save_mesh(eye, folder / f"eye_{side}.vtp")
+            files[f"eye_{side}.vtp"] = facecache.file_entry(folder / f"eye_{side}.vtp")
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+        atomic_write_bytes(folder / "arrays.npz", buf.getvalue())
+        files["arrays.npz"] = {"bytes": len(buf.getvalue()), "sha256": hashlib.sha256(buf.getvalue()).hexdigest()}
+        manifest = facecache.sign({
+            "builder_version": BUILDER_VERSION,
+            "name": model.name,
+            "sex": model.sex,
+            "params": _manifest_params(model.params),
+            "inputs_sha256": model.sha256,
+            "base_mesh_sha256": basehead.BASE_SHA256,
+            "skin_thickness_mm": model.skin_thickness_mm,
+            "build_seconds": round(model.build_seconds, 2),
+            "landmarks": {k: [round(float(x), 4) for x in v] for k, v in model.landmarks.items()},
+            "structures": entries,
+            "files": files,
+        })
+        facecache.remove_unlisted(folder, [*files, facecache.MANIFEST])
+        atomic_write_bytes(folder / facecache.MANIFEST, json.dumps(manifest, indent=1).encode())
 
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
-    atomic_write_bytes(folder / "arrays.npz", buf.getvalue(), make_parents=True)
-    manifest = {
-        "format": "injectmap-meshes",
-        "builder_version": BUILDER_VERSION,
-        "name": model.name,
-        "sex": model.sex,
-        "params": {"sex": model.params.sex, "masseter": model.params.masseter,
-                   "brow_left": model.params.brow_left, "brow_right": model.params.brow_right},
-        "inputs_sha256": model.sha256,
-        "base_mesh_sha256": basehead.BASE_SHA256,
-        "skin_thickness_mm": model.skin_thickness_mm,
-        "build_seconds": round(model.build_seconds, 2),
-        "landmarks": {k: [round(float(x), 4) for x in v] for k, v in model.landmarks.items()},
-        "structures": entries,
-    }
-    atomic_write_bytes(folder / "manifest.json", json.dumps(manifest, indent=1).encode(), make_parents=True)
+
+def _arrays(folder: Path, man: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Every array of ``arrays.npz`` (checked against the manifest: present, the right shape)."""
+    try:
+        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+            arr = {k: npz[k] for k in npz.files}
+    except Exception as exc:  # noqa: BLE001 - any failure to decode the archive means a damaged cache
+        raise facecache.CacheError(f"arrays.npz cannot be read ({type(exc).__name__}: {exc})") from None
+    n = len(arr.get("depth_points_mm", ()))
+    for k in ("depth_points_mm", "depth_normals"):
+        if k not in arr or arr[k].shape != (n, 3) or n == 0:
+            raise facecache.CacheError(f"arrays.npz: {k} is missing or not an (n, 3) array")
+    for k in ("layer_bone_mm", "layer_fat_mm", "layer_smas_mm"):
+        if k not in arr or arr[k].shape != (n,):
+            raise facecache.CacheError(f"arrays.npz: {k} is missing or not one value per skin point")
+    for e in man["structures"]:
+        if "grid" in e and arr.get(f"vol__{e['id']}", np.empty(0)).shape != tuple(e["grid"]["shape"]):
+            raise facecache.CacheError(f"arrays.npz: the volume of {e['id']} is missing or of another shape")
+        if "radius_mm" in e and f"line__{e['id']}" not in arr:
+            raise facecache.CacheError(f"arrays.npz: the centreline of {e['id']} is missing")
+    return arr
 
 
-def read_model(folder: Path) -> FaceModel:
-    man = json.loads((folder / "manifest.json").read_text())
-    arr = np.load(folder / "arrays.npz")
+def read_model(folder: Path, params: FaceParams | None = None) -> FaceModel:
+    """The face cached in ``folder``, after checking every file against the signed manifest.
+
+    Parameters
+    ----------
+    folder : Path
+        A face's cache folder (:func:`cache_folder`).
+    params : FaceParams, optional
+        The face asked for; by default the one the manifest names (its inputs are still checked).
+
+    Raises
+    ------
+    injectmap.anatomy.cache.CacheError
+        When anything in the folder is missing, unexpected, stale or damaged (the reason is given).
+    """
     meta = load_structures()
+    if params is None:
+        raw = facecache.load_manifest(folder).get("params")
+        try:
+            params = FaceParams(**raw) if isinstance(raw, dict) else FaceParams()
+        except (TypeError, ValueError) as exc:
+            raise facecache.CacheError(f"{facecache.MANIFEST}: bad params ({exc})") from None
+    man = facecache.verify_folder(folder, inputs_sha256(params), meta)
+    arr = _arrays(folder, man)
     geo = load_geometry()
     sources = {}
     for group in ("muscles", "glands", "tubes"):
@@ -368,20 +440,18 @@ def read_model(folder: Path) -> FaceModel:
             vol = VolumeField(
                 Grid(np.asarray(g["origin"]), float(g["spacing"]), tuple(g["shape"])), arr[f"vol__{sid}"]
             )
-        line = arr[f"line__{sid}"] if f"line__{sid}" in arr.files else None
-        bt = Built(
-            mesh=cast(pv.PolyData, pv.read(folder / e["file"])), volume=vol, centreline=line, radius_mm=e.get("radius_mm")
-        )
+        line = arr.get(f"line__{sid}")
+        bt = Built(mesh=facecache.read_mesh(folder / e["file"]), volume=vol, centreline=line, radius_mm=e.get("radius_mm"))
         base = sid[:-5] if sid.endswith("_left") else sid[:-6] if sid.endswith("_right") else sid
         structures[sid] = _structure(sid, meta[sid], bt, sources.get(base, ""))
-    eyes = {s: cast(pv.PolyData, pv.read(folder / f"eye_{s}.vtp")) for s in ("left", "right")}
+    eyes = {s: facecache.read_mesh(folder / f"eye_{s}.vtp") for s in ("left", "right")}
     return FaceModel(
         name=man["name"],
         sex=float(man["sex"]),
-        params=FaceParams(**man.get("params", {"sex": float(man["sex"])})),
+        params=params,
         skin=structures["skin"].mesh,
         eyes=eyes,
-        landmarks={k: np.asarray(v) for k, v in man["landmarks"].items()},
+        landmarks={k: np.asarray(v, dtype=float) for k, v in man["landmarks"].items()},
         structures=structures,
         depth_points_mm=arr["depth_points_mm"],
         depth_normals=arr["depth_normals"],
@@ -395,22 +465,71 @@ def read_model(folder: Path) -> FaceModel:
 
 
 def cache_folder(params: FaceParams | float, root: Path | None = None) -> Path:
+    """The folder of a face in the cache (named after the face: ``default``, ``sex0.25``, ...)."""
     return (root or cache_root()) / _params(params).name
 
 
-def cache_valid(params: FaceParams | float = 0.5, root: Path | None = None) -> bool:
-    man = cache_folder(params, root) / "manifest.json"
-    if not man.exists():
-        return False
+def cache_problem(params: FaceParams | float = 0.5, root: Path | None = None) -> str | None:
+    """Why the cached face cannot be used (missing, stale, damaged: the reason), or None when it can."""
     try:
-        return json.loads(man.read_text()).get("inputs_sha256") == inputs_sha256(params)
-    except (OSError, ValueError):
-        return False
+        facecache.verify_folder(cache_folder(params, root), inputs_sha256(params), load_structures())
+    except facecache.CacheError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot be read ({exc})"
+    return None
 
 
-#: the most faces the process keeps loaded (about 60 MB each with their display meshes); a face still
-#: used elsewhere (a session's scene) stays reachable beyond it and is not loaded twice
-MAX_LOADED_FACES = 4
+def folder_problem(folder: Path) -> str | None:
+    """Why the face cached in ``folder`` (whichever its manifest names) cannot be used, or None."""
+    try:
+        raw = facecache.load_manifest(folder).get("params")
+        params = FaceParams(**raw) if isinstance(raw, dict) else FaceParams()
+        facecache.verify_folder(folder, inputs_sha256(params), load_structures())
+    except facecache.CacheError as exc:
+        return str(exc)
+    except (OSError, TypeError, ValueError) as exc:
+        return f"cannot be read ({exc})"
+    return None
+
+
+def cache_valid(params: FaceParams | float = 0.5, root: Path | None = None) -> bool:
+    """Whether the cache holds the face, current and whole (every file checked against the manifest)."""
+    return cache_problem(params, root) is None
+
+
+#: the most faces the process keeps loaded, and the memory they may take together
+#: (``data/face_cache.yaml``); a face still used elsewhere (a session's scene) stays reachable beyond
+#: them and is not loaded twice
+MAX_LOADED_FACES = face_cache_settings().memory.max_loaded_faces or 4
+MEMORY_BUDGET_BYTES = face_cache_settings().memory.budget_mb * 1e6
+
+
+def nbytes(obj: Any, _seen: set[int] | None = None) -> int:
+    """The memory held by a face's arrays and meshes (and what is derived from it), in bytes.
+
+    Counts numpy arrays and VTK datasets reachable through dataclass fields, dicts, lists and tuples,
+    each once; a rough lower bound of the face's footprint (the spatial index's own arrays included
+    once it is built).
+    """
+    seen = set() if _seen is None else _seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return int(obj.nbytes)
+    if isinstance(obj, pv.DataSet):
+        return int(obj.actual_memory_size) * 1024
+    if isinstance(obj, dict):
+        return sum(nbytes(v, seen) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(nbytes(v, seen) for v in obj)
+    fields = getattr(obj, "__dataclass_fields__", None)
+    if fields is not None:
+        return sum(nbytes(getattr(obj, f, None), seen) for f in fields)
+    if hasattr(obj, "__dict__") and type(obj).__module__.startswith("injectmap."):
+        return sum(nbytes(v, seen) for v in vars(obj).values())
+    return 0
 
 #: a loaded face's key: its parameters and the cache folder it came from
 FaceKey = tuple[FaceParams, str]
@@ -429,12 +548,17 @@ class FaceRegistry:
     ----------
     max_faces : int
         How many faces are kept loaded (the least recently used beyond that are let go).
+    budget_bytes : float, optional
+        The memory the kept faces may take together (:func:`nbytes`, counted when a face is added);
+        the least recently used beyond it are let go, the face just added always kept. None: no
+        memory bound, only ``max_faces``.
     """
 
-    def __init__(self, max_faces: int = MAX_LOADED_FACES) -> None:
+    def __init__(self, max_faces: int = MAX_LOADED_FACES, budget_bytes: float | None = None) -> None:
         if max_faces < 1:
             raise ValueError(f"max_faces must be at least 1, not {max_faces}")
         self.max_faces = max_faces
+        self.budget_bytes = budget_bytes
         self._guard = threading.Lock()
         self._kept: OrderedDict[FaceKey, FaceModel] = OrderedDict()
         self._alive: weakref.WeakValueDictionary[FaceKey, FaceModel] = weakref.WeakValueDictionary()
@@ -460,6 +584,18 @@ class FaceRegistry:
         self._alive[key] = model
         while len(self._kept) > self.max_faces:
             self._kept.popitem(last=False)
+        if self.budget_bytes is not None:
+            seen: set[int] = set()
+            sizes = {k: nbytes(m, seen) for k, m in reversed(self._kept.items())}  # shared arrays count once
+            while len(self._kept) > 1 and sum(sizes.values()) > self.budget_bytes:
+                oldest, _ = self._kept.popitem(last=False)
+                sizes.pop(oldest)
+
+    def kept_bytes(self) -> int:
+        """The memory of the faces kept loaded (:func:`nbytes`), each array counted once."""
+        with self._guard:
+            seen: set[int] = set()
+            return sum(nbytes(m, seen) for m in self._kept.values())
 
     def get(self, key: FaceKey, load: Callable[[], FaceModel], reload: bool = False) -> FaceModel:
         """The face of ``key``, loaded with ``load()`` if it is not loaded yet (or ``reload``).
@@ -512,7 +648,49 @@ class FaceRegistry:
 
 
 #: the faces loaded by :func:`load_model` in this process
-FACES = FaceRegistry()
+FACES = FaceRegistry(MAX_LOADED_FACES, MEMORY_BUDGET_BYTES)
+
+
+def cache_disk_budget() -> float:
+    """The disk budget of the cache in bytes: ``$INJECTMAP_CACHE_BUDGET_MB`` or ``data/face_cache.yaml``."""
+    env = os.environ.get("INJECTMAP_CACHE_BUDGET_MB")
+    if env:
+        try:
+            return float(env) * 1e6
+        except ValueError:
+            facecache.note(f"INJECTMAP_CACHE_BUDGET_MB={env!r} is not a number; the default budget is used")
+    return face_cache_settings().disk.budget_mb * 1e6
+
+
+def load_or_build(face: FaceParams, root: Path | None = None, rebuild: bool = False) -> FaceModel:
+    """Read ``face`` from the cache, or build it (missing, stale or damaged: rebuilt, with a note on
+    stderr when the cache was damaged) and write it there, keeping the disk budget. A cache that
+    cannot be written is not an error: a note on stderr, and the face built in memory is used."""
+    folder = cache_folder(face, root)
+    if not rebuild and folder.exists():
+        try:
+            model = read_model(folder, face)
+        except facecache.CacheError as exc:
+            if not str(exc).startswith("stale"):
+                facecache.note(f"the cached face {face.name} in {folder} cannot be used ({exc}); rebuilding it")
+        except OSError as exc:
+            facecache.note(f"the cached face {face.name} in {folder} cannot be read ({exc}); rebuilding it")
+        else:
+            facecache.touch(folder)
+            return model
+    model = build_model(face)
+    try:
+        save_model(model, folder)
+    except OSError as exc:
+        facecache.note(f"cannot write the face cache in {folder.parent} ({exc.strerror or exc}); the face "
+                       f"{face.name} was built in memory for this run (set INJECTMAP_CACHE_DIR or --cache-dir "
+                       "to a writable folder to keep it)")
+        return model
+    facecache.touch(folder)
+    deleted = facecache.prune(folder.parent, cache_disk_budget(), keep=[folder.name])
+    if deleted:
+        facecache.note(f"the face cache's disk budget removed the least recently used faces {deleted}")
+    return model
 
 
 def load_model(
@@ -526,19 +704,13 @@ def load_model(
     params: FaceParams | None = None,
 ) -> FaceModel:
     """The model for a face (sex 0 female .. 1 male; masseter, brow_left, brow_right -1 .. 1), from
-    the cache when it is current. The loaded model is read-only and shared within a process
-    (:data:`FACES`: one load per face at a time, a few recently used faces kept).
+    the cache when it is current and whole (:func:`load_face`). The parameters are first rounded to
+    their steps (:meth:`FaceParams.quantised`): the model's ``params`` and ``name`` say which face
+    was used. The loaded model is read-only and shared within a process (:data:`FACES`: one load per
+    face at a time, the recently used faces kept within a count and a memory budget).
     """
     if params is None:
         params = FaceParams(sex=sex, masseter=masseter, brow_left=brow_left, brow_right=brow_right)
-    face = params
+    face = params.quantised()
+    return FACES.get((face, str(root)), lambda: load_or_build(face, root, rebuild), reload=rebuild)
 
-    def load() -> FaceModel:
-        folder = cache_folder(face, root)
-        if not rebuild and cache_valid(face, root):
-            return read_model(folder)
-        model = build_model(face)
-        save_model(model, folder)
-        return model
-
-    return FACES.get((params, str(root)), load, reload=rebuild)

@@ -3,19 +3,77 @@
 ``sex`` 0 (female) .. 1 (male); ``masseter`` -1 (small jaw) .. 0 (average) .. +1 (hypertrophy);
 ``brow_left`` / ``brow_right`` -1 (low) .. +1 (high) brow on each side. The numbers each one maps
 to (targets, thickness scale, bulge) are in ``data/geometry.yaml`` under ``variants``.
+
+A face is built only on a grid of clinically meaningful steps (``data/face_cache.yaml``, with the
+reason for each step): :meth:`FaceParams.quantised` rounds a plan's values to it, so that 0.41, 0.43
+and 0.45 are one face, not three. ``FaceParams`` itself keeps what it is given (a plan's own values).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+from pydantic import Field
+
+from injectmap.anatomy.datamodel import DataModel, validate_data
+from injectmap.anatomy.yamlio import safe_load
+
+#: the steps of the face parameters and the cache's budgets (not a build input: see the file)
+FACE_CACHE_FILE = Path(__file__).parent / "data" / "face_cache.yaml"
 
 SHAPE_KEYS = ("masseter", "brow_left", "brow_right")
 
 
 class FaceParamsError(ValueError):
     """A face parameter is unknown or out of range."""
+
+
+class Step(DataModel):
+    """The step a face parameter is rounded to, and why that step."""
+
+    step: float = Field(gt=0.0, le=1.0)
+    why: str = Field(min_length=1)
+
+
+class Budget(DataModel):
+    """A budget of the face cache in MB (and, for memory, a count of faces), and why."""
+
+    budget_mb: float = Field(gt=0.0)
+    max_loaded_faces: int | None = Field(default=None, ge=1)
+    #: the most the process's memory may stay above its idle figure once the faces are let go (a fraction)
+    return_to_idle_within: float | None = Field(default=None, gt=0.0, le=1.0)
+    why: str = Field(min_length=1)
+
+
+class FaceCacheFile(DataModel):
+    """``data/face_cache.yaml``: the parameters' steps and the cache's memory and disk budgets."""
+
+    steps: dict[str, Step]
+    memory: Budget
+    disk: Budget
+
+
+@lru_cache(maxsize=1)
+def face_cache_settings() -> FaceCacheFile:
+    """The parsed ``data/face_cache.yaml`` (every parameter must have a step)."""
+    data = validate_data(safe_load(FACE_CACHE_FILE.read_text(encoding="utf-8")), FaceCacheFile, FACE_CACHE_FILE.name)
+    missing = sorted({"sex", *SHAPE_KEYS} - set(data.steps))
+    unknown = sorted(set(data.steps) - {"sex", *SHAPE_KEYS})
+    if missing or unknown:
+        from injectmap.anatomy.datamodel import DataFileError
+
+        raise DataFileError(FACE_CACHE_FILE.name, [f"steps: missing {missing}, unknown {unknown}"])
+    return data
+
+
+def _on_step(value: float, step: float, lo: float, hi: float) -> float:
+    """``value`` rounded to the nearest multiple of ``step`` (half away from zero), kept in [lo, hi]."""
+    n = math.floor(abs(value) / step + 0.5 + 1e-9)
+    return round(min(hi, max(lo, math.copysign(n * step, value))), 2) + 0.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +90,24 @@ class FaceParams:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
                 raise FaceParamsError(f"face parameter {key} must be a number from {lo:g} to {hi:g}, got {v!r}")
             object.__setattr__(self, key, round(float(v), 2))
+
+    def quantised(self) -> FaceParams:
+        """These parameters rounded to the steps of ``data/face_cache.yaml`` (the face that is built).
+
+        Examples
+        --------
+        >>> FaceParams(sex=0.43, masseter=0.9).quantised()
+        FaceParams(sex=0.5, masseter=1.0, brow_left=0.0, brow_right=0.0)
+        """
+        steps = face_cache_settings().steps
+        lims = {"sex": (0.0, 1.0)}
+        return FaceParams(**{k: _on_step(getattr(self, k), steps[k].step, *lims.get(k, (-1.0, 1.0)))
+                             for k in ("sex", *SHAPE_KEYS)})
+
+    @property
+    def is_quantised(self) -> bool:
+        """Whether these are already on the steps (a face of them is built as asked)."""
+        return self == self.quantised()
 
     @property
     def is_default(self) -> bool:
