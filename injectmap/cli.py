@@ -133,6 +133,15 @@ def cmd_serve(args) -> int:
 
 
 def cmd_report(args) -> int:
+    """Write the report: the output is checked first (exit 2 for a wrong path, 3 when it cannot be
+    written), then the plan (exit 2), then the report is rendered and written (exit 3 if that fails)."""
+    from injectmap.reports.report import ReportOutputError, check_output, write_failure
+
+    try:
+        check_output(args.output)
+    except ReportOutputError as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        return exc.exit_status
     from injectmap.planning.plan import PlanError
     from injectmap.viewer.report_render import build_report
 
@@ -144,6 +153,9 @@ def cmd_report(args) -> int:
     except ValueError as exc:
         print(f"ERROR {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the write itself failed (a full disk, the folder changed meanwhile)
+        print(f"ERROR {write_failure(args.output, exc)}", file=sys.stderr)
+        return 3
     print(f"wrote {args.output} ({t['bytes'] / 1e6:.1f} MB) in {t['total_s']:.1f} s")
     return 0
 

@@ -9,20 +9,55 @@ from the tip.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from injectmap.anatomy.ids import side_of
+from injectmap.planning.datafiles import load_model
 from injectmap.planning.diffusion import point_radius
 from injectmap.planning.doses import dose_group_of
-from injectmap.planning.plan import Plan, Point
+from injectmap.planning.plan import MAX_DEPTH_MM, Plan, PlanIssue, Point
 from injectmap.planning.results import Finding, PointResult, Totals
 from injectmap.planning.rules import PlanContext, PointContext, is_orbit, plan_rules, point_rules, thresholds
 
 
 class PlacementError(ValueError):
-    """A point cannot be placed on this model (e.g. its entry lies too far from the skin)."""
+    """A point cannot be placed on this model: its entry lies too far from the skin, or its needle
+    leaves the body (tip or shaft outside the skin, tip through the bone, an explicit tip beyond the
+    depth limit).
+
+    Attributes
+    ----------
+    point_id : str
+        The point.
+    key : str
+        The plan key that places it wrong (``entry_mm``, ``tip_mm``, ``direction``, ``angle_deg``,
+        ``depth_mm``).
+    message : str
+        What is wrong, with the numbers.
+    """
+
+    def __init__(self, point_id: str, key: str, message: str) -> None:
+        self.point_id, self.key, self.message = point_id, key, message
+        super().__init__(f"point {point_id!r}, {key}: {message}")
+
+
+class PlacementLimits(BaseModel):
+    """planning/data/placement.yaml: where a placed needle may be (mm)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: Literal[1]
+    max_tip_outside_skin_mm: PositiveFloat
+    max_tip_beyond_bone_mm: PositiveFloat
+    path_step_mm: PositiveFloat
+    source: str = Field(min_length=20)
+
+
+def placement_limits() -> PlacementLimits:
+    """The placement limits, read and checked once."""
+    return load_model("placement.yaml", PlacementLimits)
 
 
 @dataclass
@@ -45,10 +80,8 @@ def entry_of(model, point: Point) -> np.ndarray:
         snapped, _ = model.skin_point(raw)
         limit = thresholds().analysis.max_entry_from_skin_mm
         if np.linalg.norm(snapped - raw) > limit:
-            raise PlacementError(
-                f"point {point.id!r}: entry_mm is {np.linalg.norm(snapped - raw):.1f} mm "
-                f"from the skin (at most {limit:g} mm)"
-            )
+            raise PlacementError(point.id, "entry_mm", f"the entry is {np.linalg.norm(snapped - raw):.1f} mm "
+                                 f"from the skin (at most {limit:g} mm)")
         return snapped
     assert pl.landmark is not None  # parse_plan guarantees a landmark or entry_mm
     p = _lm(model, pl.landmark).copy()
@@ -64,29 +97,105 @@ def entry_of(model, point: Point) -> np.ndarray:
     return q
 
 
-def place(model, point: Point) -> Placed:
-    entry = entry_of(model, point)
-    _, n = model.skin_point(entry)
-    if point.tip_mm is not None:
-        tip = np.asarray(point.tip_mm, dtype=float)
-        return Placed(entry, tip, float(np.linalg.norm(tip - entry)), n)
-    depth = float(point.depth_mm or 0.0)
+def _direction(model, point: Point, entry: np.ndarray, n: np.ndarray) -> np.ndarray:
     if point.direction is not None:
         d = np.asarray(point.direction, dtype=float)
-        d /= np.linalg.norm(d)
-    elif point.angle_deg is not None and point.toward:
+        return d / np.linalg.norm(d)
+    if point.angle_deg is not None and point.toward:
         toward = _lm(model, point.toward) - entry
         inward = -n
         t = toward - (toward @ inward) * inward
         if np.linalg.norm(t) < 1e-9:
-            d = inward
-        else:
-            t /= np.linalg.norm(t)
-            a = np.radians(point.angle_deg)
-            d = np.cos(a) * inward + np.sin(a) * t
+            return inward
+        t /= np.linalg.norm(t)
+        a = np.radians(point.angle_deg)
+        return np.cos(a) * inward + np.sin(a) * t
+    return -n
+
+
+def _needle_key(point: Point) -> tuple[str, str]:
+    """The key that sets where the needle goes, and how the plan gave it (for a message)."""
+    if point.tip_mm is not None:
+        return "tip_mm", "the tip given by tip_mm"
+    if point.direction is not None:
+        return "direction", f"along direction {list(point.direction)} to depth {point.depth_mm:g} mm"
+    if point.angle_deg is not None:
+        return "angle_deg", (f"at {point.angle_deg:g} degrees toward {point.toward} to depth "
+                             f"{point.depth_mm:g} mm")
+    return "depth_mm", f"along the inward skin normal to depth {point.depth_mm:g} mm"
+
+
+def check_needle(model, point: Point, placed: Placed) -> None:
+    """Raise :class:`PlacementError` when the needle leaves the body (limits in placement.yaml).
+
+    The tip and the shaft (sampled every ``path_step_mm`` from the entry) must lie inside the skin,
+    the tip no deeper than the bone under it (plus ``max_tip_beyond_bone_mm``) unless it lies in a
+    modelled soft structure (the orbit's contents, a muscle: no bone there), and an explicit
+    ``tip_mm`` no farther from the entry than the depth limit (``MAX_DEPTH_MM``).
+    """
+    lim = placement_limits()
+    key, how = _needle_key(point)
+    if point.tip_mm is not None and placed.depth_mm > MAX_DEPTH_MM:
+        raise PlacementError(point.id, key, f"the tip is {placed.depth_mm:.1f} mm from the skin entry "
+                             f"(at most {MAX_DEPTH_MM:g} mm, as for depth_mm)")
+    n_steps = max(1, int(np.ceil(placed.depth_mm / lim.path_step_mm)))
+    along = np.linspace(0.0, 1.0, n_steps + 1)[1:]
+    path = placed.entry_mm + along[:, None] * (placed.tip_mm - placed.entry_mm)
+    depth, rows = model.depth_below_skin(path)
+    tip_depth = float(depth[-1])
+    if tip_depth < -lim.max_tip_outside_skin_mm:
+        raise PlacementError(point.id, key, f"the needle's tip is {-tip_depth:.1f} mm outside the skin ({how}); "
+                             "a tip must lie inside the body")
+    out = np.nonzero(depth < -lim.max_tip_outside_skin_mm)[0]
+    if out.size:
+        raise PlacementError(point.id, key, f"the needle leaves the body {along[out[0]] * placed.depth_mm:.1f} mm "
+                             f"along its path and comes back in ({how}); its shaft must stay inside the skin")
+    bone = float(model.layer_bone_mm[int(rows[-1])])
+    if tip_depth > bone + lim.max_tip_beyond_bone_mm and not _in_soft_tissue(model, placed.tip_mm):
+        raise PlacementError(point.id, key, f"the tip is {tip_depth:.1f} mm below the skin, "
+                             f"{tip_depth - bone:.1f} mm beyond the bone there ({bone:.1f} mm deep on this face; "
+                             f"at most {lim.max_tip_beyond_bone_mm:g} mm past it): a needle stops at the bone")
+
+
+#: the layers every point lies in; a tip inside any other structure is in soft tissue, not in bone
+_PLAIN_LAYERS = frozenset({"skin", "subcutaneous_fat", "smas", "bone"})
+
+
+def _in_soft_tissue(model, tip: np.ndarray) -> bool:
+    """True when the tip lies in a modelled soft structure (a muscle, a vessel, the orbit's contents...):
+    there the layered depth to the bone does not apply (the orbit, for one, has no bone in front)."""
+    return any(s not in _PLAIN_LAYERS for s in model.index.containing(tip))
+
+
+def place(model, point: Point) -> Placed:
+    """Where a point's needle enters and where its tip is; raises :class:`PlacementError` when the entry is
+    too far from the skin or the needle leaves the body (:func:`check_needle`)."""
+    entry = entry_of(model, point)
+    _, n = model.skin_point(entry)
+    if point.tip_mm is not None:
+        tip = np.asarray(point.tip_mm, dtype=float)
+        placed = Placed(entry, tip, float(np.linalg.norm(tip - entry)), n)
     else:
-        d = -n
-    return Placed(entry, entry + d * depth, depth, n)
+        depth = float(point.depth_mm or 0.0)
+        placed = Placed(entry, entry + _direction(model, point, entry, n) * depth, depth, n)
+    check_needle(model, point, placed)
+    return placed
+
+
+def placement_issues(model, plan: Plan) -> list[PlanIssue]:
+    """Every point that cannot be placed on ``model``, as plan issues naming the point and the key.
+
+    The one check of a plan against a face: ``injectmap check``, ``injectmap plan validate``, the app
+    and the trainer all run it, so they agree on every plan.
+    """
+    out: list[PlanIssue] = []
+    for i, p in enumerate(plan.points):
+        try:
+            place(model, p)
+        except PlacementError as exc:
+            out.append(PlanIssue(path=f"points[{i}] (id {p.id!r}).{exc.key}", message=exc.message,
+                                 point_index=i, point_id=p.id, key=exc.key))
+    return out
 
 
 def tip_layer(model, tip: np.ndarray, inside: list[str]) -> str:

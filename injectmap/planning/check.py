@@ -2,6 +2,9 @@
 (its ``to_dict()`` is the CONTRACTS JSON).
 
 Exit status: 0 when no finding is danger, 1 when one is, 2 on a bad plan, 3 on an internal failure.
+
+A plan file is checked by one path, :func:`validate_file` (the file, the face it names, every point's
+placement on that face), which ``injectmap plan validate`` runs too: the two agree on every plan.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from injectmap.planning.analysis import PlacementError, analyse_point, plan_findings
-from injectmap.planning.plan import PlanError, load_plan, parse_plan
+from injectmap.planning.analysis import analyse_point, placement_issues, plan_findings
+from injectmap.planning.plan import Plan, PlanError, PlanIssue, load_plan, parse_plan
 from injectmap.planning.results import PlanResult, PointResult
 
-__all__ = ["check_file", "check_plan", "dumps", "exit_status", "format_table", "model_for_plan"]
+__all__ = ["check_file", "check_plan", "dumps", "exit_status", "format_table", "model_for_plan", "validate_file"]
 
 
 def check_plan(plan_obj: Any, model, plan_name: str = "") -> PlanResult:
@@ -28,15 +31,10 @@ def check_plan(plan_obj: Any, model, plan_name: str = "") -> PlanResult:
         )
     except PlanError as exc:
         return PlanResult.rejected(plan_name, name, sha, [str(e) for e in exc.errors])
-    errors = []
-    pts: list[PointResult] = []
-    for p in plan.points:
-        try:
-            pts.append(analyse_point(model, plan, p))
-        except PlacementError as exc:
-            errors.append(str(exc))
-    if errors:
-        return PlanResult.rejected(plan_name, name, sha, errors)
+    issues = placement_issues(model, plan)
+    if issues:
+        return PlanResult.rejected(plan_name, name, sha, [str(e) for e in issues])
+    pts: list[PointResult] = [analyse_point(model, plan, p) for p in plan.points]
     totals, findings = plan_findings(model, plan, pts)
     return PlanResult(plan_name, name, sha, tuple(pts), totals, tuple(findings), ())
 
@@ -54,22 +52,59 @@ def model_for_plan(plan) -> Any:
     return load_model(params=FaceParams.from_plan_model(plan.model))
 
 
-def check_file(path: str | Path, model=None) -> tuple[PlanResult, int]:
-    """Check a plan file. ``model`` defaults to the face the plan names (default face if none)."""
-    try:
-        plan = load_plan(path)
-    except PlanError as exc:
-        res = PlanResult.rejected(str(path), getattr(model, "name", "default"), getattr(model, "sha256", ""),
-                                  [str(e) for e in exc.errors])
-        return res, 2
+def _plan_and_model(path: str | Path, model=None) -> tuple[Plan, Any]:
+    """The plan file, read and validated, and the face to check it on (by default the one it names)."""
+    plan = load_plan(path)
     if model is None:
         from injectmap.anatomy.params import FaceParamsError
 
         try:
             model = model_for_plan(plan)
         except FaceParamsError as exc:
-            return PlanResult.rejected(str(path), "", "", [f"model: {exc}"]), 2
-    res = check_plan(plan, model, str(path))
+            raise PlanError([PlanIssue("model", str(exc), key="model")]) from None
+    return plan, model
+
+
+def validate_file(path: str | Path, model=None) -> tuple[Plan, Any]:
+    """Read a plan file and check it whole, as ``injectmap check`` does before it analyses anything: the
+    file (planning.plan.load_plan), the face it names, and every point's placement on that face
+    (planning.analysis.placement_issues).
+
+    Parameters
+    ----------
+    path : str or Path
+        The plan file.
+    model : FaceModel, optional
+        The face to place the points on; by default the one the plan names (built or loaded).
+
+    Returns
+    -------
+    (Plan, FaceModel)
+
+    Raises
+    ------
+    PlanError
+        With every problem found, each naming the point and the key.
+    """
+    plan, model = _plan_and_model(path, model)
+    issues = placement_issues(model, plan)
+    if issues:
+        raise PlanError(issues)
+    return plan, model
+
+
+def check_file(path: str | Path, model=None) -> tuple[PlanResult, int]:
+    """Check a plan file. ``model`` defaults to the face the plan names (default face if none).
+
+    The plan is rejected (exit status 2) for exactly what :func:`validate_file` rejects.
+    """
+    try:
+        plan, model = _plan_and_model(path, model)
+    except PlanError as exc:
+        res = PlanResult.rejected(str(path), getattr(model, "name", "default"), getattr(model, "sha256", ""),
+                                  [str(e) for e in exc.errors])
+        return res, 2
+    res = check_plan(plan, model, str(path))  # placement_issues first, as in validate_file
     return res, res.exit_status
 
 

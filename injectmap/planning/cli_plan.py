@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from injectmap.planning.mirroring import mirror_plan
-from injectmap.planning.plan import PlanError, load_plan, save_plan
+from injectmap.planning.plan import MAX_FILE_BYTES, PlanError, dumps_plan, load_plan, save_plan
 
 __all__ = ["EXIT_BAD_PLAN", "EXIT_INTERNAL", "EXIT_OK", "cmd_mirror", "cmd_validate"]
 
@@ -20,10 +20,12 @@ EXIT_BAD_PLAN = 2
 EXIT_INTERNAL = 3
 
 
-def cmd_validate(path: str | os.PathLike[str], out: TextIO | None = None) -> int:
+def cmd_validate(path: str | os.PathLike[str], out: TextIO | None = None, model: Any = None) -> int:
     """Validate a plan file.
 
-    Prints ``<path>: ok (<n> points)`` or one line per error, ``<path>: <error>``.
+    Prints ``<path>: ok (<n> points)`` or one line per error, ``<path>: <error>``. The plan is checked
+    as ``injectmap check`` checks it (planning.check.validate_file: the file, the face it names, every
+    point's placement on that face), so the two agree on every plan.
 
     Parameters
     ----------
@@ -31,6 +33,8 @@ def cmd_validate(path: str | os.PathLike[str], out: TextIO | None = None) -> int
         The plan file.
     out : text stream, optional
         Where to print (standard output by default).
+    model : FaceModel, optional
+        The face to place the points on; by default the one the plan names, as for ``check``.
 
     Returns
     -------
@@ -39,12 +43,14 @@ def cmd_validate(path: str | os.PathLike[str], out: TextIO | None = None) -> int
     """
     stream = out if out is not None else sys.stdout
     name = os.fspath(path)
+    from injectmap.planning.check import validate_file
+
     try:
-        plan = load_plan(name)
+        plan, _ = validate_file(name, model)
     except PlanError as exc:
         _print_issues(name, exc, stream)
         return EXIT_BAD_PLAN
-    except Exception as exc:  # load_plan should never get here; report, do not crash
+    except Exception as exc:  # validate_file should never get here; report, do not crash
         print(f"{name}: internal error: {type(exc).__name__}: {exc}", file=stream)
         return EXIT_INTERNAL
     print(f"{name}: ok ({len(plan.points)} points)", file=stream)
@@ -82,12 +88,23 @@ def cmd_mirror(
         return EXIT_BAD_PLAN
     try:
         plan = load_plan(name)
-        before = len(plan.points)
-        mirrored = mirror_plan(plan, side=side)
     except PlanError as exc:
         _print_issues(name, exc, s)
         return EXIT_BAD_PLAN
+    before = len(plan.points)
     dest = os.fspath(out) if out is not None else name
+    try:
+        mirrored = mirror_plan(plan, side=side)
+    except PlanError as exc:  # the input is valid: what is wrong is the result (e.g. too many points)
+        for issue in exc.errors:
+            print(f"{dest}: not written: the mirrored plan ({name} with its mirrored points added) would be "
+                  f"invalid: {issue}", file=s)
+        return EXIT_BAD_PLAN
+    size = len(dumps_plan(mirrored).encode("utf-8"))
+    if size > MAX_FILE_BYTES:
+        print(f"{dest}: not written: the mirrored plan would be {size} bytes, more than a plan file may hold "
+              f"({MAX_FILE_BYTES // (1024 * 1024)} MB); {name} itself is fine", file=s)
+        return EXIT_BAD_PLAN
     try:
         save_plan(mirrored, dest)
     except OSError as exc:

@@ -25,6 +25,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
 from injectmap.anatomy.ids import MIDLINE_LANDMARKS, landmark_ids, side_of, structure_ids
+from injectmap.anatomy.params import SHAPE_KEYS
 from injectmap.planning.doses import dosed_muscles, treatable_targets
 from injectmap.planning.products import product_info, product_names, suggest_product
 
@@ -486,6 +487,9 @@ def _check_shape(value: Any, _handler: Any) -> dict[str, Any]:
             _check_text(k, 64)
         except PydanticCustomError as exc:
             errors.append(((), f"parameter name {_key_name(k)}: {exc.message()}"))
+            continue
+        if k not in SHAPE_KEYS:  # the face builder knows only these (anatomy.params)
+            errors.append(((k,), f"unknown shape parameter; known: {', '.join(SHAPE_KEYS)}"))
             continue
         try:
             _check_number(v, -1.0, 1.0, False)

@@ -10,6 +10,8 @@ interactive 3D scene happens in :mod:`viewer.report_render`; ``injectmap report`
 - :func:`render_html` -> a self-contained HTML page (pictures inlined as data URIs, CSS inline, no
   script, no network); ``scene_html`` (an already self-contained block) may be inserted.
 - :func:`render_pdf` -> PDF bytes (fpdf2, core fonts): pictures, tables, findings, timeline.
+- :func:`check_output` -> checks, before anything is rendered, that the report can be written where
+  asked (a known extension, an existing folder, not a folder itself, a folder that takes a file).
 
 Example
 -------
@@ -22,7 +24,11 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import errno
 import html
+import os
+import stat
+import tempfile
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from string import Template
@@ -34,7 +40,77 @@ from injectmap.planning.plan import Plan, parse_plan
 from injectmap.planning.results import DISCLAIMER, Finding, PlanResult, Severity
 from injectmap.teaching import education
 
-__all__ = ["dose_rows", "finding_rows", "point_rows", "render_html", "render_pdf", "report_data"]
+__all__ = ["REPORT_SUFFIXES", "ReportOutputError", "check_output", "dose_rows", "finding_rows", "point_rows",
+           "render_html", "render_pdf", "report_data", "write_failure"]
+
+#: the file kinds a report can be written as
+REPORT_SUFFIXES = (".html", ".htm", ".pdf")
+
+
+class ReportOutputError(OSError):
+    """The report cannot be written where asked; ``exit_status`` is 2 for a wrong path (the user's to
+    fix: a folder, a missing folder, an unknown extension) and 3 when the system refuses the write
+    (permissions, a read-only or full disk)."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.message, self.exit_status = message, exit_status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def check_output(path: str | os.PathLike[str]) -> None:
+    """Check that a report can be written at ``path``, before it is rendered (seconds of work).
+
+    The folder must exist (it is never created silently), ``path`` must not be a folder, its extension
+    must be one of :data:`REPORT_SUFFIXES`, and the folder must take a new file: a probe temporary file
+    (``.<name>.*.tmp``, the name the atomic write uses) is created and removed.
+
+    Raises
+    ------
+    ReportOutputError
+        With the reason and the exit status to use.
+    """
+    p = os.path.abspath(os.fspath(path))
+    name, folder = os.path.basename(p), os.path.dirname(p)
+    if os.path.isdir(p):
+        raise ReportOutputError(f"{path}: is a folder; give a file name ending in .html or .pdf", 2)
+    if os.path.splitext(name)[1].lower() not in REPORT_SUFFIXES:
+        raise ReportOutputError(f"report output must end in .html or .pdf, not {name!r}", 2)
+    try:
+        st = os.stat(folder)
+    except FileNotFoundError:
+        raise ReportOutputError(f"{path}: the folder {folder} does not exist (it is not created; make it first)",
+                                2) from None
+    except OSError as exc:
+        raise ReportOutputError(f"{path}: cannot use the folder {folder} ({exc.strerror or exc})", 3) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ReportOutputError(f"{path}: {folder} is not a folder", 2)
+    if os.path.exists(p) and not os.path.isfile(p):
+        raise ReportOutputError(f"{path}: exists and is not a regular file; not replaced", 2)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ReportOutputError(f"{path}: cannot write in {folder} ({_reason(exc)})", 3) from None
+
+
+def _reason(exc: OSError) -> str:
+    """A short reason for a failed write (the system's words, or what the error number means)."""
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno == errno.EROFS:
+        return "read-only file system"
+    return exc.strerror or str(exc)
+
+
+def write_failure(path: str | os.PathLike[str], exc: OSError) -> ReportOutputError:
+    """The error to report when writing the rendered report failed (exit status 3)."""
+    return ReportOutputError(f"{os.fspath(path)}: the report could not be written ({_reason(exc)}); "
+                             "nothing was written there", 3)
+
 
 #: the severities most severe first (the order of the summary's counts and of the findings table)
 _WORST_FIRST = sorted(Severity, reverse=True)

@@ -66,7 +66,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from injectmap.anatomy.datamodel import DataModel, loc_text
-from injectmap.anatomy.fileio import atomic_write_bytes
+from injectmap.anatomy.fileio import atomic_write_bytes, file_lock
 from injectmap.anatomy.ids import base_of, side_of, structure_ids
 from injectmap.anatomy.params import FaceParamsError
 from injectmap.planning.check import check_plan, model_for_plan
@@ -784,19 +784,23 @@ def record_score(path: str | os.PathLike[str], trainee: str, exercise_id: str, s
     """Append an attempt to the trainee's history in the score file (created when missing).
 
     Returns the stored entry. Raises :class:`ScoreFileError` for an unreadable or foreign file (it
-    is never overwritten) and ValueError for a bad trainee name.
+    is never overwritten) and ValueError for a bad trainee name. Processes that record at the same
+    time take turns: the read, the append and the write happen under a lock on ``<file>.lock``
+    beside the score file, so no attempt is lost.
     """
     name = validate_trainee(trainee)
     p = Path(path)
-    data = _read_scores(p)
     entry = {"exercise_id": str(exercise_id), "total": int(score.total), "passed": bool(score.passed),
              "danger": int(score.danger),
              "components": {k: round(float(c.points), 1) for k, c in score.components.items()},
              "mistakes": [f.code for f in score.feedback][:50],
              "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    data["trainees"].setdefault(name, []).append(entry)
     try:
-        atomic_write_bytes(p, json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"), make_parents=True)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(p.with_name(p.name + ".lock")):
+            data = _read_scores(p)
+            data["trainees"].setdefault(name, []).append(entry)
+            atomic_write_bytes(p, json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"))
     except OSError as exc:
         raise ScoreFileError(f"score file {p} cannot be written: {exc.strerror or exc}") from None
     return entry

@@ -11,8 +11,9 @@ from typing import Any
 import panel as pn
 import param
 
-from injectmap.planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict, save_plan
+from injectmap.planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict
 from injectmap.viewer.scene_view import SceneView
+from injectmap.viewer.session import write_autosave
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
 
@@ -78,8 +79,7 @@ class FilePanel(pn.viewable.Viewer):
         except PlanError:
             return
         try:
-            self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
-            save_plan(plan, self.autosave_path)
+            write_autosave(plan, self.autosave_path)  # owner-only, and the folder pruned
         except OSError as exc:
             self.status.object = plain(f"Autosave failed: {exc}")
 

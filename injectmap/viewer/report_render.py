@@ -182,7 +182,7 @@ def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
         scene.close()
         payload = rep.render_html(data, pics, svg, block).encode("utf-8")
     t["document_s"] = time.perf_counter() - t1
-    atomic_write_bytes(out_path, payload, make_parents=True)
+    atomic_write_bytes(out_path, payload)  # a missing folder is an error, never created silently
     t["total_s"] = time.perf_counter() - t0
     t["bytes"] = float(len(payload))
     return t

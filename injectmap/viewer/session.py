@@ -6,19 +6,29 @@ background thread while the server starts listening; a session is built only onc
 (:func:`wait_for_warm_up`): the warm-up imports the modules a session uses on first use (pyvista's
 plotting, pandas), and a session that used them while the warm-up thread was still importing them
 found them half-imported (``module 'pyvista' has no attribute 'Plotter'``), and its scene never drew.
+
+Autosave (:func:`write_autosave`): each session's plan is saved after every change as
+``<session id>.json`` in the autosave folder (``viewer.file_panel.autosave_dir``), owner-only (files
+0600 in a 0700 folder: a plan may name a patient), and each save prunes the folder by
+:data:`AUTOSAVE_KEEP` and :data:`AUTOSAVE_MAX_AGE_DAYS` (only files named like a session's autosave).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import stat
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import panel as pn
 
 if TYPE_CHECKING:
     from injectmap.anatomy.model import FaceModel
+    from injectmap.planning.plan import Plan
     from injectmap.viewer.analysis import PlanAnalyst
     from injectmap.viewer.education_panel import EducationPanel
     from injectmap.viewer.face_panel import FacePanel
@@ -126,3 +136,72 @@ def release_session(layout: SessionLayout) -> None:
         for part in (obj, *(getattr(obj, name, None) for name in _LINKED_PARTS)):
             if part is not None:
                 Callback.registry.pop(part, None)
+
+
+# ------------------------------------------------------------------ autosave
+
+#: project choice: an autosave is there to get a plan back after a closed tab or a crash, not to archive
+#: plans (a plan is kept by downloading it); the newest 100 sessions' files are kept, which bounds the
+#: folder (a plan file is at most 5 MB) and is more sessions than a clinic runs between two restarts
+AUTOSAVE_KEEP = 100
+#: project choice: 30 days covers the two-week touch-up visit with a margin; older autosaves are removed
+AUTOSAVE_MAX_AGE_DAYS = 30.0
+#: the name of a session's autosave (a session id is 12 hex digits, viewer.app); nothing else is pruned
+AUTOSAVE_NAME = re.compile(r"^[0-9a-f]{12}\.json$")
+
+
+def _owner_only_folder(folder: Path) -> None:
+    """Create the folder 0700, or tighten an existing one of ours (never a shared, sticky one like /tmp)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = folder.stat()
+    if st.st_mode & 0o077 and not st.st_mode & stat.S_ISVTX and st.st_uid == os.geteuid():
+        folder.chmod(0o700)
+
+
+def prune_autosaves(folder: Path, keep: Path | None = None, now: float | None = None) -> list[Path]:
+    """Remove the autosaves older than :data:`AUTOSAVE_MAX_AGE_DAYS` and all but the newest
+    :data:`AUTOSAVE_KEEP`; ``keep`` (the current session's file) is never removed.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    now = time.time() if now is None else now
+    found: list[tuple[float, Path]] = []
+    for p in folder.iterdir():
+        if not AUTOSAVE_NAME.match(p.name) or (keep is not None and p.name == keep.name):
+            continue
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((st.st_mtime, p))
+    found.sort(reverse=True)
+    budget = AUTOSAVE_KEEP - (1 if keep is not None else 0)
+    removed = []
+    for i, (mtime, p) in enumerate(found):
+        if i >= budget or now - mtime > AUTOSAVE_MAX_AGE_DAYS * 86400.0:
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
+
+
+def write_autosave(plan: Plan, path: Path) -> None:
+    """Save a session's plan atomically, owner-only, then prune the folder (see the module's docstring).
+
+    Raises
+    ------
+    OSError
+        When the folder or the file cannot be written.
+    """
+    from injectmap.anatomy.fileio import atomic_write_bytes
+    from injectmap.planning.plan import dumps_plan
+
+    _owner_only_folder(path.parent)
+    atomic_write_bytes(path, dumps_plan(plan).encode("utf-8"), mode=0o600)
+    prune_autosaves(path.parent, keep=path)

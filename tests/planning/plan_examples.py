@@ -25,7 +25,7 @@ FULL: dict[str, Any] = {
     "version": 1,
     "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
     "patient": "Ms Example, 0.1 mL per point, ünïcode ok",
-    "model": {"name": "default", "sex": 0.25, "shape": {"jaw-width": -0.3, "brow": 0.1}},
+    "model": {"name": "default", "sex": 0.25, "shape": {"masseter": -0.3, "brow_left": 0.1}},
     "sessions": [
         {"id": "initial", "date": "2026-01-05", "label": "First visit"},
         {"id": "touch_up", "date": "2026-01-19"},
@@ -41,7 +41,7 @@ FULL: dict[str, Any] = {
          "depth_mm": 1.5, "direction": [0.6, 0.0, -0.8], "volume_ml": 0.05,
          "product": {"name": "incobotulinumtoxinA", "units_per_vial": 50, "diluent_ml": 1.25}},
         {"id": "m1", "units": 12, "target": "masseter_superficial_left",
-         "entry_mm": [52.1, -70.25, 20.123456789], "tip_mm": [48.0, -70.0, 10.0],
+         "entry_mm": [54.9, -59.9, -36.612345678], "tip_mm": [45.6, -57.5, -39.2],
          "deviation": "higher point for a high masseter"},
         {"id": "c1_tu", "units": 2, "target": "corrugator_supercilii_left",
          "at": {"landmark": "brow_medial_left", "superior_mm": 5, "lateral_mm": -2.25},

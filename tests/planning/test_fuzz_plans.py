@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plan_examples import CONTRACT_EXAMPLE, FULL, fresh
 
+from injectmap.planning.analysis import placement_issues
 from injectmap.planning.cli_plan import cmd_validate
 from injectmap.planning.plan import MAX_FILE_BYTES, Plan, PlanError, load_plan, loads_plan, parse_plan
 
@@ -211,9 +212,9 @@ HOSTILE_FILES = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
-@given(HOSTILE_FILES)
-def test_cmd_validate_on_hostile_files_returns_2(case):
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=HOSTILE_FILES)
+def test_cmd_validate_on_hostile_files_returns_2(model, case):
     kind, a, b = case
     if kind == "mutate":
         obj = fresh()
@@ -229,11 +230,10 @@ def test_cmd_validate_on_hostile_files_returns_2(case):
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogatepass") as f:
             f.write(text)
         out = io.StringIO()
-        rc = cmd_validate(path, out=out)
+        rc = cmd_validate(path, out=out, model=model)  # validate checks the placement on a face, as check does
         if kind == "mutate":
             try:
-                parse_plan(json.loads(text))
-                valid = True
+                valid = not placement_issues(model, parse_plan(json.loads(text)))
             except (PlanError, ValueError):
                 valid = False
             assert rc == (0 if valid else 2)

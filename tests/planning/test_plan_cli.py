@@ -10,13 +10,27 @@ from plan_examples import CONTRACT_EXAMPLE, fresh
 from injectmap.planning.cli_plan import cmd_mirror, cmd_validate
 from injectmap.planning.plan import load_plan
 
+#: the CONTRACTS example with m1's entry on the skin over the right masseter of the default face
+ON_THE_FACE = fresh(CONTRACT_EXAMPLE)
+ON_THE_FACE["points"][2]["entry_mm"] = [-54.9, -59.9, -36.6]
+
 
 def test_validate_ok(tmp_path):
     p = tmp_path / "p.json"
-    p.write_text(json.dumps(CONTRACT_EXAMPLE))
+    p.write_text(json.dumps(ON_THE_FACE))
     out = io.StringIO()
     assert cmd_validate(p, out=out) == 0
     assert out.getvalue() == f"{p}: ok (3 points)\n"
+
+
+def test_validate_rejects_what_check_rejects(tmp_path):
+    """The CONTRACTS example's m1 entry lies 29 mm from the default face's skin: ``check`` always rejected
+    it, and ``validate`` (which said ok) now agrees, naming the point and the key."""
+    p = tmp_path / "p.json"
+    p.write_text(json.dumps(CONTRACT_EXAMPLE))
+    out = io.StringIO()
+    assert cmd_validate(p, out=out) == 2
+    assert out.getvalue() == f"{p}: points[2] (id 'm1').entry_mm: the entry is 29.0 mm from the skin (at most 15 mm)\n"
 
 
 def test_validate_bad_prints_one_error_per_line(tmp_path):
