@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import html
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from tornado.web import RequestHandler
 
 from injectmap.viewer.limits import int_limit, limit
 
@@ -221,8 +223,10 @@ input, button {{ padding: .5em; font-size: 1em; }}
 <h2>injectmap</h2>
 <p class="error" id="login-error">{error}</p>
 {xsrf}
-<label for="username">User name</label><input id="username" name="username" autocomplete="username" required value="{name}">
-<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<label for="username">User name</label>
+<input id="username" name="username" autocomplete="username" required value="{name}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
 <input type="hidden" name="next" value="{next}">
 <button type="submit">Log in</button>
 </form></body></html>
@@ -241,66 +245,78 @@ def _local(url: str) -> str:
     return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else "/"
 
 
+class LoginHandler(RequestHandler):
+    """``/login``: the form (GET) and its check (POST); bound to a users file by :func:`make_auth_provider`."""
+
+    users_path: Path
+    guard: LoginGuard
+    secure_cookies: bool
+
+    def get(self) -> None:
+        self._page("", "", self.get_argument("next", "/"), 200)
+
+    def _page(self, error: str, name: str, next_url: str, status: int) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(login_page(error, name, next_url, self.xsrf_form_html()))
+
+    async def post(self) -> None:
+        self.check_xsrf_cookie()
+        name = self.get_body_argument("username", "")
+        password = self.get_body_argument("password", "")
+        next_url = self.get_body_argument("next", "/")
+        address = self.request.remote_ip or "?"
+        left = self.guard.locked_for(name, address)
+        if left > 0:
+            await asyncio.sleep(limit("login_failure_delay_s"))
+            minutes = int(left // 60) + 1
+            self._page(f"Too many failed logins: locked for {minutes} more minute(s).", name, next_url, 429)
+            return
+        ok = await asyncio.get_running_loop().run_in_executor(None, _check, self.users_path, name, password)
+        if not ok:
+            self.guard.failed(name, address)
+            await asyncio.sleep(limit("login_failure_delay_s"))
+            self._page("Unknown user name or wrong password.", name, next_url, 401)
+            return
+        self.guard.succeeded(name)
+        self.set_signed_cookie(COOKIE, name, expires_days=None, httponly=True, secure=self.secure_cookies,
+                               samesite="Strict")
+        self.redirect(_local(next_url))
+
+
+class LogoutHandler(RequestHandler):
+    """``/logout``: forget the login cookie and show the login page."""
+
+    def get(self) -> None:
+        self.clear_cookie(COOKIE)
+        self.redirect(LOGIN_URL)
+
+
+def current_user(handler: RequestHandler, path: Path) -> str | None:
+    """The user named by the request's login cookie: signed, younger than ``login_session_hours`` and
+    still in the users file (None otherwise)."""
+    raw = handler.get_signed_cookie(COOKIE, max_age_days=limit("login_session_hours") / 24.0)
+    if raw is None:
+        return None
+    name = raw.decode("utf-8", "replace")
+    try:
+        return name if name in load_users(path).users else None
+    except UsersFileError:
+        return None
+
+
 def make_auth_provider(path: Path, *, secure_cookies: bool, guard: LoginGuard | None = None) -> Any:
     """A Bokeh auth provider for the users in ``path`` (read again at every login and request)."""
     from bokeh.server.auth_provider import AuthProvider
-    from tornado.web import RequestHandler
 
-    guard = guard or LoginGuard()
-    max_age_days = limit("login_session_hours") / 24.0
-
-    def current_user(handler: RequestHandler) -> str | None:
-        raw = handler.get_signed_cookie(COOKIE, max_age_days=max_age_days)
-        if raw is None:
-            return None
-        name = raw.decode("utf-8", "replace")
-        try:
-            return name if name in load_users(path).users else None
-        except UsersFileError:
-            return None
-
-    class LoginHandler(RequestHandler):
-        def get(self) -> None:
-            self._page("", "", self.get_argument("next", "/"), 200)
-
-        def _page(self, error: str, name: str, next_url: str, status: int) -> None:
-            self.set_status(status)
-            self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.set_header("Cache-Control", "no-store")
-            self.finish(login_page(error, name, next_url, self.xsrf_form_html()))
-
-        async def post(self) -> None:
-            self.check_xsrf_cookie()
-            name = self.get_body_argument("username", "")
-            password = self.get_body_argument("password", "")
-            next_url = self.get_body_argument("next", "/")
-            address = self.request.remote_ip or "?"
-            left = guard.locked_for(name, address)
-            if left > 0:
-                await asyncio.sleep(limit("login_failure_delay_s"))
-                minutes = int(left // 60) + 1
-                self._page(f"Too many failed logins: locked for {minutes} more minute(s).", name, next_url, 429)
-                return
-            ok = await asyncio.get_running_loop().run_in_executor(None, _check, path, name, password)
-            if not ok:
-                guard.failed(name, address)
-                await asyncio.sleep(limit("login_failure_delay_s"))
-                self._page("Unknown user name or wrong password.", name, next_url, 401)
-                return
-            guard.succeeded(name)
-            self.set_signed_cookie(COOKIE, name, expires_days=None, httponly=True, secure=secure_cookies,
-                                   samesite="Strict")
-            self.redirect(_local(next_url))
-
-    class LogoutHandler(RequestHandler):
-        def get(self) -> None:
-            self.clear_cookie(COOKIE)
-            self.redirect(LOGIN_URL)
+    bound = type("BoundLoginHandler", (LoginHandler,),
+                 {"users_path": path, "guard": guard or LoginGuard(), "secure_cookies": secure_cookies})
 
     class UsersAuthProvider(AuthProvider):
         @property
         def get_user(self) -> Callable[[RequestHandler], str | None]:
-            return current_user
+            return functools.partial(current_user, path=path)
 
         @property
         def login_url(self) -> str:
@@ -308,7 +324,7 @@ def make_auth_provider(path: Path, *, secure_cookies: bool, guard: LoginGuard | 
 
         @property
         def login_handler(self) -> type[RequestHandler]:
-            return LoginHandler
+            return bound
 
         @property
         def logout_url(self) -> str:
