@@ -152,6 +152,8 @@ class PlanAnalyst(param.Parameterized):
             self._schedule(functools.partial(self._apply, job))
 
     def _schedule(self, callback: Any) -> None:
+        if self._doc is None:
+            return
         try:
             self._doc.add_next_tick_callback(callback)
         except Exception:  # the session has ended meanwhile

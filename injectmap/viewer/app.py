@@ -115,8 +115,13 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     layout.app_training = training
     layout.app_education = education
     layout.app_face = face
-    if served:
-        doc.on_session_destroyed(lambda _ctx: (analyst.cancel(), release_session(layout)))
+    if doc is not None and served:
+
+        def end_session(_ctx: Any) -> None:  # the page closed: stop its analysis, free what it held
+            analyst.cancel()
+            release_session(layout)
+
+        doc.on_session_destroyed(end_session)
     log.info("session app built in %.0f ms", (time.perf_counter() - t0) * 1000.0)
     return layout
 

@@ -315,7 +315,7 @@ def make_auth_provider(path: Path, *, secure_cookies: bool, guard: LoginGuard | 
 
     class UsersAuthProvider(AuthProvider):
         @property
-        def get_user(self) -> Callable[[RequestHandler], str | None]:
+        def get_user(self) -> Callable[[RequestHandler], str | None]:  # type: ignore[override]  # Bokeh calls it with the handler
             return functools.partial(current_user, path=path)
 
         @property
