@@ -172,7 +172,8 @@ def serve(port: int = 5006, host: str = "127.0.0.1", certfile: str | None = None
     server = pn.serve({"/": session_page}, port=port, address=host, show=False, title="injectmap",
                       websocket_origin=origin, start=False, **kwargs)
     SecurityHeaders.hsts = bool(certfile)
-    server._tornado.transforms.append(SecurityHeaders)  # every handler: pages, login, static files
+    # every handler (pages, login, static files); first, so that it sees the HTML before any compression
+    server._tornado.transforms.insert(0, SecurityHeaders)
     server.start()
     try:
         server.io_loop.start()
