@@ -128,7 +128,40 @@ def cmd_plan(args) -> int:
 def cmd_serve(args) -> int:
     from injectmap.viewer.server import serve
 
-    serve(port=args.port, host=args.host, password=args.password or os.environ.get("INJECTMAP_PASSWORD"))
+    serve(port=args.port, host=args.host, certfile=args.certfile, keyfile=args.keyfile,
+          behind_proxy=args.behind_proxy, origins=args.origin)
+    return 0
+
+
+def cmd_users(args) -> int:
+    """``injectmap users add|remove|list``: the logins of ``injectmap serve`` (the password is asked for,
+    never taken from the command line)."""
+    import getpass
+
+    from injectmap.viewer.auth import UsersFileError, add_user, check_name, load_users, remove_user, users_file
+
+    path = Path(args.file) if args.file else users_file()
+    try:
+        if args.users_cmd == "list":
+            for name, rec in sorted(load_users(path).users.items()):
+                print(f"{name:<30} {rec.created}")
+            return 0
+        check_name(args.name)
+        if args.users_cmd == "remove":
+            if not remove_user(path, args.name):
+                print(f"ERROR no user {args.name} in {path}", file=sys.stderr)
+                return 2
+            print(f"removed {args.name} from {path}")
+            return 0
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("The same password again: ") != password:
+            print("ERROR the two passwords differ; nothing changed", file=sys.stderr)
+            return 2
+        new = add_user(path, args.name, password)
+    except (UsersFileError, ValueError, OSError) as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        return 2
+    print(f"{'added' if new else 'changed the password of'} {args.name} in {path}")
     return 0
 
 
@@ -223,7 +256,21 @@ def main(argv: list[str] | None = None) -> int:
     sv = sub.add_parser("serve", help="serve the app")
     sv.add_argument("--port", type=int, default=5006)
     sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--password")
+    sv.add_argument("--certfile", help="TLS certificate chain (PEM): serve HTTPS, the login cookie is Secure")
+    sv.add_argument("--keyfile", help="the certificate's private key (PEM)")
+    sv.add_argument("--behind-proxy", action="store_true",
+                    help="an HTTPS reverse proxy forwards to this server (trust its client address headers; "
+                         "the login cookie is Secure)")
+    sv.add_argument("--origin", action="append", default=[], metavar="HOST[:PORT]",
+                    help="a further host the pages are loaded from (the proxy's public name); repeatable")
+    us = sub.add_parser("users", help="the logins of injectmap serve (users file: $INJECTMAP_USERS_FILE)")
+    us.add_argument("--file", help="the users file (default: $INJECTMAP_USERS_FILE, else "
+                                   "~/.config/injectmap/users.json)")
+    ussub = us.add_subparsers(dest="users_cmd", required=True)
+    for name in ("add", "remove"):
+        ussub.add_parser(name, help="add a user or set a password (asked for)" if name == "add"
+                         else "remove a user").add_argument("name")
+    ussub.add_parser("list", help="the user names and when their password was set")
     r = sub.add_parser("report", help="write a plan report (.html or .pdf)")
     r.add_argument("plan")
     r.add_argument("-o", "--output", required=True, help="report.html or report.pdf")
@@ -243,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "check": cmd_check,
         "plan": cmd_plan,
         "serve": cmd_serve,
+        "users": cmd_users,
         "bench": cmd_bench,
         "report": cmd_report,
     }[args.cmd]

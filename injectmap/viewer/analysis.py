@@ -1,29 +1,82 @@
 """Keeps a session's analysis in step with its plan by asking planning (the viewer measures nothing).
 
 :class:`PlanAnalyst` watches an :class:`~viewer.state.AppState`. When the plan changes it validates
-the plan with ``planning.plan.parse_plan``; a plan with errors keeps the last good results and shows
-the errors. Points whose dict (and the plan's product) did not change keep their cached analysis;
-the others are analysed again with ``planning.analysis.analyse_point`` (the same entry as in the
-``injectmap check`` JSON). Plan-level findings and totals come from ``planning.analysis.plan_findings``.
+the plan with ``planning.plan.parse_plan``; a plan with errors, or with more points than the server
+analyses (``max_plan_points`` in ``server_limits.json``), keeps the last good results and shows why.
+Points whose dict (and the plan's product) did not change keep their cached analysis; the others are
+analysed again with ``planning.analysis.analyse_point`` (the same entry as in the ``injectmap check``
+JSON). Plan-level findings and totals come from ``planning.analysis.plan_findings``.
+
+In a served session (a Bokeh document is given) the analysis runs in a worker thread, off the server's
+event loop, so one long analysis does not stall every other session: the worker reports its progress
+(:attr:`PlanAnalyst.progress`) and hands its results back through the document's next-tick callback,
+where they are set on the loop. A newer plan change, or the session's end, makes an older analysis
+stop at its next point and its results are dropped. Without a document (tests, notebooks, the CLI's
+bench) the analysis runs at once, in the caller's thread.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import param
 
 from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.results import Finding, PointResult, Totals
+from injectmap.viewer.limits import int_limit, limit
 from injectmap.viewer.scene import PointGlyph, worst_severity
 from injectmap.viewer.state import AppState
+
+log = logging.getLogger("injectmap.viewer")
+_EXECUTOR_LOCK = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+
+
+def analysis_executor() -> ThreadPoolExecutor:
+    """The process's analysis threads (``analysis_threads`` in ``server_limits.json``), shared by sessions."""
+    global _executor
+    with _EXECUTOR_LOCK:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=int_limit("analysis_threads"),
+                                           thread_name_prefix="injectmap-analysis")
+        return _executor
 
 
 def _key(point: Mapping[str, Any], product: Mapping[str, Any]) -> str:
     return json.dumps([point, product], sort_keys=True)
+
+
+def too_many_points(n: int) -> str | None:
+    """Why a plan of ``n`` points is not analysed (None when it is within the limit)."""
+    most = int_limit("max_plan_points")
+    if n <= most:
+        return None
+    return (f"the plan has {n:,} points; the app analyses at most {most:,} per plan (a full-face plan has "
+            "under 100). Split the plan, or ask the administrator about INJECTMAP_MAX_PLAN_POINTS.")
+
+
+@dataclass
+class _Job:
+    """One analysis: its inputs (taken on the loop) and, once run, its results."""
+
+    generation: int
+    model: Any
+    plan: Any
+    plan_dict: dict[str, Any]
+    cache: dict[str, tuple[str, PointResult]]
+    errors: list[str] = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
+    findings: list[Finding] = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+    cancelled: bool = False
 
 
 class PlanAnalyst(param.Parameterized):
@@ -34,14 +87,19 @@ class PlanAnalyst(param.Parameterized):
     totals = param.ClassSelector(class_=Totals, default=Totals(), doc="Units by structure, side and session.")
     errors = param.List(default=[], doc="Problems of the current plan (it is not evaluated).")
     last_ms = param.Number(default=0.0, doc="Duration of the last analysis, ms.")
+    busy = param.Boolean(default=False, doc="An analysis runs in the background.")
+    progress = param.String(default="", doc="What the background analysis has done so far ('' when idle).")
 
-    def __init__(self, state: AppState, model: Any, **params: Any) -> None:
+    def __init__(self, state: AppState, model: Any, doc: Any = None, **params: Any) -> None:
         super().__init__(**params)
         self.state = state
         self.model = model
         self._cache: dict[str, tuple[str, PointResult]] = {}
+        self._generation = 0
+        self._doc = None
         state.param.watch(self._on_plan, ["points", "product"])
-        self.refresh()
+        self.refresh()  # the starting plan: at once, so the first page shows its results
+        self._doc = doc  # later changes: in the background when served
 
     def _on_plan(self, *_: Any) -> None:
         self.refresh()
@@ -52,42 +110,105 @@ class PlanAnalyst(param.Parameterized):
         self._cache.clear()
         self.refresh()
 
+    def cancel(self) -> None:
+        """Drop the analysis that runs (the session ended): it stops at its next point."""
+        self._generation += 1
+
     def refresh(self) -> None:
         """Validate the plan and analyse the points that changed (planning does the analysis)."""
-        from injectmap.planning.analysis import PlacementError, analyse_point, plan_findings
-
-        t0 = time.perf_counter()
         plan_dict = self.state.plan_dict()
         try:
             plan = parse_plan(plan_dict)
         except PlanError as exc:
+            self._generation += 1  # an analysis of an earlier plan that still runs would hide these errors
             self.errors = [str(e) for e in exc.errors]
             self.state.message = "The plan has errors: " + "; ".join(self.errors[:3])
+            self.busy, self.progress = False, ""
             return
-        product = plan_dict["product"]
-        errors: list[str] = []
-        for pd, point in zip(plan_dict["points"], plan.points, strict=True):
+        self._generation += 1
+        too_many = too_many_points(len(plan.points))
+        if too_many:
+            self.errors = [too_many]
+            self.state.message = "Not analysed: " + too_many
+            self.busy, self.progress = False, ""
+            return
+        job = _Job(self._generation, self.model, plan, plan_dict, dict(self._cache))
+        if self._doc is None:
+            self._run(job)
+            self._apply(job)
+            return
+        todo = sum(1 for pd in plan_dict["points"] if job.cache.get(pd["id"], ("",))[0] != _key(pd, plan_dict["product"]))
+        self.busy, self.progress = True, f"Analysing {todo:,} point(s)..."
+        analysis_executor().submit(self._background, job)
+
+    def _background(self, job: _Job) -> None:
+        """Run ``job`` in a worker thread and hand it to the loop (never raises: errors become messages)."""
+        try:
+            self._run(job)
+        except Exception as exc:  # shown to the user instead of a silent, endless "Analysing"
+            log.exception("background analysis failed")
+            job.errors = [f"the analysis failed: {type(exc).__name__}: {exc}"]
+        if not job.cancelled:
+            self._schedule(functools.partial(self._apply, job))
+
+    def _schedule(self, callback: Any) -> None:
+        if self._doc is None:
+            return
+        try:
+            self._doc.add_next_tick_callback(callback)
+        except Exception:  # the session has ended meanwhile
+            log.debug("analysis result not delivered: the session has ended")
+
+    def _run(self, job: _Job) -> None:
+        """Analyse the points of ``job`` that changed (thread-safe: touches only the job)."""
+        from injectmap.planning.analysis import PlacementError, analyse_point, plan_findings
+
+        product = job.plan_dict["product"]
+        n, done, shown = len(job.plan.points), 0, time.perf_counter()
+        interval = limit("progress_interval_s")
+        for pd, point in zip(job.plan_dict["points"], job.plan.points, strict=True):
+            done += 1
             key = _key(pd, product)
-            if self._cache.get(point.id, ("",))[0] == key:
+            if job.cache.get(point.id, ("",))[0] == key:
                 continue
+            if job.generation != self._generation:  # a newer plan, or the session ended
+                job.cancelled = True
+                return
             try:
-                self._cache[point.id] = (key, analyse_point(self.model, plan, point))
+                job.cache[point.id] = (key, analyse_point(job.model, job.plan, point))
             except PlacementError as exc:
-                errors.append(str(exc))
-                self._cache.pop(point.id, None)
-        ids = [p.id for p in plan.points]
-        for stale in set(self._cache) - set(ids):
-            del self._cache[stale]
-        entries = [self._cache[i][1] for i in ids if i in self._cache]
-        totals, findings = (Totals(), []) if errors else plan_findings(self.model, plan, entries)
+                job.errors.append(str(exc))
+                job.cache.pop(point.id, None)
+            if self._doc is not None and time.perf_counter() - shown > interval:
+                shown = time.perf_counter()
+                self._schedule(functools.partial(self._set_progress, job.generation, done, n))
+        ids = [p.id for p in job.plan.points]
+        for stale in set(job.cache) - set(ids):
+            del job.cache[stale]
+        entries = [job.cache[i][1] for i in ids if i in job.cache]
+        if not job.errors:
+            job.totals, findings = plan_findings(job.model, job.plan, entries)
+            job.findings = list(findings)
+
+    def _set_progress(self, generation: int, done: int, n: int) -> None:
+        if generation == self._generation and self.busy:
+            self.progress = f"Analysing: {done:,} of {n:,} points..."
+
+    def _apply(self, job: _Job) -> None:
+        """Show the results of ``job`` (on the loop), unless a newer plan came meanwhile."""
+        if job.generation != self._generation:
+            return
+        self._cache = job.cache
+        ids = [p.id for p in job.plan.points]
         with param.parameterized.batch_call_watchers(self):
-            self.errors = errors
+            self.errors = job.errors
             self.results = {i: self._cache[i][1] for i in ids if i in self._cache}
-            self.plan_findings = list(findings)
-            self.totals = totals
-            self.last_ms = (time.perf_counter() - t0) * 1000.0
-        if errors:
-            self.state.message = "Some points could not be placed: " + "; ".join(errors[:3])
+            self.plan_findings = job.findings
+            self.totals = job.totals
+            self.last_ms = (time.perf_counter() - job.t0) * 1000.0
+            self.busy, self.progress = False, ""
+        if job.errors:
+            self.state.message = "Some points could not be placed: " + "; ".join(job.errors[:3])
 
     # ------------------------------------------------------------------ views of the results
     def glyphs(self) -> list[PointGlyph]:

@@ -35,6 +35,7 @@ from injectmap.viewer.scene_view import SCENE_SIZE, SceneView
 from injectmap.viewer.session import SessionLayout, get_model, release_session, start_warm_up, warm_up
 from injectmap.viewer.state import MODES, AppState
 from injectmap.viewer.structure_panel import StructurePanel
+from injectmap.viewer.text import plain
 from injectmap.viewer.training_panel import TrainingPanel
 
 __all__ = ["AUTOSAVE_ENV", "DEMO_PLAN", "SCENE_SIZE", "FilePanel", "FindingsPanel", "LayerPanel", "PlanPanel",
@@ -69,12 +70,17 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     model = model if model is not None else get_model()
     state = AppState(snap=model.skin_point)
     state.load_plan(plan if plan is not None else demo_plan(), undoable=False)
-    analyst = PlanAnalyst(state, model)
+    doc = pn.state.curdoc
+    served = doc is not None and doc.session_context is not None
+    analyst = PlanAnalyst(state, model, doc=doc if served else None)  # served: analyses off the event loop
     scene_view = SceneView(state, analyst, model)
     session_id = uuid.uuid4().hex[:12]
     mode = pn.widgets.RadioButtonGroup.from_param(state.param.mode, options=list(MODES), color="light")
+    progress = pn.pane.Markdown("", css_classes=["analysis-progress"], visible=False, margin=(0, 10))
+    analyst.param.watch(lambda e: setattr(progress, "object", plain(e.new)), ["progress"])
+    analyst.param.watch(lambda e: setattr(progress, "visible", e.new), ["busy"])
     header = pn.Row(pn.pane.Markdown("## injectmap: botulinum toxin injection map", margin=(0, 10)), mode,
-                    scene_view.place_toggle)
+                    scene_view.place_toggle, progress)
     disclaimer = pn.pane.Markdown(f"*{DISCLAIMER}*", width=860)
     training = TrainingPanel(state, model)  # shows itself in training mode only
     education = EducationPanel(state, analyst, scene_view)  # shows itself in patient education mode only
@@ -109,9 +115,13 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     layout.app_training = training
     layout.app_education = education
     layout.app_face = face
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        doc.on_session_destroyed(lambda _ctx: release_session(layout))
+    if doc is not None and served:
+
+        def end_session(_ctx: Any) -> None:  # the page closed: stop its analysis, free what it held
+            analyst.cancel()
+            release_session(layout)
+
+        doc.on_session_destroyed(end_session)
     log.info("session app built in %.0f ms", (time.perf_counter() - t0) * 1000.0)
     return layout
 

@@ -12,6 +12,8 @@ import panel as pn
 import param
 
 from injectmap.planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict
+from injectmap.viewer.analysis import too_many_points
+from injectmap.viewer.limits import int_limit
 from injectmap.viewer.scene_view import SceneView
 from injectmap.viewer.session import write_autosave
 from injectmap.viewer.state import AppState
@@ -24,6 +26,11 @@ def autosave_dir() -> Path:
     """Where each session's plan is saved after every change (``$INJECTMAP_AUTOSAVE_DIR``)."""
     d = os.environ.get(AUTOSAVE_ENV) or str(Path.home() / ".cache" / "injectmap" / "autosave")
     return Path(d)
+
+
+def _size(n: int) -> str:
+    """A byte count for people: ``1.0 MB``, ``52.4 MB``, ``800 bytes``."""
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
 class FilePanel(pn.viewable.Viewer):
@@ -65,10 +72,19 @@ class FilePanel(pn.viewable.Viewer):
     def _on_upload(self, event: param.parameterized.Event) -> None:
         if not event.new:
             return
+        most = int_limit("max_upload_bytes")
+        if len(event.new) > most:
+            self.state.message = (f"Not opened: {self.upload.filename or 'the file'} is {_size(len(event.new))}; "
+                                  f"a plan file is at most {_size(most)}.")
+            return
         try:
             plan = loads_plan(event.new, source=self.upload.filename or "upload")
         except PlanError as exc:
             self.state.message = "Not opened: " + "; ".join(str(e) for e in exc.errors[:5])
+            return
+        too_many = too_many_points(len(plan.points))
+        if too_many:
+            self.state.message = "Not opened: " + too_many
             return
         self.state.load_plan(plan_to_dict(plan))
         self.state.message = f"Opened {self.upload.filename} ({len(plan.points)} points)."

@@ -10,9 +10,10 @@ from injectmap.viewer import app as viewer_app
 from injectmap.viewer import server as viewer_server
 
 
-def test_serve_refuses_open_host_without_password() -> None:
+def test_serve_refuses_open_host_without_password(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("INJECTMAP_USERS_FILE", str(tmp_path / "no-users.json"))  # no user has a password
     with pytest.raises(SystemExit, match="password"):
-        viewer_server.serve(port=0, host="0.0.0.0", password=None)
+        viewer_server.serve(port=0, host="0.0.0.0")
 
 
 def test_demo_plan_is_valid() -> None:

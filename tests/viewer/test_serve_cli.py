@@ -1,4 +1,4 @@
-"""`injectmap serve` on a non-loopback host: refused without a password, behind a login with one."""
+"""`injectmap serve` on a non-loopback host: refused without users, behind a login with them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 
 from server_support import free_port, stop, wait_until_listening
+
+from injectmap.viewer.auth import add_user
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "import sys, injectmap.cli; sys.exit(injectmap.cli.main())"]
@@ -23,9 +25,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def test_open_host_without_password_is_refused_with_the_reason() -> None:
+def test_open_host_without_password_is_refused_with_the_reason(tmp_path: Path) -> None:
+    env = dict(_env(), INJECTMAP_USERS_FILE=str(tmp_path / "users.json"))  # no users: nobody has a password
     res = subprocess.run([*CLI, "serve", "--host", "0.0.0.0", "--port", str(free_port())], cwd=ROOT,
-                         env=_env(), capture_output=True, text=True, timeout=120)
+                         env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode != 0
     msg = res.stdout + res.stderr
     assert "Refusing to serve on 0.0.0.0" in msg and "password" in msg
@@ -34,10 +37,11 @@ def test_open_host_without_password_is_refused_with_the_reason() -> None:
 def test_open_host_with_password_asks_for_a_login() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as autosave:
-        env = dict(_env(), INJECTMAP_AUTOSAVE_DIR=autosave)
-        proc = subprocess.Popen([*CLI, "serve", "--host", "0.0.0.0", "--port", str(port), "--password",
-                                 "s3cret-test"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
+        users = Path(autosave) / "users.json"
+        add_user(users, "tester", "s3cret-test-password")  # the password is in the users file, hashed
+        env = dict(_env(), INJECTMAP_AUTOSAVE_DIR=autosave, INJECTMAP_USERS_FILE=str(users))
+        proc = subprocess.Popen([*CLI, "serve", "--host", "0.0.0.0", "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             wait_until_listening(proc, timeout_s=300)  # the first start may build the model cache
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)

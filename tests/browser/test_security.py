@@ -1,0 +1,119 @@
+"""The served app on a clinic network, in a real browser: the login page and the app load nothing from
+elsewhere and break no part of the content security policy; a user is locked out after repeated
+failures; an oversized upload is refused with a message; and while one session analyses a big plan, a
+second session still loads and responds (the analysis runs off the server's event loop)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from browser_support import VIEWPORT, AppPage, start_server, stop_server, wait_for_port
+
+from injectmap.viewer.auth import add_user
+from injectmap.viewer.limits import int_limit
+
+pytestmark = pytest.mark.browser
+PASSWORD = "a long browser password"
+BIG_PLAN_POINTS = 3000  # about 45 s of analysis on one idle core (15 ms a point, measured)
+
+
+@pytest.fixture(scope="module")
+def login_url() -> Iterator[str]:
+    """The app behind its login, with the point limit raised so that a big plan can be analysed."""
+    with tempfile.TemporaryDirectory(prefix="injectmap-login-") as d:
+        users = Path(d) / "users.json"
+        for name in ("ana", "bo", "cy"):
+            add_user(users, name, PASSWORD)
+        proc, port, log = start_server({"INJECTMAP_USERS_FILE": str(users), "INJECTMAP_AUTOSAVE_DIR": d,
+                                        "INJECTMAP_MAX_PLAN_POINTS": str(BIG_PLAN_POINTS)})
+        wait_for_port(proc, port, log)
+        yield f"http://127.0.0.1:{port}/"
+        stop_server(proc)
+
+
+def _login(page, url: str, name: str, password: str = PASSWORD) -> None:
+    page.goto(url, timeout=120_000)
+    page.locator("#username").fill(name)
+    page.locator("#password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+
+
+def _open(browser, url: str, name: str) -> tuple:
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    app = AppPage(page, url, timed=False)
+    _login(page, url, name)
+    return ctx, app.open(), requests
+
+
+def test_login_and_app_load_nothing_from_elsewhere_and_break_no_policy(browser, login_url: str) -> None:
+    ctx, app, requests = _open(browser, login_url, "ana")
+    try:
+        app.switch_mode("training", ".training-panel")  # every mode's scripts and styles load
+        app.switch_mode("patient education", ".education-panel")
+        assert any(u.startswith(login_url + "login") for u in requests)
+        foreign = [u for u in requests if not u.startswith(login_url) and not u.startswith(("blob:", "data:"))]
+        assert foreign == []
+        assert [e for e in app.errors if "Content Security Policy" in e] == []
+        assert app.errors == []
+    finally:
+        ctx.close()
+
+
+def test_repeated_failed_logins_lock_the_user_out(browser, login_url: str) -> None:
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    try:
+        for _ in range(int_limit("login_max_failures")):
+            _login(page, login_url, "bo", "not the password")
+            assert "wrong password" in page.locator("#login-error").inner_text()
+        _login(page, login_url, "bo")  # the right password, too late
+        assert "locked" in page.locator("#login-error").inner_text()
+        assert page.locator(".scene").count() == 0
+    finally:
+        ctx.close()
+
+
+def test_a_50_mb_upload_is_refused_with_a_message(browser, login_url: str, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as f:  # a file on disk: the local browser reads it itself
+        f.truncate(50 * 1000 * 1000)
+    ctx, app, _ = _open(browser, login_url, "ana")
+    try:
+        app.page.locator("input[type=file]").set_input_files(str(huge), timeout=120_000)
+        status = app.page.get_by_text("Not opened: huge.json is 50.0 MB", exact=False).first
+        status.wait_for(timeout=180_000)
+        app.plan_rows().filter(has_text="g1").first.wait_for(timeout=30_000)  # the session lives on
+    finally:
+        ctx.close()
+
+
+def test_while_a_big_plan_is_analysed_a_second_session_loads_and_responds(browser, login_url: str) -> None:
+    ctx_a, a, _ = _open(browser, login_url, "ana")
+    ctx_b = None
+    try:
+        points = [{"id": f"p{i}", "units": 4, "target": "frontalis_left",
+                   "at": {"landmark": "brow_peak_left", "superior_mm": 20 + i % 10}, "depth_mm": 2}
+                  for i in range(BIG_PLAN_POINTS)]
+        plan = {"format": "injectmap-plan", "version": 1,
+                "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}, "points": points}
+        a.page.locator("input[type=file]").set_input_files(
+            files=[{"name": "big.json", "mimeType": "application/json", "buffer": json.dumps(plan).encode()}])
+        progress = a.page.locator(".analysis-progress")
+        progress.wait_for(state="visible", timeout=120_000)
+        ctx_b, b, _ = _open(browser, login_url, "cy")  # loads while the big plan is analysed
+        panel = b.switch_mode("training", ".training-panel")  # and responds
+        assert panel.is_visible()
+        assert progress.is_visible(), "the big plan's analysis ended before the second session was tested"
+        assert a.page.get_by_text("Analysing", exact=False).first.is_visible()  # the text is in a shadow root
+    finally:
+        ctx_a.close()  # the session ends: its analysis stops at its next point
+        if ctx_b is not None:
+            ctx_b.close()
