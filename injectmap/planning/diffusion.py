@@ -18,9 +18,10 @@ masticatory compartment; a muscle's own fascia between two muscles of one compar
 is thin (one rat study, two forehead trials on depth): see docs/diffusion.md. The orbit, levator
 palpebrae, vessels, nerves and the duct are never attenuated.
 
-What it does not model: the orbital septum and the SMAS as barriers (no data), gravity, massage or rubbing after the injection, the muscle's activity,
-injection depth and needle angle, individual variation (muscle mass, skin thickness, age,
-antibodies), and any product-specific diffusion beyond the unit equivalence and the small factor
+What it does not model: the orbital septum and the SMAS as barriers (no data), gravity, massage or
+rubbing after the injection, the muscle's activity, depth within one plane and needle angle,
+individual variation (muscle mass, skin thickness, age, antibodies), and any product-specific
+diffusion beyond the unit equivalence and the small factor
 above. The sphere it gives is a population average for display and for screening distances: it
 never promises a patient-specific safe distance.
 
