@@ -125,6 +125,14 @@ def cmd_plan(args) -> int:
     return cmd_mirror(args.plan, out=args.output, side=args.side)
 
 
+def cmd_protocol(args) -> int:
+    from injectmap.planning.cli_protocol import cmd_list, cmd_show
+
+    if args.protocol_cmd == "list":
+        return cmd_list()
+    return cmd_show(args.name, fmt=args.format, out=args.output)
+
+
 def cmd_serve(args) -> int:
     from injectmap.viewer.server import serve
 
@@ -253,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     mi.add_argument("plan")
     mi.add_argument("-o", "--output")
     mi.add_argument("--side", choices=["left", "right"])
+    pr = sub.add_parser("protocol", help="published injection patterns as plan templates")
+    prsub = pr.add_subparsers(dest="protocol_cmd", required=True)
+    prsub.add_parser("list")
+    ps = prsub.add_parser("show")
+    ps.add_argument("name")
+    ps.add_argument("--format", choices=["json", "table"], default="table", help="json: a plan file for check")
+    ps.add_argument("-o", "--output", help="write to this file instead of printing")
     sv = sub.add_parser("serve", help="serve the app")
     sv.add_argument("--port", type=int, default=5006)
     sv.add_argument("--host", default="127.0.0.1")
@@ -289,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         "anatomy": cmd_anatomy,
         "check": cmd_check,
         "plan": cmd_plan,
+        "protocol": cmd_protocol,
         "serve": cmd_serve,
         "users": cmd_users,
         "bench": cmd_bench,

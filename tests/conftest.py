@@ -28,13 +28,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 #: every face the tests and notebooks load (FaceParams keyword arguments): the default face and the
-#: variants of tests/anatomy/test_variants.py, tests/viewer/test_face_panel.py and the training
-#: exercises (masseter -1); built before the xdist workers start
+#: variants of tests/anatomy/test_variants.py, tests/viewer/test_face_panel.py, the training
+#: exercises (masseter -1) and the protocol templates' extremes (tests/planning/test_protocols.py);
+#: built before the xdist workers start
 TEST_FACES: tuple[dict[str, float], ...] = (
     {},
     {"masseter": -1.0},
     {"masseter": 1.0},
     {"brow_left": 1.0},
+    {"brow_left": -1.0},
     {"sex": 0.0},
     {"sex": 1.0},
 )

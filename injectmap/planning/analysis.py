@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from injectmap.anatomy.ids import side_of
 from injectmap.planning.datafiles import load_model
-from injectmap.planning.diffusion import point_radius
+from injectmap.planning.diffusion import plane_adjusted, point_radius
 from injectmap.planning.doses import dose_group_of
 from injectmap.planning.plan import MAX_DEPTH_MM, Plan, PlanIssue, Point
 from injectmap.planning.results import Finding, PointResult, Totals
@@ -227,8 +227,11 @@ def analyse_point(model, plan: Plan, point: Point) -> PointResult:
     eff = point_radius(plan, point)
     idx = model.index
     inside = idx.containing(tip)
-    near = idx.neighbours(tip, eff.outer_mm + thresholds().analysis.neighbour_margin_mm)
     target = point.target
+    layer = tip_layer(model, tip, inside)
+    # a structure across a fascial plane from the tip is reached by an attenuated field (docs/diffusion.md)
+    near = plane_adjusted(idx.neighbours(tip, eff.outer_mm + thresholds().analysis.neighbour_margin_mm),
+                          inside, layer, target, eff.nominal_mm)
     ctx = PointContext(model=model, plan=plan, point=point, entry=placed.entry_mm, tip=tip,
                        depth_mm=placed.depth_mm, inside=inside, near=near, r_nom=eff.nominal_mm,
                        r_in=eff.inner_mm, r_out=eff.outer_mm)
@@ -254,7 +257,7 @@ def analyse_point(model, plan: Plan, point: Point) -> PointResult:
     findings.sort(key=lambda f: (-f.severity.rank, f.distance_mm if f.distance_mm is not None else 0.0))
     return PointResult.make(
         id=point.id, entry_mm=placed.entry_mm, tip_mm=tip, depth_mm=placed.depth_mm,
-        layer=tip_layer(model, tip, inside), tip_in=tip_in, target=target, target_hit=target_hit,
+        layer=layer, tip_in=tip_in, target=target, target_hit=target_hit,
         target_reached=reached, target_overlap=overlap, units=point.units, volume_ml=plan.volume_ml_of(point),
         radius_mm=eff.nominal_mm, radius_inner_mm=eff.inner_mm, radius_outer_mm=eff.outer_mm,
         session=point.session_id, findings=findings,

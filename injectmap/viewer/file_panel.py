@@ -1,4 +1,5 @@
-"""The Files card: open, download and autosave the plan; export a screenshot and the scene."""
+"""The Files card: open, download and autosave the plan; start from a published protocol; export a
+screenshot and the scene."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import panel as pn
 import param
 
 from injectmap.planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict
+from injectmap.planning.protocols import get_protocol, protocol_names, protocol_plan
 from injectmap.viewer.analysis import too_many_points
 from injectmap.viewer.limits import int_limit
 from injectmap.viewer.scene_view import SceneView
@@ -47,6 +49,10 @@ class FilePanel(pn.viewable.Viewer):
                                            label="Screenshot (PNG)", width=250)
         self.gltf = pn.widgets.FileDownload(callback=self._gltf_bytes, filename="injectmap-scene.gltf",
                                             label="Scene (glTF)", width=250)
+        self.protocol = pn.widgets.Select(label="Start from a protocol",
+                                          options={get_protocol(n).title: n for n in protocol_names()}, width=250)
+        self.start = pn.widgets.Button(label="Start from protocol", width=250)
+        self.start.on_click(self._on_protocol)
         self.status = pn.pane.Markdown("", width=280)
         self.autosave_path = autosave_dir() / f"{session_id}.json"
         state.param.watch(self._autosave, ["points", "product", "extra"])  # extra: the face
@@ -89,6 +95,16 @@ class FilePanel(pn.viewable.Viewer):
         self.state.load_plan(plan_to_dict(plan))
         self.state.message = f"Opened {self.upload.filename} ({len(plan.points)} points)."
 
+    def _on_protocol(self, _event: Any = None) -> None:
+        """Replace the plan with the chosen template (undoable), on the current face."""
+        name = self.protocol.value
+        plan = protocol_plan(name)
+        if "model" in self.state.extra:  # the template is placed from landmarks: keep the face
+            plan["model"] = self.state.extra["model"]
+        self.state.load_plan(plan_to_dict(parse_plan(plan)))
+        self.state.message = (f"Started from the protocol '{get_protocol(name).title}' ({len(plan['points'])} "
+                              "points); it replaced the plan (Undo brings the plan back).")
+
     def _autosave(self, *_: Any) -> None:
         try:
             plan = parse_plan(self.state.plan_dict())
@@ -100,5 +116,5 @@ class FilePanel(pn.viewable.Viewer):
             self.status.object = plain(f"Autosave failed: {exc}")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Card(pn.pane.Markdown("Open a plan (.json)"), self.upload, self.download, self.png,
-                       self.gltf, self.status, title="Files", width=300)
+        return pn.Card(pn.pane.Markdown("Open a plan (.json)"), self.upload, self.download, self.protocol,
+                       self.start, self.png, self.gltf, self.status, title="Files", width=300)
