@@ -315,29 +315,45 @@ def tip_in_structure(c: PointContext) -> list[Finding]:
 def corridor(c: PointContext) -> list[Finding]:
     """The needle tip inside the corridor of a vessel, nerve, the duct or a foramen: the region around its
     mean course where it runs in most people (anatomy/data/spread/variability.yaml). Caution: a bruise or a
-    transient neuropraxia is plausible. A tip on the mean course itself is ``tip_in_structure``'s."""
-    out = []
-    for cr in c.corridors:
+    transient neuropraxia is plausible; a facial motor branch's corridor is context (info). One finding per
+    point and severity, for the corridor the tip lies deepest in; it names the others (a neurovascular bundle
+    is one hazard, not two). A tip on a mean course itself is ``tip_in_structure``'s."""
+    motor_nerves = thresholds().corridor.motor_nerves
+    groups: dict[Severity, list[CorridorResult]] = {CAUTION: [], INFO: []}
+    for cr in c.corridors:  # nearest to the corridor's axis (relative to its radius) first
         if not cr.tip_inside or (cr.foramen is None and cr.structure in c.inside):
             continue
-        st = c.model.structures[cr.structure]
-        if cr.foramen is not None:
-            where = f"the {cr.foramen.replace('_', ' ').removesuffix(' left').removesuffix(' right')}"
-            out.append(finding(CAUTION, "tip_in_foramen_corridor",
-                               f"The needle tip is {cr.distance_mm:.1f} mm from {where}, where {st.name} leaves the "
-                               f"bone: inside the {cr.corridor_mm:.1f} mm within which the foramen lies in "
-                               f"about {cr.share:.0%} of people (needle trauma to the nerve): {st.weakened}",
-                               cr.structure, cr.distance_mm - cr.corridor_mm, c.lm(cr.foramen), "corridor"))
-            continue
-        motor = base_of(cr.structure) in thresholds().corridor.motor_nerves
-        tail = ("Needle injury to a facial motor branch is not reported with toxin needles; what matters here is "
-                "the muscles it supplies." if motor else st.weakened)
-        out.append(finding(INFO if motor else CAUTION, f"tip_in_{cr.kind}_corridor",
-                           f"The needle tip is {cr.distance_mm:.1f} mm from the mean course of {st.name}: inside its "
-                           f"corridor ({cr.corridor_mm:.1f} mm, where it runs in about {cr.share:.0%} of people): "
-                           f"{tail}", cr.structure, cr.distance_mm - cr.corridor_mm,
-                           c.closest(cr.structure), "corridor"))
+        groups[INFO if cr.foramen is None and base_of(cr.structure) in motor_nerves else CAUTION].append(cr)
+    out = []
+    for sev, crs in groups.items():
+        if crs:
+            out.append(_corridor_finding(c, sev, crs[0], crs[1:]))
     return out
+
+
+def _corridor_finding(c: PointContext, sev: Severity, cr: CorridorResult, others: list[CorridorResult]) -> Finding:
+    st = c.model.structures[cr.structure]
+    also = ""
+    if others:
+        names = sorted({(f"the {o.foramen.replace('_', ' ')}" if o.foramen else c.model.structures[o.structure].name)
+                        for o in others})
+        also = f" It is also inside the corridor of {', '.join(names)}."
+    if sev is INFO:
+        tail = ("needle injury to a facial motor branch is not reported with toxin needles; what matters here is "
+                "the muscles it supplies.")
+    else:
+        tail = str(st.weakened)
+    if cr.foramen is not None:
+        where = cr.foramen.replace("_", " ").removesuffix(" left").removesuffix(" right")
+        return finding(sev, "tip_in_foramen_corridor",
+                       f"The needle tip is {cr.distance_mm:.1f} mm from the {where}, where {st.name} leaves the bone: "
+                       f"inside the {cr.corridor_mm:.1f} mm within which the foramen lies in about {cr.share:.0%} of "
+                       f"people (needle trauma to the nerve): {tail}{also}", cr.structure,
+                       cr.distance_mm - cr.corridor_mm, c.lm(cr.foramen), "corridor")
+    return finding(sev, f"tip_in_{cr.kind}_corridor",
+                   f"The needle tip is {cr.distance_mm:.1f} mm from the mean course of {st.name}: inside its corridor "
+                   f"({cr.corridor_mm:.1f} mm, where it runs in about {cr.share:.0%} of people): {tail}{also}",
+                   cr.structure, cr.distance_mm - cr.corridor_mm, c.closest(cr.structure), "corridor")
 
 
 def _spared_severity(major: bool, likely: bool, plausible: bool) -> Severity:
