@@ -14,12 +14,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
-from injectmap.anatomy.ids import side_of
+from injectmap.anatomy.ids import BONE_LANDMARKS, side_of
+from injectmap.anatomy.variability import load_variability
 from injectmap.planning.datafiles import load_model
 from injectmap.planning.diffusion import plane_adjusted, point_radius
 from injectmap.planning.doses import dose_group_of
 from injectmap.planning.plan import MAX_DEPTH_MM, Plan, PlanIssue, Point
-from injectmap.planning.results import Finding, PointResult, Totals
+from injectmap.planning.results import CorridorResult, Finding, PointResult, Totals
 from injectmap.planning.rules import PlanContext, PointContext, is_orbit, plan_rules, point_rules, thresholds
 
 
@@ -220,6 +221,41 @@ def tip_layer(model, tip: np.ndarray, inside: list[str]) -> str:
     return "bone"
 
 
+def _polyline_distance(p: np.ndarray, line: np.ndarray) -> float:
+    """Distance from ``p`` to a polyline (its segments, not only its vertices)."""
+    a, b = line[:-1], line[1:]
+    ab = b - a
+    t = np.clip(np.einsum("ij,ij->i", p - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-12), 0.0, 1.0)
+    return float(np.min(np.linalg.norm(a + t[:, None] * ab - p, axis=1)))
+
+
+def corridors_near(model, tip: np.ndarray, r_likely: float, r_possible: float) -> list[CorridorResult]:
+    """The corridors (mean course and published spread, anatomy/data/spread/variability.yaml) of every artery,
+    nerve, the duct and every foramen that the possible field reaches, nearest mean course first."""
+    var = load_variability()
+    out: list[CorridorResult] = []
+    for sid, st in model.structures.items():
+        cor = var.corridor_of(sid) if st.kind in ("artery", "nerve", "duct") else None
+        if cor is None or st.centreline is None or len(st.centreline) < 2:
+            continue
+        radius = cor.corridor_mm + float(st.radius_mm or 0.0)
+        d = _polyline_distance(tip, np.asarray(st.centreline, dtype=float))
+        if d - r_possible <= radius:
+            out.append(CorridorResult.make(sid, st.kind, d, radius, cor.share, r_likely, r_possible))
+    for base in BONE_LANDMARKS:
+        fc = var.foramina[base]
+        for side in ("left", "right"):
+            lm, nerve = f"{base}_{side}", f"{fc.nerve}_{side}"
+            if lm not in model.landmarks or nerve not in model.structures:
+                continue
+            d = float(np.linalg.norm(tip - _lm(model, lm)))
+            if d - r_possible <= fc.corridor_mm:
+                out.append(CorridorResult.make(nerve, "foramen", d, fc.corridor_mm, fc.share, r_likely, r_possible,
+                                               foramen=lm))
+    out.sort(key=lambda c: (c.distance_mm - c.corridor_mm, c.structure))
+    return out
+
+
 def analyse_point(model, plan: Plan, point: Point) -> PointResult:
     """Analyse one point: the CONTRACTS ``points[]`` entry, its findings from every point rule."""
     placed = place(model, point)
@@ -232,9 +268,10 @@ def analyse_point(model, plan: Plan, point: Point) -> PointResult:
     # a structure across a fascial plane from the tip is reached by an attenuated field (docs/diffusion.md)
     near = plane_adjusted(idx.neighbours(tip, eff.outer_mm + thresholds().analysis.neighbour_margin_mm),
                           inside, layer, target, eff.nominal_mm)
+    corridors = corridors_near(model, tip, eff.nominal_mm, eff.outer_mm)
     ctx = PointContext(model=model, plan=plan, point=point, entry=placed.entry_mm, tip=tip,
                        depth_mm=placed.depth_mm, inside=inside, near=near, r_nom=eff.nominal_mm,
-                       r_in=eff.inner_mm, r_out=eff.outer_mm)
+                       r_in=eff.inner_mm, r_out=eff.outer_mm, corridors=corridors)
     # where the tip is: the target if it holds the tip, else the most consequential structure
     tip_in = None
     for pref in ("artery", "nerve", "duct", "orbit", "gland", "muscle"):
@@ -260,7 +297,7 @@ def analyse_point(model, plan: Plan, point: Point) -> PointResult:
         layer=layer, tip_in=tip_in, target=target, target_hit=target_hit,
         target_reached=reached, target_overlap=overlap, units=point.units, volume_ml=plan.volume_ml_of(point),
         radius_mm=eff.nominal_mm, radius_inner_mm=eff.inner_mm, radius_outer_mm=eff.outer_mm,
-        session=point.session_id, findings=findings,
+        session=point.session_id, findings=findings, corridors=corridors,
     )
 
 

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DISCLAIMER", "OK_COLOUR", "Finding", "PlanResult", "PointResult", "Severity", "Totals", "worst_of"]
+__all__ = ["DISCLAIMER", "OK_COLOUR", "CorridorResult", "Finding", "PlanResult", "PointResult", "Severity", "Totals",
+           "worst_of"]
 
 #: shown under the scene and in every report
 DISCLAIMER = ("Population-average anatomy and a heuristic diffusion model: a planning and teaching aid, "
@@ -166,6 +167,52 @@ def worst_of(findings: Iterable[Finding]) -> Severity | None:
 Vec3 = tuple[float, float, float]
 
 
+@dataclass(frozen=True)
+class CorridorResult:
+    """Where a point lies against one structure's corridor (the region around its mean course where it runs
+    in ``share`` of people; injectmap/anatomy/data/spread/variability.yaml).
+
+    ``distance_mm`` is from the needle tip to the mean course (the centreline; for a foramen, its landmark);
+    ``corridor_mm`` the corridor's radius (the published spread plus the structure's own radius). The tip is
+    inside when ``distance_mm <= corridor_mm``; a field is inside when its sphere reaches into the corridor.
+    ``foramen`` names the foramen landmark when the corridor is a foramen's (``structure`` is then its nerve).
+    """
+
+    structure: str
+    kind: str
+    distance_mm: float
+    corridor_mm: float
+    share: float
+    tip_inside: bool
+    likely_field_inside: bool
+    possible_field_inside: bool
+    foramen: str | None = None
+
+    @classmethod
+    def make(cls, structure: str, kind: str, distance_mm: float, corridor_mm: float, share: float,
+             r_likely: float, r_possible: float, foramen: str | None = None) -> CorridorResult:
+        """The corridor entry of a tip ``distance_mm`` from the mean course, with the likely and possible
+        field radii (rounded as the JSON: 0.01 mm)."""
+        d = float(distance_mm)
+        return cls(structure, kind, _r(d, 2), _r(corridor_mm, 2), _r(share, 3), d <= corridor_mm,
+                   d - r_likely <= corridor_mm, d - r_possible <= corridor_mm, foramen)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"structure": self.structure, "kind": self.kind}
+        if self.foramen is not None:
+            out["foramen"] = self.foramen
+        out.update({"distance_mm": self.distance_mm, "corridor_mm": self.corridor_mm, "share": self.share,
+                    "tip_inside": self.tip_inside, "likely_field_inside": self.likely_field_inside,
+                    "possible_field_inside": self.possible_field_inside})
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CorridorResult:
+        return cls(str(d["structure"]), str(d["kind"]), float(d["distance_mm"]), float(d["corridor_mm"]),
+                   float(d["share"]), bool(d["tip_inside"]), bool(d["likely_field_inside"]),
+                   bool(d["possible_field_inside"]), d.get("foramen"))
+
+
 def _vec(v: Iterable[float], nd: int) -> Vec3:
     x, y, z = (_r(c, nd) for c in v)
     return (x, y, z)
@@ -192,16 +239,19 @@ class PointResult:
     radius_outer_mm: float
     session: str
     findings: tuple[Finding, ...] = ()
+    #: the corridors of the vessels, nerves, duct and foramina near the point (a key added to CONTRACTS)
+    corridors: tuple[CorridorResult, ...] = ()
 
     @classmethod
     def make(cls, *, id: str, entry_mm: Iterable[float], tip_mm: Iterable[float], depth_mm: float, layer: str,
              tip_in: str | None, target: str | None, target_hit: bool, target_reached: bool, target_overlap: float,
              units: float, volume_ml: float, radius_mm: float, radius_inner_mm: float, radius_outer_mm: float,
-             session: str, findings: Iterable[Finding] = ()) -> PointResult:
+             session: str, findings: Iterable[Finding] = (),
+             corridors: Iterable[CorridorResult] = ()) -> PointResult:
         """A point result with the CONTRACTS rounding (positions and depth to 0.001 mm, radii to 0.01 mm)."""
         return cls(id, _vec(entry_mm, 3), _vec(tip_mm, 3), _r(depth_mm, 3), layer, tip_in, target, bool(target_hit),
                    bool(target_reached), _r(target_overlap, 4), float(units), _r(volume_ml, 4), _r(radius_mm, 2),
-                   _r(radius_inner_mm, 2), _r(radius_outer_mm, 2), session, tuple(findings))
+                   _r(radius_inner_mm, 2), _r(radius_outer_mm, 2), session, tuple(findings), tuple(corridors))
 
     @property
     def worst(self) -> Severity | None:
@@ -217,6 +267,7 @@ class PointResult:
             "volume_ml": self.volume_ml, "radius_mm": self.radius_mm, "radius_inner_mm": self.radius_inner_mm,
             "radius_outer_mm": self.radius_outer_mm, "session": self.session,
             "findings": [f.to_dict() for f in self.findings],
+            "corridors": [c.to_dict() for c in self.corridors],
         }
 
     to_json = to_dict
@@ -228,7 +279,8 @@ class PointResult:
                    float(d["depth_mm"]), str(d["layer"]), d.get("tip_in"), d.get("target"), bool(d["target_hit"]),
                    bool(d["target_reached"]), float(d["target_overlap"]), float(d["units"]), float(d["volume_ml"]),
                    float(d["radius_mm"]), float(d["radius_inner_mm"]), float(d["radius_outer_mm"]),
-                   str(d["session"]), tuple(Finding.from_dict(f) for f in d.get("findings", [])))
+                   str(d["session"]), tuple(Finding.from_dict(f) for f in d.get("findings", [])),
+                   tuple(CorridorResult.from_dict(c) for c in d.get("corridors", [])))
 
 
 class FrozenMap(dict[str, float]):

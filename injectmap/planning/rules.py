@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationErro
 from injectmap.anatomy.ids import base_of
 from injectmap.planning.datafiles import load_data
 from injectmap.planning.doses import dose_range, max_total
-from injectmap.planning.results import Finding, PointResult, Severity
+from injectmap.planning.results import CorridorResult, Finding, PointResult, Severity
 
 DANGER, CAUTION, INFO = Severity.DANGER, Severity.CAUTION, Severity.INFO
 
@@ -38,10 +38,16 @@ class AnalysisLimits(Section):
     neighbour_margin_mm: PositiveFloat
 
 
-class NeedleNear(Section):
-    artery_mm: PositiveFloat
-    nerve_mm: PositiveFloat
-    duct_mm: PositiveFloat
+class CorridorRule(Section):
+    """Each corridor's radius and share are in anatomy/data/spread/variability.yaml; here, the facial motor branches
+    whose corridor is context (info), not a caution."""
+
+    motor_nerves: tuple[str, ...]
+
+
+class SphereSpared(Section):
+    likely_units: PositiveFloat
+    major: tuple[str, ...] = Field(min_length=1)
 
 
 class OrbitalSeptum(Section):
@@ -63,6 +69,7 @@ class RimMargin(MinDistance):
 
 class MasseterSafeZone(Section):
     behind_anterior_border_mm: PositiveFloat
+    border_slab_mm: PositiveFloat
     below_gonion_mm: PositiveFloat
 
 
@@ -99,9 +106,9 @@ class RulesFile(BaseModel):
     version: Literal[1]
     analysis: AnalysisLimits
     tip_in_structure: Section
-    needle_near: NeedleNear
+    corridor: CorridorRule
     orbital_septum: OrbitalSeptum
-    sphere_spared: Section
+    sphere_spared: SphereSpared
     frontalis_above_brow: MinDistance
     lateral_orbit_margin: LateralOrbitMargin
     rim_margin: RimMargin
@@ -166,6 +173,7 @@ class PointContext:
     r_nom: float
     r_in: float
     r_out: float
+    corridors: list[CorridorResult] = field(default_factory=list)
 
     @property
     def target(self) -> str | None:
@@ -274,7 +282,11 @@ def is_the_target(c: PointContext, sid: str, structure: Any) -> bool:
 # -- point rules ------------------------------------------------------------------------------------
 @_rule("tip_in_structure")
 def tip_in_structure(c: PointContext) -> list[Finding]:
-    """The needle tip inside a vessel, nerve, the duct, the orbit, the gland or a muscle to spare."""
+    """The needle tip inside a vessel, nerve, the duct, the orbit, the gland or a muscle to spare.
+
+    Inside the orbit: danger (toxin behind the septum: ptosis, diplopia). On the mean course of a vessel,
+    nerve or the duct: caution, because for a toxin point the consequence is a bruise, a transient
+    neuropraxia or a duct injury, and the course itself varies between people (docs/severity.md)."""
     out = []
     for s in c.inside:
         st = c.model.structures[s]
@@ -284,8 +296,9 @@ def tip_in_structure(c: PointContext) -> list[Finding]:
         if st.kind in ("artery", "nerve", "duct"):
             what = {"artery": "an intravascular injection and a haematoma", "nerve": "needle trauma to the nerve",
                     "duct": "injury to the parotid duct"}[st.kind]
-            out.append(finding(DANGER, f"tip_in_{st.kind}",
-                               f"The needle tip lies inside {st.name}: risk of {what}. {st.weakened}", *args))
+            out.append(finding(CAUTION, f"tip_in_{st.kind}",
+                               f"The needle tip lies on the mean course of {st.name} (where it runs in the average "
+                               f"person): risk of {what}. {st.weakened}", *args))
         elif is_orbital(st):
             out.append(finding(DANGER, "tip_in_orbit",
                                f"The needle tip lies behind the orbital septum in {st.name}: {st.weakened}", *args))
@@ -298,42 +311,91 @@ def tip_in_structure(c: PointContext) -> list[Finding]:
     return out
 
 
-@_rule("needle_near")
-def needle_near(c: PointContext) -> list[Finding]:
-    """The needle tip within a vessel's, nerve's or the duct's margin."""
-    t = thresholds().needle_near
-    lim_by_kind = {"artery": t.artery_mm, "nerve": t.nerve_mm, "duct": t.duct_mm}
-    out = []
-    for s, nb in c.near.items():
-        st = c.model.structures[s]
-        if s in c.inside or st.kind not in lim_by_kind:
+@_rule("corridor")
+def corridor(c: PointContext) -> list[Finding]:
+    """The needle tip inside the corridor of a vessel, nerve, the duct or a foramen: the region around its
+    mean course where it runs in most people (anatomy/data/spread/variability.yaml). Caution: a bruise or a
+    transient neuropraxia is plausible; a facial motor branch's corridor is context (info). One finding per
+    point and severity, for the corridor the tip lies deepest in; it names the others (a neurovascular bundle
+    is one hazard, not two). A tip on a mean course itself is ``tip_in_structure``'s."""
+    motor_nerves = thresholds().corridor.motor_nerves
+    groups: dict[Severity, list[CorridorResult]] = {CAUTION: [], INFO: []}
+    for cr in c.corridors:  # nearest to the corridor's axis (relative to its radius) first
+        if not cr.tip_inside or (cr.foramen is None and cr.structure in c.inside):
             continue
-        if nb.distance_mm < lim_by_kind[st.kind]:
-            out.append(finding(CAUTION, f"needle_near_{st.kind}",
-                               f"The needle tip is {nb.distance_mm:.1f} mm from {st.name}: {st.weakened}",
-                               s, nb.distance_mm, nb.closest_mm, "needle_near"))
+        groups[INFO if cr.foramen is None and base_of(cr.structure) in motor_nerves else CAUTION].append(cr)
+    out = []
+    for sev, crs in groups.items():
+        if crs:
+            out.append(_corridor_finding(c, sev, crs[0], crs[1:]))
     return out
+
+
+def _corridor_finding(c: PointContext, sev: Severity, cr: CorridorResult, others: list[CorridorResult]) -> Finding:
+    st = c.model.structures[cr.structure]
+    also = ""
+    if others:
+        names = sorted({(f"the {o.foramen.replace('_', ' ')}" if o.foramen else c.model.structures[o.structure].name)
+                        for o in others})
+        also = f" It is also inside the corridor of {', '.join(names)}."
+    if sev is INFO:
+        tail = ("needle injury to a facial motor branch is not reported with toxin needles; what matters here is "
+                "the muscles it supplies.")
+    else:
+        tail = str(st.weakened)
+    if cr.foramen is not None:
+        where = cr.foramen.replace("_", " ").removesuffix(" left").removesuffix(" right")
+        return finding(sev, "tip_in_foramen_corridor",
+                       f"The needle tip is {cr.distance_mm:.1f} mm from the {where}, where {st.name} leaves the bone: "
+                       f"inside the {cr.corridor_mm:.1f} mm within which the foramen lies in about {cr.share:.0%} of "
+                       f"people (needle trauma to the nerve): {tail}{also}", cr.structure,
+                       cr.distance_mm - cr.corridor_mm, c.lm(cr.foramen), "corridor")
+    return finding(sev, f"tip_in_{cr.kind}_corridor",
+                   f"The needle tip is {cr.distance_mm:.1f} mm from the mean course of {st.name}: inside its corridor "
+                   f"({cr.corridor_mm:.1f} mm, where it runs in about {cr.share:.0%} of people): {tail}{also}",
+                   cr.structure, cr.distance_mm - cr.corridor_mm, c.closest(cr.structure), "corridor")
+
+
+def _spared_severity(major: bool, likely: bool, plausible: bool) -> Severity:
+    """Consequence x likelihood (docs/severity.md): a major effect (ptosis, diplopia, a lopsided smile or
+    lip) that is likely is a danger, plausible a caution; a minor one likely a caution; anything less, info."""
+    if likely:
+        return DANGER if major else CAUTION
+    return CAUTION if major and plausible else INFO
 
 
 @_rule("sphere_spared")
 def sphere_spared(c: PointContext) -> list[Finding]:
-    """The likely (nominal) field of effect reaching a structure to spare: caution; only the outer,
-    possible field: info."""
+    """The field of effect reaching a structure to spare, graded by consequence and likelihood.
+
+    The dose a field puts into a structure is the share of the field's volume inside it times the point's
+    (onabotulinumtoxinA-equivalent) dose. Likely: the likely (nominal) field puts at least ``likely_units``
+    into it. Plausible: the possible (outer) field does. Less than that: the field only touches it (info).
+    Major consequence: the structures listed in rules.yaml ``sphere_spared.major`` and the orbit."""
+    t = thresholds().sphere_spared
+    units = float(c.plan.ona_units_of(c.point))
     out = []
     for s, nb in c.near.items():
         st = c.model.structures[s]
         if is_the_target(c, s, st) or s in c.inside or not st.spare or st.kind not in ("muscle", "layer", "gland"):
             continue
         d_nom, d_out = nb.distance_mm - c.r_nom, nb.distance_mm - c.r_out
+        if d_out >= 0:
+            continue
+        major = base_of(s) in t.major or is_orbit(st)
+        frac = c.model.index.sphere_fractions(c.tip, c.r_nom, [s])[s] if d_nom < 0 else 0.0
+        frac_out = c.model.index.sphere_fractions(c.tip, c.r_out, [s])[s]
+        dose, dose_out = frac * units, frac_out * units
+        sev = _spared_severity(major, dose >= t.likely_units, dose_out >= t.likely_units)
         if d_nom < 0:
-            frac = c.model.index.sphere_fractions(c.tip, c.r_nom, [s])[s]
-            out.append(finding(CAUTION, "sphere_near_structure",
-                               f"The likely field of effect ({c.r_nom:.0f} mm) reaches {st.name} "
-                               f"({frac:.0%} of the sphere): {st.weakened}", s, d_nom, nb.closest_mm, "sphere_spared"))
-        elif d_out < 0:
-            out.append(finding(INFO, "sphere_may_reach_structure",
-                               f"The outer, possible field of effect ({c.r_out:.0f} mm) may reach {st.name}: "
-                               f"{st.weakened}", s, d_out, nb.closest_mm, "sphere_spared"))
+            out.append(finding(sev, "sphere_near_structure",
+                               f"The likely field of effect ({c.r_nom:.0f} mm) reaches {st.name} ({frac:.0%} of the "
+                               f"field, about {dose:.1f} U; the possible field about {dose_out:.1f} U): {st.weakened}",
+                               s, d_nom, nb.closest_mm, "sphere_spared"))
+        else:
+            out.append(finding(sev, "sphere_may_reach_structure",
+                               f"The outer, possible field of effect ({c.r_out:.0f} mm) may reach {st.name} (about "
+                               f"{dose_out:.1f} U): {st.weakened}", s, d_out, nb.closest_mm, "sphere_spared"))
     return out
 
 
@@ -423,15 +485,15 @@ def masseter_safe_zone(c: PointContext) -> list[Finding]:
                            "above the line from the tragus to the mouth corner: the parotid gland and duct, the "
                            "transverse facial artery and the zygomatic and buccal nerve branches lie there.",
                            f"parotid_duct_{s}", y_line - e[1], None, "masseter_safe_zone"))
-    fa = c.model.structures[f"facial_artery_{s}"].centreline
-    border = fa[np.argmin(np.abs(fa[:, 1] - e[1]))]
-    behind = border[2] - e[2]
+    border = masseter_anterior_border(c.model, s, float(e[1]), t.border_slab_mm)
     lim = t.behind_anterior_border_mm
-    if behind < lim:
-        out.append(finding(CAUTION, "masseter_anterior_border", f"This point is {behind:.0f} mm behind the anterior "
-                           f"border of the masseter (keep at least {lim:.0f} mm): the facial artery and risorius lie "
-                           "there (bruise, a narrow or lopsided smile).", f"facial_artery_{s}", behind - lim, border,
-                           "masseter_safe_zone"))
+    if border is not None and border[2] - e[2] < lim:
+        behind = float(border[2] - e[2])
+        where = f"{behind:.0f} mm behind" if behind >= 0 else f"{-behind:.0f} mm in front of"
+        out.append(finding(CAUTION, "masseter_anterior_border", f"This point is {where} the anterior border of the "
+                           f"masseter (keep at least {lim:.0f} mm behind it): the facial artery and vein, risorius and "
+                           "the buccal fat lie there (bruise, a narrow or lopsided smile).",
+                           f"masseter_superficial_{s}", behind - lim, border, "masseter_safe_zone"))
     if e[1] < go[1] - t.below_gonion_mm:
         out.append(finding(CAUTION, "masseter_below_border", "This point is below the mandibular border: there is no "
                            "masseter there, only the platysma, the marginal mandibular nerve and the submandibular "
@@ -446,6 +508,17 @@ def masseter_safe_zone(c: PointContext) -> list[Finding]:
                                "injection reaches risorius (a narrow, lopsided smile); go deep, near the bone.",
                                f"risorius_{s}", c.near[ms].distance_mm, c.near[ms].closest_mm, "masseter_safe_zone"))
     return out
+
+
+def masseter_anterior_border(model: Any, side: str, y: float, slab_mm: float) -> np.ndarray | None:
+    """The most anterior point of the superficial masseter within ``slab_mm`` of height ``y`` (the muscle's
+    own anterior border at that height); None when the muscle does not reach that height."""
+    mesh = model.structures[f"masseter_superficial_{side}"].mesh
+    pts = np.asarray(mesh.points, dtype=float)
+    band = pts[np.abs(pts[:, 1] - y) <= slab_mm]
+    if len(band) == 0:
+        return None
+    return np.asarray(band[np.argmax(band[:, 2])], dtype=float)
 
 
 @_rule("dao_position")
@@ -492,7 +565,7 @@ def platysma_depth(c: PointContext) -> list[Finding]:
     lim = thresholds().platysma_depth.max_depth_mm
     if c.target_base != "platysma" or c.depth_mm <= lim:
         return []
-    return [finding(CAUTION, "platysma_too_deep", f"This platysma point is {c.depth_mm:.0f} mm deep: platysma is "
+    return [finding(DANGER, "platysma_too_deep", f"This platysma point is {c.depth_mm:.0f} mm deep: platysma is "
                     "superficial; deeper toxin reaches the neck muscles (dysphagia, neck weakness).", c.target,
                     float(c.depth_mm - lim), None, "platysma_depth")]
 

@@ -63,7 +63,7 @@ DATA_FILE = "education.yaml"
 #: camera views a step may ask for (the viewer's names)
 VIEWS = ("front", "left", "right", "three_quarter_left", "three_quarter_right")
 #: layers a step may show (the viewer's layer groups)
-LAYERS = ("skin", "fat", "muscles", "vessels", "nerves", "gland_duct", "bone", "orbit", "eyes")
+LAYERS = ("skin", "fat", "muscles", "vessels", "nerves", "gland_duct", "bone", "orbit", "eyes", "corridors")
 
 
 @dataclass(frozen=True)

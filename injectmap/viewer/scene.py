@@ -215,15 +215,61 @@ def display_meshes(model: ModelLike) -> dict[str, pv.PolyData]:
 
 def group_meshes(model: ModelLike, meshes: Mapping[str, pv.PolyData], group_of: Mapping[str, str],
                  colours: Mapping[str, str]) -> dict[str, GroupMesh]:
-    """Each layer group's merged, per-cell coloured mesh for a model (once per model, shared read-only)."""
+    """Each layer group's merged, per-cell coloured mesh for a model (once per model, shared read-only),
+    with the ``corridors`` group drawn from the structures' spread."""
     with _CACHE_LOCK:
         kept = derived(model).get(GROUPS_KEY)
         if kept is None:
             by_group: dict[str, dict[str, pv.PolyData]] = {}
             for aid, mesh in meshes.items():
                 by_group.setdefault(group_of[aid], {})[aid] = mesh
-            kept = derived(model)[GROUPS_KEY] = {g: merge_group(ms, colours) for g, ms in by_group.items()}
+            kept = {g: merge_group(ms, colours) for g, ms in by_group.items()}
+            kept["corridors"] = corridor_group(model)
+            derived(model)[GROUPS_KEY] = kept
         return kept
+
+
+#: corridor colours: arteries red (a bruise), nerves, the duct and foramina amber (neuropraxia, duct injury)
+CORRIDOR_COLOURS: dict[str, str] = {"artery": Severity.DANGER.colour, "nerve": Severity.CAUTION.colour,
+                                    "duct": Severity.CAUTION.colour, "foramen": Severity.CAUTION.colour}
+#: every n-th centreline point is a tube joint (the corridors are wide: a coarse tube is enough)
+CORRIDOR_STRIDE = 3
+
+
+def corridor_meshes(model: ModelLike) -> dict[str, tuple[pv.PolyData, str]]:
+    """Each vessel's, nerve's and the duct's corridor as a tube of the corridor's radius around its mean
+    course, and each foramen's as a ball around its landmark (anatomy/data/spread/variability.yaml), with
+    its kind: ``{"corridor_<id>": (mesh, kind)}``."""
+    from injectmap.anatomy.ids import BONE_LANDMARKS
+    from injectmap.anatomy.variability import load_variability
+
+    var = load_variability()
+    out: dict[str, tuple[pv.PolyData, str]] = {}
+    for sid, s in model.structures.items():
+        cor = var.corridor_of(sid) if s.kind in ("artery", "nerve", "duct") else None
+        line = getattr(s, "centreline", None)
+        if cor is None or line is None or len(line) < 2:
+            continue
+        pts = np.asarray(line, float)
+        pts = np.vstack([pts[::CORRIDOR_STRIDE], pts[-1:]]) if len(pts) > CORRIDOR_STRIDE else pts
+        radius = cor.corridor_mm + float(getattr(s, "radius_mm", 0.0) or 0.0)
+        parts = [tube(a, b, radius) for a, b in zip(pts[:-1], pts[1:], strict=True) if np.linalg.norm(b - a) > 1e-6]
+        parts += [sphere(p, radius) for p in pts]  # round joints
+        out[f"corridor_{sid}"] = (merge_placed(parts), s.kind)
+    for base in BONE_LANDMARKS:
+        fc = var.foramina[base]
+        for side in ("left", "right"):
+            lm = f"{base}_{side}"
+            if lm in model.landmarks:
+                out[f"corridor_{lm}"] = (merge_placed([sphere(model.landmarks[lm], fc.corridor_mm)]), "foramen")
+    return out
+
+
+def corridor_group(model: ModelLike) -> GroupMesh:
+    """The ``corridors`` layer: every corridor in one mesh, red for arteries and amber for the others."""
+    meshes = corridor_meshes(model)
+    return merge_group({aid: m for aid, (m, _k) in meshes.items()},
+                       {aid: CORRIDOR_COLOURS[k] for aid, (_m, k) in meshes.items()})
 
 
 def display_groups(model: ModelLike, meshes: Mapping[str, pv.PolyData]) -> tuple[dict[str, str], dict[str, str]]:
@@ -512,8 +558,8 @@ class Scene:
         """A click picks the skin when it is shown (a point is placed on the skin anyway, and the
         browser's picker then tests 40,000 triangles instead of every layer's); else any shown layer."""
         skin_shown = "skin" in self.actors and bool(self.actors["skin"].GetVisibility())
-        for g, actor in self.actors.items():
-            actor.SetPickable(bool(actor.GetVisibility()) and (g == "skin" or not skin_shown))
+        for g, actor in self.actors.items():  # a corridor is a zone drawn over the anatomy, never picked
+            actor.SetPickable(bool(actor.GetVisibility()) and g != "corridors" and (g == "skin" or not skin_shown))
         for actor in self._own_actors.values():
             actor.SetPickable(bool(actor.GetVisibility()) and not skin_shown)
         if hasattr(self, "highlight_actor"):

@@ -28,20 +28,20 @@ from injectmap.anatomy.ids import side_of
 
 #: display layer groups, in the order the layer panel shows them
 LAYER_GROUPS: tuple[str, ...] = (
-    "skin", "fat", "muscles", "vessels", "nerves", "gland_duct", "bone", "orbit", "eyes",
+    "skin", "fat", "muscles", "vessels", "nerves", "gland_duct", "bone", "orbit", "eyes", "corridors",
 )
 LAYER_LABELS: dict[str, str] = {
     "skin": "Skin", "fat": "Fat and SMAS", "muscles": "Muscles", "vessels": "Arteries",
     "nerves": "Nerves", "gland_duct": "Gland and duct", "bone": "Bone", "orbit": "Orbit",
-    "eyes": "Eyes",
+    "eyes": "Eyes", "corridors": "Corridors (spread)",
 }
 DEFAULT_VISIBLE: dict[str, bool] = {
     "skin": True, "fat": False, "muscles": True, "vessels": True, "nerves": True,
-    "gland_duct": True, "bone": False, "orbit": False, "eyes": True,
+    "gland_duct": True, "bone": False, "orbit": False, "eyes": True, "corridors": False,
 }
 DEFAULT_OPACITY: dict[str, float] = {
     "skin": 0.35, "fat": 0.3, "muscles": 0.9, "vessels": 1.0, "nerves": 1.0,
-    "gland_duct": 0.8, "bone": 1.0, "orbit": 0.6, "eyes": 1.0,
+    "gland_duct": 0.8, "bone": 1.0, "orbit": 0.6, "eyes": 1.0, "corridors": 0.25,
 }
 CUT_AXES: tuple[str, ...] = ("none", "axial", "coronal", "sagittal")
 VIEWS: tuple[str, ...] = ("front", "left", "right", "three_quarter_left", "three_quarter_right")

@@ -121,8 +121,8 @@ def test_rules_file_rejects_a_typo_a_bad_value_and_a_missing_rule() -> None:
     with pytest.raises(RulesFileError, match=r"dao_position\.min_below_cheilon_mm: Extra inputs"):
         parse_rules(data)
     data = load_data("rules.yaml")
-    data["needle_near"]["artery_mm"] = -2.0
-    with pytest.raises(RulesFileError, match=r"needle_near\.artery_mm"):
+    data["sphere_spared"]["likely_units"] = -2.0
+    with pytest.raises(RulesFileError, match=r"sphere_spared\.likely_units"):
         parse_rules(data)
     data = load_data("rules.yaml")
     del data["imbalance"]

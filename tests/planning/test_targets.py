@@ -15,7 +15,9 @@ from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.results import Severity
 
 PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
-#: one structure of every kind that must never be a target, and the danger a tip inside it must raise
+#: one structure of every kind that must never be a target, and the finding a tip inside it must raise (a danger
+#: for the orbit; a caution for a vessel, nerve or the duct, whose consequence for a toxin point is a bruise, a
+#: transient neuropraxia or a duct injury: docs/severity.md)
 NOT_TARGETS = {
     "facial_artery_left": "tip_in_artery",
     "supraorbital_nerve_left": "tip_in_nerve",
@@ -79,7 +81,11 @@ def test_no_rule_passes_over_a_danger_because_of_the_target(model, sid: str) -> 
     plain = check_plan(plan, model)
     forced = dataclasses.replace(plan, points=(dataclasses.replace(plan.points[0], target=sid),))
     aimed = check_plan(forced, model)
+    least = Severity.DANGER if sid.startswith("orbit") else Severity.CAUTION
     for res in (plain, aimed):
-        dangers = {(f.code, f.structure) for f in res.points[0].findings if f.severity is Severity.DANGER}
-        assert (NOT_TARGETS[sid], sid) in dangers, res.points[0].findings
-        assert res.exit_status == 1
+        raised = {(f.code, f.structure) for f in res.points[0].findings if f.severity >= least}
+        assert (NOT_TARGETS[sid], sid) in raised, res.points[0].findings
+        assert res.exit_status == (1 if least is Severity.DANGER else 0)
+    # the target changes nothing about the structure the tip lies in
+    assert [f for f in plain.points[0].findings if f.structure == sid] == \
+        [f for f in aimed.points[0].findings if f.structure == sid]
