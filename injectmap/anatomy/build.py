@@ -313,7 +313,9 @@ class Builder:
         if tendon is not None:
             lo, hi = np.minimum(lo, tendon[1] + max_depth), np.maximum(hi, tendon[2] - max_depth)
         grid = grid_around(lo - max_depth, hi + max_depth, 0.7)
-        taper = float(self.shaping["taper_mm"])
+        lining = None
+        if spec.get("lining_mm"):
+            lining = (float(spec["lining_mm"][0]), float(spec["lining_mm"][1]), float(spec.get("lining_min_depth_mm", 0.0)))
         # the edge keeps at least two voxels of thickness: a thinner rim breaks up into slivers
         floor_mm = 2.0 * grid.spacing
 
@@ -328,26 +330,14 @@ class Builder:
                 d = depth[near]
                 uv = chart_uv(p[near] + d[:, None] * nrm, self.geo)
                 best = np.full(near.sum(), np.inf)
-                for poly, hole, (anchor, a, b) in prepared:
+                for poly, hole, rng in prepared:
                     fp = polygon_sdf(uv, poly)
                     if hole is not None:
                         fp = np.maximum(fp, -polygon_sdf(uv, hole))
-                    # thickness tapers from full (taper_mm inside the outline) to edge_fraction at it
-                    full = abs(a - b)
-                    edge = min(1.0, max(float(self.shaping["edge_fraction"]), floor_mm / max(full, 1e-6)))
-                    k = edge + (1.0 - edge) * np.clip(-fp / taper, 0.0, 1.0)
-                    if anchor == "bone":
-                        # on the bone, but never above the subcutaneous fat where the tissue is thin;
-                        # the taper keeps the bone side and thins from the surface
-                        bb = bone[idx[near]]
-                        fat = self.layers.fat_mm[idx[near]]
-                        bot_d = np.maximum(bb - b, fat + 0.5)
-                        top_d = np.maximum(bot_d - k * np.maximum(a - b, 0.5), fat)
-                        bot_d = np.maximum(bot_d, top_d + 0.5)
-                    else:
-                        mid, half = 0.5 * (a + b), 0.5 * (b - a) * k
-                        top_d, bot_d = mid - half, mid + half
-                    best = np.minimum(best, np.maximum.reduce([fp, top_d - d, d - bot_d]))
+                    best = np.minimum(best, self._tapered(fp, d, idx[near], rng, floor_mm))
+                    if lining is not None:
+                        sd = self.body(p[near])
+                        best = np.minimum(best, np.maximum.reduce([fp, lining[2] - d, sd + lining[0], -lining[1] - sd]))
                 f[near] = np.minimum(best, 5.0)
             if tendon is not None:
                 f = np.minimum(f, tendon[0](p))
@@ -356,6 +346,27 @@ class Builder:
         vals = smoothed(coarse_to_fine(grid, field))
         # every piece: the cut to the body can part a sphincter at the mouth slit (upper and lower lip)
         return Built(mesh=mesh_from_field(grid, vals, keep_all=True), volume=VolumeField(grid, vals))
+
+    def _tapered(self, fp: np.ndarray, d: np.ndarray, idx: np.ndarray, rng: tuple[str, float, float],
+                 floor_mm: float) -> np.ndarray:
+        """One sheet part's field from the outline's signed distance ``fp`` and the depth ``d`` (at the
+        skin points ``idx``): between its two depths, the thickness tapering from full (``taper_mm``
+        inside the outline) to ``edge_fraction`` of it (at least ``floor_mm``) at the outline."""
+        anchor, a, b = rng
+        edge = min(1.0, max(float(self.shaping["edge_fraction"]), floor_mm / max(abs(a - b), 1e-6)))
+        k = edge + (1.0 - edge) * np.clip(-fp / float(self.shaping["taper_mm"]), 0.0, 1.0)
+        if anchor == "bone":
+            # on the bone, but never above the subcutaneous fat where the tissue is thin; the taper
+            # keeps the bone side and thins from the surface
+            bb = self.layers.bone_mm[idx]
+            fat = self.layers.fat_mm[idx]
+            bot_d = np.maximum(bb - b, fat + 0.5)
+            top_d = np.maximum(bot_d - k * np.maximum(a - b, 0.5), fat)
+            bot_d = np.maximum(bot_d, top_d + 0.5)
+        else:
+            mid, half = 0.5 * (a + b), 0.5 * (b - a) * k
+            top_d, bot_d = mid - half, mid + half
+        return np.maximum.reduce([fp, top_d - d, d - bot_d])
 
     def _tendon(self, spec: dict[str, Any], side: str):
         """A band's field (callable) and its bounds, to be joined to a sheet."""

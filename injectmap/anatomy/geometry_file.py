@@ -68,6 +68,10 @@ class Sheet(SheetPart):
     type: Literal["sheet"]
     source: str
     tendon: Tendon | None = None
+    #: also the tissue within [a, b] mm of a pocket's lining (the mouth's), at least ``lining_min_depth_mm``
+    #: below the skin, inside the outline
+    lining_mm: tuple[NonNegativeFloat, NonNegativeFloat] | None = None
+    lining_min_depth_mm: NonNegativeFloat = 0.0
     parts: list[SheetPart] | None = Field(default=None, min_length=1)
     midline: bool = False
     scales_with: str | None = None
