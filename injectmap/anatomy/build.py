@@ -15,14 +15,17 @@ import numpy as np
 import pyvista as pv
 from matplotlib.path import Path as MplPath
 from scipy.interpolate import CubicSpline
-from scipy.ndimage import binary_dilation, gaussian_filter
+from scipy.ndimage import binary_dilation, gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
+from scipy.special import ndtri
 from skimage.measure import marching_cubes
 
 from injectmap.anatomy.fields import LayerDepths, SkinProjector, chart_uv, resolve_anchor
 from injectmap.anatomy.head import Head, depth_along_normal
 
 MAX_VOXELS = 700_000
+#: spacing (mm) of the body's signed-distance grid (inside the closed skin or an eyeball)
+BODY_SPACING_MM = 1.0
 
 
 @dataclass
@@ -65,8 +68,9 @@ class Built:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def mesh_from_field(grid: Grid, values: np.ndarray) -> pv.PolyData:
-    """Watertight triangle mesh of the region where ``values`` < 0."""
+def mesh_from_field(grid: Grid, values: np.ndarray, keep_all: bool = False) -> pv.PolyData:
+    """Watertight triangle mesh of the region where ``values`` < 0: its largest connected piece, or
+    (``keep_all``) every piece of at least a tenth of the largest one's size (a gland's two lobes)."""
     padded = np.pad(values, 1, mode="constant", constant_values=1.0)
     if padded.min() >= 0:
         raise ValueError("field has no inside region")
@@ -75,7 +79,14 @@ def mesh_from_field(grid: Grid, values: np.ndarray) -> pv.PolyData:
     verts = verts + grid.origin - grid.spacing
     tris = np.hstack([np.full((len(faces), 1), 3), faces]).ravel()
     mesh = pv.PolyData(verts, tris).clean()
-    mesh = mesh.connectivity("largest")
+    if keep_all:
+        mesh = mesh.connectivity("all")
+        rid = np.asarray(mesh.point_data["RegionId"])
+        sizes = np.bincount(rid)
+        mesh = mesh.extract_points(np.isin(rid, np.nonzero(sizes >= 0.1 * sizes.max())[0]),
+                                   adjacent_cells=False).extract_surface(algorithm="dataset_surface")
+    else:
+        mesh = mesh.connectivity("largest")
     mesh = pv.PolyData(mesh.points, mesh.faces)
     # marching cubes winds triangles inward for a negative-inside field in ij order: make normals point out
     mesh = mesh.compute_normals(auto_orient_normals=True, cell_normals=False)
@@ -120,6 +131,98 @@ def polygon_sdf(uv: np.ndarray, poly: np.ndarray) -> np.ndarray:
     return np.where(inside, -d, d)
 
 
+def chaikin(poly: np.ndarray, passes: int) -> np.ndarray:
+    """A closed polygon (m, 2) with its corners cut ``passes`` times (each edge keeps its middle
+    half): converges to a smooth quadratic B-spline inside the polygon's corners."""
+    for _ in range(passes):
+        nxt = np.roll(poly, -1, axis=0)
+        poly = np.stack([0.75 * poly + 0.25 * nxt, 0.25 * poly + 0.75 * nxt], axis=1).reshape(-1, 2)
+    return poly
+
+
+def _inside_by_parity(pts: np.ndarray, tris: np.ndarray, xs: np.ndarray, ys: np.ndarray,
+                      zs: np.ndarray) -> np.ndarray:
+    """Grid voxels (xs, ys, zs) inside a closed triangle mesh: rays along +z from below every (x, y)
+    column, counting the triangles crossed below each voxel (odd: inside). Each triangle is
+    rasterised onto the columns its x-y projection covers (vectorised; no per-ray loop)."""
+    # a tiny offset keeps the columns off the mesh's vertices and edges
+    x0, y0, h = xs[0] - 1.3e-4, ys[0] - 0.7e-4, xs[1] - xs[0]
+    a, b, c = pts[tris[:, 0]], pts[tris[:, 1]], pts[tris[:, 2]]
+    det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
+    ok = np.abs(det) > 1e-12
+    a, b, c, det = a[ok], b[ok], c[ok], det[ok]
+    lo = np.floor((np.minimum.reduce([a, b, c])[:, :2] - [x0, y0]) / h).astype(int) + 1
+    hi = np.floor((np.maximum.reduce([a, b, c])[:, :2] - [x0, y0]) / h).astype(int)
+    ni, nj = np.maximum(hi[:, 0] - lo[:, 0] + 1, 0), np.maximum(hi[:, 1] - lo[:, 1] + 1, 0)
+    cnt = ni * nj
+    t = np.repeat(np.arange(len(a)), cnt)
+    k = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    ii = lo[t, 0] + k // np.maximum(nj[t], 1)
+    jj = lo[t, 1] + k % np.maximum(nj[t], 1)
+    px, py = x0 + ii * h, y0 + jj * h
+    at, bt, ct, dt = a[t], b[t], c[t], det[t]
+    u = ((px - at[:, 0]) * (ct[:, 1] - at[:, 1]) - (ct[:, 0] - at[:, 0]) * (py - at[:, 1])) / dt
+    v = ((bt[:, 0] - at[:, 0]) * (py - at[:, 1]) - (px - at[:, 0]) * (bt[:, 1] - at[:, 1])) / dt
+    hit = (u >= 0) & (v >= 0) & (u + v <= 1)
+    ii, jj, t, u, v = ii[hit], jj[hit], t[hit], u[hit], v[hit]
+    zhit = a[t, 2] + u * (b[t, 2] - a[t, 2]) + v * (c[t, 2] - a[t, 2])
+    keep = (ii >= 0) & (ii < len(xs)) & (jj >= 0) & (jj < len(ys))
+    kz = np.searchsorted(zs, zhit[keep])
+    crossings = np.zeros((len(xs), len(ys), len(zs) + 1), dtype=np.int32)
+    np.add.at(crossings, (ii[keep], jj[keep], kz), 1)
+    return (np.cumsum(crossings, axis=2)[:, :, :-1] % 2) == 1
+
+
+class BodyField:
+    """Signed distance (mm, negative inside) to the body: the region inside the closed skin or inside
+    an eyeball. The base head's skin turns inward into pockets (eye sockets around the eyeballs, the
+    nostrils and nasal cavity, the mouth) whose lining is skin: points in those pockets are outside
+    the body although they lie below the sealed skin used for depths.
+
+    Inside the skin is found by ray parity along z on a regular grid, then turned into a signed
+    distance near the surface (up to ~5 mm either side); queries interpolate it linearly."""
+
+    def __init__(self, head: Head, spacing: float = BODY_SPACING_MM):
+        skin = head.skin
+        lo = np.asarray(skin.bounds[::2]) - 3.0
+        hi = np.asarray(skin.bounds[1::2]) + 3.0
+        shape = tuple(int(np.ceil((hi[k] - lo[k]) / spacing)) + 1 for k in range(3))
+        self.origin, self.spacing = lo, spacing
+        xs, ys, zs = (lo[k] + spacing * np.arange(shape[k]) for k in range(3))
+        inside = _inside_by_parity(np.asarray(skin.points), skin.faces.reshape(-1, 4)[:, 1:], xs, ys, zs)
+        for side, c in head.eye_centres_mm.items():
+            r = float(np.linalg.norm(np.asarray(head.eyes[side].points) - c, axis=1).max())
+            d2 = ((xs - c[0]) ** 2)[:, None, None] + ((ys - c[1]) ** 2)[None, :, None] + ((zs - c[2]) ** 2)[None, None, :]
+            inside |= d2 <= r * r
+        # signed distance near the surface from the blurred indicator: across a flat surface a
+        # Gaussian-blurred step is Phi(-d / sigma), so d = -sigma * Phi^-1(blurred) (exact for a
+        # plane, within a few tenths of a mm on the skin's curvature; saturates ~4 sigma away)
+        sigma = 1.2
+        blurred = gaussian_filter(inside.astype(np.float32), sigma / spacing, mode="constant")
+        self.values = (sigma * ndtri(np.clip(blurred, 1e-6, 1 - 1e-6))).astype(np.float32)
+        self.values *= -1.0
+
+    def __call__(self, pts: np.ndarray) -> np.ndarray:
+        idx = (np.asarray(pts, dtype=float) - self.origin) / self.spacing
+        return map_coordinates(self.values, idx.T, order=1, mode="nearest")
+
+    def gradient(self, pts: np.ndarray, h: float = 0.5) -> np.ndarray:
+        """Unit gradient (pointing out of the body) by central differences."""
+        g = np.column_stack([self(pts + h * e) - self(pts - h * e) for e in np.eye(3)])
+        return g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-9)
+
+    def push_inside(self, pts: np.ndarray, margin: float, iterations: int = 4) -> np.ndarray:
+        """Points moved along the field's gradient until they lie ``margin`` mm inside the body."""
+        p = np.array(pts, dtype=float)
+        for _ in range(iterations):
+            excess = self(p) + margin
+            bad = excess > 0
+            if not bad.any():
+                break
+            p[bad] -= self.gradient(p[bad]) * (excess[bad] + 0.05)[:, None]
+        return p
+
+
 class Builder:
     """Builds each kind of structure on one head."""
 
@@ -138,6 +241,13 @@ class Builder:
         self.geo = geo
         self.proj = SkinProjector(head)
         self.uv_skin = chart_uv(head.depth_points_mm, geo)
+        self.shaping = geo["sheets"]
+        self.margin = float(self.shaping["body_margin_mm"])
+        self.body = BodyField(head)
+
+    def _in_body(self, pts: np.ndarray, f: np.ndarray) -> np.ndarray:
+        """A structure's field ``f`` at ``pts`` cut to the body (``margin`` mm inside it)."""
+        return np.maximum(f, self.body(pts) + self.margin)
 
     # -- shared --------------------------------------------------------------------------------
     def _depth(self, pts: np.ndarray, max_depth: float) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +278,10 @@ class Builder:
             idx = [self.proj.project(p, spec.get("project", "front")) for p in pts]
         else:
             idx = [self.proj.project(resolve_anchor(p, side, self.landmarks), p.get("project", "nearest")) for p in spec]
-        return self.uv_skin[idx], self.head.depth_points_mm[idx]
+        # an anchor polygon's corners are rounded (an ellipse is already smooth)
+        passes = 0 if isinstance(spec, dict) else int(self.shaping["outline_smoothing_passes"])
+        poly = chaikin(self.uv_skin[idx], passes)
+        return poly, self.head.depth_points_mm[idx]
 
     def sheet(self, spec: dict[str, Any], side: str) -> Built:
         """A sheet: the region below the skin, between two depths (or on the bone), whose nearest skin
@@ -196,35 +309,70 @@ class Builder:
             max_depth = max(max_depth, md)
             prepared.append((poly, hole, rng))
             lo, hi = np.minimum(lo, pts.min(axis=0)), np.maximum(hi, pts.max(axis=0))
+        tendon = self._tendon(spec["tendon"], side) if spec.get("tendon") else None
+        if tendon is not None:
+            lo, hi = np.minimum(lo, tendon[1] + max_depth), np.maximum(hi, tendon[2] - max_depth)
         grid = grid_around(lo - max_depth, hi + max_depth, 0.7)
+        lining = None
+        if spec.get("lining_mm"):
+            lining = (float(spec["lining_mm"][0]), float(spec["lining_mm"][1]), float(spec.get("lining_min_depth_mm", 0.0)))
+        # the edge keeps at least two voxels of thickness: a thinner rim breaks up into slivers
+        floor_mm = 2.0 * grid.spacing
 
         def field(p: np.ndarray) -> np.ndarray:
             depth, idx = self._depth(p, max_depth)
             f = np.full(len(p), 5.0)
             near = np.isfinite(depth)
-            if not near.any():
-                return f
-            uv = self.uv_skin[idx[near]]
-            d = depth[near]
-            best = np.full(near.sum(), np.inf)
-            for poly, hole, (anchor, a, b) in prepared:
-                fp = polygon_sdf(uv, poly)
-                if hole is not None:
-                    fp = np.maximum(fp, -polygon_sdf(uv, hole))
-                if anchor == "bone":
-                    # on the bone, but never above the subcutaneous fat where the tissue is thin
-                    bb = bone[idx[near]]
-                    fat = self.layers.fat_mm[idx[near]]
-                    top_d = np.maximum(bb - a, fat)
-                    bot_d = np.maximum(bb - b, top_d + 0.5)
-                else:
-                    top_d, bot_d = a, b
-                best = np.minimum(best, np.maximum.reduce([fp, top_d - d, d - bot_d]))
-            f[near] = np.minimum(best, 5.0)
-            return f
+            if near.any():
+                # the chart position of the point's foot on its skin point's tangent plane: continuous,
+                # unlike the nearest skin vertex's own position (which gives staircase outlines)
+                nrm = self.head.depth_normals[idx[near]]
+                d = depth[near]
+                uv = chart_uv(p[near] + d[:, None] * nrm, self.geo)
+                best = np.full(near.sum(), np.inf)
+                for poly, hole, rng in prepared:
+                    fp = polygon_sdf(uv, poly)
+                    if hole is not None:
+                        fp = np.maximum(fp, -polygon_sdf(uv, hole))
+                    best = np.minimum(best, self._tapered(fp, d, idx[near], rng, floor_mm))
+                    if lining is not None:
+                        sd = self.body(p[near])
+                        best = np.minimum(best, np.maximum.reduce([fp, lining[2] - d, sd + lining[0], -lining[1] - sd]))
+                f[near] = np.minimum(best, 5.0)
+            if tendon is not None:
+                f = np.minimum(f, tendon[0](p))
+            return self._in_body(p, f)
 
         vals = smoothed(coarse_to_fine(grid, field))
-        return Built(mesh=mesh_from_field(grid, vals), volume=VolumeField(grid, vals))
+        # every piece: the cut to the body can part a sphincter at the mouth slit (upper and lower lip)
+        return Built(mesh=mesh_from_field(grid, vals, keep_all=True), volume=VolumeField(grid, vals))
+
+    def _tapered(self, fp: np.ndarray, d: np.ndarray, idx: np.ndarray, rng: tuple[str, float, float],
+                 floor_mm: float) -> np.ndarray:
+        """One sheet part's field from the outline's signed distance ``fp`` and the depth ``d`` (at the
+        skin points ``idx``): between its two depths, the thickness tapering from full (``taper_mm``
+        inside the outline) to ``edge_fraction`` of it (at least ``floor_mm``) at the outline."""
+        anchor, a, b = rng
+        edge = min(1.0, max(float(self.shaping["edge_fraction"]), floor_mm / max(abs(a - b), 1e-6)))
+        k = edge + (1.0 - edge) * np.clip(-fp / float(self.shaping["taper_mm"]), 0.0, 1.0)
+        if anchor == "bone":
+            # on the bone, but never above the subcutaneous fat where the tissue is thin; the taper
+            # keeps the bone side and thins from the surface
+            bb = self.layers.bone_mm[idx]
+            fat = self.layers.fat_mm[idx]
+            bot_d = np.maximum(bb - b, fat + 0.5)
+            top_d = np.maximum(bot_d - k * np.maximum(a - b, 0.5), fat)
+            bot_d = np.maximum(bot_d, top_d + 0.5)
+        else:
+            mid, half = 0.5 * (a + b), 0.5 * (b - a) * k
+            top_d, bot_d = mid - half, mid + half
+        return np.maximum.reduce([fp, top_d - d, d - bot_d])
+
+    def _tendon(self, spec: dict[str, Any], side: str):
+        """A band's field (callable) and its bounds, to be joined to a sheet."""
+        c = self.centreline(spec, side, step_mm=0.3)
+        w2, t2 = float(spec["width_mm"]) / 2.0, float(spec["thickness_mm"]) / 2.0
+        return self._band_field(c, w2, t2), c.min(0) - w2, c.max(0) + w2
 
     # -- centrelines -----------------------------------------------------------------------------
     def centreline(self, spec: dict[str, Any], side: str, step_mm: float = 0.4) -> np.ndarray:
@@ -262,9 +410,9 @@ class Builder:
         off = ln.get(f"{which}_offset", [0, 0, 0])
         return p + np.array([sgn * off[0], off[1], off[2]])
 
-    def band(self, spec: dict[str, Any], side: str) -> Built:
-        c = self.centreline(spec, side, step_mm=0.3)
-        w2, t2 = float(spec["width_mm"]) / 2.0, float(spec["thickness_mm"]) / 2.0
+    def _band_field(self, c: np.ndarray, w2: float, t2: float):
+        """The field of an elliptical band of half-width ``w2`` and half-thickness ``t2`` (the thickness
+        along the skin normal) around the centreline ``c``: a callable, points (n, 3) -> (n,)."""
         tang = np.gradient(c, axis=0)
         tang /= np.linalg.norm(tang, axis=1, keepdims=True)
         _, si = self.head.depth_tree.query(c)
@@ -272,25 +420,38 @@ class Builder:
         n = n - (n * tang).sum(1, keepdims=True) * tang
         n /= np.linalg.norm(n, axis=1, keepdims=True)
         b = np.cross(tang, n)
+        tree = cKDTree(c)
+
+        def field(pts: np.ndarray) -> np.ndarray:
+            dist, k = tree.query(pts, distance_upper_bound=w2 + 3.0, workers=-1)
+            ok = np.isfinite(dist)
+            f = np.full(len(pts), 5.0)
+            kk = k[ok]
+            r = pts[ok] - c[kk]
+            a = (r * n[kk]).sum(1) / t2
+            bb = (r * b[kk]).sum(1) / w2
+            along = (r * tang[kk]).sum(1)
+            ell = (np.sqrt(a * a + bb * bb) - 1.0) * t2
+            end = np.where(kk == 0, -along, np.where(kk == len(c) - 1, along, -np.inf))
+            f[ok] = np.maximum(ell, end)
+            return f
+
+        return field
+
+    def band(self, spec: dict[str, Any], side: str) -> Built:
+        c = self.centreline(spec, side, step_mm=0.3)
+        w2, t2 = float(spec["width_mm"]) / 2.0, float(spec["thickness_mm"]) / 2.0
         grid = grid_around(c.min(0) - w2, c.max(0) + w2, min(0.7, t2 / 1.2))
         pts = grid.points()
-        dist, k = cKDTree(c).query(pts, distance_upper_bound=w2 + 3.0, workers=-1)
-        ok = np.isfinite(dist)
-        f = np.full(len(pts), 5.0)
-        kk = k[ok]
-        r = pts[ok] - c[kk]
-        a = (r * n[kk]).sum(1) / t2
-        bb = (r * b[kk]).sum(1) / w2
-        along = (r * tang[kk]).sum(1)
-        ell = (np.sqrt(a * a + bb * bb) - 1.0) * t2
-        end = np.where(kk == 0, -along, np.where(kk == len(c) - 1, along, -np.inf))
-        f[ok] = np.maximum(ell, end)
+        f = self._in_body(pts, self._band_field(c, w2, t2)(pts))
         vals = smoothed(f.reshape(grid.shape))
         return Built(mesh=mesh_from_field(grid, vals), volume=VolumeField(grid, vals), centreline=c)
 
     def tube(self, spec: dict[str, Any], side: str) -> Built:
-        c = self.centreline(spec, side)
         r = float(spec["radius_mm"])
+        # a vessel or nerve drawn through a pocket of the base head (mouth, nose, eye socket) is moved
+        # back into the tissue beside it
+        c = self.body.push_inside(self.centreline(spec, side), r + self.margin)
         # one polyline, so the tube has one wall and two end caps (a line cell per segment capped every
         # segment inside the vessel, and a point inside measured its distance to those caps)
         line = pv.MultipleLines(points=c)
@@ -305,7 +466,7 @@ class Builder:
         pts = grid.points()
         q = (pts - c) / ax
         f = (np.linalg.norm(q, axis=1) - 1.0) * ax.min()
-        f = np.maximum(f, pts[:, 2] - z_front)
+        f = self._in_body(pts, np.maximum(f, pts[:, 2] - z_front))
         vals = smoothed(f.reshape(grid.shape))
         return Built(mesh=mesh_from_field(grid, vals), volume=VolumeField(grid, vals))
 

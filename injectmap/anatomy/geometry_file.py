@@ -53,11 +53,25 @@ class SheetPart(DataModel):
     thickness_mm: PositiveFloat | None = None
 
 
+class Tendon(DataModel):
+    """A band joined to a sheet (the temporalis tendon under the arch onto the coronoid)."""
+
+    path: list[Anchor] = Field(min_length=2)
+    width_mm: PositiveFloat
+    thickness_mm: PositiveFloat
+    source: str
+
+
 class Sheet(SheetPart):
     """A sheet muscle or gland: its own outline, or ``parts`` whose union is the volume."""
 
     type: Literal["sheet"]
     source: str
+    tendon: Tendon | None = None
+    #: also the tissue within [a, b] mm of a pocket's lining (the mouth's), at least ``lining_min_depth_mm``
+    #: below the skin, inside the outline
+    lining_mm: tuple[NonNegativeFloat, NonNegativeFloat] | None = None
+    lining_min_depth_mm: NonNegativeFloat = 0.0
     parts: list[SheetPart] | None = Field(default=None, min_length=1)
     midline: bool = False
     scales_with: str | None = None
@@ -195,6 +209,31 @@ class Variants(DataModel):
     masseter: MasseterVariant
 
 
+class ShapeTarget(DataModel):
+    """A CC0 shape target of the base mesh and its weight."""
+
+    target: str
+    weight: float = Field(ge=-1.0, le=1.0)
+
+
+class BaseShape(DataModel):
+    """Shape targets applied to every face (corrections of the base head)."""
+
+    targets: list[ShapeTarget]
+    source: str
+
+
+class SheetShaping(DataModel):
+    """How sheet outlines are rounded and their edges thinned, and how far inside the body every
+    structure is kept."""
+
+    outline_smoothing_passes: int = Field(ge=0, le=6)
+    taper_mm: PositiveFloat
+    edge_fraction: float = Field(gt=0.0, le=1.0)
+    body_margin_mm: NonNegativeFloat
+    source: str
+
+
 class Chart(DataModel):
     """The cylindrical skin chart: axis depth and radius."""
 
@@ -216,3 +255,5 @@ class GeometryFile(DataModel):
     tubes: dict[str, Tube]
     orbit: Orbit
     variants: Variants
+    shape: BaseShape
+    sheets: SheetShaping

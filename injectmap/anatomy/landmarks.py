@@ -251,13 +251,18 @@ def find_landmarks(head: Head) -> dict[str, np.ndarray]:
     return dict(f.found)
 
 
-def add_bone_landmarks(landmarks: dict[str, np.ndarray], bone_depth_at, skin_normal_at) -> None:
+def add_bone_landmarks(landmarks: dict[str, np.ndarray], bone_depth_at, skin_normal_at,
+                       skin_front_at=None) -> None:
     """Place the foramina on the bone below their skin points.
 
     Parameters
     ----------
     bone_depth_at : callable, (n, 3) skin points -> (n,) bone depth in mm
     skin_normal_at : callable, (n, 3) skin points -> (n, 3) outward unit normals
+    skin_front_at : callable, (3,) point -> (3,) the skin point seen from the front (same x, y), optional
+        A landmark moved sideways or down from its skin landmark (``lateral_from_midline_mm``,
+        ``superior_mm``) is first put back on the skin with it: the face curves back away from the
+        midline, and a point left in front of the skin would be read against the wrong skin point.
     """
     rules = load_rules()
     for name in BONE_LANDMARKS:
@@ -267,6 +272,30 @@ def add_bone_landmarks(landmarks: dict[str, np.ndarray], bone_depth_at, skin_nor
             if "lateral_from_midline_mm" in r:
                 base[0] = s * float(r["lateral_from_midline_mm"])
             base[1] += float(r.get("superior_mm", 0.0))
-            depth = float(bone_depth_at(base[None, :])[0])
-            normal = skin_normal_at(base[None, :])[0]
-            landmarks[f"{name}_{sd}"] = base - normal * depth
+            if skin_front_at is None or ("lateral_from_midline_mm" not in r and "superior_mm" not in r):
+                landmarks[f"{name}_{sd}"] = _on_bone(base, bone_depth_at, skin_normal_at)
+                continue
+            # the published distance from the midline is the foramen's own, on the bone: the skin point
+            # is moved sideways until the bone point below it lies at that distance
+            want = base.copy()
+            horizontal = r.get("inward") == "horizontal"
+            for _ in range(4):
+                base = np.asarray(skin_front_at(base), dtype=float)
+                bone = _on_bone(base, bone_depth_at, skin_normal_at, horizontal)
+                if "lateral_from_midline_mm" not in r:
+                    break
+                base[0] += want[0] - bone[0]
+            if "lateral_from_midline_mm" in r:
+                bone[0] = want[0]  # the front projection snaps to skin points ~1 mm apart
+            landmarks[f"{name}_{sd}"] = bone
+
+
+def _on_bone(skin_pt: np.ndarray, bone_depth_at, skin_normal_at, horizontal: bool = False) -> np.ndarray:
+    """The point at the bone depth below a skin point, along its inward normal (or, ``horizontal``,
+    the normal's horizontal part: the height stays that of the skin point)."""
+    depth = float(bone_depth_at(skin_pt[None, :])[0])
+    n = np.array(skin_normal_at(skin_pt[None, :])[0], dtype=float)
+    if horizontal:
+        n[1] = 0.0
+        n /= max(float(np.linalg.norm(n)), 1e-9)
+    return skin_pt - n * depth

@@ -166,8 +166,10 @@ def _params(p: FaceParams | float) -> FaceParams:
 
 
 def _extra_targets(params: FaceParams, geo: dict[str, Any]) -> list:
+    """The shape targets beyond sex: the base-head corrections (``shape``), then the brow variant."""
     t = geo["variants"]["brow"]["targets"]
-    return basehead.brow_targets(params.brow_left, params.brow_right, t["up"], t["down"])
+    base = [(e["target"], float(e["weight"])) for e in geo["shape"]["targets"]]
+    return base + basehead.brow_targets(params.brow_left, params.brow_right, t["up"], t["down"])
 
 
 def masseter_scale(params: FaceParams, geo: dict[str, Any]) -> float:
@@ -245,7 +247,9 @@ def build_model(params: FaceParams | float = 0.5) -> FaceModel:
         _, i = head.depth_tree.query(p)
         return head.depth_normals[i]
 
-    add_bone_landmarks(landmarks, bone_at, normal_at)
+    front = SkinProjector(head)
+    add_bone_landmarks(landmarks, bone_at, normal_at,
+                       lambda p: head.depth_points_mm[front.project(np.asarray(p, dtype=float), "front")])
     meta = load_structures()
     b = Builder(head, landmarks, layers, geo, scales={"masseter": scale})
     built: dict[str, tuple[Built, str]] = {}
