@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import fcpw
 import numpy as np
@@ -41,7 +42,7 @@ class Neighbour:
     closest_mm: np.ndarray
 
 
-def surface_scene(mesh) -> fcpw.scene_3D:
+def surface_scene(mesh: Any) -> fcpw.scene_3D:
     """An exact closest-point structure (a bounding volume hierarchy) over a triangle mesh.
 
     Parameters
@@ -75,7 +76,7 @@ class SpatialIndex:
         The built face; its structures' meshes, fields and centrelines are read, never changed.
     """
 
-    def __init__(self, model):
+    def __init__(self, model: Any) -> None:
         self.model = model
         self.ids = [sid for sid in model.structures if sid not in LAYER_IDS]
         self.volumes = {}

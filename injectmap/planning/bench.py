@@ -13,6 +13,7 @@ shared and noisy, so nothing here passes or fails on time.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from functools import lru_cache
@@ -234,6 +235,8 @@ def run_bench(repeats: int = 200, baseline_points: int = 15, reach_mm: float = 1
         "answers_agree": bool(agree),
         "structures": len(model.index.ids),
         "points": repeats,
+        # a shared machine: the load during the run says how far the absolute times are from an idle one
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     out.update(_ratios(out))
     return out
