@@ -173,6 +173,7 @@ def place(model, point: Point) -> Placed:
     too far from the skin or the needle leaves the body (:func:`check_needle`)."""
     entry = entry_of(model, point)
     _, n = model.skin_point(entry)
+    n = n / np.linalg.norm(n)  # the skin mesh's normals are not all of unit length (10% under 0.95, 0.62 at least)
     if point.tip_mm is not None:
         tip = np.asarray(point.tip_mm, dtype=float)
         placed = Placed(entry, tip, float(np.linalg.norm(tip - entry)), n)
