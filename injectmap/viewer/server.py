@@ -35,12 +35,13 @@ log = logging.getLogger("injectmap.viewer")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 #: the content security policy; ``{nonce}`` is replaced per response. What Panel and Bokeh need
-#: (measured in chromium, tests/browser/test_security.py; docs/deploying.md): no 'unsafe-eval' (the
-#: app uses no ReactiveHTML, jscallback or jslink, the only Panel code that compiles with ``new
-#: Function``); ``blob:`` fetches because the scene's JSComponent module is imported from a blob URL;
-#: inline styles because Bokeh styles every model through ``style`` attributes and ``<style>`` elements
-#: in its shadow roots; ``data:``/``blob:`` images for the screenshot and Bokeh's icons.
-CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+#: (measured in chromium; tests/browser/test_security.py, docs/deploying.md): 'unsafe-eval', because
+#: Bokeh compiles the CustomJS callbacks that Panel's widgets attach with ``new Function`` (placing a
+#: point with the plan table open runs one); ``blob:`` fetches, because the scene's JSComponent module is
+#: imported from a blob URL; inline styles, because Bokeh styles every model through ``style``
+#: attributes and ``<style>`` elements in its shadow roots; ``data:``/``blob:`` images for the screenshot
+#: and Bokeh's icons. No 'unsafe-inline' for scripts: an injected ``<script>`` or ``onerror=`` never runs.
+CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' blob: data:; worker-src 'self' blob:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 #: the other headers on every response

@@ -39,7 +39,9 @@ def app_url(autosave_dir: Path) -> Iterator[str]:
         pytest.skip(f"{CHROMIUM} is not installed")
     t0 = time.perf_counter()
     TIMINGS["server_epoch"] = time.time()
-    proc, port, log = start_server({"INJECTMAP_AUTOSAVE_DIR": str(autosave_dir)})
+    # no users file: the app on the loopback without a login, whatever the machine's own users file holds
+    proc, port, log = start_server({"INJECTMAP_AUTOSAVE_DIR": str(autosave_dir),
+                                    "INJECTMAP_USERS_FILE": str(autosave_dir / "no-users.json")})
     url = f"http://127.0.0.1:{port}/"
     wait_for_port(proc, port, log)
     TIMINGS["server_listening_s"] = time.perf_counter() - t0

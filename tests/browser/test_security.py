@@ -56,6 +56,8 @@ def _open(browser, url: str, name: str) -> tuple:
 def test_login_and_app_load_nothing_from_elsewhere_and_break_no_policy(browser, login_url: str) -> None:
     ctx, app, requests = _open(browser, login_url, "ana")
     try:
+        app.page.get_by_role("button", name="Place at landmark").click()  # runs the widgets' callbacks
+        app.plan_rows().filter(has_text="p1").first.wait_for(timeout=60_000)
         app.switch_mode("training", ".training-panel")  # every mode's scripts and styles load
         app.switch_mode("patient education", ".education-panel")
         assert any(u.startswith(login_url + "login") for u in requests)
