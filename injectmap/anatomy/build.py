@@ -317,7 +317,7 @@ class Builder:
         if spec.get("lining_mm"):
             lining = (float(spec["lining_mm"][0]), float(spec["lining_mm"][1]), float(spec.get("lining_min_depth_mm", 0.0)))
         # the edge keeps at least two voxels of thickness: a thinner rim breaks up into slivers
-        floor_mm = 2.0 * grid.spacing
+        floor_mm = 2.0 * grid.spacing if spec.get("taper", True) else np.inf
 
         def field(p: np.ndarray) -> np.ndarray:
             depth, idx = self._depth(p, max_depth)

@@ -68,6 +68,8 @@ class Sheet(SheetPart):
     type: Literal["sheet"]
     source: str
     tendon: Tendon | None = None
+    #: False: the edges are not free (a deep layer under another muscle's part), no taper
+    taper: bool = True
     #: also the tissue within [a, b] mm of a pocket's lining (the mouth's), at least ``lining_min_depth_mm``
     #: below the skin, inside the outline
     lining_mm: tuple[NonNegativeFloat, NonNegativeFloat] | None = None
