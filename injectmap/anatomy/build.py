@@ -244,6 +244,7 @@ class Builder:
         self.shaping = geo["sheets"]
         self.margin = float(self.shaping["body_margin_mm"])
         self.body = BodyField(head)
+        self._free_edges = True
 
     def _in_body(self, pts: np.ndarray, f: np.ndarray) -> np.ndarray:
         """A structure's field ``f`` at ``pts`` cut to the body (``margin`` mm inside it)."""
@@ -279,7 +280,9 @@ class Builder:
         else:
             idx = [self.proj.project(resolve_anchor(p, side, self.landmarks), p.get("project", "nearest")) for p in spec]
         # an anchor polygon's corners are rounded (an ellipse is already smooth)
-        passes = 0 if isinstance(spec, dict) else int(self.shaping["outline_smoothing_passes"])
+        # and a part whose edges are not free (``taper: false``, under another part) keeps its corners
+        free = part.get("taper", True) and self._free_edges
+        passes = 0 if isinstance(spec, dict) or not free else int(self.shaping["outline_smoothing_passes"])
         poly = chaikin(self.uv_skin[idx], passes)
         return poly, self.head.depth_points_mm[idx]
 
@@ -287,6 +290,7 @@ class Builder:
         """A sheet: the region below the skin, between two depths (or on the bone), whose nearest skin
         point lies inside an outline; several ``parts`` make one volume (their union)."""
         parts = spec.get("parts", [spec])
+        self._free_edges = bool(spec.get("taper", True))
         bone = self.layers.bone_mm
         prepared = []
         lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
