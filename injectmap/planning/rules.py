@@ -59,6 +59,7 @@ class MinDistance(Section):
 
 
 class LateralOrbitMargin(MinDistance):
+    rim_from_canthus_mm: PositiveFloat
     region_medial_of_exocanthion_mm: PositiveFloat
     region_vertical_mm: PositiveFloat
 
@@ -432,23 +433,25 @@ def frontalis_above_brow(c: PointContext) -> list[Finding]:
 
 @_rule("lateral_orbit_margin")
 def lateral_orbit_margin(c: PointContext) -> list[Finding]:
-    """Lateral canthal points about 1 cm outside the lateral orbital rim."""
+    """Lateral canthal points kept off the lateral orbital rim: about 1 cm or more from the lateral canthus."""
     t = thresholds().lateral_orbit_margin
-    rim, ex = c.lm(f"orbital_rim_lateral_{c.side}"), c.lm(f"exocanthion_{c.side}")
+    ex = c.lm(f"exocanthion_{c.side}")
     if not (abs(c.entry[0]) > abs(ex[0]) - t.region_medial_of_exocanthion_mm
             and abs(c.entry[1] - ex[1]) < t.region_vertical_mm):
         return []
-    # distance outside the rim around the curve of the temple: horizontal (x, z) distance from the rim
-    # landmark, negative when the entry is medial to it
-    horizontal = float(np.hypot(c.entry[0] - rim[0], c.entry[2] - rim[2]))
-    lateral = horizontal if abs(c.entry[0]) >= abs(rim[0]) else -horizontal
+    # straight-line distance from the lateral canthus, the landmark the sources measure from (around the
+    # curve of the temple it is within a millimetre of the distance along the skin at these ranges)
+    from_canthus = float(np.linalg.norm(c.entry - ex))
     lim = t.min_mm
-    if lateral >= lim:
+    if from_canthus >= lim:
         return []
-    return [finding(CAUTION, "lateral_orbit_margin", f"This point is {max(lateral, 0):.0f} mm outside the lateral "
-                    f"orbital rim (keep about {lim:.0f} mm): toxin can spread into the orbit (lateral rectus: double "
-                    "vision) or the lower lid (lid laxity, festoons).", f"orbit_{c.side}", lateral - lim, rim,
-                    "lateral_orbit_margin")]
+    rim_gap = from_canthus - t.rim_from_canthus_mm
+    where = (f"about {rim_gap:.0f} mm outside the lateral orbital rim" if rim_gap >= 0.5
+             else "at or inside the lateral orbital rim")
+    return [finding(CAUTION, "lateral_orbit_margin", f"This point is {from_canthus:.0f} mm from the lateral canthus "
+                    f"({where}); crow's feet points sit at least {lim:.0f} mm from the canthus, off the rim: toxin "
+                    "can spread into the orbit (lateral rectus: double vision) or the lower lid (lid laxity, festoons).",
+                    f"orbit_{c.side}", from_canthus - lim, ex, "lateral_orbit_margin")]
 
 
 @_rule("rim_margin")

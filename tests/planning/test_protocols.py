@@ -32,22 +32,6 @@ EXTREMES: tuple[dict[str, float], ...] = (
     {"sex": 0.0}, {"sex": 1.0}, {"masseter": -1.0}, {"masseter": 1.0}, {"brow_left": 1.0}, {"brow_left": -1.0},
 )
 
-#: cautions that today's severity rules raise on published sites, which the literature does not give for
-#: them: they are rule artefacts that the parallel severity work (corridors, the masseter's own border)
-#: removes. Each is named by (finding code, structure base); the test tolerates exactly these and reports
-#: them, so that the lead can empty this table after the merge.
-KNOWN_RULE_EXTRAS: dict[tuple[str, str], str] = {
-    ("needle_near_artery", "*"): "mean-course needle-near: each artery's population-average course is drawn as exact "
-    "(the supratrochlear, supraorbital, dorsal nasal arteries, the frontal branch of the superficial temporal); a "
-    "corridor-based rule replaces it (issue 10 item 3)",
-    ("needle_near_nerve", "*"): "mean-course needle-near for the supratrochlear and supraorbital nerves, as above",
-    ("lateral_orbit_margin", "orbit"): "the rule measures from the orbital_rim_lateral landmark, about 12 mm behind the "
-    "exocanthion on this face, so a point 10-15 mm from the canthus (the published site) is 'inside' the margin",
-    ("masseter_anterior_border", "facial_artery"): "the rule takes the facial artery as the masseter's anterior "
-    "border (issue 10 item 3: use the masseter's own border)",
-}
-
-
 def _base(sid: str | None) -> str:
     if sid is None:
         return ""
@@ -58,12 +42,13 @@ def _base(sid: str | None) -> str:
 
 
 def calibration_problems(model, name: str) -> tuple[list[str], list[str]]:
-    """Check one template on one face: (problems, tolerated known rule extras)."""
+    """Check one template on one face: every danger, plan-level caution, unreached target or caution the
+    template does not list with a source that warns about that site."""
     plan = protocol_plan(name)
     res = check_plan(plan, model)
     expected = {e.plan_point["id"]: {(x.code, x.structure) for x in e.expected} for e in expanded_points(name)}
     # a site's warning names a structure, on either side (the field of a point near the midline crosses it)
-    problems, extras = [], []
+    problems = []
     for f in res.findings:
         if f.severity >= Severity.CAUTION:
             problems.append(f"{name}: plan finding {f.severity.value} {f.code}: {f.message}")
@@ -74,11 +59,8 @@ def calibration_problems(model, name: str) -> tuple[list[str], list[str]]:
             if f.severity == Severity.DANGER:
                 problems.append(f"{name}/{p.id}: danger {f.code} {f.structure}")
             elif f.severity == Severity.CAUTION and (f.code, _base(f.structure)) not in expected[p.id]:
-                if (f.code, "*") in KNOWN_RULE_EXTRAS or (f.code, _base(f.structure)) in KNOWN_RULE_EXTRAS:
-                    extras.append(f"{name}/{p.id}: {f.code} {f.structure}")
-                else:
-                    problems.append(f"{name}/{p.id}: unexpected caution {f.code} {f.structure} ({f.distance_mm})")
-    return problems, extras
+                problems.append(f"{name}/{p.id}: unexpected caution {f.code} {f.structure} ({f.distance_mm})")
+    return problems
 
 
 # -- the file and the plans -------------------------------------------------------------------------------
@@ -152,9 +134,7 @@ def test_file_model_refuses_units_outside_range():
 # -- the calibration --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", protocol_names())
 def test_template_on_the_default_face(model, name):
-    problems, extras = calibration_problems(model, name)
-    if extras:
-        print(f"known rule extras ({len(extras)}):", *extras, sep="\n  ")
+    problems = calibration_problems(model, name)
     assert not problems, "\n".join(problems)
 
 
@@ -165,11 +145,7 @@ def test_templates_on_the_face_extremes(face):
     from injectmap.anatomy.model import load_model
 
     m = load_model(**face)
-    problems, extras = [], []
+    problems = []
     for n in protocol_names():
-        p, e = calibration_problems(m, n)
-        problems += p
-        extras += e
-    if extras:
-        print(f"known rule extras ({len(extras)}):", *extras, sep="\n  ")
+        problems += calibration_problems(m, n)
     assert not problems, "\n".join(problems)

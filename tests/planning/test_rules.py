@@ -3,12 +3,13 @@ the standard technique is followed. Every rule has a source in injectmap/plannin
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from injectmap.anatomy.model import load_model
 from injectmap.planning.check import check_plan
 from injectmap.planning.results import PlanResult, Severity
-from injectmap.planning.rules import RULES, RulesFile, plan_rules, point_rules
+from injectmap.planning.rules import RULES, RulesFile, masseter_anterior_border, plan_rules, point_rules
 
 pytestmark = pytest.mark.slow
 
@@ -99,10 +100,11 @@ def test_frontalis_above_brow(model, above: float, fires: bool) -> None:
     assert ("frontalis_low" in codes(res)) is fires
 
 
-@pytest.mark.parametrize("lateral, anterior, fires", [(2, 0, True), (6, 0, True), (22, -18, False)])
+@pytest.mark.parametrize("lateral, anterior, fires", [(2, 0, True), (6, 0, True), (10, -10, False), (22, -18, False)])
 def test_lateral_orbit_margin(model, lateral: float, anterior: float, fires: bool) -> None:
     """The entry is the skin point nearest the moved landmark (CONTRACTS): around the curve of the
-    temple, a point 1 cm outside the rim is reached by moving back as well as out."""
+    temple, the published crow's feet site (10-15 mm from the canthus) is reached by moving back as well
+    as out, and is not flagged; a point 2-6 mm from the canthus is on the rim."""
     res = run(model, pt(units=3, target="orbicularis_oculi_left",
                         at={"landmark": "exocanthion_left", "lateral_mm": lateral, "anterior_mm": anterior},
                         depth_mm=2))
@@ -117,9 +119,13 @@ def test_rim_margin(model, above: float, fires: bool) -> None:
 
 
 def test_masseter_safe_zone(model) -> None:
-    # 1 cm inside the masseter's own anterior border (gonion + 15 mm forward lies 7.7 mm behind it on this face)
+    # 1 cm inside the masseter's own anterior border (on this face the border is 20-21 mm in front of the
+    # gonion at this height, so gonion + 8 mm forward is just over 1 cm behind it: checked below)
     good = run(model, pt(units=10, target="masseter_superficial_left",
-                         at={"landmark": "gonion_left", "anterior_mm": 10, "superior_mm": 15}, depth_mm=12))
+                         at={"landmark": "gonion_left", "anterior_mm": 8, "superior_mm": 15}, depth_mm=12))
+    entry = np.asarray(good.points[0].entry_mm)
+    border = masseter_anterior_border(model, "left", float(entry[1]), 3.0)
+    assert border is not None and border[2] - entry[2] >= 10.0
     assert not codes(good, rule="masseter_safe_zone")
     high = run(model, pt(units=10, target="masseter_superficial_left",
                          at={"landmark": "tragion_left", "anterior_mm": 20, "superior_mm": -10}, depth_mm=8))
