@@ -22,6 +22,7 @@ from typing import Any
 import panel as pn
 import param
 
+from injectmap.anatomy.cache import release_memory
 from injectmap.planning.plan import parse_plan, plan_to_dict
 from injectmap.planning.results import DISCLAIMER
 from injectmap.viewer.analysis import PlanAnalyst
@@ -120,6 +121,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         def end_session(_ctx: Any) -> None:  # the page closed: stop its analysis, free what it held
             analyst.cancel()
             release_session(layout)
+            release_memory()  # faces the registry let go give their pages back (docs/cache.md)
 
         doc.on_session_destroyed(end_session)
     log.info("session app built in %.0f ms", (time.perf_counter() - t0) * 1000.0)
