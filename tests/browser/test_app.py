@@ -176,7 +176,15 @@ def test_save_reload_upload_same_plan(app_page: AppPage, tmp_path: Path) -> None
     assert app_page.plan_rows().filter(has_text="p1").count() == 0
     page.locator("input[type=file]").set_input_files(str(saved))
     app_page.plan_rows().filter(has_text="p1").first.wait_for(timeout=30_000)
-    shown = [t.split()[0] for t in app_page.plan_rows().all_inner_texts()]
+    # the table is drawn again when the analysis (off the event loop) returns: read it once it has settled
+    shown: list[str] = []
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:
+        texts = app_page.plan_rows().all_inner_texts()
+        shown = [t.split()[0] if t.split() else "" for t in texts]
+        if shown == ids:
+            break
+        page.wait_for_timeout(250)
     assert shown == ids
     assert app_page.errors == []
 

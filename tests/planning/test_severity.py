@@ -73,9 +73,11 @@ def test_a_paramedian_forehead_point_is_a_bruising_caution_not_a_danger(model) -
 @pytest.mark.slow
 def test_the_likely_field_deep_in_the_levator_is_a_danger(model) -> None:
     """A deep point under the central brow at the rim: the likely field carries toxin into levator palpebrae
-    or the orbit (ptosis): danger, where a point 1 cm higher and superficial is not."""
+    or the orbit (ptosis): danger, where a point 1 cm higher and superficial is not. (9 mm deep: the tip
+    stays within 3 mm past the bone, deeper is a placement error since needles stop at the bone.)"""
     res = run(model, {"id": "p", "units": 8, "target": "corrugator_supercilii_left",
-                      "at": {"landmark": "orbital_rim_superior_left", "superior_mm": -3}, "depth_mm": 10})
+                      "at": {"landmark": "orbital_rim_superior_left", "superior_mm": -3}, "depth_mm": 9})
+    assert not res.errors
     dangers = {ids.base_of(f.structure or "") for f in res.points[0].findings if f.severity is Severity.DANGER}
     assert dangers & {"levator_palpebrae_superioris", "orbit"}, res.points[0].findings
     ok = run(model, {"id": "p", "units": 4, "target": "corrugator_supercilii_left",
