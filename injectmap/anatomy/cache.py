@@ -31,6 +31,8 @@ from typing import Any
 
 import pyvista as pv
 
+from injectmap.anatomy.basehead import file_sha256
+
 #: the manifest's ``format`` and ``format_version``: a folder of another version is rebuilt
 FORMAT = "injectmap-meshes"
 FORMAT_VERSION = 2
@@ -45,15 +47,6 @@ CACHE_SUFFIXES = (".vtp", ".npz", ".json")
 
 class CacheError(Exception):
     """A cached face that must not be used: the reason says what is missing, unexpected or damaged."""
-
-
-def sha256_file(path: Path) -> str:
-    """The SHA-256 of a file's bytes (read in 1 MB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def canonical(obj: Any) -> bytes:
@@ -71,7 +64,7 @@ def sign(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def file_entry(path: Path) -> dict[str, Any]:
     """A manifest's record of a written file: its size and SHA-256."""
-    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def load_manifest(folder: Path) -> dict[str, Any]:
@@ -167,7 +160,7 @@ def _check_file(path: Path, entry: Any) -> None:
     size = path.stat().st_size
     if size != entry.get("bytes"):
         raise CacheError(f"{path.name} has {size} bytes, the manifest says {entry.get('bytes')} (truncated or replaced)")
-    if sha256_file(path) != entry.get("sha256"):
+    if file_sha256(path) != entry.get("sha256"):
         raise CacheError(f"{path.name} does not match its SHA-256 in the manifest (damaged or replaced)")
 
 

@@ -55,21 +55,7 @@ def test_nearby_values_are_one_face() -> None:
     assert len(names) <= 5 * 9
 
 
-@pytest.fixture
-def no_build(model, monkeypatch: pytest.MonkeyPatch) -> list[FaceParams]:
-    """Builds stand in by the default face (a real build takes ~30-60 s); lists them."""
-    calls: list[FaceParams] = []
-
-    def fake_build(params):
-        calls.append(params)
-        return model
-
-    monkeypatch.setattr(model_mod, "build_model", fake_build)
-    monkeypatch.setattr(model_mod, "FACES", FaceRegistry())
-    return calls
-
-
-def test_a_plans_face_is_rounded_and_the_result_names_the_face_used(no_build, tmp_path: Path) -> None:
+def test_a_plans_face_is_rounded_and_the_result_names_the_face_used(fake_builds, tmp_path: Path) -> None:
     from injectmap.planning.check import check_file
 
     plan = {"format": "injectmap-plan", "version": 1, "product": PRODUCT, "model": {"sex": 0.43},
@@ -79,14 +65,14 @@ def test_a_plans_face_is_rounded_and_the_result_names_the_face_used(no_build, tm
     res, code = check_file(path)
     assert code in (0, 1) and not res.errors
     assert res.model_name == "default"  # sex 0.43 -> 0.5: the default face, read from the cache
-    assert no_build == []
+    assert fake_builds == []
 
 
-def test_load_model_builds_only_the_quantised_face(no_build, tmp_path: Path) -> None:
+def test_load_model_builds_only_the_quantised_face(fake_builds, tmp_path: Path) -> None:
     root = tmp_path / "cache"
     for s in (0.96, 0.98, 1.0):
         load_model(sex=s, root=root)
-    assert no_build == [FaceParams(sex=1.0)]
+    assert fake_builds == [FaceParams(sex=1.0)]
     assert sorted(p.name for p in root.iterdir()) == ["sex1.00"]
 
 
@@ -176,7 +162,7 @@ def test_the_disk_budget_deletes_the_least_recently_used_variants(tmp_path: Path
     assert sorted(p.name for p in root.iterdir()) == ["README", "default", "sex0.25", "sex0.50-masseter+1.00", "sex0.75"]
 
 
-def test_building_a_face_keeps_the_cache_within_its_budget(no_build, tmp_path: Path,
+def test_building_a_face_keeps_the_cache_within_its_budget(fake_builds, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "cache"
     _fake_face(root, "sex0.00", 30, age_s=500)
@@ -196,17 +182,17 @@ def test_loading_a_face_marks_it_used(model, tmp_path: Path) -> None:
 
 
 # -- a cache that cannot be written ---------------------------------------------------------------
-def test_an_unwritable_cache_builds_in_memory_and_goes_on(no_build, model, tmp_path: Path,
+def test_an_unwritable_cache_builds_in_memory_and_goes_on(fake_builds, model, tmp_path: Path,
                                                           capfd: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     got = load_model(root=blocker / "meshes")  # cannot be created: its parent is a file
-    assert got is model and no_build == [FaceParams()]
+    assert got is model and fake_builds == [FaceParams()]
     err = capfd.readouterr().err
     assert "cannot write the face cache" in err and "built in memory" in err
 
 
-def test_check_with_an_unwritable_cache_exits_0_with_a_note(no_build, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_check_with_an_unwritable_cache_exits_0_with_a_note(fake_builds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             capfd: pytest.CaptureFixture[str]) -> None:
     from injectmap.cli import main
 

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from injectmap.anatomy import cache as facecache
-from injectmap.anatomy import model as model_mod
-from injectmap.anatomy.model import FaceRegistry, cache_folder, cache_problem, load_model, read_model
+from injectmap.anatomy.model import cache_folder, cache_problem, load_model, read_model
 from injectmap.anatomy.params import FaceParams
 
 PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
@@ -35,21 +34,6 @@ def copied(model, tmp_path: Path) -> Path:
     shutil.copytree(src, root / "default", ignore=shutil.ignore_patterns(".*"))
     assert cache_problem(FaceParams(), root) is None
     return root
-
-
-@pytest.fixture
-def builds(model, monkeypatch: pytest.MonkeyPatch) -> list[FaceParams]:
-    """Replaces the (slow) builder by one returning the genuine default face; lists the builds; a
-    registry of loaded faces of the test's own."""
-    calls: list[FaceParams] = []
-
-    def fake_build(params):
-        calls.append(params)
-        return model
-
-    monkeypatch.setattr(model_mod, "build_model", fake_build)
-    monkeypatch.setattr(model_mod, "FACES", FaceRegistry())
-    return calls
 
 
 def _manifest(folder: Path) -> dict:
@@ -129,7 +113,7 @@ DAMAGES = {
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
-def test_a_damaged_cache_is_rebuilt_never_used(damage: str, copied: Path, builds: list, model,
+def test_a_damaged_cache_is_rebuilt_never_used(damage: str, copied: Path, fake_builds: list, model,
                                                capfd: pytest.CaptureFixture[str]) -> None:
     spoil, reason = DAMAGES[damage]
     folder = copied / "default"
@@ -139,7 +123,7 @@ def test_a_damaged_cache_is_rebuilt_never_used(damage: str, copied: Path, builds
 
     got = load_model(root=copied)
 
-    assert builds == [FaceParams()], "the damaged face must be rebuilt"
+    assert fake_builds == [FaceParams()], "the damaged face must be rebuilt"
     assert got is model
     err = capfd.readouterr().err
     assert "cannot be used" in err and reason in err, err
@@ -163,7 +147,7 @@ def test_vtk_errors_become_a_cache_error_not_terminal_output(copied: Path, capfd
     assert capfd.readouterr().err == ""
 
 
-def test_the_orbit_danger_survives_a_swapped_orbit_file(copied: Path, builds: list, monkeypatch) -> None:
+def test_the_orbit_danger_survives_a_swapped_orbit_file(copied: Path, fake_builds: list, monkeypatch) -> None:
     """Issue 11: with orbit_left.vtp replaced by procerus.vtp the tip_in_orbit danger disappeared."""
     from injectmap.planning.check import check_file
 
@@ -184,7 +168,7 @@ def test_a_cached_face_reads_back_equal(copied: Path, model) -> None:
     assert np.array_equal(got.depth_points_mm, model.depth_points_mm)
 
 
-def test_a_stale_cache_is_rebuilt_quietly(copied: Path, builds: list, capfd: pytest.CaptureFixture[str]) -> None:
+def test_a_stale_cache_is_rebuilt_quietly(copied: Path, fake_builds: list, capfd: pytest.CaptureFixture[str]) -> None:
     """An older cache format (or other inputs) is a normal rebuild, not a damage to warn about."""
     man = _manifest(copied / "default")
     man.pop("format_version")
@@ -192,5 +176,5 @@ def test_a_stale_cache_is_rebuilt_quietly(copied: Path, builds: list, capfd: pyt
     _write_manifest(copied / "default", man)
     assert "stale" in (cache_problem(FaceParams(), copied) or "")
     load_model(root=copied)
-    assert builds == [FaceParams()]
+    assert fake_builds == [FaceParams()]
     assert "cannot be used" not in capfd.readouterr().err
