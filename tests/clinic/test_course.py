@@ -284,3 +284,38 @@ def test_previous_treatment_is_the_last_visit_that_gave_points():
     assert prev is not None and prev.visit_id == 1 and len(prev.points) == 10
     assert previous_treatment(visits, before=DAY0) is None
     assert previous_treatment([]) is None
+
+
+# -- the history picture (reports.history) ------------------------------------------------------------
+
+def test_history_picture_has_a_bar_per_visit_muscle_and_side():
+    from injectmap.reports.history import history_figure, history_png
+
+    first = _initial()
+    tu = propose_touch_up([first], _all(forehead_left=2))
+    visits = [first, VisitRecord(DAY0 + timedelta(days=13), "review", None, id=3),
+              VisitRecord(DAY0 + timedelta(days=14), "touch_up", tu.plan, completes_visit_id=1, id=2)]
+    h = dose_history(visits)
+    ax = history_figure(h).axes[0]
+    bars = [p for p in ax.patches if p.get_height() > 0]
+    # initial: 6 muscle-sides (corrugator L/R, frontalis L/R, procerus, the untargeted mid-forehead point);
+    # review: none; touch-up: the left frontalis
+    assert len(bars) == len(ax.patches) == 7
+    assert sorted(round(b.get_height(), 6) for b in bars) == [2.0, 4.0, 4.0, 8.0, 8.0, 8.0, 8.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2026-01-05\ninitial", "2026-01-18\nreview",
+                                                            "2026-01-19\ntouch-up"]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["corrugator supercilii (left)", "corrugator supercilii (right)", "frontalis (left)",
+                      "frontalis (right)", "procerus (midline)", "untargeted (midline)"]
+    # the touch-up bar stands over the third visit, the right sides are hatched
+    tu_bar = next(b for b in bars if b.get_height() == 2.0)
+    assert 1.6 < tu_bar.get_x() + tu_bar.get_width() / 2 < 2.4
+    by_series = {c.get_label(): c.patches for c in ax.containers}
+    assert [b.get_height() for b in by_series["frontalis (left)"]] == [8.0, 2.0]
+    assert {b.get_hatch() for b in by_series["frontalis (right)"]} == {"///"}
+    assert {b.get_hatch() for b in by_series["procerus (midline)"]} == {"..."}
+    assert not any(b.get_hatch() for b in by_series["frontalis (left)"])
+    png = history_png(h)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    empty = history_figure(dose_history([]))
+    assert not empty.axes[0].patches
