@@ -628,6 +628,7 @@ class _Allocation:
     points: list[Point] = field(default_factory=list)
     reasons: list[TouchUpReason] = field(default_factory=list)
     limits: list[str] = field(default_factory=list)  # of the request being shared
+    product: str = ""  # the touch-up's product (the initial plan's)
 
 
 def _allocate(req: _Request, sites: list[tuple[Point, PointDose]], budget: _Budget, upo: float,
@@ -656,7 +657,8 @@ def _allocate(req: _Request, sites: list[tuple[Point, PointDose]], budget: _Budg
         point = replace(site, id=pid, units=u, session=TOUCH_UP_SESSION, volume_ml=None, product=None, lot=None,
                         deviation=None, note=None)
         ona = u / upo
-        budget.proposed.append(replace(dose, point_id=pid, units=u, ona_units=ona, session=TOUCH_UP_SESSION))
+        budget.proposed.append(replace(dose, point_id=pid, product=out.product, units=u, ona_units=ona,
+                                       session=TOUCH_UP_SESSION))
         out.points.append(point)
         out.reasons.append(TouchUpReason(
             point_id=pid, site_id=site.id, area=req.outcome.area, side=req.outcome.side,
@@ -739,7 +741,7 @@ def propose_touch_up(visits: Sequence[VisitRecord], outcomes: Sequence[ReviewOut
     budget = _Budget(given=course, window_left=mt.units - window)
     initial_doses = point_doses(plan)
     upo = product_info(plan.product.name).equivalence.units_per_ona_unit
-    out = _Allocation()
+    out = _Allocation(product=plan.product.name)
     taken = {p.id for p in plan.points} | {p.id for v in earlier for p in v.points}
     decisions = []
     for req in _requests(outcomes, _area_side_units(initial_doses), _area_side_units(course), upo):
