@@ -819,7 +819,8 @@ class Records:
         files: list[tuple[str, Photo]] = []
         visits = []
         for v in s.scalars(select(VisitRow).where(VisitRow.patient_id == p.id).order_by(VisitRow.date, VisitRow.id)):
-            vd: dict[str, Any] = {k: (_iso(x) if isinstance(x, (dt.date, dt.datetime)) else x) for k, x in _visit(v).__dict__.items()}
+            vd: dict[str, Any] = {k: (_iso(x) if isinstance(x, (dt.date, dt.datetime)) else x)
+                                  for k, x in _visit(v).__dict__.items()}
             vd.pop("has_plan")
             vd["plan"] = None if v.plan_json is None else plan_to_dict(loads_plan(v.plan_json, source=f"visit {v.id}"))
             vd["outcomes"] = [{"area": o.area, "side": o.side, "movement": o.movement,
