@@ -11,26 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
+from records_examples import JPEG, PLAN, PNG
 
 from injectmap.clinic.records import NotFoundError, Records, RecordsError
 from injectmap.planning.plan import PlanError, dumps_plan, load_plan, loads_plan, parse_plan
-
-PLAN = {
-    "format": "injectmap-plan",
-    "version": 1,
-    "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
-    "patient": "Ms Example",
-    "points": [
-        {"id": "g1", "units": 4, "target": "procerus", "at": {"landmark": "glabella"}, "depth_mm": 3},
-        {"id": "c1", "units": 4.5, "target": "orbicularis_oculi_left",
-         "at": {"landmark": "exocanthion_left", "lateral_mm": 10, "superior_mm": 5}, "depth_mm": 2, "lot": "C1234A"},
-        {"id": "m1", "units": 10, "target": "masseter_superficial_right",
-         "entry_mm": [-52.0, -70.5, 20.1], "depth_mm": 10},
-    ],
-}
-
-JPEG = bytes.fromhex("ffd8ffe000104a46494600") + b"\x00" * 100 + b"\xff\xd9"
-PNG = bytes.fromhex("89504e470d0a1a0a") + b"\x00" * 64
 
 D0 = dt.date(2026, 3, 2)
 D14 = dt.date(2026, 3, 16)
@@ -215,7 +199,8 @@ def test_outcomes(records: Records) -> None:
     with pytest.raises(RecordsError, match="recorded at a review"):
         records.record_outcome(initial.id, "forehead", "left", 1)
     actions = [(a.action, a.table, a.detail) for a in records.audit(p.id) if a.table == "outcomes"]
-    assert actions == [("create", "outcomes", "area=forehead side=left"), ("create", "outcomes", "area=glabella side=midline"),
+    assert actions == [("create", "outcomes", "area=forehead side=left"),
+                       ("create", "outcomes", "area=glabella side=midline"),
                        ("update", "outcomes", "area=forehead side=left")]
 
 
