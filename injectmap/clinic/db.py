@@ -23,7 +23,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool
 
 from injectmap.clinic.config import database_url, limits
 
@@ -102,7 +101,8 @@ def make_engine(url: str | None = None) -> Engine:
     """
     u = _normalise(database_url(url))
     logging.getLogger(f"sqlalchemy.engine.Engine.{LOGGING_NAME}").setLevel(logging.WARNING)
-    logging.getLogger(f"sqlalchemy.pool.impl.NullPool.{LOGGING_NAME}").setLevel(logging.WARNING)
+    for pool in ("QueuePool", "NullPool", "SingletonThreadPool", "StaticPool"):
+        logging.getLogger(f"sqlalchemy.pool.impl.{pool}.{LOGGING_NAME}").setLevel(logging.WARNING)
     kwargs: dict[str, Any] = {"hide_parameters": True, "logging_name": LOGGING_NAME,
                               "pool_logging_name": LOGGING_NAME}
     path = sqlite_path(u)
@@ -112,7 +112,6 @@ def make_engine(url: str | None = None) -> Engine:
                 _prepare_sqlite_file(path)
             except OSError as exc:
                 raise DatabaseError(f"cannot create the records database {path}: {exc.strerror}") from None
-        kwargs["poolclass"] = NullPool  # a file per connection: nothing held open between calls
         engine = create_engine(u, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
