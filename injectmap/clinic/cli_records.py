@@ -32,9 +32,10 @@ def _date(text: str) -> dt.date:
 
 def _datetime(text: str) -> dt.datetime:
     try:
-        return dt.datetime.fromisoformat(text)
+        when = dt.datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date and time YYYY-MM-DDTHH:MM[+00:00]: {text[:30]!r}") from None
+    return when if when.tzinfo is not None else when.astimezone()  # a time without a zone is local time
 
 
 def add_parser(sub: Any) -> None:

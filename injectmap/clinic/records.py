@@ -617,6 +617,16 @@ class Records:
                              .order_by(VisitRow.date.desc(), VisitRow.id.desc()))
             return [_visit(r) for r in rows]
 
+    def visits_with_plans(self, patient_id: int) -> list[tuple[Visit, Plan | None]]:
+        """A patient's visits, newest first, each with its plan (None when it has none): what the course of
+        treatment (doses across visits, the last plan under today's) is computed from."""
+        with self._tx() as s:
+            self._get_patient(s, patient_id)
+            rows = list(s.scalars(select(VisitRow).where(VisitRow.patient_id == patient_id)
+                                  .order_by(VisitRow.date.desc(), VisitRow.id.desc())))
+            return [(_visit(r), None if r.plan_json is None else loads_plan(r.plan_json, source=f"visit {r.id}"))
+                    for r in rows]
+
     # ---------------------------------------------------------------- plans
 
     def set_plan(self, visit_id: int, plan: Plan) -> Visit:

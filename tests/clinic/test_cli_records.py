@@ -29,7 +29,8 @@ def test_a_course_from_the_command_line(db_url: str, tmp_path: Path, capsys: pyt
     photo.write_bytes(JPEG)
     assert run(capsys, db_url, photos, "patients", "add", "MRN-1", "--name", "Jane Roe", "--dob", "1980-05-01")[0] == 0
     code, out, _ = run(capsys, db_url, photos, "visits", "add", "MRN-1", "--date", "2026-03-02", "--kind", "initial",
-                       "--consent", "--lot", "C1", "--lot-expiry", "2027-01-01", "--plan", str(plan_file),
+                       "--consent", "--consent-at", "2026-03-02T09:00+01:00", "--lot", "C1", "--lot-expiry",
+                       "2027-01-01", "--plan", str(plan_file),
                        "--photo", str(photo))
     assert code == 0 and out.startswith("added visit 1 ")
     assert run(capsys, db_url, photos, "visits", "add", "MRN-1", "--date", "2026-03-16", "--kind", "review")[0] == 0
@@ -46,6 +47,9 @@ def test_a_course_from_the_command_line(db_url: str, tmp_path: Path, capsys: pyt
     code, out, _ = run(capsys, db_url, photos, "visits", "list", "MRN-1", "--json")
     assert code == 0 and [(v["id"], v["kind"]) for v in json.loads(out)] == [(3, "touch_up"), (2, "review"),
                                                                               (1, "initial")]
+    first = json.loads(out)[-1]
+    assert (first["consent"], first["consent_at"], first["lot"], first["product"], first["dilution_ml"]) == (
+        True, "2026-03-02T08:00:00+00:00", "C1", "onabotulinumtoxinA", 2.5)
     code, out, _ = run(capsys, db_url, photos, "patients", "show", "MRN-1")
     assert code == 0 and "forehead left: movement 2/3, heavy brow" in out and "completes visit 1" in out
     code, out, _ = run(capsys, db_url, photos, "patients", "list", "--json")

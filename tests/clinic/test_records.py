@@ -75,6 +75,9 @@ def test_visits_newest_first_and_touch_up_link(records: Records) -> None:
     review = records.add_visit(p.id, D14, "review")
     touch = records.add_visit(p.id, D14, "touch_up", completes_visit_id=initial.id, plan=plan())
     assert touch.completes_visit_id == initial.id
+    with_plans = records.visits_with_plans(p.id)
+    assert [(v.id, pl == plan() if pl else None) for v, pl in with_plans] == [(touch.id, True), (review.id, None),
+                                                                             (initial.id, True)]
     assert [v.id for v in records.visits(p.id)] == [touch.id, review.id, initial.id]
     assert records.visits(other.id) == []
     summary = {s.identifier: s for s in records.list_patients()}
