@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -127,11 +128,17 @@ def migration_config(connection: Any = None) -> Config:
     return cfg
 
 
+@lru_cache(maxsize=1)
+def _revisions() -> tuple[str, frozenset[str]]:
+    scripts = ScriptDirectory.from_config(migration_config())
+    head = scripts.get_current_head()
+    assert head is not None
+    return head, frozenset(s.revision for s in scripts.walk_revisions())
+
+
 def head_revision() -> str:
     """The newest migration of this program."""
-    head = ScriptDirectory.from_config(migration_config()).get_current_head()
-    assert head is not None
-    return head
+    return _revisions()[0]
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -149,8 +156,7 @@ def upgrade(engine: Engine) -> str:
         When the database is at a revision this program does not know (written by a newer injectmap),
         or cannot be reached.
     """
-    head = head_revision()
-    known = {s.revision for s in ScriptDirectory.from_config(migration_config()).walk_revisions()}
+    head, known = _revisions()
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":

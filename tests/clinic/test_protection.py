@@ -18,7 +18,7 @@ from records_examples import JPEG, PLAN, PNG
 from sqlalchemy import text
 
 from injectmap.clinic import config
-from injectmap.clinic.db import make_engine, open_engine, sqlite_backup
+from injectmap.clinic.db import make_engine, open_engine, pg_dump_command, sqlite_backup
 from injectmap.clinic.records import RECORD_FORMAT, NotFoundError, Records, RecordsError
 from injectmap.planning.plan import parse_plan, plan_to_dict
 
@@ -179,3 +179,14 @@ def test_sqlite_backup_is_a_consistent_owner_only_copy(tmp_path: Path) -> None:
     finally:
         restored.dispose()
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_the_pg_dump_command_never_holds_the_password(tmp_path: Path) -> None:
+    engine = make_engine("postgresql://clinic:s3cret-pw@db.example:5433/records")
+    try:
+        cmd = pg_dump_command(engine, tmp_path / "b.dump")
+    finally:
+        engine.dispose()
+    assert "s3cret" not in cmd
+    assert cmd == (f"pg_dump --format=custom --file={tmp_path / 'b.dump'} --host=db.example --port=5433 "
+                   "--username=clinic records")
