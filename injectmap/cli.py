@@ -173,6 +173,12 @@ def cmd_users(args) -> int:
     return 0
 
 
+def cmd_records(args) -> int:
+    from injectmap.clinic.cli_records import cmd_records as run
+
+    return run(args)
+
+
 def cmd_report(args) -> int:
     """Write the report: the output is checked first (exit 2 for a wrong path, 3 when it cannot be
     written), then the plan (exit 2), then the report is rendered and written (exit 3 if that fails)."""
@@ -286,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         ussub.add_parser(name, help="add a user or set a password (asked for)" if name == "add"
                          else "remove a user").add_argument("name")
     ussub.add_parser("list", help="the user names and when their password was set")
+    from injectmap.clinic.cli_records import add_parser as add_records_parser
+
+    add_records_parser(sub)
     r = sub.add_parser("report", help="write a plan report (.html or .pdf)")
     r.add_argument("plan")
     r.add_argument("-o", "--output", required=True, help="report.html or report.pdf")
@@ -309,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         "users": cmd_users,
         "bench": cmd_bench,
         "report": cmd_report,
+        "records": cmd_records,
     }[args.cmd]
     return handler(args)
 

@@ -1,0 +1,277 @@
+"""``injectmap records ...``: the patient records from the command line (registered by injectmap/cli.py).
+
+Patients are named by the clinic's identifier, visits by their number (``visits list``). The user (the
+audit's actor and a visit's clinician) is ``--user``, else ``$INJECTMAP_USER``, else the login name of the
+account running the command. Every error is one line on stderr starting ``ERROR`` and exit status 2; a
+database that cannot be opened gives exit status 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+__all__ = ["USER_ENV", "add_parser", "cmd_records"]
+
+USER_ENV = "INJECTMAP_USER"
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text[:20]!r}") from None
+
+
+def _datetime(text: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date and time YYYY-MM-DDTHH:MM[+00:00]: {text[:30]!r}") from None
+    return when if when.tzinfo is not None else when.astimezone()  # a time without a zone is local time
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``records`` and its subcommands to the ``injectmap`` parser's subparsers ``sub``."""
+    r = sub.add_parser("records", help="patient records: patients, visits, plans, outcomes, export, backup "
+                                       "(docs/clinic-records.md)")
+    r.add_argument("--database-url", metavar="URL",
+                   help="sqlite:///FILE or postgresql://USER@HOST/DB (default: $INJECTMAP_DATABASE_URL, else "
+                        "records.sqlite3 in the user's data folder)")
+    r.add_argument("--user", help=f"who acts, for the audit (default: ${USER_ENV}, else the login name)")
+    r.add_argument("--photos-dir", metavar="DIR", help="the photos folder (default: $INJECTMAP_PHOTOS_DIR, else "
+                                                      "photos/ beside the SQLite file)")
+    rs = r.add_subparsers(dest="records_cmd", required=True)
+
+    pa = rs.add_parser("patients", help="add, list, show, export or delete patients").add_subparsers(
+        dest="patients_cmd", required=True)
+    add = pa.add_parser("add", help="add a patient")
+    add.add_argument("identifier", help="the clinic's identifier (chart number), unique")
+    add.add_argument("--name")
+    add.add_argument("--dob", type=_date, help="date of birth YYYY-MM-DD")
+    add.add_argument("--notes", default="")
+    ls = pa.add_parser("list", help="the patients, with their number of visits and the last one")
+    ls.add_argument("--search", help="identifier or name contains this (any case)")
+    ls.add_argument("--json", action="store_true")
+    sh = pa.add_parser("show", help="a patient with every visit (newest first) and outcome")
+    sh.add_argument("identifier")
+    sh.add_argument("--json", action="store_true")
+    ex = pa.add_parser("export", help="the whole record as a zip: record.json and the photos")
+    ex.add_argument("identifier")
+    ex.add_argument("-o", "--output", required=True, help="FILE.zip (written owner-only)")
+    de = pa.add_parser("delete", help="delete the whole record (visits, plans, outcomes, photos)")
+    de.add_argument("identifier")
+    de.add_argument("--yes", action="store_true", help="confirm: the record cannot be recovered (export it first)")
+
+    vi = rs.add_parser("visits", help="add or list visits").add_subparsers(dest="visits_cmd", required=True)
+    va = vi.add_parser("add", help="add a visit (by --user, the clinician)")
+    va.add_argument("identifier")
+    va.add_argument("--date", type=_date, default=dt.date.today(), help="YYYY-MM-DD (default: today)")
+    va.add_argument("--kind", choices=["initial", "review", "touch_up"], required=True)
+    va.add_argument("--completes", type=int, metavar="VISIT", help="a touch-up: the initial visit it completes")
+    va.add_argument("--consent", action="store_true", help="consent was recorded (at --consent-at, else now)")
+    va.add_argument("--consent-at", type=_datetime, metavar="TIME")
+    va.add_argument("--product", help="default: the plan's product")
+    va.add_argument("--lot")
+    va.add_argument("--lot-expiry", type=_date, metavar="DATE")
+    va.add_argument("--dilution-ml", type=float, metavar="ML", help="saline per vial (default: the plan's)")
+    va.add_argument("--notes", default="")
+    va.add_argument("--plan", metavar="FILE", help="a plan file (CONTRACTS.md) for this visit")
+    va.add_argument("--photo", action="append", default=[], metavar="FILE", help="a JPEG or PNG; repeatable")
+    vl = vi.add_parser("list", help="a patient's visits, newest first")
+    vl.add_argument("identifier")
+    vl.add_argument("--json", action="store_true")
+
+    pl = rs.add_parser("plan", help="a visit's plan from or to a plan file").add_subparsers(dest="plan_cmd",
+                                                                                            required=True)
+    pi = pl.add_parser("import", help="store a plan file as the visit's plan")
+    pi.add_argument("visit", type=int)
+    pi.add_argument("file")
+    pe = pl.add_parser("export", help="write the visit's plan file")
+    pe.add_argument("visit", type=int)
+    pe.add_argument("-o", "--output", required=True)
+
+    oc = rs.add_parser("outcome", help="the outcome of a review").add_subparsers(dest="outcome_cmd", required=True)
+    oa = oc.add_parser("add", help="record the movement left and side effects for an area and side")
+    oa.add_argument("visit", type=int)
+    oa.add_argument("--area", required=True, help="an area of dose_ranges.yaml (glabella, forehead, ...)")
+    oa.add_argument("--side", required=True, choices=["left", "right", "midline"])
+    oa.add_argument("--movement", required=True, type=int, choices=[0, 1, 2, 3], help="0 none .. 3 full")
+    oa.add_argument("--side-effect", action="append", default=[], metavar="TEXT", help="repeatable")
+
+    bk = rs.add_parser("backup", help="SQLite: a consistent copy (online backup); PostgreSQL: prints the "
+                                      "pg_dump command")
+    bk.add_argument("-o", "--output", required=True)
+    rs.add_parser("upgrade", help="apply the database migrations (also done whenever the records are opened)")
+
+
+def _user(args: argparse.Namespace) -> str:
+    if args.user:
+        return str(args.user)
+    return os.environ.get(USER_ENV) or getpass.getuser()
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=1, ensure_ascii=False, default=lambda o: o.isoformat() if hasattr(o, "isoformat")
+                     else str(o)))
+
+
+def cmd_records(args: argparse.Namespace) -> int:
+    """Run ``injectmap records ...``; returns the exit status."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from injectmap.clinic.db import DatabaseError
+    from injectmap.clinic.records import RecordsError
+    from injectmap.planning.plan import PlanError
+
+    try:
+        return _dispatch(args)
+    except PlanError as exc:
+        print("ERROR " + f"invalid plan ({len(exc.errors)} error{'s' if len(exc.errors) != 1 else ''}): "
+              + "; ".join(str(e) for e in exc.errors), file=sys.stderr)
+    except DatabaseError as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        return 3
+    except RecordsError as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+    except SQLAlchemyError as exc:  # parameters are hidden (clinic.db): no patient data in the message
+        print(f"ERROR the database refused the change: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+              file=sys.stderr)
+        return 3
+    except OSError as exc:
+        print(f"ERROR {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+    return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from injectmap.clinic.db import make_engine, pg_dump_command, sqlite_backup, sqlite_path, upgrade
+    from injectmap.clinic.records import Records, check_user
+
+    user = check_user(_user(args))
+    if args.records_cmd in ("upgrade", "backup"):
+        engine = make_engine(args.database_url)
+        try:
+            head = upgrade(engine)
+            if args.records_cmd == "upgrade":
+                print(f"the records database is at migration {head} (the newest)")
+            elif sqlite_path(engine.url) is not None:
+                out = sqlite_backup(engine, Path(args.output))
+                print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, owner-only)")
+            else:
+                print(pg_dump_command(engine, Path(args.output)))
+                print("(PostgreSQL: run this command, as a user that may read the database, to make the backup; "
+                      "restore with pg_restore)", file=sys.stderr)
+        finally:
+            engine.dispose()
+        return 0
+    with Records.open(args.database_url, user=user,
+                      photos_dir=Path(args.photos_dir) if args.photos_dir else None) as rec:
+        handler = {"patients": _patients, "visits": _visits, "plan": _plan, "outcome": _outcome}[args.records_cmd]
+        return handler(rec, args)
+
+
+def _patients(rec: Any, args: argparse.Namespace) -> int:
+    cmd = args.patients_cmd
+    if cmd == "add":
+        p = rec.add_patient(args.identifier, name=args.name, date_of_birth=args.dob, notes=args.notes)
+        print(f"added patient {p.identifier}")
+        return 0
+    if cmd == "list":
+        rows = rec.list_patients(args.search)
+        if args.json:
+            _print_json([asdict(r) for r in rows])
+        for r in [] if args.json else rows:
+            last = r.last_visit.isoformat() if r.last_visit else "-"
+            print(f"{r.identifier:<24} {r.name or '':<30} {r.visits:>3} visits, last {last}")
+        return 0
+    p = rec.find_patient(args.identifier)
+    if cmd == "show":
+        return _show(rec, p, args.json)
+    if cmd == "export":
+        out = rec.export_patient(p.id, Path(args.output))
+        print(f"wrote {out} (owner-only)")
+        return 0
+    if not args.yes:
+        from injectmap.clinic.records import RecordsError
+
+        raise RecordsError("deleting a record cannot be undone: add --yes (export it first)")
+    res = rec.delete_patient(p.id)
+    print(f"deleted the record: {res.visits} visits, {res.outcomes} outcomes, {res.photos} photos")
+    for f in res.files_left:
+        print(f"ERROR could not remove the photo file {f}", file=sys.stderr)
+    return 0 if not res.files_left else 2
+
+
+def _show(rec: Any, p: Any, as_json: bool) -> int:
+    visits = rec.visits(p.id)
+    outcomes = {v.id: rec.outcomes(v.id) for v in visits if v.kind == "review"}
+    if as_json:
+        _print_json({"patient": asdict(p), "visits": [
+            {**asdict(v), "outcomes": [asdict(o) for o in outcomes.get(v.id, [])],
+             "photos": [{"sha256": ph.sha256, "size_bytes": ph.size_bytes} for ph in rec.photos(v.id)]}
+            for v in visits]})
+        return 0
+    dob = p.date_of_birth.isoformat() if p.date_of_birth else "-"
+    print(f"patient {p.identifier}  name: {p.name or '-'}  born: {dob}")
+    if p.notes:
+        print(f"notes: {p.notes}")
+    for v in visits:
+        _print_visit(v)
+        for o in outcomes.get(v.id, []):
+            fx = ", ".join(o.side_effects) or "no side effects"
+            print(f"      {o.area} {o.side}: movement {o.movement}/3, {fx}")
+    return 0
+
+
+def _print_visit(v: Any) -> None:
+    extra = f" completes visit {v.completes_visit_id}" if v.completes_visit_id else ""
+    prod = f"{v.product or '-'} lot {v.lot or '-'}" + (f" (exp {v.lot_expiry.isoformat()})" if v.lot_expiry else "")
+    dil = f", {v.dilution_ml:g} mL/vial" if v.dilution_ml is not None else ""
+    print(f"  visit {v.id}  {v.date.isoformat()}  {v.kind:<8} by {v.clinician}  consent: "
+          f"{'yes' if v.consent else 'NO'}  {prod}{dil}  plan: {'yes' if v.has_plan else 'no'}{extra}")
+
+
+def _visits(rec: Any, args: argparse.Namespace) -> int:
+    p = rec.find_patient(args.identifier)
+    if args.visits_cmd == "list":
+        visits = rec.visits(p.id)
+        if args.json:
+            _print_json([asdict(v) for v in visits])
+        for v in [] if args.json else visits:
+            _print_visit(v)
+        return 0
+    from injectmap.clinic.records import check_photo
+
+    photos = [Path(f).read_bytes() for f in args.photo]
+    for data in photos:
+        check_photo(data)  # before the visit is added: a wrong file adds nothing
+    v = rec.add_visit(p.id, args.date, args.kind, consent=args.consent, consent_at=args.consent_at,
+                      product=args.product, lot=args.lot, lot_expiry=args.lot_expiry, dilution_ml=args.dilution_ml,
+                      notes=args.notes, completes_visit_id=args.completes, plan_file=args.plan)
+    for data in photos:
+        rec.add_photo(v.id, data)
+    print(f"added visit {v.id} ({v.kind}, {v.date.isoformat()})")
+    return 0
+
+
+def _plan(rec: Any, args: argparse.Namespace) -> int:
+    if args.plan_cmd == "import":
+        v = rec.import_plan(args.visit, args.file)
+        print(f"stored the plan of visit {v.id}")
+        return 0
+    out = rec.export_plan(args.visit, args.output)
+    print(f"wrote {out}")
+    return 0
+
+
+def _outcome(rec: Any, args: argparse.Namespace) -> int:
+    o = rec.record_outcome(args.visit, args.area, args.side, args.movement, args.side_effect)
+    print(f"recorded {o.area} {o.side}: movement {o.movement}/3 at visit {o.visit_id}")
+    return 0
