@@ -133,6 +133,12 @@ def cmd_protocol(args) -> int:
     return cmd_show(args.name, fmt=args.format, out=args.output)
 
 
+def cmd_expressions(args) -> int:
+    from injectmap.teaching.expressions_cli import cmd_expressions as run
+
+    return run(args.plan, day=args.day, fmt=args.format)
+
+
 def cmd_serve(args) -> int:
     from injectmap.viewer.server import serve
 
@@ -268,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     ps.add_argument("name")
     ps.add_argument("--format", choices=["json", "table"], default="table", help="json: a plan file for check")
     ps.add_argument("-o", "--output", help="write to this file instead of printing")
+    ex = sub.add_parser("expressions", help="what a plan does to the frown, the brows and the smile on a day, per side")
+    ex.add_argument("plan")
+    ex.add_argument("--day", type=float, default=14.0, help="days after the initial session (default 14: the peak)")
+    ex.add_argument("--format", choices=["json", "table"], default="table")
     sv = sub.add_parser("serve", help="serve the app")
     sv.add_argument("--port", type=int, default=5006)
     sv.add_argument("--host", default="127.0.0.1")
@@ -305,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         "check": cmd_check,
         "plan": cmd_plan,
         "protocol": cmd_protocol,
+        "expressions": cmd_expressions,
         "serve": cmd_serve,
         "users": cmd_users,
         "bench": cmd_bench,
