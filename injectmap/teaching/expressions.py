@@ -522,7 +522,8 @@ def _expression_strength(weak: Mapping[str, Band], expression: str, side: str) -
     e = expression_data().expressions[expression]
     total = sum(e.units.values())
     parts = [(a / total, _unit_strength(weak, u, side)) for u, a in e.units.items()]
-    return Band(*(sum(a * getattr(s, f) for a, s in parts) for f in ("low", "mid", "high")))
+    # the loss (1 - strength) is summed, so that untreated units give exactly 1
+    return Band(*(1.0 - sum(a * (1.0 - getattr(s, f)) for a, s in parts) for f in ("low", "mid", "high")))
 
 
 def _delta_at(unit: str, side: str, vid: int) -> np.ndarray:
