@@ -211,6 +211,10 @@ def cmd_bench(args) -> int:
     from injectmap.planning.bench import run_bench
 
     res = run_bench(repeats=args.repeats)
+    if args.expressions:
+        from injectmap.teaching.expressions_bench import run_expressions_bench
+
+        res.update(run_expressions_bench(repeats=args.expressions))
     if args.faces:
         from injectmap.anatomy.cache import measure_face_memory
 
@@ -305,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--repeats", type=int, default=200)
     b.add_argument("--clicks", type=int, default=20,
                    help="clicks placed through the viewer's handler, in-process (0: skip the viewer)")
+    b.add_argument("--expressions", type=int, default=14,
+                   help="previews of a plan's expressions on one day, timed (0: skip)")
     b.add_argument("--faces", type=int, default=0,
                    help="variant faces loaded and let go, with the process memory against its target (0: skip)")
     args = p.parse_args(argv)

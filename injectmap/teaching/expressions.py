@@ -42,7 +42,7 @@ from scipy.spatial import cKDTree
 
 from injectmap.anatomy.basehead import read_base_obj, read_target
 from injectmap.anatomy.datamodel import DataModel
-from injectmap.anatomy.ids import base_of, side_of
+from injectmap.anatomy.ids import side_of
 from injectmap.anatomy.landmarks import load_rules
 from injectmap.planning.analysis import place, tip_layer
 from injectmap.planning.datafiles import load_model
@@ -208,21 +208,27 @@ def map_muscle_ids() -> set[str]:
     return out
 
 
-def _muscle_id(name: str, side: str) -> str:
-    """The structure id of a map muscle (base id or part) on a side: a midline muscle keeps its id."""
+@lru_cache(maxsize=1)
+def _known_ids() -> frozenset[str]:
     from injectmap.anatomy.ids import structure_ids
 
+    return frozenset(structure_ids())
+
+
+@lru_cache(maxsize=256)
+def _muscle_id(name: str, side: str) -> str:
+    """The structure id of a map muscle (base id or part) on a side: a midline muscle keeps its id."""
     d = expression_data()
     base = d.parts[name].muscle if name in d.parts else name
-    return base if base in set(structure_ids()) else f"{base}_{side}"
+    return base if base in _known_ids() else f"{base}_{side}"
 
 
+@lru_cache(maxsize=256)
 def _key(name: str, side: str) -> str:
     """The weakening key of a map muscle or part on a side (``frontalis.medial_left``, ``procerus``)."""
-    sid = _muscle_id(name, side)
     if name in expression_data().parts:
         return f"{name}_{side}"
-    return sid
+    return _muscle_id(name, side)
 
 
 # -- the units (face-independent, base-mesh numbering) ----------------------------------------------------
@@ -292,6 +298,10 @@ class FacePrecomputed:
     vertex: dict[tuple[str, str], int]
     height_mm: dict[tuple[str, str], float]
     skin: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        #: each key's sample rows (indexing beats a matrix product here: no BLAS threads on a busy machine)
+        self.rows = {k: np.nonzero(m)[0] for k, m in self.masks.items()}
 
 
 def _muscle_samples(model: Any, sid: str, n: int, seed: int) -> np.ndarray:
@@ -441,28 +451,22 @@ def _point_fields(model: Any, plan: Plan, muscle_ids: list[str]) -> list[_PointF
 
 def _coverage(pre: FacePrecomputed, fields: list[_PointField]) -> np.ndarray:
     """(3, n) the dose factor reaching each sample (the largest over the points): likely, nominal, possible."""
+    tips = np.array([f.tip for f in fields])
+    d = np.linalg.norm(pre.samples[None, :, :] - tips[:, None, :], axis=2)  # (points, samples)
+    reach = np.array([f.factor for f in fields])[:, pre.sample_muscle]  # plane factor per point and sample
     cov = np.zeros((3, len(pre.samples)))
-    for f in fields:
-        d = np.linalg.norm(pre.samples - f.tip, axis=1)
-        reach = f.factor[pre.sample_muscle]
-        for level in range(3):
-            inside = d <= reach * f.radii[level]
-            dose = f.dose[level]  # low band: likely field x low dose; high: possible field x high dose
-            cov[level] = np.maximum(cov[level], np.where(inside, dose, 0.0))
+    for level in range(3):  # low band: likely field x low dose; high: possible field x high dose
+        radius = np.array([f.radii[level] for f in fields])[:, None]
+        dose = np.array([f.dose[level] for f in fields])[:, None]
+        cov[level] = np.where(d <= reach * radius, dose, 0.0).max(axis=0)
     return cov
 
 
 def _peak_weakening(pre: FacePrecomputed, fields: list[_PointField]) -> dict[str, Band]:
     cap = expression_data().weakening.max_weakening.value
     cov = _coverage(pre, fields) * cap
-    out = {}
-    for key, mask in pre.masks.items():
-        if not mask.any():
-            out[key] = Band(0.0, 0.0, 0.0)
-            continue
-        lo, mid, hi = (float(cov[level][mask].mean()) for level in range(3))
-        out[key] = Band(lo, mid, hi)
-    return out
+    return {k: Band(*cov[:, rows].mean(axis=1).tolist()) if len(rows) else Band(0.0, 0.0, 0.0)
+            for k, rows in pre.rows.items()}
 
 
 def _group(key: str) -> str:
@@ -662,10 +666,11 @@ def _base_in_frame(model: Any) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _SkinOperator:
+    n_skin: int
     rows: np.ndarray  # (k,) displayed skin vertices that move
     weights: Any  # scipy.sparse (k, b) from the used base vertices
     base_ids: np.ndarray  # (b,) base-mesh ids used
-    column: dict[int, int]
+    unit: dict[tuple[str, str], np.ndarray]  # (b, 3) each unit-side's deltas on the used base vertices
 
 
 def _skin_operator(model: Any, pre: FacePrecomputed) -> _SkinOperator:
@@ -688,7 +693,11 @@ def _skin_operator(model: Any, pre: FacePrecomputed) -> _SkinOperator:
     w = np.where(cols >= 0, w, 0.0)
     cols = np.maximum(cols, 0)
     mat = csr_matrix((w.ravel(), (np.repeat(np.arange(len(rows)), 3), cols.ravel())), shape=(len(rows), len(used)))
-    pre.skin = _SkinOperator(rows, mat, used, column)
+    dense = {}
+    for key, ud in unit_deltas().items():
+        dense[key] = np.zeros((len(used), 3))
+        dense[key][np.searchsorted(used, ud.vertex_ids)] = ud.delta_mm
+    pre.skin = _SkinOperator(len(skin), rows, mat, used, dense)
     return pre.skin
 
 
@@ -715,9 +724,7 @@ def expression_displacement(model: Any, result: Preview | None, expression: str)
     for side in SIDES:
         for u, a in e.units.items():
             s = 1.0 if result is None else _unit_strength(result.weakening, u, side).mid
-            ud = unit_deltas()[(u, side)]
-            cols = np.fromiter((op.column[int(v)] for v in ud.vertex_ids), dtype=np.int64, count=len(ud.vertex_ids))
-            np.add.at(base_delta, cols, a * s * ud.delta_mm)
-    out = np.zeros((len(np.asarray(model.skin.points)), 3))
+            base_delta += (a * s) * op.unit[(u, side)]
+    out = np.zeros((op.n_skin, 3))
     out[op.rows] = op.weights @ base_delta
     return out
