@@ -673,6 +673,31 @@ class _SkinOperator:
     unit: dict[tuple[str, str], np.ndarray]  # (b, 3) each unit-side's deltas on the used base vertices
 
 
+def _closest_on_base(base: np.ndarray, tris: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The base triangle nearest to each point and the point's barycentric weights in it ((n,), (n, 3))."""
+    import fcpw
+
+    scene = fcpw.scene_3D()
+    scene.set_object_count(1)
+    scene.set_object_vertices(np.ascontiguousarray(base, dtype=np.float32), 0)
+    scene.set_object_triangles(np.ascontiguousarray(tris, dtype=np.int32), 0)
+    scene.build(fcpw.aggregate_type.bvh_longest_axis_center, True)
+    its = fcpw.interaction_3D_list()
+    q = np.asfortranarray(points, dtype=np.float32)
+    scene.find_closest_points(q, np.full(len(points), np.finfo(np.float32).max, np.float32), its)
+    tri = np.array([i.primitive_index for i in its], dtype=np.int64)
+    p = np.array([np.asarray(i.p, dtype=float) for i in its]).reshape(-1, 3)
+    a, b, c = (base[tris[tri, k]] for k in range(3))
+    v0, v1, v2 = b - a, c - a, p - a
+    d00, d01, d11 = (np.einsum("ij,ij->i", x, y) for x, y in ((v0, v0), (v0, v1), (v1, v1)))
+    d20, d21 = np.einsum("ij,ij->i", v2, v0), np.einsum("ij,ij->i", v2, v1)
+    den = np.where(np.abs(d00 * d11 - d01 * d01) > 1e-12, d00 * d11 - d01 * d01, 1.0)
+    wb = (d11 * d20 - d01 * d21) / den
+    wc = (d00 * d21 - d01 * d20) / den
+    w = np.clip(np.column_stack([1.0 - wb - wc, wb, wc]), 0.0, 1.0)
+    return tri, w / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+
+
 def _skin_operator(model: Any, pre: FacePrecomputed) -> _SkinOperator:
     from scipy.sparse import csr_matrix
 
@@ -681,15 +706,17 @@ def _skin_operator(model: Any, pre: FacePrecomputed) -> _SkinOperator:
     used = np.unique(np.concatenate([u.vertex_ids for u in unit_deltas().values()]))
     base = _base_in_frame(model)
     skin = np.asarray(model.skin.points, dtype=float)
-    # every displayed skin vertex near a moving base vertex takes the inverse-distance mean of its 3
-    # nearest base vertices (the refinement is a smooth interpolation of the base mesh)
+    # each displayed skin vertex near a moving base vertex follows the base triangle nearest to it
+    # (barycentric weights): the refinement is a smooth interpolation of the base mesh, and the nearest
+    # triangle, unlike the nearest vertices, keeps the two lips of the closed mouth apart
     near_used, _ = cKDTree(base[used]).query(skin, distance_upper_bound=12.0)
     rows = np.nonzero(np.isfinite(near_used))[0]
-    d, j = cKDTree(base).query(skin[rows], k=3)
-    w = 1.0 / np.maximum(d, 1e-3)
-    w /= w.sum(axis=1, keepdims=True)
+    tris = read_base_obj().groups["body"]
+    tris = tris[np.isin(tris, used).any(axis=1)]
+    tri, w = _closest_on_base(base, tris, skin[rows])
     column = {int(b): k for k, b in enumerate(used)}
-    cols = np.array([column.get(int(b), -1) for b in j.ravel()]).reshape(j.shape)
+    corners = tris[tri]
+    cols = np.array([column.get(int(b), -1) for b in corners.ravel()]).reshape(corners.shape)
     w = np.where(cols >= 0, w, 0.0)
     cols = np.maximum(cols, 0)
     mat = csr_matrix((w.ravel(), (np.repeat(np.arange(len(rows)), 3), cols.ravel())), shape=(len(rows), len(used)))
