@@ -207,3 +207,16 @@ def test_the_command_rejects_a_bad_plan_and_day(model, tmp_path, capsys) -> None
     good.write_text(json.dumps(_plan([])))
     assert cmd_expressions(good, day=-1, out=io.StringIO(), model=model) == 2
     assert "day" in capsys.readouterr().err
+
+
+def test_dao_spread_toward_the_lower_lip_depressor_weakens_it_on_that_side(model) -> None:
+    template = protocol_plan("dao_single_point")
+    left = copy.deepcopy(next(p for p in template["points"] if p["id"] == "dao_left"))
+    left["at"]["lateral_mm"] = float(left["at"].get("lateral_mm", 0.0)) - 8.0  # 8 mm nearer the midline
+    res = preview(model, _plan([left]), 14)
+    at_template = preview(model, _plan([next(p for p in template["points"] if p["id"] == "dao_left")]), 14)
+    dli = res.weakening["depressor_labii_inferioris_left"]
+    assert dli.mid > at_template.weakening["depressor_labii_inferioris_left"].mid + 0.2
+    assert "depressor_labii_inferioris_right" not in res.as_json()["weakening"]
+    assert res.strengths["mouth_corner_down"]["left"].mid < 1.0  # AU16 is part of the movement
+    assert _strength(res, "mouth_corner_down", "right") == 1.0
