@@ -133,6 +133,12 @@ def cmd_protocol(args) -> int:
     return cmd_show(args.name, fmt=args.format, out=args.output)
 
 
+def cmd_expressions(args) -> int:
+    from injectmap.teaching.expressions_cli import cmd_expressions as run
+
+    return run(args.plan, day=args.day, fmt=args.format)
+
+
 def cmd_serve(args) -> int:
     from injectmap.viewer.server import serve
 
@@ -211,6 +217,10 @@ def cmd_bench(args) -> int:
     from injectmap.planning.bench import run_bench
 
     res = run_bench(repeats=args.repeats)
+    if args.expressions:
+        from injectmap.teaching.expressions_bench import run_expressions_bench
+
+        res.update(run_expressions_bench(repeats=args.expressions))
     if args.faces:
         from injectmap.anatomy.cache import measure_face_memory
 
@@ -274,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     ps.add_argument("name")
     ps.add_argument("--format", choices=["json", "table"], default="table", help="json: a plan file for check")
     ps.add_argument("-o", "--output", help="write to this file instead of printing")
+    ex = sub.add_parser("expressions", help="what a plan does to the frown, the brows and the smile on a day, per side")
+    ex.add_argument("plan")
+    ex.add_argument("--day", type=float, default=14.0, help="days after the initial session (default 14: the peak)")
+    ex.add_argument("--format", choices=["json", "table"], default="table")
     sv = sub.add_parser("serve", help="serve the app")
     sv.add_argument("--port", type=int, default=5006)
     sv.add_argument("--host", default="127.0.0.1")
@@ -304,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--repeats", type=int, default=200)
     b.add_argument("--clicks", type=int, default=20,
                    help="clicks placed through the viewer's handler, in-process (0: skip the viewer)")
+    b.add_argument("--expressions", type=int, default=14,
+                   help="previews of a plan's expressions on one day, timed (0: skip)")
     b.add_argument("--faces", type=int, default=0,
                    help="variant faces loaded and let go, with the process memory against its target (0: skip)")
     args = p.parse_args(argv)
@@ -314,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "check": cmd_check,
         "plan": cmd_plan,
         "protocol": cmd_protocol,
+        "expressions": cmd_expressions,
         "serve": cmd_serve,
         "users": cmd_users,
         "bench": cmd_bench,
