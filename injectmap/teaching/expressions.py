@@ -441,9 +441,9 @@ def _point_fields(model: Any, plan: Plan, muscle_ids: list[str]) -> list[_PointF
         inside = idx.containing(tip)
         near = idx.neighbours(tip, eff.outer_mm + margin)
         comp, holder = tip_compartment(inside, near, tip_layer(model, tip, inside), p.target)
-        target = p.target or holder
-        units = doses.get((dose_group_of(target), side_of(target), p.session_id), 0.0) if target else 0.0
-        dose = _dose_factor(units, target) if target and p.target else (1.0, 1.0, 1.0)
+        dose = (1.0, 1.0, 1.0)  # no target: the field alone (a full dose within it)
+        if p.target:
+            dose = _dose_factor(doses.get((dose_group_of(p.target), side_of(p.target), p.session_id), 0.0), p.target)
         factor = np.array([1.0 if sid in inside else plane_factor(comp, holder, sid) for sid in muscle_ids])
         out.append(_PointField(tip, (eff.inner_mm, eff.nominal_mm, eff.outer_mm), dose, factor, start))
     return out
