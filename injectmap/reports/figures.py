@@ -16,7 +16,8 @@ from injectmap.planning.plan import Plan
 from injectmap.teaching import timeline as tl_mod
 from injectmap.teaching.timeline import AreaCurve
 
-__all__ = ["Label", "labelled_picture", "layout_column", "legend_items", "timeline_figure"]
+__all__ = ["Label", "LabelledView", "PlacedLabel", "label_view", "labelled_picture", "layout_column", "legend_items",
+           "timeline_figure"]
 
 
 def timeline_figure(curves: Sequence[AreaCurve] | Plan | Mapping[str, Any], days_max: float | None = None,
@@ -149,64 +150,97 @@ def _content_columns(arr: np.ndarray, pad: int = 20) -> tuple[int, int]:
     return max(0, int(cols[0]) - pad), min(arr.shape[1], int(cols[-1]) + 1 + pad)
 
 
-def labelled_picture(image: Any, labels: Sequence[Label], font_px: int = 22, margin_px: int = 0) -> Any:
-    """The render with a white margin on each side holding the labels, each joined to its anchor by a
-    leader line; labels never overlap (one column per side, :func:`layout_column`).
+@dataclass(frozen=True)
+class PlacedLabel:
+    """A label placed on the canvas: ``label`` (its anchor in canvas pixels), the text's left edge
+    ``x_text`` and centre ``y``, its width, and the end of its leader at the picture's edge."""
+
+    label: Label
+    x_text: float
+    y: float
+    width: float
+    edge: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class LabelledView:
+    """A cropped render and its label layout: the canvas size, where the render sits on it, the labels.
+
+    :meth:`render` draws it as one image (HTML); the PDF draws the same layout as vector text and lines.
+    """
+
+    image: Any
+    canvas: tuple[int, int]
+    offset: tuple[int, int]
+    placed: tuple[PlacedLabel, ...]
+    font_px: int
+    line_h: float
+
+    def render(self) -> Any:
+        """The labelled picture (PIL image)."""
+        from PIL import Image, ImageDraw
+
+        canvas = Image.new("RGB", self.canvas, "white")
+        canvas.paste(self.image, self.offset)
+        draw = ImageDraw.Draw(canvas)
+        font, bold = _font(self.font_px), _font(self.font_px, bold=True)
+        for p in self.placed:
+            lab, y = p.label, p.y
+            if lab.kind == "point":
+                draw.line([p.edge, (lab.x, lab.y)], fill="#222222", width=2)
+                draw.rounded_rectangle([p.x_text - 5, y - self.line_h / 2 + 2, p.x_text + p.width + 5,
+                                        y + self.line_h / 2 - 2], radius=4, fill="white", outline=lab.colour, width=3)
+                r = max(4, self.font_px // 4)
+                draw.ellipse([lab.x - r, lab.y - r, lab.x + r, lab.y + r], fill=lab.colour, outline="black", width=2)
+            else:
+                _dashed(draw, p.edge, (lab.x, lab.y), "#555555", 2, 7.0)
+            draw.text((p.x_text, y), lab.text, fill="#111111" if lab.kind == "point" else "#444444",
+                      font=bold if lab.kind == "point" else font, anchor="lm")
+        return canvas
+
+
+def label_view(image: Any, labels: Sequence[Label], font_px: int = 22) -> LabelledView:
+    """Crop the render to the head and lay its labels out in a margin on each side, each joined to its
+    anchor by a leader; labels never overlap (one column per side, :func:`layout_column`).
 
     Parameters
     ----------
     image : numpy array or PIL image
-        The render (RGB).
+        The render (RGB); its background is the colour of its top-left pixel.
     labels : list of Label
         Anchors in the render's pixels.
-
-    Returns
-    -------
-    PIL.Image.Image
     """
     from PIL import Image, ImageDraw
 
     arr = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)[..., :3]
     x0, x1 = _content_columns(arr)
     img = Image.fromarray(np.ascontiguousarray(arr[:, x0:x1]))
-    labels = [Label(lab.x - x0, lab.y, lab.text, lab.colour, lab.kind) for lab in labels]
     w, h = img.size
-    line_h = int(font_px * 1.45)
+    line_h = font_px * 1.45
     font, bold = _font(font_px), _font(font_px, bold=True)
-    if margin_px <= 0:  # as wide as the longest label needs
-        from PIL import ImageDraw as _D
-
-        probe = _D.Draw(Image.new("RGB", (1, 1)))
-        widest = max([probe.textlength(lab.text, font=bold if lab.kind == "point" else font) for lab in labels] + [60.0])
-        margin_px = int(widest + 30)
-    sides: dict[str, list[Label]] = {"l": [], "r": []}
-    for lab in labels:
-        sides["l" if lab.x < w / 2 else "r"].append(lab)
-    need = max([len(v) for v in sides.values()] + [0]) * line_h + 2 * line_h
-    height = max(h, need)
-    canvas = Image.new("RGB", (w + 2 * margin_px, height), "white")
-    canvas.paste(img, (margin_px, (height - h) // 2))
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    widths = [float(probe.textlength(lab.text, font=bold if lab.kind == "point" else font)) for lab in labels]
+    margin = int(max(widths + [60.0]) + 30)
+    sides: dict[str, list[int]] = {"l": [], "r": []}
+    for i, lab in enumerate(labels):
+        sides["l" if lab.x - x0 < w / 2 else "r"].append(i)
+    height = int(max(h, max(len(v) for v in sides.values()) * line_h + 2 * line_h))
     dy = (height - h) // 2
-    draw = ImageDraw.Draw(canvas)
-    for side, labs in sides.items():
-        ys = layout_column([lab.y + dy for lab in labs], line_h, line_h / 2, height - line_h / 2)
-        for lab, y in zip(labs, ys, strict=True):
-            f = bold if lab.kind == "point" else font
-            tw = draw.textlength(lab.text, font=f)
-            x_text = margin_px - 12 - tw if side == "l" else w + margin_px + 12
-            ax, ay = lab.x + margin_px, lab.y + dy
-            edge = (margin_px - 6, y) if side == "l" else (w + margin_px + 6, y)
-            if lab.kind == "point":
-                draw.line([edge, (ax, ay)], fill="#222222", width=2)
-            else:
-                _dashed(draw, edge, (ax, ay), "#555555", 2, 7.0)
-            if lab.kind == "point":
-                draw.rounded_rectangle([x_text - 5, y - line_h / 2 + 2, x_text + tw + 5, y + line_h / 2 - 2], radius=4,
-                                       fill="white", outline=lab.colour, width=3)
-                r = max(4, font_px // 4)
-                draw.ellipse([ax - r, ay - r, ax + r, ay + r], fill=lab.colour, outline="black", width=2)
-            draw.text((x_text, y), lab.text, fill="#111111" if lab.kind == "point" else "#444444", font=f, anchor="lm")
-    return canvas
+    placed = []
+    for side, idx in sides.items():
+        ys = layout_column([labels[i].y + dy for i in idx], line_h, line_h / 2, height - line_h / 2)
+        for i, y in zip(idx, ys, strict=True):
+            lab = labels[i]
+            anchor = Label(lab.x - x0 + margin, lab.y + dy, lab.text, lab.colour, lab.kind)
+            x_text = margin - 12 - widths[i] if side == "l" else w + margin + 12
+            edge = (margin - 6.0, y) if side == "l" else (w + margin + 6.0, y)
+            placed.append(PlacedLabel(anchor, x_text, y, widths[i], edge))
+    return LabelledView(img, (w + 2 * margin, height), (margin, dy), tuple(placed), font_px, line_h)
+
+
+def labelled_picture(image: Any, labels: Sequence[Label], font_px: int = 22) -> Any:
+    """:func:`label_view` drawn as one PIL image."""
+    return label_view(image, labels, font_px).render()
 
 
 def legend_items(severity_colours: Mapping[str, str], structure_colours: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -39,6 +39,7 @@ from injectmap.planning.doses import dose_range
 from injectmap.planning.plan import Plan, parse_plan
 from injectmap.planning.results import DISCLAIMER, Finding, PlanResult, Severity
 from injectmap.reports.chart import ChartRecord, readable_references, side_of_point
+from injectmap.reports.figures import LabelledView
 from injectmap.teaching import education
 
 __all__ = ["POINT_HEADERS", "REPORT_SUFFIXES", "ReportOutputError", "check_output", "dose_rows", "finding_rows",
@@ -493,22 +494,64 @@ def _pdf_legend(doc: _Pdf, legend: Sequence[tuple[str, str]]) -> None:
     pdf.ln(7)
 
 
-def _pdf_picture(doc: _Pdf, caption: str, png: bytes) -> None:
-    """One labelled view, full width, with its caption; a new page when it does not fit."""
+def _rgb(colour: str) -> tuple[int, int, int]:
+    c = colour.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def _pdf_view(doc: _Pdf, caption: str, view: LabelledView) -> None:
+    """One labelled view, full width: the render as an image, its labels and leaders as PDF text and lines
+    (searchable and sharp); a new page when it does not fit."""
     import io
 
-    from PIL import Image
-
-    w, h = Image.open(io.BytesIO(png)).size
-    ph = doc.w * h / w
-    if doc.pdf.get_y() + ph + 6 > doc.pdf.h - doc.pdf.b_margin:
-        doc.pdf.add_page()
-    y = doc.pdf.get_y()
-    doc.pdf.image(io.BytesIO(png), x=doc.pdf.l_margin, y=y, w=doc.w)
-    doc.pdf.set_xy(doc.pdf.l_margin, y + ph + 0.5)
-    doc.pdf.set_font("Helvetica", "I", 8)
-    doc.pdf.cell(doc.w, 4, _latin1(caption), align="C", new_x="LMARGIN", new_y="NEXT")
-    doc.pdf.ln(2)
+    pdf = doc.pdf
+    s = doc.w / view.canvas[0]
+    ph = view.canvas[1] * s
+    if pdf.get_y() + ph + 6 > pdf.h - pdf.b_margin:
+        pdf.add_page()
+    x0, y0 = pdf.l_margin, pdf.get_y()
+    buf = io.BytesIO()
+    view.image.save(buf, format="PNG", optimize=True)
+    pdf.image(buf, x=x0 + view.offset[0] * s, y=y0 + view.offset[1] * s, w=view.image.size[0] * s)
+    size_pt = view.font_px * s * 72 / 25.4
+    line_mm = view.line_h * s
+    for p in view.placed:
+        lab = p.label
+        ax, ay = x0 + lab.x * s, y0 + lab.y * s
+        ex, ey = x0 + p.edge[0] * s, y0 + p.edge[1] * s
+        point = lab.kind == "point"
+        pdf.set_font("Helvetica", "B" if point else "", size_pt)
+        tw = pdf.get_string_width(_latin1(lab.text))
+        left = p.edge[0] < view.offset[0] + view.image.size[0] / 2
+        tx = ex - 1.2 - tw if left else ex + 1.2
+        ty = y0 + p.y * s
+        pdf.set_line_width(0.25)
+        pdf.set_draw_color(*((34, 34, 34) if point else (85, 85, 85)))
+        if point:
+            pdf.line(ex, ey, ax, ay)
+            pdf.set_draw_color(*_rgb(lab.colour))
+            pdf.set_line_width(0.5)
+            pdf.set_fill_color(255, 255, 255)
+            pdf.rect(tx - 0.6, ty - line_mm / 2 + 0.3, tw + 1.2, line_mm - 0.6, style="DF")
+            pdf.set_fill_color(*_rgb(lab.colour))
+            pdf.set_draw_color(0, 0, 0)
+            pdf.set_line_width(0.25)
+            r = max(4, view.font_px // 4) * s
+            pdf.ellipse(ax - r, ay - r, 2 * r, 2 * r, style="DF")
+        else:
+            with pdf.local_context(dash_pattern={"dash": 0.8, "gap": 0.6}):
+                pdf.line(ex, ey, ax, ay)
+        pdf.set_text_color(*((17, 17, 17) if point else (68, 68, 68)))
+        pdf.set_xy(tx, ty - line_mm / 2)
+        pdf.cell(tw, line_mm, _latin1(lab.text))
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_draw_color(0, 0, 0)
+    pdf.set_fill_color(255, 255, 255)
+    pdf.set_line_width(0.2)
+    pdf.set_xy(pdf.l_margin, y0 + ph + 0.5)
+    pdf.set_font("Helvetica", "I", 8)
+    pdf.cell(doc.w, 4, _latin1(caption), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
 
 
 def _pdf_tables(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None) -> None:
@@ -565,9 +608,11 @@ def _pdf_closing(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None)
 
 def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = None,
                timeline_png: bytes | None = None, record: ChartRecord | None = None,
-               legend: Sequence[tuple[str, str]] = ()) -> bytes:
+               legend: Sequence[tuple[str, str]] = (), views: Mapping[str, LabelledView] | None = None) -> bytes:
     """The clinician's chart as PDF bytes (A4): record facts, labelled views with their legend, per-point
     table, totals, doses, findings, timeline, what the patient was told, notes, signature and sources.
+    ``views`` (caption -> :class:`reports.figures.LabelledView`) are drawn with their labels as PDF text;
+    without them the ``pictures`` (PNG bytes) are placed as they are.
 
     Every text goes through fpdf2's text cells (never markup), in Latin-1 (other characters become ``?``).
     """
@@ -585,8 +630,11 @@ def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = N
     if legend:
         doc.pdf.ln(1)
         _pdf_legend(doc, legend)
-    for cap, png in (pictures or {}).items():
-        _pdf_picture(doc, cap, png)
+    if views:
+        for cap, view in views.items():
+            _pdf_view(doc, cap, view)
+    else:
+        doc.pictures(pictures or {})
     _pdf_tables(doc, data, record)
     if timeline_png:
         if doc.pdf.get_y() > doc.pdf.h - 90:

@@ -34,7 +34,7 @@ from injectmap.planning.results import PlanResult, Severity  # noqa: E402
 from injectmap.reports import chart  # noqa: E402
 from injectmap.reports import handout as hand  # noqa: E402
 from injectmap.reports import report as rep  # noqa: E402
-from injectmap.reports.figures import Label, labelled_picture, timeline_figure  # noqa: E402
+from injectmap.reports.figures import Label, LabelledView, label_view, timeline_figure  # noqa: E402
 
 #: pictures of the report: caption -> camera view
 PICTURE_VIEWS: dict[str, str] = {"Front": "front", "Left three-quarter": "three_quarter_left",
@@ -234,8 +234,15 @@ def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str =
     progress("Drawing the three views...")
     scene = report_scene(model, analysis)
     try:
-        pics = pictures(scene, overlay=lambda sc, view, img: labelled_picture(
-            img, chart_labels(sc, view, record.rows, analysis, model, ctx.structure_labels)))
+        views: dict[str, LabelledView] = {}
+        captions = {v: c for c, v in PICTURE_VIEWS.items()}
+
+        def overlay(sc: Any, view: str, img: np.ndarray) -> Any:
+            lv = label_view(img, chart_labels(sc, view, record.rows, analysis, model, ctx.structure_labels))
+            views[captions.get(view, view)] = lv
+            return lv.render()
+
+        pics = pictures(scene, overlay=overlay)
         t["pictures_s"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         svg, png = timeline_images(plan)
@@ -246,7 +253,7 @@ def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str =
         legend = legend_items_for(model, SEVERITY_COLOURS)
         progress("Laying out the document...")
         if kind == ".pdf":
-            payload = rep.render_pdf(data, pics, png, record, legend)
+            payload = rep.render_pdf(data, pics, png, record, legend, views=views)
         else:
             block = ""
             if interactive:
