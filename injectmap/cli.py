@@ -196,10 +196,17 @@ def cmd_report(args) -> int:
         print(f"ERROR {exc}", file=sys.stderr)
         return exc.exit_status
     from injectmap.planning.plan import PlanError
+    from injectmap.reports.chart import ChartContext
     from injectmap.viewer.report_render import build_report
 
     try:
-        t = build_report(args.plan, args.output, interactive=not args.no_3d)
+        context = ChartContext(clinician=args.clinician, visit_date=args.visit_date, lot=args.lot, expiry=args.expiry,
+                               dilution=args.dilution, notes=args.notes, structure_labels=not args.no_structure_labels)
+    except ValueError as exc:
+        print(f"ERROR --visit-date must be YYYY-MM-DD ({exc})", file=sys.stderr)
+        return 2
+    try:
+        t = build_report(args.plan, args.output, interactive=not args.no_3d, context=context, handout=args.handout)
     except PlanError as exc:
         print("\n".join(f"ERROR {e}" for e in exc.errors), file=sys.stderr)
         return 2
@@ -313,6 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("plan")
     r.add_argument("-o", "--output", required=True, help="report.html or report.pdf")
     r.add_argument("--no-3d", action="store_true", help="HTML without the interactive 3D scene (smaller)")
+    r.add_argument("--handout", action="store_true", help="the patient handout instead of the clinician's chart")
+    r.add_argument("--clinician", default="", help="the treating clinician's name (chart, handout)")
+    r.add_argument("--visit-date", default="", help="YYYY-MM-DD (default: the plan's initial session date)")
+    r.add_argument("--lot", default="", help="the vial's lot, for points without a lot of their own")
+    r.add_argument("--expiry", default="", help="the vial's expiry date")
+    r.add_argument("--dilution", default="", help="the reconstitution as prepared (default: from the plan's product)")
+    r.add_argument("--notes", default="", help="notes of the visit (chart)")
+    r.add_argument("--no-structure-labels", action="store_true", help="chart views without muscle and structure names")
     b = sub.add_parser("bench", help="speed of the analysis and of the viewer against naive baselines")
     b.add_argument("--format", choices=["json", "table"], default="table")
     b.add_argument("--repeats", type=int, default=200)

@@ -38,10 +38,12 @@ from injectmap.anatomy.ids import base_of, side_of
 from injectmap.planning.doses import dose_range
 from injectmap.planning.plan import Plan, parse_plan
 from injectmap.planning.results import DISCLAIMER, Finding, PlanResult, Severity
+from injectmap.reports.chart import ChartRecord, readable_references, side_of_point
+from injectmap.reports.figures import LabelledView
 from injectmap.teaching import education
 
-__all__ = ["REPORT_SUFFIXES", "ReportOutputError", "check_output", "dose_rows", "finding_rows", "point_rows",
-           "render_html", "render_pdf", "report_data", "write_failure"]
+__all__ = ["POINT_HEADERS", "REPORT_SUFFIXES", "ReportOutputError", "check_output", "dose_rows", "finding_rows",
+           "point_rows", "point_table_rows", "render_html", "render_pdf", "report_data", "totals_rows", "write_failure"]
 
 #: the file kinds a report can be written as
 REPORT_SUFFIXES = (".html", ".htm", ".pdf")
@@ -126,11 +128,13 @@ def _name(model: Any, sid: str | None) -> str:
     return sid.replace("_", " ")
 
 
-def dose_rows(plan: Plan, model: Any = None) -> list[dict[str, Any]]:
+def dose_rows(plan: Plan, model: Any = None, sides: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Units by targeted muscle and side, with the typical range and where the dose falls in it.
 
     Units are each point's own product units; ``ona_units`` (onabotulinumtoxinA-equivalent) are what
     the range is compared with. A bilateral muscle's range is per side; a midline one's is its total.
+    ``sides`` (point id -> side, from the analysis's positions) sides a point with no target; without
+    it such a point counts as midline.
     """
     rows: dict[str, dict[str, Any]] = {}
     for p in plan.points:
@@ -138,7 +142,7 @@ def dose_rows(plan: Plan, model: Any = None) -> list[dict[str, Any]]:
         r = rows.setdefault(base, {"muscle": base, "name": "", "left": 0.0, "right": 0.0, "midline": 0.0,
                                    "total": 0.0, "ona_left": 0.0, "ona_right": 0.0, "ona_midline": 0.0,
                                    "points": 0})
-        side = side_of(p.target) if p.target else "midline"
+        side = side_of(p.target) if p.target else (sides or {}).get(p.id, "midline")
         r[side] += float(p.units)
         r[f"ona_{side}"] += float(plan.ona_units_of(p))
         r["total"] += float(p.units)
@@ -194,8 +198,9 @@ def finding_rows(analysis: PlanResult, model: Any = None) -> list[dict[str, Any]
 
 def report_data(plan: Plan | Mapping[str, Any], analysis: PlanResult, model: Any = None,
                 plan_name: str = "", generated: _dt.datetime | None = None) -> dict[str, Any]:
-    """Everything a report shows, as plain data (JSON-serialisable)."""
+    """Everything a report shows, as plain data (JSON-serialisable); sources as readable references."""
     plan = plan if isinstance(plan, Plan) else parse_plan(plan)
+    sides = {p.id: side_of_point(p.target, float(p.entry_mm[0])) for p in analysis.points}
     findings = finding_rows(analysis, model)
     counts = {s.value: sum(1 for f in findings if f["severity"] == s.value) for s in _WORST_FIRST}
     effects = education.transient_effects(plan)
@@ -203,7 +208,7 @@ def report_data(plan: Plan | Mapping[str, Any], analysis: PlanResult, model: Any
     used = sorted({k for e in effects for k in e.sources} | {k for a in advice for k in a.sources}
                   | {k for k in education.timeline_source_keys()})
     return {
-        "title": "Injection plan report",
+        "title": "Treatment chart",
         "plan": plan_name or analysis.plan,
         "patient": plan.patient or "",
         "generated": (generated or _dt.datetime.now()).strftime("%Y-%m-%d %H:%M"),
@@ -213,7 +218,7 @@ def report_data(plan: Plan | Mapping[str, Any], analysis: PlanResult, model: Any
         "summary": {"points": len(plan.points), "units": round(sum(float(p.units) for p in plan.points), 2),
                     "sessions": sorted({p.session_id for p in plan.points}), "findings": counts,
                     "errors": list(analysis.errors)},
-        "doses": dose_rows(plan, model),
+        "doses": dose_rows(plan, model, sides),
         "points": point_rows(analysis, model),
         "findings": findings,
         "effects": [{"name": e.name, "plain": e.plain, "seek_help": e.seek_help, "sources": list(e.sources)}
@@ -221,8 +226,7 @@ def report_data(plan: Plan | Mapping[str, Any], analysis: PlanResult, model: Any
         "aftercare": [{"advice": a.advice, "why": a.why, "evidence": a.evidence, "sources": list(a.sources)}
                       for a in advice],
         "reminder": education.reminder(),
-        "sources": [{"key": k, "citation": education.source(k).citation, "url": education.source(k).url}
-                    for k in used],
+        "sources": [{"reference": r.text(), "url": r.url} for r in readable_references(used)],
         "disclaimer": DISCLAIMER,
     }
 
@@ -264,26 +268,68 @@ def _template() -> Template:
     return Template(resources.files("injectmap.reports").joinpath("templates", "report.html").read_text(encoding="utf-8"))
 
 
+def _record_html(record: ChartRecord | None, data: Mapping[str, Any]) -> str:
+    """The record's heading facts (patient, visits, clinician, product, lot, expiry, dilution)."""
+    if record is None:
+        return f"<p>Patient: {_e(data.get('patient', ''))}</p>" if data.get("patient") else ""
+    visits = "; ".join(f"{v.label}: {v.date or 'date not given'}" for v in record.visits)
+    facts = [("Patient", record.patient or "not given"), ("Visit", visits), ("Clinician", record.clinician or "not given"),
+             ("Product", record.product), ("Lot", ", ".join(record.lots) or "not given"),
+             ("Expiry", record.expiry or "not given"), ("Dilution", record.dilution)]
+    return '<table class="record">' + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts) + "</table>"
+
+
+def _findings_words(findings: Sequence[tuple[str, str]]) -> list[str]:
+    """A point's findings grouped by severity, most severe first: ``"caution: Supraorbital artery ..."``."""
+    out = []
+    for sev in _WORST_FIRST:
+        items = [t for s, t in findings if s == sev.value]
+        if items and sev > Severity.INFO:
+            out.append(f"{sev.value}: " + "; ".join(items))
+        elif items:
+            out.append(f"info: {len(items)} (see Findings)")
+    return out
+
+
+def point_table_rows(record: ChartRecord) -> list[list[str]]:
+    """The per-point table as text cells (No., point, target, side, depth, units, mL, lot, findings, note)."""
+    return [[str(r.number), r.id, r.target or "(no target)", r.side, f"{r.depth_mm:.1f}", _num(r.units, 2),
+             f"{r.volume_ml:.2f}", r.lot, " | ".join(_findings_words(r.findings)),
+             r.note] for r in record.rows]
+
+
+POINT_HEADERS = ("No.", "Point", "Target", "Side", "Depth (mm)", "Units", "mL", "Lot", "Findings", "Note")
+
+
+def totals_rows(record: ChartRecord) -> list[list[str]]:
+    """Units, mL and vials per product."""
+    return [[t.product, _num(t.units, 2), f"{t.volume_ml:.2f}", f"{t.vials:.2f} of a {_num(t.units_per_vial, 0)} U vial"
+             f" ({t.vials_opened} opened)"] for t in record.totals]
+
+
 def render_html(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = None,
-                timeline_svg: str = "", scene_html: str = "") -> str:
-    """The report as one self-contained HTML page.
+                timeline_svg: str = "", scene_html: str = "", record: ChartRecord | None = None,
+                legend: Sequence[tuple[str, str]] = ()) -> str:
+    """The clinician's chart as one self-contained HTML page.
 
     Parameters
     ----------
     data : dict
         :func:`report_data` output.
     pictures : dict of str to bytes
-        PNG pictures by caption (``"Front"``, ``"Left three-quarter"``).
+        PNG pictures by caption (``"Front"``, ``"Left three-quarter"``), labelled.
     timeline_svg : str
         The timeline figure as inline SVG markup.
     scene_html : str
         A self-contained block with the interactive 3D scene (inserted as is), or ``""``.
+    record : ChartRecord, optional
+        The record page (:func:`reports.chart.chart_record`): the per-point table, totals, notes.
+    legend : list of (colour, meaning)
+        The pictures' colour legend.
     """
     s = data["summary"]
     f = s["findings"]
-    summary = (f"{s['points']} points, {_num(s['units'])} units of {_e(data['product']['name'])} "
-               f"({_num(data['product']['units_per_vial'], 0)} U in {_num(data['product']['diluent_ml'], 2)} mL); "
-               f"sessions: {_e(', '.join(s['sessions']))}. Findings: "
+    summary = (f"{s['points']} points, {_num(s['units'])} units of {_e(data['product']['name'])}. Findings: "
                f'<span class="sev danger">{f["danger"]} danger</span> '
                f'<span class="sev caution">{f["caution"]} caution</span> '
                f'<span class="sev info">{f["info"]} info</span>.')
@@ -291,37 +337,40 @@ def render_html(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = 
         summary += '<div class="errors">' + "<br>".join(_e(e) for e in s["errors"]) + "</div>"
     pics = "".join(f'<figure>{_img(png, cap)}<figcaption>{_e(cap)}</figcaption></figure>'
                    for cap, png in (pictures or {}).items())
+    legend_html = "".join(f'<li><span class="swatch" style="background:{_e(c)}"></span>{_e(t)}</li>' for c, t in legend)
     doses = _table("doses", ["Muscle", "Left (U)", "Right (U)", "Midline (U)", "Total (U)", "Points",
                              "Typical range", "Dose is"],
                    [[_e(r["name"]), _num(r["left"]) if r["left"] else "", _num(r["right"]) if r["right"] else "",
                      _num(r["midline"]) if r["midline"] else "", _num(r["total"]), str(r["points"]), _e(r["typical"]),
                      _e(r["status"])] for r in data["doses"]])
-    points = _table("points", ["Point", "Session", "Units", "Depth (mm)", "Target", "Tip in", "Hit", "Reached",
-                               "Radius (mm)", "Worst"],
-                    [[_e(p["id"]), _e(p["session"]), _num(p["units"]), _num(p["depth_mm"]), _e(p["target"]),
-                      _e(p["tip_in"]), "yes" if p["target_hit"] else "no", "yes" if p["target_reached"] else "no",
-                      _num(p["radius_mm"]), f'<span class="sev {p["worst"]}">{_e(p["worst"])}</span>']
-                     for p in data["points"]])
+    if record is not None:
+        points = _table("points", POINT_HEADERS, [[_e(c) for c in row] for row in point_table_rows(record)],
+                        [r.worst for r in record.rows])
+        totals = _table("totals", ["Product", "Units", "mL", "Vials"], [[_e(c) for c in row] for row in totals_rows(record)])
+        notes = _e(record.notes) if record.notes else "None recorded."
+    else:
+        points = _table("points", ["Point", "Session", "Units", "Depth (mm)", "Target", "Tip in", "Worst"],
+                        [[_e(p["id"]), _e(p["session"]), _num(p["units"]), f'{float(p["depth_mm"]):.1f}', _e(p["target"]),
+                          _e(p["tip_in"]), _e(p["worst"])] for p in data["points"]], [p["worst"] for p in data["points"]])
+        totals, notes = "", "None recorded."
     if data["findings"]:
         findings = _table("findings", ["Point", "Severity", "Structure", "Distance (mm)", "Why it matters"],
-                          [[_e(r["point"]), f'<span class="sev {r["severity"]}">{_e(r["severity"])}</span>',
+                          [[_e(r["point"]), f'<span class="sev {_e(r["severity"])}">{_e(r["severity"])}</span>',
                             _e(r["structure"]), _num(r["distance_mm"]), _e(r["message"])] for r in data["findings"]],
                           [r["severity"] for r in data["findings"]])
     else:
         findings = '<p class="none">No findings: every point keeps its published margins in this model.</p>'
-    effects = "".join(
-        f'<li class="{"seek-help" if e["seek_help"] else ""}"><b>{_e(e["name"])}.</b> {_e(e["plain"])} '
-        f'<span class="src">[{_e(", ".join(e["sources"]))}]</span></li>' for e in data["effects"])
-    aftercare = "".join(
-        f'<li><b>{_e(a["advice"])}</b> {_e(a["why"])} <span class="evidence">(evidence: {_e(a["evidence"])})</span> '
-        f'<span class="src">[{_e(", ".join(a["sources"]))}]</span></li>' for a in data["aftercare"])
-    sources = "".join(f'<li><b>{_e(s["key"])}</b>: {_e(s["citation"])}'
-                      + (f' <span class="url">{_e(s["url"])}</span>' if s["url"] else "") + "</li>"
-                      for s in data["sources"])
+    effects = "".join(f'<li class="{"seek-help" if e["seek_help"] else ""}"><b>{_e(e["name"])}.</b> {_e(e["plain"])}</li>'
+                      for e in data["effects"])
+    aftercare = "".join(f'<li><b>{_e(a["advice"])}</b> {_e(a["why"])} <span class="evidence">(evidence: '
+                        f'{_e(a["evidence"])})</span></li>' for a in data["aftercare"])
+    sources = "".join(f'<li>{_e(r["reference"])}' + (f' <span class="url">{_e(r["url"])}</span>' if r["url"] else "")
+                      + "</li>" for r in data["sources"])
     model = data.get("model", {})
+    clinician = _e(record.clinician) if record is not None and record.clinician else ""
     return _template().substitute(
         title=_e(data["title"]), plan=_e(data["plan"]), generated=_e(data["generated"]),
-        patient=f"<p>Patient: {_e(data['patient'])}</p>" if data.get("patient") else "",
+        record=_record_html(record, data), legend=legend_html, totals=totals, notes=notes, clinician=clinician,
         model=_e(f"{model.get('name', '')} {str(model.get('sha256', ''))[:12]}"), disclaimer=_e(data["disclaimer"]),
         summary=summary, pictures=pics, scene=scene_html, doses=doses, points=points, findings=findings,
         timeline=timeline_svg, reminder=_e(data["reminder"]), effects=effects, aftercare=aftercare, sources=sources)
@@ -410,19 +459,120 @@ def _shade(colour: str) -> Any:
     return FontFace(fill_color=tuple(int(255 - (255 - v) * 0.25) for v in rgb))
 
 
-def _pdf_tables(doc: _Pdf, data: Mapping[str, Any]) -> None:
-    """The dose, point and finding tables."""
+def _pdf_record(doc: _Pdf, record: ChartRecord | None, data: Mapping[str, Any]) -> None:
+    """The record's facts as a two-column table."""
+    if record is None:
+        if data.get("patient"):
+            doc.para(f"Patient: {data['patient']}")
+        return
+    visits = "; ".join(f"{v.label}: {v.date or 'date not given'}" for v in record.visits)
+    facts = [("Patient", record.patient or "not given"), ("Visit", visits), ("Clinician", record.clinician or "not given"),
+             ("Product", record.product), ("Lot", ", ".join(record.lots) or "not given"),
+             ("Expiry", record.expiry or "not given"), ("Dilution", record.dilution)]
+    doc.table(["Record", ""], [[k, v] for k, v in facts], [30, 152])
+
+
+def _pdf_legend(doc: _Pdf, legend: Sequence[tuple[str, str]]) -> None:
+    """Colour swatches with their meaning, two per line."""
+    pdf = doc.pdf
+    pdf.set_font("Helvetica", "", 8)
+    col_w = doc.w / 2
+    for i, (colour, text) in enumerate(legend):
+        if i % 2 == 0 and i:
+            pdf.ln(4.6)
+        x = pdf.l_margin + (i % 2) * col_w
+        c = colour.lstrip("#")
+        rgb = tuple(int(c[j:j + 2], 16) for j in (0, 2, 4))
+        pdf.set_fill_color(*rgb)
+        pdf.set_draw_color(40, 40, 40)
+        y = pdf.get_y()
+        pdf.ellipse(x, y + 0.6, 3.2, 3.2, style="DF")
+        pdf.set_xy(x + 4.5, y)
+        pdf.cell(col_w - 5, 4.4, _latin1(text))
+        pdf.set_xy(pdf.l_margin, y)
+    pdf.set_fill_color(255, 255, 255)
+    pdf.ln(7)
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    c = colour.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def _pdf_view(doc: _Pdf, caption: str, view: LabelledView) -> None:
+    """One labelled view, full width: the render as an image, its labels and leaders as PDF text and lines
+    (searchable and sharp); a new page when it does not fit."""
+    import io
+
+    pdf = doc.pdf
+    s = doc.w / view.canvas[0]
+    ph = view.canvas[1] * s
+    if pdf.get_y() + ph + 6 > pdf.h - pdf.b_margin:
+        pdf.add_page()
+    x0, y0 = pdf.l_margin, pdf.get_y()
+    buf = io.BytesIO()
+    view.image.save(buf, format="PNG", optimize=True)
+    pdf.image(buf, x=x0 + view.offset[0] * s, y=y0 + view.offset[1] * s, w=view.image.size[0] * s)
+    size_pt = view.font_px * s * 72 / 25.4
+    line_mm = view.line_h * s
+    for p in view.placed:
+        lab = p.label
+        ax, ay = x0 + lab.x * s, y0 + lab.y * s
+        ex, ey = x0 + p.edge[0] * s, y0 + p.edge[1] * s
+        point = lab.kind == "point"
+        pdf.set_font("Helvetica", "B" if point else "", size_pt)
+        tw = pdf.get_string_width(_latin1(lab.text))
+        left = p.edge[0] < view.offset[0] + view.image.size[0] / 2
+        tx = ex - 1.2 - tw if left else ex + 1.2
+        ty = y0 + p.y * s
+        pdf.set_line_width(0.25)
+        pdf.set_draw_color(*((34, 34, 34) if point else (85, 85, 85)))
+        if point:
+            pdf.line(ex, ey, ax, ay)
+            pdf.set_draw_color(*_rgb(lab.colour))
+            pdf.set_line_width(0.5)
+            pdf.set_fill_color(255, 255, 255)
+            pdf.rect(tx - 0.6, ty - line_mm / 2 + 0.3, tw + 1.2, line_mm - 0.6, style="DF")
+            pdf.set_fill_color(*_rgb(lab.colour))
+            pdf.set_draw_color(0, 0, 0)
+            pdf.set_line_width(0.25)
+            r = max(4, view.font_px // 4) * s
+            pdf.ellipse(ax - r, ay - r, 2 * r, 2 * r, style="DF")
+        else:
+            with pdf.local_context(dash_pattern={"dash": 0.8, "gap": 0.6}):
+                pdf.line(ex, ey, ax, ay)
+        pdf.set_text_color(*((17, 17, 17) if point else (68, 68, 68)))
+        pdf.set_xy(tx, ty - line_mm / 2)
+        pdf.cell(tw, line_mm, _latin1(lab.text))
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_draw_color(0, 0, 0)
+    pdf.set_fill_color(255, 255, 255)
+    pdf.set_line_width(0.2)
+    pdf.set_xy(pdf.l_margin, y0 + ph + 0.5)
+    pdf.set_font("Helvetica", "I", 8)
+    pdf.cell(doc.w, 4, _latin1(caption), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+
+
+def _pdf_tables(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None) -> None:
+    """The per-point table, totals, dose table and findings."""
+    if record is not None:
+        doc.heading("Points")
+        doc.table(POINT_HEADERS, point_table_rows(record), [8, 16, 27, 12, 12, 10, 10, 14, 45, 28],
+                  [_fill(r.worst) for r in record.rows])
+        doc.heading("Totals")
+        doc.table(["Product", "Units", "mL", "Vials"], totals_rows(record), [50, 22, 22, 88])
+    else:
+        doc.heading("Points")
+        doc.table(["Point", "Units", "Depth", "Target", "Tip in", "Worst"],
+                  [[p["id"], _num(p["units"]), f'{float(p["depth_mm"]):.1f}', p["target"], p["tip_in"], p["worst"]]
+                   for p in data["points"]], [22, 14, 14, 56, 56, 20], [_fill(p["worst"]) for p in data["points"]])
     doc.heading("Dose by muscle and side")
     doc.table(["Muscle", "Left", "Right", "Midline", "Total", "Typical range", "Dose is"],
               [[r["name"], _num(r["left"]) if r["left"] else "", _num(r["right"]) if r["right"] else "",
                 _num(r["midline"]) if r["midline"] else "", _num(r["total"]), r["typical"], r["status"]]
                for r in data["doses"]], [44, 13, 13, 15, 13, 44, 20])
-    doc.heading("Points")
-    doc.table(["Point", "Units", "Depth", "Target", "Tip in", "Hit", "Worst"],
-              [[p["id"], _num(p["units"]), _num(p["depth_mm"]), p["target"], p["tip_in"],
-                "yes" if p["target_hit"] else "no", p["worst"]] for p in data["points"]],
-              [20, 12, 13, 50, 50, 10, 18], [_fill(p["worst"]) for p in data["points"]])
-    doc.heading("Findings")
+    doc.heading("Findings (for the clinician)")
     if data["findings"]:
         doc.table(["Point", "Severity", "Structure", "mm", "Why it matters"],
                   [[r["point"], r["severity"], r["structure"], _num(r["distance_mm"]), r["message"]]
@@ -432,45 +582,65 @@ def _pdf_tables(doc: _Pdf, data: Mapping[str, Any]) -> None:
         doc.para("No findings: every point keeps its published margins in this model.")
 
 
-def _pdf_patient_information(doc: _Pdf, data: Mapping[str, Any]) -> None:
-    """The last page: passing effects, aftercare and sources."""
-    doc.pdf.add_page()
-    doc.heading("Common passing effects")
+def _pdf_closing(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None) -> None:
+    """What the patient was told (effects, aftercare), notes, the signature line and the sources."""
+    doc.heading("Passing effects explained to the patient")
     for e in data["effects"]:
-        doc.para(f"- {e['name']}{' (seek help at once)' if e['seek_help'] else ''}: {e['plain']} "
-                 f"[{', '.join(e['sources'])}]")
-    doc.pdf.ln(2)
-    doc.heading("Aftercare")
+        doc.para(f"- {e['name']}{' (seek help at once)' if e['seek_help'] else ''}: {e['plain']}")
+    doc.pdf.ln(1)
+    doc.heading("Aftercare given")
     for a in data["aftercare"]:
-        doc.para(f"- {a['advice']} {a['why']} (evidence: {a['evidence']}) [{', '.join(a['sources'])}]")
+        doc.para(f"- {a['advice']} {a['why']} (evidence: {a['evidence']})")
+    doc.pdf.ln(1)
+    doc.heading("Notes")
+    doc.para(record.notes if record is not None and record.notes else "None recorded.")
     doc.pdf.ln(2)
+    if doc.pdf.get_y() > doc.pdf.h - 40:
+        doc.pdf.add_page()
+    doc.heading("Signature")
+    clinician = record.clinician if record is not None else ""
+    doc.para(f"Clinician: {clinician or '_' * 32}    Signature: {'_' * 32}    Date: {'_' * 14}")
+    doc.pdf.ln(3)
     doc.heading("Sources")
     for src in data["sources"]:
-        doc.para(f"{src['key']}: {src['citation']}" + (f" {src['url']}" if src["url"] else ""))
+        doc.para(src["reference"] + (f" {src['url']}" if src["url"] else ""))
 
 
 def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = None,
-               timeline_png: bytes | None = None) -> bytes:
-    """The report as PDF bytes (A4): pictures, dose table, points, findings, timeline, patient information."""
+               timeline_png: bytes | None = None, record: ChartRecord | None = None,
+               legend: Sequence[tuple[str, str]] = (), views: Mapping[str, LabelledView] | None = None) -> bytes:
+    """The clinician's chart as PDF bytes (A4): record facts, labelled views with their legend, per-point
+    table, totals, doses, findings, timeline, what the patient was told, notes, signature and sources.
+    ``views`` (caption -> :class:`reports.figures.LabelledView`) are drawn with their labels as PDF text;
+    without them the ``pictures`` (PNG bytes) are placed as they are.
+
+    Every text goes through fpdf2's text cells (never markup), in Latin-1 (other characters become ``?``).
+    """
     import io
 
     doc = _Pdf(data["title"])
     doc.heading(data["title"], 16)
     doc.para(f"Plan: {data['plan']}    Generated: {data['generated']}")
-    if data.get("patient"):
-        doc.para(f"Patient: {data['patient']}")
+    _pdf_record(doc, record, data)
     s = data["summary"]
     f = s["findings"]
-    doc.para(f"{s['points']} points, {s['units']:g} units of {data['product']['name']}; sessions: "
-             f"{', '.join(s['sessions'])}. Findings: {f['danger']} danger, {f['caution']} caution, {f['info']} info.")
+    doc.para(f"{s['points']} points, {s['units']:g} units of {data['product']['name']}. "
+             f"Findings: {f['danger']} danger, {f['caution']} caution, {f['info']} info.")
     doc.para(data["disclaimer"], "I")
-    doc.pictures(pictures or {})
-    _pdf_tables(doc, data)
+    if legend:
+        doc.pdf.ln(1)
+        _pdf_legend(doc, legend)
+    if views:
+        for cap, view in views.items():
+            _pdf_view(doc, cap, view)
+    else:
+        doc.pictures(pictures or {})
+    _pdf_tables(doc, data, record)
     if timeline_png:
         if doc.pdf.get_y() > doc.pdf.h - 90:
             doc.pdf.add_page()
         doc.heading("Expected effect over time")
         doc.pdf.image(io.BytesIO(timeline_png), w=doc.w)
         doc.para(data["reminder"], "I")
-    _pdf_patient_information(doc, data)
+    _pdf_closing(doc, data, record)
     return bytes(doc.pdf.output())

@@ -32,6 +32,7 @@ from injectmap.viewer.file_panel import AUTOSAVE_ENV, FilePanel, autosave_dir
 from injectmap.viewer.findings_panel import FindingsPanel
 from injectmap.viewer.layers_panel import LayerPanel
 from injectmap.viewer.plan_panel import PlanPanel
+from injectmap.viewer.report_panel import ReportPanel
 from injectmap.viewer.scene_view import SCENE_SIZE, SceneView
 from injectmap.viewer.session import SessionLayout, get_model, release_session, start_warm_up, warm_up
 from injectmap.viewer.state import MODES, AppState
@@ -104,7 +105,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         _shown_from_mode(training, state, "training"),
         _shown_from_mode(education, state, "patient education"),
         pn.Row(
-            pn.Column(LayerPanel(state), structure_panel, FilePanel(state, scene_view, session_id), face),
+            pn.Column(LayerPanel(state), structure_panel, FilePanel(state, scene_view, session_id),
+                      ReportPanel(state, analyst, doc), face),
             pn.Column(scene_view, disclaimer, findings),
             plan_panel,
         ),

@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,16 @@ import numpy as np  # noqa: E402
 from injectmap.anatomy.fileio import atomic_write_bytes  # noqa: E402
 from injectmap.planning.check import check_plan  # noqa: E402
 from injectmap.planning.plan import Plan, load_plan, parse_plan  # noqa: E402
-from injectmap.planning.results import PlanResult  # noqa: E402
+from injectmap.planning.results import PlanResult, Severity  # noqa: E402
+from injectmap.reports import chart  # noqa: E402
+from injectmap.reports import handout as hand  # noqa: E402
 from injectmap.reports import report as rep  # noqa: E402
-from injectmap.reports.figures import timeline_figure  # noqa: E402
+from injectmap.reports.figures import Label, LabelledView, label_view, timeline_figure  # noqa: E402
 
 #: pictures of the report: caption -> camera view
 PICTURE_VIEWS: dict[str, str] = {"Front": "front", "Left three-quarter": "three_quarter_left",
                                  "Right three-quarter": "three_quarter_right"}
-PICTURE_SIZE = (900, 800)
+PICTURE_SIZE = (1000, 900)
 SCENE_SIZE = (960, 640)
 #: the report camera is closer than the app's default (the face fills the picture)
 PICTURE_DISTANCE_MM = 400.0
@@ -73,17 +75,76 @@ def _view(scene: Any, view: str) -> None:
     scene.look_at(focal, d, PICTURE_DISTANCE_MM)
 
 
-def pictures(scene: Any, views: Mapping[str, str] = PICTURE_VIEWS) -> dict[str, bytes]:
-    """PNG renders of the scene by caption."""
+def pictures(scene: Any, views: Mapping[str, str] = PICTURE_VIEWS,
+             overlay: Callable[[Any, str, np.ndarray], Any] | None = None) -> dict[str, bytes]:
+    """PNG renders of the scene by caption; ``overlay(scene, view, image)`` may return a labelled image."""
     from PIL import Image
 
     out = {}
     for caption, view in views.items():
         _view(scene, view)
+        img = scene.screenshot()
+        pic = overlay(scene, view, img) if overlay is not None else Image.fromarray(img)
         buf = io.BytesIO()
-        Image.fromarray(scene.screenshot()).save(buf, format="PNG", optimize=True)
+        pic.save(buf, format="PNG", optimize=True)
         out[caption] = buf.getvalue()
     return out
+
+
+def _facing(normal: np.ndarray, view: str) -> float:
+    from injectmap.viewer.scene import VIEW_DIRECTIONS
+
+    d = np.asarray(VIEW_DIRECTIONS[view], float)
+    return float(normal @ (d / np.linalg.norm(d)))
+
+
+def chart_labels(scene: Any, view: str, rows: Sequence[chart.ChartRow], analysis: PlanResult, model: Any,
+                 structure_labels: bool = True) -> list[Label]:
+    """The labels of one view: every point whose skin faces the camera (number and units, coloured by its
+    worst finding) and, when asked, the targeted muscles and the structures a caution or danger names."""
+    from injectmap.viewer.scene import SEVERITY_COLOURS
+
+    cos = chart.chart_settings().facing_cosine
+    out: list[Label] = []
+    for r in rows:
+        n = np.subtract(r.entry_mm, r.tip_mm)
+        n = n / (np.linalg.norm(n) or 1.0)
+        if _facing(n, view) < cos:
+            continue
+        x, y = scene.to_display([r.entry_mm])[0]
+        out.append(Label(float(x), float(y), r.label, SEVERITY_COLOURS.get(r.worst, "#333333"), "point"))
+    if not structure_labels:
+        return out
+    anchors: dict[str, np.ndarray] = {}
+    for r in rows:
+        if r.target_id:
+            anchors.setdefault(r.target_id, np.asarray(r.tip_mm, float))
+    for p in analysis.points:
+        for f in p.findings:
+            if f.structure and f.severity > Severity.INFO and f.closest_mm and len(f.closest_mm) >= 3:
+                anchors.setdefault(f.structure, np.asarray(f.closest_mm[:3], float))
+    centre = np.asarray(scene.centre, float)
+    for sid, a in anchors.items():
+        out_dir = (a - centre) / (np.linalg.norm(a - centre) or 1.0)
+        if _facing(out_dir, view) < 0.0:
+            continue
+        x, y = scene.to_display([a])[0]
+        out.append(Label(float(x), float(y), chart._structure_name(model, sid), "#555555", "structure"))
+    return out
+
+
+def structure_legend(model: Any) -> dict[str, str]:
+    """The structure colours the pictures show, by kind (the first structure's colour of each kind)."""
+    names = {"muscle": "Muscles (shades of red-brown, each muscle its own)", "artery": "Arteries",
+             "vein": "Veins", "nerve": "Nerves", "gland": "Parotid gland", "duct": "Parotid duct"}
+    out: dict[str, str] = {}
+    for s in getattr(model, "structures", {}).values():
+        kind = getattr(s, "kind", "")
+        if kind in names and names[kind] not in out:
+            out[names[kind]] = str(s.colour)
+    return out
+
+
 
 
 def timeline_images(plan: Plan) -> tuple[str, bytes]:
@@ -135,9 +196,87 @@ def scene_html(scene: Any) -> str:
     return head + body
 
 
-def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
-                 interactive: bool = True) -> dict[str, float]:
-    """Write ``out_path`` (``.html`` or ``.pdf``) for the plan file; returns timings in seconds.
+def _noop(_message: str) -> None:
+    pass
+
+
+def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str = "",
+                    context: chart.ChartContext | None = None, handout: bool = False, interactive: bool = True,
+                    progress: Callable[[str], None] = _noop, timings: dict[str, float] | None = None) -> bytes:
+    """The chart (or, with ``handout``, the patient handout) of an in-memory plan as ``.pdf`` or ``.html`` bytes.
+
+    ``progress`` is told each stage (the app shows it); ``timings`` receives the seconds of each stage.
+
+    Raises
+    ------
+    ValueError
+        A plan that cannot be placed on the model.
+    """
+    t = timings if timings is not None else {}
+    ctx = context or chart.ChartContext()
+    t1 = time.perf_counter()
+    if handout:
+        progress("Writing the handout...")
+        h = chart.handout_data(plan, ctx)
+        svg, png = timeline_images(plan)
+        t["timeline_s"] = time.perf_counter() - t1
+        if kind == ".pdf":
+            return hand.render_handout_pdf(h, png)
+        return hand.render_handout_html(h, svg).encode("utf-8")
+    progress("Analysing the plan...")
+    analysis = check_plan(plan, model, plan_name or "plan")
+    if analysis.errors:
+        raise ValueError("the plan cannot be analysed: " + "; ".join(analysis.errors))
+    data = rep.report_data(plan, analysis, model, plan_name=plan_name)
+    record = chart.chart_record(plan, analysis, model, ctx)
+    t["analysis_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    progress("Drawing the three views...")
+    scene = report_scene(model, analysis)
+    try:
+        views: dict[str, LabelledView] = {}
+        captions = {v: c for c, v in PICTURE_VIEWS.items()}
+
+        def overlay(sc: Any, view: str, img: np.ndarray) -> Any:
+            lv = label_view(img, chart_labels(sc, view, record.rows, analysis, model, ctx.structure_labels))
+            views[captions.get(view, view)] = lv
+            return lv.render()
+
+        pics = pictures(scene, overlay=overlay)
+        t["pictures_s"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        svg, png = timeline_images(plan)
+        t["timeline_s"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        from injectmap.viewer.scene import SEVERITY_COLOURS
+
+        legend = legend_items_for(model, SEVERITY_COLOURS)
+        progress("Laying out the document...")
+        if kind == ".pdf":
+            payload = rep.render_pdf(data, pics, png, record, legend, views=views)
+        else:
+            block = ""
+            if interactive:
+                scene.plotter.window_size = list(SCENE_SIZE)
+                block = scene_html(scene)
+            payload = rep.render_html(data, pics, svg, block, record, legend).encode("utf-8")
+    finally:
+        scene.close()
+    t["document_s"] = time.perf_counter() - t1
+    return payload
+
+
+def legend_items_for(model: Any, severity_colours: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The chart legend: dot colours, then the colours of the structures shown."""
+    from injectmap.reports.figures import legend_items
+
+    return legend_items(severity_colours, structure_legend(model))
+
+
+def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None, interactive: bool = True,
+                 context: chart.ChartContext | None = None, handout: bool = False) -> dict[str, float]:
+    """Write ``out_path`` (``.html`` or ``.pdf``) for the plan file: the clinician's chart, or with
+    ``handout`` the patient handout; returns timings in seconds.
 
     Raises
     ------
@@ -157,38 +296,16 @@ def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
 
         model = load_model()
     t = {"load_s": time.perf_counter() - t0}
-    t1 = time.perf_counter()
-    analysis = check_plan(plan, model, str(plan_path))
-    if analysis.errors:
-        raise ValueError("the plan cannot be analysed: " + "; ".join(analysis.errors))
-    data = rep.report_data(plan, analysis, model, plan_name=str(plan_path))
-    t["analysis_s"] = time.perf_counter() - t1
-    t1 = time.perf_counter()
-    scene = report_scene(model, analysis)
-    pics = pictures(scene)
-    t["pictures_s"] = time.perf_counter() - t1
-    t1 = time.perf_counter()
-    svg, png = timeline_images(plan)
-    t["timeline_s"] = time.perf_counter() - t1
-    t1 = time.perf_counter()
-    if kind == ".pdf":
-        scene.close()
-        payload = rep.render_pdf(data, pics, png)
-    else:
-        block = ""
-        if interactive:
-            scene.plotter.window_size = list(SCENE_SIZE)
-            block = scene_html(scene)
-        scene.close()
-        payload = rep.render_html(data, pics, svg, block).encode("utf-8")
-    t["document_s"] = time.perf_counter() - t1
+    payload = render_document(plan, model, ".pdf" if kind == ".pdf" else ".html", str(plan_path), context, handout,
+                              interactive, timings=t)
     atomic_write_bytes(out_path, payload)  # a missing folder is an error, never created silently
     t["total_s"] = time.perf_counter() - t0
     t["bytes"] = float(len(payload))
     return t
 
 
-def report_for_plan(plan: Plan | Mapping[str, Any], model: Any, out_path: str | Path) -> dict[str, float]:
+def report_for_plan(plan: Plan | Mapping[str, Any], model: Any, out_path: str | Path,
+                    context: chart.ChartContext | None = None, handout: bool = False) -> dict[str, float]:
     """:func:`build_report` for an in-memory plan (notebooks, tests)."""
     from injectmap.planning.plan import save_plan
 
@@ -196,4 +313,4 @@ def report_for_plan(plan: Plan | Mapping[str, Any], model: Any, out_path: str | 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "plan.json"
         save_plan(plan, p)
-        return build_report(p, out_path, model=model)
+        return build_report(p, out_path, model=model, context=context, handout=handout)

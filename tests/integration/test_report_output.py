@@ -102,7 +102,7 @@ def test_disk_full_while_writing(plan_file, tmp_path, capsys, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     monkeypatch.setattr(report_render, "report_scene", lambda *a, **k: _Scene())
-    monkeypatch.setattr(report_render, "pictures", lambda scene: {})
+    monkeypatch.setattr(report_render, "pictures", lambda scene, **_k: {})
     monkeypatch.setattr(report_render, "atomic_write_bytes", full)
     out = tmp_path / "report.html"
     out.write_text("the old report")
