@@ -47,7 +47,7 @@ import datetime as _dt
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -79,9 +79,10 @@ from injectmap.planning.rules import brow_height_mm, thresholds
 from injectmap.teaching.training_fixes import (
     AXES,
     MIDLINE_MM,
-    Conflict,
+    PLACEMENT_CODES,
     Fix,
     Move,
+    Resolution,
     fix_for,
     fix_toward,
     resolve,
@@ -114,6 +115,7 @@ __all__ = [
     "validate_trainee",
     "contradictions",
     "pass_mark_lines",
+    "point_moves",
 ]
 
 EXERCISE_FORMAT = "injectmap-exercise"
@@ -128,13 +130,10 @@ FINDING_COST: dict[tuple[Severity, bool], float] = {
 CONSTRAINT_COST = 0.5
 DANGER_CAP = 49
 PASS_MARK = 80
-#: the placement rules each site is taught with (planning's position rules and the exercise's constraints): a
-#: point that breaks one does not pass, whatever the score; corridor findings (anatomical variation, a bruise)
-#: only cost points, since the published sites themselves lie in corridors
-PLACEMENT_RULES: frozenset[str] = frozenset({
-    "frontalis_low", "brow_height", "lateral_orbit_margin", "rim_margin", "tip_at_septum", "masseter_above_safe_zone",
-    "masseter_anterior_border", "masseter_below_border", "masseter_too_shallow", "dao_too_medial", "dao_too_high",
-    "mentalis_too_high", "mentalis_too_lateral", "platysma_too_deep"})
+#: a point that breaks a placement rule (training_fixes.PLACEMENT_CODES: planning's position rules, the septum and
+#: the exercise's constraints) does not pass, whatever the score; corridor findings (anatomical variation, a
+#: bruise) only cost points, since the published sites themselves lie in corridors
+PLACEMENT_RULES = PLACEMENT_CODES
 MAX_TRAINEE_CHARS = 64
 MAX_SCORE_FILE_BYTES = 20_000_000
 _TRAINEE_EXTRA = set(" -'._")
@@ -523,6 +522,20 @@ def pass_mark_lines() -> list[str]:
     ]
 
 
+def point_moves(feedback: Iterable[Feedback]) -> dict[str, Move]:
+    """The one move the feedback asks of each point (its items' moves put together), point id -> move."""
+    by_point: dict[str, list[Fix]] = {}
+    for f in feedback:
+        if f.point and f.move is not None:
+            by_point.setdefault(f.point, []).append(Fix(f.code, f.structure, f.severity, f.move, ""))
+    out = {}
+    for pid, fixes in by_point.items():
+        mv = resolve(fixes).move
+        if mv is not None:
+            out[pid] = mv
+    return out
+
+
 def contradictions(feedback: Iterable[Feedback]) -> list[str]:
     """Opposite moves asked of one point on one axis (up and down, medial and lateral, forward and back,
     deeper and shallower), as sentences; empty when the feedback is consistent."""
@@ -547,6 +560,7 @@ class TrainingHintsFile(DataModel):
     smaller_dose: Annotated[str, StringConstraints(min_length=1)]
     default: Annotated[str, StringConstraints(min_length=1)]
     corridor: Annotated[str, StringConstraints(min_length=1)]
+    yields: Annotated[str, StringConstraints(min_length=1)]
     by_code: dict[str, str]
     by_structure: dict[str, str]
 
@@ -593,18 +607,26 @@ class _PointFixes:
     """The fixes of one point's findings, resolved into one move (teaching.training_fixes.resolve)."""
 
     fixes: dict[tuple[str, str], Fix] = field(default_factory=dict)
-    move: Move | None = None
-    conflicts: list[Conflict] = field(default_factory=list)
+    res: Resolution = field(default_factory=Resolution)
 
-    def row(self, key: tuple[str, str]) -> tuple[str, Move | None]:
+    @property
+    def move(self) -> Move | None:
+        return self.res.move
+
+    def row(self, model: Any, key: tuple[str, str]) -> tuple[str, Move | None]:
         """The fix text and move of one finding, consistent with the point's other fixes."""
         fx = self.fixes[key]
-        clash = [c for c in self.conflicts if fx in (c.a, c.b)]
-        move = without_axes(fx.move, [c.axis for c in self.conflicts])
+        move = without_axes(fx.move, self.res.blocked(fx))
+        clash = [c for c in self.res.conflicts if fx in (c.a, c.b)]
         if clash:
             text = "; ".join(c.text() for c in clash)
-            if move is not None:
-                text = f"{move.text()}, {fx.reason}; but {text}"
+            return (f"{move.text()}, {fx.reason}; but {text}" if move is not None else text), move
+        stronger = [o for f, o, _ in self.res.yields if f is fx]
+        if stronger:
+            first = stronger[0].reason.split(" (")[0].split(":")[0]
+            care = (fx.alternative or str(_hints()["yields"])).removeprefix("or ")
+            text = (f"{move.text()}, {fx.reason}; " if move is not None else "") + (
+                f"keeping it {first} comes first, so it stays near {_name(model, fx.structure)}: {care}")
             return text, move
         text = fx.text()
         if self.move is not None and move is not None and self.move != move and len(self.fixes) > 1:
@@ -628,32 +650,20 @@ def _brow_fix(exercise: Exercise, out: PointResult, model: Any) -> tuple[Fix, fl
 
 def _point_fixes(exercise: Exercise, out: PointResult, model: Any) -> _PointFixes:
     """Every fix the point's caution and danger findings (and the exercise's constraints) ask for, and the
-    advice to keep a likely field off a structure the exercise spares (info: it never overrides a fix)."""
+    advice to keep a likely field off a structure the exercise spares (info: it yields to every fix)."""
     hints = _hints()
     pf = _PointFixes()
-    advisory: dict[tuple[str, str], Fix] = {}
     for f in out.findings:
         key = (f.code, f.structure or "")
         if f.severity >= Severity.CAUTION:
             pf.fixes[key] = fix_toward(model, out, f, hints) if f.code == "target_not_reached" else \
                 fix_for(model, out, f, hints)
         elif f.code == "sphere_near_structure" and f.structure in exercise.spare:
-            advisory[key] = fix_for(model, out, f, hints)
+            pf.fixes[key] = fix_for(model, out, f, hints)
     brow = _brow_fix(exercise, out, model)
     if brow is not None:
         pf.fixes[("brow_height", brow[0].structure)] = brow[0]
-    required, pf.conflicts = resolve(pf.fixes.values())
-    # advice yields to a required fix, and two pieces of advice that disagree on an axis both leave it
-    _, clashes = resolve(advisory.values())
-    drop = {c.axis for c in clashes} | {c.axis for c in pf.conflicts}
-    req = required.signs() if required is not None else {}
-    for key, fx in advisory.items():
-        if fx.move is not None:
-            clash = drop | {a for a, sg in fx.move.signs().items() if a in req and req[a] != sg}
-            fx = replace(fx, move=without_axes(fx.move, clash))
-        pf.fixes[key] = fx
-    pf.move, _ = resolve(pf.fixes.values())
-    pf.move = without_axes(pf.move, [c.axis for c in pf.conflicts])
+    pf.res = resolve(pf.fixes.values())
     return pf
 
 
@@ -756,7 +766,7 @@ def _targets(exercise: Exercise, points: tuple[PointResult, ...], model: Any,
                    f"does not reach the muscle ({model.structures[t].action}).")
             key = ("target_not_reached", t)
             if key in fixes[aimed[0].id].fixes:
-                text, move = fixes[aimed[0].id].row(key)
+                text, move = fixes[aimed[0].id].row(model, key)
                 msg += f" To fix point {aimed[0].id}: {text}."
         else:
             msg = _untreated_message(model, t)
@@ -791,7 +801,7 @@ def _point_cost(exercise: Exercise, out: PointResult, model: Any, feedback: list
     for f in out.findings:
         if f.code == "target_not_reached":
             if out.target not in exercise.targets or _reached_elsewhere(out, all_points):
-                text, move = pf.row((f.code, f.structure or ""))
+                text, move = pf.row(model, (f.code, f.structure or ""))
                 feedback.append(Feedback(Severity.INFO, f.code, f"Point {out.id} does not reach "
                                          f"{_name(model, out.target or '')}: its field stops "
                                          f"{float(f.distance_mm or 0):.0f} mm short, so its dose is spent around the "
@@ -799,14 +809,15 @@ def _point_cost(exercise: Exercise, out: PointResult, model: Any, feedback: list
             continue
         sid = f.structure or ""
         must = sid in spare
-        c += FINDING_COST[(f.severity, must)]
+        cost = FINDING_COST[(f.severity, must)]
+        c += max(cost, CONSTRAINT_COST) if f.code in PLACEMENT_RULES else cost
         danger += f.severity is Severity.DANGER
         if f.severity >= Severity.CAUTION:
-            text, move = pf.row((f.code, sid))
+            text, move = pf.row(model, (f.code, sid))
             feedback.append(Feedback(f.severity, f.code, f"{_explain(model, out, f)} To fix: {text}.", sid, out.id,
                                      move))
         elif must and (f.code, sid) in pf.fixes:  # the likely field on a structure to spare: advice
-            text, move = pf.row((f.code, sid))
+            text, move = pf.row(model, (f.code, sid))
             feedback.append(Feedback(f.severity, f.code, f"{_explain(model, out, f)} It carries less than "
                                      f"{likely_u:g} U into it, but this exercise spares it: to keep clear, {text}.",
                                      sid, out.id, move))
@@ -823,7 +834,7 @@ def _point_cost(exercise: Exercise, out: PointResult, model: Any, feedback: list
     if brow is not None:
         fx, h, con = brow
         c += CONSTRAINT_COST
-        text, move = pf.row(("brow_height", fx.structure))
+        text, move = pf.row(model, ("brow_height", fx.structure))
         feedback.append(Feedback(
             Severity.CAUTION, "brow_height",
             f"Point {out.id} is {h:.0f} mm above the brow; this exercise needs at least "

@@ -20,15 +20,18 @@ margin of ``training_hints.yaml``. A deeper or shallower move that would take a 
 already in (a masseter tip near the bone told to go deeper) is not proposed: the move keeps to the plane.
 
 :func:`resolve` turns the fixes of one point into one consistent move: per axis, the largest move asked for
-in one direction; when two fixes ask for opposite directions on one axis, the point cannot satisfy both by
-moving, and the conflict is reported with both reasons instead of two contradicting hints.
+in one direction. When two fixes ask for opposite directions on one axis, the stronger one wins (severity,
+then a placement rule before a field before a corridor: a corridor is a population spread that a point may
+leave on either side, a placement rule is where the site is taught to be) and the weaker says that it yields;
+when both are equally strong the point cannot satisfy both by moving, and the conflict is reported with both
+reasons instead of two contradicting hints.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,9 +40,15 @@ from injectmap.anatomy.ids import base_of
 from injectmap.planning.results import Finding, PointResult, Severity
 from injectmap.planning.rules import thresholds
 
-__all__ = ["AXES", "KEEP_SHARE", "MIDLINE_MM", "Conflict", "Fix", "Move", "apply_move", "fix_for", "fix_toward",
-           "resolve"]
+__all__ = ["AXES", "KEEP_SHARE", "MIDLINE_MM", "PLACEMENT_CODES", "Conflict", "Fix", "Move", "Resolution", "apply_move",
+           "fix_for", "fix_toward", "resolve", "without_axes"]
 
+#: the placement rules (planning's position rules, the septum, the exercise's brow constraint): where a site is
+#: taught to be; their fix comes before a field's or a corridor's when two ask opposite moves
+PLACEMENT_CODES: frozenset[str] = frozenset({
+    "frontalis_low", "brow_height", "lateral_orbit_margin", "rim_margin", "tip_at_septum", "tip_in_orbit",
+    "masseter_above_safe_zone", "masseter_anterior_border", "masseter_below_border", "masseter_too_shallow",
+    "dao_too_medial", "dao_too_high", "mentalis_too_high", "mentalis_too_lateral", "platysma_too_deep"})
 #: the anatomical axes of a move: (name, word for +, word for -)
 AXES: tuple[tuple[str, str, str], ...] = (("up", "up", "down"), ("lateral", "lateral", "medial"),
                                           ("forward", "forward", "back"), ("deeper", "deeper", "shallower"))
@@ -49,6 +58,8 @@ KEEP_SHARE = 0.35
 MIDLINE_MM = 2.0
 #: the least share of a corridor's away-direction across the needle that still gives a direction in the plane
 PLANE_MIN = 0.05
+#: a move across the needle is lengthened at most this many times to follow a sloping skin
+CALIBRATE_MAX = 2.0
 #: a move never asks for a tip shallower than this (mm below the skin): an intradermal bleb is no injection
 MIN_DEPTH_MM = 1.0
 
@@ -109,6 +120,14 @@ class Fix:
     move: Move | None
     reason: str  #: ``"away from the left supratrochlear artery's corridor (the vessel runs ...)"``
     alternative: str = ""  #: what to do when moving is not enough (a smaller dose, another site)
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        """Which fix comes first when two ask opposite moves: severity, then a placement rule (2) before a
+        field or a target (1) before a corridor or a vessel's course (0)."""
+        kind = 2 if self.code in PLACEMENT_CODES else 0 if self.code.endswith("_corridor") or self.code in (
+            "tip_in_artery", "tip_in_nerve", "tip_in_duct") else 1
+        return (self.severity.rank, kind)
 
     def text(self) -> str:
         if self.move is None or self.move.is_empty():
@@ -188,13 +207,36 @@ def _move_along(model: Any, out: PointResult, vec: np.ndarray, need_mm: float, m
         mv = Move(**{a: _round_up(c * scale, margin) for a, c in kept.items()}, midline=midline)
         too_shallow = out.depth_mm + mv.deeper < MIN_DEPTH_MM and mv.deeper < 0
         if not (too_shallow or keep_in_target and mv.deeper and _leaves_target(model, out, mv, side_sign, needle)):
-            return mv
+            return _calibrate(model, out, mv, margin)
         # the tip would leave its muscle or the skin: keep to the plane across the needle
         u = plane
         if float(np.linalg.norm(u)) < 0.2:
             return None
         u = u / float(np.linalg.norm(u))
     return None
+
+
+def _calibrate(model: Any, out: PointResult, mv: Move, margin: float) -> Move:
+    """``mv`` with its moves across the needle lengthened where the skin slopes away: an entry moved by plan
+    offsets is put back on the nearest skin point (as planning places it), so 10 mm up on a forehead that leans
+    back rises less than 10 mm. Each axis is lengthened until the entry, put back on the skin, has moved as far
+    as asked (at most :data:`CALIBRATE_MAX` times)."""
+    side_sign, midline, needle = _frame(model, out)
+    e = np.asarray(out.entry_mm, dtype=float)
+    want = {a: getattr(mv, a) for a in ("up", "lateral", "forward") if getattr(mv, a)}
+    if not want:
+        return mv
+    cur = dict(want)
+    for _ in range(3):
+        trial = Move(**cur, midline=midline)
+        got_v = np.asarray(model.skin_point(e + trial.world(side_sign, needle) - trial.deeper * needle)[0]) - e
+        got = {"up": float(got_v[1]), "lateral": float(got_v[0]) * side_sign, "forward": float(got_v[2])}
+        short = {a: w for a, w in want.items() if got[a] * w > 0 and abs(got[a]) < abs(w) - 0.5}
+        if not short:
+            break
+        for a, w in short.items():
+            cur[a] = float(np.clip(cur[a] * abs(w) / abs(got[a]), -CALIBRATE_MAX * abs(w), CALIBRATE_MAX * abs(w)))
+    return replace(mv, **{a: _round_up(v, 0.0) for a, v in cur.items()})
 
 
 def _leaves_target(model: Any, out: PointResult, mv: Move, side_sign: float, needle: np.ndarray) -> bool:
@@ -215,7 +257,7 @@ def _name(model: Any, sid: str) -> str:
 def _axis_move(model: Any, out: PointResult, axis: str, mm: float, margin: float) -> Move:
     """A move along one anatomical axis (mm signed as :class:`Move`)."""
     _, midline, _ = _frame(model, out)
-    return Move(**{axis: _round_up(mm, margin)}, midline=midline)
+    return _calibrate(model, out, Move(**{axis: _round_up(mm, margin)}, midline=midline), margin)
 
 
 def _rule_move(model: Any, out: PointResult, f: Finding, margin: float) -> Move | None:  # noqa: C901
@@ -323,31 +365,55 @@ def _reason(model: Any, f: Finding, hints: Mapping[str, Any]) -> str:
     return f"away from the {name}" + (f" ({why})" if why else "")
 
 
-def resolve(fixes: Iterable[Fix]) -> tuple[Move | None, list[Conflict]]:
-    """One consistent move for a point's fixes and the conflicts that no move resolves.
+@dataclass
+class Resolution:
+    """The fixes of one point put together: one move, the conflicts no move resolves, and the fixes that
+    yield on an axis to a stronger one (``(fix, stronger, axis)``)."""
 
-    Per axis the largest move asked for wins; two fixes asking for opposite directions on one axis are a
-    :class:`Conflict` and that axis is left out of the move.
+    move: Move | None = None
+    conflicts: list[Conflict] = field(default_factory=list)
+    yields: list[tuple[Fix, Fix, str]] = field(default_factory=list)
+
+    def blocked(self, fx: Fix) -> list[str]:
+        """The axes on which ``fx`` does not move the point (a conflict or a stronger fix)."""
+        return [c.axis for c in self.conflicts] + [ax for f, _, ax in self.yields if f is fx]
+
+
+def resolve(fixes: Iterable[Fix]) -> Resolution:
+    """One consistent move for a point's fixes.
+
+    Fixes are taken strongest first (:attr:`Fix.rank`: severity, then a placement rule before a field before a
+    corridor). Per axis the largest move in the accepted direction wins; a weaker fix asking the opposite
+    direction yields on that axis; two caution or danger fixes of the same rank asking opposite directions are
+    a :class:`Conflict`, and that axis is left out of the move.
     """
-    fixes = [f for f in fixes if f.move is not None and not f.move.is_empty()]
-    if not fixes:
-        return None, []
-    conflicts: list[Conflict] = []
-    out: dict[str, float] = {}
-    for axis, _, _ in AXES:
-        pos = [f for f in fixes if getattr(f.move, axis) > 0]
-        neg = [f for f in fixes if getattr(f.move, axis) < 0]
-        if pos and neg:
-            a = max(pos, key=lambda f: getattr(f.move, axis))
-            b = min(neg, key=lambda f: getattr(f.move, axis))
-            conflicts.append(Conflict(axis, a, b))
-            continue
-        vals = [getattr(f.move, axis) for f in pos + neg]
-        if vals:
-            out[axis] = max(vals, key=abs)
-    midline = any(f.move is not None and f.move.midline for f in fixes)
-    mv = Move(**out, midline=midline)
-    return (None if mv.is_empty() else mv), conflicts
+    todo = sorted((f for f in fixes if f.move is not None and not f.move.is_empty()), key=lambda f: f.rank,
+                  reverse=True)
+    res = Resolution()
+    if not todo:
+        return res
+    accepted: dict[str, tuple[float, Fix]] = {}
+    blocked: set[str] = set()
+    for fx in todo:
+        assert fx.move is not None
+        for axis, sign in fx.move.signs().items():
+            v = getattr(fx.move, axis)
+            if axis in blocked:
+                res.yields.append((fx, res.conflicts[[c.axis for c in res.conflicts].index(axis)].a, axis))
+            elif axis not in accepted:
+                accepted[axis] = (v, fx)
+            elif (accepted[axis][0] > 0) == (sign > 0):
+                if abs(v) > abs(accepted[axis][0]):
+                    accepted[axis] = (v, accepted[axis][1])
+            elif accepted[axis][1].rank == fx.rank and fx.severity >= Severity.CAUTION:
+                res.conflicts.append(Conflict(axis, accepted[axis][1], fx))
+                blocked.add(axis)
+            else:
+                res.yields.append((fx, accepted[axis][1], axis))
+    midline = any(f.move is not None and f.move.midline for f in todo)
+    mv = Move(**{a: v for a, (v, _) in accepted.items() if a not in blocked}, midline=midline)
+    res.move = None if mv.is_empty() else mv
+    return res
 
 
 def without_axes(move: Move | None, axes: Iterable[str]) -> Move | None:
