@@ -116,6 +116,7 @@ __all__ = [
     "contradictions",
     "pass_mark_lines",
     "point_moves",
+    "scores_path",
 ]
 
 EXERCISE_FORMAT = "injectmap-exercise"
@@ -514,8 +515,8 @@ def pass_mark_lines() -> list[str]:
         f"Safety {WEIGHTS['safety']:g}: {WEIGHTS['safety']:g} x (1 - (mean + worst point cost) / 2); a point's cost "
         f"is {c[(Severity.DANGER, False)]:g} per danger, {c[(Severity.CAUTION, False)]:g} per caution "
         f"({c[(Severity.CAUTION, True)]:g} on a structure the exercise must spare), "
-        f"{c[(Severity.INFO, True)]:g} per info on such a structure, {CONSTRAINT_COST:g} per broken exercise "
-        "constraint, at most 1.",
+        f"{c[(Severity.INFO, True)]:g} per info on such a structure, {CONSTRAINT_COST:g} per broken placement rule "
+        "or exercise constraint, at most 1.",
         f"Dose {WEIGHTS['dose']:g}: half for the dose of each muscle group, half for the total; full marks inside "
         "the allowed range, less the further outside it (nothing at 50% off).",
         f"Balance {WEIGHTS['balance']:g}: left and right dosed alike (or the asymmetry the exercise asks for).",
@@ -950,6 +951,15 @@ def _balance(exercise: Exercise, res: PlanResult, by_target: Mapping[str, float]
 
 
 # ---------------------------------------------------------------------------------------- score file
+SCORES_ENV = "INJECTMAP_TRAINING_SCORES"
+
+
+def scores_path() -> Path:
+    """Where trainees' scores are kept (``$INJECTMAP_TRAINING_SCORES`` or the user's cache)."""
+    p = os.environ.get(SCORES_ENV)
+    return Path(p) if p else Path.home() / ".cache" / "injectmap" / "training_scores.json"
+
+
 def validate_trainee(name: Any) -> str:
     """A trainee name, stripped: 1-64 characters, letters, digits, spaces and - ' . _ only.
 

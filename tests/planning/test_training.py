@@ -522,3 +522,33 @@ def test_an_exercise_starts_from_its_own_plan(tmp_path: Path):
     obj["start"]["points"][0]["units"] = -1
     with pytest.raises(ExerciseError, match="start"):
         parse_exercise(obj, source="x.json")
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_scores_a_plan_with_the_pass_mark_and_the_fixes(tmp_path: Path, capsys):
+    from injectmap.cli import main
+
+    ex = load_exercise("depressor_anguli_oris")
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(ex.reference_plan()), encoding="utf-8")
+    assert main(["train", "score", ex.id, str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "Passed:" in out and f"Pass mark: {training.PASS_MARK} of 100" in out and "Safety 35" in out
+    wrong = next(w for w in WRONG if w["exercise"] == ex.id)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_apply(ex.reference_plan(), wrong["set"])), encoding="utf-8")
+    scores = tmp_path / "scores.json"
+    assert main(["train", "score", ex.id, str(bad), "--trainee", "Ana", "--scores", str(scores)]) == 1
+    out = capsys.readouterr().out
+    assert "Not passed: placement rule broken: dao too medial at point d1_left" in out
+    assert "move it" in out and "mm lateral" in out
+    assert history(scores, "Ana")[0]["passed"] is False
+    assert main(["train", "score", ex.id, str(bad), "--format", "json"]) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert d["passed"] is False and d["pass_mark"][0].startswith("Pass mark")
+    assert any(f["move"] and f["move"]["lateral"] > 0 for f in d["feedback"] if f["point"] == "d1_left")
+    assert main(["train", "score", "no_such_exercise", str(bad)]) == 2
+    start = tmp_path / "start.json"
+    assert main(["train", "start", "masseter_small_jaw", "-o", str(start)]) == 0
+    assert json.loads(start.read_text(encoding="utf-8"))["points"] == []
+    assert main(["train", "list"]) == 0 and "mentalis" in capsys.readouterr().out
