@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -236,7 +236,7 @@ def _calibrate(model: Any, out: PointResult, mv: Move, margin: float) -> Move:
             break
         for a, w in short.items():
             cur[a] = float(np.clip(cur[a] * abs(w) / abs(got[a]), -CALIBRATE_MAX * abs(w), CALIBRATE_MAX * abs(w)))
-    return replace(mv, **{a: _round_up(v, 0.0) for a, v in cur.items()})
+    return _with(mv, {a: _round_up(v, 0.0) for a, v in cur.items()})
 
 
 def _leaves_target(model: Any, out: PointResult, mv: Move, side_sign: float, needle: np.ndarray) -> bool:
@@ -416,11 +416,17 @@ def resolve(fixes: Iterable[Fix]) -> Resolution:
     return res
 
 
+def _with(move: Move, values: Mapping[str, float]) -> Move:
+    """``move`` with some axes set to new values."""
+    v = {a: float(values.get(a, getattr(move, a))) for a, _, _ in AXES}
+    return Move(up=v["up"], lateral=v["lateral"], forward=v["forward"], deeper=v["deeper"], midline=move.midline)
+
+
 def without_axes(move: Move | None, axes: Iterable[str]) -> Move | None:
     """``move`` with the given axes set to 0 (None when nothing is left)."""
     if move is None:
         return None
-    m = replace(move, **{a: 0.0 for a in axes})
+    m = _with(move, {a: 0.0 for a in axes})
     return None if m.is_empty() else m
 
 
