@@ -220,6 +220,16 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from injectmap.teaching.cli_train import cmd_list, cmd_score, cmd_start
+
+    if args.train_cmd == "list":
+        return cmd_list()
+    if args.train_cmd == "start":
+        return cmd_start(args.exercise, out=args.output)
+    return cmd_score(args.exercise, args.plan, fmt=args.format, trainee=args.trainee, scores=args.scores)
+
+
 def cmd_bench(args) -> int:
     from injectmap.planning.bench import run_bench
 
@@ -328,6 +338,19 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--dilution", default="", help="the reconstitution as prepared (default: from the plan's product)")
     r.add_argument("--notes", default="", help="notes of the visit (chart)")
     r.add_argument("--no-structure-labels", action="store_true", help="chart views without muscle and structure names")
+    tr = sub.add_parser("train", help="training exercises: list them, write one's start plan, score a plan")
+    trsub = tr.add_subparsers(dest="train_cmd", required=True)
+    trsub.add_parser("list")
+    ts = trsub.add_parser("start", help="the plan an exercise starts from")
+    ts.add_argument("exercise")
+    ts.add_argument("-o", "--output", help="write to this file instead of printing")
+    tsc = trsub.add_parser("score", help="score a plan for an exercise, with the pass mark and the fixes "
+                                         "(exit 0 passed, 1 not passed, 2 a bad input)")
+    tsc.add_argument("exercise")
+    tsc.add_argument("plan")
+    tsc.add_argument("--format", choices=["json", "table"], default="table")
+    tsc.add_argument("--trainee", help="keep the score under this name")
+    tsc.add_argument("--scores", help="the score file (default: $INJECTMAP_TRAINING_SCORES)")
     b = sub.add_parser("bench", help="speed of the analysis and of the viewer against naive baselines")
     b.add_argument("--format", choices=["json", "table"], default="table")
     b.add_argument("--repeats", type=int, default=200)
@@ -351,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": cmd_bench,
         "report": cmd_report,
         "records": cmd_records,
+        "train": cmd_train,
     }[args.cmd]
     return handler(args)
 

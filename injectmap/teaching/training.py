@@ -46,7 +46,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -75,7 +75,19 @@ from injectmap.planning.doses import area_dose_range, dose_range
 from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.products import ona_equivalent_units
 from injectmap.planning.results import Finding, PlanResult, PointResult, Severity
-from injectmap.planning.rules import brow_height_mm
+from injectmap.planning.rules import brow_height_mm, thresholds
+from injectmap.teaching.training_fixes import (
+    AXES,
+    MIDLINE_MM,
+    PLACEMENT_CODES,
+    Fix,
+    Move,
+    Resolution,
+    fix_for,
+    fix_toward,
+    resolve,
+    without_axes,
+)
 
 __all__ = [
     "EXERCISE_FORMAT",
@@ -101,6 +113,10 @@ __all__ = [
     "record_score",
     "score_attempt",
     "validate_trainee",
+    "contradictions",
+    "pass_mark_lines",
+    "point_moves",
+    "scores_path",
 ]
 
 EXERCISE_FORMAT = "injectmap-exercise"
@@ -115,6 +131,10 @@ FINDING_COST: dict[tuple[Severity, bool], float] = {
 CONSTRAINT_COST = 0.5
 DANGER_CAP = 49
 PASS_MARK = 80
+#: a point that breaks a placement rule (training_fixes.PLACEMENT_CODES: planning's position rules, the septum and
+#: the exercise's constraints) does not pass, whatever the score; corridor findings (anatomical variation, a
+#: bruise) only cost points, since the published sites themselves lie in corridors
+PLACEMENT_RULES = PLACEMENT_CODES
 MAX_TRAINEE_CHARS = 64
 MAX_SCORE_FILE_BYTES = 20_000_000
 _TRAINEE_EXTRA = set(" -'._")
@@ -193,10 +213,22 @@ class Exercise:
     reference_notes: str = ""
     level: str = ""
     source: str = ""
+    start: dict[str, Any] | None = None
 
     def reference_plan(self) -> dict[str, Any]:
         """A copy of the reference answer (a CONTRACTS plan dict)."""
         return json.loads(json.dumps(self.reference))
+
+    def start_plan(self) -> dict[str, Any]:
+        """The plan the exercise starts from: its own ``start`` plan, else an empty plan with the reference's
+        product and face (a copy; never the plan the trainee had before)."""
+        if self.start is not None:
+            return json.loads(json.dumps(self.start))
+        ref = self.reference_plan()
+        plan: dict[str, Any] = {"format": "injectmap-plan", "version": 1, "product": ref["product"], "points": []}
+        if ref.get("model"):
+            plan["model"] = ref["model"]
+        return plan
 
 
 def _exercise_dir() -> Path:
@@ -364,6 +396,8 @@ class ExerciseFile(DataModel):
     reference: Annotated[dict[str, Any], WrapValidator(lambda v, _h: _valid_plan(v))]
     reference_notes: str = ""
     sources: list[str] = []
+    #: the plan the exercise starts from (optional; default: an empty plan on the reference's product and face)
+    start: Annotated[dict[str, Any] | None, WrapValidator(lambda v, _h: None if v is None else _valid_plan(v))] = None
 
 
 def _exercise_messages(exc: ValidationError) -> list[str]:
@@ -401,7 +435,8 @@ def parse_exercise(obj: Any, source: str = "<exercise>") -> Exercise:
                     balance=Balance(expect=b.expect, group=b.group, higher_side=b.higher_side,
                                     min_ratio=b.min_ratio, why=b.why),
                     constraints=tuple(Constraint(c.kind, tuple(c.targets), c.min_mm, c.why) for c in f.constraints),
-                    reference=dict(f.reference), reference_notes=f.reference_notes, level=f.level, source=source)
+                    reference=dict(f.reference), reference_notes=f.reference_notes, level=f.level, source=source,
+                    start=dict(f.start) if f.start is not None else None)
 
 
 # ---------------------------------------------------------------------------------------- scoring
@@ -424,6 +459,8 @@ class Feedback:
     message: str
     structure: str = ""
     point: str = ""
+    #: the move this item asks of its point (None: no move); one point's items never ask opposite moves
+    move: Move | None = None
 
 
 @dataclass
@@ -437,9 +474,12 @@ class Score:
     danger: int = 0
     passed: bool = False
     errors: list[str] = field(default_factory=list)
+    #: why the attempt does not pass besides its total (a missed target, a broken placement rule, an overdose)
+    failed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"exercise_id": self.exercise_id, "total": self.total, "passed": self.passed, "danger": self.danger,
+                "verdict": self.verdict(), "failed": list(self.failed),
                 "components": {k: asdict(c) for k, c in self.components.items()},
                 "feedback": [{**asdict(f), "severity": f.severity.value} for f in self.feedback],
                 "errors": list(self.errors)}
@@ -449,13 +489,81 @@ class Score:
         verdict = "passed" if self.passed else "not passed"
         return f"{self.total}/100 ({verdict}): {parts}"
 
+    def verdict(self) -> str:
+        """Why this attempt passed or not, against the pass mark."""
+        if self.errors:
+            return "Not passed: the plan cannot be evaluated (see its errors)."
+        if self.danger:
+            return (f"Not passed: {self.danger} danger finding(s); a danger fails the exercise whatever the score "
+                    f"(capped at {DANGER_CAP}).")
+        why = ([f"{self.total} is below the pass mark of {PASS_MARK}"] if self.total < PASS_MARK else []) + self.failed
+        if why:
+            return "Not passed: " + "; ".join(why) + "."
+        return (f"Passed: {self.total} reaches the pass mark of {PASS_MARK}, every required muscle is reached, no "
+                "placement rule is broken, no dose is above its maximum and there is no danger finding.")
+
+
+def pass_mark_lines() -> list[str]:
+    """What counts toward the score and how much, and the pass mark (shown in the app and the CLI)."""
+    c = FINDING_COST
+    return [
+        f"Pass mark: {PASS_MARK} of 100, and also every required muscle reached, no placement rule broken (the "
+        "margins each site is taught with: brow, orbital rim and canthus, the masseter safe zone, DAO and mentalis "
+        "positions, platysma depth), no dose above its allowed maximum, and no danger finding (a danger caps the "
+        f"score at {DANGER_CAP}).",
+        f"Targets {WEIGHTS['targets']:g}: the share of the required muscles that a point's likely field reaches.",
+        f"Safety {WEIGHTS['safety']:g}: {WEIGHTS['safety']:g} x (1 - (mean + worst point cost) / 2); a point's cost "
+        f"is {c[(Severity.DANGER, False)]:g} per danger, {c[(Severity.CAUTION, False)]:g} per caution "
+        f"({c[(Severity.CAUTION, True)]:g} on a structure the exercise must spare), "
+        f"{c[(Severity.INFO, True)]:g} per info on such a structure, {CONSTRAINT_COST:g} per broken placement rule "
+        "or exercise constraint, at most 1.",
+        f"Dose {WEIGHTS['dose']:g}: half for the dose of each muscle group, half for the total; full marks inside "
+        "the allowed range, less the further outside it (nothing at 50% off).",
+        f"Balance {WEIGHTS['balance']:g}: left and right dosed alike (or the asymmetry the exercise asks for).",
+    ]
+
+
+def point_moves(feedback: Iterable[Feedback]) -> dict[str, Move]:
+    """The one move the feedback asks of each point (its items' moves put together), point id -> move."""
+    by_point: dict[str, list[Fix]] = {}
+    for f in feedback:
+        if f.point and f.move is not None:
+            by_point.setdefault(f.point, []).append(Fix(f.code, f.structure, f.severity, f.move, ""))
+    out = {}
+    for pid, fixes in by_point.items():
+        mv = resolve(fixes).move
+        if mv is not None:
+            out[pid] = mv
+    return out
+
+
+def contradictions(feedback: Iterable[Feedback]) -> list[str]:
+    """Opposite moves asked of one point on one axis (up and down, medial and lateral, forward and back,
+    deeper and shallower), as sentences; empty when the feedback is consistent."""
+    asked: dict[tuple[str, str], dict[int, list[str]]] = {}
+    for f in feedback:
+        if not f.point or f.move is None:
+            continue
+        for axis, sign in f.move.signs().items():
+            asked.setdefault((f.point, axis), {}).setdefault(sign, []).append(f.code)
+    out = []
+    for (pid, axis), signs in asked.items():
+        if len(signs) > 1:
+            plus, minus = next((p, m) for a, p, m in AXES if a == axis)
+            out.append(f"point {pid}: {plus} ({', '.join(signs[1])}) and {minus} ({', '.join(signs[-1])})")
+    return out
+
 
 class TrainingHintsFile(DataModel):
-    """training_hints.yaml: the hint for a finding code, else for the structure at fault, else the default."""
+    """training_hints.yaml: the words of a fix (teaching.training_fixes derives its direction and distance)."""
 
+    margin_mm: NonNegativeFloat
+    smaller_dose: Annotated[str, StringConstraints(min_length=1)]
+    default: Annotated[str, StringConstraints(min_length=1)]
+    corridor: Annotated[str, StringConstraints(min_length=1)]
+    yields: Annotated[str, StringConstraints(min_length=1)]
     by_code: dict[str, str]
     by_structure: dict[str, str]
-    default: Annotated[str, StringConstraints(min_length=1)]
 
 
 register_model("training_hints.yaml", TrainingHintsFile, "injectmap.teaching")
@@ -464,14 +572,6 @@ register_model("training_hints.yaml", TrainingHintsFile, "injectmap.teaching")
 @lru_cache(maxsize=1)
 def _hints() -> dict[str, Any]:
     return load_data("training_hints.yaml", "injectmap.teaching")
-
-
-def _hint(code: str, structure: str) -> str:
-    h = _hints()
-    if code in h["by_code"]:
-        return str(h["by_code"][code])
-    base = base_of(structure) if structure else ""  # orbit_left -> orbit
-    return str(h["by_structure"].get(base, h["default"]))
 
 
 def _name(model: Any, sid: str) -> str:
@@ -489,22 +589,83 @@ def _consequence(model: Any, sid: str) -> str:
     return s.weakened if s is not None else ""
 
 
-def _point_feedback(model: Any, pid: str, point: PointResult, f: Finding) -> Feedback:
-    code, sid = f.code, f.structure or ""
-    d = f.distance_mm
+def _explain(model: Any, out: PointResult, f: Finding) -> str:
+    """What the finding says, in anatomical terms, with the point's id."""
+    pid, sid, d = out.id, f.structure or "", f.distance_mm
     name = _name(model, sid)
-    hint = _hint(code, sid)
-    if code == "sphere_near_structure":
-        text = (f"Point {pid} reaches {name} (likely field {point.radius_mm:.0f} mm reaches it"
+    if f.code == "sphere_near_structure":
+        return (f"Point {pid} reaches {name} (likely field {out.radius_mm:.0f} mm reaches it"
                 + (f" by {-float(d):.0f} mm" if d is not None and float(d) < 0 else "") + f"): "
-                f"{_consequence(model, sid)}; {hint}.")
-    elif code == "sphere_may_reach_structure":
-        text = (f"Point {pid} may reach {name} (outer field {point.radius_outer_mm:.0f} "
-                f"mm): {_consequence(model, sid)}; {hint}.")
-    else:  # planning's messages (needle, tip and named region rules) already explain the anatomy
-        msg = f.message.strip()
-        text = f"Point {pid}: {msg}{'' if msg.endswith('.') else '.'} To fix: {hint}."
-    return Feedback(f.severity, code, text, sid, pid)
+                f"{_consequence(model, sid)}.")
+    if f.code == "sphere_may_reach_structure":
+        return f"Point {pid} may reach {name} (outer field {out.radius_outer_mm:.0f} mm): {_consequence(model, sid)}."
+    msg = f.message.strip()  # planning's messages (tip, corridor and position rules) already explain the anatomy
+    return f"Point {pid}: {msg}{'' if msg.endswith('.') else '.'}"
+
+
+@dataclass
+class _PointFixes:
+    """The fixes of one point's findings, resolved into one move (teaching.training_fixes.resolve)."""
+
+    fixes: dict[tuple[str, str], Fix] = field(default_factory=dict)
+    res: Resolution = field(default_factory=Resolution)
+
+    @property
+    def move(self) -> Move | None:
+        return self.res.move
+
+    def row(self, model: Any, key: tuple[str, str]) -> tuple[str, Move | None]:
+        """The fix text and move of one finding, consistent with the point's other fixes."""
+        fx = self.fixes[key]
+        move = without_axes(fx.move, self.res.blocked(fx))
+        clash = [c for c in self.res.conflicts if fx in (c.a, c.b)]
+        if clash:
+            text = "; ".join(c.text() for c in clash)
+            return (f"{move.text()}, {fx.reason}; but {text}" if move is not None else text), move
+        stronger = [o for f, o, _ in self.res.yields if f is fx]
+        if stronger:
+            first = stronger[0].reason.split(" (")[0].split(":")[0]
+            care = (fx.alternative or str(_hints()["yields"])).removeprefix("or ")
+            text = (f"{move.text()}, {fx.reason}; " if move is not None else "") + (
+                f"keeping it {first} comes first, so it stays near {_name(model, fx.structure)}: {care}")
+            return text, move
+        text = fx.text()
+        if self.move is not None and move is not None and self.move != move and len(self.fixes) > 1:
+            text += f" (all of this point's fixes together: {self.move.text()})"
+        return text, move
+
+
+def _brow_fix(exercise: Exercise, out: PointResult, model: Any) -> tuple[Fix, float, Constraint] | None:
+    """The fix of a broken exercise constraint (a point too close to a heavy brow), or None."""
+    for con in exercise.constraints:
+        if out.target in con.targets and con.kind == "min_brow_height":
+            h = _brow_height_mm(model, out.entry_mm)
+            if h < con.min_mm:
+                margin = float(_hints()["margin_mm"])
+                up = float(np.ceil(con.min_mm - h + margin - 1e-9))
+                midline = abs(float(out.entry_mm[0])) < MIDLINE_MM
+                return (Fix("brow_height", out.target or "", Severity.CAUTION, Move(up=up, midline=midline),
+                            str(_hints()["by_code"]["brow_height"])), h, con)
+    return None
+
+
+def _point_fixes(exercise: Exercise, out: PointResult, model: Any) -> _PointFixes:
+    """Every fix the point's caution and danger findings (and the exercise's constraints) ask for, and the
+    advice to keep a likely field off a structure the exercise spares (info: it yields to every fix)."""
+    hints = _hints()
+    pf = _PointFixes()
+    for f in out.findings:
+        key = (f.code, f.structure or "")
+        if f.severity >= Severity.CAUTION:
+            pf.fixes[key] = fix_toward(model, out, f, hints) if f.code == "target_not_reached" else \
+                fix_for(model, out, f, hints)
+        elif f.code == "sphere_near_structure" and f.structure in exercise.spare:
+            pf.fixes[key] = fix_for(model, out, f, hints)
+    brow = _brow_fix(exercise, out, model)
+    if brow is not None:
+        pf.fixes[("brow_height", brow[0].structure)] = brow[0]
+    pf.res = resolve(pf.fixes.values())
+    return pf
 
 
 def _sum_units(by_target: Mapping[str, float], structures: tuple[str, ...]) -> float:
@@ -546,9 +707,10 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
         key = p.target or out.tip_in or ""
         by_target[key] = by_target.get(key, 0.0) + ona_equivalent_units(out.units, plan.product_of(p).name)
 
+    fixes = {out.id: _point_fixes(exercise, out, model) for out in res.points}
     comps: dict[str, Component] = {}
-    comps["targets"], feedback = _targets(exercise, res.points, model)
-    comps["safety"], safety_fb, danger = _safety(exercise, res, model)
+    comps["targets"], feedback = _targets(exercise, res.points, model, fixes)
+    comps["safety"], safety_fb, danger = _safety(exercise, res, model, fixes)
     comps["dose"], dose_fb = _dose(exercise, by_target, model)
     comps["balance"], bal_fb = _balance(exercise, res, by_target, model)
     feedback += safety_fb + dose_fb + bal_fb
@@ -562,10 +724,32 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
     feedback.sort(key=lambda f: -f.severity.rank)  # worst first, stable within a severity
     comps = {k: Component(c.name, round(c.points, 1), c.max_points, c.detail) for k, c in comps.items()}
     total_points = int(round(total))
-    return Score(exercise.id, total_points, comps, feedback, danger, bool(total_points >= PASS_MARK and not danger))
+    failed = _must_fail(exercise, comps, feedback, by_target)
+    return Score(exercise.id, total_points, comps, feedback, danger,
+                 bool(total_points >= PASS_MARK and not danger and not failed), failed=failed)
 
 
-def _targets(exercise: Exercise, points: tuple[PointResult, ...], model: Any) -> tuple[Component, list[Feedback]]:
+def _must_fail(exercise: Exercise, comps: Mapping[str, Component], feedback: list[Feedback],
+               by_target: Mapping[str, float]) -> list[str]:
+    """What fails the attempt whatever its total: a missed target, a broken placement rule, an overdose."""
+    out = []
+    missed = sorted({f.structure for f in feedback if f.code == "target_missed"})
+    if missed:
+        out.append(f"{len(missed)} required muscle(s) not reached ({', '.join(m.replace('_', ' ') for m in missed)})")
+    broken = sorted({(f.point, f.code) for f in feedback if f.code in PLACEMENT_RULES and f.severity >= Severity.CAUTION})
+    if broken:
+        out.append("placement rule broken: " + ", ".join(f"{c.replace('_', ' ')} at point {p}" for p, c in broken))
+    doses = [(g, _sum_units(by_target, g.structures)) for g in exercise.dose_groups]
+    doses.append((exercise.total, float(sum(by_target.values()))))
+    over = [(g, u) for g, u in doses if u > g.max_units + 1e-9]
+    if over:
+        out.append("dose above the allowed maximum: " + ", ".join(
+            f"{g.id.replace('_', ' ')} {u:g} U > {g.max_units:g} U" for g, u in over))
+    return out
+
+
+def _targets(exercise: Exercise, points: tuple[PointResult, ...], model: Any,
+             fixes: Mapping[str, _PointFixes]) -> tuple[Component, list[Feedback]]:
     """The ``targets`` component: the share of required targets reached, and a feedback per missed one."""
     feedback: list[Feedback] = []
     reached: dict[str, list[str]] = {t: [] for t in exercise.targets}
@@ -576,13 +760,18 @@ def _targets(exercise: Exercise, points: tuple[PointResult, ...], model: Any) ->
         if pids:
             continue
         aimed = [o for o in points if o.target == t]
+        move = None
         if aimed:
             ids = ", ".join(o.id for o in aimed)
             msg = (f"No point reaches {_name(model, t)}: point(s) {ids} aim at it but their field of effect "
-                   f"does not reach the muscle. Check the entry and the depth: {model.structures[t].action}")
+                   f"does not reach the muscle ({model.structures[t].action}).")
+            key = ("target_not_reached", t)
+            if key in fixes[aimed[0].id].fixes:
+                text, move = fixes[aimed[0].id].row(model, key)
+                msg += f" To fix point {aimed[0].id}: {text}."
         else:
             msg = _untreated_message(model, t)
-        feedback.append(Feedback(Severity.CAUTION, "target_missed", msg, t, aimed[0].id if aimed else ""))
+        feedback.append(Feedback(Severity.CAUTION, "target_missed", msg, t, aimed[0].id if aimed else "", move))
     n_ok = sum(1 for v in reached.values() if v)
     pts = WEIGHTS["targets"] * n_ok / len(exercise.targets)
     return Component("targets", pts, WEIGHTS["targets"], f"{n_ok} of {len(exercise.targets)} required targets reached"), \
@@ -600,45 +789,68 @@ def _untreated_message(model: Any, t: str) -> str:
     return msg
 
 
-def _point_cost(exercise: Exercise, out: PointResult, model: Any, feedback: list[Feedback]) -> tuple[float, int]:
+def _reached_elsewhere(out: PointResult, points: tuple[PointResult, ...]) -> bool:
+    return any(o.target == out.target and o.target_reached for o in points)
+
+
+def _point_cost(exercise: Exercise, out: PointResult, model: Any, feedback: list[Feedback],
+                pf: _PointFixes, all_points: tuple[PointResult, ...]) -> tuple[float, int]:
     """One point's safety cost (capped at 1) and its danger findings; its feedback is appended to ``feedback``."""
     spare = set(exercise.spare)
     c, danger = 0.0, 0
+    likely_u = thresholds().sphere_spared.likely_units
     for f in out.findings:
         if f.code == "target_not_reached":
+            if out.target not in exercise.targets or _reached_elsewhere(out, all_points):
+                text, move = pf.row(model, (f.code, f.structure or ""))
+                feedback.append(Feedback(Severity.INFO, f.code, f"Point {out.id} does not reach "
+                                         f"{_name(model, out.target or '')}: its field stops "
+                                         f"{float(f.distance_mm or 0):.0f} mm short, so its dose is spent around the "
+                                         f"muscle. To fix: {text}.", f.structure or "", out.id, move))
             continue
         sid = f.structure or ""
         must = sid in spare
-        c += FINDING_COST[(f.severity, must)]
+        cost = FINDING_COST[(f.severity, must)]
+        c += max(cost, CONSTRAINT_COST) if f.code in PLACEMENT_RULES else cost
         danger += f.severity is Severity.DANGER
-        if f.severity >= Severity.CAUTION or must:
-            feedback.append(_point_feedback(model, out.id, out, f))
+        if f.severity >= Severity.CAUTION:
+            text, move = pf.row(model, (f.code, sid))
+            feedback.append(Feedback(f.severity, f.code, f"{_explain(model, out, f)} To fix: {text}.", sid, out.id,
+                                     move))
+        elif must and (f.code, sid) in pf.fixes:  # the likely field on a structure to spare: advice
+            text, move = pf.row(model, (f.code, sid))
+            feedback.append(Feedback(f.severity, f.code, f"{_explain(model, out, f)} It carries less than "
+                                     f"{likely_u:g} U into it, but this exercise spares it: to keep clear, {text}.",
+                                     sid, out.id, move))
+        elif must:  # context on a structure to spare: no move asked
+            feedback.append(Feedback(f.severity, f.code, f"{_explain(model, out, f)} No change needed: the field "
+                                     f"carries less than {likely_u:g} U into it.", sid, out.id))
     if out.target and out.target in spare:
         c += FINDING_COST[(Severity.CAUTION, True)]
         feedback.append(Feedback(
             Severity.CAUTION, "targets_spared_structure",
             f"Point {out.id} aims at {_name(model, out.target)}, which this exercise must spare: "
             f"{_consequence(model, out.target)}.", out.target, out.id))
-    for con in exercise.constraints:
-        if out.target in con.targets and con.kind == "min_brow_height":
-            h = _brow_height_mm(model, out.entry_mm)
-            if h < con.min_mm:
-                c += CONSTRAINT_COST
-                feedback.append(Feedback(
-                    Severity.CAUTION, "brow_height",
-                    f"Point {out.id} is {h:.0f} mm above the brow; this exercise needs at least "
-                    f"{con.min_mm:.0f} mm ({con.why}). Weakening the lowest {_name(model, out.target)} "
-                    f"fibres: {_consequence(model, out.target)}. To fix: {_hint('brow_height', '')}.",
-                    out.target, out.id))
+    brow = _brow_fix(exercise, out, model)
+    if brow is not None:
+        fx, h, con = brow
+        c += CONSTRAINT_COST
+        text, move = pf.row(model, ("brow_height", fx.structure))
+        feedback.append(Feedback(
+            Severity.CAUTION, "brow_height",
+            f"Point {out.id} is {h:.0f} mm above the brow; this exercise needs at least "
+            f"{con.min_mm:.0f} mm ({con.why}). Weakening the lowest {_name(model, fx.structure)} "
+            f"fibres: {_consequence(model, fx.structure)}. To fix: {text}.", fx.structure, out.id, move))
     return min(1.0, c), danger
 
 
-def _safety(exercise: Exercise, res: PlanResult, model: Any) -> tuple[Component, list[Feedback], int]:
+def _safety(exercise: Exercise, res: PlanResult, model: Any,
+            fixes: Mapping[str, _PointFixes]) -> tuple[Component, list[Feedback], int]:
     """The ``safety`` component, its feedback, and the number of danger findings (points and plan)."""
     feedback: list[Feedback] = []
     costs, danger = [], 0
     for out in res.points:
-        c, d = _point_cost(exercise, out, model, feedback)
+        c, d = _point_cost(exercise, out, model, feedback, fixes[out.id], res.points)
         costs.append(c)
         danger += d
     for f in res.findings:
@@ -685,11 +897,12 @@ def _dose_feedback(model: Any, g: DoseLimit, units: float, what: str) -> Feedbac
         why = ("too little leaves the muscle active: the lines stay, or the effect is short"
                if units > 0 else "no toxin there at all")
         msg = (f"Dose of {what} ({names}): {units:g} U is below the allowed {g.min_units:g}-{g.max_units:g} U: "
-               f"{why}.")
+               f"{why}. To fix: give {g.min_units - units:g} U more (at least {g.min_units:g} U).")
     else:
         cons = _consequence(model, main)
         msg = (f"Dose of {what} ({names}): {units:g} U is above the allowed {g.min_units:g}-{g.max_units:g} U: "
-               f"too much spreads further and weakens more than intended ({cons}).")
+               f"too much spreads further and weakens more than intended ({cons}). To fix: give "
+               f"{units - g.max_units:g} U less (at most {g.max_units:g} U).")
     return Feedback(Severity.CAUTION, "dose_out_of_range", msg + f" Source: {g.source.split(' | ')[0]}", main)
 
 
@@ -738,6 +951,15 @@ def _balance(exercise: Exercise, res: PlanResult, by_target: Mapping[str, float]
 
 
 # ---------------------------------------------------------------------------------------- score file
+SCORES_ENV = "INJECTMAP_TRAINING_SCORES"
+
+
+def scores_path() -> Path:
+    """Where trainees' scores are kept (``$INJECTMAP_TRAINING_SCORES`` or the user's cache)."""
+    p = os.environ.get(SCORES_ENV)
+    return Path(p) if p else Path.home() / ".cache" / "injectmap" / "training_scores.json"
+
+
 def validate_trainee(name: Any) -> str:
     """A trainee name, stripped: 1-64 characters, letters, digits, spaces and - ' . _ only.
 

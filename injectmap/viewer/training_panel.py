@@ -5,12 +5,18 @@ input and calls :mod:`teaching.training` (the scoring asks planning's ``check_pl
 measured here). Selecting a feedback item selects its point and highlights the structure at fault
 through the state's ``highlight`` (the same mechanism as the findings table).
 
+An exercise starts from its own plan (``Exercise.start_plan``: empty, on the exercise's face and
+product), never from the plan the session had: entering training keeps the planning plan (and its
+undo history) aside and leaving training puts it back. The trainee's plan of each exercise is kept
+while the session lasts, so switching exercises and back resumes the attempt.
+
 Scores are recorded per trainee in ``$INJECTMAP_TRAINING_SCORES`` (default
 ``~/.cache/injectmap/training_scores.json``) when a trainee name is given.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -19,26 +25,25 @@ import panel as pn
 import param
 
 from injectmap.teaching.training import (
+    SCORES_ENV,
     Exercise,
     Score,
     ScoreFileError,
     history,
     load_exercises,
+    pass_mark_lines,
     record_score,
     score_attempt,
+    scores_path,
     validate_trainee,
 )
-from injectmap.viewer.state import DEFAULT_PRODUCT, AppState
+from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
 
-SCORES_ENV = "INJECTMAP_TRAINING_SCORES"
+__all__ = ["FEEDBACK_COLUMNS", "SCORES_ENV", "TrainingPanel", "scores_path"]
+
 FEEDBACK_COLUMNS = ["severity", "point", "structure", "message"]
-
-
-def scores_path() -> Path:
-    """Where trainees' scores are kept (``$INJECTMAP_TRAINING_SCORES`` or the user's cache)."""
-    p = os.environ.get(SCORES_ENV)
-    return Path(p) if p else Path.home() / ".cache" / "injectmap" / "training_scores.json"
+PASS_MARK_CLASS = "training-passmark"
 
 
 class TrainingPanel(pn.viewable.Viewer):
@@ -55,13 +60,17 @@ class TrainingPanel(pn.viewable.Viewer):
         self.state, self.model = state, model
         self.scores_file = Path(scores_file) if scores_file is not None else scores_path()
         self._rows: list[dict[str, str]] = []
+        #: the planning plan, its selection and undo history, kept aside while training
+        self._planning: tuple[dict[str, Any], str, list[Any], list[Any]] | None = None
+        #: the trainee's plan of each exercise opened in this session
+        self._attempts: dict[str, dict[str, Any]] = {}
         self.picker = pn.widgets.Select(label="Exercise", options={e.title: i for i, e in self.exercises.items()},
                                         value=self.exercise_id, width=420, css_classes=["training-picker"])
         self.picker.link(self, value="exercise_id")
         self.goal = pn.pane.Markdown("", width=860, css_classes=["training-goal"])
         self.trainee = pn.widgets.TextInput(label="Trainee name (scores are kept under it)", width=260,
                                             placeholder="e.g. Ana M.")
-        self.empty = pn.widgets.Button(label="Start from an empty plan", width=200)
+        self.empty = pn.widgets.Button(label="Start the exercise again", width=200)
         self.reference = pn.widgets.Button(label="Load reference answer", width=190)
         self.score_button = pn.widgets.Button(label="Score my plan", color="primary", width=150)
         self.empty.on_click(self._on_empty)
@@ -75,14 +84,19 @@ class TrainingPanel(pn.viewable.Viewer):
                                              css_classes=["training-feedback"])
         self.feedback.param.watch(self._on_feedback_select, "selection")
         self.history = pn.pane.Markdown("", width=860, css_classes=["training-history"])
+        self.pass_mark = pn.pane.Markdown("**How the score counts**\n\n" + "\n".join(
+            f"- {plain(x)}" for x in pass_mark_lines()), width=860, css_classes=[PASS_MARK_CLASS])
         self._layout = pn.Card(
-            self.goal,
+            self.goal, self.pass_mark,
             pn.Row(self.picker, self.trainee),
             pn.Row(self.empty, self.reference, self.score_button),
             self.result, self.feedback, self.history,
             title="Training", width=880, css_classes=["training-panel"], visible=state.mode == "training")
         state.param.watch(self._on_mode, ["mode"])
+        self._shown = self.exercise_id
         self._show_goal()
+        if state.mode == "training":
+            self._enter()
 
     # ------------------------------------------------------------------ views
     @property
@@ -111,6 +125,10 @@ class TrainingPanel(pn.viewable.Viewer):
                          f"{ex.balance.group.replace('_', ' ')} needs at least {ex.balance.min_ratio:g} times the "
                          f"other side's dose.")
         self.goal.object = "\n\n".join(lines)
+        if self.state.mode == "training" and self._shown != self.exercise_id:  # another exercise: its own plan
+            self._attempts[self._shown] = self.state.plan_dict()
+            self._load_exercise_plan()
+        self._shown = self.exercise_id
         self.score = None
         self._rows = []
         self.feedback.value = self._frame()
@@ -120,14 +138,48 @@ class TrainingPanel(pn.viewable.Viewer):
         s = self.model.structures.get(sid)
         return s.name + ("" if s.side in ("midline", "") else f" ({s.side})") if s is not None else sid
 
-    def _on_mode(self, *_: Any) -> None:
+    def _on_mode(self, event: Any = None) -> None:
         self._layout.visible = self.state.mode == "training"
+        old = getattr(event, "old", None)
+        if self.state.mode == "training" and old != "training":
+            self._enter()
+        elif self.state.mode != "training" and old == "training":
+            self._leave()
+
+    # ------------------------------------------------------------------ the planning plan and the exercise's
+    def _enter(self) -> None:
+        """Keep the planning plan aside and open the exercise's own plan."""
+        st = self.state
+        self._planning = (st.plan_dict(), st.selected, copy.deepcopy(st._undo), copy.deepcopy(st._redo))
+        self._load_exercise_plan()
+
+    def _leave(self) -> None:
+        """Keep the trainee's plan of this exercise and put the planning plan back, with its undo history."""
+        self._attempts[self.exercise_id] = self.state.plan_dict()
+        if self._planning is None:
+            return
+        plan, selected, undo, redo = self._planning
+        self._planning = None
+        st = self.state
+        st.load_plan(plan, undoable=False)
+        st._undo[:], st._redo[:] = undo, redo  # the planning history, as it was before training
+        with param.edit_constant(st):
+            st.can_undo, st.can_redo = bool(undo), bool(redo)
+        if selected in st.point_ids():
+            st.selected = selected
+        st.message = "Back to planning: the plan you had before training is restored."
+
+    def _load_exercise_plan(self) -> None:
+        """The trainee's earlier plan of this exercise in this session, else the exercise's start plan; not
+        undoable into the planning plan."""
+        plan = self._attempts.get(self.exercise_id) or self.exercise.start_plan()
+        self.state.load_plan(plan, undoable=False)
+        self.state.message = f"Training: '{self.exercise.title}' (the planning plan is kept for later)."
 
     # ------------------------------------------------------------------ actions
     def _on_empty(self, _e: Any = None) -> None:
-        self.state.load_plan({"format": "injectmap-plan", "version": 1, "product": dict(DEFAULT_PRODUCT),
-                              "points": []})
-        self.state.message = f"Empty plan for '{self.exercise.title}'."
+        self.state.load_plan(self.exercise.start_plan())
+        self.state.message = f"Started '{self.exercise.title}' again from its own plan (undo to go back)."
 
     def _on_reference(self, _e: Any = None) -> None:
         self.state.load_plan(self.exercise.reference_plan())
@@ -142,7 +194,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self.score = s
         verdict = "passed" if s.passed else "not passed"
         parts = " · ".join(f"{c.name} {c.points:.0f}/{c.max_points:.0f}" for c in s.components.values())
-        lines = [f"## Score: {s.total}/100 ({verdict})", parts]
+        lines = [f"## Score: {s.total}/100 ({verdict})", f"**{plain(s.verdict())}**", parts]
         lines += [f"- *{c.name}*: {c.detail}" for c in s.components.values()]
         if not s.feedback:
             lines.append("No mistakes found: every target reached, nothing to spare reached, doses in range.")

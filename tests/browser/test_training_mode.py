@@ -29,3 +29,29 @@ def test_training_mode_scores_the_reference_answer(app_page: AppPage) -> None:
     # the reference answer still has teaching feedback (the lower-lip depressor is close): its rows show
     page.locator(".training-feedback .tabulator-row").first.wait_for(timeout=30_000)
     assert not [e for e in app_page.errors if "Error" in e and "favicon" not in e]
+
+
+def test_an_exercise_opens_its_own_plan_and_planning_comes_back(app_page: AppPage) -> None:
+    page = app_page.page
+    demo_ids = [t.split("\n")[0].strip() for t in app_page.plan_rows().all_inner_texts()]
+    assert "g1" in " ".join(demo_ids)
+    app_page.switch_mode("training", ".training-panel")
+    # the exercise starts from its own (empty) plan, not from the planning plan
+    page.wait_for_function("() => document.querySelectorAll('.plan-table .tabulator-row').length === 0",
+                           timeout=60_000)
+    line = page.locator(".training-passmark").get_by_text(re.compile(r"Pass mark: 80 of 100"))
+    line.wait_for(state="visible", timeout=30_000)
+    assert "placement rule" in line.inner_text()
+    page.locator(".training-picker select").select_option(label="Mentalis (dimpled, 'orange-peel' chin)")
+    page.get_by_role("button", name="Load reference answer").click()
+    app_page.plan_rows().filter(has_text="mn1_left").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Score my plan").click()
+    page.locator(".training-score").get_by_text(re.compile(r"^Passed: \d+ reaches the pass mark")).wait_for(
+        timeout=60_000)
+    # leaving training puts the planning plan back
+    page.get_by_role("button", name="depth planning", exact=True).click()
+    app_page.plan_rows().filter(has_text="g1").first.wait_for(timeout=60_000)
+    page.wait_for_function("() => ![...document.querySelectorAll('.plan-table .tabulator-row')]"
+                           ".some(r => r.innerText.includes('mn1_left'))", timeout=60_000)
+    assert app_page.plan_rows().count() == len(demo_ids)
+    assert not [e for e in app_page.errors if "Error" in e and "favicon" not in e]

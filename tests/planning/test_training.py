@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,241 @@ def test_exercise_model_lists_every_problem():
     assert "dose_groups[0].structures[0]: unknown structure 'nowhere_left'" in errs
     assert "total: unknown key 'max_unit'" in errs
     assert any(e.startswith("balance: ") and "asymmetric exercise needs group" in e for e in errs)
+
+
+# ------------------------------------------------------------------ hints that follow from the findings
+WRONG = json.loads((Path(__file__).parent / "training" / "wrong_answers.json").read_text(encoding="utf-8"))["answers"]
+#: "move it 4 mm up, 2 mm back and 3 mm deeper": the moves a fix text asks for
+_MOVE_TEXT = re.compile(r"move it ((?:\d+(?:\.\d+)? mm [a-z' ]+?(?:, | and )?)+)(?=[,.;(]|$)")
+_WORD_AXIS = {"up": ("up", 1), "down": ("up", -1), "lateral": ("lateral", 1), "medial": ("lateral", -1),
+              "forward": ("forward", 1), "back": ("forward", -1), "deeper": ("deeper", 1), "shallower": ("deeper", -1),
+              "toward the patient's left": ("lateral", 1), "toward the patient's right": ("lateral", -1)}
+
+
+def _text_moves(message: str) -> set[tuple[str, int]]:
+    """The (axis, sign) pairs of every 'move it ...' phrase in a feedback text."""
+    out = set()
+    for m in _MOVE_TEXT.finditer(message):
+        for part in re.split(r", | and ", m.group(1)):
+            word = re.sub(r"^\d+(?:\.\d+)? mm ", "", part.strip())
+            if word in _WORD_AXIS:
+                out.add(_WORD_AXIS[word])
+    return out
+
+
+def _text_contradictions(score) -> list[str]:
+    """A checker independent of the typed moves: opposite directions on one axis in one point's texts."""
+    seen: dict[str, set[tuple[str, int]]] = {}
+    for f in score.feedback:
+        if f.point:
+            seen.setdefault(f.point, set()).update(_text_moves(f.message))
+    return [f"{pid}: {axis}" for pid, moves in seen.items() for axis, sign in moves if (axis, -sign) in moves
+            and sign > 0]
+
+
+def _apply(plan: dict, changes: dict) -> dict:
+    plan = copy.deepcopy(plan)
+    for p in plan["points"]:
+        if p["id"] in changes:
+            p.update(copy.deepcopy(changes[p["id"]]))
+    return plan
+
+
+def test_the_checkers_detect_opposite_moves():
+    from injectmap.planning.results import Severity
+    from injectmap.teaching.training import Feedback
+    from injectmap.teaching.training_fixes import Move
+
+    fb = [Feedback(Severity.CAUTION, "a", "To fix: move it 3 mm down, below the line.", "x", "p1", Move(up=-3)),
+          Feedback(Severity.CAUTION, "b", "To fix: move it 2 mm up and 1 mm lateral, away.", "y", "p1",
+                   Move(up=2, lateral=1)),
+          Feedback(Severity.CAUTION, "c", "To fix: move it 2 mm up.", "y", "p2", Move(up=2))]
+    assert training.contradictions(fb) == ["point p1: up (b) and down (a)"]
+    assert _text_contradictions(type("S", (), {"feedback": fb})) == ["p1: up"]
+    assert _text_moves("move it 4 mm up, 2 mm back and 3 mm deeper, away from x") == {
+        ("up", 1), ("forward", -1), ("deeper", 1)}
+
+
+def test_resolve_gives_one_move_or_names_the_conflict():
+    from injectmap.planning.results import Severity
+    from injectmap.teaching.training_fixes import Fix, Move, resolve
+
+    a = Fix("sphere_near_structure", "s1", Severity.CAUTION, Move(up=3, lateral=2), "away from A")
+    b = Fix("sphere_near_structure", "s2", Severity.CAUTION, Move(up=5), "away from B")
+    r = resolve([a, b])
+    assert r.move == Move(up=5, lateral=2) and not r.conflicts and not r.yields
+    c = Fix("sphere_may_reach_structure", "s3", Severity.CAUTION, Move(up=-4), "away from C")
+    r = resolve([a, c])
+    assert r.move == Move(lateral=2) and [k.axis for k in r.conflicts] == ["up"]
+    assert "cannot satisfy both" in r.conflicts[0].text() and "3 mm up" in r.conflicts[0].text()
+    # a placement rule comes before a corridor: the corridor's fix yields on that axis
+    line = Fix("masseter_above_safe_zone", "d", Severity.CAUTION, Move(up=-15), "below the line")
+    duct = Fix("tip_in_duct_corridor", "d", Severity.CAUTION, Move(up=7, forward=5), "away from the duct")
+    r = resolve([duct, line])
+    assert r.move == Move(up=-15, forward=5) and not r.conflicts
+    assert r.yields == [(duct, line, "up")] and r.blocked(duct) == ["up"]
+
+
+@pytest.mark.parametrize("eid", sorted(REQUIRED))
+def test_reference_answer_has_no_contradictory_hint(reference_scores, eid):
+    s = reference_scores[eid]
+    assert s.passed and not s.failed, (eid, s.verdict())
+    assert training.contradictions(s.feedback) == []
+    assert _text_contradictions(s) == []
+    for f in s.feedback:  # the phrases of the old hint table that contradicted the finding they explained
+        assert "inject deeper" not in f.message and "higher and more lateral" not in f.message, f.message
+
+
+@pytest.mark.parametrize("wrong", WRONG, ids=[w["exercise"] for w in WRONG])
+def test_wrong_answer_fails_with_the_hint_that_names_the_fix(model, reference_scores, wrong):
+    ex = load_exercise(wrong["exercise"])
+    s = score_attempt(ex, _apply(ex.reference_plan(), wrong["set"]), model)
+    exp = wrong["expect"]
+    assert not s.passed and s.total < reference_scores[ex.id].total, (wrong["mistake"], s.verdict())
+    fb = [f for f in s.feedback if f.code == exp["code"] and f.point == exp["point"]]
+    assert fb, (wrong["mistake"], [(f.code, f.point) for f in s.feedback])
+    f = fb[0]
+    assert "To fix" in f.message
+    for word in exp["words"]:
+        assert word in f.message, (word, f.message)
+    if exp["move"]:
+        assert f.move is not None and exp["move"].items() <= f.move.signs().items(), (f.move, f.message)
+        assert _text_moves(f.message) >= set(exp["move"].items())
+    assert training.contradictions(s.feedback) == [] and _text_contradictions(s) == []
+    assert s.verdict().startswith("Not passed")
+
+
+@pytest.mark.parametrize("wrong", [w for w in WRONG if w["expect"]["move"]],
+                         ids=[w["exercise"] for w in WRONG if w["expect"]["move"]])
+def test_following_the_hint_clears_the_finding(model, wrong):
+    from injectmap.planning.check import check_plan
+    from injectmap.teaching.training_fixes import apply_move
+
+    ex = load_exercise(wrong["exercise"])
+    plan = _apply(ex.reference_plan(), wrong["set"])
+    s = score_attempt(ex, plan, model)
+    pid, code = wrong["expect"]["point"], wrong["expect"]["code"]
+    move = training.point_moves(s.feedback)[pid]
+    res = check_plan(plan, model)
+    out = next(o for o in res.points if o.id == pid)
+    plan["points"] = [apply_move(p, out, move, model) if p["id"] == pid else p for p in plan["points"]]
+    after = score_attempt(ex, plan, model)
+    assert not [f for f in after.feedback if f.point == pid and f.code == code], (move, after.feedback)
+    assert after.total > s.total
+
+
+def test_masseter_point_is_never_told_up_and_down(model):
+    ex = load_exercise("masseter_small_jaw")
+    plan = _replace(ex.reference_plan(), "m2_left", at={"landmark": "gonion_left", "superior_mm": 55,
+                                                         "anterior_mm": 14})
+    s = score_attempt(ex, plan, model)
+    moves = _text_moves(" ".join(f.message for f in s.feedback if f.point == "m2_left"))
+    assert ("up", -1) in moves and ("up", 1) not in moves
+    assert training.contradictions(s.feedback) == []
+
+
+def test_corrugator_point_is_not_sent_outside_the_orbital_rim(model, reference_scores):
+    s = reference_scores["glabellar_complex"]
+    for f in s.feedback:
+        if f.point.startswith("c"):
+            assert "outside the bony orbital rim" not in f.message and "outside the" not in f.message, f.message
+
+
+def test_no_deeper_move_for_a_tip_already_in_the_masseter(model):
+    from injectmap.planning.check import check_plan
+
+    ex = load_exercise("masseter_small_jaw")
+    plan = ex.reference_plan()
+    for p in plan["points"]:
+        p["units"] = 12  # a large field that reaches risorius from a tip in the masseter
+    s = score_attempt(ex, plan, model)
+    res = check_plan(plan, training.model_for_plan(training.parse_plan(plan)))
+    in_masseter = {o.id for o in res.points if o.tip_in == o.target}
+    assert in_masseter
+    for f in s.feedback:
+        if f.point in in_masseter and f.move is not None:
+            assert f.move.deeper <= 0, f.message
+
+
+def test_a_reasonable_masseter_plan_passes(model):
+    from injectmap.planning.protocols import protocol_plan
+
+    ex = load_exercise("masseter_small_jaw")
+    plan = protocol_plan("masseter_three_point")  # three points per side, 12 + 6 + 6 U, 12 mm deep (ASJ)
+    plan["model"] = ex.reference_plan()["model"]
+    s = score_attempt(ex, plan, model)
+    assert s.passed, (s.summary(), s.verdict(), [f.message for f in s.feedback])
+    trainee = _apply(ex.reference_plan(), {f"{n}_{side}": {"depth_mm": 10, "units": u}
+                                           for n, u in (("m1", 10), ("m2", 8), ("m3", 6))
+                                           for side in ("left", "right")})
+    s2 = score_attempt(ex, trainee, model)
+    assert s2.passed, (s2.summary(), s2.verdict())
+
+
+def test_the_pass_mark_is_explained(reference_scores):
+    lines = training.pass_mark_lines()
+    text = " ".join(lines)
+    assert f"{training.PASS_MARK} of 100" in lines[0] and "danger" in lines[0] and "placement rule" in lines[0]
+    for name, w in training.WEIGHTS.items():
+        assert f"{name.capitalize()} {w:g}" in text
+    assert sum(training.WEIGHTS.values()) == 100
+    assert reference_scores["mentalis"].verdict().startswith("Passed")
+    d = reference_scores["mentalis"].to_dict()
+    assert d["verdict"].startswith("Passed") and d["failed"] == []
+
+
+def test_a_missing_side_fails_whatever_the_total(model):
+    ex = load_exercise("crows_feet_smile")
+    plan = ex.reference_plan()
+    plan["points"] = [p for p in plan["points"] if not p["id"].endswith("_right")]
+    s = score_attempt(ex, plan, model)
+    assert not s.passed and any("not reached" in r for r in s.failed)
+
+
+def test_an_exercise_starts_from_its_own_plan(tmp_path: Path):
+    jaw = load_exercise("masseter_small_jaw")
+    start = jaw.start_plan()
+    assert start["points"] == [] and start["model"] == jaw.reference_plan()["model"]
+    assert start["product"] == jaw.reference_plan()["product"]
+    start["points"].append({"id": "x"})
+    assert jaw.start_plan()["points"] == []  # a copy
+    obj = json.loads(Path(load_exercise("mentalis").source).read_text(encoding="utf-8"))
+    obj["start"] = {"format": "injectmap-plan", "version": 1,
+                    "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+                    "points": [{"id": "given", "units": 2, "target": "mentalis_left", "at": {"landmark": "pogonion"},
+                                "depth_mm": 4}]}
+    ex = parse_exercise(obj, source="x.json")
+    assert [p["id"] for p in ex.start_plan()["points"]] == ["given"]
+    obj["start"]["points"][0]["units"] = -1
+    with pytest.raises(ExerciseError, match="start"):
+        parse_exercise(obj, source="x.json")
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_scores_a_plan_with_the_pass_mark_and_the_fixes(tmp_path: Path, capsys):
+    from injectmap.cli import main
+
+    ex = load_exercise("depressor_anguli_oris")
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(ex.reference_plan()), encoding="utf-8")
+    assert main(["train", "score", ex.id, str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "Passed:" in out and f"Pass mark: {training.PASS_MARK} of 100" in out and "Safety 35" in out
+    wrong = next(w for w in WRONG if w["exercise"] == ex.id)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_apply(ex.reference_plan(), wrong["set"])), encoding="utf-8")
+    scores = tmp_path / "scores.json"
+    assert main(["train", "score", ex.id, str(bad), "--trainee", "Ana", "--scores", str(scores)]) == 1
+    out = capsys.readouterr().out
+    assert "Not passed: placement rule broken: dao too medial at point d1_left" in out
+    assert "move it" in out and "mm lateral" in out
+    assert history(scores, "Ana")[0]["passed"] is False
+    assert main(["train", "score", ex.id, str(bad), "--format", "json"]) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert d["passed"] is False and d["pass_mark"][0].startswith("Pass mark")
+    assert any(f["move"] and f["move"]["lateral"] > 0 for f in d["feedback"] if f["point"] == "d1_left")
+    assert main(["train", "score", "no_such_exercise", str(bad)]) == 2
+    start = tmp_path / "start.json"
+    assert main(["train", "start", "masseter_small_jaw", "-o", str(start)]) == 0
+    assert json.loads(start.read_text(encoding="utf-8"))["points"] == []
+    assert main(["train", "list"]) == 0 and "mentalis" in capsys.readouterr().out

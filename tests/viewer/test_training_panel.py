@@ -100,3 +100,39 @@ def test_a_bad_name_or_a_bad_file_keeps_the_score_on_screen(panel: TrainingPanel
     panel.score_button.clicks += 1
     assert "Score not kept" in panel.result.object and "not valid JSON" in panel.result.object
     assert panel.scores_file.read_text(encoding="utf-8") == "{broken"
+
+
+def test_an_exercise_starts_from_its_own_plan_and_the_planning_plan_comes_back(panel: TrainingPanel):
+    st = panel.state
+    st.load_plan({"format": "injectmap-plan", "version": 1, "points": [
+        {"id": "g1", "units": 4, "target": "procerus", "at": {"landmark": "glabella"}, "depth_mm": 3}]},
+        undoable=False)
+    st.update_point("g1", units=5)  # an edit to undo later
+    before = st.plan_dict()
+    st.mode = "training"
+    assert st.points == [] and not st.can_undo  # the exercise's own plan; no undo into the planning plan
+    panel.reference.clicks += 1
+    assert "g1" in st.point_ids() and st.point("g1")["units"] == 4  # the exercise's reference, not planning's
+    panel.picker.value = "masseter_small_jaw"
+    assert st.points == [] and st.extra.get("model") == {"shape": {"masseter": -1.0}}  # its face, no points
+    panel.picker.value = "glabellar_complex"
+    assert "c1_left" in st.point_ids()  # the attempt of this exercise resumes
+    st.mode = "depth planning"
+    assert st.plan_dict() == before and st.can_undo
+    assert st.undo() and st.point("g1")["units"] == 4  # the planning history is back too
+    st.redo()
+    st.mode = "training"
+    assert "c1_left" in st.point_ids()
+
+
+def test_the_pass_mark_is_shown_and_the_verdict_says_why(panel: TrainingPanel):
+    assert "Pass mark: 80 of 100" in panel.pass_mark.object and "placement rule" in panel.pass_mark.object
+    panel.picker.value = "depressor_anguli_oris"
+    panel.reference.clicks += 1
+    pid = "d1_left"
+    panel.state.update_point(pid, at={"landmark": "cheilion_left", "lateral_mm": -8, "superior_mm": -20})
+    panel.score_button.clicks += 1
+    assert "(not passed)" in panel.result.object and "placement rule broken" in panel.result.object
+    rows = panel.feedback.value
+    msg = next(r["message"] for _, r in rows.iterrows() if r["point"] == pid and "medial" in r["message"])
+    assert "mm lateral" in msg
