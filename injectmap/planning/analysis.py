@@ -222,27 +222,90 @@ def tip_layer(model, tip: np.ndarray, inside: list[str]) -> str:
     return "bone"
 
 
-def _polyline_distance(p: np.ndarray, line: np.ndarray) -> float:
-    """Distance from ``p`` to a polyline (its segments, not only its vertices)."""
+def _polyline_closest(p: np.ndarray, line: np.ndarray) -> tuple[float, np.ndarray]:
+    """Distance from ``p`` to a polyline (its segments, not only its vertices) and the closest point on it."""
     a, b = line[:-1], line[1:]
     ab = b - a
     t = np.clip(np.einsum("ij,ij->i", p - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-12), 0.0, 1.0)
-    return float(np.min(np.linalg.norm(a + t[:, None] * ab - p, axis=1)))
+    q = a + t[:, None] * ab
+    d = np.linalg.norm(q - p, axis=1)
+    i = int(np.argmin(d))
+    return float(d[i]), q[i]
+
+
+def _polyline_distance(p: np.ndarray, line: np.ndarray) -> float:
+    """Distance from ``p`` to a polyline (its segments, not only its vertices)."""
+    return _polyline_closest(p, line)[0]
+
+
+@dataclass
+class _TipPlace:
+    """Where a tip lies in the face's layers: its depth below the skin, the skin's outward normal over it, and
+    the model's layer depths there (for the planes of a corridor)."""
+
+    depth_mm: float
+    normal: np.ndarray
+    fat_mm: float
+    smas_mm: float
+    bone_mm: float
+
+    @classmethod
+    def of(cls, model, tip: np.ndarray) -> _TipPlace:
+        d, rows = model.depth_below_skin(tip[None])
+        i = int(rows[0])
+        n = np.asarray(model.depth_normals[i], dtype=float)
+        return cls(float(d[0]), n / np.linalg.norm(n), float(model.layer_fat_mm[i]), float(model.layer_smas_mm[i]),
+                   float(model.layer_bone_mm[i]))
+
+    def band(self, layer: str) -> tuple[float, float]:
+        """The depth band of one of the model's layers at the tip."""
+        return {"subcutaneous_fat": (0.0, self.fat_mm), "smas": (self.fat_mm, self.smas_mm),
+                "deep": (self.smas_mm, self.bone_mm)}[layer]
+
+
+def _planes_at(model, cor, sid: str, tip: np.ndarray, closest: np.ndarray, radius_mm: float, at: _TipPlace):
+    """The tissue planes (variability.yaml ``planes``) a structure may run in at the tip's height, as
+    ``(names, lateral_mm, tip_depth_mm, bands)`` for :meth:`CorridorResult.make`; None when none is known there
+    (the corridor stays a round tube)."""
+    side = side_of(sid)
+    names, bands = [], []
+    for pl in cor.planes:
+        if pl.height is not None:
+            lm = model.landmarks.get(f"{pl.height.landmark}_{side}")
+            if lm is None or not pl.height.covers(float(tip[1] - lm[1])):
+                continue
+        lo, hi = pl.depth_mm if pl.depth_mm is not None else at.band(str(pl.layer))
+        names.append(pl.name)
+        bands.append((max(0.0, lo - radius_mm), hi + radius_mm))
+    if not names:
+        return None
+    v = tip - closest
+    lateral = float(np.linalg.norm(v - (v @ at.normal) * at.normal))
+    return " or ".join(names), lateral, at.depth_mm, tuple(bands)
 
 
 def corridors_near(model, tip: np.ndarray, r_likely: float, r_possible: float) -> list[CorridorResult]:
     """The corridors (mean course and published spread, anatomy/data/spread/variability.yaml) of every artery,
-    nerve, the duct and every foramen that the possible field reaches, nearest mean course first."""
+    nerve, the duct and every foramen that the possible field reaches, nearest mean course first.
+
+    Where the sources give a structure's tissue plane at the tip's height, the tip is inside its corridor only
+    when it lies within the lateral spread and in the depth band of that plane (docs/severity.md)."""
     var = load_variability()
     out: list[CorridorResult] = []
+    at: _TipPlace | None = None
     for sid, st in model.structures.items():
         cor = var.corridor_of(sid) if st.kind in ("artery", "nerve", "duct") else None
         if cor is None or st.centreline is None or len(st.centreline) < 2:
             continue
-        radius = cor.corridor_mm + float(st.radius_mm or 0.0)
-        d = _polyline_distance(tip, np.asarray(st.centreline, dtype=float))
+        own = float(st.radius_mm or 0.0)
+        radius = cor.corridor_mm + own
+        d, q = _polyline_closest(tip, np.asarray(st.centreline, dtype=float))
         if d - r_possible <= radius:
-            out.append(CorridorResult.make(sid, st.kind, d, radius, cor.share, r_likely, r_possible))
+            planes = None
+            if cor.planes:
+                at = at or _TipPlace.of(model, tip)
+                planes = _planes_at(model, cor, sid, tip, q, own, at)
+            out.append(CorridorResult.make(sid, st.kind, d, radius, cor.share, r_likely, r_possible, planes=planes))
     for base in BONE_LANDMARKS:
         fc = var.foramina[base]
         for side in ("left", "right"):
