@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from injectmap.anatomy.ids import base_of
-
 from injectmap.planning.analysis import analyse_point, placement_issues, plan_findings
 from injectmap.planning.plan import Plan, PlanError, PlanIssue, load_plan, parse_plan
 from injectmap.planning.results import PlanResult, PointResult, Severity
