@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from injectmap.anatomy.ids import base_of
-from injectmap.planning.analysis import analyse_point, placement_issues, plan_findings
+from injectmap.planning.analysis import analyse_point, place_all, placement_issues, plan_findings
 from injectmap.planning.plan import Plan, PlanError, PlanIssue, load_plan, parse_plan
 from injectmap.planning.results import PlanResult, PointResult, Severity
 
@@ -34,10 +34,10 @@ def check_plan(plan_obj: Any, model, plan_name: str = "") -> PlanResult:
         )
     except PlanError as exc:
         return PlanResult.rejected(plan_name, name, sha, [str(e) for e in exc.errors])
-    issues = placement_issues(model, plan)
+    placed, issues = place_all(model, plan)
     if issues:
         return PlanResult.rejected(plan_name, name, sha, [str(e) for e in issues])
-    pts: list[PointResult] = [analyse_point(model, plan, p) for p in plan.points]
+    pts: list[PointResult] = [analyse_point(model, plan, p, pl) for p, pl in zip(plan.points, placed, strict=True)]
     totals, findings = plan_findings(model, plan, pts)
     return PlanResult(plan_name, name, sha, tuple(pts), totals, tuple(findings), ())
 
