@@ -17,19 +17,60 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from injectmap.anatomy import ids
 from injectmap.anatomy.datamodel import DataModel, validate_data
 from injectmap.anatomy.yamlio import safe_load
 
-__all__ = ["Corridor", "ForamenCorridor", "VariabilityFile", "load_variability"]
+__all__ = ["Corridor", "ForamenCorridor", "Plane", "PlaneHeight", "VariabilityFile", "load_variability"]
 
 PATH = Path(__file__).parent / "data" / "spread" / "variability.yaml"
 
 
+class PlaneHeight(DataModel):
+    """Where along the face a plane applies: the tip's height (mm, up is positive) above a sided landmark of the
+    tip's side, between ``from_mm`` and ``to_mm`` (either open)."""
+
+    landmark: str
+    from_mm: float | None = None
+    to_mm: float | None = None
+
+    def covers(self, height_mm: float) -> bool:
+        """True when ``height_mm`` above the landmark lies in this range."""
+        return (self.from_mm is None or height_mm >= self.from_mm) and (self.to_mm is None or height_mm <= self.to_mm)
+
+
+class Plane(DataModel):
+    """The tissue plane a vessel or nerve runs in over part of its course, as a depth band below the skin.
+
+    Either ``depth_mm`` (a published band, mm below the skin: for a mean and SD, mean - SD to mean + SD) or
+    ``layer`` (the face model's own layer at the tip: ``subcutaneous_fat``, ``smas`` - the SMAS, and above the
+    zygomatic arch the temporoparietal fascia and galea that continue it - or ``deep``, from the SMAS to the
+    bone). The structure's own radius widens the band on both sides.
+    """
+
+    name: str = Field(min_length=3)
+    height: PlaneHeight | None = None
+    depth_mm: tuple[float, float] | None = None
+    layer: Literal["subcutaneous_fat", "smas", "deep"] | None = None
+    basis: Literal["sd", "range", "plane", "project_choice"]
+    measure: str = Field(min_length=20)
+    source: str = Field(min_length=20)
+    confidence: Literal["R", "S"]
+
+    @model_validator(mode="after")
+    def _one_band(self) -> Plane:
+        if (self.depth_mm is None) == (self.layer is None):
+            raise ValueError("give exactly one of depth_mm (a published band) and layer (the model's layer)")
+        if self.depth_mm is not None and not 0.0 <= self.depth_mm[0] < self.depth_mm[1] <= 30.0:
+            raise ValueError(f"depth_mm {list(self.depth_mm)}: a band [shallow, deep] within 0-30 mm")
+        return self
+
+
 class Corridor(DataModel):
-    """The spread of one structure's course: radius, the share of people it covers, the source."""
+    """The spread of one structure's course: radius, the share of people it covers, the source; and, where the
+    sources give it, the tissue planes it runs in (``planes``: its depth band by height on the face)."""
 
     corridor_mm: float = Field(gt=0.0, le=30.0)
     share: float = Field(gt=0.0, le=1.0)
@@ -37,6 +78,7 @@ class Corridor(DataModel):
     measure: str = Field(min_length=20)
     source: str = Field(min_length=20)
     confidence: Literal["R", "S"]
+    planes: tuple[Plane, ...] = ()
 
     @property
     def share_text(self) -> str:
@@ -71,6 +113,9 @@ def _check_ids(v: VariabilityFile) -> list[str]:
     errors += [f"foramina.{f}: not a foramen landmark" for f in sorted(set(v.foramina) - set(ids.BONE_LANDMARKS))]
     errors += [f"foramina.{f}.nerve: {c.nerve!r} is not a nerve" for f, c in v.foramina.items()
                if c.nerve not in ids.NERVES]
+    errors += [f"structures.{s}.planes[{i}].height.landmark: {p.height.landmark!r} is not a sided landmark"
+               for s, c in v.structures.items() for i, p in enumerate(c.planes)
+               if p.height is not None and p.height.landmark not in ids.BILATERAL_LANDMARKS]
     return errors
 
 

@@ -190,14 +190,22 @@ def placement_issues(model, plan: Plan) -> list[PlanIssue]:
     The one check of a plan against a face: ``injectmap check``, ``injectmap plan validate``, the app
     and the trainer all run it, so they agree on every plan.
     """
+    return place_all(model, plan)[1]
+
+
+def place_all(model, plan: Plan) -> tuple[list[Placed | None], list[PlanIssue]]:
+    """Every point placed on ``model`` (None where it cannot be) and the plan issues of those that cannot
+    (:func:`placement_issues`); ``injectmap check`` places each point once and analyses the placed needles."""
+    placed: list[Placed | None] = []
     out: list[PlanIssue] = []
     for i, p in enumerate(plan.points):
         try:
-            place(model, p)
+            placed.append(place(model, p))
         except PlacementError as exc:
+            placed.append(None)
             out.append(PlanIssue(path=f"points[{i}] (id {p.id!r}).{exc.key}", message=exc.message,
                                  point_index=i, point_id=p.id, key=exc.key))
-    return out
+    return placed, out
 
 
 def tip_layer(model, tip: np.ndarray, inside: list[str]) -> str:
@@ -222,27 +230,164 @@ def tip_layer(model, tip: np.ndarray, inside: list[str]) -> str:
     return "bone"
 
 
-def _polyline_distance(p: np.ndarray, line: np.ndarray) -> float:
-    """Distance from ``p`` to a polyline (its segments, not only its vertices)."""
+def _polyline_closest(p: np.ndarray, line: np.ndarray) -> tuple[float, np.ndarray]:
+    """Distance from ``p`` to a polyline (its segments, not only its vertices) and the closest point on it."""
     a, b = line[:-1], line[1:]
     ab = b - a
     t = np.clip(np.einsum("ij,ij->i", p - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-12), 0.0, 1.0)
-    return float(np.min(np.linalg.norm(a + t[:, None] * ab - p, axis=1)))
+    q = a + t[:, None] * ab
+    d = np.linalg.norm(q - p, axis=1)
+    i = int(np.argmin(d))
+    return float(d[i]), q[i]
+
+
+def _polyline_distance(p: np.ndarray, line: np.ndarray) -> float:
+    """Distance from ``p`` to a polyline (its segments, not only its vertices)."""
+    return _polyline_closest(p, line)[0]
+
+
+@dataclass
+class _TipPlace:
+    """Where a tip lies in the face's layers: its depth below the skin, the skin's outward normal over it, and
+    the model's layer depths there (for the planes of a corridor)."""
+
+    depth_mm: float
+    normal: np.ndarray
+    fat_mm: float
+    smas_mm: float
+    bone_mm: float
+
+    @classmethod
+    def of(cls, model, tip: np.ndarray) -> _TipPlace:
+        d, rows = model.depth_below_skin(tip[None])
+        i = int(rows[0])
+        n = np.asarray(model.depth_normals[i], dtype=float)
+        return cls(float(d[0]), n / np.linalg.norm(n), float(model.layer_fat_mm[i]), float(model.layer_smas_mm[i]),
+                   float(model.layer_bone_mm[i]))
+
+    def band(self, layer: str) -> tuple[float, float]:
+        """The depth band of one of the model's layers at the tip."""
+        return {"subcutaneous_fat": (0.0, self.fat_mm), "smas": (self.fat_mm, self.smas_mm),
+                "deep": (self.smas_mm, self.bone_mm)}[layer]
+
+
+def _planes_at(model, cor, sid: str, tip: np.ndarray, closest: np.ndarray, radius_mm: float, at: _TipPlace):
+    """The tissue planes (variability.yaml ``planes``) a structure may run in at the tip's height, as
+    ``(names, lateral_mm, tip_depth_mm, bands)`` for :meth:`CorridorResult.make`; None when none is known there
+    (the corridor stays a round tube)."""
+    side = side_of(sid)
+    names, bands = [], []
+    for pl in cor.planes:
+        if pl.height is not None:
+            lm = model.landmarks.get(f"{pl.height.landmark}_{side}")
+            if lm is None or not pl.height.covers(float(tip[1] - lm[1])):
+                continue
+        lo, hi = pl.depth_mm if pl.depth_mm is not None else at.band(str(pl.layer))
+        names.append(pl.name)
+        bands.append((max(0.0, lo - radius_mm), hi + radius_mm))
+    if not names:
+        return None
+    v = tip - closest
+    lateral = float(np.linalg.norm(v - (v @ at.normal) * at.normal))
+    return " or ".join(names), lateral, at.depth_mm, tuple(bands)
+
+
+@dataclass(frozen=True)
+class _CorridorTable:
+    """Every artery, nerve and duct course of a face with its corridor, packed once per face: the segments of
+    all the mean courses in one array (structure ``k`` owns rows ``starts[k]:starts[k + 1]``), so that a tip is
+    measured against all of them in one vectorised step."""
+
+    sids: tuple[str, ...]
+    kinds: tuple[str, ...]
+    corridors: tuple[Any, ...]
+    own_mm: np.ndarray
+    radius_mm: np.ndarray
+    starts: np.ndarray
+    a: np.ndarray
+    ab: np.ndarray
+    abab: np.ndarray
+    box_lo: np.ndarray
+    box_hi: np.ndarray
+
+    @classmethod
+    def build(cls, model) -> _CorridorTable:
+        var = load_variability()
+        sids, kinds, cors, own, a, ab, starts = [], [], [], [], [], [], [0]
+        for sid, st in model.structures.items():
+            cor = var.corridor_of(sid) if st.kind in ("artery", "nerve", "duct") else None
+            if cor is None or st.centreline is None or len(st.centreline) < 2:
+                continue
+            line = np.asarray(st.centreline, dtype=float)
+            sids.append(sid)
+            kinds.append(st.kind)
+            cors.append(cor)
+            own.append(float(st.radius_mm or 0.0))
+            a.append(line[:-1])
+            ab.append(line[1:] - line[:-1])
+            starts.append(starts[-1] + len(line) - 1)
+        own_mm = np.asarray(own, dtype=float)
+        a_all = np.concatenate(a) if a else np.zeros((0, 3))
+        ab_all = np.concatenate(ab) if ab else np.zeros((0, 3))
+        lo = np.asarray([np.minimum(x, x + y).min(axis=0) for x, y in zip(a, ab, strict=True)]).reshape(-1, 3)
+        hi = np.asarray([np.maximum(x, x + y).max(axis=0) for x, y in zip(a, ab, strict=True)]).reshape(-1, 3)
+        return cls(tuple(sids), tuple(kinds), tuple(cors), own_mm,
+                   np.asarray([c.corridor_mm for c in cors], dtype=float) + own_mm, np.asarray(starts),
+                   a_all, ab_all, np.maximum(np.einsum("ij,ij->i", ab_all, ab_all), 1e-12), lo, hi)
+
+    def candidates(self, tip: np.ndarray, reach_mm: float) -> np.ndarray:
+        """The structures whose course's bounding box lies within ``reach_mm`` plus the corridor's radius of
+        ``tip`` (a box is never farther than the course inside it: no structure in reach is left out)."""
+        gap = np.maximum(np.maximum(self.box_lo - tip, tip - self.box_hi), 0.0)
+        return np.nonzero(np.sqrt(np.einsum("ij,ij->i", gap, gap)) - reach_mm <= self.radius_mm)[0]
+
+    def measure(self, tip: np.ndarray, k: int) -> tuple[float, np.ndarray]:
+        """The distance from ``tip`` to structure ``k``'s mean course (its segments) and the closest point."""
+        lo, hi = self.starts[k], self.starts[k + 1]
+        a, ab = self.a[lo:hi], self.ab[lo:hi]
+        t = np.clip(np.einsum("ij,ij->i", tip - a, ab) / self.abab[lo:hi], 0.0, 1.0)
+        q = a + t[:, None] * ab
+        d = np.linalg.norm(q - tip, axis=1)
+        i = int(np.argmin(d))
+        return float(d[i]), q[i]
+
+
+_TABLE_KEY = "planning.corridor_table"
+
+
+def _corridor_table(model) -> _CorridorTable:
+    """The face's packed corridor table, built on first use and kept with the face (``FaceModel.derived``)."""
+    slot = getattr(model, "derived", None)
+    if slot is None:
+        return _CorridorTable.build(model)
+    table = slot.get(_TABLE_KEY)
+    if table is None:
+        table = slot[_TABLE_KEY] = _CorridorTable.build(model)
+    return table
 
 
 def corridors_near(model, tip: np.ndarray, r_likely: float, r_possible: float) -> list[CorridorResult]:
     """The corridors (mean course and published spread, anatomy/data/spread/variability.yaml) of every artery,
-    nerve, the duct and every foramen that the possible field reaches, nearest mean course first."""
+    nerve, the duct and every foramen that the possible field reaches, nearest mean course first.
+
+    Where the sources give a structure's tissue plane at the tip's height, the tip is inside its corridor only
+    when it lies within the lateral spread and in the depth band of that plane (docs/severity.md)."""
     var = load_variability()
+    table = _corridor_table(model)
+    tip = np.asarray(tip, dtype=float)
     out: list[CorridorResult] = []
-    for sid, st in model.structures.items():
-        cor = var.corridor_of(sid) if st.kind in ("artery", "nerve", "duct") else None
-        if cor is None or st.centreline is None or len(st.centreline) < 2:
+    at: _TipPlace | None = None
+    for k in table.candidates(tip, r_possible):
+        d, closest = table.measure(tip, int(k))
+        if d - r_possible > table.radius_mm[k]:
             continue
-        radius = cor.corridor_mm + float(st.radius_mm or 0.0)
-        d = _polyline_distance(tip, np.asarray(st.centreline, dtype=float))
-        if d - r_possible <= radius:
-            out.append(CorridorResult.make(sid, st.kind, d, radius, cor.share, r_likely, r_possible))
+        sid, cor, own = table.sids[k], table.corridors[k], float(table.own_mm[k])
+        planes = None
+        if cor.planes:
+            at = at or _TipPlace.of(model, tip)
+            planes = _planes_at(model, cor, sid, tip, closest, own, at)
+        out.append(CorridorResult.make(sid, table.kinds[k], d, float(table.radius_mm[k]), cor.share, r_likely,
+                                       r_possible, planes=planes))
     for base in BONE_LANDMARKS:
         fc = var.foramina[base]
         for side in ("left", "right"):
@@ -257,9 +402,10 @@ def corridors_near(model, tip: np.ndarray, r_likely: float, r_possible: float) -
     return out
 
 
-def analyse_point(model, plan: Plan, point: Point) -> PointResult:
-    """Analyse one point: the CONTRACTS ``points[]`` entry, its findings from every point rule."""
-    placed = place(model, point)
+def analyse_point(model, plan: Plan, point: Point, placed: Placed | None = None) -> PointResult:
+    """Analyse one point: the CONTRACTS ``points[]`` entry, its findings from every point rule. ``placed``: the
+    point already placed on ``model`` (:func:`place_all`); placed here when not given."""
+    placed = placed if placed is not None else place(model, point)
     tip = placed.tip_mm
     eff = point_radius(plan, point)
     idx = model.index

@@ -10,14 +10,17 @@ placement on that face), which ``injectmap plan validate`` runs too: the two agr
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from injectmap.planning.analysis import analyse_point, placement_issues, plan_findings
+from injectmap.anatomy.ids import base_of
+from injectmap.planning.analysis import analyse_point, place_all, placement_issues, plan_findings
 from injectmap.planning.plan import Plan, PlanError, PlanIssue, load_plan, parse_plan
-from injectmap.planning.results import PlanResult, PointResult
+from injectmap.planning.results import PlanResult, PointResult, Severity
 
-__all__ = ["check_file", "check_plan", "dumps", "exit_status", "format_table", "model_for_plan", "validate_file"]
+__all__ = ["FindingGroup", "check_file", "check_plan", "dumps", "exit_status", "format_table", "grouped_findings",
+           "model_for_plan", "validate_file"]
 
 
 def check_plan(plan_obj: Any, model, plan_name: str = "") -> PlanResult:
@@ -31,10 +34,10 @@ def check_plan(plan_obj: Any, model, plan_name: str = "") -> PlanResult:
         )
     except PlanError as exc:
         return PlanResult.rejected(plan_name, name, sha, [str(e) for e in exc.errors])
-    issues = placement_issues(model, plan)
+    placed, issues = place_all(model, plan)
     if issues:
         return PlanResult.rejected(plan_name, name, sha, [str(e) for e in issues])
-    pts: list[PointResult] = [analyse_point(model, plan, p) for p in plan.points]
+    pts: list[PointResult] = [analyse_point(model, plan, p, pl) for p, pl in zip(plan.points, placed, strict=True)]
     totals, findings = plan_findings(model, plan, pts)
     return PlanResult(plan_name, name, sha, tuple(pts), totals, tuple(findings), ())
 
@@ -126,7 +129,37 @@ def format_table(result: PlanResult) -> str:
             )
     for f in result.findings:
         lines.append(f"PLAN {f.severity.value.upper():8}{f.code}: {f.message}")
+    groups = grouped_findings(result)
+    if groups:
+        lines.append("summary: each hazard once, with every point that raises it (caution and danger)")
+        for g in groups:
+            lines.append(f"{'':12}{g.severity.value.upper():8}{g.code} {g.structure}: {', '.join(g.points)}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class FindingGroup:
+    """One hazard of a plan's summary: a finding code and structure (both sides as one) and every point that
+    raises it. Each point's own result keeps its own finding; this only shortens the summary."""
+
+    severity: Severity
+    code: str
+    structure: str
+    points: tuple[str, ...]
+
+
+def grouped_findings(result: PlanResult, least: Severity = Severity.CAUTION) -> list[FindingGroup]:
+    """The point findings of ``least`` severity or worse, grouped by severity, code and structure (its left and
+    right counterparts together: a symmetric plan's pair of points at one site is one hazard), worst first."""
+    groups: dict[tuple[Severity, str, str], list[str]] = {}
+    for p in result.points:
+        for f in p.findings:
+            if f.severity >= least:
+                key = (f.severity, f.code, base_of(f.structure) if f.structure else "")
+                if p.id not in groups.setdefault(key, []):
+                    groups[key].append(p.id)
+    return [FindingGroup(sev, code, st, tuple(pts))
+            for (sev, code, st), pts in sorted(groups.items(), key=lambda kv: (-kv[0][0].rank, kv[0][1], kv[0][2]))]
 
 
 def dumps(result: PlanResult) -> str:

@@ -176,6 +176,12 @@ class CorridorResult:
     ``corridor_mm`` the corridor's radius (the published spread plus the structure's own radius). The tip is
     inside when ``distance_mm <= corridor_mm``; a field is inside when its sphere reaches into the corridor.
     ``foramen`` names the foramen landmark when the corridor is a foramen's (``structure`` is then its nerve).
+
+    Where the sources give the tissue plane(s) the structure runs in at the tip's height (``plane``, their names
+    joined by " or "), the corridor's cross-section is its lateral spread times the depth band of those planes:
+    ``lateral_mm`` is the tip's distance from the mean course in the plane of the skin, ``tip_depth_mm`` the
+    tip's depth below the skin, ``plane_mm`` the bands ``[[shallow, deep], ...]`` (widened by the structure's
+    radius), and the tip is inside when ``lateral_mm <= corridor_mm`` and its depth lies in a band.
     """
 
     structure: str
@@ -187,15 +193,28 @@ class CorridorResult:
     likely_field_inside: bool
     possible_field_inside: bool
     foramen: str | None = None
+    plane: str | None = None
+    lateral_mm: float | None = None
+    tip_depth_mm: float | None = None
+    plane_mm: tuple[tuple[float, float], ...] = ()
 
     @classmethod
     def make(cls, structure: str, kind: str, distance_mm: float, corridor_mm: float, share: float,
-             r_likely: float, r_possible: float, foramen: str | None = None) -> CorridorResult:
+             r_likely: float, r_possible: float, foramen: str | None = None,
+             planes: tuple[str, float, float, tuple[tuple[float, float], ...]] | None = None) -> CorridorResult:
         """The corridor entry of a tip ``distance_mm`` from the mean course, with the likely and possible
-        field radii (rounded as the JSON: 0.01 mm)."""
+        field radii (rounded as the JSON: 0.01 mm). ``planes``: ``(names, lateral_mm, tip_depth_mm, bands)``
+        where the structure's tissue planes at the tip's height are known; the tip is then inside when it lies
+        within the lateral spread and in a band."""
         d = float(distance_mm)
-        return cls(structure, kind, _r(d, 2), _r(corridor_mm, 2), _r(share, 3), d <= corridor_mm,
-                   d - r_likely <= corridor_mm, d - r_possible <= corridor_mm, foramen)
+        if planes is None:
+            return cls(structure, kind, _r(d, 2), _r(corridor_mm, 2), _r(share, 3), d <= corridor_mm,
+                       d - r_likely <= corridor_mm, d - r_possible <= corridor_mm, foramen)
+        names, lateral, depth, bands = planes
+        inside = lateral <= corridor_mm and any(lo <= depth <= hi for lo, hi in bands)
+        return cls(structure, kind, _r(d, 2), _r(corridor_mm, 2), _r(share, 3), inside,
+                   d - r_likely <= corridor_mm, d - r_possible <= corridor_mm, foramen, names, _r(lateral, 2),
+                   _r(depth, 2), tuple((_r(lo, 2), _r(hi, 2)) for lo, hi in bands))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"structure": self.structure, "kind": self.kind}
@@ -204,13 +223,19 @@ class CorridorResult:
         out.update({"distance_mm": self.distance_mm, "corridor_mm": self.corridor_mm, "share": self.share,
                     "tip_inside": self.tip_inside, "likely_field_inside": self.likely_field_inside,
                     "possible_field_inside": self.possible_field_inside})
+        if self.plane is not None:
+            out.update({"plane": self.plane, "lateral_mm": self.lateral_mm, "tip_depth_mm": self.tip_depth_mm,
+                        "plane_mm": [list(b) for b in self.plane_mm]})
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CorridorResult:
         return cls(str(d["structure"]), str(d["kind"]), float(d["distance_mm"]), float(d["corridor_mm"]),
                    float(d["share"]), bool(d["tip_inside"]), bool(d["likely_field_inside"]),
-                   bool(d["possible_field_inside"]), d.get("foramen"))
+                   bool(d["possible_field_inside"]), d.get("foramen"), d.get("plane"),
+                   None if d.get("lateral_mm") is None else float(d["lateral_mm"]),
+                   None if d.get("tip_depth_mm") is None else float(d["tip_depth_mm"]),
+                   tuple((float(a), float(b)) for a, b in d.get("plane_mm", [])))
 
 
 def _vec(v: Iterable[float], nd: int) -> Vec3:

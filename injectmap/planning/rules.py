@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
 
 from injectmap.anatomy.ids import base_of
+from injectmap.anatomy.variability import load_variability
 from injectmap.planning.datafiles import load_data
 from injectmap.planning.doses import dose_range, max_total
 from injectmap.planning.results import CorridorResult, Finding, PointResult, Severity
@@ -349,12 +350,30 @@ def _corridor_finding(c: PointContext, sev: Severity, cr: CorridorResult, others
         return finding(sev, "tip_in_foramen_corridor",
                        f"The needle tip is {cr.distance_mm:.1f} mm from the {where}, where {st.name} leaves the bone: "
                        f"inside the {cr.corridor_mm:.1f} mm within which the foramen lies in about {cr.share:.0%} of "
-                       f"people (needle trauma to the nerve): {tail}{also}", cr.structure,
+                       f"people (needle trauma to the nerve): {tail}{also} Source: {_corridor_source(cr)}.", cr.structure,
                        cr.distance_mm - cr.corridor_mm, c.lm(cr.foramen), "corridor")
+    plane = ""
+    if cr.plane is not None:
+        bands = " or ".join(f"{lo:.1f}-{hi:.1f} mm" for lo, hi in cr.plane_mm)
+        plane = (f", {cr.lateral_mm:.1f} mm from it across the face and {cr.tip_depth_mm:.1f} mm deep, in the plane "
+                 f"it runs in here ({cr.plane}: {bands} below the skin)")
     return finding(sev, f"tip_in_{cr.kind}_corridor",
-                   f"The needle tip is {cr.distance_mm:.1f} mm from the mean course of {st.name}: inside its corridor "
-                   f"({cr.corridor_mm:.1f} mm, where it runs in about {cr.share:.0%} of people): {tail}{also}",
-                   cr.structure, cr.distance_mm - cr.corridor_mm, c.closest(cr.structure), "corridor")
+                   f"The needle tip is {cr.distance_mm:.1f} mm from the mean course of {st.name}{plane}: inside its "
+                   f"corridor ({cr.corridor_mm:.1f} mm, where it runs in about {cr.share:.0%} of people): {tail}{also} "
+                   f"Source: {_corridor_source(cr)}.", cr.structure, cr.distance_mm - cr.corridor_mm,
+                   c.closest(cr.structure), "corridor")
+
+
+def _corridor_source(cr: CorridorResult) -> str:
+    """The source of a corridor's spread (and of its planes), from anatomy/data/spread/variability.yaml."""
+    var = load_variability()
+    if cr.foramen is not None:
+        return var.foramina[base_of(cr.foramen)].source
+    cor = var.corridor_of(cr.structure)
+    if cor is None:
+        return "anatomy/data/spread/variability.yaml"
+    planes = [p.source for p in cor.planes if cr.plane is not None and p.name in cr.plane.split(" or ")]
+    return "; ".join(dict.fromkeys([cor.source, *planes]))
 
 
 def _spared_severity(major: bool, likely: bool, plausible: bool) -> Severity:

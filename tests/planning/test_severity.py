@@ -51,6 +51,34 @@ def test_the_variability_file_refuses_a_missing_structure_and_a_bad_share() -> N
         parse_variability(broken)
 
 
+def test_a_plane_gives_one_depth_band_and_a_sided_landmark() -> None:
+    data = safe_load(PATH.read_text())
+    broken = copy.deepcopy(data)
+    broken["structures"]["supratrochlear_artery"]["planes"][0]["layer"] = "smas"  # a band and a layer
+    with pytest.raises(DataFileError, match="exactly one of depth_mm"):
+        parse_variability(broken)
+    broken = copy.deepcopy(data)
+    broken["structures"]["supratrochlear_artery"]["planes"][0]["depth_mm"] = [5.0, 3.0]
+    with pytest.raises(DataFileError, match="shallow, deep"):
+        parse_variability(broken)
+    broken = copy.deepcopy(data)
+    broken["structures"]["supratrochlear_artery"]["planes"][0]["height"]["landmark"] = "glabella"
+    with pytest.raises(DataFileError, match="not a sided landmark"):
+        parse_variability(broken)
+
+
+def test_the_forehead_vessels_carry_their_planes_with_sources() -> None:
+    v = load_variability()
+    for base in ("supratrochlear_artery", "supraorbital_artery", "supratrochlear_nerve", "supraorbital_nerve",
+                 "frontal_branch_superficial_temporal_artery"):
+        planes = v.structures[base].planes
+        assert planes and all(len(p.source) > 20 and len(p.measure) > 20 for p in planes), base
+    # the change of plane of the forehead arteries is a spread of heights: both planes apply in between
+    sta = v.structures["supratrochlear_artery"].planes
+    assert sum(p.height is not None and p.height.covers(14.0) for p in sta) == 2
+    assert sum(p.height is not None and p.height.covers(-2.0) for p in sta) == 1
+
+
 # -- the scheme ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("major, likely, plausible, expected", [
     (True, True, True, Severity.DANGER), (True, False, True, Severity.CAUTION), (True, False, False, Severity.INFO),
@@ -104,13 +132,39 @@ def test_each_point_reports_the_corridors_near_it(model) -> None:
     assert sta.likely_field_inside and sta.possible_field_inside
     for c in p.corridors:  # the possible field reaches each corridor listed; a tip inside implies the fields
         assert c.distance_mm - p.radius_outer_mm <= c.corridor_mm + 0.01
-        assert c.tip_inside == (c.distance_mm <= c.corridor_mm)
+        if c.plane is None:  # a round tube
+            assert c.tip_inside == (c.distance_mm <= c.corridor_mm)
+        else:  # the lateral spread times the depth band of the plane(s) at the tip's height
+            assert c.lateral_mm is not None and c.tip_depth_mm is not None and c.plane_mm
+            assert c.lateral_mm <= c.distance_mm + 0.01
+            assert c.tip_inside == (c.lateral_mm <= c.corridor_mm
+                                    and any(lo <= c.tip_depth_mm <= hi for lo, hi in c.plane_mm))
         assert not c.tip_inside or c.likely_field_inside
     d = p.to_dict()
     assert list(d)[-1] == "corridors" and d["corridors"][0]["structure"] == p.corridors[0].structure
     assert PointResult.from_dict(d) == p
     # a far-away structure is not listed
     assert "mental_nerve_left" not in by
+
+
+@pytest.mark.slow
+def test_a_tip_in_another_plane_than_the_vessel_is_not_in_its_corridor(model) -> None:
+    """10 mm above the rim, 8 mm medial to the mid-pupillary line: the supraorbital artery runs deep to corrugator
+    and frontalis there in most people (or, past its change of plane, on the frontalis). A tip 2 mm deep lies above
+    both planes; 3.5 mm deep, at the same place, it lies in the deep one."""
+    at = {"landmark": "orbital_rim_superior_left", "superior_mm": 10, "lateral_mm": -8}
+    shallow = run(model, {"id": "s", "units": 4, "target": "corrugator_supercilii_left", "at": at, "depth_mm": 2})
+    deep = run(model, {"id": "d", "units": 4, "target": "corrugator_supercilii_left", "at": at, "depth_mm": 3.5})
+    soa_s = next(c for c in shallow.points[0].corridors if c.structure == "supraorbital_artery_left")
+    soa_d = next(c for c in deep.points[0].corridors if c.structure == "supraorbital_artery_left")
+    assert soa_s.distance_mm <= soa_s.corridor_mm and soa_s.lateral_mm is not None
+    assert soa_s.lateral_mm <= soa_s.corridor_mm  # across the face it is inside the spread ...
+    assert not soa_s.tip_inside  # ... but not in the vessel's plane
+    assert soa_d.tip_inside and "deep to corrugator" in str(soa_d.plane)
+    assert not any(f.code.startswith("tip_in_") and f.code.endswith("corridor") for f in shallow.points[0].findings)
+    caution = [f for f in deep.points[0].findings if f.code == "tip_in_artery_corridor"]
+    assert caution and caution[0].severity is Severity.CAUTION
+    assert "Source: Cotofana" in caution[0].message and "deep to corrugator" in caution[0].message
 
 
 # -- the masseter's own anterior border -----------------------------------------------------------------
