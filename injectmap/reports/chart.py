@@ -39,8 +39,8 @@ from injectmap.teaching import education
 from injectmap.teaching import timeline as tl_mod
 
 __all__ = ["ChartContext", "ChartRecord", "ChartRow", "ChartTotals", "Handout", "HandoutArea", "Reference",
-           "TimelineRow", "Visit", "chart_record", "chart_rows", "chart_totals", "chart_settings", "handout_data",
-           "point_side", "readable_references", "structure_label_ids", "visits"]
+           "TimelineRow", "Visit", "chart_record", "chart_rows", "chart_settings", "chart_totals", "distance_words",
+           "handout_data", "point_side", "readable_references", "structure_label_ids", "visits"]
 
 DATA_FILE = "chart.yaml"
 
@@ -196,7 +196,7 @@ def _structure_name(model: Any, sid: str | None) -> str:
     return sid.replace("_", " ")
 
 
-def _distance_words(d: float | None) -> str:
+def distance_words(d: float | None) -> str:
     """CONTRACTS: a sphere finding's distance is from the sphere's surface (negative: it reaches in)."""
     if d is None:
         return ""
@@ -207,7 +207,7 @@ def _findings(p: PointResult, model: Any) -> tuple[tuple[str, str], ...]:
     out = []
     for f in sorted(p.findings, key=lambda f: -f.severity.rank):
         where = _structure_name(model, f.structure)
-        dist = _distance_words(f.distance_mm)
+        dist = distance_words(f.distance_mm)
         out.append((f.severity.value, f"{where}: {dist}" if where and dist else (where or f.code)))
     return tuple(out)
 

@@ -131,8 +131,9 @@ def _handout_pdf(h: Handout, timeline_png: bytes | None, size: float, line: floa
         para(f"- {advice} {why}")
     pdf.ln(2)
     doc.heading("Where this information comes from", 11)
+    pdf.set_font("Helvetica", "", size * 0.75)
     for ref in h.references:
-        para(ref.text(), "", 0.75)
+        pdf.multi_cell(doc.w, line * 0.75, _latin1(ref.text()), align="L", new_x="LMARGIN", new_y="NEXT")
     return pdf
 
 

@@ -38,7 +38,7 @@ from injectmap.anatomy.ids import base_of, side_of
 from injectmap.planning.doses import dose_range
 from injectmap.planning.plan import Plan, parse_plan
 from injectmap.planning.results import DISCLAIMER, Finding, PlanResult, Severity
-from injectmap.reports.chart import ChartRecord, readable_references, side_of_point
+from injectmap.reports.chart import ChartRecord, distance_words, readable_references, side_of_point
 from injectmap.reports.figures import LabelledView
 from injectmap.teaching import education
 
@@ -186,7 +186,7 @@ def point_rows(analysis: PlanResult, model: Any = None) -> list[dict[str, Any]]:
 
 def _finding_row(point: str, f: Finding, model: Any) -> dict[str, Any]:
     return {"point": point, "severity": f.severity.value, "code": f.code, "structure": _name(model, f.structure),
-            "distance_mm": f.distance_mm, "message": f.message}
+            "distance_mm": f.distance_mm, "distance": distance_words(f.distance_mm), "message": f.message}
 
 
 def finding_rows(analysis: PlanResult, model: Any = None) -> list[dict[str, Any]]:
@@ -354,9 +354,9 @@ def render_html(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = 
                           _e(p["tip_in"]), _e(p["worst"])] for p in data["points"]], [p["worst"] for p in data["points"]])
         totals, notes = "", "None recorded."
     if data["findings"]:
-        findings = _table("findings", ["Point", "Severity", "Structure", "Distance (mm)", "Why it matters"],
+        findings = _table("findings", ["Point", "Severity", "Structure", "Distance", "Why it matters"],
                           [[_e(r["point"]), f'<span class="sev {_e(r["severity"])}">{_e(r["severity"])}</span>',
-                            _e(r["structure"]), _num(r["distance_mm"]), _e(r["message"])] for r in data["findings"]],
+                            _e(r["structure"]), _e(r["distance"]), _e(r["message"])] for r in data["findings"]],
                           [r["severity"] for r in data["findings"]])
     else:
         findings = '<p class="none">No findings: every point keeps its published margins in this model.</p>'
@@ -400,7 +400,10 @@ class _Pdf:
         self.pdf.add_page()
         self.w = self.pdf.w - self.pdf.l_margin - self.pdf.r_margin
 
-    def heading(self, text: str, size: int = 13) -> None:
+    def heading(self, text: str, size: int = 13, keep_mm: float = 25.0) -> None:
+        """A heading, on a new page when fewer than ``keep_mm`` would follow it on this one."""
+        if self.pdf.get_y() + 7 + keep_mm > self.pdf.h - self.pdf.b_margin:
+            self.pdf.add_page()
         self.pdf.set_font("Helvetica", "B", size)
         self.pdf.multi_cell(self.w, 7, _latin1(text), new_x="LMARGIN", new_y="NEXT")
         self.pdf.set_font("Helvetica", "", 9)
@@ -574,9 +577,9 @@ def _pdf_tables(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None) 
                for r in data["doses"]], [44, 13, 13, 15, 13, 44, 20])
     doc.heading("Findings (for the clinician)")
     if data["findings"]:
-        doc.table(["Point", "Severity", "Structure", "mm", "Why it matters"],
-                  [[r["point"], r["severity"], r["structure"], _num(r["distance_mm"]), r["message"]]
-                   for r in data["findings"]], [16, 17, 38, 11, 100],
+        doc.table(["Point", "Severity", "Structure", "Distance", "Why it matters"],
+                  [[r["point"], r["severity"], r["structure"], r["distance"], r["message"]]
+                   for r in data["findings"]], [16, 15, 34, 19, 98],
                   [_fill(r["severity"]) for r in data["findings"]])
     else:
         doc.para("No findings: every point keeps its published margins in this model.")
@@ -601,9 +604,11 @@ def _pdf_closing(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None)
     clinician = record.clinician if record is not None else ""
     doc.para(f"Clinician: {clinician or '_' * 32}    Signature: {'_' * 32}    Date: {'_' * 14}")
     doc.pdf.ln(3)
-    doc.heading("Sources")
+    doc.heading("Sources", 11, keep_mm=10.0)
+    doc.pdf.set_font("Helvetica", "", 7)
     for src in data["sources"]:
-        doc.para(src["reference"] + (f" {src['url']}" if src["url"] else ""))
+        doc.pdf.multi_cell(doc.w, 3.3, _latin1(src["reference"] + (f" {src['url']}" if src["url"] else "")), align="L",
+                           new_x="LMARGIN", new_y="NEXT")
 
 
 def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = None,

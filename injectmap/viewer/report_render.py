@@ -37,8 +37,9 @@ from injectmap.reports import report as rep  # noqa: E402
 from injectmap.reports.figures import Label, LabelledView, label_view, timeline_figure  # noqa: E402
 
 #: pictures of the report: caption -> camera view
-PICTURE_VIEWS: dict[str, str] = {"Front": "front", "Left three-quarter": "three_quarter_left",
-                                 "Right three-quarter": "three_quarter_right"}
+PICTURE_VIEWS: dict[str, str] = {"Front (the patient's right is on the left of the picture)": "front",
+                                 "Left three-quarter (the patient's left side)": "three_quarter_left",
+                                 "Right three-quarter (the patient's right side)": "three_quarter_right"}
 PICTURE_SIZE = (1000, 900)
 SCENE_SIZE = (960, 640)
 #: the report camera is closer than the app's default (the face fills the picture)
