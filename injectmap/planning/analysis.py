@@ -230,22 +230,6 @@ def tip_layer(model, tip: np.ndarray, inside: list[str]) -> str:
     return "bone"
 
 
-def _polyline_closest(p: np.ndarray, line: np.ndarray) -> tuple[float, np.ndarray]:
-    """Distance from ``p`` to a polyline (its segments, not only its vertices) and the closest point on it."""
-    a, b = line[:-1], line[1:]
-    ab = b - a
-    t = np.clip(np.einsum("ij,ij->i", p - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-12), 0.0, 1.0)
-    q = a + t[:, None] * ab
-    d = np.linalg.norm(q - p, axis=1)
-    i = int(np.argmin(d))
-    return float(d[i]), q[i]
-
-
-def _polyline_distance(p: np.ndarray, line: np.ndarray) -> float:
-    """Distance from ``p`` to a polyline (its segments, not only its vertices)."""
-    return _polyline_closest(p, line)[0]
-
-
 @dataclass
 class _TipPlace:
     """Where a tip lies in the face's layers: its depth below the skin, the skin's outward normal over it, and
@@ -295,8 +279,9 @@ def _planes_at(model, cor, sid: str, tip: np.ndarray, closest: np.ndarray, radiu
 @dataclass(frozen=True)
 class _CorridorTable:
     """Every artery, nerve and duct course of a face with its corridor, packed once per face: the segments of
-    all the mean courses in one array (structure ``k`` owns rows ``starts[k]:starts[k + 1]``), so that a tip is
-    measured against all of them in one vectorised step."""
+    all the mean courses in one array (structure ``k`` owns rows ``starts[k]:starts[k + 1]``) and a bounding box
+    per course, so that a tip is measured only against the courses within reach, each in one vectorised step
+    over its segments (distance to the segments, not only to the vertices)."""
 
     sids: tuple[str, ...]
     kinds: tuple[str, ...]
