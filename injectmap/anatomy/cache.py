@@ -201,10 +201,33 @@ def read_mesh(path: Path) -> pv.PolyData:
     if events or reader.GetErrorCode():
         first = " ".join((events[0] if events else f"error code {reader.GetErrorCode()}").split())[:200]
         raise CacheError(f"{path.name}: VTK could not read it ({max(len(events), 1)} messages; {first})")
-    mesh = pv.wrap(reader.GetOutput())
-    if not isinstance(mesh, pv.PolyData) or mesh.n_points == 0:
+    out = reader.GetOutput()
+    if not isinstance(pv.wrap(out), pv.PolyData) or out.GetNumberOfPoints() == 0:
         raise CacheError(f"{path.name}: not a mesh with points")
-    return mesh
+    return compact_mesh(out)
+
+
+def _cell_arrays(mesh: Any) -> list[Any]:
+    return [c for c in (mesh.GetPolys(), mesh.GetLines(), mesh.GetStrips(), mesh.GetVerts())
+            if c is not None and c.GetNumberOfCells()]
+
+
+def is_compact(mesh: Any) -> bool:
+    """Whether a mesh's cells are stored as :func:`compact_mesh` stores them (32-bit point ids)."""
+    return not any(c.IsStorage64Bit() for c in _cell_arrays(mesh))
+
+
+def compact_mesh(mesh: Any) -> pv.PolyData:
+    """A read-only face mesh as it is kept in memory: detached from the reader or filter that made it (its
+    pipeline, and what that holds, is freed) and its cells' point ids stored in 32 bits when they fit
+    (VTK reads them as 64-bit ids: 8 bytes per id instead of 4; the same ids, so every answer is the
+    same). Measured: ~8 MB less per face (issue 11, docs/cache.md)."""
+    detached = pv.PolyData()
+    detached.ShallowCopy(mesh)
+    for cells in _cell_arrays(detached):
+        if cells.IsStorage64Bit():
+            cells.ConvertTo32BitStorage()  # keeps 64 bits (returns False) when an id does not fit
+    return detached
 
 
 # -- writing ---------------------------------------------------------------------------------------

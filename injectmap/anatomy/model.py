@@ -644,6 +644,19 @@ class FaceRegistry:
         with self._guard:
             return key in self._kept or key in self._alive
 
+    def keep_only(self, keep: Callable[[FaceKey], bool]) -> list[FaceKey]:
+        """Stop keeping every face but those ``keep`` accepts; return the keys let go.
+
+        A face let go that something else still holds (a session that shows it) stays findable and is
+        kept again when it is asked for; the others are freed once the garbage collector has run
+        (``anatomy.cache.release_memory`` also gives their pages back to the system).
+        """
+        with self._guard:
+            gone = [k for k in self._kept if not keep(k)]
+            for k in gone:
+                del self._kept[k]
+            return gone
+
     def clear(self) -> None:
         """Let go of every face (those still held elsewhere are freed when they are let go there)."""
         with self._guard:
@@ -653,6 +666,17 @@ class FaceRegistry:
 
 #: the faces loaded by :func:`load_model` in this process
 FACES = FaceRegistry(MAX_LOADED_FACES, MEMORY_BUDGET_BYTES)
+
+
+def let_go_unused_faces() -> list[FaceKey]:
+    """Let the registry (:data:`FACES`) go of every variant face; the default face stays loaded.
+
+    For a server whose session closed: a variant that another open session still shows stays shared
+    (a weak reference finds it, and it is kept again when asked for), one that no session holds any
+    more is freed, so that the server's memory comes back to its idle figure (issue 11; docs/cache.md).
+    The count and memory bounds still apply while sessions are open. Returns the keys let go.
+    """
+    return FACES.keep_only(lambda key: key[0].is_default)
 
 
 def cache_disk_budget() -> float:

@@ -21,8 +21,10 @@ from typing import Any
 
 import panel as pn
 import param
+from tornado.ioloop import IOLoop
 
 from injectmap.anatomy.cache import release_memory
+from injectmap.anatomy.model import let_go_unused_faces
 from injectmap.planning.plan import parse_plan, plan_to_dict
 from injectmap.planning.results import DISCLAIMER
 from injectmap.viewer.analysis import PlanAnalyst
@@ -46,6 +48,9 @@ __all__ = ["AUTOSAVE_ENV", "DEMO_PLAN", "SCENE_SIZE", "FilePanel", "FindingsPane
 
 log = logging.getLogger("injectmap.viewer")
 DEMO_PLAN = Path(__file__).with_name("demo_plan.json")
+#: project choice: Bokeh discards a session right after its on_session_destroyed callbacks; a second
+#: later nothing refers to it any more, and its memory can be given back (docs/cache.md)
+SESSION_RELEASE_DELAY_S = 1.0
 
 
 def demo_plan() -> dict[str, Any]:
@@ -123,11 +128,20 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         def end_session(_ctx: Any) -> None:  # the page closed: stop its analysis, free what it held
             analyst.cancel()
             release_session(layout)
-            release_memory()  # faces the registry let go give their pages back (docs/cache.md)
+            let_go_unused_faces()  # variants no open session shows are freed (docs/cache.md)
+            # the session is still referenced while Bokeh runs this callback: give the memory back once
+            # it has been discarded, on the server's loop
+            IOLoop.current().call_later(SESSION_RELEASE_DELAY_S, _released)
 
         doc.on_session_destroyed(end_session)
     log.info("session app built in %.0f ms", (time.perf_counter() - t0) * 1000.0)
     return layout
+
+
+def _released() -> None:
+    """After a session was discarded: its faces and objects give their memory back to the system."""
+    release_memory()
+    print("injectmap: session ended", flush=True)  # in the server's log (scripts/serve_memory.py waits for it)
 
 
 def _shown_from_mode(panel: pn.viewable.Viewer, state: AppState, mode: str) -> pn.Column:

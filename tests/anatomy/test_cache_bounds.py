@@ -117,6 +117,24 @@ def test_the_face_just_loaded_is_kept_even_beyond_the_budget() -> None:
     assert reg.loaded() == [(FaceParams(), "t")] and face.mb == 5
 
 
+def test_a_closed_session_lets_go_of_the_variants_no_other_session_shows(model, monkeypatch) -> None:
+    import dataclasses
+
+    reg = FaceRegistry(max_faces=4)
+    monkeypatch.setattr(model_mod, "FACES", reg)
+    default, shown, unused = (FaceParams(), "t"), (FaceParams(sex=0.0), "t"), (FaceParams(masseter=1.0), "t")
+    reg.get(default, lambda: model)
+    held = reg.get(shown, lambda: dataclasses.replace(model, derived={}))  # an open session still shows this one
+    unused_ref = weakref.ref(reg.get(unused, lambda: dataclasses.replace(model, derived={})))
+    assert reg.loaded() == [default, shown, unused]
+    assert sorted(model_mod.let_go_unused_faces(), key=str) == sorted([shown, unused], key=str)
+    gc.collect()
+    assert reg.loaded() == [default]  # the default face stays loaded for the next page
+    assert unused_ref() is None and unused not in reg  # no session held it: freed
+    assert reg.get(shown, pytest.fail) is held  # still shared with the session that shows it...
+    assert reg.loaded() == [default, shown]  # ...and kept again once asked for
+
+
 def test_a_face_is_sized_by_its_arrays_and_meshes(model) -> None:
     n = nbytes(model)
     arrays = model.depth_points_mm.nbytes + model.layer_bone_mm.nbytes

@@ -127,3 +127,25 @@ def test_neighbours_match_trimesh_for_every_structure_in_reach(model: Any) -> No
 def test_far_point_has_no_neighbours(model: Any) -> None:
     assert model.index.neighbours(np.array([0.0, 0.0, 500.0]), 20.0) == {}
 
+
+
+def test_a_structures_hierarchy_is_built_when_a_query_first_reaches_it(model: Any) -> None:
+    """Issue 11: the index builds a structure's closest-point hierarchy on first use, not all ~80 at once;
+    the answers are those of an index with every hierarchy built."""
+    from injectmap.anatomy.index import SpatialIndex
+
+    lazy, full = SpatialIndex(model), SpatialIndex(model)
+    assert lazy.built() == []
+    for sid in full.ids:
+        full._scene(sid)
+    glabella = np.asarray(model.landmarks["glabella"], dtype=float) + np.array([0.0, 0.0, -4.0])
+    got = lazy.neighbours(glabella, 15.0)
+    assert 0 < len(lazy.built()) < len(lazy.ids) / 2, lazy.built()  # only the structures in reach
+    assert "masseter_superficial_left" not in lazy.built()
+    want = full.neighbours(glabella, 15.0)
+    assert set(got) == set(want) and got
+    for sid, n in got.items():
+        assert n.distance_mm == want[sid].distance_mm and np.array_equal(n.closest_mm, want[sid].closest_mm)
+    d_lazy, c_lazy = lazy.distances("procerus", glabella[None])
+    d_full, c_full = full.distances("procerus", glabella[None])
+    assert np.array_equal(d_lazy, d_full) and np.array_equal(c_lazy, c_full)

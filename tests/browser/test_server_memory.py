@@ -1,0 +1,54 @@
+"""Issue 11: a real server with ten sessions and three face variants opened and closed stays under
+1.5 GB and comes back to within 20 % of its idle memory (scripts/serve_memory.py; docs/cache.md).
+
+Memory targets, not timings. It starts a server of its own (the sessions of the shared test server
+would count), so it runs with the variant tests (``-m variants``), not in the fast lane. One
+measurement (several minutes on the shared machine) serves both tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from injectmap.anatomy.params import face_cache_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+#: issue 11's ceiling for the server with ten sessions and three variants open
+PEAK_LIMIT_MB = 1500.0
+
+pytestmark = [pytest.mark.browser, pytest.mark.variants, pytest.mark.slow]
+
+
+def _measure_module():
+    spec = importlib.util.spec_from_file_location("serve_memory", ROOT / "scripts" / "serve_memory.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, Any]:
+    mod = _measure_module()
+    if not os.path.exists(mod.CHROMIUM):
+        pytest.skip(f"{mod.CHROMIUM} is not installed")
+    res = mod.measure_server_memory(sessions=10)
+    assert len(res["after_each_mb"]) == 10 and len(res["variants"]) == 3
+    return res
+
+
+def test_closed_sessions_give_the_memory_back_to_within_20_percent_of_idle(measured: dict[str, Any]) -> None:
+    limit = face_cache_settings().memory.return_to_idle_within
+    assert limit is not None
+    assert measured["final_mb"] <= measured["idle_mb"] * (1 + limit), measured
+
+
+@pytest.mark.xfail(strict=True, reason="open (docs/cache.md): measured 1,588-1,639 MB with ten sessions and three "
+                                       "variants, each variant session ~230 MB against ~175 MB for its face")
+def test_ten_sessions_and_three_variants_stay_under_1_5_gb(measured: dict[str, Any]) -> None:
+    assert measured["peak_mb"] < PEAK_LIMIT_MB, measured
