@@ -46,25 +46,25 @@ class ReportPanel(pn.viewable.Viewer):
         self.state, self.analyst = state, analyst
         served = doc is not None and getattr(doc, "session_context", None) is not None
         self._doc = doc if served else None
-        self.clinician = pn.widgets.TextInput(name="Clinician", placeholder="the clinician's name", width=250,
+        self.clinician = pn.widgets.TextInput(label="Clinician", placeholder="the clinician's name", width=250,
                                              max_length=200)
-        self.visit_date = pn.widgets.TextInput(name="Visit date", placeholder="YYYY-MM-DD (empty: the plan's)",
+        self.visit_date = pn.widgets.TextInput(label="Visit date", placeholder="YYYY-MM-DD (empty: the plan's)",
                                               width=250, max_length=10)
-        self.lot = pn.widgets.TextInput(name="Lot", placeholder="the vial's lot", width=250, max_length=100)
-        self.expiry = pn.widgets.TextInput(name="Expiry", placeholder="the vial's expiry", width=250, max_length=40)
-        self.notes = pn.widgets.TextAreaInput(name="Notes", placeholder="notes of the visit", width=250, height=60,
+        self.lot = pn.widgets.TextInput(label="Lot", placeholder="the vial's lot", width=250, max_length=100)
+        self.expiry = pn.widgets.TextInput(label="Expiry", placeholder="the vial's expiry", width=250, max_length=40)
+        self.notes = pn.widgets.TextAreaInput(label="Notes", placeholder="notes of the visit", width=250, height=60,
                                               max_length=4000)
-        self.report = pn.widgets.Button(label="Report", button_type="primary", width=120)
+        self.report = pn.widgets.Button(label="Report", color="primary", width=120)
         self.handout = pn.widgets.Button(label="Handout", width=120)
         self.report.on_click(lambda _e: self.make(handout=False))
         self.handout.on_click(lambda _e: self.make(handout=True))
         self._pdf: dict[str, bytes] = {}
         self.report_download = pn.widgets.FileDownload(callback=functools.partial(self._bytes, "report"),
                                                        filename="chart.pdf", label="Download report (PDF)",
-                                                       button_type="success", width=250, visible=False)
+                                                       color="success", width=250, visible=False)
         self.handout_download = pn.widgets.FileDownload(callback=functools.partial(self._bytes, "handout"),
                                                         filename="handout.pdf", label="Download handout (PDF)",
-                                                        button_type="success", width=250, visible=False)
+                                                        color="success", width=250, visible=False)
         self.status = pn.pane.Markdown("", width=280, css_classes=["report-status"])
         self._generation = 0
 
