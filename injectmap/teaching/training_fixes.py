@@ -207,7 +207,7 @@ def _move_along(model: Any, out: PointResult, vec: np.ndarray, need_mm: float, m
         mv = Move(**{a: _round_up(c * scale, margin) for a, c in kept.items()}, midline=midline)
         too_shallow = out.depth_mm + mv.deeper < MIN_DEPTH_MM and mv.deeper < 0
         if not (too_shallow or keep_in_target and mv.deeper and _leaves_target(model, out, mv, side_sign, needle)):
-            return _calibrate(model, out, mv, margin)
+            return _calibrate(model, out, mv)
         # the tip would leave its muscle or the skin: keep to the plane across the needle
         u = plane
         if float(np.linalg.norm(u)) < 0.2:
@@ -216,7 +216,7 @@ def _move_along(model: Any, out: PointResult, vec: np.ndarray, need_mm: float, m
     return None
 
 
-def _calibrate(model: Any, out: PointResult, mv: Move, margin: float) -> Move:
+def _calibrate(model: Any, out: PointResult, mv: Move) -> Move:
     """``mv`` with its moves across the needle lengthened where the skin slopes away: an entry moved by plan
     offsets is put back on the nearest skin point (as planning places it), so 10 mm up on a forehead that leans
     back rises less than 10 mm. Each axis is lengthened until the entry, put back on the skin, has moved as far
@@ -229,7 +229,7 @@ def _calibrate(model: Any, out: PointResult, mv: Move, margin: float) -> Move:
     cur = dict(want)
     for _ in range(3):
         trial = Move(**cur, midline=midline)
-        got_v = np.asarray(model.skin_point(e + trial.world(side_sign, needle) - trial.deeper * needle)[0]) - e
+        got_v = np.asarray(model.skin_point(e + trial.world(side_sign, needle))[0]) - e
         got = {"up": float(got_v[1]), "lateral": float(got_v[0]) * side_sign, "forward": float(got_v[2])}
         short = {a: w for a, w in want.items() if got[a] * w > 0 and abs(got[a]) < abs(w) - 0.5}
         if not short:
@@ -257,7 +257,7 @@ def _name(model: Any, sid: str) -> str:
 def _axis_move(model: Any, out: PointResult, axis: str, mm: float, margin: float) -> Move:
     """A move along one anatomical axis (mm signed as :class:`Move`)."""
     _, midline, _ = _frame(model, out)
-    return _calibrate(model, out, Move(**{axis: _round_up(mm, margin)}, midline=midline), margin)
+    return _calibrate(model, out, Move(**{axis: _round_up(mm, margin)}, midline=midline))
 
 
 def _rule_move(model: Any, out: PointResult, f: Finding, margin: float) -> Move | None:  # noqa: C901
