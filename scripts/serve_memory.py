@@ -10,6 +10,10 @@ tests do), drives headless chromium with Playwright, and reads the server proces
 3. ``final_mb``: every page closed and every session destroyed (Bokeh discards a session some 15-30 s
    after its page closed; the server prints one line per destroyed session, which is waited for).
 
+The three faces are built into the cache first (``injectmap anatomy build``, a no-op when the cache holds
+them), in processes of their own: what is measured is a server that reads cached faces, not one that
+builds them.
+
 The targets (peak under 1.5 GB, final within 20 % of idle) are those of issue 11 and
 ``injectmap/anatomy/data/face_cache.yaml``; tests/browser/test_server_memory.py asserts them.
 
@@ -54,6 +58,16 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cache_faces() -> None:
+    """Build the default face and the variants into the cache (each a no-op when it is cached, current)."""
+    for model in ({}, *(m for m, _ in VARIANTS)):
+        args = [sys.executable, "-m", "injectmap", "anatomy", "build"]
+        for key, value in {"sex": model.get("sex", 0.5), **model.get("shape", {})}.items():
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        subprocess.run(args, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow"))
 
 
 class Server:
@@ -156,6 +170,7 @@ def measure_server_memory(sessions: int = 10, settle_s: float = 3.0) -> dict[str
 
     if sessions < len(VARIANTS):
         raise ValueError(f"sessions must be at least {len(VARIANTS)}")
+    cache_faces()
     demo = json.loads((ROOT / "injectmap" / "viewer" / "demo_plan.json").read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix="injectmap-memory-") as tmp:
         tmpdir = Path(tmp)

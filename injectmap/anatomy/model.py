@@ -690,6 +690,23 @@ def cache_disk_budget() -> float:
     return face_cache_settings().disk.budget_mb * 1e6
 
 
+#: one face is built at a time in a process (a build holds ~2-3 times a face's memory for 10-60 s; two at
+#: once in a server would add up): a second build waits, faces read from the cache do not (issue 11)
+_BUILD_LOCK = threading.Lock()
+
+
+def _compacted(model: FaceModel) -> FaceModel:
+    """The built face with its meshes as the cache's reader gives them (:func:`facecache.compact_mesh`:
+    detached from the build's VTK pipelines, 32-bit cell ids), so a built face and a read one hold the same."""
+    if all(facecache.is_compact(m) for m in (*(s.mesh for s in model.structures.values()), *model.eyes.values())):
+        return model  # read from the cache: nothing to do
+    for s in model.structures.values():
+        s.mesh = facecache.compact_mesh(s.mesh)
+    model.skin = model.structures["skin"].mesh
+    model.eyes = {side: facecache.compact_mesh(eye) for side, eye in model.eyes.items()}
+    return model
+
+
 def load_or_build(face: FaceParams, root: Path | None = None, rebuild: bool = False) -> FaceModel:
     """Read ``face`` from the cache, or build it (missing, stale or damaged: rebuilt, with a note on
     stderr when the cache was damaged) and write it there, keeping the disk budget. A cache that
@@ -705,19 +722,28 @@ def load_or_build(face: FaceParams, root: Path | None = None, rebuild: bool = Fa
             facecache.note(f"the cached face {face.name} in {folder} cannot be read ({exc}); rebuilding it")
         else:
             facecache.touch(folder)
-            return model
-    model = build_model(face)
-    try:
-        save_model(model, folder)
-    except OSError as exc:
-        facecache.note(f"cannot write the face cache in {folder.parent} ({exc.strerror or exc}); the face "
-                       f"{face.name} was built in memory for this run (set INJECTMAP_CACHE_DIR or --cache-dir "
-                       "to a writable folder to keep it)")
-        return model
+            return _released(model)
+    with _BUILD_LOCK:
+        model = build_model(face)
+        try:
+            save_model(model, folder)
+        except OSError as exc:
+            facecache.note(f"cannot write the face cache in {folder.parent} ({exc.strerror or exc}); the face "
+                           f"{face.name} was built in memory for this run (set INJECTMAP_CACHE_DIR or --cache-dir "
+                           "to a writable folder to keep it)")
+            return _released(_compacted(model))
+        model = _released(_compacted(model))
     facecache.touch(folder)
     deleted = facecache.prune(folder.parent, cache_disk_budget(), keep=[folder.name])
     if deleted:
         facecache.note(f"the face cache's disk budget removed the least recently used faces {deleted}")
+    return model
+
+
+def _released(model: FaceModel) -> FaceModel:
+    """``model``, once what its load or build left behind (decoded files, the build's head, grids and
+    pipelines, reference cycles) is given back to the system (:func:`facecache.release_memory`)."""
+    facecache.release_memory()
     return model
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import panel as pn
 import param
 
-from injectmap.anatomy.params import SHAPE_KEYS, FaceParams, FaceParamsError
+from injectmap.anatomy.params import SHAPE_KEYS, FaceParams, FaceParamsError, face_cache_settings
 from injectmap.viewer.state import AppState
 
 
@@ -53,6 +53,12 @@ def face_to_plan_model(params: FaceParams) -> dict[str, Any] | None:
     return {"sex": params.sex, "shape": {k: getattr(params, k) for k in SHAPE_KEYS}}
 
 
+def slider_step(key: str) -> float:
+    """A face slider's step: the step its parameter is rounded to (``anatomy/data/face_cache.yaml``), so that
+    every position of the slider is a face that is built, and no two positions show the same face."""
+    return face_cache_settings().steps[key].step
+
+
 def _model_params(model: Any) -> FaceParams:
     p = getattr(model, "params", None)
     return p if isinstance(p, FaceParams) else FaceParams()
@@ -75,13 +81,9 @@ class FacePanel(pn.viewable.Viewer):
         self._apply_model, self._loader = apply_model, loader
         self._wanted: FaceParams | None = None
         self.sliders = [
-            pn.widgets.FloatSlider.from_param(self.param.sex, label="Sex (0 female, 1 male)", step=0.1, width=260),
-            pn.widgets.FloatSlider.from_param(self.param.masseter, label="Masseter size (-1 small, +1 large)",
-                                              step=0.25, width=260),
-            pn.widgets.FloatSlider.from_param(self.param.brow_left, label="Left brow height", step=0.25,
-                                              width=260),
-            pn.widgets.FloatSlider.from_param(self.param.brow_right, label="Right brow height", step=0.25,
-                                              width=260),
+            pn.widgets.FloatSlider.from_param(self.param[key], label=label, step=slider_step(key), width=260)
+            for key, label in (("sex", "Sex (0 female, 1 male)"), ("masseter", "Masseter size (-1 small, +1 large)"),
+                               ("brow_left", "Left brow height"), ("brow_right", "Right brow height"))
         ]
         for s, cls in zip(self.sliders, ("face-sex", "face-masseter", "face-brow-left", "face-brow-right"),
                           strict=True):

@@ -76,6 +76,35 @@ def test_load_model_builds_only_the_quantised_face(fake_builds, tmp_path: Path) 
     assert sorted(p.name for p in root.iterdir()) == ["sex1.00"]
 
 
+def test_one_face_is_built_at_a_time(model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: two sessions asking for two new faces built them at once (each build holds several
+    times a face's memory); the second build now waits for the first."""
+    import threading
+
+    running, most = [0], [0]
+    guard = threading.Lock()
+
+    def slow_build(params):
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.5)
+        with guard:
+            running[0] -= 1
+        return model
+
+    monkeypatch.setattr(model_mod, "build_model", slow_build)
+    monkeypatch.setattr(model_mod, "save_model", lambda m, folder: folder.mkdir(parents=True, exist_ok=True))
+    monkeypatch.setattr(model_mod, "FACES", FaceRegistry())
+    faces = [FaceParams(sex=0.0), FaceParams(masseter=1.0)]
+    threads = [threading.Thread(target=load_model, kwargs={"params": f, "root": tmp_path}) for f in faces]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(model_mod.FACES.loaded()) == 2 and most[0] == 1
+
+
 # -- memory --------------------------------------------------------------------------------------
 @dataclass
 class _Face:
