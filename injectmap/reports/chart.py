@@ -8,8 +8,8 @@ what the chart and the handout show. Pictures and page layout are elsewhere
 
 - :func:`chart_rows` -> one :class:`ChartRow` per point, numbered in plan order: target, side (from the
   point's position when it has no target), depth, units, mL, lot, findings by severity, note.
-- :func:`chart_totals` -> units, mL and vials per product (summed from the per-point values the
-  analysis computes; the one place to switch to ``planning.totals`` when that exists).
+- :func:`chart_totals` -> units, mL and vials per product (counted by planning.totals, the same values the
+  analysis computes).
 - :func:`chart_record` -> the whole record page (:class:`ChartRecord`).
 - :func:`handout_data` -> the patient handout (:class:`Handout`): areas in plain words, the timeline
   as calendar dates from the visit date, aftercare, warning signs and readable references; no
@@ -35,6 +35,7 @@ from injectmap.anatomy.ids import side_of
 from injectmap.planning.datafiles import load_model
 from injectmap.planning.plan import Plan
 from injectmap.planning.results import PlanResult, PointResult, Severity
+from injectmap.planning.totals import dose_totals
 from injectmap.teaching import education
 from injectmap.teaching import timeline as tl_mod
 
@@ -230,20 +231,11 @@ def chart_rows(plan: Plan, analysis: PlanResult, model: Any = None, ctx: ChartCo
     return rows
 
 
-def chart_totals(plan: Plan, analysis: PlanResult) -> list[ChartTotals]:
-    """Units, mL and vials per product, summed from the analysis's per-point units and volumes.
-
-    The one function to switch to ``planning.totals`` when it is merged (the same sums).
-    """
-    by_id = {p.id: p for p in plan.points}
-    acc: dict[str, list[float]] = {}
-    for r in analysis.points:
-        prod = plan.product_of(by_id[r.id]) if r.id in by_id else plan.product
-        a = acc.setdefault(prod.name, [0.0, 0.0, float(prod.units_per_vial)])
-        a[0] += float(r.units)
-        a[1] += float(r.volume_ml)
-    return [ChartTotals(product=name, units=round(u, 2), volume_ml=round(ml, 3), units_per_vial=upv,
-                        vials=round(u / upv, 3) if upv else 0.0) for name, (u, ml, upv) in acc.items()]
+def chart_totals(plan: Plan) -> list[ChartTotals]:
+    """Units, mL and vials per product and vial size, as :func:`injectmap.planning.totals.dose_totals` counts them."""
+    return [ChartTotals(product=v.product, units=round(v.units, 2), volume_ml=round(v.volume_ml, 3),
+                        units_per_vial=float(v.units_per_vial), vials=round(v.vials, 3))
+            for v in dose_totals(plan).vials]
 
 
 def visits(plan: Plan, ctx: ChartContext | None = None) -> list[Visit]:
@@ -274,7 +266,7 @@ def chart_record(plan: Plan, analysis: PlanResult, model: Any = None, ctx: Chart
     return ChartRecord(patient=plan.patient or "", visits=tuple(visits(plan, ctx)), clinician=ctx.clinician,
                        product=plan.product.name, lots=lots, expiry=ctx.expiry,
                        dilution=ctx.dilution or _dilution(plan), rows=tuple(rows),
-                       totals=tuple(chart_totals(plan, analysis)), notes=ctx.notes)
+                       totals=tuple(chart_totals(plan)), notes=ctx.notes)
 
 
 # ------------------------------------------------------------------------------------------ handout
