@@ -671,9 +671,20 @@ class Scene:
         actor.mapper.SetInputData(merge_placed(parts))
         actor.SetVisibility(True)
 
-    def set_points(self, glyphs: Iterable[PointGlyph], selected: str = "") -> None:
-        """Draw every point: tip sphere and needle, inner and outer sphere of effect, by severity."""
+    def set_points(self, glyphs: Iterable[PointGlyph], selected: str = "", simple: bool = False) -> None:
+        """Draw every point: tip sphere and needle, inner and outer sphere of effect, by severity.
+
+        ``simple`` (patient education, unless the user asks for more): each point as a plain dot on
+        the skin, with no needle, no sphere of effect and no warning colour.
+        """
         parts: dict[str, list[Placed]] = {k: [] for k in self._point_actors}
+        if simple:
+            for g in glyphs:
+                parts["selected"].append(sphere(np.asarray(g.entry_mm, float), TIP_RADIUS_MM * 1.4, SPHERE_SMALL))
+            for name, placed in parts.items():
+                if name != "closest":
+                    self._set_mesh(name, placed)
+            return
         for g in glyphs:
             entry, tip = np.asarray(g.entry_mm, float), np.asarray(g.tip_mm, float)
             axis = entry - tip
@@ -723,20 +734,25 @@ class Scene:
         self.highlight_actor.prop.opacity = float(own.get("opacity", 1.0))
         self.highlight_actor.SetVisibility(True)
 
+    def structure_centre(self, structure_id: str) -> np.ndarray | None:
+        """Where a structure's label stands: the centre of its display mesh (None if not drawn)."""
+        mesh = self.meshes.get(structure_id)
+        if mesh is None or not mesh.n_points:
+            return None
+        return np.asarray(mesh.points, float).mean(axis=0)
+
     # ------------------------------------------------------------------ landmarks
     def show_landmarks(self, on: bool) -> None:
         """Landmark markers with 3D text labels (text geometry shows in vtk.js, 2D labels do not)."""
         if on and not self._landmark_actors:
-            dots, texts = [], []
-            for lid, p in self.model.landmarks.items():
+            dots = []
+            for _lid, p in self.model.landmarks.items():
                 p = np.asarray(p, float)
                 dots.append(pv.Sphere(radius=0.9, center=p, theta_resolution=8, phi_resolution=8))
-                label = pv.Text3D(lid.replace("_", " "), depth=0.2).scale(2.2, inplace=False)
-                texts.append(label.translate(p + np.array([1.5, 0.8, 3.0]), inplace=False))
+            # the names are labels over the canvas (viewer.labels): plain words, few at a time, never
+            # overlapping (3D text of every id piled up into unreadable jargon)
             self._landmark_actors = [
                 self.plotter.add_mesh(pv.merge(dots), color="#00e5ff", name="landmarks", reset_camera=False),
-                self.plotter.add_mesh(pv.merge(texts), color="#ffffff", name="landmark_labels",
-                                      reset_camera=False),
             ]
             for a in self._landmark_actors:
                 a.SetPickable(False)
