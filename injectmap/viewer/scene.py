@@ -46,6 +46,11 @@ SEVERITY_COLOURS: dict[str, str] = {Severity.DANGER.value: Severity.DANGER.colou
                                     Severity.CAUTION.value: Severity.CAUTION.colour, "ok": OK_COLOUR}
 SELECT_COLOUR = "#1f77ff"
 HIGHLIGHT_COLOUR = "#e040fb"
+#: the muscle of a walkthrough step (patient education): a bright yellow that no layer uses
+EMPHASIS_COLOUR = "#ffd21f"
+#: how far the camera stands from a walkthrough step's muscle (mm): project choice, the muscle fills
+#: about half of the view (the whole head is seen from CAMERA_DISTANCE_MM)
+FOCUS_DISTANCE_MM = 190.0
 SKIN_COLOUR = "#e8b89a"
 EYE_COLOUR = "#f4f4f0"
 BACKGROUND = "#20242b"
@@ -455,6 +460,8 @@ class Scene:
         self.opacity = dict(DEFAULT_OPACITY)
         self.cut: tuple[str, float] = ("none", 0.0)
         self.highlighted: str = ""
+        #: the structures of a walkthrough step shown in the emphasis colour (:meth:`emphasise`)
+        self.emphasised: tuple[str, ...] = ()
         self._clip_of: dict[str, Any] = {}  # group -> (cut, structures left out) of its current input
         #: per-structure display that differs from the layer: id -> {"visible": bool, "opacity": float}
         self.structure_display: dict[str, dict[str, Any]] = {}
@@ -709,6 +716,7 @@ class Scene:
     def highlight(self, structure_id: str = "", tip_mm: Any = None, closest_mm: Any = None) -> None:
         """Show one structure at full opacity (even in a hidden layer), in its own actor, and the closest pair."""
         self.highlighted = structure_id if structure_id in self.group_of else ""
+        self.emphasised = ()
         self._sync_highlight()
         if tip_mm is not None and closest_mm is not None:
             a, b = np.asarray(tip_mm, float), np.asarray(closest_mm, float)
@@ -733,6 +741,28 @@ class Scene:
             self._highlight_clip = (sid, self.cut)
         self.highlight_actor.prop.opacity = float(own.get("opacity", 1.0))
         self.highlight_actor.SetVisibility(True)
+
+    def emphasise(self, structure_ids: Iterable[str], colour: str = EMPHASIS_COLOUR) -> np.ndarray | None:
+        """Patient education: these structures together in one bright colour, opaque (even in a hidden
+        layer), in the highlight's actor; returns their centre (None when none is drawn)."""
+        ids = [sid for sid in structure_ids if sid in self.meshes and self.meshes[sid].n_points]
+        self.highlighted = ""
+        self.emphasised = tuple(ids)
+        self._highlight_clip = None  # the next highlight sets its own mesh and colour again
+        self._set_mesh("closest", [])
+        if not ids:
+            self.highlight_actor.SetVisibility(False)
+            return None
+        mesh = pv.merge([self._clip(self.meshes[sid]) for sid in ids]) if len(ids) > 1 else self._clip(self.meshes[ids[0]])
+        self.highlight_actor.mapper.SetInputData(mesh)
+        self.highlight_actor.prop.color = colour
+        self.highlight_actor.prop.opacity = 1.0
+        self.highlight_actor.SetVisibility(True)
+        return np.asarray(mesh.points, float).mean(axis=0) if mesh.n_points else None
+
+    def focus_camera(self, centre_mm: Any, view: str, distance_mm: float = FOCUS_DISTANCE_MM) -> dict[str, list[float]]:
+        """The camera on ``centre_mm`` from a standard view's direction, nearer than the whole head."""
+        return self.look_at(centre_mm, VIEW_DIRECTIONS[view], distance_mm)
 
     def structure_centre(self, structure_id: str) -> np.ndarray | None:
         """Where a structure's label stands: the centre of its display mesh (None if not drawn)."""

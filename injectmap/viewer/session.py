@@ -205,3 +205,23 @@ def write_autosave(plan: Plan, path: Path) -> None:
     _owner_only_folder(path.parent)
     atomic_write_bytes(path, dumps_plan(plan).encode("utf-8"), mode=0o600)
     prune_autosaves(path.parent, keep=path)
+
+
+def user_autosave_dir(folder: Path, user: str | None) -> Path:
+    """The autosave folder of a logged-in user (a subfolder named by a hash of the user name, so the
+    name is not on disk), or ``folder`` itself without logins (the loopback's single user)."""
+    if not user:
+        return folder
+    import hashlib
+
+    return folder / ("u" + hashlib.sha256(user.encode("utf-8")).hexdigest()[:16])
+
+
+def latest_autosave(folder: Path, exclude: Path | None = None) -> Path | None:
+    """The newest session autosave in ``folder`` (not ``exclude``, the current session's), or None."""
+    try:
+        found = [(p.stat().st_mtime, p) for p in folder.iterdir()
+                 if AUTOSAVE_NAME.match(p.name) and (exclude is None or p.name != exclude.name) and p.is_file()]
+    except OSError:
+        return None
+    return max(found)[1] if found else None
