@@ -128,6 +128,10 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     layout.app_training = training
     layout.app_education = education
     layout.app_face = face
+    layout.app_plan = plan_panel
+    layout.app_findings = findings
+    layout.app_files = files
+    layout.app_clinician = clinician  # the plan card's and the findings' slots (hidden in patient education)
     if doc is not None and served:
 
         def end_session(_ctx: Any) -> None:  # the page closed: stop its analysis, free what it held

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from injectmap.viewer.analysis import PlanAnalyst
     from injectmap.viewer.education_panel import EducationPanel
     from injectmap.viewer.face_panel import FacePanel
+    from injectmap.viewer.file_panel import FilePanel
+    from injectmap.viewer.findings_panel import FindingsPanel
+    from injectmap.viewer.plan_panel import PlanPanel
     from injectmap.viewer.scene_view import SceneView
     from injectmap.viewer.state import AppState
     from injectmap.viewer.structure_panel import StructurePanel
@@ -53,6 +56,10 @@ class SessionLayout(pn.Column):
     app_training: TrainingPanel
     app_education: EducationPanel
     app_face: FacePanel
+    app_plan: PlanPanel
+    app_findings: FindingsPanel
+    app_files: FilePanel
+    app_clinician: list[pn.Column]
 
 
 def get_model() -> FaceModel:
