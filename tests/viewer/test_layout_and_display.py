@@ -11,7 +11,7 @@ import pytest
 
 from injectmap.planning import rules
 from injectmap.viewer import app as viewer_app
-from injectmap.viewer.labels import landmark_labels, landmark_name, label_settings, point_labels
+from injectmap.viewer.labels import label_settings, landmark_labels, landmark_name, point_labels
 from injectmap.viewer.layout import legend_rows
 from injectmap.viewer.session import latest_autosave, user_autosave_dir
 
