@@ -64,7 +64,8 @@ def point_labels(points: Iterable[Mapping[str, Any]], entries: Mapping[str, Any]
 def structure_labels(targets: Iterable[str], warned: Iterable[str], centres: Mapping[str, Any],
                      names: Mapping[str, str]) -> list[Label]:
     """The warned structures (first) and the targeted muscles by name, each once, at its centre."""
-    out, seen = [], set()
+    out: list[Label] = []
+    seen: set[str] = set()
     limit = int(label_settings()["max_structures"])
     for kind, ids in (("warned", warned), ("structure", targets)):
         for sid in ids:
