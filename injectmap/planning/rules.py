@@ -409,13 +409,14 @@ def sphere_spared(c: PointContext) -> list[Finding]:
         sev = _spared_severity(major, dose >= t.likely_units, dose_out >= t.likely_units)
         if d_nom < 0:
             out.append(finding(sev, "sphere_near_structure",
-                               f"The likely field of effect ({c.r_nom:.0f} mm) reaches {st.name} ({frac:.0%} of the "
-                               f"field, about {dose:.1f} U; the possible field about {dose_out:.1f} U): {st.weakened}",
+                               f"The likely field of effect ({c.r_nom:.0f} mm) reaches {st.name} ({_share_words(frac)} "
+                               f"of the field, {_units_words(dose)}; the possible field {_units_words(dose_out)}): "
+                               f"{st.weakened}",
                                s, d_nom, nb.closest_mm, "sphere_spared"))
         else:
             out.append(finding(sev, "sphere_may_reach_structure",
-                               f"The outer, possible field of effect ({c.r_out:.0f} mm) may reach {st.name} (about "
-                               f"{dose_out:.1f} U): {st.weakened}", s, d_out, nb.closest_mm, "sphere_spared"))
+                               f"The outer, possible field of effect ({c.r_out:.0f} mm) may reach {st.name} "
+                               f"({_units_words(dose_out)}): {st.weakened}", s, d_out, nb.closest_mm, "sphere_spared"))
     return out
 
 
@@ -448,6 +449,24 @@ def frontalis_above_brow(c: PointContext) -> list[Finding]:
     return [finding(CAUTION, "frontalis_low", f"This frontalis point is {h:.0f} mm above the brow (keep at least "
                     f"{lim:.0f} mm): weakening the lowest frontalis fibres drops the brow (brow ptosis) and makes "
                     "it feel heavy.", fr, h - lim, None, "frontalis_above_brow")]
+
+
+def _side_words(mm: float, positive: str, negative: str, level: str) -> str:
+    """A signed distance in words: ``"4 mm above"``, ``"2 mm below"``, ``"level with"`` (never "-1 mm
+    above" nor "0 mm above")."""
+    if abs(mm) < 0.5:
+        return level
+    return f"{abs(mm):.0f} mm {positive if mm > 0 else negative}"
+
+
+def _share_words(frac: float) -> str:
+    """A share of the field in words: ``"12%"``, ``"less than 1%"`` (never "0%" of a field that reaches it)."""
+    return f"{frac:.0%}" if frac >= 0.005 else "less than 1%"
+
+
+def _units_words(units: float) -> str:
+    """A dose in words: ``"about 1.2 U"``, ``"under 0.1 U"`` (never "about 0.0 U")."""
+    return f"about {units:.1f} U" if units >= 0.05 else "under 0.1 U"
 
 
 @_rule("lateral_orbit_margin")
@@ -486,7 +505,8 @@ def rim_margin(c: PointContext) -> list[Finding]:
     lim = t.min_mm
     if above >= lim:
         return []
-    return [finding(CAUTION, "rim_margin", f"This point is {above:.0f} mm above the supraorbital rim at the "
+    return [finding(CAUTION, "rim_margin", f"This point is {_side_words(above, 'above', 'below', 'level with')} "
+                    "the supraorbital rim at the "
                     f"mid-pupillary line (keep at least {lim:.0f} mm): toxin can pass the septum to levator palpebrae "
                     "superioris and drop the lid (ptosis).", f"levator_palpebrae_superioris_{c.side}", above - lim,
                     rim, "rim_margin")]
@@ -511,7 +531,7 @@ def masseter_safe_zone(c: PointContext) -> list[Finding]:
     lim = t.behind_anterior_border_mm
     if border is not None and border[2] - e[2] < lim:
         behind = float(border[2] - e[2])
-        where = f"{behind:.0f} mm behind" if behind >= 0 else f"{-behind:.0f} mm in front of"
+        where = _side_words(behind, "behind", "in front of", "at")
         out.append(finding(CAUTION, "masseter_anterior_border", f"This point is {where} the anterior border of the "
                            f"masseter (keep at least {lim:.0f} mm behind it): the facial artery and vein, risorius and "
                            "the buccal fat lie there (bruise, a narrow or lopsided smile).",

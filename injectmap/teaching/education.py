@@ -38,7 +38,7 @@ from injectmap.anatomy.datamodel import DataModel
 from injectmap.anatomy.ids import base_of, side_of, structure_ids
 from injectmap.planning.datafiles import load_data, register_model
 from injectmap.planning.plan import Plan, parse_plan
-from injectmap.planning.results import PlanResult, PointResult
+from injectmap.planning.results import PlanResult, PointResult, Severity
 
 __all__ = [
     "Advice",
@@ -82,6 +82,9 @@ class Spared:
     structure_ids: tuple[str, ...] = ()
     #: from the plan's analysis: the closest the sphere of effect comes to it (mm), when known
     closest_mm: float | None = None
+    #: a caution or danger finding of this step's points names it (the text then says so, and never
+    #: promises that it is left alone)
+    warned: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,12 @@ class _Area(DataModel):
 class _Spared(DataModel):
     plain: str
     structure: str | None = None
+    #: said only when no finding of the step's points names the structure
+    if_clear: str = ""
+    #: said instead when a caution or danger finding of the step's points names it
+    if_warned: str = ""
+    #: neighbours whose findings count as naming it too (the other smile muscles for the smile)
+    also: list[str] = []
 
 
 class _Muscle(DataModel):
@@ -358,6 +367,35 @@ def _closest(points: Iterable[PointResult], structure_ids: Sequence[str], point_
     return best
 
 
+def _warned(points: Iterable[PointResult], structure_ids: Sequence[str], point_ids: Sequence[str]) -> bool:
+    """Whether a caution or danger finding of these points names one of these structures."""
+    return any(f.structure in structure_ids and f.severity.rank >= Severity.CAUTION.rank
+               for r in points if r.id in point_ids for f in r.findings)
+
+
+def _spared_line(sp: Spared, clear: str, warned: str) -> str:
+    """One "left alone" line: what it is, then what the analysis says of it, in plain words."""
+    line = sp.plain[0].upper() + sp.plain[1:]
+    if sp.warned:
+        if sp.closest_mm is not None:
+            line += f" (the planned spread comes within about {max(sp.closest_mm, 0.0):.0f} mm of it)"
+        line += "; " + (warned or "at one of your points the planned spread comes close to it: your injector "
+                        "will check this point before treating")
+    else:
+        if clear:
+            line += "; " + clear
+        if sp.closest_mm is not None:
+            line += (f" (the planned spread comes within about {max(sp.closest_mm, 0.0):.0f} mm of it;"
+                     " your injector has checked this)" if sp.closest_mm < 5 else
+                     f" (the planned spread stays about {sp.closest_mm:.0f} mm away)")
+    return f"- {line}."
+
+
+def _with_sides(base_ids: Iterable[str], sides: Iterable[str]) -> tuple[str, ...]:
+    """Each id as given and with each side's suffix (findings name sided structures)."""
+    return tuple(dict.fromkeys(x for b in base_ids for x in (b, *(f"{base_of(b)}_{s}" for s in sorted(sides)))))
+
+
 def _fmt_units(u: float) -> str:
     return f"{u:g}"
 
@@ -411,7 +449,9 @@ def walkthrough(plan: Plan | Mapping[str, Any], analysis: PlanResult | Iterable[
         "what is left alone.",
     ]
     if untargeted:
-        intro_text.append(f"Points without a named muscle ({', '.join(untargeted)}) are shown but not described.")
+        number = {p.id: n for n, p in enumerate(plan.points, start=1)}  # ids are the clinician's, not words
+        intro_text.append("Points without a named muscle (" + ", ".join(f"point {number[i]}" for i in untargeted)
+                          + ") are shown but not described.")
     steps = [Step(id="intro", kind="intro", area="", area_title="", title="Your treatment plan",
                   paragraphs=tuple(intro_text), view="front",
                   layers=_layers(["skin", "muscles", "eyes"]),
@@ -422,15 +462,21 @@ def walkthrough(plan: Plan | Mapping[str, Any], analysis: PlanResult | Iterable[
         area = areas[info["area"]]
         ids = treated[b]
         spared: list[Spared] = []
+        wording: list[tuple[str, str]] = []
         for s in info.get("spared", []):
             sids: tuple[str, ...] = ()
+            sides = {side_of(i) for i in ids} - {"midline"} or {"left", "right"}
             if s.get("structure"):
                 sb = s["structure"]
                 sides = {side_of(i) for i in ids} - {"midline"} or {"left", "right"}
                 known = model.structures if model is not None else structure_ids()
                 sids = tuple(c for c in [sb] + [f"{sb}_{side}" for side in sorted(sides)] if c in known)
             spared.append(Spared(plain=" ".join(str(s["plain"]).split()), structure_ids=sids,
-                                 closest_mm=_closest(analysed, sids, points_of[b]) if sids else None))
+                                 closest_mm=_closest(analysed, sids, points_of[b]) if sids else None,
+                                 warned=bool(sids) and _warned(analysed, _with_sides(
+                                     [*sids, *s.get("also", [])], sides), points_of[b])))
+            wording.append((" ".join(str(s.get("if_clear") or "").split()),
+                            " ".join(str(s.get("if_warned") or "").split())))
         n = len(points_of[b])
         paras = [
             f"**{info['plain_name'].capitalize()}** ({_sides_words(ids)}): "
@@ -439,14 +485,7 @@ def walkthrough(plan: Plan | Mapping[str, Any], analysis: PlanResult | Iterable[
             f"**What the treatment changes.** {' '.join(str(info['changes']).split())}",
         ]
         if spared:
-            lines = []
-            for sp in spared:
-                line = sp.plain[0].upper() + sp.plain[1:]
-                if sp.closest_mm is not None:
-                    line += (f" (the planned spread comes within about {max(sp.closest_mm, 0.0):.0f} mm of it;"
-                             " your injector has checked this)" if sp.closest_mm < 5 else
-                             f" (the planned spread stays about {sp.closest_mm:.0f} mm away)")
-                lines.append(f"- {line}.")
+            lines = [_spared_line(sp, clear, warned) for sp, (clear, warned) in zip(spared, wording, strict=True)]
             paras.append("**What it leaves alone.**\n\n" + "\n".join(lines))
         focus_layers = list(area["layers"])
         steps.append(Step(

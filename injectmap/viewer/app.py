@@ -33,6 +33,7 @@ from injectmap.viewer.face_panel import FacePanel, plan_face
 from injectmap.viewer.file_panel import AUTOSAVE_ENV, FilePanel, autosave_dir
 from injectmap.viewer.findings_panel import FindingsPanel
 from injectmap.viewer.layers_panel import LayerPanel
+from injectmap.viewer.layout import COLUMN_STYLE, PLAN_WIDTH, SIDE_WIDTH, fit_to_width, legend_card
 from injectmap.viewer.plan_panel import PlanPanel
 from injectmap.viewer.report_panel import ReportPanel
 from injectmap.viewer.scene_view import SCENE_SIZE, SceneView
@@ -87,9 +88,10 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     analyst.param.watch(lambda e: setattr(progress, "object", plain(e.new)), ["progress"])
     analyst.param.watch(lambda e: setattr(progress, "visible", e.new), ["busy"])
     header = pn.Row(pn.pane.Markdown("## injectmap: botulinum toxin injection map", margin=(0, 10)), mode,
-                    scene_view.place_toggle, progress)
-    disclaimer = pn.pane.Markdown(f"*{DISCLAIMER}*", width=860)
+                    scene_view.place_toggle, progress, sizing_mode="stretch_width")
+    disclaimer = pn.pane.Markdown(f"*{DISCLAIMER}*", sizing_mode="stretch_width")
     training = TrainingPanel(state, model)  # shows itself in training mode only
+    fit_to_width(training)  # in the right column, beside the 3D view
     education = EducationPanel(state, analyst, scene_view)  # shows itself in patient education mode only
     plan_panel, structure_panel = PlanPanel(state, analyst, model), StructurePanel(state, analyst, model)
     plan_panel.batch = scene_view.batch
@@ -105,16 +107,25 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     face = FacePanel(state, model, switch_model)
     if "model" in state.extra:  # the starting plan names a face
         face.request(plan_face(state.extra["model"]), write_plan=False)
+    files = FilePanel(state, scene_view, session_id)
+    # clinician-only parts (the plan's controls, the findings) step aside in patient education
+    clinician = [pn.Column(plan_panel, sizing_mode="stretch_width"), pn.Column(findings, sizing_mode="stretch_width")]
+    _hidden_in_mode(clinician, state, "patient education")
+    # three columns (docs/layout.md): the side cards, the 3D view with its findings, and the plan (or the
+    # mode's text) beside the view; each side column scrolls on its own, so the page never scrolls sideways
     layout = SessionLayout(
         header,
-        _shown_from_mode(training, state, "training"),
-        _shown_from_mode(education, state, "patient education"),
+        files.restore_offer,
         pn.Row(
-            pn.Column(LayerPanel(state), structure_panel, FilePanel(state, scene_view, session_id),
-                      ReportPanel(state, analyst, doc), face),
-            pn.Column(scene_view, disclaimer, findings),
-            plan_panel,
-        ),
+            pn.Column(LayerPanel(state), structure_panel, files, ReportPanel(state, analyst, doc), face, legend_card(),
+                      width=SIDE_WIDTH, css_classes=["side-column"], styles=COLUMN_STYLE),
+            pn.Column(scene_view, disclaimer, clinician[1], sizing_mode="stretch_width", min_width=380,
+                      css_classes=["centre-column"]),
+            pn.Column(_shown_from_mode(training, state, "training"),
+                      _shown_from_mode(education, state, "patient education"), clinician[0],
+                      width=PLAN_WIDTH, css_classes=["plan-column"], styles=COLUMN_STYLE),
+            sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
     )
     layout.app_state = state  # for tests and notebooks: the session's state and analysis
     layout.app_analyst = analyst
@@ -123,6 +134,10 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     layout.app_training = training
     layout.app_education = education
     layout.app_face = face
+    layout.app_plan = plan_panel
+    layout.app_findings = findings
+    layout.app_files = files
+    layout.app_clinician = clinician  # the plan card's and the findings' slots (hidden in patient education)
     if doc is not None and served:
 
         def end_session(_ctx: Any) -> None:  # the page closed: stop its analysis, free what it held
@@ -142,6 +157,17 @@ def _released() -> None:
     """After a session was discarded: its faces and objects give their memory back to the system."""
     release_memory()
     print("injectmap: session ended", flush=True)  # in the server's log (scripts/serve_memory.py waits for it)
+
+
+def _hidden_in_mode(slots: list[pn.Column], state: AppState, mode: str) -> None:
+    """Hide these slots while ``mode`` is on, show them again after."""
+
+    def follow(*_: Any) -> None:
+        for slot in slots:
+            slot.visible = state.mode != mode
+
+    state.param.watch(follow, ["mode"])
+    follow()
 
 
 def _shown_from_mode(panel: pn.viewable.Viewer, state: AppState, mode: str) -> pn.Column:

@@ -22,6 +22,9 @@ from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
 
 EDUCATION_MODE = "patient education"
+#: the muscles layer's opacity while a step shows one muscle: project choice, the others stay visible
+#: as context but clearly behind the step's muscle
+FADED_MUSCLES = 0.3
 
 
 class EducationPanel(pn.viewable.Viewer):
@@ -40,19 +43,24 @@ class EducationPanel(pn.viewable.Viewer):
                                              css_classes=["education-next"])
         self.prev_button.on_click(lambda _e: self.previous())
         self.next_button.on_click(lambda _e: self.next())
-        self.counter = pn.pane.Markdown("", width=120, css_classes=["education-counter"])
-        self.step_text = pn.pane.Markdown("", width=560, css_classes=["education-step"])
-        self.points_text = pn.pane.Markdown("", width=300, css_classes=["education-points"])
-        self.timeline = pn.pane.Matplotlib(None, tight=True, format="png", dpi=90, width=640,
+        self.counter = pn.pane.Markdown("", width=110, css_classes=["education-counter"])
+        self.step_text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["education-step"])
+        self.points_text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["education-points"])
+        self.timeline = pn.pane.Matplotlib(None, tight=True, format="png", dpi=72, sizing_mode="stretch_width",
                                            css_classes=["education-timeline"])
-        self.effects_text = pn.pane.Markdown("", width=620, css_classes=["education-effects"])
-        self.aftercare_text = pn.pane.Markdown("", width=620, css_classes=["education-aftercare"])
+        self.effects_text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["education-effects"])
+        self.aftercare_text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["education-aftercare"])
+        # needles, spheres of effect and warning colours are for the clinician: hidden unless asked
+        self.zones = pn.widgets.Checkbox.from_param(state.param.education_zones, label="Show needles and zones",
+                                                    css_classes=["education-zones"])
+        # beside the 3D view (the page's right column, docs/layout.md): the step first, the rest below
         self._layout = pn.Card(
             pn.Row(self.prev_button, self.counter, self.next_button),
-            pn.Row(self.step_text, self.points_text),
-            pn.Row(self.timeline, pn.Column(self.effects_text, self.aftercare_text)),
-            title="Patient walkthrough", width=1320, css_classes=["education-panel"],
+            self.step_text, self.points_text, self.zones,
+            self.timeline, self.effects_text, self.aftercare_text,
+            title="Patient walkthrough", sizing_mode="stretch_width", css_classes=["education-panel"],
             visible=state.mode == EDUCATION_MODE)
+        self._opacity_before: dict[str, float] | None = None
         state.param.watch(self._on_mode, ["mode"])
         state.param.watch(self._on_plan, ["points", "product"])
         if analyst is not None:
@@ -87,12 +95,12 @@ class EducationPanel(pn.viewable.Viewer):
         lines = ["#### Common passing effects"]
         for e in effects:
             mark = "**Get help at once:** " if e.seek_help else ""
-            lines.append(f"- {mark}**{e.name}.** {e.plain} <small>[{', '.join(e.sources)}]</small>")
+            lines.append(f"- {mark}**{e.name}.** {e.plain}")
         self.effects_text.object = "\n".join(lines)
         lines = ["#### Aftercare"]
         for a in education.aftercare():
-            lines.append(f"- **{a.advice}** {a.why} <small>(evidence: {a.evidence}; "
-                         f"{', '.join(a.sources)})</small>")
+            # the evidence in words; the citation keys are the clinician's (the report lists the sources)
+            lines.append(f"- **{a.advice}** {a.why} <small>(evidence: {a.evidence})</small>")
         lines.append(f"\n*{education.reminder()}*")
         self.aftercare_text.object = "\n".join(lines)
         with param.parameterized.discard_events(self):
@@ -106,13 +114,13 @@ class EducationPanel(pn.viewable.Viewer):
 
     def _points_text(self, step: education.Step) -> str:
         rows = []
-        for p in self.state.points:
+        for n, p in enumerate(self.state.points, start=1):  # numbered as in the scene's labels, not by id
             if p["id"] not in step.point_ids:
                 continue
             target = p.get("target", "")
             info = education.muscle_info(target) if target else None
             where = info["plain_name"] if info else "(no muscle named)"
-            rows.append(f"- **{p['id']}**: {float(p.get('units', 0)):g} units, {where}")
+            rows.append(f"- **Point {n}**: {float(p.get('units', 0)):g} units, {where}")
         return "#### Points in this step\n" + ("\n".join(rows) if rows else "*none*")
 
     # ------------------------------------------------------------------ navigation
@@ -149,11 +157,20 @@ class EducationPanel(pn.viewable.Viewer):
         step = self.step
         if step is None:
             return
+        if self._opacity_before is None:
+            self._opacity_before = dict(self.state.layer_opacity)
+        opacity = dict(self._opacity_before)
+        if step.focus:  # the other muscles fade, so the step's muscle stands out in its own colour
+            opacity["muscles"] = min(opacity.get("muscles", 1.0), FADED_MUSCLES)
         with param.parameterized.batch_call_watchers(self.state):
             self.state.layer_visible = {**self.state.layer_visible, **step.layers}
+            self.state.layer_opacity = opacity
             self.state.view = step.view
         if self.scene_view is not None:
-            self.scene_view.scene.highlight(step.focus[0] if step.focus else "")
+            scene = self.scene_view.scene
+            centre = scene.emphasise(step.focus)
+            if centre is not None:  # the camera on the muscle, from the step's side
+                self.scene_view.canvas.set_camera(scene.focus_camera(centre, step.view))
             self.scene_view.sync()
 
     # ------------------------------------------------------------------ watchers
@@ -170,9 +187,13 @@ class EducationPanel(pn.viewable.Viewer):
             if self._figure is None:
                 self._draw_timeline()
             self.apply_step()
-        elif self.scene_view is not None:
-            self.scene_view.scene.highlight("")
-            self.scene_view.sync()
+        else:
+            if self._opacity_before is not None:  # the clinician's opacities come back
+                self.state.layer_opacity = self._opacity_before
+                self._opacity_before = None
+            if self.scene_view is not None:
+                self.scene_view.scene.highlight("")
+                self.scene_view.sync()
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout

@@ -17,7 +17,7 @@ from injectmap.planning.protocols import get_protocol, protocol_names, protocol_
 from injectmap.viewer.analysis import too_many_points
 from injectmap.viewer.limits import int_limit
 from injectmap.viewer.scene_view import SceneView
-from injectmap.viewer.session import write_autosave
+from injectmap.viewer.session import latest_autosave, user_autosave_dir, write_autosave
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
 
@@ -28,6 +28,11 @@ def autosave_dir() -> Path:
     """Where each session's plan is saved after every change (``$INJECTMAP_AUTOSAVE_DIR``)."""
     d = os.environ.get(AUTOSAVE_ENV) or str(Path.home() / ".cache" / "injectmap" / "autosave")
     return Path(d)
+
+
+def _user() -> str | None:
+    """The logged-in user of this session (None without logins)."""
+    return getattr(pn.state, "user", None) or None
 
 
 def _size(n: int) -> str:
@@ -54,7 +59,15 @@ class FilePanel(pn.viewable.Viewer):
         self.start = pn.widgets.Button(label="Start from protocol", width=250)
         self.start.on_click(self._on_protocol)
         self.status = pn.pane.Markdown("", width=280)
-        self.autosave_path = autosave_dir() / f"{session_id}.json"
+        self.autosave_path = user_autosave_dir(autosave_dir(), _user()) / f"{session_id}.json"
+        # the last autosave of this user (another session: a reloaded or closed page), offered once
+        self.restore_from = latest_autosave(self.autosave_path.parent, exclude=self.autosave_path)
+        self.restore = pn.widgets.Button(label="Restore last autosave", color="warning", width=190,
+                                         css_classes=["restore-autosave"])
+        self.restore.on_click(lambda _e: self.restore_last())
+        self.restore_note = pn.pane.Markdown("", margin=(8, 5), css_classes=["restore-note"])
+        self.restore_offer = pn.Row(self.restore_note, self.restore, visible=False)
+        self._offer_restore()
         state.param.watch(self._autosave, ["points", "product", "extra"])  # extra: the face
         state.param.watch(lambda e: setattr(self.status, "object", plain(e.new)), ["message"])
 
@@ -104,6 +117,36 @@ class FilePanel(pn.viewable.Viewer):
         self.state.load_plan(plan_to_dict(parse_plan(plan)))
         self.state.message = (f"Started from the protocol '{get_protocol(name).title}' ({len(plan['points'])} "
                               "points); it replaced the plan (Undo brings the plan back).")
+
+    def _offer_restore(self) -> None:
+        path = self.restore_from
+        if path is None:
+            return
+        try:
+            plan = loads_plan(path.read_bytes(), source="autosave")
+        except (OSError, PlanError):
+            return
+        if plan_to_dict(plan) == plan_to_dict(parse_plan(self.state.plan_dict())):
+            return  # the same plan as on screen: nothing to restore
+        import datetime
+
+        when = datetime.datetime.fromtimestamp(path.stat().st_mtime).strftime("%d %b %H:%M")
+        n = len(plan.points)
+        self.restore_note.object = plain(f"Your last autosaved plan ({when}, {n} point{'s' if n != 1 else ''})")
+        self.restore_offer.visible = True
+
+    def restore_last(self) -> None:
+        """Replace the plan with the offered autosave (undoable) and withdraw the offer."""
+        self.restore_offer.visible = False
+        if self.restore_from is None:
+            return
+        try:
+            plan = loads_plan(self.restore_from.read_bytes(), source="autosave")
+        except (OSError, PlanError) as exc:
+            self.state.message = f"Not restored: {exc}"
+            return
+        self.state.load_plan(plan_to_dict(plan))
+        self.state.message = f"Restored the last autosave ({len(plan.points)} points; Undo brings back the plan before)."
 
     def _autosave(self, *_: Any) -> None:
         try:

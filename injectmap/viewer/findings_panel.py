@@ -25,12 +25,14 @@ class FindingsPanel(pn.viewable.Viewer):
         self._rows: list[dict[str, Any]] = []
         colours = {k: f"background-color: {v}33" for k, v in SEVERITY_COLOURS.items()}
         self.table = pn.widgets.Tabulator(self._frame(), show_index=False, selectable=1, disabled=True,
-                                          height=260, width=860, css_classes=["findings-table"],
+                                          height=240, sizing_mode="stretch_width", css_classes=["findings-table"],
                                           layout="fit_columns", widths={"message": 420})
         self.table.style.apply(lambda s: [colours.get(v, "") for v in s], subset=["severity"])
         self.table.param.watch(self._on_select, "selection")
-        self.errors = pn.pane.Alert("", alert_type="danger", visible=False, width=860)
+        self.errors = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self._updating = False
         analyst.param.watch(self._refresh, ["results", "plan_findings", "errors"])
+        state.param.watch(self._follow, ["selected", "highlight"])
 
     def _frame(self) -> Any:
         import pandas as pd
@@ -43,9 +45,24 @@ class FindingsPanel(pn.viewable.Viewer):
         self.table.value = self._frame()
         self.errors.object = "\n\n".join(plain(e) for e in self.analyst.errors)
         self.errors.visible = bool(self.analyst.errors)
+        self._follow()
+
+    def _follow(self, *_: Any) -> None:
+        """The table's selection is the shown finding's row (its point and structure) or none: rows move
+        when the plan changes, and a kept row index would mark another point's finding."""
+        sel = [i for i, r in enumerate(self._rows)
+               if r["point"] in (self.state.selected, "") and r["structure"] == self.state.highlight][:1]
+        if not self.state.highlight:
+            sel = []
+        if self.table.selection != sel:
+            self._updating = True
+            try:
+                self.table.selection = sel
+            finally:
+                self._updating = False
 
     def _on_select(self, event: param.parameterized.Event) -> None:
-        if not event.new or event.new[0] >= len(self._rows):
+        if self._updating or not event.new or event.new[0] >= len(self._rows):
             return
         row = self._rows[event.new[0]]
         with self.batch():

@@ -40,9 +40,15 @@ class LayerPanel(pn.viewable.Viewer):
             view_buttons.append(b)
         self.views = pn.Row(*view_buttons, css_classes=["views"])
         self.landmarks = pn.widgets.Checkbox.from_param(state.param.show_landmarks, label="Landmark labels")
+        self.point_labels = pn.widgets.Checkbox.from_param(state.param.point_labels, label="Point labels",
+                                                           css_classes=["point-labels"])
+        self.structure_labels = pn.widgets.Checkbox.from_param(
+            state.param.structure_labels, label="Structure labels (targets, warned)",
+            css_classes=["structure-labels"])
         self._layout = pn.Card(pn.Column(*rows), pn.pane.Markdown("**Cut plane**"), self.cut_axis,
-                               self.cut_mm, pn.pane.Markdown("**View**"), self.views, self.landmarks,
-                               title="Layers and view", width=300)
+                               self.cut_mm, pn.pane.Markdown("**View**"), self.views,
+                               pn.pane.Markdown("**Labels**"), self.point_labels, self.structure_labels,
+                               self.landmarks, title="Layers and view", width=290)
 
     def _choose_view(self, view: str, _e: Any = None) -> None:
         if self.state.view == view:

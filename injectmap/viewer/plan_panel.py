@@ -8,15 +8,23 @@ from typing import Any
 
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 
 from injectmap.anatomy.ids import landmark_ids
 from injectmap.planning.doses import treatable_targets
 from injectmap.planning.plan import PlanError
 from injectmap.planning.products import product_info, product_names
 from injectmap.viewer.analysis import PlanAnalyst
+from injectmap.viewer.row_scroller import RowScroller
 from injectmap.viewer.scene import worst_severity
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
+
+
+def _formatters() -> dict[str, NumberFormatter]:
+    """The plan table's numbers as planned: depth to 0.1 mm (3.5 is "3.5", not "4"), units as typed.
+    New models per table: a Bokeh model shared by sessions would keep every session's page alive."""
+    return {"depth_mm": NumberFormatter(format="0.0"), "units": NumberFormatter(format="0.[0]")}
 
 
 def _target_options(model: Any) -> dict[str, str]:
@@ -38,50 +46,56 @@ class PlanPanel(pn.viewable.Viewer):
         self.batch: Any = contextlib.nullcontext
         self._updating = False
         self.table = pn.widgets.Tabulator(self._points_frame(), show_index=False, selectable=1,
-                                          disabled=True, height=220, width=560, css_classes=["plan-table"],
-                                          layout="fit_data_table")
+                                          disabled=True, height=200, sizing_mode="stretch_width",
+                                          css_classes=["plan-table"], layout="fit_data_table",
+                                          formatters=_formatters())
         self.table.param.watch(self._on_table_select, "selection")
         names = product_names()
         self.product = pn.widgets.Select(label="Product", options=names, value=state.product["name"],
-                                         width=200)
+                                         width=150)
         self.product.param.watch(self._on_product, "value")
         self.depth = pn.widgets.EditableFloatSlider(label="Depth (mm)", start=0.0, end=20.0, fixed_start=0.0,
-                                                    fixed_end=40.0, step=0.5, value=2.0, width=250)
+                                                    fixed_end=40.0, step=0.5, value=2.0, width=220)
         self.units = pn.widgets.FloatInput(label="Units", start=0.0, end=400.0, step=0.5, value=4.0, width=90)
         self.angle = pn.widgets.FloatInput(label="Angle (deg)", start=0.0, end=89.0, step=5.0, value=0.0,
                                            width=90)
         lms = landmark_ids()
         self.toward = pn.widgets.Select(label="toward", options=["(none)"] + lms, width=170)
-        self.target = pn.widgets.Select(label="Target", options=_target_options(model), width=260)
-        self.suggest = pn.widgets.Button(label="Target = structure at tip", width=200)
+        self.target = pn.widgets.Select(label="Target", options=_target_options(model), width=230)
+        self.suggest = pn.widgets.Button(label="Target = tip's structure", width=160, margin=(24, 5, 5, 5))
         for w in (self.depth, self.units, self.angle, self.toward, self.target):
             w.param.watch(self._on_point_edit, "value")
         self.suggest.on_click(self._on_suggest)
         self.nudges = []
         for label, direction in (("Up", "superior"), ("Down", "inferior"), ("Medial", "medial"),
                                  ("Lateral", "lateral")):
-            b = pn.widgets.Button(label=label, width=70)
+            b = pn.widgets.Button(label=label, width=62)
             b.on_click(functools.partial(self._on_nudge, direction))
             self.nudges.append(b)
         self.nudge_step = pn.widgets.FloatInput(label="Step (mm)", value=2.0, start=0.5, end=20.0, step=0.5,
-                                                width=80)
+                                                width=70)
         self.delete = pn.widgets.Button(label="Delete point", color="danger", width=110)
         self.delete.on_click(self._on_delete)
         self.mirror = pn.widgets.Button(label="Mirror point", width=110)
         self.mirror.on_click(self._on_mirror)
         self.mirror_all = pn.widgets.Button(label="Mirror all", width=100)
         self.mirror_all.on_click(lambda _e: self._guard(lambda: self.state.mirror()))
-        self.undo = pn.widgets.Button(label="Undo", width=80, disabled=True)
-        self.redo = pn.widgets.Button(label="Redo", width=80, disabled=True)
+        self.undo = pn.widgets.Button(label="Undo", width=70, disabled=True, margin=(24, 5, 5, 5))
+        self.redo = pn.widgets.Button(label="Redo", width=70, disabled=True, margin=(24, 5, 5, 5))
         self.undo.on_click(lambda _e: self._guard(self.state.undo))
         self.redo.on_click(lambda _e: self._guard(self.state.redo))
         self.landmark = pn.widgets.Select(label="Landmark", options=lms, value="glabella", width=200)
         self.sup = pn.widgets.FloatInput(label="superior mm", value=0.0, step=1.0, width=90)
         self.lat = pn.widgets.FloatInput(label="lateral mm", value=0.0, step=1.0, width=90)
         self.ant = pn.widgets.FloatInput(label="anterior mm", value=0.0, step=1.0, width=90)
-        self.place = pn.widgets.Button(label="Place at landmark", color="primary", width=160)
+        self.place = pn.widgets.Button(label="Place at landmark", color="primary", width=160,
+                                       margin=(24, 5, 5, 5))
         self.place.on_click(self._on_place)
-        self.selected_title = pn.pane.Markdown("", width=540)
+        self.selected_title = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.new_plan = pn.widgets.Button(label="New plan", width=85, css_classes=["new-plan"], margin=(24, 5, 5, 5))
+        self.new_plan.on_click(lambda _e: self._on_new_plan())
+        #: scrolls the plan table's selected row into view (a new point is the last row)
+        self.scroller = RowScroller(table_class="plan-table")
         state.param.watch(self._refresh_table, ["points"])
         analyst.param.watch(self._refresh_table, ["results"])
         state.param.watch(self._on_selected, ["selected"])
@@ -121,6 +135,8 @@ class PlanPanel(pn.viewable.Viewer):
                 self.table.selection = sel
             finally:
                 self._updating = False
+            if sel:
+                self.scroller.scroll()
 
     def _on_table_select(self, event: param.parameterized.Event) -> None:
         if self._updating or not event.new:
@@ -134,9 +150,15 @@ class PlanPanel(pn.viewable.Viewer):
     def _on_selected(self, *_: Any) -> None:
         self._select_row()
         pid = self.state.selected
+        editors = (self.depth, self.units, self.angle, self.toward, self.target, self.suggest, self.delete,
+                   self.mirror, *self.nudges)
         if not pid or pid not in self.state.point_ids():
             self.selected_title.object = "*No point selected: click one in the table, or place one.*"
+            for w in editors:  # no point: nothing to edit (and no stale values of a deleted one)
+                w.disabled = True
             return
+        for w in editors:
+            w.disabled = False
         p = self.state.point(pid)
         r = self.analyst.results.get(pid)
         self._updating = True
@@ -204,6 +226,10 @@ class PlanPanel(pn.viewable.Viewer):
             self.landmark.value, superior_mm=float(self.sup.value or 0),
             lateral_mm=float(self.lat.value or 0), anterior_mm=float(self.ant.value or 0)))
 
+    def _on_new_plan(self) -> None:
+        self._guard(self.state.new_plan)
+        self.state.message = "New plan: the plan is empty (Undo brings the previous one back)."
+
     def _on_product(self, event: param.parameterized.Event) -> None:
         if event.new == self.state.product["name"]:
             return
@@ -217,15 +243,18 @@ class PlanPanel(pn.viewable.Viewer):
         self.redo.disabled = not self.state.can_redo
 
     def __panel__(self) -> pn.viewable.Viewable:
+        # fits a column of 430 px: the page beside it keeps the 3D view on screen at 1366 px (docs/layout.md)
         return pn.Card(
-            pn.Row(self.product, self.undo, self.redo),
+            pn.Row(self.product, self.undo, self.redo, self.new_plan),
             self.table,
+            self.scroller,
             self.selected_title,
-            pn.Row(self.depth, self.units, self.angle, self.toward),
+            pn.Row(self.depth, self.units),
+            pn.Row(self.angle, self.toward),
             pn.Row(self.target, self.suggest),
             pn.Row(*self.nudges, self.nudge_step),
             pn.Row(self.delete, self.mirror, self.mirror_all),
             pn.pane.Markdown("**Place by landmark**"),
-            pn.Row(self.landmark, self.sup, self.lat, self.ant),
-            self.place,
-            title="Plan", width=600)
+            pn.Row(self.landmark, self.place),
+            pn.Row(self.sup, self.lat, self.ant),
+            title="Plan", sizing_mode="stretch_width", css_classes=["plan-card"])

@@ -46,6 +46,11 @@ SEVERITY_COLOURS: dict[str, str] = {Severity.DANGER.value: Severity.DANGER.colou
                                     Severity.CAUTION.value: Severity.CAUTION.colour, "ok": OK_COLOUR}
 SELECT_COLOUR = "#1f77ff"
 HIGHLIGHT_COLOUR = "#e040fb"
+#: the muscle of a walkthrough step (patient education): a bright yellow that no layer uses
+EMPHASIS_COLOUR = "#ffd21f"
+#: how far the camera stands from a walkthrough step's muscle (mm): project choice, the muscle fills
+#: about half of the view (the whole head is seen from CAMERA_DISTANCE_MM)
+FOCUS_DISTANCE_MM = 190.0
 SKIN_COLOUR = "#e8b89a"
 EYE_COLOUR = "#f4f4f0"
 BACKGROUND = "#20242b"
@@ -455,6 +460,8 @@ class Scene:
         self.opacity = dict(DEFAULT_OPACITY)
         self.cut: tuple[str, float] = ("none", 0.0)
         self.highlighted: str = ""
+        #: the structures of a walkthrough step shown in the emphasis colour (:meth:`emphasise`)
+        self.emphasised: tuple[str, ...] = ()
         self._clip_of: dict[str, Any] = {}  # group -> (cut, structures left out) of its current input
         #: per-structure display that differs from the layer: id -> {"visible": bool, "opacity": float}
         self.structure_display: dict[str, dict[str, Any]] = {}
@@ -671,9 +678,20 @@ class Scene:
         actor.mapper.SetInputData(merge_placed(parts))
         actor.SetVisibility(True)
 
-    def set_points(self, glyphs: Iterable[PointGlyph], selected: str = "") -> None:
-        """Draw every point: tip sphere and needle, inner and outer sphere of effect, by severity."""
+    def set_points(self, glyphs: Iterable[PointGlyph], selected: str = "", simple: bool = False) -> None:
+        """Draw every point: tip sphere and needle, inner and outer sphere of effect, by severity.
+
+        ``simple`` (patient education, unless the user asks for more): each point as a plain dot on
+        the skin, with no needle, no sphere of effect and no warning colour.
+        """
         parts: dict[str, list[Placed]] = {k: [] for k in self._point_actors}
+        if simple:
+            for g in glyphs:
+                parts["selected"].append(sphere(np.asarray(g.entry_mm, float), TIP_RADIUS_MM * 1.4, SPHERE_SMALL))
+            for name, placed in parts.items():
+                if name != "closest":
+                    self._set_mesh(name, placed)
+            return
         for g in glyphs:
             entry, tip = np.asarray(g.entry_mm, float), np.asarray(g.tip_mm, float)
             axis = entry - tip
@@ -698,6 +716,7 @@ class Scene:
     def highlight(self, structure_id: str = "", tip_mm: Any = None, closest_mm: Any = None) -> None:
         """Show one structure at full opacity (even in a hidden layer), in its own actor, and the closest pair."""
         self.highlighted = structure_id if structure_id in self.group_of else ""
+        self.emphasised = ()
         self._sync_highlight()
         if tip_mm is not None and closest_mm is not None:
             a, b = np.asarray(tip_mm, float), np.asarray(closest_mm, float)
@@ -723,20 +742,47 @@ class Scene:
         self.highlight_actor.prop.opacity = float(own.get("opacity", 1.0))
         self.highlight_actor.SetVisibility(True)
 
+    def emphasise(self, structure_ids: Iterable[str], colour: str = EMPHASIS_COLOUR) -> np.ndarray | None:
+        """Patient education: these structures together in one bright colour, opaque (even in a hidden
+        layer), in the highlight's actor; returns their centre (None when none is drawn)."""
+        ids = [sid for sid in structure_ids if sid in self.meshes and self.meshes[sid].n_points]
+        self.highlighted = ""
+        self.emphasised = tuple(ids)
+        self._highlight_clip = None  # the next highlight sets its own mesh and colour again
+        self._set_mesh("closest", [])
+        if not ids:
+            self.highlight_actor.SetVisibility(False)
+            return None
+        mesh = pv.merge([self._clip(self.meshes[sid]) for sid in ids]) if len(ids) > 1 else self._clip(self.meshes[ids[0]])
+        self.highlight_actor.mapper.SetInputData(mesh)
+        self.highlight_actor.prop.color = colour
+        self.highlight_actor.prop.opacity = 1.0
+        self.highlight_actor.SetVisibility(True)
+        return np.asarray(mesh.points, float).mean(axis=0) if mesh.n_points else None
+
+    def focus_camera(self, centre_mm: Any, view: str, distance_mm: float = FOCUS_DISTANCE_MM) -> dict[str, list[float]]:
+        """The camera on ``centre_mm`` from a standard view's direction, nearer than the whole head."""
+        return self.look_at(centre_mm, VIEW_DIRECTIONS[view], distance_mm)
+
+    def structure_centre(self, structure_id: str) -> np.ndarray | None:
+        """Where a structure's label stands: the centre of its display mesh (None if not drawn)."""
+        mesh = self.meshes.get(structure_id)
+        if mesh is None or not mesh.n_points:
+            return None
+        return np.asarray(mesh.points, float).mean(axis=0)
+
     # ------------------------------------------------------------------ landmarks
     def show_landmarks(self, on: bool) -> None:
         """Landmark markers with 3D text labels (text geometry shows in vtk.js, 2D labels do not)."""
         if on and not self._landmark_actors:
-            dots, texts = [], []
-            for lid, p in self.model.landmarks.items():
+            dots = []
+            for _lid, p in self.model.landmarks.items():
                 p = np.asarray(p, float)
                 dots.append(pv.Sphere(radius=0.9, center=p, theta_resolution=8, phi_resolution=8))
-                label = pv.Text3D(lid.replace("_", " "), depth=0.2).scale(2.2, inplace=False)
-                texts.append(label.translate(p + np.array([1.5, 0.8, 3.0]), inplace=False))
+            # the names are labels over the canvas (viewer.labels): plain words, few at a time, never
+            # overlapping (3D text of every id piled up into unreadable jargon)
             self._landmark_actors = [
                 self.plotter.add_mesh(pv.merge(dots), color="#00e5ff", name="landmarks", reset_camera=False),
-                self.plotter.add_mesh(pv.merge(texts), color="#ffffff", name="landmark_labels",
-                                      reset_camera=False),
             ]
             for a in self._landmark_actors:
                 a.SetPickable(False)

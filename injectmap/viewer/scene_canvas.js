@@ -192,6 +192,7 @@ export function render({model, view, el}) {
     div.dataset.frames = String(frames)
     div.dataset.sceneSeq = String(appliedScene)
     if (frames === 1) { window.injectmapFirstFrame = performance.now() }
+    placeLabels()
   }
 
   function sync() {
@@ -199,11 +200,64 @@ export function render({model, view, el}) {
     if (applyScene()) { draw() }
   }
 
+  // Labels beside points, structures and landmarks: plain text in HTML boxes over the canvas, placed
+  // at the projection of their anchor after every frame and camera change; a label that would
+  // overlap one placed before it (the list comes in priority order) is left out, so they never pile up
+  const overlay = document.createElement("div")
+  overlay.className = "injectmap-labels"
+  overlay.style.cssText = "position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none;overflow:hidden"
+  div.appendChild(overlay)
+  let labelNodes = []
+
+  function buildLabels() {
+    overlay.replaceChildren()
+    labelNodes = []
+    for (const l of (model.labels || [])) {
+      const node = document.createElement("span")
+      node.className = `injectmap-label injectmap-label-${l.kind}`
+      node.textContent = l.text  // user text stays text
+      node.style.cssText = "position:absolute;white-space:nowrap;font:12px sans-serif;padding:0 3px;" +
+        "border-radius:3px;color:#fff;background:" + (l.kind === "point" ? "rgba(20,20,30,0.8)" :
+        l.kind === "warned" ? "rgba(150,40,20,0.8)" : "rgba(30,70,110,0.8)")
+      overlay.appendChild(node)
+      labelNodes.push([l, node])
+    }
+    placeLabels()
+  }
+
+  function placeLabels() {
+    const canvas = div.querySelector("canvas")
+    if (!canvas || !labelNodes.length) { return }
+    const api = grw.getApiSpecificRenderWindow()
+    const sx = div.clientWidth / canvas.width
+    const sy = div.clientHeight / canvas.height
+    const placed = []
+    let shown = 0
+    for (const [l, node] of labelNodes) {
+      const d = api.worldToDisplay(l.xyz[0], l.xyz[1], l.xyz[2], renderer)
+      const x = d[0] * sx + 6
+      const y = (canvas.height - d[1]) * sy - 8
+      const w = node.offsetWidth || 8 * l.text.length
+      const h = node.offsetHeight || 16
+      const box = [x, y, x + w, y + h]
+      const off = x < 0 || y < 0 || box[2] > div.clientWidth || box[3] > div.clientHeight
+      const hit = placed.some((b) => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])
+      if (off || hit) { node.style.display = "none"; continue }
+      node.style.display = ""
+      node.style.left = `${x}px`
+      node.style.top = `${y}px`
+      placed.push(box)
+      shown += 1
+    }
+    div.dataset.labelsShown = String(shown)
+  }
+
   // the camera the user turned to is sent back (debounced), so exports use the same view
   // (``data-camera-sent`` counts the cameras sent: what a test waits for before an export)
   let cameraTimer = null
   let camerasSent = 0
   camera.onModified(() => {
+    placeLabels()
     if (cameraTimer) { clearTimeout(cameraTimer) }
     cameraTimer = setTimeout(() => {
       cameraTimer = null
@@ -296,6 +350,7 @@ export function render({model, view, el}) {
   const cursor = () => { div.style.cursor = model.placing ? "crosshair" : "default" }
   cursor()
   model.on("placing", cursor)
+  model.on("labels", buildLabels)
   model.on("meshes", sync)
   model.on("scene", sync)
   model.on("camera", () => { applyCamera(); draw() })
@@ -319,4 +374,5 @@ export function render({model, view, el}) {
 
   applyCamera()
   sync()
+  buildLabels()
 }

@@ -184,6 +184,9 @@ class SceneCanvas(JSComponent):
     camera = param.Dict(default={}, doc="position, focalPoint, viewUp (and a counter)")
     placing = param.Boolean(default=False, doc="placing points: a crosshair cursor")
     background = param.String(default="#20242b")
+    labels = param.List(default=[], doc=(
+        "labels over the scene, most important first: {text, xyz, kind} with kind 'point', 'structure', "
+        "'warned' or 'landmark'; the browser leaves out one that would overlap those before it"))
 
     _esm = Path(__file__).with_name("scene_canvas.js")
 

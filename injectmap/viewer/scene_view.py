@@ -18,13 +18,20 @@ import numpy as np
 import panel as pn
 import param
 
+from injectmap.planning.results import Severity
 from injectmap.viewer.analysis import PlanAnalyst
+from injectmap.viewer.labels import Label, landmark_labels, point_labels, structure_labels
 from injectmap.viewer.scene import BACKGROUND, Scene
 from injectmap.viewer.scene_canvas import SceneCanvas
 from injectmap.viewer.state import AppState
 
 log = logging.getLogger("injectmap.viewer")
+#: the exports' picture size; in the page the canvas takes its column's width (docs/layout.md)
 SCENE_SIZE = (860, 640)
+#: the canvas's height in the page (px): project choice, so that at 1366x768 the header and the whole
+#: 3D view are on screen together (docs/layout.md)
+SCENE_HEIGHT = 560
+EDUCATION_MODE = "patient education"
 
 
 class SceneView(pn.viewable.Viewer):
@@ -35,8 +42,8 @@ class SceneView(pn.viewable.Viewer):
         self.state, self.analyst, self.model = state, analyst, model
         self.scene = Scene(model, window_size=SCENE_SIZE)
         self.scene.set_layers(state.layer_visible, state.layer_opacity)
-        self.canvas = SceneCanvas(width=SCENE_SIZE[0], height=SCENE_SIZE[1], placing=state.placing,
-                                  background=BACKGROUND)
+        self.canvas = SceneCanvas(sizing_mode="stretch_width", height=SCENE_HEIGHT, min_width=360,
+                                  placing=state.placing, background=BACKGROUND)
         self.canvas.on_pick = self.place_at
         self.canvas.on_drag = self.drag_selected_to
         self.canvas.on_camera = self.scene.set_camera
@@ -58,7 +65,9 @@ class SceneView(pn.viewable.Viewer):
         state.param.watch(self._on_landmarks, ["show_landmarks"])
         state.param.watch(self._on_points, ["selected"])
         state.param.watch(self._on_highlight, ["highlight"])
+        state.param.watch(self._on_points, ["mode", "education_zones", "point_labels", "structure_labels"])
         analyst.param.watch(self._on_points, ["results"])
+        self._camera_moved = False  # a finding's camera is on screen (a cleared finding brings the view back)
         self._draw_points()
         self.publish()
 
@@ -106,6 +115,7 @@ class SceneView(pn.viewable.Viewer):
 
     def _on_landmarks(self, *_: Any) -> None:
         self.scene.show_landmarks(self.state.show_landmarks)
+        self._points_pending = True  # their labels
         self.sync()
 
     def _on_points(self, *_: Any) -> None:
@@ -125,7 +135,11 @@ class SceneView(pn.viewable.Viewer):
                     closest = f.closest_mm
                     break
         self.scene.highlight(sid, tip, closest)
+        if not sid and self._camera_moved:  # the finding is gone (e.g. another plan): its view goes too
+            self._camera_moved = False
+            self.canvas.set_camera(self.scene.set_view(self.state.view))
         if tip is not None:
+            self._camera_moved = True
             r = self.analyst.results[self.state.selected]
             entry = np.asarray(r.entry_mm, float)
             focal = (np.asarray(tip, float) + np.asarray(closest if closest is not None else tip, float)) / 2
@@ -135,9 +149,36 @@ class SceneView(pn.viewable.Viewer):
             self.canvas.set_camera(self.scene.look_at(focal, out, 200.0))
         self.sync()
 
+    @property
+    def simple_points(self) -> bool:
+        """Patient education without "Show needles and zones": points as plain dots."""
+        return self.state.mode == EDUCATION_MODE and not self.state.education_zones
+
     def _draw_points(self) -> None:
         self._points_pending = False
-        self.scene.set_points(self.analyst.glyphs(), self.state.selected)
+        self.scene.set_points(self.analyst.glyphs(), self.state.selected, simple=self.simple_points)
+        self.canvas.labels = [lab.to_dict() for lab in self.labels()]
+
+    def labels(self) -> list[Label]:
+        """The labels over the scene, most important first (see :mod:`viewer.labels`)."""
+        out: list[Label] = []
+        results = self.analyst.results
+        if self.state.point_labels:
+            entries = {pid: r.entry_mm for pid, r in results.items()}
+            out += point_labels(self.state.points, entries)
+        if self.state.structure_labels:
+            targets = [p["target"] for p in self.state.points if p.get("target")]
+            warned = [] if self.simple_points else [
+                f.structure for r in results.values() for f in r.findings
+                if f.structure and f.severity.rank >= Severity.CAUTION.rank]
+            ids = set(targets) | set(warned)
+            centres = {sid: c for sid in ids if (c := self.scene.structure_centre(sid)) is not None}
+            names = {sid: self.model.structures[sid].name for sid in ids if sid in self.model.structures}
+            out += structure_labels(targets, warned, centres, names)
+        if self.state.show_landmarks:
+            used = [p["at"]["landmark"] for p in self.state.points if "at" in p]
+            out += landmark_labels(self.model.landmarks, used)
+        return out
 
     def _draw_pending_points(self) -> None:
         if self._points_pending:
@@ -210,4 +251,4 @@ class SceneView(pn.viewable.Viewer):
         self.canvas.publish(self.scene.plotter.renderer.actors, handle="selected", anchor_mm=anchor)
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.canvas, css_classes=["scene"])
+        return pn.Column(self.canvas, css_classes=["scene"], sizing_mode="stretch_width")

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from injectmap.viewer.analysis import PlanAnalyst
     from injectmap.viewer.education_panel import EducationPanel
     from injectmap.viewer.face_panel import FacePanel
+    from injectmap.viewer.file_panel import FilePanel
+    from injectmap.viewer.findings_panel import FindingsPanel
+    from injectmap.viewer.plan_panel import PlanPanel
     from injectmap.viewer.scene_view import SceneView
     from injectmap.viewer.state import AppState
     from injectmap.viewer.structure_panel import StructurePanel
@@ -53,6 +56,10 @@ class SessionLayout(pn.Column):
     app_training: TrainingPanel
     app_education: EducationPanel
     app_face: FacePanel
+    app_plan: PlanPanel
+    app_findings: FindingsPanel
+    app_files: FilePanel
+    app_clinician: list[pn.Column]
 
 
 def get_model() -> FaceModel:
@@ -205,3 +212,23 @@ def write_autosave(plan: Plan, path: Path) -> None:
     _owner_only_folder(path.parent)
     atomic_write_bytes(path, dumps_plan(plan).encode("utf-8"), mode=0o600)
     prune_autosaves(path.parent, keep=path)
+
+
+def user_autosave_dir(folder: Path, user: str | None) -> Path:
+    """The autosave folder of a logged-in user (a subfolder named by a hash of the user name, so the
+    name is not on disk), or ``folder`` itself without logins (the loopback's single user)."""
+    if not user:
+        return folder
+    import hashlib
+
+    return folder / ("u" + hashlib.sha256(user.encode("utf-8")).hexdigest()[:16])
+
+
+def latest_autosave(folder: Path, exclude: Path | None = None) -> Path | None:
+    """The newest session autosave in ``folder`` (not ``exclude``, the current session's), or None."""
+    try:
+        found = [(p.stat().st_mtime, p) for p in folder.iterdir()
+                 if AUTOSAVE_NAME.match(p.name) and (exclude is None or p.name != exclude.name) and p.is_file()]
+    except OSError:
+        return None
+    return max(found)[1] if found else None

@@ -93,6 +93,11 @@ class AppState(param.Parameterized):
     can_undo = param.Boolean(default=False, constant=True)
     can_redo = param.Boolean(default=False, constant=True)
     message = param.String(default="", doc="Last status or error message for the user.")
+    point_labels = param.Boolean(default=True, doc="Each point's number and units beside it in the scene.")
+    structure_labels = param.Boolean(default=False, doc=(
+        "The targeted muscles and the warned structures named in the scene."))
+    education_zones = param.Boolean(default=False, doc=(
+        "In patient education: show the needles and the spheres of effect (hidden unless asked)."))
 
     def __init__(self, snap: Snap | None = None, **params: Any) -> None:
         super().__init__(**params)
@@ -137,6 +142,14 @@ class AppState(param.Parameterized):
             self._redo.clear()
             self._set(points, product, extra)
         self.selected = points[0]["id"] if points else ""
+        self.highlight = ""  # the previous plan's finding is no longer on screen
+
+    def new_plan(self) -> None:
+        """Empty the plan in one step (undoable); the product and the face stay, the rest goes."""
+        extra = {k: v for k, v in self.extra.items() if k == "model"}
+        self._commit([], copy.deepcopy(self.product), extra=copy.deepcopy(extra))
+        self.selected = ""
+        self.highlight = ""
 
     # ------------------------------------------------------------------ history
     def _snapshot(self) -> tuple[list[dict], dict, dict]:
@@ -298,9 +311,12 @@ class AppState(param.Parameterized):
         """Remove a point (KeyError if there is none with that id)."""
         if point_id not in self.point_ids():
             raise KeyError(point_id)
+        ids = self.point_ids()
+        i = ids.index(point_id)
         self._commit([copy.deepcopy(p) for p in self.points if p["id"] != point_id])
-        if self.selected == point_id:
-            self.selected = ""
+        if self.selected in ("", point_id):  # the next point (or the one before the last) is selected
+            rest = [pid for pid in ids if pid != point_id]
+            self.selected = rest[min(i, len(rest) - 1)] if rest else ""
 
     def set_product(self, product: Mapping[str, Any]) -> None:
         """Change the plan's product and reconstitution (undoable)."""

@@ -122,8 +122,9 @@ def test_one_sided_steps_look_at_their_side():
     # areas in the data file's order: eyes before jaw
     order = [s.id for s in ed.walkthrough(MASSETER)]
     assert order.index("orbicularis_oculi") < order.index("masseter_superficial")
-    # the point without a target is mentioned in the introduction
-    assert "x1" in ed.walkthrough(MASSETER)[0].text()
+    # the point without a target is mentioned in the introduction, by its number (ids are not words)
+    intro = ed.walkthrough(MASSETER)[0].text()
+    assert "point 3" in intro and "x1" not in intro
 
 
 def test_spared_distances_come_from_the_analysis():
@@ -137,6 +138,21 @@ def test_spared_distances_come_from_the_analysis():
     ris = next(sp for sp in step.spared if "risorius_left" in sp.structure_ids)
     assert ris.closest_mm == pytest.approx(1.2)
     assert "within about 1 mm" in step.text()
+    # the finding names the smile muscle: the text says so and no longer promises the smile is left alone
+    assert ris.warned and "smile is left alone" not in step.text() and "weaker on that side" in step.text()
+    calm = next(s for s in ed.walkthrough(MASSETER) if s.id == "masseter_superficial")
+    assert "smile is left alone" in calm.text() and "weaker on that side" not in calm.text()
+
+
+def test_a_finding_on_another_smile_muscle_also_withdraws_the_promise():
+    near = Finding.make(Severity.CAUTION, "sphere_near_structure", "", "zygomaticus_major_left", 2.0)
+    analysis = [PointResult.make(
+        id="m1", entry_mm=(50.0, -60.0, 20.0), tip_mm=(48.0, -60.0, 12.0), depth_mm=8.0, layer="muscle",
+        tip_in="masseter_superficial_left", target="masseter_superficial_left", target_hit=True,
+        target_reached=True, target_overlap=0.2, units=10.0, volume_ml=0.25, radius_mm=12.0, radius_inner_mm=9.0,
+        radius_outer_mm=14.0, session="initial", findings=[near])]
+    step = next(s for s in ed.walkthrough(MASSETER, analysis) if s.id == "masseter_superficial")
+    assert "smile is left alone" not in step.text() and "weaker on that side" in step.text()
 
 
 def test_walkthrough_accepts_a_parsed_plan():

@@ -44,9 +44,14 @@ def test_steps_set_camera_layers_and_text(panel: EducationPanel):
         assert state.view == step.view
         assert {g: state.layer_visible[g] for g in LAYER_GROUPS} == step.layers
         assert all(panel.scene_view.scene.is_visible(a) == step.layers["skin"] for a in ["skin"])
-        if step.focus:
-            assert panel.scene_view.scene.highlighted == step.focus[0]
-            assert all(pid in panel.points_text.object for pid in step.point_ids)
+        if step.focus:  # every muscle of the step in the emphasis colour, the camera on it
+            assert set(panel.scene_view.scene.emphasised) == set(step.focus)
+            assert panel.scene_view.scene.highlight_actor.GetVisibility()
+            assert state.layer_opacity["muscles"] <= 0.3
+            # the step's points by their number in the plan (ids are the clinician's, not words)
+            numbers = [n for n, p in enumerate(state.points, start=1) if p["id"] in step.point_ids]
+            assert all(f"Point {n}" in panel.points_text.object for n in numbers) and numbers
+            assert not any(f"**{pid}**" in panel.points_text.object for pid in step.point_ids)
     assert seen == ["frontalis", "procerus", "corrugator_supercilii", "after"]
     assert "Step 5 of 5" in panel.counter.object
     panel.prev_button.clicks += 1
@@ -54,7 +59,9 @@ def test_steps_set_camera_layers_and_text(panel: EducationPanel):
     assert "What it leaves alone" in panel.step_text.object
     assert "lifts the upper eyelid" in panel.step_text.object
     state.mode = "depth planning"
-    assert panel.scene_view.scene.highlighted == ""
+    assert panel.scene_view.scene.highlighted == "" and panel.scene_view.scene.emphasised == ()
+    assert not panel.scene_view.scene.highlight_actor.GetVisibility()
+    assert state.layer_opacity["muscles"] > 0.3  # the clinician's opacity is back
 
 
 def test_timeline_effects_and_aftercare_are_shown(panel: EducationPanel):
