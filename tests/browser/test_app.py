@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -38,17 +39,16 @@ def _not_blank(img: np.ndarray) -> bool:
 
 
 @pytest.fixture(scope="session")
-def click_targets() -> dict[str, tuple[float, float]]:
-    """Canvas pixel positions of skin points, from the same camera the app starts with."""
+def click_targets():
+    """Canvas pixel positions of skin points, from the same camera the app starts with, for the canvas's size
+    in the page (the view fills its column: its size follows the window): ``click_targets(name, box)``."""
     import pyvista as pv
 
-    from injectmap.viewer.app import SCENE_SIZE, get_model
+    from injectmap.viewer.app import get_model
     from injectmap.viewer.scene import Scene
 
     pv.OFF_SCREEN = True
     model = get_model()
-    scene = Scene(model, window_size=SCENE_SIZE)
-    scene.set_view("front")
     lm = model.landmarks
     targets = {
         # mid-forehead, left of the midline, well above the brow
@@ -56,17 +56,24 @@ def click_targets() -> dict[str, tuple[float, float]]:
         # just above the peak of the left brow
         "above_brow": np.asarray(lm["brow_peak_left"]) + np.array([0.0, 4.0, 0.0]),
     }
-    out = {}
-    for name, p in targets.items():
-        skin, _n = model.skin_point(p)
-        x, y = scene.to_display(skin)[0]
-        out[name] = (float(x), float(y))
-    scene.close()
-    return out
+    skin = {name: model.skin_point(p)[0] for name, p in targets.items()}
+    cache: dict[tuple[int, int], dict[str, tuple[float, float]]] = {}
+
+    def at(name: str, box: dict[str, float]) -> tuple[float, float]:
+        size = (int(round(box["width"])), int(round(box["height"])))
+        if size not in cache:
+            scene = Scene(model, window_size=size)
+            scene.set_view("front")
+            cache[size] = {n: tuple(float(v) for v in scene.to_display(pt)[0]) for n, pt in skin.items()}
+            scene.close()
+        return cache[size][name]
+
+    return at
 
 
-def _place_by_click(app: AppPage, xy: tuple[float, float]) -> tuple[str, float]:
-    """Turn placing on, click the canvas at ``xy``; return the new point's id and the click time."""
+def _place_by_click(app: AppPage, where, dx: float = 0.0) -> tuple[str, float]:
+    """Turn placing on, click the canvas at ``where(box)`` (moved ``dx`` pixels); return the new point's id and
+    the click time."""
     page = app.page
     before = set(app.plan_rows().all_inner_texts())
     toggle = page.get_by_role("button", name=re.compile("Place points"))
@@ -79,7 +86,8 @@ def _place_by_click(app: AppPage, xy: tuple[float, float]) -> tuple[str, float]:
     assert box is not None
     count = app.plan_rows().count()
     t0 = time.perf_counter()
-    page.mouse.click(box["x"] + xy[0], box["y"] + xy[1])
+    xy = where(box)
+    page.mouse.click(box["x"] + xy[0] + dx, box["y"] + xy[1])
     try:
         expect(app.plan_rows()).to_have_count(count + 1, timeout=60_000)  # the new point's row
     except AssertionError as exc:
@@ -129,19 +137,19 @@ def test_toggle_layer_changes_the_picture(app_page: AppPage) -> None:
 
 
 def test_click_forehead_places_a_point(app_page: AppPage, click_targets) -> None:
-    pid, t0 = _place_by_click(app_page, click_targets["forehead"])
+    forehead = functools.partial(click_targets, "forehead")
+    pid, t0 = _place_by_click(app_page, forehead)
     TIMINGS["click_to_plan_row_s"] = time.perf_counter() - t0
     assert app_page.plan_rows().filter(has_text=pid).count() == 1
     # a second click still picks: the scene was re-sent to the browser after the first one
-    x, y = click_targets["forehead"]
-    pid2, t1 = _place_by_click(app_page, (x - 30.0, y))
+    pid2, t1 = _place_by_click(app_page, forehead, dx=-30.0)
     TIMINGS["second_click_to_plan_row_s"] = time.perf_counter() - t1
     assert pid2 != pid
     assert app_page.errors == []
 
 
 def test_point_above_brow_gives_a_warning(app_page: AppPage, click_targets) -> None:
-    pid, t0 = _place_by_click(app_page, click_targets["above_brow"])
+    pid, t0 = _place_by_click(app_page, functools.partial(click_targets, "above_brow"))
     page = app_page.page
     warn = app_page.finding_rows().filter(
         has=page.locator("[tabulator-field=point]", has_text=re.compile(rf"^\s*{re.escape(pid)}\s*$"))

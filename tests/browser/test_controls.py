@@ -6,6 +6,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -178,12 +179,12 @@ def test_face_card_applies_a_large_masseter(app_page: AppPage, tmp_path: Path) -
 
 
 @pytest.fixture(scope="module")
-def g1_drag() -> dict[str, tuple[float, float] | list[float]]:
+def g1_drag() -> dict[str, Any]:
     """Canvas pixels of the demo point g1's needle hub (its drag handle) and of a forehead skin point,
     from the camera the app starts with."""
     import pyvista as pv
 
-    from injectmap.viewer.app import SCENE_SIZE, create_app, get_model
+    from injectmap.viewer.app import create_app, get_model
     from injectmap.viewer.scene import NEEDLE_OUTSIDE_MM, Scene
 
     pv.OFF_SCREEN = True
@@ -193,12 +194,20 @@ def g1_drag() -> dict[str, tuple[float, float] | list[float]]:
     entry, tip = np.asarray(r.entry_mm, float), np.asarray(r.tip_mm, float)
     hub = entry + (entry - tip) / np.linalg.norm(entry - tip) * NEEDLE_OUTSIDE_MM
     target, _n = model.skin_point(np.asarray(model.landmarks["glabella"], float) + np.array([15.0, 18.0, 0.0]))
-    scene = Scene(model, window_size=SCENE_SIZE)
-    scene.set_view("front")
-    (hx, hy), (tx, ty) = scene.to_display([hub, target])
-    scene.close()
-    return {"hub": (float(hx), float(hy)), "target_px": (float(tx), float(ty)),
-            "target_mm": [float(v) for v in target], "entry_mm": [float(v) for v in entry]}
+    cache: dict[tuple[int, int], tuple[tuple[float, float], tuple[float, float]]] = {}
+
+    def pixels(box: dict[str, float]) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The hub's and the target's pixels in a canvas of this size (the view fills its column)."""
+        size = (int(round(box["width"])), int(round(box["height"])))
+        if size not in cache:
+            scene = Scene(model, window_size=size)
+            scene.set_view("front")
+            (hx, hy), (tx, ty) = scene.to_display([hub, target])
+            scene.close()
+            cache[size] = ((float(hx), float(hy)), (float(tx), float(ty)))
+        return cache[size]
+
+    return {"pixels": pixels, "target_mm": [float(v) for v in target], "entry_mm": [float(v) for v in entry]}
 
 
 def test_dragging_the_selected_point_moves_it_over_the_skin(app_page: AppPage, g1_drag, tmp_path: Path) -> None:
@@ -207,7 +216,7 @@ def test_dragging_the_selected_point_moves_it_over_the_skin(app_page: AppPage, g
         timeout=WAIT_MS)  # the demo plan starts with g1 selected: its handle is drawn
     box = app_page.canvas().bounding_box()
     assert box is not None
-    (hx, hy), (tx, ty) = g1_drag["hub"], g1_drag["target_px"]
+    (hx, hy), (tx, ty) = g1_drag["pixels"](box)
     page.mouse.move(box["x"] + hx, box["y"] + hy)
     page.mouse.down()
     page.locator(".injectmap-scene[data-dragging]").first.wait_for(timeout=WAIT_MS)  # the press took the handle
