@@ -403,8 +403,7 @@ def sphere_spared(c: PointContext) -> list[Finding]:
         if d_out >= 0:
             continue
         major = base_of(s) in t.major or is_orbit(st)
-        frac = c.model.index.sphere_fractions(c.tip, c.r_nom, [s])[s] if d_nom < 0 else 0.0
-        frac_out = c.model.index.sphere_fractions(c.tip, c.r_out, [s])[s]
+        frac, frac_out = _field_fractions(c, s, d_nom < 0)
         dose, dose_out = frac * units, frac_out * units
         sev = _spared_severity(major, dose >= t.likely_units, dose_out >= t.likely_units)
         if d_nom < 0:
@@ -418,6 +417,18 @@ def sphere_spared(c: PointContext) -> list[Finding]:
                                f"The outer, possible field of effect ({c.r_out:.0f} mm) may reach {st.name} "
                                f"({_units_words(dose_out)}): {st.weakened}", s, d_out, nb.closest_mm, "sphere_spared"))
     return out
+
+
+def _field_fractions(c: PointContext, sid: str, likely_too: bool) -> tuple[float, float]:
+    """The share of the likely field (0 unless ``likely_too``) and of the possible field inside ``sid``: the
+    index's sphere fractions, both fields' samples measured in one call when both are needed."""
+    idx = c.model.index
+    if not likely_too:
+        return 0.0, float(idx.sphere_fractions(c.tip, c.r_out, [sid])[sid])
+    tip = np.asarray(c.tip, dtype=float)
+    n = len(idx.ball)
+    inside = idx.field_at(sid, np.concatenate([tip + idx.ball * c.r_nom, tip + idx.ball * c.r_out])) < 0
+    return float(np.mean(inside[:n])), float(np.mean(inside[n:]))
 
 
 @_rule("orbital_septum")
