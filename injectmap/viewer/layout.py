@@ -27,7 +27,7 @@ COLUMN_STYLE = {"max-height": "calc(100vh - 70px)", "overflow-y": "auto", "overf
 def fit_to_width(viewer: Any) -> None:
     """Let a card built for a wide page (fixed widths) take its column's width instead: every part
     wider than the column stretches to it. (The training card keeps its own content and logic.)"""
-    root = pn.panel(viewer)
+    root: Any = pn.panel(viewer)  # a Viewable (select() walks its children)
     for obj in root.select():
         width = getattr(obj, "width", None)
         if isinstance(width, int | float) and width > PLAN_WIDTH - 30:
