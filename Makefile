@@ -9,8 +9,8 @@ export VTK_DEFAULT_OPENGL_WINDOW ?= vtkEGLRenderWindow
 
 # every test, in parallel; the browser tests run in order on one worker (one xdist group, see tests/conftest.py),
 # the docstring examples of injectmap run too (conftest files are not collected as doctest modules: two share
-# the name conftest); the 15 slowest tests are listed at the end
-PYTEST = $(VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadgroup --durations=15 --ignore-glob='*/conftest.py'
+# the name conftest; the database migrations' env.py runs only inside Alembic); the 15 slowest tests are listed at the end
+PYTEST = $(VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadgroup --durations=15 --ignore-glob='*/conftest.py' --ignore-glob='*/migrations/env.py'
 # the inner loop: no browser, no notebooks, no faces other than the default, no wheel build, no benchmark
 FAST = -m "not browser and not notebooks and not variants and not wheel and not bench"
 

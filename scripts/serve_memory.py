@@ -236,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("-o", "--output", help="also write the JSON to this file")
     args = ap.parse_args(argv)
     res = measure_server_memory(args.sessions)
+    if args.output:
+        Path(args.output).write_text(json.dumps(res, indent=2) + "\n")
     if args.json:
         print(json.dumps(res, indent=2))
     else:

@@ -773,7 +773,7 @@ class Scene:
 
     # ------------------------------------------------------------------ landmarks
     def show_landmarks(self, on: bool) -> None:
-        """Landmark markers with 3D text labels (text geometry shows in vtk.js, 2D labels do not)."""
+        """Landmark markers (their names are labels over the canvas, see viewer.labels)."""
         if on and not self._landmark_actors:
             dots = []
             for _lid, p in self.model.landmarks.items():

@@ -181,7 +181,14 @@ def test_cut_plane_clips_group_meshes_and_keeps_colours(scene) -> None:
 
 def test_landmarks_and_export(scene, tmp_path) -> None:
     scene.show_landmarks(True)
-    assert len(scene._landmark_actors) == 2
+    # one merged actor of markers, one per landmark; their names are labels over the canvas (viewer.labels)
+    (dots,) = scene._landmark_actors
+    assert dots.GetVisibility()
+    one = pv.Sphere(radius=0.9, theta_resolution=8, phi_resolution=8).n_cells
+    assert pv.wrap(dots.mapper.GetInput()).n_cells == one * len(scene.model.landmarks)
+    scene.show_landmarks(False)
+    assert not dots.GetVisibility()
+    scene.show_landmarks(True)
     out = tmp_path / "scene.gltf"
     scene.export_gltf(str(out))
     assert out.stat().st_size > 10_000
