@@ -21,5 +21,7 @@ export function render({model, el}) {
     }
     for (const row of rows) { row.scrollIntoView({block: "nearest"}) }
   }
-  model.on("seq", () => setTimeout(() => scroll(10), 50))
+  // the selection and the table's redraw reach the browser in either order, and a redraw can reset the
+  // scroll: scroll again a few times over two seconds (block "nearest" leaves a row in view where it is)
+  model.on("seq", () => { for (const ms of [50, 300, 800, 1500, 2200]) { setTimeout(() => scroll(10), ms) } })
 }
