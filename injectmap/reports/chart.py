@@ -187,7 +187,8 @@ def side_of_point(target: str | None, entry_x_mm: float) -> str:
     return side_of(target) if target else point_side(entry_x_mm)
 
 
-def _structure_name(model: Any, sid: str | None) -> str:
+def structure_name(model: Any, sid: str | None) -> str:
+    """A structure's readable name with its side (the id in words when the model does not know it)."""
     if not sid:
         return ""
     if model is not None and sid in getattr(model, "structures", {}):
@@ -207,7 +208,7 @@ def distance_words(d: float | None) -> str:
 def _findings(p: PointResult, model: Any) -> tuple[tuple[str, str], ...]:
     out = []
     for f in sorted(p.findings, key=lambda f: -f.severity.rank):
-        where = _structure_name(model, f.structure)
+        where = structure_name(model, f.structure)
         dist = distance_words(f.distance_mm)
         out.append((f.severity.value, f"{where}: {dist}" if where and dist else (where or f.code)))
     return tuple(out)
@@ -222,7 +223,7 @@ def chart_rows(plan: Plan, analysis: PlanResult, model: Any = None, ctx: ChartCo
         pt = by_id.get(r.id)
         worst = r.worst
         rows.append(ChartRow(
-            number=i, id=r.id, target=_structure_name(model, r.target), target_id=r.target or "",
+            number=i, id=r.id, target=structure_name(model, r.target), target_id=r.target or "",
             side=side_of_point(r.target, float(r.entry_mm[0])), session=r.session, depth_mm=round(float(r.depth_mm), 1),
             units=float(r.units), volume_ml=float(r.volume_ml), lot=(pt.lot if pt and pt.lot else ctx.lot),
             note=(pt.note or "") if pt else "", worst=worst.value if worst and worst > Severity.INFO else "ok",

@@ -39,6 +39,7 @@ from injectmap.planning.doses import dose_range
 from injectmap.planning.plan import Plan, parse_plan
 from injectmap.planning.results import DISCLAIMER, Finding, PlanResult, Severity
 from injectmap.reports.chart import ChartRecord, distance_words, readable_references, side_of_point
+from injectmap.reports.chart import structure_name as _name
 from injectmap.reports.figures import LabelledView
 from injectmap.teaching import education
 
@@ -116,16 +117,6 @@ def write_failure(path: str | os.PathLike[str], exc: OSError) -> ReportOutputErr
 
 #: the severities most severe first (the order of the summary's counts and of the findings table)
 _WORST_FIRST = sorted(Severity, reverse=True)
-
-
-def _name(model: Any, sid: str | None) -> str:
-    if not sid:
-        return ""
-    if model is not None and sid in getattr(model, "structures", {}):
-        s = model.structures[sid]
-        side = f" ({s.side})" if s.side in ("left", "right") else ""
-        return f"{s.name}{side}"
-    return sid.replace("_", " ")
 
 
 def dose_rows(plan: Plan, model: Any = None, sides: Mapping[str, str] | None = None) -> list[dict[str, Any]]:

@@ -130,7 +130,7 @@ def chart_labels(scene: Any, view: str, rows: Sequence[chart.ChartRow], analysis
         if _facing(out_dir, view) < 0.0:
             continue
         x, y = scene.to_display([a])[0]
-        out.append(Label(float(x), float(y), chart._structure_name(model, sid), "#555555", "structure"))
+        out.append(Label(float(x), float(y), chart.structure_name(model, sid), "#555555", "structure"))
     return out
 
 
