@@ -33,7 +33,16 @@ from injectmap.viewer.face_panel import FacePanel, plan_face
 from injectmap.viewer.file_panel import AUTOSAVE_ENV, FilePanel, autosave_dir
 from injectmap.viewer.findings_panel import FindingsPanel
 from injectmap.viewer.layers_panel import LayerPanel
-from injectmap.viewer.layout import COLUMN_STYLE, PLAN_WIDTH, SIDE_WIDTH, fit_to_width, legend_card
+from injectmap.viewer.layout import (
+    BELOW_VIEW_STYLE,
+    BODY_STYLE,
+    COLUMN_STYLE,
+    PAGE_STYLE,
+    PLAN_WIDTH,
+    SIDE_WIDTH,
+    fit_to_width,
+    legend_card,
+)
 from injectmap.viewer.plan_panel import PlanPanel
 from injectmap.viewer.report_panel import ReportPanel
 from injectmap.viewer.scene_view import SCENE_SIZE, SceneView
@@ -119,13 +128,14 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         pn.Row(
             pn.Column(LayerPanel(state), structure_panel, files, ReportPanel(state, analyst, doc), face, legend_card(),
                       width=SIDE_WIDTH, css_classes=["side-column"], styles=COLUMN_STYLE),
-            pn.Column(scene_view, disclaimer, clinician[1], sizing_mode="stretch_width", min_width=380,
-                      css_classes=["centre-column"]),
+            pn.Column(scene_view, pn.Column(disclaimer, clinician[1], sizing_mode="stretch_width",
+                                            css_classes=["below-view"], styles=BELOW_VIEW_STYLE),
+                      sizing_mode="stretch_width", min_width=380, css_classes=["centre-column"], styles=COLUMN_STYLE),
             pn.Column(_shown_from_mode(training, state, "training"),
                       _shown_from_mode(education, state, "patient education"), clinician[0],
                       width=PLAN_WIDTH, css_classes=["plan-column"], styles=COLUMN_STYLE),
-            sizing_mode="stretch_width"),
-        sizing_mode="stretch_width",
+            sizing_mode="stretch_width", styles=BODY_STYLE),
+        sizing_mode="stretch_width", styles=PAGE_STYLE,
     )
     layout.app_state = state  # for tests and notebooks: the session's state and analysis
     layout.app_analyst = analyst

@@ -1,9 +1,10 @@
 """The page's columns and the colour legend (docs/layout.md).
 
 Three columns: the side cards (:data:`SIDE_WIDTH`), the 3D view and the findings (the rest of the
-width), and the plan card or a mode's text (:data:`PLAN_WIDTH`) beside the view. The side columns
-scroll on their own (:data:`COLUMN_STYLE`), so every control of the plan card is reached by scrolling
-that card's column, the 3D view stays on screen, and the page never scrolls sideways from 1366 px up.
+width), and the plan card or a mode's text (:data:`PLAN_WIDTH`) beside the view. The page is the
+window's height and never scrolls itself (:data:`PAGE_STYLE`); each column scrolls inside itself
+(:data:`COLUMN_STYLE`), so every control of the plan card is reached by scrolling that card's column
+while the header and the 3D view stay on screen, and nothing is wider than the window from 1366 px up.
 """
 
 from __future__ import annotations
@@ -20,8 +21,21 @@ from injectmap.viewer.scene import CORRIDOR_COLOURS, EMPHASIS_COLOUR, HIGHLIGHT_
 SIDE_WIDTH = 300
 #: project choice: the plan card's widest row (product, Undo, Redo, New plan) fits 430 px
 PLAN_WIDTH = 430
-#: a side column scrolls on its own below the header (about 60 px)
-COLUMN_STYLE = {"max-height": "calc(100vh - 70px)", "overflow-y": "auto", "overflow-x": "hidden"}
+# The page is laid out by construction to the window's height (docs/layout.md), so that cards may
+# grow without the page ever scrolling: the page is exactly as tall as the window, the header (and the
+# restore offer) take their own height, the row of columns takes the rest, and each column scrolls
+# inside itself. Every box of that flex chain has ``min-height: 0``: a flex item is otherwise at least
+# as tall as its content, and a tall card would stretch the row past the window.
+#: the whole page: exactly the window's height (it never scrolls itself)
+PAGE_STYLE = {"height": "100vh", "max-height": "100vh", "min-height": "0"}
+#: the row of the three columns: the height the header leaves
+BODY_STYLE = {"flex": "1 1 0", "min-height": "0", "height": "auto"}
+#: a column scrolls inside itself when its content is taller than the row
+COLUMN_STYLE = {"height": "100%", "max-height": "100%", "min-height": "0", "overflow-y": "auto",
+                "overflow-x": "hidden"}
+#: under the 3D view (the disclaimer and the findings): the centre column's height the view leaves,
+#: scrolling inside itself, so the view itself never scrolls out of sight
+BELOW_VIEW_STYLE = {"flex": "1 1 0", "min-height": "0", "overflow-y": "auto", "overflow-x": "hidden"}
 
 
 def fit_to_width(viewer: Any) -> None:

@@ -1,6 +1,7 @@
-"""The page at laptop and desktop sizes (issue 12, "a page that fits"): no sideways scrolling, the 3D
-view on screen and beside the text of every mode, each plan control reachable in its own column,
-education showing each step's muscle, New plan and restore, labels, the display bugs."""
+"""The page at laptop and desktop sizes (issue 12, "a page that fits"): the page never scrolls itself
+(each column scrolls inside, however tall its cards), the 3D view on screen and beside the text of every
+mode, each plan control reachable in its own column, education showing each step's muscle, New plan and
+restore, labels, the display bugs."""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ def _no_sideways_scroll(app: AppPage) -> None:
     assert sw <= iw, f"the page scrolls sideways: {sw} > {iw}"
 
 
+def _page_does_not_scroll(app: AppPage) -> None:
+    """The document is no taller and no wider than the window, and has not scrolled."""
+    sw, sh, iw, ih, sx, sy = app.page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight, window.innerWidth,"
+        " window.innerHeight, window.scrollX, window.scrollY]")
+    assert sw <= iw, f"the page scrolls sideways: {sw} > {iw}"
+    assert sh <= ih, f"the page scrolls itself: {sh} > {ih} px"
+    assert sx == 0 and sy == 0, (sx, sy)
+
+
 def _box(locator):
     box = locator.bounding_box()
     assert box is not None
@@ -45,6 +56,41 @@ def _scene_on_screen(app: AppPage, width: int, height: int) -> dict:
     assert box["y"] >= 0 and box["y"] + box["height"] <= height + 1, box
     assert box["width"] >= 360
     return box
+
+
+#: the page's scrolling boxes: the two side columns, and the part of the centre column under the 3D view
+SCROLLERS = (".side-column", ".plan-column", ".below-view")
+#: a test-only card far taller than any window, as cards that grow make a column
+TALL_PX = 2500
+
+
+def _add_tall_cards(app: AppPage) -> None:
+    """Append a test-only block of :data:`TALL_PX` to each scrolling box (inside its shadow root, where
+    the column's cards are)."""
+    for css in SCROLLERS:
+        app.page.locator(css).first.evaluate(
+            """(el, h) => {
+                 const d = document.createElement("div")
+                 d.className = "test-tall-card"
+                 d.style.cssText = `height:${h}px;min-height:${h}px;flex:none;width:100%;background:#ddd`
+                 el.shadowRoot.appendChild(d)
+               }""", TALL_PX)
+
+
+def _columns_fit(app: AppPage, height: int, scroll: bool) -> None:
+    """Every column ends inside the window; with ``scroll``, each holds more than it shows (it scrolls)."""
+    for css in (".side-column", ".centre-column", ".plan-column", ".below-view"):
+        box = _box(app.page.locator(css).first)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height + 1, (css, box)
+    if scroll:
+        for css in SCROLLERS:
+            sh, ch = app.page.locator(css).first.evaluate("el => [el.scrollHeight, el.clientHeight]")
+            assert sh > ch and ch > 0, f"{css} does not scroll inside itself: {sh} / {ch}"
+
+
+def _scroll_to_bottom(app: AppPage, css: str) -> None:
+    """Scroll a box's last element into view (Playwright scrolls whatever must scroll: the page, if it can)."""
+    app.page.locator(css).first.locator(".test-tall-card").scroll_into_view_if_needed()
 
 
 def _canvas_rgb(app: AppPage) -> np.ndarray:
@@ -73,26 +119,45 @@ def _emphasis_pixels(img: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("sized", [*SIZES, (1600, 900)], indirect=True, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_the_page_fits_and_every_plan_control_is_reachable(sized: AppPage) -> None:
+    """The page never scrolls itself, at its own height and with every column far taller than the window
+    (as cards that grow make them): the header and the whole 3D view stay, each column scrolls inside."""
     page = sized.page
     width, height = page.viewport_size["width"], page.viewport_size["height"]
-    _no_sideways_scroll(sized)
+    header = page.get_by_text("injectmap: botulinum toxin injection map").first
+    _page_does_not_scroll(sized)
+    _columns_fit(sized, height, scroll=False)
     scene = _scene_on_screen(sized, width, height)
+    _add_tall_cards(sized)
+    page.wait_for_timeout(300)
+    _page_does_not_scroll(sized)
+    _columns_fit(sized, height, scroll=True)
+    moved = _box(sized.canvas())
+    assert abs(moved["y"] - scene["y"]) < 1 and abs(moved["height"] - scene["height"]) < 1, (moved, scene)
     for name in ("Undo", "Redo", "New plan", "Up", "Lateral", "Delete point", "Mirror point", "Mirror all",
                  "Place at landmark"):
         button = page.get_by_role("button", name=name, exact=True)
         button.scroll_into_view_if_needed()
         box = _box(button)
         assert box["x"] >= scene["x"] + scene["width"] - 1 and box["x"] + box["width"] <= width, name
-        assert 0 <= box["y"] and box["y"] + box["height"] <= height, name
+        assert 0 <= box["y"] and box["y"] + box["height"] <= height + 1, name  # + a fraction of a pixel
     units = page.locator(".bk-input-group").filter(has_text=re.compile("^Units")).first
     units.scroll_into_view_if_needed()
     ubox = _box(units)
-    assert ubox["x"] + ubox["width"] <= width and ubox["y"] + ubox["height"] <= height
-    # the plan's column scrolled, not the page: the 3D view is where it was
-    assert abs(_box(sized.canvas())["y"] - scene["y"]) < 2
-    _no_sideways_scroll(sized)
+    assert ubox["x"] + ubox["width"] <= width and ubox["y"] + ubox["height"] <= height + 1
+    # each column scrolled to its very end: the column scrolled, not the page; the header and the 3D view
+    # are where they were
+    for css in SCROLLERS:
+        _scroll_to_bottom(sized, css)
+        assert page.locator(css).first.evaluate("el => el.scrollTop") > 0, css
+        _page_does_not_scroll(sized)
+        assert abs(_box(sized.canvas())["y"] - scene["y"]) < 1, css
+        assert 0 <= _box(header)["y"] < 20, css
+    _scene_on_screen(sized, width, height)
     # the legend and the point labels
-    page.locator(".legend-card").get_by_text("corridor of an artery").wait_for(timeout=WAIT_MS)
+    legend = page.locator(".legend-card").get_by_text("corridor of an artery")
+    legend.scroll_into_view_if_needed()
+    legend.wait_for(timeout=WAIT_MS)
+    _page_does_not_scroll(sized)
     label = page.locator(".injectmap-label-point").first
     label.wait_for(state="visible", timeout=WAIT_MS)
     assert re.fullmatch(r"1 · [\d.]+ U", label.inner_text())
