@@ -305,10 +305,19 @@ export function render({model, view, el}) {
   // other click (press and release within a few pixels; a drag rotates) picks the surface. Picked
   // points go to Python whatever `placing` says here: a click right after the place toggle may come
   // before the toggle's new value reaches this view, and Python, which gets both in order, decides.
+  // One press places at most one point: each press gets the next number of this page's canvas
+  // (`presses`, kept with the Bokeh model like the meshes, so every view of it counts on), its pick
+  // carries that number and the page's token, and a press whose pick was sent is never sent again
+  // (by a second view or listener of the same press, or a second release); Python ignores a press it
+  // has already handled (SceneCanvas._handle_msg), whatever the transport does.
+  const presses = view.model._injectmapPresses || (view.model._injectmapPresses = {
+    page: Math.random().toString(36).slice(2) + Date.now().toString(36), last: 0, sent: 0})
   let start = null
+  let press = 0
   let drag = null  // {anchor, last}
   div.addEventListener("pointerdown", (ev) => {
     start = (ev.button === 0) ? [ev.clientX, ev.clientY] : null
+    press = start ? ++presses.last : 0
     if (start && onHandle(ev)) {
       ev.stopPropagation()  // the interactor does not see the press: no rotation
       ev.preventDefault()
@@ -343,8 +352,13 @@ export function render({model, view, el}) {
       return
     }
     start = null
+    if (!press || press <= presses.sent) { return }  // this press's pick was sent already
     const hit = pickSurface(ev)
-    if (hit) { model.send_msg({pick: hit, t: Date.now()}) }
+    if (hit) {
+      presses.sent = press
+      model.send_msg({pick: hit, press, page: presses.page, t: Date.now()})
+      div.dataset.picksSent = String((Number(div.dataset.picksSent) || 0) + 1)
+    }
   }, true)
 
   const cursor = () => { div.style.cursor = model.placing ? "crosshair" : "default" }

@@ -14,7 +14,8 @@ changed:
   the camera the user turns to comes back as a message, so exports use the same view;
 - a click (not a drag) picks the surface under the cursor and calls ``on_pick(xyz)``; ``placing`` sets
   the cursor, and the caller decides whether a pick places a point (it gets the place toggle and the
-  pick in order, while the browser's view may not have the toggle's new value yet);
+  pick in order, while the browser's view may not have the toggle's new value yet). Each press is
+  numbered by the page, and a press's pick is handled once however often it arrives;
 - a press on the drag handle (an actor named by :meth:`SceneCanvas.publish`, drawn at a skin point)
   drags it over the pickable surface; where it is let go comes back as ``on_drag(xyz)``.
 
@@ -57,6 +58,8 @@ HELD_SPARE = 64
 #: and at most this many bytes of them (a cut plane dragged through the face makes a clipped copy
 #: of every shown layer per position)
 HELD_SPARE_BYTES = 48_000_000
+#: the presses (clicks) whose pick is remembered, so that a pick message that comes twice places one point
+PRESSES_KEPT = 256
 
 
 def _colour(prop: Any) -> list[float]:
@@ -210,6 +213,7 @@ class SceneCanvas(JSComponent):
         self.last_update_bytes = 0
         self.last_publish_ms = 0.0
         self._camera_n = 0
+        self._presses: dict[tuple[str, int], None] = {}  # the presses whose pick was handled, oldest first
 
     # ------------------------------------------------------------------ Python -> browser
     def _mesh_arrays(self, mesh: Any, normals: bool) -> MeshArrays:
@@ -311,11 +315,29 @@ class SceneCanvas(JSComponent):
         return super()._get_model(doc, root, parent, comm)
 
     # ------------------------------------------------------------------ browser -> Python
+    def _seen_press(self, data: dict[str, Any]) -> bool:
+        """Whether this pick's press (``page`` token and ``press`` number, see scene_canvas.js) was
+        handled already: one press places at most one point, however often its message arrives. The
+        last :data:`PRESSES_KEPT` presses are remembered; a pick without a press number is handled."""
+        press, page = data.get("press"), data.get("page")
+        if not isinstance(press, int) or isinstance(press, bool) or not isinstance(page, str):
+            return False
+        key = (page[:64], press)
+        if key in self._presses:
+            return True
+        self._presses[key] = None
+        while len(self._presses) > PRESSES_KEPT:
+            self._presses.pop(next(iter(self._presses)))
+        return False
+
     def _handle_msg(self, data: Any) -> None:
         if not isinstance(data, dict):
             return
         log.debug("canvas message %s (sent %.0f ms ago)", sorted(data),
                   time.time() * 1000 - data["t"] if isinstance(data.get("t"), (int, float)) else -1)
+        if "pick" in data and self._seen_press(data):
+            log.info("ignored a second pick of press %r", data.get("press"))
+            return
         for key, handler in (("pick", self.on_pick), ("drag", self.on_drag)):
             if key in data and handler is not None:
                 try:

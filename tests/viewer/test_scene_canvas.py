@@ -14,6 +14,7 @@ import pyvista as pv
 from injectmap.viewer.scene import PointGlyph, Scene
 from injectmap.viewer.scene_canvas import (
     HELD_SPARE,
+    PRESSES_KEPT,
     MeshArrays,
     SceneCanvas,
     colour_runs,
@@ -180,3 +181,22 @@ def test_the_drag_handle_is_named_with_the_skin_point_it_stands_on(scene, face_m
     assert drawn["selected"]["visible"] and not drawn["selected"]["pickable"]  # clicks go to the skin
     canvas.publish(scene.plotter.renderer.actors)  # nothing selected: no handle
     assert "handle" not in canvas.scene
+
+
+def test_a_press_picked_twice_places_once() -> None:
+    """A pick message that arrives twice (the same press of the same page) is handled once."""
+    canvas = SceneCanvas()
+    picks: list[np.ndarray] = []
+    canvas.on_pick = picks.append
+    msg = {"pick": [1.0, 2.0, 3.0], "press": 1, "page": "a"}
+    canvas._handle_msg(msg)
+    canvas._handle_msg(dict(msg))
+    assert len(picks) == 1
+    canvas._handle_msg({**msg, "press": 2})  # the next press
+    canvas._handle_msg({**msg, "page": "b"})  # press 1 of another page
+    assert len(picks) == 3
+    for n in range(3, 3 + PRESSES_KEPT + 10):  # the memory is bounded
+        canvas._handle_msg({**msg, "press": n})
+    assert len(canvas._presses) == PRESSES_KEPT
+    canvas._handle_msg({**msg, "press": 3 + PRESSES_KEPT + 9})  # the newest is remembered
+    assert len(picks) == 3 + PRESSES_KEPT + 10
