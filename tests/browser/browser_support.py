@@ -14,7 +14,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[2]
-VIEWPORT = {"width": 1850, "height": 1150}
+#: the page size of the tests that do not set their own; INJECTMAP_TEST_VIEWPORT=1366x768 runs them at another
+VIEWPORT = dict(zip(("width", "height"), map(int, os.environ.get("INJECTMAP_TEST_VIEWPORT", "1850x1150").split("x")),
+                    strict=True))
 #: measured durations in seconds (server start to first frame, click to finding...)
 TIMINGS: dict[str, float] = {}
 
