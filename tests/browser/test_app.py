@@ -75,7 +75,10 @@ def _place_by_click(app: AppPage, where, dx: float = 0.0) -> tuple[str, float]:
     """Turn placing on, click the canvas at ``where(box)`` (moved ``dx`` pixels); return the new point's id and
     the click time."""
     page = app.page
-    before = set(app.plan_rows().all_inner_texts())
+    # the rows' ids, not their texts: a row's text changes when its point's analysis arrives ("?" becomes
+    # the worst finding), and under load the previous point's analysis came after this snapshot, so its
+    # row looked new (one click seemed to add p1 and p2)
+    before = _row_ids(app)
     toggle = page.get_by_role("button", name=re.compile("Place points"))
     if "active" not in (toggle.get_attribute("class") or ""):
         toggle.click()
@@ -92,9 +95,14 @@ def _place_by_click(app: AppPage, where, dx: float = 0.0) -> tuple[str, float]:
         expect(app.plan_rows()).to_have_count(count + 1, timeout=60_000)  # the new point's row
     except AssertionError as exc:
         raise AssertionError(f"no point was added; rows: {app.plan_rows().all_inner_texts()}") from exc
-    added = [t for t in app.plan_rows().all_inner_texts() if t not in before and re.match(r"\s*p\d+", t)]
-    assert len(added) == 1, added
-    return added[0].split()[0], t0
+    added = [pid for pid in _row_ids(app) if pid not in before and re.fullmatch(r"p\d+", pid)]
+    assert len(added) == 1, (added, app.plan_rows().all_inner_texts())
+    return added[0], t0
+
+
+def _row_ids(app: AppPage) -> list[str]:
+    """The point ids of the plan table's rows (those it draws)."""
+    return [t.split()[0] for t in app.plan_rows().all_inner_texts() if t.strip()]
 
 
 def _scene_state(page) -> tuple[int, int]:
