@@ -1,6 +1,6 @@
 """One click places one point (issue 12): each press is numbered by the page and its pick is sent once,
-and the server places one point however often the same pick reaches it (a pick sent twice once added p1
-and p2 for one click under load)."""
+and the server places one point however often the same pick reaches it (before, a pick message that
+reached the server twice placed two points)."""
 
 from __future__ import annotations
 
