@@ -40,8 +40,9 @@ def _open_as(browser, url: str, name: str) -> tuple:
     page.goto(url, timeout=120_000)
     page.locator("#username").fill(name)
     page.locator("#password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
+    page.get_by_role("button", name="Log in").click(no_wait_after=True)
+    # logged in once the login page sent the browser on (the app's page may still be loading: opened below)
+    page.wait_for_url(lambda u: "/login" not in u, timeout=120_000)
     return ctx, AppPage(page, url, timed=False).open()
 
 
