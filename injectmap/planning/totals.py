@@ -243,6 +243,7 @@ def _area_members() -> tuple[tuple[str, frozenset[str]], ...]:
     return tuple((a, frozenset(area_dose_range(a).structures)) for a in area_names())
 
 
+@lru_cache(maxsize=512)  # cached: a plan names few targets, and a large plan asks once per point
 def areas_of(target: str | None) -> tuple[str, ...]:
     """The dose_ranges.yaml areas whose muscles include ``target`` (none for no target).
 

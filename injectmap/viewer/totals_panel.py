@@ -17,10 +17,12 @@ from typing import Any
 import panel as pn
 
 from injectmap.planning.plan import Plan, PlanError, parse_plan
+from injectmap.planning.sessions import session_ids
 from injectmap.planning.sides import SIDES
-from injectmap.planning.totals import DoseTotals, dose_totals, session_totals
-from injectmap.viewer.analysis import PlanAnalyst
+from injectmap.planning.totals import DoseTotals, point_doses, summarize
+from injectmap.viewer.analysis import PlanAnalyst, too_many_points
 from injectmap.viewer.state import AppState
+from injectmap.viewer.text import plain
 
 __all__ = ["PLAN_ROW", "PlanCounts", "TotalsPanel", "plan_counts", "totals_html"]
 
@@ -55,8 +57,10 @@ class PlanCounts:
 def plan_counts(plan: Plan, entry_x: Mapping[str, float] | None = None) -> PlanCounts:
     """The plan's totals and each session's (``entry_x``: the analysed points' entry x, for their side)."""
     labels = {s.id: " ".join(x for x in (s.label, s.date) if x) for s in plan.sessions or ()}
-    return PlanCounts(plan=dose_totals(plan, entry_x=entry_x), sessions=session_totals(plan, entry_x),
-                      labels={k: v for k, v in labels.items() if v})
+    products = {p.id: plan.product_of(p) for p in plan.points}
+    doses = point_doses(plan, None, entry_x)  # each point counted once, then summed per session
+    sessions = {s: summarize([d for d in doses if d.session == s], products, s) for s in session_ids(plan)}
+    return PlanCounts(plan=summarize(doses, products), sessions=sessions, labels={k: v for k, v in labels.items() if v})
 
 
 def _n(x: float, nd: int = 2) -> str:
@@ -140,6 +144,7 @@ class TotalsPanel(pn.viewable.Viewer):
         super().__init__(**params)
         self.state, self.analyst = state, analyst
         self.counts: PlanCounts | None = None
+        self._parsed: tuple[Any, Any, Plan] | None = None
         self.shown = pn.widgets.Select(label="Count by side and area", options=[PLAN_ROW], value=PLAN_ROW,
                                        width=200, css_classes=["totals-shown"], visible=False)
         self.shown.param.watch(lambda _e: self._render(), "value")
@@ -153,11 +158,27 @@ class TotalsPanel(pn.viewable.Viewer):
         """The entry x of each analysed point (a point being re-analysed keeps its last position)."""
         return {pid: float(r.entry_mm[0]) for pid, r in self.analyst.results.items()}
 
-    def refresh(self, *_: Any) -> None:
-        """Count the plan again (a plan with errors keeps the last counts and says why)."""
+    def _plan(self) -> Plan | None:
+        """The plan on screen, validated (the last one parsed while the points and product are the same)."""
+        points, product = self.state.points, self.state.product
+        if self._parsed is not None and self._parsed[0] is points and self._parsed[1] is product:
+            return self._parsed[2]
         try:
             plan = parse_plan(self.state.plan_dict())
         except PlanError:
+            return None
+        self._parsed = (points, product, plan)
+        return plan
+
+    def refresh(self, *_: Any) -> None:
+        """Count the plan again (a plan with errors, or one larger than the app analyses, keeps the last counts
+        and says why)."""
+        too_many = too_many_points(len(self.state.points))
+        if too_many:
+            self.note.object = plain("Totals not updated: " + too_many)
+            return
+        plan = self._plan()
+        if plan is None:
             self.note.object = "*Totals not updated: the plan has an error (see the message).*"
             return
         ids = {p.id for p in plan.points}
