@@ -22,6 +22,7 @@ from injectmap.planning.doses import dose_group_of
 from injectmap.planning.plan import MAX_DEPTH_MM, Plan, PlanIssue, Point
 from injectmap.planning.results import CorridorResult, Finding, PointResult, Totals
 from injectmap.planning.rules import PlanContext, PointContext, is_orbit, plan_rules, point_rules, thresholds
+from injectmap.planning.sides import point_side
 
 
 class PlacementError(ValueError):
@@ -444,7 +445,7 @@ def plan_findings(model, plan: Plan, points_out: list[PointResult]) -> tuple[Tot
         total += float(p.units)
         key = p.target or res.tip_in or "unassigned"
         by_structure[key] = by_structure.get(key, 0.0) + float(p.units)
-        sd = side_of(key) if key != "unassigned" else ("left" if res.entry_mm[0] >= 0 else "right")
+        sd = point_side(p.target, float(res.entry_mm[0]))  # the one side rule (planning.sides)
         by_side[sd] = by_side.get(sd, 0.0) + float(p.units)
         ses = res.session
         by_session[ses] = by_session.get(ses, 0.0) + float(p.units)

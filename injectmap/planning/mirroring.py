@@ -16,38 +16,30 @@ What a mirrored copy changes:
 - the id gets the suffix ``_mirror`` (then ``_mirror2``, ``_mirror3``... if taken);
 - everything else (units, depth, angle, product, volume, session, lot, note, deviation) is copied.
 
-Midline points (a midline landmark with ``|left_mm| <= 0.5``, or ``|entry x| <= 0.5`` mm) are not
-duplicated. A copy is also skipped when the plan already holds a point equal to it in everything
-but the id, so mirroring a symmetric plan (or mirroring twice) changes nothing.
+Midline points are not duplicated: a point is on the midline by its position alone (its target aside),
+as :func:`injectmap.planning.sides.plan_point_side` decides with the band of ``planning/data/sides.yaml``
+(a midline landmark with ``|left_mm| <= 3``, or ``|entry x| <= 3`` mm). A copy is also skipped when the
+plan already holds a point equal to it in everything but the id, so mirroring a symmetric plan
+(or mirroring twice) changes nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from injectmap.anatomy.ids import mirror_id, side_of
+from injectmap.anatomy.ids import mirror_id
 from injectmap.planning.plan import POINT_ID_RE, Plan, Point, PointPlacement, Vec3, parse_plan, plan_to_dict
+from injectmap.planning.sides import plan_point_side
 
-__all__ = ["MIDLINE_TOLERANCE_MM", "MIRROR_SUFFIX", "mirror_plan", "mirror_point", "point_side"]
+__all__ = ["MIRROR_SUFFIX", "mirror_plan", "mirror_point", "point_side"]
 
-MIDLINE_TOLERANCE_MM = 0.5
 MIRROR_SUFFIX = "_mirror"
 
 
 def point_side(point: Point) -> str:
-    """``"left"``, ``"right"`` or ``"midline"`` from the point's placement (not its target)."""
-    pl = point.placement
-    if pl.landmark is not None:
-        s = side_of(pl.landmark)
-        if s != "midline":
-            return s
-        dx = float(pl.left_mm or 0.0)
-    else:
-        assert pl.entry_mm is not None
-        dx = float(pl.entry_mm[0])
-    if abs(dx) <= MIDLINE_TOLERANCE_MM:
-        return "midline"
-    return "left" if dx > 0 else "right"
+    """``"left"``, ``"right"`` or ``"midline"`` from the point's placement (not its target): the position
+    rule of :mod:`injectmap.planning.sides`."""
+    return plan_point_side(point, by_target=False)
 
 
 def _neg(x: float) -> float:

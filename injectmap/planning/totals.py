@@ -11,10 +11,11 @@ Counting (docs/course.md):
   plan's).
 - **vials**: per product and vial size, units / units per vial (a fraction: how much of the stock is used)
   and the whole vials to open (the next integer up).
-- **side**: from the point's position, never from the suffix of its target: a point left or right of the
-  midline band of :mod:`injectmap.planning.mirroring` (``MIDLINE_TOLERANCE_MM``, the band the mirroring of
-  points uses) is on that side, so a point with no target at x = +38.9 mm is counted on the left. Callers
-  that have placed the points on a face (``injectmap check``, the viewer) may pass the entry x of each point.
+- **side**: the one rule of :mod:`injectmap.planning.sides`: a point aimed at a sided muscle is on its
+  target's side; any other point is sided by its position with the midline band of sides.yaml (3 mm), so a
+  point with no target at x = +38.9 mm is counted on the left. Callers that have placed the points on a
+  face (``injectmap check``, the viewer) pass the entry x of each point; otherwise the placement stands
+  for the position.
 - **area**: the areas of dose_ranges.yaml whose muscles include the point's target (``glabella``,
   ``forehead``, ...). The areas overlap (``upper_face`` holds glabella, forehead and lateral canthal), so
   area rows are not to be added up. A point with no target, or a target in no area, counts in no area.
@@ -51,7 +52,6 @@ from functools import lru_cache
 
 from injectmap.anatomy.ids import base_of
 from injectmap.planning.doses import area_dose_range, area_names, dose_group_of
-from injectmap.planning.mirroring import MIDLINE_TOLERANCE_MM, point_side
 from injectmap.planning.plan import Plan, Point, Product, parse_plan, plan_to_dict
 from injectmap.planning.products import (
     UnknownProductError,
@@ -60,6 +60,7 @@ from injectmap.planning.products import (
     volume_ml,
 )
 from injectmap.planning.sessions import session_ids
+from injectmap.planning.sides import SIDES, plan_point_side
 
 __all__ = [
     "UNTARGETED",
@@ -80,7 +81,7 @@ __all__ = [
 ]
 
 UNTARGETED = "untargeted"
-SIDE_ORDER = ("left", "right", "midline")
+SIDE_ORDER = SIDES
 # Sums are rounded to this many decimals so that 0.1 + 0.2 mL reads 0.3 (far below any dose that matters).
 _DECIMALS = 6
 # Converted doses keep 0.01 U: finer than any syringe marking, so the conversion itself changes no dose.
@@ -224,7 +225,7 @@ class DoseTotals:
 # counting
 
 def side_of_point(point: Point, entry_x: float | None = None) -> str:
-    """``"left"``, ``"right"`` or ``"midline"`` from where the point is, not from its target.
+    """``"left"``, ``"right"`` or ``"midline"``: :func:`injectmap.planning.sides.plan_point_side`.
 
     Parameters
     ----------
@@ -232,13 +233,9 @@ def side_of_point(point: Point, entry_x: float | None = None) -> str:
         The point.
     entry_x : float, optional
         The x of the point's entry on the face (mm, +x the subject's left) when the caller has placed it;
-        otherwise the side comes from the placement (:func:`injectmap.planning.mirroring.point_side`).
+        otherwise its placement stands for its position.
     """
-    if entry_x is None:
-        return point_side(point)
-    if abs(float(entry_x)) <= MIDLINE_TOLERANCE_MM:
-        return "midline"
-    return "left" if entry_x > 0 else "right"
+    return plan_point_side(point, entry_x)
 
 
 @lru_cache(maxsize=1)
@@ -246,6 +243,7 @@ def _area_members() -> tuple[tuple[str, frozenset[str]], ...]:
     return tuple((a, frozenset(area_dose_range(a).structures)) for a in area_names())
 
 
+@lru_cache(maxsize=512)  # cached: a plan names few targets, and a large plan asks once per point
 def areas_of(target: str | None) -> tuple[str, ...]:
     """The dose_ranges.yaml areas whose muscles include ``target`` (none for no target).
 

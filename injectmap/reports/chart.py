@@ -15,8 +15,9 @@ what the chart and the handout show. Pictures and page layout are elsewhere
   as calendar dates from the visit date, aftercare, warning signs and readable references; no
   clinician findings, no point ids, no citation keys, no internal file.
 
-The numbers (the midline band, which sources are internal, the readable references) are in
-``reports/data/chart.yaml`` with their reasons.
+The numbers (which sources are internal, the readable references) are in ``reports/data/chart.yaml``
+with their reasons; a point's side is decided by :mod:`injectmap.planning.sides` (its band in
+``planning/data/sides.yaml``), as for every other count by side.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from pydantic import Field, NonNegativeFloat, PositiveInt
+from pydantic import Field, PositiveInt
 
 from injectmap.anatomy.datamodel import DataModel
 from injectmap.anatomy.ids import side_of
 from injectmap.planning.datafiles import load_model
 from injectmap.planning.plan import Plan
 from injectmap.planning.results import PlanResult, PointResult, Severity
+from injectmap.planning.sides import point_side as sides_point_side
+from injectmap.planning.sides import side_of_x
 from injectmap.planning.totals import dose_totals
 from injectmap.teaching import education
 from injectmap.teaching import timeline as tl_mod
@@ -57,7 +60,6 @@ class ChartFile(DataModel):
     """``reports/data/chart.yaml``."""
 
     version: PositiveInt
-    midline_half_width_mm: NonNegativeFloat
     facing_cosine: float = Field(ge=-1.0, le=1.0)
     internal_sources: list[str]
     references: dict[str, _Reference]
@@ -173,18 +175,15 @@ def _fmt(x: float, nd: int = 2) -> str:
 
 
 def point_side(x_mm: float, half_width_mm: float | None = None) -> str:
-    """``"left"`` (x > the midline band: the patient's left), ``"right"`` or ``"midline"``."""
-    w = chart_settings().midline_half_width_mm if half_width_mm is None else half_width_mm
-    if x_mm > w:
-        return "left"
-    if x_mm < -w:
-        return "right"
-    return "midline"
+    """``"left"`` (x > the midline band: the patient's left), ``"right"`` or ``"midline"``
+    (:func:`injectmap.planning.sides.side_of_x`)."""
+    return side_of_x(x_mm, half_width_mm)
 
 
 def side_of_point(target: str | None, entry_x_mm: float) -> str:
-    """A targeted point's side is its target's; a point with no target is sided by its position."""
-    return side_of(target) if target else point_side(entry_x_mm)
+    """A point aimed at a sided muscle is on its target's side; any other is sided by its position
+    (:func:`injectmap.planning.sides.point_side`)."""
+    return sides_point_side(target, entry_x_mm)
 
 
 def structure_name(model: Any, sid: str | None) -> str:

@@ -34,10 +34,11 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from injectmap.anatomy.ids import base_of, side_of
+from injectmap.anatomy.ids import base_of
 from injectmap.planning.doses import dose_range
 from injectmap.planning.plan import Plan, parse_plan
 from injectmap.planning.results import DISCLAIMER, Finding, PlanResult, Severity
+from injectmap.planning.sides import plan_point_side
 from injectmap.reports.chart import ChartRecord, distance_words, readable_references, side_of_point
 from injectmap.reports.chart import structure_name as _name
 from injectmap.reports.figures import LabelledView
@@ -124,8 +125,9 @@ def dose_rows(plan: Plan, model: Any = None, sides: Mapping[str, str] | None = N
 
     Units are each point's own product units; ``ona_units`` (onabotulinumtoxinA-equivalent) are what
     the range is compared with. A bilateral muscle's range is per side; a midline one's is its total.
-    ``sides`` (point id -> side, from the analysis's positions) sides a point with no target; without
-    it such a point counts as midline.
+    A point's side is :func:`injectmap.planning.sides.plan_point_side`'s: ``sides`` (point id -> side, from the
+    analysis's positions) when given, else the point's placement (a point with no target at x = +38.9 mm
+    counts on the left, never in the midline column).
     """
     rows: dict[str, dict[str, Any]] = {}
     for p in plan.points:
@@ -133,7 +135,7 @@ def dose_rows(plan: Plan, model: Any = None, sides: Mapping[str, str] | None = N
         r = rows.setdefault(base, {"muscle": base, "name": "", "left": 0.0, "right": 0.0, "midline": 0.0,
                                    "total": 0.0, "ona_left": 0.0, "ona_right": 0.0, "ona_midline": 0.0,
                                    "points": 0})
-        side = side_of(p.target) if p.target else (sides or {}).get(p.id, "midline")
+        side = (sides or {}).get(p.id) or plan_point_side(p)
         r[side] += float(p.units)
         r[f"ona_{side}"] += float(plan.ona_units_of(p))
         r["total"] += float(p.units)

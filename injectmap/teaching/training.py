@@ -76,9 +76,9 @@ from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.products import ona_equivalent_units
 from injectmap.planning.results import Finding, PlanResult, PointResult, Severity
 from injectmap.planning.rules import brow_height_mm, thresholds
+from injectmap.planning.sides import side_of_x
 from injectmap.teaching.training_fixes import (
     AXES,
-    MIDLINE_MM,
     PLACEMENT_CODES,
     Fix,
     Move,
@@ -643,7 +643,7 @@ def _brow_fix(exercise: Exercise, out: PointResult, model: Any) -> tuple[Fix, fl
             if h < con.min_mm:
                 margin = float(_hints()["margin_mm"])
                 up = float(np.ceil(con.min_mm - h + margin - 1e-9))
-                midline = abs(float(out.entry_mm[0])) < MIDLINE_MM
+                midline = side_of_x(float(out.entry_mm[0])) == "midline"
                 return (Fix("brow_height", out.target or "", Severity.CAUTION, Move(up=up, midline=midline),
                             str(_hints()["by_code"]["brow_height"])), h, con)
     return None

@@ -39,8 +39,9 @@ import numpy as np
 from injectmap.anatomy.ids import base_of
 from injectmap.planning.results import Finding, PointResult, Severity
 from injectmap.planning.rules import thresholds
+from injectmap.planning.sides import side_of_x
 
-__all__ = ["AXES", "KEEP_SHARE", "MIDLINE_MM", "PLACEMENT_CODES", "Conflict", "Fix", "Move", "Resolution", "apply_move",
+__all__ = ["AXES", "KEEP_SHARE", "PLACEMENT_CODES", "Conflict", "Fix", "Move", "Resolution", "apply_move",
            "fix_for", "fix_toward", "resolve", "without_axes"]
 
 #: the placement rules (planning's position rules, the septum, the exercise's brow constraint): where a site is
@@ -54,8 +55,6 @@ AXES: tuple[tuple[str, str, str], ...] = (("up", "up", "down"), ("lateral", "lat
                                           ("forward", "forward", "back"), ("deeper", "deeper", "shallower"))
 #: a component smaller than this share of the largest is left out of a move (it would only blur the hint)
 KEEP_SHARE = 0.35
-#: an entry within this distance of the midline moves "toward the patient's left/right", not medial/lateral
-MIDLINE_MM = 2.0
 #: the least share of a corridor's away-direction across the needle that still gives a direction in the plane
 PLANE_MIN = 0.05
 #: a move across the needle is lengthened at most this many times to follow a sloping skin
@@ -166,7 +165,7 @@ def _needle(model: Any, out: PointResult) -> np.ndarray:
 
 def _frame(model: Any, out: PointResult) -> tuple[float, bool, np.ndarray]:
     x = float(out.entry_mm[0])
-    midline = abs(x) < MIDLINE_MM
+    midline = side_of_x(x) == "midline"  # there a move goes "toward the patient's left/right", not medial/lateral
     side_sign = 1.0 if (midline or x >= 0) else -1.0
     return side_sign, midline, _needle(model, out)
 

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -304,6 +304,32 @@ def current_user(handler: RequestHandler, path: Path) -> str | None:
         return name if name in load_users(path).users else None
     except UsersFileError:
         return None
+
+
+def login_name(cookies: Mapping[str, str] | None = None, secret: str | bytes | None = None) -> str | None:
+    """The user logged in to the current session: the name in its signed login cookie (None without logins,
+    or for a cookie that is missing, forged or older than ``login_session_hours``).
+
+    Parameters
+    ----------
+    cookies : mapping, optional
+        The cookies of the request that opened the session (the current Panel session's by default).
+    secret : str or bytes, optional
+        The server's cookie secret (Panel's ``config.cookie_secret`` by default, set by ``injectmap serve``).
+    """
+    import panel as pn
+    from tornado.web import decode_signed_value
+
+    cookies = pn.state.cookies if cookies is None else cookies
+    secret = pn.config.cookie_secret if secret is None else secret
+    raw = cookies.get(COOKIE) if cookies else None
+    if not raw or not secret:
+        return None
+    value = decode_signed_value(secret, COOKIE, raw, max_age_days=limit("login_session_hours") / 24.0)
+    if value is None:
+        return None
+    name = value.decode("utf-8", "replace")
+    return name if NAME_RE.match(name) else None
 
 
 def make_auth_provider(path: Path, *, secure_cookies: bool, guard: LoginGuard | None = None) -> Any:

@@ -15,6 +15,7 @@ import param
 from injectmap.planning.plan import PlanError, loads_plan, parse_plan, plan_to_dict
 from injectmap.planning.protocols import get_protocol, protocol_names, protocol_plan
 from injectmap.viewer.analysis import too_many_points
+from injectmap.viewer.auth import login_name
 from injectmap.viewer.limits import int_limit
 from injectmap.viewer.scene_view import SceneView
 from injectmap.viewer.session import latest_autosave, user_autosave_dir, write_autosave
@@ -28,11 +29,6 @@ def autosave_dir() -> Path:
     """Where each session's plan is saved after every change (``$INJECTMAP_AUTOSAVE_DIR``)."""
     d = os.environ.get(AUTOSAVE_ENV) or str(Path.home() / ".cache" / "injectmap" / "autosave")
     return Path(d)
-
-
-def _user() -> str | None:
-    """The logged-in user of this session (None without logins)."""
-    return getattr(pn.state, "user", None) or None
 
 
 def _size(n: int) -> str:
@@ -59,7 +55,8 @@ class FilePanel(pn.viewable.Viewer):
         self.start = pn.widgets.Button(label="Start from protocol", width=250)
         self.start.on_click(self._on_protocol)
         self.status = pn.pane.Markdown("", width=280)
-        self.autosave_path = user_autosave_dir(autosave_dir(), _user()) / f"{session_id}.json"
+        # each user's own folder (the name from the signed login cookie): no one restores another's plan
+        self.autosave_path = user_autosave_dir(autosave_dir(), login_name()) / f"{session_id}.json"
         # the last autosave of this user (another session: a reloaded or closed page), offered once
         self.restore_from = latest_autosave(self.autosave_path.parent, exclude=self.autosave_path)
         self.restore = pn.widgets.Button(label="Restore last autosave", color="warning", width=190,
@@ -149,6 +146,8 @@ class FilePanel(pn.viewable.Viewer):
         self.state.message = f"Restored the last autosave ({len(plan.points)} points; Undo brings back the plan before)."
 
     def _autosave(self, *_: Any) -> None:
+        if self.state.mode == "training":
+            return  # an exercise's plan never replaces the planning plan's autosave (it is put back after training)
         try:
             plan = parse_plan(self.state.plan_dict())
         except PlanError:

@@ -1,4 +1,10 @@
-"""The Plan card: the plan's points, the product, and the selected point's controls."""
+"""The Plan card: the plan's points (with each point's mL), the product, the dose totals, and the selected point's
+controls.
+
+Switching the product of a plan that has points asks first (:class:`ProductSwitchPrompt`): convert the doses
+with the equivalence table of products.yaml (the factor and its source are shown), keep the unit numbers
+(then read as the new product's units), or cancel (the selector goes back to the plan's product, the plan
+unchanged)."""
 
 from __future__ import annotations
 
@@ -12,19 +18,35 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 from injectmap.anatomy.ids import landmark_ids
 from injectmap.planning.doses import treatable_targets
-from injectmap.planning.plan import PlanError
-from injectmap.planning.products import product_info, product_names
+from injectmap.planning.plan import PlanError, parse_plan, plan_to_dict
+from injectmap.planning.products import UnknownProductError, product_info, product_names, volume_ml
+from injectmap.planning.totals import ProductSwitchError, switch_product
 from injectmap.viewer.analysis import PlanAnalyst
 from injectmap.viewer.row_scroller import RowScroller
 from injectmap.viewer.scene import worst_severity
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
+from injectmap.viewer.totals_panel import TotalsPanel
 
 
 def _formatters() -> dict[str, NumberFormatter]:
     """The plan table's numbers as planned: depth to 0.1 mm (3.5 is "3.5", not "4"), units as typed.
     New models per table: a Bokeh model shared by sessions would keep every session's page alive."""
-    return {"depth_mm": NumberFormatter(format="0.0"), "units": NumberFormatter(format="0.[0]")}
+    return {"depth_mm": NumberFormatter(format="0.0"), "units": NumberFormatter(format="0.[00]"),
+            "mL": NumberFormatter(format="0.00[0]")}
+
+
+def point_volume_ml(point: dict[str, Any], plan_product: dict[str, Any]) -> float | None:
+    """A point's injected mL as ``injectmap check`` computes it (``Plan.volume_ml_of``): its written
+    ``volume_ml``, else its units at its product's dilution (None for a product planning does not know)."""
+    if point.get("volume_ml") is not None:
+        return float(point["volume_ml"])
+    prod = point.get("product") or plan_product
+    try:
+        return volume_ml(float(point.get("units", 0.0)), prod["name"], prod.get("units_per_vial"),
+                         prod.get("diluent_ml"))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _target_options(model: Any) -> dict[str, str]:
@@ -52,8 +74,10 @@ class PlanPanel(pn.viewable.Viewer):
         self.table.param.watch(self._on_table_select, "selection")
         names = product_names()
         self.product = pn.widgets.Select(label="Product", options=names, value=state.product["name"],
-                                         width=150)
+                                         width=150, css_classes=["product-select"])
         self.product.param.watch(self._on_product, "value")
+        self.switch = ProductSwitchPrompt(self)
+        self.totals = TotalsPanel(state, analyst)
         self.depth = pn.widgets.EditableFloatSlider(label="Depth (mm)", start=0.0, end=20.0, fixed_start=0.0,
                                                     fixed_end=40.0, step=0.5, value=2.0, width=220)
         self.units = pn.widgets.FloatInput(label="Units", start=0.0, end=400.0, step=0.5, value=4.0, width=90)
@@ -100,7 +124,7 @@ class PlanPanel(pn.viewable.Viewer):
         analyst.param.watch(self._refresh_table, ["results"])
         state.param.watch(self._on_selected, ["selected"])
         state.param.watch(self._on_history, ["can_undo", "can_redo"])
-        state.param.watch(lambda e: setattr(self.product, "value", e.new["name"]), ["product"])
+        state.param.watch(self._on_state_product, ["product"])
         self._on_selected()
 
     # ------------------------------------------------------------ table
@@ -114,11 +138,12 @@ class PlanPanel(pn.viewable.Viewer):
             where = p["at"]["landmark"] if "at" in p else "skin point"
             product = (p.get("product") or plan["product"])["name"]
             rows.append({"id": p["id"], "units": float(p.get("units", 0.0)),
+                         "mL": point_volume_ml(p, plan["product"]),
                          "product": product.replace("botulinumtoxinA", ""),
                          "depth_mm": p.get("depth_mm", r.depth_mm if r else None), "target": p.get("target", ""),
                          "at": where, "tip_in": (r.tip_in if r else None) or "",
                          "worst": worst_severity(r.findings) if r else "?"})
-        cols = ["id", "units", "product", "depth_mm", "target", "at", "tip_in", "worst"]
+        cols = ["id", "units", "mL", "product", "depth_mm", "target", "at", "tip_in", "worst"]
         return pd.DataFrame(rows, columns=cols)
 
     def _refresh_table(self, *_: Any) -> None:
@@ -231,12 +256,21 @@ class PlanPanel(pn.viewable.Viewer):
         self.state.message = "New plan: the plan is empty (Undo brings the previous one back)."
 
     def _on_product(self, event: param.parameterized.Event) -> None:
-        if event.new == self.state.product["name"]:
+        if self.switch.reverting or event.new == self.state.product["name"]:
+            return  # the selector put back by a cancel, or following the plan (undo, a loaded plan)
+        if not self.state.points:  # nothing to convert: switch at once
+            self.switch.close()
+            self._guard(lambda: self.state.set_product(label_product(event.new)))
             return
-        info = product_info(event.new)
-        self._guard(lambda: self.state.set_product({"name": info.name,
-                                                    "units_per_vial": info.default_units_per_vial,
-                                                    "diluent_ml": info.default_diluent_ml}))
+        self.switch.ask(event.new)
+
+    def _on_state_product(self, event: param.parameterized.Event) -> None:
+        """The plan's product changed (a switch, undo, a loaded plan): the selector follows, a pending
+        question about another product is withdrawn."""
+        self.switch.close()
+        if self.product.value != event.new["name"]:
+            with self.switch.reverting_selector():
+                self.product.value = event.new["name"]
 
     def _on_history(self, *_: Any) -> None:
         self.undo.disabled = not self.state.can_undo
@@ -246,8 +280,10 @@ class PlanPanel(pn.viewable.Viewer):
         # fits a column of 430 px: the page beside it keeps the 3D view on screen at 1366 px (docs/layout.md)
         return pn.Card(
             pn.Row(self.product, self.undo, self.redo, self.new_plan),
+            self.switch,
             self.table,
             self.scroller,
+            self.totals,
             self.selected_title,
             pn.Row(self.depth, self.units),
             pn.Row(self.angle, self.toward),
@@ -258,3 +294,131 @@ class PlanPanel(pn.viewable.Viewer):
             pn.Row(self.landmark, self.place),
             pn.Row(self.sup, self.lat, self.ant),
             title="Plan", sizing_mode="stretch_width", css_classes=["plan-card"])
+
+
+def label_product(name: str) -> dict[str, Any]:
+    """A product with its label reconstitution (products.yaml's default vial and diluent)."""
+    info = product_info(name)
+    return {"name": info.name, "units_per_vial": info.default_units_per_vial, "diluent_ml": info.default_diluent_ml}
+
+
+class ProductSwitchPrompt(pn.viewable.Viewer):
+    """The question asked when the product of a plan with points is switched: convert, keep, or cancel.
+
+    Only the pending choice is acted on: a second click, or a click after the question was withdrawn, does
+    nothing. Cancel puts the selector back under :attr:`reverting`, so that putting it back is not taken for
+    a new switch.
+    """
+
+    def __init__(self, panel: PlanPanel, **params: Any) -> None:
+        super().__init__(**params)
+        self.panel = panel
+        self.pending: str | None = None
+        #: True while the selector is being put back (its change is not a new switch)
+        self.reverting = False
+        self.text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["switch-text"], margin=(0, 5))
+        self.convert = pn.widgets.Button(label="Convert the doses", color="primary", width=140,
+                                         css_classes=["switch-convert"])
+        self.keep = pn.widgets.Button(label="Keep the unit numbers", width=160, css_classes=["switch-keep"])
+        self.cancel = pn.widgets.Button(label="Cancel", width=70, css_classes=["switch-cancel"])
+        self.convert.on_click(lambda _e: self.do_convert())
+        self.keep.on_click(lambda _e: self.do_keep())
+        self.cancel.on_click(lambda _e: self.do_cancel())
+        #: what the last answer did (stays under the selector until the next question)
+        self.note = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["switch-note"], visible=False,
+                                     margin=(0, 5))
+        self._layout = pn.Column(self.text, pn.Row(self.convert, self.keep, self.cancel), visible=False,
+                                 sizing_mode="stretch_width", css_classes=["product-switch"],
+                                 styles={"background": "#fff8e1", "border": "1px solid #e0c060", "border-radius": "4px"})
+
+    # ------------------------------------------------------------ the question
+    def ask(self, product: str) -> None:
+        """Ask what to do with the doses when the plan's product becomes ``product``."""
+        state = self.panel.state
+        old = state.product["name"]
+        try:
+            preview = switch_product(parse_plan(state.plan_dict()), product, accept_estimate=True)
+        except (PlanError, ProductSwitchError, UnknownProductError) as exc:
+            self.pending = product
+            self.text.object = plain(f"Switch to {product}: the doses cannot be converted ({exc}).")
+            self.convert.disabled = True
+        else:  # the same conversion as the answer's, shown before it is made
+            n = preview.note
+            self.pending = product
+            self.convert.disabled = False
+            estimate = " This ratio is an estimate, not an established equivalence." if n.estimate else ""
+            self.text.object = plain(
+                f"Switch the plan from {old} to {product}. Convert the doses with the equivalence table: "
+                f"1 U of {old} = {n.ratio:g} U of {product} (source: {n.source}).{estimate} Or keep the unit "
+                f"numbers: the same numbers are then read as {product} units. Or cancel.")
+        self.note.visible = False
+        self._layout.visible = True
+
+    def close(self) -> None:
+        """Withdraw the question."""
+        self.pending = None
+        self._layout.visible = False
+
+    class _Reverting:
+        def __init__(self, prompt: ProductSwitchPrompt) -> None:
+            self.prompt = prompt
+
+        def __enter__(self) -> None:
+            self.prompt.reverting = True
+
+        def __exit__(self, *_: Any) -> None:
+            self.prompt.reverting = False
+
+    def reverting_selector(self) -> ProductSwitchPrompt._Reverting:
+        """A block in which a change of the product selector is not a switch (it follows the plan)."""
+        return ProductSwitchPrompt._Reverting(self)
+
+    # ------------------------------------------------------------ the answers
+    def do_convert(self) -> None:
+        """Switch and convert the doses with the equivalence table (one undoable edit)."""
+        product, self.pending = self.pending, None
+        if product is None:
+            return
+        state = self.panel.state
+        try:
+            out = switch_product(parse_plan(state.plan_dict()), product, accept_estimate=True)
+        except (PlanError, ProductSwitchError, UnknownProductError) as exc:
+            self._back(f"Not switched: {exc}")
+            return
+        converted = plan_to_dict(out.plan)
+        self._layout.visible = False
+        self.panel._guard(lambda: state.set_product(converted["product"], converted["points"]))
+        self._said(out.note.text)
+
+    def do_keep(self) -> None:
+        """Switch and keep every unit number (now read as the new product's units)."""
+        product, self.pending = self.pending, None
+        if product is None:
+            return
+        state = self.panel.state
+        old = state.product["name"]
+        self._layout.visible = False
+        self.panel._guard(lambda: state.set_product(label_product(product)))
+        self._said(f"Product switched from {old} to {product} with the unit numbers kept: each dose is now read as "
+                   f"{product} units (not converted).")
+
+    def do_cancel(self) -> None:
+        """No switch: the selector goes back to the plan's product; the plan is not touched."""
+        if self.pending is None:
+            return
+        self._back("Product not switched: the plan is unchanged.")
+
+    def _back(self, message: str) -> None:
+        self.pending = None
+        self._layout.visible = False
+        with self.reverting_selector():
+            self.panel.product.value = self.panel.state.product["name"]
+        self._said(message)
+
+    def _said(self, message: str) -> None:
+        self.panel.state.message = message
+        self.note.object = plain(message)
+        self.note.visible = True
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(self._layout, self.note, sizing_mode="stretch_width")

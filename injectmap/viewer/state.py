@@ -318,11 +318,13 @@ class AppState(param.Parameterized):
             rest = [pid for pid in ids if pid != point_id]
             self.selected = rest[min(i, len(rest) - 1)] if rest else ""
 
-    def set_product(self, product: Mapping[str, Any]) -> None:
-        """Change the plan's product and reconstitution (undoable)."""
+    def set_product(self, product: Mapping[str, Any], points: Sequence[Mapping[str, Any]] | None = None) -> None:
+        """Change the plan's product and reconstitution (undoable); with ``points``, the plan's points too in the
+        same edit (a product switch whose doses were converted: one Undo takes both back)."""
         new = dict(product)
-        if new != self.product:
-            self._commit(copy.deepcopy(self.points), new)
+        pts = [copy.deepcopy(dict(p)) for p in points] if points is not None else copy.deepcopy(self.points)
+        if new != self.product or pts != self.points:
+            self._commit(pts, new)
 
     def mirror(self, point_id: str | None = None) -> list[str]:
         """Add the mirror image of one point (or of every lateral point) on the other side.

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from injectmap.anatomy.model import load_model
 from injectmap.planning.check import check_plan
 from injectmap.planning.plan import parse_plan
+from injectmap.planning.sides import midline_half_width_mm
 from injectmap.reports import chart, handout, report
 from injectmap.reports.figures import Label, label_view, layout_column
 from injectmap.teaching import education
@@ -56,7 +57,7 @@ def analysed(model):
 def test_an_untargeted_point_is_sided_by_its_position(analysed, model):
     plan, analysis = analysed
     free = next(p for p in analysis.points if p.id == "p4_free")
-    assert free.entry_mm[0] > chart.chart_settings().midline_half_width_mm  # on the patient's left
+    assert free.entry_mm[0] > midline_half_width_mm()  # on the patient's left
     rows = {r.id: r for r in chart.chart_rows(plan, analysis, model)}
     assert rows["p4_free"].side == "left" and rows["g1"].side == "midline" and rows["c1_right"].side == "right"
     assert chart.point_side(38.9) == "left" and chart.point_side(-38.9) == "right" and chart.point_side(0.5) == "midline"

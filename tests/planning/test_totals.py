@@ -72,8 +72,8 @@ def test_a_point_with_no_target_counts_by_its_position():
     assert t.muscle("untargeted", "left").units == 4.0
     assert t.by_area == ()
     # a placed entry x overrides the placement
-    assert side_of_point(plan.point("b"), entry_x=-0.6) == "right"
-    assert side_of_point(plan.point("b"), entry_x=0.5) == "midline"
+    assert side_of_point(plan.point("b"), entry_x=-3.1) == "right"
+    assert side_of_point(plan.point("b"), entry_x=2.9) == "midline"  # inside the 3 mm band of sides.yaml
     assert dose_totals(plan, entry_x={"a": -20.0}).side("left") is None
 
 
