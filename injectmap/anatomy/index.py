@@ -252,7 +252,7 @@ class SpatialIndex:
             r2 = np.asarray([reach[i] ** 2 for i in rows], dtype=np.float32)
             self._scene(sid).find_closest_points(np.asfortranarray(q32[rows]), r2, its)
             hits: list[tuple[int, float, np.ndarray]] = []
-            for j, i in enumerate(rows):
+            for j, i in enumerate(rows.tolist()):
                 it = its[j]
                 if it.primitive_index < 0:  # nothing within the reach
                     continue

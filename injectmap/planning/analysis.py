@@ -8,6 +8,7 @@ from the tip.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -211,7 +212,7 @@ def _placed(model, point: Point, entry: np.ndarray, n: np.ndarray) -> Placed:
     return Placed(entry, entry + _direction(model, point, entry, n) * depth, depth, n)
 
 
-def place_many(model, points: list[Point]) -> tuple[list[Placed | None], list[PlacementError]]:
+def place_many(model, points: Sequence[Point]) -> tuple[list[Placed | None], list[PlacementError]]:
     """Every point placed as :func:`place` places it (the same entries, tips and errors), with the skin asked once
     for all entries, once for their normals and once for every sample of every needle.
 
@@ -224,7 +225,7 @@ def place_many(model, points: list[Point]) -> tuple[list[Placed | None], list[Pl
     return placed, [errors[i] for i in sorted(errors)]
 
 
-def _place_many(model, points: list[Point]) -> tuple[list[Placed | None], dict[int, PlacementError]]:
+def _place_many(model, points: Sequence[Point]) -> tuple[list[Placed | None], dict[int, PlacementError]]:
     """:func:`place_many` with each error keyed by the point's index."""
     points = list(points)
     if not points:
