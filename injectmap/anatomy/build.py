@@ -381,7 +381,7 @@ class Builder:
     # -- centrelines -----------------------------------------------------------------------------
     def centreline(self, spec: dict[str, Any], side: str, step_mm: float = 0.4) -> np.ndarray:
         if "path" in spec:
-            way = np.array([self.proj.point_at_depth(p, side, self.landmarks) for p in spec["path"]])
+            way = np.array([self._waypoint(p, side) for p in spec["path"]])
         else:
             ln = spec["line"]
             a = self._line_end(ln, "from", side)
@@ -402,6 +402,18 @@ class Builder:
 
         ss = np.linspace(0.0, s[-1], max(int(s[-1] / step_mm), 2))
         return np.asarray(spline(ss))
+
+    def _waypoint(self, spec: dict[str, Any], side: str) -> np.ndarray:
+        """A path's waypoint: below its skin point at ``depth_mm``, or ``layer_fraction`` of the way down its
+        ``layer`` there (the layer's depths at that skin point, so the course keeps to its plane)."""
+        if "layer" not in spec:
+            return self.proj.point_at_depth(spec, side, self.landmarks)
+        i = self.proj.project(resolve_anchor(spec, side, self.landmarks), spec.get("project", "nearest"))
+        lay = self.layers
+        top, bottom = {"subcutaneous_fat": (lay.skin_mm[i], lay.fat_mm[i]), "smas": (lay.fat_mm[i], lay.smas_mm[i]),
+                       "deep": (lay.smas_mm[i], lay.bone_mm[i])}[spec["layer"]]
+        depth = float(top) + float(spec.get("layer_fraction", 0.5)) * float(bottom - top)
+        return self.proj.pts[i] - self.proj.nrm[i] * depth
 
     def _line_end(self, ln: dict[str, Any], which: str, side: str) -> np.ndarray:
         sgn = -1.0 if side == "right" else 1.0

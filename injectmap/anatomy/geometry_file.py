@@ -18,16 +18,33 @@ __all__ = ["GeometryFile"]
 
 Vec3 = tuple[float, float, float]
 Projection = Literal["front", "side", "nearest", "none"]
+Layer = Literal["subcutaneous_fat", "smas", "deep"]
 
 
 class Anchor(DataModel):
-    """A landmark (of the built side when bilateral) moved by ``offset`` [lateral, superior, anterior]."""
+    """A landmark (of the built side when bilateral) moved by ``offset`` [lateral, superior, anterior].
+
+    A tube's waypoint lies below its skin point either at ``depth_mm`` or in one of the face's ``layer``s
+    (``subcutaneous_fat``: below the skin to the fat's floor; ``smas``: the SMAS, above the zygomatic arch the
+    temporoparietal fascia and galea that continue it; ``deep``: from the SMAS to the bone), ``layer_fraction`` of
+    the way down that layer at that skin point, so the depth follows the face's layers.
+    """
 
     at: str
     offset: Vec3 = (0.0, 0.0, 0.0)
     project: Projection = "nearest"
     side: Literal["left", "right", "both"] | None = None
     depth_mm: float | None = None
+    layer: Layer | None = None
+    layer_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_depth_rule(self) -> Anchor:
+        if self.layer is not None and self.depth_mm is not None:
+            raise ValueError("give at most one of depth_mm and layer")
+        if self.layer is not None and self.project == "none":
+            raise ValueError("a waypoint in a layer needs a skin point (project: front, side or nearest)")
+        return self
 
 
 class Ellipse(DataModel):

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,27 @@ class SpatialIndex:
         boxed = np.nonzero(np.all((p >= self._lo) & (p <= self._hi), axis=1))[0]
         return [self.ids[k] for k in boxed if self.field_at(self.ids[k], p[None])[0] < 0]
 
+    def containing_many(self, points: np.ndarray) -> list[list[str]]:
+        """:meth:`containing` for many points at once: one field query per structure over every point in its box.
+
+        Parameters
+        ----------
+        points : array_like, shape (n, 3)
+            Query points, mm.
+
+        Returns
+        -------
+        list of list of str
+            For each point, the structures that contain it, in the order :meth:`containing` gives (the same answer).
+        """
+        pts = np.asarray(points, dtype=float).reshape(-1, 3)
+        inbox = np.all((pts[:, None, :] >= self._lo[None]) & (pts[:, None, :] <= self._hi[None]), axis=2)
+        hit = np.zeros(inbox.shape, dtype=bool)
+        for k in np.nonzero(inbox.any(axis=0))[0]:
+            rows = np.nonzero(inbox[:, k])[0]
+            hit[rows, k] = self.field_at(self.ids[k], pts[rows]) < 0
+        return [[self.ids[k] for k in np.nonzero(row)[0]] for row in hit]
+
     # -- distances ------------------------------------------------------------------------------
     def distances(self, sid: str, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact distance from each point to the triangles of structure ``sid``, and the closest points.
@@ -194,7 +216,83 @@ class SpatialIndex:
             out[sid] = Neighbour(sid, dist, closest)
         return out
 
+    def neighbours_many(self, points: np.ndarray, reach_mm: Any) -> list[dict[str, Neighbour]]:
+        """:meth:`neighbours` for many points at once, each with its own reach: one batched exact query per
+        structure over every point whose reach meets its box, one field query per structure for the signs.
+
+        Parameters
+        ----------
+        points : array_like, shape (n, 3)
+            Query points, mm.
+        reach_mm : float or sequence of float, length n
+            The reach asked of each point.
+
+        Returns
+        -------
+        list of dict
+            For each point, what :meth:`neighbours` answers for it (the same structures, distances and closest
+            points, in the same order).
+        """
+        pts = np.asarray(points, dtype=float).reshape(-1, 3)
+        reach = [float(r) for r in np.broadcast_to(np.asarray(reach_mm, dtype=float), (len(pts),))]
+        n_ids = len(self.ids)
+        asked = np.zeros((len(pts), n_ids), dtype=bool)
+        touching = np.zeros((len(pts), n_ids), dtype=bool)
+        for i, p in enumerate(pts):  # the boxes as neighbours() selects them, point by point
+            gap = np.maximum(np.maximum(self._lo - p, p - self._hi), 0.0)
+            gap2 = np.einsum("ij,ij->i", gap, gap)
+            asked[i] = gap2 <= reach[i] ** 2
+            touching[i] = gap2 == 0.0
+        found: list[list[tuple[int, Neighbour]]] = [[] for _ in range(len(pts))]
+        q32 = pts.astype(np.float32)
+        for k in np.nonzero(asked.any(axis=0))[0]:
+            sid = self.ids[k]
+            rows = np.nonzero(asked[:, k])[0]
+            its = fcpw.interaction_3D_list()
+            r2 = np.asarray([reach[i] ** 2 for i in rows], dtype=np.float32)
+            self._scene(sid).find_closest_points(np.asfortranarray(q32[rows]), r2, its)
+            hits: list[tuple[int, float, np.ndarray]] = []
+            for j, i in enumerate(rows.tolist()):
+                it = its[j]
+                if it.primitive_index < 0:  # nothing within the reach
+                    continue
+                closest = np.asarray(it.p, dtype=float)
+                v = pts[i] - closest
+                dist = math.sqrt(float(v.dot(v)))  # numpy's norm of a vector, without its overhead: the same bits
+                if dist > reach[i]:  # float32 rounding at the edge of the reach
+                    continue
+                hits.append((int(i), dist, closest))
+            signed = [h for h in hits if touching[h[0], k]]  # only a point in the box can be inside
+            inside = (self.field_at(sid, pts[[h[0] for h in signed]]) < 0) if signed else np.zeros(0, dtype=bool)
+            flip = {h[0] for h, isin in zip(signed, inside, strict=True) if isin}
+            for i, dist, closest in hits:
+                found[i].append((int(k), Neighbour(sid, -dist if i in flip else dist, closest)))
+        return [{nb.id: nb for _, nb in sorted(row, key=lambda kn: kn[0])} for row in found]
+
     def sphere_fractions(self, centre: np.ndarray, radius_mm: float, ids: list[str]) -> dict[str, float]:
         """Fraction of the sphere's volume inside each structure in ``ids``."""
         s = np.asarray(centre, dtype=float) + self.ball * radius_mm
         return {sid: float(np.mean(self.field_at(sid, s) < 0)) for sid in ids}
+
+    def sphere_fractions_many(self, sid: str, centres: np.ndarray, radii_mm: np.ndarray) -> np.ndarray:
+        """:meth:`sphere_fractions` of one structure for many spheres at once (one field query for all).
+
+        Parameters
+        ----------
+        sid : str
+            The structure.
+        centres : array_like, shape (m, 3)
+            The spheres' centres, mm.
+        radii_mm : array_like, shape (m, k)
+            ``k`` radii per centre.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, k)
+            The fraction of each sphere's volume inside ``sid``, as :meth:`sphere_fractions` gives it.
+        """
+        c = np.asarray(centres, dtype=float).reshape(-1, 3)
+        r = np.asarray(radii_mm, dtype=float).reshape(len(c), -1)
+        samples = c[:, None, None, :] + self.ball[None, None, :, :] * r[:, :, None, None]
+        inside = self.field_at(sid, samples.reshape(-1, 3)) < 0
+        return inside.reshape(r.shape[0], r.shape[1], len(self.ball)).mean(axis=2)

@@ -8,6 +8,7 @@ from the tip.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -76,15 +77,17 @@ def _lm(model, name: str) -> np.ndarray:
 
 def entry_of(model, point: Point) -> np.ndarray:
     """The skin entry of a point: landmark plus offsets, or ``entry_mm``, snapped to the skin."""
+    raw = _entry_aim(model, point)
+    snapped, _ = model.skin_point(raw)
+    return _checked_entry(point, raw, snapped)
+
+
+def _entry_aim(model, point: Point) -> np.ndarray:
+    """Where the plan puts a point's entry before it is snapped to the skin: ``entry_mm``, or the landmark moved by
+    the offsets (CONTRACTS: the entry is the skin point nearest to it)."""
     pl = point.placement
     if pl.entry_mm is not None:
-        raw = np.asarray(pl.entry_mm, dtype=float)
-        snapped, _ = model.skin_point(raw)
-        limit = thresholds().analysis.max_entry_from_skin_mm
-        if np.linalg.norm(snapped - raw) > limit:
-            raise PlacementError(point.id, "entry_mm", f"the entry is {np.linalg.norm(snapped - raw):.1f} mm "
-                                 f"from the skin (at most {limit:g} mm)")
-        return snapped
+        return np.asarray(pl.entry_mm, dtype=float)
     assert pl.landmark is not None  # parse_plan guarantees a landmark or entry_mm
     p = _lm(model, pl.landmark).copy()
     s = side_of(pl.landmark)
@@ -95,8 +98,17 @@ def entry_of(model, point: Point) -> np.ndarray:
         p[0] += sign * pl.lateral_mm
     if pl.left_mm:
         p[0] += pl.left_mm
-    q, _ = model.skin_point(p)  # CONTRACTS: the skin point nearest to the moved landmark
-    return q
+    return p
+
+
+def _checked_entry(point: Point, raw: np.ndarray, snapped: np.ndarray) -> np.ndarray:
+    """The snapped entry; an ``entry_mm`` too far from the skin is a :class:`PlacementError`."""
+    if point.placement.entry_mm is not None:
+        limit = thresholds().analysis.max_entry_from_skin_mm
+        if np.linalg.norm(snapped - raw) > limit:
+            raise PlacementError(point.id, "entry_mm", f"the entry is {np.linalg.norm(snapped - raw):.1f} mm "
+                                 f"from the skin (at most {limit:g} mm)")
+    return snapped
 
 
 def _direction(model, point: Point, entry: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -135,15 +147,28 @@ def check_needle(model, point: Point, placed: Placed) -> None:
     modelled soft structure (the orbit's contents, a muscle: no bone there), and an explicit
     ``tip_mm`` no farther from the entry than the depth limit (``MAX_DEPTH_MM``).
     """
+    along, path = _needle_path(point, placed)
+    depth, rows = model.depth_below_skin(path)
+    _judge_needle(model, point, placed, along, depth, rows)
+
+
+def _needle_path(point: Point, placed: Placed) -> tuple[np.ndarray, np.ndarray]:
+    """The needle's samples (fractions along it, and the points) that :func:`check_needle` measures; an explicit
+    tip beyond the depth limit is refused first."""
     lim = placement_limits()
-    key, how = _needle_key(point)
     if point.tip_mm is not None and placed.depth_mm > MAX_DEPTH_MM:
+        key, _ = _needle_key(point)
         raise PlacementError(point.id, key, f"the tip is {placed.depth_mm:.1f} mm from the skin entry "
                              f"(at most {MAX_DEPTH_MM:g} mm, as for depth_mm)")
     n_steps = max(1, int(np.ceil(placed.depth_mm / lim.path_step_mm)))
     along = np.linspace(0.0, 1.0, n_steps + 1)[1:]
-    path = placed.entry_mm + along[:, None] * (placed.tip_mm - placed.entry_mm)
-    depth, rows = model.depth_below_skin(path)
+    return along, placed.entry_mm + along[:, None] * (placed.tip_mm - placed.entry_mm)
+
+
+def _judge_needle(model, point: Point, placed: Placed, along: np.ndarray, depth: np.ndarray, rows: np.ndarray) -> None:
+    """:func:`check_needle`'s verdict on the measured depths of the needle's samples."""
+    lim = placement_limits()
+    key, how = _needle_key(point)
     tip_depth = float(depth[-1])
     if tip_depth < -lim.max_tip_outside_skin_mm:
         raise PlacementError(point.id, key, f"the needle's tip is {-tip_depth:.1f} mm outside the skin ({how}); "
@@ -174,15 +199,73 @@ def place(model, point: Point) -> Placed:
     too far from the skin or the needle leaves the body (:func:`check_needle`)."""
     entry = entry_of(model, point)
     _, n = model.skin_point(entry)
+    placed = _placed(model, point, entry, n)
+    check_needle(model, point, placed)
+    return placed
+
+
+def _placed(model, point: Point, entry: np.ndarray, n: np.ndarray) -> Placed:
     n = n / np.linalg.norm(n)  # the skin mesh's normals are not all of unit length (10% under 0.95, 0.62 at least)
     if point.tip_mm is not None:
         tip = np.asarray(point.tip_mm, dtype=float)
-        placed = Placed(entry, tip, float(np.linalg.norm(tip - entry)), n)
-    else:
-        depth = float(point.depth_mm or 0.0)
-        placed = Placed(entry, entry + _direction(model, point, entry, n) * depth, depth, n)
-    check_needle(model, point, placed)
-    return placed
+        return Placed(entry, tip, float(np.linalg.norm(tip - entry)), n)
+    depth = float(point.depth_mm or 0.0)
+    return Placed(entry, entry + _direction(model, point, entry, n) * depth, depth, n)
+
+
+def place_many(model, points: Sequence[Point]) -> tuple[list[Placed | None], list[PlacementError]]:
+    """Every point placed as :func:`place` places it (the same entries, tips and errors), with the skin asked once
+    for all entries, once for their normals and once for every sample of every needle.
+
+    Returns
+    -------
+    (list of Placed or None, list of PlacementError)
+        For each point its needle (None where it cannot be placed), and the errors of those that cannot, in order.
+    """
+    placed, errors = _place_many(model, points)
+    return placed, [errors[i] for i in sorted(errors)]
+
+
+def _place_many(model, points: Sequence[Point]) -> tuple[list[Placed | None], dict[int, PlacementError]]:
+    """:func:`place_many` with each error keyed by the point's index."""
+    points = list(points)
+    if not points:
+        return [], {}
+    aims = np.asarray([_entry_aim(model, p) for p in points], dtype=float).reshape(-1, 3)
+    _, rows = model.skin_tree.query(aims)
+    placed: list[Placed | None] = [None] * len(points)
+    errors: dict[int, PlacementError] = {}
+    entries: dict[int, np.ndarray] = {}
+    for i, p in enumerate(points):
+        try:
+            entries[i] = _checked_entry(p, aims[i], model.depth_points_mm[rows[i]].copy())
+        except PlacementError as exc:
+            errors[i] = exc
+    ok = sorted(entries)
+    if ok:
+        _, nrows = model.skin_tree.query(np.asarray([entries[i] for i in ok]))
+        for i, r in zip(ok, nrows, strict=True):
+            placed[i] = _placed(model, points[i], entries[i], model.depth_normals[r].copy())
+    paths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i in ok:
+        try:
+            paths[i] = _needle_path(points[i], placed[i])  # type: ignore[arg-type]
+        except PlacementError as exc:
+            errors[i] = exc
+    if paths:
+        order = sorted(paths)
+        depth, drows = model.depth_below_skin(np.concatenate([paths[i][1] for i in order]))
+        start = 0
+        for i in order:
+            stop = start + len(paths[i][0])
+            try:
+                _judge_needle(model, points[i], placed[i], paths[i][0], depth[start:stop], drows[start:stop])  # type: ignore[arg-type]
+            except PlacementError as exc:
+                errors[i] = exc
+            start = stop
+    for i in errors:
+        placed[i] = None
+    return placed, errors
 
 
 def placement_issues(model, plan: Plan) -> list[PlanIssue]:
@@ -196,28 +279,27 @@ def placement_issues(model, plan: Plan) -> list[PlanIssue]:
 
 def place_all(model, plan: Plan) -> tuple[list[Placed | None], list[PlanIssue]]:
     """Every point placed on ``model`` (None where it cannot be) and the plan issues of those that cannot
-    (:func:`placement_issues`); ``injectmap check`` places each point once and analyses the placed needles."""
-    placed: list[Placed | None] = []
-    out: list[PlanIssue] = []
-    for i, p in enumerate(plan.points):
-        try:
-            placed.append(place(model, p))
-        except PlacementError as exc:
-            placed.append(None)
-            out.append(PlanIssue(path=f"points[{i}] (id {p.id!r}).{exc.key}", message=exc.message,
-                                 point_index=i, point_id=p.id, key=exc.key))
+    (:func:`placement_issues`); ``injectmap check`` places each point once (:func:`place_many`) and analyses the
+    placed needles."""
+    placed, errors = _place_many(model, plan.points)
+    out = [PlanIssue(path=f"points[{i}] (id {e.point_id!r}).{e.key}", message=e.message, point_index=i,
+                     point_id=e.point_id, key=e.key) for i, e in sorted(errors.items())]
     return placed, out
 
 
-def tip_layer(model, tip: np.ndarray, inside: list[str]) -> str:
+def tip_layer(model, tip: np.ndarray, inside: list[str], at: tuple[float, int] | None = None) -> str:
+    """The layer or kind of structure the tip lies in; ``at``: the tip's depth below the skin and its skin row when
+    already measured (:func:`analyse_points`)."""
     kinds = {model.structures[s].kind for s in inside}
     if any(is_orbit(model.structures[s]) for s in inside):
         return "orbit"
     for k in ("artery", "nerve", "duct", "gland", "muscle"):
         if k in kinds:
             return k
-    d, i = model.depth_below_skin(tip[None])
-    d, i = float(d[0]), int(i[0])
+    if at is None:
+        d, i = model.depth_below_skin(tip[None])
+        at = (float(d[0]), int(i[0]))
+    d, i = at
     if d < 0:
         return "outside"
     if d < model.skin_thickness_mm:
@@ -245,10 +327,14 @@ class _TipPlace:
     @classmethod
     def of(cls, model, tip: np.ndarray) -> _TipPlace:
         d, rows = model.depth_below_skin(tip[None])
-        i = int(rows[0])
-        n = np.asarray(model.depth_normals[i], dtype=float)
-        return cls(float(d[0]), n / np.linalg.norm(n), float(model.layer_fat_mm[i]), float(model.layer_smas_mm[i]),
-                   float(model.layer_bone_mm[i]))
+        return cls.at(model, float(d[0]), int(rows[0]))
+
+    @classmethod
+    def at(cls, model, depth_mm: float, row: int) -> _TipPlace:
+        """The place of a tip whose depth below the skin and nearest skin row are already known."""
+        n = np.asarray(model.depth_normals[row], dtype=float)
+        return cls(float(depth_mm), n / np.linalg.norm(n), float(model.layer_fat_mm[row]),
+                   float(model.layer_smas_mm[row]), float(model.layer_bone_mm[row]))
 
     def band(self, layer: str) -> tuple[float, float]:
         """The depth band of one of the model's layers at the tip."""
@@ -327,6 +413,19 @@ class _CorridorTable:
         gap = np.maximum(np.maximum(self.box_lo - tip, tip - self.box_hi), 0.0)
         return np.nonzero(np.sqrt(np.einsum("ij,ij->i", gap, gap)) - reach_mm <= self.radius_mm)[0]
 
+    def measure_many(self, tips: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`measure` of many tips against structure ``k`` at once: the distances (m,) and closest points
+        (m, 3), each the same as :meth:`measure` gives for that tip."""
+        lo, hi = self.starts[k], self.starts[k + 1]
+        a, ab = self.a[lo:hi], self.ab[lo:hi]
+        tips = np.asarray(tips, dtype=float).reshape(-1, 1, 3)
+        t = np.clip(np.einsum("pij,ij->pi", tips - a, ab) / self.abab[lo:hi], 0.0, 1.0)
+        q = a + t[:, :, None] * ab
+        d = np.linalg.norm(q - tips, axis=2)
+        i = np.argmin(d, axis=1)
+        rows = np.arange(len(d))
+        return d[rows, i], q[rows, i]
+
     def measure(self, tip: np.ndarray, k: int) -> tuple[float, np.ndarray]:
         """The distance from ``tip`` to structure ``k``'s mean course (its segments) and the closest point."""
         lo, hi = self.starts[k], self.starts[k + 1]
@@ -352,19 +451,22 @@ def _corridor_table(model) -> _CorridorTable:
     return table
 
 
-def corridors_near(model, tip: np.ndarray, r_likely: float, r_possible: float) -> list[CorridorResult]:
+def corridors_near(model, tip: np.ndarray, r_likely: float, r_possible: float,
+                   at: _TipPlace | None = None,
+                   measured: dict[int, tuple[float, np.ndarray]] | None = None) -> list[CorridorResult]:
     """The corridors (mean course and published spread, anatomy/data/spread/variability.yaml) of every artery,
     nerve, the duct and every foramen that the possible field reaches, nearest mean course first.
 
     Where the sources give a structure's tissue plane at the tip's height, the tip is inside its corridor only
-    when it lies within the lateral spread and in the depth band of that plane (docs/severity.md)."""
+    when it lies within the lateral spread and in the depth band of that plane (docs/severity.md). ``at``: the
+    tip's place in the layers when already measured; ``measured``: the distance and closest point of each course
+    within reach, by its row in the face's corridor table, when already measured (:func:`analyse_points`)."""
     var = load_variability()
     table = _corridor_table(model)
     tip = np.asarray(tip, dtype=float)
     out: list[CorridorResult] = []
-    at: _TipPlace | None = None
     for k in table.candidates(tip, r_possible):
-        d, closest = table.measure(tip, int(k))
+        d, closest = measured[int(k)] if measured is not None else table.measure(tip, int(k))
         if d - r_possible > table.radius_mm[k]:
             continue
         sid, cor, own = table.sids[k], table.corridors[k], float(table.own_mm[k])
@@ -396,15 +498,122 @@ def analyse_point(model, plan: Plan, point: Point, placed: Placed | None = None)
     eff = point_radius(plan, point)
     idx = model.index
     inside = idx.containing(tip)
+    near = idx.neighbours(tip, eff.outer_mm + thresholds().analysis.neighbour_margin_mm)
+    return _analysed(model, plan, point, placed, eff, inside, near, None)
+
+
+def analyse_points(model, plan: Plan, points: list[Point] | None = None,
+                   placed: list[Placed] | None = None) -> list[PointResult]:
+    """Analyse many points at once: the same results as :func:`analyse_point` on each, byte for byte, with the
+    spatial questions asked once per structure for every point instead of once per point per structure
+    (containment, exact neighbours, the depth below the skin); the rules then run per point on those answers.
+
+    Parameters
+    ----------
+    model : FaceModel
+        The face.
+    plan : Plan
+        The plan the points belong to (product, dilution).
+    points : list of Point, optional
+        The points to analyse (default: every point of the plan).
+    placed : list of Placed, optional
+        Those points already placed (:func:`place_many`); placed here when not given.
+
+    Raises
+    ------
+    PlacementError
+        For the first point that cannot be placed (as :func:`analyse_point` would).
+    """
+    pts = list(plan.points) if points is None else list(points)
+    if not pts:
+        return []
+    if placed is None:
+        placed_or_none, issues = place_many(model, pts)
+        if issues:
+            raise issues[0]
+        placed = [p for p in placed_or_none if p is not None]
+    idx = model.index
+    effs = [point_radius(plan, p) for p in pts]
+    margin = thresholds().analysis.neighbour_margin_mm
+    tips = np.asarray([pl.tip_mm for pl in placed], dtype=float).reshape(-1, 3)
+    inside_all = idx.containing_many(tips)
+    near_all = idx.neighbours_many(tips, [e.outer_mm + margin for e in effs])
+    depth, rows = model.depth_below_skin(tips)
+    fractions = _field_fractions_many(model, pts, tips, effs, inside_all, near_all)
+    courses = _courses_many(model, tips, effs)
+    return [_analysed(model, plan, p, pl, e, ins, nb, (float(d), int(r)), fr, cs)
+            for p, pl, e, ins, nb, d, r, fr, cs in zip(pts, placed, effs, inside_all, near_all, depth, rows, fractions,
+                                                       courses, strict=True)]
+
+
+def _courses_many(model, tips: np.ndarray, effs: list) -> list[dict[int, tuple[float, np.ndarray]]]:
+    """For each tip, the distance to every vessel, nerve or duct course within its possible field's reach and the
+    closest point (as corridors_near measures them), measured once per course for all the tips near it."""
+    table = _corridor_table(model)
+    wanted: dict[int, list[int]] = {}
+    for i, tip in enumerate(tips):
+        for k in table.candidates(tip, effs[i].outer_mm):
+            wanted.setdefault(int(k), []).append(i)
+    out: list[dict[int, tuple[float, np.ndarray]]] = [{} for _ in range(len(tips))]
+    for k, rows in wanted.items():
+        d, q = table.measure_many(tips[rows], k)
+        for i, dist, closest in zip(rows, d, q, strict=True):
+            out[i][k] = (float(dist), closest)
+    return out
+
+
+def _field_fractions_many(model, points: list[Point], tips: np.ndarray, effs: list, inside_all: list[list[str]],
+                          near_all: list[dict]) -> list[dict[str, tuple[float, float]]]:
+    """For each point, the share of its likely and of its possible field inside each structure the rule on spared
+    structures (rules.sphere_spared) or the target's overlap will ask about, every point's field samples measured
+    in one query per structure. The fields' planes (diffusion.plane_adjusted) only lengthen a distance, so the
+    structures asked about are among those chosen here by the raw distances; the likely field's share is measured
+    only where the likely field may reach (NaN elsewhere, never read)."""
+    both: dict[str, list[int]] = {}
+    outer: dict[str, list[int]] = {}
+    for i, (p, ins, near) in enumerate(zip(points, inside_all, near_all, strict=True)):
+        e = effs[i]
+        for s, nb in near.items():
+            st = model.structures[s]
+            if s in ins or not st.spare or st.kind not in ("muscle", "layer", "gland") or nb.distance_mm >= e.outer_mm:
+                continue
+            (both if nb.distance_mm < e.nominal_mm else outer).setdefault(s, []).append(i)
+        t = p.target
+        if t is not None and t in model.index.volumes and (t in ins or (t in near and near[t].distance_mm < e.nominal_mm)):
+            if i not in both.get(t, []):
+                both.setdefault(t, []).append(i)
+                if i in outer.get(t, []):
+                    outer[t].remove(i)
+    out: list[dict[str, tuple[float, float]]] = [{} for _ in points]
+    idx = model.index
+    for s, rows in both.items():
+        radii = np.asarray([[effs[i].nominal_mm, effs[i].outer_mm] for i in rows], dtype=float)
+        for i, (nom, possible) in zip(rows, idx.sphere_fractions_many(s, tips[rows], radii), strict=True):
+            out[i][s] = (float(nom), float(possible))
+    for s, rows in outer.items():
+        radii = np.asarray([[effs[i].outer_mm] for i in rows], dtype=float)
+        for i, (possible,) in zip(rows, idx.sphere_fractions_many(s, tips[rows], radii), strict=True):
+            out[i][s] = (float("nan"), float(possible))
+    return out
+
+
+def _analysed(model, plan: Plan, point: Point, placed: Placed, eff, inside: list[str], neighbours: dict,
+              at: tuple[float, int] | None, fractions: dict[str, tuple[float, float]] | None = None,
+              courses: dict[int, tuple[float, np.ndarray]] | None = None) -> PointResult:
+    """The rest of a point's analysis once the spatial index has answered: what contains the tip (``inside``),
+    the structures within reach (``neighbours``), when measured, the tip's depth and skin row (``at``) and the
+    shares of its fields inside the structures near it (``fractions``)."""
+    tip = placed.tip_mm
+    idx = model.index
     target = point.target
-    layer = tip_layer(model, tip, inside)
+    layer = tip_layer(model, tip, inside, at)
     # a structure across a fascial plane from the tip is reached by an attenuated field (docs/diffusion.md)
-    near = plane_adjusted(idx.neighbours(tip, eff.outer_mm + thresholds().analysis.neighbour_margin_mm),
-                          inside, layer, target, eff.nominal_mm)
-    corridors = corridors_near(model, tip, eff.nominal_mm, eff.outer_mm)
+    near = plane_adjusted(neighbours, inside, layer, target, eff.nominal_mm)
+    place_at = _TipPlace.at(model, *at) if at is not None else None
+    corridors = corridors_near(model, tip, eff.nominal_mm, eff.outer_mm, place_at, courses)
     ctx = PointContext(model=model, plan=plan, point=point, entry=placed.entry_mm, tip=tip,
                        depth_mm=placed.depth_mm, inside=inside, near=near, r_nom=eff.nominal_mm,
-                       r_in=eff.inner_mm, r_out=eff.outer_mm, corridors=corridors)
+                       r_in=eff.inner_mm, r_out=eff.outer_mm, corridors=corridors, fractions=fractions or {})
     # where the tip is: the target if it holds the tip, else the most consequential structure
     tip_in = None
     for pref in ("artery", "nerve", "duct", "orbit", "gland", "muscle"):
@@ -419,7 +628,8 @@ def analyse_point(model, plan: Plan, point: Point, placed: Placed | None = None)
     if target is not None:
         nb = near.get(target)
         if target_hit or (nb is not None and nb.distance_mm < eff.nominal_mm):
-            overlap = idx.sphere_fractions(tip, eff.nominal_mm, [target])[target]
+            known = (fractions or {}).get(target)
+            overlap = known[0] if known is not None else idx.sphere_fractions(tip, eff.nominal_mm, [target])[target]
             reached = overlap > 0.0 or target_hit
     findings: list[Finding] = []
     for rule in point_rules():

@@ -7,6 +7,8 @@
 All three answer "distance from the tip to every structure within reach" and must agree.
 ``exact_max_error_mm``: the largest difference between the index's distance and trimesh's (float64) over
 every bench point and every structure in reach of it.
+``plan100_ms``: ``check_plan`` on a 100-point plan (the batched analysis, planning.analysis.analyse_points), with the
+per-point path it replaced timed in the same run (``plan100_per_point_ms``), wall and CPU time.
 Reports medians, and each measure against its target (``data/bench.yaml``) as a ratio: these machines are
 shared and noisy, so nothing here passes or fails on time.
 """
@@ -150,6 +152,15 @@ def _plan(model, pts: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _plan_one_by_one(model, plan) -> None:
+    """The per-point baseline: each point placed and analysed alone (planning.analysis.place, analyse_point), then
+    the plan rules, as check_plan did before it analysed the plan at once."""
+    from injectmap.planning.analysis import analyse_point, place, plan_findings
+
+    pts = [analyse_point(model, plan, p, place(model, p)) for p in plan.points]
+    plan_findings(model, plan, pts)
+
+
 def _ratios(res: dict[str, Any]) -> dict[str, Any]:
     """Each measure over its target (<= 1 meets a time target, >= 1 a speed-up), and whether all are met."""
     t = targets()
@@ -186,6 +197,7 @@ def run_bench(repeats: int = 200, baseline_points: int = 15, reach_mm: float = 1
     """
     from injectmap.anatomy.model import load_model as load_face
     from injectmap.planning.check import check_plan
+    from injectmap.planning.plan import parse_plan
 
     model = load_face()
     t0 = time.perf_counter()
@@ -197,15 +209,24 @@ def run_bench(repeats: int = 200, baseline_points: int = 15, reach_mm: float = 1
         t0 = time.perf_counter()
         _index_query(model, p, reach_mm)
         t_index.append(time.perf_counter() - t0)
-    # the full per-point analysis on a 100-point plan (one untimed run first: data files, caches)
+    # the whole analysis of a 100-point plan (one untimed run first: data files, caches): check_plan's batched
+    # path against the per-point path it replaced (each point placed and analysed alone), alternating runs, wall
+    # and CPU time (the machine is shared: the CPU time is what the analysis itself took)
     plan = _plan(model, pts[:100])
-    res = check_plan(plan, model)
+    parsed = parse_plan(plan)
+    res = check_plan(parsed, model)
     assert not res.errors, res.errors
-    t_plan = []
+    _plan_one_by_one(model, parsed)
+    t_plan, c_plan, t_one, c_one = [], [], [], []
     for _ in range(plan_repeats):
-        t0 = time.perf_counter()
-        check_plan(plan, model)
+        t0, c0 = time.perf_counter(), time.process_time()
+        check_plan(parsed, model)
         t_plan.append(time.perf_counter() - t0)
+        c_plan.append(time.process_time() - c0)
+        t0, c0 = time.perf_counter(), time.process_time()
+        _plan_one_by_one(model, parsed)
+        t_one.append(time.perf_counter() - t0)
+        c_one.append(time.process_time() - c0)
     plan_ms = statistics.median(t_plan) * 1000
     tri, vt = _Trimesh(model), _Vtk(model)
     exact_err = tri.max_error(model, pts, reach_mm)
@@ -226,6 +247,11 @@ def run_bench(repeats: int = 200, baseline_points: int = 15, reach_mm: float = 1
         "point_ms_median": round(med(t_index) * 1000, 3),
         "analysis_point_ms_median": round(plan_ms / len(plan["points"]), 3),
         "plan100_ms": round(plan_ms, 1),
+        "plan100_cpu_ms": round(med(c_plan) * 1000, 1),
+        "plan100_per_point_ms": round(med(t_one) * 1000, 1),
+        "plan100_per_point_cpu_ms": round(med(c_one) * 1000, 1),
+        "plan100_batch_speedup": round(med(t_one) / med(t_plan), 2),
+        "plan100_batch_speedup_cpu": round(med(c_one) / med(c_plan), 2),
         "index_build_ms": round(build_ms, 1),
         "trimesh_point_ms_median": round(med(t_tri) * 1000, 2),
         "vtk_point_ms_median": round(med(t_vtk) * 1000, 2),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from injectmap.anatomy.ids import base_of
-from injectmap.planning.analysis import analyse_point, place_all, placement_issues, plan_findings
+from injectmap.planning.analysis import analyse_points, place_all, placement_issues, plan_findings
 from injectmap.planning.plan import Plan, PlanError, PlanIssue, load_plan, parse_plan
 from injectmap.planning.results import PlanResult, PointResult, Severity
 
@@ -37,7 +37,8 @@ def check_plan(plan_obj: Any, model, plan_name: str = "") -> PlanResult:
     placed, issues = place_all(model, plan)
     if issues:
         return PlanResult.rejected(plan_name, name, sha, [str(e) for e in issues])
-    pts: list[PointResult] = [analyse_point(model, plan, p, pl) for p, pl in zip(plan.points, placed, strict=True)]
+    # every point at once: the spatial questions once per structure for the whole plan (planning.analysis)
+    pts: list[PointResult] = analyse_points(model, plan, list(plan.points), [p for p in placed if p is not None])
     totals, findings = plan_findings(model, plan, pts)
     return PlanResult(plan_name, name, sha, tuple(pts), totals, tuple(findings), ())
 

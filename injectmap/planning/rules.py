@@ -176,6 +176,9 @@ class PointContext:
     r_in: float
     r_out: float
     corridors: list[CorridorResult] = field(default_factory=list)
+    #: the share of the likely and of the possible field inside a structure, where already measured for many
+    #: points at once (planning.analysis.analyse_points); measured by the rule otherwise
+    fractions: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def target(self) -> str | None:
@@ -422,6 +425,9 @@ def sphere_spared(c: PointContext) -> list[Finding]:
 def _field_fractions(c: PointContext, sid: str, likely_too: bool) -> tuple[float, float]:
     """The share of the likely field (0 unless ``likely_too``) and of the possible field inside ``sid``: the
     index's sphere fractions, both fields' samples measured in one call when both are needed."""
+    known = c.fractions.get(sid)
+    if known is not None and not (likely_too and np.isnan(known[0])):
+        return (known[0] if likely_too else 0.0), known[1]
     idx = c.model.index
     if not likely_too:
         return 0.0, float(idx.sphere_fractions(c.tip, c.r_out, [sid])[sid])

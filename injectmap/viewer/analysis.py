@@ -79,6 +79,11 @@ class _Job:
     cancelled: bool = False
 
 
+#: points analysed at once by the background analysis (planning.analysis.analyse_points) between two checks for a
+#: newer plan
+_CHUNK = 50
+
+
 class PlanAnalyst(param.Parameterized):
     """The analysis of one session's plan, refreshed on every plan change."""
 
@@ -161,24 +166,34 @@ class PlanAnalyst(param.Parameterized):
 
     def _run(self, job: _Job) -> None:
         """Analyse the points of ``job`` that changed (thread-safe: touches only the job)."""
-        from injectmap.planning.analysis import PlacementError, analyse_point, plan_findings
+        from injectmap.planning.analysis import PlacementError, analyse_point, analyse_points, place_many, plan_findings
 
         product = job.plan_dict["product"]
-        n, done, shown = len(job.plan.points), 0, time.perf_counter()
+        n, shown = len(job.plan.points), time.perf_counter()
         interval = limit("progress_interval_s")
-        for pd, point in zip(job.plan_dict["points"], job.plan.points, strict=True):
-            done += 1
-            key = _key(pd, product)
-            if job.cache.get(point.id, ("",))[0] == key:
-                continue
+        changed = [(i, point, _key(pd, product)) for i, (pd, point)
+                   in enumerate(zip(job.plan_dict["points"], job.plan.points, strict=True))
+                   if job.cache.get(point.id, ("",))[0] != _key(pd, product)]
+        # the changed points in chunks, each analysed at once (planning.analysis.analyse_points: the same results
+        # as point by point); a chunk stays small enough to stop soon when a newer plan comes
+        for start in range(0, len(changed), _CHUNK):
+            chunk = changed[start:start + _CHUNK]
             if job.generation != self._generation:  # a newer plan, or the session ended
                 job.cancelled = True
                 return
-            try:
-                job.cache[point.id] = (key, analyse_point(job.model, job.plan, point))
-            except PlacementError as exc:
+            points = [point for _, point, _ in chunk]
+            placed, errors = place_many(job.model, points)
+            for exc in errors:
                 job.errors.append(str(exc))
-                job.cache.pop(point.id, None)
+                job.cache.pop(exc.point_id, None)
+            ok = [(c, pl) for c, pl in zip(chunk, placed, strict=True) if pl is not None]
+            try:
+                results = analyse_points(job.model, job.plan, [c[1] for c, _ in ok], [pl for _, pl in ok])
+            except PlacementError:  # not expected once placed; point by point then, as before
+                results = [analyse_point(job.model, job.plan, c[1], pl) for c, pl in ok]
+            for ((_, point, key), _), res in zip(ok, results, strict=True):
+                job.cache[point.id] = (key, res)
+            done = chunk[-1][0] + 1
             if self._doc is not None and time.perf_counter() - shown > interval:
                 shown = time.perf_counter()
                 self._schedule(functools.partial(self._set_progress, job.generation, done, n))

@@ -193,6 +193,82 @@ def test_supraorbital_notch_distance_from_midline(model, side):
     assert 16.0 <= x <= 39.0, x
 
 
+# ------------------------------------------- the frontal branch of the superficial temporal artery
+_FSTA = "frontal_branch_superficial_temporal_artery_{}"
+
+
+def _course_in_layers(model, side: str):
+    """The branch's centreline, its depth below the skin and the fat's and the SMAS layer's floors there."""
+    c = np.asarray(model.structures[_FSTA.format(side)].centreline, dtype=float)
+    depth, rows = model.depth_below_skin(c)
+    return c, depth, np.asarray(model.layer_fat_mm)[rows], np.asarray(model.layer_smas_mm)[rows]
+
+
+def _frontalis_entry(model, side: str) -> int:
+    """Index of the first centreline point inside the frontalis (where the branch reaches the muscle)."""
+    c = np.asarray(model.structures[_FSTA.format(side)].centreline, dtype=float)
+    inside = np.nonzero(model.index.field_at(f"frontalis_{side}", c) < 0)[0]
+    assert inside.size, "the branch never reaches the frontalis"
+    return int(inside[0])
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_sta_frontal_branch_divides_where_lee_measured(model, side):
+    """Lee et al., Surg Radiol Anat 2015 (64 hemifaces): the frontal branch leaves the trunk 36.9 [SD 14.2] mm above
+    and 17.2 [SD 8.2] mm anterior to the tragion."""
+    c = model.structures[_FSTA.format(side)].centreline
+    up, forward = c[0][1] - model.landmarks[f"tragion_{side}"][1], c[0][2] - model.landmarks[f"tragion_{side}"][2]
+    assert abs(up - 36.9) <= 3.0 and abs(forward - 17.2) <= 3.0, (up, forward)
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_sta_frontal_branch_reaches_the_frontalis_above_the_brow(model, side):
+    """Lee et al. 2015: it reaches the lateral border of the frontalis 14.8 [SD 7.7] mm above the top of the brow and
+    15.8 [SD 9.1] mm from the lateral canthus. Measured here where the course first enters the frontalis volume:
+    its height above the brow peak within 3 mm of the mean, its distance across the face from the lateral canthus
+    (in the horizontal plane) within one SD."""
+    c = model.structures[_FSTA.format(side)].centreline
+    p = c[_frontalis_entry(model, side)]
+    height = p[1] - model.landmarks[f"brow_peak_{side}"][1]
+    exo = model.landmarks[f"exocanthion_{side}"]
+    across = float(np.hypot(p[0] - exo[0], p[2] - exo[2]))
+    assert abs(height - 14.8) <= 3.0, height
+    assert abs(across - 15.8) <= 9.1, across
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_sta_frontal_branch_runs_in_the_temporoparietal_fascia_and_galea(model, side):
+    """Sigrist et al., Diagnostics 2024 (ultrasound): the superficial temporal artery runs within the superficial
+    temporal fascia, which the galea continues over the forehead: from the division to the frontalis and on over
+    it, the course lies in the model's SMAS layer (0.3 mm of spline slack), never in the fat above it or deep to
+    it, until its perforating branch turns up through the frontalis (Jo et al. 2012)."""
+    c, depth, fat, smas = _course_in_layers(model, side)
+    upto = _frontalis_entry(model, side)
+    assert np.all(depth[: upto + 1] >= fat[: upto + 1] - 0.3), (depth[: upto + 1] - fat[: upto + 1]).min()
+    assert np.all(depth[: upto + 1] <= smas[: upto + 1] + 0.3), (depth[: upto + 1] - smas[: upto + 1]).max()
+    # the part in the galea reaches on over the frontalis, well beyond its lateral border
+    in_galea = depth >= fat - 0.3
+    leaves = int(np.argmin(in_galea[upto:])) + upto if not in_galea[upto:].all() else len(c) - 1
+    assert np.linalg.norm(c[leaves] - c[upto]) >= 15.0
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_sta_frontal_branch_perforates_to_the_fat_where_jo_found_it(model, side):
+    """Jo et al., J Craniofac Surg 2012: the perforating frontal artery pierces the frontalis into the skin, 83% within
+    8.9 mm of a point at 89.8% of the midline-to-lateral-canthus width and 79.1% of the rim-to-hairline height. The
+    course leaves the SMAS layer for the fat within that circle (frontal plane) and ends in the fat."""
+    c, depth, fat, _ = _course_in_layers(model, side)
+    upto = _frontalis_entry(model, side)
+    shallow = np.nonzero(depth[upto:] < fat[upto:] - 0.1)[0]
+    assert shallow.size, "the course never reaches the subcutaneous fat"
+    p = c[upto + int(shallow[0])]
+    rim = model.landmarks[f"orbital_rim_superior_{side}"]
+    centre_x = 0.898 * abs(model.landmarks[f"exocanthion_{side}"][0])
+    centre_y = rim[1] + 0.791 * (model.landmarks["trichion"][1] - rim[1])
+    assert np.hypot(abs(p[0]) - centre_x, p[1] - centre_y) <= 8.9, (p, centre_x, centre_y)
+    assert depth[-1] < fat[-1]
+
+
 # ------------------------------------------------------------------------------------ nerves
 @pytest.mark.parametrize("side", SIDES)
 def test_frontal_branch_follows_pitanguy_line(model, side):

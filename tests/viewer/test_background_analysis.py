@@ -116,3 +116,31 @@ def test_the_limits_can_be_raised_for_one_deployment(monkeypatch) -> None:
         assert "INJECTMAP_MAX_PLAN_POINTS" in str(exc)
     else:
         raise AssertionError("a negative limit was accepted")
+
+
+def test_the_app_analyses_a_whole_plan_at_once_with_the_per_point_results(face_model, monkeypatch) -> None:
+    """A loaded plan is analysed in chunks by planning's batched path (analyse_points), and each point's result is
+    the one the per-point path gives."""
+    import injectmap.planning.analysis as analysis
+
+    calls: list[int] = []
+    batched = analysis.analyse_points
+
+    def counting(model, plan, points=None, placed=None):
+        calls.append(len(points or []))
+        return batched(model, plan, points, placed)
+
+    monkeypatch.setattr(analysis, "analyse_points", counting)
+    state = AppState(snap=face_model.skin_point)
+    plan = viewer_app.demo_plan()
+    plan["points"] = _points(60)
+    state.load_plan(plan, undoable=False)
+    analyst = PlanAnalyst(state, face_model)  # no document: analysed at once
+    assert calls == [50, 10] and not analyst.errors
+    parsed = analyst.state.plan_dict()
+    from injectmap.planning.plan import parse_plan
+
+    p = parse_plan(parsed)
+    for point in p.points[::7]:
+        one = analysis.analyse_point(face_model, p, point)
+        assert json.dumps(one.to_dict()) == json.dumps(analyst.results[point.id].to_dict())
