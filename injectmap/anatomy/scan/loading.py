@@ -42,6 +42,8 @@ def read_mesh(path: str | Path) -> trimesh.Trimesh:
     p = Path(path)
     if p.suffix.lower() not in SCAN_SUFFIXES:
         raise ScanError(f"{p.name}: not a scan file (expected one of {', '.join(SCAN_SUFFIXES)})")
+    if not p.is_file():
+        raise ScanError(f"{p.name}: no such file")
     try:
         loaded = trimesh.load(p, force="mesh", process=False)
     except Exception as exc:  # trimesh raises many kinds for a broken file
