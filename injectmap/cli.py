@@ -242,6 +242,10 @@ def cmd_bench(args) -> int:
         from injectmap.anatomy.cache import measure_face_memory
 
         res.update({f"faces_{k}": v for k, v in measure_face_memory(args.faces).items()})
+    if args.scan_fits:
+        from injectmap.anatomy.scan.bench import run_scan_bench
+
+        res.update(run_scan_bench(repeats=args.scan_fits))
     if args.clicks:
         from injectmap.viewer.bench import run_viewer_bench
 
@@ -360,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="previews of a plan's expressions on one day, timed (0: skip)")
     b.add_argument("--faces", type=int, default=0,
                    help="variant faces loaded and let go, with the process memory against its target (0: skip)")
+    b.add_argument("--scan-fits", type=int, default=3,
+                   help="fits of a synthetic patient's 3D scan, timed, against trimesh's nricp_amberg (0: skip)")
     args = p.parse_args(argv)
     if args.cache_dir:
         os.environ["INJECTMAP_CACHE_DIR"] = args.cache_dir  # read by anatomy.model.cache_root

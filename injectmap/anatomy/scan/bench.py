@@ -1,0 +1,62 @@
+"""The scan fit's part of ``injectmap bench``: a synthetic patient's scan (partial, remeshed, noisy)
+fitted ``repeats`` times (median), against a naive baseline timed in the same run: the library's
+``trimesh.registration.nricp_amberg`` with its default steps, from the same rigid alignment, on the
+whole scan (no border or coverage handling). Each also reports its landmark error against the
+truth. Medians of the wall time and of the process's CPU time (all threads): these machines are
+shared and noisy, nothing passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: the issue's target for building a fitted face on 2 cores
+TARGET_S = 20.0
+
+
+def run_scan_bench(repeats: int = 3, seed: int = 1, baseline: bool = True) -> dict[str, Any]:
+    import trimesh
+
+    from injectmap.anatomy.scan.fit import fit_scan, template_landmarks
+    from injectmap.anatomy.scan.rigid import apply
+    from injectmap.anatomy.scan.synthetic import patient_points, random_patient, scan_of, write_scan
+    from injectmap.anatomy.scan.validation import score
+
+    template_landmarks()  # the default face's landmarks, loaded once outside the timings
+    scan = scan_of(random_patient(seed), seed, units="mm")
+    times, cpu, fit = [], [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_scan(scan, Path(tmp), "bench", "ply")
+        for _ in range(max(1, repeats)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            fit = fit_scan(path)
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    assert fit is not None
+    sc = score(fit, scan)
+    res: dict[str, Any] = {
+        "scan_fit_s_median": round(statistics.median(times), 2),
+        "scan_fit_cpu_s_median": round(statistics.median(cpu), 2),
+        "scan_fit_runs": len(times),
+        "scan_fit_over_target": round(statistics.median(times) / TARGET_S, 2),
+        "scan_fit_landmark_median_mm": round(sc.landmark_median_all_mm, 3),
+        "scan_fit_stages_s": {k: round(v, 2) for k, v in fit.seconds.items()},
+    }
+    if baseline:
+        moved = trimesh.Trimesh(fit.scan_to_frame(np.asarray(scan.mesh.vertices)), scan.mesh.faces, process=False)
+        t = fit.template
+        t0, c0 = time.perf_counter(), time.process_time()
+        verts = trimesh.registration.nricp_amberg(trimesh.Trimesh(t.vertices_mm, t.faces, process=False), moved)
+        res["scan_fit_naive_nricp_s"] = round(time.perf_counter() - t0, 2)
+        res["scan_fit_naive_nricp_cpu_s"] = round(time.process_time() - c0, 2)
+        lm = template_landmarks()
+        truth = apply(fit.rigid, scan.truth_in_scan_mm(patient_points(scan.patient, lm)))
+        res["scan_fit_naive_landmark_median_mm"] = round(
+            float(np.median(np.linalg.norm(truth - lm.on(np.asarray(verts), t.faces), axis=1))), 3)
+    return res

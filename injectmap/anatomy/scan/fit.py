@@ -1,0 +1,271 @@
+"""Fitting the layered face's skin to a 3D scan of the patient.
+
+:func:`fit_scan` reads the scan, decides its units, aligns it rigidly to the template (from given
+landmarks or from its geometry), registers the template skin onto it non-rigidly, and keeps the
+template wherever the scan has no data: each template vertex's displacement is weighted by a
+coverage weight that is 1 where the scan matched it and falls smoothly to 0 over
+``blend_mm`` of surface distance beyond (a scan that stops at the ears, the hairline or around a
+hole leaves the rest of the head as the population template). The result is typed
+(:class:`ScanFit`): offsets for every base-mesh vertex, so the anatomy pipeline can build on the
+fitted skin with the base numbering unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+
+from injectmap.anatomy.basehead import read_base_obj
+from injectmap.anatomy.scan.loading import Units, load_scan
+from injectmap.anatomy.scan.nonrigid import DEFAULT_STEPS, ScanSurface, nricp
+from injectmap.anatomy.scan.rigid import align_geometric, align_landmarks, apply
+from injectmap.anatomy.scan.template import Template, default_template
+
+#: the template's surface sampled this densely (points per mm^2) for the rigid alignment
+REF_DENSITY = 0.35
+
+
+@dataclass(frozen=True)
+class SurfacePoints:
+    """Points attached to a surface: triangle, barycentric coordinates and height along the
+    triangle's normal (mm, positive outward); they follow the surface when its vertices move."""
+
+    names: tuple[str, ...]
+    tri: np.ndarray
+    bary: np.ndarray
+    height_mm: np.ndarray
+
+    def on(self, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+        """The points (k, 3) on a surface of the same numbering."""
+        t = vertices[faces[self.tri]]
+        base = np.einsum("kj,kjd->kd", self.bary, t)
+        n = np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+        return base + n * self.height_mm[:, None]
+
+
+def attach(points_mm: np.ndarray, vertices: np.ndarray, faces: np.ndarray,
+           names: tuple[str, ...] = ()) -> SurfacePoints:
+    """Attach points (k, 3) to the nearest place of a surface (see :class:`SurfacePoints`)."""
+    pts = np.asarray(points_mm, dtype=float).reshape(-1, 3)
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    closest, _, tri = trimesh.proximity.closest_point(mesh, pts)
+    bary = trimesh.triangles.points_to_barycentric(mesh.triangles[tri], closest)
+    fn = mesh.face_normals[tri]
+    h = np.einsum("ij,ij->i", pts - closest, fn)
+    return SurfacePoints(names=tuple(names), tri=np.asarray(tri), bary=np.asarray(bary), height_mm=h)
+
+
+@lru_cache(maxsize=1)
+def template_landmarks() -> SurfacePoints:
+    """The default face's landmarks (skin and bone), attached to the default template."""
+    from injectmap.anatomy.model import load_model
+
+    lm = load_model().landmarks
+    t = default_template()
+    names = tuple(sorted(lm))
+    return attach(np.array([lm[k] for k in names]), t.vertices_mm, t.faces, names)
+
+
+def face_region(t: Template) -> np.ndarray:
+    """Template vertices of the face: between the menton and the trichion (5 mm margins), in front
+    of the tragions (the plane through both), where a face scan is expected to reach."""
+    lm = template_landmarks()
+    p = dict(zip(lm.names, lm.on(t.vertices_mm, t.faces), strict=True))
+    v = t.vertices_mm
+    z_ear = 0.5 * (p["tragion_left"][2] + p["tragion_right"][2])
+    return (v[:, 1] > p["menton"][1] - 5.0) & (v[:, 1] < p["trichion"][1] + 5.0) & (v[:, 2] > z_ear)
+
+
+@dataclass(frozen=True)
+class ScanFit:
+    """The result of a scan fit (millimetres; the frame of CONTRACTS unless said).
+
+    Attributes
+    ----------
+    offsets_mm : (19158, 3) float
+        Displacement of every base-mesh vertex from the template face (the default face unless
+        another template was given): the skin's from the fit, each helper's (eyes, lashes, teeth)
+        from the skin around it, zero below the neck.
+    fitted_vertices_mm : (n, 3) float
+        The template skin after the fit (``template.vertices_mm + offsets_mm[template.base_ids]``).
+    rigid : (4, 4) float
+        Scan millimetres to the frame (apply after ``scale_to_mm``).
+    units, units_reason, scale_to_mm
+        The scan's units and how they were decided.
+    alignment : str
+        How the rigid start was found.
+    residual_median_mm, residual_p90_mm : float
+        Distance from the scan's points to the fitted skin.
+    landmark_residuals_mm : dict[str, float]
+        For landmarks given with the scan: fitted landmark to given position.
+    coverage : float
+        Share of the template's face region the scan covers (0..1).
+    weight : (n,) float
+        Per template vertex, how much of the fit it takes (1 covered, 0 template).
+    landmarks_mm : dict[str, (3,) float]
+        The default face's landmarks carried onto the fitted skin.
+    seconds : dict[str, float]
+        Time of each stage.
+    """
+
+    offsets_mm: np.ndarray
+    fitted_vertices_mm: np.ndarray
+    template: Template
+    rigid: np.ndarray
+    units: str
+    units_reason: str
+    scale_to_mm: float
+    alignment: str
+    residual_median_mm: float
+    residual_p90_mm: float
+    landmark_residuals_mm: dict[str, float]
+    coverage: float
+    weight: np.ndarray
+    landmarks_mm: dict[str, np.ndarray]
+    source: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def scan_to_frame(self, points: np.ndarray) -> np.ndarray:
+        """Scan coordinates (its own units) to the frame."""
+        return apply(self.rigid, np.asarray(points, dtype=float) * self.scale_to_mm)
+
+
+def _reference(t: Template) -> tuple[np.ndarray, np.ndarray]:
+    mesh = trimesh.Trimesh(t.vertices_mm, t.faces, process=False)
+    count = int(mesh.area * REF_DENSITY)
+    pts, fi = trimesh.sample.sample_surface_even(mesh, count, seed=0)
+    return np.asarray(pts), np.asarray(mesh.face_normals[fi])
+
+
+def _edge_graph(vertices: np.ndarray, faces: np.ndarray) -> sparse.csr_matrix:
+    e = np.unique(np.sort(np.vstack([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1), axis=0)
+    length = np.linalg.norm(vertices[e[:, 0]] - vertices[e[:, 1]], axis=1)
+    n = len(vertices)
+    return sparse.coo_matrix((length, (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
+
+
+def coverage_weight(vertices: np.ndarray, faces: np.ndarray, matched: np.ndarray, blend_mm: float) -> np.ndarray:
+    """1 on matched vertices, falling smoothly (smoothstep of the surface distance) to 0 at
+    ``blend_mm`` from them. Lone matched vertices (a match through a small gap) count as matched."""
+    if not matched.any():
+        return np.zeros(len(vertices))
+    g = _edge_graph(vertices, faces)
+    dist = dijkstra(g, directed=False, indices=np.flatnonzero(matched), min_only=True, limit=blend_mm)
+    s = np.clip(1.0 - dist / blend_mm, 0.0, 1.0)
+    return s * s * (3.0 - 2.0 * s)
+
+
+def base_offsets(t: Template, skin_offsets: np.ndarray, k: int = 6) -> np.ndarray:
+    """Offsets of every base-mesh vertex: the skin's as given, a helper's (above the neck) by
+    inverse-distance weighting of the ``k`` nearest skin vertices, zero below the neck."""
+    out = np.zeros_like(t.base_vertices_mm)
+    out[t.base_ids] = skin_offsets
+    other = np.ones(len(out), dtype=bool)
+    other[t.base_ids] = False
+    other &= t.base_vertices_mm[:, 1] > t.neck_y_mm
+    # the body group's own vertices below the crop stay put
+    body = np.zeros(len(out), dtype=bool)
+    body[np.unique(read_base_obj().groups["body"])] = True
+    other &= ~body
+    if other.any():
+        d, j = cKDTree(t.vertices_mm).query(t.base_vertices_mm[other], k=k)
+        w = 1.0 / np.maximum(d, 0.5) ** 2
+        w /= w.sum(axis=1, keepdims=True)
+        out[other] = np.einsum("ik,ikd->id", w, skin_offsets[j])
+    return out
+
+
+def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", *,
+             landmarks: Mapping[str, np.ndarray] | None = None, template: Template | None = None,
+             blend_mm: float = 20.0, steps: tuple[tuple[float, int], ...] = DEFAULT_STEPS,
+             seed: int = 0) -> ScanFit:
+    """Fit the template skin to a scan.
+
+    Parameters
+    ----------
+    path_or_mesh : path to an OBJ, PLY, STL or GLB file, or a ``trimesh.Trimesh``
+    units : "auto", "m" or "mm"
+        The scan's units; "auto" decides from its size (:mod:`.loading`).
+    landmarks : {landmark id: (3,) float}, optional
+        Positions of CONTRACTS landmarks on the scan, in the scan's units and axes (picked by a
+        user or a landmarker). Three or more start the rigid alignment; all of them also pull the
+        non-rigid fit. Without them the alignment comes from the scan's geometry.
+    template : the face to fit from (default: the default face)
+    blend_mm : surface distance over which the fit fades into the template beyond the scan's data
+
+    Raises
+    ------
+    injectmap.anatomy.scan.loading.ScanError
+        Unreadable file, not face-sized in any unit, too few triangles.
+    KeyError
+        A landmark id that the face does not have.
+    """
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    scan = load_scan(path_or_mesh, units)
+    t = default_template() if template is None else template
+    lm_all = template_landmarks()
+    times["load"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    ref_pts, ref_nrm = _reference(t)
+    scan_pts = np.asarray(scan.mesh.vertices)
+    lm_pos = dict(zip(lm_all.names, lm_all.on(t.vertices_mm, t.faces), strict=True))
+    given: dict[str, np.ndarray] = {}
+    if landmarks:
+        for k, p in landmarks.items():
+            if k not in lm_pos:
+                raise KeyError(f"unknown landmark {k!r}")
+            given[k] = np.asarray(p, dtype=float).reshape(3) * scan.scale_to_mm
+    if len(given) >= 3:
+        names = sorted(given)
+        rig = align_landmarks(scan_pts, ref_pts, ref_nrm, np.array([lm_pos[k] for k in names]),
+                              np.array([given[k] for k in names]), seed=seed)
+    else:
+        rig = align_geometric(scan_pts, ref_pts, ref_nrm, lm_pos["pronasale"], seed=seed)
+    moved = scan.mesh.copy()
+    moved.apply_transform(rig.matrix)
+    times["rigid"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    surf = ScanSurface(moved)
+    surf.oriented_like(ref_nrm, cKDTree(ref_pts))
+    lm_arg = None
+    if given:
+        names = sorted(given)
+        idx = [lm_all.names.index(k) for k in names]
+        lm_arg = (lm_all.tri[idx], lm_all.bary[idx], apply(rig.matrix, np.array([given[k] for k in names])))
+    res = nricp(t.vertices_mm, t.faces, surf, steps=steps, landmarks=lm_arg)
+    times["nonrigid"] = time.perf_counter() - t2
+
+    t3 = time.perf_counter()
+    w = coverage_weight(t.vertices_mm, t.faces, res.matched, blend_mm)
+    skin_off = (res.vertices_mm - t.vertices_mm) * w[:, None]
+    fitted = t.vertices_mm + skin_off
+    region = face_region(t)
+    coverage = float(res.matched[region].mean()) if region.any() else 0.0
+    fmesh = trimesh.Trimesh(fitted, t.faces, process=False)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(moved.vertices), size=min(5000, len(moved.vertices)), replace=False)
+    _, dist, _ = trimesh.proximity.closest_point(fmesh, np.asarray(moved.vertices)[pick])
+    fitted_lm = dict(zip(lm_all.names, lm_all.on(fitted, t.faces), strict=True))
+    lm_res = {k: float(np.linalg.norm(fitted_lm[k] - apply(rig.matrix, p[None])[0])) for k, p in given.items()}
+    times["residuals"] = time.perf_counter() - t3
+    times["total"] = time.perf_counter() - t0
+    return ScanFit(
+        offsets_mm=base_offsets(t, skin_off), fitted_vertices_mm=fitted, template=t, rigid=rig.matrix,
+        units=scan.units, units_reason=scan.units_reason, scale_to_mm=scan.scale_to_mm,
+        alignment=rig.method, residual_median_mm=float(np.median(dist)),
+        residual_p90_mm=float(np.percentile(dist, 90)), landmark_residuals_mm=lm_res,
+        coverage=coverage, weight=w, landmarks_mm=fitted_lm, source=scan.source, seconds=times,
+    )

@@ -1,0 +1,250 @@
+"""The scan fit (issue 13, the scan path): loading and units, the rigid start, the coverage blend, and
+its validation on synthetic patients with a known truth (random CC0 shape targets on the base head,
+scanned partially: cut in front of the ears, at the hairline and below the chin, with holes,
+remeshed, noisy, in an arbitrary pose, in millimetres and in metres)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import trimesh
+
+from injectmap.anatomy.scan import ScanError, decide_units, fit_scan, load_scan
+from injectmap.anatomy.scan.fit import ScanFit, coverage_weight
+from injectmap.anatomy.scan.rigid import apply, kabsch
+from injectmap.anatomy.scan.synthetic import SyntheticScan, patient_points, random_patient, scan_of, write_scan
+from injectmap.anatomy.scan.template import default_template
+from injectmap.anatomy.scan.validation import Score, score
+
+
+# -- fast: units, files, rigid, blend ---------------------------------------------------------------
+@pytest.mark.parametrize(("extent", "units"), [(0.19, "m"), (0.25, "m"), (0.14, "m"), (190.0, "mm"), (245.0, "mm")])
+def test_units_follow_the_size_of_a_face(extent: float, units: str) -> None:
+    u, why = decide_units(extent)
+    assert u == units
+    assert "mm" in why
+
+
+@pytest.mark.parametrize("extent", [0.01, 2.0, 19.0, 5000.0])
+def test_a_size_no_unit_makes_a_face_is_refused(extent: float) -> None:
+    with pytest.raises(ScanError, match="give the units"):
+        decide_units(extent)
+
+
+def test_given_units_are_checked_against_the_size() -> None:
+    assert decide_units(0.2, "m")[0] == "m"
+    with pytest.raises(ScanError, match="check the units"):
+        decide_units(200.0, "m")
+
+
+def _sphere_cap(radius: float) -> trimesh.Trimesh:
+    s = trimesh.creation.icosphere(subdivisions=4, radius=radius)
+    return s.submesh([np.flatnonzero(s.triangles_center[:, 2] > 0)], append=True)
+
+
+@pytest.mark.parametrize("fmt", ["obj", "ply", "stl", "glb"])
+def test_every_scan_format_loads_in_millimetres(tmp_path, fmt: str) -> None:
+    path = tmp_path / f"cap.{fmt}"
+    _sphere_cap(0.1).export(path)  # 0.2 m across
+    scan = load_scan(path)
+    assert scan.units == "m" and scan.scale_to_mm == 1000.0
+    assert np.ptp(scan.mesh.vertices, axis=0).max() == pytest.approx(200.0, rel=0.01)
+
+
+def test_unreadable_and_empty_scans_are_refused(tmp_path) -> None:
+    bad = tmp_path / "x.ply"
+    bad.write_bytes(b"not a mesh")
+    with pytest.raises(ScanError):
+        load_scan(bad)
+    with pytest.raises(ScanError, match="not a scan file"):
+        load_scan(tmp_path / "face.jpg")
+    tiny = trimesh.creation.box(extents=(150, 150, 150))
+    with pytest.raises(ScanError, match="triangles"):
+        load_scan(tiny)
+
+
+def test_kabsch_recovers_a_rigid_motion() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(10, 3)) * 50
+    m = trimesh.transformations.random_rotation_matrix(rng.random(3))
+    m[:3, 3] = [10.0, -20.0, 300.0]
+    assert np.allclose(kabsch(a, apply(m, a)), m, atol=1e-9)
+
+
+def test_coverage_weight_falls_smoothly_to_zero() -> None:
+    t = default_template()
+    matched = t.vertices_mm[:, 2] > 0.0  # the front of the face
+    w = coverage_weight(t.vertices_mm, t.faces, matched, 20.0)
+    assert np.all(w[matched] == 1.0)
+    assert np.all((w >= 0) & (w <= 1))
+    assert np.all(w[t.vertices_mm[:, 2] < -40.0] == 0.0)  # far behind the band
+    band = (w > 0) & (w < 1)
+    assert band.sum() > 50
+    # no step at the border of the coverage: along every edge the weight changes at most at the
+    # smoothstep's steepest slope (1.5 / blend) times the edge's length
+    e = t.faces[:, [0, 1]]
+    length = np.linalg.norm(t.vertices_mm[e[:, 0]] - t.vertices_mm[e[:, 1]], axis=1)
+    assert np.all(np.abs(w[e[:, 0]] - w[e[:, 1]]) <= 1.5 * length / 20.0 + 1e-9)
+
+
+# -- slow: synthetic patients ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    name: str
+    seed: int
+    units: str
+    fmt: str
+    picked_landmarks: bool
+
+
+CASES = (
+    Case("metres-ply-geometric", 1, "m", "ply", False),
+    Case("mm-obj-geometric", 2, "mm", "obj", False),
+    Case("mm-glb-picked-landmarks", 3, "mm", "glb", True),
+)
+PICKED = ("pronasale", "nasion", "subnasale", "pogonion", "endocanthion_left", "endocanthion_right",
+          "exocanthion_left", "exocanthion_right", "cheilion_left", "cheilion_right")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    scan: SyntheticScan
+    fit: ScanFit
+    score: Score
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> dict[str, Outcome]:
+    from injectmap.anatomy.scan.fit import template_landmarks
+
+    out = {}
+    folder = tmp_path_factory.mktemp("scans")
+    for c in CASES:
+        scan = scan_of(random_patient(c.seed), c.seed, units=c.units)
+        path = write_scan(scan, folder, c.name, c.fmt)
+        picked = None
+        if c.picked_landmarks:  # a user's clicks: the true points with 1 mm of picking error
+            lm = template_landmarks()
+            truth = scan.truth_in_scan_mm(patient_points(scan.patient, lm))
+            rng = np.random.default_rng(c.seed)
+            s = 0.001 if c.units == "m" else 1.0
+            picked = {k: (truth[lm.names.index(k)] + rng.normal(0.0, 1.0 / np.sqrt(3), 3)) * s for k in PICKED}
+        fit = fit_scan(path, landmarks=picked)
+        out[c.name] = Outcome(c, scan, fit, score(fit, scan))
+        sc = out[c.name].score
+        print(f"\n{c.name}: fit {fit.seconds['total']:.1f} s {({k: round(v, 1) for k, v in fit.seconds.items()})}, "
+              f"landmarks median {sc.landmark_median_all_mm:.2f} mm "
+              f"(template {np.median(list(sc.landmark_template_mm.values())):.2f}), "
+              f"residual {fit.residual_median_mm:.2f}/{fit.residual_p90_mm:.2f} mm, coverage {fit.coverage:.2f}, "
+              f"foramina {({k: round(v, 2) for k, v in sc.foramina_mm.items()})}, "
+              f"vessels p95 {({k: round(v, 2) for k, v in {**_vessel_p95(sc, False), **_vessel_p95(sc, True)}.items()})}")
+    return out
+
+
+names = [c.name for c in CASES]
+
+
+@pytest.mark.parametrize("name", names)
+@pytest.mark.variants
+@pytest.mark.xdist_group("scan_fit")
+def test_units_are_detected_and_reported(outcomes, name: str) -> None:
+    o = outcomes[name]
+    assert o.fit.units == o.case.units
+    assert o.fit.scale_to_mm == (1000.0 if o.case.units == "m" else 1.0)
+    assert o.fit.units_reason
+
+
+@pytest.mark.parametrize("name", names)
+@pytest.mark.variants
+@pytest.mark.xdist_group("scan_fit")
+def test_the_fit_recovers_the_landmarks_within_1mm_median(outcomes, name: str) -> None:
+    s = outcomes[name].score
+    assert s.landmark_median_all_mm <= 1.0, s.landmark_mm
+    # and it is the fit that does it: the template alone is far off
+    assert np.median(list(s.landmark_template_mm.values())) > 2 * s.landmark_median_all_mm
+
+
+#: the forehead's vessels and foramen: a smooth forehead's vertical stretch is barely seen by its shape
+FOREHEAD = ("supraorbital_artery", "supratrochlear_artery", "frontal_branch_superficial_temporal_artery",
+            "supraorbital_notch")
+
+
+def _vessel_p95(s: Score, forehead: bool) -> dict[str, float]:
+    names = np.array([n.rsplit("_", 1)[0] for n in s.vessel_names])
+    out = {}
+    for n in sorted(set(names)):
+        m = (names == n) & s.vessel_covered
+        if m.any() and (n in FOREHEAD) == forehead:
+            out[n] = float(np.percentile(s.vessel_mm[m], 95))
+    return out
+
+
+@pytest.mark.parametrize("name", names)
+@pytest.mark.variants
+@pytest.mark.xdist_group("scan_fit")
+def test_mid_and_lower_face_foramina_and_vessels_within_3mm(outcomes, name: str) -> None:
+    s = outcomes[name].score
+    foramina = {k: e for k, e in s.foramina_mm.items() if k.rsplit("_", 1)[0] not in FOREHEAD}
+    assert len(foramina) == 4
+    assert max(foramina.values()) <= 3.0, foramina
+    assert s.vessel_covered.mean() > 0.6  # most of the danger-zone arteries lie under the scanned face
+    p95 = _vessel_p95(s, forehead=False)
+    assert len(p95) == 5 and max(p95.values()) <= 3.0, p95
+
+
+@pytest.mark.variants
+@pytest.mark.xdist_group("scan_fit")
+@pytest.mark.xfail(strict=True, reason=(
+    "measured 95th percentiles of 4-7.6 mm on the forehead's arteries (supratrochlear 7.6 mm with picked "
+    "landmarks, supraorbital 5.7 mm, frontal branch 5.3 mm) and up to 4.3 mm at the supraorbital notch: "
+    "with no texture, the fit cannot tell how far a smooth forehead is stretched upward (docs/scan-fit.md)"))
+def test_forehead_foramen_and_vessels_within_3mm(outcomes) -> None:
+    worst = {}
+    for name, o in outcomes.items():
+        s = o.score
+        worst[name] = max([*_vessel_p95(s, forehead=True).values(), *(
+            e for k, e in s.foramina_mm.items() if k.rsplit("_", 1)[0] in FOREHEAD)])
+    assert max(worst.values()) <= 3.0, worst
+
+
+@pytest.mark.parametrize("name", names)
+@pytest.mark.variants
+@pytest.mark.xdist_group("scan_fit")
+def test_what_the_scan_lacks_stays_the_template(outcomes, name: str) -> None:
+    o = outcomes[name]
+    t = o.fit.template
+    off = o.fit.offsets_mm[t.base_ids]
+    lm = o.fit.landmarks_mm
+    behind_ears = t.vertices_mm[:, 2] < 0.5 * (lm["tragion_left"][2] + lm["tragion_right"][2]) - 25.0
+    assert np.abs(off[behind_ears]).max() == 0.0
+    assert np.all(np.abs(off[o.fit.weight == 0.0]) == 0.0)
+    # the scan ends in front of the ears: part of the face region is uncovered, most is covered
+    assert 0.7 < o.fit.coverage < 1.0
+    # helpers inside the head follow the skin around them: each eyeball moves as its lids do
+    from injectmap.anatomy.basehead import read_base_obj
+
+    groups = read_base_obj().groups
+    for side in ("l", "r"):
+        eye = np.unique(groups[f"helper-{side}-eye"])
+        centre = t.base_vertices_mm[eye].mean(axis=0)
+        near = np.linalg.norm(t.vertices_mm - centre, axis=1) < 20.0
+        assert np.linalg.norm(o.fit.offsets_mm[eye].mean(axis=0) - off[near].mean(axis=0)) < 1.0
+
+
+@pytest.mark.parametrize("name", names)
+@pytest.mark.variants
+@pytest.mark.xdist_group("scan_fit")
+def test_residuals_are_reported_and_small(outcomes, name: str) -> None:
+    o = outcomes[name]
+    assert 0.0 < o.fit.residual_median_mm < 0.5
+    assert o.fit.residual_median_mm <= o.fit.residual_p90_mm < 2.0
+    if o.case.picked_landmarks:
+        assert set(o.fit.landmark_residuals_mm) == set(PICKED)
+        # the picks carry 1 mm of error; the fit stays within that of them
+        assert np.median(list(o.fit.landmark_residuals_mm.values())) < 1.5
+        assert o.fit.alignment.startswith("landmarks")
+    else:
+        assert o.fit.alignment.startswith("geometric")
