@@ -357,3 +357,22 @@ def annotate_check(doc: dict[str, Any], effects: Sequence[SideEffect], res: Prev
     doc["expressions"] = {"day": day, "side_effects": [e.as_dict() for e in effects],
                           "strengths": prev["expressions"], "measures": prev["measures"]}
     return doc
+
+
+# -- the stills of the walkthrough, the handout and the report ------------------------------------------------------
+#: the days the stills show: before treatment, at the two-week review (the peak, teaching.timeline) and at
+#: three months (the upper face wearing off)
+STILL_DAYS: tuple[tuple[float, str], ...] = ((0.0, "before"), (14.0, "at two weeks"), (90.0, "at three months"))
+#: an expression counts as treated when the plan takes at least this share of its movement on a side at
+#: two weeks (project choice: a change of 5% is below what the preview's band can tell apart)
+TREATED_LOSS = 0.05
+
+
+def treated_expression(res: Preview) -> str | None:
+    """The expression the plan treats most (the largest loss of strength on either side), or None."""
+    best, loss = None, TREATED_LOSS
+    for name, sides in res.strengths.items():
+        worst = max(1.0 - b.mid for b in sides.values())
+        if worst >= loss:
+            best, loss = name, worst
+    return best
