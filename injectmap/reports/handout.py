@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+from collections.abc import Sequence
 from importlib import resources
 from string import Template
-from collections.abc import Sequence
 from typing import Any
 
 from injectmap.reports.chart import Handout, TimelineRow
