@@ -23,16 +23,13 @@ from typing import Any
 import numpy as np
 
 from injectmap.planning.plan import Plan, parse_plan
+from injectmap.teaching.education import EXPRESSION_WORDS
 from injectmap.teaching.expressions import expression_displacement, preview
 from injectmap.teaching.side_effects import STILL_DAYS, treated_expression
 
 __all__ = ["EXPRESSION_WORDS", "STILL_SIZE", "Still", "expression_stills"]
 
 STILL_SIZE = (420, 480)
-#: the expressions in a patient's words (the stills' captions)
-EXPRESSION_WORDS = {"frown": "Frowning", "brow_raise": "Raising the eyebrows", "squint": "Squinting",
-                    "smile": "Smiling", "mouth_corner_down": "Turning the mouth corners down",
-                    "chin": "Tensing the chin", "neck_bands": "Tensing the neck"}
 #: where the camera looks for each expression (y of the focal point, mm; the frame's origin is between the eyes)
 _FOCUS_Y = {"frown": 5.0, "brow_raise": 15.0, "squint": 0.0, "smile": -25.0, "mouth_corner_down": -35.0,
             "chin": -45.0, "neck_bands": -60.0}
@@ -56,9 +53,9 @@ def _render(model: Any, disp: np.ndarray, expression: str, clim: float, size: Se
     import pyvista as pv
     from PIL import Image
 
-    pl = pv.Plotter(off_screen=True, window_size=(int(size[0]), int(size[1])))
+    pl = pv.Plotter(off_screen=True, window_size=[int(size[0]), int(size[1])])
     try:
-        pl.set_background("white")
+        pl.set_background("white")  # type: ignore[arg-type]
         skin = model.skin.copy()
         skin.points = np.asarray(skin.points) + disp
         skin.point_data["moved (mm)"] = np.linalg.norm(disp, axis=1)
