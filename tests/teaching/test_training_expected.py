@@ -25,12 +25,15 @@ def test_the_reference_answer_meets_the_expected_result(model, eid) -> None:
 
 
 def test_a_low_crows_feet_point_fails_the_smile_expectation_with_the_asymmetry_in_mm(model) -> None:
+    from injectmap.planning.protocols import protocol_plan
+
     ex = load_exercise("crows_feet_smile")
     plan = ex.reference_plan()
-    low = next(p for p in plan["points"] if p["id"].endswith("_left") and p.get("at", {}).get("superior_mm", 0) <= 0)
-    moved = copy.deepcopy(low)
-    moved["at"]["superior_mm"] = float(low["at"].get("superior_mm", 0.0)) - 20.0
-    plan["points"] = [moved if p is low else p for p in plan["points"]]
+    # the lower point placed as the template's middle one, but 20 mm lower: over the zygomaticus' origin
+    low = copy.deepcopy(next(p for p in protocol_plan("lateral_canthal_three_point")["points"]
+                             if p["id"] == "canthal_mid_left"))
+    low["id"], low["at"]["superior_mm"] = "o3_left", -20.0
+    plan["points"] = [low if p["id"] == "o3_left" else p for p in plan["points"]]
     s = score_attempt(ex, plan, model)
     unmet = {e.id: e for e in s.expected if not e.met}
     assert {"smile_kept", "no_smile_effect"} <= set(unmet)
