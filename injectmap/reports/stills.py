@@ -46,35 +46,42 @@ class Still:
     png: bytes
 
 
-def _render(model: Any, disp: np.ndarray, expression: str, clim: float, size: Sequence[int]) -> bytes:
+def _render(model: Any, displacements: Sequence[np.ndarray], expression: str, clim: float,
+            size: Sequence[int]) -> list[bytes]:
+    """One PNG per displacement, from one off-screen plotter (the skin's points and colours updated)."""
     import io
 
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
     import pyvista as pv
     from PIL import Image
 
+    base = np.asarray(model.skin.points, dtype=float)
+    skin = model.skin.copy()
     pl = pv.Plotter(off_screen=True, window_size=[int(size[0]), int(size[1])])
+    out = []
     try:
         pl.set_background("white")  # type: ignore[arg-type]
-        skin = model.skin.copy()
-        skin.points = np.asarray(skin.points) + disp
-        skin.point_data["moved (mm)"] = np.linalg.norm(disp, axis=1)
-        pl.add_mesh(skin, scalars="moved (mm)", cmap="magma_r", clim=(0.0, clim), smooth_shading=True,
-                    scalar_bar_args={"title": "skin moved (mm)", "vertical": False, "position_x": 0.2,
-                                     "position_y": 0.02, "width": 0.6, "height": 0.06, "color": "black"})
         for eye in model.eyes.values():
             pl.add_mesh(eye, color="#f4f1ea", smooth_shading=True)
         focus = np.array([0.0, _FOCUS_Y.get(expression, 0.0), 0.0])
-        pl.camera.focal_point = focus
-        pl.camera.position = focus + np.array([0.0, 0.0, 420.0])
-        pl.camera.up = (0.0, 1.0, 0.0)
-        pl.camera.view_angle = 22.0
-        img = pl.screenshot(return_img=True)
+        # no colour bar: the note under the stills says what the colour means (one scale for the three)
+        for disp in displacements:  # the skin's actor replaced by name; the eyes, camera and window stay
+            skin.points = base + disp
+            skin.point_data["moved"] = np.linalg.norm(disp, axis=1)
+            pl.add_mesh(skin.copy(), scalars="moved", cmap="magma_r", clim=(0.0, clim), smooth_shading=True,
+                        show_scalar_bar=False, name="skin", reset_camera=False)
+            pl.camera.focal_point = focus  # the same front view for every still
+            pl.camera.position = focus + np.array([0.0, 0.0, 420.0])
+            pl.camera.up = (0.0, 1.0, 0.0)
+            pl.camera.view_angle = 22.0
+            pl.render()
+            img = pl.screenshot(return_img=True)
+            buf = io.BytesIO()
+            Image.fromarray(np.asarray(img)).save(buf, format="PNG", optimize=True)
+            out.append(buf.getvalue())
     finally:
         pl.close()
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(img)).save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
+    return out
 
 
 def expression_stills(model: Any, plan: Plan | Mapping[str, Any], expression: str | None = None,
@@ -94,17 +101,15 @@ def expression_stills(model: Any, plan: Plan | Mapping[str, Any], expression: st
     untreated = expression_displacement(model, None, name)
     clim = max(float(np.percentile(np.linalg.norm(untreated, axis=1), 99.9)), 0.5)
     words = EXPRESSION_WORDS.get(name, name.replace("_", " "))
-    out = []
-    for day, when in STILL_DAYS:
-        res = results[day]
-        disp = expression_displacement(model, res, name)
-        strength = {s: round(b.mid, 2) for s, b in res.strengths[name].items()}
-        out.append(Still(name, day, f"{words}, {when}", strength, _render(model, disp, name, clim, size)))
-    return out
+    pngs = _render(model, [expression_displacement(model, results[day], name) for day, _ in STILL_DAYS],
+                   name, clim, size)
+    return [Still(name, day, f"{words}, {when}", {s: round(b.mid, 2) for s, b in results[day].strengths[name].items()},
+                  png) for (day, when), png in zip(STILL_DAYS, pngs, strict=True)]
 
 
-STILLS_NOTE = ("What the expression model expects on an average face, a population heuristic: never a "
-               "promise of how one face will look.")
+STILLS_NOTE = ("The darker the colour, the further the skin moves (one scale for the three pictures). What the "
+               "expression model expects on an average face, a population heuristic: never a promise of how one "
+               "face will look.")
 
 
 def stills_html(stills: Sequence[Still], heading: str = "How the treated expression is expected to change") -> str:
