@@ -552,21 +552,21 @@ class ExpressionChange:
         for (day, when), (left, right) in zip(self.days, self.strengths, strict=True):
             if day <= 0:
                 continue
-            share = (left + right) / 2.0
-            parts.append(f"{when}, about {_share_words(share)} of the movement is left")
+            parts.append(f"{when}, {_share_words((left + right) / 2.0)}")
         return (f"{self.words}: " + "; ".join(parts) + ". These pictures are the model's average face, "
                 "not a promise of how your face will look.")
 
 
 def _share_words(share: float) -> str:
+    """How much of a movement is left, in words (``share``: the strength, 1 = untreated)."""
     if share >= 0.95:
-        return "all"
+        return "the movement is back in full"
     if share >= 0.8:
-        return "most"
+        return "most of the movement is back"
     for limit, words in ((0.2, "a fifth or less"), (0.4, "a third"), (0.6, "half"), (0.8, "two thirds")):
         if share < limit:
-            return words
-    return "most"
+            return f"about {words} of the movement is left"
+    return "most of the movement is back"
 
 
 #: the expressions in a patient's words
