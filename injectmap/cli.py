@@ -109,6 +109,10 @@ def cmd_check(args) -> int:
     from injectmap.planning.check import check_file, dumps, format_table
     from injectmap.planning.results import PlanResult
 
+    if args.expressions:  # the findings linked to the visible side effects (additive keys only)
+        from injectmap.teaching.side_effects_cli import cmd_check_expressions
+
+        return cmd_check_expressions(args.plan, day=args.day, fmt=args.format)
     try:
         res, code = check_file(args.plan)
     except Exception as exc:  # internal failure: exit 3 with the reason, still in the JSON shape
@@ -290,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check", help="analyse a plan")
     c.add_argument("plan")
     c.add_argument("--format", choices=["json", "table"], default="table")
+    c.add_argument("--expressions", action="store_true",
+                   help="link the findings to the visible side effects (expression model) on --day")
+    c.add_argument("--day", type=float, default=14.0, help="days after the session for --expressions (default 14)")
     pl = sub.add_parser("plan", help="validate or mirror a plan file")
     psub = pl.add_subparsers(dest="plan_cmd", required=True)
     v = psub.add_parser("validate")

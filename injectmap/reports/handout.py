@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+from collections.abc import Sequence
 from importlib import resources
 from string import Template
 from typing import Any
@@ -23,6 +24,7 @@ from injectmap.reports.chart import Handout, TimelineRow
 __all__ = ["HANDOUT_TITLE", "date_words", "render_handout_html", "render_handout_pdf", "timeline_rows"]
 
 HANDOUT_TITLE = "Your botulinum toxin treatment"
+STILLS_HEADING = "How your expression is expected to change"
 
 
 def _e(x: Any) -> str:
@@ -58,8 +60,11 @@ def _meta(h: Handout) -> str:
     return "    ".join(parts)
 
 
-def render_handout_html(h: Handout, timeline_svg: str = "") -> str:
-    """The handout as one self-contained HTML page (``timeline_svg``: the timeline figure, inline)."""
+def render_handout_html(h: Handout, timeline_svg: str = "", stills: Sequence[Any] = ()) -> str:
+    """The handout as one self-contained HTML page (``timeline_svg``: the timeline figure, inline; ``stills``:
+    reports.stills.Still, the treated expression before, at two weeks and at three months)."""
+    from injectmap.reports.stills import stills_html
+
     areas = "".join(
         f"<h3>{_e(a.title)} ({_e(a.sides)})</h3>" + "".join(
             f"<p><b>{_e(name[:1].upper() + name[1:])}.</b> {_e(does)} {_e(changes)}</p>"
@@ -76,7 +81,7 @@ def render_handout_html(h: Handout, timeline_svg: str = "") -> str:
     tpl = Template(resources.files("injectmap.reports").joinpath("templates", "handout.html").read_text(encoding="utf-8"))
     return tpl.substitute(title=_e(HANDOUT_TITLE), meta=_e(_meta(h)), areas=areas, timeline_table=table,
                           timeline=timeline_svg, reminder=_e(h.reminder), effects=effects, aftercare=aftercare,
-                          references=refs)
+                          references=refs, stills=stills_html(stills, STILLS_HEADING))
 
 
 #: the handout's type sizes from roomy to compact (pt, line height mm, timeline width as a share of the
@@ -90,7 +95,8 @@ def _treated_words(r: TimelineRow) -> str:
     return f"treated {date_words(r.treated)}" if r.visit == "first visit" else f"{r.visit} on {date_words(r.treated)}"
 
 
-def _handout_pdf(h: Handout, timeline_png: bytes | None, size: float, line: float, figure: float) -> Any:
+def _handout_pdf(h: Handout, timeline_png: bytes | None, size: float, line: float, figure: float,
+                 stills: Sequence[Any] = ()) -> Any:
     import io
 
     from injectmap.reports.report import _latin1, _Pdf
@@ -122,6 +128,10 @@ def _handout_pdf(h: Handout, timeline_png: bytes | None, size: float, line: floa
         pdf.image(io.BytesIO(timeline_png), x=pdf.l_margin + (doc.w - w) / 2, w=w)
     para(h.reminder, "I", 0.9)
     pdf.ln(2)
+    if stills:
+        from injectmap.reports.stills import pdf_stills
+
+        pdf_stills(pdf, stills, doc.w, STILLS_HEADING, _latin1)
     doc.heading("Passing effects, and when to call us")
     for name, text, seek in h.effects:
         para(f"- {name}: {text}", "B" if seek else "")
@@ -141,12 +151,12 @@ def _last_page_fill(pdf: Any) -> float:
     return (pdf.get_y() - pdf.t_margin) / (pdf.h - pdf.t_margin - pdf.b_margin)
 
 
-def render_handout_pdf(h: Handout, timeline_png: bytes | None = None) -> bytes:
+def render_handout_pdf(h: Handout, timeline_png: bytes | None = None, stills: Sequence[Any] = ()) -> bytes:
     """The handout as PDF bytes (A4), in a larger type than the chart, at the roomiest of
     :data:`_DENSITIES` whose last page is not nearly blank (:data:`MIN_LAST_PAGE_FILL`)."""
     pdf = None
     for size, line, figure in _DENSITIES:
-        pdf = _handout_pdf(h, timeline_png, size, line, figure)
+        pdf = _handout_pdf(h, timeline_png, size, line, figure, stills)
         if pdf.page == 1 or _last_page_fill(pdf) >= MIN_LAST_PAGE_FILL:
             break
     assert pdf is not None

@@ -302,7 +302,7 @@ def totals_rows(record: ChartRecord) -> list[list[str]]:
 
 def render_html(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = None,
                 timeline_svg: str = "", scene_html: str = "", record: ChartRecord | None = None,
-                legend: Sequence[tuple[str, str]] = ()) -> str:
+                legend: Sequence[tuple[str, str]] = (), stills: Sequence[Any] = ()) -> str:
     """The clinician's chart as one self-contained HTML page.
 
     Parameters
@@ -319,7 +319,11 @@ def render_html(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = 
         The record page (:func:`reports.chart.chart_record`): the per-point table, totals, notes.
     legend : list of (colour, meaning)
         The pictures' colour legend.
+    stills : list of reports.stills.Still
+        The treated expression before, at two weeks and at three months (none: no section).
     """
+    from injectmap.reports.stills import stills_html
+
     s = data["summary"]
     f = s["findings"]
     summary = (f"{s['points']} points, {_num(s['units'])} units of {_e(data['product']['name'])}. Findings: "
@@ -366,7 +370,8 @@ def render_html(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = 
         record=_record_html(record, data), legend=legend_html, totals=totals, notes=notes, clinician=clinician,
         model=_e(f"{model.get('name', '')} {str(model.get('sha256', ''))[:12]}"), disclaimer=_e(data["disclaimer"]),
         summary=summary, pictures=pics, scene=scene_html, doses=doses, points=points, findings=findings,
-        timeline=timeline_svg, reminder=_e(data["reminder"]), effects=effects, aftercare=aftercare, sources=sources)
+        timeline=timeline_svg, reminder=_e(data["reminder"]), effects=effects, aftercare=aftercare, sources=sources,
+        stills=stills_html(stills))
 
 
 # ------------------------------------------------------------------------------------------- PDF
@@ -606,7 +611,8 @@ def _pdf_closing(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None)
 
 def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = None,
                timeline_png: bytes | None = None, record: ChartRecord | None = None,
-               legend: Sequence[tuple[str, str]] = (), views: Mapping[str, LabelledView] | None = None) -> bytes:
+               legend: Sequence[tuple[str, str]] = (), views: Mapping[str, LabelledView] | None = None,
+               stills: Sequence[Any] = ()) -> bytes:
     """The clinician's chart as PDF bytes (A4): record facts, labelled views with their legend, per-point
     table, totals, doses, findings, timeline, what the patient was told, notes, signature and sources.
     ``views`` (caption -> :class:`reports.figures.LabelledView`) are drawn with their labels as PDF text;
@@ -640,5 +646,9 @@ def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = N
         doc.heading("Expected effect over time")
         doc.pdf.image(io.BytesIO(timeline_png), w=doc.w)
         doc.para(data["reminder"], "I")
+    if stills:
+        from injectmap.reports.stills import pdf_stills
+
+        pdf_stills(doc.pdf, stills, doc.w, "How the treated expression is expected to change", _latin1)
     _pdf_closing(doc, data, record)
     return bytes(doc.pdf.output())

@@ -530,3 +530,60 @@ def aftercare() -> list[Advice]:
     """The aftercare advice, each with its evidence level and sources."""
     return [Advice(id=a["id"], advice=" ".join(str(a["advice"]).split()), why=" ".join(str(a["why"]).split()),
                    evidence=str(a["evidence"]), sources=tuple(a["sources"])) for a in _data()["aftercare"]]
+
+
+# ------------------------------------------------------------------ the expression, before and after
+@dataclass(frozen=True)
+class ExpressionChange:
+    """The expression a plan treats most, and its strength per side on the stills' days (1 = untreated).
+
+    ``days`` are :data:`teaching.side_effects.STILL_DAYS` (before, at two weeks, at three months); the
+    walkthrough shows one still per day (reports.stills) with :meth:`text` under them.
+    """
+
+    expression: str
+    words: str
+    days: tuple[tuple[float, str], ...]
+    strengths: tuple[tuple[float, float], ...]  # (left, right) per day
+
+    def text(self) -> str:
+        """Plain words: how much of the movement is left at two weeks, and at three months."""
+        parts = []
+        for (day, when), (left, right) in zip(self.days, self.strengths, strict=True):
+            if day <= 0:
+                continue
+            parts.append(f"{when}, {_share_words((left + right) / 2.0)}")
+        return (f"{self.words}: " + "; ".join(parts) + ". These pictures are the model's average face, "
+                "not a promise of how your face will look.")
+
+
+def _share_words(share: float) -> str:
+    """How much of a movement is left, in words (``share``: the strength, 1 = untreated)."""
+    if share >= 0.95:
+        return "the movement is back in full"
+    if share >= 0.8:
+        return "most of the movement is back"
+    for limit, words in ((0.2, "a fifth or less"), (0.4, "a third"), (0.6, "half"), (0.8, "two thirds")):
+        if share < limit:
+            return f"about {words} of the movement is left"
+    return "most of the movement is back"
+
+
+#: the expressions in a patient's words
+EXPRESSION_WORDS = {"frown": "Frowning", "brow_raise": "Raising the eyebrows", "squint": "Squinting",
+                    "smile": "Smiling", "mouth_corner_down": "Turning the mouth corners down",
+                    "chin": "Tensing the chin", "neck_bands": "Tensing the neck"}
+
+
+def expression_change(model: Any, plan: Plan | Mapping[str, Any]) -> ExpressionChange | None:
+    """The expression the plan treats most and its strength on the stills' days, or None (no expression changes)."""
+    from injectmap.teaching.expressions import preview
+    from injectmap.teaching.side_effects import STILL_DAYS, treated_expression
+
+    plan = _plan(plan)
+    results = [preview(model, plan, day) for day, _ in STILL_DAYS]
+    name = treated_expression(results[1])
+    if name is None:
+        return None
+    strengths = tuple((r.strengths[name]["left"].mid, r.strengths[name]["right"].mid) for r in results)
+    return ExpressionChange(name, EXPRESSION_WORDS.get(name, name.replace("_", " ")), STILL_DAYS, strengths)

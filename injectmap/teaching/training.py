@@ -77,6 +77,7 @@ from injectmap.planning.products import ona_equivalent_units
 from injectmap.planning.results import Finding, PlanResult, PointResult, Severity
 from injectmap.planning.rules import brow_height_mm, thresholds
 from injectmap.planning.sides import side_of_x
+from injectmap.teaching.training_expected import ExpectedOutcome, ExpectedResultSpec, evaluate_expected
 from injectmap.teaching.training_fixes import (
     AXES,
     PLACEMENT_CODES,
@@ -214,6 +215,8 @@ class Exercise:
     level: str = ""
     source: str = ""
     start: dict[str, Any] | None = None
+    #: what the face should do at two weeks (teaching.training_expected), or None
+    expected: ExpectedResultSpec | None = None
 
     def reference_plan(self) -> dict[str, Any]:
         """A copy of the reference answer (a CONTRACTS plan dict)."""
@@ -398,6 +401,8 @@ class ExerciseFile(DataModel):
     sources: list[str] = []
     #: the plan the exercise starts from (optional; default: an empty plan on the reference's product and face)
     start: Annotated[dict[str, Any] | None, WrapValidator(lambda v, _h: None if v is None else _valid_plan(v))] = None
+    #: the expected result at two weeks, scored from the expression model (teaching.training_expected)
+    expected_result: ExpectedResultSpec | None = None
 
 
 def _exercise_messages(exc: ValidationError) -> list[str]:
@@ -436,7 +441,7 @@ def parse_exercise(obj: Any, source: str = "<exercise>") -> Exercise:
                                     min_ratio=b.min_ratio, why=b.why),
                     constraints=tuple(Constraint(c.kind, tuple(c.targets), c.min_mm, c.why) for c in f.constraints),
                     reference=dict(f.reference), reference_notes=f.reference_notes, level=f.level, source=source,
-                    start=dict(f.start) if f.start is not None else None)
+                    start=dict(f.start) if f.start is not None else None, expected=f.expected_result)
 
 
 # ---------------------------------------------------------------------------------------- scoring
@@ -476,10 +481,13 @@ class Score:
     errors: list[str] = field(default_factory=list)
     #: why the attempt does not pass besides its total (a missed target, a broken placement rule, an overdose)
     failed: list[str] = field(default_factory=list)
+    #: the exercise's expected-result checks on this plan (none when the exercise has no expected result)
+    expected: list[ExpectedOutcome] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"exercise_id": self.exercise_id, "total": self.total, "passed": self.passed, "danger": self.danger,
                 "verdict": self.verdict(), "failed": list(self.failed),
+                "expected": [e.as_dict() for e in self.expected],
                 "components": {k: asdict(c) for k, c in self.components.items()},
                 "feedback": [{**asdict(f), "severity": f.severity.value} for f in self.feedback],
                 "errors": list(self.errors)}
@@ -725,8 +733,17 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
     comps = {k: Component(c.name, round(c.points, 1), c.max_points, c.detail) for k, c in comps.items()}
     total_points = int(round(total))
     failed = _must_fail(exercise, comps, feedback, by_target)
+    expected = evaluate_expected(exercise.expected, model, plan) if exercise.expected is not None else []
+    unmet = [e for e in expected if not e.met]
+    for e in unmet:  # the expected result, from the expression model (a caution: a look, not a hazard)
+        feedback.append(Feedback(Severity.CAUTION, "expected_result",
+                                 f"Expected at day {exercise.expected.day:g}: {e.text}. "  # type: ignore[union-attr]
+                                 f"Measured: {e.measured}."))
+    if unmet:
+        failed.append("expected result not met: " + "; ".join(e.text for e in unmet))
+        feedback.sort(key=lambda f: -f.severity.rank)
     return Score(exercise.id, total_points, comps, feedback, danger,
-                 bool(total_points >= PASS_MARK and not danger and not failed), failed=failed)
+                 bool(total_points >= PASS_MARK and not danger and not failed), failed=failed, expected=expected)
 
 
 def _must_fail(exercise: Exercise, comps: Mapping[str, Component], feedback: list[Feedback],

@@ -18,6 +18,7 @@ from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.results import PointResult
 from injectmap.reports.figures import timeline_figure
 from injectmap.teaching import education
+from injectmap.viewer.expression_stills_panel import ExpressionStillsView
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
 
@@ -53,11 +54,13 @@ class EducationPanel(pn.viewable.Viewer):
         # needles, spheres of effect and warning colours are for the clinician: hidden unless asked
         self.zones = pn.widgets.Checkbox.from_param(state.param.education_zones, label="Show needles and zones",
                                                     css_classes=["education-zones"])
+        # the treated expression before, at two weeks and at three months (rendered when asked for)
+        self.expression_stills = ExpressionStillsView(state, analyst)
         # beside the 3D view (the page's right column, docs/layout.md): the step first, the rest below
         self._layout = pn.Card(
             pn.Row(self.prev_button, self.counter, self.next_button),
             self.step_text, self.points_text, self.zones,
-            self.timeline, self.effects_text, self.aftercare_text,
+            self.timeline, self.expression_stills, self.effects_text, self.aftercare_text,
             title="Patient walkthrough", sizing_mode="stretch_width", css_classes=["education-panel"],
             visible=state.mode == EDUCATION_MODE)
         self._opacity_before: dict[str, float] | None = None

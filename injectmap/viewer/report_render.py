@@ -221,9 +221,10 @@ def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str =
         h = chart.handout_data(plan, ctx)
         svg, png = timeline_images(plan)
         t["timeline_s"] = time.perf_counter() - t1
+        stills = _stills(model, plan, progress, t)
         if kind == ".pdf":
-            return hand.render_handout_pdf(h, png)
-        return hand.render_handout_html(h, svg).encode("utf-8")
+            return hand.render_handout_pdf(h, png, stills)
+        return hand.render_handout_html(h, svg, stills).encode("utf-8")
     progress("Analysing the plan...")
     analysis = check_plan(plan, model, plan_name or "plan")
     if analysis.errors:
@@ -252,19 +253,35 @@ def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str =
         from injectmap.viewer.scene import SEVERITY_COLOURS
 
         legend = legend_items_for(model, SEVERITY_COLOURS)
+        stills = _stills(model, plan, progress, t)
+        t1 = time.perf_counter()
         progress("Laying out the document...")
         if kind == ".pdf":
-            payload = rep.render_pdf(data, pics, png, record, legend, views=views)
+            payload = rep.render_pdf(data, pics, png, record, legend, views=views, stills=stills)
         else:
             block = ""
             if interactive:
                 scene.plotter.window_size = list(SCENE_SIZE)
                 block = scene_html(scene)
-            payload = rep.render_html(data, pics, svg, block, record, legend).encode("utf-8")
+            payload = rep.render_html(data, pics, svg, block, record, legend, stills=stills).encode("utf-8")
     finally:
         scene.close()
     t["document_s"] = time.perf_counter() - t1
     return payload
+
+
+def _stills(model: Any, plan: Plan, progress: Callable[[str], None], t: dict[str, float]) -> list[Any]:
+    """The treated expression's stills (reports.stills), or none when the plan changes no expression."""
+    from injectmap.reports.stills import expression_stills
+
+    t1 = time.perf_counter()
+    progress("Drawing the expression before and after...")
+    try:
+        stills = expression_stills(model, plan)
+    except ValueError:  # a point that cannot be placed (PlacementError): the document goes without stills
+        stills = []
+    t["stills_s"] = time.perf_counter() - t1
+    return stills
 
 
 def legend_items_for(model: Any, severity_colours: Mapping[str, str]) -> list[tuple[str, str]]:

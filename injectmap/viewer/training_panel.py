@@ -124,6 +124,8 @@ class TrainingPanel(pn.viewable.Viewer):
             lines.append(f"**Asymmetry expected:** the {ex.balance.higher_side} "
                          f"{ex.balance.group.replace('_', ' ')} needs at least {ex.balance.min_ratio:g} times the "
                          f"other side's dose.")
+        if ex.expected is not None:  # scored from the expression model (teaching.training_expected)
+            lines.append(f"**Expected at day {ex.expected.day:g}:** " + "; ".join(c.text for c in ex.expected.checks) + ".")
         self.goal.object = "\n\n".join(lines)
         if self.state.mode == "training" and self._shown != self.exercise_id:  # another exercise: its own plan
             self._attempts[self._shown] = self.state.plan_dict()
@@ -196,6 +198,9 @@ class TrainingPanel(pn.viewable.Viewer):
         parts = " · ".join(f"{c.name} {c.points:.0f}/{c.max_points:.0f}" for c in s.components.values())
         lines = [f"## Score: {s.total}/100 ({verdict})", f"**{plain(s.verdict())}**", parts]
         lines += [f"- *{c.name}*: {c.detail}" for c in s.components.values()]
+        if s.expected:
+            lines.append("**Expected result:**\n\n" + "\n".join(
+                f"- {'met' if e.met else 'NOT met'}: {plain(e.text)} ({plain(e.measured)})" for e in s.expected))
         if not s.feedback:
             lines.append("No mistakes found: every target reached, nothing to spare reached, doses in range.")
         lines.append(self._record(s))
