@@ -48,6 +48,10 @@ class SceneView(pn.viewable.Viewer):
         self.canvas.on_drag = self.drag_selected_to
         self.canvas.on_camera = self.scene.set_camera
         self.canvas.set_camera(self.scene.camera_dict())
+        #: a second canvas left of this one (the Expressions card's face before treatment), and what runs
+        #: after each publish (it follows the scene)
+        self.beside = pn.Column(sizing_mode="stretch_width", visible=False, css_classes=["scene-beside"])
+        self.published: list[Any] = []
         self.place_toggle = pn.widgets.Toggle(label="Place points (click the skin)", color="primary",
                                               value=state.placing, width=240)
         self.place_toggle.link(state, value="placing")
@@ -249,6 +253,9 @@ class SceneView(pn.viewable.Viewer):
         if result is not None:
             anchor = list(result.entry_mm)
         self.canvas.publish(self.scene.plotter.renderer.actors, handle="selected", anchor_mm=anchor)
+        for follow in self.published:
+            follow()
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.canvas, css_classes=["scene"], sizing_mode="stretch_width")
+        main = pn.Column(self.canvas, css_classes=["scene"], sizing_mode="stretch_width")
+        return pn.Row(self.beside, main, sizing_mode="stretch_width", margin=0)
