@@ -198,9 +198,9 @@ class ExpressionsPanel(pn.viewable.Viewer):
         self._opacity_before: float | None = None
         doc = pn.state.curdoc
         self._doc = doc if doc is not None and doc.session_context is not None else None
-        self.expression_select = pn.widgets.Select.from_param(self.param.expression, label="", width=150,
+        self.expression_select = pn.widgets.Select.from_param(self.param.expression, label="", width=120,
                                                               css_classes=["expr-choice"])
-        self.pose_buttons = pn.widgets.RadioButtonGroup.from_param(self.param.pose, width=120,
+        self.pose_buttons = pn.widgets.RadioButtonGroup.from_param(self.param.pose, width=140,
                                                                    css_classes=["expr-pose"])
         self.day_slider = pn.widgets.DiscreteSlider.from_param(self.param.day, label="Day after the session",
                                                                width=260, css_classes=["expr-day"])
@@ -220,7 +220,7 @@ class ExpressionsPanel(pn.viewable.Viewer):
         scene_view.canvas.param.watch(self._main_camera_set, ["camera"])
         scene_view.published.append(self._publish_before)
         self._layout = pn.Card(
-            pn.Row(self.expression_select, self.pose_buttons),
+            pn.Row(self.expression_select, self.pose_buttons, margin=0),
             self.day_slider,
             pn.Row(self.compare_buttons, pn.Column(self.side_box, self.face_box, margin=0)),
             self.status, self.numbers,
@@ -315,10 +315,16 @@ class ExpressionsPanel(pn.viewable.Viewer):
             when = f"day {int(self.day)}" if self.compare == "after" else "before treatment"
             self.status.object = f"The face: {when}, {what}."
         self._opaque_skin(True)
-        self.scene_view.scene.set_skin_points(out.main)
-        self._before_points = out.before
-        self.beside(self.side_by_side)
-        self.scene_view.sync()
+        self.scene_view.set_plain_points(True)  # needles and spheres would hide the movement
+        scene = self.scene_view.scene
+        same = (scene.skin_points is not None and np.array_equal(scene.skin_points, out.main)
+                and (out.before is None) == (self._before_points is None)
+                and (out.before is None or np.array_equal(out.before, self._before_points)))
+        if not same or self.scene_view._points_pending:
+            scene.set_skin_points(out.main)
+            self._before_points = out.before
+            self.beside(self.side_by_side)
+            self.scene_view.sync()
         log.info("expression frame in %.0f ms", out.ms)
 
     def _show_rest(self) -> None:
@@ -326,7 +332,8 @@ class ExpressionsPanel(pn.viewable.Viewer):
         self._before_points = None
         self.beside(False)
         self._opaque_skin(False)
-        if self.scene_view.scene.skin_points is not None:
+        if self.scene_view.scene.skin_points is not None or self.scene_view.plain_points:
+            self.scene_view.set_plain_points(False)
             self.scene_view.scene.set_skin_points(None)
             self.scene_view.sync()
 
@@ -356,9 +363,9 @@ class ExpressionsPanel(pn.viewable.Viewer):
         slot.visible = on
 
     def _caption_xyz(self) -> list[float]:
-        rest = self.scene_view.scene.rest_skin_points
-        top = rest[np.argmax(rest[:, 1])]
-        return [round(float(v), 2) for v in top]
+        """Where the caption of the face before treatment stands: high on the forehead, left of the midline."""
+        g = np.asarray(self.scene_view.model.landmarks["glabella"], dtype=float)
+        return [round(float(v), 2) for v in g + np.array([-40.0, 55.0, -10.0])]
 
     def before_actors(self) -> dict[str, Any]:
         """The 3D view's actors with the skin before treatment in place of its skin."""

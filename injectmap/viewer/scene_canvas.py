@@ -302,7 +302,8 @@ class SceneCanvas(JSComponent):
 
         ``handle`` names the actor a press can drag, standing on the skin at ``anchor_mm``. When the
         only change is new points of :data:`POINTS_ONLY_ACTORS` (the skin in an expression), the update
-        is one blob of those points (see the module's docstring).
+        is one blob of those points, or of their mesh hashes when the browser holds those meshes already
+        (see the module's docstring).
         """
         t0 = time.perf_counter()
         described, used = self.describe(actors)
@@ -319,8 +320,9 @@ class SceneCanvas(JSComponent):
         if handle and anchor_mm is not None:
             scene["handle"] = {"id": handle, "anchor": [round(float(v), 3) for v in np.asarray(anchor_mm).ravel()[:3]]}
         sent: dict[str, MeshArrays | PointsOnly] = {h: derived.get(h, a) for h, a in new.items()}
-        moved = {d["id"] for d in described if d["mesh"] in derived}
-        if derived and len(derived) == len(new) and not drop and self._same_but(scene, moved):
+        moved = {d["id"] for d in described if d["id"] in self.points_only_actors
+                 and d["mesh"] != self._actor_mesh.get(d["id"], d["mesh"])}
+        if moved and len(derived) == len(new) and not drop and self._same_but(scene, moved):
             # only points moved: the blob is the whole update (the browser keeps its scene)
             points = pack_meshes(self._seq, sent, [], actors={d["id"]: d["mesh"] for d in described if d["id"] in moved})
             with param.parameterized.discard_events(self):
