@@ -170,6 +170,12 @@ def numbers_html(result: ex.Preview, expression: str) -> str:
             "brackets). " + html.escape(CAVEAT) + "</div>")
 
 
+def _equal(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.array_equal(a, b))
+
+
 def _same_camera(a: dict[str, Any], b: dict[str, Any]) -> bool:
     try:
         return all(np.allclose(np.asarray(a[k], float), np.asarray(b[k], float), atol=1e-3)
@@ -317,9 +323,7 @@ class ExpressionsPanel(pn.viewable.Viewer):
         self._opaque_skin(True)
         self.scene_view.set_plain_points(True)  # needles and spheres would hide the movement
         scene = self.scene_view.scene
-        same = (scene.skin_points is not None and np.array_equal(scene.skin_points, out.main)
-                and (out.before is None) == (self._before_points is None)
-                and (out.before is None or np.array_equal(out.before, self._before_points)))
+        same = _equal(scene.skin_points, out.main) and _equal(self._before_points, out.before)
         if not same or self.scene_view._points_pending:
             scene.set_skin_points(out.main)
             self._before_points = out.before
