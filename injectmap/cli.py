@@ -253,7 +253,7 @@ def cmd_bench(args) -> int:
     if args.clicks:
         from injectmap.viewer.bench import run_viewer_bench
 
-        res.update(run_viewer_bench(clicks=args.clicks))
+        res.update(run_viewer_bench(clicks=args.clicks, expression_frames=args.expressions))
     if args.format == "json":
         print(json.dumps(res, indent=1))
     else:

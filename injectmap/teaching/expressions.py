@@ -55,7 +55,7 @@ from injectmap.teaching.timeline import _session_start, effect_band, group_of
 __all__ = [
     "Band", "ExpressionsFile", "FacePrecomputed", "Measure", "Preview", "SIDES", "expression_data",
     "expression_displacement", "expression_names", "face_precomputed", "map_muscle_ids", "plan_weakening",
-    "preview", "unit_deltas",
+    "preview", "rest_displacement", "unit_deltas",
 ]
 
 SIDES = ("left", "right")
@@ -753,5 +753,30 @@ def expression_displacement(model: Any, result: Preview | None, expression: str)
             s = 1.0 if result is None else _unit_strength(result.weakening, u, side).mid
             base_delta += (a * s) * op.unit[(u, side)]
     out = np.zeros((op.n_skin, 3))
+    out[op.rows] = op.weights @ base_delta
+    return out
+
+
+def rest_displacement(model: Any, result: Preview | None) -> np.ndarray:
+    """Displacement (mm) of every displayed skin vertex at rest on the preview's day: the brow lowered
+    where the plan weakens the lower frontalis, whose tone holds it up (``rest_tone`` in the data file:
+    that fraction of the brow-raise unit's lift, times the band's weakening). Zero untreated.
+
+    Returns
+    -------
+    (n_skin, 3) float
+        Add to ``model.skin.points``.
+    """
+    pre = face_precomputed(model)
+    op = _skin_operator(model, pre)
+    out = np.zeros((op.n_skin, 3))
+    if result is None:
+        return out
+    rt = expression_data().rest_tone
+    base_delta = np.zeros((len(op.base_ids), 3))
+    for side in SIDES:
+        weak = result.weakening.get(f"{rt.part}_{side}")
+        if weak is not None and weak.mid > 0.0:
+            base_delta -= (rt.fraction.value * weak.mid) * op.unit[(rt.unit, side)]
     out[op.rows] = op.weights @ base_delta
     return out

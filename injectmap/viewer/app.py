@@ -29,6 +29,7 @@ from injectmap.planning.plan import parse_plan, plan_to_dict
 from injectmap.planning.results import DISCLAIMER
 from injectmap.viewer.analysis import PlanAnalyst
 from injectmap.viewer.education_panel import EducationPanel
+from injectmap.viewer.expressions_panel import ExpressionsPanel
 from injectmap.viewer.face_panel import FacePanel, plan_face
 from injectmap.viewer.file_panel import AUTOSAVE_ENV, FilePanel, autosave_dir
 from injectmap.viewer.findings_panel import FindingsPanel
@@ -117,6 +118,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     if "model" in state.extra:  # the starting plan names a face
         face.request(plan_face(state.extra["model"]), write_plan=False)
     files = FilePanel(state, scene_view, session_id)
+    expressions = ExpressionsPanel(state, scene_view)  # what the plan does to the frown, the brows, the smile
     # clinician-only parts (the plan's controls, the findings) step aside in patient education
     clinician = [pn.Column(plan_panel, sizing_mode="stretch_width"), pn.Column(findings, sizing_mode="stretch_width")]
     _hidden_in_mode(clinician, state, "patient education")
@@ -126,7 +128,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         header,
         files.restore_offer,
         pn.Row(
-            pn.Column(LayerPanel(state), structure_panel, files, ReportPanel(state, analyst, doc), face, legend_card(),
+            pn.Column(LayerPanel(state), expressions, structure_panel, files, ReportPanel(state, analyst, doc), face, legend_card(),
                       width=SIDE_WIDTH, css_classes=["side-column"], styles=COLUMN_STYLE),
             pn.Column(scene_view, pn.Column(disclaimer, clinician[1], sizing_mode="stretch_width",
                                             css_classes=["below-view"], styles=BELOW_VIEW_STYLE),
@@ -147,6 +149,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     layout.app_plan = plan_panel
     layout.app_findings = findings
     layout.app_files = files
+    layout.app_expressions = expressions
     layout.app_clinician = clinician  # the plan card's and the findings' slots (hidden in patient education)
     if doc is not None and served:
 

@@ -7,7 +7,11 @@ in the same run.
 - scene update: what a click sends the browser's canvas (the new point meshes) against re-sending
   every mesh of the scene, as Panel's synchronised VTK pane did on each change;
 - glyphs of a 100-point plan: unit templates placed with numpy against a VTK source per sphere,
-  needle and ring merged with ``pyvista.merge``, as the scene made them before.
+  needle and ring merged with ``pyvista.merge``, as the scene made them before;
+- a frame of the Expressions card's day slider: the preview of the plan (every expression, one day, the
+  face's precomputation kept, the plan's preview not), the displayed skin's points for "all" and the
+  canvas update (the skin's points alone), against re-sending every mesh of the scene with the moved
+  skin as a whole mesh. Target: ``bench.preview_ms`` of teaching/data/expressions.yaml (200 ms).
 
 Medians and ratios only: these machines are shared and noisy.
 """
@@ -47,7 +51,56 @@ def _skin_points(model: Any, n: int, seed: int = 5) -> np.ndarray:
     return pts[rng.choice(front, size=n, replace=False)]
 
 
-def run_viewer_bench(clicks: int = 20) -> dict[str, Any]:
+def _expression_frames(app: Any, frames: int) -> dict[str, Any]:
+    """Frames of the Expressions card's day slider (see the module's docstring)."""
+    from injectmap.teaching.expressions import expression_data
+    from injectmap.teaching.expressions_bench import bench_plan
+    from injectmap.viewer.expressions_panel import DAYS
+    from injectmap.viewer.scene_canvas import MeshArrays, pack_meshes
+
+    if frames <= 0:
+        return {}
+    card, view, state = app.app_expressions, app.app_scene, app.app_state
+    state.load_plan(bench_plan(), undoable=False)
+    card.param.update(expression="all", day=DAYS[0])
+    card._layout.collapsed = False  # opens the card: the first frame builds what is kept per face
+    t_frame, cpu, sent, kinds, t_full, full_bytes = [], [], [], [], [], []
+    for k in range(frames):
+        card.frames()._previews.clear()  # the plan's preview is computed for every frame
+        t0, c0 = time.perf_counter(), time.process_time()
+        card.day = DAYS[(k + 1) % len(DAYS)]  # stop by stop: the first pass moves to skins not sent yet
+        t_frame.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        if k < len(DAYS) - 1:
+            sent.append(view.canvas.last_update_bytes)
+        kinds.append(view.canvas.last_update_kind)
+        # the baseline: every mesh of the scene packed and sent again, the skin a whole new mesh
+        t0 = time.perf_counter()
+        meshes = dict(view.canvas._current)
+        skin = MeshArrays(view.scene.actors["skin"].mapper.GetInput(), normals=True)
+        meshes[skin.hash] = skin
+        full_bytes.append(len(pack_meshes(0, meshes, [])))
+        t_full.append(time.perf_counter() - t0)
+    card._layout.collapsed = True
+    med = statistics.median
+    target = expression_data().bench.preview_ms.value
+    return {
+        "viewer_expression_frame_ms_median": round(med(t_frame) * 1000, 1),
+        "viewer_expression_frame_ms_max": round(max(t_frame) * 1000, 1),
+        "viewer_expression_frame_over_target": round(med(t_frame) * 1000 / target, 3),
+        # the process's CPU time: on a shared machine the wall time waits for other processes
+        "viewer_expression_frame_cpu_ms_median": round(med(cpu) * 1000, 1),
+        # frames to a day not shown before (a day shown again sends the skin's hash alone)
+        "viewer_expression_frame_mb_median": round(med(sent) / 1e6, 3),
+        "viewer_expression_frames_as_points": sum(1 for k in kinds if k == "points"),
+        "viewer_expression_full_scene_mb": round(med(full_bytes) / 1e6, 2),
+        "viewer_expression_full_scene_pack_ms_median": round(med(t_full) * 1000, 1),
+        "viewer_expression_bytes_ratio_vs_full": round(med(full_bytes) / max(med(sent), 1), 1),
+        "viewer_expression_frames": frames,
+    }
+
+
+def run_viewer_bench(clicks: int = 20, expression_frames: int = 14) -> dict[str, Any]:
     import os
 
     import pyvista as pv
@@ -89,7 +142,8 @@ def run_viewer_bench(clicks: int = 20) -> dict[str, Any]:
         t_old.append(time.perf_counter() - t0)
     scene.close()
     med = statistics.median
-    return {
+    frame = _expression_frames(app, frames=expression_frames)
+    return {**frame,
         "viewer_click_ms_median": round(med(t_click) * 1000, 1),
         "viewer_click_ms_max": round(max(t_click) * 1000, 1),
         "viewer_click_update_mb_median": round(med(sent) / 1e6, 3),

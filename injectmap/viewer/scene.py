@@ -421,6 +421,34 @@ def merge_placed(parts: list[Placed]) -> pv.PolyData:
     return pv.PolyData(points, faces=faces)
 
 
+def vertex_normals(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """(n, 3) unit normals of a triangle mesh's points: the area-weighted sum of their triangles' normals
+    (the winding's orientation; the browser computes the same for a mesh sent as points)."""
+    a, b, c = points[tris[:, 0]], points[tris[:, 1]], points[tris[:, 2]]
+    face = np.cross(b - a, c - a)
+    out = np.zeros_like(points)
+    for k in range(3):
+        np.add.at(out, tris[:, k], face)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def with_points(mesh: pv.PolyData, points: Any) -> pv.PolyData:
+    """A shallow copy of a triangle mesh with other points (its cells and cell colours kept) and
+    normals computed for them when the mesh has normals."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonCore import vtkPoints
+
+    out = mesh.copy(deep=False)
+    pts = np.ascontiguousarray(points, dtype=float)
+    new = vtkPoints()  # new points: pyvista's setter would write into the points the copy shares
+    new.SetData(numpy_to_vtk(pts, deep=True))
+    out.SetPoints(new)
+    if "Normals" in mesh.point_data:
+        tris = np.asarray(mesh.faces).reshape(-1, 4)[:, 1:]
+        out.point_data["Normals"] = vertex_normals(pts, tris)
+    return out
+
+
 def without_structures(gm: GroupMesh, left_out: Iterable[str]) -> pv.PolyData:
     """A group's merged mesh without the cells of some structures (same points, normals, colours)."""
     mesh = gm.mesh
@@ -467,6 +495,8 @@ class Scene:
         self.structure_display: dict[str, dict[str, Any]] = {}
         self._own_actors: dict[str, pv.Actor] = {}  # structures drawn at their own opacity
         self._own_clip: dict[str, tuple[str, float]] = {}
+        #: the displayed skin's points when it performs an expression (None: at rest)
+        self.skin_points: np.ndarray | None = None
         self._load(model)
         self.highlight_actor = self.plotter.add_mesh(_empty_mesh(), color=HIGHLIGHT_COLOUR, name="highlight",
                                                      reset_camera=False)
@@ -513,13 +543,45 @@ class Scene:
         return self.actors[group]
 
     def _group_input(self, group: str) -> pv.PolyData:
-        """The group's merged mesh without the structures hidden or drawn on their own, clipped."""
+        """The group's merged mesh without the structures hidden or drawn on their own, clipped (the
+        skin with the points :meth:`set_skin_points` gave it)."""
         gm = self.group_meshes.get(group)
         if gm is None:
             return _empty_mesh()
         left_out = self._left_out(group)
         mesh = without_structures(gm, left_out) if left_out else gm.mesh.copy(deep=False)
+        if group == "skin" and self.skin_points is not None:
+            mesh = with_points(mesh, self.skin_points)
         return self._clip(mesh)
+
+    @property
+    def rest_skin_points(self) -> np.ndarray:
+        """(n, 3) float: the displayed skin's points at rest (the skin layer's merged mesh)."""
+        return np.asarray(self.group_meshes["skin"].mesh.points, dtype=float)
+
+    def skin_mesh(self, points: Any = None) -> pv.PolyData:
+        """The displayed skin (merged, coloured) with other points (None: at rest), unclipped."""
+        mesh = self.group_meshes["skin"].mesh.copy(deep=False)
+        return mesh if points is None else with_points(mesh, points)
+
+    def set_skin_points(self, points: Any = None) -> None:
+        """Move the displayed skin's points (an expression; None: back to rest). Nothing else changes:
+        the browser's canvas gets the new points alone (:mod:`viewer.scene_canvas`).
+
+        Parameters
+        ----------
+        points : (n, 3) float or None
+            New positions of :attr:`rest_skin_points`, in the same order.
+        """
+        if points is not None:
+            points = np.asarray(points, dtype=float)
+            if points.shape != (len(self.rest_skin_points), 3) or not np.all(np.isfinite(points)):
+                raise ValueError(f"need finite skin points of shape {(len(self.rest_skin_points), 3)}, "
+                                 f"got {points.shape}")
+        self.skin_points = points
+        if "skin" in self.actors:
+            self.actors["skin"].mapper.SetInputData(self._group_input("skin"))
+            self._clip_of["skin"] = self._input_key("skin")
 
     def _left_out(self, group: str) -> frozenset[str]:
         """Structures of a group its actor does not draw: hidden ones, and those at their own opacity."""
@@ -859,6 +921,7 @@ class Scene:
         is a highlight of a structure the new face lacks.
         """
         self.model = model
+        self.skin_points = None  # another face: at rest (an expression is computed for each face)
         self._load(model)
         self.structure_display = {sid: d for sid, d in self.structure_display.items() if sid in self.group_of}
         for sid in list(self._own_actors):  # the new face's meshes replace the old ones

@@ -6,7 +6,10 @@
 // - `scene`: every actor (mesh hash, visibility, opacity, colour, shading, pickable), in a few kB,
 //   and the selected point's drag handle (its actor and the skin point it stands on).
 // The meshes are kept by hash for the life of the model, so a click that moves one sphere changes
-// a few actors and re-uploads nothing else. A click on the canvas picks the surface under the
+// a few actors and re-uploads nothing else. A mesh listed in the blob's `derived` came as its points
+// alone: its triangles and colours are those of its base mesh, its normals are computed here; a blob
+// with `actors` (actor id -> mesh) is a whole update of those actors (a frame of the expression slider
+// moves the skin's points and nothing else). A click on the canvas picks the surface under the
 // cursor (vtk.js cell picker) and sends its position to Python, which places a point when placing
 // is on; a press on the handle drags the selected point over the skin and sends where it was let
 // go. `placing` only sets the cursor.
@@ -51,7 +54,34 @@ function decode(value) {
     }
     meshes[hash] = m
   }
-  return {seq: header.seq, drop: header.drop || [], meshes}
+  return {seq: header.seq, drop: header.drop || [], meshes, derived: header.derived || {},
+          actors: header.actors || {}}
+}
+
+// a mesh sent as its points: the rest is its base's (the normals are computed when it is drawn)
+function derive(m, base) {
+  if (!base) { throw new Error("scene meshes: points for a mesh the browser does not hold") }
+  for (const key of ["tris16", "tris32", "rgbRuns"]) { if (base[key]) { m[key] = base[key] } }
+  m.computeNormals = Boolean(base.normals || base.computeNormals)
+}
+
+// smooth normals from the triangles (area-weighted, the winding's orientation, as Python computes them)
+function vertexNormals(points, tris) {
+  const n = new Float32Array(points.length)
+  for (let i = 0; i < tris.length; i += 3) {
+    const a = 3 * tris[i], b = 3 * tris[i + 1], c = 3 * tris[i + 2]
+    const ux = points[b] - points[a], uy = points[b + 1] - points[a + 1], uz = points[b + 2] - points[a + 2]
+    const vx = points[c] - points[a], vy = points[c + 1] - points[a + 1], vz = points[c + 2] - points[a + 2]
+    const nx = uy * vz - uz * vy, ny = uz * vx - ux * vz, nz = ux * vy - uy * vx
+    n[a] += nx; n[a + 1] += ny; n[a + 2] += nz
+    n[b] += nx; n[b + 1] += ny; n[b + 2] += nz
+    n[c] += nx; n[c + 1] += ny; n[c + 2] += nz
+  }
+  for (let i = 0; i < n.length; i += 3) {
+    const len = Math.hypot(n[i], n[i + 1], n[i + 2]) || 1
+    n[i] /= len; n[i + 1] /= len; n[i + 2] /= len
+  }
+  return n
 }
 
 // triangles' point ids -> VTK's legacy cell layout (3, a, b, c, ...)
@@ -81,6 +111,7 @@ function polyData(vtk, m) {
   pd.getPoints().setData(m.points, 3)
   pd.getPolys().setData(legacyPolys(m.tris16 || m.tris32 || new Uint32Array(0)))
   const DataArray = vtk.Common.Core.vtkDataArray
+  if (!m.normals && m.computeNormals) { m.normals = vertexNormals(m.points, m.tris16 || m.tris32) }
   if (m.normals) {
     pd.getPointData().setNormals(DataArray.newInstance({name: "Normals", numberOfComponents: 3, values: m.normals}))
   }
@@ -112,6 +143,8 @@ export function render({model, view, el}) {
 
   // meshes by hash, kept with the Bokeh model (a re-rendered view finds them again)
   const store = view.model._injectmapMeshes || (view.model._injectmapMeshes = {data: new Map(), seq: -1})
+  // actor id -> {hash, seq}: meshes set by a points-only blob, newer than the scene the model holds
+  store.actorMesh = store.actorMesh || new Map()
   const polys = new Map()  // hash -> vtkPolyData (built on first use)
   const actors = new Map()  // actor id -> {actor, mapper, hash}
   let appliedScene = null
@@ -120,9 +153,21 @@ export function render({model, view, el}) {
   function takeMeshes() {
     const blob = decode(model.meshes)
     if (blob == null || blob.seq <= store.seq) { return }
+    for (const [h, m] of Object.entries(blob.meshes)) {
+      if (blob.derived[h]) { derive(m, store.data.get(blob.derived[h])) }
+      store.data.set(h, m)
+    }
     for (const h of blob.drop) { store.data.delete(h); polys.delete(h) }
-    for (const [h, m] of Object.entries(blob.meshes)) { store.data.set(h, m) }
     store.seq = blob.seq
+    for (const [id, h] of Object.entries(blob.actors)) { store.actorMesh.set(id, {hash: h, seq: blob.seq}) }
+  }
+
+  // the mesh an actor draws: the scene's, or a newer one from a points-only blob
+  function meshOf(a, scene) {
+    const over = store.actorMesh.get(a.id)
+    if (over && over.seq > scene.seq) { return over.hash }
+    if (over) { store.actorMesh.delete(a.id) }
+    return a.mesh
   }
 
   function poly(hash) {
@@ -142,10 +187,12 @@ export function render({model, view, el}) {
     const scene = model.scene
     if (!scene || !scene.actors) { return false }
     for (const a of scene.actors) {
-      if (a.mesh && !store.data.has(a.mesh)) { return false }  // its meshes are still on the way
+      const h = meshOf(a, scene)
+      if (h && !store.data.has(h)) { return false }  // its meshes are still on the way
     }
     const seen = new Set()
-    for (const a of scene.actors) {
+    for (const sa of scene.actors) {
+      const a = {...sa, mesh: meshOf(sa, scene)}
       seen.add(a.id)
       let entry = actors.get(a.id)
       if (!entry) {
@@ -191,6 +238,7 @@ export function render({model, view, el}) {
     frames += 1
     div.dataset.frames = String(frames)
     div.dataset.sceneSeq = String(appliedScene)
+    div.dataset.meshSeq = String(store.seq)
     if (frames === 1) { window.injectmapFirstFrame = performance.now() }
     placeLabels()
   }

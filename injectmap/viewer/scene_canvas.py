@@ -27,6 +27,13 @@ point ids (``tris16`` uint16 or ``tris32`` uint32, three per triangle), and the 
 uint32 runs ``(count, 0xRRGGBB)`` (see :class:`MeshArrays`; :func:`expand_mesh` is what the browser
 builds from them).
 
+A mesh that differs from the one its actor drew before only in its points (the skin performing an
+expression: :meth:`~viewer.scene.Scene.set_skin_points`) travels as its new points alone: the header's
+``"derived": {new hash: old hash}`` tells the browser to take the triangles and colours of the old mesh
+(and to compute the normals itself), and when nothing else changed the blob also carries
+``"actors": {actor: new hash}`` and is the whole update (the ``scene`` is not sent again): a frame of the
+expression slider is one blob of the skin's float32 points and a header of a few hundred bytes.
+
 The Python :class:`~viewer.scene.Scene` stays the source of truth (its VTK actors also serve the PNG
 and glTF exports); :meth:`SceneCanvas.publish` reads what it draws.
 """
@@ -60,6 +67,8 @@ HELD_SPARE = 64
 HELD_SPARE_BYTES = 48_000_000
 #: the presses (clicks) whose pick is remembered, so that a pick message that comes twice places one point
 PRESSES_KEPT = 256
+#: actors whose mesh may change only its points (the skin performing an expression): sent as points
+POINTS_ONLY_ACTORS = frozenset({"group_skin"})
 
 
 def _colour(prop: Any) -> list[float]:
@@ -74,7 +83,7 @@ class MeshArrays:
     ``(cell count, 0xRRGGBB)``: together about half the bytes of VTK's own layout.
     """
 
-    __slots__ = ("arrays", "hash", "nbytes")
+    __slots__ = ("arrays", "hash", "nbytes", "shape")
 
     def __init__(self, mesh: Any, normals: bool) -> None:
         import pyvista as pv
@@ -93,11 +102,18 @@ class MeshArrays:
         if "rgb" in mesh.cell_data and mesh.n_cells:
             arrays["rgbRuns"] = colour_runs(np.asarray(mesh.cell_data["rgb"], dtype=np.uint8).reshape(-1, 3))
         digest = hashlib.blake2b(digest_size=12)
+        shape = hashlib.blake2b(digest_size=12)  # everything but the points and their normals
         for key in sorted(arrays):
             digest.update(key.encode())
             digest.update(arrays[key].tobytes())
+            if key not in ("points", "normals"):
+                shape.update(key.encode())
+                shape.update(arrays[key].tobytes())
+        shape.update(str(arrays["points"].size).encode())
+        shape.update(b"n" if "normals" in arrays else b"-")
         self.arrays = arrays
         self.hash = digest.hexdigest()
+        self.shape = shape.hexdigest()
         self.nbytes = sum(a.nbytes for a in arrays.values())
 
     @staticmethod
@@ -137,15 +153,38 @@ def expand_mesh(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def pack_meshes(seq: int, meshes: dict[str, MeshArrays], drop: list[str]) -> bytes:
-    """The binary blob the browser decodes (see the module's docstring)."""
+class PointsOnly:
+    """A mesh sent as its points alone: the rest (triangles, colours) is that of the mesh ``base``."""
+
+    __slots__ = ("arrays", "base", "hash", "nbytes")
+
+    def __init__(self, mesh: MeshArrays, base: str) -> None:
+        self.arrays = {"points": mesh.arrays["points"]}
+        self.base = base
+        self.hash = mesh.hash
+        self.nbytes = mesh.arrays["points"].nbytes
+
+
+def pack_meshes(seq: int, meshes: dict[str, MeshArrays] | dict[str, MeshArrays | PointsOnly], drop: list[str],
+                actors: dict[str, str] | None = None) -> bytes:
+    """The binary blob the browser decodes (see the module's docstring).
+
+    A :class:`PointsOnly` entry is listed in the header's ``derived`` (new hash -> base hash); ``actors``
+    (actor id -> mesh hash) makes the blob a whole update of those actors, without a new ``scene``.
+    """
     order = sorted(meshes)
     # two passes: the header's length sets where the arrays start
     spec: dict[str, dict[str, list[int]]] = {h: {k: [0, int(a.size)] for k, a in meshes[h].arrays.items()}
                                              for h in order}
+    extra: dict[str, Any] = {}
+    derived = {h: m.base for h, m in meshes.items() if isinstance(m, PointsOnly)}
+    if derived:
+        extra["derived"] = derived
+    if actors:
+        extra["actors"] = actors
 
     def header_bytes() -> bytes:
-        raw = json.dumps({"seq": seq, "drop": drop, "meshes": spec}, separators=(",", ":")).encode()
+        raw = json.dumps({"seq": seq, "drop": drop, "meshes": spec, **extra}, separators=(",", ":")).encode()
         return raw + b" " * (-(8 + len(raw)) % 4)
 
     for _ in range(3):  # the offsets' digits can lengthen the header: settle it
@@ -176,7 +215,8 @@ def unpack_meshes(blob: bytes) -> dict[str, Any]:
              "rgbRuns": np.uint32}
     meshes = {h: {k: np.frombuffer(blob, dtype=kinds[k], count=c, offset=o) for k, (o, c) in spec.items()}
               for h, spec in header["meshes"].items()}
-    return {"seq": header["seq"], "drop": header["drop"], "meshes": meshes}
+    return {"seq": header["seq"], "drop": header["drop"], "meshes": meshes, "derived": header.get("derived", {}),
+            "actors": header.get("actors", {})}
 
 
 class SceneCanvas(JSComponent):
@@ -210,7 +250,14 @@ class SceneCanvas(JSComponent):
         self._arrays: dict[int, tuple[int, int, MeshArrays]] = {}  # id(vtk mesh) -> (mtime, id, arrays)
         self._keep: dict[int, Any] = {}  # the vtk meshes of _arrays, so their ids stay theirs
         self._current: dict[str, MeshArrays] = {}
+        self._shapes: dict[str, str] = {}  # hash -> shape (all but the points), of the held meshes
+        self._actor_mesh: dict[str, str | None] = {}  # actor id -> the mesh hash of the last scene sent
+        self._last_scene: dict[str, Any] | None = None
+        #: actors whose new points may travel alone (see the module's docstring)
+        self.points_only_actors: frozenset[str] = POINTS_ONLY_ACTORS
         self.last_update_bytes = 0
+        #: what the last publish sent: "scene" (a scene, with meshes if any) or "points" (points alone)
+        self.last_update_kind = ""
         self.last_publish_ms = 0.0
         self._camera_n = 0
         self._presses: dict[tuple[str, int], None] = {}  # the presses whose pick was handled, oldest first
@@ -257,29 +304,73 @@ class SceneCanvas(JSComponent):
     def publish(self, actors: dict[str, Any], handle: str = "", anchor_mm: Any = None) -> None:
         """Send the actors' state, and the meshes the browser lacks, in one update.
 
-        ``handle`` names the actor a press can drag, standing on the skin at ``anchor_mm``.
+        ``handle`` names the actor a press can drag, standing on the skin at ``anchor_mm``. When the
+        only change is new points of :data:`POINTS_ONLY_ACTORS` (the skin in an expression), the update
+        is one blob of those points, or of their mesh hashes when the browser holds those meshes already
+        (see the module's docstring).
         """
         t0 = time.perf_counter()
         described, used = self.describe(actors)
         self._seq += 1
         new = {h: a for h, a in used.items() if h not in self._held}
+        derived = self._points_only(described, new)
         for h, a in used.items():
             self._held[h] = self._seq
             self._sizes[h] = a.nbytes
+            self._shapes[h] = a.shape
         drop = self._evict(set(used))
         self._current = used
-        blob = pack_meshes(self._seq, new, drop) if (new or drop) else None
-        self.last_update_bytes = len(blob) if blob else 0
         scene: dict[str, Any] = {"seq": self._seq, "actors": described}
         if handle and anchor_mm is not None:
             scene["handle"] = {"id": handle, "anchor": [round(float(v), 3) for v in np.asarray(anchor_mm).ravel()[:3]]}
-        if blob is not None:
-            self.param.update(meshes=blob, scene=scene)
+        sent: dict[str, MeshArrays | PointsOnly] = {h: derived.get(h, a) for h, a in new.items()}
+        moved = {d["id"] for d in described if d["id"] in self.points_only_actors
+                 and d["mesh"] != self._actor_mesh.get(d["id"], d["mesh"])}
+        if moved and len(derived) == len(new) and not drop and self._same_but(scene, moved):
+            # only points moved: the blob is the whole update (the browser keeps its scene)
+            points = pack_meshes(self._seq, sent, [], actors={d["id"]: d["mesh"] for d in described if d["id"] in moved})
+            with param.parameterized.discard_events(self):
+                self.scene = scene
+            self.meshes = points
+            self.last_update_kind = "points"
+            blob: bytes | None = points
         else:
-            self.scene = scene
+            blob = pack_meshes(self._seq, sent, drop) if (new or drop) else None
+            if blob is not None:
+                self.param.update(meshes=blob, scene=scene)
+            else:
+                self.scene = scene
+            self.last_update_kind = "scene"
+        self.last_update_bytes = len(blob) if blob else 0
+        self._actor_mesh = {d["id"]: d["mesh"] for d in described}
+        self._last_scene = scene
         self.last_publish_ms = (time.perf_counter() - t0) * 1000.0
-        log.info("scene published in %.0f ms: %d actors, %d new meshes, %.2f MB", self.last_publish_ms,
-                 len(described), len(new), self.last_update_bytes / 1e6)
+        log.info("scene published in %.0f ms: %d actors, %d new meshes (%d as points), %.2f MB",
+                 self.last_publish_ms, len(described), len(new), len(derived), self.last_update_bytes / 1e6)
+
+    def _points_only(self, described: list[dict[str, Any]], new: dict[str, MeshArrays]) -> dict[str, PointsOnly]:
+        """The new meshes of points-only actors that differ from the mesh the browser drew for the same
+        actor only in their points: sent as points."""
+        out = {}
+        for d in described:
+            h = d["mesh"]
+            if d["id"] not in self.points_only_actors or h not in new:
+                continue
+            before = self._actor_mesh.get(d["id"])
+            if before is not None and before in self._held and self._shapes.get(before) == new[h].shape:
+                out[h] = PointsOnly(new[h], before)
+        return out
+
+    def _same_but(self, scene: dict[str, Any], moved: set[str]) -> bool:
+        """Whether ``scene`` is the last one sent but for the meshes of the ``moved`` actors."""
+        last = self._last_scene
+        if last is None:
+            return False
+
+        def strip(sc: dict[str, Any]) -> dict[str, Any]:
+            return {**sc, "seq": 0, "actors": [{**a, "mesh": None} if a["id"] in moved else a for a in sc["actors"]]}
+
+        return strip(scene) == strip(last)
 
     def _evict(self, in_use: set[str]) -> list[str]:
         """Meshes the browser should forget: those out of the scene beyond :data:`HELD_SPARE` of them
@@ -296,6 +387,7 @@ class SceneCanvas(JSComponent):
         for h in drop:
             del self._held[h]
             self._sizes.pop(h, None)
+            self._shapes.pop(h, None)
         return drop
 
     def set_camera(self, camera: dict[str, list[float]]) -> None:
@@ -309,6 +401,7 @@ class SceneCanvas(JSComponent):
             self._seq += 1
             self._held = {h: self._seq for h in self._current}
             self._sizes = {h: a.nbytes for h, a in self._current.items()}
+            self._shapes = {h: a.shape for h, a in self._current.items()}
             with param.parameterized.discard_events(self):
                 self.meshes = pack_meshes(self._seq, self._current, [])
                 self.scene = {**self.scene, "seq": self._seq}

@@ -48,6 +48,12 @@ class SceneView(pn.viewable.Viewer):
         self.canvas.on_drag = self.drag_selected_to
         self.canvas.on_camera = self.scene.set_camera
         self.canvas.set_camera(self.scene.camera_dict())
+        #: a second canvas left of this one (the Expressions card's face before treatment), and what runs
+        #: after each publish (it follows the scene)
+        self.beside = pn.Column(sizing_mode="stretch_width", visible=False, css_classes=["scene-beside"])
+        self.published: list[Any] = []
+        #: points drawn as plain dots whatever the mode (the Expressions card shows the face moving)
+        self.plain_points = False
         self.place_toggle = pn.widgets.Toggle(label="Place points (click the skin)", color="primary",
                                               value=state.placing, width=240)
         self.place_toggle.link(state, value="placing")
@@ -151,8 +157,14 @@ class SceneView(pn.viewable.Viewer):
 
     @property
     def simple_points(self) -> bool:
-        """Patient education without "Show needles and zones": points as plain dots."""
-        return self.state.mode == EDUCATION_MODE and not self.state.education_zones
+        """Patient education without "Show needles and zones", or :attr:`plain_points`: points as plain dots."""
+        return self.plain_points or (self.state.mode == EDUCATION_MODE and not self.state.education_zones)
+
+    def set_plain_points(self, on: bool) -> None:
+        """Draw the points as plain dots (or as the mode wants again), with the next sync."""
+        if self.plain_points != on:
+            self.plain_points = on
+            self._points_pending = True
 
     def _draw_points(self) -> None:
         self._points_pending = False
@@ -249,6 +261,9 @@ class SceneView(pn.viewable.Viewer):
         if result is not None:
             anchor = list(result.entry_mm)
         self.canvas.publish(self.scene.plotter.renderer.actors, handle="selected", anchor_mm=anchor)
+        for follow in self.published:
+            follow()
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.canvas, css_classes=["scene"], sizing_mode="stretch_width")
+        main = pn.Column(self.canvas, css_classes=["scene"], sizing_mode="stretch_width")
+        return pn.Row(self.beside, main, sizing_mode="stretch_width", margin=0)

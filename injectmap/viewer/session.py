@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from injectmap.planning.plan import Plan
     from injectmap.viewer.analysis import PlanAnalyst
     from injectmap.viewer.education_panel import EducationPanel
+    from injectmap.viewer.expressions_panel import ExpressionsPanel
     from injectmap.viewer.face_panel import FacePanel
     from injectmap.viewer.file_panel import FilePanel
     from injectmap.viewer.findings_panel import FindingsPanel
@@ -59,6 +60,7 @@ class SessionLayout(pn.Column):
     app_plan: PlanPanel
     app_findings: FindingsPanel
     app_files: FilePanel
+    app_expressions: ExpressionsPanel
     app_clinician: list[pn.Column]
 
 

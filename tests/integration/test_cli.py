@@ -109,3 +109,7 @@ def test_bench_reports_ratios_and_agreement() -> None:
     assert isinstance(res["targets_met"], bool)
     # a click sends the browser its new point meshes, not the scene again
     assert 0 < res["viewer_click_update_mb_median"] < res["viewer_full_scene_mb"] / 5
+    # a frame of the Expressions card's day slider sends the skin's points alone, never a scene
+    assert res["viewer_expression_frames_as_points"] == res["viewer_expression_frames"] > 0
+    assert 0 < res["viewer_expression_frame_mb_median"] < res["viewer_expression_full_scene_mb"] / 5
+    assert res["viewer_expression_frame_ms_median"] > 0 and res["viewer_expression_frame_over_target"] > 0
