@@ -34,6 +34,7 @@ from injectmap.viewer.file_panel import AUTOSAVE_ENV, FilePanel, autosave_dir
 from injectmap.viewer.findings_panel import FindingsPanel
 from injectmap.viewer.layers_panel import LayerPanel
 from injectmap.viewer.layout import COLUMN_STYLE, PLAN_WIDTH, SIDE_WIDTH, fit_to_width, legend_card
+from injectmap.viewer.patient_panel import PatientPanel
 from injectmap.viewer.plan_panel import PlanPanel
 from injectmap.viewer.report_panel import ReportPanel
 from injectmap.viewer.scene_view import SCENE_SIZE, SceneView
@@ -108,6 +109,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     if "model" in state.extra:  # the starting plan names a face
         face.request(plan_face(state.extra["model"]), write_plan=False)
     files = FilePanel(state, scene_view, session_id)
+    report = ReportPanel(state, analyst, doc)
+    patient = PatientPanel(state, analyst, scene_view, report, doc if served else None)  # the clinic's records
     # clinician-only parts (the plan's controls, the findings) step aside in patient education
     clinician = [pn.Column(plan_panel, sizing_mode="stretch_width"), pn.Column(findings, sizing_mode="stretch_width")]
     _hidden_in_mode(clinician, state, "patient education")
@@ -117,7 +120,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         header,
         files.restore_offer,
         pn.Row(
-            pn.Column(LayerPanel(state), structure_panel, files, ReportPanel(state, analyst, doc), face, legend_card(),
+            pn.Column(LayerPanel(state), structure_panel, files, patient, report, face, legend_card(),
                       width=SIDE_WIDTH, css_classes=["side-column"], styles=COLUMN_STYLE),
             pn.Column(scene_view, disclaimer, clinician[1], sizing_mode="stretch_width", min_width=380,
                       css_classes=["centre-column"]),
@@ -137,6 +140,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     layout.app_plan = plan_panel
     layout.app_findings = findings
     layout.app_files = files
+    layout.app_patient = patient
     layout.app_clinician = clinician  # the plan card's and the findings' slots (hidden in patient education)
     if doc is not None and served:
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from injectmap.viewer.face_panel import FacePanel
     from injectmap.viewer.file_panel import FilePanel
     from injectmap.viewer.findings_panel import FindingsPanel
+    from injectmap.viewer.patient_panel import PatientPanel
     from injectmap.viewer.plan_panel import PlanPanel
     from injectmap.viewer.scene_view import SceneView
     from injectmap.viewer.state import AppState
@@ -59,6 +60,7 @@ class SessionLayout(pn.Column):
     app_plan: PlanPanel
     app_findings: FindingsPanel
     app_files: FilePanel
+    app_patient: PatientPanel
     app_clinician: list[pn.Column]
 
 
