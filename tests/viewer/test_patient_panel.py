@@ -12,8 +12,15 @@ import pytest
 from injectmap.clinic.records import Records
 from injectmap.planning.plan import parse_plan
 from injectmap.planning.protocols import protocol_plan
-from injectmap.viewer.patient_panel import (chart_fields, course_visits, dilution_text, history_summary,
-                                            patient_label, side_effects, visit_label)
+from injectmap.viewer.patient_panel import (
+    chart_fields,
+    course_visits,
+    dilution_text,
+    history_summary,
+    patient_label,
+    side_effects,
+    visit_label,
+)
 
 DAY0 = dt.date(2026, 5, 4)
 
