@@ -196,6 +196,14 @@ def load_patient(rec: Records, patient_id: int) -> PatientView:
                        history_text=history_summary(table))
 
 
+VisitView = tuple[PatientView, Visit, list[Outcome]]
+
+
+def visit_view(rec: Records, patient_id: int, visit: Visit) -> VisitView:
+    """The patient, a visit of theirs and its outcomes (a review's; none for another kind)."""
+    return load_patient(rec, patient_id), visit, rec.outcomes(visit.id) if visit.kind == "review" else []
+
+
 def previous_needles(model: Any, view: PatientView, before: dt.date | None) -> list[tuple[Any, Any]]:
     """The (entry, tip) of each point of the last treatment before ``before``, placed on ``model``."""
     from injectmap.planning.analysis import place_all
@@ -205,6 +213,11 @@ def previous_needles(model: Any, view: PatientView, before: dt.date | None) -> l
         return []
     placed, _issues = place_all(model, prev.plan)
     return [(p.entry_mm, p.tip_mm) for p in placed if p is not None]
+
+
+def _w(cls: Any, name: str, **params: Any) -> Any:
+    """A widget of the card with the class ``pt-<name>``."""
+    return cls(css_classes=[f"pt-{name}"], **params)
 
 
 def _date(text: str, what: str) -> dt.date:
@@ -236,44 +249,47 @@ class PatientPanel(pn.viewable.Viewer):
         self.outcomes: list[Outcome] = []
         self.proposal: TouchUpProposal | None = None
         self._generation = 0
-        w = 270
-        # Patient tab
-        self.search = pn.widgets.TextInput(placeholder="identifier or name", width=170, max_length=200)
+        w, half = 270, 132
+        text, area_in, select = pn.widgets.TextInput, pn.widgets.TextAreaInput, pn.widgets.Select
+        # Patient tab (each input has a class of its own: the browser tests find it by that)
+        self.search = _w(text, "search", placeholder="identifier or name", width=170, max_length=200)
         self.find = pn.widgets.Button(label="Find", width=80)
-        self.patients = pn.widgets.Select(label="Patients", options={}, width=w)
+        self.patients = _w(select, "patients", label="Patients", options={}, width=w)
         self.open_patient = pn.widgets.Button(label="Open patient", width=w)
-        self.identifier = pn.widgets.TextInput(label="Identifier", placeholder="the clinic's patient id", width=w,
-                                               max_length=200)
-        self.name_input = pn.widgets.TextInput(label="Name (optional)", width=w, max_length=200)
-        self.birth = pn.widgets.TextInput(label="Date of birth (optional)", placeholder="YYYY-MM-DD", width=w,
-                                          max_length=10)
-        self.patient_notes = pn.widgets.TextAreaInput(label="Patient notes", width=w, height=50, max_length=4000)
+        self.identifier = _w(text, "identifier", label="Identifier", placeholder="the clinic's patient id", width=w,
+                             max_length=200)
+        self.name_input = _w(text, "name", label="Name (optional)", width=w, max_length=200)
+        self.birth = _w(text, "birth", label="Date of birth (optional)", placeholder="YYYY-MM-DD", width=w,
+                        max_length=10)
+        self.patient_notes = _w(area_in, "patient-notes", label="Patient notes", width=w, height=50, max_length=4000)
         self.add_patient = pn.widgets.Button(label="Add patient", color="primary", width=w)
         # Visits tab
         self.current = pn.pane.Markdown("No patient open.", width=w, css_classes=["patient-current"])
-        self.visits = pn.widgets.Select(label="Visits", options={}, width=w)
-        self.open_visit = pn.widgets.Button(label="Open visit", width=130)
-        self.save_plan = pn.widgets.Button(label="Save plan to visit", width=135)
-        self.kind = pn.widgets.Select(label="Kind", options={"initial": "initial", "review": "review",
-                                                            "touch-up": "touch_up"}, width=130)
-        self.date = pn.widgets.TextInput(label="Date", value=dt.date.today().isoformat(), width=135, max_length=10)
-        self.consent = pn.widgets.Checkbox(label="Consent recorded", value=False, width=w)
-        self.product = pn.widgets.Select(label="Product", options={"the plan's": ""} | {n: n for n in product_names()},
-                                         width=w)
-        self.lot = pn.widgets.TextInput(label="Lot", width=130, max_length=100)
-        self.expiry = pn.widgets.TextInput(label="Expiry", placeholder="YYYY-MM-DD", width=135, max_length=10)
-        self.dilution = pn.widgets.FloatInput(label="Dilution (mL per vial; empty: the plan's)", value=None,
-                                              start=0.1, end=20.0, step=0.5, width=w)
-        self.visit_notes = pn.widgets.TextAreaInput(label="Visit notes", width=w, height=50, max_length=4000)
+        self.visits = _w(select, "visits", label="Visits", options={}, width=w)
+        self.open_visit = pn.widgets.Button(label="Open visit", width=half)
+        self.save_plan = pn.widgets.Button(label="Save plan to visit", width=half)
+        self.kind = _w(select, "kind", label="Kind", options={"initial": "initial", "review": "review",
+                                                              "touch-up": "touch_up"}, width=half)
+        self.date = _w(text, "date", label="Date", value=dt.date.today().isoformat(), placeholder="YYYY-MM-DD",
+                       width=half, max_length=10)
+        self.consent = _w(pn.widgets.Checkbox, "consent", label="Consent recorded", value=False, width=w)
+        self.product = _w(select, "product", label="Product",
+                          options={"the plan's": ""} | {n: n for n in product_names()}, width=w)
+        self.lot = _w(text, "lot", label="Lot", width=half, max_length=100)
+        self.expiry = _w(text, "expiry", label="Expiry", placeholder="YYYY-MM-DD", width=half, max_length=10)
+        self.dilution = _w(pn.widgets.FloatInput, "dilution", label="Dilution (mL per vial; empty: the plan's)",
+                           value=None, start=0.1, end=20.0, step=0.5, width=w)
+        self.visit_notes = _w(area_in, "visit-notes", label="Visit notes", width=w, height=50, max_length=4000)
         self.add_visit = pn.widgets.Button(label="Add visit", color="primary", width=w)
-        self.show_previous = pn.widgets.Checkbox(label="Show the last visit's points (faint)", value=True, width=w)
+        self.show_previous = _w(pn.widgets.Checkbox, "show-previous", label="Show the last visit's points (faint)",
+                                value=True, width=w)
         # Review tab
-        self.area = pn.widgets.Select(label="Area", options=list(area_names()), width=130)
-        self.side = pn.widgets.Select(label="Side", options=["left", "right", "midline"], width=130)
-        self.movement = pn.widgets.Select(label="Movement left", options={"0 none": 0, "1 slight": 1, "2 some": 2,
-                                                                         "3 full": 3}, width=130)
-        self.effects = pn.widgets.TextInput(label="Side effects", placeholder="comma-separated", width=135,
-                                            max_length=400)
+        self.area = _w(select, "area", label="Area", options=list(area_names()), width=half)
+        self.side = _w(select, "side", label="Side", options=["left", "right", "midline"], width=half)
+        self.movement = _w(select, "movement", label="Movement left",
+                           options={"0 none": 0, "1 slight": 1, "2 some": 2, "3 full": 3}, width=half)
+        self.effects = _w(text, "effects", label="Side effects", placeholder="comma-separated", width=half,
+                          max_length=400)
         self.record = pn.widgets.Button(label="Record outcome", width=w)
         self.outcome_text = pn.pane.Markdown("", width=w, css_classes=["patient-outcomes"])
         self.propose = pn.widgets.Button(label="Propose touch-up", color="primary", width=w)
@@ -486,9 +502,9 @@ class PatientPanel(pn.viewable.Viewer):
             return
         pid = self.view.patient.id
 
-        def work(rec: Records) -> tuple[PatientView, Visit]:
+        def work(rec: Records) -> VisitView:
             v = rec.add_visit(pid, kind=kind, plan=plan, **fields)
-            return load_patient(rec, pid), v
+            return visit_view(rec, pid, v)
 
         self._call(work, functools.partial(self._visit_opened, "Added"), "adding the visit")
 
@@ -518,15 +534,15 @@ class PatientPanel(pn.viewable.Viewer):
         assert self.view is not None
         pid = self.view.patient.id
 
-        def work(rec: Records) -> tuple[PatientView, Visit]:
-            return load_patient(rec, pid), rec.visit(int(visit_id))
+        def work(rec: Records) -> VisitView:
+            return visit_view(rec, pid, rec.visit(int(visit_id)))
 
         self._call(work, functools.partial(self._visit_opened, "Opened"), "opening the visit")
 
-    def _visit_opened(self, verb: str, result: tuple[PatientView, Visit]) -> None:
+    def _visit_opened(self, verb: str, result: VisitView) -> None:
         """A visit is open: its plan in the app (a review keeps the plan on screen), the Report card's
         fields filled, its outcomes shown and the treatment before it drawn faintly."""
-        view, visit = result
+        view, visit, outcomes = result
         self.visit, self.proposal = visit, None
         self.save_touch_up.disabled = True
         self.proposal_pane.object = ""
@@ -543,7 +559,8 @@ class PatientPanel(pn.viewable.Viewer):
         self.status.object = plain(f"{verb} visit {visit_label(visit)}: the Report card has its details.")
         self._draw_previous(visit.date)
         if visit.kind == "review":
-            self._call(lambda rec: rec.outcomes(visit.id), self._show_outcomes, "reading the outcomes")
+            self._show_outcomes(outcomes, say=False)
+            self.tabs.active = 2
 
     def save_plan_to_visit(self) -> None:
         """The plan on screen becomes the open visit's plan."""
@@ -559,9 +576,9 @@ class PatientPanel(pn.viewable.Viewer):
             return
         pid, vid = self.view.patient.id, self.visit.id
 
-        def work(rec: Records) -> tuple[PatientView, Visit]:
+        def work(rec: Records) -> VisitView:
             v = rec.set_plan(vid, plan)
-            return load_patient(rec, pid), v
+            return visit_view(rec, pid, v)
 
         self._call(work, functools.partial(self._visit_opened, "Saved the plan to"), "saving the plan")
 
@@ -579,13 +596,14 @@ class PatientPanel(pn.viewable.Viewer):
 
         self._call(work, self._show_outcomes, "recording the outcome")
 
-    def _show_outcomes(self, outcomes: list[Outcome]) -> None:
+    def _show_outcomes(self, outcomes: list[Outcome], say: bool = True) -> None:
         self.outcomes = outcomes
         rows = [f"| {plain(o.area)} | {plain(o.side)} | {o.movement} | {plain(', '.join(o.side_effects)) or '-'} |"
                 for o in outcomes]
         self.outcome_text.object = ("| area | side | movement | side effects |\n|---|---|---|---|\n" + "\n".join(rows)
                                     if rows else "No outcome recorded at this review yet.")
-        self.status.object = plain(f"{len(outcomes)} outcome(s) recorded at this review.")
+        if say:
+            self.status.object = plain(f"{len(outcomes)} outcome(s) recorded at this review.")
 
     def propose_touch_up(self) -> None:
         """The touch-up from the open review's outcomes, put in the plan with its reasons (undoable)."""
@@ -633,11 +651,11 @@ class PatientPanel(pn.viewable.Viewer):
         completes = None if self.proposal.completes_visit_id is None else int(self.proposal.completes_visit_id)
         pid = self.view.patient.id
 
-        def work(rec: Records) -> tuple[PatientView, Visit]:
+        def work(rec: Records) -> VisitView:
             v = rec.add_visit(pid, kind="touch_up", plan=plan, completes_visit_id=completes, **fields)
-            return load_patient(rec, pid), v
+            return visit_view(rec, pid, v)
 
-        def saved(result: tuple[PatientView, Visit]) -> None:
+        def saved(result: VisitView) -> None:
             self._visit_opened("Saved the touch-up as", result)
             self.tabs.active = 3
 
