@@ -9,6 +9,7 @@ PostgreSQL cluster at 1366x768; each run serves the app on its own database (``$
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -17,10 +18,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from browser_support import ROOT, AppPage, start_server, stop_server, wait_for_port
 from pg_support import create_database, pg_cluster, require_pg_bin
 from pg_support import url as pg_url
+from PIL import Image
 
 from injectmap.planning.protocols import get_protocol
 
@@ -107,6 +110,25 @@ def _fits(page) -> None:
     assert side is not None and side["y"] + side["height"] <= ih + 1, (side, ih)
 
 
+def _scene_after(app: AppPage, action) -> np.ndarray:
+    """The scene's picture once ``action`` has reached the canvas (its scene sequence moved on; after a
+    quiet second when the action sends nothing)."""
+    scene = app.page.locator(".scene .injectmap-scene").first
+    before = scene.get_attribute("data-scene-seq")
+    action()
+    for _ in range(150):
+        app.page.wait_for_timeout(200)
+        if scene.get_attribute("data-scene-seq") != before:
+            break
+    app.page.wait_for_timeout(1000)  # the frame after the update
+    return np.asarray(Image.open(io.BytesIO(app.canvas_png())).convert("RGB"), dtype=int)
+
+
+def _changed(a: np.ndarray, b: np.ndarray) -> int:
+    """Pixels that differ between two pictures of the scene."""
+    return int((np.abs(a - b).sum(axis=2) > 30).sum()) if a.shape == b.shape else a.size
+
+
 @pytest.mark.parametrize(("database", "viewport"), [("sqlite", (1366, 768)), ("postgresql", (1366, 768)),
                                                     ("sqlite", (1920, 1080))],
                          ids=["sqlite-1366", "postgresql-1366", "sqlite-1920"])
@@ -172,6 +194,13 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
             proposal.filter(has_text=text).first.wait_for(timeout=30_000)
         app.plan_rows().filter(has_text="frontalis_upper_left_tu").first.wait_for(timeout=60_000)
         assert app.plan_rows().filter(has_text="procerus").count() == 0  # only the proposal is in the plan
+        # the initial visit's ten points show faintly under the two proposed ones, and the toggle hides them
+        _tab(page, "Visits")
+        shown = _scene_after(app, lambda: None)
+        hidden = _scene_after(app, lambda: page.locator(".pt-show-previous input").first.uncheck())
+        again = _scene_after(app, lambda: page.locator(".pt-show-previous input").first.check())
+        assert _changed(shown, hidden) > 30 and _changed(hidden, again) > 30
+        _tab(page, "Review")
         _fits(page)
         if database == "sqlite" and viewport == (1366, 768) and os.environ.get("INJECTMAP_WRITE_DOC_IMAGES") == "1":
             page.locator(".patient-card").scroll_into_view_if_needed()
