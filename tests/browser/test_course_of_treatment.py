@@ -174,6 +174,8 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         for text in (PATIENT, "Mon 4 May 2026", "Mon 18 May 2026"):
             assert text in handout, text
         assert LOT not in handout
+        page.get_by_role("button", name="Save plan to visit", exact=True).click()  # the plan as it is now
+        _status(page, "Saved the plan to visit 2026-05-04 initial")
         # the two-week review: movement left on the left forehead
         _choose(page, "kind", "review")
         _fill(page, "date", "2026-05-18")
@@ -214,6 +216,19 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         assert page.locator(".patient-history img").first.is_visible()
         options = page.locator(".pt-visits option").all_inner_texts()
         assert len(options) == 3 and any("touch-up" in o and "completes" in o for o in options), options
+        # find the patient again and open the initial visit: its plan comes back into the app
+        _tab(page, "Patient")
+        _fill(page, "search", "1042")
+        page.get_by_role("button", name="Find", exact=True).click()
+        _status(page, "1 patient(s) found")
+        page.get_by_role("button", name="Open patient", exact=True).click()
+        _status(page, f"Opened {PATIENT}")
+        initial = next(o for o in page.locator(".pt-visits option").all_inner_texts() if "initial" in o)
+        _choose(page, "visits", initial)
+        page.get_by_role("button", name="Open visit", exact=True).click()
+        _status(page, "Opened visit 2026-05-04 initial")
+        app.plan_rows().filter(has_text="procerus").first.wait_for(timeout=60_000)
+        assert page.get_by_placeholder("the vial's lot").input_value() == LOT
         _fits(page)
         assert [e for e in app.errors if "favicon" not in e] == []
     finally:
