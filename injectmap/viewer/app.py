@@ -44,6 +44,7 @@ from injectmap.viewer.layout import (
     fit_to_width,
     legend_card,
 )
+from injectmap.viewer.patient_panel import PatientPanel
 from injectmap.viewer.plan_panel import PlanPanel
 from injectmap.viewer.report_panel import ReportPanel
 from injectmap.viewer.scene_view import SCENE_SIZE, SceneView
@@ -119,6 +120,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         face.request(plan_face(state.extra["model"]), write_plan=False)
     files = FilePanel(state, scene_view, session_id)
     expressions = ExpressionsPanel(state, scene_view)  # what the plan does to the frown, the brows, the smile
+    report = ReportPanel(state, analyst, doc)
+    patient = PatientPanel(state, analyst, scene_view, report, doc if served else None)  # the clinic's records
     # clinician-only parts (the plan's controls, the findings) step aside in patient education
     clinician = [pn.Column(plan_panel, sizing_mode="stretch_width"), pn.Column(findings, sizing_mode="stretch_width")]
     _hidden_in_mode(clinician, state, "patient education")
@@ -128,7 +131,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         header,
         files.restore_offer,
         pn.Row(
-            pn.Column(LayerPanel(state), expressions, structure_panel, files, ReportPanel(state, analyst, doc), face, legend_card(),
+            pn.Column(LayerPanel(state), expressions, structure_panel, files, patient, report, face, legend_card(),
                       width=SIDE_WIDTH, css_classes=["side-column"], styles=COLUMN_STYLE),
             pn.Column(scene_view, pn.Column(disclaimer, clinician[1], sizing_mode="stretch_width",
                                             css_classes=["below-view"], styles=BELOW_VIEW_STYLE),
@@ -150,6 +153,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     layout.app_findings = findings
     layout.app_files = files
     layout.app_expressions = expressions
+    layout.app_patient = patient
     layout.app_clinician = clinician  # the plan card's and the findings' slots (hidden in patient education)
     if doc is not None and served:
 

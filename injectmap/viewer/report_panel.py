@@ -1,6 +1,7 @@
 """The Report card: the clinician's chart and the patient handout of the current plan, as PDF downloads.
 
-The clinician, visit date, lot, expiry and notes are typed here (a :class:`reports.chart.ChartContext`;
+The clinician, visit date, lot, expiry, dilution and notes are typed here (or filled by the Patient card
+when a visit is opened) (a :class:`reports.chart.ChartContext`;
 the plan file keeps the patient, the sessions and each point's lot and note). "Report" and "Handout"
 make the PDF in a worker thread, off the server's event loop (a chart renders three views: seconds), and
 show each stage; the finished PDF is then offered by a download button. Without a served document
@@ -52,6 +53,8 @@ class ReportPanel(pn.viewable.Viewer):
                                               width=250, max_length=10)
         self.lot = pn.widgets.TextInput(label="Lot", placeholder="the vial's lot", width=250, max_length=100)
         self.expiry = pn.widgets.TextInput(label="Expiry", placeholder="the vial's expiry", width=250, max_length=40)
+        self.dilution = pn.widgets.TextInput(label="Dilution", placeholder="as prepared (empty: the plan's)",
+                                             width=250, max_length=200)
         self.notes = pn.widgets.TextAreaInput(label="Notes", placeholder="notes of the visit", width=250, height=60,
                                               max_length=4000)
         self.report = pn.widgets.Button(label="Report", color="primary", width=120)
@@ -77,7 +80,7 @@ class ReportPanel(pn.viewable.Viewer):
             return str(w.value or "").strip()
 
         return ChartContext(clinician=text(self.clinician), visit_date=text(self.visit_date), lot=text(self.lot),
-                            expiry=text(self.expiry), notes=str(self.notes.value or ""))
+                            expiry=text(self.expiry), dilution=text(self.dilution), notes=str(self.notes.value or ""))
 
     def _busy(self, on: bool) -> None:
         self.report.disabled = self.handout.disabled = on
@@ -139,6 +142,6 @@ class ReportPanel(pn.viewable.Viewer):
         self.status.object = plain(f"The {which} is ready ({len(pdf) / 1e6:.1f} MB): download it below.")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Card(self.clinician, self.visit_date, self.lot, self.expiry, self.notes,
+        return pn.Card(self.clinician, self.visit_date, self.lot, self.expiry, self.dilution, self.notes,
                        pn.Row(self.report, self.handout), self.status, self.report_download, self.handout_download,
                        title="Chart and handout", width=300)

@@ -48,6 +48,9 @@ SELECT_COLOUR = "#1f77ff"
 HIGHLIGHT_COLOUR = "#e040fb"
 #: the muscle of a walkthrough step (patient education): a bright yellow that no layer uses
 EMPHASIS_COLOUR = "#ffd21f"
+#: the previous visit's points under today's plan (patient records): a pale grey-blue, drawn faintly
+PREVIOUS_COLOUR = "#9fb8d8"
+PREVIOUS_OPACITY = 0.45
 #: how far the camera stands from a walkthrough step's muscle (mm): project choice, the muscle fills
 #: about half of the view (the whole head is seen from CAMERA_DISTANCE_MM)
 FOCUS_DISTANCE_MM = 190.0
@@ -509,6 +512,10 @@ class Scene:
         self._point_actors: dict[str, pv.Actor] = {}
         self._make_point_actors()
         self._landmark_actors: list[pv.Actor] = []
+        #: the previous visit's needles (entry, tip pairs), drawn faintly in their own actor, never picked
+        self.previous_actor: pv.Actor | None = None
+        self.show_previous = True
+        self._previous_count = 0
         self._apply_layers()
         self.set_view("front")
 
@@ -773,6 +780,35 @@ class Scene:
         for name, placed in parts.items():
             if name != "closest":
                 self._set_mesh(name, placed)
+
+    def set_previous(self, needles: Iterable[tuple[Any, Any]], show: bool | None = None) -> None:
+        """Draw the previous visit's points faintly: a dot at each tip and a thin needle to the skin
+        (``needles``: (entry, tip) pairs in mm), in one actor of its own that is never picked, so a click
+        still places or drags today's points. ``show`` turns it on or off (kept when None)."""
+        if show is not None:
+            self.show_previous = bool(show)
+        parts: list[Placed] = []
+        for entry, tip in needles:
+            e, t = np.asarray(entry, float), np.asarray(tip, float)
+            parts.append(sphere(t, TIP_RADIUS_MM * 1.2, SPHERE_SMALL))
+            if np.linalg.norm(e - t) > 1e-3:
+                parts.append(tube(t, e, 0.2))
+        if self.previous_actor is None:
+            self.previous_actor = self.plotter.add_mesh(pv.Sphere(radius=0.01), color=PREVIOUS_COLOUR,
+                                                        opacity=PREVIOUS_OPACITY, name="previous",
+                                                        reset_camera=False)
+        actor = self.previous_actor
+        actor.SetPickable(False)
+        if parts:
+            actor.mapper.SetInputData(merge_placed(parts))
+        self._previous_count = len(parts)
+        actor.SetVisibility(bool(parts) and self.show_previous)
+
+    def toggle_previous(self, show: bool) -> None:
+        """Show or hide the previous visit's points (nothing to show: stays hidden)."""
+        self.show_previous = bool(show)
+        if self.previous_actor is not None:
+            self.previous_actor.SetVisibility(self.show_previous and self._previous_count > 0)
 
     # ------------------------------------------------------------------ highlight
     def highlight(self, structure_id: str = "", tip_mm: Any = None, closest_mm: Any = None) -> None:

@@ -192,6 +192,15 @@ class SceneView(pn.viewable.Viewer):
             out += landmark_labels(self.model.landmarks, used)
         return out
 
+    def show_previous(self, needles: list[tuple[Any, Any]] | None = None, show: bool | None = None) -> None:
+        """The previous visit's points under today's plan (``needles``: (entry, tip) pairs in mm; None keeps
+        those drawn) and whether they show; sent with the next scene update."""
+        if needles is None:
+            self.scene.toggle_previous(bool(show) if show is not None else self.scene.show_previous)
+        else:
+            self.scene.set_previous(needles, show)
+        self.sync()
+
     def _draw_pending_points(self) -> None:
         if self._points_pending:
             self._draw_points()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from injectmap.viewer.face_panel import FacePanel
     from injectmap.viewer.file_panel import FilePanel
     from injectmap.viewer.findings_panel import FindingsPanel
+    from injectmap.viewer.patient_panel import PatientPanel
     from injectmap.viewer.plan_panel import PlanPanel
     from injectmap.viewer.scene_view import SceneView
     from injectmap.viewer.state import AppState
@@ -61,6 +62,7 @@ class SessionLayout(pn.Column):
     app_findings: FindingsPanel
     app_files: FilePanel
     app_expressions: ExpressionsPanel
+    app_patient: PatientPanel
     app_clinician: list[pn.Column]
 
 

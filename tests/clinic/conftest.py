@@ -8,6 +8,7 @@ worker process starts its own cluster. The records schema is migrated once into 
 the tests share one database copied from it, emptied (TRUNCATE) after each test; the migrations' test
 gets an empty database of its own.
 
+The cluster itself comes from tests/pg_support.py (shared with the browser's course of treatment).
 PostgreSQL refuses to run as root: as root the server runs as the ``postgres`` user (``nobody`` if there
 is none), which owns the temporary folder. Without the PostgreSQL binaries (``$INJECTMAP_PG_BIN``, else
 /usr/lib/postgresql/*/bin, else the PATH) the PostgreSQL tests are skipped with the reason, and fail
@@ -19,46 +20,15 @@ twice, ``[sqlite]`` and ``[postgresql]``.
 
 from __future__ import annotations
 
-import glob
 import itertools
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-PG_ENV = "INJECTMAP_PG_BIN"
-SUPERUSER = "injectmap"
-
-
-def _pg_bin() -> Path | None:
-    """The folder of initdb and pg_ctl, or None."""
-    candidates = [os.environ.get(PG_ENV, "")]
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    which = shutil.which("initdb")
-    candidates.append(str(Path(which).parent) if which else "")
-    for c in candidates:
-        if c and (Path(c) / "initdb").is_file() and (Path(c) / "pg_ctl").is_file():
-            return Path(c)
-    return None
-
-
-def _server_user() -> tuple[int, int] | None:
-    """(uid, gid) to run the server as when we are root, else None (run as ourselves)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            pw = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return pw.pw_uid, pw.pw_gid
-    pytest.fail("running as root, and no 'postgres' or 'nobody' user to run the PostgreSQL test server as")
+from pg_support import SUPERUSER, pg_cluster, require_pg_bin
+from pg_support import url as pg_url
 
 
 @dataclass
@@ -71,7 +41,7 @@ class PgServer:
     records: str | None = None
 
     def url(self, database: str) -> str:
-        return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={self.socket_dir}"
+        return pg_url(self.socket_dir, database)
 
     def admin(self):  # a psycopg connection to the maintenance database, autocommit
         import psycopg
@@ -79,38 +49,10 @@ class PgServer:
         return psycopg.connect(host=str(self.socket_dir), dbname="postgres", user=SUPERUSER, autocommit=True)
 
 
-def _run(args: list[str], user: tuple[int, int] | None, log: Path) -> None:
-    kwargs = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
-    with open(log, "ab") as out:
-        res = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, timeout=120, check=False, **kwargs)
-    if res.returncode != 0:
-        raise RuntimeError(f"{Path(args[0]).name} failed (exit {res.returncode}): {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
-    """A PostgreSQL cluster of this test process (see the module's docstring)."""
-    pg_bin = _pg_bin()
-    if pg_bin is None:
-        reason = (f"PostgreSQL server binaries (initdb, pg_ctl) not found: set ${PG_ENV} or install the "
-                  "'postgresql' package (scripts/setup.sh does)")
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    user = _server_user()
-    base = Path(tempfile.mkdtemp(prefix="injectmap-pg-"))  # short: a socket path is at most 107 bytes
-    data, log = base / "data", base / "server.log"
-    if user:
-        os.chown(base, *user)
-    started = False
-    try:
-        _run([str(pg_bin / "initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-              "--locale=C", "--no-sync", "--no-instructions"], user, base / "initdb.log")
-        opts = (f"-c listen_addresses='' -c unix_socket_directories='{base}' -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB -c max_connections=40")
-        _run([str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", opts, "start"],
-             user, base / "pg_ctl.log")
-        started = True
+    """A PostgreSQL cluster of this test process (see the module's docstring and tests/pg_support.py)."""
+    with pg_cluster(require_pg_bin()) as base:
         server = PgServer(socket_dir=base, template="records_template", counter=itertools.count(1))
         with server.admin() as conn:
             conn.execute(f"CREATE DATABASE {server.template}")
@@ -118,11 +60,6 @@ def pg_server() -> Iterator[PgServer]:
 
         open_engine(server.url(server.template)).dispose()  # migrated once; tests copy it
         yield server
-    finally:
-        if started:
-            _run([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], user,
-                 base / "pg_ctl.log")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

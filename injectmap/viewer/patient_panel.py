@@ -1,0 +1,665 @@
+"""The Patient card: patients, their visits, the two-week review and the touch-up, in the app.
+
+The card works on the patient records of ``injectmap records`` (:class:`injectmap.clinic.records.Records`,
+``$INJECTMAP_DATABASE_URL`` or the default SQLite file), as the logged-in user (``"local"`` without
+logins). Four tabs:
+
+- **Patient**: find (identifier or name) and open a patient, or add one (identifier, optional name, date
+  of birth, notes).
+- **Visits**: the patient's visits; add one (kind, date, consent, product, lot, expiry, dilution, notes;
+  an initial or touch-up visit keeps the plan on screen as its plan); open one (its plan comes into the
+  app and the Report card gets the patient, visit date, lot, expiry, dilution, notes and clinician);
+  "Save plan to visit"; the previous visit's points drawn faintly in 3D under today's plan (toggle).
+- **Review**: at a review visit, the outcome per area and side (movement left 0-3, side effects);
+  "Propose touch-up" (:func:`injectmap.clinic.course.propose_touch_up`) puts the proposal in the plan
+  with its reasons, the 3-month maximum and the left/right balance; "Save as touch-up visit".
+- **History**: the doses by muscle and side at each visit (:mod:`injectmap.reports.history`).
+
+Every database call runs in one worker thread of the process, off the server's event loop; the card says
+"Working..." and then the result. Without a served document (tests, notebooks) the call runs at once.
+Everything a patient, a visit or an error brings is escaped before it is shown (:func:`viewer.text.plain`)
+and nothing of it is logged (only the kind of an error).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import panel as pn
+
+from injectmap.clinic.config import database_url
+from injectmap.clinic.course import (
+    HistoryTable,
+    ReviewOutcome,
+    TouchUpProposal,
+    VisitRecord,
+    dose_history,
+    previous_treatment,
+    propose_touch_up,
+)
+from injectmap.clinic.records import Outcome, Patient, PatientSummary, Records, Visit
+from injectmap.planning.doses import area_names
+from injectmap.planning.plan import Plan, PlanError, parse_plan, plan_to_dict
+from injectmap.planning.products import product_info, product_names
+from injectmap.viewer.text import plain
+
+__all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "chart_fields", "course_visits", "dilution_text",
+           "history_summary", "patient_label", "patient_text", "proposal_text", "review_outcomes", "side_effects",
+           "visit_label"]
+
+log = logging.getLogger("injectmap.viewer")
+#: the clinician of the visits made on a server without logins (its own machine: one user)
+LOCAL_USER = "local"
+KIND_LABELS = {"initial": "initial", "review": "review", "touch_up": "touch-up"}
+_LOCK = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+_records: dict[tuple[str, str], Records] = {}
+
+
+def records_executor() -> ThreadPoolExecutor:
+    """One thread for the process's database calls (off the event loop; one at a time)."""
+    global _executor
+    with _LOCK:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="injectmap-records")
+        return _executor
+
+
+def open_records(user: str) -> Records:
+    """The records of ``user`` on the database of ``injectmap records`` (opened and migrated once per
+    database and user in this process)."""
+    key = (database_url(), user)
+    with _LOCK:
+        rec = _records.get(key)
+    if rec is None:
+        rec = Records.open(key[0], user=user)
+        with _LOCK:
+            rec = _records.setdefault(key, rec)
+    return rec
+
+
+# ----------------------------------------------------------------------------------------------
+# the card's logic, without widgets (tests/viewer/test_patient_panel.py)
+
+def patient_label(p: Patient | PatientSummary) -> str:
+    """``MRN-1042 (Ana M.)``: the identifier, and the name when there is one (plain text)."""
+    return p.identifier + (f" ({p.name})" if p.name else "")
+
+
+def patient_text(p: Patient) -> str:
+    """The plan's ``patient`` text (what the chart and the handout print): identifier and name."""
+    return p.identifier + (f" {p.name}" if p.name else "")
+
+
+def visit_label(v: Visit) -> str:
+    """``2026-05-04 initial #3, plan``: date, kind, row id, whether it has a plan, what it completes."""
+    text = f"{v.date.isoformat()} {KIND_LABELS.get(v.kind, v.kind)} #{v.id}"
+    if v.completes_visit_id is not None:
+        text += f" (completes #{v.completes_visit_id})"
+    return text + (", plan" if v.has_plan else "")
+
+
+def dilution_text(visit: Visit) -> str:
+    """The visit's reconstitution as the chart prints it (``""``: the plan's)."""
+    if visit.dilution_ml is None or visit.product is None:
+        return ""
+    per_vial = product_info(visit.product).default_units_per_vial
+    return f"{visit.dilution_ml:g} mL saline per {per_vial:g} U vial"
+
+
+def chart_fields(visit: Visit) -> dict[str, str]:
+    """What the Report card gets from an opened visit (the widgets' names and values)."""
+    return {"clinician": visit.clinician, "visit_date": visit.date.isoformat(), "lot": visit.lot or "",
+            "expiry": visit.lot_expiry.isoformat() if visit.lot_expiry else "", "dilution": dilution_text(visit),
+            "notes": visit.notes}
+
+
+def course_visits(pairs: Sequence[tuple[Visit, Plan | None]]) -> list[VisitRecord]:
+    """The course of treatment (clinic.course) from the records' visits and their plans."""
+    return [VisitRecord(date=v.date, kind=v.kind, plan=plan, completes_visit_id=v.completes_visit_id, id=v.id)
+            for v, plan in pairs]
+
+
+def review_outcomes(outcomes: Sequence[Outcome]) -> list[ReviewOutcome]:
+    """A review's recorded outcomes as the touch-up proposal takes them."""
+    return [ReviewOutcome(area=o.area, side=o.side, movement=o.movement, side_effects=o.side_effects)
+            for o in outcomes]
+
+
+def side_effects(text: str) -> list[str]:
+    """Side effects typed as one line, separated by commas or semicolons."""
+    return [s.strip() for s in text.replace(";", ",").split(",") if s.strip()]
+
+
+def _units(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def proposal_text(p: TouchUpProposal) -> str:
+    """The proposal for the card, as escaped Markdown: each point's reason, each area's decision, the
+    3-month maximum and the left/right balance before and after."""
+    lines = [f"**Touch-up proposed for {plain(p.date.isoformat())}**: {len(p.plan.points)} point(s), "
+             f"{_units(p.ona_units)} U (onabotulinumtoxinA-equivalent)."]
+    lines += [f"- {plain(r.point_id)}: {plain(r.text)}" for r in p.reasons]
+    lines += [f"- {plain(d.area)} {plain(d.side)}: {plain(d.text)}" for d in p.decisions]
+    lines.append(f"\n3-month maximum: {_units(p.window_ona_units)} U given in the last {p.window_days} days, "
+                 f"{_units(p.window_ona_units + p.ona_units)} U with this touch-up, at most {_units(p.max_units)} U.")
+    before = {r.area: r for r in p.balance_before}
+    if p.balance_after:
+        lines.append("\n| area | left | right | left - right before | after |\n|---|---|---|---|---|")
+        for r in p.balance_after:
+            b = before.get(r.area)
+            lines.append(f"| {plain(r.area.replace('_', ' '))} | {_units(r.left)} | {_units(r.right)} | "
+                         f"{_units(b.difference) if b else '-'} | {_units(r.difference)} |")
+    return "\n".join(lines)
+
+
+def history_summary(table: HistoryTable) -> str:
+    """One line per visit of the history: date, kind and the units given (ona-equivalent)."""
+    given = [0.0] * len(table.visits)
+    for r in table.rows:
+        given[r.visit] += r.ona_units
+    return "\n".join(f"- {v.date.isoformat()} {KIND_LABELS.get(v.kind, v.kind)}: "
+                     + (f"{_units(u)} U" if u else "no injection") for v, u in zip(table.visits, given, strict=True))
+
+
+@dataclass
+class PatientView:
+    """What the card shows of an open patient (made in the worker thread)."""
+
+    patient: Patient
+    visits: list[Visit]
+    plans: dict[int, Plan | None] = field(default_factory=dict)
+    history_png: bytes = b""
+    history_text: str = ""
+
+    def records(self) -> list[VisitRecord]:
+        return course_visits([(v, self.plans.get(v.id)) for v in self.visits])
+
+
+def load_patient(rec: Records, patient_id: int) -> PatientView:
+    """A patient with the visits and their plans, and the history picture (in the worker thread)."""
+    from injectmap.reports.history import history_png
+
+    patient = rec.patient(patient_id)
+    pairs = rec.visits_with_plans(patient_id)
+    table = dose_history(course_visits(pairs))
+    return PatientView(patient=patient, visits=[v for v, _ in pairs], plans={v.id: p for v, p in pairs},
+                       history_png=history_png(table, figsize=(5.6, 3.6), dpi=80) if pairs else b"",
+                       history_text=history_summary(table))
+
+
+VisitView = tuple[PatientView, Visit, list[Outcome]]
+
+
+def visit_view(rec: Records, patient_id: int, visit: Visit) -> VisitView:
+    """The patient, a visit of theirs and its outcomes (a review's; none for another kind)."""
+    return load_patient(rec, patient_id), visit, rec.outcomes(visit.id) if visit.kind == "review" else []
+
+
+def previous_needles(model: Any, view: PatientView, before: dt.date | None) -> list[tuple[Any, Any]]:
+    """The (entry, tip) of each point of the last treatment before ``before``, placed on ``model``."""
+    from injectmap.planning.analysis import place_all
+
+    prev = previous_treatment(view.records(), before=before)
+    if prev is None:
+        return []
+    placed, _issues = place_all(model, prev.plan)
+    return [(p.entry_mm, p.tip_mm) for p in placed if p is not None]
+
+
+def _w(cls: Any, name: str, **params: Any) -> Any:
+    """A widget of the card with the class ``pt-<name>``."""
+    return cls(css_classes=[f"pt-{name}"], **params)
+
+
+def _date(text: str, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{what} is written YYYY-MM-DD") from None
+
+
+def _optional_date(text: str, what: str) -> dt.date | None:
+    return _date(text, what) if text.strip() else None
+
+
+# ----------------------------------------------------------------------------------------------
+# the card
+
+class PatientPanel(pn.viewable.Viewer):
+    """The Patient card (see the module's description)."""
+
+    def __init__(self, state: Any, analyst: Any, scene_view: Any, report: Any, doc: Any = None,
+                 user: str | None = None, **params: Any) -> None:
+        super().__init__(**params)
+        self.state, self.analyst, self.scene_view, self.report = state, analyst, scene_view, report
+        served = doc is not None and getattr(doc, "session_context", None) is not None
+        self._doc = doc if served else None
+        self.user = user or getattr(pn.state, "user", None) or LOCAL_USER
+        self.view: PatientView | None = None
+        self.visit: Visit | None = None
+        self.outcomes: list[Outcome] = []
+        self.proposal: TouchUpProposal | None = None
+        self._generation = 0
+        w, half = 270, 132
+        text, area_in, select = pn.widgets.TextInput, pn.widgets.TextAreaInput, pn.widgets.Select
+        # Patient tab (each input has a class of its own: the browser tests find it by that)
+        self.search = _w(text, "search", placeholder="identifier or name", width=170, max_length=200)
+        self.find = pn.widgets.Button(label="Find", width=80)
+        self.patients = _w(select, "patients", label="Patients", options={}, width=w)
+        self.open_patient = pn.widgets.Button(label="Open patient", width=w)
+        self.identifier = _w(text, "identifier", label="Identifier", placeholder="the clinic's patient id", width=w,
+                             max_length=200)
+        self.name_input = _w(text, "name", label="Name (optional)", width=w, max_length=200)
+        self.birth = _w(text, "birth", label="Date of birth (optional)", placeholder="YYYY-MM-DD", width=w,
+                        max_length=10)
+        self.patient_notes = _w(area_in, "patient-notes", label="Patient notes", width=w, height=50, max_length=4000)
+        self.add_patient = pn.widgets.Button(label="Add patient", color="primary", width=w)
+        # Visits tab
+        self.current = pn.pane.Markdown("No patient open.", width=w, css_classes=["patient-current"])
+        self.visits = _w(select, "visits", label="Visits", options={}, width=w)
+        self.open_visit = pn.widgets.Button(label="Open visit", width=half)
+        self.save_plan = pn.widgets.Button(label="Save plan to visit", width=half)
+        self.kind = _w(select, "kind", label="Kind", options={"initial": "initial", "review": "review",
+                                                              "touch-up": "touch_up"}, width=half)
+        self.date = _w(text, "date", label="Date", value=dt.date.today().isoformat(), placeholder="YYYY-MM-DD",
+                       width=half, max_length=10)
+        self.consent = _w(pn.widgets.Checkbox, "consent", label="Consent recorded", value=False, width=w)
+        self.product = _w(select, "product", label="Product",
+                          options={"the plan's": ""} | {n: n for n in product_names()}, width=w)
+        self.lot = _w(text, "lot", label="Lot", width=half, max_length=100)
+        self.expiry = _w(text, "expiry", label="Expiry", placeholder="YYYY-MM-DD", width=half, max_length=10)
+        self.dilution = _w(pn.widgets.FloatInput, "dilution", label="Dilution (mL per vial; empty: the plan's)",
+                           value=None, start=0.1, end=20.0, step=0.5, width=w)
+        self.visit_notes = _w(area_in, "visit-notes", label="Visit notes", width=w, height=50, max_length=4000)
+        self.add_visit = pn.widgets.Button(label="Add visit", color="primary", width=w)
+        self.show_previous = _w(pn.widgets.Checkbox, "show-previous", label="Show the last visit's points (faint)",
+                                value=True, width=w)
+        # Review tab
+        self.area = _w(select, "area", label="Area", options=list(area_names()), width=half)
+        self.side = _w(select, "side", label="Side", options=["left", "right", "midline"], width=half)
+        self.movement = _w(select, "movement", label="Movement left",
+                           options={"0 none": 0, "1 slight": 1, "2 some": 2, "3 full": 3}, width=half)
+        self.effects = _w(text, "effects", label="Side effects", placeholder="comma-separated", width=half,
+                          max_length=400)
+        self.record = pn.widgets.Button(label="Record outcome", width=w)
+        self.outcome_text = pn.pane.Markdown("", width=w, css_classes=["patient-outcomes"])
+        self.propose = pn.widgets.Button(label="Propose touch-up", color="primary", width=w)
+        self.proposal_pane = pn.pane.Markdown("", width=w, css_classes=["patient-proposal"])
+        self.save_touch_up = pn.widgets.Button(label="Save as touch-up visit", width=w, disabled=True)
+        # History tab
+        self.history = pn.pane.PNG(None, width=w, css_classes=["patient-history"])
+        self.history_text = pn.pane.Markdown("", width=w, css_classes=["patient-history-text"])
+        self.status = pn.pane.Markdown("", width=w, css_classes=["patient-status"])
+        self.find.on_click(lambda _e: self.list_patients())
+        self.open_patient.on_click(lambda _e: self.open(self.patients.value))
+        self.add_patient.on_click(lambda _e: self.new_patient())
+        self.open_visit.on_click(lambda _e: self.open_visit_id(self.visits.value))
+        self.add_visit.on_click(lambda _e: self.new_visit())
+        self.save_plan.on_click(lambda _e: self.save_plan_to_visit())
+        self.record.on_click(lambda _e: self.record_outcome())
+        self.propose.on_click(lambda _e: self.propose_touch_up())
+        self.save_touch_up.on_click(lambda _e: self.save_as_touch_up())
+        self.show_previous.param.watch(lambda e: self.scene_view.show_previous(None, bool(e.new)), "value")
+        self._buttons = [self.find, self.open_patient, self.add_patient, self.open_visit, self.add_visit,
+                         self.save_plan, self.record, self.propose]
+        self.tabs = pn.Tabs(
+            ("Patient", pn.Column(pn.Row(self.search, self.find), self.patients, self.open_patient,
+                                  pn.pane.Markdown("**New patient**", margin=(0, 5)), self.identifier,
+                                  self.name_input, self.birth, self.patient_notes, self.add_patient)),
+            ("Visits", pn.Column(self.current, self.visits, pn.Row(self.open_visit, self.save_plan),
+                                 self.show_previous, pn.pane.Markdown("**New visit**", margin=(0, 5)),
+                                 pn.Row(self.kind, self.date), self.consent, self.product, pn.Row(self.lot, self.expiry),
+                                 self.dilution, self.visit_notes, self.add_visit)),
+            ("Review", pn.Column(pn.Row(self.area, self.side), pn.Row(self.movement, self.effects), self.record,
+                                 self.outcome_text, self.propose, self.proposal_pane, self.save_touch_up)),
+            ("History", pn.Column(self.history, self.history_text)),
+            dynamic=False, width=285)
+
+    # ------------------------------------------------------------------ running database calls
+    def _call(self, work: Callable[[Records], Any], done: Callable[[Any], None], what: str) -> None:
+        """Run ``work(records)`` off the event loop, then ``done(result)`` on it; the card says what it
+        does, and the error if it fails (the message of the records, never logged)."""
+        self._generation += 1
+        gen = self._generation
+        self.status.object = plain(f"Working: {what}...")
+        for b in self._buttons:
+            b.disabled = True
+        if self._doc is None:
+            self._finish(gen, done, *self._run(work))
+            return
+        records_executor().submit(self._background, gen, work, done)
+
+    def _run(self, work: Callable[[Records], Any]) -> tuple[Any, str]:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from injectmap.clinic.db import DatabaseError
+
+        try:
+            return work(open_records(self.user)), ""
+        except PlanError as exc:
+            return None, "; ".join(str(e) for e in exc.errors[:3])
+        except (ValueError, DatabaseError) as exc:  # RecordsError is a ValueError: its text names no patient
+            return None, str(exc) or type(exc).__name__
+        except SQLAlchemyError as exc:
+            log.warning("a records call failed: %s", type(exc).__name__)  # never its text: it may quote values
+            return None, f"the database failed ({type(exc).__name__})"
+
+    def _background(self, gen: int, work: Callable[[Records], Any], done: Callable[[Any], None]) -> None:
+        result, error = self._run(work)
+        if self._doc is not None:
+            try:
+                self._doc.add_next_tick_callback(functools.partial(self._finish, gen, done, result, error))
+            except Exception:  # the session has ended meanwhile
+                log.debug("records result not delivered: the session has ended")
+
+    def _finish(self, gen: int, done: Callable[[Any], None], result: Any, error: str) -> None:
+        for b in self._buttons:
+            b.disabled = False
+        if gen != self._generation:
+            return
+        if error:
+            self.status.object = plain(f"Not done: {error}")
+            return
+        done(result)
+
+    def _need_patient(self) -> bool:
+        if self.view is None:
+            self.status.object = plain("Open or add a patient first.")
+            return False
+        return True
+
+    def _need_visit(self, kind: str | None = None) -> bool:
+        if self.visit is None:
+            self.status.object = plain("Open or add a visit first.")
+            return False
+        if kind is not None and self.visit.kind != kind:
+            now = KIND_LABELS[self.visit.kind]
+            self.status.object = plain(f"Open a {KIND_LABELS[kind]} visit first (this one is {now}).")
+            return False
+        return True
+
+    # ------------------------------------------------------------------ patients
+    def list_patients(self) -> None:
+        """Find the patients whose identifier or name contains the search text (all when empty)."""
+        search = str(self.search.value or "").strip() or None
+
+        def shown(found: list[PatientSummary]) -> None:
+            self.patients.options = {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found}
+            self.status.object = plain(f"{len(found)} patient(s) found.")
+
+        self._call(lambda rec: rec.list_patients(search), shown, "finding patients")
+
+    def new_patient(self) -> None:
+        """Add the patient of the form and open it."""
+        try:
+            birth = _optional_date(str(self.birth.value or ""), "the date of birth")
+        except ValueError as exc:
+            self.status.object = plain(f"Not done: {exc}")
+            return
+        ident, name = str(self.identifier.value or ""), str(self.name_input.value or "").strip() or None
+        notes = str(self.patient_notes.value or "")
+
+        def work(rec: Records) -> PatientView:
+            p = rec.add_patient(ident, name=name, date_of_birth=birth, notes=notes)
+            return load_patient(rec, p.id)
+
+        self._call(work, functools.partial(self._opened, "Added"), "adding the patient")
+
+    def open(self, patient_id: int | None) -> None:
+        """Open a patient: the visits, the history and the previous treatment under today's plan."""
+        if patient_id is None:
+            self.status.object = plain("Find and choose a patient first.")
+            return
+        self._call(lambda rec: load_patient(rec, int(patient_id)), functools.partial(self._opened, "Opened"),
+                   "opening the patient")
+
+    def _opened(self, verb: str, view: PatientView) -> None:
+        self.visit, self.outcomes, self.proposal = None, [], None
+        self.save_touch_up.disabled = True
+        self.proposal_pane.object = self.outcome_text.object = ""
+        self._show(view)
+        self._set_patient_in_plan()
+        self.status.object = plain(f"{verb} {patient_label(view.patient)}.")
+        self.tabs.active = 1
+        self._draw_previous(None)
+
+    def _show(self, view: PatientView, select: int | None = None) -> None:
+        """Show an open patient's visits and history."""
+        self.view = view
+        p = view.patient
+        head = f"**{plain(patient_label(p))}**"
+        if p.date_of_birth:
+            head += f", born {p.date_of_birth.isoformat()}"
+        if self.visit is not None:
+            head += f"; open visit: {plain(visit_label(self.visit))}"
+        self.current.object = head
+        self.visits.options = {visit_label(v): v.id for v in view.visits}
+        if select is not None:
+            self.visits.value = select
+        self.history.object = view.history_png or None
+        self.history_text.object = plain(view.history_text)
+
+    def _set_patient_in_plan(self) -> None:
+        """The plan on screen carries the open patient (what the chart and the handout print)."""
+        if self.view is None:
+            return
+        text = patient_text(self.view.patient)
+        if self.state.extra.get("patient") == text:
+            return
+        plan = self.state.plan_dict()
+        plan["patient"] = text
+        self.state.load_plan(plan)
+        self.state.message = "The plan carries the open patient."
+
+    def _draw_previous(self, before: dt.date | None) -> None:
+        """Place the last treatment before ``before`` on the face (worker thread) and draw it faintly."""
+        view, model = self.view, self.analyst.model
+        if view is None:
+            return
+        show = bool(self.show_previous.value)
+        if self._doc is None:
+            self.scene_view.show_previous(previous_needles(model, view, before), show)
+            return
+
+        def work() -> None:
+            try:
+                needles = previous_needles(model, view, before)
+            except Exception as exc:  # drawn or not, the card goes on
+                log.warning("the previous visit could not be drawn: %s", type(exc).__name__)
+                return
+            if self._doc is not None:
+                self._doc.add_next_tick_callback(lambda: self.scene_view.show_previous(needles, show))
+
+        records_executor().submit(work)
+
+    # ------------------------------------------------------------------ visits
+    def new_visit(self) -> None:
+        """Add the visit of the form to the open patient; an initial or touch-up visit keeps the plan on
+        screen as its plan. The new visit is then opened."""
+        if not self._need_patient():
+            return
+        assert self.view is not None
+        kind = str(self.kind.value)
+        if kind == "touch_up":
+            self.status.object = plain("A touch-up is saved from the Review tab (it names the visit it completes).")
+            return
+        try:
+            fields = self._visit_form()
+            plan = self._screen_plan(fields.get("dilution_ml")) if kind != "review" else None
+            if kind == "review":  # no injection: no product, lot or dilution
+                fields = {k: fields[k] for k in ("date", "consent", "notes")}
+        except ValueError as exc:
+            self.status.object = plain(f"Not done: {exc}")
+            return
+        pid = self.view.patient.id
+
+        def work(rec: Records) -> VisitView:
+            v = rec.add_visit(pid, kind=kind, plan=plan, **fields)
+            return visit_view(rec, pid, v)
+
+        self._call(work, functools.partial(self._visit_opened, "Added"), "adding the visit")
+
+    def _visit_form(self) -> dict[str, Any]:
+        """The visit form's values, checked for their form (the records check the rest)."""
+        return {"date": _date(str(self.date.value or ""), "the visit date"), "consent": bool(self.consent.value),
+                "product": self.product.value or None, "lot": str(self.lot.value or "").strip() or None,
+                "lot_expiry": _optional_date(str(self.expiry.value or ""), "the expiry"),
+                "dilution_ml": self.dilution.value, "notes": str(self.visit_notes.value or "")}
+
+    def _screen_plan(self, dilution_ml: float | None = None) -> Plan:
+        """The plan on screen, with the open patient and the visit's dilution (its mL per point follow)."""
+        plan = self.state.plan_dict()
+        if self.view is not None:
+            plan["patient"] = patient_text(self.view.patient)
+        if dilution_ml is not None and plan["product"].get("diluent_ml") != dilution_ml:
+            plan["product"] = dict(plan["product"], diluent_ml=float(dilution_ml))
+            self.state.set_product(plan["product"])
+        return parse_plan(plan)
+
+    def open_visit_id(self, visit_id: int | None) -> None:
+        """Open a visit of the open patient (see :meth:`_visit_opened`)."""
+        if not self._need_patient() or visit_id is None:
+            if visit_id is None:
+                self.status.object = plain("Choose a visit first.")
+            return
+        assert self.view is not None
+        pid = self.view.patient.id
+
+        def work(rec: Records) -> VisitView:
+            return visit_view(rec, pid, rec.visit(int(visit_id)))
+
+        self._call(work, functools.partial(self._visit_opened, "Opened"), "opening the visit")
+
+    def _visit_opened(self, verb: str, result: VisitView) -> None:
+        """A visit is open: its plan in the app (a review keeps the plan on screen), the Report card's
+        fields filled, its outcomes shown and the treatment before it drawn faintly."""
+        view, visit, outcomes = result
+        self.visit, self.proposal = visit, None
+        self.save_touch_up.disabled = True
+        self.proposal_pane.object = ""
+        self._show(view, select=visit.id)
+        plan = view.plans.get(visit.id)
+        if plan is not None:
+            d = plan_to_dict(plan)
+            d["patient"] = patient_text(view.patient)
+            self.state.load_plan(d)
+        else:
+            self._set_patient_in_plan()
+        for name, value in chart_fields(visit).items():
+            getattr(self.report, name).value = value
+        self.status.object = plain(f"{verb} visit {visit_label(visit)}: the Report card has its details.")
+        self._draw_previous(visit.date)
+        if visit.kind == "review":
+            self._show_outcomes(outcomes, say=False)
+            self.tabs.active = 2
+
+    def save_plan_to_visit(self) -> None:
+        """The plan on screen becomes the open visit's plan."""
+        if not self._need_visit() or self.view is None or self.visit is None:
+            return
+        if self.visit.kind == "review":
+            self.status.object = plain("A review records outcomes; its touch-up is a visit of its own.")
+            return
+        try:
+            plan = self._screen_plan()
+        except ValueError as exc:
+            self.status.object = plain(f"Not done: {exc}")
+            return
+        pid, vid = self.view.patient.id, self.visit.id
+
+        def work(rec: Records) -> VisitView:
+            v = rec.set_plan(vid, plan)
+            return visit_view(rec, pid, v)
+
+        self._call(work, functools.partial(self._visit_opened, "Saved the plan to"), "saving the plan")
+
+    # ------------------------------------------------------------------ review and touch-up
+    def record_outcome(self) -> None:
+        """Record the outcome of the form at the open review."""
+        if not self._need_visit("review") or self.visit is None:
+            return
+        vid, area, side = self.visit.id, str(self.area.value), str(self.side.value)
+        movement, effects = int(self.movement.value), side_effects(str(self.effects.value or ""))
+
+        def work(rec: Records) -> list[Outcome]:
+            rec.record_outcome(vid, area, side, movement, effects)
+            return rec.outcomes(vid)
+
+        self._call(work, self._show_outcomes, "recording the outcome")
+
+    def _show_outcomes(self, outcomes: list[Outcome], say: bool = True) -> None:
+        self.outcomes = outcomes
+        rows = [f"| {plain(o.area)} | {plain(o.side)} | {o.movement} | {plain(', '.join(o.side_effects)) or '-'} |"
+                for o in outcomes]
+        self.outcome_text.object = ("| area | side | movement | side effects |\n|---|---|---|---|\n" + "\n".join(rows)
+                                    if rows else "No outcome recorded at this review yet.")
+        if say:
+            self.status.object = plain(f"{len(outcomes)} outcome(s) recorded at this review.")
+
+    def propose_touch_up(self) -> None:
+        """The touch-up from the open review's outcomes, put in the plan with its reasons (undoable)."""
+        if not self._need_visit("review") or self.view is None or self.visit is None:
+            return
+        vid, pid, on = self.visit.id, self.view.patient.id, self.visit.date
+
+        def work(rec: Records) -> TouchUpProposal:
+            view = load_patient(rec, pid)
+            return propose_touch_up(view.records(), review_outcomes(rec.outcomes(vid)), on=on)
+
+        self._call(work, self._proposed, "proposing the touch-up")
+
+    def _proposed(self, proposal: TouchUpProposal) -> None:
+        self.proposal = proposal
+        self.proposal_pane.object = proposal_text(proposal)
+        if proposal.empty:
+            self.save_touch_up.disabled = True
+            self.status.object = plain("Nothing to touch up: see the reasons.")
+            return
+        d = plan_to_dict(proposal.plan)
+        if self.view is not None:
+            d["patient"] = patient_text(self.view.patient)
+        if "model" in self.state.extra:
+            d["model"] = self.state.extra["model"]
+        self.state.load_plan(d)
+        self.state.message = "The touch-up proposal is in the plan (Undo brings the plan back); edit it, then save it."
+        self.save_touch_up.disabled = False
+        self.status.object = plain(f"Proposed {len(proposal.plan.points)} point(s): edit the plan, then "
+                                   "\"Save as touch-up visit\".")
+
+    def save_as_touch_up(self) -> None:
+        """The plan on screen (the edited proposal) as a touch-up visit completing the initial visit, with
+        the visit form's consent, lot, expiry, dilution and notes."""
+        if self.proposal is None or self.view is None:
+            self.status.object = plain("Propose a touch-up first.")
+            return
+        try:
+            fields = self._visit_form()
+            plan = self._screen_plan(fields.get("dilution_ml"))
+        except ValueError as exc:
+            self.status.object = plain(f"Not done: {exc}")
+            return
+        fields["date"] = self.proposal.date
+        completes = None if self.proposal.completes_visit_id is None else int(self.proposal.completes_visit_id)
+        pid = self.view.patient.id
+
+        def work(rec: Records) -> VisitView:
+            v = rec.add_visit(pid, kind="touch_up", plan=plan, completes_visit_id=completes, **fields)
+            return visit_view(rec, pid, v)
+
+        def saved(result: VisitView) -> None:
+            self._visit_opened("Saved the touch-up as", result)
+            self.tabs.active = 3
+
+        self._call(work, saved, "saving the touch-up")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Card(self.tabs, self.status, title="Patient", width=290, css_classes=["patient-card"])

@@ -1,0 +1,235 @@
+"""A whole course of treatment in a real browser, through the Patient card: a new patient, the initial
+visit from a protocol with its lot and notes, the chart and the handout downloaded (their text checked
+with pdftotext), the two-week review with movement left on the left forehead, the touch-up proposed and
+saved, and the history with both treatments. On SQLite at 1366x768 and 1920x1080, and on a throwaway
+PostgreSQL cluster at 1366x768; each run serves the app on its own database (``$INJECTMAP_DATABASE_URL``).
+
+``INJECTMAP_WRITE_DOC_IMAGES=1`` also writes docs/images/app-patient.png (the SQLite run at 1366x768).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser_support import ROOT, AppPage, start_server, stop_server, wait_for_port
+from pg_support import create_database, pg_cluster, require_pg_bin
+from pg_support import url as pg_url
+from PIL import Image
+
+from injectmap.planning.protocols import get_protocol
+
+pytestmark = pytest.mark.browser
+PROTOCOL = "forehead_lines_with_glabella"
+PATIENT, NAME = "MRN-1042", "Ana <b>Moreno</b>"
+LOT, EXPIRY, NOTES = "C-7781", "2027-03-31", "Wants a natural brow."
+
+
+@pytest.fixture(scope="module")
+def pg_socket() -> Iterator[Path]:
+    """A PostgreSQL cluster for this module (started only when the PostgreSQL case runs)."""
+    with pg_cluster(require_pg_bin()) as base:
+        yield base
+
+
+@pytest.fixture
+def served(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The app on a fresh records database of the case's kind; yields its URL."""
+    kind = request.node.callspec.params["database"]
+    with tempfile.TemporaryDirectory(prefix="injectmap-course-") as d:
+        if kind == "postgresql":
+            socket = request.getfixturevalue("pg_socket")
+            name = f"course_{os.getpid()}_{request.node.callspec.id.replace('-', '_')}"
+            create_database(socket, name)
+            url = pg_url(socket, name)
+        else:
+            url = f"sqlite:///{d}/records/records.sqlite3"
+        proc, port, log = start_server({"INJECTMAP_DATABASE_URL": url, "INJECTMAP_PHOTOS_DIR": f"{d}/photos",
+                                        "INJECTMAP_AUTOSAVE_DIR": f"{d}/autosave",
+                                        "INJECTMAP_USERS_FILE": f"{d}/no-users.json"})
+        try:
+            wait_for_port(proc, port, log)
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            stop_server(proc)
+
+
+def _pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _download(page, button: str, link_name: str, dest: Path) -> Path:
+    page.get_by_role("button", name=button, exact=True).click()
+    link = page.get_by_role("button", name=link_name)
+    link.wait_for(state="visible", timeout=240_000)
+    with page.expect_download(timeout=120_000) as dl:
+        link.click()
+    path = dest / (dl.value.suggested_filename or f"{button}.pdf")
+    dl.value.save_as(path)
+    assert path.read_bytes()[:5] == b"%PDF-"
+    return path
+
+
+def _fill(page, name: str, value: str) -> None:
+    box = page.locator(f".pt-{name} input, .pt-{name} textarea").first
+    box.fill(value)
+    box.press("Tab")
+
+
+def _choose(page, name: str, label: str) -> None:
+    page.locator(f".pt-{name} select").first.select_option(label=label)
+
+
+def _status(page, text: str, timeout: float = 120_000) -> None:
+    """Wait for the card's status to say ``text`` (it said "Working..." meanwhile)."""
+    try:
+        page.locator(".patient-status").filter(has_text=text).first.wait_for(timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - say what the card said instead
+        said = page.locator(".patient-status").first.inner_text()
+        raise AssertionError(f"the card did not say {text!r}; it says {said!r}") from exc
+
+
+def _tab(page, name: str) -> None:
+    page.locator(".patient-card .bk-tab").filter(has_text=re.compile(rf"^{name}$")).first.click()
+
+
+def _fits(page) -> None:
+    """The page never scrolls sideways, and the side column that holds the Patient card scrolls on its
+    own within the window (the card never makes the page longer)."""
+    sw, iw, ih = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth, window.innerHeight]")
+    assert sw <= iw + 1, (sw, iw)
+    side = page.locator(".side-column").first.bounding_box()
+    assert side is not None and side["y"] + side["height"] <= ih + 1, (side, ih)
+
+
+def _scene_after(app: AppPage, action) -> np.ndarray:
+    """The scene's picture once ``action`` has reached the canvas (its scene sequence moved on; after a
+    quiet second when the action sends nothing)."""
+    scene = app.page.locator(".scene .injectmap-scene").first
+    before = scene.get_attribute("data-scene-seq")
+    action()
+    for _ in range(150):
+        app.page.wait_for_timeout(200)
+        if scene.get_attribute("data-scene-seq") != before:
+            break
+    app.page.wait_for_timeout(1000)  # the frame after the update
+    return np.asarray(Image.open(io.BytesIO(app.canvas_png())).convert("RGB"), dtype=int)
+
+
+def _changed(a: np.ndarray, b: np.ndarray) -> int:
+    """Pixels that differ between two pictures of the scene."""
+    return int((np.abs(a - b).sum(axis=2) > 30).sum()) if a.shape == b.shape else a.size
+
+
+@pytest.mark.parametrize(("database", "viewport"), [("sqlite", (1366, 768)), ("postgresql", (1366, 768)),
+                                                    ("sqlite", (1920, 1080))],
+                         ids=["sqlite-1366", "postgresql-1366", "sqlite-1920"])
+def test_a_whole_course_of_treatment(browser, served: str, database: str, viewport: tuple[int, int],
+                                     tmp_path: Path) -> None:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext is not installed")
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
+    try:
+        app = AppPage(ctx.new_page(), served, timed=False).open()
+        page = app.page
+        _fits(page)
+        # a new patient (the name is user text: shown as text, never as markup)
+        _fill(page, "identifier", PATIENT)
+        _fill(page, "name", NAME)
+        _fill(page, "birth", "1984-02-29")
+        page.get_by_role("button", name="Add patient", exact=True).click()
+        _status(page, f"Added {PATIENT}")
+        current = page.locator(".patient-current")
+        current.filter(has_text="Ana <b>Moreno</b>").wait_for(timeout=30_000)
+        assert page.locator(".patient-current b").filter(has_text="Moreno").count() == 0
+        # the initial visit from a protocol, with its lot, expiry, dilution and notes
+        page.locator("select").filter(has_text=get_protocol("glabella_five_point").title).first.select_option(
+            label=get_protocol(PROTOCOL).title)
+        page.get_by_role("button", name="Start from protocol").click()
+        app.plan_rows().filter(has_text="frontalis_upper_left").first.wait_for(timeout=60_000)
+        _choose(page, "kind", "initial")
+        _fill(page, "date", "2026-05-04")
+        page.locator(".pt-consent input").first.check()
+        _fill(page, "lot", LOT)
+        _fill(page, "expiry", EXPIRY)
+        _fill(page, "dilution", "2")
+        _fill(page, "visit-notes", NOTES)
+        page.get_by_role("button", name="Add visit", exact=True).click()
+        _status(page, "Added visit 2026-05-04 initial")
+        assert page.get_by_placeholder("the vial's lot").input_value() == LOT  # the Report card has the visit's
+        assert page.get_by_placeholder("the vial's expiry").input_value() == EXPIRY
+        chart = _pdf_text(_download(page, "Report", "Download report (PDF)", tmp_path))
+        for text in (PATIENT, "Ana <b>Moreno</b>", LOT, EXPIRY, "2 mL saline per 100 U vial", "initial: 2026-05-04",
+                     NOTES, "local"):
+            assert text in chart, text
+        handout = _pdf_text(_download(page, "Handout", "Download handout (PDF)", tmp_path))
+        for text in (PATIENT, "Mon 4 May 2026", "Mon 18 May 2026"):
+            assert text in handout, text
+        assert LOT not in handout
+        page.get_by_role("button", name="Save plan to visit", exact=True).click()  # the plan as it is now
+        _status(page, "Saved the plan to visit 2026-05-04 initial")
+        # the two-week review: movement left on the left forehead
+        _choose(page, "kind", "review")
+        _fill(page, "date", "2026-05-18")
+        page.get_by_role("button", name="Add visit", exact=True).click()
+        _status(page, "Added visit 2026-05-18 review")
+        _tab(page, "Review")
+        _choose(page, "area", "forehead")
+        _choose(page, "side", "left")
+        _choose(page, "movement", "2 some")
+        page.get_by_role("button", name="Record outcome", exact=True).click()
+        _status(page, "1 outcome(s) recorded")
+        # the touch-up proposed into the plan, with its reasons, the 3-month maximum and the balance
+        page.get_by_role("button", name="Propose touch-up", exact=True).click()
+        _status(page, "Proposed 2 point(s)")
+        proposal = page.locator(".patient-proposal")
+        for text in ("Touch-up proposed for 2026-05-18", "movement 2 of 3", "3-month maximum", "at most 400 U",
+                     "forehead"):
+            proposal.filter(has_text=text).first.wait_for(timeout=30_000)
+        app.plan_rows().filter(has_text="frontalis_upper_left_tu").first.wait_for(timeout=60_000)
+        assert app.plan_rows().filter(has_text="procerus").count() == 0  # only the proposal is in the plan
+        # the initial visit's ten points show faintly under the two proposed ones, and the toggle hides them
+        _tab(page, "Visits")
+        shown = _scene_after(app, lambda: None)
+        hidden = _scene_after(app, lambda: page.locator(".pt-show-previous input").first.uncheck())
+        again = _scene_after(app, lambda: page.locator(".pt-show-previous input").first.check())
+        assert _changed(shown, hidden) > 30 and _changed(hidden, again) > 30
+        _tab(page, "Review")
+        _fits(page)
+        if database == "sqlite" and viewport == (1366, 768) and os.environ.get("INJECTMAP_WRITE_DOC_IMAGES") == "1":
+            page.locator(".patient-card").scroll_into_view_if_needed()
+            page.screenshot(path=str(ROOT / "docs" / "images" / "app-patient.png"))
+        page.get_by_role("button", name="Save as touch-up visit", exact=True).click()
+        _status(page, "Saved the touch-up as visit 2026-05-18 touch-up")
+        # the history: both treatments (and the review between them)
+        history = page.locator(".patient-history-text")
+        for text in ("2026-05-04 initial: 40 U", "2026-05-18 review: no injection", "2026-05-18 touch-up: 2 U"):
+            history.filter(has_text=text).first.wait_for(timeout=30_000)
+        assert page.locator(".patient-history img").first.is_visible()
+        options = page.locator(".pt-visits option").all_inner_texts()
+        assert len(options) == 3 and any("touch-up" in o and "completes" in o for o in options), options
+        # find the patient again and open the initial visit: its plan comes back into the app
+        _tab(page, "Patient")
+        _fill(page, "search", "1042")
+        page.get_by_role("button", name="Find", exact=True).click()
+        _status(page, "1 patient(s) found")
+        page.get_by_role("button", name="Open patient", exact=True).click()
+        _status(page, f"Opened {PATIENT}")
+        initial = next(o for o in page.locator(".pt-visits option").all_inner_texts() if "initial" in o)
+        _choose(page, "visits", initial)
+        page.get_by_role("button", name="Open visit", exact=True).click()
+        _status(page, "Opened visit 2026-05-04 initial")
+        app.plan_rows().filter(has_text="procerus").first.wait_for(timeout=60_000)
+        assert page.get_by_placeholder("the vial's lot").input_value() == LOT
+        _fits(page)
+        assert [e for e in app.errors if "favicon" not in e] == []
+    finally:
+        ctx.close()
