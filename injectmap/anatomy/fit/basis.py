@@ -34,7 +34,9 @@ class Basis:
     vertex_ids : (n,) int
         The base mesh's vertices above the neck (the rows).
     mean_mm : (n, 3) float
-        Those vertices of the base mesh (the average head, before any target), mm, the file's frame.
+        Those vertices of the default face's head (the base mesh with the builder's sex 0.5 mix and
+        its shape corrections, ``geometry.yaml`` ``shape``), mm, the file's frame: the head a fit
+        starts from and the builder adds the fitted targets to.
     deltas_mm : (k, n, 3) float
         Each target's displacement of each vertex at weight 1, mm.
     """
@@ -75,8 +77,12 @@ class Basis:
 @lru_cache(maxsize=1)
 def face_basis() -> Basis:
     """The face basis, read once per process (about 250 targets; a few seconds the first time)."""
+    from injectmap.anatomy.basehead import apply_targets, sex_targets
+    from injectmap.anatomy.fields import load_geometry
+
     obj = read_base_obj()
-    verts = obj.vertices_mm
+    default = [(e["target"], float(e["weight"])) for e in load_geometry()["shape"]["targets"]]
+    verts = apply_targets(obj.vertices_mm, sex_targets(0.5) + default)
     neck_y = verts[np.unique(obj.groups["joint-neck"])].mean(axis=0)[1]
     head_ids = np.unique(np.concatenate([
         obj.groups["body"][(verts[obj.groups["body"]][:, :, 1] > neck_y - 20.0).all(axis=1)].ravel(),

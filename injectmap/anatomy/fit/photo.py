@@ -120,7 +120,12 @@ class _Model:
 
 def _iris_depth(view: View) -> float:
     iris = settings()["iris_diameter_mm"]["mean"]
-    px = 0.5 * (view.landmarks.iris_diameter_px("left") + view.landmarks.iris_diameter_px("right"))
+    edges = [e for e in view.landmarks.iris_edges_px if e is not None]
+    if edges:
+        # a lid or a reflection can only hide part of an iris: the wider of the two is the less hidden
+        px = max(edges)
+    else:
+        px = 0.5 * (view.landmarks.iris_diameter_px("left") + view.landmarks.iris_diameter_px("right"))
     return float(view.focal_px * iris / px)
 
 
@@ -226,7 +231,12 @@ def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None
         residuals.append(px * cam.to_camera(pts)[:, 2] / cam.focal_px)
     icw = float(np.linalg.norm(pts[ENDOCANTHION[0]] - pts[ENDOCANTHION[1]]))
     ic = settings()["intercanthal_width_mm"]
+    lm0 = views[0].landmarks
+    edges = [e for e in lm0.iris_edges_px if e is not None]
+    iris_px = max(edges) if edges else 0.5 * (lm0.iris_diameter_px("left") + lm0.iris_diameter_px("right"))
     scale = {
+        "iris_px": round(iris_px, 2),
+        "iris_from_edges": float(bool(edges)),
         "iris_depth_mm": round(_iris_depth(views[0]), 1),
         "intercanthal_mm": round(icw, 1),
         "intercanthal_z": round((icw - ic["mean"]) / ic["sd"], 2),
@@ -269,3 +279,24 @@ def fit_images(images: list[np.ndarray], focal_35mm: list[float | None] | None =
         lm = detect(img, oblique=i > 0)
         views.append(View(lm, Camera.focal_from_35mm(f35 or default, lm.width, lm.height)))
     return fit_views(views)
+
+
+def contract_origin(weights: np.ndarray) -> np.ndarray:
+    """The CONTRACTS frame's origin of a face with these weights, in the file's frame, as the builder
+    (``anatomy.head.build_head``) places it: the midpoint of the lid margins' medial ends (the eyelash
+    helpers), on the midline (x = 0)."""
+    from injectmap.anatomy.basehead import read_base_obj
+
+    basis = face_basis()
+    obj = read_base_obj()
+    row = np.full(int(basis.vertex_ids.max()) + 1, -1)
+    row[basis.vertex_ids] = np.arange(len(basis.vertex_ids))
+    verts = basis.shape(np.asarray(weights, dtype=float))
+    ends = []
+    for s in ("l", "r"):
+        ids = np.unique(np.concatenate([obj.groups[f"helper-{s}-eyelashes-1"], obj.groups[f"helper-{s}-eyelashes-2"]]))
+        lash = verts[row[ids]]
+        ends.append(lash[np.argmin(np.abs(lash[:, 0]))])
+    origin = (ends[0] + ends[1]) / 2.0
+    origin[0] = 0.0
+    return origin
