@@ -234,6 +234,12 @@ def cmd_train(args) -> int:
     return cmd_score(args.exercise, args.plan, fmt=args.format, trainee=args.trainee, scores=args.scores)
 
 
+def cmd_face(args) -> int:
+    from injectmap.anatomy.fit.cli_face import cmd_face as run
+
+    return run(args)
+
+
 def cmd_bench(args) -> int:
     from injectmap.planning.bench import run_bench
 
@@ -373,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="variant faces loaded and let go, with the process memory against its target (0: skip)")
     b.add_argument("--scan-fits", type=int, default=3,
                    help="fits of a synthetic patient's 3D scan, timed, against trimesh's nricp_amberg (0: skip)")
+    from injectmap.anatomy.fit.cli_face import add_parser as add_face_parser
+
+    add_face_parser(sub)
     args = p.parse_args(argv)
     if args.cache_dir:
         os.environ["INJECTMAP_CACHE_DIR"] = args.cache_dir  # read by anatomy.model.cache_root
@@ -388,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": cmd_report,
         "records": cmd_records,
         "train": cmd_train,
+        "face": cmd_face,
     }[args.cmd]
     return handler(args)
 

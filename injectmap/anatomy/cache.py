@@ -40,7 +40,7 @@ MANIFEST = "manifest.json"
 #: a manifest larger than this is not a manifest (a landmark table and ~80 file entries take ~30 kB)
 MAX_MANIFEST_BYTES = 4_000_000
 #: the name of a cached face's folder (``FaceParams.name``): ``default`` or ``sex0.50-masseter+1.00``
-FACE_FOLDER = re.compile(r"^(default|sex[01]\.\d\d(-(masseter|brow_left|brow_right)[+-][01]\.\d\d)*)$")
+FACE_FOLDER = re.compile(r"^(default|sex[01]\.\d\d(-(masseter|brow_left|brow_right)[+-][01]\.\d\d)*)(-fit-[0-9a-f]{16})?$")
 #: the only kinds of file a cached face's folder holds (besides hidden ``.tmp`` / ``.lock`` files)
 CACHE_SUFFIXES = (".vtp", ".npz", ".json")
 

@@ -169,7 +169,7 @@ def _extra_targets(params: FaceParams, geo: dict[str, Any]) -> list:
     """The shape targets beyond sex: the base-head corrections (``shape``), then the brow variant."""
     t = geo["variants"]["brow"]["targets"]
     base = [(e["target"], float(e["weight"])) for e in geo["shape"]["targets"]]
-    return base + basehead.brow_targets(params.brow_left, params.brow_right, t["up"], t["down"])
+    return base + basehead.brow_targets(params.brow_left, params.brow_right, t["up"], t["down"]) + list(params.fit)
 
 
 def masseter_scale(params: FaceParams, geo: dict[str, Any]) -> float:
@@ -312,8 +312,11 @@ def _structure(sid: str, info: StructureInfo, bt: Built, source: str) -> Structu
 
 
 # -- cache ---------------------------------------------------------------------------------------
-def _manifest_params(p: FaceParams) -> dict[str, float]:
-    return {"sex": p.sex, "masseter": p.masseter, "brow_left": p.brow_left, "brow_right": p.brow_right}
+def _manifest_params(p: FaceParams) -> dict[str, Any]:
+    out: dict[str, Any] = {"sex": p.sex, "masseter": p.masseter, "brow_left": p.brow_left, "brow_right": p.brow_right}
+    if p.fit:
+        out["fit"] = [[n, w] for n, w in p.fit]
+    return out
 
 
 def save_model(model: FaceModel, folder: Path) -> None:

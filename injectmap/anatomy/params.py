@@ -12,7 +12,7 @@ and 0.45 are one face, not three. ``FaceParams`` itself keeps what it is given (
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,8 @@ class FaceParams:
     masseter: float = 0.0
     brow_left: float = 0.0
     brow_right: float = 0.0
+    #: a fitted face (``injectmap face fit``): its CC0 targets and weights, added to the others
+    fit: tuple[tuple[str, float], ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         checks = {"sex": (0.0, 1.0), "masseter": (-1.0, 1.0), "brow_left": (-1.0, 1.0), "brow_right": (-1.0, 1.0)}
@@ -90,6 +92,16 @@ class FaceParams:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
                 raise FaceParamsError(f"face parameter {key} must be a number from {lo:g} to {hi:g}, got {v!r}")
             object.__setattr__(self, key, round(float(v), 2))
+        fit = []
+        for entry in self.fit:
+            if not isinstance(entry, (tuple, list)) or len(entry) != 2 or not isinstance(entry[0], str):
+                raise FaceParamsError("a fitted face's targets must be (target, weight) pairs")
+            w = entry[1]
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or not 0 <= w <= 1:
+                raise FaceParamsError(f"the fitted target {entry[0]!r} has weight {w!r}, not from 0 to 1")
+            if round(float(w), 5):
+                fit.append((entry[0], round(float(w), 5)))
+        object.__setattr__(self, "fit", tuple(sorted(fit)))
 
     def quantised(self) -> FaceParams:
         """These parameters rounded to the steps of ``data/face_cache.yaml`` (the face that is built).
@@ -102,7 +114,7 @@ class FaceParams:
         steps = face_cache_settings().steps
         lims = {"sex": (0.0, 1.0)}
         return FaceParams(**{k: _on_step(getattr(self, k), steps[k].step, *lims.get(k, (-1.0, 1.0)))
-                             for k in ("sex", *SHAPE_KEYS)})
+                             for k in ("sex", *SHAPE_KEYS)}, fit=self.fit)
 
     @property
     def is_quantised(self) -> bool:
@@ -114,7 +126,18 @@ class FaceParams:
         return self == FaceParams()
 
     @property
+    def fit_id(self) -> str:
+        """The fitted face's id (the SHA-256 of its targets), or "" for a face without a fit."""
+        if not self.fit:
+            return ""
+        from injectmap.anatomy.fit.facefile import face_id
+
+        return face_id(self.fit)
+
+    @property
     def name(self) -> str:
+        if self.fit:
+            return f"{FaceParams(self.sex, self.masseter, self.brow_left, self.brow_right).name}-fit-{self.fit_id[:16]}"
         if self.is_default:
             return "default"
         parts = [f"sex{self.sex:.2f}"]
@@ -126,13 +149,24 @@ class FaceParams:
 
     @classmethod
     def from_plan_model(cls, model: Any) -> FaceParams:
-        """From a plan's ``model`` (``planning.plan.Model`` or its dict form): sex and shape."""
+        """From a plan's ``model`` (``planning.plan.Model`` or its dict form): sex, shape and the fitted
+        face (``face``: the path of a ``*.face.json``, absolute or relative to the working folder)."""
         if model is None:
             return cls()
         if isinstance(model, dict):
-            sex, shape = model.get("sex"), model.get("shape") or {}
+            sex, shape, face = model.get("sex"), model.get("shape") or {}, model.get("face")
         else:
-            sex, shape = model.sex, dict(model.shape or ())
+            sex, shape, face = model.sex, dict(model.shape or ()), getattr(model, "face", None)
+        fit: tuple[tuple[str, float], ...] = ()
+        if face:
+            from injectmap.anatomy.fit.facefile import FaceFileError, read
+
+            try:
+                fit = read(Path(face)).targets
+            except FileNotFoundError:
+                raise FaceParamsError(f"model.face: the face file {Path(face).name!r} was not found") from None
+            except FaceFileError as exc:
+                raise FaceParamsError(f"model.face: {exc}") from None
         if isinstance(sex, str):
             sex = {"female": 0.0, "male": 1.0}.get(sex)
             if sex is None:
@@ -140,4 +174,4 @@ class FaceParams:
         unknown = sorted(set(shape) - set(SHAPE_KEYS))
         if unknown:
             raise FaceParamsError(f"model.shape has unknown parameters {unknown}; known: {list(SHAPE_KEYS)}")
-        return cls(sex=0.5 if sex is None else float(sex), **{k: float(v) for k, v in shape.items()})
+        return cls(sex=0.5 if sex is None else float(sex), **{k: float(v) for k, v in shape.items()}, fit=fit)

@@ -27,7 +27,7 @@ Decisions beyond CONTRACTS (version 1):
   at most 5. ``depth_mm``: 0 to 40. Offsets: -100 to 100 mm. Coordinates: -500 to 500 mm.
   ``angle_deg``: 0 to 89 and needs ``toward`` (and the reverse). ``direction``, ``angle_deg`` and
   ``tip_mm`` exclude each other.
-- ``model``: ``{name?: str, sex?: 0..1 or "female"/"male", shape?: {name: -1..1}}``, the shape names
+- ``model``: ``{name?: str, face?: path of a *.face.json, sex?: 0..1 or "female"/"male", shape?: {name: -1..1}}``, the shape names
   those the face builder knows (``anatomy.params.SHAPE_KEYS``: masseter, brow_left, brow_right).
 - The checks that need the face (an entry more than 15 mm from the skin, a needle whose tip or shaft
   leaves the body or whose tip passes the bone, an explicit tip beyond the 40 mm depth limit) are made by
@@ -295,6 +295,8 @@ class Model:
     name: str | None = None
     sex: float | str | None = None
     shape: tuple[tuple[str, float], ...] | None = None
+    #: the path of a fitted face's ``*.face.json`` (``injectmap face fit``)
+    face: str | None = None
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,7 @@ def _point(f: PointFile) -> Point:
 
 def _model(f: ModelFile) -> Model:
     shape = tuple(f.shape.items()) if f.shape is not None else None
-    return Model(name=f.name, sex=f.sex, shape=shape)
+    return Model(name=f.name, sex=f.sex, shape=shape, face=f.face)
 
 
 def _plan(f: PlanFile) -> Plan:
@@ -450,6 +452,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             m["sex"] = plan.model.sex
         if plan.model.shape is not None:
             m["shape"] = dict(plan.model.shape)
+        if plan.model.face is not None:
+            m["face"] = plan.model.face
         d["model"] = m
     if plan.sessions is not None:
         d["sessions"] = [

@@ -505,6 +505,8 @@ class ModelFile(_Record):
     """The face variant a plan was made on (all optional)."""
 
     name: text(200) = _ABSENT  # type: ignore[valid-type]
+    #: a fitted face (``injectmap face fit``): the path of its ``*.face.json``
+    face: text(500) = _ABSENT  # type: ignore[valid-type]
     sex: Annotated[Literal["female", "male"] | Annotated[float, Field(ge=0, le=1)],
                    WrapValidator(_check_sex)] = _ABSENT
     shape: Annotated[dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[float, Field(ge=-1, le=1)]],

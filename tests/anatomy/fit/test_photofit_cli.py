@@ -1,0 +1,55 @@
+"""``injectmap face fit`` on a real photograph nobody here made: the astronaut portrait bundled in
+scikit-image (Eileen Collins, NASA, public domain)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mediapipe")
+skdata = pytest.importorskip("skimage.data")
+
+pytestmark = [pytest.mark.variants, pytest.mark.xdist_group("photofit")]
+
+
+@pytest.fixture(scope="module")
+def astronaut(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("photos") / "astronaut.png"
+    Image.fromarray(skdata.astronaut()).save(path)
+    return path
+
+
+def test_the_astronaut_fits_from_the_command_line(astronaut: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from injectmap.cli import main
+
+    out = tmp_path / "astronaut.face.json"
+    assert main(["face", "fit", "--photo", str(astronaut), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "residuals per landmark: median" in text and "caveat:" in text and "population anatomy" in text
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    face = json.loads(out.read_text())
+    assert face["kind"] == "injectmap-face" and len(face["residuals_mm"]["per_landmark"]) == 468
+    assert face["residuals_mm"]["median"] < 3.0
+    assert 25.0 < face["scale"]["intercanthal_mm"] < 40.0
+    assert face["sources"][0]["role"] == "front" and len(face["sources"][0]["sha256"]) == 64
+    assert str(astronaut) not in out.read_text()  # the photo's path is not kept, only its hash
+    assert face["targets"], "a real face differs from the average head"
+
+
+def test_a_refused_photo_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    from injectmap.cli import main
+
+    blank = tmp_path / "wall.png"
+    Image.fromarray(np.full((400, 400, 3), 128, dtype=np.uint8)).save(blank)
+    assert main(["face", "fit", "--photo", str(blank), "-o", str(tmp_path / "x.face.json")]) == 2
+    assert "no face" in capsys.readouterr().err
+    assert not (tmp_path / "x.face.json").exists()

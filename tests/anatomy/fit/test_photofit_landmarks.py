@@ -1,0 +1,96 @@
+"""Face Mesh from the mediapipe wheel: offline, 478 landmarks, and the photo's refusals."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mediapipe")
+
+from injectmap.anatomy.fit.landmarks import N_LANDMARKS, FitRefused, detect, model_file  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def portrait() -> np.ndarray:
+    from injectmap.anatomy.fit.synthetic import make_patient
+
+    return make_patient(0).image
+
+
+def test_the_model_ships_inside_the_wheel() -> None:
+    path = model_file()
+    assert path.name == "face_landmark.tflite" and path.stat().st_size > 1_000_000
+    assert "site-packages" in str(path) or "mediapipe" in str(path)
+
+
+def test_landmarks_run_with_the_network_blocked(portrait: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        opened.append(args)
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    lm = detect(portrait)
+    assert lm.pixels.shape == (N_LANDMARKS, 2)
+    assert not opened
+    h, w = portrait.shape[:2]
+    assert (lm.pixels[:, 0] > 0).all() and (lm.pixels[:, 0] < w).all()
+    # the subject's left eye is on the image's right
+    assert lm.pixels[473, 0] > lm.pixels[468, 0]
+
+
+def test_no_face_is_refused() -> None:
+    rng = np.random.default_rng(1)
+    with pytest.raises(FitRefused, match="no face"):
+        detect((rng.random((480, 480, 3)) * 255).astype(np.uint8))
+
+
+def test_a_dark_photo_is_refused(portrait: np.ndarray) -> None:
+    with pytest.raises(FitRefused, match="too dark"):
+        detect((portrait.astype(float) * 0.12).astype(np.uint8))
+
+
+def test_a_small_face_is_refused(portrait: np.ndarray) -> None:
+    from PIL import Image
+
+    h, w = portrait.shape[:2]
+    small = np.asarray(Image.fromarray(portrait).resize((w // 5, h // 5)))
+    canvas = np.full_like(portrait, 96)
+    canvas[:small.shape[0], :small.shape[1]] = small
+    with pytest.raises(FitRefused, match="too small|no face"):
+        detect(canvas)
+
+
+def test_several_faces_are_refused(portrait: np.ndarray) -> None:
+    two = np.concatenate([portrait, portrait], axis=1)
+    with pytest.raises(FitRefused, match="2 faces"):
+        detect(two)
+
+
+def test_a_face_turned_too_far_is_refused() -> None:
+    from injectmap.anatomy.fit.synthetic import make_patient
+
+    img = make_patient(0, yaw_deg=60).image
+    with pytest.raises(FitRefused, match="turned|no face"):
+        detect(img)
+
+
+def test_closed_eyes_are_refused(portrait: np.ndarray) -> None:
+    lm = detect(portrait)
+    img = portrait.copy()
+    # paint the lid skin over both eye openings
+    skin = np.median(img[int(lm.pixels[1, 1]) - 5:int(lm.pixels[1, 1]) + 5, int(lm.pixels[1, 0]) - 30:int(lm.pixels[1, 0]) - 20]
+                     .reshape(-1, 3), axis=0)
+    for ids in ((33, 133, 159, 145), (263, 362, 386, 374)):
+        p = lm.pixels[list(ids)]
+        x0, y0 = p.min(axis=0).astype(int) - 3
+        x1, y1 = p.max(axis=0).astype(int) + 3
+        img[y0:y1, x0:x1] = skin
+        img[(y0 + y1) // 2, x0:x1] = (skin * 0.6).astype(np.uint8)  # the lash line
+    with pytest.raises(FitRefused, match="closed|no face"):
+        detect(img)

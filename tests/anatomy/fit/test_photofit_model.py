@@ -1,0 +1,101 @@
+"""A fitted face is a face: a plan's ``model.face`` names a face file, the builder builds it by its
+hash in the cache, and every layer follows the fitted skin (synthetic truth vs its fit, built whole)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from injectmap.anatomy.fit import facefile
+from injectmap.anatomy.params import FaceParams, FaceParamsError
+
+TARGETS = [("nose/nose-scale-vert-incr.target.gz", 0.4), ("chin/chin-prominent-incr.target.gz", 0.3)]
+
+
+def _face_file(tmp_path: Path, targets: list[tuple[str, float]]) -> Path:
+    path = tmp_path / "p.face.json"
+    facefile.write(facefile.make(targets, [], [1.0], {}), path)
+    return path
+
+
+def test_a_plan_model_names_a_face_file(tmp_path: Path) -> None:
+    path = _face_file(tmp_path, TARGETS)
+    p = FaceParams.from_plan_model({"sex": 0.5, "face": str(path)})
+    assert p.fit == tuple(sorted(TARGETS))
+    assert p.name == f"default-fit-{facefile.face_id(TARGETS)[:16]}"
+    assert p.quantised().fit == p.fit and p.quantised().name == p.name
+    assert not p.is_default
+    from injectmap.anatomy.cache import FACE_FOLDER
+    from injectmap.anatomy.model import inputs_sha256
+
+    assert FACE_FOLDER.match(p.name)
+    assert inputs_sha256(p) != inputs_sha256(FaceParams())
+
+
+def test_a_plan_file_keeps_its_face_key(tmp_path: Path) -> None:
+    from injectmap.planning.plan import parse_plan, plan_to_dict
+
+    raw = {"format": "injectmap-plan", "version": 1,
+           "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+           "points": [], "model": {"face": "patient.face.json"}}
+    plan = parse_plan(raw)
+    assert plan.model is not None and plan.model.face == "patient.face.json"
+    assert plan_to_dict(plan)["model"] == {"face": "patient.face.json"}
+
+
+def test_a_missing_or_bad_face_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FaceParamsError, match="not found"):
+        FaceParams.from_plan_model({"face": str(tmp_path / "nope.face.json")})
+    bad = tmp_path / "bad.face.json"
+    bad.write_text(json.dumps({"kind": "injectmap-face", "version": 1, "targets": [["x/y.target.gz", 0.1]]}))
+    with pytest.raises(FaceParamsError, match="unknown shape target"):
+        FaceParams.from_plan_model({"face": str(bad)})
+
+
+KEY_VESSELS = ("facial_artery", "angular_artery", "supratrochlear_artery", "supraorbital_artery",
+               "superficial_temporal_artery")
+FORAMINA = ("supraorbital_notch", "infraorbital_foramen", "mental_foramen")
+
+
+@pytest.mark.variants
+@pytest.mark.xdist_group("photofit")
+@pytest.mark.timeout(1500)
+def test_the_fitted_face_places_vessels_and_foramina_near_the_truth() -> None:
+    pytest.importorskip("mediapipe")
+    from injectmap.anatomy.fit.basis import face_basis
+    from injectmap.anatomy.fit.landmarks import detect
+    from injectmap.anatomy.fit.photo import View, fit_views
+    from injectmap.anatomy.fit.synthetic import make_patient
+    from injectmap.anatomy.model import load_model
+
+    s = make_patient(11)
+    res = fit_views([View(detect(s.image), s.camera.focal_px)])
+    truth = load_model(params=FaceParams(fit=tuple(face_basis().targets(s.weights))))
+    fitted = load_model(params=FaceParams(fit=tuple(res.targets)))
+    assert truth.name.startswith("default-fit-") and fitted.name != truth.name
+    # the skin follows the fit: the fitted skin differs from the default face's
+    skin_names = [k for k in truth.landmarks if k in fitted.landmarks and "foramen" not in k and "notch" not in k]
+    lt = np.array([truth.landmarks[k] for k in skin_names])
+    lf = np.array([fitted.landmarks[k] for k in skin_names])
+    shift = (lt - lf).mean(axis=0)  # where the face sits on the skull's midline is not seen in a photo
+    skin_err = float(np.median(np.linalg.norm(lf + shift - lt, axis=1)))
+    foramina = [f"{f}_{side}" for f in FORAMINA for side in ("left", "right")]
+    foramen_err = max(float(np.linalg.norm(fitted.landmarks[k] + shift - truth.landmarks[k])) for k in foramina)
+    vessel_err = 0.0
+    from scipy.spatial import cKDTree
+
+    for v in KEY_VESSELS:
+        for side in ("left", "right"):
+            a = truth.structures[f"{v}_{side}"].centreline
+            b = fitted.structures[f"{v}_{side}"].centreline
+            assert a is not None and b is not None
+            d, _ = cKDTree(b + shift).query(a)
+            vessel_err = max(vessel_err, float(np.median(d)))
+    print(f"skin landmarks median {skin_err:.2f} mm, foramina max {foramen_err:.2f} mm, "
+          f"key vessels' median distance max {vessel_err:.2f} mm")
+    assert skin_err <= 2.0
+    assert foramen_err <= 3.0
+    assert vessel_err <= 3.0
