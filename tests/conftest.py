@@ -91,12 +91,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             proc.wait()
 
 
+#: browser test modules that start a server of their own instead of the shared one
+OWN_SERVER_MODULES = frozenset({"test_course_of_treatment", "test_first_page", "test_security", "test_server_memory",
+                                "test_autosave_logins"})
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The browser tests share one app server and one chromium per process: one xdist group."""
+    """The browser tests share one app server and one chromium per process: one xdist group. The modules
+    that start servers of their own (logins, databases, memory) form a second group, so the two long runs
+    go to two workers side by side instead of one after the other."""
     for item in items:
-        if TESTS / "browser" in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.xdist_group("browser"))
+        path = Path(str(item.fspath))
+        if TESTS / "browser" in path.parents:
+            group = "browser-own-server" if path.stem in OWN_SERVER_MODULES else "browser"
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
