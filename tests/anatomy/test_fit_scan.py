@@ -116,32 +116,50 @@ class Outcome:
     score: Score
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory) -> dict[str, Outcome]:
+class Outcomes:
+    """The synthetic patients' scans and fits, each made on first use (so each test's set-up makes
+    at most one: a fit is ~10 s of CPU, but minutes of wall time on a loaded machine)."""
+
+    def __init__(self, folder) -> None:
+        self.folder = folder
+        self.done: dict[str, Outcome] = {}
+
+    def __getitem__(self, name: str) -> Outcome:
+        if name not in self.done:
+            self.done[name] = _make(next(c for c in CASES if c.name == name), self.folder)
+        return self.done[name]
+
+    def items(self):
+        return [(c.name, self[c.name]) for c in CASES]
+
+
+def _make(c: Case, folder) -> Outcome:
     from injectmap.anatomy.scan.fit import template_landmarks
 
-    out = {}
-    folder = tmp_path_factory.mktemp("scans")
-    for c in CASES:
-        scan = scan_of(random_patient(c.seed), c.seed, units=c.units)
-        path = write_scan(scan, folder, c.name, c.fmt)
-        picked = None
-        if c.picked_landmarks:  # a user's clicks: the true points with 1 mm of picking error
-            lm = template_landmarks()
-            truth = scan.truth_in_scan_mm(patient_points(scan.patient, lm))
-            rng = np.random.default_rng(c.seed)
-            s = 0.001 if c.units == "m" else 1.0
-            picked = {k: (truth[lm.names.index(k)] + rng.normal(0.0, 1.0 / np.sqrt(3), 3)) * s for k in PICKED}
-        fit = fit_scan(path, landmarks=picked)
-        out[c.name] = Outcome(c, scan, fit, score(fit, scan))
-        sc = out[c.name].score
-        print(f"\n{c.name}: fit {fit.seconds['total']:.1f} s {({k: round(v, 1) for k, v in fit.seconds.items()})}, "
-              f"landmarks median {sc.landmark_median_all_mm:.2f} mm "
-              f"(template {np.median(list(sc.landmark_template_mm.values())):.2f}), "
-              f"residual {fit.residual_median_mm:.2f}/{fit.residual_p90_mm:.2f} mm, coverage {fit.coverage:.2f}, "
-              f"foramina {({k: round(v, 2) for k, v in sc.foramina_mm.items()})}, "
-              f"vessels p95 {({k: round(v, 2) for k, v in {**_vessel_p95(sc, False), **_vessel_p95(sc, True)}.items()})}")
-    return out
+    scan = scan_of(random_patient(c.seed), c.seed, units=c.units)
+    path = write_scan(scan, folder, c.name, c.fmt)
+    picked = None
+    if c.picked_landmarks:  # a user's clicks: the true points with 1 mm of picking error
+        lm = template_landmarks()
+        truth = scan.truth_in_scan_mm(patient_points(scan.patient, lm))
+        rng = np.random.default_rng(c.seed)
+        s = 0.001 if c.units == "m" else 1.0
+        picked = {k: (truth[lm.names.index(k)] + rng.normal(0.0, 1.0 / np.sqrt(3), 3)) * s for k in PICKED}
+    fit = fit_scan(path, landmarks=picked)
+    o = Outcome(c, scan, fit, score(fit, scan))
+    sc = o.score
+    print(f"\n{c.name}: fit {fit.seconds['total']:.1f} s {({k: round(v, 1) for k, v in fit.seconds.items()})}, "
+          f"landmarks median {sc.landmark_median_all_mm:.2f} mm "
+          f"(template {np.median(list(sc.landmark_template_mm.values())):.2f}), "
+          f"residual {fit.residual_median_mm:.2f}/{fit.residual_p90_mm:.2f} mm, coverage {fit.coverage:.2f}, "
+          f"foramina {({k: round(v, 2) for k, v in sc.foramina_mm.items()})}, "
+          f"vessels p95 {({k: round(v, 2) for k, v in {**_vessel_p95(sc, False), **_vessel_p95(sc, True)}.items()})}")
+    return o
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> Outcomes:
+    return Outcomes(tmp_path_factory.mktemp("scans"))
 
 
 names = [c.name for c in CASES]
@@ -150,6 +168,7 @@ names = [c.name for c in CASES]
 @pytest.mark.parametrize("name", names)
 @pytest.mark.variants
 @pytest.mark.xdist_group("scan_fit")
+@pytest.mark.timeout(2700)
 def test_units_are_detected_and_reported(outcomes, name: str) -> None:
     o = outcomes[name]
     assert o.fit.units == o.case.units
@@ -160,6 +179,7 @@ def test_units_are_detected_and_reported(outcomes, name: str) -> None:
 @pytest.mark.parametrize("name", names)
 @pytest.mark.variants
 @pytest.mark.xdist_group("scan_fit")
+@pytest.mark.timeout(2700)
 def test_the_fit_recovers_the_landmarks_within_1mm_median(outcomes, name: str) -> None:
     s = outcomes[name].score
     assert s.landmark_median_all_mm <= 1.0, s.landmark_mm
@@ -185,6 +205,7 @@ def _vessel_p95(s: Score, forehead: bool) -> dict[str, float]:
 @pytest.mark.parametrize("name", names)
 @pytest.mark.variants
 @pytest.mark.xdist_group("scan_fit")
+@pytest.mark.timeout(2700)
 def test_mid_and_lower_face_foramina_and_vessels_within_3mm(outcomes, name: str) -> None:
     s = outcomes[name].score
     foramina = {k: e for k, e in s.foramina_mm.items() if k.rsplit("_", 1)[0] not in FOREHEAD}
@@ -197,9 +218,11 @@ def test_mid_and_lower_face_foramina_and_vessels_within_3mm(outcomes, name: str)
 
 @pytest.mark.variants
 @pytest.mark.xdist_group("scan_fit")
+@pytest.mark.timeout(2700)
 @pytest.mark.xfail(strict=True, reason=(
-    "measured 95th percentiles of 4-7.6 mm on the forehead's arteries (supratrochlear 7.6 mm with picked "
-    "landmarks, supraorbital 5.7 mm, frontal branch 5.3 mm) and up to 4.3 mm at the supraorbital notch: "
+    "measured 95th percentiles up to 7.7 mm on the forehead's arteries (supraorbital 2.1-7.7 mm, "
+    "supratrochlear 0.3-7.6 mm, frontal branch 2.6-4.8 mm over the three patients) and up to 4.5 mm at the "
+    "supraorbital notch: "
     "with no texture, the fit cannot tell how far a smooth forehead is stretched upward (docs/scan-fit.md)"))
 def test_forehead_foramen_and_vessels_within_3mm(outcomes) -> None:
     worst = {}
@@ -213,6 +236,7 @@ def test_forehead_foramen_and_vessels_within_3mm(outcomes) -> None:
 @pytest.mark.parametrize("name", names)
 @pytest.mark.variants
 @pytest.mark.xdist_group("scan_fit")
+@pytest.mark.timeout(2700)
 def test_what_the_scan_lacks_stays_the_template(outcomes, name: str) -> None:
     o = outcomes[name]
     t = o.fit.template
@@ -237,6 +261,7 @@ def test_what_the_scan_lacks_stays_the_template(outcomes, name: str) -> None:
 @pytest.mark.parametrize("name", names)
 @pytest.mark.variants
 @pytest.mark.xdist_group("scan_fit")
+@pytest.mark.timeout(2700)
 def test_residuals_are_reported_and_small(outcomes, name: str) -> None:
     o = outcomes[name]
     assert 0.0 < o.fit.residual_median_mm < 0.5
