@@ -218,3 +218,41 @@ def make_patient(seed: int, yaw_deg: float = 0.0, light: str = "front", pitch_de
     verts = basis.shape(w)
     cam = Camera.portrait(verts, width, height, distance_mm, focal_35mm, yaw_deg, pitch_deg)
     return Synthetic(render(verts, cam, light, basis=basis), cam, w, verts)
+
+
+def truth_beside_fit(seed: int = 11, yaw_deg: float = 10.0, light: str = "left") -> np.ndarray:
+    """A picture for the docs: a synthetic patient's photo (the truth, left) beside its fit rendered by
+    the recovered camera (right), the Face Mesh landmarks in green on the photo and the fitted
+    landmarks' projections in magenta on both."""
+    import cv2
+
+    from injectmap.anatomy.fit.landmarks import detect
+    from injectmap.anatomy.fit.photo import View, fit_views, landmark_points
+
+    s = make_patient(seed, yaw_deg=yaw_deg, light=light)
+    lm = detect(s.image)
+    res = fit_views([View(lm, s.camera.focal_px)])
+    cam = res.cameras[0]
+    fitted = render(face_basis().shape(res.weights), cam, light)
+    proj = cam.project(landmark_points(res.weights))
+    left, right = s.image.copy(), fitted.copy()
+    for p in lm.pixels[:468]:
+        cv2.circle(left, (int(p[0]), int(p[1])), 1, (40, 220, 40), -1)
+    for img in (left, right):
+        for p in proj:
+            cv2.circle(img, (int(p[0]), int(p[1])), 1, (230, 40, 200), -1)
+    both = np.concatenate([left, right], axis=1)
+    y0, y1 = int(lm.pixels[:, 1].min()) - 60, int(lm.pixels[:, 1].max()) + 40
+    both = both[max(y0, 0):y1]
+    for text, x in (("synthetic patient (truth)", 10), ("its fit, seen by the recovered camera", s.image.shape[1] + 10)):
+        cv2.putText(both, text, (x, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+    return both
+
+
+if __name__ == "__main__":
+    import sys
+
+    import cv2
+
+    out = truth_beside_fit()
+    cv2.imwrite(sys.argv[1], cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
