@@ -235,7 +235,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_face(args) -> int:
-    from injectmap.anatomy.fit.cli_face import cmd_face as run
+    from injectmap.cli_face import cmd_face as run
 
     return run(args)
 
@@ -260,6 +260,10 @@ def cmd_bench(args) -> int:
         from injectmap.viewer.bench import run_viewer_bench
 
         res.update(run_viewer_bench(clicks=args.clicks, expression_frames=args.expressions))
+    if args.fits:
+        from injectmap.anatomy.fit.bench import run_fit_bench
+
+        res.update(run_fit_bench(fits=args.fits))
     if args.format == "json":
         print(json.dumps(res, indent=1))
     else:
@@ -379,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="variant faces loaded and let go, with the process memory against its target (0: skip)")
     b.add_argument("--scan-fits", type=int, default=3,
                    help="fits of a synthetic patient's 3D scan, timed, against trimesh's nricp_amberg (0: skip)")
-    from injectmap.anatomy.fit.cli_face import add_parser as add_face_parser
+    b.add_argument("--fits", type=int, default=0,
+                   help="photo fits (injectmap face fit) timed, with a naive baseline (0: skip; needs the 'fit' extra)")
+    from injectmap.cli_face import add_parser as add_face_parser
 
     add_face_parser(sub)
     args = p.parse_args(argv)

@@ -408,7 +408,7 @@ def measure_face_memory(faces: int = 3) -> dict[str, float]:
         res: dict[str, float] = {"rss_idle_mb": round(rss_mb(), 1)}
         probes = []
         for i, face in enumerate(MEMORY_FACES[:faces]):
-            m = model_mod.load_model(params=FaceParams(**face))
+            m = model_mod.load_model(params=FaceParams(**face))  # type: ignore[arg-type]
             index = m.index  # built, as a session's analysis does
             probes.append(weakref.ref(m))
             res[f"rss_after_face_{i + 1}_mb"] = round(rss_mb(), 1)

@@ -27,8 +27,8 @@ Decisions beyond CONTRACTS (version 1):
   at most 5. ``depth_mm``: 0 to 40. Offsets: -100 to 100 mm. Coordinates: -500 to 500 mm.
   ``angle_deg``: 0 to 89 and needs ``toward`` (and the reverse). ``direction``, ``angle_deg`` and
   ``tip_mm`` exclude each other.
-- ``model``: ``{name?: str, face?: path of a *.face.json, sex?: 0..1 or "female"/"male", shape?: {name: -1..1}}``, the shape names
-  those the face builder knows (``anatomy.params.SHAPE_KEYS``: masseter, brow_left, brow_right).
+- ``model``: ``{name?: str, face?: a *.face.json's path, sex?: 0..1 or "female"/"male", shape?: {name: -1..1}}``,
+  the shape names those the face builder knows (``anatomy.params.SHAPE_KEYS``: masseter, brow_left, brow_right).
 - The checks that need the face (an entry more than 15 mm from the skin, a needle whose tip or shaft
   leaves the body or whose tip passes the bone, an explicit tip beyond the 40 mm depth limit) are made by
   ``injectmap.planning.analysis.placement_issues`` (limits in rules.yaml and placement.yaml);

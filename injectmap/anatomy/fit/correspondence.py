@@ -26,7 +26,8 @@ N_FACE = 468
 CALIBRATION_YAWS = (0.0, -15.0, 15.0)
 
 
-def ray_mesh(origin: np.ndarray, dirs: np.ndarray, verts: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ray_mesh(origin: np.ndarray, dirs: np.ndarray, verts: np.ndarray,
+             tris: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The first hit of each ray on a triangle mesh (Moller-Trumbore, vectorised).
 
     Returns

@@ -73,7 +73,7 @@ class Landmarks:
         """The lid gap over the eye's width (0 closed, about 0.3 open)."""
         up, lo, med, lat = LIDS[side]
         p = self.pixels
-        return float(np.linalg.norm(p[up] - p[lo]) / max(np.linalg.norm(p[med] - p[lat]), 1e-6))
+        return float(np.linalg.norm(p[up] - p[lo])) / max(float(np.linalg.norm(p[med] - p[lat])), 1e-6)
 
     def yaw_deg(self) -> float:
         """A rough head turn from the landmarks (positive: the face turns toward its own left, i.e. the

@@ -165,7 +165,8 @@ def _pose_step(view: View, model: _Model, w: np.ndarray, pose: np.ndarray) -> np
     return least_squares(res, pose, method="lm", x_scale="jac").x
 
 
-def _shape_step(views: list[View], model: _Model, poses: list[np.ndarray], ridge: float) -> np.ndarray:
+def _shape_step(views: list[View], model: _Model, poses: list[np.ndarray], ridge: float,
+                naive: bool = False) -> np.ndarray:
     k = model.d.shape[0]
     rows_a, rows_b = [], []
     for view, pose in zip(views, poses, strict=True):
@@ -183,6 +184,11 @@ def _shape_step(views: list[View], model: _Model, poses: list[np.ndarray], ridge
             rows_b.append(b)
     a = np.vstack(rows_a)
     b = np.concatenate(rows_b)
+    if naive:  # the bench's baseline: scipy's general bounded solver on the stacked rows
+        from scipy.optimize import lsq_linear
+
+        aa = np.vstack([a, np.sqrt(ridge) * np.eye(k)])
+        return lsq_linear(aa, np.concatenate([b, np.zeros(k)]), bounds=(0.0, 1.0), method="trf").x
     return bounded_ridge(a.T @ a, a.T @ b, ridge)
 
 
@@ -208,8 +214,9 @@ def bounded_ridge(ata: np.ndarray, atb: np.ndarray, ridge: float, iterations: in
     return w
 
 
-def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None) -> FitResult:
-    """Fit the face to one or more photos' landmarks (the first is the front photo)."""
+def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None, naive: bool = False) -> FitResult:
+    """Fit the face to one or more photos' landmarks (the first is the front photo); ``naive`` solves
+    the shape step with scipy's general bounded least squares (the bench's baseline)."""
     if not views:
         raise ValueError("no photo to fit")
     basis = face_basis()
@@ -221,7 +228,7 @@ def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None
     poses = [_initial_pose(v, model, w) for v in views]
     for _ in range(iterations):
         poses = [_pose_step(v, model, w, p) for v, p in zip(views, poses, strict=True)]
-        w = _shape_step(views, model, poses, lam)
+        w = _shape_step(views, model, poses, lam, naive)
     poses = [_pose_step(v, model, w, p) for v, p in zip(views, poses, strict=True)]
     cams = [_camera(v, p) for v, p in zip(views, poses, strict=True)]
     pts = model.points(w)
@@ -247,24 +254,6 @@ def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None
 def landmark_points(weights: np.ndarray) -> np.ndarray:
     """The 468 Face Mesh landmarks' 3D points (mm, the file's frame) of a face with these weights."""
     return _Model(face_basis()).points(np.asarray(weights, dtype=float))
-
-
-def read_photo(path: Path) -> tuple[np.ndarray, float | None]:
-    """A photo as (h, w, 3) uint8 RGB (EXIF orientation applied) and its EXIF 35 mm-equivalent focal
-    length, if it has one."""
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        exif = im.getexif()
-        focal = None
-        try:
-            sub = exif.get_ifd(0x8769)
-            val = sub.get(0xA405)  # FocalLengthIn35mmFilm
-            focal = float(val) if val else None
-        except Exception:  # noqa: BLE001 - unreadable EXIF: no focal length
-            focal = None
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        return np.asarray(im), focal
 
 
 def fit_images(images: list[np.ndarray], focal_35mm: list[float | None] | None = None,

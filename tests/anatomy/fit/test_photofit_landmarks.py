@@ -84,8 +84,8 @@ def test_closed_eyes_are_refused(portrait: np.ndarray) -> None:
     lm = detect(portrait)
     img = portrait.copy()
     # paint the lid skin over both eye openings
-    skin = np.median(img[int(lm.pixels[1, 1]) - 5:int(lm.pixels[1, 1]) + 5, int(lm.pixels[1, 0]) - 30:int(lm.pixels[1, 0]) - 20]
-                     .reshape(-1, 3), axis=0)
+    nx, ny = int(lm.pixels[1, 0]), int(lm.pixels[1, 1])
+    skin = np.median(img[ny - 5:ny + 5, nx - 30:nx - 20].reshape(-1, 3), axis=0)
     for ids in ((33, 133, 159, 145), (263, 362, 386, 374)):
         p = lm.pixels[list(ids)]
         x0, y0 = p.min(axis=0).astype(int) - 3

@@ -1,10 +1,13 @@
-"""``injectmap face fit``: fit the layered face to photos and write a ``*.face.json``."""
+"""``injectmap face fit``: fit the layered face to photos and write a ``*.face.json`` (the photos are read
+here, with Pillow: the anatomy layer takes arrays)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+import numpy as np
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def cmd_face(args: argparse.Namespace) -> int:
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.landmarks import FitRefused
-    from injectmap.anatomy.fit.photo import fit_images, read_photo
+    from injectmap.anatomy.fit.photo import fit_images
 
     if len(args.photo) > 3:
         print("injectmap face fit: at most three photos (front, left, right)", file=sys.stderr)
@@ -45,8 +48,6 @@ def cmd_face(args: argparse.Namespace) -> int:
     except FitRefused as exc:
         print(f"injectmap face fit: photo refused: {exc}", file=sys.stderr)
         return 2
-    import numpy as np
-
     resid = np.concatenate(res.residuals_mm)
     face = facefile.make(res.targets, sources, list(res.residuals_mm[0]), res.scale)
     facefile.write(face, args.output)
@@ -61,3 +62,21 @@ def cmd_face(args: argparse.Namespace) -> int:
               "wide-angle lens close to the face, or an iris misread)")
     print(f"caveat: {facefile.CAVEAT}")
     return 0
+
+
+def read_photo(path: Path) -> tuple[np.ndarray, float | None]:
+    """A photo as (h, w, 3) uint8 RGB (EXIF orientation applied) and its EXIF 35 mm-equivalent focal
+    length, if it has one."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        exif = im.getexif()
+        focal = None
+        try:
+            sub = exif.get_ifd(0x8769)
+            val = sub.get(0xA405)  # FocalLengthIn35mmFilm
+            focal = float(val) if val else None
+        except Exception:  # noqa: BLE001 - unreadable EXIF: no focal length
+            focal = None
+        rgb = ImageOps.exif_transpose(im).convert("RGB")
+        return np.asarray(rgb), focal
