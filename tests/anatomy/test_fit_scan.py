@@ -273,3 +273,19 @@ def test_residuals_are_reported_and_small(outcomes, name: str) -> None:
         assert o.fit.alignment.startswith("landmarks")
     else:
         assert o.fit.alignment.startswith("geometric")
+
+
+@pytest.mark.variants
+@pytest.mark.bench
+@pytest.mark.xdist_group("scan_fit")
+def test_the_scan_bench_times_a_fit_and_scores_it() -> None:
+    """`injectmap bench --scan-fits N` (without its slow naive baseline here): a time, a CPU time, the
+    ratio to the 20 s target and the landmark error of the fit it timed."""
+    from injectmap.anatomy.scan.bench import run_scan_bench
+
+    res = run_scan_bench(repeats=1, baseline=False)
+    assert res["scan_fit_runs"] == 1
+    assert res["scan_fit_s_median"] > 0 and res["scan_fit_cpu_s_median"] > 0
+    assert res["scan_fit_over_target"] == pytest.approx(res["scan_fit_s_median"] / 20.0, abs=0.01)
+    assert 0 < res["scan_fit_landmark_median_mm"] < 2.0
+    assert "scan_fit_naive_nricp_s" not in res

@@ -95,7 +95,7 @@ def test_check_danger_exits_1(tmp_path: Path) -> None:
 
 @pytest.mark.bench
 def test_bench_reports_ratios_and_agreement() -> None:
-    p = run("bench", "--format", "json", "--repeats", "120", "--clicks", "6")
+    p = run("bench", "--format", "json", "--repeats", "120", "--clicks", "6", "--scan-fits", "0", "--fits", "0")
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
     for key in ("point_ms_median", "plan100_ms", "ratio_vs_trimesh", "ratio_vs_vtk", "viewer_click_ms_median",
