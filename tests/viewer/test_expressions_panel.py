@@ -33,10 +33,11 @@ def _open(app, **choice):
     return card
 
 
-def _changes(canvas: SceneCanvas) -> list[str]:
+def _changes(canvas: SceneCanvas) -> tuple[list[str], object]:
     seen: list[str] = []
-    canvas.param.watch(lambda e: seen.append(e.name), ["scene", "meshes", "camera", "labels"])
-    return seen
+    watcher = canvas.param.watch(lambda *events: seen.extend(e.name for e in events),
+                                 ["scene", "meshes", "camera", "labels"])
+    return seen, watcher
 
 
 def test_a_slider_frame_sends_only_the_skin_points(app) -> None:
@@ -45,8 +46,9 @@ def test_a_slider_frame_sends_only_the_skin_points(app) -> None:
     rest = app.app_scene.scene.rest_skin_points
     assert card.last_frame is not None
     # day 0: the face frowns as before treatment; the next day of the slider moves the skin only
-    seen = _changes(canvas)
+    seen, watcher = _changes(canvas)
     card.day_slider.value = 14
+    canvas.param.unwatch(watcher)
     assert card.day == 14 and card.last_frame.result.day == 14
     assert seen == ["meshes"], seen  # no scene, no camera, no labels: the blob alone
     assert canvas.last_update_kind == "points"
