@@ -107,3 +107,16 @@ def test_users_add_asks_twice_never_takes_the_password_as_an_argument(tmp_path: 
     assert res.returncode == 0 and res.stdout.split()[0] == "ana"
     res = _users_cli(["remove", "ana"], tmp_path, "")
     assert res.returncode == 0 and auth.load_users(tmp_path / "users.json").users == {}
+
+
+def test_a_password_that_names_a_file_is_only_a_password(tmp_path: Path, monkeypatch) -> None:
+    """Issue 11, item 7: a password that happened to name a file in the working directory was read as a
+    credentials file (not JSON: an error on every login; JSON: its users got in)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clinic-notes.txt").write_text("not JSON")
+    (tmp_path / "other-users.json").write_text(json.dumps({"eve": "eve's password"}))
+    path = tmp_path / "users.json"
+    auth.add_user(path, "ana", "clinic-notes.txt")
+    assert auth._check(path, "ana", "clinic-notes.txt")
+    assert not auth._check(path, "ana", "other-users.json")
+    assert not auth._check(path, "eve", "eve's password") and not auth._check(path, "eve", "other-users.json")
