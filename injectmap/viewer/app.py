@@ -37,6 +37,7 @@ from injectmap.viewer.layers_panel import LayerPanel
 from injectmap.viewer.layout import (
     BELOW_VIEW_STYLE,
     BODY_STYLE,
+    COLUMN_SHEETS,
     COLUMN_STYLE,
     PAGE_STYLE,
     PLAN_WIDTH,
@@ -132,13 +133,14 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         files.restore_offer,
         pn.Row(
             pn.Column(LayerPanel(state), expressions, structure_panel, files, patient, report, face, legend_card(),
-                      width=SIDE_WIDTH, css_classes=["side-column"], styles=COLUMN_STYLE),
+                      width=SIDE_WIDTH, css_classes=["side-column"], styles=COLUMN_STYLE, stylesheets=COLUMN_SHEETS),
             pn.Column(scene_view, pn.Column(disclaimer, clinician[1], sizing_mode="stretch_width",
                                             css_classes=["below-view"], styles=BELOW_VIEW_STYLE),
-                      sizing_mode="stretch_width", min_width=380, css_classes=["centre-column"], styles=COLUMN_STYLE),
+                      sizing_mode="stretch_width", min_width=380, css_classes=["centre-column"], styles=COLUMN_STYLE,
+                      stylesheets=COLUMN_SHEETS),
             pn.Column(_shown_from_mode(training, state, "training"),
                       _shown_from_mode(education, state, "patient education"), clinician[0],
-                      width=PLAN_WIDTH, css_classes=["plan-column"], styles=COLUMN_STYLE),
+                      width=PLAN_WIDTH, css_classes=["plan-column"], styles=COLUMN_STYLE, stylesheets=COLUMN_SHEETS),
             sizing_mode="stretch_width", styles=BODY_STYLE),
         sizing_mode="stretch_width", styles=PAGE_STYLE,
     )

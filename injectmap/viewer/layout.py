@@ -35,6 +35,10 @@ COLUMN_STYLE = {"height": "100%", "max-height": "100%", "min-height": "0", "over
                 "overflow-x": "hidden"}
 #: under the 3D view (the disclaimer and the findings): the centre column's height the view leaves,
 #: scrolling inside itself, so the view itself never scrolls out of sight
+#: the cards inside a scrolling column keep their own height: a flex item may otherwise shrink, or be capped
+#: by Bokeh's max-height of 100%, to the column's height, and its content then spills over the card below it
+#: (at 1366x768 the training card's buttons lay under the plan card and could not be clicked)
+COLUMN_SHEETS = [":host > * { flex-shrink: 0; max-height: none !important; }"]
 BELOW_VIEW_STYLE = {"flex": "1 1 0", "min-height": "0", "overflow-y": "auto", "overflow-x": "hidden"}
 
 
