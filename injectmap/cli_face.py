@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cmd_face(args: argparse.Namespace) -> int:
+    from injectmap.anatomy.basehead import file_sha256
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.landmarks import FitRefused
     from injectmap.anatomy.fit.photo import fit_images
@@ -42,7 +43,7 @@ def cmd_face(args: argparse.Namespace) -> int:
         images.append(img)
         focals.append(args.focal_35mm or f35)
         sources.append({"kind": "photo", "role": ("front", "oblique", "oblique")[i],
-                        "sha256": facefile.photo_sha256(path)})
+                        "sha256": file_sha256(path)})
     try:
         res = fit_images(images, focals)
     except FitRefused as exc:

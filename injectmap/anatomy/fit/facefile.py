@@ -80,12 +80,6 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def photo_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def make(targets: list[tuple[str, float]], sources: list[dict[str, str]], residuals_mm: list[float],
