@@ -69,7 +69,18 @@ def _site(pid: str) -> str:
 def test_the_calibration_plans_follow_the_book(results) -> None:
     points = [p for r in results.values() for p in r.points]
     assert len(points) == 28 and all(r.errors == () for r in results.values())
-    assert all(p.target_reached for p in points), [p.id for p in points if not p.target_reached]
+    missed = [p.id for p in points if p.target is not None and not p.target_reached]
+    assert not missed
+    # only the midline forehead point has no target: it treats the frontalis of both sides (label L4)
+    assert [p.id for p in points if p.target is None] == ["fh_low_mid"]
+
+
+def test_the_upper_face_plan_raises_no_plan_level_caution(results) -> None:
+    """The label's 20 U forehead dose (5 x 4 U, the midline point treating both sides) is within the usual range on
+    each side: counting the midline point on one side once gave a plan-level caution of 12 U in the left frontalis,
+    an artefact of the plan, not a hazard."""
+    res = results["upper_face"]
+    assert not [f for f in res.findings if f.severity >= Severity.CAUTION], [f.message for f in res.findings]
 
 
 def test_at_most_a_third_flagged_none_a_danger(results) -> None:
@@ -122,11 +133,13 @@ def test_upper_face_findings_name_their_hazard_and_source(results) -> None:
     _names_hazard_and_source(results["upper_face"])
 
 
-@pytest.mark.xfail(strict=True, reason="6 of 16 (a third is 5): the two lower lateral forehead points lie 1.6 mm "
-                   "from the mean course of the frontal branch of the superficial temporal artery as redrawn from "
-                   "Lee et al. 2015 (it reaches the frontalis 14.8 mm above the brow, at its lateral border) and Jo "
-                   "et al. 2012, 2 mm deep, within the galea's band once its radius is added: a real hazard that "
-                   "Lee et al. name for toxin points there, so the caution stays (docs/severity.md)")
+@pytest.mark.xfail(strict=True, reason="6 of 16 (a third is 5): the two lower lateral forehead points, at the label's "
+                   "site (25 mm above the brow peak, 10 mm medial to the temporal crest along the skin, 2 mm deep), lie "
+                   "1.6 mm from the mean course of the frontal branch of the superficial temporal artery (Lee et al. "
+                   "2015: it reaches the frontalis' lateral border 14.8 [SD 7.7] mm above the brow; Jo et al. 2012), in "
+                   "the galea's band once its radius is added; every place the label allows for them lies in that "
+                   "corridor (the test below), and Lee et al. name it for toxin points there: the caution stays "
+                   "(docs/severity.md)")
 def test_the_upper_face_plan_has_at_most_a_third_of_its_points_flagged(results) -> None:
     res = results["upper_face"]
     assert len(_flagged(res)) <= len(res.points) // 3, _flagged(res)
@@ -144,3 +157,104 @@ def test_the_lateral_forehead_points_are_flagged_for_the_temporal_artery_branch(
         assert cor.tip_inside and cor.distance_mm <= 3.0, cor
         assert any(f.code == "tip_in_artery_corridor" and f.structure == sid and "Lee" in f.message
                    for f in point.findings), [f.message for f in point.findings]
+
+
+# -- the lateral forehead: the label's whole site lies in the temporal branch's corridor ----------------------
+FSTA = "frontal_branch_superficial_temporal_artery"
+
+
+def _lateral_forehead_plan(cells: list[tuple[float, float, float]]) -> dict:
+    """Left lateral lower-row forehead points at (mm medial to the temporal crest, mm above frontotemporale, depth)."""
+    points = [{"id": f"p{i}", "units": 4, "target": "frontalis_left", "depth_mm": depth,
+               "at": {"landmark": "frontotemporale_left", "lateral_mm": -medial, "superior_mm": up}}
+              for i, (medial, up, depth) in enumerate(cells)]
+    return {"format": "injectmap-plan", "version": 1, "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100,
+                                                                  "diluent_ml": 2.5}, "points": points}
+
+
+def test_no_place_the_label_allows_for_the_lateral_forehead_point_is_outside_the_temporal_branch_corridor(model):
+    """Why the upper-face plan's lateral forehead points stay flagged: the label puts them 5-15 mm medial to the
+    temporal crest, at least 20 mm above the brow (PROTOCOLS.md 2, L4), and the frontal branch of the superficial
+    temporal artery reaches the frontalis' lateral border 14.8 [SD 7.7] mm above the brow and runs on up over the
+    lateral frontalis to its perforator (Lee et al. 2015; Jo et al. 2012). Every corner and the middle of that site,
+    in the fat (2 mm) and in the muscle (3 mm), lies in its corridor: moving the points within the label's site
+    cannot spare the artery, so the caution is the site's own (Lee et al. name it for toxin there)."""
+    brow = float(model.landmarks["brow_peak_left"][1])
+    cells = [(medial, up, depth) for medial in (5, 10, 15) for up in (9, 19) for depth in (2, 3)] + [(10, 14, 2)]
+    res = check_plan(_lateral_forehead_plan(cells), model)
+    assert res.errors == ()
+    for p, (medial, up, depth) in zip(res.points, cells, strict=True):
+        assert p.entry_mm[1] - brow >= 20.0 - 0.5, (p.id, p.entry_mm, brow)  # the label's "at least 20 mm"
+        cor = next(c for c in p.corridors if c.structure == f"{FSTA}_left")
+        assert cor.tip_inside, (medial, up, depth, cor)
+        # in its corridor, or (one 3 mm point) on its mean course itself: a caution either way
+        assert any(f.code in ("tip_in_artery_corridor", "tip_in_artery") and f.structure == f"{FSTA}_left"
+                   and f.severity == Severity.CAUTION for f in p.findings), (medial, up, depth)
+
+
+# -- the plans as a clinician places them, on the face-parameter extremes -------------------------------------
+#: the face-parameter extremes (FaceParams keywords), as the protocol templates' calibration
+#: (tests/planning/test_protocols.py; tests/conftest.py builds them before the run)
+EXTREMES: tuple[dict[str, float], ...] = (
+    {"sex": 0.0}, {"sex": 1.0}, {"masseter": -1.0}, {"masseter": 1.0}, {"brow_left": 1.0}, {"brow_left": -1.0},
+)
+#: the demo plan's point ids by site: glabella (g1, c1, c2) and forehead (f1, f2)
+DEMO_SITES = {"g": "gl_", "c": "gl_", "f": "fh_"}
+
+
+def _hazard_problems(res, site_of) -> list[str]:
+    """Every danger, plan-level caution, caution that is not a reason the literature gives for the point's site, and
+    corridor caution that does not name its structure and source."""
+    problems = [f"plan: {f.severity.value} {f.code} {f.message}" for f in res.findings if f.severity >= Severity.CAUTION]
+    for p in res.points:
+        for f in p.findings:
+            if f.severity == Severity.DANGER:
+                problems.append(f"{p.id}: danger {f.code} {f.structure}")
+            elif f.severity >= Severity.CAUTION:
+                if (f.code, base_of(f.structure or "")) not in REASONS[site_of(p.id)]:
+                    problems.append(f"{p.id}: caution {f.code} {f.structure} is not a reason given for the site")
+                if f.code.endswith("_corridor") and not (f.structure and "Source: " in f.message):
+                    problems.append(f"{p.id}: {f.code} names no structure or source: {f.message}")
+    return problems
+
+
+def _flagged_not_for_the_temporal_branch(res) -> list[str]:
+    """Points flagged for anything but the frontal branch of the superficial temporal artery's corridor."""
+    return [p.id for p in res.points
+            if any(f.severity >= Severity.CAUTION and not (f.code == "tip_in_artery_corridor"
+                                                          and base_of(f.structure or "") == FSTA)
+                   for f in p.findings)]
+
+
+def test_the_handful_of_findings_on_the_default_face(model, results) -> None:
+    """Done-when of issue 10 on the default face: the demo plan and the calibration plans show a handful of findings
+    that each name a real hazard; beyond the lateral forehead pair (the test above), at most a third flagged."""
+    demo = check_plan(json.loads(DEMO.read_text()), model)
+    assert not _hazard_problems(demo, lambda pid: DEMO_SITES[pid[0]])
+    for res in results.values():
+        assert not _hazard_problems(res, _site)
+        assert len(_flagged_not_for_the_temporal_branch(res)) <= len(res.points) // 3
+
+
+@pytest.mark.variants
+@pytest.mark.parametrize("face", EXTREMES, ids=lambda f: ",".join(f"{k}{v:+g}" for k, v in f.items()))
+def test_the_handful_of_findings_on_the_face_extremes(face) -> None:
+    """The same on every face-parameter extreme: no danger, no plan-level caution, every caution a reason the
+    literature gives for that site naming its structure (and for a corridor its source), every target reached; the
+    demo plan at most a third flagged; the calibration plans at most a third beyond the lateral forehead pair."""
+    from injectmap.anatomy.model import load_model
+
+    m = load_model(**face)
+    demo = check_plan(json.loads(DEMO.read_text()), m)
+    problems = _hazard_problems(demo, lambda pid: DEMO_SITES[pid[0]])
+    if len(_flagged(demo)) > len(demo.points) // 3:
+        problems.append(f"demo: {_flagged(demo)} flagged")
+    for name in ("upper_face", "lower_face"):
+        res = check_plan(json.loads((HERE / f"{name}.json").read_text()), m)
+        problems += [f"{name}/{x}" for x in _hazard_problems(res, _site)]
+        problems += [f"{name}/{p.id}: target {p.target} not reached" for p in res.points
+                     if p.target is not None and not p.target_reached]
+        beyond = _flagged_not_for_the_temporal_branch(res)
+        if len(beyond) > len(res.points) // 3:
+            problems.append(f"{name}: {beyond} flagged")
+    assert not problems, "\n".join(problems)
