@@ -377,3 +377,193 @@ def legend(layout: PhotoChart) -> Sequence[tuple[str, str]]:
         seen.setdefault(z.kind, z.colour)
     out += [(c, kinds[k]) for k, c in seen.items() if k in kinds]
     return out
+
+
+# -- the report's first page ------------------------------------------------------------------------
+class PhotoChartError(ValueError):
+    """A photo that cannot be charted for this plan (the message says why)."""
+
+
+@dataclass(frozen=True)
+class PhotoInput:
+    """A photo read for charting: its pixels, the camera its face file keeps for it, and the face file."""
+
+    image: np.ndarray
+    camera: Camera
+    face: Any  #: anatomy.fit.facefile.FaceFile
+    role: str
+
+
+def read_rgb(path: Any) -> np.ndarray:
+    """A photo file as (h, w, 3) uint8 RGB, its EXIF orientation applied (as the fit read it)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def photo_input(photo_path: Any, face_path: Any) -> PhotoInput:
+    """Read a photo for the face file ``face_path``: its SHA-256 must be one of the face's sources with a
+    kept camera, else :class:`PhotoChartError` (never the photo's path or name in the message: it may
+    name the patient)."""
+    from pathlib import Path
+
+    from injectmap.anatomy.basehead import file_sha256
+    from injectmap.anatomy.fit import facefile
+
+    try:
+        face = facefile.read(Path(face_path))
+    except FileNotFoundError:
+        raise PhotoChartError(f"the face file {Path(face_path).name!r} was not found") from None
+    try:
+        sha = file_sha256(Path(photo_path))
+    except OSError as exc:
+        raise PhotoChartError(f"the photo cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if sha not in {s.get("sha256") for s in face.sources}:
+        raise PhotoChartError("the photo is not one the face was fitted to (its SHA-256 matches none of the face "
+                              "file's sources): chart only on the photo the face was fitted to, or fit this photo "
+                              "with injectmap face fit")
+    camera = facefile.photo_camera(face, sha)
+    if camera is None:
+        raise PhotoChartError("the face file keeps no camera for this photo (written before cameras were kept): "
+                              "fit the photo again with injectmap face fit")
+    try:
+        image = read_rgb(Path(photo_path))
+    except OSError as exc:
+        raise PhotoChartError(f"the photo cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if (image.shape[1], image.shape[0]) != (camera.width, camera.height):
+        raise PhotoChartError("the photo's size differs from the one the face was fitted to")
+    role = next((str(c.get("role", "")) for c in face.cameras if c["sha256"] == sha), "")
+    return PhotoInput(image, camera, face, role)
+
+
+def write_private_png(path: Any, image: np.ndarray) -> None:
+    """Write the chart (a patient's photo) as a PNG, owner-only (0600), atomically."""
+    import io
+
+    from PIL import Image
+
+    from injectmap.anatomy.fileio import atomic_write_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG", optimize=True)
+    atomic_write_bytes(path, buf.getvalue(), mode=0o600)
+
+
+@dataclass(frozen=True)
+class PhotoPage:
+    """The report's first page: the chart on the photo, the fit's residuals and what a photo can tell."""
+
+    png: bytes
+    role: str
+    residuals_mm: dict[str, float]
+    intercanthal_mm: float | None
+    intercanthal_z: float | None
+    legend: tuple[tuple[str, str], ...]
+    hidden: tuple[str, ...]
+
+    title = "The plan on the patient's photo"
+
+    @property
+    def residual_text(self) -> str:
+        r = self.residuals_mm
+        if not r:
+            return "The face file records no residuals."
+        text = (f"Fit to this photo: the face's landmarks lie a median {r.get('median', 0):.1f} mm from the photo's "
+                f"(90th percentile {r.get('p90', 0):.1f} mm, largest {r.get('max', 0):.1f} mm, measured at the face).")
+        if self.intercanthal_mm is not None and self.intercanthal_z is not None:
+            text += (f" Scale from the iris (11.71 mm mean, SD 0.42 mm): the fitted intercanthal width is "
+                     f"{self.intercanthal_mm:.1f} mm ({self.intercanthal_z:+.1f} SD of the population's).")
+        return text
+
+    @property
+    def caveat_lines(self) -> tuple[str, ...]:
+        lines = [
+            "What a photo can tell: the skin surface and the landmarks (brows, eyes, nose, mouth, the outline). "
+            "The fit moved the face's surface to them; the points are drawn where their entry lies on that fitted "
+            "surface.",
+            "What a photo cannot tell: depth, the layers under the skin, and where this patient's arteries, nerves "
+            "and duct run. The bands drawn are population anatomy: each structure's mean course widened by its "
+            "published spread (about two people in three lie inside), placed relative to the fitted surface. "
+            "They are not seen in this patient.",
+            "The absolute size rests on one population number (the iris diameter, SD about 3.6 %); an expression "
+            "in the photo (a smile) is fitted as shape.",
+            CAVEAT,
+        ]
+        if self.hidden:
+            lines.append("Not on this photo (on skin turned away or hidden from the camera): "
+                         + ", ".join(self.hidden) + ".")
+        return tuple(lines)
+
+
+def photo_page(photo: PhotoInput, model: Any, result: PlanResult, *, zones: bool = True, size: int = 900) -> PhotoPage:
+    """The first page's content: the chart enlarged around the face, with the face file's numbers."""
+    import io
+
+    from PIL import Image
+
+    layout = chart_layout(photo.camera, model, result, zones=zones)
+    img = enlarged_chart(photo.image, layout, size=size)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG", optimize=True)
+    res = {k: float(v) for k, v in photo.face.residuals_mm.items() if k in ("median", "p90", "max")}
+    sc = photo.face.scale
+    icw, icz = sc.get("intercanthal_mm"), sc.get("intercanthal_z")
+    return PhotoPage(buf.getvalue(), photo.role, res, None if icw is None else float(icw),
+                     None if icz is None else float(icz), tuple(legend(layout)), layout.hidden)
+
+
+def page_html(page: PhotoPage) -> str:
+    """The first page as an HTML section (every text escaped; the picture inlined)."""
+    import base64
+    import html
+
+    e = html.escape
+    legend_html = "".join(f'<li><span class="swatch" style="background:{e(c)}"></span>{e(t)}</li>' for c, t in page.legend)
+    caveat = "".join(f"<li>{e(line)}</li>" for line in page.caveat_lines)
+    src = base64.b64encode(page.png).decode()
+    return (f'<section id="photo-chart" class="photo-chart"><h2>{e(page.title)}</h2>'
+            f'<figure><img class="picture" alt="{e(page.title)}" src="data:image/png;base64,{src}">'
+            f"<figcaption>The {e(page.role or 'front')} photo, enlarged around the face. Dots: each point's entry, "
+            "coloured by its worst finding, with its id and units.</figcaption></figure>"
+            f'<ul class="legend">{legend_html}</ul>'
+            f'<p class="residuals">{e(page.residual_text)}</p>'
+            f'<ul class="caveat">{caveat}</ul></section>')
+
+
+def pdf_page(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> None:
+    """Draw the first page on the current page of an fpdf2 document (text as PDF text, searchable)."""
+    import io
+
+    pdf.set_font("Helvetica", "B", 15)
+    pdf.multi_cell(width, 7, latin1(page.title), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    y0 = pdf.get_y()
+    room = pdf.h - pdf.b_margin - y0 - 70  # leave room for the text below
+    from PIL import Image
+
+    with Image.open(io.BytesIO(page.png)) as im:
+        w_px, h_px = im.size
+    w = min(width, room * w_px / h_px)
+    pdf.image(io.BytesIO(page.png), x=pdf.l_margin + (width - w) / 2, y=y0, w=w)
+    pdf.set_xy(pdf.l_margin, y0 + w * h_px / w_px + 1)
+    pdf.set_font("Helvetica", "I", 8)
+    pdf.multi_cell(width, 4, latin1(f"The {page.role or 'front'} photo, enlarged around the face. Dots: each point's "
+                                    "entry, coloured by its worst finding, with its id and units."),
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 8)
+    for colour, text in page.legend:
+        h = colour.lstrip("#")
+        pdf.set_fill_color(int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16))
+        x, y = pdf.get_x(), pdf.get_y()
+        pdf.rect(x, y + 0.8, 3, 3, style="F")
+        pdf.set_x(x + 4.5)
+        pdf.cell(pdf.get_string_width(latin1(text)) + 6, 4.6, latin1(text))
+        if pdf.get_x() > pdf.l_margin + width - 50:
+            pdf.ln(4.6)
+    pdf.ln(6)
+    pdf.set_font("Helvetica", "B", 9)
+    pdf.multi_cell(width, 4.6, latin1(page.residual_text), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 8.5)
+    for line in page.caveat_lines:
+        pdf.multi_cell(width, 4.2, latin1(line), new_x="LMARGIN", new_y="NEXT")
