@@ -210,7 +210,8 @@ def cmd_report(args) -> int:
         print(f"ERROR --visit-date must be YYYY-MM-DD ({exc})", file=sys.stderr)
         return 2
     try:
-        t = build_report(args.plan, args.output, interactive=not args.no_3d, context=context, handout=args.handout)
+        t = build_report(args.plan, args.output, interactive=not args.no_3d, context=context, handout=args.handout,
+                         photo=args.photo)
     except PlanError as exc:
         print("\n".join(f"ERROR {e}" for e in exc.errors), file=sys.stderr)
         return 2
@@ -359,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--dilution", default="", help="the reconstitution as prepared (default: from the plan's product)")
     r.add_argument("--notes", default="", help="notes of the visit (chart)")
     r.add_argument("--no-structure-labels", action="store_true", help="chart views without muscle and structure names")
+    r.add_argument("--photo", default=None, help="the plan on this photo as the first page: a photo the plan's "
+                                                  "model.face was fitted to (the report is then written owner-only)")
     tr = sub.add_parser("train", help="training exercises: list them, write one's start plan, score a plan")
     trsub = tr.add_subparsers(dest="train_cmd", required=True)
     trsub.add_parser("list")

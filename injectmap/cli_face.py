@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +20,73 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ff.add_argument("-o", "--output", required=True, type=Path, help="NAME.face.json (written owner-only)")
     ff.add_argument("--focal-35mm", type=float, default=None,
                     help="the lens's 35 mm-equivalent focal length when the photos carry no EXIF (default 50)")
+    fc = fsub.add_parser("chart", help="draw a plan on a photo its face was fitted to (a PNG, owner-only)")
+    fc.add_argument("--photo", required=True, type=Path, help="a photo the face file was fitted to")
+    fc.add_argument("--face", required=True, type=Path, help="the NAME.face.json fitted to that photo")
+    fc.add_argument("--plan", required=True, type=Path, help="the plan (its points are placed on that face)")
+    fc.add_argument("-o", "--output", required=True, type=Path, help="chart.png (written owner-only)")
+    fc.add_argument("--no-zones", action="store_true", help="without the arteries', nerves' and duct's corridors")
+    fc.add_argument("--no-labels", action="store_true", help="markers without the ids and units")
 
 
 def cmd_face(args: argparse.Namespace) -> int:
+    if args.face_cmd == "chart":
+        return cmd_face_chart(args)
+    return cmd_face_fit(args)
+
+
+def cmd_face_chart(args: argparse.Namespace) -> int:
+    """``injectmap face chart``: the plan on the photo (exit 2 for a bad input, the photo's name never printed)."""
+    from injectmap.anatomy.model import load_model
+    from injectmap.anatomy.params import FaceParams
+    from injectmap.planning.check import check_plan
+    from injectmap.planning.plan import PlanError, load_plan
+    from injectmap.reports.photo_chart import PhotoChartError, chart_on_photo, photo_input, write_private_png
+
+    if args.output.suffix.lower() != ".png":
+        print("injectmap face chart: the output must be a .png", file=sys.stderr)
+        return 2
+    if not args.output.parent.is_dir():
+        print("injectmap face chart: the output's folder does not exist", file=sys.stderr)
+        return 2
+    try:
+        photo = photo_input(args.photo, args.face)
+    except PhotoChartError as exc:
+        print(f"injectmap face chart: {exc}", file=sys.stderr)
+        return 2
+    try:
+        plan = load_plan(args.plan)
+    except PlanError as exc:
+        print("\n".join(f"injectmap face chart: {e}" for e in exc.errors), file=sys.stderr)
+        return 2
+    named = getattr(plan.model, "face", None) if plan.model is not None else None
+    if named:
+        from injectmap.anatomy.fit.facefile import FaceFileError, read
+
+        try:
+            same = read(Path(named)).face_id == photo.face.face_id
+        except (OSError, FaceFileError):
+            same = False
+        if not same:
+            print("injectmap face chart: the plan names another face (model.face) than --face", file=sys.stderr)
+            return 2
+    # the plan's points are placed on the fitted face (the fit is on the default head: sex 0.5)
+    model = load_model(params=FaceParams(fit=photo.face.targets))
+    result = check_plan(plan, model, args.plan.name)
+    if result.errors:
+        print("\n".join(f"injectmap face chart: {e}" for e in result.errors), file=sys.stderr)
+        return 2
+    img = chart_on_photo(photo.image, photo.camera, model, result, zones=not args.no_zones, labels=not args.no_labels)
+    try:
+        write_private_png(args.output, img)
+    except OSError as exc:
+        print(f"injectmap face chart: cannot write the chart ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+        return 3
+    print(f"wrote {args.output} ({len(result.points)} points on the {photo.role or 'front'} photo, owner-only)")
+    return 0
+
+
+def cmd_face_fit(args: argparse.Namespace) -> int:
     from injectmap.anatomy.basehead import file_sha256
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.landmarks import FitRefused
@@ -51,6 +116,7 @@ def cmd_face(args: argparse.Namespace) -> int:
         return 2
     resid = np.concatenate(res.residuals_mm)
     face = facefile.make(res.targets, sources, list(res.residuals_mm[0]), res.scale)
+    face = with_cameras(face, res, sources)
     facefile.write(face, args.output)
     print(f"wrote {args.output} (face {face.face_id[:16]}, {len(res.targets)} shape targets)")
     print(f"residuals per landmark: median {np.median(resid):.2f} mm, 90th percentile "
@@ -81,3 +147,16 @@ def read_photo(path: Path) -> tuple[np.ndarray, float | None]:
             focal = None
         rgb = ImageOps.exif_transpose(im).convert("RGB")
         return np.asarray(rgb), focal
+
+
+def with_cameras(face: Any, res: Any, sources: list[dict[str, str]]) -> Any:
+    """The face file with each photo's recovered camera (in the built face's frame)."""
+    import dataclasses
+
+    from injectmap.anatomy.fit import facefile
+    from injectmap.anatomy.fit.photo import contract_origin
+
+    origin = contract_origin(res.weights)
+    cams = tuple(facefile.camera_entry(cam, src.get("role", ""), src["sha256"], origin)
+                 for cam, src in zip(res.cameras, sources, strict=True))
+    return dataclasses.replace(face, cameras=cams)

@@ -302,7 +302,7 @@ def totals_rows(record: ChartRecord) -> list[list[str]]:
 
 def render_html(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = None,
                 timeline_svg: str = "", scene_html: str = "", record: ChartRecord | None = None,
-                legend: Sequence[tuple[str, str]] = (), stills: Sequence[Any] = ()) -> str:
+                legend: Sequence[tuple[str, str]] = (), stills: Sequence[Any] = (), photo: Any = None) -> str:
     """The clinician's chart as one self-contained HTML page.
 
     Parameters
@@ -321,7 +321,10 @@ def render_html(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = 
         The pictures' colour legend.
     stills : list of reports.stills.Still
         The treated expression before, at two weeks and at three months (none: no section).
+    photo : reports.photo_chart.PhotoPage, optional
+        The chart on the patient's photo, the page's first section.
     """
+    from injectmap.reports.photo_chart import page_html
     from injectmap.reports.stills import stills_html
 
     s = data["summary"]
@@ -371,7 +374,7 @@ def render_html(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = 
         model=_e(f"{model.get('name', '')} {str(model.get('sha256', ''))[:12]}"), disclaimer=_e(data["disclaimer"]),
         summary=summary, pictures=pics, scene=scene_html, doses=doses, points=points, findings=findings,
         timeline=timeline_svg, reminder=_e(data["reminder"]), effects=effects, aftercare=aftercare, sources=sources,
-        stills=stills_html(stills))
+        stills=stills_html(stills), photo=page_html(photo) if photo is not None else "")
 
 
 # ------------------------------------------------------------------------------------------- PDF
@@ -612,7 +615,7 @@ def _pdf_closing(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None)
 def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = None,
                timeline_png: bytes | None = None, record: ChartRecord | None = None,
                legend: Sequence[tuple[str, str]] = (), views: Mapping[str, LabelledView] | None = None,
-               stills: Sequence[Any] = ()) -> bytes:
+               stills: Sequence[Any] = (), photo: Any = None) -> bytes:
     """The clinician's chart as PDF bytes (A4): record facts, labelled views with their legend, per-point
     table, totals, doses, findings, timeline, what the patient was told, notes, signature and sources.
     ``views`` (caption -> :class:`reports.figures.LabelledView`) are drawn with their labels as PDF text;
@@ -623,6 +626,11 @@ def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = N
     import io
 
     doc = _Pdf(data["title"])
+    if photo is not None:  # the chart on the patient's photo: the first page (reports.photo_chart)
+        from injectmap.reports.photo_chart import pdf_page
+
+        pdf_page(doc.pdf, photo, doc.w, _latin1)
+        doc.pdf.add_page()
     doc.heading(data["title"], 16)
     doc.para(f"Plan: {data['plan']}    Generated: {data['generated']}")
     _pdf_record(doc, record, data)

@@ -203,10 +203,13 @@ def _noop(_message: str) -> None:
 
 def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str = "",
                     context: chart.ChartContext | None = None, handout: bool = False, interactive: bool = True,
-                    progress: Callable[[str], None] = _noop, timings: dict[str, float] | None = None) -> bytes:
+                    progress: Callable[[str], None] = _noop, timings: dict[str, float] | None = None,
+                    photo: Any = None) -> bytes:
     """The chart (or, with ``handout``, the patient handout) of an in-memory plan as ``.pdf`` or ``.html`` bytes.
 
     ``progress`` is told each stage (the app shows it); ``timings`` receives the seconds of each stage.
+    ``photo`` (:class:`reports.photo_chart.PhotoInput`, for the chart only) puts the plan on the patient's
+    photo as the first page; ``model`` must then be the face fitted to that photo.
 
     Raises
     ------
@@ -232,6 +235,14 @@ def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str =
     data = rep.report_data(plan, analysis, model, plan_name=plan_name)
     record = chart.chart_record(plan, analysis, model, ctx)
     t["analysis_s"] = time.perf_counter() - t1
+    page = None
+    if photo is not None:
+        from injectmap.reports.photo_chart import photo_page
+
+        t1 = time.perf_counter()
+        progress("Drawing the plan on the photo...")
+        page = photo_page(photo, model, analysis)
+        t["photo_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     progress("Drawing the three views...")
     scene = report_scene(model, analysis)
@@ -257,13 +268,14 @@ def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str =
         t1 = time.perf_counter()
         progress("Laying out the document...")
         if kind == ".pdf":
-            payload = rep.render_pdf(data, pics, png, record, legend, views=views, stills=stills)
+            payload = rep.render_pdf(data, pics, png, record, legend, views=views, stills=stills, photo=page)
         else:
             block = ""
             if interactive:
                 scene.plotter.window_size = list(SCENE_SIZE)
                 block = scene_html(scene)
-            payload = rep.render_html(data, pics, svg, block, record, legend, stills=stills).encode("utf-8")
+            payload = rep.render_html(data, pics, svg, block, record, legend, stills=stills,
+                                      photo=page).encode("utf-8")
     finally:
         scene.close()
     t["document_s"] = time.perf_counter() - t1
@@ -292,9 +304,12 @@ def legend_items_for(model: Any, severity_colours: Mapping[str, str]) -> list[tu
 
 
 def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None, interactive: bool = True,
-                 context: chart.ChartContext | None = None, handout: bool = False) -> dict[str, float]:
+                 context: chart.ChartContext | None = None, handout: bool = False,
+                 photo: str | Path | None = None) -> dict[str, float]:
     """Write ``out_path`` (``.html`` or ``.pdf``) for the plan file: the clinician's chart, or with
-    ``handout`` the patient handout; returns timings in seconds.
+    ``handout`` the patient handout; returns timings in seconds. With ``photo`` (a photo the plan's
+    ``model.face`` was fitted to) the chart's first page is the plan on that photo, on the fitted face,
+    and the file is written owner-only (it holds the patient's photo).
 
     Raises
     ------
@@ -309,17 +324,42 @@ def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
     if kind not in (".html", ".htm", ".pdf"):
         raise ValueError(f"report output must end in .html or .pdf, not {out_path.name!r}")
     plan = load_plan(plan_path)
+    photo_in = None
+    if photo is not None:
+        photo_in, fitted = _photo_for_plan(plan, photo, handout)
+        model = fitted if model is None else model
     if model is None:
         from injectmap.anatomy.model import load_model
 
         model = load_model()
     t = {"load_s": time.perf_counter() - t0}
     payload = render_document(plan, model, ".pdf" if kind == ".pdf" else ".html", str(plan_path), context, handout,
-                              interactive, timings=t)
-    atomic_write_bytes(out_path, payload)  # a missing folder is an error, never created silently
+                              interactive, timings=t, photo=photo_in)
+    # a missing folder is an error, never created silently; a report with a photo is owner-only
+    atomic_write_bytes(out_path, payload, mode=0o600 if photo_in is not None else None)
     t["total_s"] = time.perf_counter() - t0
     t["bytes"] = float(len(payload))
     return t
+
+
+def _photo_for_plan(plan: Plan, photo: str | Path, handout: bool) -> tuple[Any, Any]:
+    """The photo (checked against the plan's face file) and the fitted face it shows."""
+    from injectmap.anatomy.params import FaceParamsError
+    from injectmap.planning.check import model_for_plan
+    from injectmap.reports.photo_chart import PhotoChartError, photo_input
+
+    if handout:
+        raise ValueError("--photo goes with the clinician's chart, not the handout")
+    face = getattr(plan.model, "face", None) if plan.model is not None else None
+    if not face:
+        raise ValueError("the plan names no face file (model.face): fit the photo with 'injectmap face fit' and "
+                         "name the face in the plan to chart on the photo")
+    try:
+        photo_in = photo_input(photo, face)
+        fitted = model_for_plan(plan)
+    except (PhotoChartError, FaceParamsError) as exc:
+        raise ValueError(f"cannot chart on the photo: {exc}") from None
+    return photo_in, fitted
 
 
 def report_for_plan(plan: Plan | Mapping[str, Any], model: Any, out_path: str | Path,

@@ -1,0 +1,67 @@
+"""The face file keeps each photo's camera (key ``cameras``), in the built face's frame: stored, checked on
+reading, and it projects a point exactly as the fit's camera did (the frame change included)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from injectmap.anatomy.fit import facefile
+from injectmap.anatomy.fit.camera import FRONT, Camera, rotation
+
+SHA = "ab" * 32
+
+
+def _camera() -> Camera:
+    r = FRONT @ rotation(12.0, -4.0, 2.0)
+    return Camera(900.0, 640, 480, r, np.array([3.0, -20.0, 650.0]))
+
+
+def _face_with_camera(origin: np.ndarray) -> facefile.FaceFile:
+    face = facefile.make([("nose/nose-scale-vert-incr.target.gz", 0.3)], [{"kind": "photo", "role": "front",
+                                                                         "sha256": SHA}], [1.0], {})
+    return dataclasses.replace(face, cameras=(facefile.camera_entry(_camera(), "front", SHA, origin),))
+
+
+def test_a_stored_camera_projects_the_built_frame_as_the_fit_projected_the_file_frame(tmp_path: Path) -> None:
+    origin = np.array([0.4, 158.0, 9.5])  # the CONTRACTS origin in the base mesh's file frame
+    path = tmp_path / "p.face.json"
+    facefile.write(_face_with_camera(origin), path)
+    back = facefile.read(path)
+    cam = facefile.photo_camera(back, SHA)
+    assert cam is not None and (cam.width, cam.height) == (640, 480) and cam.focal_px == pytest.approx(900.0)
+    pts_file = np.array([[0.0, 150.0, 90.0], [30.0, 170.0, 80.0], [-45.0, 120.0, 40.0]])
+    # a point of the built face is the file-frame point minus the origin
+    assert np.allclose(cam.project(pts_file - origin), _camera().project(pts_file), atol=1e-4)
+    assert facefile.photo_camera(back, "cd" * 32) is None
+    raw = json.loads(path.read_text())
+    assert raw["cameras"][0]["role"] == "front" and raw["cameras"][0]["frame"] == "contracts"
+
+
+def test_a_face_file_without_cameras_has_no_key_and_reads() -> None:
+    face = facefile.make([], [], [1.0], {})
+    assert "cameras" not in face.to_json() and face.cameras == ()
+    back = facefile.parse(face.to_json(), "x", known=set(), base_sha256=face.base_mesh_sha256)
+    assert back.cameras == ()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"rotation": [[1, 0, 0], [0, 1, 0], [0, 0, -1]]}, "not a rotation"),
+    ({"rotation": [[2, 0, 0], [0, 1, 0], [0, 0, 1]]}, "not a rotation"),
+    ({"translation_mm": [1, 2]}, "translation_mm"),
+    ({"focal_px": -3}, "focal_px"),
+    ({"width": 0}, "width"),
+    ({"sha256": "not-a-hash"}, "sha256"),
+    ({"frame": "file"}, "unknown frame"),
+    ({"translation_mm": [1, 2, float("nan")]}, "translation_mm"),
+])
+def test_a_bad_camera_is_refused_with_the_reason(change: dict, message: str) -> None:
+    raw = _face_with_camera(np.zeros(3)).to_json()
+    raw["cameras"][0].update(change)
+    with pytest.raises(facefile.FaceFileError, match=message):
+        facefile.parse(json.loads(json.dumps(raw)), "x.face.json", known={"nose/nose-scale-vert-incr.target.gz"},
+                       base_sha256=raw["base_mesh_sha256"])
