@@ -329,9 +329,14 @@ def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
         photo_in, fitted = _photo_for_plan(plan, photo, handout)
         model = fitted if model is None else model
     if model is None:
-        from injectmap.anatomy.model import load_model
+        # the face the plan names (its sex, shape and fitted face), as `injectmap check` places it
+        from injectmap.anatomy.params import FaceParamsError
+        from injectmap.planning.check import model_for_plan
 
-        model = load_model()
+        try:
+            model = model_for_plan(plan)
+        except FaceParamsError as exc:
+            raise ValueError(f"the plan's face cannot be built: {exc}") from None
     t = {"load_s": time.perf_counter() - t0}
     payload = render_document(plan, model, ".pdf" if kind == ".pdf" else ".html", str(plan_path), context, handout,
                               interactive, timings=t, photo=photo_in)

@@ -117,3 +117,31 @@ def test_the_preflight_leaves_nothing_behind(tmp_path):
 
     check_output(tmp_path / "r.pdf")  # the probe file is made and removed
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_report_is_drawn_on_the_face_the_plan_names(tmp_path, capsys, monkeypatch):
+    """A plan made on another face is reported on that face, as `injectmap check` places it, never silently on
+    the default head: a plan naming a face file that is gone is refused (exit 2, the key named), and a plan's
+    sex and shape reach the face loader."""
+    import json
+
+    plan = json.loads((ROOT / "injectmap" / "viewer" / "demo_plan.json").read_text())
+    plan["model"] = {"sex": 0.5, "face": str(tmp_path / "gone.face.json")}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    code, err = _run(capsys, str(path), "-o", str(tmp_path / "r.html"))
+    assert code == 2 and "model.face" in err and "gone.face.json" in err, err
+    assert not (tmp_path / "r.html").exists()
+
+    asked = []
+
+    def load_model(params=None, **_k):
+        asked.append(params)
+        raise RuntimeError("stop after the face is chosen")
+
+    monkeypatch.setattr("injectmap.anatomy.model.load_model", load_model)
+    plan["model"] = {"sex": 0.0, "shape": {"masseter": 1.0}}
+    path.write_text(json.dumps(plan))
+    with pytest.raises(RuntimeError, match="stop after"):
+        report_render.build_report(path, tmp_path / "r.html")
+    assert asked and asked[0].sex == 0.0 and asked[0].masseter == 1.0, asked
