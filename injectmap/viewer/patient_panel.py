@@ -244,7 +244,8 @@ class PhotoThumb:
 def photo_label(photo: Photo) -> str:
     """``front.jpg, 2026-05-04 10:12, 2.1 MB``: the name it was added under, when, its size (plain text)."""
     when = photo.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    size = f"{photo.size_bytes / 1e6:.1f} MB" if photo.size_bytes >= 100_000 else f"{photo.size_bytes / 1e3:.0f} KB"
+    n = photo.size_bytes
+    size = f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} KB" if n >= 1000 else f"{n} bytes"
     return f"{photo.display_name or f'photo {photo.id}'}, {when}, {size}"
 
 
