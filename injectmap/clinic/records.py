@@ -725,7 +725,7 @@ class Records:
 
         ``face_json`` is the text of the face file the plan's ``model.face`` names: it is kept with the visit
         (table ``faces``, once per face_id) as the plan's face, with the patient's photo it was fitted from.
-        A plan without ``model.face`` leaves the visit on the average face (its kept faces stay).
+        Without ``face_json`` the visit has no kept face for this plan (its earlier faces stay in the record).
 
         Raises
         ------
@@ -769,10 +769,11 @@ class Records:
         return _visit(row)
 
     def _plan_face(self, s: Session, row: VisitRow, plan: Plan | None, face_json: str | None) -> None:
-        """The visit's plan face: kept (and audited) when given, else none when the plan names none."""
+        """The visit's plan face: kept (and audited) when given; without it the visit has no kept face for
+        this plan (a plan naming a face file keeps only the file's path, as it was given)."""
         names_face = plan is not None and plan.model is not None and bool(plan.model.face)
         if face_json is None:
-            if plan is not None and not names_face and row.face_id is not None:
+            if plan is not None and row.face_id is not None:
                 row.face_id = None
                 s.flush()
             return

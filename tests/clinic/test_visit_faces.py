@@ -85,6 +85,10 @@ def test_a_plan_face_is_kept_with_the_visit_and_comes_back(records: Records, tmp
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
     assert facefile.parse(json.loads(path.read_text()), "x", known={n for n, _ in FACE_B},
                           base_sha256="").face_id == facefile.face_id(FACE_B)
+    # a plan saved without its face's text (a plan file imported) keeps only its path: no kept face for it
+    records.set_plan(v.id, plan_with_face())
+    assert records.visit(v.id).face_id is None
+    records.set_plan(v.id, plan_with_face(), face_json=text_b)
     # a plan without a face leaves the visit on the average face; its faces stay in the record
     records.set_plan(v.id, parse_plan(PLAN))
     assert records.visit(v.id).face_id is None and records.restore_face(v.id) is None
