@@ -271,17 +271,28 @@ def _visits(rec: Any, args: argparse.Namespace) -> int:
         check_photo(data)  # before the visit is added: a wrong file adds nothing
     v = rec.add_visit(p.id, args.date, args.kind, consent=args.consent, consent_at=args.consent_at,
                       product=args.product, lot=args.lot, lot_expiry=args.lot_expiry, dilution_ml=args.dilution_ml,
-                      notes=args.notes, completes_visit_id=args.completes, plan_file=args.plan)
+                      notes=args.notes, completes_visit_id=args.completes, plan_file=args.plan,
+                      face_json=_plan_face(args.plan))
     for data in photos:
         rec.add_photo(v.id, data)
     print(f"added visit {v.id} ({v.kind}, {v.date.isoformat()})")
     return 0
 
 
+def _plan_face(plan_file: str | None) -> str | None:
+    """The text of the face file a plan file's ``model.face`` names (kept with the visit), or None."""
+    if plan_file is None:
+        return None
+    from injectmap.clinic.records import plan_face_json
+    from injectmap.planning.plan import load_plan
+
+    return plan_face_json(load_plan(plan_file))
+
+
 def _plan(rec: Any, args: argparse.Namespace) -> int:
     if args.plan_cmd == "import":
-        v = rec.import_plan(args.visit, args.file)
-        print(f"stored the plan of visit {v.id}")
+        v = rec.import_plan(args.visit, args.file, face_json=_plan_face(args.file))
+        print(f"stored the plan of visit {v.id}" + (" with its fitted face" if v.face_id else ""))
         return 0
     out = rec.export_plan(args.visit, args.output)
     print(f"wrote {out}")

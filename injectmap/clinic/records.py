@@ -73,7 +73,7 @@ from injectmap.planning.products import product_info, product_names
 
 __all__ = ["RECORD_FORMAT", "USER_RE", "AuditEntry", "DeleteResult", "Face", "NotFoundError", "Outcome", "Patient",
            "PatientSummary", "Photo", "Records", "RecordsError", "Visit", "check_identifier", "check_photo",
-           "check_face", "check_user", "photo_display_name", "utc_now"]
+           "check_face", "check_user", "photo_display_name", "plan_face_json", "utc_now"]
 
 RECORD_FORMAT = "injectmap-patient-record"
 RECORD_VERSION = 1
@@ -350,6 +350,27 @@ def check_face(text: Any) -> tuple[str, tuple[str, ...]]:
         raise RecordsError(str(exc)) from None
     shas = tuple(str(src.get("sha256")) for src in face.sources if isinstance(src.get("sha256"), str))
     return face.face_id, shas
+
+
+def plan_face_json(plan: Plan) -> str | None:
+    """The text of the face file the plan's ``model.face`` names (a path, absolute or relative to the working
+    folder, as ``anatomy.params.FaceParams`` reads it); None when the plan has no fitted face.
+
+    Raises
+    ------
+    RecordsError
+        When that file cannot be read (the message names the file, never its content).
+    """
+    face = plan.model.face if plan.model is not None else None
+    if not face:
+        return None
+    path = Path(face)
+    try:
+        if path.stat().st_size > facefile.MAX_BYTES:
+            raise RecordsError(f"the plan's face file {path.name} is too large for a face file")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise RecordsError(f"the plan's face file {path.name} cannot be read; open the face again") from None
 
 
 def _outcome(row: OutcomeRow) -> Outcome:
@@ -734,9 +755,9 @@ class Records:
         """
         return self._store_plan(visit_id, plan, dumps_plan(plan), "set_plan", face_json)
 
-    def import_plan(self, visit_id: int, path: str | os.PathLike[str]) -> Visit:
+    def import_plan(self, visit_id: int, path: str | os.PathLike[str], face_json: str | None = None) -> Visit:
         """Store the plan file at ``path`` as the visit's plan, its text as it is, once
-        :func:`injectmap.planning.plan.load_plan` accepts it.
+        :func:`injectmap.planning.plan.load_plan` accepts it; ``face_json`` as in :meth:`set_plan`.
 
         Raises
         ------
@@ -744,7 +765,7 @@ class Records:
             For a plan file with errors (every error listed).
         """
         plan, text = self._read_plan_file(path)
-        return self._store_plan(visit_id, plan, text, "import_plan")
+        return self._store_plan(visit_id, plan, text, "import_plan", face_json)
 
     @staticmethod
     def _read_plan_file(path: str | os.PathLike[str]) -> tuple[Plan, str]:

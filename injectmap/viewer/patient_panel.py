@@ -54,7 +54,17 @@ from injectmap.clinic.course import (
     previous_treatment,
     propose_touch_up,
 )
-from injectmap.clinic.records import Outcome, Patient, PatientSummary, Photo, Records, RecordsError, Visit, check_photo
+from injectmap.clinic.records import (
+    Outcome,
+    Patient,
+    PatientSummary,
+    Photo,
+    Records,
+    RecordsError,
+    Visit,
+    check_photo,
+    plan_face_json,
+)
 from injectmap.planning.doses import area_names
 from injectmap.planning.plan import Plan, PlanError, parse_plan, plan_to_dict
 from injectmap.planning.products import product_info, product_names
@@ -260,28 +270,6 @@ def visit_photos(rec: Records, visit_id: int, cache: dict[int, bytes]) -> list[P
                 cache[ph.id] = b""
         out.append(PhotoThumb(ph, cache[ph.id]))
     return out
-
-
-def plan_face_json(plan: Plan) -> str | None:
-    """The text of the face file the plan's ``model.face`` names (None: the plan has no fitted face).
-
-    Raises
-    ------
-    RecordsError
-        When that file cannot be read.
-    """
-    face = plan.model.face if plan.model is not None else None
-    if not face:
-        return None
-    from injectmap.anatomy.fit.facefile import MAX_BYTES
-
-    path = Path(face)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise RecordsError(f"the plan's face file {path.name} is too large for a face file")
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        raise RecordsError(f"the plan's face file {path.name} cannot be read; open the face again") from None
 
 
 @dataclass(frozen=True)

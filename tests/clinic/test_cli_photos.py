@@ -49,3 +49,34 @@ def test_photos_from_the_command_line(db_url: str, tmp_path: Path, capsys: pytes
     assert code == 2 and "no photo with id 2" in err
     code, _, err = run(capsys, db_url, photos, "photos", "add", "7", str(tmp_path / "front.jpg"))
     assert code == 2 and "no visit with id 7" in err
+
+
+def test_a_plan_imported_with_its_face_keeps_the_face(db_url: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import zipfile
+
+    from records_examples import PLAN
+
+    from injectmap.anatomy.fit import facefile
+
+    monkeypatch.setenv("INJECTMAP_FACES_DIR", str(tmp_path / "faces"))
+    photos = tmp_path / "photos"
+    face = facefile.FaceFile(targets=(("nose/nose-scale-vert-incr.target.gz", 0.3),))
+    face_path = tmp_path / "ana.face.json"
+    face_path.write_text(json.dumps(face.to_json()))
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps({**PLAN, "model": {"face": str(face_path)}}))
+    assert run(capsys, db_url, photos, "patients", "add", "P")[0] == 0
+    assert run(capsys, db_url, photos, "visits", "add", "P", "--kind", "initial", "--plan", str(plan_file))[0] == 0
+    code, out, _ = run(capsys, db_url, photos, "plan", "import", "1", str(plan_file))
+    assert code == 0 and "with its fitted face" in out
+    assert run(capsys, db_url, photos, "patients", "export", "P", "-o", str(tmp_path / "r.zip"))[0] == 0
+    with zipfile.ZipFile(tmp_path / "r.zip") as z:
+        [visit] = json.loads(z.read("record.json"))["visits"]
+        assert visit["face_id"] == face.face_id and json.loads(z.read(visit["faces"][0]["file"])) == face.to_json()
+    face_path.unlink()
+    code, _, err = run(capsys, db_url, photos, "plan", "import", "1", str(plan_file))
+    assert code == 2 and "face file ana.face.json cannot be read" in err
+    code, out, _ = run(capsys, db_url, photos, "patients", "delete", "P", "--yes")
+    assert code == 0 and "1 faces" in out
