@@ -98,6 +98,21 @@ def add_parser(sub: Any) -> None:
     pe.add_argument("visit", type=int)
     pe.add_argument("-o", "--output", required=True)
 
+    ph = rs.add_parser("photos", help="a visit's photos: add, list, export or delete").add_subparsers(
+        dest="photos_cmd", required=True)
+    pha = ph.add_parser("add", help="keep JPEG or PNG files as photos of a visit")
+    pha.add_argument("visit", type=int)
+    pha.add_argument("files", nargs="+", metavar="FILE")
+    phl = ph.add_parser("list", help="a visit's photos: id, date, size, name")
+    phl.add_argument("visit", type=int)
+    phl.add_argument("--json", action="store_true")
+    phe = ph.add_parser("export", help="write a photo's file (its SHA-256 checked), owner-only")
+    phe.add_argument("photo", type=int)
+    phe.add_argument("-o", "--output", required=True)
+    phd = ph.add_parser("delete", help="delete a photo and its file")
+    phd.add_argument("photo", type=int)
+    phd.add_argument("--yes", action="store_true", help="confirm: the photo cannot be recovered")
+
     oc = rs.add_parser("outcome", help="the outcome of a review").add_subparsers(dest="outcome_cmd", required=True)
     oa = oc.add_parser("add", help="record the movement left and side effects for an area and side")
     oa.add_argument("visit", type=int)
@@ -173,7 +188,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     with Records.open(args.database_url, user=user,
                       photos_dir=Path(args.photos_dir) if args.photos_dir else None) as rec:
-        handler = {"patients": _patients, "visits": _visits, "plan": _plan, "outcome": _outcome}[args.records_cmd]
+        handler = {"patients": _patients, "visits": _visits, "plan": _plan, "outcome": _outcome,
+                   "photos": _photos}[args.records_cmd]
         return handler(rec, args)
 
 
@@ -203,9 +219,10 @@ def _patients(rec: Any, args: argparse.Namespace) -> int:
 
         raise RecordsError("deleting a record cannot be undone: add --yes (export it first)")
     res = rec.delete_patient(p.id)
-    print(f"deleted the record: {res.visits} visits, {res.outcomes} outcomes, {res.photos} photos")
+    print(f"deleted the record: {res.visits} visits, {res.outcomes} outcomes, {res.photos} photos, {res.faces} faces "
+          f"({res.face_files} face file(s) removed from the faces folders)")
     for f in res.files_left:
-        print(f"ERROR could not remove the photo file {f}", file=sys.stderr)
+        print(f"ERROR could not remove the file {f}", file=sys.stderr)
     return 0 if not res.files_left else 2
 
 
@@ -254,17 +271,28 @@ def _visits(rec: Any, args: argparse.Namespace) -> int:
         check_photo(data)  # before the visit is added: a wrong file adds nothing
     v = rec.add_visit(p.id, args.date, args.kind, consent=args.consent, consent_at=args.consent_at,
                       product=args.product, lot=args.lot, lot_expiry=args.lot_expiry, dilution_ml=args.dilution_ml,
-                      notes=args.notes, completes_visit_id=args.completes, plan_file=args.plan)
+                      notes=args.notes, completes_visit_id=args.completes, plan_file=args.plan,
+                      face_json=_plan_face(args.plan))
     for data in photos:
         rec.add_photo(v.id, data)
     print(f"added visit {v.id} ({v.kind}, {v.date.isoformat()})")
     return 0
 
 
+def _plan_face(plan_file: str | None) -> str | None:
+    """The text of the face file a plan file's ``model.face`` names (kept with the visit), or None."""
+    if plan_file is None:
+        return None
+    from injectmap.clinic.records import plan_face_json
+    from injectmap.planning.plan import load_plan
+
+    return plan_face_json(load_plan(plan_file))
+
+
 def _plan(rec: Any, args: argparse.Namespace) -> int:
     if args.plan_cmd == "import":
-        v = rec.import_plan(args.visit, args.file)
-        print(f"stored the plan of visit {v.id}")
+        v = rec.import_plan(args.visit, args.file, face_json=_plan_face(args.file))
+        print(f"stored the plan of visit {v.id}" + (" with its fitted face" if v.face_id else ""))
         return 0
     out = rec.export_plan(args.visit, args.output)
     print(f"wrote {out}")
@@ -274,4 +302,38 @@ def _plan(rec: Any, args: argparse.Namespace) -> int:
 def _outcome(rec: Any, args: argparse.Namespace) -> int:
     o = rec.record_outcome(args.visit, args.area, args.side, args.movement, args.side_effect)
     print(f"recorded {o.area} {o.side}: movement {o.movement}/3 at visit {o.visit_id}")
+    return 0
+
+
+def _photos(rec: Any, args: argparse.Namespace) -> int:
+    from injectmap.anatomy.fileio import atomic_write_bytes
+    from injectmap.clinic.records import RecordsError, check_photo
+
+    cmd = args.photos_cmd
+    if cmd == "add":
+        files = [(Path(f).name, Path(f).read_bytes()) for f in args.files]
+        for _name, data in files:
+            check_photo(data)  # every file first: a wrong one adds none
+        rec.visit(args.visit)
+        for name, data in files:
+            ph = rec.add_photo(args.visit, data, display_name=name)
+            print(f"added photo {ph.id} to visit {args.visit}")
+        return 0
+    if cmd == "list":
+        photos = rec.photos(args.visit)
+        if args.json:
+            _print_json([{k: v for k, v in asdict(ph).items() if k != "path"} for ph in photos])
+        for ph in [] if args.json else photos:
+            print(f"  photo {ph.id}  {ph.created_at.date().isoformat()}  {ph.media_type:<10} "
+                  f"{ph.size_bytes / 1e6:6.2f} MB  {ph.display_name or '-'}")
+        return 0
+    photo = rec.photo(args.photo)
+    if cmd == "export":
+        atomic_write_bytes(Path(args.output), rec.photo_bytes(photo), mode=0o600)
+        print(f"wrote {args.output} (owner-only)")
+        return 0
+    if not args.yes:
+        raise RecordsError("deleting a photo cannot be undone: add --yes (export it first)")
+    rec.delete_photo(photo.id)
+    print(f"deleted photo {photo.id} and its file")
     return 0

@@ -4,6 +4,8 @@
   user's data folder (platformdirs, ``~/.local/share/injectmap/records/records.sqlite3`` on Linux).
 - :func:`photos_folder`: ``$INJECTMAP_PHOTOS_DIR``, else ``photos/`` beside the SQLite file, else (a
   server database) ``photos/`` in the user's data folder.
+- :func:`faces_folder`: ``$INJECTMAP_FACES_DIR``, else ``faces/`` in the user's data folder; each user's
+  own faces folder in it is :func:`user_faces_dir` (named by a hash of the user name).
 - :func:`limits`: the lengths and sizes of ``clinic/data/records.yaml``, read through one pydantic model.
 """
 
@@ -17,11 +19,12 @@ from pydantic import Field, PositiveInt
 from injectmap.anatomy.datamodel import DataModel
 from injectmap.planning.datafiles import load_model
 
-__all__ = ["DATABASE_URL_ENV", "PHOTOS_DIR_ENV", "PhotoType", "RecordsLimits", "data_folder", "database_url",
-           "default_sqlite_path", "limits", "photos_folder"]
+__all__ = ["DATABASE_URL_ENV", "FACES_DIR_ENV", "PHOTOS_DIR_ENV", "PhotoType", "RecordsLimits", "data_folder",
+           "database_url", "default_sqlite_path", "faces_folder", "limits", "photos_folder", "user_faces_dir"]
 
 DATABASE_URL_ENV = "INJECTMAP_DATABASE_URL"
 PHOTOS_DIR_ENV = "INJECTMAP_PHOTOS_DIR"
+FACES_DIR_ENV = "INJECTMAP_FACES_DIR"
 SQLITE_NAME = "records.sqlite3"
 
 
@@ -83,3 +86,20 @@ def photos_folder(sqlite_path: Path | None = None) -> Path:
     if sqlite_path is not None:
         return sqlite_path.parent / "photos"
     return data_folder() / "photos"
+
+
+def faces_folder() -> Path:
+    """Where the users' faces folders are: ``$INJECTMAP_FACES_DIR``, else ``faces/`` beside the records'
+    data folder (``~/.local/share/injectmap/faces`` on Linux)."""
+    env = os.environ.get(FACES_DIR_ENV)
+    if env:
+        return Path(env)
+    return data_folder().parent / "faces"
+
+
+def user_faces_dir(folder: Path, user: str) -> Path:
+    """A user's faces folder in ``folder``: a subfolder named by a hash of the user name (the name is not
+    on disk), where a visit's fitted face is written back when the visit is opened."""
+    import hashlib
+
+    return Path(folder) / ("u" + hashlib.sha256(user.encode("utf-8")).hexdigest()[:16])

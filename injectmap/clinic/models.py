@@ -8,7 +8,10 @@ get frozen dataclasses (clinic.records), never an ORM object.
   planning.plan.dumps_plan, read back by planning.plan.loads_plan), and for a touch-up the visit it
   completes (``completes_visit_id``).
 - ``photos``: a visit's photo files (stored in an owner-only folder, named by a random token) with
-  their SHA-256 and size.
+  their SHA-256, size and the name the file had when it was added (``display_name``: shown, never a path).
+- ``faces``: a fitted face (the ``*.face.json`` of anatomy.fit.facefile, its text) kept with the visit whose
+  plan used it, by its ``face_id`` (the SHA-256 of its targets), and the photo of the visit it was fitted
+  from when one matches the face file's sources. ``visits.face_id`` names the face of the visit's plan.
 - ``outcomes``: at a review, the movement left (0 none .. 3 full) and the side effects per area
   (planning/data/dose_ranges.yaml) and side.
 - ``audit``: who did what when (UTC) to which table and row; ``patient_id`` (no foreign key: the rows
@@ -41,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AuditRow", "Base", "OutcomeRow", "PatientRow", "PhotoRow", "VisitRow", "VISIT_KINDS", "SIDES"]
+__all__ = ["AuditRow", "Base", "FaceRow", "OutcomeRow", "PatientRow", "PhotoRow", "VisitRow", "VISIT_KINDS", "SIDES"]
 
 VISIT_KINDS = ("initial", "review", "touch_up")
 SIDES = ("left", "right", "midline")
@@ -107,6 +110,8 @@ class VisitRow(Base):
     completes_visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
     plan_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    #: the fitted face of the plan (a ``faces`` row of this visit), None for the average face
+    face_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class PhotoRow(Base):
@@ -120,6 +125,21 @@ class PhotoRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
     media_type: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    display_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+
+
+class FaceRow(Base):
+    """A fitted face kept with a visit: the face file's text, its face_id, the photo it came from."""
+
+    __tablename__ = "faces"
+    __table_args__ = (UniqueConstraint("visit_id", "face_id", name="uq_faces_visit_face"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    face_id: Mapped[str] = mapped_column(String(64))
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id"), index=True)
+    face_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 

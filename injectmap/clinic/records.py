@@ -14,7 +14,13 @@ A visit's plan is the plan file of CONTRACTS.md: :meth:`Records.set_plan` stores
 byte for byte: import then export gives the same file back.
 
 Photos are files in an owner-only folder (0700; files 0600) named by a random token (never by the
-patient), with their SHA-256 and size in the ``photos`` table; reading one checks its hash.
+patient), with their SHA-256 and size in the ``photos`` table; reading one checks its hash. The name the
+file had when it was added is kept as ``display_name`` (text to show, escaped by whoever shows it).
+
+A fitted face (the ``*.face.json`` a plan's ``model.face`` names) is kept with the visit whose plan used
+it (:meth:`Records.set_plan` with ``face_json``): its text, its ``face_id`` and the visit's photo it was
+fitted from (matched by the SHA-256 the face file lists among its sources). :meth:`Records.restore_face`
+writes it back, owner-only, into the user's faces folder, so the face comes back with the visit.
 
 Usage::
 
@@ -48,16 +54,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from injectmap.anatomy.fileio import atomic_write_bytes
-from injectmap.clinic.config import PhotoType, limits, photos_folder
+from injectmap.anatomy.fit import facefile
+from injectmap.clinic.config import PhotoType, faces_folder, limits, photos_folder, user_faces_dir
 from injectmap.clinic.db import head_revision, make_engine, owner_only_folder, sqlite_path, upgrade
-from injectmap.clinic.models import SIDES, VISIT_KINDS, AuditRow, OutcomeRow, PatientRow, PhotoRow, VisitRow
+from injectmap.clinic.models import (
+    SIDES,
+    VISIT_KINDS,
+    AuditRow,
+    FaceRow,
+    OutcomeRow,
+    PatientRow,
+    PhotoRow,
+    VisitRow,
+)
 from injectmap.planning.doses import area_names
 from injectmap.planning.plan import Plan, dumps_plan, load_plan, loads_plan, plan_to_dict
 from injectmap.planning.products import product_info, product_names
 
-__all__ = ["RECORD_FORMAT", "USER_RE", "AuditEntry", "DeleteResult", "NotFoundError", "Outcome", "Patient",
+__all__ = ["RECORD_FORMAT", "USER_RE", "AuditEntry", "DeleteResult", "Face", "NotFoundError", "Outcome", "Patient",
            "PatientSummary", "Photo", "Records", "RecordsError", "Visit", "check_identifier", "check_photo",
-           "check_user", "utc_now"]
+           "check_face", "check_user", "photo_display_name", "plan_face_json", "utc_now"]
 
 RECORD_FORMAT = "injectmap-patient-record"
 RECORD_VERSION = 1
@@ -124,6 +140,8 @@ class Visit:
     completes_visit_id: int | None
     has_plan: bool
     created_at: dt.datetime
+    #: the face_id of the plan's fitted face kept with the visit (:class:`Face`), None: the average face
+    face_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +154,20 @@ class Photo:
     sha256: str
     size_bytes: int
     media_type: str
+    created_at: dt.datetime
+    #: the name the file had when it was added (user text: escape it to show it)
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class Face:
+    """A fitted face kept with a visit: its face_id, the photo of the patient it was fitted from (None:
+    none of theirs matches the face file's sources), when it was kept. Its text: :meth:`Records.face_text`."""
+
+    id: int
+    visit_id: int
+    face_id: str
+    photo_id: int | None
     created_at: dt.datetime
 
 
@@ -177,6 +209,9 @@ class DeleteResult:
     outcomes: int
     photos: int
     files_left: tuple[str, ...]
+    #: the fitted faces kept with the visits, and their copies removed from the users' faces folders
+    faces: int = 0
+    face_files: int = 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -272,7 +307,70 @@ def _visit(row: VisitRow) -> Visit:
                  consent=bool(row.consent), consent_at=_utc(row.consent_at), product=row.product, lot=row.lot,
                  lot_expiry=row.lot_expiry, dilution_ml=row.dilution_ml, notes=row.notes,
                  completes_visit_id=row.completes_visit_id, has_plan=row.plan_json is not None,
-                 created_at=_utc(row.created_at))  # type: ignore[arg-type]
+                 created_at=_utc(row.created_at), face_id=row.face_id)  # type: ignore[arg-type]
+
+
+def _face(row: FaceRow) -> Face:
+    return Face(id=row.id, visit_id=row.visit_id, face_id=row.face_id, photo_id=row.photo_id,
+                created_at=_utc(row.created_at))  # type: ignore[arg-type]
+
+
+def photo_display_name(name: Any) -> str:
+    """A photo's name to keep: the last part of a file name, control characters dropped, at most 200
+    characters (the rest is shown as text, escaped where it is shown)."""
+    if not isinstance(name, str):
+        return ""
+    base = re.split(r"[\\/]", name)[-1]
+    return re.sub(r"[\x00-\x1f\x7f]", "", base).strip()[:200]
+
+
+def check_face(text: Any) -> tuple[str, tuple[str, ...]]:
+    """A face file's text checked (kind, version, targets as the face file has them): its face_id and the
+    SHA-256 of its sources. Whether its targets fit this installation is checked when a plan loads it.
+
+    Raises
+    ------
+    RecordsError
+        For text that is not a face file, or one over the face file's size limit.
+    """
+    if not isinstance(text, str) or not text:
+        raise RecordsError("a face is the text of a *.face.json file")
+    if len(text.encode("utf-8", "replace")) > facefile.MAX_BYTES:
+        raise RecordsError("the face file is too large")
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise RecordsError("the face file is not JSON") from None
+    names = {t[0] for t in raw.get("targets", []) if isinstance(t, list) and t and isinstance(t[0], str)} \
+        if isinstance(raw, dict) and isinstance(raw.get("targets"), list) else set()
+    base = str(raw.get("base_mesh_sha256") or "") if isinstance(raw, dict) else ""
+    try:
+        face = facefile.parse(raw, "the face file", known=names, base_sha256=base)
+    except facefile.FaceFileError as exc:
+        raise RecordsError(str(exc)) from None
+    shas = tuple(str(src.get("sha256")) for src in face.sources if isinstance(src.get("sha256"), str))
+    return face.face_id, shas
+
+
+def plan_face_json(plan: Plan) -> str | None:
+    """The text of the face file the plan's ``model.face`` names (a path, absolute or relative to the working
+    folder, as ``anatomy.params.FaceParams`` reads it); None when the plan has no fitted face.
+
+    Raises
+    ------
+    RecordsError
+        When that file cannot be read (the message names the file, never its content).
+    """
+    face = plan.model.face if plan.model is not None else None
+    if not face:
+        return None
+    path = Path(face)
+    try:
+        if path.stat().st_size > facefile.MAX_BYTES:
+            raise RecordsError(f"the plan's face file {path.name} is too large for a face file")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise RecordsError(f"the plan's face file {path.name} cannot be read; open the face again") from None
 
 
 def _outcome(row: OutcomeRow) -> Outcome:
@@ -305,17 +403,28 @@ class Records:
         Who acts: the audit's ``actor`` and a visit's ``clinician``.
     photos_dir : Path
         The owner-only folder of the photo files (created 0700 when first needed).
+    faces_dir : Path, optional
+        The folder of the users' faces folders (config.faces_folder): :meth:`restore_face` writes into
+        this user's, and :meth:`delete_patient` removes a deleted patient's faces from every user's.
     """
 
-    def __init__(self, engine: Engine, user: str, photos_dir: Path) -> None:
+    def __init__(self, engine: Engine, user: str, photos_dir: Path, faces_dir: Path | None = None) -> None:
         self.engine = engine
         self.user = check_user(user)
         self.photos_dir = Path(photos_dir)
+        self.faces_dir = Path(faces_dir) if faces_dir is not None else faces_folder()
+
+    @property
+    def user_faces_dir(self) -> Path:
+        """This user's faces folder (where :meth:`restore_face` writes)."""
+        return user_faces_dir(self.faces_dir, self.user)
 
     @classmethod
-    def open(cls, url: str | None = None, *, user: str, photos_dir: Path | None = None) -> Records:
+    def open(cls, url: str | None = None, *, user: str, photos_dir: Path | None = None,
+             faces_dir: Path | None = None) -> Records:
         """Open (and migrate to the newest schema) the database at ``url`` (``$INJECTMAP_DATABASE_URL``,
-        else the default SQLite file); photos go to ``photos_dir`` (else config.photos_folder)."""
+        else the default SQLite file); photos go to ``photos_dir`` (else config.photos_folder), restored
+        faces to ``faces_dir`` (else config.faces_folder)."""
         check_user(user)
         engine = make_engine(url)
         try:
@@ -324,7 +433,7 @@ class Records:
             engine.dispose()
             raise
         folder = photos_dir if photos_dir is not None else photos_folder(sqlite_path(engine.url))
-        return cls(engine, user, folder)
+        return cls(engine, user, folder, faces_dir)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -464,13 +573,14 @@ class Records:
                   consent_at: dt.datetime | None = None, product: str | None = None, lot: str | None = None,
                   lot_expiry: dt.date | None = None, dilution_ml: float | None = None, notes: str = "",
                   completes_visit_id: int | None = None, plan: Plan | None = None,
-                  plan_file: str | os.PathLike[str] | None = None) -> Visit:
+                  plan_file: str | os.PathLike[str] | None = None, face_json: str | None = None) -> Visit:
         """Add a visit by this user (the clinician), with its plan if given.
 
         ``consent_at`` defaults to now when ``consent`` is true. The product and the dilution default to
         the plan's product and ``diluent_ml``. ``plan_file``, instead of ``plan``, stores a plan file's text as
-        :meth:`import_plan` does, in the same transaction. A touch-up must name the initial visit of the same
-        patient it completes, on or before its date. A lot must not have expired before the visit.
+        :meth:`import_plan` does, in the same transaction; ``face_json`` is the text of the fitted face the
+        plan's ``model.face`` names, kept with the visit (:meth:`set_plan`). A touch-up must name the initial
+        visit of the same patient it completes, on or before its date. A lot must not have expired before the visit.
 
         Raises
         ------
@@ -503,6 +613,7 @@ class Records:
             s.add(row)
             s.flush()
             self._audit(s, "create", "visits", row.id, patient_id, f"kind={kind}" + (" plan" if plan else ""))
+            self._plan_face(s, row, plan, face_json)
         return _visit(row)
 
     def _visit_fields(self, **given: Any) -> dict[str, Any]:
@@ -629,14 +740,24 @@ class Records:
 
     # ---------------------------------------------------------------- plans
 
-    def set_plan(self, visit_id: int, plan: Plan) -> Visit:
+    def set_plan(self, visit_id: int, plan: Plan, face_json: str | None = None) -> Visit:
         """Store ``plan`` as the visit's plan (the plan file's JSON); the visit's product and dilution are
-        taken from the plan when the visit has none."""
-        return self._store_plan(visit_id, plan, dumps_plan(plan), "set_plan")
+        taken from the plan when the visit has none.
 
-    def import_plan(self, visit_id: int, path: str | os.PathLike[str]) -> Visit:
+        ``face_json`` is the text of the face file the plan's ``model.face`` names: it is kept with the visit
+        (table ``faces``, once per face_id) as the plan's face, with the patient's photo it was fitted from.
+        Without ``face_json`` the visit has no kept face for this plan (its earlier faces stay in the record).
+
+        Raises
+        ------
+        RecordsError
+            For ``face_json`` that is not a face file, or given for a plan that names no face.
+        """
+        return self._store_plan(visit_id, plan, dumps_plan(plan), "set_plan", face_json)
+
+    def import_plan(self, visit_id: int, path: str | os.PathLike[str], face_json: str | None = None) -> Visit:
         """Store the plan file at ``path`` as the visit's plan, its text as it is, once
-        :func:`injectmap.planning.plan.load_plan` accepts it.
+        :func:`injectmap.planning.plan.load_plan` accepts it; ``face_json`` as in :meth:`set_plan`.
 
         Raises
         ------
@@ -644,7 +765,7 @@ class Records:
             For a plan file with errors (every error listed).
         """
         plan, text = self._read_plan_file(path)
-        return self._store_plan(visit_id, plan, text, "import_plan")
+        return self._store_plan(visit_id, plan, text, "import_plan", face_json)
 
     @staticmethod
     def _read_plan_file(path: str | os.PathLike[str]) -> tuple[Plan, str]:
@@ -655,7 +776,7 @@ class Records:
             raise RecordsError("the plan file changed while it was read; try again")
         return plan, text
 
-    def _store_plan(self, visit_id: int, plan: Plan, text: str, action: str) -> Visit:
+    def _store_plan(self, visit_id: int, plan: Plan, text: str, action: str, face_json: str | None = None) -> Visit:
         with self._tx() as s:
             row = self._get_visit(s, visit_id)
             if row.product is None:
@@ -665,7 +786,63 @@ class Records:
             row.plan_json = text
             s.flush()
             self._audit(s, action, "visits", row.id, row.patient_id, f"points={len(plan.points)}")
+            self._plan_face(s, row, plan, face_json)
         return _visit(row)
+
+    def _plan_face(self, s: Session, row: VisitRow, plan: Plan | None, face_json: str | None) -> None:
+        """The visit's plan face: kept (and audited) when given; without it the visit has no kept face for
+        this plan (a plan naming a face file keeps only the file's path, as it was given)."""
+        names_face = plan is not None and plan.model is not None and bool(plan.model.face)
+        if face_json is None:
+            if plan is not None and row.face_id is not None:
+                row.face_id = None
+                s.flush()
+            return
+        if not names_face:
+            raise RecordsError("a face is kept with a plan whose model names a face file (model.face)")
+        fid, sources = check_face(face_json)
+        face = s.scalar(select(FaceRow).where(FaceRow.visit_id == row.id, FaceRow.face_id == fid))
+        if face is None:
+            photo = s.scalar(select(PhotoRow).join(VisitRow, PhotoRow.visit_id == VisitRow.id)
+                             .where(VisitRow.patient_id == row.patient_id, PhotoRow.sha256.in_(sources))
+                             .order_by((PhotoRow.visit_id == row.id).desc(), PhotoRow.id)) if sources else None
+            face = FaceRow(visit_id=row.id, face_id=fid, photo_id=photo.id if photo is not None else None,
+                           face_json=face_json, created_at=utc_now())
+            s.add(face)
+            s.flush()
+            self._audit(s, "create", "faces", face.id, row.patient_id,
+                        "from photo" if face.photo_id is not None else "")
+        row.face_id = fid
+        s.flush()
+
+    def faces(self, visit_id: int) -> list[Face]:
+        """The fitted faces kept with a visit, in the order they were kept."""
+        with self._tx() as s:
+            self._get_visit(s, visit_id)
+            return [_face(r) for r in s.scalars(select(FaceRow).where(FaceRow.visit_id == visit_id)
+                                                .order_by(FaceRow.id))]
+
+    def face_text(self, visit_id: int, face_id: str) -> str:
+        """The text of a face kept with a visit (the face file as it was saved)."""
+        with self._tx() as s:
+            row = s.scalar(select(FaceRow).where(FaceRow.visit_id == visit_id, FaceRow.face_id == face_id))
+            if row is None:
+                raise NotFoundError(f"no face {str(face_id)[:16]} kept with visit {visit_id}")
+            return row.face_json
+
+    def restore_face(self, visit_id: int) -> Path | None:
+        """Write the face of the visit's plan back into this user's faces folder (0700, the file 0600,
+        named by its face_id) and return its path; None when the visit's plan has no kept face."""
+        visit = self.visit(visit_id)
+        if visit.face_id is None:
+            return None
+        text = self.face_text(visit_id, visit.face_id)
+        folder = self.user_faces_dir
+        owner_only_folder(self.faces_dir)
+        owner_only_folder(folder)
+        path = folder / f"{visit.face_id}.face.json"
+        atomic_write_bytes(path, text.encode("utf-8"), mode=0o600)
+        return path
 
     def plan(self, visit_id: int) -> Plan | None:
         """The visit's plan (None when it has none), read through the plan file's validation."""
@@ -752,8 +929,9 @@ class Records:
 
     # ---------------------------------------------------------------- photos
 
-    def add_photo(self, visit_id: int, data: bytes) -> Photo:
-        """Keep a photo of a visit: JPEG or PNG (records.yaml ``photo_types``), at most ``photo_max_bytes``.
+    def add_photo(self, visit_id: int, data: bytes, display_name: str = "") -> Photo:
+        """Keep a photo of a visit: JPEG or PNG (records.yaml ``photo_types``), at most ``photo_max_bytes``;
+        ``display_name`` is the name the file had (kept to show it, see :func:`photo_display_name`).
 
         The file is written 0600 into the photos folder (0700) under a random name, then its row and the
         audit row are written; if they cannot be, the file is removed again.
@@ -767,7 +945,8 @@ class Records:
             with self._tx() as s:
                 visit = self._get_visit(s, visit_id)
                 row = PhotoRow(visit_id=visit_id, file_name=name, sha256=hashlib.sha256(data).hexdigest(),
-                               size_bytes=len(data), media_type=kind.media_type, created_at=utc_now())
+                               size_bytes=len(data), media_type=kind.media_type, created_at=utc_now(),
+                               display_name=photo_display_name(display_name))
                 s.add(row)
                 s.flush()
                 self._audit(s, "create", "photos", row.id, visit.patient_id)
@@ -778,7 +957,44 @@ class Records:
 
     def _photo(self, row: PhotoRow) -> Photo:
         return Photo(id=row.id, visit_id=row.visit_id, path=self.photos_dir / row.file_name, sha256=row.sha256,
-                     size_bytes=row.size_bytes, media_type=row.media_type, created_at=_utc(row.created_at))  # type: ignore[arg-type]
+                     size_bytes=row.size_bytes, media_type=row.media_type, created_at=_utc(row.created_at),  # type: ignore[arg-type]
+                     display_name=row.display_name or "")
+
+    def photo(self, photo_id: int) -> Photo:
+        """One photo by its row id."""
+        with self._tx() as s:
+            row = s.get(PhotoRow, photo_id)
+            if row is None:
+                raise NotFoundError(f"no photo with id {photo_id}")
+            return self._photo(row)
+
+    def delete_photo(self, photo_id: int) -> Photo:
+        """Delete a photo: its row (a face fitted from it keeps its face, no longer its photo) and the
+        audit row in one transaction, then its file.
+
+        Raises
+        ------
+        RecordsError
+            When the row is deleted but the file cannot be removed (the message names the file).
+        """
+        with self._tx() as s:
+            row = s.get(PhotoRow, photo_id)
+            if row is None:
+                raise NotFoundError(f"no photo with id {photo_id}")
+            photo = self._photo(row)
+            visit = self._get_visit(s, row.visit_id)
+            for face in s.scalars(select(FaceRow).where(FaceRow.photo_id == photo_id)):
+                face.photo_id = None
+            s.flush()
+            s.delete(row)
+            s.flush()
+            self._audit(s, "delete", "photos", photo_id, visit.patient_id)
+        try:
+            photo.path.unlink(missing_ok=True)
+        except OSError:
+            raise RecordsError(f"photo {photo_id} is deleted from the records but its file could not be removed: "
+                               f"{photo.path}") from None
+        return photo
 
     def photos(self, visit_id: int) -> list[Photo]:
         """The photos of a visit, in the order they were added."""
@@ -815,8 +1031,9 @@ class Records:
 
     def export_patient(self, patient_id: int, path: str | os.PathLike[str]) -> Path:
         """Write a patient's whole record as a zip (owner-only): ``record.json`` (the patient, every visit
-        with its plan in the plan-file format, outcomes and photo list, and the patient's audit rows, this
-        export's included) and ``photos/`` (the files, each checked against its SHA-256)."""
+        with its plan in the plan-file format, outcomes, photo and face lists, and the patient's audit rows,
+        this export's included), ``photos/`` (the files, each checked against its SHA-256) and ``faces/``
+        (each kept face file, as saved)."""
         dest = Path(path)
         with self._tx() as s:
             p = self._get_patient(s, patient_id)
@@ -825,8 +1042,8 @@ class Records:
             self._write_zip(dest, doc, files)
         return dest
 
-    def _record(self, s: Session, p: PatientRow) -> tuple[dict[str, Any], list[tuple[str, Photo]]]:
-        files: list[tuple[str, Photo]] = []
+    def _record(self, s: Session, p: PatientRow) -> tuple[dict[str, Any], list[tuple[str, Photo | str]]]:
+        files: list[tuple[str, Photo | str]] = []
         visits = []
         for v in s.scalars(select(VisitRow).where(VisitRow.patient_id == p.id).order_by(VisitRow.date, VisitRow.id)):
             vd: dict[str, Any] = {k: (_iso(x) if isinstance(x, (dt.date, dt.datetime)) else x)
@@ -844,7 +1061,15 @@ class Records:
                 arcname = f"photos/{ph.id}{Path(r.file_name).suffix}"
                 files.append((arcname, ph))
                 vd["photos"].append({"file": arcname, "sha256": ph.sha256, "size_bytes": ph.size_bytes,
-                                     "media_type": ph.media_type, "created_at": _iso(ph.created_at)})
+                                     "media_type": ph.media_type, "created_at": _iso(ph.created_at),
+                                     "display_name": ph.display_name})
+            vd["faces"] = []
+            for fr in s.scalars(select(FaceRow).where(FaceRow.visit_id == v.id).order_by(FaceRow.id)):
+                arcname = f"faces/{fr.id}.face.json"
+                files.append((arcname, fr.face_json))
+                vd["faces"].append({"file": arcname, "face_id": fr.face_id, "created_at": _iso(_utc(fr.created_at)),
+                                    "photo": None if fr.photo_id is None else
+                                    f"photos/{fr.photo_id}{Path(s.get(PhotoRow, fr.photo_id).file_name).suffix}"})  # type: ignore[union-attr]
             visits.append(vd)
         audit = [{"at": _iso(a.at), "actor": a.actor, "action": a.action, "table": a.table, "row_id": a.row_id,
                   "detail": a.detail}
@@ -858,14 +1083,17 @@ class Records:
                "visits": visits, "audit": audit}
         return doc, files
 
-    def _write_zip(self, dest: Path, doc: dict[str, Any], files: list[tuple[str, Photo]]) -> None:
+    def _write_zip(self, dest: Path, doc: dict[str, Any], files: list[tuple[str, Photo | str]]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")  # 0600
         try:
             with os.fdopen(fd, "wb") as f:
                 with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
                     z.writestr("record.json", json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-                    for arcname, ph in files:
-                        z.writestr(arcname, self.photo_bytes(ph), compress_type=zipfile.ZIP_STORED)
+                    for arcname, item in files:
+                        if isinstance(item, str):  # a face file's text
+                            z.writestr(arcname, item.encode("utf-8"))
+                        else:
+                            z.writestr(arcname, self.photo_bytes(item), compress_type=zipfile.ZIP_STORED)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o600)
@@ -875,18 +1103,24 @@ class Records:
             raise
 
     def delete_patient(self, patient_id: int) -> DeleteResult:
-        """Delete a patient's whole record in one transaction (outcomes, photos, visits, the patient; one
-        audit row ``delete`` with the counts, no name), then the photo files.
+        """Delete a patient's whole record in one transaction (outcomes, faces, photos, visits, the patient;
+        one audit row ``delete`` with the counts, no name), then the photo files and the copies of the
+        patient's faces in every user's faces folder (those no other patient's visit keeps).
 
-        The patient's earlier audit rows stay (they name nobody). A photo file that cannot be removed is
-        listed in ``files_left``.
+        The patient's earlier audit rows stay (they name nobody). A file that cannot be removed is listed
+        in ``files_left``. A face file written elsewhere (``injectmap face fit -o``) is not the records' to
+        remove.
         """
         with self._tx() as s:
             p = self._get_patient(s, patient_id)
             visit_ids = list(s.scalars(select(VisitRow.id).where(VisitRow.patient_id == p.id)))
             photos = list(s.scalars(select(PhotoRow).where(PhotoRow.visit_id.in_(visit_ids))))
             outcomes = list(s.scalars(select(OutcomeRow).where(OutcomeRow.visit_id.in_(visit_ids))))
+            faces = list(s.scalars(select(FaceRow).where(FaceRow.visit_id.in_(visit_ids))))
             visits = list(s.scalars(select(VisitRow).where(VisitRow.id.in_(visit_ids))))
+            for face in faces:
+                s.delete(face)
+            s.flush()
             for row in (*outcomes, *photos):
                 s.delete(row)
             for v in visits:
@@ -898,14 +1132,26 @@ class Records:
             s.delete(p)
             s.flush()
             self._audit(s, "delete", "patients", patient_id, patient_id,
-                        f"visits={len(visits)} outcomes={len(outcomes)} photos={len(photos)}")
+                        f"visits={len(visits)} outcomes={len(outcomes)} photos={len(photos)} faces={len(faces)}")
             names = [r.file_name for r in photos]
+            face_ids = {f.face_id for f in faces}
+            face_ids -= set(s.scalars(select(FaceRow.face_id).where(FaceRow.face_id.in_(face_ids))))
         left = []
         for name in names:
             try:
                 (self.photos_dir / name).unlink(missing_ok=True)
             except OSError:
                 left.append(str(self.photos_dir / name))
+        removed = 0
+        for fid in sorted(face_ids):
+            for path in self.faces_dir.glob(f"*/{fid}.face.json"):
+                try:
+                    path.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    left.append(str(path))
         return DeleteResult(patient_id=patient_id, visits=len(visits), outcomes=len(outcomes), photos=len(photos),
-                            files_left=tuple(left))
+                            files_left=tuple(left), faces=len(faces), face_files=removed)
 

@@ -14,6 +14,14 @@ logins). Four tabs:
   "Propose touch-up" (:func:`injectmap.clinic.course.propose_touch_up`) puts the proposal in the plan
   with its reasons, the 3-month maximum and the left/right balance; "Save as touch-up visit".
 - **History**: the doses by muscle and side at each visit (:mod:`injectmap.reports.history`).
+- **Photos**: the open visit's photos (JPEG or PNG, at most records.yaml ``photo_max_bytes``): add one
+  (upload), each shown as a thumbnail (its EXIF orientation applied, re-encoded: no metadata reaches the
+  page) with its name and date; delete one (after a confirmation); "Fit face from this photo" hands the
+  photo to the Face card (``on_fit_photo``, when the app gives one).
+
+A plan whose ``model.face`` names a fitted face (``*.face.json``) takes the face with it when it is saved to
+a visit (kept in the records); opening the visit writes the face back into the user's owner-only faces
+folder and points the plan's ``model.face`` there, so the face comes back with the visit.
 
 Every database call runs in one worker thread of the process, off the server's event loop; the card says
 "Working..." and then the result. Without a served document (tests, notebooks) the call runs at once.
@@ -25,11 +33,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import panel as pn
@@ -44,15 +54,25 @@ from injectmap.clinic.course import (
     previous_treatment,
     propose_touch_up,
 )
-from injectmap.clinic.records import Outcome, Patient, PatientSummary, Records, Visit
+from injectmap.clinic.records import (
+    Outcome,
+    Patient,
+    PatientSummary,
+    Photo,
+    Records,
+    RecordsError,
+    Visit,
+    check_photo,
+    plan_face_json,
+)
 from injectmap.planning.doses import area_names
 from injectmap.planning.plan import Plan, PlanError, parse_plan, plan_to_dict
 from injectmap.planning.products import product_info, product_names
 from injectmap.viewer.text import plain
 
-__all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "chart_fields", "course_visits", "dilution_text",
-           "history_summary", "patient_label", "patient_text", "proposal_text", "review_outcomes", "side_effects",
-           "visit_label"]
+__all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "PhotoThumb", "chart_fields", "course_visits", "dilution_text",
+           "history_summary", "patient_label", "patient_text", "photo_label", "plan_face_json", "proposal_text",
+           "review_outcomes", "side_effects", "thumbnail", "visit_label"]
 
 log = logging.getLogger("injectmap.viewer")
 #: the clinician of the visits made on a server without logins (its own machine: one user)
@@ -196,12 +216,79 @@ def load_patient(rec: Records, patient_id: int) -> PatientView:
                        history_text=history_summary(table))
 
 
-VisitView = tuple[PatientView, Visit, list[Outcome]]
+#: the side of a photo's thumbnail, in pixels
+THUMB_PX = 96
 
 
-def visit_view(rec: Records, patient_id: int, visit: Visit) -> VisitView:
-    """The patient, a visit of theirs and its outcomes (a review's; none for another kind)."""
-    return load_patient(rec, patient_id), visit, rec.outcomes(visit.id) if visit.kind == "review" else []
+def thumbnail(data: bytes, size: int = THUMB_PX) -> bytes:
+    """A PNG of at most ``size`` x ``size`` pixels of a JPEG or PNG photo, its EXIF orientation applied (as
+    the camera held it); re-encoded, so no metadata (EXIF, GPS) goes with it.
+
+    Raises
+    ------
+    RecordsError
+        When the bytes cannot be read as an image.
+    """
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.draft("RGB", (size * 2, size * 2))  # a JPEG is decoded at a reduced scale: fast for big photos
+            shown = ImageOps.exif_transpose(im).convert("RGB")
+        shown.thumbnail((size, size))
+        buf = io.BytesIO()
+        shown.save(buf, format="PNG")
+    except Exception as exc:  # any decoder error: the file is not a readable image
+        raise RecordsError(f"the photo cannot be read as an image ({type(exc).__name__})") from None
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class PhotoThumb:
+    """A photo of the open visit and its thumbnail (b"": no preview: the file is missing or unreadable)."""
+
+    photo: Photo
+    png: bytes
+
+
+def photo_label(photo: Photo) -> str:
+    """``front.jpg, 2026-05-04 10:12, 2.1 MB``: the name it was added under, when, its size (plain text)."""
+    when = photo.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    n = photo.size_bytes
+    size = f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} KB" if n >= 1000 else f"{n} bytes"
+    return f"{photo.display_name or f'photo {photo.id}'}, {when}, {size}"
+
+
+def visit_photos(rec: Records, visit_id: int, cache: dict[int, bytes]) -> list[PhotoThumb]:
+    """The visit's photos with their thumbnails (made once per photo and card: ``cache``)."""
+    out = []
+    for ph in rec.photos(visit_id):
+        if ph.id not in cache:
+            try:
+                cache[ph.id] = thumbnail(rec.photo_bytes(ph))
+            except RecordsError:
+                cache[ph.id] = b""
+        out.append(PhotoThumb(ph, cache[ph.id]))
+    return out
+
+
+@dataclass(frozen=True)
+class VisitMedia:
+    """What an opened visit brings besides its plan: its photos, and its face written back (or None)."""
+
+    photos: list[PhotoThumb]
+    face_path: Path | None
+
+
+VisitView = tuple[PatientView, Visit, list[Outcome], VisitMedia]
+
+
+def visit_view(rec: Records, patient_id: int, visit: Visit, cache: dict[int, bytes] | None = None) -> VisitView:
+    """The patient, a visit of theirs, its outcomes (a review's; none for another kind), its photos and its
+    plan's face written back into the user's faces folder."""
+    media = VisitMedia(photos=visit_photos(rec, visit.id, {} if cache is None else cache),
+                       face_path=rec.restore_face(visit.id) if visit.face_id else None)
+    return (load_patient(rec, patient_id), visit, rec.outcomes(visit.id) if visit.kind == "review" else [], media)
 
 
 def previous_needles(model: Any, view: PatientView, before: dt.date | None) -> list[tuple[Any, Any]]:
@@ -238,9 +325,15 @@ class PatientPanel(pn.viewable.Viewer):
     """The Patient card (see the module's description)."""
 
     def __init__(self, state: Any, analyst: Any, scene_view: Any, report: Any, doc: Any = None,
-                 user: str | None = None, **params: Any) -> None:
+                 user: str | None = None, on_fit_photo: Callable[[bytes, str], None] | None = None,
+                 **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst, self.scene_view, self.report = state, analyst, scene_view, report
+        #: the Face card's photo fit (``FacePanel.start_photo_fit(data, display_name)``); None: no fit button
+        self.on_fit_photo = on_fit_photo
+        self.photo_items: list[PhotoThumb] = []
+        self._thumbs: dict[int, bytes] = {}  # this card's thumbnails by photo id (never shared between sessions)
+        self._confirm_delete: int | None = None
         served = doc is not None and getattr(doc, "session_context", None) is not None
         self._doc = doc if served else None
         self.user = user or getattr(pn.state, "user", None) or LOCAL_USER
@@ -298,6 +391,13 @@ class PatientPanel(pn.viewable.Viewer):
         # History tab
         self.history = pn.pane.PNG(None, width=w, css_classes=["patient-history"])
         self.history_text = pn.pane.Markdown("", width=w, css_classes=["patient-history-text"])
+        # Photos tab
+        self.photo_upload = _w(pn.widgets.FileInput, "photo-upload", accept=".jpg,.jpeg,.png,image/jpeg,image/png",
+                               multiple=False, width=w)
+        self.photo_upload.param.watch(lambda _e: self.upload_photo(), "value")
+        self.photo_note = pn.pane.Markdown("Open a visit to see or add its photos.", width=w,
+                                           css_classes=["patient-photos-note"])
+        self.photo_list = pn.Column(width=w, css_classes=["patient-photos"], margin=0)
         self.status = pn.pane.Markdown("", width=w, css_classes=["patient-status"])
         self.find.on_click(lambda _e: self.list_patients())
         self.open_patient.on_click(lambda _e: self.open(self.patients.value))
@@ -322,6 +422,7 @@ class PatientPanel(pn.viewable.Viewer):
             ("Review", pn.Column(pn.Row(self.area, self.side), pn.Row(self.movement, self.effects), self.record,
                                  self.outcome_text, self.propose, self.proposal_pane, self.save_touch_up)),
             ("History", pn.Column(self.history, self.history_text)),
+            ("Photos", pn.Column(self.photo_note, self.photo_upload, self.photo_list)),
             dynamic=False, width=285)
 
     # ------------------------------------------------------------------ running database calls
@@ -424,6 +525,7 @@ class PatientPanel(pn.viewable.Viewer):
 
     def _opened(self, verb: str, view: PatientView) -> None:
         self.visit, self.outcomes, self.proposal = None, [], None
+        self._show_photos([])
         self.save_touch_up.disabled = True
         self.proposal_pane.object = self.outcome_text.object = ""
         self._show(view)
@@ -503,8 +605,8 @@ class PatientPanel(pn.viewable.Viewer):
         pid = self.view.patient.id
 
         def work(rec: Records) -> VisitView:
-            v = rec.add_visit(pid, kind=kind, plan=plan, **fields)
-            return visit_view(rec, pid, v)
+            v = rec.add_visit(pid, kind=kind, plan=plan, face_json=plan_face_json(plan) if plan else None, **fields)
+            return visit_view(rec, pid, v, self._thumbs)
 
         self._call(work, functools.partial(self._visit_opened, "Added"), "adding the visit")
 
@@ -535,15 +637,16 @@ class PatientPanel(pn.viewable.Viewer):
         pid = self.view.patient.id
 
         def work(rec: Records) -> VisitView:
-            return visit_view(rec, pid, rec.visit(int(visit_id)))
+            return visit_view(rec, pid, rec.visit(int(visit_id)), self._thumbs)
 
         self._call(work, functools.partial(self._visit_opened, "Opened"), "opening the visit")
 
     def _visit_opened(self, verb: str, result: VisitView) -> None:
         """A visit is open: its plan in the app (a review keeps the plan on screen), the Report card's
         fields filled, its outcomes shown and the treatment before it drawn faintly."""
-        view, visit, outcomes = result
+        view, visit, outcomes, media = result
         self.visit, self.proposal = visit, None
+        self._show_photos(media.photos)
         self.save_touch_up.disabled = True
         self.proposal_pane.object = ""
         self._show(view, select=visit.id)
@@ -551,6 +654,8 @@ class PatientPanel(pn.viewable.Viewer):
         if plan is not None:
             d = plan_to_dict(plan)
             d["patient"] = patient_text(view.patient)
+            if media.face_path is not None:  # the face kept with the visit, written back for this user
+                d["model"] = dict(d.get("model") or {}, face=str(media.face_path))
             self.state.load_plan(d)
         else:
             self._set_patient_in_plan()
@@ -577,8 +682,8 @@ class PatientPanel(pn.viewable.Viewer):
         pid, vid = self.view.patient.id, self.visit.id
 
         def work(rec: Records) -> VisitView:
-            v = rec.set_plan(vid, plan)
-            return visit_view(rec, pid, v)
+            v = rec.set_plan(vid, plan, face_json=plan_face_json(plan))
+            return visit_view(rec, pid, v, self._thumbs)
 
         self._call(work, functools.partial(self._visit_opened, "Saved the plan to"), "saving the plan")
 
@@ -652,14 +757,112 @@ class PatientPanel(pn.viewable.Viewer):
         pid = self.view.patient.id
 
         def work(rec: Records) -> VisitView:
-            v = rec.add_visit(pid, kind="touch_up", plan=plan, completes_visit_id=completes, **fields)
-            return visit_view(rec, pid, v)
+            v = rec.add_visit(pid, kind="touch_up", plan=plan, completes_visit_id=completes,
+                              face_json=plan_face_json(plan), **fields)
+            return visit_view(rec, pid, v, self._thumbs)
 
         def saved(result: VisitView) -> None:
             self._visit_opened("Saved the touch-up as", result)
             self.tabs.active = 3
 
         self._call(work, saved, "saving the touch-up")
+
+    # ------------------------------------------------------------------ photos
+    def upload_photo(self) -> None:
+        """Keep the uploaded file as a photo of the open visit (checked: JPEG or PNG, its size, readable)."""
+        data, name = self.photo_upload.value, str(self.photo_upload.filename or "")
+        if not data:
+            return
+        if not self._need_visit():
+            return
+        assert self.visit is not None
+        vid, cache = self.visit.id, self._thumbs
+
+        def work(rec: Records) -> list[PhotoThumb]:
+            check_photo(data)
+            png = thumbnail(bytes(data))  # an unreadable image is refused before it is kept
+            ph = rec.add_photo(vid, bytes(data), display_name=name)
+            cache[ph.id] = png
+            return visit_photos(rec, vid, cache)
+
+        def shown(items: list[PhotoThumb]) -> None:
+            self._show_photos(items)
+            self.status.object = plain(f"Added the photo {items[-1].photo.display_name or ''} to this visit.")
+
+        self._call(work, shown, "adding the photo")
+
+    def _show_photos(self, items: list[PhotoThumb]) -> None:
+        """The open visit's photos as thumbnails, each with its name, date, Delete (with a confirmation) and,
+        with a Face card to hand it to, "Fit face from this photo"."""
+        self.photo_items = items
+        if self.visit is None:
+            self.photo_note.object = "Open a visit to see or add its photos."
+        else:
+            self.photo_note.object = plain(f"{len(items)} photo(s) of visit {visit_label(self.visit)}. "
+                                           "Add a JPEG or PNG:")
+        rows = []
+        for item in items:
+            ph = item.photo
+            thumb: Any = (pn.pane.PNG(item.png, width=THUMB_PX, height=THUMB_PX, fixed_aspect=True, margin=(2, 4))
+                          if item.png else pn.pane.Markdown("(no preview)", width=THUMB_PX))
+            text = pn.pane.Markdown(plain(photo_label(ph)), width=150, margin=(0, 4), css_classes=["patient-photo-name"])
+            if self._confirm_delete == ph.id:
+                yes = pn.widgets.Button(label="Yes, delete", color="danger", width=70,
+                                        css_classes=["pt-photo-confirm"])
+                no = pn.widgets.Button(label="Cancel", width=70, css_classes=["pt-photo-cancel"])
+                yes.on_click(functools.partial(lambda pid, _e: self.delete_photo(pid), ph.id))
+                no.on_click(lambda _e: self.ask_delete(None))
+                buttons: list[Any] = [pn.pane.Markdown("Delete this photo for good?", margin=(0, 4)), pn.Row(yes, no)]
+            else:
+                delete = pn.widgets.Button(label="Delete", width=70, css_classes=["pt-photo-delete"])
+                delete.on_click(functools.partial(lambda pid, _e: self.ask_delete(pid), ph.id))
+                buttons = [delete]
+                if self.on_fit_photo is not None:
+                    fit = pn.widgets.Button(label="Fit face from this photo", width=150, css_classes=["pt-photo-fit"])
+                    fit.on_click(functools.partial(lambda pid, _e: self.fit_photo(pid), ph.id))
+                    buttons.append(fit)
+            rows.append(pn.Row(thumb, pn.Column(text, *buttons, margin=0), css_classes=["patient-photo"], margin=(4, 0)))
+        self.photo_list.objects = rows
+
+    def ask_delete(self, photo_id: int | None) -> None:
+        """Ask to confirm the deletion of a photo (None: cancel)."""
+        self._confirm_delete = photo_id
+        self._show_photos(self.photo_items)
+
+    def delete_photo(self, photo_id: int) -> None:
+        """Delete a photo of the open visit and its file (after the confirmation)."""
+        self._confirm_delete = None
+        if not self._need_visit():
+            return
+        assert self.visit is not None
+        vid, cache = self.visit.id, self._thumbs
+
+        def work(rec: Records) -> tuple[Photo, list[PhotoThumb]]:
+            gone = rec.delete_photo(photo_id)
+            cache.pop(photo_id, None)
+            return gone, visit_photos(rec, vid, cache)
+
+        def shown(result: tuple[Photo, list[PhotoThumb]]) -> None:
+            self._show_photos(result[1])
+            self.status.object = plain(f"Deleted the photo {result[0].display_name or result[0].id} and its file.")
+
+        self._call(work, shown, "deleting the photo")
+
+    def fit_photo(self, photo_id: int) -> None:
+        """Hand a photo of the open visit (its file, hash checked) to the Face card's fit."""
+        callback = self.on_fit_photo
+        if callback is None:
+            return
+
+        def work(rec: Records) -> tuple[bytes, str]:
+            ph = rec.photo(photo_id)
+            return rec.photo_bytes(ph), ph.display_name or f"photo {ph.id}"
+
+        def fit(result: tuple[bytes, str]) -> None:
+            callback(*result)
+            self.status.object = plain(f"The Face card fits the face to {result[1]}.")
+
+        self._call(work, fit, "reading the photo")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Card(self.tabs, self.status, title="Patient", width=290, css_classes=["patient-card"])

@@ -114,10 +114,10 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def records(db_url: str, tmp_path: Path):
-    """:class:`injectmap.clinic.records.Records` as user ``dr.lee`` on :func:`db_url`, photos in tmp."""
+    """:class:`injectmap.clinic.records.Records` as user ``dr.lee`` on :func:`db_url`, photos and faces in tmp."""
     from injectmap.clinic.records import Records
 
-    rec = Records.open(db_url, user="dr.lee", photos_dir=tmp_path / "photos")
+    rec = Records.open(db_url, user="dr.lee", photos_dir=tmp_path / "photos", faces_dir=tmp_path / "faces")
     try:
         yield rec
     finally:

@@ -99,7 +99,7 @@ def test_a_bad_user_name_or_database_url(tmp_path: Path, capsys: pytest.CaptureF
 def test_backup_and_upgrade(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     photos = tmp_path / "photos"
     code, out, _ = run(capsys, db_url, photos, "upgrade")
-    assert code == 0 and "migration 0001" in out
+    assert code == 0 and "migration 0002" in out
     assert run(capsys, db_url, photos, "patients", "add", "P")[0] == 0
     out_file = tmp_path / "backup.bin"
     code, out, err = run(capsys, db_url, photos, "backup", "-o", str(out_file))

@@ -136,7 +136,7 @@ def test_delete_removes_the_record_and_its_files_in_one_audited_action(records: 
     assert len(after) == before + 1
     last = after[-1]
     assert (last.action, last.table, last.row_id, last.patient_id) == ("delete", "patients", pid, pid)
-    assert last.detail == "visits=3 outcomes=2 photos=2"
+    assert last.detail == "visits=3 outcomes=2 photos=2 faces=0"
     dump = repr(after)
     assert NAME not in dump and IDENT not in dump and NOTES not in dump
     with records.engine.connect() as conn:  # no row of the patient is left in any table

@@ -1,0 +1,151 @@
+"""The Patient card's photos and the fitted face of a visit, without a browser (no served document: each
+database call runs at once): thumbnails with their EXIF orientation, names shown as text, unreadable
+files refused, deletion after a confirmation, the photo handed to the Face card's fit (a fake), and a plan's
+fitted face saved with the visit and written back to the user's faces folder when the visit is opened."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from injectmap.anatomy.fit import facefile
+from injectmap.clinic.config import user_faces_dir
+from injectmap.clinic.records import Records
+from injectmap.planning.protocols import protocol_plan
+from injectmap.viewer.patient_panel import thumbnail
+
+EVIL = "<img src=x onerror=alert(1)>.png"
+
+
+def jpeg(width: int, height: int, orientation: int | None = None) -> bytes:
+    im = Image.new("RGB", (width, height), (200, 150, 120))
+    buf = io.BytesIO()
+    if orientation is None:
+        im.save(buf, format="JPEG")
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        im.save(buf, format="JPEG", exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def png(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 20, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def size(png_bytes: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(png_bytes)) as im:
+        assert im.format == "PNG" and not im.getexif()
+        return im.size
+
+
+def test_thumbnails_follow_the_exif_orientation_and_carry_no_metadata() -> None:
+    assert size(thumbnail(jpeg(400, 200))) == (96, 48)
+    assert size(thumbnail(jpeg(400, 200, orientation=6))) == (48, 96)  # held upright: portrait
+    assert size(thumbnail(jpeg(400, 200, orientation=3))) == (96, 48)
+    assert size(thumbnail(png(30, 60))) == (30, 60)  # never enlarged
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, face_model: Any):
+    monkeypatch.setenv("INJECTMAP_DATABASE_URL", f"sqlite:///{tmp_path / 'records' / 'records.sqlite3'}")
+    monkeypatch.setenv("INJECTMAP_PHOTOS_DIR", str(tmp_path / "photos"))
+    monkeypatch.setenv("INJECTMAP_FACES_DIR", str(tmp_path / "faces"))
+    asked: list[Any] = []
+
+    def load_model(params: Any = None, **_kw: Any) -> Any:  # the face the app asks for, not built here
+        asked.append(params)
+        return face_model
+
+    monkeypatch.setattr("injectmap.anatomy.model.load_model", load_model)
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    layout.faces_asked = asked
+    return layout
+
+
+def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
+    card, state = app.app_patient, app.app_state
+    card.identifier.value = "MRN-5"
+    card.new_patient()
+    card.photo_upload.filename, card.photo_upload.value = "front.jpg", jpeg(400, 200)
+    assert "Open or add a visit first" in card.status.object and list((tmp_path / "photos").glob("*")) == []
+    state.load_plan(protocol_plan("glabella_five_point"))
+    card.kind.value, card.date.value = "initial", "2026-05-04"
+    card.new_visit()
+    assert card.visit is not None, card.status.object
+    card.photo_upload.filename, card.photo_upload.value = "front.jpg", jpeg(400, 200, orientation=6)
+    card.photo_upload.filename, card.photo_upload.value = EVIL, png(50, 40)
+    assert [i.photo.display_name for i in card.photo_items] == ["front.jpg", EVIL], card.status.object
+    assert size(card.photo_items[0].png) == (48, 96)
+    names = [r.objects[1].objects[0].object for r in card.photo_list.objects]
+    assert "<img" not in names[1] and "&lt;img src=x onerror=alert\\(1\\)&gt;.png" in names[1]
+    assert "photo(s) of visit 2026-05-04 initial" in card.photo_note.object.replace("\\", "")
+    # not an image although it starts like a JPEG: refused, nothing kept
+    card.photo_upload.filename, card.photo_upload.value = "broken.jpg", bytes.fromhex("ffd8ffe0") + b"junk" * 50
+    assert "cannot be read as an image" in card.status.object and len(card.photo_items) == 2
+    card.photo_upload.filename, card.photo_upload.value = "notes.gif", b"GIF89a" + b"\0" * 40
+    assert "image/jpeg or image/png" in card.status.object and len(list((tmp_path / "photos").iterdir())) == 2
+    # without a Face card to hand it to there is no fit button; with one, the photo goes to it
+    labels = [b.label for r in card.photo_list.objects for b in r.objects[1].objects if hasattr(b, "label")]
+    assert "Fit face from this photo" not in labels
+    fits: list[tuple[bytes, str]] = []
+    card.on_fit_photo = lambda data, name: fits.append((data, name))
+    card.ask_delete(None)
+    fit = card.photo_list.objects[1].objects[1].objects[2]
+    assert fit.label == "Fit face from this photo"
+    fit.clicks += 1
+    assert fits == [(png(50, 40), EVIL)] and "The Face card fits the face to" in card.status.object
+    # delete: asked first, then gone with its file
+    first = card.photo_items[0].photo
+    card.photo_list.objects[0].objects[1].objects[1].clicks += 1
+    assert card._confirm_delete == first.id and first.path.exists()
+    confirm = card.photo_list.objects[0].objects[1].objects[2].objects[0]
+    assert confirm.label == "Yes, delete"
+    confirm.clicks += 1
+    assert [i.photo.display_name for i in card.photo_items] == [EVIL] and not first.path.exists()
+    assert "Deleted the photo front.jpg" in card.status.object
+
+
+def test_a_fitted_face_comes_back_with_the_visit(app: Any, tmp_path: Path) -> None:
+    from injectmap.anatomy.fit.basis import face_basis
+
+    card, state = app.app_patient, app.app_state
+    names = face_basis().names
+    face = facefile.make([(names[10], 0.4), (names[20], 0.25)], [], [1.0, 2.0], {})
+    made = tmp_path / "made-elsewhere" / "ana.face.json"
+    made.parent.mkdir()
+    facefile.write(face, made)
+    card.identifier.value = "MRN-6"
+    card.new_patient()
+    plan = protocol_plan("glabella_five_point")
+    plan["model"] = {"face": str(made)}
+    state.load_plan(plan)
+    card.kind.value, card.date.value = "initial", "2026-05-04"
+    card.new_visit()
+    assert card.visit is not None and card.visit.face_id == face.face_id, card.status.object
+    with Records.open(user="local", faces_dir=tmp_path / "faces") as rec:
+        assert json.loads(rec.face_text(card.visit.id, face.face_id)) == json.loads(made.read_text())
+    made.unlink()  # the face file the plan was made with is gone; the visit still has it
+    vid = card.visit.id
+    card.identifier.value = "MRN-7"
+    card.new_patient()
+    state.load_plan(protocol_plan("glabella_five_point"))
+    card.identifier.value = ""
+    card.search.value = "MRN-6"
+    card.list_patients()
+    card.open(next(iter(card.patients.options.values())))
+    card.open_visit_id(vid)
+    back = Path(state.extra["model"]["face"])
+    assert back.parent == user_faces_dir(tmp_path / "faces", "local") and back.name == f"{face.face_id}.face.json"
+    assert back.stat().st_mode & 0o777 == 0o600 and back.parent.stat().st_mode & 0o777 == 0o700
+    assert facefile.read(back).face_id == face.face_id
+    assert any(getattr(p, "fit_id", "") == face.face_id for p in app.faces_asked)  # the app asked for that face
