@@ -85,6 +85,7 @@ class SpatialIndex:
         self.volumes = {}
         self.tubes = {}
         self._scenes: dict[str, fcpw.scene_3D] = {}
+        self._cells: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
         lo, hi = [], []
         for sid in self.ids:
@@ -133,6 +134,51 @@ class SpatialIndex:
         ijk = ((pts - g.origin) / g.spacing).T
         return map_coordinates(vol.values, ijk, order=1, mode="constant", cval=5.0)
 
+    def inside_many(self, sid: str, points: np.ndarray) -> np.ndarray:
+        """``field_at(sid, points) < 0``, the same answer for every point, computed faster for many points.
+
+        A volume's field is interpolated trilinearly (scipy's ``map_coordinates`` of order 1): a weighted sum of the
+        8 corners of the grid cell holding the point, with weights that are never negative. So where all 8 corners
+        are negative the point is inside, where all 8 are positive it is outside, whatever the weights: the cell
+        decides, read from a table of each cell's corner signs. Only the points in cells the surface crosses (or on
+        the grid's edge, where the constant mode decides) are asked of :meth:`field_at` itself: the answer is always
+        :meth:`field_at`'s, for a fraction of its cost (most of a field's samples lie in cells far from the surface).
+        """
+        pts = np.asarray(points, dtype=float).reshape(-1, 3)
+        if sid in self.tubes or len(pts) == 0:
+            return self.field_at(sid, pts) < 0
+        vol = self.volumes[sid]
+        cells, strides, top = self._cell_signs(sid)
+        cell = np.floor((pts - vol.grid.origin) / vol.grid.spacing).astype(np.intp)  # as map_coordinates finds it
+        wrap = cell.view(np.uintp)  # a negative index wraps to a huge one: one comparison per axis bounds it
+        ok = (wrap[:, 0] <= top[0]) & (wrap[:, 1] <= top[1]) & (wrap[:, 2] <= top[2])
+        flat = cell[:, 0] * strides[0] + cell[:, 1] * strides[1] + cell[:, 2]
+        flat[~ok] = 0
+        code = cells.take(flat)
+        code[~ok] = 0
+        out = code < 0
+        ask = np.nonzero(code == 0)[0]
+        if len(ask):
+            out[ask] = self.field_at(sid, pts[ask]) < 0
+        return out
+
+    def _cell_signs(self, sid: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each cell of a volume's grid, -1 when its 8 corners are all negative, 1 when all positive, else 0
+        (flat, int8: about 1 byte per voxel), the cell table's strides and the last cell index per axis (built
+        once per structure)."""
+        got = self._cells.get(sid)
+        if got is None:
+            v = np.asarray(self.volumes[sid].values)
+            corners = [v[i:v.shape[0] - 1 + i, j:v.shape[1] - 1 + j, k:v.shape[2] - 1 + k]
+                       for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+            neg = np.logical_and.reduce([c < 0 for c in corners])
+            pos = np.logical_and.reduce([c > 0 for c in corners])
+            table = (pos.astype(np.int8) - neg.astype(np.int8))
+            n = np.asarray(table.shape)
+            got = self._cells[sid] = (table.ravel(), np.asarray([n[1] * n[2], n[2], 1], dtype=np.intp),
+                                      (n - 1).astype(np.uintp))
+        return got
+
     def has_inside(self, sid: str) -> bool:
         """Whether ``sid`` has an inside the index can tell (a closed volume or a tube)."""
         return sid in self.volumes or sid in self.tubes
@@ -161,7 +207,7 @@ class SpatialIndex:
         hit = np.zeros(inbox.shape, dtype=bool)
         for k in np.nonzero(inbox.any(axis=0))[0]:
             rows = np.nonzero(inbox[:, k])[0]
-            hit[rows, k] = self.field_at(self.ids[k], pts[rows]) < 0
+            hit[rows, k] = self.inside_many(self.ids[k], pts[rows])
         return [[self.ids[k] for k in np.nonzero(row)[0]] for row in hit]
 
     # -- distances ------------------------------------------------------------------------------
@@ -263,7 +309,7 @@ class SpatialIndex:
                     continue
                 hits.append((int(i), dist, closest))
             signed = [h for h in hits if touching[h[0], k]]  # only a point in the box can be inside
-            inside = (self.field_at(sid, pts[[h[0] for h in signed]]) < 0) if signed else np.zeros(0, dtype=bool)
+            inside = self.inside_many(sid, pts[[h[0] for h in signed]]) if signed else np.zeros(0, dtype=bool)
             flip = {h[0] for h, isin in zip(signed, inside, strict=True) if isin}
             for i, dist, closest in hits:
                 found[i].append((int(k), Neighbour(sid, -dist if i in flip else dist, closest)))
@@ -294,5 +340,5 @@ class SpatialIndex:
         c = np.asarray(centres, dtype=float).reshape(-1, 3)
         r = np.asarray(radii_mm, dtype=float).reshape(len(c), -1)
         samples = c[:, None, None, :] + self.ball[None, None, :, :] * r[:, :, None, None]
-        inside = self.field_at(sid, samples.reshape(-1, 3)) < 0
+        inside = self.inside_many(sid, samples.reshape(-1, 3))
         return inside.reshape(r.shape[0], r.shape[1], len(self.ball)).mean(axis=2)

@@ -114,3 +114,23 @@ def test_placement_errors_are_the_same_batched(model) -> None:
     with pytest.raises(PlacementError):
         analyse_points(model, plan, list(plan.points))
     assert [r.id for r in analyse_points(model, plan, good)] == ["ok1", "ok2"]
+
+
+def test_inside_many_is_the_sign_of_the_field_everywhere(model) -> None:
+    """The cell-sign shortcut answers what the interpolated field answers: random points over every volume's grid
+    and beyond its edge, points on grid nodes (a corner weight of exactly 1) and on the surface's cells."""
+    idx = model.index
+    rng = np.random.default_rng(5)
+    crossed = 0
+    for sid in list(idx.volumes) + list(idx.tubes)[:3]:
+        if sid in idx.volumes:
+            g, shape = idx.volumes[sid].grid, np.asarray(idx.volumes[sid].values.shape)
+            hi = g.origin + g.spacing * (shape - 1)
+            pts = np.concatenate([rng.uniform(g.origin - 2.0, hi + 2.0, (3000, 3)),
+                                  g.origin + g.spacing * rng.integers(0, shape, (300, 3)),
+                                  np.asarray(model.structures[sid].mesh.points)[:300]])
+            crossed += int(np.sum(np.abs(idx.field_at(sid, pts)) < 0.5))
+        else:
+            pts = np.asarray(model.structures[sid].centreline)[:50] + rng.normal(0.0, 1.0, (50, 3))
+        assert np.array_equal(idx.inside_many(sid, pts), idx.field_at(sid, pts) < 0), sid
+    assert crossed > 1000  # points near the surfaces were asked, not only the easy ones
