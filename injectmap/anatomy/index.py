@@ -281,39 +281,36 @@ class SpatialIndex:
         """
         pts = np.asarray(points, dtype=float).reshape(-1, 3)
         reach = [float(r) for r in np.broadcast_to(np.asarray(reach_mm, dtype=float), (len(pts),))]
-        n_ids = len(self.ids)
-        asked = np.zeros((len(pts), n_ids), dtype=bool)
-        touching = np.zeros((len(pts), n_ids), dtype=bool)
-        for i, p in enumerate(pts):  # the boxes as neighbours() selects them, point by point
-            gap = np.maximum(np.maximum(self._lo - p, p - self._hi), 0.0)
-            gap2 = np.einsum("ij,ij->i", gap, gap)
-            asked[i] = gap2 <= reach[i] ** 2
-            touching[i] = gap2 == 0.0
+        # the boxes as neighbours() selects them, for every point at once; a box is never farther than the structure
+        # in it, so the box test only narrows which structures are asked
+        gap = np.maximum(np.maximum(self._lo[None] - pts[:, None], pts[:, None] - self._hi[None]), 0.0)
+        gap2 = np.einsum("ij,ij->i", gap.reshape(-1, 3), gap.reshape(-1, 3)).reshape(len(pts), -1)
+        asked = gap2 <= np.square(np.asarray(reach))[:, None]
+        touching = gap2 == 0.0
         found: list[list[tuple[int, Neighbour]]] = [[] for _ in range(len(pts))]
         q32 = pts.astype(np.float32)
-        for k in np.nonzero(asked.any(axis=0))[0]:
+        it = fcpw.interaction_3D()
+        # one exact query per point and structure, as neighbours() asks it: fcpw's batched query spends more (it
+        # hands the points to worker threads) than it saves on the few points near each structure (about 9 here)
+        for k in np.nonzero(asked.any(axis=0))[0].tolist():
             sid = self.ids[k]
-            rows = np.nonzero(asked[:, k])[0]
-            its = fcpw.interaction_3D_list()
-            r2 = np.asarray([reach[i] ** 2 for i in rows], dtype=np.float32)
-            self._scene(sid).find_closest_points(np.asfortranarray(q32[rows]), r2, its)
+            scene = self._scene(sid)
             hits: list[tuple[int, float, np.ndarray]] = []
-            for j, i in enumerate(rows.tolist()):
-                it = its[j]
-                if it.primitive_index < 0:  # nothing within the reach
+            for i in np.nonzero(asked[:, k])[0].tolist():
+                if not scene.find_closest_point(q32[i], it, reach[i] ** 2):
                     continue
                 closest = np.asarray(it.p, dtype=float)
                 v = pts[i] - closest
                 dist = math.sqrt(float(v.dot(v)))  # numpy's norm of a vector, without its overhead: the same bits
                 if dist > reach[i]:  # float32 rounding at the edge of the reach
                     continue
-                hits.append((int(i), dist, closest))
+                hits.append((i, dist, closest))
             signed = [h for h in hits if touching[h[0], k]]  # only a point in the box can be inside
             inside = self.inside_many(sid, pts[[h[0] for h in signed]]) if signed else np.zeros(0, dtype=bool)
             flip = {h[0] for h, isin in zip(signed, inside, strict=True) if isin}
             for i, dist, closest in hits:
-                found[i].append((int(k), Neighbour(sid, -dist if i in flip else dist, closest)))
-        return [{nb.id: nb for _, nb in sorted(row, key=lambda kn: kn[0])} for row in found]
+                found[i].append((k, Neighbour(sid, -dist if i in flip else dist, closest)))
+        return [{nb.id: nb for _, nb in row} for row in found]
 
     def sphere_fractions(self, centre: np.ndarray, radius_mm: float, ids: list[str]) -> dict[str, float]:
         """Fraction of the sphere's volume inside each structure in ``ids``."""
