@@ -27,6 +27,10 @@ from scipy.spatial import cKDTree
 #: structures that are layers of the whole head: not "neighbours" of a point
 LAYER_IDS = ("skin", "subcutaneous_fat", "smas", "bone")
 
+#: a field value (~mm) this close to zero is left to scipy's interpolation (SpatialIndex.inside_many): far above the
+#: few 1e-15 mm by which two double-precision trilinear sums of the same float32 corners can differ
+_SIGN_GUARD = 1e-9
+
 
 def unit_ball_samples(n: int = 700, seed: int = 7) -> np.ndarray:
     """Quasi-uniform points inside the unit ball (fixed, so answers are reproducible)."""
@@ -85,7 +89,7 @@ class SpatialIndex:
         self.volumes = {}
         self.tubes = {}
         self._scenes: dict[str, fcpw.scene_3D] = {}
-        self._cells: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cells: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = {}
         self._lock = threading.Lock()
         lo, hi = [], []
         for sid in self.ids:
@@ -148,8 +152,9 @@ class SpatialIndex:
         if sid in self.tubes or len(pts) == 0:
             return self.field_at(sid, pts) < 0
         vol = self.volumes[sid]
-        cells, strides, top = self._cell_signs(sid)
-        cell = np.floor((pts - vol.grid.origin) / vol.grid.spacing).astype(np.intp)  # as map_coordinates finds it
+        cells, strides, top, border_out = self._cell_signs(sid)
+        ijk = (pts - vol.grid.origin) / vol.grid.spacing  # the grid coordinates, as field_at computes them
+        cell = np.floor(ijk).astype(np.intp)  # the cell map_coordinates interpolates in
         wrap = cell.view(np.uintp)  # a negative index wraps to a huge one: one comparison per axis bounds it
         ok = (wrap[:, 0] <= top[0]) & (wrap[:, 1] <= top[1]) & (wrap[:, 2] <= top[2])
         flat = cell[:, 0] * strides[0] + cell[:, 1] * strides[1] + cell[:, 2]
@@ -157,15 +162,40 @@ class SpatialIndex:
         code = cells.take(flat)
         code[~ok] = 0
         out = code < 0
-        ask = np.nonzero(code == 0)[0]
-        if len(ask):
-            out[ask] = self.field_at(sid, pts[ask]) < 0
+        crossed = np.nonzero((code == 0) & ok)[0]
+        # off the grid's cells, map_coordinates reads only the constant (5 mm) and the grid's outermost nodes: when
+        # those are all positive (the grid has a margin of outside around the structure), such a point is outside
+        unsure = np.zeros(0, dtype=np.intp) if border_out else np.nonzero(~ok)[0]
+        if len(crossed):
+            # the surface's cells: the trilinear value itself (the same sum map_coordinates makes, up to rounding
+            # in the last places); a value within _SIGN_GUARD of zero is left to field_at
+            v = self._trilinear(sid, ijk[crossed], cell[crossed])
+            out[crossed] = v < 0.0
+            unsure = np.concatenate([unsure, crossed[np.abs(v) < _SIGN_GUARD]])
+        if len(unsure):
+            out[unsure] = self.field_at(sid, pts[unsure]) < 0
         return out
 
-    def _cell_signs(self, sid: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _trilinear(self, sid: str, ijk: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """A volume's field interpolated trilinearly at grid coordinates ``ijk`` (m, 3) in cells ``cell`` (whole
+        cells of the grid)."""
+        vals = np.asarray(self.volumes[sid].values)
+        flat = vals.reshape(-1)
+        sx, sy = vals.shape[1] * vals.shape[2], vals.shape[2]
+        base = cell[:, 0] * sx + cell[:, 1] * sy + cell[:, 2]
+        t = ijk - cell
+        tx, ty, tz = t[:, 0], t[:, 1], t[:, 2]
+        ux, uy, uz = 1.0 - tx, 1.0 - ty, 1.0 - tz
+
+        def edge(off: int) -> np.ndarray:  # the field along z between two corners
+            return flat.take(base + off) * uz + flat.take(base + off + 1) * tz
+
+        return (edge(0) * uy + edge(sy) * ty) * ux + (edge(sx) * uy + edge(sx + sy) * ty) * tx
+
+    def _cell_signs(self, sid: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """For each cell of a volume's grid, -1 when its 8 corners are all negative, 1 when all positive, else 0
-        (flat, int8: about 1 byte per voxel), the cell table's strides and the last cell index per axis (built
-        once per structure)."""
+        (flat, int8: about 1 byte per voxel), the cell table's strides, the last cell index per axis, and whether
+        every node on the grid's faces is positive (built once per structure)."""
         got = self._cells.get(sid)
         if got is None:
             v = np.asarray(self.volumes[sid].values)
@@ -175,8 +205,9 @@ class SpatialIndex:
             pos = np.logical_and.reduce([c > 0 for c in corners])
             table = (pos.astype(np.int8) - neg.astype(np.int8))
             n = np.asarray(table.shape)
+            faces = [v[0], v[-1], v[:, 0], v[:, -1], v[:, :, 0], v[:, :, -1]]
             got = self._cells[sid] = (table.ravel(), np.asarray([n[1] * n[2], n[2], 1], dtype=np.intp),
-                                      (n - 1).astype(np.uintp))
+                                      (n - 1).astype(np.uintp), bool(min(float(f.min()) for f in faces) > 0.0))
         return got
 
     def has_inside(self, sid: str) -> bool:
