@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -246,26 +247,65 @@ def _place_many(model, points: Sequence[Point]) -> tuple[list[Placed | None], di
         _, nrows = model.skin_tree.query(np.asarray([entries[i] for i in ok]))
         for i, r in zip(ok, nrows, strict=True):
             placed[i] = _placed(model, points[i], entries[i], model.depth_normals[r].copy())
-    paths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for i in ok:
-        try:
-            paths[i] = _needle_path(points[i], placed[i])  # type: ignore[arg-type]
-        except PlacementError as exc:
-            errors[i] = exc
+    paths = _needle_paths(points, placed, ok, errors)
     if paths:
         order = sorted(paths)
         depth, drows = model.depth_below_skin(np.concatenate([paths[i][1] for i in order]))
-        start = 0
-        for i in order:
-            stop = start + len(paths[i][0])
+        sizes = np.asarray([len(paths[i][0]) for i in order])
+        stops = np.cumsum(sizes)
+        starts = stops - sizes
+        # _judge_needle's three tests for every needle at once; only a needle that may fail one is judged in full
+        # (the same tests, which raise the error with its message)
+        lim = placement_limits()
+        tip_depth = depth[stops - 1]
+        shallowest = np.minimum.reduceat(depth, starts)
+        bone = model.layer_bone_mm[drows[stops - 1]]
+        doubt = ((tip_depth < -lim.max_tip_outside_skin_mm) | (shallowest < -lim.max_tip_outside_skin_mm)
+                 | (tip_depth > bone + lim.max_tip_beyond_bone_mm))
+        for j in np.nonzero(doubt)[0].tolist():
+            i, start, stop = order[j], starts[j], stops[j]
             try:
                 _judge_needle(model, points[i], placed[i], paths[i][0], depth[start:stop], drows[start:stop])  # type: ignore[arg-type]
             except PlacementError as exc:
                 errors[i] = exc
-            start = stop
     for i in errors:
         placed[i] = None
     return placed, errors
+
+
+@lru_cache(maxsize=64)
+def _along(n_steps: int) -> np.ndarray:
+    """The fractions along a needle of its ``n_steps`` samples (:func:`_needle_path`), kept per count."""
+    along = np.linspace(0.0, 1.0, n_steps + 1)[1:]
+    along.flags.writeable = False
+    return along
+
+
+def _needle_paths(points: Sequence[Point], placed: list[Placed | None], ok: list[int],
+                  errors: dict[int, PlacementError]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """:func:`_needle_path` of the points ``ok`` (an error goes to ``errors``), the needles with the same number of
+    samples computed in one step (the same arithmetic, element by element)."""
+    lim = placement_limits()
+    groups: dict[int, list[int]] = {}
+    for i in ok:
+        point, pl = points[i], placed[i]
+        assert pl is not None
+        if point.tip_mm is not None and pl.depth_mm > MAX_DEPTH_MM:
+            try:
+                _needle_path(point, pl)
+            except PlacementError as exc:
+                errors[i] = exc
+            continue
+        groups.setdefault(max(1, int(np.ceil(pl.depth_mm / lim.path_step_mm))), []).append(i)
+    paths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for n_steps, rows in groups.items():
+        along = _along(n_steps)
+        entry = np.asarray([placed[i].entry_mm for i in rows])  # type: ignore[union-attr]
+        tip = np.asarray([placed[i].tip_mm for i in rows])  # type: ignore[union-attr]
+        path = entry[:, None, :] + along[None, :, None] * (tip - entry)[:, None, :]
+        for j, i in enumerate(rows):
+            paths[i] = (along, path[j])
+    return paths
 
 
 def placement_issues(model, plan: Plan) -> list[PlanIssue]:
