@@ -142,12 +142,12 @@ def test_placement_errors_are_the_same_batched(model) -> None:
 
 
 def test_inside_many_is_the_sign_of_the_field_everywhere(model) -> None:
-    """The cell-sign shortcut answers what the interpolated field answers: random points over every volume's grid
-    and beyond its edge, points on grid nodes (a corner weight of exactly 1) and on the surface's cells."""
+    """The shortcuts answer what the field answers: random points over every volume's grid and beyond its edge,
+    points on grid nodes (a corner weight of exactly 1) and on the surface's cells; points around every tube's wall."""
     idx = model.index
     rng = np.random.default_rng(5)
     crossed = 0
-    for sid in list(idx.volumes) + list(idx.tubes)[:3]:
+    for sid in list(idx.volumes) + list(idx.tubes):
         if sid in idx.volumes:
             g, shape = idx.volumes[sid].grid, np.asarray(idx.volumes[sid].values.shape)
             hi = g.origin + g.spacing * (shape - 1)
@@ -156,6 +156,8 @@ def test_inside_many_is_the_sign_of_the_field_everywhere(model) -> None:
                                   np.asarray(model.structures[sid].mesh.points)[:300]])
             crossed += int(np.sum(np.abs(idx.field_at(sid, pts)) < 0.5))
         else:
-            pts = np.asarray(model.structures[sid].centreline)[:50] + rng.normal(0.0, 1.0, (50, 3))
+            line, r = np.asarray(model.structures[sid].centreline), float(model.structures[sid].radius_mm)
+            pts = line[rng.integers(0, len(line), 300)] + rng.normal(0.0, r, (300, 3))
+            crossed += int(np.sum(np.abs(idx.field_at(sid, pts)) < 0.5 * r))
         assert np.array_equal(idx.inside_many(sid, pts), idx.field_at(sid, pts) < 0), sid
     assert crossed > 1000  # points near the surfaces were asked, not only the easy ones
