@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -246,26 +247,65 @@ def _place_many(model, points: Sequence[Point]) -> tuple[list[Placed | None], di
         _, nrows = model.skin_tree.query(np.asarray([entries[i] for i in ok]))
         for i, r in zip(ok, nrows, strict=True):
             placed[i] = _placed(model, points[i], entries[i], model.depth_normals[r].copy())
-    paths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for i in ok:
-        try:
-            paths[i] = _needle_path(points[i], placed[i])  # type: ignore[arg-type]
-        except PlacementError as exc:
-            errors[i] = exc
+    paths = _needle_paths(points, placed, ok, errors)
     if paths:
         order = sorted(paths)
         depth, drows = model.depth_below_skin(np.concatenate([paths[i][1] for i in order]))
-        start = 0
-        for i in order:
-            stop = start + len(paths[i][0])
+        sizes = np.asarray([len(paths[i][0]) for i in order])
+        stops = np.cumsum(sizes)
+        starts = stops - sizes
+        # _judge_needle's three tests for every needle at once; only a needle that may fail one is judged in full
+        # (the same tests, which raise the error with its message)
+        lim = placement_limits()
+        tip_depth = depth[stops - 1]
+        shallowest = np.minimum.reduceat(depth, starts)
+        bone = model.layer_bone_mm[drows[stops - 1]]
+        doubt = ((tip_depth < -lim.max_tip_outside_skin_mm) | (shallowest < -lim.max_tip_outside_skin_mm)
+                 | (tip_depth > bone + lim.max_tip_beyond_bone_mm))
+        for j in np.nonzero(doubt)[0].tolist():
+            i, start, stop = order[j], starts[j], stops[j]
             try:
                 _judge_needle(model, points[i], placed[i], paths[i][0], depth[start:stop], drows[start:stop])  # type: ignore[arg-type]
             except PlacementError as exc:
                 errors[i] = exc
-            start = stop
     for i in errors:
         placed[i] = None
     return placed, errors
+
+
+@lru_cache(maxsize=64)
+def _along(n_steps: int) -> np.ndarray:
+    """The fractions along a needle of its ``n_steps`` samples (:func:`_needle_path`), kept per count."""
+    along = np.linspace(0.0, 1.0, n_steps + 1)[1:]
+    along.flags.writeable = False
+    return along
+
+
+def _needle_paths(points: Sequence[Point], placed: list[Placed | None], ok: list[int],
+                  errors: dict[int, PlacementError]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """:func:`_needle_path` of the points ``ok`` (an error goes to ``errors``), the needles with the same number of
+    samples computed in one step (the same arithmetic, element by element)."""
+    lim = placement_limits()
+    groups: dict[int, list[int]] = {}
+    for i in ok:
+        point, pl = points[i], placed[i]
+        assert pl is not None
+        if point.tip_mm is not None and pl.depth_mm > MAX_DEPTH_MM:
+            try:
+                _needle_path(point, pl)
+            except PlacementError as exc:
+                errors[i] = exc
+            continue
+        groups.setdefault(max(1, int(np.ceil(pl.depth_mm / lim.path_step_mm))), []).append(i)
+    paths: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for n_steps, rows in groups.items():
+        along = _along(n_steps)
+        entry = np.asarray([placed[i].entry_mm for i in rows])  # type: ignore[union-attr]
+        tip = np.asarray([placed[i].tip_mm for i in rows])  # type: ignore[union-attr]
+        path = entry[:, None, :] + along[None, :, None] * (tip - entry)[:, None, :]
+        for j, i in enumerate(rows):
+            paths[i] = (along, path[j])
+    return paths
 
 
 def placement_issues(model, plan: Plan) -> list[PlanIssue]:
@@ -381,6 +421,10 @@ class _CorridorTable:
     abab: np.ndarray
     box_lo: np.ndarray
     box_hi: np.ndarray
+    #: the foramina of the face (a bone landmark and its nerve, both sides where the face has them): the landmark,
+    #: the nerve, the corridor and its share (variability.yaml ``foramina``), and the landmarks' positions (F, 3)
+    foramina: tuple[tuple[str, str, float, float], ...]
+    foramen_mm: np.ndarray
 
     @classmethod
     def build(cls, model) -> _CorridorTable:
@@ -403,9 +447,31 @@ class _CorridorTable:
         ab_all = np.concatenate(ab) if ab else np.zeros((0, 3))
         lo = np.asarray([np.minimum(x, x + y).min(axis=0) for x, y in zip(a, ab, strict=True)]).reshape(-1, 3)
         hi = np.asarray([np.maximum(x, x + y).max(axis=0) for x, y in zip(a, ab, strict=True)]).reshape(-1, 3)
+        foramina, at = [], []
+        for base in BONE_LANDMARKS:
+            fc = var.foramina[base]
+            for side in ("left", "right"):
+                lm, nerve = f"{base}_{side}", f"{fc.nerve}_{side}"
+                if lm in model.landmarks and nerve in model.structures:
+                    foramina.append((lm, nerve, fc.corridor_mm, fc.share))
+                    at.append(_lm(model, lm))
         return cls(tuple(sids), tuple(kinds), tuple(cors), own_mm,
                    np.asarray([c.corridor_mm for c in cors], dtype=float) + own_mm, np.asarray(starts),
-                   a_all, ab_all, np.maximum(np.einsum("ij,ij->i", ab_all, ab_all), 1e-12), lo, hi)
+                   a_all, ab_all, np.maximum(np.einsum("ij,ij->i", ab_all, ab_all), 1e-12), lo, hi,
+                   tuple(foramina), np.asarray(at, dtype=float).reshape(-1, 3))
+
+    def candidates_many(self, tips: np.ndarray, reach_mm: np.ndarray) -> np.ndarray:
+        """:meth:`candidates` of many tips, each with its own reach, as a (tips, courses) mask."""
+        tips = np.asarray(tips, dtype=float).reshape(-1, 1, 3)
+        gap = np.maximum(np.maximum(self.box_lo[None] - tips, tips - self.box_hi[None]), 0.0).reshape(-1, 3)
+        dist = np.sqrt(np.einsum("ij,ij->i", gap, gap)).reshape(len(tips), -1)
+        return dist - np.asarray(reach_mm, dtype=float)[:, None] <= self.radius_mm[None]
+
+    def foramen_distances(self, tips: np.ndarray) -> np.ndarray:
+        """The distance from each tip to each foramen (tips, F): ``np.linalg.norm(tip - landmark)`` of each pair,
+        the same bits (numpy's norm of a 3-vector is the square root of its dot product, summed in this order)."""
+        v = np.asarray(tips, dtype=float).reshape(-1, 1, 3) - self.foramen_mm[None]
+        return np.sqrt(v[..., 0] * v[..., 0] + v[..., 1] * v[..., 1] + v[..., 2] * v[..., 2])
 
     def candidates(self, tip: np.ndarray, reach_mm: float) -> np.ndarray:
         """The structures whose course's bounding box lies within ``reach_mm`` plus the corridor's radius of
@@ -452,30 +518,42 @@ def _corridor_table(model) -> _CorridorTable:
 
 
 def corridors_near(model, tip: np.ndarray, r_likely: float, r_possible: float,
-                   at: _TipPlace | None = None,
-                   measured: dict[int, tuple[float, np.ndarray]] | None = None) -> list[CorridorResult]:
+                   at: _TipPlace | tuple[float, int] | None = None,
+                   measured: dict[int, tuple[float, np.ndarray]] | None = None,
+                   foramen_mm: np.ndarray | None = None) -> list[CorridorResult]:
     """The corridors (mean course and published spread, anatomy/data/spread/variability.yaml) of every artery,
     nerve, the duct and every foramen that the possible field reaches, nearest mean course first.
 
     Where the sources give a structure's tissue plane at the tip's height, the tip is inside its corridor only
     when it lies within the lateral spread and in the depth band of that plane (docs/severity.md). ``at``: the
-    tip's place in the layers when already measured; ``measured``: the distance and closest point of each course
-    within reach, by its row in the face's corridor table, when already measured (:func:`analyse_points`)."""
-    var = load_variability()
+    tip's place in the layers (or its depth below the skin and skin row) when already measured; ``measured``: the
+    distance and closest point of each course within reach (every candidate of :meth:`_CorridorTable.candidates`),
+    by its row in the face's corridor table, and ``foramen_mm`` the tip's distance to each of the table's foramina,
+    when already measured (:func:`analyse_points`)."""
     table = _corridor_table(model)
     tip = np.asarray(tip, dtype=float)
     out: list[CorridorResult] = []
-    for k in table.candidates(tip, r_possible):
+    rows = sorted(measured) if measured is not None else table.candidates(tip, r_possible)
+    for k in rows:
         d, closest = measured[int(k)] if measured is not None else table.measure(tip, int(k))
         if d - r_possible > table.radius_mm[k]:
             continue
         sid, cor, own = table.sids[k], table.corridors[k], float(table.own_mm[k])
         planes = None
         if cor.planes:
-            at = at or _TipPlace.of(model, tip)
+            if not isinstance(at, _TipPlace):
+                at = _TipPlace.at(model, *at) if at is not None else _TipPlace.of(model, tip)
             planes = _planes_at(model, cor, sid, tip, closest, own, at)
         out.append(CorridorResult.make(sid, table.kinds[k], d, float(table.radius_mm[k]), cor.share, r_likely,
                                        r_possible, planes=planes))
+    if foramen_mm is not None:
+        for (lm, nerve, corridor, share), d in zip(table.foramina, foramen_mm.tolist(), strict=True):
+            if d - r_possible <= corridor:
+                out.append(CorridorResult.make(nerve, "foramen", d, corridor, share, r_likely, r_possible,
+                                               foramen=lm))
+        out.sort(key=lambda c: (c.distance_mm - c.corridor_mm, c.structure))
+        return out
+    var = load_variability()
     for base in BONE_LANDMARKS:
         fc = var.foramina[base]
         for side in ("left", "right"):
@@ -541,24 +619,23 @@ def analyse_points(model, plan: Plan, points: list[Point] | None = None,
     depth, rows = model.depth_below_skin(tips)
     fractions = _field_fractions_many(model, pts, tips, effs, inside_all, near_all)
     courses = _courses_many(model, tips, effs)
-    return [_analysed(model, plan, p, pl, e, ins, nb, (float(d), int(r)), fr, cs)
-            for p, pl, e, ins, nb, d, r, fr, cs in zip(pts, placed, effs, inside_all, near_all, depth, rows, fractions,
-                                                       courses, strict=True)]
+    foramina = _corridor_table(model).foramen_distances(tips)
+    return [_analysed(model, plan, p, pl, e, ins, nb, (float(d), int(r)), fr, cs, fo)
+            for p, pl, e, ins, nb, d, r, fr, cs, fo in zip(pts, placed, effs, inside_all, near_all, depth.tolist(),
+                                                           rows.tolist(), fractions, courses, foramina, strict=True)]
 
 
 def _courses_many(model, tips: np.ndarray, effs: list) -> list[dict[int, tuple[float, np.ndarray]]]:
     """For each tip, the distance to every vessel, nerve or duct course within its possible field's reach and the
     closest point (as corridors_near measures them), measured once per course for all the tips near it."""
     table = _corridor_table(model)
-    wanted: dict[int, list[int]] = {}
-    for i, tip in enumerate(tips):
-        for k in table.candidates(tip, effs[i].outer_mm):
-            wanted.setdefault(int(k), []).append(i)
+    wanted = table.candidates_many(tips, np.asarray([e.outer_mm for e in effs], dtype=float))
     out: list[dict[int, tuple[float, np.ndarray]]] = [{} for _ in range(len(tips))]
-    for k, rows in wanted.items():
+    for k in np.nonzero(wanted.any(axis=0))[0].tolist():
+        rows = np.nonzero(wanted[:, k])[0]
         d, q = table.measure_many(tips[rows], k)
-        for i, dist, closest in zip(rows, d, q, strict=True):
-            out[i][k] = (float(dist), closest)
+        for i, dist, closest in zip(rows.tolist(), d.tolist(), q, strict=True):
+            out[i][k] = (dist, closest)
     return out
 
 
@@ -599,7 +676,8 @@ def _field_fractions_many(model, points: list[Point], tips: np.ndarray, effs: li
 
 def _analysed(model, plan: Plan, point: Point, placed: Placed, eff, inside: list[str], neighbours: dict,
               at: tuple[float, int] | None, fractions: dict[str, tuple[float, float]] | None = None,
-              courses: dict[int, tuple[float, np.ndarray]] | None = None) -> PointResult:
+              courses: dict[int, tuple[float, np.ndarray]] | None = None,
+              foramina: np.ndarray | None = None) -> PointResult:
     """The rest of a point's analysis once the spatial index has answered: what contains the tip (``inside``),
     the structures within reach (``neighbours``), when measured, the tip's depth and skin row (``at``) and the
     shares of its fields inside the structures near it (``fractions``)."""
@@ -609,8 +687,7 @@ def _analysed(model, plan: Plan, point: Point, placed: Placed, eff, inside: list
     layer = tip_layer(model, tip, inside, at)
     # a structure across a fascial plane from the tip is reached by an attenuated field (docs/diffusion.md)
     near = plane_adjusted(neighbours, inside, layer, target, eff.nominal_mm)
-    place_at = _TipPlace.at(model, *at) if at is not None else None
-    corridors = corridors_near(model, tip, eff.nominal_mm, eff.outer_mm, place_at, courses)
+    corridors = corridors_near(model, tip, eff.nominal_mm, eff.outer_mm, at, courses, foramina)
     ctx = PointContext(model=model, plan=plan, point=point, entry=placed.entry_mm, tip=tip,
                        depth_mm=placed.depth_mm, inside=inside, near=near, r_nom=eff.nominal_mm,
                        r_in=eff.inner_mm, r_out=eff.outer_mm, corridors=corridors, fractions=fractions or {})

@@ -1,11 +1,14 @@
 """The batched analysis (planning.analysis.analyse_points, place_many; anatomy.index containing_many,
-neighbours_many) gives the per-point path's results byte for byte: the JSON of ``injectmap check`` on the protocol
-templates, the calibration plans, the demo plan and a 100-point plan spread over the face, and the same placement
-errors for needles that cannot be placed."""
+neighbours_many, inside_many) gives the per-point path's results byte for byte: the JSON of ``injectmap check`` on the
+protocol templates (on the default face and on one face-parameter extreme), the calibration plans, the demo plan, the
+reference cases (shared/reference-cases) and a 100-point plan spread over the face, and the same placement errors for
+needles that cannot be placed. The per-point path asks the index one point at a time and reads the fields through
+scipy's interpolation, so it is the reference the batched shortcuts are held to."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,8 @@ PLANS = {
     "upper_face": Path(__file__).parent / "calibration" / "upper_face.json",
     "lower_face": Path(__file__).parent / "calibration" / "lower_face.json",
 }
+#: the reference cases: ``$INJECTMAP_REFERENCE_CASES``, else shared/reference-cases beside the checkout
+REFERENCE_CASES = Path(os.environ.get("INJECTMAP_REFERENCE_CASES") or ROOT.parent / "shared" / "reference-cases")
 
 
 def _one_by_one(plan_obj, model) -> str:
@@ -59,6 +64,26 @@ def test_the_plans_batched_equal_one_by_one(model, name) -> None:
 def test_the_protocol_templates_batched_equal_one_by_one(model, name) -> None:
     plan = protocol_plan(name)
     assert _batched(plan, model) == _one_by_one(plan, model)
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in REFERENCE_CASES.expanduser().glob("*.json")) or ["(none)"])
+def test_the_reference_cases_batched_equal_one_by_one(model, case) -> None:
+    if case == "(none)":
+        pytest.skip(f"no reference cases in {REFERENCE_CASES}")
+    plan = json.loads((REFERENCE_CASES.expanduser() / case).read_text())["plan"]
+    assert _batched(plan, model) == _one_by_one(plan, model)
+
+
+def test_the_protocol_templates_batched_equal_one_by_one_on_a_face_extreme() -> None:
+    """Another face (its grids, skin and courses differ): every template, and a 100-point plan over it."""
+    from injectmap.anatomy.model import load_model
+
+    face = load_model(sex=0.0)
+    for name in protocol_names():
+        plan = protocol_plan(name)
+        assert _batched(plan, face) == _one_by_one(plan, face), name
+    plan = _plan(face, _points(face, 100, seed=5))
+    assert _batched(plan, face) == _one_by_one(plan, face)
 
 
 def test_a_hundred_points_over_the_face_batched_equal_one_by_one(model) -> None:
@@ -114,3 +139,25 @@ def test_placement_errors_are_the_same_batched(model) -> None:
     with pytest.raises(PlacementError):
         analyse_points(model, plan, list(plan.points))
     assert [r.id for r in analyse_points(model, plan, good)] == ["ok1", "ok2"]
+
+
+def test_inside_many_is_the_sign_of_the_field_everywhere(model) -> None:
+    """The shortcuts answer what the field answers: random points over every volume's grid and beyond its edge,
+    points on grid nodes (a corner weight of exactly 1) and on the surface's cells; points around every tube's wall."""
+    idx = model.index
+    rng = np.random.default_rng(5)
+    crossed = 0
+    for sid in list(idx.volumes) + list(idx.tubes):
+        if sid in idx.volumes:
+            g, shape = idx.volumes[sid].grid, np.asarray(idx.volumes[sid].values.shape)
+            hi = g.origin + g.spacing * (shape - 1)
+            pts = np.concatenate([rng.uniform(g.origin - 2.0, hi + 2.0, (3000, 3)),
+                                  g.origin + g.spacing * rng.integers(0, shape, (300, 3)),
+                                  np.asarray(model.structures[sid].mesh.points)[:300]])
+            crossed += int(np.sum(np.abs(idx.field_at(sid, pts)) < 0.5))
+        else:
+            line, r = np.asarray(model.structures[sid].centreline), float(model.structures[sid].radius_mm)
+            pts = line[rng.integers(0, len(line), 300)] + rng.normal(0.0, r, (300, 3))
+            crossed += int(np.sum(np.abs(idx.field_at(sid, pts)) < 0.5 * r))
+        assert np.array_equal(idx.inside_many(sid, pts), idx.field_at(sid, pts) < 0), sid
+    assert crossed > 1000  # points near the surfaces were asked, not only the easy ones
