@@ -55,8 +55,6 @@ class FaceCacheFile(DataModel):
     steps: dict[str, Step]
     memory: Budget
     disk: Budget
-    #: the reports' rendered expression stills, kept beside the faces (reports/stills_cache.py)
-    stills: Budget | None = None
 
 
 @lru_cache(maxsize=1)

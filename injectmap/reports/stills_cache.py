@@ -10,8 +10,8 @@ itself (so a change of the expression model's data gives new pictures, never sta
 Where: ``$INJECTMAP_STILLS_CACHE_DIR``, else ``stills/`` in the face cache's folder (``anatomy.model.
 cache_root``, which the face cache's pruning never touches). The folder is the owner's only (0700, files
 0600: a plan is patient data), files are written whole (a temporary file renamed), a file that is not a
-whole PNG is ignored and rendered again, and the folder keeps to ``data/face_cache.yaml``'s ``stills``
-budget (the least recently read deleted first). A cache that cannot be written is not an error: the
+whole PNG is ignored and rendered again, and the folder keeps to :data:`BUDGET_MB` (the least recently
+read deleted first). A cache that cannot be written is not an error: the
 stills are rendered and the document is made as before.
 """
 
@@ -35,8 +35,12 @@ RENDER_VERSION = 1
 ENV = "INJECTMAP_STILLS_CACHE_DIR"
 _PNG_HEAD = b"\x89PNG\r\n\x1a\n"
 _PNG_TAIL = b"IEND\xaeB`\x82"
-#: the budget when ``data/face_cache.yaml`` has none
-DEFAULT_BUDGET_MB = 40.0
+#: the folder's budget (``$INJECTMAP_STILLS_CACHE_MB`` overrides it). Project choice: a still is a 420x480 PNG
+#: of ~60-120 kB, three a plan, so 40 MB keeps those of ~100-200 plans (a clinic's recent patients), beside the
+#: face cache's 600 MB (``anatomy/data/face_cache.yaml``). Kept here, not in that file: the face cache's
+#: settings model is part of what a built face is hashed from, and a budget of pictures must not rebuild faces.
+BUDGET_MB = 40.0
+BUDGET_ENV = "INJECTMAP_STILLS_CACHE_MB"
 
 
 def still_key(plan_json: str, face_id: str, expression: str, day: float, size: Sequence[int], clim: float,
@@ -120,12 +124,14 @@ class StillsCache:
 def stills_cache() -> StillsCache:
     """The stills' cache of this process's settings (the folder and the budget are read at each call)."""
     from injectmap.anatomy.model import cache_root
-    from injectmap.anatomy.params import face_cache_settings
 
     env = os.environ.get(ENV)
     folder = Path(env).expanduser() if env else cache_root() / "stills"
-    budget = face_cache_settings().stills
-    return StillsCache(folder, (budget.budget_mb if budget is not None else DEFAULT_BUDGET_MB) * 1e6)
+    try:
+        budget_mb = float(os.environ.get(BUDGET_ENV) or BUDGET_MB)
+    except ValueError:
+        budget_mb = BUDGET_MB
+    return StillsCache(folder, budget_mb * 1e6)
 
 
 def face_id(model: Any) -> str:
