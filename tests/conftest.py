@@ -9,9 +9,12 @@ xdist group, in order, on one worker (``--dist loadgroup``).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,13 @@ import pytest
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 TESTS = Path(__file__).resolve().parent
+
+# the expression stills a run renders are kept for that run only (reports/stills_cache.py): the run's second
+# report of a plan reuses them, and no run reads an earlier run's pictures; set before the xdist workers and
+# the browser tests' servers start, so they all share the controller's folder
+if not os.environ.get("INJECTMAP_STILLS_CACHE_DIR"):
+    os.environ["INJECTMAP_STILLS_CACHE_DIR"] = _STILLS_DIR = tempfile.mkdtemp(prefix="injectmap-test-stills-")
+    atexit.register(shutil.rmtree, _STILLS_DIR, True)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

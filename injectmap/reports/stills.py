@@ -4,7 +4,9 @@ The patient walkthrough, the handout and the chart show the same three pictures:
 front performing the expression the plan treats most (:func:`teaching.side_effects.treated_expression`),
 with the skin moved by the expression model at each day's strength (``teaching.expressions.
 expression_displacement``) and coloured by how far it moves (one scale for the three). A plan that
-changes no expression has no stills. Rendering is off-screen (the EGL window where it is set).
+changes no expression has no stills. Rendering is off-screen (the EGL window where it is set); a still
+rendered before for the same plan, face and day is read from the stills' cache instead
+(reports/stills_cache.py), so a second report or handout of a plan renders nothing.
 
 Example
 -------
@@ -84,6 +86,27 @@ def _render(model: Any, displacements: Sequence[np.ndarray], expression: str, cl
     return out
 
 
+def _cached_render(model: Any, plan: Plan, displacements: Sequence[np.ndarray], expression: str, clim: float,
+                   size: Sequence[int]) -> list[bytes]:
+    """:func:`_render`'s PNGs, those rendered before for the same plan, face, day and picture read from the
+    stills' cache (reports/stills_cache.py) and only the others rendered (then kept there)."""
+    from injectmap.planning.plan import dumps_plan
+    from injectmap.reports.stills_cache import face_id, still_key, stills_cache
+
+    cache = stills_cache()
+    plan_json, face = dumps_plan(plan), face_id(model)
+    keys = [still_key(plan_json, face, expression, day, size, clim, disp)
+            for (day, _), disp in zip(STILL_DAYS, displacements, strict=True)]
+    pngs: list[bytes | None] = [cache.get(k) for k in keys]
+    missing = [i for i, png in enumerate(pngs) if png is None]
+    if missing:
+        for i, png in zip(missing, _render(model, [displacements[i] for i in missing], expression, clim, size),
+                          strict=True):
+            pngs[i] = png
+            cache.put(keys[i], png)
+    return [png for png in pngs if png is not None]
+
+
 def expression_stills(model: Any, plan: Plan | Mapping[str, Any], expression: str | None = None,
                       size: Sequence[int] = STILL_SIZE) -> list[Still]:
     """The stills of ``expression`` (default: the one the plan treats) before, at two weeks and at three months.
@@ -101,8 +124,8 @@ def expression_stills(model: Any, plan: Plan | Mapping[str, Any], expression: st
     untreated = expression_displacement(model, None, name)
     clim = max(float(np.percentile(np.linalg.norm(untreated, axis=1), 99.9)), 0.5)
     words = EXPRESSION_WORDS.get(name, name.replace("_", " "))
-    pngs = _render(model, [expression_displacement(model, results[day], name) for day, _ in STILL_DAYS],
-                   name, clim, size)
+    displacements = [expression_displacement(model, results[day], name) for day, _ in STILL_DAYS]
+    pngs = _cached_render(model, plan, displacements, name, clim, size)
     return [Still(name, day, f"{words}, {when}", {s: round(b.mid, 2) for s, b in results[day].strengths[name].items()},
                   png) for (day, when), png in zip(STILL_DAYS, pngs, strict=True)]
 

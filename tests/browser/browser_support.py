@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -119,3 +121,50 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+# -- helpers shared by the test modules ------------------------------------------------------------
+@contextlib.contextmanager
+def sized_page(browser, url: str, size: tuple[int, int]) -> Iterator[AppPage]:
+    """The app opened in a fresh context of ``size`` (width, height) pixels, downloads allowed."""
+    width, height = size
+    ctx = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    try:
+        yield AppPage(ctx.new_page(), url, timed=False).open()
+    finally:
+        ctx.close()
+
+
+def no_sideways_scroll(page) -> None:
+    """The document is no wider than the window."""
+    sw, iw = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert sw <= iw, f"the page scrolls sideways: {sw} > {iw}"
+
+
+def page_does_not_scroll(page) -> None:
+    """The document is no taller and no wider than the window, and has not scrolled."""
+    sw, sh, iw, ih, sx, sy = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight, window.innerWidth,"
+        " window.innerHeight, window.scrollX, window.scrollY]")
+    assert sw <= iw, f"the page scrolls sideways: {sw} > {iw}"
+    assert sh <= ih, f"the page scrolls itself: {sh} > {ih} px"
+    assert sx == 0 and sy == 0, (sx, sy)
+
+
+def pdf_text(path: Path) -> str:
+    """The text of a PDF (poppler's pdftotext, the layout kept)."""
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def make_and_download(page, button: str, link_name: str, dest: Path) -> Path:
+    """Press ``button`` (a report or handout), wait for its download button ``link_name``, save the file it
+    gives into ``dest`` and return its path; the file is a PDF."""
+    page.get_by_role("button", name=button, exact=True).click()
+    link = page.get_by_role("button", name=link_name)
+    link.wait_for(state="visible", timeout=240_000)
+    with page.expect_download(timeout=120_000) as dl:
+        link.click()
+    path = dest / (dl.value.suggested_filename or f"{button}.pdf")
+    dl.value.save_as(path)
+    assert path.read_bytes()[:5] == b"%PDF-"
+    return path

@@ -13,14 +13,22 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_support import ROOT, AppPage, start_server, stop_server, wait_for_port
+from browser_support import (
+    ROOT,
+    AppPage,
+    make_and_download,
+    no_sideways_scroll,
+    pdf_text,
+    start_server,
+    stop_server,
+    wait_for_port,
+)
 from pg_support import create_database, pg_cluster, require_pg_bin
 from pg_support import url as pg_url
 from PIL import Image
@@ -62,22 +70,6 @@ def served(request: pytest.FixtureRequest) -> Iterator[str]:
             stop_server(proc)
 
 
-def _pdf_text(path: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
-
-
-def _download(page, button: str, link_name: str, dest: Path) -> Path:
-    page.get_by_role("button", name=button, exact=True).click()
-    link = page.get_by_role("button", name=link_name)
-    link.wait_for(state="visible", timeout=240_000)
-    with page.expect_download(timeout=120_000) as dl:
-        link.click()
-    path = dest / (dl.value.suggested_filename or f"{button}.pdf")
-    dl.value.save_as(path)
-    assert path.read_bytes()[:5] == b"%PDF-"
-    return path
-
-
 def _fill(page, name: str, value: str) -> None:
     box = page.locator(f".pt-{name} input, .pt-{name} textarea").first
     box.fill(value)
@@ -104,8 +96,8 @@ def _tab(page, name: str) -> None:
 def _fits(page) -> None:
     """The page never scrolls sideways, and the side column that holds the Patient card scrolls on its
     own within the window (the card never makes the page longer)."""
-    sw, iw, ih = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth, window.innerHeight]")
-    assert sw <= iw + 1, (sw, iw)
+    no_sideways_scroll(page)
+    ih = page.evaluate("() => window.innerHeight")
     side = page.locator(".side-column").first.bounding_box()
     assert side is not None and side["y"] + side["height"] <= ih + 1, (side, ih)
 
@@ -166,11 +158,11 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         _status(page, "Added visit 2026-05-04 initial")
         assert page.get_by_placeholder("the vial's lot").input_value() == LOT  # the Report card has the visit's
         assert page.get_by_placeholder("the vial's expiry").input_value() == EXPIRY
-        chart = _pdf_text(_download(page, "Report", "Download report (PDF)", tmp_path))
+        chart = pdf_text(make_and_download(page, "Report", "Download report (PDF)", tmp_path))
         for text in (PATIENT, "Ana <b>Moreno</b>", LOT, EXPIRY, "2 mL saline per 100 U vial", "initial: 2026-05-04",
                      NOTES, "local"):
             assert text in chart, text
-        handout = _pdf_text(_download(page, "Handout", "Download handout (PDF)", tmp_path))
+        handout = pdf_text(make_and_download(page, "Handout", "Download handout (PDF)", tmp_path))
         for text in (PATIENT, "Mon 4 May 2026", "Mon 18 May 2026"):
             assert text in handout, text
         assert LOT not in handout

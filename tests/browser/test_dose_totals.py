@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from browser_support import AppPage
+from browser_support import AppPage, no_sideways_scroll, sized_page
 from playwright.sync_api import expect
 
 from injectmap.planning.plan import parse_plan
@@ -24,11 +24,8 @@ SIZES = [(1366, 768), (1920, 1080)]
 
 @pytest.fixture
 def sized(browser, app_url: str, request) -> Iterator[AppPage]:
-    width, height = request.param
-    ctx = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
-    page = ctx.new_page()
-    yield AppPage(page, app_url, timed=False).open()
-    ctx.close()
+    with sized_page(browser, app_url, request.param) as app:
+        yield app
 
 
 def _number(text: str) -> float:
@@ -94,8 +91,7 @@ def test_totals_and_ml_column_follow_the_plan(sized: AppPage) -> None:
     place.click()
     _wait_number(page, plan_row, "units", t.units + 4)
     _wait_number(page, 'tr[data-side="midline"]', "units", t.side("midline").units + 4)
-    sw, iw = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert sw <= iw, "the page scrolls sideways"
+    no_sideways_scroll(page)
     assert not sized.errors
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from browser_support import AppPage
+from browser_support import AppPage, no_sideways_scroll, page_does_not_scroll, sized_page
 
 pytestmark = pytest.mark.browser
 
@@ -22,26 +22,8 @@ SIZES = [(1366, 768), (1920, 1080)]
 
 @pytest.fixture
 def sized(browser, app_url: str, request) -> Iterator[AppPage]:
-    width, height = request.param
-    ctx = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
-    page = ctx.new_page()
-    yield AppPage(page, app_url, timed=False).open()
-    ctx.close()
-
-
-def _no_sideways_scroll(app: AppPage) -> None:
-    sw, iw = app.page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-    assert sw <= iw, f"the page scrolls sideways: {sw} > {iw}"
-
-
-def _page_does_not_scroll(app: AppPage) -> None:
-    """The document is no taller and no wider than the window, and has not scrolled."""
-    sw, sh, iw, ih, sx, sy = app.page.evaluate(
-        "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight, window.innerWidth,"
-        " window.innerHeight, window.scrollX, window.scrollY]")
-    assert sw <= iw, f"the page scrolls sideways: {sw} > {iw}"
-    assert sh <= ih, f"the page scrolls itself: {sh} > {ih} px"
-    assert sx == 0 and sy == 0, (sx, sy)
+    with sized_page(browser, app_url, request.param) as app:
+        yield app
 
 
 def _box(locator):
@@ -124,12 +106,12 @@ def test_the_page_fits_and_every_plan_control_is_reachable(sized: AppPage) -> No
     page = sized.page
     width, height = page.viewport_size["width"], page.viewport_size["height"]
     header = page.get_by_text("injectmap: botulinum toxin injection map").first
-    _page_does_not_scroll(sized)
+    page_does_not_scroll(sized.page)
     _columns_fit(sized, height, scroll=False)
     scene = _scene_on_screen(sized, width, height)
     _add_tall_cards(sized)
     page.wait_for_timeout(300)
-    _page_does_not_scroll(sized)
+    page_does_not_scroll(sized.page)
     _columns_fit(sized, height, scroll=True)
     moved = _box(sized.canvas())
     assert abs(moved["y"] - scene["y"]) < 1 and abs(moved["height"] - scene["height"]) < 1, (moved, scene)
@@ -149,7 +131,7 @@ def test_the_page_fits_and_every_plan_control_is_reachable(sized: AppPage) -> No
     for css in SCROLLERS:
         _scroll_to_bottom(sized, css)
         assert page.locator(css).first.evaluate("el => el.scrollTop") > 0, css
-        _page_does_not_scroll(sized)
+        page_does_not_scroll(sized.page)
         assert abs(_box(sized.canvas())["y"] - scene["y"]) < 1, css
         assert 0 <= _box(header)["y"] < 20, css
     _scene_on_screen(sized, width, height)
@@ -157,7 +139,7 @@ def test_the_page_fits_and_every_plan_control_is_reachable(sized: AppPage) -> No
     legend = page.locator(".legend-card").get_by_text("corridor of an artery")
     legend.scroll_into_view_if_needed()
     legend.wait_for(timeout=WAIT_MS)
-    _page_does_not_scroll(sized)
+    page_does_not_scroll(sized.page)
     label = page.locator(".injectmap-label-point").first
     label.wait_for(state="visible", timeout=WAIT_MS)
     assert re.fullmatch(r"1 · [\d.]+ U", label.inner_text())
@@ -175,7 +157,7 @@ def test_training_and_education_text_stays_beside_the_view(sized: AppPage) -> No
         box = _box(panel)
         assert box["x"] >= scene["x"] + scene["width"] - 1, f"{mode}: the text is not beside the view"
         assert box["y"] < scene["y"] + 100, f"{mode}: the text starts below the view"
-        _no_sideways_scroll(sized)
+        no_sideways_scroll(sized.page)
         page.get_by_role("button", name="depth planning", exact=True).click()
         panel.wait_for(state="hidden", timeout=WAIT_MS)
 

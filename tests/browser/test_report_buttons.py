@@ -6,30 +6,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from browser_support import AppPage
+from browser_support import AppPage, make_and_download, pdf_text
 
 pytestmark = pytest.mark.browser
-
-
-def _pdf_text(path: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
-
-
-def _make_and_download(app: AppPage, button: str, download: str, tmp_path: Path) -> Path:
-    page = app.page
-    page.get_by_role("button", name=button, exact=True).click()
-    link = page.get_by_role("button", name=download)
-    link.wait_for(state="visible", timeout=240_000)
-    with page.expect_download(timeout=120_000) as dl:
-        link.click()
-    path = tmp_path / (dl.value.suggested_filename or f"{button}.pdf")
-    dl.value.save_as(path)
-    assert path.read_bytes()[:5] == b"%PDF-"
-    return path
 
 
 def test_report_and_handout_buttons(browser, app_url: str, tmp_path: Path) -> None:
@@ -45,11 +27,11 @@ def test_report_and_handout_buttons(browser, app_url: str, tmp_path: Path) -> No
             box = page.get_by_placeholder(placeholder)
             box.fill(value)
             box.press("Tab")
-        chart = _pdf_text(_make_and_download(app, "Report", "Download report (PDF)", tmp_path))
+        chart = pdf_text(make_and_download(app.page, "Report", "Download report (PDF)", tmp_path))
         for text in ("Treatment chart", "1: 4 U", "2: 4 U", "Dr Test <b>", "LOT-77", "2027-02", "initial: 2026-05-04",
                      "Asked for a light result.", "Signature", "Totals", "Procerus"):
             assert text in chart, text
-        handout = _pdf_text(_make_and_download(app, "Handout", "Download handout (PDF)", tmp_path))
+        handout = pdf_text(make_and_download(app.page, "Handout", "Download handout (PDF)", tmp_path))
         for text in ("Your botulinum toxin treatment", "Mon 4 May 2026", "Mon 18 May 2026", "Dr Test <b>", "Aftercare"):
             assert text in handout, text
         for hidden in ("g1", "c1_left", "caution", "danger", "LOT-77"):  # no point id, finding or lot
