@@ -6,6 +6,8 @@ Every id listed here must exist in the default model. Bilateral ids end in ``_le
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 SIDES = ("left", "right")
 
 KINDS = ("landmark", "muscle", "gland", "duct", "artery", "nerve", "layer", "bone")
@@ -85,8 +87,9 @@ def side_of(identifier: str) -> str:
     return "midline"
 
 
+@lru_cache(maxsize=4096)
 def base_of(identifier: str) -> str:
-    """The id without its side suffix."""
+    """The id without its side suffix (remembered: the rules ask it of the same few ids for every point)."""
     for s in SIDES:
         if identifier.endswith("_" + s):
             return identifier[: -len(s) - 1]
