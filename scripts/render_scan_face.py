@@ -34,7 +34,7 @@ from injectmap.anatomy.scan.template import default_targets, make_template  # no
 from injectmap.anatomy.scan.toface import face_from_scan  # noqa: E402
 
 OUT = ROOT / "docs" / "images" / "scan-face.png"
-CAMERA = [(260.0, 40.0, 430.0), (0.0, -25.0, 0.0), (0.0, 1.0, 0.0)]
+CAMERA = [(250.0, 20.0, 330.0), (0.0, -30.0, -60.0), (0.0, 1.0, 0.0)]
 
 
 def _patient(seed: int) -> tuple[list, Patient]:
@@ -56,13 +56,15 @@ def main(seed: int = 1) -> None:
         fitted = load_model(params=FaceParams.from_plan_model({"face": str(path)}))
     truth = load_model(params=FaceParams(fit=tuple(picks)))
     fit = res.fit
-    scan_mesh = pv.PolyData(fit.scan_to_frame(np.asarray(scan.mesh.vertices)),
+    units = res.face.scan["units"]  # the fit was given the scan already in mm: its own record says mm
+    in_mm = np.asarray(scan.mesh.vertices) * float(res.face.scan["scale_to_mm"])
+    scan_mesh = pv.PolyData(fit.scan_to_frame(in_mm),
                             np.hstack([np.full((len(scan.mesh.faces), 1), 3), scan.mesh.faces]).ravel())
 
     pl = pv.Plotter(off_screen=True, shape=(1, 3), window_size=(1500, 600), border=False)
     pl.subplot(0, 0)
     pl.add_mesh(scan_mesh.compute_normals(), color="#b9c4cc", smooth_shading=True)
-    pl.add_text(f"the scan ({fit.units}, {fit.coverage:.0%} of the face)", font_size=11)
+    pl.add_text(f"the scan (in {units}; {fit.coverage:.0%} of the face region)", font_size=11)
     pl.camera_position = CAMERA
     pl.subplot(0, 1)
     pl.add_mesh(fitted.skin, color="#e8c4a8", smooth_shading=True)
@@ -84,8 +86,8 @@ def main(seed: int = 1) -> None:
     pl.screenshot(str(OUT))
     pl.close()
     print(json.dumps({
-        "face_id": res.face.face_id[:16], "face_file_bytes": size, "units": fit.units,
-        "units_reason": fit.units_reason, "alignment": fit.alignment, "coverage": round(fit.coverage, 3),
+        "face_id": res.face.face_id[:16], "face_file_bytes": size, "units": units,
+        "units_reason": res.face.scan["units_reason"], "alignment": fit.alignment, "coverage": round(fit.coverage, 3),
         "surface_median_p90_mm": [round(fit.residual_median_mm, 2), round(fit.residual_p90_mm, 2)],
         "landmark_residual_median_mm": round(float(np.median(list(res.per_landmark_mm.values()))), 2),
         "fit_seconds": {k: round(v, 1) for k, v in fit.seconds.items()},

@@ -31,7 +31,9 @@ SKIN_LANDMARK_MM = 1.0
 @dataclass(frozen=True)
 class ScanFace:
     """A face file made from a scan, the fit it came from, and the residual at each covered skin
-    landmark (mm: the fitted landmark to the scan's surface)."""
+    landmark (mm: the fitted landmark to the scan's surface). ``fit`` was made on the scan already
+    converted to mm (its ``units`` say "mm", its ``scan_to_frame`` takes mm); the scan's own units and
+    how they were decided are in ``face.scan``."""
 
     face: facefile.FaceFile
     fit: ScanFit
