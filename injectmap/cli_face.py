@@ -12,11 +12,15 @@ import numpy as np
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    f = sub.add_parser("face", help="the patient's own face: fit the layered face to photos")
+    f = sub.add_parser("face", help="the patient's own face: fit the layered face to photos or a 3D scan")
     fsub = f.add_subparsers(dest="face_cmd", required=True)
-    ff = fsub.add_parser("fit", help="fit to a front photo (and optional left and right obliques)")
-    ff.add_argument("--photo", action="append", required=True, type=Path,
-                    help="a photo; give the front photo first, then up to two obliques")
+    ff = fsub.add_parser("fit", help="fit to a front photo (and optional left and right obliques), or to a 3D scan")
+    src = ff.add_mutually_exclusive_group(required=True)
+    src.add_argument("--photo", action="append", type=Path,
+                     help="a photo; give the front photo first, then up to two obliques")
+    src.add_argument("--scan", type=Path, help="a 3D scan of the face: OBJ, PLY, STL or GLB")
+    ff.add_argument("--units", choices=("mm", "m"), default=None,
+                    help="the scan's units (default: decided from its size, and printed)")
     ff.add_argument("-o", "--output", required=True, type=Path, help="NAME.face.json (written owner-only)")
     ff.add_argument("--focal-35mm", type=float, default=None,
                     help="the lens's 35 mm-equivalent focal length when the photos carry no EXIF (default 50)")
@@ -87,6 +91,11 @@ def cmd_face_chart(args: argparse.Namespace) -> int:
 
 
 def cmd_face_fit(args: argparse.Namespace) -> int:
+    if getattr(args, "scan", None) is not None:
+        return cmd_face_scan(args)
+    if getattr(args, "units", None):
+        print("injectmap face fit: --units is for a scan (--scan)", file=sys.stderr)
+        return 2
     from injectmap.anatomy.basehead import file_sha256
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.landmarks import FitRefused
@@ -160,3 +169,49 @@ def with_cameras(face: Any, res: Any, sources: list[dict[str, str]]) -> Any:
     cams = tuple(facefile.camera_entry(cam, src.get("role", ""), src["sha256"], origin)
                  for cam, src in zip(res.cameras, sources, strict=True))
     return dataclasses.replace(face, cameras=cams)
+def cmd_face_scan(args: argparse.Namespace) -> int:
+    """``injectmap face fit --scan FACE.obj|ply|stl|glb -o NAME.face.json [--units mm|m]``."""
+    from injectmap.anatomy.fit import facefile
+    from injectmap.anatomy.scan.loading import ScanError
+    from injectmap.anatomy.scan.toface import face_from_scan
+
+    if not args.output.name.endswith(".face.json"):
+        print("injectmap face fit: the output's name must end in .face.json", file=sys.stderr)
+        return 2
+    try:
+        res = face_from_scan(args.scan, args.units or "auto")
+    except ScanError as exc:
+        print(f"injectmap face fit: scan refused: {exc}", file=sys.stderr)
+        return 2
+    except (facefile.FaceFileError, ValueError, np.linalg.LinAlgError, MemoryError) as exc:
+        print(f"injectmap face fit: the scan {args.scan.name!r} could not be fitted ({type(exc).__name__})",
+              file=sys.stderr)
+        return 2
+    try:
+        facefile.write(res.face, args.output)
+    except OSError as exc:
+        print(f"injectmap face fit: cannot write {args.output.name} ({exc.strerror or type(exc).__name__})",
+              file=sys.stderr)
+        return 2
+    fit, per = res.fit, res.per_landmark_mm
+    sc = res.face.scan
+    n = res.face.offsets.n_vertices if res.face.offsets else 0
+    print(f"wrote {args.output} (face {res.face.face_id[:16]}, offsets of {n} base-mesh vertices in 0.01 mm steps)")
+    how = "given" if args.units else "detected"
+    print(f"units: {sc['units']} ({how}: {sc['units_reason']})"
+          + ("" if args.units else "; if that is wrong, give --units mm or --units m"))
+    print(f"alignment: {fit.alignment}; the scan covers {fit.coverage:.0%} of the face region "
+          "(menton to trichion, in front of the ears); beyond it the face stays the population template")
+    print(f"surface: the scan's points lie {fit.residual_median_mm:.2f} mm (median) and "
+          f"{fit.residual_p90_mm:.2f} mm (90th percentile) from the fitted skin")
+    if per:
+        r = np.array(list(per.values()))
+        print(f"residuals per landmark (fitted landmark to the scan's surface, {len(r)} covered skin landmarks): "
+              f"median {np.median(r):.2f} mm, 90th percentile {np.percentile(r, 90):.2f} mm, max {r.max():.2f} mm")
+        for name in sorted(per):
+            print(f"  {name}: {per[name]:.2f} mm")
+    else:
+        print("residuals per landmark: the scan covers none of the skin landmarks")
+    print(f"caveat: {facefile.SCAN_CAVEAT}")
+    return 0
+

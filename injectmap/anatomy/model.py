@@ -187,6 +187,8 @@ def inputs_sha256(params: FaceParams | float) -> str:
     h.update(BUILDER_VERSION.encode())
     h.update(basehead.BASE_SHA256.encode())
     h.update(repr(params).encode())
+    if params.offsets is not None:  # a scan fit's vertex offsets (repr leaves them out)
+        h.update(f"offsets:{params.offsets.sha256}".encode())
     for entry in basehead.sex_targets(params.sex) + _extra_targets(params, load_geometry()):
         rel, w = entry[0], entry[1]
         h.update(f"{rel}:{w:.6f}:{entry[2] if len(entry) > 2 else ''}:{basehead.target_sha256(rel)}".encode())
@@ -235,7 +237,8 @@ def build_model(params: FaceParams | float = 0.5) -> FaceModel:
     params = _params(params)
     sex = params.sex
     geo = load_geometry()
-    head: Head = build_head(sex, extra_targets=_extra_targets(params, geo))
+    head: Head = build_head(sex, extra_targets=_extra_targets(params, geo),
+                            vertex_offsets_mm=None if params.offsets is None else params.offsets.array_mm())
     landmarks = find_landmarks(head)
     scale = masseter_scale(params, geo)
     bulge = _masseter_bulge(head, landmarks, geo, scale)
@@ -319,7 +322,23 @@ def _manifest_params(p: FaceParams) -> dict[str, Any]:
     out: dict[str, Any] = {"sex": p.sex, "masseter": p.masseter, "brow_left": p.brow_left, "brow_right": p.brow_right}
     if p.fit:
         out["fit"] = [[n, w] for n, w in p.fit]
+    if p.offsets is not None:
+        out["offsets_sha256"] = p.offsets.sha256
     return out
+
+
+def _params_of_manifest(raw: Any) -> FaceParams:
+    """The face a manifest names; a scan-fitted face's offsets by their SHA-256 alone (enough to check
+    the folder's inputs, not to build it again)."""
+    if not isinstance(raw, dict):
+        return FaceParams()
+    raw = dict(raw)
+    sha = raw.pop("offsets_sha256", None)
+    if sha is None:
+        return FaceParams(**raw)
+    from injectmap.anatomy.fit.facefile import VertexOffsets
+
+    return FaceParams(**raw, offsets=VertexOffsets(sha256=str(sha), hundredths=b"", n_vertices=0))
 
 
 def save_model(model: FaceModel, folder: Path) -> None:
@@ -431,7 +450,7 @@ def read_model(folder: Path, params: FaceParams | None = None) -> FaceModel:
     if params is None:
         raw = facecache.load_manifest(folder).get("params")
         try:
-            params = FaceParams(**raw) if isinstance(raw, dict) else FaceParams()
+            params = _params_of_manifest(raw)
         except (TypeError, ValueError) as exc:
             raise facecache.CacheError(f"{facecache.MANIFEST}: bad params ({exc})") from None
     man = facecache.verify_folder(folder, inputs_sha256(params), meta)
@@ -493,8 +512,7 @@ def cache_problem(params: FaceParams | float = 0.5, root: Path | None = None) ->
 def folder_problem(folder: Path) -> str | None:
     """Why the face cached in ``folder`` (whichever its manifest names) cannot be used, or None."""
     try:
-        raw = facecache.load_manifest(folder).get("params")
-        params = FaceParams(**raw) if isinstance(raw, dict) else FaceParams()
+        params = _params_of_manifest(facecache.load_manifest(folder).get("params"))
         facecache.verify_folder(folder, inputs_sha256(params), load_structures())
     except facecache.CacheError as exc:
         return str(exc)

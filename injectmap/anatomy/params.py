@@ -84,6 +84,8 @@ class FaceParams:
     brow_right: float = 0.0
     #: a fitted face (``injectmap face fit``): its CC0 targets and weights, added to the others
     fit: tuple[tuple[str, float], ...] = field(default=(), repr=False)
+    #: a face fitted to a 3D scan: the displacement of the base mesh's vertices (``fit.facefile.VertexOffsets``)
+    offsets: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         checks = {"sex": (0.0, 1.0), "masseter": (-1.0, 1.0), "brow_left": (-1.0, 1.0), "brow_right": (-1.0, 1.0)}
@@ -102,6 +104,8 @@ class FaceParams:
             if round(float(w), 5):
                 fit.append((entry[0], round(float(w), 5)))
         object.__setattr__(self, "fit", tuple(sorted(fit)))
+        if self.offsets is not None and not isinstance(getattr(self.offsets, "sha256", None), str):
+            raise FaceParamsError("a fitted face's offsets must be VertexOffsets")
 
     def quantised(self) -> FaceParams:
         """These parameters rounded to the steps of ``data/face_cache.yaml`` (the face that is built).
@@ -114,7 +118,7 @@ class FaceParams:
         steps = face_cache_settings().steps
         lims = {"sex": (0.0, 1.0)}
         return FaceParams(**{k: _on_step(getattr(self, k), steps[k].step, *lims.get(k, (-1.0, 1.0)))
-                             for k in ("sex", *SHAPE_KEYS)}, fit=self.fit)
+                             for k in ("sex", *SHAPE_KEYS)}, fit=self.fit, offsets=self.offsets)
 
     @property
     def is_quantised(self) -> bool:
@@ -127,16 +131,16 @@ class FaceParams:
 
     @property
     def fit_id(self) -> str:
-        """The fitted face's id (the SHA-256 of its targets), or "" for a face without a fit."""
-        if not self.fit:
+        """The fitted face's id (the SHA-256 of its targets and offsets), or "" for a face without a fit."""
+        if not self.fit and self.offsets is None:
             return ""
         from injectmap.anatomy.fit.facefile import face_id
 
-        return face_id(self.fit)
+        return face_id(self.fit, self.offsets.sha256 if self.offsets is not None else "")
 
     @property
     def name(self) -> str:
-        if self.fit:
+        if self.fit or self.offsets is not None:
             return f"{FaceParams(self.sex, self.masseter, self.brow_left, self.brow_right).name}-fit-{self.fit_id[:16]}"
         if self.is_default:
             return "default"
@@ -158,11 +162,13 @@ class FaceParams:
         else:
             sex, shape, face = model.sex, dict(model.shape or ()), getattr(model, "face", None)
         fit: tuple[tuple[str, float], ...] = ()
+        offsets = None
         if face:
             from injectmap.anatomy.fit.facefile import FaceFileError, read
 
             try:
-                fit = read(Path(face)).targets
+                ff = read(Path(face))
+                fit, offsets = ff.targets, ff.offsets
             except FileNotFoundError:
                 raise FaceParamsError(f"model.face: the face file {Path(face).name!r} was not found") from None
             except FaceFileError as exc:
@@ -174,4 +180,5 @@ class FaceParams:
         unknown = sorted(set(shape) - set(SHAPE_KEYS))
         if unknown:
             raise FaceParamsError(f"model.shape has unknown parameters {unknown}; known: {list(SHAPE_KEYS)}")
-        return cls(sex=0.5 if sex is None else float(sex), **{k: float(v) for k, v in shape.items()}, fit=fit)
+        return cls(sex=0.5 if sex is None else float(sex), **{k: float(v) for k, v in shape.items()}, fit=fit,
+                   offsets=offsets)

@@ -13,6 +13,12 @@
 The photos themselves are never stored: only their SHA-256. The file is written owner-only (0600):
 it describes a patient's face. :func:`face_id` is the SHA-256 of the canonical targets (what the
 face's shape depends on), by which a built face is cached.
+
+A face fitted to a 3D scan also carries ``"offsets"`` (an additive key; the version stays 1): the
+displacement of every base-mesh vertex in the frame, stored as :class:`VertexOffsets` (int16 in
+hundredths of a millimetre, so 0.005 mm of rounding and a range of +-327 mm, as a zlib-compressed
+``.npy`` in base64, with the SHA-256 of the decoded array checked on reading). A face with offsets
+has an id over its targets and the offsets' SHA-256 (:func:`face_id`).
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ CAVEAT = ("The fit moves the skin surface and the landmarks to the photo; the de
           "courses of the vessels and nerves stay population anatomy, placed relative to the fitted surface "
           "and landmarks. A photo cannot show them.")
 MAX_BYTES = 2_000_000
+SCAN_CAVEAT = ("The fit moves the skin surface and the landmarks to the scan; the depths of the layers and the "
+               "courses of the vessels and nerves stay population anatomy, placed relative to the fitted surface "
+               "and landmarks. A surface scan cannot show them; where the scan has no data the face is the "
+               "population template.")
 
 
 class FaceFileError(ValueError):
@@ -50,10 +60,14 @@ class FaceFile:
     base_mesh_sha256: str = ""
     #: each photo's camera (:func:`camera_entry`): projects the built face onto that photo again
     cameras: tuple[dict[str, Any], ...] = ()
+    #: a scan fit's displacement of the base mesh's vertices (None for a targets-only face)
+    offsets: VertexOffsets | None = None
+    #: a scan fit's record: units and how they were decided, alignment, coverage (``"scan"`` key)
+    scan: dict[str, Any] = field(default_factory=dict)
 
     @property
     def face_id(self) -> str:
-        return face_id(self.targets)
+        return face_id(self.targets, self.offsets.sha256 if self.offsets is not None else "")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,12 +76,16 @@ class FaceFile:
             "created": self.created, "residuals_mm": self.residuals_mm, "scale": self.scale,
             "libraries": self.libraries, "caveat": CAVEAT, "face_id": self.face_id,
             **({"cameras": list(self.cameras)} if self.cameras else {}),
+            **offsets_json(self.offsets), **({"scan": self.scan, "caveat": SCAN_CAVEAT} if self.scan else {}),
         }
 
 
-def face_id(targets: tuple[tuple[str, float], ...] | list[tuple[str, float]]) -> str:
-    """The SHA-256 of a face's canonical targets (sorted, weights to 5 decimals)."""
-    canon = sorted((str(n), round(float(w), 5)) for n, w in targets if round(float(w), 5) != 0.0)
+def face_id(targets: tuple[tuple[str, float], ...] | list[tuple[str, float]], offsets_sha256: str = "") -> str:
+    """The SHA-256 of a face's canonical targets (sorted, weights to 5 decimals) and, for a face with
+    vertex offsets, of their SHA-256 too (a targets-only face keeps the id it always had)."""
+    canon: Any = sorted((str(n), round(float(w), 5)) for n, w in targets if round(float(w), 5) != 0.0)
+    if offsets_sha256:
+        canon = {"targets": canon, "offsets_sha256": offsets_sha256}
     return hashlib.sha256(json.dumps(canon, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -168,6 +186,151 @@ def parse(raw: Any, name: str, known: set[str], base_sha256: str) -> FaceFile:
         libraries=raw.get("libraries", {}) if isinstance(raw.get("libraries"), dict) else {},
         base_mesh_sha256=str(raw.get("base_mesh_sha256", "")),
         cameras=parse_cameras(raw.get("cameras", []), name),
+        offsets=parse_offsets(raw.get("offsets"), name),
+        scan=raw.get("scan", {}) if isinstance(raw.get("scan"), dict) else {},
+    )
+
+
+# -- vertex offsets (a scan fit) ----------------------------------------------------------------------
+#: the offsets are stored in hundredths of a millimetre (int16: 0.005 mm rounding, +-327.67 mm range)
+OFFSET_UNIT_MM = 0.01
+#: the largest displacement a fit may give a vertex (a face, not another object)
+MAX_OFFSET_MM = 150.0
+#: bounds of the stored blob (base64 characters) and of the decoded array (bytes)
+MAX_OFFSETS_B64 = 1_000_000
+MAX_OFFSETS_DECODED = 400_000
+
+
+@dataclass(frozen=True, eq=False)
+class VertexOffsets:
+    """The displacement (mm, the frame's axes) of every base-mesh vertex, quantised to int16 in
+    hundredths of a millimetre. Equal and hashed by the SHA-256 of the int16 array's bytes (C order,
+    little-endian), so it can key a face in the cache."""
+
+    sha256: str
+    hundredths: bytes
+    n_vertices: int
+
+    @classmethod
+    def from_mm(cls, offsets_mm: Any) -> VertexOffsets:
+        import numpy as np
+
+        a = np.asarray(offsets_mm, dtype=float)
+        if a.ndim != 2 or a.shape[1] != 3 or not np.isfinite(a).all():
+            raise FaceFileError("vertex offsets must be a finite (n, 3) array")
+        if np.abs(a).max(initial=0.0) > MAX_OFFSET_MM:
+            raise FaceFileError(f"a vertex offset of {np.abs(a).max():.0f} mm: more than {MAX_OFFSET_MM:.0f} mm "
+                                "is not a face's shape")
+        q = np.round(a / OFFSET_UNIT_MM).astype("<i2")
+        raw = q.tobytes(order="C")
+        return cls(sha256=hashlib.sha256(raw).hexdigest(), hundredths=raw, n_vertices=len(q))
+
+    def array_mm(self) -> Any:
+        """The offsets as a float (n, 3) array in mm."""
+        import numpy as np
+
+        return np.frombuffer(self.hundredths, dtype="<i2").reshape(self.n_vertices, 3).astype(float) * OFFSET_UNIT_MM
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VertexOffsets) and other.sha256 == self.sha256
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
+
+
+def offsets_json(offsets: VertexOffsets | None) -> dict[str, Any]:
+    """The ``"offsets"`` key of a face file ({} for a face without offsets)."""
+    if offsets is None:
+        return {}
+    import base64
+    import io
+    import zlib
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.frombuffer(offsets.hundredths, dtype="<i2").reshape(offsets.n_vertices, 3), allow_pickle=False)
+    blob = base64.b64encode(zlib.compress(buf.getvalue(), 9)).decode("ascii")
+    return {"offsets": {"encoding": "npy+zlib+base64", "dtype": "int16", "unit_mm": OFFSET_UNIT_MM,
+                        "shape": [offsets.n_vertices, 3], "sha256": offsets.sha256, "data": blob}}
+
+
+def parse_offsets(raw: Any, name: str) -> VertexOffsets | None:
+    """The ``"offsets"`` of a face file, decoded and checked (bounded size, shape, dtype and SHA-256);
+    ``None`` when the file has none."""
+    if raw is None:
+        return None
+    import base64
+    import binascii
+    import io
+    import zlib
+
+    import numpy as np
+
+    from injectmap.anatomy.basehead import read_base_obj
+
+    bad = f"{name}: offsets"
+    if not isinstance(raw, dict) or raw.get("encoding") != "npy+zlib+base64" or raw.get("dtype") != "int16":
+        raise FaceFileError(f"{bad}: must be an object with encoding 'npy+zlib+base64' and dtype 'int16'")
+    if raw.get("unit_mm") != OFFSET_UNIT_MM:
+        raise FaceFileError(f"{bad}: unit_mm must be {OFFSET_UNIT_MM}")
+    data, sha = raw.get("data"), raw.get("sha256")
+    if not isinstance(data, str) or not isinstance(sha, str) or len(data) > MAX_OFFSETS_B64:
+        raise FaceFileError(f"{bad}: 'data' and 'sha256' must be strings (data at most {MAX_OFFSETS_B64} characters)")
+    n = len(read_base_obj().vertices_mm)
+    try:
+        packed = base64.b64decode(data.encode("ascii"), validate=True)
+        z = zlib.decompressobj()
+        npy = z.decompress(packed, MAX_OFFSETS_DECODED)
+        if z.unconsumed_tail or not z.eof:
+            raise FaceFileError(f"{bad}: the data is damaged or larger than {MAX_OFFSETS_DECODED} bytes")
+        arr = np.load(io.BytesIO(npy), allow_pickle=False)
+    except (binascii.Error, UnicodeEncodeError, zlib.error, ValueError, EOFError) as exc:
+        if isinstance(exc, FaceFileError):
+            raise
+        raise FaceFileError(f"{bad}: the data cannot be decoded ({type(exc).__name__})") from None
+    if arr.dtype != np.dtype("<i2") or arr.shape != (n, 3):
+        raise FaceFileError(f"{bad}: must be int16 of shape ({n}, 3) (the base mesh's vertices), not "
+                            f"{arr.dtype} {arr.shape}")
+    rawbytes = np.ascontiguousarray(arr).tobytes(order="C")
+    if hashlib.sha256(rawbytes).hexdigest() != sha:
+        raise FaceFileError(f"{bad}: their SHA-256 does not match (the file was changed or damaged)")
+    return VertexOffsets(sha256=sha, hundredths=rawbytes, n_vertices=n)
+
+
+def _with_trimesh(versions: dict[str, str]) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return {**versions, "trimesh": version("trimesh")}
+    except PackageNotFoundError:
+        return versions
+
+
+def make_scan(offsets_mm: Any, source_sha256: str, fmt: str, per_landmark_mm: dict[str, float],
+              fit_summary: dict[str, Any]) -> FaceFile:
+    """A face file's content for a scan fit: no targets, the offsets, the scan's SHA-256 (never the
+    scan), the residual per landmark (name to mm) and the fit's units, alignment and coverage."""
+    import numpy as np
+
+    from injectmap.anatomy.basehead import BASE_SHA256
+
+    names = sorted(per_landmark_mm)
+    r = np.array([per_landmark_mm[k] for k in names], dtype=float)
+    resid: dict[str, Any] = {"per_landmark": [round(float(x), 2) for x in r], "landmarks": names}
+    if len(r):
+        resid.update(median=round(float(np.median(r)), 2), p90=round(float(np.percentile(r, 90)), 2),
+                     max=round(float(r.max()), 2))
+    resid.update({k: v for k, v in fit_summary.items() if k.startswith("surface_")})
+    return FaceFile(
+        targets=(),
+        sources=({"kind": "scan", "format": fmt, "sha256": source_sha256},),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        residuals_mm=resid,
+        libraries=_with_trimesh(library_versions()),
+        base_mesh_sha256=BASE_SHA256,
+        offsets=VertexOffsets.from_mm(offsets_mm),
+        scan={k: v for k, v in fit_summary.items() if not k.startswith("surface_")},
     )
 
 

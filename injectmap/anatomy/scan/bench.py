@@ -20,7 +20,10 @@ import numpy as np
 TARGET_S = 20.0
 
 
-def run_scan_bench(repeats: int = 3, seed: int = 1, baseline: bool = True) -> dict[str, Any]:
+def run_scan_bench(repeats: int = 3, seed: int = 1, baseline: bool = True,
+                   face_builds: int | None = None) -> dict[str, Any]:
+    """The scan fit timed ``repeats`` times, then its face built ``face_builds`` times (default
+    ``repeats``; 0: no build) and read back from the cache (:func:`run_face_build_bench`)."""
     import trimesh
 
     from injectmap.anatomy.scan.fit import fit_scan, template_landmarks
@@ -48,6 +51,9 @@ def run_scan_bench(repeats: int = 3, seed: int = 1, baseline: bool = True) -> di
         "scan_fit_landmark_median_mm": round(sc.landmark_median_all_mm, 3),
         "scan_fit_stages_s": {k: round(v, 2) for k, v in fit.seconds.items()},
     }
+    builds = repeats if face_builds is None else face_builds
+    if builds > 0:
+        res.update(run_face_build_bench(fit, repeats=builds))
     if baseline:
         moved = trimesh.Trimesh(fit.scan_to_frame(np.asarray(scan.mesh.vertices)), scan.mesh.faces, process=False)
         t = fit.template
@@ -60,3 +66,37 @@ def run_scan_bench(repeats: int = 3, seed: int = 1, baseline: bool = True) -> di
         res["scan_fit_naive_landmark_median_mm"] = round(
             float(np.median(np.linalg.norm(truth - lm.on(np.asarray(verts), t.faces), axis=1))), 3)
     return res
+
+
+def run_face_build_bench(fit: Any, repeats: int = 3) -> dict[str, Any]:
+    """Build the layered face of a scan fit from its face file: ``repeats`` builds from nothing (the
+    first one also written to a fresh cache; median wall and CPU time, against :data:`TARGET_S`), then
+    the same face read from the cache by its face id (the naive way would build it for every plan that
+    names it)."""
+    from injectmap.anatomy.fit import facefile
+    from injectmap.anatomy.model import build_model, load_or_build
+    from injectmap.anatomy.params import FaceParams
+
+    times, cpu = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.face.json"
+        facefile.write(facefile.make_scan(fit.offsets_mm, "0" * 64, "ply", {}, {}), path)
+        root = Path(tmp) / "cache"
+        for i in range(max(1, repeats)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            params = FaceParams.from_plan_model({"face": str(path)})
+            model = load_or_build(params, root) if i == 0 else build_model(params)  # the first one is cached
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            del model
+        t0 = time.perf_counter()
+        cached = load_or_build(params, root)
+        read_s = time.perf_counter() - t0
+        assert cached.name == params.name
+    return {
+        "scan_face_build_s_median": round(statistics.median(times), 2),
+        "scan_face_build_cpu_s_median": round(statistics.median(cpu), 2),
+        "scan_face_build_runs": len(times),
+        "scan_face_build_over_target": round(statistics.median(times) / TARGET_S, 2),
+        "scan_face_cached_read_s": round(read_s, 2),
+    }

@@ -27,7 +27,7 @@ from scipy.spatial import cKDTree
 from injectmap.anatomy.basehead import read_base_obj
 from injectmap.anatomy.scan.loading import Units, load_scan
 from injectmap.anatomy.scan.nonrigid import DEFAULT_STEPS, ScanSurface, nricp
-from injectmap.anatomy.scan.rigid import align_geometric, align_landmarks, apply
+from injectmap.anatomy.scan.rigid import align_geometric, align_landmarks, apply, kabsch
 from injectmap.anatomy.scan.template import Template, default_template
 
 #: the template's surface sampled this densely (points per mm^2) for the rigid alignment
@@ -185,6 +185,26 @@ def base_offsets(t: Template, skin_offsets: np.ndarray, k: int = 6) -> np.ndarra
     return out
 
 
+def shape_alignment(fitted: np.ndarray, template: np.ndarray, matched: np.ndarray,
+                    keep: float = 0.7, rounds: int = 4) -> np.ndarray:
+    """The rigid transform (4x4) that lays the fitted skin best onto the template over the vertices
+    the scan matched: a least-squares fit, then trimmed ones (the ``keep`` share nearest the template),
+    so that a local difference of shape (a larger nose, a longer chin) does not tilt the face.
+
+    The fit's rigid start aligns the scan to the template with an error of a few degrees, which the
+    non-rigid step absorbs as a deformation; without this the built face would carry that pose (the
+    frame's axes are the template's, its origin the endocanthions': the face's own anatomy)."""
+    idx = np.flatnonzero(matched)
+    if len(idx) < 10:
+        return np.eye(4)
+    m = kabsch(fitted[idx], template[idx])
+    for _ in range(rounds - 1):
+        d = np.linalg.norm(apply(m, fitted[idx]) - template[idx], axis=1)
+        use = idx[d <= np.quantile(d, keep)]
+        m = kabsch(fitted[use], template[use])
+    return m
+
+
 def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", *,
              landmarks: Mapping[str, np.ndarray] | None = None, template: Template | None = None,
              blend_mm: float = 20.0, steps: tuple[tuple[float, int], ...] = DEFAULT_STEPS,
@@ -246,11 +266,16 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
         idx = [lm_all.names.index(k) for k in names]
         lm_arg = (lm_all.tri[idx], lm_all.bary[idx], apply(rig.matrix, np.array([given[k] for k in names])))
     res = nricp(t.vertices_mm, t.faces, surf, steps=steps, landmarks=lm_arg)
+    # the pose left in the fit (the rigid start's error, a few degrees) is not the patient's shape
+    shape = shape_alignment(res.vertices_mm, t.vertices_mm, res.matched)
+    fitted_all = apply(shape, res.vertices_mm)
+    rigid = shape @ rig.matrix
+    moved.apply_transform(shape)
     times["nonrigid"] = time.perf_counter() - t2
 
     t3 = time.perf_counter()
     w = coverage_weight(t.vertices_mm, t.faces, res.matched, blend_mm)
-    skin_off = (res.vertices_mm - t.vertices_mm) * w[:, None]
+    skin_off = (fitted_all - t.vertices_mm) * w[:, None]
     fitted = t.vertices_mm + skin_off
     region = face_region(t)
     coverage = float(res.matched[region].mean()) if region.any() else 0.0
@@ -259,11 +284,11 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
     pick = rng.choice(len(moved.vertices), size=min(5000, len(moved.vertices)), replace=False)
     _, dist, _ = trimesh.proximity.closest_point(fmesh, np.asarray(moved.vertices)[pick])
     fitted_lm = dict(zip(lm_all.names, lm_all.on(fitted, t.faces), strict=True))
-    lm_res = {k: float(np.linalg.norm(fitted_lm[k] - apply(rig.matrix, p[None])[0])) for k, p in given.items()}
+    lm_res = {k: float(np.linalg.norm(fitted_lm[k] - apply(rigid, p[None])[0])) for k, p in given.items()}
     times["residuals"] = time.perf_counter() - t3
     times["total"] = time.perf_counter() - t0
     return ScanFit(
-        offsets_mm=base_offsets(t, skin_off), fitted_vertices_mm=fitted, template=t, rigid=rig.matrix,
+        offsets_mm=base_offsets(t, skin_off), fitted_vertices_mm=fitted, template=t, rigid=rigid,
         units=scan.units, units_reason=scan.units_reason, scale_to_mm=scan.scale_to_mm,
         alignment=rig.method, residual_median_mm=float(np.median(dist)),
         residual_p90_mm=float(np.percentile(dist, 90)), landmark_residuals_mm=lm_res,
