@@ -13,6 +13,7 @@ login named by a hash of the login, as the autosaves), so one user never reads a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -100,9 +101,13 @@ class PhotoFit:
         return float(np.percentile(self.residuals_mm, 90))
 
     @property
-    def camera(self):  # type: ignore[no-untyped-def]
-        """The photo's recovered camera (``anatomy.fit.camera.Camera``)."""
-        return self.result.cameras[0]
+    def sha256(self) -> str:
+        return str(self.face.sources[0]["sha256"])
+
+    def chart_camera(self):  # type: ignore[no-untyped-def]
+        """The photo's camera in the built face's frame (``anatomy.fit.camera.Camera``): the one that
+        projects the built fitted face (and the plan's points on it) onto this photo."""
+        return facefile.photo_camera(self.face, self.sha256)
 
 
 def fit_photo(data: bytes, display_name: str, progress: Callable[[str], None] | None = None) -> PhotoFit:
@@ -118,7 +123,7 @@ def fit_photo(data: bytes, display_name: str, progress: Callable[[str], None] | 
     from injectmap.anatomy.fit.camera import Camera
     from injectmap.anatomy.fit.correspondence import N_FACE
     from injectmap.anatomy.fit.landmarks import detect
-    from injectmap.anatomy.fit.photo import View, fit_views, landmark_points, settings
+    from injectmap.anatomy.fit.photo import View, contract_origin, fit_views, landmark_points, settings
     from injectmap.reports.photo_io import read_photo
 
     say = progress or (lambda _s: None)
@@ -132,6 +137,9 @@ def fit_photo(data: bytes, display_name: str, progress: Callable[[str], None] | 
     fitted = res.cameras[0].project(landmark_points(res.weights))
     sources = [{"kind": "photo", "role": "front", "sha256": hashlib.sha256(data).hexdigest()}]
     face = facefile.make(res.targets, sources, list(res.residuals_mm[0]), res.scale)
+    # the photo's camera in the built face's frame: what charts the plan on this photo again
+    camera = facefile.camera_entry(res.cameras[0], "front", sources[0]["sha256"], contract_origin(res.weights))
+    face = dataclasses.replace(face, cameras=(camera,))
     return PhotoFit(display_name=display_name, photo=photo.rgb, detected_px=np.asarray(lm.pixels[:N_FACE]),
                     fitted_px=np.asarray(fitted), result=res, face=face)
 

@@ -48,6 +48,8 @@ class FaceFile:
     scale: dict[str, float] = field(default_factory=dict)
     libraries: dict[str, str] = field(default_factory=dict)
     base_mesh_sha256: str = ""
+    #: each photo's camera (:func:`camera_entry`): projects the built face onto that photo again
+    cameras: tuple[dict[str, Any], ...] = ()
 
     @property
     def face_id(self) -> str:
@@ -59,6 +61,7 @@ class FaceFile:
             "targets": [[n, w] for n, w in self.targets], "sources": list(self.sources),
             "created": self.created, "residuals_mm": self.residuals_mm, "scale": self.scale,
             "libraries": self.libraries, "caveat": CAVEAT, "face_id": self.face_id,
+            **({"cameras": list(self.cameras)} if self.cameras else {}),
         }
 
 
@@ -164,4 +167,75 @@ def parse(raw: Any, name: str, known: set[str], base_sha256: str) -> FaceFile:
         scale=raw.get("scale", {}) if isinstance(raw.get("scale"), dict) else {},
         libraries=raw.get("libraries", {}) if isinstance(raw.get("libraries"), dict) else {},
         base_mesh_sha256=str(raw.get("base_mesh_sha256", "")),
+        cameras=parse_cameras(raw.get("cameras", []), name),
     )
+
+
+# -- the photos' cameras (key ``cameras``, optional) -----------------------------------------------
+#: the frame a stored camera maps from: the built face's CONTRACTS frame (mm, origin between the
+#: endocanthia), so that ``camera.project(model.skin.points)`` lands on the photo
+CAMERA_FRAME = "contracts"
+
+
+def camera_entry(camera: Any, role: str, sha256: str, origin_mm: Any) -> dict[str, Any]:
+    """A photo's camera as stored: ``camera`` (:class:`~injectmap.anatomy.fit.camera.Camera`) maps the
+    base mesh's file frame; ``origin_mm`` is the CONTRACTS origin in that frame
+    (:func:`~injectmap.anatomy.fit.photo.contract_origin`), so the stored translation maps the built
+    face's frame: ``x_cam = R (x + origin) + t``."""
+    import numpy as np
+
+    r = np.asarray(camera.r, dtype=float)
+    t = np.asarray(camera.t, dtype=float) + r @ np.asarray(origin_mm, dtype=float)
+    return {"role": role, "sha256": sha256, "width": int(camera.width), "height": int(camera.height),
+            "focal_px": round(float(camera.focal_px), 4), "frame": CAMERA_FRAME,
+            "rotation": [[round(float(x), 9) for x in row] for row in r],
+            "translation_mm": [round(float(x), 5) for x in t]}
+
+
+def parse_cameras(raw: Any, name: str) -> tuple[dict[str, Any], ...]:
+    """Check the ``cameras`` list: a role, a SHA-256, a positive size and focal length, a rotation
+    (3x3, orthonormal) and a translation (3) of finite numbers."""
+    import numpy as np
+
+    if raw in (None, []):
+        return ()
+    if not isinstance(raw, list):
+        raise FaceFileError(f"{name}: 'cameras' must be a list")
+    out = []
+    for i, c in enumerate(raw):
+        where = f"{name}: cameras[{i}]"
+        if not isinstance(c, dict):
+            raise FaceFileError(f"{where} must be an object")
+        if c.get("frame", CAMERA_FRAME) != CAMERA_FRAME:
+            raise FaceFileError(f"{where}: unknown frame {c.get('frame')!r}")
+        sha = c.get("sha256")
+        if not isinstance(sha, str) or len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha):
+            raise FaceFileError(f"{where}: sha256 must be 64 lower-case hex digits")
+        try:
+            w, h, f = int(c["width"]), int(c["height"]), float(c["focal_px"])
+            r = np.asarray(c["rotation"], dtype=float)
+            t = np.asarray(c["translation_mm"], dtype=float)
+        except (KeyError, TypeError, ValueError):
+            raise FaceFileError(f"{where}: needs width, height, focal_px, rotation (3x3), translation_mm (3)") from None
+        if (w <= 0 or h <= 0 or not f > 0 or r.shape != (3, 3) or t.shape != (3,)
+                or not np.isfinite(r).all() or not np.isfinite(t).all() or not np.isfinite(f)):
+            raise FaceFileError(f"{where}: needs width, height, focal_px, rotation (3x3), translation_mm (3)")
+        if not np.allclose(r @ r.T, np.eye(3), atol=1e-4) or np.linalg.det(r) <= 0:
+            raise FaceFileError(f"{where}: the rotation is not a rotation matrix")
+        out.append({"role": str(c.get("role", "")), "sha256": sha, "width": w, "height": h, "focal_px": f,
+                    "frame": CAMERA_FRAME, "rotation": r.tolist(), "translation_mm": t.tolist()})
+    return tuple(out)
+
+
+def photo_camera(face: FaceFile, sha256: str) -> Any:
+    """The camera of the photo with this SHA-256, in the built face's frame, or None when the face has
+    no camera for that photo (not one of its sources, or a face file written before cameras were kept)."""
+    import numpy as np
+
+    from injectmap.anatomy.fit.camera import Camera
+
+    for c in face.cameras:
+        if c["sha256"] == sha256:
+            return Camera(float(c["focal_px"]), int(c["width"]), int(c["height"]),
+                          np.asarray(c["rotation"], dtype=float), np.asarray(c["translation_mm"], dtype=float))
+    return None
