@@ -117,7 +117,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         scene_view.set_model(new)
         analyst.set_model(new)
 
-    face = FacePanel(state, model, switch_model, user=login_name())  # an accepted face goes to this login's folder
+    # an accepted face goes to this login's folder; the analysis is charted on the patient's photo
+    face = FacePanel(state, model, switch_model, user=login_name(), analyst=analyst)
     if "model" in state.extra:  # the starting plan names a face
         face.request(plan_face(state.extra["model"]), write_plan=False)
     files = FilePanel(state, scene_view, session_id)

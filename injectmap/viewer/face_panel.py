@@ -96,7 +96,8 @@ class FacePanel(pn.viewable.Viewer):
     photo_busy = param.Boolean(default=False, doc="A photo is being fitted for this session.")
 
     def __init__(self, state: AppState, model: Any, apply_model: Callable[[Any], None],
-                 loader: Callable[[FaceParams], Any] = load_face, user: str | None = None, **params: Any) -> None:
+                 loader: Callable[[FaceParams], Any] = load_face, user: str | None = None, analyst: Any = None,
+                 **params: Any) -> None:
         super().__init__(**params)
         self.state, self.model = state, model
         self._apply_model, self._loader = apply_model, loader
@@ -105,6 +106,8 @@ class FacePanel(pn.viewable.Viewer):
         self.photo_fit: Any = None  # the fit of the last photo (viewer.face_photo.PhotoFit), in memory only
         self.face_file: Path | None = None  # the face file of the session's fitted face
         self._fit_token = 0
+        self.analyst = analyst  # the session's analysis (viewer.analysis.PlanAnalyst): the chart on the photo
+        self._chart_token = 0
         self.sliders = [
             pn.widgets.FloatSlider.from_param(self.param[key], label=label, step=slider_step(key), width=260)
             for key, label in (("sex", "Sex (0 female, 1 male)"), ("masseter", "Masseter size (-1 small, +1 large)"),
@@ -124,6 +127,8 @@ class FacePanel(pn.viewable.Viewer):
         self._show(self.current)
         self._on_busy()
         state.param.watch(self._on_plan_model, ["extra"])
+        if analyst is not None:
+            analyst.param.watch(lambda _e: self.refresh_chart(), ["results", "busy"])
 
     # ------------------------------------------------------------------ views
     def _describe(self) -> str:
@@ -234,9 +239,20 @@ class FacePanel(pn.viewable.Viewer):
         self.discard_button = pn.widgets.Button(label="Discard photo", width=120, disabled=True,
                                                 css_classes=["face-photo-discard"])
         self.discard_button.on_click(self._on_discard)
+        self.chart_title = pn.pane.Markdown("**The plan on the photo**", width=270, visible=False,
+                                            margin=(10, 10, 0, 10))
+        self.chart_pane = pn.pane.PNG(None, width=270, visible=False, css_classes=["face-photo-chart"])
+        self.zones_toggle = pn.widgets.Checkbox(name="Danger zones (arteries, nerves, duct)", value=True,
+                                                visible=False, css_classes=["face-photo-zones"])
+        self.zones_toggle.param.watch(lambda _e: self.refresh_chart(), "value")
+        self.chart_note = pn.pane.Markdown("", width=270, visible=False, css_classes=["face-photo-chart-note"])
 
     @param.depends("photo_busy", "busy", "current", watch=True)
     def _on_photo_busy(self) -> None:
+        self._photo_buttons()
+        self.refresh_chart()
+
+    def _photo_buttons(self) -> None:
         self.photo_spinner.visible = self.photo_busy
         self.photo_input.disabled = self.photo_busy
         self.accept_button.disabled = self.photo_busy or self.photo_fit is None or self._accepted()
@@ -321,7 +337,7 @@ class FacePanel(pn.viewable.Viewer):
             self._refused(display_name, error)
         else:
             self._show_fit(fit)
-        self._on_photo_busy()
+        self._photo_buttons()
 
     def _show_fit(self, fit: Any) -> None:
         """Show a fit (the photo with the landmarks, the residuals, the caveat), or nothing for None."""
@@ -392,9 +408,79 @@ class FacePanel(pn.viewable.Viewer):
             self.request(FaceParams(sex=self.sex, masseter=self.masseter, brow_left=self.brow_left,
                                     brow_right=self.brow_right))
 
+    # ------------------------------------------------------------------ the chart on the photo
+    def _chart_inputs(self) -> tuple[Any, Any, Any] | None:
+        """(photo fit, camera, points) when the session shows the accepted photo's face and its analysis
+        is done, else None."""
+        fit, an = self.photo_fit, self.analyst
+        if fit is None or an is None or self.busy or getattr(an, "busy", False):
+            return None
+        if self.current.fit_id != fit.face.face_id or _model_params(self.model).fit_id != fit.face.face_id:
+            return None
+        camera = fit.chart_camera()
+        if camera is None:
+            return None
+        return fit, camera, tuple(an.results.values())
+
+    def refresh_chart(self) -> None:
+        """Draw the plan on the photo (off the event loop in a server session) when the session's face is
+        the photo's; hide it otherwise."""
+        inputs = self._chart_inputs()
+        shown = inputs is not None
+        for w in (self.chart_title, self.chart_pane, self.zones_toggle, self.chart_note):
+            w.visible = shown
+        self._chart_token += 1
+        if inputs is None:
+            self.chart_pane.object = None
+            return
+        token, model, zones = self._chart_token, self.model, bool(self.zones_toggle.value)
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            self._chart_done(token, *self._draw_chart(*inputs, model, zones))
+            return
+        from injectmap.viewer.face_photo import fit_executor
+
+        def job() -> None:
+            out = self._draw_chart(*inputs, model, zones)
+            try:
+                doc.add_next_tick_callback(functools.partial(self._chart_done, token, *out))
+            except Exception:  # noqa: BLE001 - the session has ended meanwhile
+                pass
+
+        self.chart_note.object = "*Drawing the plan on the photo...*"
+        fit_executor().submit(job)
+
+    @staticmethod
+    def _draw_chart(fit: Any, camera: Any, points: tuple[Any, ...], model: Any, zones: bool) -> tuple[bytes, str]:
+        """The chart as PNG bytes and its note (any thread)."""
+        from injectmap.planning.results import PlanResult
+        from injectmap.reports.photo_chart import chart_layout, legend
+        from injectmap.reports.photo_io import png_bytes
+        from injectmap.viewer.face_photo import face_chart
+
+        try:
+            layout = chart_layout(camera, model, PlanResult("", "", "", points=points), zones=zones)
+            png = png_bytes(face_chart(fit, layout))
+        except Exception as exc:  # noqa: BLE001 - shown to the user; the photo itself is never logged
+            log.error("chart on the photo failed: %s", type(exc).__name__)
+            return b"", f"The chart could not be drawn ({type(exc).__name__})."
+        hidden = layout.hidden
+        words = "; ".join(f"{plain(w)}" for _c, w in legend(layout))
+        note = f"{len(layout.marks)} point(s) charted ({words})."
+        if hidden:
+            note += " Not seen from the photo's camera: " + ", ".join(plain(h) for h in hidden) + "."
+        return png, note
+
+    def _chart_done(self, token: int, png: bytes, note: str) -> None:
+        if token != self._chart_token:
+            return
+        self.chart_pane.object = png or None
+        self.chart_note.object = note
+
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Card(*self.sliders, pn.Row(self.apply_button, self.spinner), self.status,
                        pn.pane.Markdown("**The patient's own face** (front photo)", width=270, margin=(10, 10, 0, 10)),
                        self.photo_input, pn.Row(self.photo_status, self.photo_spinner), self.photo_pane,
-                       pn.Row(self.accept_button, self.discard_button), self.photo_caveat, title="Face",
+                       pn.Row(self.accept_button, self.discard_button), self.photo_caveat,
+                       self.chart_title, self.zones_toggle, self.chart_pane, self.chart_note, title="Face",
                        width=300, css_classes=["face-panel"])

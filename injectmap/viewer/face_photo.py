@@ -179,6 +179,21 @@ def fit_picture(fit: PhotoFit, side: int = PREVIEW_SIDE) -> np.ndarray:
     return np.asarray(im)
 
 
+def face_chart(fit: PhotoFit, layout, side: int = PREVIEW_SIDE) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The chart (``reports.photo_chart.PhotoChart``) drawn on the same part of the photo as
+    :func:`fit_picture` (the face's box, the same scale), so the picture stays put as points change."""
+    from PIL import Image
+
+    from injectmap.reports.photo_chart import draw_chart
+
+    x0, y0, x1, y1 = face_box(fit, margin=0.35)
+    s = min(4.0, side / max(x1 - x0, y1 - y0))
+    w, h = max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))
+    crop = Image.fromarray(np.ascontiguousarray(fit.photo[y0:y1, x0:x1]))
+    big = np.asarray(crop.resize((w, h), Image.Resampling.LANCZOS))
+    return draw_chart(big, layout.transformed(x0, y0, s, w, h))
+
+
 def accept(fit: PhotoFit, user: str | None) -> Path:
     """Write the fit's face file owner-only in ``user``'s faces folder; return its path."""
     folder = user_faces_dir(user)

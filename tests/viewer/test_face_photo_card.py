@@ -129,3 +129,40 @@ def test_exif_orientation_is_applied() -> None:
     assert photo.rgb[:10].mean() > 200 and photo.rgb[-10:].mean() < 50  # the band is now on top
     with pytest.raises(PhotoError, match="not an image"):
         read_photo(b"hello")
+
+
+def test_the_plan_is_charted_on_the_accepted_photo(face_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accept builds the fitted face (the real loader), the analysis runs again on it, and the card draws
+    the demo plan on the photo; the zones toggle draws the corridors (a different picture)."""
+    from PIL import Image
+
+    from injectmap.anatomy.model import load_model
+    from injectmap.viewer.analysis import PlanAnalyst
+    from injectmap.viewer.app import demo_plan
+
+    monkeypatch.setenv("INJECTMAP_FACES_DIR", str(tmp_path / "faces"))
+    state = AppState(snap=face_model.skin_point)
+    state.load_plan(demo_plan(), undoable=False)
+    analyst = PlanAnalyst(state, face_model)
+
+    def switch(new: Any) -> None:
+        state.set_snap(new.skin_point)
+        analyst.set_model(new)
+
+    panel = FacePanel(state, face_model, switch, loader=lambda p: load_model(params=p), analyst=analyst)
+    panel.start_photo_fit(_jpeg(skdata.astronaut()), "astronaut.jpg")
+    assert panel.photo_fit is not None and not panel.chart_pane.visible  # not accepted yet: no chart
+    panel.accept_photo_fit()
+    assert panel.model.params.fit_id == panel.photo_fit.face.face_id
+    assert panel.chart_pane.visible and panel.chart_pane.object.startswith(b"\x89PNG")
+    n = len(state.point_ids())
+    assert n > 3 and f"{n} point(s) charted" in panel.chart_note.object
+    with_zones = np.asarray(Image.open(io.BytesIO(panel.chart_pane.object)).convert("RGB"), dtype=float)
+    panel.zones_toggle.value = False
+    without = np.asarray(Image.open(io.BytesIO(panel.chart_pane.object)).convert("RGB"), dtype=float)
+    assert with_zones.shape == without.shape and np.abs(with_zones - without).mean() > 0.5
+    Image.fromarray(with_zones.astype(np.uint8)).save(tmp_path / "chart.png")
+    # a point deleted: the chart follows the analysis
+    before = panel.chart_pane.object
+    state.delete_point(state.point_ids()[0])
+    assert panel.chart_pane.object != before and f"{n - 1} point(s) charted" in panel.chart_note.object
