@@ -106,6 +106,7 @@ class FacePanel(pn.viewable.Viewer):
         self.photo_fit: Any = None  # the fit of the last photo (viewer.face_photo.PhotoFit), in memory only
         self.face_file: Path | None = None  # the face file of the session's fitted face
         self._fit_token = 0
+        self._accepted_name = ""  # the file name of the accepted photo (user text)
         self.analyst = analyst  # the session's analysis (viewer.analysis.PlanAnalyst): the chart on the photo
         self._chart_token = 0
         self.sliders = [
@@ -128,7 +129,7 @@ class FacePanel(pn.viewable.Viewer):
         self._on_busy()
         state.param.watch(self._on_plan_model, ["extra"])
         if analyst is not None:
-            analyst.param.watch(lambda _e: self.refresh_chart(), ["results", "busy"])
+            analyst.param.watch(lambda *_e: self.refresh_chart(), ["results", "busy"])  # batched: one event each
 
     # ------------------------------------------------------------------ views
     def _describe(self) -> str:
@@ -136,7 +137,7 @@ class FacePanel(pn.viewable.Viewer):
             return "*Loading the face (a new one is built once, about 12 s)...*"
         c = self.current
         if c.fit:
-            name = self.photo_fit.display_name if self.photo_fit is not None else ""
+            name = self._accepted_name if self.face_file is not None else ""
             where = f" {plain(name)}" if name else ""
             return f"Face: **fitted to the photo{where}** (face {plain(c.fit_id[:8])})."
         if c.is_default:
@@ -282,8 +283,7 @@ class FacePanel(pn.viewable.Viewer):
             return
         self._fit_token += 1
         token = self._fit_token
-        self._show_fit(None)
-        self.photo_busy = True
+        self.photo_busy = True  # the last fit stays shown until this one succeeds
         self._progress(token, display_name, "Starting...")
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
@@ -379,7 +379,7 @@ class FacePanel(pn.viewable.Viewer):
         except OSError as exc:
             self.photo_status.object = f"**Not accepted**: the face file could not be written ({plain(exc.strerror)})."
             return None
-        self.face_file = path
+        self.face_file, self._accepted_name = path, fit.display_name
         face = FaceParams(fit=fit.face.targets)
         self.accept_button.disabled = True
         self.discard_button.disabled = False

@@ -7,8 +7,9 @@ seconds on a shared machine), so the Face card runs it in a worker thread of :fu
 
 The photo is patient data: it stays in the session's memory (never logged, never written), and a face
 accepted from it is written owner-only (0600, folder 0700) in the logged-in user's own faces folder
-(:func:`user_faces_dir`: ``$INJECTMAP_FACES_DIR`` or the platform's user data folder, one subfolder per
-login named by a hash of the login, as the autosaves), so one user never reads another's faces.
+(:func:`user_faces_dir`: ``$INJECTMAP_FACES_DIR`` or ``faces`` in the platform's user data folder, one
+subfolder per login named by a hash of the login, as the autosaves and the records' faces), so one user
+never reads another's faces.
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def faces_dir() -> Path:
 
 
 def user_faces_dir(user: str | None) -> Path:
-    """A login's own faces folder (the faces folder itself without logins, the loopback's one user)."""
-    return user_autosave_dir(faces_dir(), user)
+    """A login's own faces folder: a subfolder named by a hash of the login (the name is not on disk);
+    without logins the user is "local", as in the patient records (``clinic.config``), so a visit's face
+    written back by the Patient card and a face accepted here share one folder."""
+    return user_autosave_dir(faces_dir(), user or "local")
 
 
 @dataclass(frozen=True)
