@@ -79,6 +79,28 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
+#: what a hidden picture pane holds (a pane that goes from no picture to one is rebuilt in the browser, and
+#: Panel then names its stylesheets on its CDN, which the content security policy blocks)
+_BLANK_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                           "0000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+
+
+def _on_session(doc: Any, callback: Callable[[], None]) -> None:
+    """Run ``callback`` on the session's loop (from any thread) as Panel's own: with the session's document
+    current, so panes it updates take the server's own static files (without it Panel names its CDN, which
+    the content security policy blocks)."""
+    from panel.io.state import set_curdoc
+
+    def run() -> None:
+        with set_curdoc(doc):
+            callback()
+
+    try:
+        doc.add_next_tick_callback(run)
+    except Exception:  # noqa: BLE001 - the session has ended meanwhile
+        pass
+
+
 def _model_params(model: Any) -> FaceParams:
     p = getattr(model, "params", None)
     return p if isinstance(p, FaceParams) else FaceParams()
@@ -232,7 +254,7 @@ class FacePanel(pn.viewable.Viewer):
                                              "here.", width=270, css_classes=["face-photo-status"])
         self.photo_spinner = pn.indicators.LoadingSpinner(value=True, size=20, visible=False,
                                                           css_classes=["face-photo-busy"])
-        self.photo_pane = pn.pane.PNG(None, width=270, visible=False, css_classes=["face-photo-fit"])
+        self.photo_pane = pn.pane.PNG(_BLANK_PNG, width=270, visible=False, css_classes=["face-photo-fit"])
         self.photo_caveat = pn.pane.Markdown("", width=270, visible=False, css_classes=["face-photo-caveat"])
         self.accept_button = pn.widgets.Button(label="Accept this face", color="primary", width=130,
                                                disabled=True, css_classes=["face-photo-accept"])
@@ -242,7 +264,7 @@ class FacePanel(pn.viewable.Viewer):
         self.discard_button.on_click(self._on_discard)
         self.chart_title = pn.pane.Markdown("**The plan on the photo**", width=270, visible=False,
                                             margin=(10, 10, 0, 10))
-        self.chart_pane = pn.pane.PNG(None, width=270, visible=False, css_classes=["face-photo-chart"])
+        self.chart_pane = pn.pane.PNG(_BLANK_PNG, width=270, visible=False, css_classes=["face-photo-chart"])
         self.zones_toggle = pn.widgets.Checkbox(name="Danger zones (arteries, nerves, duct)", value=True,
                                                 visible=False, css_classes=["face-photo-zones"])
         self.zones_toggle.param.watch(lambda _e: self.refresh_chart(), "value")
@@ -293,10 +315,7 @@ class FacePanel(pn.viewable.Viewer):
         from injectmap.viewer.face_photo import fit_executor
 
         def schedule(callback: Callable[[], None]) -> None:
-            try:
-                doc.add_next_tick_callback(callback)
-            except Exception:  # noqa: BLE001 - the session has ended meanwhile
-                pass
+            _on_session(doc, callback)
 
         def job() -> None:
             fit, error = self._fit_job(
@@ -345,7 +364,7 @@ class FacePanel(pn.viewable.Viewer):
 
         self.photo_fit = fit
         if fit is None:
-            self.photo_pane.object, self.photo_pane.visible, self.photo_caveat.visible = None, False, False
+            self.photo_pane.object, self.photo_pane.visible, self.photo_caveat.visible = _BLANK_PNG, False, False
             self._on_photo_busy()
             return
         from injectmap.reports.photo_io import png_bytes
@@ -431,7 +450,7 @@ class FacePanel(pn.viewable.Viewer):
             w.visible = shown
         self._chart_token += 1
         if inputs is None:
-            self.chart_pane.object = None
+            self.chart_pane.object = _BLANK_PNG
             return
         token, model, zones = self._chart_token, self.model, bool(self.zones_toggle.value)
         doc = pn.state.curdoc
@@ -442,10 +461,7 @@ class FacePanel(pn.viewable.Viewer):
 
         def job() -> None:
             out = self._draw_chart(*inputs, model, zones)
-            try:
-                doc.add_next_tick_callback(functools.partial(self._chart_done, token, *out))
-            except Exception:  # noqa: BLE001 - the session has ended meanwhile
-                pass
+            _on_session(doc, functools.partial(self._chart_done, token, *out))
 
         self.chart_note.object = "*Drawing the plan on the photo...*"
         fit_executor().submit(job)
@@ -474,7 +490,7 @@ class FacePanel(pn.viewable.Viewer):
     def _chart_done(self, token: int, png: bytes, note: str) -> None:
         if token != self._chart_token:
             return
-        self.chart_pane.object = png or None
+        self.chart_pane.object = png or _BLANK_PNG
         self.chart_note.object = note
 
     def __panel__(self) -> pn.viewable.Viewable:
