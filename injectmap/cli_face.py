@@ -1,5 +1,5 @@
 """``injectmap face fit``: fit the layered face to photos and write a ``*.face.json`` (the photos are read
-here, with Pillow: the anatomy layer takes arrays)."""
+by ``reports.photo_io``, with Pillow: the anatomy layer takes arrays)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,7 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.landmarks import FitRefused
     from injectmap.anatomy.fit.photo import fit_images
+    from injectmap.reports.photo_io import PhotoError
 
     if len(args.photo) > 3:
         print("injectmap face fit: at most three photos (front, left, right)", file=sys.stderr)
@@ -113,6 +114,9 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
             img, f35 = read_photo(path)
         except OSError as exc:
             print(f"injectmap face fit: cannot read photo {i + 1} ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+            return 2
+        except PhotoError as exc:
+            print(f"injectmap face fit: photo {i + 1}: {exc}", file=sys.stderr)
             return 2
         images.append(img)
         focals.append(args.focal_35mm or f35)
@@ -142,20 +146,11 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
 
 def read_photo(path: Path) -> tuple[np.ndarray, float | None]:
     """A photo as (h, w, 3) uint8 RGB (EXIF orientation applied) and its EXIF 35 mm-equivalent focal
-    length, if it has one."""
-    from PIL import Image, ImageOps
+    length, if it has one (the shared reader: ``reports.photo_io.read_photo``)."""
+    from injectmap.reports.photo_io import read_photo as read
 
-    with Image.open(path) as im:
-        exif = im.getexif()
-        focal = None
-        try:
-            sub = exif.get_ifd(0x8769)
-            val = sub.get(0xA405)  # FocalLengthIn35mmFilm
-            focal = float(val) if val else None
-        except Exception:  # noqa: BLE001 - unreadable EXIF: no focal length
-            focal = None
-        rgb = ImageOps.exif_transpose(im).convert("RGB")
-        return np.asarray(rgb), focal
+    photo = read(path)
+    return photo.rgb, photo.focal_35mm
 
 
 def with_cameras(face: Any, res: Any, sources: list[dict[str, str]]) -> Any:

@@ -28,6 +28,7 @@ from injectmap.anatomy.model import let_go_unused_faces
 from injectmap.planning.plan import parse_plan, plan_to_dict
 from injectmap.planning.results import DISCLAIMER
 from injectmap.viewer.analysis import PlanAnalyst
+from injectmap.viewer.auth import login_name
 from injectmap.viewer.education_panel import EducationPanel
 from injectmap.viewer.expressions_panel import ExpressionsPanel
 from injectmap.viewer.face_panel import FacePanel, plan_face
@@ -116,7 +117,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         scene_view.set_model(new)
         analyst.set_model(new)
 
-    face = FacePanel(state, model, switch_model)
+    # an accepted face goes to this login's folder; the analysis is charted on the patient's photo
+    face = FacePanel(state, model, switch_model, user=login_name(), analyst=analyst)
     if "model" in state.extra:  # the starting plan names a face
         face.request(plan_face(state.extra["model"]), write_plan=False)
     files = FilePanel(state, scene_view, session_id)

@@ -7,6 +7,13 @@ and panels, and every point is analysed again) and writes the face into the plan
 so that a saved plan keeps its face. A plan loaded with a ``model`` switches the session to that face.
 The default face is written as no ``model`` at all.
 
+The patient's own face: a front photo uploaded in the card (or handed over by
+:meth:`FacePanel.start_photo_fit`) is fitted in a worker thread (``viewer.face_photo``) with its progress
+shown; the card then shows the photo with the landmarks found and the fitted face's landmarks, the
+residuals and what a photo cannot tell. **Accept** writes the face file owner-only in the user's own
+faces folder, names it in the plan's ``model.face`` and switches the session to the fitted face;
+**Discard** forgets the photo, removes the face file and goes back to the face without the fit.
+
 Faces are loaded once per process (:func:`load_face`, through ``anatomy.model.FACES``) and shared
 read-only by every session. In a server session the load runs in a worker thread, so other sessions are
 not held up while a face is built; the session shows a busy indicator until the switch is done.
@@ -16,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import panel as pn
@@ -24,6 +33,9 @@ import param
 
 from injectmap.anatomy.params import SHAPE_KEYS, FaceParams, FaceParamsError, face_cache_settings
 from injectmap.viewer.state import AppState
+from injectmap.viewer.text import plain
+
+log = logging.getLogger("injectmap.viewer")
 
 
 def load_face(params: FaceParams) -> Any:
@@ -46,17 +58,47 @@ def plan_face(plan_model: Mapping[str, Any] | None) -> FaceParams:
     return FaceParams.from_plan_model(dict(plan_model) if plan_model is not None else None)
 
 
-def face_to_plan_model(params: FaceParams) -> dict[str, Any] | None:
-    """The plan's ``model`` field for a face (None for the default face)."""
-    if params.is_default:
+def face_to_plan_model(params: FaceParams, face_file: Path | None = None) -> dict[str, Any] | None:
+    """The plan's ``model`` field for a face (None for the default face); a fitted face names its face
+    file (``face_file``) in ``model.face``."""
+    if params.is_default and not (params.fit and face_file):
         return None
-    return {"sex": params.sex, "shape": {k: getattr(params, k) for k in SHAPE_KEYS}}
+    out: dict[str, Any] = {"sex": params.sex, "shape": {k: getattr(params, k) for k in SHAPE_KEYS}}
+    if params.fit and face_file is not None:
+        out["face"] = str(face_file)
+    return out
 
 
 def slider_step(key: str) -> float:
     """A face slider's step: the step its parameter is rounded to (``anatomy/data/face_cache.yaml``), so that
     every position of the slider is a face that is built, and no two positions show the same face."""
     return face_cache_settings().steps[key].step
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+#: what a hidden picture pane holds (a pane that goes from no picture to one is rebuilt in the browser, and
+#: Panel then names its stylesheets on its CDN, which the content security policy blocks)
+_BLANK_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                           "0000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+
+
+def _on_session(doc: Any, callback: Callable[[], None]) -> None:
+    """Run ``callback`` on the session's loop (from any thread) as Panel's own: with the session's document
+    current, so panes it updates take the server's own static files (without it Panel names its CDN, which
+    the content security policy blocks)."""
+    from panel.io.state import set_curdoc
+
+    def run() -> None:
+        with set_curdoc(doc):
+            callback()
+
+    try:
+        doc.add_next_tick_callback(run)
+    except Exception:  # noqa: BLE001 - the session has ended meanwhile
+        pass
 
 
 def _model_params(model: Any) -> FaceParams:
@@ -73,13 +115,22 @@ class FacePanel(pn.viewable.Viewer):
     brow_right = param.Number(default=0.0, bounds=(-1.0, 1.0), doc="-1 low .. +1 high right brow.")
     busy = param.Boolean(default=False, doc="A face is being loaded for this session.")
     current = param.ClassSelector(class_=FaceParams, default=FaceParams(), doc="The session's face.")
+    photo_busy = param.Boolean(default=False, doc="A photo is being fitted for this session.")
 
     def __init__(self, state: AppState, model: Any, apply_model: Callable[[Any], None],
-                 loader: Callable[[FaceParams], Any] = load_face, **params: Any) -> None:
+                 loader: Callable[[FaceParams], Any] = load_face, user: str | None = None, analyst: Any = None,
+                 **params: Any) -> None:
         super().__init__(**params)
         self.state, self.model = state, model
         self._apply_model, self._loader = apply_model, loader
         self._wanted: FaceParams | None = None
+        self.user = user  # the login whose faces folder an accepted face goes to (None: no logins)
+        self.photo_fit: Any = None  # the fit of the last photo (viewer.face_photo.PhotoFit), in memory only
+        self.face_file: Path | None = None  # the face file of the session's fitted face
+        self._fit_token = 0
+        self._accepted_name = ""  # the file name of the accepted photo (user text)
+        self.analyst = analyst  # the session's analysis (viewer.analysis.PlanAnalyst): the chart on the photo
+        self._chart_token = 0
         self.sliders = [
             pn.widgets.FloatSlider.from_param(self.param[key], label=label, step=slider_step(key), width=260)
             for key, label in (("sex", "Sex (0 female, 1 male)"), ("masseter", "Masseter size (-1 small, +1 large)"),
@@ -94,16 +145,23 @@ class FacePanel(pn.viewable.Viewer):
         self.spinner = pn.indicators.LoadingSpinner(value=True, size=24, visible=False,
                                                     css_classes=["face-busy"])
         self.status = pn.pane.Markdown("", width=270, css_classes=["face-status"])
+        self._photo_widgets()
         self.current = _model_params(model)
         self._show(self.current)
         self._on_busy()
         state.param.watch(self._on_plan_model, ["extra"])
+        if analyst is not None:
+            analyst.param.watch(lambda *_e: self.refresh_chart(), ["results", "busy"])  # batched: one event each
 
     # ------------------------------------------------------------------ views
     def _describe(self) -> str:
         if self.busy:
             return "*Loading the face (a new one is built once, about 12 s)...*"
         c = self.current
+        if c.fit:
+            name = self._accepted_name if self.face_file is not None else ""
+            where = f" {plain(name)}" if name else ""
+            return f"Face: **fitted to the photo{where}** (face {plain(c.fit_id[:8])})."
         if c.is_default:
             return "Face: **default** (average)."
         parts = [f"sex {c.sex:g}"] + [f"{k.replace('_', ' ')} {getattr(c, k):+g}" for k in SHAPE_KEYS
@@ -116,7 +174,7 @@ class FacePanel(pn.viewable.Viewer):
     def chosen(self) -> FaceParams:
         """The face the sliders describe (FaceParamsError when out of range)."""
         return FaceParams(sex=self.sex, masseter=self.masseter, brow_left=self.brow_left,
-                          brow_right=self.brow_right)
+                          brow_right=self.brow_right, fit=self.current.fit)  # a fitted face keeps its fit
 
     @param.depends("busy", "current", watch=True)
     def _on_busy(self) -> None:
@@ -136,8 +194,10 @@ class FacePanel(pn.viewable.Viewer):
             self._apply_model(model)
         self.current = face
         self._show(face)
+        if not face.fit:
+            self.face_file = None
         if write_plan:  # an edit of the plan: Undo switches back to the previous face
-            self.state.set_plan_model(face_to_plan_model(face))
+            self.state.set_plan_model(face_to_plan_model(face, self.face_file))
         self.state.message = self._describe()
 
     async def _switch_async(self, face: FaceParams, write_plan: bool) -> None:
@@ -174,14 +234,269 @@ class FacePanel(pn.viewable.Viewer):
 
     def _on_plan_model(self, event: param.parameterized.Event) -> None:
         """A plan was loaded (or its model changed): show the face it names."""
+        plan_model = event.new.get("model")
         try:
-            face = plan_face(event.new.get("model"))
+            face = plan_face(plan_model)
         except FaceParamsError as exc:
             self.state.message = f"The plan's face is not valid ({exc}); the face is unchanged."
             return
+        if face.fit and isinstance(plan_model, Mapping) and plan_model.get("face"):
+            self.face_file = Path(str(plan_model["face"]))
         if face != (self._wanted or self.current):
             self.request(face, write_plan=False)
 
+    # ------------------------------------------------------------------ the patient's photo
+    def _photo_widgets(self) -> None:
+        self.photo_input = pn.widgets.FileInput(accept=".jpg,.jpeg,.png,image/jpeg,image/png", width=260,
+                                                css_classes=["face-photo-upload"])
+        self.photo_input.param.watch(self._on_photo_upload, "value")
+        self.photo_status = pn.pane.Markdown("Fit the face to the patient's front photo (JPEG or PNG): upload it "
+                                             "here.", width=270, css_classes=["face-photo-status"])
+        self.photo_spinner = pn.indicators.LoadingSpinner(value=True, size=20, visible=False,
+                                                          css_classes=["face-photo-busy"])
+        self.photo_pane = pn.pane.PNG(_BLANK_PNG, width=270, visible=False, css_classes=["face-photo-fit"])
+        self.photo_caveat = pn.pane.Markdown("", width=270, visible=False, css_classes=["face-photo-caveat"])
+        self.accept_button = pn.widgets.Button(label="Accept this face", color="primary", width=130,
+                                               disabled=True, css_classes=["face-photo-accept"])
+        self.accept_button.on_click(self._on_accept)
+        self.discard_button = pn.widgets.Button(label="Discard photo", width=120, disabled=True,
+                                                css_classes=["face-photo-discard"])
+        self.discard_button.on_click(self._on_discard)
+        self.chart_title = pn.pane.Markdown("**The plan on the photo**", width=270, visible=False,
+                                            margin=(10, 10, 0, 10))
+        self.chart_pane = pn.pane.PNG(_BLANK_PNG, width=270, visible=False, css_classes=["face-photo-chart"])
+        self.zones_toggle = pn.widgets.Checkbox(name="Danger zones (arteries, nerves, duct)", value=True,
+                                                visible=False, css_classes=["face-photo-zones"])
+        self.zones_toggle.param.watch(lambda _e: self.refresh_chart(), "value")
+        self.chart_note = pn.pane.Markdown("", width=270, visible=False, css_classes=["face-photo-chart-note"])
+
+    @param.depends("photo_busy", "busy", "current", watch=True)
+    def _on_photo_busy(self) -> None:
+        self._photo_buttons()
+        self.refresh_chart()
+
+    def _photo_buttons(self) -> None:
+        self.photo_spinner.visible = self.photo_busy
+        self.photo_input.disabled = self.photo_busy
+        self.accept_button.disabled = self.photo_busy or self.photo_fit is None or self._accepted()
+        self.discard_button.disabled = self.photo_busy or (self.photo_fit is None and self.face_file is None)
+
+    def _accepted(self) -> bool:
+        return (self.photo_fit is not None and self.face_file is not None
+                and self.current.fit_id == self.photo_fit.face.face_id)
+
+    def _on_photo_upload(self, event: param.parameterized.Event) -> None:
+        if event.new:
+            self.start_photo_fit(event.new, self.photo_input.filename or "photo")
+
+    def start_photo_fit(self, data: bytes, display_name: str) -> None:
+        """Fit the face to a front photo (the bytes of a JPEG or PNG file; ``display_name`` is user text,
+        shown escaped): in a worker thread in a server session, at once otherwise. The card shows the
+        progress, then the fit or the reason the photo was refused."""
+        from injectmap.viewer.limits import int_limit
+
+        if self.photo_busy:
+            self.photo_status.object = "*A photo is being fitted: wait for it to finish.*"
+            return
+        most = int_limit("max_photo_bytes")
+        if len(data) > most:
+            self._refused(display_name, f"the file is {_size(len(data))}; a photo is at most {_size(most)} "
+                                        "(a JPEG of the face is enough)")
+            return
+        self._fit_token += 1
+        token = self._fit_token
+        self.photo_busy = True  # the last fit stays shown until this one succeeds
+        self._progress(token, display_name, "Starting...")
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            fit, error = self._fit_job(bytes(data), display_name, lambda t: self._progress(token, display_name, t))
+            self._fit_done(token, display_name, fit, error)
+            return
+        from injectmap.viewer.face_photo import fit_executor
+
+        def schedule(callback: Callable[[], None]) -> None:
+            _on_session(doc, callback)
+
+        def job() -> None:
+            fit, error = self._fit_job(
+                bytes(data), display_name,
+                lambda t: schedule(functools.partial(self._progress, token, display_name, t)))
+            schedule(functools.partial(self._fit_done, token, display_name, fit, error))
+
+        fit_executor().submit(job)
+
+    @staticmethod
+    def _fit_job(data: bytes, display_name: str, progress: Callable[[str], None]) -> tuple[Any, str]:
+        """Run the fit (any thread); return (the fit, "") or (None, why it was refused)."""
+        from injectmap.anatomy.fit.landmarks import FitRefused
+        from injectmap.reports.photo_io import PhotoError
+        from injectmap.viewer.face_photo import fit_photo
+
+        try:
+            return fit_photo(data, display_name, progress), ""
+        except (FitRefused, PhotoError) as exc:
+            return None, str(exc)
+        except Exception as exc:  # noqa: BLE001 - shown to the user; the photo itself is never logged
+            log.error("photo fit failed: %s", type(exc).__name__)
+            return None, f"the fit failed ({type(exc).__name__})"
+
+    def _progress(self, token: int, display_name: str, text: str) -> None:
+        if token == self._fit_token and self.photo_busy:
+            self.photo_status.object = f"*{plain(display_name)}: {plain(text)}*"
+
+    def _refused(self, display_name: str, why: str) -> None:
+        self.photo_status.object = f"**Photo refused** ({plain(display_name)}): {plain(why)}."
+        self.state.message = f"Photo refused: {why}."
+
+    def _fit_done(self, token: int, display_name: str, fit: Any, error: str) -> None:
+        if token != self._fit_token:
+            return  # a later photo replaced this one
+        self.photo_busy = False
+        if fit is None:
+            self._refused(display_name, error)
+        else:
+            self._show_fit(fit)
+        self._photo_buttons()
+
+    def _show_fit(self, fit: Any) -> None:
+        """Show a fit (the photo with the landmarks, the residuals, the caveat), or nothing for None."""
+        from injectmap.anatomy.fit.facefile import CAVEAT
+
+        self.photo_fit = fit
+        if fit is None:
+            self.photo_pane.object, self.photo_pane.visible, self.photo_caveat.visible = _BLANK_PNG, False, False
+            self._on_photo_busy()
+            return
+        from injectmap.reports.photo_io import png_bytes
+        from injectmap.viewer.face_photo import fit_picture
+
+        self.photo_pane.object = png_bytes(fit_picture(fit))
+        self.photo_pane.visible = True
+        sc = fit.face.scale
+        self.photo_status.object = (
+            f"Fitted to **{plain(fit.display_name)}**: residuals per landmark median "
+            f"**{fit.median_mm:.1f} mm**, 90th percentile **{fit.p90_mm:.1f} mm** ({len(fit.residuals_mm)} "
+            f"landmarks); intercanthal width {sc.get('intercanthal_mm', 0):.1f} mm "
+            f"({sc.get('intercanthal_z', 0):+.1f} SD). Green: the photo's landmarks; magenta: the fitted face's.")
+        self.photo_caveat.object = f"*{plain(CAVEAT)}*"
+        self.photo_caveat.visible = True
+        self._on_photo_busy()
+
+    def _on_accept(self, _e: Any = None) -> None:
+        self.accept_photo_fit()
+
+    def accept_photo_fit(self) -> Path | None:
+        """Write the fitted face's file owner-only in the user's faces folder, name it in the plan and
+        switch the session to it (built off the event loop); return the file's path."""
+        from injectmap.viewer.face_photo import accept
+
+        fit = self.photo_fit
+        if fit is None or self.photo_busy:
+            return None
+        try:
+            path = accept(fit, self.user)
+        except OSError as exc:
+            self.photo_status.object = f"**Not accepted**: the face file could not be written ({plain(exc.strerror)})."
+            return None
+        self.face_file, self._accepted_name = path, fit.display_name
+        face = FaceParams(fit=fit.face.targets)
+        self.accept_button.disabled = True
+        self.discard_button.disabled = False
+        self.state.message = "Switching to the face fitted to the photo; every point is analysed again."
+        self.request(face)
+        return path
+
+    def _on_discard(self, _e: Any = None) -> None:
+        self.discard_photo()
+
+    def discard_photo(self) -> None:
+        """Forget the photo and its fit, remove the accepted face file, and go back to the face without
+        the fit when the session showed it."""
+        from injectmap.viewer.face_photo import discard
+
+        self._fit_token += 1  # a fit still running is dropped when it ends
+        self.photo_busy = False
+        removed = discard(self.face_file, self.user)
+        self.photo_input.clear()
+        self._show_fit(None)
+        was_fitted = bool(self.current.fit or (self._wanted is not None and self._wanted.fit))
+        self.face_file = None
+        self.photo_status.object = ("The photo was discarded" + (" and its face file removed" if removed else "")
+                                    + ". Upload another front photo to fit again.")
+        if was_fitted:
+            self.request(FaceParams(sex=self.sex, masseter=self.masseter, brow_left=self.brow_left,
+                                    brow_right=self.brow_right))
+
+    # ------------------------------------------------------------------ the chart on the photo
+    def _chart_inputs(self) -> tuple[Any, Any, Any] | None:
+        """(photo fit, camera, points) when the session shows the accepted photo's face and its analysis
+        is done, else None."""
+        fit, an = self.photo_fit, self.analyst
+        if fit is None or an is None or self.busy or getattr(an, "busy", False):
+            return None
+        if self.current.fit_id != fit.face.face_id or _model_params(self.model).fit_id != fit.face.face_id:
+            return None
+        camera = fit.chart_camera()
+        if camera is None:
+            return None
+        return fit, camera, tuple(an.results.values())
+
+    def refresh_chart(self) -> None:
+        """Draw the plan on the photo (off the event loop in a server session) when the session's face is
+        the photo's; hide it otherwise."""
+        inputs = self._chart_inputs()
+        shown = inputs is not None
+        for w in (self.chart_title, self.chart_pane, self.zones_toggle, self.chart_note):
+            w.visible = shown
+        self._chart_token += 1
+        if inputs is None:
+            self.chart_pane.object = _BLANK_PNG
+            return
+        token, model, zones = self._chart_token, self.model, bool(self.zones_toggle.value)
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            self._chart_done(token, *self._draw_chart(*inputs, model, zones))
+            return
+        from injectmap.viewer.face_photo import fit_executor
+
+        def job() -> None:
+            out = self._draw_chart(*inputs, model, zones)
+            _on_session(doc, functools.partial(self._chart_done, token, *out))
+
+        self.chart_note.object = "*Drawing the plan on the photo...*"
+        fit_executor().submit(job)
+
+    @staticmethod
+    def _draw_chart(fit: Any, camera: Any, points: tuple[Any, ...], model: Any, zones: bool) -> tuple[bytes, str]:
+        """The chart as PNG bytes and its note (any thread)."""
+        from injectmap.planning.results import PlanResult
+        from injectmap.reports.photo_chart import chart_layout, legend
+        from injectmap.reports.photo_io import png_bytes
+        from injectmap.viewer.face_photo import face_chart
+
+        try:
+            layout = chart_layout(camera, model, PlanResult("", "", "", points=points), zones=zones)
+            png = png_bytes(face_chart(fit, layout))
+        except Exception as exc:  # noqa: BLE001 - shown to the user; the photo itself is never logged
+            log.error("chart on the photo failed: %s", type(exc).__name__)
+            return b"", f"The chart could not be drawn ({type(exc).__name__})."
+        hidden = layout.hidden
+        words = "; ".join(f"{plain(w)}" for _c, w in legend(layout))
+        note = f"{len(layout.marks)} point(s) charted ({words})."
+        if hidden:
+            note += " Not seen from the photo's camera: " + ", ".join(plain(h) for h in hidden) + "."
+        return png, note
+
+    def _chart_done(self, token: int, png: bytes, note: str) -> None:
+        if token != self._chart_token:
+            return
+        self.chart_pane.object = png or _BLANK_PNG
+        self.chart_note.object = note
+
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Card(*self.sliders, pn.Row(self.apply_button, self.spinner), self.status, title="Face",
+        return pn.Card(*self.sliders, pn.Row(self.apply_button, self.spinner), self.status,
+                       pn.pane.Markdown("**The patient's own face** (front photo)", width=270, margin=(10, 10, 0, 10)),
+                       self.photo_input, pn.Row(self.photo_status, self.photo_spinner), self.photo_pane,
+                       pn.Row(self.accept_button, self.discard_button), self.photo_caveat,
+                       self.chart_title, self.zones_toggle, self.chart_pane, self.chart_note, title="Face",
                        width=300, css_classes=["face-panel"])

@@ -190,7 +190,7 @@ def test_save_reload_upload_same_plan(app_page: AppPage, tmp_path: Path) -> None
     page.reload()
     app_page.open()
     assert app_page.plan_rows().filter(has_text="p1").count() == 0
-    page.locator("input[type=file]").set_input_files(str(saved))
+    page.locator("input[type=file][accept='.json']").set_input_files(str(saved))
     app_page.plan_rows().filter(has_text="p1").first.wait_for(timeout=30_000)
     # the table is drawn again when the analysis (off the event loop) returns: read it once it has settled
     shown: list[str] = []
@@ -247,7 +247,7 @@ def test_a_hostile_plan_file_shows_as_text_and_runs_nothing(app_page: AppPage) -
             "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
             "points": [{"id": "<script>alert(1)</script>", "units": 4, "target": hostile,
                         "at": {"landmark": "glabella"}, "depth_mm": 3}]}
-    page.locator("input[type=file]").set_input_files(
+    page.locator("input[type=file][accept='.json']").set_input_files(
         files=[{"name": f"{hostile}.json", "mimeType": "application/json", "buffer": json.dumps(plan).encode()}])
     status = page.get_by_text("Not opened", exact=False).first
     status.wait_for(timeout=30_000)

@@ -151,7 +151,7 @@ def test_a_50_mb_upload_is_refused_with_a_message(browser, login_url: str, tmp_p
         f.truncate(50 * 1000 * 1000)
     ctx, app, _ = _open(browser, login_url, "ana")
     try:
-        app.page.locator("input[type=file]").set_input_files(str(huge), timeout=120_000)
+        app.page.locator("input[type=file][accept='.json']").set_input_files(str(huge), timeout=120_000)
         status = app.page.get_by_text("Not opened: huge.json is 50.0 MB", exact=False).first
         status.wait_for(timeout=180_000)
         app.plan_rows().filter(has_text="g1").first.wait_for(timeout=30_000)  # the session lives on
@@ -171,7 +171,7 @@ def test_while_a_big_plan_is_analysed_a_second_session_loads_and_responds(browse
                   for i in range(BIG_PLAN_POINTS)]
         plan = {"format": "injectmap-plan", "version": 1,
                 "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}, "points": points}
-        a.page.locator("input[type=file]").set_input_files(
+        a.page.locator("input[type=file][accept='.json']").set_input_files(
             files=[{"name": "big.json", "mimeType": "application/json", "buffer": json.dumps(plan).encode()}])
         progress = a.page.locator(".analysis-progress")
         progress.wait_for(state="visible", timeout=120_000)

@@ -1,0 +1,221 @@
+"""The patient's own face from a front photo, for the app's Face card: fit, draw the fit, accept, discard.
+
+:func:`fit_photo` reads an uploaded photo (``reports.photo_io``: JPEG or PNG, EXIF orientation applied),
+finds its Face Mesh landmarks (refusing a photo the fit cannot use: ``anatomy.fit.landmarks.FitRefused``)
+and fits the base head's shape targets to them (``anatomy.fit.photo``). It is slow (seconds to tens of
+seconds on a shared machine), so the Face card runs it in a worker thread of :func:`fit_executor`.
+
+The photo is patient data: it stays in the session's memory (never logged, never written), and a face
+accepted from it is written owner-only (0600, folder 0700) in the logged-in user's own faces folder
+(:func:`user_faces_dir`: ``$INJECTMAP_FACES_DIR`` or ``faces`` in the platform's user data folder, one
+subfolder per login named by a hash of the login, as the autosaves and the records' faces), so one user
+never reads another's faces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from injectmap.anatomy.fit import facefile
+from injectmap.anatomy.fit.facefile import FaceFile
+from injectmap.anatomy.fit.photo import FitResult
+from injectmap.viewer.session import user_autosave_dir
+
+#: where accepted faces are kept (one owner-only subfolder per login)
+FACES_ENV = "INJECTMAP_FACES_DIR"
+#: the longer side of the fit's picture in the card (pixels); the photo itself is never sent larger
+PREVIEW_SIDE = 720
+
+_EXECUTOR_LOCK = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+
+
+def fit_executor() -> ThreadPoolExecutor:
+    """The process's photo-fit thread, shared by sessions: a fit uses a core for seconds, so two sessions'
+    fits queue rather than halve each other's speed (and the analysis threads stay free)."""
+    global _executor
+    with _EXECUTOR_LOCK:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="injectmap-photo-fit")
+        return _executor
+
+
+def faces_dir() -> Path:
+    """The faces folder: ``$INJECTMAP_FACES_DIR``, else ``faces`` in the platform's user data folder."""
+    env = os.environ.get(FACES_ENV)
+    if env:
+        return Path(env)
+    from platformdirs import user_data_path
+
+    return user_data_path("injectmap", appauthor=False) / "faces"
+
+
+def user_faces_dir(user: str | None) -> Path:
+    """A login's own faces folder: a subfolder named by a hash of the login (the name is not on disk);
+    without logins the user is "local", as in the patient records (``clinic.config``), so a visit's face
+    written back by the Patient card and a face accepted here share one folder."""
+    return user_autosave_dir(faces_dir(), user or "local")
+
+
+@dataclass(frozen=True)
+class PhotoFit:
+    """A fit of one front photo, kept in the session's memory until accepted or discarded.
+
+    Attributes
+    ----------
+    display_name : str
+        The file's name as the user gave it (user text: escaped wherever shown).
+    photo : (h, w, 3) uint8
+        The photo, upright.
+    detected_px, fitted_px : (468, 2) float
+        Face Mesh's landmarks in the photo, and the fitted face's landmarks projected by the fit's camera.
+    result : FitResult
+        The fit (weights, camera, residuals, scale).
+    face : FaceFile
+        The face file's content (targets, the photo's SHA-256, residuals, scale, libraries).
+    """
+
+    display_name: str
+    photo: np.ndarray
+    detected_px: np.ndarray
+    fitted_px: np.ndarray
+    result: FitResult
+    face: FaceFile
+
+    @property
+    def residuals_mm(self) -> np.ndarray:
+        return np.asarray(self.result.residuals_mm[0], dtype=float)
+
+    @property
+    def median_mm(self) -> float:
+        return float(np.median(self.residuals_mm))
+
+    @property
+    def p90_mm(self) -> float:
+        return float(np.percentile(self.residuals_mm, 90))
+
+    @property
+    def sha256(self) -> str:
+        return str(self.face.sources[0]["sha256"])
+
+    def chart_camera(self):  # type: ignore[no-untyped-def]
+        """The photo's camera in the built face's frame (``anatomy.fit.camera.Camera``): the one that
+        projects the built fitted face (and the plan's points on it) onto this photo."""
+        return facefile.photo_camera(self.face, self.sha256)
+
+
+def fit_photo(data: bytes, display_name: str, progress: Callable[[str], None] | None = None) -> PhotoFit:
+    """Fit the face to a front photo given as the bytes of a JPEG or PNG file.
+
+    Raises
+    ------
+    reports.photo_io.PhotoError
+        Not a JPEG or PNG photo.
+    anatomy.fit.landmarks.FitRefused
+        No face, several faces, turned too far, too small, too dark, eyes closed (the message says what to do).
+    """
+    from injectmap.anatomy.fit.camera import Camera
+    from injectmap.anatomy.fit.correspondence import N_FACE
+    from injectmap.anatomy.fit.landmarks import detect
+    from injectmap.anatomy.fit.photo import View, contract_origin, fit_views, landmark_points, settings
+    from injectmap.reports.photo_io import read_photo
+
+    say = progress or (lambda _s: None)
+    say("Reading the photo...")
+    photo = read_photo(bytes(data))
+    say("Finding the face's landmarks (Face Mesh)...")
+    lm = detect(photo.rgb)
+    f35 = photo.focal_35mm or float(settings()["default_focal_35mm"]["value"])
+    say("Fitting the face's shape to the landmarks...")
+    res = fit_views([View(lm, Camera.focal_from_35mm(f35, lm.width, lm.height))])
+    fitted = res.cameras[0].project(landmark_points(res.weights))
+    sources = [{"kind": "photo", "role": "front", "sha256": hashlib.sha256(data).hexdigest()}]
+    face = facefile.make(res.targets, sources, list(res.residuals_mm[0]), res.scale)
+    # the photo's camera in the built face's frame: what charts the plan on this photo again
+    camera = facefile.camera_entry(res.cameras[0], "front", sources[0]["sha256"], contract_origin(res.weights))
+    face = dataclasses.replace(face, cameras=(camera,))
+    return PhotoFit(display_name=display_name, photo=photo.rgb, detected_px=np.asarray(lm.pixels[:N_FACE]),
+                    fitted_px=np.asarray(fitted), result=res, face=face)
+
+
+def face_box(fit: PhotoFit, margin: float = 0.3) -> tuple[int, int, int, int]:
+    """The face's part of the photo (x0, y0, x1, y1): the landmarks' box widened by ``margin`` of its size."""
+    pts = np.vstack([fit.detected_px, fit.fitted_px])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = margin * (hi - lo).max()
+    h, w = fit.photo.shape[:2]
+    x0, y0 = (max(0, int(v)) for v in lo - pad)
+    x1, y1 = min(w, int(np.ceil(hi[0] + pad))), min(h, int(np.ceil(hi[1] + pad)))
+    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+
+
+def fit_picture(fit: PhotoFit, side: int = PREVIEW_SIDE) -> np.ndarray:
+    """The face's part of the photo (scaled so its longer side is ``side``, at most 4 times enlarged) with
+    Face Mesh's landmarks (green dots) and the fitted face's landmarks as the fit's camera sees them
+    (magenta dots), joined by a yellow line where they differ: the residuals made visible."""
+    from PIL import Image, ImageDraw
+
+    x0, y0, x1, y1 = face_box(fit)
+    s = min(4.0, side / max(x1 - x0, y1 - y0))
+    im = Image.fromarray(np.ascontiguousarray(fit.photo[y0:y1, x0:x1]))
+    im = im.resize((max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))), Image.Resampling.LANCZOS)
+    draw = ImageDraw.Draw(im)
+    off = np.array([x0, y0], dtype=float)
+    det, fitp = (fit.detected_px - off) * s, (fit.fitted_px - off) * s
+    r = max(1.5, 2.0 * max(im.size) / 720)
+    for a, b in zip(det, fitp, strict=True):
+        if np.hypot(*(a - b)) > 1.5:
+            draw.line([tuple(a), tuple(b)], fill=(255, 230, 0), width=1)
+    for (x, y) in det:
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=(40, 220, 60))
+    for (x, y) in fitp:
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=(230, 40, 200))
+    return np.asarray(im)
+
+
+def face_chart(fit: PhotoFit, layout, side: int = PREVIEW_SIDE) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The chart (``reports.photo_chart.PhotoChart``) drawn on the same part of the photo as
+    :func:`fit_picture` (the face's box, the same scale), so the picture stays put as points change."""
+    from PIL import Image
+
+    from injectmap.reports.photo_chart import draw_chart
+
+    x0, y0, x1, y1 = face_box(fit, margin=0.35)
+    s = min(4.0, side / max(x1 - x0, y1 - y0))
+    w, h = max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))
+    crop = Image.fromarray(np.ascontiguousarray(fit.photo[y0:y1, x0:x1]))
+    big = np.asarray(crop.resize((w, h), Image.Resampling.LANCZOS))
+    return draw_chart(big, layout.transformed(x0, y0, s, w, h))
+
+
+def accept(fit: PhotoFit, user: str | None) -> Path:
+    """Write the fit's face file owner-only in ``user``'s faces folder; return its path."""
+    folder = user_faces_dir(user)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)
+    path = folder / f"{fit.face.face_id[:16]}.face.json"
+    facefile.write(fit.face, path)
+    return path
+
+
+def discard(path: Path | None, user: str | None) -> bool:
+    """Remove an accepted face file, only from ``user``'s own faces folder; True when one was removed."""
+    if path is None:
+        return False
+    path = Path(path)
+    if path.parent.resolve() != user_faces_dir(user).resolve() or not path.name.endswith(".face.json"):
+        return False
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True

@@ -1,0 +1,173 @@
+"""The patient's own face in the app (issue 13), in a real browser behind logins: the astronaut portrait
+(scikit-image, public domain) uploaded in the Face card under a file name that is markup; the fit's
+progress while another login's session still answers clicks; the photo with the landmarks and the
+residuals; Accept (the face file 0600 in the login's own folder, the Face card says the face switched, a
+point placed is charted on the photo, which means it was analysed on the fitted face); the zones toggle;
+a blank image refused with a message; Discard (the face file gone). At 1366x768 and 1920x1080."""
+
+from __future__ import annotations
+
+import io
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser_support import ROOT, AppPage, start_server, stop_server, wait_for_port
+
+from injectmap.viewer.auth import add_user
+
+pytest.importorskip("mediapipe")
+skdata = pytest.importorskip("skimage.data")
+
+pytestmark = pytest.mark.browser
+PASSWORD = "a long face photo password"
+WAIT_MS = 240_000  # a fit and a face build on two shared cores
+NAME = "<img src=x onerror=alert(1)>.jpg"
+SHOT = ROOT / "docs" / "images" / "app-face-photo.png"
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[str, Path, str]]:
+    with tempfile.TemporaryDirectory(prefix="injectmap-face-photo-") as d:
+        users = Path(d) / "users.json"
+        for name in ("ana", "bo"):
+            add_user(users, name, PASSWORD)
+        faces = Path(d) / "faces"
+        proc, port, log = start_server({"INJECTMAP_USERS_FILE": str(users), "INJECTMAP_AUTOSAVE_DIR": str(Path(d) / "a"),
+                                        "INJECTMAP_FACES_DIR": str(faces)})
+        wait_for_port(proc, port, log)
+        yield f"http://127.0.0.1:{port}/", faces, log
+        stop_server(proc)
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def _open_as(browser, url: str, name: str, size: tuple[int, int]) -> tuple:
+    ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = ctx.new_page()
+    page.goto(url, timeout=120_000)
+    page.locator("#username").fill(name)
+    page.locator("#password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click(no_wait_after=True)
+    page.wait_for_url(lambda u: "/login" not in u, timeout=120_000)
+    return ctx, AppPage(page, url, timed=False).open()
+
+
+def _upload(app: AppPage, data: bytes, name: str) -> None:
+    inp = app.page.locator(".face-photo-upload input[type=file]")
+    inp.scroll_into_view_if_needed()
+    inp.set_input_files(files=[{"name": name, "mimeType": "image/jpeg", "buffer": data}], timeout=60_000)
+
+
+def _text(app: AppPage, css: str) -> str:
+    """The text of a Markdown pane (its paragraphs are in the pane's shadow root)."""
+    return " ".join(app.page.locator(f"{css} p").all_inner_texts())
+
+
+def _shown(app: AppPage, css: str) -> bool:
+    """Whether a picture pane shows a picture (a hidden pane holds a 1-pixel blank)."""
+    img = app.page.locator(f"{css} img")
+    return bool(img.count()) and img.first.is_visible() and len(_img_src(app, css)) > 200
+
+
+def _img_src(app: AppPage, css: str) -> str:
+    return app.page.locator(f"{css} img").first.get_attribute("src") or ""
+
+
+def _wait_src(app: AppPage, css: str, ok, timeout_s: float = WAIT_MS / 1000) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the pane's picture satisfies ``ok`` (Panel replaces the img element when it changes)."""
+    for _ in range(int(timeout_s * 4)):
+        if ok(_img_src(app, css)):
+            return
+        app.page.wait_for_timeout(250)
+    raise AssertionError(f"{css}: the picture did not change as expected")
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)], ids=["1366x768", "1920x1080"])
+def test_the_patients_photo_is_fitted_accepted_charted_and_discarded(browser, served, size) -> None:
+    url, faces, log = served
+    ctx, ana = _open_as(browser, url, "ana", size)
+    other = None
+    try:
+        page = ana.page
+        if size[0] == 1366:  # a second login's session, open before the fit starts
+            other = _open_as(browser, url, "bo", size)
+        _upload(ana, _jpeg(skdata.astronaut()), NAME)
+        status = page.locator(".face-photo-status")
+        running = re.compile(r"Reading|Finding|Fitting")
+        status.filter(has_text=running).first.wait_for(timeout=60_000)  # the fit runs, its progress shown...
+        if other is not None:  # ...and another session still answers: a point placed is analysed
+            bo = other[1]
+            bo.page.get_by_role("button", name="New plan", exact=True).click()
+            bo.plan_rows().first.wait_for(state="detached", timeout=60_000)
+            bo.page.get_by_role("button", name="Place at landmark", exact=True).click()
+            bo.plan_rows().first.wait_for(timeout=60_000)
+            assert running.search(_text(ana, ".face-photo-status")), "the fit ended before the other session answered"
+            assert not _shown(bo, ".face-photo-fit")  # bo never sees ana's photo
+        status.filter(has_text="90th percentile").first.wait_for(timeout=WAIT_MS)
+        text = _text(ana, ".face-photo-status")
+        assert "median" in text and " mm" in text and NAME in text  # the file name shows as text...
+        assert page.locator('img[src="x"]').count() == 0  # ...never as an element
+        fit_img = page.locator(".face-photo-fit img").first
+        fit_img.wait_for(timeout=60_000)
+        assert _img_src(ana, ".face-photo-fit").startswith("data:image/png")
+        assert "population anatomy" in _text(ana, ".face-photo-caveat")
+
+        n_before = ana.plan_rows().count()
+        page.locator(".face-photo-accept button").click()
+        page.locator(".face-status").filter(has_text="fitted to the photo").first.wait_for(timeout=WAIT_MS)
+        assert NAME in _text(ana, ".face-status")
+        saved = [p for p in faces.rglob("*") if p.is_file()]
+        assert len(saved) == 1 and saved[0].name.endswith(".face.json")
+        assert stat.S_IMODE(saved[0].stat().st_mode) == 0o600 and stat.S_IMODE(saved[0].parent.stat().st_mode) == 0o700
+        assert b"JFIF" not in saved[0].read_bytes()  # the photo itself is not in it
+        chart = page.locator(".face-photo-chart img").first
+        chart.wait_for(timeout=WAIT_MS)
+        note = page.locator(".face-photo-chart-note")
+        note.filter(has_text=f"{n_before} point(s) charted").first.wait_for(timeout=WAIT_MS)
+        # a point placed on the fitted face is analysed on it and charted on the photo
+        page.get_by_role("button", name="Place at landmark", exact=True).click()
+        note.filter(has_text=f"{n_before + 1} point(s) charted").first.wait_for(timeout=WAIT_MS)
+        with_zones = _img_src(ana, ".face-photo-chart")
+        page.locator(".face-photo-zones input").click()
+        _wait_src(ana, ".face-photo-chart", lambda src: src != with_zones and src.startswith("data:image/png"))
+        page.locator(".face-photo-zones input").click()  # zones back on for the picture
+        _wait_src(ana, ".face-photo-chart", lambda src: src == with_zones)
+        if size[0] == 1366:
+            page.locator(".face-panel").scroll_into_view_if_needed()
+            fit_img.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            SHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOT))
+        if other is not None:  # bo's own faces folder is empty, and bo's card shows no photo
+            assert not _shown(other[1], ".face-photo-fit") and not _shown(other[1], ".face-photo-chart")
+
+        # a blank image is refused with a message; the accepted face stays
+        _upload(ana, _jpeg(np.full((480, 640, 3), 235, np.uint8)), "blank.jpg")
+        status.filter(has_text="Photo refused").first.wait_for(timeout=WAIT_MS)
+        assert "no face was found" in _text(ana, ".face-photo-status")
+        assert "fitted to the photo" in _text(ana, ".face-status")
+        assert page.locator(".face-photo-chart img").first.is_visible()  # the accepted photo's chart stays
+
+        # Discard removes the face file and goes back to the face without the fit
+        page.locator(".face-photo-discard button").click()
+        status.filter(has_text="discarded").first.wait_for(timeout=WAIT_MS)
+        page.locator(".face-status").filter(has_text="default").first.wait_for(timeout=WAIT_MS)
+        assert not [p for p in faces.rglob("*") if p.is_file()]
+        assert not _shown(ana, ".face-photo-chart") and not _shown(ana, ".face-photo-fit")
+        assert not ana.errors, ana.errors
+        assert "onerror" not in Path(log).read_text(errors="replace")  # the file name is never logged
+    finally:
+        if other is not None:
+            other[0].close()
+        ctx.close()
