@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,10 +27,7 @@ import numpy as np
 from injectmap.anatomy.fit import facefile
 from injectmap.anatomy.fit.facefile import FaceFile
 from injectmap.anatomy.fit.photo import FitResult
-from injectmap.viewer.session import user_autosave_dir
 
-#: where accepted faces are kept (one owner-only subfolder per login)
-FACES_ENV = "INJECTMAP_FACES_DIR"
 #: the longer side of the fit's picture in the card (pixels); the photo itself is never sent larger
 PREVIEW_SIDE = 720
 
@@ -50,20 +46,20 @@ def fit_executor() -> ThreadPoolExecutor:
 
 
 def faces_dir() -> Path:
-    """The faces folder: ``$INJECTMAP_FACES_DIR``, else ``faces`` in the platform's user data folder."""
-    env = os.environ.get(FACES_ENV)
-    if env:
-        return Path(env)
-    from platformdirs import user_data_path
+    """The faces folder (``clinic.config.faces_folder``: ``$INJECTMAP_FACES_DIR``, else ``faces/`` in the
+    platform's user data folder), shared with the patient records."""
+    from injectmap.clinic.config import faces_folder
 
-    return user_data_path("injectmap", appauthor=False) / "faces"
+    return faces_folder()
 
 
 def user_faces_dir(user: str | None) -> Path:
-    """A login's own faces folder: a subfolder named by a hash of the login (the name is not on disk);
-    without logins the user is "local", as in the patient records (``clinic.config``), so a visit's face
-    written back by the Patient card and a face accepted here share one folder."""
-    return user_autosave_dir(faces_dir(), user or "local")
+    """A login's own faces folder (``clinic.config.user_faces_dir``: a subfolder named by a hash of the
+    login); without logins the user is "local", as in the patient records, so a visit's face written back
+    by the Patient card and a face accepted here share one folder."""
+    from injectmap.clinic.config import user_faces_dir as records_user_faces_dir
+
+    return records_user_faces_dir(faces_dir(), user or "local")
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def test_target_from_the_tip_refuses_the_orbit_and_the_danger_stays(browser, app
     try:
         app = AppPage(ctx.new_page(), app_url, timed=False).open()
         page = app.page
-        page.locator("input[type=file]").set_input_files(str(path))
+        page.locator("input[type=file][accept='.json']").set_input_files(str(path))
         row = app.plan_rows().filter(has_text="orb1").first
         row.wait_for(timeout=60_000)
         danger = _danger_rows(app, "orb1", "tip_in_orbit")

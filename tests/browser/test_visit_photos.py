@@ -103,6 +103,12 @@ def test_photos_of_a_visit(browser, served: tuple[str, Path]) -> None:
         _status(page, "Deleted the photo front.jpg and its file")
         page.locator(".patient-photos-note").filter(has_text="1 photo(s)").first.wait_for(timeout=30_000)
         assert page.locator(".patient-photo-name p").all_inner_texts()[0].startswith(EVIL)
+        # the visit's photo goes to the Face card's fit: this one has no face, and the card says so by its name
+        photos.nth(0).locator(".pt-photo-fit button").first.click()
+        status = page.locator(".face-photo-status").filter(has_text="Photo refused").first
+        status.wait_for(timeout=120_000)
+        assert EVIL in status.inner_text() and "no face was found" in status.inner_text()
+        assert page.locator("img[src='x']").count() == 0
         assert dialogs == [] and [e for e in app.errors if "favicon" not in e] == []
     finally:
         ctx.close()
