@@ -53,10 +53,16 @@ def cmd_face_chart(args: argparse.Namespace) -> int:
     if not args.output.parent.is_dir():
         print("injectmap face chart: the output's folder does not exist", file=sys.stderr)
         return 2
+    from injectmap.anatomy.fit.facefile import FaceFileError
+
     try:
         photo = photo_input(args.photo, args.face)
-    except PhotoChartError as exc:
+    except (PhotoChartError, FaceFileError) as exc:
         print(f"injectmap face chart: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an unreadable photo or face file (the photo's name is never printed)
+        print(f"injectmap face chart: cannot read the photo or the face file ({exc.strerror or type(exc).__name__})",
+              file=sys.stderr)
         return 2
     try:
         plan = load_plan(args.plan)

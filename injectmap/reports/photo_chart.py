@@ -395,11 +395,11 @@ class PhotoInput:
 
 
 def read_rgb(path: Any) -> np.ndarray:
-    """A photo file as (h, w, 3) uint8 RGB, its EXIF orientation applied (as the fit read it)."""
-    from PIL import Image, ImageOps
+    """A photo file as (h, w, 3) uint8 RGB, its EXIF orientation applied (as the fit read it): the one photo
+    reader (``photo_io.read_photo``, with its formats and pixel limit)."""
+    from injectmap.reports.photo_io import read_photo
 
-    with Image.open(path) as im:
-        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    return read_photo(path).rgb
 
 
 def photo_input(photo_path: Any, face_path: Any) -> PhotoInput:
@@ -427,8 +427,12 @@ def photo_input(photo_path: Any, face_path: Any) -> PhotoInput:
     if camera is None:
         raise PhotoChartError("the face file keeps no camera for this photo (written before cameras were kept): "
                               "fit the photo again with injectmap face fit")
+    from injectmap.reports.photo_io import PhotoError
+
     try:
         image = read_rgb(Path(photo_path))
+    except PhotoError as exc:
+        raise PhotoChartError(f"the photo cannot be used: {exc}") from None
     except OSError as exc:
         raise PhotoChartError(f"the photo cannot be read ({exc.strerror or type(exc).__name__})") from None
     if (image.shape[1], image.shape[0]) != (camera.width, camera.height):

@@ -119,13 +119,13 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
 
     # an accepted face goes to this login's folder; the analysis is charted on the patient's photo
     face = FacePanel(state, model, switch_model, user=login_name(), analyst=analyst)
-    if "model" in state.extra:  # the starting plan names a face
+    if "model" in state.extra and face.may_read_face(state.extra["model"]):  # the starting plan names a face
         face.request(plan_face(state.extra["model"]), write_plan=False)
     files = FilePanel(state, scene_view, session_id)
     expressions = ExpressionsPanel(state, scene_view)  # what the plan does to the frown, the brows, the smile
     report = ReportPanel(state, analyst, doc)
     patient = PatientPanel(state, analyst, scene_view, report, doc if served else None,  # the clinic's records
-                           on_fit_photo=face.start_photo_fit)  # a visit's photo fitted by the Face card
+                           user=login_name(), on_fit_photo=face.start_photo_fit)  # a visit's photo: the Face card
     # clinician-only parts (the plan's controls, the findings) step aside in patient education
     clinician = [pn.Column(plan_panel, sizing_mode="stretch_width"), pn.Column(findings, sizing_mode="stretch_width")]
     _hidden_in_mode(clinician, state, "patient education")

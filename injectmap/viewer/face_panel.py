@@ -61,10 +61,10 @@ def plan_face(plan_model: Mapping[str, Any] | None) -> FaceParams:
 def face_to_plan_model(params: FaceParams, face_file: Path | None = None) -> dict[str, Any] | None:
     """The plan's ``model`` field for a face (None for the default face); a fitted face names its face
     file (``face_file``) in ``model.face``."""
-    if params.is_default and not (params.fit and face_file):
+    if params.is_default and not (params.fit_id and face_file):
         return None
     out: dict[str, Any] = {"sex": params.sex, "shape": {k: getattr(params, k) for k in SHAPE_KEYS}}
-    if params.fit and face_file is not None:
+    if params.fit_id and face_file is not None:
         out["face"] = str(face_file)
     return out
 
@@ -158,10 +158,11 @@ class FacePanel(pn.viewable.Viewer):
         if self.busy:
             return "*Loading the face (a new one is built once, about 12 s)...*"
         c = self.current
-        if c.fit:
+        if c.fit_id:
             name = self._accepted_name if self.face_file is not None else ""
             where = f" {plain(name)}" if name else ""
-            return f"Face: **fitted to the photo{where}** (face {plain(c.fit_id[:8])})."
+            source = "the photo" if c.offsets is None else "the 3D scan"
+            return f"Face: **fitted to {source}{where}** (face {plain(c.fit_id[:8])})."
         if c.is_default:
             return "Face: **default** (average)."
         parts = [f"sex {c.sex:g}"] + [f"{k.replace('_', ' ')} {getattr(c, k):+g}" for k in SHAPE_KEYS
@@ -174,7 +175,8 @@ class FacePanel(pn.viewable.Viewer):
     def chosen(self) -> FaceParams:
         """The face the sliders describe (FaceParamsError when out of range)."""
         return FaceParams(sex=self.sex, masseter=self.masseter, brow_left=self.brow_left,
-                          brow_right=self.brow_right, fit=self.current.fit)  # a fitted face keeps its fit
+                          brow_right=self.brow_right, fit=self.current.fit,
+                          offsets=self.current.offsets)  # a fitted face (photo or scan) keeps its fit
 
     @param.depends("busy", "current", watch=True)
     def _on_busy(self) -> None:
@@ -194,7 +196,7 @@ class FacePanel(pn.viewable.Viewer):
             self._apply_model(model)
         self.current = face
         self._show(face)
-        if not face.fit:
+        if not face.fit_id:
             self.face_file = None
         if write_plan:  # an edit of the plan: Undo switches back to the previous face
             self.state.set_plan_model(face_to_plan_model(face, self.face_file))
@@ -235,15 +237,29 @@ class FacePanel(pn.viewable.Viewer):
     def _on_plan_model(self, event: param.parameterized.Event) -> None:
         """A plan was loaded (or its model changed): show the face it names."""
         plan_model = event.new.get("model")
+        if not self.may_read_face(plan_model):
+            return
         try:
             face = plan_face(plan_model)
         except FaceParamsError as exc:
             self.state.message = f"The plan's face is not valid ({exc}); the face is unchanged."
             return
-        if face.fit and isinstance(plan_model, Mapping) and plan_model.get("face"):
+        if face.fit_id and isinstance(plan_model, Mapping) and plan_model.get("face"):
             self.face_file = Path(str(plan_model["face"]))
         if face != (self._wanted or self.current):
             self.request(face, write_plan=False)
+
+    def may_read_face(self, plan_model: Any) -> bool:
+        """Whether the face file a plan's ``model.face`` names may be read by this session (with logins, only
+        from the login's own faces folder); says why not, and the face stays unchanged."""
+        from injectmap.viewer.face_photo import face_path_allowed
+
+        face = plan_model.get("face") if isinstance(plan_model, Mapping) else None
+        if not face or face_path_allowed(str(face), self.user):
+            return True
+        self.state.message = ("The plan names a face file outside your own faces folder; it is not read and the face "
+                              "is unchanged (accept the photo's fit in the Face card, or open the visit it belongs to).")
+        return False
 
     # ------------------------------------------------------------------ the patient's photo
     def _photo_widgets(self) -> None:
@@ -436,6 +452,8 @@ class FacePanel(pn.viewable.Viewer):
             return None
         if self.current.fit_id != fit.face.face_id or _model_params(self.model).fit_id != fit.face.face_id:
             return None
+        if FaceParams(fit=self.current.fit, offsets=self.current.offsets) != self.current:
+            return None  # the photo's camera was recovered on the fitted face alone: a slider moved the head
         camera = fit.chart_camera()
         if camera is None:
             return None

@@ -62,6 +62,18 @@ def user_faces_dir(user: str | None) -> Path:
     return records_user_faces_dir(faces_dir(), user or "local")
 
 
+def face_path_allowed(path: str | Path, user: str | None) -> bool:
+    """Whether a session may read the face file a plan names: with logins, only from the login's own faces
+    folder (a plan file is user input: it must not reach another login's face, or probe the server's files);
+    without logins (the loopback's single user) any path, as ``injectmap check`` reads it."""
+    if user is None:
+        return True
+    try:
+        return Path(path).resolve().parent == user_faces_dir(user).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
 @dataclass(frozen=True)
 class PhotoFit:
     """A fit of one front photo, kept in the session's memory until accepted or discarded.
@@ -195,10 +207,12 @@ def face_chart(fit: PhotoFit, layout, side: int = PREVIEW_SIDE) -> np.ndarray:  
 
 def accept(fit: PhotoFit, user: str | None) -> Path:
     """Write the fit's face file owner-only in ``user``'s faces folder; return its path."""
+    from injectmap.clinic.db import owner_only_folder
+
     folder = user_faces_dir(user)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    folder.chmod(0o700)
-    path = folder / f"{fit.face.face_id[:16]}.face.json"
+    owner_only_folder(folder)
+    # named by the whole face id, as the records name a visit's face: deleting the patient finds it
+    path = folder / f"{fit.face.face_id}.face.json"
     facefile.write(fit.face, path)
     return path
 

@@ -231,13 +231,20 @@ def thumbnail(data: bytes, size: int = THUMB_PX) -> bytes:
     """
     from PIL import Image, ImageOps
 
+    from injectmap.reports.photo_io import MAX_PIXELS
+
     try:
         with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > MAX_PIXELS:  # refused before anything is decoded (photo_io's limit)
+                raise RecordsError(f"the photo is {im.width} x {im.height} pixels: at most "
+                                   f"{MAX_PIXELS // 1_000_000} megapixels")
             im.draft("RGB", (size * 2, size * 2))  # a JPEG is decoded at a reduced scale: fast for big photos
             shown = ImageOps.exif_transpose(im).convert("RGB")
         shown.thumbnail((size, size))
         buf = io.BytesIO()
         shown.save(buf, format="PNG")
+    except RecordsError:
+        raise
     except Exception as exc:  # any decoder error: the file is not a readable image
         raise RecordsError(f"the photo cannot be read as an image ({type(exc).__name__})") from None
     return buf.getvalue()
@@ -337,6 +344,7 @@ class PatientPanel(pn.viewable.Viewer):
         served = doc is not None and getattr(doc, "session_context", None) is not None
         self._doc = doc if served else None
         self.user = user or getattr(pn.state, "user", None) or LOCAL_USER
+        self._login = user  # the login the app gives (None without logins): whose faces folder a plan may name
         self.view: PatientView | None = None
         self.visit: Visit | None = None
         self.outcomes: list[Outcome] = []
@@ -439,6 +447,17 @@ class PatientPanel(pn.viewable.Viewer):
             return
         records_executor().submit(self._background, gen, work, done)
 
+    def _face_json(self, plan: Plan) -> str | None:
+        """The text of the plan's face file to keep with the visit: with logins, only one in the login's own
+        faces folder (a plan is user input: it must not carry another login's face into this record)."""
+        from injectmap.viewer.face_photo import face_path_allowed
+
+        face = plan.model.face if plan.model is not None else None
+        if face and not face_path_allowed(face, self._login):
+            raise RecordsError("the plan names a face file outside your own faces folder: accept the photo's fit "
+                               "in the Face card first")
+        return plan_face_json(plan)
+
     def _run(self, work: Callable[[Records], Any]) -> tuple[Any, str]:
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -453,6 +472,9 @@ class PatientPanel(pn.viewable.Viewer):
         except SQLAlchemyError as exc:
             log.warning("a records call failed: %s", type(exc).__name__)  # never its text: it may quote values
             return None, f"the database failed ({type(exc).__name__})"
+        except OSError as exc:  # a photo or face file that cannot be written or read: no path (it may name a patient)
+            log.warning("a records file operation failed: %s", type(exc).__name__)
+            return None, f"a file of the records could not be written or read ({exc.strerror or type(exc).__name__})"
 
     def _background(self, gen: int, work: Callable[[Records], Any], done: Callable[[Any], None]) -> None:
         result, error = self._run(work)
@@ -605,7 +627,7 @@ class PatientPanel(pn.viewable.Viewer):
         pid = self.view.patient.id
 
         def work(rec: Records) -> VisitView:
-            v = rec.add_visit(pid, kind=kind, plan=plan, face_json=plan_face_json(plan) if plan else None, **fields)
+            v = rec.add_visit(pid, kind=kind, plan=plan, face_json=self._face_json(plan) if plan else None, **fields)
             return visit_view(rec, pid, v, self._thumbs)
 
         self._call(work, functools.partial(self._visit_opened, "Added"), "adding the visit")
@@ -682,7 +704,7 @@ class PatientPanel(pn.viewable.Viewer):
         pid, vid = self.view.patient.id, self.visit.id
 
         def work(rec: Records) -> VisitView:
-            v = rec.set_plan(vid, plan, face_json=plan_face_json(plan))
+            v = rec.set_plan(vid, plan, face_json=self._face_json(plan))
             return visit_view(rec, pid, v, self._thumbs)
 
         self._call(work, functools.partial(self._visit_opened, "Saved the plan to"), "saving the plan")
@@ -758,7 +780,7 @@ class PatientPanel(pn.viewable.Viewer):
 
         def work(rec: Records) -> VisitView:
             v = rec.add_visit(pid, kind="touch_up", plan=plan, completes_visit_id=completes,
-                              face_json=plan_face_json(plan), **fields)
+                              face_json=self._face_json(plan), **fields)
             return visit_view(rec, pid, v, self._thumbs)
 
         def saved(result: VisitView) -> None:

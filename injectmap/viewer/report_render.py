@@ -409,6 +409,13 @@ def _photo_for_plan(plan: Plan, photo: str | Path, handout: bool) -> tuple[Any, 
         fitted = model_for_plan(plan)
     except (PhotoChartError, FaceParamsError) as exc:
         raise ValueError(f"cannot chart on the photo: {exc}") from None
+    from injectmap.anatomy.params import FaceParams
+
+    params = FaceParams.from_plan_model(plan.model)
+    if params != FaceParams(fit=params.fit, offsets=params.offsets):
+        # the photo's camera was recovered on the fitted face alone: another sex or shape moves the head
+        raise ValueError("cannot chart on the photo: the plan's face adds sex or shape settings to the fitted "
+                         "face; the photo's camera fits the fitted face alone (remove model.sex and model.shape)")
     return photo_in, fitted
 
 
