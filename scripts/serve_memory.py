@@ -145,7 +145,7 @@ def _open(browser, url: str):
 
 def _load_variant(page, plan_file: Path, shown: str) -> None:
     """Upload a plan naming a face; wait until the Face card shows that face and is no longer busy."""
-    page.locator("input[type=file]").set_input_files(str(plan_file), timeout=WAIT_MS)
+    page.locator("input[type=file][accept='.json']").set_input_files(str(plan_file), timeout=WAIT_MS)
     page.locator(".face-status").filter(has_text=re.compile(shown)).first.wait_for(timeout=WAIT_MS)
     page.locator(".face-busy").first.wait_for(state="hidden", timeout=WAIT_MS)
 
