@@ -168,3 +168,25 @@ def make_and_download(page, button: str, link_name: str, dest: Path) -> Path:
     dl.value.save_as(path)
     assert path.read_bytes()[:5] == b"%PDF-"
     return path
+
+
+def open_as(browser, url: str, name: str, password: str, size: tuple[int, int] = (1366, 768)) -> tuple:
+    """A new browser context logged in as ``name``: (context, the opened AppPage)."""
+    ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = ctx.new_page()
+    page.goto(url, timeout=120_000)
+    page.locator("#username").fill(name)
+    page.locator("#password").fill(password)
+    page.get_by_role("button", name="Log in").click(no_wait_after=True)
+    # logged in once the login page sent the browser on (the app's page may still be loading: opened below)
+    page.wait_for_url(lambda u: "/login" not in u, timeout=120_000)
+    return ctx, AppPage(page, url, timed=False).open()
+
+
+def patient_status(page, text: str, timeout: float = 120_000) -> None:
+    """Wait for the Patient card's status to say ``text`` (it said "Working..." meanwhile)."""
+    try:
+        page.locator(".patient-status").filter(has_text=text).first.wait_for(timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - say what the card said instead
+        said = page.locator(".patient-status").first.inner_text()
+        raise AssertionError(f"the card did not say {text!r}; it says {said!r}") from exc

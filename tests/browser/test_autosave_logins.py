@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import AppPage, start_server, stop_server, wait_for_port
+from browser_support import open_as, start_server, stop_server, wait_for_port
 
 from injectmap.viewer.auth import add_user
 from injectmap.viewer.session import user_autosave_dir
@@ -34,21 +34,11 @@ def served() -> Iterator[tuple[str, Path]]:
         stop_server(proc)
 
 
-def _open_as(browser, url: str, name: str) -> tuple:
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = ctx.new_page()
-    page.goto(url, timeout=120_000)
-    page.locator("#username").fill(name)
-    page.locator("#password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click(no_wait_after=True)
-    # logged in once the login page sent the browser on (the app's page may still be loading: opened below)
-    page.wait_for_url(lambda u: "/login" not in u, timeout=120_000)
-    return ctx, AppPage(page, url, timed=False).open()
 
 
 def test_one_clinician_is_never_offered_anothers_autosave(browser, served) -> None:
     url, autosaves = served
-    ctx, ana = _open_as(browser, url, "ana")
+    ctx, ana = open_as(browser, url, "ana", PASSWORD)
     try:
         ana.page.get_by_role("button", name="New plan", exact=True).click()
         ana.plan_rows().first.wait_for(state="detached", timeout=WAIT_MS)
@@ -63,13 +53,13 @@ def test_one_clinician_is_never_offered_anothers_autosave(browser, served) -> No
         assert len(saved) == 1 and not list(autosaves.glob("*.json"))  # in ana's folder, not the shared one
     finally:
         ctx.close()
-    ctx, bo = _open_as(browser, url, "bo")
+    ctx, bo = open_as(browser, url, "bo", PASSWORD)
     try:
         bo.page.wait_for_timeout(1000)
         assert not bo.page.get_by_role("button", name="Restore last autosave").is_visible()
     finally:
         ctx.close()
-    ctx, ana = _open_as(browser, url, "ana")
+    ctx, ana = open_as(browser, url, "ana", PASSWORD)
     try:
         ana.page.get_by_role("button", name="Restore last autosave").wait_for(timeout=WAIT_MS)
         ana.page.get_by_text(re.compile(r"Your last autosaved plan \(.*, 1 point\)")).wait_for(timeout=WAIT_MS)

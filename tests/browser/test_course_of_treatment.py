@@ -24,6 +24,7 @@ from browser_support import (
     AppPage,
     make_and_download,
     no_sideways_scroll,
+    patient_status,
     pdf_text,
     start_server,
     stop_server,
@@ -80,13 +81,6 @@ def _choose(page, name: str, label: str) -> None:
     page.locator(f".pt-{name} select").first.select_option(label=label)
 
 
-def _status(page, text: str, timeout: float = 120_000) -> None:
-    """Wait for the card's status to say ``text`` (it said "Working..." meanwhile)."""
-    try:
-        page.locator(".patient-status").filter(has_text=text).first.wait_for(timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - say what the card said instead
-        said = page.locator(".patient-status").first.inner_text()
-        raise AssertionError(f"the card did not say {text!r}; it says {said!r}") from exc
 
 
 def _tab(page, name: str) -> None:
@@ -138,7 +132,7 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         _fill(page, "name", NAME)
         _fill(page, "birth", "1984-02-29")
         page.get_by_role("button", name="Add patient", exact=True).click()
-        _status(page, f"Added {PATIENT}")
+        patient_status(page, f"Added {PATIENT}")
         current = page.locator(".patient-current")
         current.filter(has_text="Ana <b>Moreno</b>").wait_for(timeout=30_000)
         assert page.locator(".patient-current b").filter(has_text="Moreno").count() == 0
@@ -155,7 +149,7 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         _fill(page, "dilution", "2")
         _fill(page, "visit-notes", NOTES)
         page.get_by_role("button", name="Add visit", exact=True).click()
-        _status(page, "Added visit 2026-05-04 initial")
+        patient_status(page, "Added visit 2026-05-04 initial")
         assert page.get_by_placeholder("the vial's lot").input_value() == LOT  # the Report card has the visit's
         assert page.get_by_placeholder("the vial's expiry").input_value() == EXPIRY
         chart = pdf_text(make_and_download(page, "Report", "Download report (PDF)", tmp_path))
@@ -167,21 +161,21 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
             assert text in handout, text
         assert LOT not in handout
         page.get_by_role("button", name="Save plan to visit", exact=True).click()  # the plan as it is now
-        _status(page, "Saved the plan to visit 2026-05-04 initial")
+        patient_status(page, "Saved the plan to visit 2026-05-04 initial")
         # the two-week review: movement left on the left forehead
         _choose(page, "kind", "review")
         _fill(page, "date", "2026-05-18")
         page.get_by_role("button", name="Add visit", exact=True).click()
-        _status(page, "Added visit 2026-05-18 review")
+        patient_status(page, "Added visit 2026-05-18 review")
         _tab(page, "Review")
         _choose(page, "area", "forehead")
         _choose(page, "side", "left")
         _choose(page, "movement", "2 some")
         page.get_by_role("button", name="Record outcome", exact=True).click()
-        _status(page, "1 outcome(s) recorded")
+        patient_status(page, "1 outcome(s) recorded")
         # the touch-up proposed into the plan, with its reasons, the 3-month maximum and the balance
         page.get_by_role("button", name="Propose touch-up", exact=True).click()
-        _status(page, "Proposed 2 point(s)")
+        patient_status(page, "Proposed 2 point(s)")
         proposal = page.locator(".patient-proposal")
         for text in ("Touch-up proposed for 2026-05-18", "movement 2 of 3", "3-month maximum", "at most 400 U",
                      "forehead"):
@@ -200,7 +194,7 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
             page.locator(".patient-card").scroll_into_view_if_needed()
             page.screenshot(path=str(ROOT / "docs" / "images" / "app-patient.png"))
         page.get_by_role("button", name="Save as touch-up visit", exact=True).click()
-        _status(page, "Saved the touch-up as visit 2026-05-18 touch-up")
+        patient_status(page, "Saved the touch-up as visit 2026-05-18 touch-up")
         # the history: both treatments (and the review between them)
         history = page.locator(".patient-history-text")
         for text in ("2026-05-04 initial: 40 U", "2026-05-18 review: no injection", "2026-05-18 touch-up: 2 U"):
@@ -212,13 +206,13 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         _tab(page, "Patient")
         _fill(page, "search", "1042")
         page.get_by_role("button", name="Find", exact=True).click()
-        _status(page, "1 patient(s) found")
+        patient_status(page, "1 patient(s) found")
         page.get_by_role("button", name="Open patient", exact=True).click()
-        _status(page, f"Opened {PATIENT}")
+        patient_status(page, f"Opened {PATIENT}")
         initial = next(o for o in page.locator(".pt-visits option").all_inner_texts() if "initial" in o)
         _choose(page, "visits", initial)
         page.get_by_role("button", name="Open visit", exact=True).click()
-        _status(page, "Opened visit 2026-05-04 initial")
+        patient_status(page, "Opened visit 2026-05-04 initial")
         app.plan_rows().filter(has_text="procerus").first.wait_for(timeout=60_000)
         assert page.get_by_placeholder("the vial's lot").input_value() == LOT
         _fits(page)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_support import ROOT, AppPage, start_server, stop_server, wait_for_port
+from browser_support import ROOT, AppPage, open_as, start_server, stop_server, wait_for_port
 
 from injectmap.viewer.auth import add_user
 
@@ -52,15 +52,6 @@ def _jpeg(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _open_as(browser, url: str, name: str, size: tuple[int, int]) -> tuple:
-    ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
-    page = ctx.new_page()
-    page.goto(url, timeout=120_000)
-    page.locator("#username").fill(name)
-    page.locator("#password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click(no_wait_after=True)
-    page.wait_for_url(lambda u: "/login" not in u, timeout=120_000)
-    return ctx, AppPage(page, url, timed=False).open()
 
 
 def _upload(app: AppPage, data: bytes, name: str) -> None:
@@ -96,12 +87,12 @@ def _wait_src(app: AppPage, css: str, ok, timeout_s: float = WAIT_MS / 1000) -> 
 @pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)], ids=["1366x768", "1920x1080"])
 def test_the_patients_photo_is_fitted_accepted_charted_and_discarded(browser, served, size) -> None:
     url, faces, log = served
-    ctx, ana = _open_as(browser, url, "ana", size)
+    ctx, ana = open_as(browser, url, "ana", PASSWORD, size)
     other = None
     try:
         page = ana.page
         if size[0] == 1366:  # a second login's session, open before the fit starts
-            other = _open_as(browser, url, "bo", size)
+            other = open_as(browser, url, "bo", PASSWORD, size)
         _upload(ana, _jpeg(skdata.astronaut()), NAME)
         status = page.locator(".face-photo-status")
         running = re.compile(r"Reading|Finding|Fitting")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import AppPage, start_server, stop_server, wait_for_port
+from browser_support import AppPage, patient_status, start_server, stop_server, wait_for_port
 from PIL import Image
 
 pytestmark = pytest.mark.browser
@@ -49,12 +49,6 @@ def served() -> Iterator[tuple[str, Path]]:
             stop_server(proc)
 
 
-def _status(page, text: str, timeout: float = 120_000) -> None:
-    try:
-        page.locator(".patient-status").filter(has_text=text).first.wait_for(timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - say what the card said instead
-        said = page.locator(".patient-status").first.inner_text()
-        raise AssertionError(f"the card did not say {text!r}; it says {said!r}") from exc
 
 
 def _fits(page) -> None:
@@ -74,16 +68,16 @@ def test_photos_of_a_visit(browser, served: tuple[str, Path]) -> None:
         box.fill(PATIENT)
         box.press("Tab")
         page.get_by_role("button", name="Add patient", exact=True).click()
-        _status(page, f"Added {PATIENT}")
+        patient_status(page, f"Added {PATIENT}")
         page.locator(".pt-kind select").first.select_option(label="review")
         page.get_by_role("button", name="Add visit", exact=True).click()
-        _status(page, "Added visit")
+        patient_status(page, "Added visit")
         page.locator(".patient-card .bk-tab").filter(has_text=re.compile(r"^Photos$")).first.click()
         upload = page.locator(".pt-photo-upload input[type=file]").first
         upload.set_input_files({"name": "front.jpg", "mimeType": "image/jpeg", "buffer": _jpeg_turned()})
-        _status(page, "Added the photo front.jpg")
+        patient_status(page, "Added the photo front.jpg")
         upload.set_input_files({"name": EVIL, "mimeType": "image/png", "buffer": _png()})
-        _status(page, "Added the photo <img src=x")
+        patient_status(page, "Added the photo <img src=x")
         photos = page.locator(".patient-photo")
         assert photos.count() == 2
         thumbs = page.locator(".patient-photo img")
@@ -100,7 +94,7 @@ def test_photos_of_a_visit(browser, served: tuple[str, Path]) -> None:
         confirm.wait_for(timeout=30_000)
         assert photos.count() == 2
         confirm.click()
-        _status(page, "Deleted the photo front.jpg and its file")
+        patient_status(page, "Deleted the photo front.jpg and its file")
         page.locator(".patient-photos-note").filter(has_text="1 photo(s)").first.wait_for(timeout=30_000)
         assert page.locator(".patient-photo-name p").all_inner_texts()[0].startswith(EVIL)
         # the visit's photo goes to the Face card's fit: this one has no face, and the card says so by its name
