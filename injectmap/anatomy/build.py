@@ -98,36 +98,65 @@ def smoothed(values: np.ndarray, sigma_voxels: float = 0.8) -> np.ndarray:
     return gaussian_filter(values, sigma=sigma_voxels, mode="nearest").astype(np.float32)
 
 
+def _coarse(grid: Grid, factor: int) -> Grid:
+    """The grid ``factor`` times coarser than ``grid`` with the same origin (covering it)."""
+    cshape = tuple(int(x) for x in (np.asarray(grid.shape) - 1) // factor + 1)
+    return Grid(grid.origin, grid.spacing * factor, cshape)  # type: ignore[arg-type]
+
+
+def _upsampled(grid: Grid, fc: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """The coarse values ``fc`` repeated onto ``grid``, and the mask of the fine voxels near their zero
+    level (within 1.5 coarse voxels, dilated by one), where the field must be sampled exactly."""
+    band = np.abs(fc) < 1.5 * grid.spacing * factor
+    band = binary_dilation(band, iterations=1)
+    sl = tuple(slice(0, int(n)) for n in grid.shape)
+    fine = np.repeat(np.repeat(np.repeat(fc, factor, 0), factor, 1), factor, 2)[sl]
+    mask = np.repeat(np.repeat(np.repeat(band, factor, 0), factor, 1), factor, 2)[sl]
+    return fine, mask
+
+
 def coarse_to_fine(grid: Grid, field, factor: int = 3) -> np.ndarray:
     """Sample ``field`` (points (n, 3) -> values (n,)) on ``grid`` exactly near its zero level and
     from a grid ``factor`` times coarser elsewhere (the sign is all that matters away from the
     surface). Returns float32 values shaped like the grid."""
-    shape = np.asarray(grid.shape)
-    cshape = tuple(int(x) for x in (shape - 1) // factor + 1)
-    cgrid = Grid(grid.origin, grid.spacing * factor, cshape)  # type: ignore[arg-type]
-    fc = field(cgrid.points()).reshape(cshape)
-    band = np.abs(fc) < 1.5 * grid.spacing * factor
-    band = binary_dilation(band, iterations=1)
-    sl = tuple(slice(0, int(n)) for n in shape)
-    fine = np.repeat(np.repeat(np.repeat(fc, factor, 0), factor, 1), factor, 2)[sl]
-    mask = np.repeat(np.repeat(np.repeat(band, factor, 0), factor, 1), factor, 2)[sl]
+    cgrid = _coarse(grid, factor)
+    fine, mask = _upsampled(grid, field(cgrid.points()).reshape(cgrid.shape), factor)
     pts = grid.points()[mask.ravel()]
     if len(pts):
         fine[mask] = field(pts)
     return fine.astype(np.float32)
 
 
+#: points per block of :func:`polygon_sdf` (a block's (points x edges) arrays stay in the CPU's cache)
+SDF_BLOCK = 2048
+
+
 def polygon_sdf(uv: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Signed distance (negative inside) from 2D points ``uv`` (n, 2) to polygon ``poly`` (m, 2)."""
-    a = poly
-    b = np.roll(poly, -1, axis=0)
-    ab = b - a
-    d = np.full(len(uv), np.inf)
-    for k in range(len(a)):
-        ap = uv - a[k]
-        t = np.clip(ap @ ab[k] / max(ab[k] @ ab[k], 1e-12), 0.0, 1.0)
-        d = np.minimum(d, np.linalg.norm(ap - t[:, None] * ab[k], axis=1))
-    inside = MplPath(poly).contains_points(uv)
+    """Signed distance (negative inside) from 2D points ``uv`` (n, 2) to polygon ``poly`` (m, 2).
+
+    Every point against every edge at once, a block of points at a time; the nearest edge is found on
+    squared distances and one square root is taken per point (the same distances as a loop over the
+    edges taking each point's norm, within rounding)."""
+    uv = np.asarray(uv, dtype=float)
+    a = np.asarray(poly, dtype=float)
+    ab = np.roll(a, -1, axis=0) - a
+    ab_len2 = np.maximum(np.einsum("ij,ij->i", ab, ab), 1e-12)
+    d2 = np.empty(len(uv))
+    for s in range(0, len(uv), SDF_BLOCK):
+        px = uv[s:s + SDF_BLOCK, 0:1] - a[:, 0]  # (block, m): the point relative to each edge's start
+        py = uv[s:s + SDF_BLOCK, 1:2] - a[:, 1]
+        t = px * ab[:, 0]
+        t += py * ab[:, 1]
+        t /= ab_len2
+        np.clip(t, 0.0, 1.0, out=t)
+        px -= t * ab[:, 0]
+        py -= t * ab[:, 1]
+        px *= px
+        py *= py
+        px += py
+        d2[s:s + SDF_BLOCK] = px.min(axis=1)
+    d = np.sqrt(d2)
+    inside = MplPath(a).contains_points(uv)
     return np.where(inside, -d, d)
 
 
@@ -324,15 +353,22 @@ class Builder:
         floor_mm = 2.0 * grid.spacing if spec.get("taper", True) else np.inf
 
         def field(p: np.ndarray) -> np.ndarray:
-            depth, idx = self._depth(p, max_depth)
+            body = self.body(p)
+            cut = body + self.margin
+            # the structure's own field is never above 5 mm: where the cut to the body is 5 mm or more
+            # the result is the cut whatever the structure, so its field is computed only elsewhere
+            todo = np.flatnonzero(cut < 5.0)
             f = np.full(len(p), 5.0)
+            q = p[todo]
+            depth, idx = self._depth(q, max_depth)
             near = np.isfinite(depth)
             if near.any():
                 # the chart position of the point's foot on its skin point's tangent plane: continuous,
                 # unlike the nearest skin vertex's own position (which gives staircase outlines)
                 nrm = self.head.depth_normals[idx[near]]
                 d = depth[near]
-                uv = chart_uv(p[near] + d[:, None] * nrm, self.geo)
+                uv = chart_uv(q[near] + d[:, None] * nrm, self.geo)
+                sd = body[todo][near]
                 best = np.full(near.sum(), np.inf)
                 for poly, hole, rng in prepared:
                     fp = polygon_sdf(uv, poly)
@@ -340,12 +376,11 @@ class Builder:
                         fp = np.maximum(fp, -polygon_sdf(uv, hole))
                     best = np.minimum(best, self._tapered(fp, d, idx[near], rng, floor_mm))
                     if lining is not None:
-                        sd = self.body(p[near])
                         best = np.minimum(best, np.maximum.reduce([fp, lining[2] - d, sd + lining[0], -lining[1] - sd]))
-                f[near] = np.minimum(best, 5.0)
+                f[todo[near]] = np.minimum(best, 5.0)
             if tendon is not None:
-                f = np.minimum(f, tendon[0](p))
-            return self._in_body(p, f)
+                f[todo] = np.minimum(f[todo], tendon[0](q))
+            return np.maximum(f, cut)
 
         vals = smoothed(coarse_to_fine(grid, field))
         # every piece: the cut to the body can part a sphincter at the mouth slit (upper and lower lip)
@@ -492,29 +527,32 @@ class Builder:
         lo, hi = self.head.skin.bounds[::2], self.head.skin.bounds[1::2]
         grid = grid_around(np.array(lo), np.array(hi), spacing, pad=3.0)
         t_max = max(float(t.max()) for t in thicknesses.values())
-        cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        factor = 3
+        tree, sp, sn = self.head.depth_tree, self.head.depth_points_mm, self.head.depth_normals
 
         def depth_idx(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            key = p[:1].tobytes() + p[-1:].tobytes() + str(len(p)).encode()
-            if key not in cache:
-                _, idx = self.head.depth_tree.query(p, workers=-1)
-                d = depth_along_normal(p, self.head.depth_points_mm[idx], self.head.depth_normals[idx])
-                cache[key] = (d, idx)
-            return cache[key]
+            _, idx = tree.query(p, workers=-1)
+            return depth_along_normal(p, sp[idx], sn[idx]), idx
 
-        def shell(p: np.ndarray) -> np.ndarray:
-            # one field for the sampling pattern: near zero wherever any layer surface can be
-            d, _ = depth_idx(p)
-            return np.where(d < 0, d, np.where(d > t_max + 2.0, d - t_max - 2.0, 0.0))
-
-        coarse_to_fine(grid, shell)
+        # every layer is sampled like coarse_to_fine does, from one nearest-skin-point lookup: on the
+        # coarse grid, and on the fine voxels near the shell where any layer surface can be (near
+        # zero there), which hold every layer's own band
+        cgrid = _coarse(grid, factor)
+        cd, cidx = depth_idx(cgrid.points())
+        cd, cidx = cd.reshape(cgrid.shape), cidx.reshape(cgrid.shape)
+        shell = np.where(cd < 0, cd, np.where(cd > t_max + 2.0, cd - t_max - 2.0, 0.0))
+        _, in_shell = _upsampled(grid, shell, factor)
+        fd = np.zeros(grid.shape)
+        fidx = np.zeros(grid.shape, dtype=np.intp)
+        fd[in_shell], fidx[in_shell] = depth_idx(grid.points()[in_shell.ravel()])
         out = {}
         for name, t in thicknesses.items():
-
-            def field(p: np.ndarray, t: np.ndarray = t) -> np.ndarray:
-                d, idx = depth_idx(p)
-                return t[idx] - d
-
-            vals = smoothed(coarse_to_fine(grid, field), 0.6)
+            fine, mask = _upsampled(grid, t[cidx] - cd, factor)
+            missing = mask & ~in_shell
+            if missing.any():  # never seen (the shell holds every band), kept exact all the same
+                fd[missing], fidx[missing] = depth_idx(grid.points()[missing.ravel()])
+                in_shell |= missing
+            fine[mask] = t[fidx[mask]] - fd[mask]
+            vals = smoothed(fine.astype(np.float32), 0.6)
             out[name] = Built(mesh=mesh_from_field(grid, vals).smooth_taubin(n_iter=20, pass_band=0.1))
         return out
