@@ -160,6 +160,20 @@ def polygon_sdf(uv: np.ndarray, poly: np.ndarray) -> np.ndarray:
     return np.where(inside, -d, d)
 
 
+def polygon_sdf_per_edge(uv: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """:func:`polygon_sdf` the naive way (one pass over all points per edge, each point's norm per
+    edge): the reference the faster one is checked against, and the builder's ``naive`` baseline."""
+    a = poly
+    ab = np.roll(poly, -1, axis=0) - a
+    d = np.full(len(uv), np.inf)
+    for k in range(len(a)):
+        ap = uv - a[k]
+        t = np.clip(ap @ ab[k] / max(ab[k] @ ab[k], 1e-12), 0.0, 1.0)
+        d = np.minimum(d, np.linalg.norm(ap - t[:, None] * ab[k], axis=1))
+    inside = MplPath(poly).contains_points(uv)
+    return np.where(inside, -d, d)
+
+
 def chaikin(poly: np.ndarray, passes: int) -> np.ndarray:
     """A closed polygon (m, 2) with its corners cut ``passes`` times (each edge keeps its middle
     half): converges to a smooth quadratic B-spline inside the polygon's corners."""
@@ -262,8 +276,14 @@ class Builder:
         layers: LayerDepths,
         geo: dict[str, Any],
         scales: dict[str, float] | None = None,
+        naive: bool = False,
     ):
         self.scales = scales or {}
+        #: build the way it was first written (the benchmark's baseline; the same face, slower): every
+        #: sheet point's own field even where the body cut decides alone, the per-edge polygon distance,
+        #: one nearest-skin lookup per layer surface
+        self.naive = naive
+        self._sdf = polygon_sdf_per_edge if naive else polygon_sdf
         self.head = head
         self.landmarks = landmarks
         self.layers = layers
@@ -273,7 +293,6 @@ class Builder:
         self.shaping = geo["sheets"]
         self.margin = float(self.shaping["body_margin_mm"])
         self.body = BodyField(head)
-        self._free_edges = True
 
     def _in_body(self, pts: np.ndarray, f: np.ndarray) -> np.ndarray:
         """A structure's field ``f`` at ``pts`` cut to the body (``margin`` mm inside it)."""
@@ -291,7 +310,8 @@ class Builder:
         return depth, idx
 
     # -- sheets ----------------------------------------------------------------------------------
-    def _outline_uv(self, part: dict[str, Any], key: str, side: str) -> tuple[np.ndarray, np.ndarray]:
+    def _outline_uv(self, part: dict[str, Any], key: str, side: str,
+                    free_edges: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Chart polygon (m, 2) and skin points (m, 3) of an outline given as anchor points or as an
         ellipse ``{centre: anchor, radii_mm: [lateral, medial, superior, inferior], n: 32}`` drawn
         in the frontal plane and projected from the front."""
@@ -310,7 +330,7 @@ class Builder:
             idx = [self.proj.project(resolve_anchor(p, side, self.landmarks), p.get("project", "nearest")) for p in spec]
         # an anchor polygon's corners are rounded (an ellipse is already smooth)
         # and a part whose edges are not free (``taper: false``, under another part) keeps its corners
-        free = part.get("taper", True) and self._free_edges
+        free = part.get("taper", True) and free_edges
         passes = 0 if isinstance(spec, dict) or not free else int(self.shaping["outline_smoothing_passes"])
         poly = chaikin(self.uv_skin[idx], passes)
         return poly, self.head.depth_points_mm[idx]
@@ -319,14 +339,15 @@ class Builder:
         """A sheet: the region below the skin, between two depths (or on the bone), whose nearest skin
         point lies inside an outline; several ``parts`` make one volume (their union)."""
         parts = spec.get("parts", [spec])
-        self._free_edges = bool(spec.get("taper", True))
+        # the sheet's own edges (not kept on the builder: sheets may be built in parallel threads)
+        free_edges = bool(spec.get("taper", True))
         bone = self.layers.bone_mm
         prepared = []
         lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
         max_depth = 0.0
         for part in parts:
-            poly, pts = self._outline_uv(part, "outline", side)
-            hole = self._outline_uv(part, "hole", side)[0] if "hole" in part else None
+            poly, pts = self._outline_uv(part, "outline", side, free_edges)
+            hole = self._outline_uv(part, "hole", side, free_edges)[0] if "hole" in part else None
             if part.get("anchor", spec.get("anchor")) == "bone":
                 rel = part.get("depth_from_bone_mm", spec.get("depth_from_bone_mm"))
                 if rel is None:
@@ -357,7 +378,7 @@ class Builder:
             cut = body + self.margin
             # the structure's own field is never above 5 mm: where the cut to the body is 5 mm or more
             # the result is the cut whatever the structure, so its field is computed only elsewhere
-            todo = np.flatnonzero(cut < 5.0)
+            todo = np.arange(len(p)) if self.naive else np.flatnonzero(cut < 5.0)
             f = np.full(len(p), 5.0)
             q = p[todo]
             depth, idx = self._depth(q, max_depth)
@@ -371,9 +392,9 @@ class Builder:
                 sd = body[todo][near]
                 best = np.full(near.sum(), np.inf)
                 for poly, hole, rng in prepared:
-                    fp = polygon_sdf(uv, poly)
+                    fp = self._sdf(uv, poly)
                     if hole is not None:
-                        fp = np.maximum(fp, -polygon_sdf(uv, hole))
+                        fp = np.maximum(fp, -self._sdf(uv, hole))
                     best = np.minimum(best, self._tapered(fp, d, idx[near], rng, floor_mm))
                     if lining is not None:
                         best = np.minimum(best, np.maximum.reduce([fp, lining[2] - d, sd + lining[0], -lining[1] - sd]))
@@ -545,6 +566,8 @@ class Builder:
         fd = np.zeros(grid.shape)
         fidx = np.zeros(grid.shape, dtype=np.intp)
         fd[in_shell], fidx[in_shell] = depth_idx(grid.points()[in_shell.ravel()])
+        if self.naive:  # the lookup above, then one per layer again (the first way)
+            in_shell[:] = False
         out = {}
         for name, t in thicknesses.items():
             fine, mask = _upsampled(grid, t[cidx] - cd, factor)

@@ -18,7 +18,9 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,8 @@ class FaceModel:
     sha256: str
     build_seconds: float = 0.0
     params: FaceParams = field(default_factory=FaceParams)
+    #: wall seconds of each stage of the build (:func:`build_model`; empty for a face read from the cache)
+    build_stages_s: dict[str, float] = field(default_factory=dict)
     _tree: cKDTree | None = field(default=None, repr=False)
     _index: Any = field(default=None, repr=False)
     #: what other layers derive from this face and keep while it is loaded (e.g. the viewer's display
@@ -231,14 +235,52 @@ def _masseter_bulge(head: Head, landmarks: dict[str, np.ndarray], geo: dict[str,
     return disp_seal
 
 
-def build_model(params: FaceParams | float = 0.5) -> FaceModel:
-    """Build the model from nothing (no cache)."""
+#: how many threads build a face's structures (``$INJECTMAP_BUILD_THREADS`` overrides; 1 builds them one
+#: after the other): their fields' array arithmetic, nearest-skin lookups, smoothing and VTK filters
+#: release the GIL for most of their time
+BUILD_THREADS_ENV = "INJECTMAP_BUILD_THREADS"
+MAX_BUILD_THREADS = 4
+
+
+def build_threads() -> int:
+    raw = os.environ.get(BUILD_THREADS_ENV, "").strip()
+    if raw:
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            raise ValueError(f"{BUILD_THREADS_ENV} must be a whole number, not {raw!r}") from None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_BUILD_THREADS, cores))
+
+
+class _Stages:
+    """Wall seconds of a build's stages, in order."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._t, 3)
+        self._t = now
+
+
+def build_model(params: FaceParams | float = 0.5, threads: int | None = None, naive: bool = False) -> FaceModel:
+    """Build the model from nothing (no cache): the head and its layers, then every structure on
+    ``threads`` threads (default :func:`build_threads`; the same face whatever the number).
+    ``naive`` builds it the way it was first written, on one thread (``injectmap bench``'s baseline)."""
     t0 = time.perf_counter()
+    stages = _Stages()
     params = _params(params)
     sex = params.sex
     geo = load_geometry()
     head: Head = build_head(sex, extra_targets=_extra_targets(params, geo),
                             vertex_offsets_mm=None if params.offsets is None else params.offsets.array_mm())
+    stages.done("head")
     landmarks = find_landmarks(head)
     scale = masseter_scale(params, geo)
     bulge = _masseter_bulge(head, landmarks, geo, scale)
@@ -257,25 +299,40 @@ def build_model(params: FaceParams | float = 0.5) -> FaceModel:
     add_bone_landmarks(landmarks, bone_at, normal_at,
                        lambda p: head.depth_points_mm[front.project(np.asarray(p, dtype=float), "front")])
     meta = load_structures()
-    b = Builder(head, landmarks, layers, geo, scales={"masseter": scale})
-    built: dict[str, tuple[Built, str]] = {}
+    stages.done("landmarks_and_layers")
+    b = Builder(head, landmarks, layers, geo, scales={"masseter": scale}, naive=naive)
+    stages.done("body_field")
+    # every structure is built from the head, its layers and the body alone (none from another): the
+    # jobs run on a pool of threads, the layer surfaces (the longest) first, and are gathered in order
+    jobs: dict[str, tuple[Callable[[], Any], str]] = {}
+    thick = {"subcutaneous_fat": layers.fat_mm, "smas": layers.smas_mm, "bone": layers.bone_mm}
+    jobs["layer_surfaces"] = (partial(b.layer_surfaces, thick), "")
     for group in ("muscles", "glands"):
         for base, spec in geo[group].items():
             sides = ("midline",) if spec.get("midline") else ("left", "right")
             for sd in sides:
                 sid = base if sd == "midline" else f"{base}_{sd}"
                 fn = b.band if spec["type"] == "band" else b.sheet
-                try:
-                    built[sid] = (fn(spec, "left" if sd == "midline" else sd), spec.get("source", ""))
-                except ValueError as exc:
-                    raise ValueError(f"{sid}: {exc}") from exc
+                jobs[sid] = (partial(fn, spec, "left" if sd == "midline" else sd), spec.get("source", ""))
     for base, spec in geo["tubes"].items():
         for sd in ("left", "right"):
-            built[f"{base}_{sd}"] = (b.tube(spec, sd), spec.get("source", ""))
+            jobs[f"{base}_{sd}"] = (partial(b.tube, spec, sd), spec.get("source", ""))
     for sd in ("left", "right"):
-        built[f"orbit_{sd}"] = (b.orbit(geo["orbit"], sd), geo["orbit"]["source"])
+        jobs[f"orbit_{sd}"] = (partial(b.orbit, geo["orbit"], sd), geo["orbit"]["source"])
+    n_threads = 1 if naive else build_threads() if threads is None else max(1, int(threads))
+    results: dict[str, Any] = {}
+    if n_threads == 1:
+        for sid, (job, _) in jobs.items():
+            results[sid] = _run_job(sid, job)
+    else:
+        with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="injectmap-build") as pool:
+            futures = {sid: pool.submit(_run_job, sid, job) for sid, (job, _) in jobs.items()}
+            results = {sid: fut.result() for sid, fut in futures.items()}
+    stages.done("structures")
+    built: dict[str, tuple[Built, str]] = {sid: (results[sid], src) for sid, (_, src) in jobs.items()
+                                           if sid != "layer_surfaces"}
+    surfaces = results["layer_surfaces"]
     src_layers = geo["layers"]["fat_fraction"]["source"]
-    surfaces = b.layer_surfaces({"subcutaneous_fat": layers.fat_mm, "smas": layers.smas_mm, "bone": layers.bone_mm})
     built["subcutaneous_fat"] = (surfaces["subcutaneous_fat"], src_layers)
     built["smas"] = (surfaces["smas"], geo["layers"]["smas_thickness_mm"]["source"])
     built["bone"] = (surfaces["bone"], "forensic soft-tissue depth tables (tissue_depth.yaml)")
@@ -301,7 +358,15 @@ def build_model(params: FaceParams | float = 0.5) -> FaceModel:
         skin_thickness_mm=float(layers.skin_mm[0]),
         sha256=inputs_sha256(params),
         build_seconds=time.perf_counter() - t0,
+        build_stages_s=stages.seconds,
     )
+
+
+def _run_job(sid: str, job: Callable[[], Any]) -> Any:
+    try:
+        return job()
+    except ValueError as exc:
+        raise ValueError(f"{sid}: {exc}") from exc
 
 
 def _structure(sid: str, info: StructureInfo, bt: Built, source: str) -> Structure:
