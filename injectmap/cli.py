@@ -385,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--faces", type=int, default=0,
                    help="variant faces loaded and let go, with the process memory against its target (0: skip)")
     b.add_argument("--scan-fits", type=int, default=3,
-                   help="fits of a synthetic patient's 3D scan, timed, against trimesh's nricp_amberg (0: skip)")
+                   help="fits of a synthetic patient's 3D scan, timed, against trimesh's nricp_amberg, and as many "
+                        "builds of its face from nothing against the naive build of the same face (0: skip)")
     b.add_argument("--fits", type=int, default=0,
                    help="photo fits (injectmap face fit) timed, with a naive baseline (0: skip; needs the 'fit' extra)")
     from injectmap.cli_face import add_parser as add_face_parser

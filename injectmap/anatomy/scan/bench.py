@@ -53,7 +53,7 @@ def run_scan_bench(repeats: int = 3, seed: int = 1, baseline: bool = True,
     }
     builds = repeats if face_builds is None else face_builds
     if builds > 0:
-        res.update(run_face_build_bench(fit, repeats=builds))
+        res.update(run_face_build_bench(fit, repeats=builds, baseline=baseline))
     if baseline:
         moved = trimesh.Trimesh(fit.scan_to_frame(np.asarray(scan.mesh.vertices)), scan.mesh.faces, process=False)
         t = fit.template
@@ -68,16 +68,19 @@ def run_scan_bench(repeats: int = 3, seed: int = 1, baseline: bool = True,
     return res
 
 
-def run_face_build_bench(fit: Any, repeats: int = 3) -> dict[str, Any]:
+def run_face_build_bench(fit: Any, repeats: int = 3, baseline: bool = True) -> dict[str, Any]:
     """Build the layered face of a scan fit from its face file: ``repeats`` builds from nothing (the
-    first one also written to a fresh cache; median wall and CPU time, against :data:`TARGET_S`), then
-    the same face read from the cache by its face id (the naive way would build it for every plan that
-    names it)."""
+    first one also written to a fresh cache; median wall and CPU time, against :data:`TARGET_S`), each
+    followed (``baseline``) by the naive build of the same face (``build_model(naive=True)``: the
+    builder as first written, on one thread) and the largest difference between the two faces' arrays;
+    then the same face read from the cache by its face id (the naive way would build it for every plan
+    that names it)."""
     from injectmap.anatomy.fit import facefile
-    from injectmap.anatomy.model import build_model, load_or_build
+    from injectmap.anatomy.model import build_model, build_threads, load_or_build
     from injectmap.anatomy.params import FaceParams
 
-    times, cpu = [], []
+    times, cpu, naive_times, naive_cpu, stages = [], [], [], [], []
+    diff = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.face.json"
         facefile.write(facefile.make_scan(fit.offsets_mm, "0" * 64, "ply", {}, {}), path)
@@ -88,15 +91,68 @@ def run_face_build_bench(fit: Any, repeats: int = 3) -> dict[str, Any]:
             model = load_or_build(params, root) if i == 0 else build_model(params)  # the first one is cached
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
+            if i > 0:
+                stages.append(model.build_stages_s)
+            if baseline:
+                t0, c0 = time.perf_counter(), time.process_time()
+                naive = build_model(params, naive=True)
+                naive_times.append(time.perf_counter() - t0)
+                naive_cpu.append(time.process_time() - c0)
+                diff = max(diff, face_difference(model, naive))
+                stages.append({f"naive_{k}": v for k, v in naive.build_stages_s.items()})
+                del naive
             del model
         t0 = time.perf_counter()
         cached = load_or_build(params, root)
         read_s = time.perf_counter() - t0
         assert cached.name == params.name
-    return {
+    res: dict[str, Any] = {
         "scan_face_build_s_median": round(statistics.median(times), 2),
         "scan_face_build_cpu_s_median": round(statistics.median(cpu), 2),
         "scan_face_build_runs": len(times),
+        "scan_face_build_threads": build_threads(),
         "scan_face_build_over_target": round(statistics.median(times) / TARGET_S, 2),
         "scan_face_cached_read_s": round(read_s, 2),
     }
+    if stages:
+        keys = dict.fromkeys(k for st in stages for k in st)
+        res["scan_face_build_stages_s_median"] = {
+            k: round(statistics.median(st[k] for st in stages if k in st), 2) for k in keys}
+    if baseline:
+        res.update({
+            "scan_face_build_naive_s_median": round(statistics.median(naive_times), 2),
+            "scan_face_build_naive_cpu_s_median": round(statistics.median(naive_cpu), 2),
+            "scan_face_build_naive_over_target": round(statistics.median(naive_times) / TARGET_S, 2),
+            "scan_face_build_max_difference_from_naive": diff,
+        })
+    return res
+
+
+def face_difference(a: Any, b: Any) -> float:
+    """The largest absolute difference between two built faces' arrays: the skin, the sealed skin and its
+    layers, the landmarks, and every structure's mesh points, volume and centreline (mm); ``inf`` when
+    their shapes or structures differ."""
+    pairs = [(a.skin.points, b.skin.points), (a.depth_points_mm, b.depth_points_mm),
+             (a.layer_bone_mm, b.layer_bone_mm), (a.layer_fat_mm, b.layer_fat_mm),
+             (a.layer_smas_mm, b.layer_smas_mm)]
+    if a.structures.keys() != b.structures.keys() or a.landmarks.keys() != b.landmarks.keys():
+        return float("inf")
+    pairs += [(a.landmarks[k], b.landmarks[k]) for k in a.landmarks]
+    for sid, sa in a.structures.items():
+        sb = b.structures[sid]
+        pairs.append((sa.mesh.points, sb.mesh.points))
+        pairs.append((sa.mesh.faces, sb.mesh.faces))
+        if (sa.volume is None) != (sb.volume is None) or (sa.centreline is None) != (sb.centreline is None):
+            return float("inf")
+        if sa.volume is not None:
+            pairs.append((sa.volume.values, sb.volume.values))
+        if sa.centreline is not None:
+            pairs.append((sa.centreline, sb.centreline))
+    worst = 0.0
+    for x, y in pairs:
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if x.shape != y.shape:
+            return float("inf")
+        if x.size:
+            worst = max(worst, float(np.abs(x - y).max()))
+    return worst
