@@ -185,8 +185,9 @@ def cmd_users(args) -> int:
 
 def cmd_records(args) -> int:
     from injectmap.clinic.cli_records import cmd_records as run
+    from injectmap.reports.stills_cache import forget_face
 
-    return run(args)
+    return run(args, forget_face=forget_face)  # a deleted patient's fitted faces leave the stills cache too
 
 
 def cmd_report(args) -> int:

@@ -577,6 +577,28 @@ def cache_folder(params: FaceParams | float, root: Path | None = None) -> Path:
     return (root or cache_root()) / _params(params).name
 
 
+def forget_fitted_face(face_id: str, root: Path | None = None) -> list[Path]:
+    """Remove every built face of the fitted face ``face_id`` from the cache (its folders are named
+    ``<sliders>-fit-<first 16 of the id>``, one per slider setting it was built with): a fitted face is a
+    patient's, and goes with the patient. Returns the folders removed."""
+    import shutil
+
+    tag = str(face_id)[:16]
+    if len(tag) != 16 or any(c not in "0123456789abcdef" for c in tag):
+        raise ValueError(f"not a face id: {face_id!r}")
+    base = root or cache_root()
+    try:
+        folders = [p for p in base.glob(f"*-fit-{tag}") if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
+    removed = []
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
+
+
 def cache_problem(params: FaceParams | float = 0.5, root: Path | None = None) -> str | None:
     """Why the cached face cannot be used (missing, stale, damaged: the reason), or None when it can."""
     try:

@@ -14,6 +14,7 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -138,8 +139,9 @@ def _print_json(obj: Any) -> None:
                      else str(o)))
 
 
-def cmd_records(args: argparse.Namespace) -> int:
-    """Run ``injectmap records ...``; returns the exit status."""
+def cmd_records(args: argparse.Namespace, forget_face: Callable[[str], int] | None = None) -> int:
+    """Run ``injectmap records ...``; returns the exit status. ``forget_face`` removes what the reports keep
+    of a deleted patient's fitted face (see ``Records.delete_patient``)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from injectmap.clinic.db import DatabaseError
@@ -147,7 +149,7 @@ def cmd_records(args: argparse.Namespace) -> int:
     from injectmap.planning.plan import PlanError
 
     try:
-        return _dispatch(args)
+        return _dispatch(args, forget_face)
     except PlanError as exc:
         print("ERROR " + f"invalid plan ({len(exc.errors)} error{'s' if len(exc.errors) != 1 else ''}): "
               + "; ".join(str(e) for e in exc.errors), file=sys.stderr)
@@ -165,7 +167,7 @@ def cmd_records(args: argparse.Namespace) -> int:
     return 2
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None = None) -> int:
     from injectmap.clinic.db import make_engine, pg_dump_command, sqlite_backup, sqlite_path, upgrade
     from injectmap.clinic.records import Records, check_user
 
@@ -188,12 +190,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     with Records.open(args.database_url, user=user,
                       photos_dir=Path(args.photos_dir) if args.photos_dir else None) as rec:
-        handler = {"patients": _patients, "visits": _visits, "plan": _plan, "outcome": _outcome,
-                   "photos": _photos}[args.records_cmd]
+        if args.records_cmd == "patients":
+            return _patients(rec, args, forget_face)
+        handler = {"visits": _visits, "plan": _plan, "outcome": _outcome, "photos": _photos}[args.records_cmd]
         return handler(rec, args)
 
 
-def _patients(rec: Any, args: argparse.Namespace) -> int:
+def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], int] | None = None) -> int:
     cmd = args.patients_cmd
     if cmd == "add":
         p = rec.add_patient(args.identifier, name=args.name, date_of_birth=args.dob, notes=args.notes)
@@ -218,9 +221,10 @@ def _patients(rec: Any, args: argparse.Namespace) -> int:
         from injectmap.clinic.records import RecordsError
 
         raise RecordsError("deleting a record cannot be undone: add --yes (export it first)")
-    res = rec.delete_patient(p.id)
+    res = rec.delete_patient(p.id, forget_face=forget_face)
     print(f"deleted the record: {res.visits} visits, {res.outcomes} outcomes, {res.photos} photos, {res.faces} faces "
-          f"({res.face_files} face file(s) removed from the faces folders)")
+          f"({res.face_files} face file(s) removed from the faces folders, {res.built_faces} built face(s) from the "
+          f"face cache, {res.stills} still(s) from the stills cache)")
     for f in res.files_left:
         print(f"ERROR could not remove the file {f}", file=sys.stderr)
     return 0 if not res.files_left else 2

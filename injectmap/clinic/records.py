@@ -43,7 +43,7 @@ import re
 import secrets
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,6 +212,12 @@ class DeleteResult:
     #: the fitted faces kept with the visits, and their copies removed from the users' faces folders
     faces: int = 0
     face_files: int = 0
+    #: the fitted faces that went with the patient (no other patient's visit keeps them): their built faces
+    #: were removed from the face cache (``built_faces`` folders) and their stills (``stills``, when the
+    #: caller gave ``forget_face``)
+    face_ids: tuple[str, ...] = ()
+    built_faces: int = 0
+    stills: int = 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -316,12 +322,19 @@ def _face(row: FaceRow) -> Face:
 
 
 def photo_display_name(name: Any) -> str:
-    """A photo's name to keep: the last part of a file name, control characters dropped, at most 200
-    characters (the rest is shown as text, escaped where it is shown)."""
+    """A photo's name to keep: the last part of a file name, C0/C1 control characters and bidirectional
+    controls dropped (:data:`_UNSHOWN`), at most 200 characters (the rest is shown as text, escaped where it
+    is shown)."""
     if not isinstance(name, str):
         return ""
     base = re.split(r"[\\/]", name)[-1]
-    return re.sub(r"[\x00-\x1f\x7f]", "", base).strip()[:200]
+    return _UNSHOWN.sub("", base).strip()[:200]
+
+
+#: what a file name must not carry when it is kept and shown: C0 and C1 control characters, and the
+#: bidirectional marks, embeddings, overrides and isolates that make a name read other than it is
+#: (U+200E/F, U+202A-202E, U+2066-2069; Unicode TR#9, and CVE-2021-42574's "Trojan Source")
+_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def check_face(text: Any) -> tuple[str, tuple[str, ...]]:
@@ -1102,10 +1115,27 @@ class Records:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def delete_patient(self, patient_id: int) -> DeleteResult:
+    @staticmethod
+    def _forget_built(face_ids: set[str], forget_face: Callable[[str], int] | None) -> tuple[int, int]:
+        """Remove the faces ``face_ids`` as built in the face cache, and what ``forget_face`` removes of them;
+        return (built face folders, files ``forget_face`` removed)."""
+        if not face_ids:
+            return 0, 0
+        from injectmap.anatomy.model import forget_fitted_face
+
+        built = stills = 0
+        for fid in sorted(face_ids):
+            built += len(forget_fitted_face(fid))
+            stills += forget_face(fid) if forget_face is not None else 0
+        return built, stills
+
+    def delete_patient(self, patient_id: int, forget_face: Callable[[str], int] | None = None) -> DeleteResult:
         """Delete a patient's whole record in one transaction (outcomes, faces, photos, visits, the patient;
         one audit row ``delete`` with the counts, no name), then the photo files and the copies of the
-        patient's faces in every user's faces folder (those no other patient's visit keeps).
+        patient's faces in every user's faces folder (those no other patient's visit keeps), and those faces
+        as built in the face cache (``anatomy.model.forget_fitted_face``); ``forget_face(face_id)`` removes
+        what a higher layer keeps of a face (the reports' stills: ``reports.stills_cache.forget_face``) and
+        returns how many files it removed.
 
         The patient's earlier audit rows stay (they name nobody). A file that cannot be removed is listed
         in ``files_left``. A face file written elsewhere (``injectmap face fit -o``) is not the records' to
@@ -1152,6 +1182,8 @@ class Records:
                     continue
                 except OSError:
                     left.append(str(path))
+        built, stills = self._forget_built(face_ids, forget_face)
         return DeleteResult(patient_id=patient_id, visits=len(visits), outcomes=len(outcomes), photos=len(photos),
-                            files_left=tuple(left), faces=len(faces), face_files=removed)
+                            files_left=tuple(left), faces=len(faces), face_files=removed,
+                            face_ids=tuple(sorted(face_ids)), built_faces=built, stills=stills)
 

@@ -5,7 +5,8 @@ of one plan show the same three. Each PNG is kept under a key that is the SHA-25
 depends on: the plan's content (its canonical JSON), the face's identity (its name and the hash of what it
 was built from), the expression, the day, the picture's size, the colour scale and the skin's displacement
 itself (so a change of the expression model's data gives new pictures, never stale ones), and
-:data:`RENDER_VERSION` (raised when the drawing changes).
+:data:`RENDER_VERSION` (raised when the drawing changes). A fitted face's stills (a patient's face) carry
+its id in their names, and :func:`forget_face` removes them when the patient's record is deleted.
 
 Where: ``$INJECTMAP_STILLS_CACHE_DIR``, else ``stills/`` in the face cache's folder (``anatomy.model.
 cache_root``, which the face cache's pruning never touches). The folder is the owner's only (0700, files
@@ -21,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RENDER_VERSION", "StillsCache", "stills_cache", "still_key"]
+__all__ = ["RENDER_VERSION", "StillsCache", "forget_face", "stills_cache", "still_key"]
 
 #: raised whenever :func:`reports.stills._render` draws differently: older files are then never read
 RENDER_VERSION = 1
@@ -45,7 +47,9 @@ BUDGET_ENV = "INJECTMAP_STILLS_CACHE_MB"
 
 def still_key(plan_json: str, face_id: str, expression: str, day: float, size: Sequence[int], clim: float,
               displacement: np.ndarray) -> str:
-    """The SHA-256 (hex) naming one still: what the picture depends on (see the module docstring)."""
+    """The SHA-256 (hex) naming one still: what the picture depends on (see the module docstring). A
+    fitted face's stills start with ``fit-<first 16 of its face id>-``, so that :func:`forget_face` finds
+    them when the patient is deleted."""
     h = hashlib.sha256()
     head = {"render_version": RENDER_VERSION, "plan": hashlib.sha256(plan_json.encode()).hexdigest(),
             "face": face_id, "expression": expression, "day": float(day), "size": [int(v) for v in size],
@@ -54,7 +58,31 @@ def still_key(plan_json: str, face_id: str, expression: str, day: float, size: S
     disp = np.ascontiguousarray(np.round(np.asarray(displacement, dtype=np.float64), 6))
     h.update(str(disp.shape).encode())
     h.update(disp.tobytes())
-    return h.hexdigest()
+    fit = _FITTED.search(face_id)
+    return f"fit-{fit.group(1)}-{h.hexdigest()}" if fit else h.hexdigest()
+
+
+#: a fitted face's name (``anatomy.params.FaceParams.name``: ``<sliders>-fit-<16 hex>``) in :func:`face_id`
+_FITTED = re.compile(r"-fit-([0-9a-f]{16})(?::|$)")
+
+
+def forget_face(face_id: str, cache: StillsCache | None = None) -> int:
+    """Remove the stills of the fitted face ``face_id`` (a patient's: they go with the patient); returns
+    how many were removed."""
+    tag = str(face_id)[:16]
+    if not re.fullmatch(r"[0-9a-f]{16}", tag):
+        raise ValueError(f"not a face id: {face_id!r}")
+    cache = cache or stills_cache()
+    removed = 0
+    try:
+        files = list(cache.folder.glob(f"fit-{tag}-*.png"))
+    except OSError:
+        return 0
+    for path in files:
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed
 
 
 class StillsCache:

@@ -25,9 +25,11 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import panel as pn
 import param
 
@@ -116,6 +118,7 @@ class FacePanel(pn.viewable.Viewer):
     busy = param.Boolean(default=False, doc="A face is being loaded for this session.")
     current = param.ClassSelector(class_=FaceParams, default=FaceParams(), doc="The session's face.")
     photo_busy = param.Boolean(default=False, doc="A photo is being fitted for this session.")
+    scan_busy = param.Boolean(default=False, doc="A 3D scan is being fitted for this session.")
 
     def __init__(self, state: AppState, model: Any, apply_model: Callable[[Any], None],
                  loader: Callable[[FaceParams], Any] = load_face, user: str | None = None, analyst: Any = None,
@@ -127,7 +130,15 @@ class FacePanel(pn.viewable.Viewer):
         self.user = user  # the login whose faces folder an accepted face goes to (None: no logins)
         self.photo_fit: Any = None  # the fit of the last photo (viewer.face_photo.PhotoFit), in memory only
         self.face_file: Path | None = None  # the face file of the session's fitted face
+        # the face files Accept wrote in this session: still listed when Undo leaves the fitted face (Redo or
+        # Accept goes back to it, the file is where it was), and Discard removes them all
+        self.accepted_files: list[Path] = []
+        self.scan_fit: Any = None  # the fit of the last scan (viewer.face_scan.ScanResult), in memory only
+        self.scan_files: list[Path] = []  # the face files Accept wrote for scans in this session
+        self._scan_token = 0
         self._fit_token = 0
+        self._pending: dict[str, Future[Any]] = {}  # per kind of job, the session's entry in the fit thread
+        self._next_job: dict[str, Callable[[], None]] = {}  # per kind, the job that entry runs when it starts
         self._accepted_name = ""  # the file name of the accepted photo (user text)
         self.analyst = analyst  # the session's analysis (viewer.analysis.PlanAnalyst): the chart on the photo
         self._chart_token = 0
@@ -146,6 +157,7 @@ class FacePanel(pn.viewable.Viewer):
                                                     css_classes=["face-busy"])
         self.status = pn.pane.Markdown("", width=270, css_classes=["face-status"])
         self._photo_widgets()
+        self._scan_widgets()
         self.current = _model_params(model)
         self._show(self.current)
         self._on_busy()
@@ -278,6 +290,7 @@ class FacePanel(pn.viewable.Viewer):
         self.discard_button = pn.widgets.Button(label="Discard photo", width=120, disabled=True,
                                                 css_classes=["face-photo-discard"])
         self.discard_button.on_click(self._on_discard)
+        self.kept_note = pn.pane.Markdown("", width=270, visible=False, css_classes=["face-photo-kept"])
         self.chart_title = pn.pane.Markdown("**The plan on the photo**", width=270, visible=False,
                                             margin=(10, 10, 0, 10))
         self.chart_pane = pn.pane.PNG(_BLANK_PNG, width=270, visible=False, css_classes=["face-photo-chart"])
@@ -293,27 +306,70 @@ class FacePanel(pn.viewable.Viewer):
 
     def _photo_buttons(self) -> None:
         self.photo_spinner.visible = self.photo_busy
-        self.photo_input.disabled = self.photo_busy
         self.accept_button.disabled = self.photo_busy or self.photo_fit is None or self._accepted()
-        self.discard_button.disabled = self.photo_busy or (self.photo_fit is None and self.face_file is None)
+        self.discard_button.disabled = self.photo_busy or (self.photo_fit is None and self.face_file is None
+                                                           and not self.accepted_files)
+        kept = [p for p in self.accepted_files if p.name != f"{self.current.fit_id}.face.json"]
+        self.kept_note.visible = bool(kept) and not self.busy
+        self.kept_note.object = (
+            f"*The accepted face ({len(kept)} face file{'s' if len(kept) != 1 else ''}) is kept in your faces folder "
+            "while the session shows another face: Redo or Accept switches back to it, Discard removes it.*"
+            if kept else "")
 
     def _accepted(self) -> bool:
         return (self.photo_fit is not None and self.face_file is not None
                 and self.current.fit_id == self.photo_fit.face.face_id)
 
+    # ------------------------------------------------------------------ the fit thread
+    def _served_doc(self) -> Any:
+        """The session's document in a server session (jobs then run in the fit thread), else None."""
+        doc = pn.state.curdoc
+        return doc if doc is not None and doc.session_context is not None else None
+
+    def _schedule(self, doc: Any, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on the session's loop (from the fit thread)."""
+        _on_session(doc, callback)
+
+    def _submit(self, kind: str, job: Callable[[], None]) -> Future[Any]:
+        """Run ``job`` in the process's fit thread, with at most one waiting entry of each ``kind`` per
+        session: while the session's entry of that kind has not started, a new job takes the place of the
+        one it would have run (a new photo replaces the waiting one), so the queue never grows with a
+        session's uploads or chart redraws."""
+        from injectmap.viewer.face_photo import fit_executor
+
+        self._next_job[kind] = job
+        fut = self._pending.get(kind)
+        if fut is not None and not fut.running() and not fut.done():
+            return fut  # the waiting entry runs the newest job when it starts
+
+        def run() -> None:
+            newest = self._next_job.pop(kind, None)
+            if newest is not None:
+                newest()
+
+        fut = fit_executor().submit(run)
+        self._pending[kind] = fut
+        return fut
+
+    # ------------------------------------------------------------------ the photo's fit
     def _on_photo_upload(self, event: param.parameterized.Event) -> None:
-        if event.new:
-            self.start_photo_fit(event.new, self.photo_input.filename or "photo")
+        if not event.new:
+            return
+        data, name = event.new, self.photo_input.filename or "photo"
+        # the upload is read once: the widget lets go of the file's bytes (here and in the browser)
+        self.photo_input.param.update(value=None, filename=None, mime_type=None)
+        self.photo_input.clear()
+        self.start_photo_fit(data, name)
 
     def start_photo_fit(self, data: bytes, display_name: str) -> None:
         """Fit the face to a front photo (the bytes of a JPEG or PNG file; ``display_name`` is user text,
-        shown escaped): in a worker thread in a server session, at once otherwise. The card shows the
-        progress, then the fit or the reason the photo was refused."""
+        shown escaped): in the fit thread in a server session, at once otherwise. The card shows the
+        progress, then the fit with its picture (drawn in the fit thread too) or the reason the photo was
+        refused. A photo given while another is waiting or being fitted replaces it."""
+        from injectmap.clinic.records import photo_display_name
         from injectmap.viewer.limits import int_limit
 
-        if self.photo_busy:
-            self.photo_status.object = "*A photo is being fitted: wait for it to finish.*"
-            return
+        display_name = photo_display_name(display_name) or "photo"  # no control or bidi characters shown
         most = int_limit("max_photo_bytes")
         if len(data) > most:
             self._refused(display_name, f"the file is {_size(len(data))}; a photo is at most {_size(most)} "
@@ -323,38 +379,39 @@ class FacePanel(pn.viewable.Viewer):
         token = self._fit_token
         self.photo_busy = True  # the last fit stays shown until this one succeeds
         self._progress(token, display_name, "Starting...")
-        doc = pn.state.curdoc
-        if doc is None or doc.session_context is None:
-            fit, error = self._fit_job(bytes(data), display_name, lambda t: self._progress(token, display_name, t))
-            self._fit_done(token, display_name, fit, error)
+        doc = self._served_doc()
+        if doc is None:
+            out = self._fit_job(data, display_name, lambda t: self._progress(token, display_name, t))
+            self._fit_done(token, display_name, *out)
             return
-        from injectmap.viewer.face_photo import fit_executor
-
-        def schedule(callback: Callable[[], None]) -> None:
-            _on_session(doc, callback)
 
         def job() -> None:
-            fit, error = self._fit_job(
-                bytes(data), display_name,
-                lambda t: schedule(functools.partial(self._progress, token, display_name, t)))
-            schedule(functools.partial(self._fit_done, token, display_name, fit, error))
+            if token != self._fit_token:
+                return  # a later photo (or Discard) replaced this one before it started
+            out = self._fit_job(
+                data, display_name,
+                lambda t: self._schedule(doc, functools.partial(self._progress, token, display_name, t)))
+            self._schedule(doc, functools.partial(self._fit_done, token, display_name, *out))
 
-        fit_executor().submit(job)
+        self._submit("fit", job)
 
     @staticmethod
-    def _fit_job(data: bytes, display_name: str, progress: Callable[[str], None]) -> tuple[Any, str]:
-        """Run the fit (any thread); return (the fit, "") or (None, why it was refused)."""
+    def _fit_job(data: bytes, display_name: str, progress: Callable[[str], None]) -> tuple[Any, bytes, str]:
+        """Run the fit and draw its picture (any thread); return (the fit, its picture as PNG, "") or
+        (None, b"", why it was refused)."""
         from injectmap.anatomy.fit.landmarks import FitRefused
-        from injectmap.reports.photo_io import PhotoError
-        from injectmap.viewer.face_photo import fit_photo
+        from injectmap.reports.photo_io import PhotoError, png_bytes
+        from injectmap.viewer.face_photo import fit_photo, fit_picture
 
         try:
-            return fit_photo(data, display_name, progress), ""
+            fit = fit_photo(data, display_name, progress)
+            progress("Drawing the fit's picture...")
+            return fit, png_bytes(fit_picture(fit)), ""
         except (FitRefused, PhotoError) as exc:
-            return None, str(exc)
+            return None, b"", str(exc)
         except Exception as exc:  # noqa: BLE001 - shown to the user; the photo itself is never logged
             log.error("photo fit failed: %s", type(exc).__name__)
-            return None, f"the fit failed ({type(exc).__name__})"
+            return None, b"", f"the fit failed ({type(exc).__name__})"
 
     def _progress(self, token: int, display_name: str, text: str) -> None:
         if token == self._fit_token and self.photo_busy:
@@ -364,18 +421,19 @@ class FacePanel(pn.viewable.Viewer):
         self.photo_status.object = f"**Photo refused** ({plain(display_name)}): {plain(why)}."
         self.state.message = f"Photo refused: {why}."
 
-    def _fit_done(self, token: int, display_name: str, fit: Any, error: str) -> None:
+    def _fit_done(self, token: int, display_name: str, fit: Any, picture: bytes, error: str) -> None:
         if token != self._fit_token:
             return  # a later photo replaced this one
         self.photo_busy = False
         if fit is None:
             self._refused(display_name, error)
         else:
-            self._show_fit(fit)
+            self._show_fit(fit, picture)
         self._photo_buttons()
 
-    def _show_fit(self, fit: Any) -> None:
-        """Show a fit (the photo with the landmarks, the residuals, the caveat), or nothing for None."""
+    def _show_fit(self, fit: Any, picture: bytes = b"") -> None:
+        """Show a fit (its picture: the photo with the landmarks, drawn in the fit thread; the residuals,
+        the caveat), or nothing for None."""
         from injectmap.anatomy.fit.facefile import CAVEAT
 
         self.photo_fit = fit
@@ -383,11 +441,8 @@ class FacePanel(pn.viewable.Viewer):
             self.photo_pane.object, self.photo_pane.visible, self.photo_caveat.visible = _BLANK_PNG, False, False
             self._on_photo_busy()
             return
-        from injectmap.reports.photo_io import png_bytes
-        from injectmap.viewer.face_photo import fit_picture
-
-        self.photo_pane.object = png_bytes(fit_picture(fit))
-        self.photo_pane.visible = True
+        self.photo_pane.object = picture or _BLANK_PNG
+        self.photo_pane.visible = bool(picture)
         sc = fit.face.scale
         self.photo_status.object = (
             f"Fitted to **{plain(fit.display_name)}**: residuals per landmark median "
@@ -415,6 +470,8 @@ class FacePanel(pn.viewable.Viewer):
             self.photo_status.object = f"**Not accepted**: the face file could not be written ({plain(exc.strerror)})."
             return None
         self.face_file, self._accepted_name = path, fit.display_name
+        if path not in self.accepted_files:
+            self.accepted_files.append(path)
         face = FaceParams(fit=fit.face.targets)
         self.accept_button.disabled = True
         self.discard_button.disabled = False
@@ -430,16 +487,209 @@ class FacePanel(pn.viewable.Viewer):
         the fit when the session showed it."""
         from injectmap.viewer.face_photo import discard
 
-        self._fit_token += 1  # a fit still running is dropped when it ends
+        self._fit_token += 1  # a fit still running is dropped when it ends, a waiting one never starts
         self.photo_busy = False
-        removed = discard(self.face_file, self.user)
+        removed = False
+        shown = [self.face_file] if self.face_file and self.current.offsets is None else []  # not a scan's face
+        for path in dict.fromkeys([*self.accepted_files, *shown]):
+            removed = discard(path, self.user) or removed
         self.photo_input.clear()
+        if shown:
+            self.face_file = None
+        self.accepted_files = []
         self._show_fit(None)
         was_fitted = bool(self.current.fit or (self._wanted is not None and self._wanted.fit))
-        self.face_file = None
         self.photo_status.object = ("The photo was discarded" + (" and its face file removed" if removed else "")
                                     + ". Upload another front photo to fit again.")
         if was_fitted:
+            self.request(FaceParams(sex=self.sex, masseter=self.masseter, brow_left=self.brow_left,
+                                    brow_right=self.brow_right))
+
+    # ------------------------------------------------------------------ the patient's 3D scan
+    def _scan_widgets(self) -> None:
+        from injectmap.viewer.face_scan import SCAN_UPLOAD_SUFFIXES
+
+        self.scan_input = pn.widgets.FileInput(accept=",".join(SCAN_UPLOAD_SUFFIXES), width=260,
+                                               css_classes=["face-scan-upload"])
+        self.scan_input.param.watch(self._on_scan_upload, "value")
+        self.scan_units = pn.widgets.RadioButtonGroup(options=["auto", "m", "mm"], value="auto", width=200,
+                                                      css_classes=["face-scan-units"])
+        self.scan_units_note = pn.pane.Markdown("", width=270, css_classes=["face-scan-units-note"])
+        self.scan_units_box = pn.Column(self.scan_units_note, self.scan_units, visible=False)
+        self.scan_status = pn.pane.Markdown("Or fit the face to a 3D scan of the patient: upload it here.",
+                                            width=270, css_classes=["face-scan-status"])
+        self.scan_spinner = pn.indicators.LoadingSpinner(value=True, size=20, visible=False,
+                                                         css_classes=["face-scan-busy"])
+        self.scan_caveat = pn.pane.Markdown("", width=270, visible=False, css_classes=["face-scan-caveat"])
+        self.scan_accept = pn.widgets.Button(label="Accept this face", color="primary", width=130, disabled=True,
+                                             css_classes=["face-scan-accept"])
+        self.scan_accept.on_click(self._on_scan_accept)
+        self.scan_discard = pn.widgets.Button(label="Discard scan", width=120, disabled=True,
+                                              css_classes=["face-scan-discard"])
+        self.scan_discard.on_click(lambda _e: self.discard_scan())
+
+    @param.depends("scan_busy", "busy", "current", watch=True)
+    def _scan_buttons(self) -> None:
+        fit = self.scan_fit
+        self.scan_spinner.visible = self.scan_busy
+        shown = fit is not None and self.current.fit_id == fit.face.face_id and self.face_file is not None
+        self.scan_accept.disabled = self.scan_busy or self.busy or fit is None or shown
+        self.scan_discard.disabled = self.scan_busy or (fit is None and not self.scan_files)
+
+    def _on_scan_upload(self, event: param.parameterized.Event) -> None:
+        if not event.new:
+            return
+        data, name = event.new, self.scan_input.filename or "scan"
+        self.scan_input.param.update(value=None, filename=None, mime_type=None)  # read once, not kept
+        self.scan_input.clear()
+        self.start_scan_fit(data, name, self.scan_units.value)
+
+    def start_scan_fit(self, data: bytes, display_name: str, units: str = "auto") -> None:
+        """Fit the face to a 3D scan (the bytes of an OBJ, PLY, STL or GLB file; ``display_name`` is user
+        text, shown escaped; ``units`` "auto", "m" or "mm"): in the fit thread in a server session, at once
+        otherwise, its stages shown; then the result (units, alignment, coverage, residuals, the caveat) or
+        the reason the scan was refused. A scan given while another waits or is fitted replaces it."""
+        from injectmap.clinic.records import photo_display_name
+        from injectmap.viewer.limits import int_limit
+
+        display_name = photo_display_name(display_name) or "scan"
+        most = int_limit("max_scan_bytes")
+        if len(data) > most:
+            self._scan_refused(display_name, f"the file is {_size(len(data))}; a scan is at most {_size(most)} "
+                                             "(decimate it, or export the face alone)", units_unclear=False)
+            return
+        self._scan_token += 1
+        token = self._scan_token
+        self.scan_busy = True
+        self._scan_progress(token, display_name, "Starting...")
+        doc = self._served_doc()
+        if doc is None:
+            self._scan_done(token, display_name, *self._scan_job(data, display_name, units,
+                                                                 lambda t: self._scan_progress(token, display_name, t)))
+            return
+
+        def job() -> None:
+            if token != self._scan_token:
+                return  # a later scan (or Discard) replaced this one before it started
+            out = self._scan_job(
+                data, display_name, units,
+                lambda t: self._schedule(doc, functools.partial(self._scan_progress, token, display_name, t)))
+            self._schedule(doc, functools.partial(self._scan_done, token, display_name, *out))
+
+        self._submit("scan", job)
+
+    @staticmethod
+    def _scan_job(data: bytes, display_name: str, units: Any,
+                  progress: Callable[[str], None]) -> tuple[Any, str, bool]:
+        """Run the scan's fit (any thread); return (the result, "", False) or (None, why it was refused,
+        whether the units were the problem)."""
+        from injectmap.anatomy.scan.loading import ScanError
+        from injectmap.viewer.face_scan import fit_scan_bytes
+
+        try:
+            return fit_scan_bytes(data, display_name, units, progress), "", False
+        except ScanError as exc:
+            why = str(exc)
+            return None, why, "units" in why  # the size fits no unit, or not the given one
+        except Exception as exc:  # noqa: BLE001 - shown to the user; the scan itself is never logged
+            log.error("scan fit failed: %s", type(exc).__name__)
+            return None, f"the fit failed ({type(exc).__name__})", False
+
+    def _scan_progress(self, token: int, display_name: str, text: str) -> None:
+        if token == self._scan_token and self.scan_busy:
+            self.scan_status.object = f"*{plain(display_name)}: {plain(text)}*"
+
+    def _scan_refused(self, display_name: str, why: str, *, units_unclear: bool) -> None:
+        self.scan_status.object = f"**Scan refused** ({plain(display_name)}): {plain(why)}."
+        self.state.message = f"Scan refused: {why}."
+        if units_unclear:
+            self._ask_units("The scan's size does not say its units: choose them and upload the scan again.")
+
+    def _ask_units(self, note: str) -> None:
+        self.scan_units_note.object = f"*{plain(note)}*"
+        self.scan_units_box.visible = True
+
+    def _scan_done(self, token: int, display_name: str, fit: Any, error: str, units_unclear: bool) -> None:
+        if token != self._scan_token:
+            return  # a later scan replaced this one
+        self.scan_busy = False
+        if fit is None:
+            self._scan_refused(display_name, error, units_unclear=units_unclear)
+        else:
+            self._show_scan(fit)
+        self._scan_buttons()
+
+    def _show_scan(self, fit: Any) -> None:
+        """Show a scan's fit (units, alignment, coverage, residuals, the caveat), or nothing for None."""
+        from injectmap.anatomy.fit.facefile import SCAN_CAVEAT
+
+        self.scan_fit = fit
+        if fit is None:
+            self.scan_caveat.visible = self.scan_units_box.visible = False
+            self._scan_buttons()
+            return
+        per = np.array(list(fit.per_landmark_mm.values())) if fit.per_landmark_mm else np.zeros(0)
+        landmarks = (f"residuals per landmark median **{np.median(per):.1f} mm**, 90th percentile "
+                     f"**{np.percentile(per, 90):.1f} mm** ({len(per)} covered skin landmarks)" if len(per)
+                     else "the scan covers none of the skin landmarks")
+        self.scan_status.object = (
+            f"Fitted to **{plain(fit.display_name)}**: units **{plain(fit.units)}** ({plain(fit.units_reason)}); "
+            f"alignment {plain(fit.alignment)}; the scan covers **{fit.coverage:.0%}** of the face region (beyond "
+            f"it the face stays the population template); its surface lies {fit.surface_median_mm:.1f} mm "
+            f"(median) and {fit.surface_p90_mm:.1f} mm (90th percentile) from the fitted skin; {landmarks}.")
+        self.scan_caveat.object = f"*{plain(SCAN_CAVEAT)}*"
+        self.scan_caveat.visible = True
+        if fit.units_ambiguous:
+            self._ask_units(f"The scan is {fit.extent_mm:.0f} mm across in {fit.units}, unusual for a face: if its "
+                            "units are wrong, choose them and upload the scan again.")
+        else:
+            self.scan_units_box.visible = False
+        self._scan_buttons()
+
+    def _on_scan_accept(self, _e: Any = None) -> None:
+        self.accept_scan_fit()
+
+    def accept_scan_fit(self) -> Path | None:
+        """Write the scan's face file owner-only in the user's faces folder, name it in the plan and switch
+        the session to it (built off the event loop); return the file's path."""
+        from injectmap.viewer.face_photo import accept
+
+        fit = self.scan_fit
+        if fit is None or self.scan_busy:
+            return None
+        try:
+            path = accept(fit, self.user)
+        except OSError as exc:
+            self.scan_status.object = f"**Not accepted**: the face file could not be written ({plain(exc.strerror)})."
+            return None
+        self.face_file, self._accepted_name = path, fit.display_name
+        if path not in self.scan_files:
+            self.scan_files.append(path)
+        self.scan_accept.disabled = True
+        self.state.message = "Switching to the face fitted to the 3D scan; every point is analysed again."
+        self.request(FaceParams(offsets=fit.face.offsets))
+        return path
+
+    def discard_scan(self) -> None:
+        """Forget the scan's fit, remove the face files accepted from scans, and go back to the face without
+        the fit when the session showed a scan's face."""
+        from injectmap.viewer.face_photo import discard
+
+        self._scan_token += 1  # a fit still running is dropped when it ends, a waiting one never starts
+        self.scan_busy = False
+        shown = [self.face_file] if self.face_file and self.current.offsets is not None else []
+        removed = False
+        for path in dict.fromkeys([*self.scan_files, *shown]):
+            removed = discard(path, self.user) or removed
+        was_scan = self.current.offsets is not None or (self._wanted is not None and self._wanted.offsets is not None)
+        if shown or was_scan:
+            self.face_file = None
+        self.scan_files = []
+        self.scan_input.clear()
+        self._show_scan(None)
+        self.scan_status.object = ("The scan was discarded" + (" and its face file removed" if removed else "")
+                                   + ". Upload another scan to fit again.")
+        if was_scan:
             self.request(FaceParams(sex=self.sex, masseter=self.masseter, brow_left=self.brow_left,
                                     brow_right=self.brow_right))
 
@@ -471,18 +721,19 @@ class FacePanel(pn.viewable.Viewer):
             self.chart_pane.object = _BLANK_PNG
             return
         token, model, zones = self._chart_token, self.model, bool(self.zones_toggle.value)
-        doc = pn.state.curdoc
-        if doc is None or doc.session_context is None:
+        doc = self._served_doc()
+        if doc is None:
             self._chart_done(token, *self._draw_chart(*inputs, model, zones))
             return
-        from injectmap.viewer.face_photo import fit_executor
 
         def job() -> None:
+            if token != self._chart_token:
+                return  # a later chart was asked for before this one started
             out = self._draw_chart(*inputs, model, zones)
-            _on_session(doc, functools.partial(self._chart_done, token, *out))
+            self._schedule(doc, functools.partial(self._chart_done, token, *out))
 
         self.chart_note.object = "*Drawing the plan on the photo...*"
-        fit_executor().submit(job)
+        self._submit("chart", job)
 
     @staticmethod
     def _draw_chart(fit: Any, camera: Any, points: tuple[Any, ...], model: Any, zones: bool) -> tuple[bytes, str]:
@@ -515,6 +766,10 @@ class FacePanel(pn.viewable.Viewer):
         return pn.Card(*self.sliders, pn.Row(self.apply_button, self.spinner), self.status,
                        pn.pane.Markdown("**The patient's own face** (front photo)", width=270, margin=(10, 10, 0, 10)),
                        self.photo_input, pn.Row(self.photo_status, self.photo_spinner), self.photo_pane,
-                       pn.Row(self.accept_button, self.discard_button), self.photo_caveat,
-                       self.chart_title, self.zones_toggle, self.chart_pane, self.chart_note, title="Face",
+                       pn.Row(self.accept_button, self.discard_button), self.kept_note, self.photo_caveat,
+                       self.chart_title, self.zones_toggle, self.chart_pane, self.chart_note,
+                       pn.pane.Markdown("**Or a 3D scan of the face** (OBJ, PLY, STL or GLB)", width=270,
+                                        margin=(10, 10, 0, 10)),
+                       self.scan_input, self.scan_units_box, pn.Row(self.scan_status, self.scan_spinner),
+                       pn.Row(self.scan_accept, self.scan_discard), self.scan_caveat, title="Face",
                        width=300, css_classes=["face-panel"])

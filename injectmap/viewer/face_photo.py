@@ -5,7 +5,8 @@ finds its Face Mesh landmarks (refusing a photo the fit cannot use: ``anatomy.fi
 and fits the base head's shape targets to them (``anatomy.fit.photo``). It is slow (seconds to tens of
 seconds on a shared machine), so the Face card runs it in a worker thread of :func:`fit_executor`.
 
-The photo is patient data: it stays in the session's memory (never logged, never written), and a face
+The photo is patient data: the session keeps only the face's part of it, scaled down (:data:`CROP_SIDE`,
+never logged, never written), and a face
 accepted from it is written owner-only (0600, folder 0700) in the logged-in user's own faces folder
 (:func:`user_faces_dir`: ``$INJECTMAP_FACES_DIR`` or ``faces`` in the platform's user data folder, one
 subfolder per login named by a hash of the login, as the autosaves and the records' faces), so one user
@@ -30,6 +31,13 @@ from injectmap.anatomy.fit.photo import FitResult
 
 #: the longer side of the fit's picture in the card (pixels); the photo itself is never sent larger
 PREVIEW_SIDE = 720
+#: the longer side of the face's part of the photo kept in the session (pixels): the photo itself is not
+#: kept, only the face with the widest margin a picture uses (:data:`CROP_MARGIN`), at most this large
+#: (1024 x 1024 RGB is 3 MB however large the upload)
+CROP_SIDE = 1024
+#: the margin around the landmarks' box that the kept face crop covers (the fit's picture uses 0.3, the
+#: chart 0.35 of the box's size)
+CROP_MARGIN = 0.35
 
 _EXECUTOR_LOCK = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
@@ -82,10 +90,16 @@ class PhotoFit:
     ----------
     display_name : str
         The file's name as the user gave it (user text: escaped wherever shown).
-    photo : (h, w, 3) uint8
-        The photo, upright.
+    crop : (h, w, 3) uint8
+        The face's part of the upright photo (``crop_box``), scaled down so its longer side is at most
+        :data:`CROP_SIDE`: the photo itself is not kept.
+    crop_box : (x0, y0, x1, y1) int
+        Where ``crop`` lies in the photo (photo pixels).
+    photo_size : (w, h) int
+        The upright photo's size (pixels).
     detected_px, fitted_px : (468, 2) float
-        Face Mesh's landmarks in the photo, and the fitted face's landmarks projected by the fit's camera.
+        Face Mesh's landmarks in the photo, and the fitted face's landmarks projected by the fit's camera
+        (photo pixels).
     result : FitResult
         The fit (weights, camera, residuals, scale).
     face : FaceFile
@@ -93,7 +107,9 @@ class PhotoFit:
     """
 
     display_name: str
-    photo: np.ndarray
+    crop: np.ndarray
+    crop_box: tuple[int, int, int, int]
+    photo_size: tuple[int, int]
     detected_px: np.ndarray
     fitted_px: np.ndarray
     result: FitResult
@@ -151,31 +167,67 @@ def fit_photo(data: bytes, display_name: str, progress: Callable[[str], None] | 
     # the photo's camera in the built face's frame: what charts the plan on this photo again
     camera = facefile.camera_entry(res.cameras[0], "front", sources[0]["sha256"], contract_origin(res.weights))
     face = dataclasses.replace(face, cameras=(camera,))
-    return PhotoFit(display_name=display_name, photo=photo.rgb, detected_px=np.asarray(lm.pixels[:N_FACE]),
-                    fitted_px=np.asarray(fitted), result=res, face=face)
+    detected, fitted = np.asarray(lm.pixels[:N_FACE]), np.asarray(fitted)
+    h, w = photo.rgb.shape[:2]
+    box = _box(detected, fitted, CROP_MARGIN, (w, h))
+    return PhotoFit(display_name=display_name, crop=face_crop(photo.rgb, box), crop_box=box, photo_size=(w, h),
+                    detected_px=detected, fitted_px=fitted, result=res, face=face)
+
+
+def face_crop(rgb: np.ndarray, box: tuple[int, int, int, int], side: int = CROP_SIDE) -> np.ndarray:
+    """The part ``box`` of a photo as a new array (not a view of the photo), scaled down so its longer side
+    is at most ``side``."""
+    from PIL import Image
+
+    x0, y0, x1, y1 = box
+    part = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    s = min(1.0, side / max(x1 - x0, y1 - y0))
+    if s >= 1.0:
+        return part.copy()
+    size = (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s)))
+    return np.asarray(Image.fromarray(part).resize(size, Image.Resampling.LANCZOS))
+
+
+def _box(detected: np.ndarray, fitted: np.ndarray, margin: float, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    pts = np.vstack([detected, fitted])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = margin * (hi - lo).max()
+    w, h = size
+    x0, y0 = (min(max(0, int(v)), lim - 1) for v, lim in zip(lo - pad, (w, h), strict=True))
+    x1, y1 = min(w, int(np.ceil(hi[0] + pad))), min(h, int(np.ceil(hi[1] + pad)))
+    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
 
 
 def face_box(fit: PhotoFit, margin: float = 0.3) -> tuple[int, int, int, int]:
-    """The face's part of the photo (x0, y0, x1, y1): the landmarks' box widened by ``margin`` of its size."""
-    pts = np.vstack([fit.detected_px, fit.fitted_px])
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    pad = margin * (hi - lo).max()
-    h, w = fit.photo.shape[:2]
-    x0, y0 = (max(0, int(v)) for v in lo - pad)
-    x1, y1 = min(w, int(np.ceil(hi[0] + pad))), min(h, int(np.ceil(hi[1] + pad)))
-    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+    """The face's part of the photo (x0, y0, x1, y1): the landmarks' box widened by ``margin`` of its size
+    (within the kept crop: at most :data:`CROP_MARGIN`)."""
+    x0, y0, x1, y1 = _box(fit.detected_px, fit.fitted_px, min(margin, CROP_MARGIN), fit.photo_size)
+    c0, d0, c1, d1 = fit.crop_box
+    x0, y0 = max(x0, c0), max(y0, d0)
+    return x0, y0, max(min(x1, c1), x0 + 1), max(min(y1, d1), y0 + 1)
+
+
+def _region(fit: PhotoFit, box: tuple[int, int, int, int], size: tuple[int, int]):  # type: ignore[no-untyped-def]
+    """The part ``box`` of the photo (photo pixels, within the crop) as a PIL image of ``size``, read from
+    the kept crop."""
+    from PIL import Image
+
+    c0, d0, c1, d1 = fit.crop_box
+    s = fit.crop.shape[1] / (c1 - c0)
+    x0, y0, x1, y1 = box
+    src = ((x0 - c0) * s, (y0 - d0) * s, (x1 - c0) * s, (y1 - d0) * s)
+    return Image.fromarray(np.ascontiguousarray(fit.crop)).resize(size, Image.Resampling.LANCZOS, box=src)
 
 
 def fit_picture(fit: PhotoFit, side: int = PREVIEW_SIDE) -> np.ndarray:
     """The face's part of the photo (scaled so its longer side is ``side``, at most 4 times enlarged) with
     Face Mesh's landmarks (green dots) and the fitted face's landmarks as the fit's camera sees them
     (magenta dots), joined by a yellow line where they differ: the residuals made visible."""
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
     x0, y0, x1, y1 = face_box(fit)
     s = min(4.0, side / max(x1 - x0, y1 - y0))
-    im = Image.fromarray(np.ascontiguousarray(fit.photo[y0:y1, x0:x1]))
-    im = im.resize((max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))), Image.Resampling.LANCZOS)
+    im = _region(fit, (x0, y0, x1, y1), (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))))
     draw = ImageDraw.Draw(im)
     off = np.array([x0, y0], dtype=float)
     det, fitp = (fit.detected_px - off) * s, (fit.fitted_px - off) * s
@@ -193,15 +245,12 @@ def fit_picture(fit: PhotoFit, side: int = PREVIEW_SIDE) -> np.ndarray:
 def face_chart(fit: PhotoFit, layout, side: int = PREVIEW_SIDE) -> np.ndarray:  # type: ignore[no-untyped-def]
     """The chart (``reports.photo_chart.PhotoChart``) drawn on the same part of the photo as
     :func:`fit_picture` (the face's box, the same scale), so the picture stays put as points change."""
-    from PIL import Image
-
     from injectmap.reports.photo_chart import draw_chart
 
-    x0, y0, x1, y1 = face_box(fit, margin=0.35)
+    x0, y0, x1, y1 = face_box(fit, margin=CROP_MARGIN)
     s = min(4.0, side / max(x1 - x0, y1 - y0))
     w, h = max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))
-    crop = Image.fromarray(np.ascontiguousarray(fit.photo[y0:y1, x0:x1]))
-    big = np.asarray(crop.resize((w, h), Image.Resampling.LANCZOS))
+    big = np.asarray(_region(fit, (x0, y0, x1, y1), (w, h)))
     return draw_chart(big, layout.transformed(x0, y0, s, w, h))
 
 

@@ -1,9 +1,10 @@
 """The server's limits (plan size, upload size, login throttling, password hashing), read from
 ``server_limits.json`` through one pydantic model; every number there carries its reason or source.
 
-Three limits can be changed for one deployment by environment variables (documented in
-docs/deploying.md): ``INJECTMAP_MAX_PLAN_POINTS``, ``INJECTMAP_MAX_UPLOAD_BYTES`` and
-``INJECTMAP_MAX_PHOTO_BYTES`` (a patient's photo in the Face card).
+Four limits can be changed for one deployment by environment variables (documented in
+docs/deploying.md): ``INJECTMAP_MAX_PLAN_POINTS``, ``INJECTMAP_MAX_UPLOAD_BYTES``,
+``INJECTMAP_MAX_PHOTO_BYTES`` (a patient's photo in the Face card) and ``INJECTMAP_MAX_SCAN_BYTES`` (a 3D scan
+there).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 LIMITS_FILE = Path(__file__).with_name("server_limits.json")
 #: environment variables that override a limit for one deployment
 ENV_OVERRIDES = {"max_plan_points": "INJECTMAP_MAX_PLAN_POINTS", "max_upload_bytes": "INJECTMAP_MAX_UPLOAD_BYTES",
-                 "max_photo_bytes": "INJECTMAP_MAX_PHOTO_BYTES"}
+                 "max_photo_bytes": "INJECTMAP_MAX_PHOTO_BYTES", "max_scan_bytes": "INJECTMAP_MAX_SCAN_BYTES"}
 
 
 class Limit(BaseModel):
@@ -39,6 +40,7 @@ class ServerLimits(BaseModel):
     max_plan_points: Limit
     max_upload_bytes: Limit
     max_photo_bytes: Limit
+    max_scan_bytes: Limit
     websocket_max_message_bytes: Limit
     analysis_threads: Limit
     progress_interval_s: Limit

@@ -3,7 +3,13 @@
 progress while another login's session still answers clicks; the photo with the landmarks and the
 residuals; Accept (the face file 0600 in the login's own folder, the Face card says the face switched, a
 point placed is charted on the photo, which means it was analysed on the fitted face); the zones toggle;
-a blank image refused with a message; Discard (the face file gone). At 1366x768 and 1920x1080."""
+a blank image refused with a message; Discard (the face file gone). At 1366x768 and 1920x1080.
+
+Then a 3D scan (issue 13 item 2, in the app): a synthetic patient made here from the base head (the default
+skin with a few mm of smooth random change, cut in front of the ears, in metres, as PLY) uploaded in the
+Face card, its stages shown, the result (units, alignment, coverage, residuals, the caveat), Accept (the
+face file 0600 in the login's folder, the session switched to the scan's face); one fit, at 1366x768, and
+the card's layout checked at 1920x1080 without another fit."""
 
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ skdata = pytest.importorskip("skimage.data")
 pytestmark = pytest.mark.browser
 PASSWORD = "a long face photo password"
 WAIT_MS = 240_000  # a fit and a face build on two shared cores
+SCAN_WAIT_MS = 900_000  # a scan's fit (10 s CPU, minutes of wall on a loaded machine) and its face's build
 NAME = "<img src=x onerror=alert(1)>.jpg"
 SHOT = ROOT / "docs" / "images" / "app-face-photo.png"
 
@@ -161,4 +168,75 @@ def test_the_patients_photo_is_fitted_accepted_charted_and_discarded(browser, se
     finally:
         if other is not None:
             other[0].close()
+        ctx.close()
+
+
+def _synthetic_scan_ply(seed: int = 7) -> bytes:
+    """A synthetic patient's face scan as PLY bytes in metres: the default skin (the scan fit's template) with
+    four smooth bumps of up to 3 mm along its normals, cut to the face region (chin to hairline, in front of
+    the ears)."""
+    import trimesh
+
+    from injectmap.anatomy.scan.fit import face_region
+    from injectmap.anatomy.scan.template import default_template
+
+    t = default_template()
+    rng = np.random.default_rng(seed)
+    v = t.vertices_mm.copy()
+    normals = trimesh.Trimesh(v, t.faces, process=False).vertex_normals
+    keep = face_region(t)
+    centres = v[rng.choice(np.flatnonzero(keep), 4, replace=False)]
+    d2 = ((v[:, None, :] - centres[None]) ** 2).sum(-1)
+    v = v + normals * (np.exp(-d2 / (2 * 25.0**2)) @ rng.uniform(-3.0, 3.0, 4))[:, None]
+    mesh = trimesh.Trimesh(v / 1000.0, t.faces[keep[t.faces].all(axis=1)], process=True)
+    mesh.remove_unreferenced_vertices()
+    return bytes(mesh.export(file_type="ply"))
+
+
+def _inside(app: AppPage, css: str, outer: str = ".face-panel") -> bool:
+    """Whether the element lies within the card horizontally (nothing cut off or spilling out)."""
+    a, b = app.page.locator(css).first.bounding_box(), app.page.locator(outer).first.bounding_box()
+    return a is not None and b is not None and b["x"] - 1 <= a["x"] and a["x"] + a["width"] <= b["x"] + b["width"] + 1
+
+
+def test_a_3d_scan_is_fitted_and_accepted(browser, served) -> None:
+    url, faces, log = served
+    ctx, ana = open_as(browser, url, "ana", PASSWORD, (1366, 768))
+    try:
+        page = ana.page
+        before = {p for p in faces.rglob("*") if p.is_file()}
+        inp = page.locator(".face-scan-upload input[type=file]")
+        inp.scroll_into_view_if_needed()
+        inp.set_input_files(files=[{"name": "scan <i>x.ply", "mimeType": "application/octet-stream",
+                                    "buffer": _synthetic_scan_ply()}], timeout=60_000)
+        status = page.locator(".face-scan-status")
+        status.filter(has_text=re.compile(r"Reading|Deciding|aligning|Checking")).first.wait_for(timeout=120_000)
+        status.filter(has_text="face region").first.wait_for(timeout=SCAN_WAIT_MS)  # the result
+        text = _text(ana, ".face-scan-status")
+        assert "units m " in text and "largest extent" in text, text  # metres, decided from the size
+        coverage = re.search(r"covers (\d+)% of the face region", text)
+        assert coverage and int(coverage.group(1)) >= 80, text
+        lm = re.search(r"residuals per landmark median (\d+\.\d) mm", text)
+        assert lm and float(lm.group(1)) <= 1.0, text  # the fitted landmarks lie on the scan
+        assert "alignment" in text and "scan <i>x.ply" in text  # the name shown as text
+        assert page.locator(".face-scan-status i").count() == 0
+        assert "population template" in _text(ana, ".face-scan-caveat")
+        assert not page.locator(".face-scan-units").first.is_visible()  # a face's size: no units question
+
+        page.locator(".face-scan-accept button").click()
+        page.locator(".face-status").filter(has_text="fitted to the 3D scan").first.wait_for(timeout=SCAN_WAIT_MS)
+        new = [p for p in faces.rglob("*") if p.is_file() and p not in before]
+        assert len(new) == 1 and new[0].name.endswith(".face.json"), new
+        assert stat.S_IMODE(new[0].stat().st_mode) == 0o600 and stat.S_IMODE(new[0].parent.stat().st_mode) == 0o700
+        assert b'"offsets"' in new[0].read_bytes() and b"ply" in new[0].read_bytes()  # the fit, not the scan
+        assert page.locator(".face-scan-accept button").first.is_disabled()
+
+        page.set_viewport_size({"width": 1920, "height": 1080})  # the layout only: no second fit
+        page.locator(".face-scan-status").first.scroll_into_view_if_needed()
+        for css in (".face-scan-upload", ".face-scan-status", ".face-scan-accept", ".face-scan-discard",
+                    ".face-scan-caveat"):
+            assert _inside(ana, css), css
+        assert not ana.errors, ana.errors
+        assert "scan <i>" not in Path(log).read_text(errors="replace")  # the file name is never logged
+    finally:
         ctx.close()

@@ -1,0 +1,117 @@
+"""The patient's own face from a 3D scan, for the app's Face card: read an uploaded scan, fit the face to it.
+
+:func:`fit_scan_bytes` reads the bytes of an OBJ, PLY, STL or GLB file in memory (the scan is never
+written to disk, never logged), decides its units (``anatomy.scan.loading``: metres or millimetres from
+its size, or as the user chose), fits the template skin to it (``anatomy.scan.fit.fit_scan``: rigid
+alignment, non-rigid registration, the template kept where the scan has no data), refuses a surface that
+is not a face, and makes the face file's content (``anatomy.fit.facefile.make_scan``: the offsets and the
+scan's SHA-256, never the scan). The session keeps only :class:`ScanResult` (the face file's content and
+the fit's numbers), not the scan nor the fit's meshes. It is slow (tens of seconds on a shared machine):
+the Face card runs it in the fit thread (``viewer.face_photo.fit_executor``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from injectmap.anatomy.fit.facefile import FaceFile
+from injectmap.anatomy.scan.loading import ScanError, Units
+
+#: the scan files the card takes (GLTF is left out: its buffers may be separate files)
+SCAN_UPLOAD_SUFFIXES = (".obj", ".ply", ".stl", ".glb")
+#: project choice: a face's largest extent is usually 100-350 mm (bizygomatic breadth 125-150 mm, Farkas
+#: 1994; a scan with the ears or a margin reaches about 250-300 mm). A scan whose decided size lies
+#: outside this is ambiguous: the card shows the units choice with the result.
+TYPICAL_EXTENT_MM = (100.0, 350.0)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """A fit of one uploaded scan, kept in the session until accepted or discarded (no meshes)."""
+
+    display_name: str
+    face: FaceFile
+    units: str
+    units_reason: str
+    units_given: bool
+    extent_mm: float
+    alignment: str
+    coverage: float
+    surface_median_mm: float
+    surface_p90_mm: float
+    per_landmark_mm: dict[str, float]
+
+    @property
+    def units_ambiguous(self) -> bool:
+        """Whether the scan's size in the decided units is unusual for a face (check the units)."""
+        lo, hi = TYPICAL_EXTENT_MM
+        return not self.units_given and not lo <= self.extent_mm <= hi
+
+
+def read_scan_bytes(data: bytes, display_name: str):  # type: ignore[no-untyped-def]
+    """The scan file's bytes as one triangle mesh (a GLB's meshes merged), read in memory."""
+    import trimesh
+
+    suffix = Path(display_name).suffix.lower()
+    if suffix not in SCAN_UPLOAD_SUFFIXES:
+        raise ScanError(f"not a scan file (expected {', '.join(s[1:].upper() for s in SCAN_UPLOAD_SUFFIXES)})")
+    if not data:
+        raise ScanError("the file is empty")
+    try:
+        mesh = trimesh.load(io.BytesIO(bytes(data)), file_type=suffix[1:], force="mesh", process=False)
+    except Exception as exc:  # noqa: BLE001 - trimesh raises many kinds for a broken file
+        raise ScanError(f"the file cannot be read as a {suffix[1:].upper()} mesh ({type(exc).__name__})") from exc
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise ScanError("the file holds no triangles (a point cloud or an empty scene)")
+    return mesh
+
+
+def fit_scan_bytes(data: bytes, display_name: str, units: Units = "auto",
+                   progress: Callable[[str], None] | None = None) -> ScanResult:
+    """Fit the face to a scan given as the bytes of an OBJ, PLY, STL or GLB file.
+
+    Raises
+    ------
+    anatomy.scan.loading.ScanError
+        Not a scan, unreadable, not face-sized in any unit (or in the given one), or not a face (the
+        message says which).
+    """
+    import trimesh
+
+    from injectmap.anatomy.fit import facefile
+    from injectmap.anatomy.scan.fit import fit_scan
+    from injectmap.anatomy.scan.loading import load_scan
+    from injectmap.anatomy.scan.toface import face_like_problem, skin_landmark_residuals
+
+    say = progress or (lambda _s: None)
+    say("Reading the scan...")
+    mesh = read_scan_bytes(data, display_name)
+    say("Deciding its units...")
+    scan = load_scan(mesh, units)
+    extent = float(np.ptp(np.asarray(scan.mesh.vertices), axis=0).max())
+    say(f"Units {scan.units} ({scan.units_reason}); aligning the face to the scan and registering its skin "
+        "(the longest stage)...")
+    fit = fit_scan(scan.mesh, "mm")
+    say("Checking the fit and measuring the residuals...")
+    problem = face_like_problem(fit)
+    if problem:
+        raise ScanError(problem)
+    moved = trimesh.Trimesh(fit.scan_to_frame(np.asarray(scan.mesh.vertices)), scan.mesh.faces, process=False)
+    per = skin_landmark_residuals(fit, moved)
+    summary = {
+        "units": scan.units, "units_reason": scan.units_reason, "scale_to_mm": scan.scale_to_mm,
+        "alignment": fit.alignment, "coverage": round(fit.coverage, 3),
+        "surface_median": round(fit.residual_median_mm, 3), "surface_p90": round(fit.residual_p90_mm, 3),
+    }
+    face = facefile.make_scan(fit.offsets_mm, hashlib.sha256(data).hexdigest(),
+                              Path(display_name).suffix.lower().lstrip("."), per, summary)
+    return ScanResult(display_name=display_name, face=face, units=scan.units, units_reason=scan.units_reason,
+                      units_given=units != "auto", extent_mm=extent, alignment=fit.alignment,
+                      coverage=fit.coverage, surface_median_mm=fit.residual_median_mm,
+                      surface_p90_mm=fit.residual_p90_mm, per_landmark_mm=dict(per))

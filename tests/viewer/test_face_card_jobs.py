@@ -1,0 +1,158 @@
+"""The Face card's jobs and what it keeps (issue 13's review): the upload widget lets go of the file once read;
+a fit keeps the face's part of the photo, scaled down, never the photo; in a server session a session has at
+most one waiting fit in the shared fit thread (a new photo replaces the waiting one, a job that became stale
+before it started does nothing) and the fit's picture is drawn in that thread, not on the session's loop;
+Undo after Accept goes back to the previous face and keeps the accepted face file listed (Redo returns to it,
+Discard still removes it). The fit itself is replaced by a stand-in (the real one: test_face_photo_card.py)."""
+
+from __future__ import annotations
+
+import threading
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from injectmap.anatomy.fit.facefile import FaceFile
+from injectmap.anatomy.params import FaceParams
+from injectmap.viewer import face_photo
+from injectmap.viewer.face_panel import FacePanel
+from injectmap.viewer.face_photo import CROP_SIDE, PhotoFit, face_crop, fit_executor, fit_picture
+from injectmap.viewer.state import AppState
+
+
+class FakeModel:
+    def __init__(self, params: FaceParams) -> None:
+        self.params = params
+
+    def skin_point(self, p: Any) -> Any:
+        return p
+
+
+def _fake_fit(data: bytes, display_name: str, progress: Any = None) -> PhotoFit:
+    """A fit of a 3000 x 2000 photo whose face is the box (1000..2000, 500..1500), as fit_photo keeps it."""
+    if progress:
+        progress("Fitting the face's shape to the landmarks...")
+    rng = np.random.default_rng(len(data))
+    photo = rng.integers(0, 255, (2000, 3000, 3), dtype=np.uint8)
+    det = rng.uniform([1000, 500], [2000, 1500], (468, 2))
+    box = face_photo._box(det, det + 2.0, face_photo.CROP_MARGIN, (3000, 2000))
+    face = FaceFile(targets=(("nose/nose-scale-vert-incr.target.gz", round(0.1 + len(data) % 7 / 10, 2)),))
+    return PhotoFit(display_name=display_name, crop=face_crop(photo, box), crop_box=box, photo_size=(3000, 2000),
+                    detected_px=det, fitted_px=det + 2.0,
+                    result=types.SimpleNamespace(residuals_mm=[np.full(468, 1.5)]), face=face)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FacePanel, list[FaceParams]]:
+    monkeypatch.setenv("INJECTMAP_FACES_DIR", str(tmp_path / "faces"))
+    monkeypatch.setattr(face_photo, "fit_photo", _fake_fit)
+    loaded: list[FaceParams] = []
+
+    def loader(p: FaceParams) -> FakeModel:
+        loaded.append(p)
+        return FakeModel(p)
+
+    panel = FacePanel(AppState(snap=lambda p: p), FakeModel(FaceParams()), lambda _m: None, loader=loader, user="ana")
+    return panel, loaded
+
+
+def _served(panel: FacePanel) -> None:
+    """As in a server session: jobs go to the fit thread, their results are handed back at once."""
+    panel._served_doc = lambda: object()  # type: ignore[method-assign]
+    panel._schedule = lambda _doc, cb: cb()  # type: ignore[method-assign]
+
+
+def _drain() -> None:
+    fit_executor().submit(lambda: None).result(timeout=60)  # one thread: every job before it has run
+
+
+def test_the_upload_is_let_go_and_only_a_bounded_face_crop_is_kept(card) -> None:
+    panel, _ = card
+    panel.photo_input.param.update(filename="front.jpg", value=b"\xff\xd8 a photo")
+    assert panel.photo_input.value is None and not panel.photo_input.filename  # the widget holds no bytes
+    fit = panel.photo_fit
+    assert fit is not None and fit.display_name == "front.jpg"
+    assert not hasattr(fit, "photo")  # the photo itself is not kept
+    assert max(fit.crop.shape[:2]) <= CROP_SIDE and fit.crop.nbytes <= CROP_SIDE * CROP_SIDE * 3
+    arrays = [v for v in vars(fit).values() if isinstance(v, np.ndarray)]
+    assert sum(a.nbytes for a in arrays) < 2000 * 3000 * 3 / 4  # far less than the decoded photo
+    x0, y0, x1, y1 = fit.crop_box  # the face with its margin, within the photo
+    assert 0 <= x0 < 1000 and 0 <= y0 < 500 and 2000 < x1 <= 3000 and 1500 < y1 <= 2000
+    assert panel.photo_pane.visible and panel.photo_pane.object.startswith(b"\x89PNG")
+    assert np.asarray(fit_picture(fit)).shape[2] == 3  # drawn from the crop
+
+
+def test_a_session_has_one_waiting_fit_and_a_stale_job_does_nothing(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    panel, _ = card
+    _served(panel)
+    fitted: list[str] = []
+
+    def counting(data: bytes, name: str, progress: Any = None) -> PhotoFit:
+        fitted.append(name)
+        return _fake_fit(data, name, progress)
+
+    monkeypatch.setattr(face_photo, "fit_photo", counting)
+    gate = threading.Event()
+    fit_executor().submit(gate.wait, 60)  # the fit thread is busy (another session's fit)
+    try:
+        for i in range(5):
+            panel.start_photo_fit(b"photo %d" % i, f"p{i}.jpg")
+        queued = fit_executor()._work_queue.qsize()  # noqa: SLF001 - the queue is what must stay bounded
+        assert queued == 1  # one waiting entry for the session, which runs the newest photo
+    finally:
+        gate.set()
+    _drain()
+    assert fitted == ["p4.jpg"]  # only the last photo was fitted
+    assert panel.photo_fit is not None and panel.photo_fit.display_name == "p4.jpg" and not panel.photo_busy
+
+    gate = threading.Event()
+    fit_executor().submit(gate.wait, 60)
+    try:
+        panel.start_photo_fit(b"late", "late.jpg")  # waiting...
+        panel.discard_photo()  # ...and discarded before it starts: it must not fit, nor show, anything
+    finally:
+        gate.set()
+    _drain()
+    assert fitted == ["p4.jpg"] and panel.photo_fit is None and not panel.photo_busy
+
+
+def test_the_fits_picture_is_drawn_in_the_fit_thread(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    panel, _ = card
+    _served(panel)
+    threads: list[str] = []
+    real = face_photo.fit_picture
+
+    def recording(fit: PhotoFit, side: int = face_photo.PREVIEW_SIDE) -> np.ndarray:
+        threads.append(threading.current_thread().name)
+        return real(fit, side)
+
+    monkeypatch.setattr(face_photo, "fit_picture", recording)
+    statuses: list[str] = []
+    panel.photo_status.param.watch(lambda e: statuses.append(e.new), "object")
+    panel.start_photo_fit(b"photo", "front.jpg")
+    _drain()
+    assert threads and all(t.startswith("injectmap-photo-fit") for t in threads), threads
+    assert any("Drawing the fit's picture" in s for s in statuses)  # the stage is shown
+    assert panel.photo_pane.visible and panel.photo_pane.object.startswith(b"\x89PNG")
+
+
+def test_undo_after_accept_goes_back_and_keeps_the_face_file_listed(card) -> None:
+    panel, loaded = card
+    state = panel.state
+    panel.start_photo_fit(b"photo", "front.jpg")
+    path = panel.accept_photo_fit()
+    assert path is not None and path.exists() and panel.current.fit_id
+    assert state.undo()
+    assert loaded[-1] == FaceParams() and not panel.current.fit_id  # the previous face is back
+    assert path.exists() and panel.accepted_files == [path]  # the accepted face is kept, still the card's
+    assert not panel.discard_button.disabled and not panel.accept_button.disabled
+    assert "kept" in panel.kept_note.object and panel.kept_note.visible
+    assert state.redo()  # Redo returns to the accepted face from its file
+    assert panel.current.fit_id == panel.photo_fit.face.face_id and panel.face_file == path
+    assert not panel.kept_note.visible
+    assert state.undo()
+    panel.discard_photo()  # Discard removes the accepted file though the session no longer shows its face
+    assert not path.exists() and panel.accepted_files == [] and panel.discard_button.disabled
