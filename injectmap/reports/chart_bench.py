@@ -8,8 +8,8 @@ naive baseline in the same run.
 - chart: :func:`injectmap.reports.photo_chart.chart_on_photo` (zones and labels): one depth buffer of the
   fitted skin per chart, every course carried to the skin and tested against it as arrays;
 - naive: the same chart with what the photo sees decided point by point, the obvious way: a ray from each
-  point to the camera's centre cast against the skin (VTK's OBB tree, built per chart as the depth buffer
-  is), one call per point. The two are checked to see the same points (``chart_seen_agreement``).
+  point to the camera's centre cast against the skin (a VTK cell locator, built per chart as the depth
+  buffer is), one call per point. The two are checked to see the same points (``chart_seen_agreement``).
 
 Medians only; nothing passes or fails on time (the machines are shared).
 """
@@ -39,10 +39,10 @@ class _RayVisibility:
         cell = max(2, int(np.ceil(1.5 * px_per_mm)))
         self.cell_mm = cell / px_per_mm
         self.centre = -camera.r.T @ camera.t
-        self.tree = vtk.vtkOBBTree()
+        self.tree = vtk.vtkCellLocator()
         self.tree.SetDataSet(skin)
         self.tree.BuildLocator()
-        self._pts = vtk.vtkPoints()
+        self._pts, self._cells = vtk.vtkPoints(), vtk.vtkIdList()
 
     def seen(self, points: np.ndarray, normals: np.ndarray) -> np.ndarray:
         pts = np.atleast_2d(np.asarray(points, dtype=float))
@@ -58,8 +58,8 @@ class _RayVisibility:
             if not (0 <= x < self.camera.width and 0 <= y < self.camera.height):
                 continue
             tol = 2.0 + self.cell_mm / max(cos, 0.25)
-            hit = self.tree.IntersectWithLine(tuple(p + to_cam * tol), tuple(self.centre), self._pts, None)
-            out[i] = hit == 0
+            hit = self.tree.IntersectWithLine(tuple(p + to_cam * tol), tuple(self.centre), 1e-6, self._pts, self._cells)
+            out[i] = not hit
         return out
 
 
@@ -123,32 +123,38 @@ def bench_scene() -> tuple[np.ndarray, Camera, Any, Any]:
     return s.image, cam, model, result
 
 
+def _timed(fn: Any) -> tuple[float, float]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def run_chart_bench(charts: int = 5) -> dict[str, Any]:
+    """``charts`` charts and as many naive ones, alternating (after one untimed run of each: fonts, data
+    files, the skin's cells), and the layouts alone (where the two differ; the drawing is shared)."""
     photo, cam, model, result = bench_scene()
-    pc.chart_on_photo(photo, cam, model, result)  # first call: fonts, data files
-    wall, cpu = [], []
+    pc.chart_on_photo(photo, cam, model, result)
+    pc.draw_chart(photo, naive_layout(cam, model, result))
+    runs: dict[str, list[tuple[float, float]]] = {"chart": [], "naive": [], "layout": [], "layout_naive": []}
     for _ in range(charts):
-        t0, c0 = time.perf_counter(), time.process_time()
-        pc.chart_on_photo(photo, cam, model, result)
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    naive_wall, naive_cpu = [], []
-    for _ in range(max(1, charts // 2)):
-        t0, c0 = time.perf_counter(), time.process_time()
-        pc.draw_chart(photo, naive_layout(cam, model, result))
-        naive_wall.append(time.perf_counter() - t0)
-        naive_cpu.append(time.process_time() - c0)
+        runs["chart"].append(_timed(lambda: pc.chart_on_photo(photo, cam, model, result)))
+        runs["naive"].append(_timed(lambda: pc.draw_chart(photo, naive_layout(cam, model, result))))
+        runs["layout"].append(_timed(lambda: pc.chart_layout(cam, model, result)))
+        runs["layout_naive"].append(_timed(lambda: naive_layout(cam, model, result)))
+
+    def med(key: str, k: int) -> float:
+        return round(statistics.median(r[k] for r in runs[key]) * 1000, 1)
+
     fast_layout, slow_layout = pc.chart_layout(cam, model, result), naive_layout(cam, model, result)
-    ms = statistics.median(wall) * 1000
-    naive_ms = statistics.median(naive_wall) * 1000
     return {
         "chart_runs": charts,
-        "chart_ms_median": round(ms, 1),
-        "chart_cpu_ms_median": round(statistics.median(cpu) * 1000, 1),
-        "chart_naive_runs": len(naive_wall),
-        "chart_naive_ms_median": round(naive_ms, 1),
-        "chart_naive_cpu_ms_median": round(statistics.median(naive_cpu) * 1000, 1),
-        "chart_speedup_vs_naive": round(naive_ms / ms, 2) if ms > 0 else None,
+        "chart_ms_median": med("chart", 0),
+        "chart_cpu_ms_median": med("chart", 1),
+        "chart_naive_ms_median": med("naive", 0),
+        "chart_naive_cpu_ms_median": med("naive", 1),
+        "chart_speedup_vs_naive_cpu": round(med("naive", 1) / max(med("chart", 1), 0.1), 2),
+        "chart_layout_cpu_ms_median": med("layout", 1),
+        "chart_layout_naive_cpu_ms_median": med("layout_naive", 1),
         "chart_marks_seen": sum(m.visible for m in fast_layout.marks),
         "chart_marks_seen_naive": sum(m.visible for m in slow_layout.marks),
         "chart_zones": len(fast_layout.zones),
