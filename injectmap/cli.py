@@ -266,6 +266,10 @@ def cmd_bench(args) -> int:
         from injectmap.anatomy.fit.bench import run_fit_bench
 
         res.update(run_fit_bench(fits=args.fits))
+    if args.charts:
+        from injectmap.reports.chart_bench import run_chart_bench
+
+        res.update(run_chart_bench(charts=args.charts))
     if args.format == "json":
         print(json.dumps(res, indent=1))
     else:
@@ -390,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
                         "builds of its face from nothing against the naive build of the same face (0: skip)")
     b.add_argument("--fits", type=int, default=0,
                    help="photo fits (injectmap face fit) timed, with a naive baseline (0: skip; needs the 'fit' extra)")
+    b.add_argument("--charts", type=int, default=0,
+                   help="charts of a 100-point plan on a photo (chart_on_photo) timed, with a naive baseline (0: skip)")
     from injectmap.cli_face import add_parser as add_face_parser
 
     add_face_parser(sub)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -123,6 +123,12 @@ class PhotoChart:
         return tuple(m.id for m in self.marks if not m.visible)
 
 
+class _Sees(Protocol):
+    """What a course is tested against: which skin points (with their normals) the photo shows."""
+
+    def seen(self, points: np.ndarray, normals: np.ndarray) -> np.ndarray: ...
+
+
 class _Visibility:
     """A depth buffer of the fitted skin's points in the photo: a point is seen when no skin lies in front
     of it along its pixel (within a tolerance that grows with the buffer's cell and the surface's slope)."""
@@ -175,7 +181,7 @@ def _resample(line: np.ndarray, step: float) -> np.ndarray:
     return np.column_stack([np.interp(t, s, line[:, k]) for k in range(3)])
 
 
-def _zone(model: Any, sid: str, s: Any, vis: _Visibility, camera: Camera, half_width: float) -> ZoneBand | None:
+def _zone(model: Any, sid: str, s: Any, vis: _Sees, camera: Camera, half_width: float) -> ZoneBand | None:
     line = np.asarray(s.centreline, dtype=float)
     if line.ndim != 2 or len(line) < 2:
         return None

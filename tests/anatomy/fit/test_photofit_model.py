@@ -107,8 +107,9 @@ def test_the_fitted_skin_landmarks_and_foramina_are_near_the_truth(truth_and_fit
 @pytest.mark.variants
 @pytest.mark.xdist_group("photofit")
 @pytest.mark.timeout(1500)
-@pytest.mark.xfail(strict=True, reason="measured on patient 11: the angular arteries' median distance to the "
-                   "truth is 5.6 and 6.5 mm (the other eight key vessels 1.0-2.0 mm, skin landmarks 1.2 mm, "
-                   "foramina up to 2.6 mm): target 3 mm")
 def test_the_fitted_key_vessels_are_within_3_mm(truth_and_fit: dict[str, float]) -> None:
-    assert max(truth_and_fit[f"{v}_{s}"] for v in KEY_VESSELS for s in ("left", "right")) <= 3.0
+    """Measured on patient 11: the angular arteries 2.05 and 2.34 mm, the other eight 0.96-2.03 mm (the
+    angular arteries were 5.6 and 6.5 mm while a waypoint hung from the alare was projected from the front
+    onto the steep nasal side wall: docs/face-fit.md)."""
+    errors = {f"{v}_{s}": truth_and_fit[f"{v}_{s}"] for v in KEY_VESSELS for s in ("left", "right")}
+    assert max(errors.values()) <= 3.0, errors

@@ -1,0 +1,21 @@
+"""``injectmap bench --charts N``: the chart on the photo timed against its naive baseline (a ray cast per
+point instead of one depth buffer), and the two see the same photo."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.bench
+def test_the_chart_bench_times_the_chart_against_ray_casts_that_see_the_same_points() -> None:
+    from injectmap.reports.chart_bench import run_chart_bench
+
+    res = run_chart_bench(charts=2)
+    assert res["chart_runs"] == 2
+    assert res["chart_ms_median"] > 0 and res["chart_naive_ms_median"] > 0 and res["chart_speedup_vs_naive_cpu"] > 0
+    assert 0 < res["chart_layout_cpu_ms_median"] <= res["chart_cpu_ms_median"]
+    # the baseline does the same job: the same courses on the photo, nearly every point seen alike (they differ
+    # where the skin turns away from the camera), and most of the 100 points of the front of the face shown
+    assert res["chart_zones"] == res["chart_zones_naive"] > 20
+    assert res["chart_seen_agreement"] >= 0.9
+    assert 70 <= res["chart_marks_seen"] <= 100 and abs(res["chart_marks_seen"] - res["chart_marks_seen_naive"]) <= 5
