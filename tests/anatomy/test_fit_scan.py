@@ -1,7 +1,8 @@
-"""The scan fit (issue 13, the scan path): loading and units, the rigid start, the coverage blend, and
-its validation on synthetic patients with a known truth (random CC0 shape targets on the base head,
-scanned partially: cut in front of the ears, at the hairline and below the chin, with holes,
-remeshed, noisy, in an arbitrary pose, in millimetres and in metres)."""
+"""The scan fit (issue 13, the scan path): loading and units, the rigid start, the coverage blend, the
+landmarks found on an off-screen render of the scan, and its validation on synthetic patients with a
+known truth (random CC0 shape targets on the base head, scanned partially: cut in front of the ears,
+at the hairline and below the chin, with holes, remeshed, noisy, in an arbitrary pose, in
+millimetres and in metres, with the synthetic skin's colours)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 import trimesh
 
+from injectmap.anatomy.fit.landmarks import mediapipe_version
 from injectmap.anatomy.scan import ScanError, decide_units, fit_scan, load_scan
-from injectmap.anatomy.scan.fit import ScanFit, coverage_weight
+from injectmap.anatomy.scan.fit import BROWS, ScanFit, coverage_weight
+from injectmap.anatomy.scan.renderlm import NoFaceInRender, render_landmarks
 from injectmap.anatomy.scan.rigid import apply, kabsch
 from injectmap.anatomy.scan.synthetic import SyntheticScan, patient_points, random_patient, scan_of, write_scan
 from injectmap.anatomy.scan.template import default_template
@@ -63,6 +66,32 @@ def test_unreadable_and_empty_scans_are_refused(tmp_path) -> None:
     tiny = trimesh.creation.box(extents=(150, 150, 150))
     with pytest.raises(ScanError, match="triangles"):
         load_scan(tiny)
+
+
+@pytest.mark.parametrize("fmt", ["ply", "obj", "glb"])
+def test_a_scans_colours_survive_loading(tmp_path, fmt: str) -> None:
+    """Vertex colours (a textured scan's) reach the fit, per vertex, through every format that carries
+    them; a scan without colours has none (it is rendered shaded)."""
+    cap = _sphere_cap(100.0)
+    rgb = np.zeros((len(cap.vertices), 4), dtype=np.uint8)
+    rgb[:, 0] = np.where(cap.vertices[:, 0] > 0, 200, 40)  # two halves, red and dark
+    rgb[:, 3] = 255
+    cap.visual.vertex_colors = rgb
+    cap.export(tmp_path / f"cap.{fmt}")
+    scan = load_scan(tmp_path / f"cap.{fmt}")
+    assert scan.colours is not None and scan.colours.shape == (len(scan.mesh.vertices), 3)
+    right = np.asarray(scan.mesh.vertices)[:, 0] > 1.0
+    left = np.asarray(scan.mesh.vertices)[:, 0] < -1.0
+    assert np.all(scan.colours[right, 0] == 200) and np.all(scan.colours[left, 0] == 40)
+    _sphere_cap(100.0).export(tmp_path / f"plain.{fmt}")
+    assert load_scan(tmp_path / f"plain.{fmt}").colours is None
+
+
+def test_a_box_shows_the_landmarker_no_face() -> None:
+    pytest.importorskip("mediapipe")
+    box = trimesh.creation.box(extents=(150.0, 200.0, 120.0)).subdivide().subdivide()
+    with pytest.raises(NoFaceInRender, match="no face"):
+        render_landmarks(box, np.eye(4), default_template())
 
 
 def test_kabsch_recovers_a_rigid_motion() -> None:
@@ -271,8 +300,65 @@ def test_residuals_are_reported_and_small(outcomes, name: str) -> None:
         # the picks carry 1 mm of error; the fit stays within that of them
         assert np.median(list(o.fit.landmark_residuals_mm.values())) < 1.5
         assert o.fit.alignment.startswith("landmarks")
+    elif mediapipe_version() is not None:  # without given landmarks, the render's start the alignment
+        assert o.fit.alignment.startswith("render landmarks") and "textured render" in o.fit.alignment
     else:
-        assert o.fit.alignment.startswith("geometric")
+        assert o.fit.alignment.startswith("geometric") and "render landmarks not used" in o.fit.alignment
+
+
+@pytest.mark.parametrize("name", names)
+@pytest.mark.variants
+@pytest.mark.xdist_group("scan_fit")
+@pytest.mark.timeout(2700)
+def test_the_render_landmarks_land_near_the_truth(outcomes, name: str) -> None:
+    """Face Mesh on the textured render, each landmark cast onto the scan: within a few mm of the
+    patient's true point (the photo fit's table carried onto the true skin), the brows too; the
+    brows pull the fit."""
+    pytest.importorskip("mediapipe")
+    o = outcomes[name]
+    r = o.fit.render
+    assert r is not None and r.textured and len(r.ids) > 250
+    truth = o.scan.truth_in_scan_mm(r.template_points(o.scan.patient.template.vertices_mm))
+    e = np.linalg.norm(truth - r.scan_mm, axis=1)
+    brows = np.isin(r.ids, BROWS)
+    print(f"\n{name}: render landmarks {len(e)}, error median {np.median(e):.2f} mm, 75th percentile "
+          f"{np.percentile(e, 75):.2f} mm; brows ({int(brows.sum())}) median {np.median(e[brows]):.2f} mm; "
+          f"{r.seconds:.1f} s")
+    assert np.median(e) <= 2.5 and np.percentile(e, 75) <= 4.0
+    assert brows.sum() >= 12 and np.median(e[brows]) <= 2.5
+    assert set(o.fit.render_pulls) <= set(BROWS) and len(o.fit.render_pulls) >= 12
+
+
+@pytest.mark.variants
+@pytest.mark.xdist_group("scan_fit")
+@pytest.mark.timeout(2700)
+def test_an_untextured_scan_is_rendered_shaded_and_still_shows_a_face(outcomes) -> None:
+    """The same scan without its colours (an STL, a shape-only scanner): the shaded render still gives
+    landmarks near the truth (the brows are not seen there, so they are not required)."""
+    pytest.importorskip("mediapipe")
+    o = outcomes["mm-obj-geometric"]
+    r = render_landmarks(trimesh.Trimesh(o.scan.mesh.vertices, o.scan.mesh.faces, process=False),
+                         o.fit.rigid, o.fit.template, None)
+    assert not r.textured and len(r.ids) > 250
+    truth = o.scan.truth_in_scan_mm(r.template_points(o.scan.patient.template.vertices_mm))
+    e = np.linalg.norm(truth - r.scan_mm, axis=1)
+    print(f"\nshaded render: {len(e)} landmarks, error median {np.median(e):.2f} mm")
+    assert np.median(e) <= 3.5
+
+
+@pytest.mark.variants
+@pytest.mark.xdist_group("scan_fit")
+@pytest.mark.timeout(2700)
+def test_a_surface_with_no_face_falls_back_to_the_geometry_with_the_reason() -> None:
+    from injectmap.anatomy.scan.toface import alignment_record
+
+    pytest.importorskip("mediapipe")
+    fit = fit_scan(_sphere_cap(100.0), "mm")
+    assert fit.render is None and fit.render_pulls == ()
+    assert fit.alignment.startswith("geometric")
+    assert "render landmarks not used: the landmarker found no face" in fit.alignment
+    assert alignment_record(fit, True) == {"used": False, "reason": fit.alignment.split("not used: ")[1]}
+    assert alignment_record(fit, False) == {"used": False, "reason": "turned off"}
 
 
 @pytest.mark.variants
