@@ -41,6 +41,8 @@ BROWS = (70, 63, 105, 66, 107, 46, 53, 52, 65, 55, 300, 293, 334, 296, 336, 276,
 #: how hard each render landmark pulls (1: as much as one template vertex's match to the scan;
 #: measured 1, 3 and 5 on the synthetic patients: docs/scan-fit.md)
 RENDER_PULL = 3.0
+#: the stiffness below which the render's landmarks stop pulling (they set the stiff steps' shape)
+RENDER_UNTIL = 3.0
 #: a render landmark further than this from its template point after the rigid alignment is dropped
 RENDER_OUTLIER_MM = 25.0
 
@@ -297,7 +299,7 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
     t2 = time.perf_counter()
     surf = ScanSurface(moved)
     surf.oriented_like(ref_nrm, cKDTree(ref_pts))
-    corners, bary, target, pull = [], [], [], []
+    corners, bary, target, pull, until = [], [], [], [], []
     if given:
         names = sorted(given)
         idx = [lm_all.names.index(k) for k in names]
@@ -305,6 +307,7 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
         bary.append(lm_all.bary[idx])
         target.append(apply(rig.matrix, np.array([given[k] for k in names])))
         pull.append(np.ones(len(names)))
+        until.append(np.zeros(len(names)))
     pulls: tuple[int, ...] = ()
     if render is not None:
         on_scan = apply(rig.matrix, render.scan_mm)
@@ -315,9 +318,11 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
         bary.append(render.bary[use])
         target.append(on_scan[use])
         pull.append(np.full(int(use.sum()), RENDER_PULL))
+        until.append(np.full(int(use.sum()), RENDER_UNTIL))
     lm_arg = (np.vstack(corners), np.vstack(bary), np.vstack(target)) if corners else None
     res = nricp(t.vertices_mm, t.faces, surf, steps=steps, landmarks=lm_arg,
-                landmark_weight=np.concatenate(pull) if pull else 1.0)
+                landmark_weight=np.concatenate(pull) if pull else 1.0,
+                landmark_until=np.concatenate(until) if until else None)
     # the pose left in the fit (the rigid start's error, a few degrees) is not the patient's shape
     shape = shape_alignment(res.vertices_mm, t.vertices_mm, res.matched)
     fitted_all = apply(shape, res.vertices_mm)
