@@ -45,6 +45,8 @@ RENDER_PULL = 3.0
 RENDER_UNTIL = 3.0
 #: a render landmark further than this from its template point after the rigid alignment is dropped
 RENDER_OUTLIER_MM = 25.0
+#: the render's start is kept when its ICP residual is at most this much above the geometry's (mm)
+RENDER_WORSE_MM = 0.5
 
 
 @dataclass(frozen=True)
@@ -286,10 +288,16 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
             method += f"; render landmarks not used: {exc}"
         if render is not None and len(given) < 3:
             tmpl_pts = render.template_points(t.vertices_mm)
-            rig = align_landmarks(scan_pts, ref_pts, ref_nrm, tmpl_pts, render.scan_mm, seed=seed,
-                                  start=robust_kabsch(render.scan_mm, tmpl_pts))
-            method = (f"render landmarks ({len(render.ids)} Face Mesh points on a "
-                      f"{'textured' if render.textured else 'shaded'} render), then ICP")
+            by_render = align_landmarks(scan_pts, ref_pts, ref_nrm, tmpl_pts, render.scan_mm, seed=seed,
+                                        start=robust_kabsch(render.scan_mm, tmpl_pts))
+            if by_render.residual_mm <= rig.residual_mm + RENDER_WORSE_MM:
+                rig = by_render
+                method = (f"render landmarks ({len(render.ids)} Face Mesh points on a "
+                          f"{'textured' if render.textured else 'shaded'} render), then ICP")
+            else:  # a face the landmarker misplaced: the geometry's start fits the scan better
+                method += (f"; render landmarks not used: their start fits the scan worse "
+                           f"({by_render.residual_mm:.2f} mm against {rig.residual_mm:.2f} mm)")
+                render = None
         elif render is not None:
             method += f"; render landmarks found ({len(render.ids)}), the given ones start the alignment"
         times["render_landmarks"] = time.perf_counter() - t_r
