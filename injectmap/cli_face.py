@@ -21,6 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     src.add_argument("--scan", type=Path, help="a 3D scan of the face: OBJ, PLY, STL or GLB")
     ff.add_argument("--units", choices=("mm", "m"), default=None,
                     help="the scan's units (default: decided from its size, and printed)")
+    ff.add_argument("--no-render-landmarks", dest="render_landmarks", action="store_false",
+                    help="for a scan: align it by its geometry alone, without the landmarks found on an "
+                         "off-screen render of it (default: found when mediapipe is installed)")
     ff.add_argument("-o", "--output", required=True, type=Path, help="NAME.face.json (written owner-only)")
     ff.add_argument("--focal-35mm", type=float, default=None,
                     help="the lens's 35 mm-equivalent focal length when the photos carry no EXIF (default 50)")
@@ -102,6 +105,9 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
     if getattr(args, "units", None):
         print("injectmap face fit: --units is for a scan (--scan)", file=sys.stderr)
         return 2
+    if not getattr(args, "render_landmarks", True):
+        print("injectmap face fit: --no-render-landmarks is for a scan (--scan)", file=sys.stderr)
+        return 2
     from injectmap.anatomy.basehead import file_sha256
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.landmarks import FitRefused
@@ -171,7 +177,8 @@ def with_cameras(face: Any, res: Any, sources: list[dict[str, str]]) -> Any:
                  for cam, src in zip(res.cameras, sources, strict=True))
     return dataclasses.replace(face, cameras=cams)
 def cmd_face_scan(args: argparse.Namespace) -> int:
-    """``injectmap face fit --scan FACE.obj|ply|stl|glb -o NAME.face.json [--units mm|m]``."""
+    """``injectmap face fit --scan FACE.obj|ply|stl|glb -o NAME.face.json [--units mm|m]
+    [--no-render-landmarks]``."""
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.scan.loading import ScanError
     from injectmap.anatomy.scan.toface import face_from_scan
@@ -180,7 +187,7 @@ def cmd_face_scan(args: argparse.Namespace) -> int:
         print("injectmap face fit: the output's name must end in .face.json", file=sys.stderr)
         return 2
     try:
-        res = face_from_scan(args.scan, args.units or "auto")
+        res = face_from_scan(args.scan, args.units or "auto", render_landmarks=args.render_landmarks)
     except ScanError as exc:
         print(f"injectmap face fit: scan refused: {exc}", file=sys.stderr)
         return 2

@@ -133,6 +133,11 @@ def test_the_face_file_records_the_scans_hash_never_the_scan(pipeline: Pipeline)
     assert raw["sources"] == [{"kind": "scan", "format": "ply", "sha256": file_sha256(ply)}]
     assert pipeline.face_m.stat().st_size < ply.stat().st_size / 2
     assert raw["scan"]["units"] == "m" and raw["scan"]["coverage"] > 0.8
+    # how it was aligned: the landmarks of the scan's render, by which landmarker
+    assert raw["scan"]["alignment"].startswith("render landmarks")
+    rl = raw["scan"]["render_landmarks"]
+    assert rl["used"] is True and rl["render"] == "textured" and rl["found"] > 250 and rl["pulled"] >= 12
+    assert rl["landmarker"].startswith("mediapipe 0.10.14")
     assert raw["residuals_mm"]["median"] < 1.0 and len(raw["residuals_mm"]["landmarks"]) >= 10
 
 

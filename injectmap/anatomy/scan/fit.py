@@ -27,11 +27,26 @@ from scipy.spatial import cKDTree
 from injectmap.anatomy.basehead import read_base_obj
 from injectmap.anatomy.scan.loading import Units, load_scan
 from injectmap.anatomy.scan.nonrigid import DEFAULT_STEPS, ScanSurface, nricp
-from injectmap.anatomy.scan.rigid import align_geometric, align_landmarks, apply, kabsch
+from injectmap.anatomy.scan.renderlm import NoFaceInRender, RenderLandmarks, render_landmarks
+from injectmap.anatomy.scan.rigid import align_geometric, align_landmarks, apply, kabsch, robust_kabsch
 from injectmap.anatomy.scan.template import Template, default_template
 
 #: the template's surface sampled this densely (points per mm^2) for the rigid alignment
 REF_DENSITY = 0.35
+#: Face Mesh's brow landmarks (upper and lower edge of each brow): the render's landmarks that pull
+#: the non-rigid fit. The brows are seen in the scan's colours, not in its shape; elsewhere (eyes,
+#: nose, mouth) the shape places the fit better than Face Mesh's one to two millimetres, and its
+#: forehead points (measured: 1-4 mm off) pulled the smooth forehead no closer (docs/scan-fit.md)
+BROWS = (70, 63, 105, 66, 107, 46, 53, 52, 65, 55, 300, 293, 334, 296, 336, 276, 283, 282, 295, 285)
+#: how hard each render landmark pulls (1: as much as one template vertex's match to the scan;
+#: measured 1, 3 and 5 on the synthetic patients: docs/scan-fit.md)
+RENDER_PULL = 3.0
+#: the stiffness below which the render's landmarks stop pulling (they set the stiff steps' shape)
+RENDER_UNTIL = 3.0
+#: a render landmark further than this from its template point after the rigid alignment is dropped
+RENDER_OUTLIER_MM = 25.0
+#: the render's start is kept when its ICP residual is at most this much above the geometry's (mm)
+RENDER_WORSE_MM = 0.5
 
 
 @dataclass(frozen=True)
@@ -103,7 +118,8 @@ class ScanFit:
     units, units_reason, scale_to_mm
         The scan's units and how they were decided.
     alignment : str
-        How the rigid start was found.
+        How the rigid start was found (given landmarks, the render's landmarks, or the geometry;
+        with the reason when the render's were not used).
     residual_median_mm, residual_p90_mm : float
         Distance from the scan's points to the fitted skin.
     landmark_residuals_mm : dict[str, float]
@@ -134,6 +150,10 @@ class ScanFit:
     landmarks_mm: dict[str, np.ndarray]
     source: str
     seconds: dict[str, float] = field(default_factory=dict)
+    #: the landmarks found on the off-screen render (None: not tried, or no face; ``alignment`` says)
+    render: RenderLandmarks | None = None
+    #: the Face Mesh numbers of the render landmarks that pulled the non-rigid fit
+    render_pulls: tuple[int, ...] = ()
 
     def scan_to_frame(self, points: np.ndarray) -> np.ndarray:
         """Scan coordinates (its own units) to the frame."""
@@ -208,7 +228,7 @@ def shape_alignment(fitted: np.ndarray, template: np.ndarray, matched: np.ndarra
 def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", *,
              landmarks: Mapping[str, np.ndarray] | None = None, template: Template | None = None,
              blend_mm: float = 20.0, steps: tuple[tuple[float, int], ...] = DEFAULT_STEPS,
-             seed: int = 0) -> ScanFit:
+             seed: int = 0, use_render: bool = True) -> ScanFit:
     """Fit the template skin to a scan.
 
     Parameters
@@ -219,9 +239,13 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
     landmarks : {landmark id: (3,) float}, optional
         Positions of CONTRACTS landmarks on the scan, in the scan's units and axes (picked by a
         user or a landmarker). Three or more start the rigid alignment; all of them also pull the
-        non-rigid fit. Without them the alignment comes from the scan's geometry.
+        non-rigid fit. Without them the alignment comes from the render's landmarks, or else from
+        the scan's geometry.
     template : the face to fit from (default: the default face)
     blend_mm : surface distance over which the fit fades into the template beyond the scan's data
+    use_render : bool
+        Find landmarks on an off-screen render of the scan (:mod:`.renderlm`; needs mediapipe): they
+        start the rigid alignment (unless landmarks are given) and the brows' pull the non-rigid fit.
 
     Raises
     ------
@@ -253,19 +277,60 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
                               np.array([given[k] for k in names]), seed=seed)
     else:
         rig = align_geometric(scan_pts, ref_pts, ref_nrm, lm_pos["pronasale"], seed=seed)
+    times["rigid"] = time.perf_counter() - t1
+    render: RenderLandmarks | None = None
+    method = rig.method
+    if use_render:
+        t_r = time.perf_counter()
+        try:  # rendered facing the camera by the alignment so far
+            render = render_landmarks(scan.mesh, rig.matrix, t, scan.colours)
+        except NoFaceInRender as exc:
+            method += f"; render landmarks not used: {exc}"
+        if render is not None and len(given) < 3:
+            tmpl_pts = render.template_points(t.vertices_mm)
+            by_render = align_landmarks(scan_pts, ref_pts, ref_nrm, tmpl_pts, render.scan_mm, seed=seed,
+                                        start=robust_kabsch(render.scan_mm, tmpl_pts))
+            if by_render.residual_mm <= rig.residual_mm + RENDER_WORSE_MM:
+                rig = by_render
+                method = (f"render landmarks ({len(render.ids)} Face Mesh points on a "
+                          f"{'textured' if render.textured else 'shaded'} render), then ICP")
+            else:  # a face the landmarker misplaced: the geometry's start fits the scan better
+                method += (f"; render landmarks not used: their start fits the scan worse "
+                           f"({by_render.residual_mm:.2f} mm against {rig.residual_mm:.2f} mm)")
+                render = None
+        elif render is not None:
+            method += f"; render landmarks found ({len(render.ids)}), the given ones start the alignment"
+        times["render_landmarks"] = time.perf_counter() - t_r
     moved = scan.mesh.copy()
     moved.apply_transform(rig.matrix)
-    times["rigid"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
     surf = ScanSurface(moved)
     surf.oriented_like(ref_nrm, cKDTree(ref_pts))
-    lm_arg = None
+    corners, bary, target, pull, until = [], [], [], [], []
     if given:
         names = sorted(given)
         idx = [lm_all.names.index(k) for k in names]
-        lm_arg = (lm_all.tri[idx], lm_all.bary[idx], apply(rig.matrix, np.array([given[k] for k in names])))
-    res = nricp(t.vertices_mm, t.faces, surf, steps=steps, landmarks=lm_arg)
+        corners.append(t.faces[lm_all.tri[idx]])
+        bary.append(lm_all.bary[idx])
+        target.append(apply(rig.matrix, np.array([given[k] for k in names])))
+        pull.append(np.ones(len(names)))
+        until.append(np.zeros(len(names)))
+    pulls: tuple[int, ...] = ()
+    if render is not None:
+        on_scan = apply(rig.matrix, render.scan_mm)
+        off = np.linalg.norm(on_scan - render.template_points(t.vertices_mm), axis=1)
+        use = np.isin(render.ids, BROWS) & (off <= RENDER_OUTLIER_MM)
+        pulls = tuple(int(i) for i in render.ids[use])
+        corners.append(render.vertices[use])
+        bary.append(render.bary[use])
+        target.append(on_scan[use])
+        pull.append(np.full(int(use.sum()), RENDER_PULL))
+        until.append(np.full(int(use.sum()), RENDER_UNTIL))
+    lm_arg = (np.vstack(corners), np.vstack(bary), np.vstack(target)) if corners else None
+    res = nricp(t.vertices_mm, t.faces, surf, steps=steps, landmarks=lm_arg,
+                landmark_weight=np.concatenate(pull) if pull else 1.0,
+                landmark_until=np.concatenate(until) if until else None)
     # the pose left in the fit (the rigid start's error, a few degrees) is not the patient's shape
     shape = shape_alignment(res.vertices_mm, t.vertices_mm, res.matched)
     fitted_all = apply(shape, res.vertices_mm)
@@ -290,7 +355,8 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
     return ScanFit(
         offsets_mm=base_offsets(t, skin_off), fitted_vertices_mm=fitted, template=t, rigid=rigid,
         units=scan.units, units_reason=scan.units_reason, scale_to_mm=scan.scale_to_mm,
-        alignment=rig.method, residual_median_mm=float(np.median(dist)),
+        alignment=method, residual_median_mm=float(np.median(dist)),
         residual_p90_mm=float(np.percentile(dist, 90)), landmark_residuals_mm=lm_res,
         coverage=coverage, weight=w, landmarks_mm=fitted_lm, source=scan.source, seconds=times,
+        render=render, render_pulls=pulls,
     )

@@ -35,6 +35,27 @@ class Scan:
     units_reason: str
     scale_to_mm: float
     source: str
+    #: the scan's colour per vertex (n, 3) uint8 (its vertex colours or its texture), or None
+    colours: np.ndarray | None = None
+
+
+def vertex_colours(mesh: trimesh.Trimesh) -> np.ndarray | None:
+    """A mesh's colour per vertex (n, 3) uint8: its vertex colours, or its texture sampled at the
+    vertices; None when it has neither (or one flat colour)."""
+    from trimesh.visual import ColorVisuals, TextureVisuals
+
+    try:
+        vis = mesh.visual
+        if isinstance(vis, TextureVisuals):
+            vis = vis.to_color()
+        if not isinstance(vis, ColorVisuals) or vis.kind != "vertex":
+            return None
+        rgb = np.asarray(vis.vertex_colors)[:, :3].astype(np.uint8)
+    except Exception:  # noqa: BLE001 - a texture trimesh cannot sample: no colours
+        return None
+    if len(rgb) != len(mesh.vertices) or int(np.ptp(rgb.astype(int), axis=0).max()) < 8:
+        return None
+    return rgb
 
 
 def read_mesh(path: str | Path) -> trimesh.Trimesh:
@@ -81,12 +102,14 @@ def load_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto")
     v = np.asarray(mesh.vertices, dtype=float)
     if not np.isfinite(v).all():
         raise ScanError(f"{source}: has non-finite vertex coordinates")
-    mesh = trimesh.Trimesh(v, np.asarray(mesh.faces), process=True, validate=True)
+    rgb = vertex_colours(mesh)
+    mesh = trimesh.Trimesh(v, np.asarray(mesh.faces), vertex_colors=rgb, process=True, validate=True)
     mesh.remove_unreferenced_vertices()
+    rgb = vertex_colours(mesh) if rgb is not None else None
     if len(mesh.faces) < 500:
         raise ScanError(f"{source}: only {len(mesh.faces)} triangles; a face scan has thousands")
     extent = float(np.ptp(mesh.vertices, axis=0).max())
     u, why = decide_units(extent, units)
     s = SCALE_TO_MM[u]
     mesh.apply_scale(s)
-    return Scan(mesh=mesh, units=u, units_reason=why, scale_to_mm=s, source=source)
+    return Scan(mesh=mesh, units=u, units_reason=why, scale_to_mm=s, source=source, colours=rgb)

@@ -72,13 +72,20 @@ def nricp(template_vertices_mm: np.ndarray, faces: np.ndarray, scan: ScanSurface
           steps: tuple[tuple[float, int], ...] = DEFAULT_STEPS, max_match_mm: float = 8.0,
           min_cos: float = 0.6, gamma: float = 1.0,
           landmarks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-          landmark_weight: float = 1.0) -> NricpResult:
+          landmark_weight: float | np.ndarray = 1.0, landmark_until: np.ndarray | None = None) -> NricpResult:
     """Register the template (n, 3) onto the scan (both in frame mm).
 
     Parameters
     ----------
-    landmarks : (tri (k,) int, bary (k, 3) float, target (k, 3) float), optional
-        Template points (by barycentric coordinates) that must land on given scan positions.
+    landmarks : (vertices (k, 3) int, bary (k, 3) float, target (k, 3) float), optional
+        Template points (barycentric weights on three template vertices) that must land on given
+        scan positions.
+    landmark_weight : float or (k,) float
+        How hard each landmark pulls (1: as much as one vertex's match to the scan).
+    landmark_until : (k,) float, optional
+        The stiffness below which each landmark stops pulling (0, the default: in every step): a
+        landmark known to a few mm sets the stiff steps' large-scale shape and leaves the supple
+        steps' detail to the scan.
     """
     v0 = np.asarray(template_vertices_mm, dtype=float)
     n = len(v0)
@@ -95,22 +102,28 @@ def nricp(template_vertices_mm: np.ndarray, faces: np.ndarray, scan: ScanSurface
     cols = np.arange(4 * n)
     d = sparse.csr_matrix((np.c_[vn, np.ones(n)].ravel(), (rows, cols)), shape=(n, 4 * n))
     x = np.tile(np.vstack([np.eye(3), np.zeros((1, 3))]), (n, 1))
-    lm_a = lm_b = None
+    lm_d = lm_u = None
+    lm_w = lm_until = np.zeros(0)
     if landmarks is not None:
-        tri, bary, target = landmarks
-        k = len(tri)
+        corners, bary, target = landmarks
+        k = len(corners)
         lr = np.repeat(np.arange(k), 3)
-        lc = faces[tri].ravel()
-        sel = sparse.csr_matrix((bary.ravel(), (lr, lc)), shape=(k, n))
+        lc = np.asarray(corners).ravel()
+        sel = sparse.csr_matrix((np.asarray(bary).ravel(), (lr, lc)), shape=(k, n))
+        lm_w = np.broadcast_to(np.asarray(landmark_weight, dtype=float), (k,))
+        lm_until = np.zeros(k) if landmark_until is None else np.asarray(landmark_until, dtype=float)
         lm_d = sel @ d
-        lm_a = landmark_weight * (lm_d.T @ lm_d)
-        lm_b = landmark_weight * (lm_d.T @ ((np.asarray(target) - centre) / scale))
+        lm_u = (np.asarray(target) - centre) / scale
     total = 0
     cur = v0.copy()
     w = np.zeros(n)
     dist = np.full(n, np.inf)
     src_nrm_faces = faces
     for alpha, iters in steps:
+        lm_a = lm_b = None
+        if lm_d is not None and lm_u is not None:
+            lw = sparse.diags(np.where(alpha >= lm_until, lm_w, 0.0))
+            lm_a, lm_b = lm_d.T @ lw @ lm_d, lm_d.T @ (lw @ lm_u)
         for _ in range(iters):
             total += 1
             nrm = vertex_normals(cur, src_nrm_faces)

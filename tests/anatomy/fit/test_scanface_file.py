@@ -173,6 +173,8 @@ def test_a_scan_of_no_face_size_asks_for_the_units(tmp_path: Path, run_cli) -> N
     assert code == 2 and "check the units" in err
     code, _, err = run_cli("--photo", str(tiny), "--units", "mm", "-o", str(tmp_path / "x.face.json"))
     assert code == 2 and "--units is for a scan" in err
+    code, _, err = run_cli("--photo", str(tiny), "--no-render-landmarks", "-o", str(tmp_path / "x.face.json"))
+    assert code == 2 and "--no-render-landmarks is for a scan" in err
 
 
 @pytest.mark.variants
