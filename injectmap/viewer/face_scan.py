@@ -82,12 +82,8 @@ def fit_scan_bytes(data: bytes, display_name: str, units: Units = "auto",
         Not a scan, unreadable, not face-sized in any unit (or in the given one), or not a face (the
         message says which).
     """
-    import trimesh
-
-    from injectmap.anatomy.fit import facefile
-    from injectmap.anatomy.scan.fit import fit_scan
     from injectmap.anatomy.scan.loading import load_scan
-    from injectmap.anatomy.scan.toface import face_like_problem, skin_landmark_residuals
+    from injectmap.anatomy.scan.toface import face_from_loaded_scan
 
     say = progress or (lambda _s: None)
     say("Reading the scan...")
@@ -95,22 +91,8 @@ def fit_scan_bytes(data: bytes, display_name: str, units: Units = "auto",
     say("Deciding its units...")
     scan = load_scan(mesh, units)
     extent = float(np.ptp(np.asarray(scan.mesh.vertices), axis=0).max())
-    say(f"Units {scan.units} ({scan.units_reason}); aligning the face to the scan and registering its skin "
-        "(the longest stage)...")
-    fit = fit_scan(scan.mesh, "mm")
-    say("Checking the fit and measuring the residuals...")
-    problem = face_like_problem(fit)
-    if problem:
-        raise ScanError(problem)
-    moved = trimesh.Trimesh(fit.scan_to_frame(np.asarray(scan.mesh.vertices)), scan.mesh.faces, process=False)
-    per = skin_landmark_residuals(fit, moved)
-    summary = {
-        "units": scan.units, "units_reason": scan.units_reason, "scale_to_mm": scan.scale_to_mm,
-        "alignment": fit.alignment, "coverage": round(fit.coverage, 3),
-        "surface_median": round(fit.residual_median_mm, 3), "surface_p90": round(fit.residual_p90_mm, 3),
-    }
-    face = facefile.make_scan(fit.offsets_mm, hashlib.sha256(data).hexdigest(),
-                              Path(display_name).suffix.lower().lstrip("."), per, summary)
+    made = face_from_loaded_scan(scan, hashlib.sha256(data).hexdigest(), Path(display_name).suffix, progress=say)
+    face, fit, per = made.face, made.fit, made.per_landmark_mm
     return ScanResult(display_name=display_name, face=face, units=scan.units, units_reason=scan.units_reason,
                       units_given=units != "auto", extent_mm=extent, alignment=fit.alignment,
                       coverage=fit.coverage, surface_median_mm=fit.residual_median_mm,

@@ -7,6 +7,7 @@ share of the face the scan covers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import trimesh
 from injectmap.anatomy.basehead import file_sha256
 from injectmap.anatomy.fit import facefile
 from injectmap.anatomy.scan.fit import ScanFit, fit_scan, template_landmarks
-from injectmap.anatomy.scan.loading import SCAN_SUFFIXES, ScanError, Units, load_scan
+from injectmap.anatomy.scan.loading import SCAN_SUFFIXES, Scan, ScanError, Units, load_scan
 
 #: the largest scan file read (bytes): a textured clinical face scan is tens of MB
 MAX_SCAN_BYTES = 200_000_000
@@ -114,10 +115,31 @@ def face_from_scan(path: Path, units: Units = "auto", max_bytes: int | None = No
     check_scan_file(path, max_bytes)
     digest = file_sha256(path)
     scan = load_scan(path, units)
+    try:
+        return face_from_loaded_scan(scan, digest, path.suffix, render_landmarks)
+    except ScanError as e:
+        raise ScanError(f"{path.name}: {e}") from None
+
+
+def face_from_loaded_scan(scan: Scan, digest: str, suffix: str, render_landmarks: bool = True,
+                          progress: Callable[[str], None] | None = None) -> ScanFace:
+    """Fit a scan already read (:func:`load_scan`) and make its face file's content; ``digest`` is the
+    SHA-256 of the file it came from (recorded, never the file or its name), ``suffix`` its kind. The one
+    path from a scan to a face file, for the command line and the app.
+
+    Raises
+    ------
+    ScanError
+        The surface is not a face (the message says why).
+    """
+    say = progress or (lambda _s: None)
+    say(f"Units {scan.units} ({scan.units_reason}); aligning the face to the scan and registering its skin "
+        "(the longest stage)...")
     fit = fit_scan(scan.mesh, "mm", use_render=render_landmarks)
+    say("Checking the fit and measuring the residuals...")
     problem = face_like_problem(fit)
     if problem:
-        raise ScanError(f"{path.name}: {problem}")
+        raise ScanError(problem)
     moved = trimesh.Trimesh(fit.scan_to_frame(np.asarray(scan.mesh.vertices)), scan.mesh.faces, process=False)
     per = skin_landmark_residuals(fit, moved)
     summary = {
@@ -126,5 +148,5 @@ def face_from_scan(path: Path, units: Units = "auto", max_bytes: int | None = No
         "render_landmarks": alignment_record(fit, render_landmarks),
         "surface_median": round(fit.residual_median_mm, 3), "surface_p90": round(fit.residual_p90_mm, 3),
     }
-    face = facefile.make_scan(fit.offsets_mm, digest, path.suffix.lower().lstrip("."), per, summary)
+    face = facefile.make_scan(fit.offsets_mm, digest, suffix.lower().lstrip("."), per, summary)
     return ScanFace(face=face, fit=fit, per_landmark_mm=per)
