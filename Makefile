@@ -7,7 +7,8 @@ HOST ?= 127.0.0.1
 JOBS ?= 2
 export VTK_DEFAULT_OPENGL_WINDOW ?= vtkEGLRenderWindow
 
-# every test, in parallel; the browser tests run in order on one worker (one xdist group, see tests/conftest.py),
+# every test, in parallel; the browser tests on the shared app server run in order on one worker (one xdist group;
+# each browser module with a server of its own is a group of its own, see tests/conftest.py),
 # the docstring examples of injectmap run too (conftest files are not collected as doctest modules: two share
 # the name conftest; the database migrations' env.py runs only inside Alembic); the 15 slowest tests are listed at the end
 PYTEST = $(VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadgroup --durations=15 --ignore-glob='*/conftest.py' --ignore-glob='*/migrations/env.py'

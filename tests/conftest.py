@@ -3,8 +3,9 @@ scheduling under pytest-xdist.
 
 With ``-n N`` the controller builds every face the suite uses into the model cache before the workers
 start (:func:`pytest_sessionstart`), so the workers only ever read the cache and two of them never build
-the same face at once. Tests that drive one shared app server or chromium (tests/browser) run in one
-xdist group, in order, on one worker (``--dist loadgroup``).
+the same face at once. The browser tests that drive the shared app server (tests/browser) run in one xdist
+group, in order, on one worker (``--dist loadgroup``); each browser module with a server of its own is a
+group of its own. The astronaut portrait is fitted once per run (``astronaut_fit``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from photo_support import AstronautFit, fit_astronaut_once
 
 # off-screen VTK rendering through EGL (Mesa), no X server needed
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
@@ -101,20 +103,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             proc.wait()
 
 
-#: browser test modules that start a server of their own instead of the shared one
+#: browser test modules that start a server (or a measure) of their own instead of the shared one
 OWN_SERVER_MODULES = frozenset({"test_course_of_treatment", "test_first_page", "test_security", "test_server_memory",
-                                "test_autosave_logins"})
+                                "test_autosave_logins", "test_face_photo", "test_visit_photos", "test_panel_serve"})
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The browser tests share one app server and one chromium per process: one xdist group. The modules
-    that start servers of their own (logins, databases, memory) form a second group, so the two long runs
-    go to two workers side by side instead of one after the other."""
+    """The browser tests that use the shared app server run in one xdist group (one server and one chromium
+    for them all, on one worker). Each module that starts a server of its own (logins, databases, the
+    patient's photo, memory) is a group of its own: its tests stay together on one worker (they share that
+    server), and the scheduler can put the long ones on whichever worker is free, so the two workers end
+    together instead of one waiting on a long chain of them."""
     for item in items:
         path = Path(str(item.fspath))
         if TESTS / "browser" in path.parents:
-            group = "browser-own-server" if path.stem in OWN_SERVER_MODULES else "browser"
+            group = f"browser-{path.stem}" if path.stem in OWN_SERVER_MODULES else "browser"
             item.add_marker(pytest.mark.xdist_group(group))
 
 
@@ -144,3 +148,15 @@ def browser() -> Iterator:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def astronaut_fit(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> AstronautFit:
+    """The astronaut portrait fitted by ``injectmap face fit`` once per test run (photo_support.py), for the
+    tests that need a fitted face file: the command's own test reads what it wrote and said, the photo chart
+    builds the face it wrote. Under xdist the first worker to ask fits; the others wait and read its result."""
+    pytest.importorskip("mediapipe")
+    pytest.importorskip("skimage.data")
+    base = tmp_path_factory.getbasetemp()
+    # a worker's temporary folder is inside the run's, which every worker shares
+    return fit_astronaut_once(base.parent if hasattr(pytestconfig, "workerinput") else base)

@@ -1,6 +1,6 @@
 """The chart on the patient's photo (reports/photo_chart.py, ``injectmap face chart``, ``injectmap report
 --photo``) on a real photograph nobody here made: the astronaut portrait in scikit-image (NASA, public
-domain), fitted once for the module, its face built, a small plan charted on it."""
+domain), fitted once for the run (tests/conftest.py), its face built, a small plan charted on it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from photo_support import AstronautFit
 
 pytest.importorskip("mediapipe")
 skdata = pytest.importorskip("skimage.data")
@@ -47,22 +48,18 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def astro(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The astronaut fitted by ``injectmap face fit``, her face built, the plan analysed on it."""
-    from PIL import Image
-
+def astro(astronaut_fit: AstronautFit, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The astronaut fitted by ``injectmap face fit`` (the run's one fit, tests/conftest.py), her face built,
+    the plan analysed on it."""
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.model import load_model
     from injectmap.anatomy.params import FaceParams
-    from injectmap.cli import main
     from injectmap.planning.check import check_plan
     from injectmap.planning.plan import parse_plan
 
+    assert astronaut_fit.returncode == 0, astronaut_fit.stderr
     d = tmp_path_factory.mktemp("astro")
-    photo = d / "astronaut.png"
-    Image.fromarray(skdata.astronaut()).save(photo)
-    face_path = d / "astronaut.face.json"
-    assert main(["face", "fit", "--photo", str(photo), "-o", str(face_path)]) == 0
+    photo, face_path = astronaut_fit.photo, astronaut_fit.face_path
     raw_plan = {"format": "injectmap-plan", "version": 1,
                 "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
                 "points": PLAN_POINTS, "model": {"face": str(face_path)}}

@@ -56,8 +56,35 @@ def card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FacePanel, li
     return panel, loaded, applied
 
 
-def test_the_astronaut_is_fitted_accepted_and_discarded(card, tmp_path: Path) -> None:
-    panel, loaded, applied = card
+def test_the_astronaut_is_fitted_accepted_charted_and_discarded(face_model, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """One fit of the astronaut through the card (the fit is the expensive part): its status and picture;
+    Accept builds the fitted face (the real loader), the analysis runs again on it and the card draws the
+    demo plan on the photo, the zones toggle draws the corridors (a different picture), a deleted point
+    leaves the chart; Discard removes the face file and goes back to the face without the fit."""
+    from PIL import Image
+
+    from injectmap.anatomy.model import load_model
+    from injectmap.viewer.analysis import PlanAnalyst
+    from injectmap.viewer.app import demo_plan
+
+    monkeypatch.setenv("INJECTMAP_FACES_DIR", str(tmp_path / "faces"))
+    state = AppState(snap=face_model.skin_point)
+    state.load_plan(demo_plan(), undoable=False)
+    analyst = PlanAnalyst(state, face_model)
+    loaded: list[FaceParams] = []
+    applied: list[Any] = []
+
+    def loader(p: FaceParams) -> Any:
+        loaded.append(p)
+        return load_model(params=p)
+
+    def switch(new: Any) -> None:
+        applied.append(new)
+        state.set_snap(new.skin_point)
+        analyst.set_model(new)
+
+    panel = FacePanel(state, face_model, switch, loader=loader, analyst=analyst, user="ana")
     panel.start_photo_fit(_jpeg(skdata.astronaut()), "<img src=x onerror=alert(1)>.jpg")
     fit = panel.photo_fit
     assert fit is not None and not panel.photo_busy
@@ -70,6 +97,7 @@ def test_the_astronaut_is_fitted_accepted_and_discarded(card, tmp_path: Path) ->
     # the fitted landmarks land near the detected ones (in pixels of the photo)
     assert np.median(np.linalg.norm(fit.fitted_px - fit.detected_px, axis=1)) < 4.0
     assert not panel.accept_button.disabled
+    assert not panel.chart_pane.visible  # not accepted yet: no chart
 
     path = panel.accept_photo_fit()
     assert path is not None and path.parent == user_faces_dir("ana")
@@ -77,6 +105,7 @@ def test_the_astronaut_is_fitted_accepted_and_discarded(card, tmp_path: Path) ->
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     fitted = FaceParams(fit=fit.face.targets)
     assert loaded[-1] == fitted and applied[-1].params == fitted
+    assert panel.model.params.fit_id == fit.face.face_id
     assert panel.state.extra["model"]["face"] == str(path)
     assert "fitted to the photo" in panel.status.object and "<img" not in panel.status.object
     assert panel.accept_button.disabled
@@ -85,6 +114,20 @@ def test_the_astronaut_is_fitted_accepted_and_discarded(card, tmp_path: Path) ->
     assert files == [path] and b"JFIF" not in path.read_bytes()
     # another login cannot remove it
     assert not discard(path, "bo") and path.exists()
+
+    # the demo plan, analysed again on the fitted face, charted on the photo
+    assert panel.chart_pane.visible and panel.chart_pane.object.startswith(b"\x89PNG")
+    n = len(state.point_ids())
+    assert n > 3 and f"{n} point(s) charted" in panel.chart_note.object
+    with_zones = np.asarray(Image.open(io.BytesIO(panel.chart_pane.object)).convert("RGB"), dtype=float)
+    panel.zones_toggle.value = False
+    without = np.asarray(Image.open(io.BytesIO(panel.chart_pane.object)).convert("RGB"), dtype=float)
+    assert with_zones.shape == without.shape and np.abs(with_zones - without).mean() > 0.5
+    Image.fromarray(with_zones.astype(np.uint8)).save(tmp_path / "chart.png")
+    # a point deleted: the chart follows the analysis
+    before = panel.chart_pane.object
+    state.delete_point(state.point_ids()[0])
+    assert panel.chart_pane.object != before and f"{n - 1} point(s) charted" in panel.chart_note.object
 
     panel.discard_photo()
     assert not path.exists() and panel.photo_fit is None and not panel.photo_pane.visible
@@ -129,40 +172,3 @@ def test_exif_orientation_is_applied() -> None:
     assert photo.rgb[:10].mean() > 200 and photo.rgb[-10:].mean() < 50  # the band is now on top
     with pytest.raises(PhotoError, match="not an image"):
         read_photo(b"hello")
-
-
-def test_the_plan_is_charted_on_the_accepted_photo(face_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Accept builds the fitted face (the real loader), the analysis runs again on it, and the card draws
-    the demo plan on the photo; the zones toggle draws the corridors (a different picture)."""
-    from PIL import Image
-
-    from injectmap.anatomy.model import load_model
-    from injectmap.viewer.analysis import PlanAnalyst
-    from injectmap.viewer.app import demo_plan
-
-    monkeypatch.setenv("INJECTMAP_FACES_DIR", str(tmp_path / "faces"))
-    state = AppState(snap=face_model.skin_point)
-    state.load_plan(demo_plan(), undoable=False)
-    analyst = PlanAnalyst(state, face_model)
-
-    def switch(new: Any) -> None:
-        state.set_snap(new.skin_point)
-        analyst.set_model(new)
-
-    panel = FacePanel(state, face_model, switch, loader=lambda p: load_model(params=p), analyst=analyst)
-    panel.start_photo_fit(_jpeg(skdata.astronaut()), "astronaut.jpg")
-    assert panel.photo_fit is not None and not panel.chart_pane.visible  # not accepted yet: no chart
-    panel.accept_photo_fit()
-    assert panel.model.params.fit_id == panel.photo_fit.face.face_id
-    assert panel.chart_pane.visible and panel.chart_pane.object.startswith(b"\x89PNG")
-    n = len(state.point_ids())
-    assert n > 3 and f"{n} point(s) charted" in panel.chart_note.object
-    with_zones = np.asarray(Image.open(io.BytesIO(panel.chart_pane.object)).convert("RGB"), dtype=float)
-    panel.zones_toggle.value = False
-    without = np.asarray(Image.open(io.BytesIO(panel.chart_pane.object)).convert("RGB"), dtype=float)
-    assert with_zones.shape == without.shape and np.abs(with_zones - without).mean() > 0.5
-    Image.fromarray(with_zones.astype(np.uint8)).save(tmp_path / "chart.png")
-    # a point deleted: the chart follows the analysis
-    before = panel.chart_pane.object
-    state.delete_point(state.point_ids()[0])
-    assert panel.chart_pane.object != before and f"{n - 1} point(s) charted" in panel.chart_note.object

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from photo_support import AstronautFit
 
 pytest.importorskip("mediapipe")
 skdata = pytest.importorskip("skimage.data")
@@ -16,22 +17,11 @@ skdata = pytest.importorskip("skimage.data")
 pytestmark = [pytest.mark.variants, pytest.mark.xdist_group("photofit")]
 
 
-@pytest.fixture(scope="module")
-def astronaut(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from PIL import Image
-
-    path = tmp_path_factory.mktemp("photos") / "astronaut.png"
-    Image.fromarray(skdata.astronaut()).save(path)
-    return path
-
-
-def test_the_astronaut_fits_from_the_command_line(astronaut: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from injectmap.cli import main
-
-    out = tmp_path / "astronaut.face.json"
-    assert main(["face", "fit", "--photo", str(astronaut), "-o", str(out)]) == 0
-    text = capsys.readouterr().out
+def test_the_astronaut_fits_from_the_command_line(astronaut_fit: AstronautFit) -> None:
+    """The run's one ``injectmap face fit`` of the astronaut (tests/conftest.py), as the command left it."""
+    out = astronaut_fit.face_path
+    assert astronaut_fit.returncode == 0, astronaut_fit.stderr
+    text = astronaut_fit.stdout
     assert "residuals per landmark: median" in text and "caveat:" in text and "population anatomy" in text
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     face = json.loads(out.read_text())
@@ -39,7 +29,7 @@ def test_the_astronaut_fits_from_the_command_line(astronaut: Path, tmp_path: Pat
     assert face["residuals_mm"]["median"] < 3.0
     assert 25.0 < face["scale"]["intercanthal_mm"] < 40.0
     assert face["sources"][0]["role"] == "front" and len(face["sources"][0]["sha256"]) == 64
-    assert str(astronaut) not in out.read_text()  # the photo's path is not kept, only its hash
+    assert str(astronaut_fit.photo) not in out.read_text()  # the photo's path is not kept, only its hash
     assert face["targets"], "a real face differs from the average head"
 
 
