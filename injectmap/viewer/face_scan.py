@@ -56,7 +56,7 @@ class ScanResult:
 
 def read_scan_bytes(data: bytes, display_name: str):  # type: ignore[no-untyped-def]
     """The scan file's bytes as one triangle mesh (a GLB's meshes merged), read in memory."""
-    import trimesh
+    from injectmap.anatomy.scan.loading import merged_mesh
 
     suffix = Path(display_name).suffix.lower()
     if suffix not in SCAN_UPLOAD_SUFFIXES:
@@ -64,12 +64,9 @@ def read_scan_bytes(data: bytes, display_name: str):  # type: ignore[no-untyped-
     if not data:
         raise ScanError("the file is empty")
     try:
-        mesh = trimesh.load(io.BytesIO(bytes(data)), file_type=suffix[1:], force="mesh", process=False)
-    except Exception as exc:  # noqa: BLE001 - trimesh raises many kinds for a broken file
-        raise ScanError(f"the file cannot be read as a {suffix[1:].upper()} mesh ({type(exc).__name__})") from exc
-    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-        raise ScanError("the file holds no triangles (a point cloud or an empty scene)")
-    return mesh
+        return merged_mesh(io.BytesIO(bytes(data)), suffix[1:])
+    except ScanError as exc:
+        raise ScanError(f"the file {exc}") from None
 
 
 def fit_scan_bytes(data: bytes, display_name: str, units: Units = "auto",

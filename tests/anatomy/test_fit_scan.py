@@ -103,6 +103,44 @@ def test_a_textured_scans_texture_is_sampled_at_its_vertices(tmp_path, fmt: str)
     assert np.all(scan.colours[x > 5.0, 0] == 200) and np.all(scan.colours[x < -5.0, 0] == 40)
 
 
+def test_a_texture_over_the_limit_is_not_decoded(tmp_path, monkeypatch) -> None:
+    """A texture larger than MAX_TEXTURE_PIXELS is left out (no colours) rather than decoded whole."""
+    from PIL import Image
+
+    import injectmap.anatomy.scan.loading as loading
+
+    cap = _sphere_cap(100.0)
+    uv = np.c_[cap.vertices[:, 0] / 200 + 0.5, cap.vertices[:, 1] / 200 + 0.5]
+    img = np.zeros((64, 64, 3), dtype=np.uint8)
+    img[:, 32:] = (200, 30, 30)
+    cap.visual = trimesh.visual.TextureVisuals(uv=uv, image=Image.fromarray(img))
+    cap.export(tmp_path / "cap.glb")
+    assert load_scan(tmp_path / "cap.glb").colours is not None
+    monkeypatch.setattr(loading, "MAX_TEXTURE_PIXELS", 64 * 63)
+    assert load_scan(tmp_path / "cap.glb").colours is None
+
+
+def test_a_scene_that_instances_one_mesh_many_times_is_refused_before_it_is_merged(tmp_path, monkeypatch) -> None:
+    """A small GLB that places one mesh on many nodes would expand in memory when merged: its instanced
+    triangles are counted from the scene graph first and refused past MAX_SCAN_FACES, from a file and
+    from an upload's bytes (the Face card's reader)."""
+    import injectmap.anatomy.scan.loading as loading
+    from injectmap.viewer.face_scan import read_scan_bytes
+
+    part = trimesh.creation.icosphere(2)  # 320 triangles
+    scene = trimesh.Scene()
+    for i in range(40):
+        scene.add_geometry(part, geom_name="part", transform=trimesh.transformations.translation_matrix([i * 3.0, 0, 0]))
+    data = scene.export(file_type="glb")
+    (tmp_path / "many.glb").write_bytes(data)
+    assert len(read_scan_bytes(data, "many.glb").faces) == 40 * 320  # under the limit: merged, every instance
+    monkeypatch.setattr(loading, "MAX_SCAN_FACES", 39 * 320)
+    with pytest.raises(ScanError, match="more than 12,480 triangles"):
+        read_scan_bytes(data, "many.glb")
+    with pytest.raises(ScanError, match="many.glb: holds more than"):
+        load_scan(tmp_path / "many.glb")
+
+
 def test_a_box_shows_the_landmarker_no_face() -> None:
     pytest.importorskip("mediapipe")
     box = trimesh.creation.box(extents=(150.0, 200.0, 120.0)).subdivide().subdivide()

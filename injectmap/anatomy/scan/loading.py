@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import trimesh
@@ -20,6 +20,11 @@ SCALE_TO_MM = {"m": 1000.0, "mm": 1.0}
 #: the largest extent of a face scan, in mm, that either unit must give (see the module's note)
 FACE_EXTENT_MM = (50.0, 600.0)
 SCAN_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf")
+#: the most triangles a scan may bring once a scene's instances are counted (a face scan has tens or
+#: hundreds of thousands; a GLB that reuses one mesh on many nodes must not expand past this in memory)
+MAX_SCAN_FACES = 2_000_000
+#: the largest texture (pixels) sampled for the scan's colours; a larger one is left out (no colours)
+MAX_TEXTURE_PIXELS = 8192 * 8192
 
 
 class ScanError(ValueError):
@@ -47,6 +52,10 @@ def vertex_colours(mesh: trimesh.Trimesh) -> np.ndarray | None:
     try:
         vis = mesh.visual
         if isinstance(vis, TextureVisuals):
+            image = getattr(vis.material, "image", None) or getattr(vis.material, "baseColorTexture", None)
+            size = getattr(image, "size", None)
+            if size is None or int(size[0]) * int(size[1]) > MAX_TEXTURE_PIXELS:
+                return None  # no image to sample, or one too large to decode for colours
             vis = vis.to_color()
         if not isinstance(vis, ColorVisuals) or vis.kind != "vertex":
             return None
@@ -66,11 +75,40 @@ def read_mesh(path: str | Path) -> trimesh.Trimesh:
     if not p.is_file():
         raise ScanError(f"{p.name}: no such file")
     try:
-        loaded = trimesh.load(p, force="mesh", process=False)
-    except Exception as exc:  # trimesh raises many kinds for a broken file
-        raise ScanError(f"{p.name}: cannot be read as a mesh ({type(exc).__name__}: {exc})") from exc
+        return merged_mesh(p, p.suffix.lower()[1:])
+    except ScanError as exc:
+        raise ScanError(f"{p.name}: {exc}") from None
+
+
+def merged_mesh(file_obj: Any, file_type: str) -> trimesh.Trimesh:
+    """One triangle mesh from a scan file (a path or an open binary file), a scene's meshes merged in
+    their world placement. The triangles of every instance are counted from the scene graph before they
+    are merged, so a small file that places one mesh on many nodes is refused, not expanded.
+
+    Raises
+    ------
+    ScanError
+        Unreadable, no triangles, or more than :data:`MAX_SCAN_FACES` once instanced.
+    """
+    try:
+        scene = trimesh.load_scene(file_obj, file_type=file_type, process=False)
+    except Exception as exc:  # noqa: BLE001 - trimesh raises many kinds for a broken file
+        raise ScanError(f"cannot be read as a {file_type.upper()} mesh ({type(exc).__name__})") from exc
+    faces = 0
+    for node in scene.graph.nodes_geometry:
+        geometry = scene.geometry.get(scene.graph[node][1])
+        faces += len(getattr(geometry, "faces", ()))
+        if faces > MAX_SCAN_FACES:
+            raise ScanError(f"holds more than {MAX_SCAN_FACES:,} triangles once its scene is laid out; a face "
+                            "scan has far fewer (decimate it)")
+    if faces == 0:
+        raise ScanError("holds no triangles (a point cloud or an empty file)")
+    try:
+        loaded = scene.to_mesh()
+    except Exception as exc:  # noqa: BLE001
+        raise ScanError(f"cannot be merged into one mesh ({type(exc).__name__})") from exc
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
-        raise ScanError(f"{p.name}: holds no triangles (a point cloud or an empty file)")
+        raise ScanError("holds no triangles (a point cloud or an empty file)")
     return loaded
 
 
