@@ -416,6 +416,20 @@ def test_a_surface_with_no_face_falls_back_to_the_geometry_with_the_reason() -> 
     assert alignment_record(fit, False) == {"used": False, "reason": "turned off"}
 
 
+def test_a_render_that_fails_leaves_the_geometric_start_with_the_reason(monkeypatch) -> None:
+    """The render's landmarks are a help: an off-screen render or landmarker that fails (no EGL, a broken
+    model) leaves the fit on the geometry's alignment and says why, rather than failing the fit."""
+    import injectmap.anatomy.scan.fit as fit_module
+
+    def broken(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr(fit_module, "render_landmarks", broken)
+    fit = fit_scan(_sphere_cap(100.0), "mm", steps=((50.0, 1),))
+    assert fit.render is None and fit.alignment.startswith("geometric")
+    assert "render landmarks not used: the render or the landmarker failed (RuntimeError)" in fit.alignment
+
+
 @pytest.mark.variants
 @pytest.mark.bench
 @pytest.mark.xdist_group("scan_fit")

@@ -286,6 +286,8 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
             render = render_landmarks(scan.mesh, rig.matrix, t, scan.colours)
         except NoFaceInRender as exc:
             method += f"; render landmarks not used: {exc}"
+        except Exception as exc:  # noqa: BLE001 - the render is a help: the geometry's start stands without it
+            method += f"; render landmarks not used: the render or the landmarker failed ({type(exc).__name__})"
         if render is not None and len(given) < 3:
             tmpl_pts = render.template_points(t.vertices_mm)
             by_render = align_landmarks(scan_pts, ref_pts, ref_nrm, tmpl_pts, render.scan_mm, seed=seed,
