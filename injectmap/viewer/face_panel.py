@@ -490,15 +490,17 @@ class FacePanel(pn.viewable.Viewer):
         self._fit_token += 1  # a fit still running is dropped when it ends, a waiting one never starts
         self.photo_busy = False
         removed = False
-        shown = [self.face_file] if self.face_file and self.current.offsets is None else []  # not a scan's face
-        for path in dict.fromkeys([*self.accepted_files, *shown]):
+        # only the files this card's photo Accept wrote: never a plan's or a visit's face file, nor a scan's
+        mine = list(dict.fromkeys(self.accepted_files))
+        showing_mine = self.face_file is not None and self.face_file in mine
+        for path in mine:
             removed = discard(path, self.user) or removed
         self.photo_input.clear()
-        if shown:
+        if showing_mine:
             self.face_file = None
         self.accepted_files = []
         self._show_fit(None)
-        was_fitted = bool(self.current.fit or (self._wanted is not None and self._wanted.fit))
+        was_fitted = showing_mine
         self.photo_status.object = ("The photo was discarded" + (" and its face file removed" if removed else "")
                                     + ". Upload another front photo to fit again.")
         if was_fitted:
@@ -677,12 +679,13 @@ class FacePanel(pn.viewable.Viewer):
 
         self._scan_token += 1  # a fit still running is dropped when it ends, a waiting one never starts
         self.scan_busy = False
-        shown = [self.face_file] if self.face_file and self.current.offsets is not None else []
+        # only the files this card's scan Accept wrote: never a plan's or a visit's face file, nor a photo's
+        mine = list(dict.fromkeys(self.scan_files))
+        was_scan = self.face_file is not None and self.face_file in mine
         removed = False
-        for path in dict.fromkeys([*self.scan_files, *shown]):
+        for path in mine:
             removed = discard(path, self.user) or removed
-        was_scan = self.current.offsets is not None or (self._wanted is not None and self._wanted.offsets is not None)
-        if shown or was_scan:
+        if was_scan:
             self.face_file = None
         self.scan_files = []
         self.scan_input.clear()

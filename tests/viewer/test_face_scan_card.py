@@ -124,3 +124,32 @@ def test_a_size_no_unit_makes_a_face_asks_for_the_units(tmp_path: Path, monkeypa
     panel.start_scan_fit(_ply(scale=0.05), "tiny.ply")
     assert "Scan refused" in panel.scan_status.object and "give the units" in panel.scan_status.object
     assert panel.scan_units_box.visible and "choose them" in panel.scan_units_note.object
+
+
+def test_discard_removes_only_the_files_this_card_accepted(card) -> None:
+    """Discard forgets the card's own fit: a visit's (or any plan's) face file the session shows is never removed
+    nor the face switched away from it, and Discard photo leaves an accepted scan's file (and the reverse)."""
+    panel, loaded, _ = card
+    folder = user_faces_dir("ana")
+    folder.mkdir(parents=True, exist_ok=True)
+    visit = folder / "visit.face.json"
+    facefile.write(_result("visit.ply").face, visit)
+    panel.state.extra = {**panel.state.extra, "model": {"face": str(visit)}}
+    assert panel.face_file == visit and loaded[-1].offsets is not None  # the visit's face shown
+    shown = loaded[-1]
+
+    panel.scan_input.param.update(filename="new.ply", value=_ply())  # a new scan, not accepted
+    assert panel.scan_fit is not None and not panel.scan_discard.disabled
+    panel.discard_scan()
+    assert visit.exists() and panel.face_file == visit and loaded[-1] == shown  # the visit's face stays
+    assert "removed" not in panel.scan_status.object
+    panel.discard_photo()
+    assert visit.exists() and panel.face_file == visit and loaded[-1] == shown
+
+    panel.scan_input.param.update(filename="new.ply", value=_ply())
+    scan_path = panel.accept_scan_fit()
+    assert scan_path is not None and panel.face_file == scan_path
+    panel.discard_photo()  # no photo was accepted: the scan's face file and face stay
+    assert scan_path.exists() and panel.face_file == scan_path and loaded[-1].offsets is not None
+    panel.discard_scan()
+    assert not scan_path.exists() and loaded[-1] == FaceParams() and visit.exists()
