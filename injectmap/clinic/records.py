@@ -333,8 +333,8 @@ def photo_display_name(name: Any) -> str:
 
 #: what a file name must not carry when it is kept and shown: C0 and C1 control characters, and the
 #: bidirectional marks, embeddings, overrides and isolates that make a name read other than it is
-#: (U+200E/F, U+202A-202E, U+2066-2069; Unicode TR#9, and CVE-2021-42574's "Trojan Source")
-_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: (U+200E/F, U+061C, U+202A-202E, U+2066-2069; Unicode TR#9, and CVE-2021-42574's "Trojan Source")
+_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def check_face(text: Any) -> tuple[str, tuple[str, ...]]:

@@ -109,6 +109,7 @@ def test_forget_face_refuses_what_is_not_a_face_id(caches) -> None:
     ("front\u202egpj.exe", "frontgpj.exe"),  # right-to-left override: would show as "frontexe.jpg"
     ("a\u2066b\u2067c\u2068d\u2069.png", "abcd.png"),  # isolates
     ("\u200eleft\u200f.jpg", "left.jpg"),  # marks
+    ("\u061cmark.jpg", "mark.jpg"),  # the Arabic letter mark (TR#9 lists it with the other marks)
     ("x\u202ay\u202bz\u202c.jpg", "xyz.jpg"),  # embeddings and their end
     ("c1\x85\x9b\x80.jpg", "c1.jpg"),  # C1 controls (NEL, CSI)
     ("tab\there\x00\x1b.jpg", "tabhere.jpg"),  # C0 controls

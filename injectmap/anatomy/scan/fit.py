@@ -225,6 +225,19 @@ def shape_alignment(fitted: np.ndarray, template: np.ndarray, matched: np.ndarra
     return m
 
 
+def _render_or_reason(mesh: trimesh.Trimesh, matrix: np.ndarray, template: Template,
+                      colours: np.ndarray | None) -> tuple[RenderLandmarks | None, str]:
+    """The render's landmarks (rendered facing the camera by the alignment so far), or None and why not to
+    add to the alignment's description. The render is a help: a render or landmarker that fails leaves the
+    geometry's start."""
+    try:
+        return render_landmarks(mesh, matrix, template, colours), ""
+    except NoFaceInRender as exc:
+        return None, f"; render landmarks not used: {exc}"
+    except Exception as exc:  # noqa: BLE001 - no EGL, a broken model: the geometric start stands
+        return None, f"; render landmarks not used: the render or the landmarker failed ({type(exc).__name__})"
+
+
 def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", *,
              landmarks: Mapping[str, np.ndarray] | None = None, template: Template | None = None,
              blend_mm: float = 20.0, steps: tuple[tuple[float, int], ...] = DEFAULT_STEPS,
@@ -282,12 +295,8 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
     method = rig.method
     if use_render:
         t_r = time.perf_counter()
-        try:  # rendered facing the camera by the alignment so far
-            render = render_landmarks(scan.mesh, rig.matrix, t, scan.colours)
-        except NoFaceInRender as exc:
-            method += f"; render landmarks not used: {exc}"
-        except Exception as exc:  # noqa: BLE001 - the render is a help: the geometry's start stands without it
-            method += f"; render landmarks not used: the render or the landmarker failed ({type(exc).__name__})"
+        render, why = _render_or_reason(scan.mesh, rig.matrix, t, scan.colours)
+        method += why
         if render is not None and len(given) < 3:
             tmpl_pts = render.template_points(t.vertices_mm)
             by_render = align_landmarks(scan_pts, ref_pts, ref_nrm, tmpl_pts, render.scan_mm, seed=seed,
