@@ -331,7 +331,7 @@ class FacePanel(pn.viewable.Viewer):
         _on_session(doc, callback)
 
     def _submit(self, kind: str, job: Callable[[], None]) -> Future[Any]:
-        """Run ``job`` in the process's fit thread, with at most one waiting entry of each ``kind`` per
+        """Run ``job`` in the process's fit thread (scans in their own), with at most one waiting entry of each ``kind`` per
         session: while the session's entry of that kind has not started, a new job takes the place of the
         one it would have run (a new photo replaces the waiting one), so the queue never grows with a
         session's uploads or chart redraws."""
@@ -347,7 +347,7 @@ class FacePanel(pn.viewable.Viewer):
             if newest is not None:
                 newest()
 
-        fut = fit_executor().submit(run)
+        fut = fit_executor("scan" if kind == "scan" else "photo").submit(run)
         self._pending[kind] = fut
         return fut
 

@@ -40,17 +40,18 @@ CROP_SIDE = 1024
 CROP_MARGIN = 0.35
 
 _EXECUTOR_LOCK = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
+_executors: dict[str, ThreadPoolExecutor] = {}
 
 
-def fit_executor() -> ThreadPoolExecutor:
-    """The process's photo-fit thread, shared by sessions: a fit uses a core for seconds, so two sessions'
-    fits queue rather than halve each other's speed (and the analysis threads stay free)."""
-    global _executor
+def fit_executor(lane: str = "photo") -> ThreadPoolExecutor:
+    """The process's fit thread of a lane, shared by sessions: a fit uses a core for seconds, so two sessions'
+    fits queue rather than halve each other's speed (and the analysis threads stay free). Photos (their fits
+    and charts) and 3D scans (minutes on a loaded machine) have a thread each, so one user's scan never holds
+    up another's photo."""
     with _EXECUTOR_LOCK:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="injectmap-photo-fit")
-        return _executor
+        if lane not in _executors:
+            _executors[lane] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"injectmap-{lane}-fit")
+        return _executors[lane]
 
 
 def faces_dir() -> Path:

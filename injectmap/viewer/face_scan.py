@@ -7,7 +7,8 @@ alignment, non-rigid registration, the template kept where the scan has no data)
 is not a face, and makes the face file's content (``anatomy.fit.facefile.make_scan``: the offsets and the
 scan's SHA-256, never the scan). The session keeps only :class:`ScanResult` (the face file's content and
 the fit's numbers), not the scan nor the fit's meshes. It is slow (tens of seconds on a shared machine):
-the Face card runs it in the fit thread (``viewer.face_photo.fit_executor``).
+the Face card runs it in the scans' fit thread (``viewer.face_photo.fit_executor("scan")``), so it never holds
+up a photo's fit.
 """
 
 from __future__ import annotations

@@ -156,3 +156,31 @@ def test_undo_after_accept_goes_back_and_keeps_the_face_file_listed(card) -> Non
     assert state.undo()
     panel.discard_photo()  # Discard removes the accepted file though the session no longer shows its face
     assert not path.exists() and panel.accepted_files == [] and panel.discard_button.disabled
+
+
+def test_a_scan_does_not_wait_for_the_photo_fits(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3D scan's fit (minutes on a loaded machine) runs in a thread of its own: one user's scan never holds up
+    another's photo, and a busy photo thread does not hold up a scan."""
+    from injectmap.viewer import face_scan
+
+    panel, _ = card
+    _served(panel)
+    names: list[str] = []
+    scan_thread: list[str] = []
+
+    def fake_scan(data: bytes, name: str, units: str = "auto", progress: Any = None) -> Any:
+        scan_thread.append(threading.current_thread().name)
+        names.append(name)
+        raise face_scan.ScanError("not a face (a stand-in)")
+
+    monkeypatch.setattr(face_scan, "fit_scan_bytes", fake_scan)
+    gate = threading.Event()
+    fit_executor("photo").submit(gate.wait, 60)  # the photo thread is busy with another session's fit
+    try:
+        panel.start_scan_fit(b"a scan", "face.ply")
+        fit_executor("scan").submit(lambda: None).result(timeout=60)
+        assert names == ["face.ply"] and scan_thread[0].startswith("injectmap-scan-fit")  # ran meanwhile
+        assert "not a face" in panel.scan_status.object
+    finally:
+        gate.set()
+    _drain()
