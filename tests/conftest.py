@@ -110,16 +110,14 @@ OWN_SERVER_MODULES = frozenset({"test_course_of_treatment", "test_first_page", "
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The browser tests that use the shared app server run in one xdist group (one server and one chromium
-    for them all, on one worker). Each module that starts a server of its own (logins, databases, the
-    patient's photo, memory) is a group of its own: its tests stay together on one worker (they share that
-    server), and the scheduler can put the long ones on whichever worker is free, so the two workers end
-    together instead of one waiting on a long chain of them."""
+    """Each browser module that starts a server (or a measure) of its own is an xdist group of its own: its tests
+    stay together on one worker and share that server once (the memory measure ran twice, side by side, when they
+    did not). The browser tests on the shared app server are not grouped: each worker starts the shared server once
+    for the ones it is given, and the scheduler spreads them so the two workers end together."""
     for item in items:
         path = Path(str(item.fspath))
-        if TESTS / "browser" in path.parents:
-            group = f"browser-{path.stem}" if path.stem in OWN_SERVER_MODULES else "browser"
-            item.add_marker(pytest.mark.xdist_group(group))
+        if TESTS / "browser" in path.parents and path.stem in OWN_SERVER_MODULES:
+            item.add_marker(pytest.mark.xdist_group(f"browser-{path.stem}"))
 
 
 @pytest.fixture(scope="session")

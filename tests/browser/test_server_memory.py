@@ -52,11 +52,10 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return res
 
 
-def test_closed_sessions_give_the_memory_back_to_within_20_percent_of_idle(measured: dict[str, Any]) -> None:
+def test_ten_sessions_and_three_variants_stay_under_1_5_gb_and_give_the_memory_back(measured: dict[str, Any]) -> None:
+    """Both of issue 11's memory targets on one measure (one test, so the measure, minutes of a server and ten
+    pages, runs once per test run and never beside a second copy of itself on the other worker)."""
+    assert measured["peak_mb"] < PEAK_LIMIT_MB, measured
     limit = face_cache_settings().memory.return_to_idle_within
     assert limit is not None
     assert measured["final_mb"] <= measured["idle_mb"] * (1 + limit), measured
-
-
-def test_ten_sessions_and_three_variants_stay_under_1_5_gb(measured: dict[str, Any]) -> None:
-    assert measured["peak_mb"] < PEAK_LIMIT_MB, measured
