@@ -453,25 +453,34 @@ class FacePanel(pn.viewable.Viewer):
         self.photo_caveat.visible = True
         self._on_photo_busy()
 
+    def _write_accepted(self, fit: Any, status: Any, written: list[Path]) -> Path | None:
+        """Write an accepted fit's face file (owner-only, the login's folder), remember it among ``written`` (the
+        files this card's Accept wrote, the only ones Discard removes) and as the session's face file; on a write
+        error say so in ``status`` and return None."""
+        from injectmap.viewer.face_photo import accept
+
+        try:
+            path = accept(fit, self.user)
+        except OSError as exc:
+            status.object = f"**Not accepted**: the face file could not be written ({plain(exc.strerror)})."
+            return None
+        self.face_file, self._accepted_name = path, fit.display_name
+        if path not in written:
+            written.append(path)
+        return path
+
     def _on_accept(self, _e: Any = None) -> None:
         self.accept_photo_fit()
 
     def accept_photo_fit(self) -> Path | None:
         """Write the fitted face's file owner-only in the user's faces folder, name it in the plan and
         switch the session to it (built off the event loop); return the file's path."""
-        from injectmap.viewer.face_photo import accept
-
         fit = self.photo_fit
         if fit is None or self.photo_busy:
             return None
-        try:
-            path = accept(fit, self.user)
-        except OSError as exc:
-            self.photo_status.object = f"**Not accepted**: the face file could not be written ({plain(exc.strerror)})."
+        path = self._write_accepted(fit, self.photo_status, self.accepted_files)
+        if path is None:
             return None
-        self.face_file, self._accepted_name = path, fit.display_name
-        if path not in self.accepted_files:
-            self.accepted_files.append(path)
         face = FaceParams(fit=fit.face.targets)
         self.accept_button.disabled = True
         self.discard_button.disabled = False
@@ -654,19 +663,12 @@ class FacePanel(pn.viewable.Viewer):
     def accept_scan_fit(self) -> Path | None:
         """Write the scan's face file owner-only in the user's faces folder, name it in the plan and switch
         the session to it (built off the event loop); return the file's path."""
-        from injectmap.viewer.face_photo import accept
-
         fit = self.scan_fit
         if fit is None or self.scan_busy:
             return None
-        try:
-            path = accept(fit, self.user)
-        except OSError as exc:
-            self.scan_status.object = f"**Not accepted**: the face file could not be written ({plain(exc.strerror)})."
+        path = self._write_accepted(fit, self.scan_status, self.scan_files)
+        if path is None:
             return None
-        self.face_file, self._accepted_name = path, fit.display_name
-        if path not in self.scan_files:
-            self.scan_files.append(path)
         self.scan_accept.disabled = True
         self.state.message = "Switching to the face fitted to the 3D scan; every point is analysed again."
         self.request(FaceParams(offsets=fit.face.offsets))
