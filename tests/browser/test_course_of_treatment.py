@@ -6,7 +6,7 @@ each run serves the app on its own database (``$INJECTMAP_DATABASE_URL``). The S
 layout at 1920x1080 at each point where it checks it at 1366x768 (the window resized there and back): the
 course itself does not depend on the window's size, so it is not repeated at the second size.
 
-``INJECTMAP_WRITE_DOC_IMAGES=1`` also writes docs/images/app-patient.png (the SQLite run at 1366x768).
+``INJECTMAP_DOC_SCREENSHOTS=1`` also writes docs/images/app-patient.png (the SQLite run at 1366x768).
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         assert _changed(shown, hidden) > 30 and _changed(hidden, again) > 30
         _tab(page, "Review")
         _fits(page, also)
-        if database == "sqlite" and viewport == (1366, 768) and os.environ.get("INJECTMAP_WRITE_DOC_IMAGES") == "1":
+        if database == "sqlite" and viewport == (1366, 768) and os.environ.get("INJECTMAP_DOC_SCREENSHOTS") == "1":
             page.locator(".patient-card").scroll_into_view_if_needed()
             page.screenshot(path=str(ROOT / "docs" / "images" / "app-patient.png"))
         page.get_by_role("button", name="Save as touch-up visit", exact=True).click()
