@@ -35,6 +35,13 @@ if not os.environ.get("INJECTMAP_STILLS_CACHE_DIR"):
     os.environ["INJECTMAP_STILLS_CACHE_DIR"] = _STILLS_DIR = tempfile.mkdtemp(prefix="injectmap-test-stills-")
     atexit.register(shutil.rmtree, _STILLS_DIR, True)
 
+# a run builds every face of TEST_FACES and, through the photo and scan tests, half a dozen fitted faces: more than
+# the cache's disk budget (data/face_cache.yaml, ~15 faces) keeps. Pruned in the middle of a run, the variants the
+# tests load were deleted and rebuilt, one by one, minutes of a run (measured: 103 s for the two sex variants of
+# tests/anatomy/test_variants.py). The run's own budget is set here, for the workers and the servers they start;
+# tests/anatomy/test_cache_bounds.py checks the budget itself with budgets of its own
+os.environ.setdefault("INJECTMAP_CACHE_BUDGET_MB", "4000")
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
