@@ -35,6 +35,7 @@ from injectmap.viewer.face_panel import FacePanel, plan_face
 from injectmap.viewer.file_panel import AUTOSAVE_ENV, FilePanel, autosave_dir
 from injectmap.viewer.findings_panel import FindingsPanel
 from injectmap.viewer.layers_panel import LayerPanel
+from injectmap.viewer import panes  # noqa: F401 - registers the empty slot's pane before any layout
 from injectmap.viewer.layout import (
     BELOW_VIEW_STYLE,
     BODY_STYLE,

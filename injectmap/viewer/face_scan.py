@@ -18,11 +18,14 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from injectmap.anatomy.fit.facefile import FaceFile
-from injectmap.anatomy.scan.loading import ScanError, Units
+
+if TYPE_CHECKING:  # the scan modules (trimesh and its graph and index packages, ~60 MB) load with the first scan
+    from injectmap.anatomy.scan.loading import Units
 
 #: the scan files the card takes (GLTF is left out: its buffers may be separate files)
 SCAN_UPLOAD_SUFFIXES = (".obj", ".ply", ".stl", ".glb")
@@ -57,7 +60,7 @@ class ScanResult:
 
 def read_scan_bytes(data: bytes, display_name: str):  # type: ignore[no-untyped-def]
     """The scan file's bytes as one triangle mesh (a GLB's meshes merged), read in memory."""
-    from injectmap.anatomy.scan.loading import merged_mesh
+    from injectmap.anatomy.scan.loading import ScanError, merged_mesh
 
     suffix = Path(display_name).suffix.lower()
     if suffix not in SCAN_UPLOAD_SUFFIXES:
