@@ -161,6 +161,7 @@ def test_undo_after_accept_goes_back_and_keeps_the_face_file_listed(card) -> Non
 def test_a_scan_does_not_wait_for_the_photo_fits(card, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 3D scan's fit (minutes on a loaded machine) runs in a thread of its own: one user's scan never holds up
     another's photo, and a busy photo thread does not hold up a scan."""
+    from injectmap.anatomy.scan.loading import ScanError
     from injectmap.viewer import face_scan
 
     panel, _ = card
@@ -171,7 +172,7 @@ def test_a_scan_does_not_wait_for_the_photo_fits(card, monkeypatch: pytest.Monke
     def fake_scan(data: bytes, name: str, units: str = "auto", progress: Any = None) -> Any:
         scan_thread.append(threading.current_thread().name)
         names.append(name)
-        raise face_scan.ScanError("not a face (a stand-in)")
+        raise ScanError("not a face (a stand-in)")
 
     monkeypatch.setattr(face_scan, "fit_scan_bytes", fake_scan)
     gate = threading.Event()
