@@ -27,6 +27,7 @@ from injectmap.anatomy.cache import release_memory
 from injectmap.anatomy.model import let_go_unused_faces
 from injectmap.planning.plan import parse_plan, plan_to_dict
 from injectmap.planning.results import DISCLAIMER
+from injectmap.viewer import panes  # noqa: F401 - registers the empty slot's pane before any layout
 from injectmap.viewer.analysis import PlanAnalyst
 from injectmap.viewer.auth import login_name
 from injectmap.viewer.education_panel import EducationPanel
@@ -35,7 +36,6 @@ from injectmap.viewer.face_panel import FacePanel, plan_face
 from injectmap.viewer.file_panel import AUTOSAVE_ENV, FilePanel, autosave_dir
 from injectmap.viewer.findings_panel import FindingsPanel
 from injectmap.viewer.layers_panel import LayerPanel
-from injectmap.viewer import panes  # noqa: F401 - registers the empty slot's pane before any layout
 from injectmap.viewer.layout import (
     BELOW_VIEW_STYLE,
     BODY_STYLE,

@@ -22,8 +22,8 @@ PRIORITY = 10.0
 class Empty(pn.pane.Str):
     """``None`` in a layout: an empty text pane, chosen before any other pane type is asked."""
 
-    priority = None  # the priority comes from :meth:`applies`: this type is asked first, only about None
+    priority = PRIORITY  # asked first; it takes only None, every other object goes on to Panel's own types
 
     @classmethod
-    def applies(cls, obj: Any) -> float | bool:
-        return PRIORITY if obj is None else False
+    def applies(cls, obj: Any) -> bool:
+        return obj is None

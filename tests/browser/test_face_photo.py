@@ -37,7 +37,8 @@ PASSWORD = "a long face photo password"
 WAIT_MS = 240_000  # a fit and a face build on two shared cores
 SCAN_WAIT_MS = 900_000  # a scan's fit (10 s CPU, minutes of wall on a loaded machine) and its face's build
 NAME = "<img src=x onerror=alert(1)>.jpg"
-#: the README's picture of the Face card, written only with ``INJECTMAP_DOC_SCREENSHOTS=1`` (a test run leaves the checkout as it was)
+#: the README's picture of the Face card, written only with ``INJECTMAP_DOC_SCREENSHOTS=1`` (a test run leaves the
+#: checkout as it was)
 SHOT = ROOT / "docs" / "images" / "app-face-photo.png"
 
 

@@ -2,8 +2,9 @@
 
 Three packages cost a server process much memory and are needed only for rare work: the whole ``vtk``
 package (~100 MB; pyvista loads only the VTK modules it uses; Panel's VTK panes imported the rest whenever
-Panel resolved an empty slot, see viewer/panes.py), trimesh with its graph and index packages (~60 MB, a scan upload's work) and mediapipe
-(~70 MB, a photo fit's). Measured in a fresh interpreter: a test worker has imported them all for other tests.
+Panel resolved an empty slot, see viewer/panes.py), trimesh with its graph and index packages (~60 MB, a
+scan upload's work) and mediapipe (~70 MB, a photo fit's). Measured in a fresh interpreter: a test worker
+has imported them all for other tests.
 """
 
 from __future__ import annotations
