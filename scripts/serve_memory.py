@@ -163,8 +163,9 @@ def measure_server_memory(sessions: int = 10, settle_s: float = 3.0) -> dict[str
     Returns
     -------
     dict
-        ``idle_mb``, ``peak_mb``, ``final_mb``, ``final_above_idle`` (fraction), ``after_each_mb`` (RSS
-        after each page was ready), ``variants`` (the plan ``model`` values), ``sessions``.
+        ``idle_mb``, ``peak_mb``, ``peak_during`` (what the pages were doing then), ``final_mb``,
+        ``final_above_idle`` (fraction), ``after_each_mb`` (RSS after each page was ready), ``variants``
+        (the plan ``model`` values), ``sessions``.
     """
     from playwright.sync_api import sync_playwright
 
@@ -182,15 +183,18 @@ def measure_server_memory(sessions: int = 10, settle_s: float = 3.0) -> dict[str
         server = Server({"INJECTMAP_AUTOSAVE_DIR": str(tmpdir / "autosave"),
                          "INJECTMAP_USERS_FILE": str(tmpdir / "no-users.json")})
         peak = 0.0
+        phase, peak_phase = "idle", "idle"  # what the pages were doing when the peak was sampled
         stop_sampling = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak, peak_phase
             while not stop_sampling.is_set():
                 try:
-                    peak = max(peak, server.rss_mb())
+                    now = server.rss_mb()
                 except Exception:  # noqa: BLE001 - the process is ending
                     return
+                if now > peak:
+                    peak, peak_phase = now, phase
                 stop_sampling.wait(0.2)
 
         try:
@@ -207,11 +211,15 @@ def measure_server_memory(sessions: int = 10, settle_s: float = 3.0) -> dict[str
                     sampler.start()
                     opened, after_each = [], []
                     for i in range(sessions):
+                        phase = f"page {i + 1} loading"
                         ctx, page = _open(browser, server.url)
                         if i < len(VARIANTS):
+                            phase = f"page {i + 1} loading its variant"
                             _load_variant(page, plans[i], VARIANTS[i][1])
+                        phase = f"page {i + 1} open"
                         opened.append(ctx)
                         after_each.append(round(server.rss_mb(), 1))
+                    phase = "pages closing"
                     for ctx in opened:
                         ctx.close()
                     server.wait_for(SESSION_ENDED, 1 + sessions, 180)
@@ -226,9 +234,10 @@ def measure_server_memory(sessions: int = 10, settle_s: float = 3.0) -> dict[str
         finally:
             stop_sampling.set()
             server.stop()
-    peak = max(peak, *after_each)
+    if max(after_each) > peak:
+        peak, peak_phase = max(after_each), "a page open"
     return {"sessions": sessions, "variants": [m for m, _ in VARIANTS], "idle_mb": round(idle, 1),
-            "peak_mb": round(peak, 1), "final_mb": round(final, 1),
+            "peak_mb": round(peak, 1), "peak_during": peak_phase, "final_mb": round(final, 1),
             "final_above_idle": round((final - idle) / idle, 4), "after_each_mb": after_each}
 
 
