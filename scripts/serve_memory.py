@@ -235,7 +235,8 @@ def measure_server_memory(sessions: int = 10, settle_s: float = 3.0) -> dict[str
             stop_sampling.set()
             server.stop()
     if max(after_each) > peak:
-        peak, peak_phase = max(after_each), "a page open"
+        peak = max(after_each)
+        peak_phase = f"page {after_each.index(peak) + 1} open"
     return {"sessions": sessions, "variants": [m for m, _ in VARIANTS], "idle_mb": round(idle, 1),
             "peak_mb": round(peak, 1), "peak_during": peak_phase, "final_mb": round(final, 1),
             "final_above_idle": round((final - idle) / idle, 4), "after_each_mb": after_each}

@@ -39,7 +39,8 @@ if not os.environ.get("INJECTMAP_STILLS_CACHE_DIR"):
 # the cache's disk budget (data/face_cache.yaml, ~15 faces) keeps. Pruned in the middle of a run, the variants the
 # tests load were deleted and rebuilt, one by one, minutes of a run (measured: 103 s for the two sex variants of
 # tests/anatomy/test_variants.py). The run's own budget is set here, for the workers and the servers they start;
-# tests/anatomy/test_cache_bounds.py checks the budget itself with budgets of its own
+# tests/anatomy/test_cache_bounds.py checks the budget itself with budgets of its own. The checkout's meshes/ may then
+# keep a few GB after a run, until a build outside the tests prunes it to the budget
 os.environ.setdefault("INJECTMAP_CACHE_BUDGET_MB", "4000")
 
 CHROMIUM = "/usr/bin/chromium"

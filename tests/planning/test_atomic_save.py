@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -69,8 +70,10 @@ def test_sigkill_during_save_never_leaves_a_partial_file(tmp_path):
     rng = random.Random(20260105)
     seen = {1.0: 0, 2.0: 0}
     rounds = 30
+    # a session of its own: a failed round kills the saver with it (``killpg`` below), never leaves it saving
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(target), str(Path(__file__).parent)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT), env=env)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(ROOT), env=env,
+                            start_new_session=True)
     assert proc.stdin is not None and proc.stdout is not None
     try:
         assert proc.stdout.readline().strip() == b"ready"
@@ -97,9 +100,11 @@ def test_sigkill_during_save_never_leaves_a_partial_file(tmp_path):
             assert loaded in (plan_a, plan_b)
             seen[float(loaded.points[0].units)] += 1
     finally:
-        proc.stdin.close()
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
     assert seen[1.0] + seen[2.0] == rounds
     # the child really was overwriting the file: both versions were observed
     assert seen[2.0] > 0
