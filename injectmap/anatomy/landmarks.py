@@ -192,26 +192,15 @@ class _Finder:
         cand = p[sel]
         return cand[np.argmax(s * cand[:, 0])]
 
-    def mandible_angle(self, s: float) -> np.ndarray:
-        """Gonion on the skin: the lowest point of the lower face's lateral outline (front view)
-        before the outline passes onto the neck, i.e. the corner of the jaw."""
-        sd = "left" if s > 0 else "right"
-        ob, me, sto = self.found[f"otobasion_inferius_{sd}"], self.found["menton"], self.found["stomion"]
-        p, n = self.pts, self.nrm
-        sel = ((p[:, 1] < sto[1]) & (p[:, 1] > me[1]) & (p[:, 2] > ob[2] + 8.0) & (s * p[:, 0] > 30.0)
-               & (s * n[:, 0] > 0.5))
-        cand = p[sel]
-        best = None
-        for y in np.arange(sto[1], me[1], -1.0):
-            band = cand[np.abs(cand[:, 1] - y) < 0.6]
-            if len(band) == 0:
-                continue
-            q = band[np.argmax(s * band[:, 0])]
-            if best is not None and q[2] < best[2] - 8.0:
-                break  # the outline jumped back: we are on the neck
-            best = q
-        assert best is not None
-        return best
+    def base_point(self, r: dict, s: float) -> np.ndarray:
+        """A point of the base mesh (hm08 numbering; barycentric ``weights`` on ``vertices``) given for
+        the left side; on the right, the mirrored vertices. It moves with the mesh (sex and shape
+        targets, a scan fit's offsets) and is snapped to the skin."""
+        vids = [int(v) for v in r["vertices"]]
+        if s < 0:
+            vids = [_mirror_vertex(v) for v in vids]
+        w = np.asarray(r["weights"], dtype=float)
+        return self.snap((w / w.sum()) @ self.head.base_vertices_mm[vids])
 
     def temporal_crest(self, r: dict, s: float) -> np.ndarray:
         """Frontotemporale on the skin: at a set fraction of the glabella-trichion height, the first
@@ -231,7 +220,8 @@ ORDER = ("pronasale", "nasion", "subnasale", "labrale_superius", "stomion", "lab
          "cheilion", "tragion", "otobasion_inferius", "zygion", "gonion", "glabella", "trichion",
          "frontotemporale")
 NO_ARGS = ("facial_thirds", "profile_max_z", "profile_min_z_between_eyes", "between_brows")
-WITH_RULE = ("above_landmark", "below_landmark", "lateral_of_landmark", "vertex", "max_x_in_band", "temporal_crest")
+WITH_RULE = ("above_landmark", "below_landmark", "lateral_of_landmark", "vertex", "base_point", "max_x_in_band",
+             "temporal_crest")
 
 
 def find_landmarks(head: Head) -> dict[str, np.ndarray]:

@@ -1,0 +1,40 @@
+"""Soft-tissue gonion, the corner of the jaw, on the average head and the female and male heads: a
+point of the base mesh, so it moves with the mesh (shape targets, a scan fit's offsets) instead of
+being searched for on each face's outline (a scan-fitted face's: tests/anatomy/test_scanface_pipeline.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from injectmap.anatomy.head import build_head
+from injectmap.anatomy.landmarks import find_landmarks
+from injectmap.anatomy.metadata import load_anthropometry
+
+pytestmark = pytest.mark.xdist_group("landmark_heads")
+
+
+def _landmarks(sex: float) -> dict[str, np.ndarray]:
+    return find_landmarks(build_head(sex))
+
+
+def test_gonion_is_a_skin_point_at_the_corner_of_the_jaw_on_the_average_head(model) -> None:
+    lm = model.landmarks
+    left, right = lm["gonion_left"], lm["gonion_right"]
+    assert np.allclose(right, left * np.array([-1.0, 1.0, 1.0]), atol=1e-6)  # the head is symmetric
+    skin = np.asarray(model.skin.points)
+    assert np.linalg.norm(skin - left, axis=1).min() < 1e-6
+    # below the mouth, above the menton, behind the mouth corner and in front of the earlobe
+    assert lm["menton"][1] < left[1] < lm["stomion"][1]
+    assert lm["otobasion_inferius_left"][2] < left[2] < lm["cheilion_left"][2]
+    assert lm["cheilion_left"][0] < left[0] < lm["otobasion_inferius_left"][0]
+
+
+@pytest.mark.parametrize("sex", [0.0, 1.0])
+def test_bigonial_width_of_the_female_and_male_heads_within_one_sd_of_farkas(sex: float) -> None:
+    """Searched for on the outline, the female head's gonia were 78 mm apart (Farkas 91.1 +/- 5.7)."""
+    lm = _landmarks(sex)
+    ms = load_anthropometry()["go_go"]
+    mean, sd = (ms.male_mean, ms.male_sd) if sex == 1.0 else (ms.female_mean, ms.female_sd)
+    width = float(np.linalg.norm(lm["gonion_left"] - lm["gonion_right"]))
+    assert abs(width - mean) <= sd, f"go-go {width:.1f} mm vs {mean} +/- {sd}"
