@@ -667,7 +667,7 @@ class PatientPanel(pn.viewable.Viewer):
         if self.view is None or self.view.patient.id != patient_id:  # another patient was opened meanwhile
             self.status.object = plain("Not done: the patient to delete is no longer the open one.")
             return
-        label = patient_label(self.view.patient)
+        patient = self.view.patient
         search = str(self.search.value or "").strip() or None
 
         def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary]]:
@@ -677,19 +677,23 @@ class PatientPanel(pn.viewable.Viewer):
 
         def done(result: tuple[DeleteResult, list[PatientSummary]]) -> None:
             res, found = result
-            self._forget_patient(res)
+            self._forget_patient(res, patient)
             self.patients.options = {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found}
-            self.status.object = plain(deleted_text(label, res))
+            self.status.object = plain(deleted_text(patient_label(patient), res))
             self.tabs.active = 0
 
         self._call(work, done, "deleting the patient")
 
-    def _forget_patient(self, res: DeleteResult) -> None:
+    def _forget_patient(self, res: DeleteResult, patient: Patient) -> None:
         """No patient open after their deletion: the card's visit, review, history and photos are emptied, the
-        faint previous treatment goes, the Report card forgets the visit's details and its documents, and the
-        plan on screen loses the patient (and their fitted face: the default face comes back) without an Undo
-        that would bring them back (the plan's points stay)."""
+        forms' notes too (and the new-patient form when it still holds them), the faint previous treatment
+        goes, the Report card forgets the visit's details and its documents, and the plan on screen loses the
+        patient (and their fitted face: the default face comes back) without an Undo that would bring them
+        back (the plan's points stay; so do the vial's product, lot, expiry and dilution in the visit form)."""
         self.view, self.visit, self.outcomes, self.proposal = None, None, [], None
+        if str(self.identifier.value or "").strip() == patient.identifier:
+            self.identifier.value = self.name_input.value = self.birth.value = self.patient_notes.value = ""
+        self.visit_notes.value = self.effects.value = ""
         self._thumbs.clear()
         self._show_photos([])
         self.current.object = "No patient open."

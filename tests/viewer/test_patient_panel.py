@@ -204,7 +204,7 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
     card.open(pid)
     card.open_visit_id(max(v.id for v in card.view.visits))  # the review: the initial visit drawn faintly
     assert scene.previous_actor.GetVisibility()
-    card.search.value = "MRN"
+    card.search.value, card.visit_notes.value = "MRN", "wants a natural brow"
     card.delete_patient.clicks += 1
     card.delete_box.objects[1].clicks += 1
     status = card.status.object  # escaped Markdown: the name shows as text
@@ -216,6 +216,8 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
     assert card.view is None and card.visit is None and card.photo_items == [] and card.visits.options == {}
     assert list(card.patients.options.values()) == [p.id for p in open_records_list(db)]
     assert card.current.object == "No patient open." and card.history.object is None
+    assert card.identifier.value == card.name_input.value == card.visit_notes.value == ""  # the forms forget them
+    assert card.lot.value == "C-1"  # the vial's, not the patient's
     assert "patient" not in state.extra and "model" not in state.extra and not state.can_undo
     assert [p["id"] for p in state.points] == [p["id"] for p in protocol_plan("glabella_five_point")["points"]]
     assert not scene.previous_actor.GetVisibility()
