@@ -5,7 +5,9 @@ The card works on the patient records of ``injectmap records`` (:class:`injectma
 logins). Four tabs:
 
 - **Patient**: find (identifier or name) and open a patient, or add one (identifier, optional name, date
-  of birth, notes).
+  of birth, notes); delete the open patient's whole record (after a confirmation naming them): the visits,
+  outcomes, photos and fitted faces (``Records.delete_patient``, the faces' stills too), then no patient is
+  open and the plan on screen no longer carries them (see :meth:`PatientPanel.delete_patient_id`).
 - **Visits**: the patient's visits; add one (kind, date, consent, product, lot, expiry, dilution, notes;
   an initial or touch-up visit keeps the plan on screen as its plan); open one (its plan comes into the
   app and the Report card gets the patient, visit date, lot, expiry, dilution, notes and clinician);
@@ -55,6 +57,7 @@ from injectmap.clinic.course import (
     propose_touch_up,
 )
 from injectmap.clinic.records import (
+    DeleteResult,
     Outcome,
     Patient,
     PatientSummary,
@@ -70,9 +73,9 @@ from injectmap.planning.plan import Plan, PlanError, parse_plan, plan_to_dict
 from injectmap.planning.products import product_info, product_names
 from injectmap.viewer.text import plain
 
-__all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "PhotoThumb", "chart_fields", "course_visits", "dilution_text",
-           "history_summary", "patient_label", "patient_text", "photo_label", "plan_face_json", "proposal_text",
-           "review_outcomes", "side_effects", "thumbnail", "visit_label"]
+__all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "PhotoThumb", "chart_fields", "course_visits", "delete_label",
+           "deleted_text", "dilution_text", "history_summary", "patient_label", "patient_text", "photo_label",
+           "plan_face_json", "proposal_text", "review_outcomes", "side_effects", "thumbnail", "visit_label"]
 
 log = logging.getLogger("injectmap.viewer")
 #: the clinician of the visits made on a server without logins (its own machine: one user)
@@ -124,6 +127,30 @@ def visit_label(v: Visit) -> str:
     if v.completes_visit_id is not None:
         text += f" (completes #{v.completes_visit_id})"
     return text + (", plan" if v.has_plan else "")
+
+
+#: the longest patient label a button shows (the confirmation's text above it shows the whole label)
+LABEL_MAX = 48
+
+
+def delete_label(p: Patient) -> str:
+    """The confirming button's label: ``Yes, delete MRN-1042 (Ana M.) and all visits, photos and faces`` (plain
+    text: a button shows its label as text; a long label is cut)."""
+    label = patient_label(p)
+    if len(label) > LABEL_MAX:
+        label = label[:LABEL_MAX - 1].rstrip() + "\u2026"
+    return f"Yes, delete {label} and all visits, photos and faces"
+
+
+def deleted_text(label: str, res: DeleteResult) -> str:
+    """What a patient's deletion removed, for the card's status (plain text: escaped where it is shown)."""
+    text = (f"Deleted {label}: {res.visits} visit(s), {res.outcomes} outcome(s), {res.photos} photo(s) and "
+            f"{res.faces} face(s) ({res.face_files} face file(s), {res.built_faces} built face(s) and {res.stills} "
+            "still(s) removed).")
+    if res.files_left:  # their paths are the server's to see (``injectmap records patients delete`` prints them)
+        text += (f" {len(res.files_left)} file(s) could not be removed: the records' photos and faces folders "
+                 "need a look.")
+    return text
 
 
 def dilution_text(visit: Visit) -> str:
@@ -341,6 +368,7 @@ class PatientPanel(pn.viewable.Viewer):
         self.photo_items: list[PhotoThumb] = []
         self._thumbs: dict[int, bytes] = {}  # this card's thumbnails by photo id (never shared between sessions)
         self._confirm_delete: int | None = None
+        self._confirm_patient: int | None = None  # the open patient whose deletion is being confirmed
         served = doc is not None and getattr(doc, "session_context", None) is not None
         self._doc = doc if served else None
         self.user = user or getattr(pn.state, "user", None) or LOCAL_USER
@@ -357,6 +385,8 @@ class PatientPanel(pn.viewable.Viewer):
         self.find = pn.widgets.Button(label="Find", width=80)
         self.patients = _w(select, "patients", label="Patients", options={}, width=w)
         self.open_patient = pn.widgets.Button(label="Open patient", width=w)
+        self.delete_patient = _w(pn.widgets.Button, "delete-patient", label="Delete patient", width=w)
+        self.delete_box = pn.Column(self.delete_patient, width=w, margin=0, css_classes=["patient-delete"])
         self.identifier = _w(text, "identifier", label="Identifier", placeholder="the clinic's patient id", width=w,
                              max_length=200)
         self.name_input = _w(text, "name", label="Name (optional)", width=w, max_length=200)
@@ -410,6 +440,7 @@ class PatientPanel(pn.viewable.Viewer):
         self.find.on_click(lambda _e: self.list_patients())
         self.open_patient.on_click(lambda _e: self.open(self.patients.value))
         self.add_patient.on_click(lambda _e: self.new_patient())
+        self.delete_patient.on_click(lambda _e: self.ask_delete_patient(True))
         self.open_visit.on_click(lambda _e: self.open_visit_id(self.visits.value))
         self.add_visit.on_click(lambda _e: self.new_visit())
         self.save_plan.on_click(lambda _e: self.save_plan_to_visit())
@@ -417,10 +448,10 @@ class PatientPanel(pn.viewable.Viewer):
         self.propose.on_click(lambda _e: self.propose_touch_up())
         self.save_touch_up.on_click(lambda _e: self.save_as_touch_up())
         self.show_previous.param.watch(lambda e: self.scene_view.show_previous(None, bool(e.new)), "value")
-        self._buttons = [self.find, self.open_patient, self.add_patient, self.open_visit, self.add_visit,
-                         self.save_plan, self.record, self.propose]
+        self._buttons = [self.find, self.open_patient, self.delete_patient, self.add_patient, self.open_visit,
+                         self.add_visit, self.save_plan, self.record, self.propose]
         self.tabs = pn.Tabs(
-            ("Patient", pn.Column(pn.Row(self.search, self.find), self.patients, self.open_patient,
+            ("Patient", pn.Column(pn.Row(self.search, self.find), self.patients, self.open_patient, self.delete_box,
                                   pn.pane.Markdown("**New patient**", margin=(0, 5)), self.identifier,
                                   self.name_input, self.birth, self.patient_notes, self.add_patient)),
             ("Visits", pn.Column(self.current, self.visits, pn.Row(self.open_visit, self.save_plan),
@@ -547,6 +578,7 @@ class PatientPanel(pn.viewable.Viewer):
 
     def _opened(self, verb: str, view: PatientView) -> None:
         self.visit, self.outcomes, self.proposal = None, [], None
+        self.ask_delete_patient(False)  # a confirmation asked for the patient open before is withdrawn
         self._show_photos([])
         self.save_touch_up.disabled = True
         self.proposal_pane.object = self.outcome_text.object = ""
@@ -604,6 +636,81 @@ class PatientPanel(pn.viewable.Viewer):
                 self._doc.add_next_tick_callback(lambda: self.scene_view.show_previous(needles, show))
 
         records_executor().submit(work)
+
+    # ------------------------------------------------------------------ deleting a patient
+    def ask_delete_patient(self, ask: bool) -> None:
+        """Ask to confirm the deletion of the open patient, naming them (False: withdraw the question)."""
+        if ask and not self._need_patient():
+            return
+        self._confirm_patient = self.view.patient.id if ask and self.view is not None else None
+        if self._confirm_patient is None or self.view is None:
+            self.delete_box.objects = [self.delete_patient]
+            return
+        p = self.view.patient
+        question = pn.pane.Markdown(f"Delete **{plain(patient_label(p))}** for good: every visit, outcome, photo and "
+                                    "fitted face of theirs? This cannot be undone (an export keeps a copy: "
+                                    "`injectmap records patients export`).", width=270, margin=(0, 5),
+                                    css_classes=["patient-delete-question"])
+        yes = pn.widgets.Button(label=delete_label(p), color="danger", width=270, css_classes=["pt-patient-confirm"],
+                                stylesheets=[":host .bk-btn { white-space: normal; overflow-wrap: anywhere; }"])
+        no = pn.widgets.Button(label="Cancel", width=270, css_classes=["pt-patient-cancel"])
+        yes.on_click(functools.partial(lambda pid, _e: self.delete_patient_id(pid), p.id))  # this patient only
+        no.on_click(lambda _e: self.ask_delete_patient(False))
+        self.delete_box.objects = [question, yes, no]
+
+    def delete_patient_id(self, patient_id: int) -> None:
+        """Delete the open patient's whole record (after the confirmation): its visits, outcomes, photos and
+        their files, its fitted faces (the records' copies, the users' faces folders, the face cache and the
+        reports' stills); then the card has no patient open, the list is found again and the plan on screen
+        no longer carries the patient (see :meth:`_forget_patient`)."""
+        self.ask_delete_patient(False)
+        if self.view is None or self.view.patient.id != patient_id:  # another patient was opened meanwhile
+            self.status.object = plain("Not done: the patient to delete is no longer the open one.")
+            return
+        patient = self.view.patient
+        search = str(self.search.value or "").strip() or None
+
+        def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary]]:
+            from injectmap.reports.stills_cache import forget_face
+
+            return rec.delete_patient(patient_id, forget_face=forget_face), rec.list_patients(search)
+
+        def done(result: tuple[DeleteResult, list[PatientSummary]]) -> None:
+            res, found = result
+            self._forget_patient(res, patient)
+            self.patients.options = {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found}
+            self.status.object = plain(deleted_text(patient_label(patient), res))
+            self.tabs.active = 0
+
+        self._call(work, done, "deleting the patient")
+
+    def _forget_patient(self, res: DeleteResult, patient: Patient) -> None:
+        """No patient open after their deletion: the card's visit, review, history and photos are emptied, the
+        forms' notes too (and the new-patient form when it still holds them), the faint previous treatment
+        goes, the Report card forgets the visit's details and its documents, and the plan on screen loses the
+        patient (and their fitted face: the default face comes back) without an Undo that would bring them
+        back (the plan's points stay; so do the vial's product, lot, expiry and dilution in the visit form)."""
+        self.view, self.visit, self.outcomes, self.proposal = None, None, [], None
+        if str(self.identifier.value or "").strip() == patient.identifier:
+            self.identifier.value = self.name_input.value = self.birth.value = self.patient_notes.value = ""
+        self.visit_notes.value = self.effects.value = ""
+        self._thumbs.clear()
+        self._show_photos([])
+        self.current.object = "No patient open."
+        self.visits.options = {}
+        self.history.object, self.history_text.object = None, ""
+        self.proposal_pane.object = self.outcome_text.object = ""
+        self.save_touch_up.disabled = True
+        self.scene_view.show_previous([], None)
+        self.report.forget()
+        plan = self.state.plan_dict()
+        plan.pop("patient", None)
+        model = plan.get("model")
+        gone = {f"{fid}.face.json" for fid in res.face_ids}
+        if isinstance(model, dict) and model.get("face") and Path(str(model["face"])).name in gone:
+            plan.pop("model")  # that face file was removed: the Face card goes back to the default face
+        self.state.load_plan(plan, undoable=False)  # the undo history holds the patient's plans and name
+        self.state.message = "The patient's record was deleted; the plan on screen no longer names them."
 
     # ------------------------------------------------------------------ visits
     def new_visit(self) -> None:

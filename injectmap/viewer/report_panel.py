@@ -82,6 +82,17 @@ class ReportPanel(pn.viewable.Viewer):
         return ChartContext(clinician=text(self.clinician), visit_date=text(self.visit_date), lot=text(self.lot),
                             expiry=text(self.expiry), dilution=text(self.dilution), notes=str(self.notes.value or ""))
 
+    def forget(self) -> None:
+        """Forget the visit's details (the clinician stays: the user's) and the documents made, and drop one
+        being made when it ends: a deleted patient's chart or handout is no longer offered."""
+        self._generation += 1
+        self._busy(False)
+        self._pdf.clear()
+        self.report_download.visible = self.handout_download.visible = False
+        for w in (self.visit_date, self.lot, self.expiry, self.dilution, self.notes):
+            w.value = ""
+        self.status.object = ""
+
     def _busy(self, on: bool) -> None:
         self.report.disabled = self.handout.disabled = on
 

@@ -6,6 +6,9 @@ each run serves the app on its own database (``$INJECTMAP_DATABASE_URL``). The S
 layout at 1920x1080 at each point where it checks it at 1366x768 (the window resized there and back): the
 course itself does not depend on the window's size, so it is not repeated at the second size.
 
+Deleting a patient through the card (asked first; Cancel keeps the record) runs on SQLite at 1366x768 only, on a
+served app of its own like each case here (its database is read to check the record is gone).
+
 ``INJECTMAP_DOC_SCREENSHOTS=1`` also writes docs/images/app-patient.png (the SQLite run at 1366x768).
 """
 
@@ -18,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -51,9 +55,18 @@ def pg_socket() -> Iterator[Path]:
         yield base
 
 
+class Served(NamedTuple):
+    """The app served on a records database of its own."""
+
+    url: str
+    database: str  # the records' database URL
+    folder: Path  # its photos, faces and autosave folders
+    log: Path  # the server's output
+
+
 @pytest.fixture
-def served(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The app on a fresh records database of the case's kind; yields its URL."""
+def served_app(request: pytest.FixtureRequest) -> Iterator[Served]:
+    """The app on a fresh records database of the case's kind."""
     kind = request.node.callspec.params["database"]
     with tempfile.TemporaryDirectory(prefix="injectmap-course-") as d:
         if kind == "postgresql":
@@ -64,13 +77,19 @@ def served(request: pytest.FixtureRequest) -> Iterator[str]:
         else:
             url = f"sqlite:///{d}/records/records.sqlite3"
         proc, port, log = start_server({"INJECTMAP_DATABASE_URL": url, "INJECTMAP_PHOTOS_DIR": f"{d}/photos",
-                                        "INJECTMAP_AUTOSAVE_DIR": f"{d}/autosave",
+                                        "INJECTMAP_FACES_DIR": f"{d}/faces", "INJECTMAP_AUTOSAVE_DIR": f"{d}/autosave",
                                         "INJECTMAP_USERS_FILE": f"{d}/no-users.json"})
         try:
             wait_for_port(proc, port, log)
-            yield f"http://127.0.0.1:{port}/"
+            yield Served(f"http://127.0.0.1:{port}/", url, Path(d), Path(log))
         finally:
             stop_server(proc)
+
+
+@pytest.fixture
+def served(served_app: Served) -> str:
+    """The URL of the app on a fresh records database of the case's kind."""
+    return served_app.url
 
 
 def _fill(page, name: str, value: str) -> None:
@@ -230,3 +249,78 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         assert [e for e in app.errors if "favicon" not in e] == []
     finally:
         ctx.close()
+
+
+def _patients_in(served: Served) -> list[str]:
+    """The identifiers of the patients in the served app's records (read directly, not through the app)."""
+    from injectmap.clinic.records import Records
+
+    with Records.open(served.database, user="local", photos_dir=served.folder / "photos",
+                      faces_dir=served.folder / "faces") as rec:
+        return [p.identifier for p in rec.list_patients()]
+
+
+@pytest.mark.parametrize("database", ["sqlite"])
+def test_deleting_a_patient(browser, served_app: Served, database: str) -> None:
+    """A patient with a visit is deleted through the card: asked first, naming them as text (Cancel keeps the
+    record), then gone from the list, the search and the database, and the card says what went; the other
+    patient stays; the server's log never names them. At 1366x768 only (no layout of its own to check at
+    other sizes beyond the confirmation fitting the card)."""
+    gone, kept, name = "MRN-DEL-9", "MRN-KEEP-1", "Bo <i>Lind</i>"
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    dialogs: list[str] = []
+    try:
+        app = AppPage(ctx.new_page(), served_app.url, timed=False).open()
+        page = app.page
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        _fill(page, "identifier", kept)
+        page.get_by_role("button", name="Add patient", exact=True).click()
+        patient_status(page, f"Added {kept}")
+        _tab(page, "Patient")
+        _fill(page, "identifier", gone)
+        _fill(page, "name", name)
+        page.get_by_role("button", name="Add patient", exact=True).click()
+        patient_status(page, f"Added {gone}")
+        _choose(page, "kind", "initial")
+        _fill(page, "date", "2026-05-04")
+        page.get_by_role("button", name="Add visit", exact=True).click()
+        patient_status(page, "Added visit 2026-05-04 initial")
+        _tab(page, "Patient")
+        _fill(page, "search", "MRN")
+        page.get_by_role("button", name="Find", exact=True).click()
+        patient_status(page, "2 patient(s) found")
+        # asked first, the patient named as text; Cancel keeps the record
+        delete = page.get_by_role("button", name="Delete patient", exact=True)
+        delete.click()
+        confirm = page.locator(".pt-patient-confirm button").first
+        confirm.wait_for(timeout=30_000)
+        assert confirm.inner_text() == f"Yes, delete {gone} ({name}) and all visits, photos and faces"
+        assert page.locator(".patient-delete-question").filter(has_text=f"Delete {gone} ({name}) for good").count()
+        assert page.locator(".patient-delete i").count() == 0 and dialogs == []  # text, never markup
+        _fits(page)  # the confirmation wraps within the card
+        page.get_by_role("button", name="Cancel", exact=True).click()
+        delete.wait_for(timeout=30_000)
+        assert confirm.count() == 0 and sorted(_patients_in(served_app)) == [gone, kept]
+        # deleted: gone from the list, the search and the database; the other patient stays
+        delete.click()
+        confirm.click()
+        patient_status(page, f"Deleted {gone} ({name}): 1 visit(s), 0 outcome(s), 0 photo(s) and 0 face(s)")
+        assert _patients_in(served_app) == [kept]
+        options = page.locator(".pt-patients option").all_inner_texts()
+        assert len(options) == 1 and options[0].startswith(kept), options
+        delete.wait_for(timeout=30_000)
+        assert page.locator(".pt-identifier input").first.input_value() == ""  # the form forgets them too
+        assert page.locator(".pt-name input").first.input_value() == ""
+        _tab(page, "Visits")
+        page.locator(".patient-current").filter(has_text="No patient open.").first.wait_for(timeout=30_000)
+        assert page.locator(".pt-visits option").count() == 0
+        _tab(page, "Patient")
+        _fill(page, "search", "DEL-9")
+        page.get_by_role("button", name="Find", exact=True).click()
+        patient_status(page, "0 patient(s) found")
+        assert page.locator(".pt-patients option").count() == 0
+        assert dialogs == [] and [e for e in app.errors if "favicon" not in e] == []
+    finally:
+        ctx.close()
+    text = served_app.log.read_text(errors="replace")
+    assert gone not in text and "Lind" not in text

@@ -119,3 +119,115 @@ def test_a_course_of_treatment_through_the_card(db: str, face_model) -> None:
     card.search.value = "1042"
     card.list_patients()
     assert list(card.patients.options.values()) == [card.view.patient.id]
+
+
+def test_delete_labels_and_what_was_deleted(db: str) -> None:
+    from injectmap.clinic.records import DeleteResult
+    from injectmap.viewer.patient_panel import delete_label, deleted_text
+
+    with Records.open(db, user="dr.lee") as rec:
+        p = rec.add_patient("MRN-7", name="Ana <b>M.</b>")
+        long = rec.add_patient("MRN-8", name="A" * 150)
+    assert delete_label(p) == "Yes, delete MRN-7 (Ana <b>M.</b>) and all visits, photos and faces"  # a button's text
+    assert delete_label(long) == f"Yes, delete MRN-8 ({'A' * 40}\u2026 and all visits, photos and faces"
+    res = DeleteResult(patient_id=p.id, visits=2, outcomes=1, photos=3, files_left=("/x/1.jpg",), faces=1,
+                       face_files=1, face_ids=("ab" * 32,), built_faces=1, stills=4)
+    text = deleted_text(patient_label(p), res)
+    assert text.startswith("Deleted MRN-7 (Ana <b>M.</b>): 2 visit(s), 1 outcome(s), 3 photo(s) and 1 face(s) "
+                           "(1 face file(s), 1 built face(s) and 4 still(s) removed).")
+    assert "1 file(s) could not be removed" in text and "/x/" not in text  # no path: it is the server's
+
+
+def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Delete asks first (Cancel keeps the record), then the whole record goes: the visits, the photo and its
+    file, the fitted face and its copy; the card has no patient open, the list no longer shows them, and the plan
+    on screen, the faint last visit and the Report card no longer carry them."""
+    import io
+
+    from PIL import Image
+
+    from injectmap.anatomy.fit import facefile
+    from injectmap.anatomy.fit.basis import face_basis
+
+    monkeypatch.setenv("INJECTMAP_FACES_DIR", str(tmp_path / "faces"))
+    monkeypatch.setattr("injectmap.anatomy.model.load_model", lambda params=None, **_kw: face_model)  # never built
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state, scene, report = layout.app_patient, layout.app_state, layout.app_scene.scene, layout.app_patient.report
+    card.delete_patient.clicks += 1
+    assert "Open or add a patient first" in card.status.object and card.delete_box.objects == [card.delete_patient]
+    card.identifier.value, card.name_input.value = "MRN-KEEP", ""
+    card.new_patient()
+    card.identifier.value, card.name_input.value = "MRN-DEL", "Ana <img src=x onerror=alert(1)>"
+    card.new_patient()
+    pid = card.view.patient.id
+    # an initial visit on the patient's fitted face, with a photo; then the review draws it faintly
+    names = face_basis().names
+    face = facefile.make([(names[10], 0.4)], [], [1.0], {})
+    made = tmp_path / "made" / "ana.face.json"
+    made.parent.mkdir()
+    facefile.write(face, made)
+    plan = protocol_plan("glabella_five_point")
+    plan["model"] = {"face": str(made)}
+    state.load_plan(plan)
+    card.kind.value, card.date.value, card.lot.value = "initial", DAY0.isoformat(), "C-1"
+    card.new_visit()
+    assert card.visit is not None and card.visit.face_id == face.face_id, card.status.object
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 150, 120)).save(buf, format="JPEG")
+    card.photo_upload.filename, card.photo_upload.value = "front.jpg", buf.getvalue()
+    assert len(card.photo_items) == 1 and card.photo_items[0].photo.path.exists(), card.status.object
+    photo = card.photo_items[0].photo.path
+    card.open_visit_id(card.visit.id)  # the face is written back into the user's faces folder
+    back = Path(state.extra["model"]["face"])
+    assert back.exists() and back.name == f"{face.face_id}.face.json"
+    card.kind.value, card.date.value = "review", "2026-05-18"
+    card.new_visit()
+    assert scene.previous_actor is not None and scene.previous_actor.GetVisibility()
+    assert report.lot.value == "" and state.extra["patient"].startswith("MRN-DEL")
+    report.lot.value, report._pdf["report"], report.report_download.visible = "C-1", b"%PDF-", True
+    # asked first, naming the patient as text; Cancel keeps everything
+    card.delete_patient.clicks += 1
+    question, yes, no = card.delete_box.objects
+    assert "&lt;img src=x" in question.object and "<img" not in question.object
+    assert yes.label == "Yes, delete MRN-DEL (Ana <img src=x onerror=alert(1)>) and all visits, photos and faces"
+    no.clicks += 1
+    assert card.delete_box.objects == [card.delete_patient] and card.view is not None
+    with Records.open(db, user="local") as rec:
+        assert len(rec.visits(pid)) == 2
+    # a confirmation is for the patient it names: opening another withdraws it
+    card.delete_patient.clicks += 1
+    card.open(next(p.id for p in open_records_list(db) if p.identifier == "MRN-KEEP"))
+    assert card.delete_box.objects == [card.delete_patient]
+    card.open(pid)
+    card.open_visit_id(max(v.id for v in card.view.visits))  # the review: the initial visit drawn faintly
+    assert scene.previous_actor.GetVisibility()
+    card.search.value, card.visit_notes.value = "MRN", "wants a natural brow"
+    card.delete_patient.clicks += 1
+    card.delete_box.objects[1].clicks += 1
+    status = card.status.object  # escaped Markdown: the name shows as text
+    assert "<img" not in status and status.replace("\\", "").startswith(
+        "Deleted MRN-DEL (Ana &lt;img src=x onerror=alert(1)&gt;): 2 visit(s), 0 outcome(s), 1 photo(s) and 1 face(s) "
+        "(1 face file(s)"), status
+    assert [p.identifier for p in open_records_list(db)] == ["MRN-KEEP"]
+    assert not photo.exists() and not back.exists() and made.exists()  # a face file made elsewhere is not the records'
+    assert card.view is None and card.visit is None and card.photo_items == [] and card.visits.options == {}
+    assert list(card.patients.options.values()) == [p.id for p in open_records_list(db)]
+    assert card.current.object == "No patient open." and card.history.object is None
+    assert card.identifier.value == card.name_input.value == card.visit_notes.value == ""  # the forms forget them
+    assert card.lot.value == "C-1"  # the vial's, not the patient's
+    assert "patient" not in state.extra and "model" not in state.extra and not state.can_undo
+    assert [p["id"] for p in state.points] == [p["id"] for p in protocol_plan("glabella_five_point")["points"]]
+    assert not scene.previous_actor.GetVisibility()
+    assert report.lot.value == "" and not report.report_download.visible and report._pdf == {}
+    assert card.delete_box.objects == [card.delete_patient] and card.tabs.active == 0
+    assert not layout.app_face.current.fit_id  # the default face is back: the fitted one went with the patient
+    card.delete_patient.clicks += 1
+    assert "Open or add a patient first" in card.status.object
+
+
+def open_records_list(db: str) -> list:
+    with Records.open(db, user="local") as rec:
+        return rec.list_patients()
