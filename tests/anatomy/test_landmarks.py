@@ -23,7 +23,7 @@ def test_gonion_is_a_skin_point_at_the_corner_of_the_jaw_on_the_average_head(mod
     left, right = lm["gonion_left"], lm["gonion_right"]
     assert np.allclose(right, left * np.array([-1.0, 1.0, 1.0]), atol=1e-6)  # the head is symmetric
     skin = np.asarray(model.skin.points)
-    assert np.linalg.norm(skin - left, axis=1).min() < 1e-6
+    assert np.linalg.norm(skin - left, axis=1).min() < 1e-3  # the stored skin is float32
     # below the mouth, above the menton, behind the mouth corner and in front of the earlobe
     assert lm["menton"][1] < left[1] < lm["stomion"][1]
     assert lm["otobasion_inferius_left"][2] < left[2] < lm["cheilion_left"][2]
