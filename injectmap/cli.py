@@ -185,9 +185,14 @@ def cmd_users(args) -> int:
 
 def cmd_records(args) -> int:
     from injectmap.clinic.cli_records import cmd_records as run
+    from injectmap.reports import chart_cache
     from injectmap.reports.stills_cache import forget_face
 
-    return run(args, forget_face=forget_face)  # a deleted patient's fitted faces leave the stills cache too
+    def forget(face_id: str) -> int:
+        chart_cache.forget_face(face_id)  # this process's memory of its charts (no file: not counted)
+        return forget_face(face_id)
+
+    return run(args, forget_face=forget)  # a deleted patient's fitted faces leave the stills cache too
 
 
 def cmd_report(args) -> int:

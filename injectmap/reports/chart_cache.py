@@ -22,10 +22,12 @@ Patient data: a kept photo with the bands drawn is the patient's photo. It is ke
 written to disk and never logged; at most :data:`MAX_IMAGES` are kept (a 720x960 photo is about 2 MB), the
 least recently used dropped first. A session cannot see another's photo through it: a kept picture is
 found only by the SHA-256 of the photo's own pixels, i.e. by a caller that already holds that photo, and
-what it gets is what its own photo and bands draw. :func:`clear` empties everything;
-:func:`forget_face` drops what was kept of a fitted face (and every kept picture) when the patient's
-record or the photo is deleted (``injectmap records ... delete``, the Face card's Discard). A process's
-cache goes with the process.
+what it gets is what its own photo and bands draw. :func:`clear` empties everything; :func:`forget_face`
+drops what was kept of a fitted face and every kept picture where a patient's face goes (the Face card's
+Discard, ``injectmap records patients delete`` in its own process), :func:`forget_pictures` every kept
+picture where a patient's photo is deleted (the Patient card). Another process's deletion cannot reach an
+app server's memory: there the pictures stay at most until three other charts are drawn or the server
+stops.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-__all__ = ["MAX_GEOMETRY", "MAX_IMAGES", "BoundedLRU", "camera_key", "clear", "face_key", "forget_face", "info",
-           "pixels_sha256"]
+__all__ = ["MAX_GEOMETRY", "MAX_IMAGES", "BoundedLRU", "camera_key", "clear", "face_key", "forget_face",
+           "forget_pictures", "info", "kept_faces", "pixels_sha256"]
 
 #: (face, camera) depth buffers and (face, camera, widths) zone bands kept: a few hundred kB each. Project
 #: choice: a session charts one photo at a time; a few sessions and a zones toggle fit
@@ -149,6 +151,12 @@ def clear() -> None:
     IMAGES.clear()
 
 
+def forget_pictures() -> int:
+    """Drop every kept picture (a patient's photo was deleted: a picture's key does not say whose photo it
+    is); returns how many were dropped."""
+    return IMAGES.discard(lambda _key: False)
+
+
 def forget_face(face_id: str) -> int:
     """Drop what was kept of the fitted face ``face_id`` (``anatomy.fit.facefile.face_id``; a patient's face)
     and every kept picture (they are the patients' photos, and a picture's key does not say whose face it
@@ -162,9 +170,14 @@ def forget_face(face_id: str) -> int:
         face = key[1] if isinstance(key, tuple) and len(key) > 1 else None
         return not (isinstance(face, tuple) and face and str(face[0]).endswith(suffix))
 
-    dropped = GEOMETRY.discard(keep) + len(IMAGES)
-    IMAGES.clear()
-    return dropped
+    return GEOMETRY.discard(keep) + forget_pictures()
+
+
+def kept_faces() -> set[str]:
+    """The names of the faces something is kept of."""
+    with GEOMETRY._lock:
+        keys = list(GEOMETRY._items)
+    return {str(k[1][0]) for k in keys if isinstance(k, tuple) and len(k) > 1 and isinstance(k[1], tuple)}
 
 
 def info() -> dict[str, int]:

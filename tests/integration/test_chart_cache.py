@@ -217,9 +217,15 @@ def test_forgetting_a_patients_face_drops_its_entries_and_every_kept_picture(def
     fitted = SimpleNamespace(name="default-fit-0123456789abcdef", sha256="f" * 64)
     chart_cache.GEOMETRY.put(("seeing", chart_cache.face_key(fitted), chart_cache.camera_key(cam)), (1.0, None))
     assert chart_cache.info()["geometry"] == 3 and chart_cache.info()["images"] == 1
+    assert chart_cache.kept_faces() == {model.name, fitted.name}
     with pytest.raises(ValueError):
         chart_cache.forget_face("not a face id")
     assert chart_cache.forget_face("0123456789abcdef" + "0" * 48) == 2  # its entry and the picture
     info = chart_cache.info()
     assert info["geometry"] == 2 and info["images"] == 0  # the default face's entries stay
+    assert chart_cache.kept_faces() == {model.name}
     assert chart_cache.forget_face("fedcba9876543210") == 0
+    # a photo deleted: every kept picture goes (their keys do not say whose photo), the faces' entries stay
+    draw_chart(_photo(), chart_layout(cam, model, result))
+    assert chart_cache.forget_pictures() == 1 and chart_cache.info()["images"] == 0
+    assert chart_cache.info()["geometry"] == 2
