@@ -271,15 +271,15 @@ def chart_layout(camera: Camera, model: Any, result: PlanResult, *, zones: bool 
     """
     ppm, vis = _seeing(camera, model, cache)
     marks = []
-    for p in result.points:
-        entry = np.asarray(p.entry_mm, dtype=float)
-        _, row = model.skin_tree.query(entry)
-        normal = np.asarray(model.depth_normals[row], dtype=float)
-        x, y = camera.project(entry[None, :])[0]
-        worst = p.worst
-        sev = worst.value if worst is not None and worst > Severity.INFO else "ok"
-        marks.append(PhotoMark(p.id, float(p.units), sev, severity_colour(worst), (float(x), float(y)),
-                               bool(vis.seen(entry[None, :], normal[None, :])[0])))
+    if result.points:  # every entry at once: where it falls, and whether the photo sees the skin there
+        entries = np.array([np.asarray(p.entry_mm, dtype=float) for p in result.points]).reshape(-1, 3)
+        _, rows = model.skin_tree.query(entries)
+        px = camera.project(entries)
+        seen = vis.seen(entries, np.asarray(model.depth_normals[rows], dtype=float))
+        for p, (x, y), on in zip(result.points, px, seen, strict=True):
+            worst = p.worst
+            sev = worst.value if worst is not None and worst > Severity.INFO else "ok"
+            marks.append(PhotoMark(p.id, float(p.units), sev, severity_colour(worst), (float(x), float(y)), bool(on)))
     bands = _bands(camera, model, vis, cache) if zones else ()
     return PhotoChart(camera.width, camera.height, tuple(marks), bands, ppm)
 
