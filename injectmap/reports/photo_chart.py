@@ -363,13 +363,17 @@ def _draw_marks(img: Any, layout: PhotoChart, labels: bool) -> Any:
 
 def _zones_key(pixels: np.ndarray, layout: PhotoChart) -> str:
     """The SHA-256 of what :func:`_draw_zones` draws from: the photo's pixels, every band's every coordinate
-    and width, the course's width (from the px/mm) and the opacities."""
+    and width, the course's width (from the px/mm) and the opacities. The bands are hashed as their pickle
+    (17 times faster than their repr): equal pickles are equal bands; equal bands built with other sharing
+    of their strings could pickle otherwise, which only draws them again."""
     import hashlib
+    import pickle
 
     from injectmap.reports.chart_cache import pixels_sha256
 
     h = hashlib.sha256(pixels_sha256(pixels).encode())
-    h.update(repr((ZONE_ALPHA, COURSE_ALPHA, layout.width, layout.height, layout.px_per_mm, layout.zones)).encode())
+    h.update(pickle.dumps((ZONE_ALPHA, COURSE_ALPHA, layout.width, layout.height, layout.px_per_mm, layout.zones),
+                          protocol=5))
     return h.hexdigest()
 
 
