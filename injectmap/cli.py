@@ -400,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--fits", type=int, default=0,
                    help="photo fits (injectmap face fit) timed, with a naive baseline (0: skip; needs the 'fit' extra)")
     b.add_argument("--charts", type=int, default=0,
-                   help="charts of a 100-point plan on a photo (chart_on_photo) timed, with a naive baseline (0: skip)")
+                   help="charts of a 100-point plan on a photo (chart_on_photo) timed, with a naive baseline and the "
+                        "app's repeated chart of the same photo, its buffer, bands and picture kept (0: skip)")
     from injectmap.cli_face import add_parser as add_face_parser
 
     add_face_parser(sub)
