@@ -185,9 +185,14 @@ def cmd_users(args) -> int:
 
 def cmd_records(args) -> int:
     from injectmap.clinic.cli_records import cmd_records as run
+    from injectmap.reports import chart_cache
     from injectmap.reports.stills_cache import forget_face
 
-    return run(args, forget_face=forget_face)  # a deleted patient's fitted faces leave the stills cache too
+    def forget(face_id: str) -> int:
+        chart_cache.forget_face(face_id)  # this process's memory of its charts (no file: not counted)
+        return forget_face(face_id)
+
+    return run(args, forget_face=forget)  # a deleted patient's fitted faces leave the stills cache too
 
 
 def cmd_report(args) -> int:
@@ -395,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--fits", type=int, default=0,
                    help="photo fits (injectmap face fit) timed, with a naive baseline (0: skip; needs the 'fit' extra)")
     b.add_argument("--charts", type=int, default=0,
-                   help="charts of a 100-point plan on a photo (chart_on_photo) timed, with a naive baseline (0: skip)")
+                   help="charts of a 100-point plan on a photo (chart_on_photo) timed, with a naive baseline and the "
+                        "app's repeated chart of the same photo, its buffer, bands and picture kept (0: skip)")
     from injectmap.cli_face import add_parser as add_face_parser
 
     add_face_parser(sub)

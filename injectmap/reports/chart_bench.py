@@ -1,15 +1,22 @@
 """The chart on the photo's part of ``injectmap bench --charts N``: ``chart_on_photo`` timed N times, with a
-naive baseline in the same run.
+naive baseline and the app's repeated chart of the same photo in the same run.
 
 - the photo: the average head (the default face, no shape target) rendered off-screen as a portrait
   (:func:`injectmap.anatomy.fit.synthetic.make_patient` with seed 0) with its known camera, moved into the
   built face's frame as a face file stores it; the face: the default face from the cache; the plan: the
   analysis bench's 100 points (2 U, 3 mm deep, random skin points of the face), analysed once;
-- chart: :func:`injectmap.reports.photo_chart.chart_on_photo` (zones and labels): one depth buffer of the
-  fitted skin per chart, every course carried to the skin and tested against it as arrays;
+- chart: :func:`injectmap.reports.photo_chart.chart_on_photo` (zones and labels) from nothing
+  (``cache=False``): one depth buffer of the fitted skin per chart, every course carried to the skin and
+  tested against it as arrays;
 - naive: the same chart with what the photo sees decided point by point, the obvious way: a ray from each
   point to the camera's centre cast against the skin (a VTK cell locator, built per chart as the depth
-  buffer is), one call per point. The two are checked to see the same points (``chart_seen_agreement``).
+  buffer is), one call per point. The two are checked to see the same points (``chart_seen_agreement``);
+- repeat: the app's case, the same photo, camera and face charted again as the plan's analysis changes (two
+  analyses in turn: the plan, and the plan without its first point), with what the photo, camera and face
+  give kept (``reports/chart_cache.py``: the depth buffer, the bands, the photo with the bands drawn) and
+  warm; and the same with the picture not kept (``repeat_unkept_picture``: the buffer and bands kept, the
+  bands drawn again), to show what keeping the picture is worth. The repeated chart is checked to be the
+  chart from nothing, to the byte (``chart_repeat_identical``).
 
 Medians only; nothing passes or fails on time (the machines are shared).
 """
@@ -130,22 +137,41 @@ def _timed(fn: Any) -> tuple[float, float]:
 
 
 def run_chart_bench(charts: int = 5) -> dict[str, Any]:
-    """``charts`` charts and as many naive ones, alternating (after one untimed run of each: fonts, data
-    files, the skin's cells), and the layouts alone (where the two differ; the drawing is shared)."""
+    """``charts`` charts and as many naive and repeated ones, alternating (after one untimed run of each:
+    fonts, data files, the skin's cells, the kept buffer, bands and picture), and the layouts alone (where
+    the two differ; the drawing is shared)."""
+    import dataclasses
+
+    from injectmap.reports import chart_cache
+
     photo, cam, model, result = bench_scene()
-    pc.chart_on_photo(photo, cam, model, result)
-    pc.draw_chart(photo, naive_layout(cam, model, result))
-    runs: dict[str, list[tuple[float, float]]] = {"chart": [], "naive": [], "layout": [], "layout_naive": []}
-    for _ in range(charts):
-        runs["chart"].append(_timed(lambda: pc.chart_on_photo(photo, cam, model, result)))
-        runs["naive"].append(_timed(lambda: pc.draw_chart(photo, naive_layout(cam, model, result))))
-        runs["layout"].append(_timed(lambda: pc.chart_layout(cam, model, result)))
+    # the app's redraws: the analysis changes, the photo, camera and face do not
+    results = [result, dataclasses.replace(result, points=result.points[1:])]
+    chart_cache.clear()
+    pc.chart_on_photo(photo, cam, model, result, cache=False)
+    pc.draw_chart(photo, naive_layout(cam, model, result), cache=False)
+    for r in results:
+        pc.chart_on_photo(photo, cam, model, r)
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in (
+        "chart", "naive", "layout", "layout_naive", "repeat", "repeat_layout", "repeat_unkept_picture")}
+    for i in range(charts):
+        again = results[i % 2]
+        runs["chart"].append(_timed(lambda: pc.chart_on_photo(photo, cam, model, result, cache=False)))
+        runs["naive"].append(_timed(lambda: pc.draw_chart(photo, naive_layout(cam, model, result), cache=False)))
+        runs["repeat"].append(_timed(lambda r=again: pc.chart_on_photo(photo, cam, model, r)))
+        runs["layout"].append(_timed(lambda: pc.chart_layout(cam, model, result, cache=False)))
         runs["layout_naive"].append(_timed(lambda: naive_layout(cam, model, result)))
+        runs["repeat_layout"].append(_timed(lambda r=again: pc.chart_layout(cam, model, r)))
+        runs["repeat_unkept_picture"].append(_timed(
+            lambda r=again: pc.draw_chart(photo, pc.chart_layout(cam, model, r), cache=False)))
 
     def med(key: str, k: int) -> float:
         return round(statistics.median(r[k] for r in runs[key]) * 1000, 1)
 
-    fast_layout, slow_layout = pc.chart_layout(cam, model, result), naive_layout(cam, model, result)
+    fast_layout, slow_layout = pc.chart_layout(cam, model, result, cache=False), naive_layout(cam, model, result)
+    identical = all(np.array_equal(pc.chart_on_photo(photo, cam, model, r),
+                                   pc.chart_on_photo(photo, cam, model, r, cache=False)) for r in results)
+    kept = chart_cache.info()
     return {
         "chart_runs": charts,
         "chart_ms_median": med("chart", 0),
@@ -155,6 +181,16 @@ def run_chart_bench(charts: int = 5) -> dict[str, Any]:
         "chart_speedup_vs_naive_cpu": round(med("naive", 1) / max(med("chart", 1), 0.1), 2),
         "chart_layout_cpu_ms_median": med("layout", 1),
         "chart_layout_naive_cpu_ms_median": med("layout_naive", 1),
+        "chart_repeat_ms_median": med("repeat", 0),
+        "chart_repeat_cpu_ms_median": med("repeat", 1),
+        "chart_repeat_layout_ms_median": med("repeat_layout", 0),
+        "chart_repeat_layout_cpu_ms_median": med("repeat_layout", 1),
+        "chart_repeat_unkept_picture_ms_median": med("repeat_unkept_picture", 0),
+        "chart_repeat_unkept_picture_cpu_ms_median": med("repeat_unkept_picture", 1),
+        "chart_repeat_speedup_vs_chart_cpu": round(med("chart", 1) / max(med("repeat", 1), 0.1), 2),
+        "chart_repeat_identical": identical,
+        "chart_repeat_cache_hits": kept["geometry_hits"] + kept["image_hits"],
+        "chart_repeat_cache_misses": kept["geometry_misses"] + kept["image_misses"],
         "chart_marks_seen": sum(m.visible for m in fast_layout.marks),
         "chart_marks_seen_naive": sum(m.visible for m in slow_layout.marks),
         "chart_zones": len(fast_layout.zones),

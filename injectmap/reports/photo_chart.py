@@ -12,6 +12,11 @@ skin's points).
 
 This draws pixels: a plan's ids reach the image as glyphs, never as markup. The HTML around it escapes.
 
+The app draws the same photo again whenever the plan's analysis changes: what depends only on the photo, its
+camera and the face (the depth buffer, the bands, the photo with the bands drawn) is kept in memory between
+charts (``reports/chart_cache.py``: bounded, by value, never on disk); ``cache=False`` computes everything
+again, and the chart is the same to the byte.
+
 What a photo can tell: the fit moves the skin surface and the landmarks; the depths and the courses of
 the vessels and nerves stay population anatomy placed relative to them (``CAVEAT``).
 
@@ -148,6 +153,7 @@ class _Visibility:
         np.minimum.at(z, (iy[ok], ix[ok]), depth[ok])
         # an empty cell between skin points takes its neighbours' nearest depth (never a farther one)
         self.z = np.where(np.isfinite(z), z, minimum_filter(z, size=3, mode="nearest"))
+        self.z.flags.writeable = False  # kept for the next chart of this photo (chart_cache): read only
 
     def seen(self, points: np.ndarray, normals: np.ndarray) -> np.ndarray:
         pts = np.atleast_2d(np.asarray(points, dtype=float))
@@ -212,36 +218,70 @@ def _zone(model: Any, sid: str, s: Any, vis: _Sees, camera: Camera, half_width: 
     return ZoneBand(sid, str(s.kind), str(s.colour), half_width, tuple(runs), tuple(widths))
 
 
-def chart_layout(camera: Camera, model: Any, result: PlanResult, *, zones: bool = True) -> PhotoChart:
+def _seeing(camera: Camera, model: Any, cache: bool) -> tuple[float, _Visibility]:
+    """The pixels per mm at the face and the depth buffer of the fitted skin in the photo (kept per face and
+    camera: ``reports/chart_cache.py``)."""
+    from injectmap.reports import chart_cache
+
+    def compute() -> tuple[float, _Visibility]:
+        ppm = _px_per_mm(camera, model)
+        return ppm, _Visibility(camera, np.asarray(model.skin.points, dtype=float), ppm)
+
+    face = chart_cache.face_key(model) if cache else None
+    key = None if face is None else ("seeing", face, chart_cache.camera_key(camera))
+    return chart_cache.GEOMETRY.get_or_compute(key, compute)
+
+
+def _zone_widths(model: Any) -> tuple[tuple[str, float], ...]:
+    """Each drawn structure and its band's half-width (mm): its corridor (the published spread) and radius."""
+    var = load_variability()
+    out = []
+    for sid, s in model.structures.items():
+        if s.kind not in ZONE_KINDS or s.centreline is None:
+            continue
+        corridor = var.corridor_of(sid)
+        half = (corridor.corridor_mm if corridor is not None else 0.0) + float(s.radius_mm or 0.0)
+        out.append((sid, max(half, 1.0)))
+    return tuple(out)
+
+
+def _bands(camera: Camera, model: Any, vis: _Sees, cache: bool) -> tuple[ZoneBand, ...]:
+    """The zone bands of every artery, nerve and the duct (kept per face, camera and half-widths)."""
+    from injectmap.reports import chart_cache
+
+    widths = _zone_widths(model)
+
+    def compute() -> tuple[ZoneBand, ...]:
+        bands = (_zone(model, sid, model.structures[sid], vis, camera, half) for sid, half in widths)
+        return tuple(b for b in bands if b is not None)
+
+    face = chart_cache.face_key(model) if cache else None
+    key = None if face is None else ("bands", face, chart_cache.camera_key(camera), widths)
+    return chart_cache.GEOMETRY.get_or_compute(key, compute)
+
+
+def chart_layout(camera: Camera, model: Any, result: PlanResult, *, zones: bool = True,
+                 cache: bool = True) -> PhotoChart:
     """Where the chart's marks and zone bands fall on the photo of ``camera`` (no drawing).
 
     ``model`` is the built fitted face (the frame the camera maps, :func:`facefile.photo_camera`),
-    ``result`` the plan's analysis on it (``planning.check.check_plan``).
+    ``result`` the plan's analysis on it (``planning.check.check_plan``). With ``cache`` (the default), the
+    depth buffer and the zone bands of this face and camera are kept for the next chart
+    (``reports/chart_cache.py``); the layout is the same either way.
     """
-    ppm = _px_per_mm(camera, model)
-    vis = _Visibility(camera, np.asarray(model.skin.points, dtype=float), ppm)
+    ppm, vis = _seeing(camera, model, cache)
     marks = []
-    for p in result.points:
-        entry = np.asarray(p.entry_mm, dtype=float)
-        _, row = model.skin_tree.query(entry)
-        normal = np.asarray(model.depth_normals[row], dtype=float)
-        x, y = camera.project(entry[None, :])[0]
-        worst = p.worst
-        sev = worst.value if worst is not None and worst > Severity.INFO else "ok"
-        marks.append(PhotoMark(p.id, float(p.units), sev, severity_colour(worst), (float(x), float(y)),
-                               bool(vis.seen(entry[None, :], normal[None, :])[0])))
-    bands: list[ZoneBand] = []
-    if zones:
-        var = load_variability()
-        for sid, s in model.structures.items():
-            if s.kind not in ZONE_KINDS or s.centreline is None:
-                continue
-            corridor = var.corridor_of(sid)
-            half = (corridor.corridor_mm if corridor is not None else 0.0) + float(s.radius_mm or 0.0)
-            band = _zone(model, sid, s, vis, camera, max(half, 1.0))
-            if band is not None:
-                bands.append(band)
-    return PhotoChart(camera.width, camera.height, tuple(marks), tuple(bands), ppm)
+    if result.points:  # every entry at once: where it falls, and whether the photo sees the skin there
+        entries = np.array([np.asarray(p.entry_mm, dtype=float) for p in result.points]).reshape(-1, 3)
+        _, rows = model.skin_tree.query(entries)
+        px = camera.project(entries)
+        seen = vis.seen(entries, np.asarray(model.depth_normals[rows], dtype=float))
+        for p, (x, y), on in zip(result.points, px, seen, strict=True):
+            worst = p.worst
+            sev = worst.value if worst is not None and worst > Severity.INFO else "ok"
+            marks.append(PhotoMark(p.id, float(p.units), sev, severity_colour(worst), (float(x), float(y)), bool(on)))
+    bands = _bands(camera, model, vis, cache) if zones else ()
+    return PhotoChart(camera.width, camera.height, tuple(marks), bands, ppm)
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:
@@ -321,13 +361,45 @@ def _draw_marks(img: Any, layout: PhotoChart, labels: bool) -> Any:
     return img
 
 
-def draw_chart(photo: np.ndarray, layout: PhotoChart, *, labels: bool = True) -> np.ndarray:
-    """Draw a computed :class:`PhotoChart` on the photo (RGB, same size)."""
+def _zones_key(pixels: np.ndarray, layout: PhotoChart) -> str:
+    """The SHA-256 of what :func:`_draw_zones` draws from: the photo's pixels, every band's every coordinate
+    and width, the course's width (from the px/mm) and the opacities. The bands are hashed as their pickle
+    (17 times faster than their repr): equal pickles are equal bands; equal bands built with other sharing
+    of their strings could pickle otherwise, which only draws them again."""
+    import hashlib
+    import pickle
+
+    from injectmap.reports.chart_cache import pixels_sha256
+
+    h = hashlib.sha256(pixels_sha256(pixels).encode())
+    h.update(pickle.dumps((ZONE_ALPHA, COURSE_ALPHA, layout.width, layout.height, layout.px_per_mm, layout.zones),
+                          protocol=5))
+    return h.hexdigest()
+
+
+def draw_chart(photo: np.ndarray, layout: PhotoChart, *, labels: bool = True, cache: bool = True) -> np.ndarray:
+    """Draw a computed :class:`PhotoChart` on the photo (RGB, same size).
+
+    With ``cache`` (the default), the photo with the zones drawn is kept in memory for the next chart of the
+    same photo and bands (a few, keyed by the SHA-256 of the pixels and the bands: ``reports/chart_cache.py``);
+    the picture is the same either way."""
     from PIL import Image
 
-    img = Image.fromarray(np.ascontiguousarray(photo[..., :3], dtype=np.uint8), "RGB")
+    from injectmap.reports.chart_cache import IMAGES
+
+    pixels = np.ascontiguousarray(photo[..., :3], dtype=np.uint8)
+    img = Image.fromarray(pixels, "RGB")
     if layout.zones:
-        img = _draw_zones(img, layout)
+        if cache:
+            key = _zones_key(pixels, layout)
+            kept = IMAGES.get(key)
+            if kept is None:
+                img = _draw_zones(img, layout)
+                IMAGES.put(key, (img.size, img.tobytes()))
+            else:
+                img = Image.frombytes("RGB", kept[0], kept[1])
+        else:
+            img = _draw_zones(img, layout)
     img = _draw_marks(img, layout, labels)
     return np.asarray(img, dtype=np.uint8)
 
@@ -346,7 +418,7 @@ def enlarged_chart(photo: np.ndarray, layout: PhotoChart, *, labels: bool = True
 
 
 def chart_on_photo(photo: np.ndarray, camera: Camera, model: Any, result: PlanResult, *, zones: bool = True,
-                   labels: bool = True) -> np.ndarray:
+                   labels: bool = True, cache: bool = True) -> np.ndarray:
     """The plan charted on the patient's photo: an (h, w, 3) uint8 RGB image of the photo's size.
 
     Parameters
@@ -363,6 +435,10 @@ def chart_on_photo(photo: np.ndarray, camera: Camera, model: Any, result: PlanRe
         Draw the arteries', nerves' and duct's corridors where the photo sees the skin above them.
     labels : bool
         Write each point's id and units beside its marker.
+    cache : bool
+        Keep what this photo, camera and face give (the depth buffer, the bands, the photo with the bands
+        drawn) in memory for the next chart of the same photo (``reports/chart_cache.py``): the picture is
+        the same, to the byte, as without.
     """
     photo = np.asarray(photo)
     if photo.ndim != 3 or photo.shape[2] < 3:
@@ -370,7 +446,8 @@ def chart_on_photo(photo: np.ndarray, camera: Camera, model: Any, result: PlanRe
     if (photo.shape[1], photo.shape[0]) != (camera.width, camera.height):
         raise ValueError(f"the photo is {photo.shape[1]}x{photo.shape[0]} px, its camera "
                          f"{camera.width}x{camera.height}: not the photo the face was fitted to")
-    return draw_chart(photo, chart_layout(camera, model, result, zones=zones), labels=labels)
+    return draw_chart(photo, chart_layout(camera, model, result, zones=zones, cache=cache), labels=labels,
+                      cache=cache)
 
 
 def legend(layout: PhotoChart) -> Sequence[tuple[str, str]]:

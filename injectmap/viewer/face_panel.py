@@ -494,10 +494,13 @@ class FacePanel(pn.viewable.Viewer):
     def discard_photo(self) -> None:
         """Forget the photo and its fit, remove the accepted face file, and go back to the face without
         the fit when the session showed it."""
+        from injectmap.reports import chart_cache
         from injectmap.viewer.face_photo import discard
 
         self._fit_token += 1  # a fit still running is dropped when it ends, a waiting one never starts
         self.photo_busy = False
+        if self.photo_fit is not None:  # what the charts on this photo kept in memory goes with it
+            chart_cache.forget_face(self.photo_fit.face.face_id)
         removed = False
         # only the files this card's photo Accept wrote: never a plan's or a visit's face file, nor a scan's
         mine = list(dict.fromkeys(self.accepted_files))

@@ -967,8 +967,11 @@ class PatientPanel(pn.viewable.Viewer):
         vid, cache = self.visit.id, self._thumbs
 
         def work(rec: Records) -> tuple[Photo, list[PhotoThumb]]:
+            from injectmap.reports.chart_cache import forget_pictures
+
             gone = rec.delete_photo(photo_id)
             cache.pop(photo_id, None)
+            forget_pictures()  # the charts drawn on photos, kept in memory (whose, their keys do not say)
             return gone, visit_photos(rec, vid, cache)
 
         def shown(result: tuple[Photo, list[PhotoThumb]]) -> None:

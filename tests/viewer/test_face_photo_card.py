@@ -65,6 +65,7 @@ def test_the_astronaut_is_fitted_accepted_charted_and_discarded(face_model, tmp_
     from PIL import Image
 
     from injectmap.anatomy.model import load_model
+    from injectmap.reports import chart_cache
     from injectmap.viewer.analysis import PlanAnalyst
     from injectmap.viewer.app import demo_plan
 
@@ -124,12 +125,22 @@ def test_the_astronaut_is_fitted_accepted_charted_and_discarded(face_model, tmp_
     without = np.asarray(Image.open(io.BytesIO(panel.chart_pane.object)).convert("RGB"), dtype=float)
     assert with_zones.shape == without.shape and np.abs(with_zones - without).mean() > 0.5
     Image.fromarray(with_zones.astype(np.uint8)).save(tmp_path / "chart.png")
+    # the zones again: the same picture, from what the first chart kept (reports/chart_cache.py)
+    kept = chart_cache.info()
+    panel.zones_toggle.value = True
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(panel.chart_pane.object)).convert("RGB")), with_zones)
+    assert chart_cache.info()["geometry_hits"] >= kept["geometry_hits"] + 2
+    assert chart_cache.info()["image_hits"] >= kept["image_hits"] + 1
     # a point deleted: the chart follows the analysis
     before = panel.chart_pane.object
     state.delete_point(state.point_ids()[0])
     assert panel.chart_pane.object != before and f"{n - 1} point(s) charted" in panel.chart_note.object
 
+    fitted_name = panel.model.name
+    assert fitted_name in chart_cache.kept_faces()
     panel.discard_photo()
+    assert fitted_name not in chart_cache.kept_faces()  # Discard forgets its charts
+    assert chart_cache.info()["images"] == 0
     assert not path.exists() and panel.photo_fit is None and not panel.photo_pane.visible
     assert loaded[-1] == FaceParams() and not loaded[-1].fit
     assert "model" not in panel.state.extra or not (panel.state.extra.get("model") or {}).get("face")

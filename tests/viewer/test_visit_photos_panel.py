@@ -104,7 +104,10 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     assert fit.label == "Fit face from this photo"
     fit.clicks += 1
     assert fits == [(png(50, 40), EVIL)] and "The Face card fits the face to" in card.status.object
-    # delete: asked first, then gone with its file
+    # delete: asked first, then gone with its file, and the charts kept in memory (of whichever photo) with it
+    from injectmap.reports import chart_cache
+
+    chart_cache.IMAGES.put("a chart on a photo", ((1, 1), b"\0\0\0"))
     first = card.photo_items[0].photo
     card.photo_list.objects[0].objects[1].objects[1].clicks += 1
     assert card._confirm_delete == first.id and first.path.exists()
@@ -113,6 +116,7 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     confirm.clicks += 1
     assert [i.photo.display_name for i in card.photo_items] == [EVIL] and not first.path.exists()
     assert "Deleted the photo front.jpg" in card.status.object
+    assert chart_cache.info()["images"] == 0
 
 
 def test_a_fitted_face_comes_back_with_the_visit(app: Any, tmp_path: Path) -> None:
