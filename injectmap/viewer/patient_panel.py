@@ -671,9 +671,16 @@ class PatientPanel(pn.viewable.Viewer):
         search = str(self.search.value or "").strip() or None
 
         def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary]]:
+            from injectmap.reports import chart_cache
             from injectmap.reports.stills_cache import forget_face
 
-            return rec.delete_patient(patient_id, forget_face=forget_face), rec.list_patients(search)
+            def forget(face_id: str) -> int:
+                chart_cache.forget_face(face_id)  # the charts this server keeps in memory (not counted)
+                return forget_face(face_id)
+
+            res = rec.delete_patient(patient_id, forget_face=forget)
+            chart_cache.forget_pictures()  # the photos charted, kept in memory (whose, their keys do not say)
+            return res, rec.list_patients(search)
 
         def done(result: tuple[DeleteResult, list[PatientSummary]]) -> None:
             res, found = result
