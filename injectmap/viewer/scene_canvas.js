@@ -363,6 +363,18 @@ export function render({model, view, el}) {
   let start = null
   let press = 0
   let drag = null  // {anchor, last}
+  // vtk.js's interactor takes a pointer move that comes more than 200 ms after the one before as the
+  // start of a new motion, which its camera style ignores, and not as a move. Without a GPU a frame of
+  // the interaction takes longer than that (about 1 s at 1120x560 with SwiftShader on 2 cores), and
+  // the browser hands over one move per frame: every move of a drag was a start and the head did not
+  // turn. A move made with a button held goes to the style as a move, however long after the last.
+  let buttons = 0  // the pointer's buttons at its last move over the canvas (this listener runs first)
+  interactor.onStartMouseMove((data) => {
+    if (buttons) {
+      const {type: _start, ...move} = data
+      interactor.mouseMoveEvent(move)
+    }
+  })
   div.addEventListener("pointerdown", (ev) => {
     start = (ev.button === 0) ? [ev.clientX, ev.clientY] : null
     press = start ? ++presses.last : 0
@@ -375,6 +387,7 @@ export function render({model, view, el}) {
     }
   }, true)
   div.addEventListener("pointermove", (ev) => {
+    buttons = ev.buttons
     if (!drag) { return }
     ev.stopPropagation()
     const hit = pickSurface(ev)
