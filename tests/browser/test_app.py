@@ -83,15 +83,18 @@ def _place_by_click(app: AppPage, where, dx: float = 0.0) -> tuple[str, float]:
     # the canvas knows placing is on (its crosshair): a click now places a point
     expect(page.locator(SCENE_CSS).first).to_have_css("cursor", "crosshair", timeout=60_000)
     box = app.ready_canvas()  # it takes pointer input and shows the scene the server sent last
-    count = app.plan_rows().count()
     t0 = time.perf_counter()
     xy = where(box)
     app.click_canvas(xy[0] + dx, xy[1])  # returns once the canvas sent the point under the click
-    try:
-        expect(app.plan_rows()).to_have_count(count + 1, timeout=60_000)  # the new point's row
-    except AssertionError as exc:
-        raise AssertionError(f"no point was added; rows: {app.plan_rows().all_inner_texts()}") from exc
-    added = [pid for pid in _row_ids(app) if pid not in before and re.fullmatch(r"p\d+", pid)]
+    # the new point's row: the table draws only the rows in its 200 px (about ten) and scrolls to the
+    # selected row, which is the new point's, at the end; so not a count of the rows drawn (with eleven
+    # points it stayed at ten, and the click looked lost) but a new id among them
+    deadline = time.monotonic() + 60.0
+    while not (added := [pid for pid in _row_ids(app) if pid not in before and re.fullmatch(r"p\d+", pid)]):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no point was added within 60 s of the canvas sending the click; rows drawn: "
+                                 f"{app.plan_rows().all_inner_texts()}; the canvas's container: {app.scene_state()}")
+        page.wait_for_timeout(200)
     assert len(added) == 1, (added, app.plan_rows().all_inner_texts())
     return added[0], t0
 
