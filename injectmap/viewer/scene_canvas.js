@@ -13,6 +13,10 @@
 // cursor (vtk.js cell picker) and sends its position to Python, which places a point when placing
 // is on; a press on the handle drags the selected point over the skin and sends where it was let
 // go. `placing` only sets the cursor.
+//
+// The container tells whoever waits on it (the browser tests) what it did: `data-frames` (frames drawn),
+// `data-scene-seq` (the scene drawn), `data-ready` ("1" once it takes pointer input and shows the scene
+// the model holds), `data-presses`, `data-picks-sent`, `data-picks-missed` and `data-camera-sent`.
 
 const MAGIC = 0x48534d49  // "IMSH", little-endian
 
@@ -240,12 +244,22 @@ export function render({model, view, el}) {
     div.dataset.sceneSeq = String(appliedScene)
     div.dataset.meshSeq = String(store.seq)
     if (frames === 1) { window.injectmapFirstFrame = performance.now() }
+    markReady()
     placeLabels()
+  }
+
+  // ``data-ready`` is "1" once this view takes pointer input and shows the scene the model holds: its
+  // pointer handlers (below) are attached before its first sync, so a drawn scene means both. It is "0"
+  // while a newer scene waits for its meshes (what is drawn, and picked, is then the scene before)
+  function markReady() {
+    const scene = model.scene
+    const current = !scene || !scene.actors || scene.seq === appliedScene
+    div.dataset.ready = (appliedScene !== null && current) ? "1" : "0"
   }
 
   function sync() {
     takeMeshes()
-    if (applyScene()) { draw() }
+    if (applyScene()) { draw() } else { markReady() }
   }
 
   // Labels beside points, structures and landmarks: plain text in HTML boxes over the canvas, placed
@@ -300,10 +314,16 @@ export function render({model, view, el}) {
     div.dataset.labelsShown = String(shown)
   }
 
+  // Counters on the container, for whoever waits on the canvas (the browser tests), kept with the
+  // Bokeh model (a re-rendered view counts on): ``data-camera-sent`` the cameras sent back (below),
+  // ``data-presses`` the left-button presses taken, ``data-picks-sent`` the clicks whose surface point
+  // went to Python, ``data-picks-missed`` the clicks that hit no pickable surface (nothing is sent)
+  const counts = view.model._injectmapCounts || (view.model._injectmapCounts = {cameras: 0, picks: 0, missed: 0})
+  div.dataset.cameraSent = String(counts.cameras)
+
   // the camera the user turned to is sent back (debounced), so exports use the same view
-  // (``data-camera-sent`` counts the cameras sent: what a test waits for before an export)
+  // (``data-camera-sent``: what a test waits for before an export)
   let cameraTimer = null
-  let camerasSent = 0
   camera.onModified(() => {
     placeLabels()
     if (cameraTimer) { clearTimeout(cameraTimer) }
@@ -311,8 +331,8 @@ export function render({model, view, el}) {
       cameraTimer = null
       model.send_msg({camera: {position: camera.getPosition(), focalPoint: camera.getFocalPoint(),
                                viewUp: camera.getViewUp()}})
-      camerasSent += 1
-      div.dataset.cameraSent = String(camerasSent)
+      counts.cameras += 1
+      div.dataset.cameraSent = String(counts.cameras)
     }, 400)
   })
 
@@ -363,9 +383,28 @@ export function render({model, view, el}) {
   let start = null
   let press = 0
   let drag = null  // {anchor, last}
+  // vtk.js's interactor takes a pointer move that comes more than 200 ms after the one before as the
+  // start of a new motion, which its camera style ignores, and not as a move. Without a GPU a frame of
+  // the interaction takes longer than that (about 1 s at 1120x560 with SwiftShader on 2 cores), and
+  // the browser hands over one move per frame: every move of a drag was a start and the head did not
+  // turn. A move made with a button held goes to the style as a move, however long after the last.
+  let buttons = 0  // the pointer's buttons at its last move over the canvas (this listener runs first)
+  interactor.onStartMouseMove((data) => {
+    if (buttons) {
+      const {type: _start, ...move} = data
+      interactor.mouseMoveEvent(move)
+    }
+  })
+  const showPresses = () => {
+    div.dataset.presses = String(presses.last)
+    div.dataset.picksSent = String(counts.picks)
+    div.dataset.picksMissed = String(counts.missed)
+  }
+  showPresses()
   div.addEventListener("pointerdown", (ev) => {
     start = (ev.button === 0) ? [ev.clientX, ev.clientY] : null
     press = start ? ++presses.last : 0
+    showPresses()
     if (start && onHandle(ev)) {
       ev.stopPropagation()  // the interactor does not see the press: no rotation
       ev.preventDefault()
@@ -375,6 +414,7 @@ export function render({model, view, el}) {
     }
   }, true)
   div.addEventListener("pointermove", (ev) => {
+    buttons = ev.buttons
     if (!drag) { return }
     ev.stopPropagation()
     const hit = pickSurface(ev)
@@ -405,8 +445,11 @@ export function render({model, view, el}) {
     if (hit) {
       presses.sent = press
       model.send_msg({pick: hit, press, page: presses.page, t: Date.now()})
-      div.dataset.picksSent = String((Number(div.dataset.picksSent) || 0) + 1)
+      counts.picks += 1
+    } else {
+      counts.missed += 1
     }
+    showPresses()
   }, true)
 
   const cursor = () => { div.style.cursor = model.placing ? "crosshair" : "default" }

@@ -1,4 +1,12 @@
-"""Helpers of the browser tests: chromium settings, the app page wrapper, collected timings."""
+"""Helpers of the browser tests: chromium settings, the app page wrapper, collected timings.
+
+A test that clicks or drags the 3D scene does it through :class:`AppPage`'s ``ready_canvas``,
+``click_canvas``, ``press_canvas`` and ``drag_canvas``: they wait until the canvas takes pointer input and
+shows the scene it holds (its container's ``data-ready``, see injectmap/viewer/scene_canvas.js), then check
+on the container's counters that the canvas took the press and what became of it, and fail saying which
+step did not happen. A frame costs about 1 s in this headless chromium (no GPU) and several under load:
+every wait is bounded by :data:`CANVAS_WAIT_MS`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -21,6 +32,10 @@ VIEWPORT = dict(zip(("width", "height"), map(int, os.environ.get("INJECTMAP_TEST
                     strict=True))
 #: measured durations in seconds (server start to first frame, click to finding...)
 TIMINGS: dict[str, float] = {}
+#: the scene canvas's container: its data attributes say what the canvas did (scene_canvas.js)
+SCENE_CSS = ".scene .injectmap-scene"
+#: the longest wait for the scene canvas to be ready or to answer a press (ms)
+CANVAS_WAIT_MS = 60_000
 
 
 class AppPage:
@@ -36,8 +51,8 @@ class AppPage:
 
     def open(self) -> AppPage:
         self.page.goto(self.url, timeout=120_000)
-        # the scene canvas has drawn its first frame (it counts them on its container)
-        self.page.locator(".scene .injectmap-scene[data-frames]").first.wait_for(timeout=120_000)
+        # the scene canvas takes pointer input and has drawn its scene (data-ready, on its container)
+        self.page.locator(f'{SCENE_CSS}[data-ready="1"]').first.wait_for(timeout=120_000)
         # the demo plan is analysed and drawn: its first point shows in the plan table
         self.plan_rows().filter(has_text="g1").first.wait_for(timeout=60_000)
         if self.timed and "server_epoch" in TIMINGS and "first_frame_s" not in TIMINGS:
@@ -50,6 +65,85 @@ class AppPage:
 
     def canvas(self):
         return self.page.locator(".scene canvas").first
+
+    def scene(self):
+        """The scene canvas's container (its data attributes are what the canvas did)."""
+        return self.page.locator(SCENE_CSS).first
+
+    def scene_state(self) -> dict[str, Any]:
+        """The container's data attributes (camelCase keys: ready, frames, sceneSeq, presses, picksSent...)."""
+        try:
+            return dict(self.scene().evaluate("e => ({...e.dataset})", timeout=10_000))
+        except Exception as exc:  # noqa: BLE001 - for a failure message: say why it could not be read
+            return {"unreadable": str(exc).splitlines()[0]}
+
+    def ready_canvas(self, timeout_ms: float = CANVAS_WAIT_MS) -> dict[str, float]:
+        """Wait until the scene canvas takes pointer input and shows the scene it holds (``data-ready="1"``);
+        return the canvas's box in the page."""
+        try:
+            expect(self.scene()).to_have_attribute("data-ready", "1", timeout=timeout_ms)
+            self.canvas().wait_for(state="visible", timeout=timeout_ms)
+        except Exception as exc:  # noqa: BLE001 - an assertion or a Playwright timeout: say what the canvas says
+            raise AssertionError(f"the scene canvas was not ready within {timeout_ms / 1000:.0f} s; "
+                                 f"its container says {self.scene_state()}") from exc
+        box = self.canvas().bounding_box()
+        assert box is not None, "the scene canvas has no box in the page"
+        return box
+
+    def _counts(self) -> dict[str, int]:
+        state = self.scene_state()
+        return {k: int(state.get(k) or 0) for k in ("presses", "picksSent", "picksMissed", "cameraSent")}
+
+    def wait_for_canvas(self, done, what: str, timeout_ms: float = CANVAS_WAIT_MS) -> dict[str, Any]:
+        """Poll the container's state until ``done(state)``; return that state, or fail saying ``what`` did
+        not happen and what the container says."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            state = self.scene_state()
+            if done(state):
+                return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} within {timeout_ms / 1000:.0f} s; the canvas's container says {state}")
+            self.page.wait_for_timeout(100)
+
+    def click_canvas(self, x: float, y: float, timeout_ms: float = CANVAS_WAIT_MS) -> None:
+        """Click the scene canvas at ``(x, y)`` pixels of its box once it is ready, and wait until the canvas
+        sent the surface point under the click to the server (``data-picks-sent`` grew)."""
+        box = self.ready_canvas(timeout_ms)
+        before = self._counts()
+        self.page.mouse.click(box["x"] + x, box["y"] + y)
+        state = self.wait_for_canvas(
+            lambda s: int(s.get("picksSent") or 0) > before["picksSent"]
+            or int(s.get("picksMissed") or 0) > before["picksMissed"],
+            f"the canvas neither sent nor missed a pick for the click at ({x:.0f}, {y:.0f}) (before: {before})",
+            timeout_ms)
+        if int(state.get("picksSent") or 0) <= before["picksSent"]:
+            raise AssertionError(f"the click at ({x:.0f}, {y:.0f}) of the canvas hit no pickable surface; "
+                                 f"its container says {state}")
+
+    def press_canvas(self, x: float, y: float, timeout_ms: float = CANVAS_WAIT_MS) -> dict[str, Any]:
+        """Move to ``(x, y)`` pixels of the scene canvas's box once it is ready and press the left button
+        there; return the container's state once the canvas took the press (``data-presses`` grew; a press
+        on the selected point's handle has set ``dragging`` by then). The caller moves and releases."""
+        box = self.ready_canvas(timeout_ms)
+        before = self._counts()["presses"]
+        self.page.mouse.move(box["x"] + x, box["y"] + y)
+        self.page.mouse.down()
+        return self.wait_for_canvas(lambda s: int(s.get("presses") or 0) > before,
+                                    f"the canvas did not take the press at ({x:.0f}, {y:.0f})", timeout_ms)
+
+    def drag_canvas(self, path: list[tuple[float, float]], pause_ms: int = 40,
+                    timeout_ms: float = CANVAS_WAIT_MS) -> dict[str, Any]:
+        """Press at ``path[0]`` (pixels of the scene canvas's box, see :meth:`press_canvas`), move through
+        the rest at a hand's pace and release; return the container's state at the press."""
+        pressed = self.press_canvas(*path[0], timeout_ms=timeout_ms)
+        box = self.canvas().bounding_box()
+        assert box is not None, "the scene canvas has no box in the page"
+        for x, y in path[1:]:
+            self.page.mouse.move(box["x"] + x, box["y"] + y)
+            self.page.wait_for_timeout(pause_ms)
+        self.page.mouse.up()
+        return pressed
 
     def canvas_png(self, attempts: int = 50) -> bytes:
         """A screenshot of the scene canvas; Panel replaces the canvas on scene updates, so a capture

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_support import TIMINGS, VIEWPORT, AppPage
+from browser_support import SCENE_CSS, TIMINGS, VIEWPORT, AppPage
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
-#: the scene canvas's container: it counts its frames and names the server's scene it drew
-SCENE_CSS = ".scene .injectmap-scene"
 
 
 def _shot(page, name: str) -> None:
@@ -84,18 +82,19 @@ def _place_by_click(app: AppPage, where, dx: float = 0.0) -> tuple[str, float]:
         toggle.click()
     # the canvas knows placing is on (its crosshair): a click now places a point
     expect(page.locator(SCENE_CSS).first).to_have_css("cursor", "crosshair", timeout=60_000)
-    app.canvas().wait_for(state="visible", timeout=60_000)  # Panel may have rebuilt the canvas
-    box = app.canvas().bounding_box()
-    assert box is not None
-    count = app.plan_rows().count()
+    box = app.ready_canvas()  # it takes pointer input and shows the scene the server sent last
     t0 = time.perf_counter()
     xy = where(box)
-    page.mouse.click(box["x"] + xy[0] + dx, box["y"] + xy[1])
-    try:
-        expect(app.plan_rows()).to_have_count(count + 1, timeout=60_000)  # the new point's row
-    except AssertionError as exc:
-        raise AssertionError(f"no point was added; rows: {app.plan_rows().all_inner_texts()}") from exc
-    added = [pid for pid in _row_ids(app) if pid not in before and re.fullmatch(r"p\d+", pid)]
+    app.click_canvas(xy[0] + dx, xy[1])  # returns once the canvas sent the point under the click
+    # the new point's row: the table draws only the rows in its 200 px (about ten) and scrolls to the
+    # selected row, which is the new point's, at the end; so not a count of the rows drawn (with eleven
+    # points it stayed at ten, and the click looked lost) but a new id among them
+    deadline = time.monotonic() + 60.0
+    while not (added := [pid for pid in _row_ids(app) if pid not in before and re.fullmatch(r"p\d+", pid)]):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no point was added within 60 s of the canvas sending the click; rows drawn: "
+                                 f"{app.plan_rows().all_inner_texts()}; the canvas's container: {app.scene_state()}")
+        page.wait_for_timeout(200)
     assert len(added) == 1, (added, app.plan_rows().all_inner_texts())
     return added[0], t0
 

@@ -17,8 +17,6 @@ pytestmark = pytest.mark.browser
 
 DEMO_PLAN = Path(__file__).resolve().parents[2] / "injectmap" / "viewer" / "demo_plan.json"
 WAIT_MS = 60_000
-#: the scene canvas's container (it counts its frames and the cameras it sent back on itself)
-SCENE_CSS = ".scene .injectmap-scene"
 
 
 def _canvas_image(app: AppPage) -> np.ndarray:
@@ -214,12 +212,10 @@ def test_dragging_the_selected_point_moves_it_over_the_skin(app_page: AppPage, g
     page = app_page.page
     app_page.page.locator(".plan-table .tabulator-row.tabulator-selected").filter(has_text="g1").first.wait_for(
         timeout=WAIT_MS)  # the demo plan starts with g1 selected: its handle is drawn
-    box = app_page.canvas().bounding_box()
-    assert box is not None
+    box = app_page.ready_canvas()
     (hx, hy), (tx, ty) = g1_drag["pixels"](box)
-    page.mouse.move(box["x"] + hx, box["y"] + hy)
-    page.mouse.down()
-    page.locator(".injectmap-scene[data-dragging]").first.wait_for(timeout=WAIT_MS)  # the press took the handle
+    pressed = app_page.press_canvas(hx, hy)
+    assert pressed.get("dragging") == "1", f"the press at g1's needle hub did not take its handle: {pressed}"
     page.mouse.move(box["x"] + (hx + tx) / 2, box["y"] + (hy + ty) / 2, steps=4)
     page.mouse.move(box["x"] + tx, box["y"] + ty, steps=4)
     page.mouse.up()
@@ -257,35 +253,17 @@ def test_png_export_shows_the_view_the_user_turned_to(app_page: AppPage, tmp_pat
                           dtype=float)
 
     page = app_page.page
-    scene = page.locator(SCENE_CSS).first
-    box = app_page.canvas().bounding_box()
-    assert box is not None
+    scene = app_page.scene()
+    box = app_page.ready_canvas()
     sent = int(scene.get_attribute("data-camera-sent") or 0)  # cameras the canvas sent back so far
-    # turn the head by dragging on the background beside it (not on a point's handle), at a hand's pace
-    # (the pauses are the user's input, paced as a hand moves: vtk.js turns the camera between events)
-    x, y = box["x"] + 60, box["y"] + box["height"] / 2
-    for attempt in range(3):
-        # a drag that lands before the canvas takes pointer input is repeated, as a user would; the last
-        # try turns the view with the wheel (a zoom is a change of view too)
-        if attempt < 2:
-            page.mouse.move(x, y)
-            page.mouse.down()
-            for k in range(1, 21):
-                page.mouse.move(x + 20 * k, y)
-                page.wait_for_timeout(40)
-            page.mouse.up()
-        else:
-            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            for _ in range(5):
-                page.mouse.wheel(0, -240)
-                page.wait_for_timeout(40)
-        # the canvas sends the camera back once the view is still (0.4 s after the last move): wait for it
-        try:
-            expect(scene).to_have_attribute("data-camera-sent", _changed(sent), timeout=WAIT_MS // 3)
-            break
-        except AssertionError:
-            if attempt == 2:
-                raise
+    # turn the head by dragging on the background beside it (not on a point's handle); every move turns
+    # the camera, and each costs a few frames of about a second here (no GPU): two moves of 100 px
+    y = box["height"] / 2
+    pressed = app_page.drag_canvas([(60, y), (160, y), (260, y)])
+    assert pressed.get("dragging") is None, f"the drag took a point's handle: {pressed}"
+    # the canvas sends the camera back once the view is still (0.4 s after a move): wait for it
+    app_page.wait_for_canvas(lambda s: int(s.get("cameraSent") or 0) > sent,
+                             f"the drag did not turn the view (cameras sent before it: {sent})")
     turned = png()
     frames = int(scene.get_attribute("data-frames") or 0)
     page.get_by_role("button", name="Front", exact=True).click()  # the standard view again

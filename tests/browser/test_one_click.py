@@ -10,13 +10,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from browser_support import VIEWPORT, AppPage
+from browser_support import SCENE_CSS, VIEWPORT, AppPage
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
 WAIT_MS = 60_000
-SCENE_CSS = ".scene .injectmap-scene"
 
 
 @pytest.fixture
@@ -66,12 +65,11 @@ def test_a_pick_that_reaches_the_server_twice_places_one_point(doubled_picks) ->
     page.get_by_role("button", name=re.compile("Place points")).click()
     scene = page.locator(SCENE_CSS).first
     expect(scene).to_have_css("cursor", "crosshair", timeout=WAIT_MS)
-    box = app.canvas().bounding_box()
-    assert box is not None
+    box = app.ready_canvas()
     count = _points(app).count()
     assert count >= 5
     for n, x in enumerate((0.45, 0.55), start=1):  # the forehead, left then right of the midline
-        page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * 0.2)
+        app.click_canvas(box["width"] * x, box["height"] * 0.2)  # the canvas sent the pick
         expect(_points(app)).to_have_count(count + n, timeout=WAIT_MS)
         expect(scene).to_have_attribute("data-picks-sent", str(n), timeout=WAIT_MS)  # one pick per press
         assert len(doubled) == n  # the server got each of them twice
