@@ -30,6 +30,7 @@ def test_gonion_is_a_skin_point_at_the_corner_of_the_jaw_on_the_average_head(mod
     assert lm["cheilion_left"][0] < left[0] < lm["otobasion_inferius_left"][0]
 
 
+@pytest.mark.variants
 @pytest.mark.parametrize("sex", [0.0, 1.0])
 def test_bigonial_width_of_the_female_and_male_heads_within_one_sd_of_farkas(sex: float) -> None:
     """Searched for on the outline, the female head's gonia were 78 mm apart (Farkas 91.1 +/- 5.7)."""
