@@ -158,18 +158,6 @@ class _Finder:
     lateral_of_landmark = above_landmark
 
     # -- nose, mouth, ear, jaw ---------------------------------------------------------------
-    def ala_lateral(self, s: float) -> np.ndarray:
-        """The ala's lateral edge: just above the subnasale level, where the front of the face drops
-        most steeply going outward from the midline (the alar-facial groove)."""
-        sn = self.found["subnasale"]
-        p = self.pts
-        band = p[(p[:, 1] > sn[1] + 1.0) & (p[:, 1] < sn[1] + 8.0) & (s * p[:, 0] > 0)]
-        xs = np.arange(11.0, 30.0, 1.0)  # beyond the columella and tip
-        front = np.array([band[np.abs(s * band[:, 0] - x) < 0.75][:, 2].max() for x in xs])
-        k = int(np.argmin(np.diff(front)))  # steepest drop between xs[k] and xs[k+1]
-        sel = band[np.abs(s * band[:, 0] - xs[k]) < 0.75]
-        return sel[np.argmax(sel[:, 2])]
-
     def mouth_corner(self, s: float) -> np.ndarray:
         v = self.head.base_vertices_mm[10374].copy()
         v[0] = s * abs(v[0])

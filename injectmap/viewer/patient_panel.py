@@ -465,18 +465,20 @@ class PatientPanel(pn.viewable.Viewer):
             dynamic=False, width=285)
 
     # ------------------------------------------------------------------ running database calls
-    def _call(self, work: Callable[[Records], Any], done: Callable[[Any], None], what: str) -> None:
+    def _call(self, work: Callable[[Records], Any], done: Callable[[Any], None], what: str,
+              always: bool = False) -> None:
         """Run ``work(records)`` off the event loop, then ``done(result)`` on it; the card says what it
-        does, and the error if it fails (the message of the records, never logged)."""
+        does, and the error if it fails (the message of the records, never logged). ``done`` is skipped when
+        a later call has started meanwhile, unless ``always`` (what the screen must show whatever came after)."""
         self._generation += 1
         gen = self._generation
         self.status.object = plain(f"Working: {what}...")
         for b in self._buttons:
             b.disabled = True
         if self._doc is None:
-            self._finish(gen, done, *self._run(work))
+            self._finish(gen, done, *self._run(work), always=always)
             return
-        records_executor().submit(self._background, gen, work, done)
+        records_executor().submit(self._background, gen, work, done, always)
 
     def _face_json(self, plan: Plan) -> str | None:
         """The text of the plan's face file to keep with the visit: with logins, only one in the login's own
@@ -507,18 +509,20 @@ class PatientPanel(pn.viewable.Viewer):
             log.warning("a records file operation failed: %s", type(exc).__name__)
             return None, f"a file of the records could not be written or read ({exc.strerror or type(exc).__name__})"
 
-    def _background(self, gen: int, work: Callable[[Records], Any], done: Callable[[Any], None]) -> None:
+    def _background(self, gen: int, work: Callable[[Records], Any], done: Callable[[Any], None],
+                    always: bool = False) -> None:
         result, error = self._run(work)
         if self._doc is not None:
             try:
-                self._doc.add_next_tick_callback(functools.partial(self._finish, gen, done, result, error))
+                self._doc.add_next_tick_callback(functools.partial(self._finish, gen, done, result, error,
+                                                                   always=always))
             except Exception:  # the session has ended meanwhile
                 log.debug("records result not delivered: the session has ended")
 
-    def _finish(self, gen: int, done: Callable[[Any], None], result: Any, error: str) -> None:
+    def _finish(self, gen: int, done: Callable[[Any], None], result: Any, error: str, always: bool = False) -> None:
         for b in self._buttons:
             b.disabled = False
-        if gen != self._generation:
+        if gen != self._generation and not (always and not error):
             return
         if error:
             self.status.object = plain(f"Not done: {error}")
@@ -663,6 +667,8 @@ class PatientPanel(pn.viewable.Viewer):
         their files, its fitted faces (the records' copies, the users' faces folders, the face cache and the
         reports' stills); then the card has no patient open, the list is found again and the plan on screen
         no longer carries the patient (see :meth:`_forget_patient`)."""
+        if self._confirm_patient != patient_id:  # a second click on the answered question's button: done already
+            return
         self.ask_delete_patient(False)
         if self.view is None or self.view.patient.id != patient_id:  # another patient was opened meanwhile
             self.status.object = plain("Not done: the patient to delete is no longer the open one.")
@@ -670,7 +676,7 @@ class PatientPanel(pn.viewable.Viewer):
         patient = self.view.patient
         search = str(self.search.value or "").strip() or None
 
-        def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary]]:
+        def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary] | None]:
             from injectmap.reports import chart_cache
             from injectmap.reports.stills_cache import forget_face
 
@@ -680,16 +686,20 @@ class PatientPanel(pn.viewable.Viewer):
 
             res = rec.delete_patient(patient_id, forget_face=forget)
             chart_cache.forget_pictures()  # the photos charted, kept in memory (whose, their keys do not say)
-            return res, rec.list_patients(search)
+            try:  # the record is gone: a failure to list the others must not keep it on screen
+                return res, rec.list_patients(search)
+            except Exception:  # noqa: BLE001 - the list is found again with the next Find
+                return res, None
 
-        def done(result: tuple[DeleteResult, list[PatientSummary]]) -> None:
+        def done(result: tuple[DeleteResult, list[PatientSummary] | None]) -> None:
             res, found = result
             self._forget_patient(res, patient)
-            self.patients.options = {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found}
+            self.patients.options = ({} if found is None else
+                                     {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found})
             self.status.object = plain(deleted_text(patient_label(patient), res))
             self.tabs.active = 0
 
-        self._call(work, done, "deleting the patient")
+        self._call(work, done, "deleting the patient", always=True)  # shown gone whatever ran after it
 
     def _forget_patient(self, res: DeleteResult, patient: Patient) -> None:
         """No patient open after their deletion: the card's visit, review, history and photos are emptied, the

@@ -102,6 +102,14 @@ def _choose(page, name: str, label: str) -> None:
     page.locator(f".pt-{name} select").first.select_option(label=label)
 
 
+def _add_visit(page, kind: str, date: str) -> None:
+    """Add a visit of ``kind`` on ``date`` (ISO) to the open patient with the form's other fields as they are."""
+    _choose(page, "kind", kind)
+    _fill(page, "date", date)
+    page.get_by_role("button", name="Add visit", exact=True).click()
+    patient_status(page, f"Added visit {date} {kind}")
+
+
 
 
 def _tab(page, name: str) -> None:
@@ -193,10 +201,7 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         page.get_by_role("button", name="Save plan to visit", exact=True).click()  # the plan as it is now
         patient_status(page, "Saved the plan to visit 2026-05-04 initial")
         # the two-week review: movement left on the left forehead
-        _choose(page, "kind", "review")
-        _fill(page, "date", "2026-05-18")
-        page.get_by_role("button", name="Add visit", exact=True).click()
-        patient_status(page, "Added visit 2026-05-18 review")
+        _add_visit(page, "review", "2026-05-18")
         _tab(page, "Review")
         _choose(page, "area", "forehead")
         _choose(page, "side", "left")
@@ -281,10 +286,7 @@ def test_deleting_a_patient(browser, served_app: Served, database: str) -> None:
         _fill(page, "name", name)
         page.get_by_role("button", name="Add patient", exact=True).click()
         patient_status(page, f"Added {gone}")
-        _choose(page, "kind", "initial")
-        _fill(page, "date", "2026-05-04")
-        page.get_by_role("button", name="Add visit", exact=True).click()
-        patient_status(page, "Added visit 2026-05-04 initial")
+        _add_visit(page, "initial", "2026-05-04")
         _tab(page, "Patient")
         _fill(page, "search", "MRN")
         page.get_by_role("button", name="Find", exact=True).click()

@@ -209,8 +209,12 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
 
     chart_cache.IMAGES.put("a chart on the patient's photo", ((1, 1), b"\0\0\0"))
     card.delete_patient.clicks += 1
-    card.delete_box.objects[1].clicks += 1
+    yes = card.delete_box.objects[1]
+    yes.clicks += 1
     assert chart_cache.info()["images"] == 0  # the charts kept in memory go with the photos
+    status = card.status.object
+    yes.clicks += 1  # a second click on the answered question's button deletes nothing more, says nothing new
+    assert card.status.object == status
     status = card.status.object  # escaped Markdown: the name shows as text
     assert "<img" not in status and status.replace("\\", "").startswith(
         "Deleted MRN-DEL (Ana &lt;img src=x onerror=alert(1)&gt;): 2 visit(s), 0 outcome(s), 1 photo(s) and 1 face(s) "
