@@ -360,11 +360,14 @@ class PatientPanel(pn.viewable.Viewer):
 
     def __init__(self, state: Any, analyst: Any, scene_view: Any, report: Any, doc: Any = None,
                  user: str | None = None, on_fit_photo: Callable[[bytes, str], None] | None = None,
-                 **params: Any) -> None:
+                 on_patient_deleted: Callable[[tuple[str, ...]], Any] | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst, self.scene_view, self.report = state, analyst, scene_view, report
         #: the Face card's photo fit (``FacePanel.start_photo_fit(data, display_name)``); None: no fit button
         self.on_fit_photo = on_fit_photo
+        #: after a deletion, the Face card forgets its photo, scan and their fits (``FacePanel.forget_patient``,
+        #: given the deleted faces' ids): Accept must not write the deleted patient's face back
+        self.on_patient_deleted = on_patient_deleted
         self.photo_items: list[PhotoThumb] = []
         self._thumbs: dict[int, bytes] = {}  # this card's thumbnails by photo id (never shared between sessions)
         self._confirm_delete: int | None = None
@@ -704,9 +707,10 @@ class PatientPanel(pn.viewable.Viewer):
     def _forget_patient(self, res: DeleteResult, patient: Patient) -> None:
         """No patient open after their deletion: the card's visit, review, history and photos are emptied, the
         forms' notes too (and the new-patient form when it still holds them), the faint previous treatment
-        goes, the Report card forgets the visit's details and its documents, and the plan on screen loses the
-        patient (and their fitted face: the default face comes back) without an Undo that would bring them
-        back (the plan's points stay; so do the vial's product, lot, expiry and dilution in the visit form)."""
+        goes, the Report card forgets the visit's details and its documents, the Face card its photo, scan and
+        their fits (``on_patient_deleted``), and the plan on screen loses the patient (and their fitted face: the
+        default face comes back) without an Undo that would bring them back (the plan's points stay; so do the
+        vial's product, lot, expiry and dilution in the visit form)."""
         self.view, self.visit, self.outcomes, self.proposal = None, None, [], None
         if str(self.identifier.value or "").strip() == patient.identifier:
             self.identifier.value = self.name_input.value = self.birth.value = self.patient_notes.value = ""
@@ -720,6 +724,8 @@ class PatientPanel(pn.viewable.Viewer):
         self.save_touch_up.disabled = True
         self.scene_view.show_previous([], None)
         self.report.forget()
+        if self.on_patient_deleted is not None:  # before the plan changes: the Face card then shows no fit of theirs
+            self.on_patient_deleted(res.face_ids)
         plan = self.state.plan_dict()
         plan.pop("patient", None)
         model = plan.get("model")

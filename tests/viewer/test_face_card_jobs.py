@@ -3,10 +3,12 @@ a fit keeps the face's part of the photo, scaled down, never the photo; in a ser
 most one waiting fit in the shared fit thread (a new photo replaces the waiting one, a job that became stale
 before it started does nothing) and the fit's picture is drawn in that thread, not on the session's loop;
 Undo after Accept goes back to the previous face and keeps the accepted face file listed (Redo returns to it,
-Discard still removes it). The fit itself is replaced by a stand-in (the real one: test_face_photo_card.py)."""
+Discard still removes it); a patient's deletion forgets the photo, its fit and a fit still running or waiting.
+The fit itself is replaced by a stand-in (the real one: test_face_photo_card.py)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import types
 from pathlib import Path
@@ -185,3 +187,63 @@ def test_a_scan_does_not_wait_for_the_photo_fits(card, monkeypatch: pytest.Monke
     finally:
         gate.set()
     _drain()
+
+
+def test_a_deleted_patients_photo_fit_is_forgotten_and_accept_then_writes_nothing(card) -> None:
+    """The Patient card deletes a record: the Face card forgets the photo, its fit and the face waiting for Accept
+    (it cannot tell whose an upload is), its widgets are empty again, and Accept says there is nothing to accept."""
+    panel, loaded = card
+    faces = Path(os.environ["INJECTMAP_FACES_DIR"])
+    panel.start_photo_fit(b"photo", "front.jpg")
+    assert panel.photo_fit is not None and not panel.accept_button.disabled and panel.photo_pane.visible
+    assert panel.forget_patient(()) is True
+    assert panel.photo_fit is None and panel.scan_fit is None and not panel.photo_busy
+    assert panel.accept_button.disabled and panel.discard_button.disabled and not panel.photo_pane.visible
+    assert not panel.photo_caveat.visible and not panel.chart_pane.visible
+    assert "forgotten with the deleted patient's record" in panel.photo_status.object
+    assert panel.accept_photo_fit() is None and panel.accept_scan_fit() is None
+    assert "Nothing to accept" in panel.photo_status.object and "Nothing to accept" in panel.scan_status.object
+    assert not faces.exists() or not any(faces.rglob("*.face.json"))  # no face file written
+    assert loaded == [] and not panel.current.fit_id  # the face never switched
+    assert panel.forget_patient(()) is False  # nothing held: nothing said
+
+
+def test_a_fit_running_or_waiting_when_the_patient_is_deleted_never_lands(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fit in the fit thread when the record is deleted comes back to a card that moved on: its result is
+    dropped (no fit, no picture, Accept has nothing); one still waiting never runs."""
+    panel, _ = card
+    _served(panel)
+    started, release = threading.Event(), threading.Event()
+    fitted: list[str] = []
+
+    def slow(data: bytes, name: str, progress: Any = None) -> PhotoFit:
+        fitted.append(name)
+        started.set()
+        assert release.wait(60)
+        return _fake_fit(data, name, progress)
+
+    monkeypatch.setattr(face_photo, "fit_photo", slow)
+    panel.start_photo_fit(b"photo", "running.jpg")
+    assert started.wait(60) and panel.photo_busy
+    panel.start_photo_fit(b"another", "waiting.jpg")  # waits behind the running one
+    panel.forget_patient(("0" * 64,))
+    release.set()
+    _drain()
+    _drain()
+    assert fitted == ["running.jpg"]  # the waiting one never ran
+    assert panel.photo_fit is None and not panel.photo_busy and not panel.photo_pane.visible
+    assert "forgotten with the deleted patient's record" in panel.photo_status.object
+    assert panel.accept_photo_fit() is None and panel.accept_button.disabled
+
+
+def test_a_deleted_patients_accepted_face_files_leave_the_cards_lists(card) -> None:
+    """An accepted face the records removed with the patient is no longer listed (Discard has nothing of it to
+    remove); another accepted face stays the card's."""
+    panel, _ = card
+    panel.start_photo_fit(b"photo", "front.jpg")
+    theirs = panel.accept_photo_fit()
+    assert theirs is not None
+    other = theirs.with_name("f" * 64 + ".face.json")
+    panel.accepted_files.append(other)
+    panel.forget_patient((theirs.name.split(".")[0],))
+    assert panel.accepted_files == [other]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'records' / 'records.sqlite3'}"
     monkeypatch.setenv("INJECTMAP_DATABASE_URL", url)
     monkeypatch.setenv("INJECTMAP_PHOTOS_DIR", str(tmp_path / "photos"))
+    monkeypatch.setenv("INJECTMAP_AUTOSAVE_DIR", str(tmp_path / "autosave"))  # never the home folder's
     return url
 
 
@@ -142,7 +144,8 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Delete asks first (Cancel keeps the record), then the whole record goes: the visits, the photo and its
     file, the fitted face and its copy; the card has no patient open, the list no longer shows them, and the plan
-    on screen, the faint last visit and the Report card no longer carry them."""
+    on screen, the faint last visit, the Report card and the Face card (a photo fit waiting for Accept) no longer
+    carry them."""
     import io
 
     from PIL import Image
@@ -208,6 +211,8 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
     from injectmap.reports import chart_cache
 
     chart_cache.IMAGES.put("a chart on the patient's photo", ((1, 1), b"\0\0\0"))
+    face_card = layout.app_face  # a photo of theirs fitted in the Face card, waiting for Accept
+    face_card.photo_fit = SimpleNamespace(face=SimpleNamespace(face_id="0123456789abcdef" * 4))
     card.delete_patient.clicks += 1
     yes = card.delete_box.objects[1]
     yes.clicks += 1
@@ -232,6 +237,9 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
     assert report.lot.value == "" and not report.report_download.visible and report._pdf == {}
     assert card.delete_box.objects == [card.delete_patient] and card.tabs.active == 0
     assert not layout.app_face.current.fit_id  # the default face is back: the fitted one went with the patient
+    assert face_card.photo_fit is None and face_card.accept_button.disabled  # the Face card forgot the photo fit
+    assert "forgotten with the deleted patient's record" in face_card.photo_status.object
+    assert face_card.accept_photo_fit() is None and "Nothing to accept" in face_card.photo_status.object
     card.delete_patient.clicks += 1
     assert "Open or add a patient first" in card.status.object
 
