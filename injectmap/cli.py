@@ -192,7 +192,13 @@ def cmd_records(args) -> int:
         chart_cache.forget_face(face_id)  # this process's memory of its charts (no file: not counted)
         return forget_face(face_id)
 
-    return run(args, forget_face=forget)  # a deleted patient's fitted faces leave the stills cache too
+    def forget_autosaves(patient, res) -> int:  # the app's autosaved plans that name them
+        from injectmap.viewer.patient_panel import forget_autosaves as forget_plans
+
+        return forget_plans(patient, res)
+
+    # a deleted patient's fitted faces leave the stills cache too, and their autosaved plans go
+    return run(args, forget_face=forget, forget_autosaves=forget_autosaves)
 
 
 def cmd_report(args) -> int:

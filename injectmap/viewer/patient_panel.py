@@ -6,8 +6,9 @@ logins). Four tabs:
 
 - **Patient**: find (identifier or name) and open a patient, or add one (identifier, optional name, date
   of birth, notes); delete the open patient's whole record (after a confirmation naming them): the visits,
-  outcomes, photos and fitted faces (``Records.delete_patient``, the faces' stills too), then no patient is
-  open and the plan on screen no longer carries them (see :meth:`PatientPanel.delete_patient_id`).
+  outcomes, photos and fitted faces (``Records.delete_patient``, the faces' stills and kept charts too) and the
+  autosaved plans that name them, then no patient is open, the plan on screen no longer carries them and the
+  Face card forgets its photo and scan fits (see :meth:`PatientPanel.delete_patient_id`).
 - **Visits**: the patient's visits; add one (kind, date, consent, product, lot, expiry, dilution, notes;
   an initial or touch-up visit keeps the plan on screen as its plan); open one (its plan comes into the
   app and the Report card gets the patient, visit date, lot, expiry, dilution, notes and clinician);
@@ -74,8 +75,8 @@ from injectmap.planning.products import product_info, product_names
 from injectmap.viewer.text import plain
 
 __all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "PhotoThumb", "chart_fields", "course_visits", "delete_label",
-           "deleted_text", "dilution_text", "history_summary", "patient_label", "patient_text", "photo_label",
-           "plan_face_json", "proposal_text", "review_outcomes", "side_effects", "thumbnail", "visit_label"]
+           "deleted_text", "dilution_text", "forget_autosaves", "history_summary", "patient_label", "patient_text",
+           "photo_label", "plan_face_json", "proposal_text", "review_outcomes", "side_effects", "thumbnail", "visit_label"]
 
 log = logging.getLogger("injectmap.viewer")
 #: the clinician of the visits made on a server without logins (its own machine: one user)
@@ -142,15 +143,30 @@ def delete_label(p: Patient) -> str:
     return f"Yes, delete {label} and all visits, photos and faces"
 
 
-def deleted_text(label: str, res: DeleteResult) -> str:
-    """What a patient's deletion removed, for the card's status (plain text: escaped where it is shown)."""
+def deleted_text(label: str, res: DeleteResult, autosaves: int = 0) -> str:
+    """What a patient's deletion removed, for the card's status (plain text: escaped where it is shown);
+    ``autosaves``: the autosaved plans that named them, removed."""
     text = (f"Deleted {label}: {res.visits} visit(s), {res.outcomes} outcome(s), {res.photos} photo(s) and "
-            f"{res.faces} face(s) ({res.face_files} face file(s), {res.built_faces} built face(s) and {res.stills} "
-            "still(s) removed).")
+            f"{res.faces} face(s) ({res.face_files} face file(s), {res.built_faces} built face(s), {res.stills} "
+            f"still(s) and {autosaves} autosaved plan(s) removed).")
     if res.files_left:  # their paths are the server's to see (``injectmap records patients delete`` prints them)
         text += (f" {len(res.files_left)} file(s) could not be removed: the records' photos and faces folders "
                  "need a look.")
     return text
+
+
+def forget_autosaves(patient: Patient, res: DeleteResult) -> int:
+    """Remove the autosaved plans that name a deleted patient (their identifier, alone or with their name, or
+    one of their fitted faces), in the autosave folder and its logins' subfolders; returns how many. A folder
+    that cannot be read removes nothing (the autosaves are pruned after 30 days)."""
+    from injectmap.viewer.file_panel import autosave_dir
+    from injectmap.viewer.session import forget_patient_autosaves
+
+    try:
+        return len(forget_patient_autosaves(autosave_dir(), {patient.identifier, patient_text(patient)},
+                                            res.face_ids))
+    except OSError:
+        return 0
 
 
 def dilution_text(visit: Visit) -> str:
@@ -667,9 +683,10 @@ class PatientPanel(pn.viewable.Viewer):
 
     def delete_patient_id(self, patient_id: int) -> None:
         """Delete the open patient's whole record (after the confirmation): its visits, outcomes, photos and
-        their files, its fitted faces (the records' copies, the users' faces folders, the face cache and the
-        reports' stills); then the card has no patient open, the list is found again and the plan on screen
-        no longer carries the patient (see :meth:`_forget_patient`)."""
+        their files, its fitted faces (the records' copies, the users' faces folders, the face cache, the
+        reports' stills and kept charts) and the autosaved plans that name the patient (:func:`forget_autosaves`);
+        then the card has no patient open, the list is found again and the plan on screen no longer carries the
+        patient (see :meth:`_forget_patient`)."""
         if self._confirm_patient != patient_id:  # a second click on the answered question's button: done already
             return
         self.ask_delete_patient(False)
@@ -679,7 +696,7 @@ class PatientPanel(pn.viewable.Viewer):
         patient = self.view.patient
         search = str(self.search.value or "").strip() or None
 
-        def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary] | None]:
+        def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary] | None, int]:
             from injectmap.reports import chart_cache
             from injectmap.reports.stills_cache import forget_face
 
@@ -689,17 +706,18 @@ class PatientPanel(pn.viewable.Viewer):
 
             res = rec.delete_patient(patient_id, forget_face=forget)
             chart_cache.forget_pictures()  # the photos charted, kept in memory (whose, their keys do not say)
+            autosaves = forget_autosaves(patient, res)
             try:  # the record is gone: a failure to list the others must not keep it on screen
-                return res, rec.list_patients(search)
+                return res, rec.list_patients(search), autosaves
             except Exception:  # noqa: BLE001 - the list is found again with the next Find
-                return res, None
+                return res, None, autosaves
 
-        def done(result: tuple[DeleteResult, list[PatientSummary] | None]) -> None:
-            res, found = result
-            self._forget_patient(res, patient)
+        def done(result: tuple[DeleteResult, list[PatientSummary] | None, int]) -> None:
+            res, found, autosaves = result
+            self._forget_patient(res, patient)  # this session's own autosave is written again, without them
             self.patients.options = ({} if found is None else
                                      {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found})
-            self.status.object = plain(deleted_text(patient_label(patient), res))
+            self.status.object = plain(deleted_text(patient_label(patient), res, autosaves))
             self.tabs.active = 0
 
         self._call(work, done, "deleting the patient", always=True)  # shown gone whatever ran after it

@@ -11,6 +11,9 @@ Autosave (:func:`write_autosave`): each session's plan is saved after every chan
 ``<session id>.json`` in the autosave folder (``viewer.file_panel.autosave_dir``), owner-only (files
 0600 in a 0700 folder: a plan may name a patient), and each save prunes the folder by
 :data:`AUTOSAVE_KEEP` and :data:`AUTOSAVE_MAX_AGE_DAYS` (only files named like a session's autosave).
+A plan names its patient (``patient``: the Patient card writes their identifier and name) and their fitted face
+(``model.face``): when a patient's record is deleted, the autosaves that name them are removed too
+(:func:`forget_patient_autosaves`, from the Patient card and ``injectmap records patients delete``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 import stat
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -216,6 +220,69 @@ def write_autosave(plan: Plan, path: Path) -> None:
     _owner_only_folder(path.parent)
     atomic_write_bytes(path, dumps_plan(plan).encode("utf-8"), mode=0o600)
     prune_autosaves(path.parent, keep=path)
+
+
+#: a logged-in user's autosave folder inside the autosave folder (:func:`user_autosave_dir`)
+USER_AUTOSAVE_DIR = re.compile(r"^u[0-9a-f]{16}$")
+#: the largest autosave read when looking for a deleted patient (a plan file is at most 5 MB)
+_AUTOSAVE_READ_MAX = 8 * 1024 * 1024
+
+
+def _names_patient(path: Path, patients: set[str], faces: set[str]) -> bool:
+    """Whether the autosave at ``path`` names one of ``patients`` (its ``patient`` text) or one of the face files
+    ``faces`` (its ``model.face``'s file name); an unreadable file names nobody."""
+    import json
+
+    try:
+        with path.open("rb") as f:
+            data = f.read(_AUTOSAVE_READ_MAX + 1)
+        if len(data) > _AUTOSAVE_READ_MAX:
+            return False
+        plan = json.loads(data)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(plan, dict):
+        return False
+    model = plan.get("model")
+    face = model.get("face") if isinstance(model, dict) else None
+    return (isinstance(plan.get("patient"), str) and plan["patient"].strip() in patients) or (
+        isinstance(face, str) and Path(face).name in faces)
+
+
+def forget_patient_autosaves(folder: Path, patients: Collection[str], face_ids: Collection[str] = ()) -> list[Path]:
+    """Remove the session autosaves that name a deleted patient, in ``folder`` and its logins' subfolders (the
+    record is gone for every login): a plan whose ``patient`` text is one of ``patients`` (the texts the app
+    writes for them: their identifier, alone or with their name) or whose ``model.face`` is the face file of one
+    of ``face_ids`` (their fitted faces). Only files named like a session's autosave are read; a symbolic link
+    is never followed. Returns the files removed (a file that cannot be removed stays; its name names nobody).
+
+    A session still open on the patient writes its autosave again at its next change; a name the patient had
+    before a change of their record is not known here."""
+    wanted = {p.strip() for p in patients if p and p.strip()}
+    faces = {f"{fid}.face.json" for fid in face_ids}
+    if not wanted and not faces:
+        return []
+    folders = [folder]
+    try:
+        folders += sorted(p for p in folder.iterdir() if USER_AUTOSAVE_DIR.match(p.name) and not p.is_symlink()
+                          and p.is_dir())
+    except OSError:
+        return []
+    removed: list[Path] = []
+    for d in folders:
+        try:
+            files = [p for p in d.iterdir() if AUTOSAVE_NAME.match(p.name)]
+        except OSError:
+            continue
+        for p in sorted(files):
+            try:
+                if not stat.S_ISREG(p.lstat().st_mode) or not _names_patient(p, wanted, faces):
+                    continue
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                continue
+    return removed
 
 
 def user_autosave_dir(folder: Path, user: str | None) -> Path:

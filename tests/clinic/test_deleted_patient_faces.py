@@ -1,7 +1,8 @@
 """A deleted patient's fitted face leaves every place the app kept it: the face files (test_visit_faces.py),
 the face cache's built faces of it (``<sliders>-fit-<id>``, one per slider setting) and the stills rendered
-on it, from ``Records.delete_patient`` and from ``injectmap records patients delete``; a face another
-patient keeps, the default face and other faces' stills stay. A photo's kept name drops control and
+on it, from ``Records.delete_patient`` and from ``injectmap records patients delete`` (which also forgets the
+charts its process keeps and the app's autosaved plans naming the patient); a face another patient keeps, the
+default face and other faces' stills stay. A photo's kept name drops control and
 bidirectional characters (a name that reads other than it is)."""
 
 from __future__ import annotations
@@ -93,6 +94,56 @@ def test_records_patients_delete_removes_them_too(db_url: str, tmp_path: Path, c
     assert code == 0 and "2 built face(s)" in out and "2 still(s)" in out, out
     assert not built["a"].exists() and not built["a_sex"].exists() and built["b"].exists()
     assert cache.get(stills["a"]) is None and cache.get(stills["b"]) is not None
+
+
+def _autosave(folder: Path, name: str, patient: str | None = None, face: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = dict(PLAN) | ({"patient": patient} if patient else {}) | ({"model": {"face": face}} if face else {})
+    path = folder / name
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def test_records_patients_delete_asks_first_then_forgets_charts_stills_and_autosaves(
+        db_url: str, tmp_path: Path, caches, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``injectmap records patients delete`` without ``--yes`` refuses and removes nothing; with it, the patient's
+    fitted face leaves this process's kept charts (``chart_cache.kept_faces``), the built faces and the stills,
+    and the app's autosaved plans that name the patient (by identifier or by face) are removed, each count
+    printed; another patient's face, stills and autosave stay, and a link named like an autosave is not followed."""
+    from injectmap.reports import chart_cache
+
+    root, cache = caches
+    photos, autosaves = tmp_path / "photos", tmp_path / "autosave"
+    monkeypatch.setenv("INJECTMAP_AUTOSAVE_DIR", str(autosaves))
+    with Records.open(db_url, user="dr.lee", photos_dir=photos, faces_dir=tmp_path / "faces") as records:
+        _pid, built, stills = _setup(records, root, cache)
+    a, b = facefile.face_id(FACE_A), facefile.face_id(FACE_B)
+    chart_cache.clear()
+    for fid in (a, b):
+        chart_cache.GEOMETRY.put(("seeing", (f"default-fit-{fid[:16]}", "f" * 64), ("camera",)), (1.0, None))
+    theirs = [_autosave(autosaves, "b00000000001.json", patient="MRN-1"),
+              _autosave(autosaves / ("u" + "1" * 16), "b00000000002.json", face=f"/x/{a}.face.json")]
+    others = [_autosave(autosaves, "b00000000003.json", patient="MRN-2"),
+              _autosave(autosaves, "b00000000004.json", face=f"/x/{b}.face.json")]
+    outside = _autosave(tmp_path / "elsewhere", "plan.json", patient="MRN-1")
+    (autosaves / "b00000000005.json").symlink_to(outside)
+    argv = ["records", "--database-url", db_url, "--user", "dr.lee", "--photos-dir", str(photos), "patients", "delete",
+            "MRN-1"]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2 and "--yes" in err and out == ""  # asked first: nothing removed
+    assert built["a"].exists() and cache.get(stills["a"]) is not None and all(p.exists() for p in theirs)
+    assert chart_cache.kept_faces() == {f"default-fit-{a[:16]}", f"default-fit-{b[:16]}"}
+    code = main([*argv, "--yes"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "", err
+    assert "2 built face(s)" in out and "2 still(s)" in out and "removed 2 autosaved plan(s) naming the patient" in out
+    assert chart_cache.kept_faces() == {f"default-fit-{b[:16]}"}
+    assert not built["a"].exists() and built["b"].exists()
+    assert cache.get(stills["a"]) is None and cache.get(stills["b"]) is not None
+    assert not any(p.exists() for p in theirs) and all(p.exists() for p in others)
+    assert outside.exists() and (autosaves / "b00000000005.json").is_symlink()
+    chart_cache.clear()
 
 
 def test_forget_face_refuses_what_is_not_a_face_id(caches) -> None:

@@ -134,9 +134,9 @@ def test_delete_labels_and_what_was_deleted(db: str) -> None:
     assert delete_label(long) == f"Yes, delete MRN-8 ({'A' * 40}\u2026 and all visits, photos and faces"
     res = DeleteResult(patient_id=p.id, visits=2, outcomes=1, photos=3, files_left=("/x/1.jpg",), faces=1,
                        face_files=1, face_ids=("ab" * 32,), built_faces=1, stills=4)
-    text = deleted_text(patient_label(p), res)
+    text = deleted_text(patient_label(p), res, autosaves=2)
     assert text.startswith("Deleted MRN-7 (Ana <b>M.</b>): 2 visit(s), 1 outcome(s), 3 photo(s) and 1 face(s) "
-                           "(1 face file(s), 1 built face(s) and 4 still(s) removed).")
+                           "(1 face file(s), 1 built face(s), 4 still(s) and 2 autosaved plan(s) removed).")
     assert "1 file(s) could not be removed" in text and "/x/" not in text  # no path: it is the server's
 
 
@@ -247,3 +247,77 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
 def open_records_list(db: str) -> list:
     with Records.open(db, user="local") as rec:
         return rec.list_patients()
+
+
+def _autosave(folder: Path, name: str, **fields: object) -> Path:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps({**protocol_plan("glabella_five_point"), **fields}))
+    path.chmod(0o600)
+    return path
+
+
+def test_deleting_a_patient_forgets_their_kept_charts_stills_and_autosaves(db: str, face_model, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deleting a patient through the card removes their fitted face from the charts kept in memory
+    (``chart_cache.kept_faces``), its stills and the autosaved plans that name them (their identifier with or
+    without their name, or their face), in the autosave folder and a login's subfolder; another patient's face,
+    stills and autosave stay, and this session's own autosave is written again without the patient."""
+    import json
+
+    from injectmap.anatomy.fit import facefile
+    from injectmap.anatomy.fit.basis import face_basis
+    from injectmap.reports import chart_cache
+    from injectmap.reports.stills_cache import StillsCache, still_key
+
+    monkeypatch.setenv("INJECTMAP_FACES_DIR", str(tmp_path / "faces"))
+    monkeypatch.setenv("INJECTMAP_STILLS_CACHE_DIR", str(tmp_path / "stills"))
+    monkeypatch.setattr("injectmap.anatomy.model.load_model", lambda params=None, **_kw: face_model)  # never built
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state = layout.app_patient, layout.app_state
+    names = face_basis().names
+    faces = {}
+    for who, (identifier, name) in {"keep": ("MRN-KEEP", ""), "del": ("MRN-DEL", "Ana")}.items():
+        card.identifier.value, card.name_input.value = identifier, name
+        card.new_patient()
+        face = facefile.make([(names[10 + len(faces)], 0.4)], [], [1.0], {})
+        made = tmp_path / "made" / f"{who}.face.json"
+        made.parent.mkdir(exist_ok=True)
+        facefile.write(face, made)
+        plan = protocol_plan("glabella_five_point")
+        plan["model"] = {"face": str(made)}
+        state.load_plan(plan)
+        card.kind.value, card.date.value = "initial", DAY0.isoformat()
+        card.new_visit()
+        assert card.visit is not None and card.visit.face_id == face.face_id, card.status.object
+        faces[who] = face.face_id
+    chart_cache.clear()
+    stills = StillsCache(tmp_path / "stills", 1e9)
+    kept_stills = {}
+    for who, fid in faces.items():
+        chart_cache.GEOMETRY.put(("seeing", (f"default-fit-{fid[:16]}", "f" * 64), ("camera",)), (1.0, None))
+        key = still_key("{}", f"default-fit-{fid[:16]}:abc", "frown", 0, (420, 480), 1.0, np.zeros((3, 3)))
+        assert stills.put(key, b"\x89PNG\r\n\x1a\n" + b"x" * 10 + b"IEND\xaeB`\x82")
+        kept_stills[who] = key
+    assert chart_cache.kept_faces() == {f"default-fit-{faces['keep'][:16]}", f"default-fit-{faces['del'][:16]}"}
+    folder = tmp_path / "autosave"
+    login = folder / ("u" + "0" * 16)
+    gone = [_autosave(folder, "a00000000001.json", patient="MRN-DEL Ana"),
+            _autosave(login, "a00000000002.json", patient="MRN-DEL"),
+            _autosave(folder, "a00000000003.json", model={"face": f"/elsewhere/{faces['del']}.face.json"})]
+    stay = [_autosave(folder, "a00000000004.json", patient="MRN-KEEP"),
+            _autosave(folder, "a00000000005.json", patient="MRN-DEL Anastasia"),  # another text: not theirs
+            _autosave(folder, "not-an-autosave.json", patient="MRN-DEL Ana")]  # not a session's autosave
+    own = layout.app_files.autosave_path
+    assert own.exists() and json.loads(own.read_text())["patient"] == "MRN-DEL Ana"
+    card.delete_patient.clicks += 1
+    card.delete_box.objects[1].clicks += 1
+    assert "4 autosaved plan(s) removed" in card.status.object.replace("\\", ""), card.status.object  # and our own
+    assert chart_cache.kept_faces() == {f"default-fit-{faces['keep'][:16]}"}
+    assert stills.get(kept_stills["del"]) is None and stills.get(kept_stills["keep"]) is not None
+    assert not any(p.exists() for p in gone) and all(p.exists() for p in stay)
+    assert own.exists() and "patient" not in json.loads(own.read_text())  # written again, without them
