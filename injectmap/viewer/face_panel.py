@@ -725,11 +725,14 @@ class FacePanel(pn.viewable.Viewer):
                 or "fit" in self._next_job or "scan" in self._next_job)
         self._fit_token += 1  # a fit running now is dropped when it ends (_fit_done), a waiting one never starts
         self._scan_token += 1
-        for kind in ("fit", "scan"):
+        self._chart_token += 1  # a chart on the photo waiting in the fit thread never draws (nor keeps) it
+        for kind in ("fit", "scan", "chart"):
             self._next_job.pop(kind, None)  # a waiting entry runs nothing, and lets go of the photo's bytes
-        if self.photo_fit is not None:  # what the charts on this photo kept in memory goes with it
-            chart_cache.forget_face(self.photo_fit.face.face_id)
+        if self.photo_fit is not None:  # what the charts on this photo kept in memory goes with it (after the
+            chart_cache.forget_face(self.photo_fit.face.face_id)  # tokens: no job of this card keeps it again)
         gone = {f"{fid}.face.json" for fid in face_ids}
+        if self.face_file is not None and self.face_file.name in gone:  # removed with the record: nothing to discard
+            self.face_file, self._accepted_name = None, ""
         self.accepted_files = [p for p in self.accepted_files if p.name not in gone]
         self.scan_files = [p for p in self.scan_files if p.name not in gone]
         self.photo_input.clear()

@@ -247,3 +247,94 @@ def test_a_deleted_patients_accepted_face_files_leave_the_cards_lists(card) -> N
     panel.accepted_files.append(other)
     panel.forget_patient((theirs.name.split(".")[0],))
     assert panel.accepted_files == [other]
+
+
+def test_a_single_photo_fit_running_when_the_patient_is_deleted_never_lands(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The only fit of the card, running in the fit thread when the record is deleted (nothing waits behind it to
+    move the token on): the forget alone drops its result."""
+    panel, _ = card
+    _served(panel)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(data: bytes, name: str, progress: Any = None) -> PhotoFit:
+        started.set()
+        assert release.wait(60)
+        return _fake_fit(data, name, progress)
+
+    monkeypatch.setattr(face_photo, "fit_photo", slow)
+    panel.start_photo_fit(b"photo", "running.jpg")
+    assert started.wait(60) and panel.photo_busy
+    panel.forget_patient(())
+    release.set()
+    _drain()
+    _drain()
+    assert panel.photo_fit is None and not panel.photo_busy and not panel.photo_pane.visible
+    assert "forgotten with the deleted patient's record" in panel.photo_status.object
+    assert panel.accept_photo_fit() is None and panel.accept_button.disabled
+
+
+def test_a_scan_fit_running_when_the_patient_is_deleted_never_lands(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan's fit running in the scan thread when the record is deleted: what it returns is dropped (the card
+    still says the scan was forgotten, not what became of the fit)."""
+    from injectmap.anatomy.scan.loading import ScanError
+    from injectmap.viewer import face_scan
+
+    panel, _ = card
+    _served(panel)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_scan(data: bytes, name: str, units: str = "auto", progress: Any = None) -> Any:
+        started.set()
+        assert release.wait(60)
+        raise ScanError("not a face (a stand-in)")
+
+    monkeypatch.setattr(face_scan, "fit_scan_bytes", slow_scan)
+    panel.start_scan_fit(b"a scan", "face.ply")
+    assert started.wait(60) and panel.scan_busy
+    panel.forget_patient(())
+    release.set()
+    fit_executor("scan").submit(lambda: None).result(timeout=60)
+    assert not panel.scan_busy and panel.scan_fit is None
+    assert "forgotten with the deleted patient's record" in panel.scan_status.object
+    assert "refused" not in panel.scan_status.object
+
+
+def test_a_chart_waiting_when_the_patient_is_deleted_is_dropped_before_the_cache_forgets(
+        card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the kept charts of the deleted photo's face are forgotten, no chart job of the card is waiting any
+    more and a running one is already stale (its token moved on): none can keep the deleted photo again."""
+    from injectmap.reports import chart_cache
+
+    panel, _ = card
+    panel.start_photo_fit(b"photo", "front.jpg")
+    assert panel.photo_fit is not None
+    _served(panel)
+    drawn: list[int] = []
+    monkeypatch.setattr(panel, "_chart_inputs", lambda: ("fit", "camera", ()) if panel.photo_fit is not None else None)
+    monkeypatch.setattr(panel, "_draw_chart", lambda *_a: (drawn.append(1), (b"", "note"))[1])
+    gate = threading.Event()
+    fit_executor("photo").submit(gate.wait, 60)  # the fit thread is busy: the chart job waits
+    seen: list[tuple[int, bool]] = []
+    try:
+        panel.refresh_chart()
+        token = panel._chart_token
+        assert "chart" in panel._next_job
+        monkeypatch.setattr(chart_cache, "forget_face",
+                            lambda _fid: seen.append((panel._chart_token, "chart" in panel._next_job)) or 0)
+        panel.forget_patient(())
+    finally:
+        gate.set()
+    _drain()
+    assert seen and seen[0][0] > token and seen[0][1] is False  # stale and dropped before the cache forgot
+    assert drawn == []
+
+
+def test_a_deleted_patients_accepted_face_is_no_longer_the_cards_face_file(card) -> None:
+    """The face the session shows, accepted from the photo, was removed with the record: the card no longer names
+    it (Discard is not offered for a file that is gone)."""
+    panel, _ = card
+    panel.start_photo_fit(b"photo", "front.jpg")
+    theirs = panel.accept_photo_fit()
+    assert theirs is not None and panel.face_file == theirs
+    panel.forget_patient((theirs.name.split(".")[0],))
+    assert panel.face_file is None and panel.discard_button.disabled
