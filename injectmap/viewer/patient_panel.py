@@ -39,7 +39,7 @@ import functools
 import io
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +76,8 @@ from injectmap.viewer.text import plain
 
 __all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "PhotoThumb", "chart_fields", "course_visits", "delete_label",
            "deleted_text", "dilution_text", "forget_autosaves", "history_summary", "patient_label", "patient_text",
-           "photo_label", "plan_face_json", "proposal_text", "review_outcomes", "side_effects", "thumbnail", "visit_label"]
+           "patient_texts", "photo_label", "plan_face_json", "proposal_text", "review_outcomes", "side_effects",
+           "thumbnail", "visit_label"]
 
 log = logging.getLogger("injectmap.viewer")
 #: the clinician of the visits made on a server without logins (its own machine: one user)
@@ -117,7 +118,7 @@ def patient_label(p: Patient | PatientSummary) -> str:
     return p.identifier + (f" ({p.name})" if p.name else "")
 
 
-def patient_text(p: Patient) -> str:
+def patient_text(p: Patient | PatientSummary) -> str:
     """The plan's ``patient`` text (what the chart and the handout print): identifier and name."""
     return p.identifier + (f" {p.name}" if p.name else "")
 
@@ -143,30 +144,47 @@ def delete_label(p: Patient) -> str:
     return f"Yes, delete {label} and all visits, photos and faces"
 
 
-def deleted_text(label: str, res: DeleteResult, autosaves: int = 0) -> str:
+def deleted_text(label: str, res: DeleteResult, autosaves: int = 0, others: bool = False) -> str:
     """What a patient's deletion removed, for the card's status (plain text: escaped where it is shown);
-    ``autosaves``: the autosaved plans that named them, removed."""
+    ``autosaves``: the autosaved plans of the deleting login that named them, removed; ``others``: whether some of
+    other logins' were removed too (how many is not said: whether a colleague had the patient open is theirs)."""
     text = (f"Deleted {label}: {res.visits} visit(s), {res.outcomes} outcome(s), {res.photos} photo(s) and "
             f"{res.faces} face(s) ({res.face_files} face file(s), {res.built_faces} built face(s), {res.stills} "
-            f"still(s) and {autosaves} autosaved plan(s) removed).")
+            f"still(s) and {autosaves} of your autosaved plan(s) removed"
+            + (", and autosaved plans of other logins" if others else "") + ").")
     if res.files_left:  # their paths are the server's to see (``injectmap records patients delete`` prints them)
         text += (f" {len(res.files_left)} file(s) could not be removed: the records' photos and faces folders "
                  "need a look.")
     return text
 
 
-def forget_autosaves(patient: Patient, res: DeleteResult) -> int:
-    """Remove the autosaved plans that name a deleted patient (their identifier, alone or with their name, or
-    one of their fitted faces), in the autosave folder and its logins' subfolders; returns how many. A folder
-    that cannot be read removes nothing (the autosaves are pruned after 30 days)."""
+def patient_texts(patient: Patient, others: Iterable[Patient | PatientSummary]) -> set[str]:
+    """The ``patient`` texts the app writes in a plan for ``patient`` (:func:`patient_text`: their identifier, alone
+    or with their name), less any that a patient of ``others`` (those still in the records) gives too: the
+    identifier ``Lopez Ana`` without a name and the identifier ``Lopez`` named ``Ana`` write the same text."""
+    taken = {t for o in others for t in (o.identifier, patient_text(o))}
+    return {patient.identifier, patient_text(patient)} - taken
+
+
+def forget_autosaves(patient: Patient, res: DeleteResult, others: Iterable[Patient | PatientSummary] | None,
+                     url: str | None = None) -> list[Path]:
+    """Remove the autosaved plans that name a deleted patient, in the autosave folder and its logins' subfolders
+    (``viewer.session.forget_patient_autosaves``): by one of their fitted faces in any, by their identifier
+    (alone or with their name, :func:`patient_texts` with ``others``, the patients left in the records) only in
+    the autosaves of their records database (``url``, :func:`database_url` decides when None); ``others`` None
+    (not known): by their faces only. Returns the files removed. Nothing here fails the deletion, done already:
+    a failure removes nothing more, logged by its type only (never a path or a patient's data); what is left is
+    pruned after 30 days."""
+    from injectmap.clinic.config import database_fingerprint
     from injectmap.viewer.file_panel import autosave_dir
     from injectmap.viewer.session import forget_patient_autosaves
 
     try:
-        return len(forget_patient_autosaves(autosave_dir(), {patient.identifier, patient_text(patient)},
-                                            res.face_ids))
-    except OSError:
-        return 0
+        texts = set() if others is None else patient_texts(patient, others)
+        return forget_patient_autosaves(autosave_dir(), texts, res.face_ids, database_fingerprint(url))
+    except Exception as exc:  # noqa: BLE001 - see above: the record is deleted whatever happens here
+        log.warning("the autosaves naming a deleted patient were not all looked through: %s", type(exc).__name__)
+        return []
 
 
 def dilution_text(visit: Visit) -> str:
@@ -696,7 +714,7 @@ class PatientPanel(pn.viewable.Viewer):
         patient = self.view.patient
         search = str(self.search.value or "").strip() or None
 
-        def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary] | None, int]:
+        def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary] | None, list[Path]]:
             from injectmap.reports import chart_cache
             from injectmap.reports.stills_cache import forget_face
 
@@ -706,18 +724,30 @@ class PatientPanel(pn.viewable.Viewer):
 
             res = rec.delete_patient(patient_id, forget_face=forget)
             chart_cache.forget_pictures()  # the photos charted, kept in memory (whose, their keys do not say)
-            autosaves = forget_autosaves(patient, res)
             try:  # the record is gone: a failure to list the others must not keep it on screen
+                remaining: list[PatientSummary] | None = rec.list_patients()
+            except Exception as exc:  # noqa: BLE001 - then the autosaves are matched by face only
+                log.warning("the patients left could not be listed: %s", type(exc).__name__)
+                remaining = None
+            autosaves = forget_autosaves(patient, res, remaining)  # never raises
+            if remaining is not None and search is None:
+                return res, remaining, autosaves
+            try:
                 return res, rec.list_patients(search), autosaves
             except Exception:  # noqa: BLE001 - the list is found again with the next Find
                 return res, None, autosaves
 
-        def done(result: tuple[DeleteResult, list[PatientSummary] | None, int]) -> None:
+        def done(result: tuple[DeleteResult, list[PatientSummary] | None, list[Path]]) -> None:
+            from injectmap.viewer.file_panel import autosave_dir
+            from injectmap.viewer.session import user_autosave_dir
+
             res, found, autosaves = result
             self._forget_patient(res, patient)  # this session's own autosave is written again, without them
             self.patients.options = ({} if found is None else
                                      {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found})
-            self.status.object = plain(deleted_text(patient_label(patient), res, autosaves))
+            own_folder = user_autosave_dir(autosave_dir(), self._login)
+            own = sum(1 for p in autosaves if p.parent == own_folder)
+            self.status.object = plain(deleted_text(patient_label(patient), res, own, others=own < len(autosaves)))
             self.tabs.active = 0
 
         self._call(work, done, "deleting the patient", always=True)  # shown gone whatever ran after it
@@ -743,7 +773,10 @@ class PatientPanel(pn.viewable.Viewer):
         self.scene_view.show_previous([], None)
         self.report.forget()
         if self.on_patient_deleted is not None:  # before the plan changes: the Face card then shows no fit of theirs
-            self.on_patient_deleted(res.face_ids)
+            try:
+                self.on_patient_deleted(res.face_ids)
+            except Exception as exc:  # noqa: BLE001 - the deletion is done: the card must still say so
+                log.warning("the Face card did not forget the deleted patient: %s", type(exc).__name__)
         plan = self.state.plan_dict()
         plan.pop("patient", None)
         model = plan.get("model")
