@@ -185,6 +185,7 @@ def cmd_users(args) -> int:
 
 def cmd_records(args) -> int:
     from injectmap.clinic.cli_records import cmd_records as run
+    from injectmap.clinic.records import DeleteResult, Patient, PatientSummary
     from injectmap.reports import chart_cache
     from injectmap.reports.stills_cache import forget_face
 
@@ -192,7 +193,14 @@ def cmd_records(args) -> int:
         chart_cache.forget_face(face_id)  # this process's memory of its charts (no file: not counted)
         return forget_face(face_id)
 
-    return run(args, forget_face=forget)  # a deleted patient's fitted faces leave the stills cache too
+    def forget_autosaves(patient: Patient, res: DeleteResult, remaining: list[PatientSummary] | None) -> int:
+        """The app's autosaved plans that name them, by identifier in this database's only (``--database-url``)."""
+        from injectmap.viewer.patient_panel import forget_autosaves as forget_plans
+
+        return len(forget_plans(patient, res, remaining, url=args.database_url))
+
+    # a deleted patient's fitted faces leave the stills cache too, and their autosaved plans go
+    return run(args, forget_face=forget, forget_autosaves=forget_autosaves)
 
 
 def cmd_report(args) -> int:

@@ -35,6 +35,11 @@ if not os.environ.get("INJECTMAP_STILLS_CACHE_DIR"):
     os.environ["INJECTMAP_STILLS_CACHE_DIR"] = _STILLS_DIR = tempfile.mkdtemp(prefix="injectmap-test-stills-")
     atexit.register(shutil.rmtree, _STILLS_DIR, True)
 
+# the sessions a test builds autosave their plans, and a patient's deletion removes the autosaves naming them
+# (viewer/session.py): a run's are its own, never the home folder's nor a folder the shell names (a server's)
+os.environ["INJECTMAP_AUTOSAVE_DIR"] = _AUTOSAVE_DIR = tempfile.mkdtemp(prefix="injectmap-test-autosave-")
+atexit.register(shutil.rmtree, _AUTOSAVE_DIR, True)
+
 # a run builds every face of TEST_FACES and, through the photo and scan tests, half a dozen fitted faces: more than
 # the cache's disk budget (data/face_cache.yaml, ~15 faces) keeps. Pruned in the middle of a run, the variants the
 # tests load were deleted and rebuilt, one by one, minutes of a run (measured: 103 s for the two sex variants of

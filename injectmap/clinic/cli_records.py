@@ -17,7 +17,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from injectmap.clinic.records import DeleteResult, Patient, PatientSummary
+
+#: ``forget_autosaves(patient, result, remaining)``: removes the app's autosaved plans naming a deleted patient
+#: (``remaining``: the patients left in the records, None when not known); returns how many
+ForgetAutosaves = Callable[["Patient", "DeleteResult", "list[PatientSummary] | None"], int]
 
 __all__ = ["USER_ENV", "add_parser", "cmd_records"]
 
@@ -139,9 +146,11 @@ def _print_json(obj: Any) -> None:
                      else str(o)))
 
 
-def cmd_records(args: argparse.Namespace, forget_face: Callable[[str], int] | None = None) -> int:
+def cmd_records(args: argparse.Namespace, forget_face: Callable[[str], int] | None = None,
+                forget_autosaves: ForgetAutosaves | None = None) -> int:
     """Run ``injectmap records ...``; returns the exit status. ``forget_face`` removes what the reports keep
-    of a deleted patient's fitted face (see ``Records.delete_patient``)."""
+    of a deleted patient's fitted face (see ``Records.delete_patient``); ``forget_autosaves`` (:data:`ForgetAutosaves`)
+    removes the app's autosaved plans that name the deleted patient and returns how many."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from injectmap.clinic.db import DatabaseError
@@ -149,7 +158,7 @@ def cmd_records(args: argparse.Namespace, forget_face: Callable[[str], int] | No
     from injectmap.planning.plan import PlanError
 
     try:
-        return _dispatch(args, forget_face)
+        return _dispatch(args, forget_face, forget_autosaves)
     except PlanError as exc:
         print("ERROR " + f"invalid plan ({len(exc.errors)} error{'s' if len(exc.errors) != 1 else ''}): "
               + "; ".join(str(e) for e in exc.errors), file=sys.stderr)
@@ -167,7 +176,8 @@ def cmd_records(args: argparse.Namespace, forget_face: Callable[[str], int] | No
     return 2
 
 
-def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None = None) -> int:
+def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None = None,
+              forget_autosaves: ForgetAutosaves | None = None) -> int:
     from injectmap.clinic.db import make_engine, pg_dump_command, sqlite_backup, sqlite_path, upgrade
     from injectmap.clinic.records import Records, check_user
 
@@ -191,12 +201,13 @@ def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None
     with Records.open(args.database_url, user=user,
                       photos_dir=Path(args.photos_dir) if args.photos_dir else None) as rec:
         if args.records_cmd == "patients":
-            return _patients(rec, args, forget_face)
+            return _patients(rec, args, forget_face, forget_autosaves)
         handler = {"visits": _visits, "plan": _plan, "outcome": _outcome, "photos": _photos}[args.records_cmd]
         return handler(rec, args)
 
 
-def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], int] | None = None) -> int:
+def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], int] | None = None,
+              forget_autosaves: ForgetAutosaves | None = None) -> int:
     cmd = args.patients_cmd
     if cmd == "add":
         p = rec.add_patient(args.identifier, name=args.name, date_of_birth=args.dob, notes=args.notes)
@@ -225,9 +236,23 @@ def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], i
     print(f"deleted the record: {res.visits} visits, {res.outcomes} outcomes, {res.photos} photos, {res.faces} faces "
           f"({res.face_files} face file(s) removed from the faces folders, {res.built_faces} built face(s) from the "
           f"face cache, {res.stills} still(s) from the stills cache)")
-    for f in res.files_left:
+    for f in res.files_left:  # before anything else can go wrong: the record is deleted, these files stay
         print(f"ERROR could not remove the file {f}", file=sys.stderr)
-    return 0 if not res.files_left else 2
+    status = 0 if not res.files_left else 2
+    if forget_autosaves is not None:  # the plans the app autosaved name the patient: they go too
+        try:
+            remaining: list[PatientSummary] | None = rec.list_patients()  # their text is not another's
+        except Exception as exc:  # noqa: BLE001 - the autosaves are then matched by the patient's faces only
+            print(f"ERROR the patients left could not be listed ({type(exc).__name__}): the autosaved plans are "
+                  "matched by the patient's faces only", file=sys.stderr)
+            remaining, status = None, 2
+        try:
+            print(f"removed {forget_autosaves(p, res, remaining)} autosaved plan(s) naming the patient")
+        except Exception as exc:  # noqa: BLE001 - the record is deleted: say so, never a path or the patient's data
+            print(f"ERROR the autosaved plans naming the patient were not all looked through ({type(exc).__name__});"
+                  " they are pruned after 30 days", file=sys.stderr)
+            status = 2
+    return status
 
 
 def _show(rec: Any, p: Any, as_json: bool) -> int:

@@ -6,6 +6,8 @@
   server database) ``photos/`` in the user's data folder.
 - :func:`faces_folder`: ``$INJECTMAP_FACES_DIR``, else ``faces/`` in the user's data folder; each user's
   own faces folder in it is :func:`user_faces_dir` (named by a hash of the user name).
+- :func:`database_fingerprint`: a short hash naming the database (never its password), which the app's
+  autosaves record so that a patient's deletion matches them by identifier only in their own database.
 - :func:`limits`: the lengths and sizes of ``clinic/data/records.yaml``, read through one pydantic model.
 """
 
@@ -20,7 +22,8 @@ from injectmap.anatomy.datamodel import DataModel
 from injectmap.planning.datafiles import load_model
 
 __all__ = ["DATABASE_URL_ENV", "FACES_DIR_ENV", "PHOTOS_DIR_ENV", "PhotoType", "RecordsLimits", "data_folder",
-           "database_url", "default_sqlite_path", "faces_folder", "limits", "photos_folder", "user_faces_dir"]
+           "database_fingerprint", "database_url", "default_sqlite_path", "faces_folder", "limits", "photos_folder",
+           "user_faces_dir"]
 
 DATABASE_URL_ENV = "INJECTMAP_DATABASE_URL"
 PHOTOS_DIR_ENV = "INJECTMAP_PHOTOS_DIR"
@@ -75,6 +78,31 @@ def database_url(url: str | None = None) -> str:
     if env:
         return env
     return "sqlite:///" + str(default_sqlite_path())
+
+
+def database_fingerprint(url: str | None = None) -> str | None:
+    """16 hex digits naming the database of ``url`` (:func:`database_url` decides when None): the sha256 of its
+    backend, host, port and database (a SQLite file's absolute path), never its user, password or options.
+
+    An autosaved plan names a patient by identifier, which is unique only within one database: the app's
+    autosaves record this (``viewer.session``), and a patient's deletion matches them by identifier only
+    when it agrees. None for a URL that cannot be read or an in-memory database (no other process shares it).
+    """
+    import hashlib
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        u = make_url(database_url(url))
+        backend, database = u.get_backend_name(), u.database or ""
+        if backend == "sqlite":
+            if not database or database == ":memory:" or database.startswith("file:"):
+                return None
+            database = str(Path(os.path.abspath(database)).resolve())
+        text = f"{backend}://{u.host or ''}:{u.port or ''}/{database}"
+    except Exception:  # noqa: BLE001 - an unreadable URL names no database (the records cannot open it either)
+        return None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def photos_folder(sqlite_path: Path | None = None) -> Path:

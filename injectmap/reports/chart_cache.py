@@ -27,7 +27,9 @@ drops what was kept of a fitted face and every kept picture where a patient's fa
 Discard, ``injectmap records patients delete`` in its own process), :func:`forget_pictures` every kept
 picture where a patient's photo is deleted (the Patient card). Another process's deletion cannot reach an
 app server's memory: there the pictures stay at most until three other charts are drawn or the server
-stops.
+stops. A chart being drawn while something is forgotten does not bring it back: every forget and clear moves
+the cache's generation on, and a value computed under an older one is given to its caller but not kept
+(:meth:`BoundedLRU.get_or_compute`).
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ class BoundedLRU(Generic[V]):
     """A thread-safe mapping that keeps at most ``maxsize`` entries, the least recently used dropped first.
 
     A value is computed outside the lock (two threads missing the same key both compute it; the values are
-    the same); reads, writes and evictions are under it."""
+    the same); reads, writes and evictions are under it. :attr:`generation` moves on with every
+    :meth:`discard` and :meth:`clear`: a value computed from before a forget (a patient's face or photo,
+    deleted meanwhile) is not kept after it (``put(..., generation=...)``)."""
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
@@ -67,6 +71,14 @@ class BoundedLRU(Generic[V]):
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """How many times entries were forgotten (:meth:`discard`, :meth:`clear`): read it before computing
+        a value, give it to :meth:`put`."""
+        with self._lock:
+            return self._generation
 
     def get(self, key: Hashable) -> V | None:
         with self._lock:
@@ -78,26 +90,35 @@ class BoundedLRU(Generic[V]):
             self.hits += 1
             return value
 
-    def put(self, key: Hashable, value: V) -> None:
+    def put(self, key: Hashable, value: V, generation: int | None = None) -> bool:
+        """Keep ``value`` under ``key``, unless ``generation`` (read before the value was computed) is not the
+        cache's any more: something was forgotten meanwhile, and the value may be of it. Returns whether it
+        was kept."""
         with self._lock:
+            if generation is not None and generation != self._generation:
+                return False
             self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
+            return True
 
     def get_or_compute(self, key: Hashable | None, compute: Callable[[], V]) -> V:
-        """The value kept under ``key``, else ``compute()`` kept under it; ``key`` None: computed, not kept."""
+        """The value kept under ``key``, else ``compute()`` kept under it; ``key`` None: computed, not kept. A
+        value whose computing overlapped a forget or a clear is returned but not kept (see :meth:`put`)."""
         if key is None:
             return compute()
+        generation = self.generation  # before the lookup: a forget from here on keeps the result out
         value = self.get(key)
         if value is None:
             value = compute()
-            self.put(key, value)
+            self.put(key, value, generation)
         return value
 
     def discard(self, keep: Callable[[Hashable], bool]) -> int:
         """Drop the entries whose key ``keep`` rejects; returns how many were dropped."""
         with self._lock:
+            self._generation += 1  # even when nothing is kept yet: it may be being computed
             gone = [k for k in self._items if not keep(k)]
             for k in gone:
                 del self._items[k]
@@ -105,6 +126,7 @@ class BoundedLRU(Generic[V]):
 
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._items.clear()
             self.hits = self.misses = 0
 

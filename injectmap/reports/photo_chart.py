@@ -392,10 +392,11 @@ def draw_chart(photo: np.ndarray, layout: PhotoChart, *, labels: bool = True, ca
     if layout.zones:
         if cache:
             key = _zones_key(pixels, layout)
+            generation = IMAGES.generation  # a photo forgotten while drawing: its picture is not kept
             kept = IMAGES.get(key)
             if kept is None:
                 img = _draw_zones(img, layout)
-                IMAGES.put(key, (img.size, img.tobytes()))
+                IMAGES.put(key, (img.size, img.tobytes()), generation)
             else:
                 img = Image.frombytes("RGB", kept[0], kept[1])
         else:

@@ -12,7 +12,9 @@ The patient's own face: a front photo uploaded in the card (or handed over by
 shown; the card then shows the photo with the landmarks found and the fitted face's landmarks, the
 residuals and what a photo cannot tell. **Accept** writes the face file owner-only in the user's own
 faces folder, names it in the plan's ``model.face`` and switches the session to the fitted face;
-**Discard** forgets the photo, removes the face file and goes back to the face without the fit.
+**Discard** forgets the photo, removes the face file and goes back to the face without the fit. When the
+Patient card deletes a patient's record, the card forgets every photo and scan it holds, their fits and a fit
+still running (:meth:`FacePanel.forget_patient`): an upload names no patient, so whose they are cannot be told.
 
 Faces are loaded once per process (:func:`load_face`, through ``anatomy.model.FACES``) and shared
 read-only by every session. In a server session the load runs in a worker thread, so other sessions are
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -476,6 +478,9 @@ class FacePanel(pn.viewable.Viewer):
         """Write the fitted face's file owner-only in the user's faces folder, name it in the plan and
         switch the session to it (built off the event loop); return the file's path."""
         fit = self.photo_fit
+        if fit is None and not self.photo_busy:  # a stale click (e.g. after a patient's deletion): say why
+            self.photo_status.object = "Nothing to accept: no photo is fitted. Upload a front photo to fit the face."
+            return None
         if fit is None or self.photo_busy:
             return None
         path = self._write_accepted(fit, self.photo_status, self.accepted_files)
@@ -667,6 +672,9 @@ class FacePanel(pn.viewable.Viewer):
         """Write the scan's face file owner-only in the user's faces folder, name it in the plan and switch
         the session to it (built off the event loop); return the file's path."""
         fit = self.scan_fit
+        if fit is None and not self.scan_busy:
+            self.scan_status.object = "Nothing to accept: no scan is fitted. Upload a 3D scan to fit the face."
+            return None
         if fit is None or self.scan_busy:
             return None
         path = self._write_accepted(fit, self.scan_status, self.scan_files)
@@ -700,6 +708,45 @@ class FacePanel(pn.viewable.Viewer):
         if was_scan:
             self.request(FaceParams(sex=self.sex, masseter=self.masseter, brow_left=self.brow_left,
                                     brow_right=self.brow_right))
+
+    # ------------------------------------------------------------------ a deleted patient
+    def forget_patient(self, face_ids: Collection[str] = ()) -> bool:
+        """Forget the photo and the scan the card holds after a patient's record was deleted (the Patient card).
+
+        Their fits, pictures and the faces waiting for Accept go, and a fit still running or waiting is
+        dropped when it comes back (the tokens move on), so Accept cannot write the deleted patient's face
+        back. An upload names no patient: the card cannot tell whose a photo is, so it forgets them all. The
+        face files its Accept wrote of the deleted faces (``face_ids``; the records removed them) leave its
+        lists; other accepted files stay the card's (Discard removes them). Returns whether anything was
+        forgotten; the card says so in plain text."""
+        from injectmap.reports import chart_cache
+
+        held = (self.photo_fit is not None or self.scan_fit is not None or self.photo_busy or self.scan_busy
+                or "fit" in self._next_job or "scan" in self._next_job)
+        self._fit_token += 1  # a fit running now is dropped when it ends (_fit_done), a waiting one never starts
+        self._scan_token += 1
+        self._chart_token += 1  # a chart on the photo waiting in the fit thread never draws (nor keeps) it
+        for kind in ("fit", "scan", "chart"):
+            self._next_job.pop(kind, None)  # a waiting entry runs nothing, and lets go of the photo's bytes
+        if self.photo_fit is not None:  # what the charts on this photo kept in memory goes with it (after the
+            chart_cache.forget_face(self.photo_fit.face.face_id)  # tokens: no job of this card keeps it again)
+        gone = {f"{fid}.face.json" for fid in face_ids}
+        if self.face_file is not None and self.face_file.name in gone:  # removed with the record: nothing to discard
+            self.face_file, self._accepted_name = None, ""
+        self.accepted_files = [p for p in self.accepted_files if p.name not in gone]
+        self.scan_files = [p for p in self.scan_files if p.name not in gone]
+        self.photo_input.clear()
+        self.scan_input.clear()
+        self.scan_busy = False
+        self._show_scan(None)
+        self.photo_busy = False
+        self._show_fit(None)  # the picture, the caveat and the chart hidden, Accept disabled
+        if held:
+            self.photo_status.object = ("The photo and its fit were forgotten with the deleted patient's record. "
+                                        "Upload a front photo to fit the face again.")
+            self.scan_status.object = ("The scan and its fit were forgotten with the deleted patient's record. "
+                                       "Upload a 3D scan to fit the face again.")
+        return held
 
     # ------------------------------------------------------------------ the chart on the photo
     def _chart_inputs(self) -> tuple[Any, Any, Any] | None:

@@ -18,7 +18,7 @@ from injectmap.viewer.analysis import too_many_points
 from injectmap.viewer.auth import login_name
 from injectmap.viewer.limits import int_limit
 from injectmap.viewer.scene_view import SceneView
-from injectmap.viewer.session import latest_autosave, user_autosave_dir, write_autosave
+from injectmap.viewer.session import autosave_name, latest_autosave, user_autosave_dir, write_autosave
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
 
@@ -56,7 +56,11 @@ class FilePanel(pn.viewable.Viewer):
         self.start.on_click(self._on_protocol)
         self.status = pn.pane.Markdown("", width=280)
         # each user's own folder (the name from the signed login cookie): no one restores another's plan
-        self.autosave_path = user_autosave_dir(autosave_dir(), login_name()) / f"{session_id}.json"
+        # its name records the records database (a patient's deletion matches the plan's patient only in theirs)
+        from injectmap.clinic.config import database_fingerprint
+
+        self.autosave_path = (user_autosave_dir(autosave_dir(), login_name())
+                              / autosave_name(session_id, database_fingerprint()))
         # the last autosave of this user (another session: a reloaded or closed page), offered once
         self.restore_from = latest_autosave(self.autosave_path.parent, exclude=self.autosave_path)
         self.restore = pn.widgets.Button(label="Restore last autosave", color="warning", width=190,

@@ -6,8 +6,9 @@ logins). Four tabs:
 
 - **Patient**: find (identifier or name) and open a patient, or add one (identifier, optional name, date
   of birth, notes); delete the open patient's whole record (after a confirmation naming them): the visits,
-  outcomes, photos and fitted faces (``Records.delete_patient``, the faces' stills too), then no patient is
-  open and the plan on screen no longer carries them (see :meth:`PatientPanel.delete_patient_id`).
+  outcomes, photos and fitted faces (``Records.delete_patient``, the faces' stills and kept charts too) and the
+  autosaved plans that name them, then no patient is open, the plan on screen no longer carries them and the
+  Face card forgets its photo and scan fits (see :meth:`PatientPanel.delete_patient_id`).
 - **Visits**: the patient's visits; add one (kind, date, consent, product, lot, expiry, dilution, notes;
   an initial or touch-up visit keeps the plan on screen as its plan); open one (its plan comes into the
   app and the Report card gets the patient, visit date, lot, expiry, dilution, notes and clinician);
@@ -38,7 +39,7 @@ import functools
 import io
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +75,9 @@ from injectmap.planning.products import product_info, product_names
 from injectmap.viewer.text import plain
 
 __all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "PhotoThumb", "chart_fields", "course_visits", "delete_label",
-           "deleted_text", "dilution_text", "history_summary", "patient_label", "patient_text", "photo_label",
-           "plan_face_json", "proposal_text", "review_outcomes", "side_effects", "thumbnail", "visit_label"]
+           "deleted_text", "dilution_text", "forget_autosaves", "history_summary", "patient_label", "patient_text",
+           "patient_texts", "photo_label", "plan_face_json", "proposal_text", "review_outcomes", "side_effects",
+           "thumbnail", "visit_label"]
 
 log = logging.getLogger("injectmap.viewer")
 #: the clinician of the visits made on a server without logins (its own machine: one user)
@@ -116,7 +118,7 @@ def patient_label(p: Patient | PatientSummary) -> str:
     return p.identifier + (f" ({p.name})" if p.name else "")
 
 
-def patient_text(p: Patient) -> str:
+def patient_text(p: Patient | PatientSummary) -> str:
     """The plan's ``patient`` text (what the chart and the handout print): identifier and name."""
     return p.identifier + (f" {p.name}" if p.name else "")
 
@@ -142,15 +144,47 @@ def delete_label(p: Patient) -> str:
     return f"Yes, delete {label} and all visits, photos and faces"
 
 
-def deleted_text(label: str, res: DeleteResult) -> str:
-    """What a patient's deletion removed, for the card's status (plain text: escaped where it is shown)."""
+def deleted_text(label: str, res: DeleteResult, autosaves: int = 0, others: bool = False) -> str:
+    """What a patient's deletion removed, for the card's status (plain text: escaped where it is shown);
+    ``autosaves``: the autosaved plans of the deleting login that named them, removed; ``others``: whether some of
+    other logins' were removed too (how many is not said: whether a colleague had the patient open is theirs)."""
     text = (f"Deleted {label}: {res.visits} visit(s), {res.outcomes} outcome(s), {res.photos} photo(s) and "
-            f"{res.faces} face(s) ({res.face_files} face file(s), {res.built_faces} built face(s) and {res.stills} "
-            "still(s) removed).")
+            f"{res.faces} face(s) ({res.face_files} face file(s), {res.built_faces} built face(s), {res.stills} "
+            f"still(s) and {autosaves} of your autosaved plan(s) removed"
+            + (", and autosaved plans of other logins" if others else "") + ").")
     if res.files_left:  # their paths are the server's to see (``injectmap records patients delete`` prints them)
         text += (f" {len(res.files_left)} file(s) could not be removed: the records' photos and faces folders "
                  "need a look.")
     return text
+
+
+def patient_texts(patient: Patient, others: Iterable[Patient | PatientSummary]) -> set[str]:
+    """The ``patient`` texts the app writes in a plan for ``patient`` (:func:`patient_text`: their identifier, alone
+    or with their name), less any that a patient of ``others`` (those still in the records) gives too: the
+    identifier ``Lopez Ana`` without a name and the identifier ``Lopez`` named ``Ana`` write the same text."""
+    taken = {t for o in others for t in (o.identifier, patient_text(o))}
+    return {patient.identifier, patient_text(patient)} - taken
+
+
+def forget_autosaves(patient: Patient, res: DeleteResult, others: Iterable[Patient | PatientSummary] | None,
+                     url: str | None = None) -> list[Path]:
+    """Remove the autosaved plans that name a deleted patient, in the autosave folder and its logins' subfolders
+    (``viewer.session.forget_patient_autosaves``): by one of their fitted faces in any, by their identifier
+    (alone or with their name, :func:`patient_texts` with ``others``, the patients left in the records) only in
+    the autosaves of their records database (``url``, :func:`database_url` decides when None); ``others`` None
+    (not known): by their faces only. Returns the files removed. Nothing here fails the deletion, done already:
+    a failure removes nothing more, logged by its type only (never a path or a patient's data); what is left is
+    pruned after 30 days."""
+    from injectmap.clinic.config import database_fingerprint
+    from injectmap.viewer.file_panel import autosave_dir
+    from injectmap.viewer.session import forget_patient_autosaves
+
+    try:
+        texts = set() if others is None else patient_texts(patient, others)
+        return forget_patient_autosaves(autosave_dir(), texts, res.face_ids, database_fingerprint(url))
+    except Exception as exc:  # noqa: BLE001 - see above: the record is deleted whatever happens here
+        log.warning("the autosaves naming a deleted patient were not all looked through: %s", type(exc).__name__)
+        return []
 
 
 def dilution_text(visit: Visit) -> str:
@@ -360,11 +394,14 @@ class PatientPanel(pn.viewable.Viewer):
 
     def __init__(self, state: Any, analyst: Any, scene_view: Any, report: Any, doc: Any = None,
                  user: str | None = None, on_fit_photo: Callable[[bytes, str], None] | None = None,
-                 **params: Any) -> None:
+                 on_patient_deleted: Callable[[tuple[str, ...]], Any] | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst, self.scene_view, self.report = state, analyst, scene_view, report
         #: the Face card's photo fit (``FacePanel.start_photo_fit(data, display_name)``); None: no fit button
         self.on_fit_photo = on_fit_photo
+        #: after a deletion, the Face card forgets its photo, scan and their fits (``FacePanel.forget_patient``,
+        #: given the deleted faces' ids): Accept must not write the deleted patient's face back
+        self.on_patient_deleted = on_patient_deleted
         self.photo_items: list[PhotoThumb] = []
         self._thumbs: dict[int, bytes] = {}  # this card's thumbnails by photo id (never shared between sessions)
         self._confirm_delete: int | None = None
@@ -664,9 +701,10 @@ class PatientPanel(pn.viewable.Viewer):
 
     def delete_patient_id(self, patient_id: int) -> None:
         """Delete the open patient's whole record (after the confirmation): its visits, outcomes, photos and
-        their files, its fitted faces (the records' copies, the users' faces folders, the face cache and the
-        reports' stills); then the card has no patient open, the list is found again and the plan on screen
-        no longer carries the patient (see :meth:`_forget_patient`)."""
+        their files, its fitted faces (the records' copies, the users' faces folders, the face cache, the
+        reports' stills and kept charts) and the autosaved plans that name the patient (:func:`forget_autosaves`);
+        then the card has no patient open, the list is found again and the plan on screen no longer carries the
+        patient (see :meth:`_forget_patient`)."""
         if self._confirm_patient != patient_id:  # a second click on the answered question's button: done already
             return
         self.ask_delete_patient(False)
@@ -676,7 +714,7 @@ class PatientPanel(pn.viewable.Viewer):
         patient = self.view.patient
         search = str(self.search.value or "").strip() or None
 
-        def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary] | None]:
+        def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary] | None, list[Path]]:
             from injectmap.reports import chart_cache
             from injectmap.reports.stills_cache import forget_face
 
@@ -687,16 +725,29 @@ class PatientPanel(pn.viewable.Viewer):
             res = rec.delete_patient(patient_id, forget_face=forget)
             chart_cache.forget_pictures()  # the photos charted, kept in memory (whose, their keys do not say)
             try:  # the record is gone: a failure to list the others must not keep it on screen
-                return res, rec.list_patients(search)
+                remaining: list[PatientSummary] | None = rec.list_patients()
+            except Exception as exc:  # noqa: BLE001 - then the autosaves are matched by face only
+                log.warning("the patients left could not be listed: %s", type(exc).__name__)
+                remaining = None
+            autosaves = forget_autosaves(patient, res, remaining)  # never raises
+            if remaining is not None and search is None:
+                return res, remaining, autosaves
+            try:
+                return res, rec.list_patients(search), autosaves
             except Exception:  # noqa: BLE001 - the list is found again with the next Find
-                return res, None
+                return res, None, autosaves
 
-        def done(result: tuple[DeleteResult, list[PatientSummary] | None]) -> None:
-            res, found = result
-            self._forget_patient(res, patient)
+        def done(result: tuple[DeleteResult, list[PatientSummary] | None, list[Path]]) -> None:
+            from injectmap.viewer.file_panel import autosave_dir
+            from injectmap.viewer.session import user_autosave_dir
+
+            res, found, autosaves = result
+            self._forget_patient(res, patient)  # this session's own autosave is written again, without them
             self.patients.options = ({} if found is None else
                                      {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found})
-            self.status.object = plain(deleted_text(patient_label(patient), res))
+            own_folder = user_autosave_dir(autosave_dir(), self._login)
+            own = sum(1 for p in autosaves if p.parent == own_folder)
+            self.status.object = plain(deleted_text(patient_label(patient), res, own, others=own < len(autosaves)))
             self.tabs.active = 0
 
         self._call(work, done, "deleting the patient", always=True)  # shown gone whatever ran after it
@@ -704,9 +755,10 @@ class PatientPanel(pn.viewable.Viewer):
     def _forget_patient(self, res: DeleteResult, patient: Patient) -> None:
         """No patient open after their deletion: the card's visit, review, history and photos are emptied, the
         forms' notes too (and the new-patient form when it still holds them), the faint previous treatment
-        goes, the Report card forgets the visit's details and its documents, and the plan on screen loses the
-        patient (and their fitted face: the default face comes back) without an Undo that would bring them
-        back (the plan's points stay; so do the vial's product, lot, expiry and dilution in the visit form)."""
+        goes, the Report card forgets the visit's details and its documents, the Face card its photo, scan and
+        their fits (``on_patient_deleted``), and the plan on screen loses the patient (and their fitted face: the
+        default face comes back) without an Undo that would bring them back (the plan's points stay; so do the
+        vial's product, lot, expiry and dilution in the visit form)."""
         self.view, self.visit, self.outcomes, self.proposal = None, None, [], None
         if str(self.identifier.value or "").strip() == patient.identifier:
             self.identifier.value = self.name_input.value = self.birth.value = self.patient_notes.value = ""
@@ -720,6 +772,11 @@ class PatientPanel(pn.viewable.Viewer):
         self.save_touch_up.disabled = True
         self.scene_view.show_previous([], None)
         self.report.forget()
+        if self.on_patient_deleted is not None:  # before the plan changes: the Face card then shows no fit of theirs
+            try:
+                self.on_patient_deleted(res.face_ids)
+            except Exception as exc:  # noqa: BLE001 - the deletion is done: the card must still say so
+                log.warning("the Face card did not forget the deleted patient: %s", type(exc).__name__)
         plan = self.state.plan_dict()
         plan.pop("patient", None)
         model = plan.get("model")

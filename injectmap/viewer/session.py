@@ -11,6 +11,11 @@ Autosave (:func:`write_autosave`): each session's plan is saved after every chan
 ``<session id>.json`` in the autosave folder (``viewer.file_panel.autosave_dir``), owner-only (files
 0600 in a 0700 folder: a plan may name a patient), and each save prunes the folder by
 :data:`AUTOSAVE_KEEP` and :data:`AUTOSAVE_MAX_AGE_DAYS` (only files named like a session's autosave).
+A plan names its patient (``patient``: the Patient card writes their identifier and name) and their fitted face
+(``model.face``): when a patient's record is deleted, the autosaves that name them are removed too
+(:func:`forget_patient_autosaves`, from the Patient card and ``injectmap records patients delete``): by their
+identifier only in the autosaves of the same records database (the file's name records its fingerprint,
+:func:`autosave_name`), by their face in any.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import re
 import stat
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,8 +163,9 @@ def release_session(layout: SessionLayout) -> None:
 AUTOSAVE_KEEP = 100
 #: project choice: 30 days covers the two-week touch-up visit with a margin; older autosaves are removed
 AUTOSAVE_MAX_AGE_DAYS = 30.0
-#: the name of a session's autosave (a session id is 12 hex digits, viewer.app); nothing else is pruned
-AUTOSAVE_NAME = re.compile(r"^[0-9a-f]{12}\.json$")
+#: the name of a session's autosave (a session id is 12 hex digits, viewer.app), with the fingerprint of the
+#: records database since autosaves record it (:func:`autosave_name`); nothing else is pruned
+AUTOSAVE_NAME = re.compile(r"^[0-9a-f]{12}(?:\.([0-9a-f]{16}))?\.json$")
 
 
 def _owner_only_folder(folder: Path) -> None:
@@ -216,6 +223,95 @@ def write_autosave(plan: Plan, path: Path) -> None:
     _owner_only_folder(path.parent)
     atomic_write_bytes(path, dumps_plan(plan).encode("utf-8"), mode=0o600)
     prune_autosaves(path.parent, keep=path)
+
+
+#: a logged-in user's autosave folder inside the autosave folder (:func:`user_autosave_dir`)
+USER_AUTOSAVE_DIR = re.compile(r"^u[0-9a-f]{16}$")
+#: the largest autosave read when looking for a deleted patient (a plan file is at most 5 MB)
+_AUTOSAVE_READ_MAX = 8 * 1024 * 1024
+
+
+def autosave_name(session_id: str, database: str | None = None) -> str:
+    """The file name of a session's autosave: ``<session id>.json``, or ``<session id>.<database>.json`` with the
+    fingerprint of the records database of the process (``clinic.config.database_fingerprint``). A plan names its
+    patient by identifier, unique only within one database: a patient's deletion matches an autosave by it only
+    when the autosave's database is the deletion's (:func:`forget_patient_autosaves`). The name, not the plan,
+    carries it: the plan stays a plain plan file (CONTRACTS; restored and opened as one)."""
+    return f"{session_id}.{database}.json" if database else f"{session_id}.json"
+
+
+def autosave_database(path: Path) -> str | None:
+    """The database fingerprint an autosave's name records (:func:`autosave_name`), or None."""
+    m = AUTOSAVE_NAME.match(path.name)
+    return m.group(1) if m else None
+
+
+def _names_patient(path: Path, patients: set[str], faces: set[str]) -> bool:
+    """Whether the autosave at ``path`` names one of ``patients`` (its ``patient`` text) or one of the face files
+    ``faces`` (its ``model.face``'s file name). A file that cannot be read, is not a regular file (a symbolic
+    link is not followed; a FIFO is not waited on) or is not a plan's JSON (too large, nested too deeply) names
+    nobody."""
+    import json
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return False
+            data = f.read(_AUTOSAVE_READ_MAX + 1)
+        if len(data) > _AUTOSAVE_READ_MAX:
+            return False
+        plan = json.loads(data)
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply (never a plan)
+        return False
+    if not isinstance(plan, dict):
+        return False
+    model = plan.get("model")
+    face = model.get("face") if isinstance(model, dict) else None
+    return (isinstance(plan.get("patient"), str) and plan["patient"].strip() in patients) or (
+        isinstance(face, str) and Path(face).name in faces)
+
+
+def forget_patient_autosaves(folder: Path, patients: Collection[str], face_ids: Collection[str] = (),
+                             database: str | None = None) -> list[Path]:
+    """Remove the session autosaves that name a deleted patient, in ``folder`` and its logins' subfolders (the
+    record is gone for every login): a plan whose ``model.face`` is the face file of one of ``face_ids`` (their
+    fitted faces: content hashes, the same in every database), or, in an autosave whose name records the
+    patient's database ``database`` (:func:`autosave_name`), whose ``patient`` text is one of ``patients`` (the
+    texts the app writes for them: their identifier, alone or with their name). An autosave of another database,
+    or written before autosaves recorded theirs, is matched by its face only (they age out after
+    :data:`AUTOSAVE_MAX_AGE_DAYS`). Only files named like a session's autosave are read; a symbolic link is never
+    followed. Returns the files removed (a file that cannot be removed stays; its name names nobody).
+
+    A session still open on the patient writes its autosave again at its next change; a name the patient had
+    before a change of their record is not known here."""
+    wanted = {p.strip() for p in patients if p and p.strip()} if database else set()
+    faces = {f"{fid}.face.json" for fid in face_ids}
+    if not wanted and not faces:
+        return []
+    folders = [folder]
+    try:
+        folders += sorted(p for p in folder.iterdir() if USER_AUTOSAVE_DIR.match(p.name) and not p.is_symlink()
+                          and p.is_dir())
+    except OSError:
+        return []
+    removed: list[Path] = []
+    for d in folders:
+        try:
+            files = [p for p in d.iterdir() if AUTOSAVE_NAME.match(p.name)]
+        except OSError:
+            continue
+        for p in sorted(files):
+            names = wanted if autosave_database(p) == database else set()
+            try:
+                if not _names_patient(p, names, faces):
+                    continue
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                continue
+    return removed
 
 
 def user_autosave_dir(folder: Path, user: str | None) -> Path:

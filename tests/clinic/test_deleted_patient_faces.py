@@ -1,7 +1,8 @@
 """A deleted patient's fitted face leaves every place the app kept it: the face files (test_visit_faces.py),
 the face cache's built faces of it (``<sliders>-fit-<id>``, one per slider setting) and the stills rendered
-on it, from ``Records.delete_patient`` and from ``injectmap records patients delete``; a face another
-patient keeps, the default face and other faces' stills stay. A photo's kept name drops control and
+on it, from ``Records.delete_patient`` and from ``injectmap records patients delete`` (which also forgets the
+charts its process keeps and the app's autosaved plans naming the patient); a face another patient keeps, the
+default face and other faces' stills stay. A photo's kept name drops control and
 bidirectional characters (a name that reads other than it is)."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from records_examples import PLAN
 
 from injectmap.anatomy.fit import facefile
 from injectmap.cli import main
+from injectmap.clinic.config import database_fingerprint
 from injectmap.clinic.records import Records, photo_display_name
 from injectmap.planning.plan import parse_plan
 from injectmap.reports.stills_cache import StillsCache, forget_face, still_key
@@ -93,6 +95,148 @@ def test_records_patients_delete_removes_them_too(db_url: str, tmp_path: Path, c
     assert code == 0 and "2 built face(s)" in out and "2 still(s)" in out, out
     assert not built["a"].exists() and not built["a_sex"].exists() and built["b"].exists()
     assert cache.get(stills["a"]) is None and cache.get(stills["b"]) is not None
+
+
+def _autosave(folder: Path, name: str, patient: str | None = None, face: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = dict(PLAN) | ({"patient": patient} if patient else {}) | ({"model": {"face": face}} if face else {})
+    path = folder / name
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def test_records_patients_delete_asks_first_then_forgets_charts_stills_and_autosaves(
+        db_url: str, tmp_path: Path, caches, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``injectmap records patients delete`` without ``--yes`` refuses and removes nothing; with it, the patient's
+    fitted face leaves this process's kept charts (``chart_cache.kept_faces``), the built faces and the stills,
+    and the app's autosaved plans that name the patient (by identifier or by face) are removed, each count
+    printed; another patient's face, stills and autosave stay, and a link named like an autosave is not followed."""
+    from injectmap.reports import chart_cache
+
+    root, cache = caches
+    photos, autosaves = tmp_path / "photos", tmp_path / "autosave"
+    monkeypatch.setenv("INJECTMAP_AUTOSAVE_DIR", str(autosaves))
+    with Records.open(db_url, user="dr.lee", photos_dir=photos, faces_dir=tmp_path / "faces") as records:
+        _pid, built, stills = _setup(records, root, cache)
+    a, b = facefile.face_id(FACE_A), facefile.face_id(FACE_B)
+    chart_cache.clear()
+    for fid in (a, b):
+        chart_cache.GEOMETRY.put(("seeing", (f"default-fit-{fid[:16]}", "f" * 64), ("camera",)), (1.0, None))
+    here = database_fingerprint(db_url)
+    theirs = [_autosave(autosaves, f"b00000000001.{here}.json", patient="MRN-1"),
+              _autosave(autosaves / ("u" + "1" * 16), "b00000000002.json", face=f"/x/{a}.face.json")]
+    others = [_autosave(autosaves, f"b00000000003.{here}.json", patient="MRN-2"),
+              _autosave(autosaves, "b00000000004.json", face=f"/x/{b}.face.json"),
+              _autosave(autosaves, "b00000000006.json", patient="MRN-1")]  # of no known database: by face only
+    outside = _autosave(tmp_path / "elsewhere", "plan.json", patient="MRN-1")
+    (autosaves / "b00000000005.json").symlink_to(outside)
+    argv = ["records", "--database-url", db_url, "--user", "dr.lee", "--photos-dir", str(photos), "patients", "delete",
+            "MRN-1"]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2 and "--yes" in err and out == ""  # asked first: nothing removed
+    assert built["a"].exists() and cache.get(stills["a"]) is not None and all(p.exists() for p in theirs)
+    assert chart_cache.kept_faces() == {f"default-fit-{a[:16]}", f"default-fit-{b[:16]}"}
+    code = main([*argv, "--yes"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "", err
+    assert "2 built face(s)" in out and "2 still(s)" in out and "removed 2 autosaved plan(s) naming the patient" in out
+    assert chart_cache.kept_faces() == {f"default-fit-{b[:16]}"}
+    assert not built["a"].exists() and built["b"].exists()
+    assert cache.get(stills["a"]) is None and cache.get(stills["b"]) is not None
+    assert not any(p.exists() for p in theirs) and all(p.exists() for p in others)
+    assert outside.exists() and (autosaves / "b00000000005.json").is_symlink()
+    chart_cache.clear()
+
+
+def _delete(db_url: str, tmp_path: Path, identifier: str) -> list[str]:
+    return ["records", "--database-url", db_url, "--user", "dr.lee", "--photos-dir", str(tmp_path / "photos"),
+            "patients", "delete", identifier, "--yes"]
+
+
+def test_records_patients_delete_keeps_the_autosaves_of_another_database(
+        tmp_path: Path, caches, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """An autosave names a patient by identifier, unique only within one database: deleting patient 1001 of a
+    practice database keeps the autosaves naming the production database's 1001 (and those that record no
+    database); those of the practice database naming 1001 go, and one naming a deleted face goes wherever it is."""
+    autosaves = tmp_path / "autosave"
+    monkeypatch.setenv("INJECTMAP_AUTOSAVE_DIR", str(autosaves))
+    production, practice = f"sqlite:///{tmp_path / 'prod' / 'records.sqlite3'}", "sqlite:///practice.db"
+    monkeypatch.chdir(tmp_path)
+    with Records.open(practice, user="dr.lee", photos_dir=tmp_path / "photos", faces_dir=tmp_path / "faces") as rec:
+        p = rec.add_patient("1001")
+        rec.add_visit(p.id, D0, "initial", plan=_plan(), face_json=_face_json(FACE_A))
+    prod, prac = database_fingerprint(production), database_fingerprint(practice)
+    assert prod and prac and prod != prac
+    assert database_fingerprint(f"sqlite:///{tmp_path / 'practice.db'}") == prac  # the same file, however named
+    stay = [_autosave(autosaves, f"c00000000001.{prod}.json", patient="1001"),
+            _autosave(autosaves / ("u" + "2" * 16), f"c00000000002.{prod}.json", patient="1001 Ana"),
+            _autosave(autosaves, "c00000000003.json", patient="1001")]
+    gone = [_autosave(autosaves, f"c00000000004.{prac}.json", patient="1001"),
+            _autosave(autosaves, f"c00000000005.{prod}.json", face=f"/x/{facefile.face_id(FACE_A)}.face.json")]
+    code = main(_delete(practice, tmp_path, "1001"))
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "" and "removed 2 autosaved plan(s) naming the patient" in out, (out, err)
+    assert all(f.exists() for f in stay) and not any(f.exists() for f in gone)
+
+
+def test_a_database_fingerprint_names_no_password_and_no_user() -> None:
+    one = database_fingerprint("postgresql://dr.lee:secret@db.example:5432/records")
+    assert one == database_fingerprint("postgresql+psycopg://other:other@db.example:5432/records")
+    assert one != database_fingerprint("postgresql://dr.lee:secret@db.example:5432/practice")
+    assert one is not None and len(one) == 16 and int(one, 16) >= 0
+    assert database_fingerprint("sqlite://") is None and database_fingerprint("sqlite:///:memory:") is None
+    assert database_fingerprint("not a url") is None
+
+
+def test_records_patients_delete_keeps_the_autosave_of_a_patient_who_writes_the_same_text(
+        db_url: str, tmp_path: Path, caches, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The identifier ``Lopez Ana`` without a name and the identifier ``Lopez`` named ``Ana`` write the same
+    ``patient`` text in a plan: deleting the first keeps the autosave with that text (it may be the second's)."""
+    autosaves = tmp_path / "autosave"
+    monkeypatch.setenv("INJECTMAP_AUTOSAVE_DIR", str(autosaves))
+    with Records.open(db_url, user="dr.lee", photos_dir=tmp_path / "photos", faces_dir=tmp_path / "faces") as rec:
+        rec.add_patient("Lopez Ana")
+        rec.add_patient("Lopez", name="Ana")
+    here = database_fingerprint(db_url)
+    shared = _autosave(autosaves, f"d00000000001.{here}.json", patient="Lopez Ana")
+    code = main(_delete(db_url, tmp_path, "Lopez Ana"))
+    out, err = capsys.readouterr()
+    assert code == 0 and "removed 0 autosaved plan(s)" in out, (out, err)
+    assert shared.exists()
+
+
+def test_records_patients_delete_goes_on_past_an_autosave_nested_too_deeply(
+        db_url: str, tmp_path: Path, caches, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """An autosave of JSON nested too deeply for the parser names nobody: the deletion goes on, removes the
+    autosave naming the patient and says so; one that fails past that is reported by its kind only (the files
+    the records could not remove printed before), exit status 2."""
+    from injectmap.viewer import session
+
+    autosaves = tmp_path / "autosave"
+    monkeypatch.setenv("INJECTMAP_AUTOSAVE_DIR", str(autosaves))
+    with Records.open(db_url, user="dr.lee", photos_dir=tmp_path / "photos", faces_dir=tmp_path / "faces") as rec:
+        rec.add_patient("MRN-7")
+        rec.add_patient("MRN-8")
+    here = database_fingerprint(db_url)
+    autosaves.mkdir()
+    deep = autosaves / f"e00000000001.{here}.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    theirs = _autosave(autosaves, f"e00000000002.{here}.json", patient="MRN-7")
+    code = main(_delete(db_url, tmp_path, "MRN-7"))
+    out, err = capsys.readouterr()
+    assert code == 0 and "deleted the record" in out and "removed 1 autosaved plan(s)" in out, (out, err)
+    assert deep.exists() and not theirs.exists()
+
+    def broken(*_a: object, **_k: object) -> list[Path]:
+        raise RuntimeError("/private/path MRN-8")
+
+    monkeypatch.setattr(session, "forget_patient_autosaves", broken)
+    code = main(_delete(db_url, tmp_path, "MRN-8"))
+    out, err = capsys.readouterr()
+    assert "deleted the record" in out and "MRN-8" not in err and "/private" not in err
+    with Records.open(db_url, user="dr.lee", photos_dir=tmp_path / "photos") as rec:
+        assert [p.identifier for p in rec.list_patients()] == []
 
 
 def test_forget_face_refuses_what_is_not_a_face_id(caches) -> None:

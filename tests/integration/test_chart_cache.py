@@ -229,3 +229,64 @@ def test_forgetting_a_patients_face_drops_its_entries_and_every_kept_picture(def
     draw_chart(_photo(), chart_layout(cam, model, result))
     assert chart_cache.forget_pictures() == 1 and chart_cache.info()["images"] == 0
     assert chart_cache.info()["geometry"] == 2
+
+
+def _while_forgetting(forget: Any, compute: Any) -> tuple[list[Any], threading.Thread]:
+    """Start ``compute`` (it blocks on the returned event) in a thread, run ``forget`` while it blocks."""
+    started, go = threading.Event(), threading.Event()
+    out: list[Any] = []
+
+    def blocked() -> Any:
+        started.set()
+        assert go.wait(10)
+        return "computed"
+
+    t = threading.Thread(target=lambda: out.append(compute(blocked)))
+    t.start()
+    assert started.wait(10)
+    forget()
+    go.set()
+    t.join(10)
+    return out, t
+
+
+@pytest.mark.parametrize("forget", ["forget_face", "forget_pictures", "clear", "discard_nothing"])
+def test_a_value_computed_across_a_forget_is_returned_but_not_kept(forget: str) -> None:
+    """A chart drawn while a patient's face or photo is forgotten (another thread deletes the patient) must not
+    put its entry back: the caller gets its value, the cache stays without it."""
+    fitted = SimpleNamespace(name="default-fit-0123456789abcdef", sha256="f" * 64)
+    key = ("seeing", chart_cache.face_key(fitted), ("camera",))
+    forgets = {"forget_face": lambda: chart_cache.forget_face("0123456789abcdef"),
+               "forget_pictures": chart_cache.forget_pictures, "clear": chart_cache.clear,
+               "discard_nothing": lambda: chart_cache.GEOMETRY.discard(lambda _k: True)}
+    lru = chart_cache.IMAGES if forget == "forget_pictures" else chart_cache.GEOMETRY
+    out, _t = _while_forgetting(forgets[forget], lambda compute: lru.get_or_compute(key, compute))
+    assert out == ["computed"]  # the caller has its chart
+    assert lru.get(key) is None and fitted.name not in chart_cache.kept_faces()
+    assert lru.get_or_compute(key, lambda: "again") == "again" and lru.get(key) == "again"  # kept from then on
+    assert lru.put("k", "v", lru.generation - 1) is False and lru.get("k") is None  # a stale put is refused
+
+
+def test_a_picture_drawn_across_a_forget_is_not_kept(default_face: dict[str, Any],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``draw_chart`` keeps the photo with the zones drawn: one drawn while the photos are forgotten is not kept."""
+    from injectmap.reports import photo_chart
+
+    model, result, cam = default_face["model"], default_face["result"], default_face["cameras"][0]
+    layout, photo = chart_layout(cam, model, result), _photo()
+    truth = _png(draw_chart(photo, layout, cache=False))
+    real = photo_chart._draw_zones
+    hold: list[Any] = []
+
+    def drawing(img: Any, lay: Any) -> Any:
+        hold[0]()  # blocks until the photos were forgotten
+        return real(img, lay)
+
+    monkeypatch.setattr(photo_chart, "_draw_zones", drawing)
+
+    def compute(blocked: Any) -> bytes:
+        hold.append(blocked)
+        return _png(draw_chart(photo, layout))
+
+    out, _t = _while_forgetting(chart_cache.forget_pictures, compute)
+    assert out == [truth] and chart_cache.info()["images"] == 0

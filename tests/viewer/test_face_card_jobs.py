@@ -3,10 +3,12 @@ a fit keeps the face's part of the photo, scaled down, never the photo; in a ser
 most one waiting fit in the shared fit thread (a new photo replaces the waiting one, a job that became stale
 before it started does nothing) and the fit's picture is drawn in that thread, not on the session's loop;
 Undo after Accept goes back to the previous face and keeps the accepted face file listed (Redo returns to it,
-Discard still removes it). The fit itself is replaced by a stand-in (the real one: test_face_photo_card.py)."""
+Discard still removes it); a patient's deletion forgets the photo, its fit and a fit still running or waiting.
+The fit itself is replaced by a stand-in (the real one: test_face_photo_card.py)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import types
 from pathlib import Path
@@ -185,3 +187,154 @@ def test_a_scan_does_not_wait_for_the_photo_fits(card, monkeypatch: pytest.Monke
     finally:
         gate.set()
     _drain()
+
+
+def test_a_deleted_patients_photo_fit_is_forgotten_and_accept_then_writes_nothing(card) -> None:
+    """The Patient card deletes a record: the Face card forgets the photo, its fit and the face waiting for Accept
+    (it cannot tell whose an upload is), its widgets are empty again, and Accept says there is nothing to accept."""
+    panel, loaded = card
+    faces = Path(os.environ["INJECTMAP_FACES_DIR"])
+    panel.start_photo_fit(b"photo", "front.jpg")
+    assert panel.photo_fit is not None and not panel.accept_button.disabled and panel.photo_pane.visible
+    assert panel.forget_patient(()) is True
+    assert panel.photo_fit is None and panel.scan_fit is None and not panel.photo_busy
+    assert panel.accept_button.disabled and panel.discard_button.disabled and not panel.photo_pane.visible
+    assert not panel.photo_caveat.visible and not panel.chart_pane.visible
+    assert "forgotten with the deleted patient's record" in panel.photo_status.object
+    assert panel.accept_photo_fit() is None and panel.accept_scan_fit() is None
+    assert "Nothing to accept" in panel.photo_status.object and "Nothing to accept" in panel.scan_status.object
+    assert not faces.exists() or not any(faces.rglob("*.face.json"))  # no face file written
+    assert loaded == [] and not panel.current.fit_id  # the face never switched
+    assert panel.forget_patient(()) is False  # nothing held: nothing said
+
+
+def test_a_fit_running_or_waiting_when_the_patient_is_deleted_never_lands(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fit in the fit thread when the record is deleted comes back to a card that moved on: its result is
+    dropped (no fit, no picture, Accept has nothing); one still waiting never runs."""
+    panel, _ = card
+    _served(panel)
+    started, release = threading.Event(), threading.Event()
+    fitted: list[str] = []
+
+    def slow(data: bytes, name: str, progress: Any = None) -> PhotoFit:
+        fitted.append(name)
+        started.set()
+        assert release.wait(60)
+        return _fake_fit(data, name, progress)
+
+    monkeypatch.setattr(face_photo, "fit_photo", slow)
+    panel.start_photo_fit(b"photo", "running.jpg")
+    assert started.wait(60) and panel.photo_busy
+    panel.start_photo_fit(b"another", "waiting.jpg")  # waits behind the running one
+    panel.forget_patient(("0" * 64,))
+    release.set()
+    _drain()
+    _drain()
+    assert fitted == ["running.jpg"]  # the waiting one never ran
+    assert panel.photo_fit is None and not panel.photo_busy and not panel.photo_pane.visible
+    assert "forgotten with the deleted patient's record" in panel.photo_status.object
+    assert panel.accept_photo_fit() is None and panel.accept_button.disabled
+
+
+def test_a_deleted_patients_accepted_face_files_leave_the_cards_lists(card) -> None:
+    """An accepted face the records removed with the patient is no longer listed (Discard has nothing of it to
+    remove); another accepted face stays the card's."""
+    panel, _ = card
+    panel.start_photo_fit(b"photo", "front.jpg")
+    theirs = panel.accept_photo_fit()
+    assert theirs is not None
+    other = theirs.with_name("f" * 64 + ".face.json")
+    panel.accepted_files.append(other)
+    panel.forget_patient((theirs.name.split(".")[0],))
+    assert panel.accepted_files == [other]
+
+
+def test_a_single_photo_fit_running_when_the_patient_is_deleted_never_lands(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The only fit of the card, running in the fit thread when the record is deleted (nothing waits behind it to
+    move the token on): the forget alone drops its result."""
+    panel, _ = card
+    _served(panel)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(data: bytes, name: str, progress: Any = None) -> PhotoFit:
+        started.set()
+        assert release.wait(60)
+        return _fake_fit(data, name, progress)
+
+    monkeypatch.setattr(face_photo, "fit_photo", slow)
+    panel.start_photo_fit(b"photo", "running.jpg")
+    assert started.wait(60) and panel.photo_busy
+    panel.forget_patient(())
+    release.set()
+    _drain()
+    _drain()
+    assert panel.photo_fit is None and not panel.photo_busy and not panel.photo_pane.visible
+    assert "forgotten with the deleted patient's record" in panel.photo_status.object
+    assert panel.accept_photo_fit() is None and panel.accept_button.disabled
+
+
+def test_a_scan_fit_running_when_the_patient_is_deleted_never_lands(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan's fit running in the scan thread when the record is deleted: what it returns is dropped (the card
+    still says the scan was forgotten, not what became of the fit)."""
+    from injectmap.anatomy.scan.loading import ScanError
+    from injectmap.viewer import face_scan
+
+    panel, _ = card
+    _served(panel)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_scan(data: bytes, name: str, units: str = "auto", progress: Any = None) -> Any:
+        started.set()
+        assert release.wait(60)
+        raise ScanError("not a face (a stand-in)")
+
+    monkeypatch.setattr(face_scan, "fit_scan_bytes", slow_scan)
+    panel.start_scan_fit(b"a scan", "face.ply")
+    assert started.wait(60) and panel.scan_busy
+    panel.forget_patient(())
+    release.set()
+    fit_executor("scan").submit(lambda: None).result(timeout=60)
+    assert not panel.scan_busy and panel.scan_fit is None
+    assert "forgotten with the deleted patient's record" in panel.scan_status.object
+    assert "refused" not in panel.scan_status.object
+
+
+def test_a_chart_waiting_when_the_patient_is_deleted_is_dropped_before_the_cache_forgets(
+        card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the kept charts of the deleted photo's face are forgotten, no chart job of the card is waiting any
+    more and a running one is already stale (its token moved on): none can keep the deleted photo again."""
+    from injectmap.reports import chart_cache
+
+    panel, _ = card
+    panel.start_photo_fit(b"photo", "front.jpg")
+    assert panel.photo_fit is not None
+    _served(panel)
+    drawn: list[int] = []
+    monkeypatch.setattr(panel, "_chart_inputs", lambda: ("fit", "camera", ()) if panel.photo_fit is not None else None)
+    monkeypatch.setattr(panel, "_draw_chart", lambda *_a: (drawn.append(1), (b"", "note"))[1])
+    gate = threading.Event()
+    fit_executor("photo").submit(gate.wait, 60)  # the fit thread is busy: the chart job waits
+    seen: list[tuple[int, bool]] = []
+    try:
+        panel.refresh_chart()
+        token = panel._chart_token
+        assert "chart" in panel._next_job
+        monkeypatch.setattr(chart_cache, "forget_face",
+                            lambda _fid: seen.append((panel._chart_token, "chart" in panel._next_job)) or 0)
+        panel.forget_patient(())
+    finally:
+        gate.set()
+    _drain()
+    assert seen and seen[0][0] > token and seen[0][1] is False  # stale and dropped before the cache forgot
+    assert drawn == []
+
+
+def test_a_deleted_patients_accepted_face_is_no_longer_the_cards_face_file(card) -> None:
+    """The face the session shows, accepted from the photo, was removed with the record: the card no longer names
+    it (Discard is not offered for a file that is gone)."""
+    panel, _ = card
+    panel.start_photo_fit(b"photo", "front.jpg")
+    theirs = panel.accept_photo_fit()
+    assert theirs is not None and panel.face_file == theirs
+    panel.forget_patient((theirs.name.split(".")[0],))
+    assert panel.face_file is None and panel.discard_button.disabled

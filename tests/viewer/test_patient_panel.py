@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from injectmap.clinic.config import database_fingerprint
 from injectmap.clinic.records import Records
 from injectmap.planning.plan import parse_plan
 from injectmap.planning.protocols import protocol_plan
@@ -30,6 +32,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'records' / 'records.sqlite3'}"
     monkeypatch.setenv("INJECTMAP_DATABASE_URL", url)
     monkeypatch.setenv("INJECTMAP_PHOTOS_DIR", str(tmp_path / "photos"))
+    monkeypatch.setenv("INJECTMAP_AUTOSAVE_DIR", str(tmp_path / "autosave"))  # never the home folder's
     return url
 
 
@@ -132,9 +135,12 @@ def test_delete_labels_and_what_was_deleted(db: str) -> None:
     assert delete_label(long) == f"Yes, delete MRN-8 ({'A' * 40}\u2026 and all visits, photos and faces"
     res = DeleteResult(patient_id=p.id, visits=2, outcomes=1, photos=3, files_left=("/x/1.jpg",), faces=1,
                        face_files=1, face_ids=("ab" * 32,), built_faces=1, stills=4)
-    text = deleted_text(patient_label(p), res)
+    text = deleted_text(patient_label(p), res, autosaves=2)
     assert text.startswith("Deleted MRN-7 (Ana <b>M.</b>): 2 visit(s), 1 outcome(s), 3 photo(s) and 1 face(s) "
-                           "(1 face file(s), 1 built face(s) and 4 still(s) removed).")
+                           "(1 face file(s), 1 built face(s), 4 still(s) and 2 of your autosaved plan(s) removed).")
+    # other logins' autosaves: said, never counted (whether a colleague had the patient open is theirs)
+    assert "2 of your autosaved plan(s) removed, and autosaved plans of other logins)." in deleted_text(
+        patient_label(p), res, autosaves=2, others=True)
     assert "1 file(s) could not be removed" in text and "/x/" not in text  # no path: it is the server's
 
 
@@ -142,7 +148,8 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Delete asks first (Cancel keeps the record), then the whole record goes: the visits, the photo and its
     file, the fitted face and its copy; the card has no patient open, the list no longer shows them, and the plan
-    on screen, the faint last visit and the Report card no longer carry them."""
+    on screen, the faint last visit, the Report card and the Face card (a photo fit waiting for Accept) no longer
+    carry them."""
     import io
 
     from PIL import Image
@@ -208,6 +215,8 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
     from injectmap.reports import chart_cache
 
     chart_cache.IMAGES.put("a chart on the patient's photo", ((1, 1), b"\0\0\0"))
+    face_card = layout.app_face  # a photo of theirs fitted in the Face card, waiting for Accept
+    face_card.photo_fit = SimpleNamespace(face=SimpleNamespace(face_id="0123456789abcdef" * 4))
     card.delete_patient.clicks += 1
     yes = card.delete_box.objects[1]
     yes.clicks += 1
@@ -232,6 +241,9 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
     assert report.lot.value == "" and not report.report_download.visible and report._pdf == {}
     assert card.delete_box.objects == [card.delete_patient] and card.tabs.active == 0
     assert not layout.app_face.current.fit_id  # the default face is back: the fitted one went with the patient
+    assert face_card.photo_fit is None and face_card.accept_button.disabled  # the Face card forgot the photo fit
+    assert "forgotten with the deleted patient's record" in face_card.photo_status.object
+    assert face_card.accept_photo_fit() is None and "Nothing to accept" in face_card.photo_status.object
     card.delete_patient.clicks += 1
     assert "Open or add a patient first" in card.status.object
 
@@ -239,3 +251,151 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
 def open_records_list(db: str) -> list:
     with Records.open(db, user="local") as rec:
         return rec.list_patients()
+
+
+def _autosave(folder: Path, name: str, **fields: object) -> Path:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps({**protocol_plan("glabella_five_point"), **fields}))
+    path.chmod(0o600)
+    return path
+
+
+def test_deleting_a_patient_forgets_their_kept_charts_stills_and_autosaves(db: str, face_model, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deleting a patient through the card removes their fitted face from the charts kept in memory
+    (``chart_cache.kept_faces``), its stills and the autosaved plans that name them (their identifier with or
+    without their name, or their face), in the autosave folder and a login's subfolder; another patient's face,
+    stills and autosave stay, and this session's own autosave is written again without the patient."""
+    import json
+
+    from injectmap.anatomy.fit import facefile
+    from injectmap.anatomy.fit.basis import face_basis
+    from injectmap.reports import chart_cache
+    from injectmap.reports.stills_cache import StillsCache, still_key
+
+    monkeypatch.setenv("INJECTMAP_FACES_DIR", str(tmp_path / "faces"))
+    monkeypatch.setenv("INJECTMAP_STILLS_CACHE_DIR", str(tmp_path / "stills"))
+    monkeypatch.setattr("injectmap.anatomy.model.load_model", lambda params=None, **_kw: face_model)  # never built
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state = layout.app_patient, layout.app_state
+    names = face_basis().names
+    faces = {}
+    for who, (identifier, name) in {"keep": ("MRN-KEEP", ""), "del": ("MRN-DEL", "Ana")}.items():
+        card.identifier.value, card.name_input.value = identifier, name
+        card.new_patient()
+        face = facefile.make([(names[10 + len(faces)], 0.4)], [], [1.0], {})
+        made = tmp_path / "made" / f"{who}.face.json"
+        made.parent.mkdir(exist_ok=True)
+        facefile.write(face, made)
+        plan = protocol_plan("glabella_five_point")
+        plan["model"] = {"face": str(made)}
+        state.load_plan(plan)
+        card.kind.value, card.date.value = "initial", DAY0.isoformat()
+        card.new_visit()
+        assert card.visit is not None and card.visit.face_id == face.face_id, card.status.object
+        faces[who] = face.face_id
+    chart_cache.clear()
+    stills = StillsCache(tmp_path / "stills", 1e9)
+    kept_stills = {}
+    for who, fid in faces.items():
+        chart_cache.GEOMETRY.put(("seeing", (f"default-fit-{fid[:16]}", "f" * 64), ("camera",)), (1.0, None))
+        key = still_key("{}", f"default-fit-{fid[:16]}:abc", "frown", 0, (420, 480), 1.0, np.zeros((3, 3)))
+        assert stills.put(key, b"\x89PNG\r\n\x1a\n" + b"x" * 10 + b"IEND\xaeB`\x82")
+        kept_stills[who] = key
+    assert chart_cache.kept_faces() == {f"default-fit-{faces['keep'][:16]}", f"default-fit-{faces['del'][:16]}"}
+    folder = tmp_path / "autosave"
+    login = folder / ("u" + "0" * 16)
+    here, there = database_fingerprint(db), "f" * 16
+    gone = [_autosave(folder, f"a00000000001.{here}.json", patient="MRN-DEL Ana"),
+            _autosave(login, f"a00000000002.{here}.json", patient="MRN-DEL"),
+            _autosave(folder, f"a00000000003.{there}.json", model={"face": f"/elsewhere/{faces['del']}.face.json"})]
+    stay = [_autosave(folder, f"a00000000004.{here}.json", patient="MRN-KEEP"),
+            _autosave(folder, f"a00000000005.{here}.json", patient="MRN-DEL Anastasia"),  # another text: not theirs
+            _autosave(folder, f"a00000000006.{there}.json", patient="MRN-DEL Ana"),  # another database's MRN-DEL
+            _autosave(folder, "a00000000007.json", patient="MRN-DEL"),  # of no known database: by face only
+            _autosave(folder, "not-an-autosave.json", patient="MRN-DEL Ana")]  # not a session's autosave
+    own = layout.app_files.autosave_path
+    assert own.name.endswith(f".{here}.json")  # a session's autosave records its records database
+    assert own.exists() and json.loads(own.read_text())["patient"] == "MRN-DEL Ana"
+    card.delete_patient.clicks += 1
+    card.delete_box.objects[1].clicks += 1
+    status = card.status.object.replace("\\", "")  # the login's own (and our own), the other login's not counted
+    assert "3 of your autosaved plan(s) removed, and autosaved plans of other logins)." in status, status
+    assert chart_cache.kept_faces() == {f"default-fit-{faces['keep'][:16]}"}
+    assert stills.get(kept_stills["del"]) is None and stills.get(kept_stills["keep"]) is not None
+    assert not any(p.exists() for p in gone) and all(p.exists() for p in stay)
+    assert own.exists() and "patient" not in json.loads(own.read_text())  # written again, without them
+
+
+def _two_patients(card, first: tuple[str, str], second: tuple[str, str]) -> int:
+    for identifier, name in (second, first):
+        card.identifier.value, card.name_input.value = identifier, name
+        card.new_patient()
+    assert card.view is not None and card.view.patient.identifier == first[0], card.status.object
+    return card.view.patient.id
+
+
+def _delete_open_patient(card) -> None:
+    card.delete_patient.clicks += 1
+    card.delete_box.objects[1].clicks += 1
+
+
+def test_the_card_keeps_an_autosave_whose_text_a_remaining_patient_also_writes(db: str, face_model) -> None:
+    """The identifier ``Lopez Ana`` without a name and the identifier ``Lopez`` named ``Ana`` write the same
+    ``patient`` text: deleting the first keeps the autosave with that text (it may be the second's)."""
+    from injectmap.viewer.app import create_app
+    from injectmap.viewer.file_panel import autosave_dir
+
+    layout = create_app(face_model)
+    card = layout.app_patient
+    _two_patients(card, ("Lopez Ana", ""), ("Lopez", "Ana"))
+    shared = _autosave(autosave_dir(), f"b00000000001.{database_fingerprint(db)}.json", patient="Lopez Ana")
+    _delete_open_patient(card)
+    assert card.status.object.replace("\\", "").startswith("Deleted Lopez Ana:"), card.status.object
+    assert shared.exists() and [p.identifier for p in open_records_list(db)] == ["Lopez"]
+
+
+def test_the_card_finishes_a_deletion_past_an_autosave_nested_too_deeply_or_a_failing_step(
+        db: str, face_model, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An autosave of JSON nested too deeply names nobody and stops nothing; a failure of the autosave step or of
+    the Face card's forget after the record is deleted is logged by its kind only: the card says what was
+    deleted (never stuck on "Working") and can be used again."""
+    from injectmap.viewer import session
+    from injectmap.viewer.app import create_app
+    from injectmap.viewer.file_panel import autosave_dir
+
+    layout = create_app(face_model)
+    card = layout.app_patient
+    _two_patients(card, ("MRN-A", ""), ("MRN-B", ""))
+    here = database_fingerprint(db)
+    folder = autosave_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    deep = folder / f"c00000000001.{here}.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    theirs = _autosave(folder, f"c00000000002.{here}.json", patient="MRN-A")
+    _delete_open_patient(card)
+    assert card.status.object.replace("\\", "").startswith("Deleted MRN-A:"), card.status.object
+    assert "2 of your autosaved plan(s) removed" in card.status.object.replace("\\", "")  # and this session's
+    assert deep.exists() and not theirs.exists()
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise RuntimeError(f"{folder} MRN-B")
+
+    monkeypatch.setattr(session, "forget_patient_autosaves", broken)
+    card.on_patient_deleted = broken
+    card.open(next(p.id for p in open_records_list(db) if p.identifier == "MRN-B"))
+    with caplog.at_level("WARNING", logger="injectmap.viewer"):
+        _delete_open_patient(card)
+    assert card.status.object.replace("\\", "").startswith("Deleted MRN-B:"), card.status.object
+    assert open_records_list(db) == [] and card.view is None
+    assert all(not b.disabled for b in card._buttons)  # usable again
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "RuntimeError" in logged and "MRN-B" not in logged and str(folder) not in logged
+    card.identifier.value, card.name_input.value = "MRN-C", ""
+    card.new_patient()
+    assert card.view is not None and card.view.patient.identifier == "MRN-C", card.status.object
