@@ -29,6 +29,7 @@ from injectmap.anatomy.scan.loading import Units, load_scan
 from injectmap.anatomy.scan.nonrigid import DEFAULT_STEPS, ScanSurface, nricp
 from injectmap.anatomy.scan.renderlm import NoFaceInRender, RenderLandmarks, render_landmarks
 from injectmap.anatomy.scan.rigid import align_geometric, align_landmarks, apply, kabsch, robust_kabsch
+from injectmap.anatomy.scan.shape import ShapeFit, fit_shape
 from injectmap.anatomy.scan.template import Template, default_template
 
 #: the template's surface sampled this densely (points per mm^2) for the rigid alignment
@@ -154,6 +155,8 @@ class ScanFit:
     render: RenderLandmarks | None = None
     #: the Face Mesh numbers of the render landmarks that pulled the non-rigid fit
     render_pulls: tuple[int, ...] = ()
+    #: the shape stage's targets and weights (None: not used)
+    shape: ShapeFit | None = None
 
     def scan_to_frame(self, points: np.ndarray) -> np.ndarray:
         """Scan coordinates (its own units) to the frame."""
@@ -241,7 +244,7 @@ def _render_or_reason(mesh: trimesh.Trimesh, matrix: np.ndarray, template: Templ
 def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", *,
              landmarks: Mapping[str, np.ndarray] | None = None, template: Template | None = None,
              blend_mm: float = 20.0, steps: tuple[tuple[float, int], ...] = DEFAULT_STEPS,
-             seed: int = 0, use_render: bool = True) -> ScanFit:
+             seed: int = 0, use_render: bool = True, use_shape: bool = True) -> ScanFit:
     """Fit the template skin to a scan.
 
     Parameters
@@ -259,6 +262,9 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
     use_render : bool
         Find landmarks on an off-screen render of the scan (:mod:`.renderlm`; needs mediapipe): they
         start the rigid alignment (unless landmarks are given) and the brows' pull the non-rigid fit.
+    use_shape : bool
+        Fit the face targets to the scan first (:mod:`.shape`), so the registration starts from a face
+        laid out as the targets move it.
 
     Raises
     ------
@@ -339,15 +345,22 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
         pull.append(np.full(int(use.sum()), RENDER_PULL))
         until.append(np.full(int(use.sum()), RENDER_UNTIL))
     lm_arg = (np.vstack(corners), np.vstack(bary), np.vstack(target)) if corners else None
-    res = nricp(t.vertices_mm, t.faces, surf, steps=steps, landmarks=lm_arg,
-                landmark_weight=np.concatenate(pull) if pull else 1.0,
-                landmark_until=np.concatenate(until) if until else None)
+    weights = np.concatenate(pull) if pull else 1.0
+    start = t.vertices_mm
+    shaped: ShapeFit | None = None
+    if use_shape:
+        t_s = time.perf_counter()
+        shaped = fit_shape(t, surf, lm_arg, weights)
+        start = shaped.vertices_mm
+        times["shape"] = time.perf_counter() - t_s
+    res = nricp(start, t.faces, surf, steps=steps, landmarks=lm_arg,
+                landmark_weight=weights, landmark_until=np.concatenate(until) if until else None)
     # the pose left in the fit (the rigid start's error, a few degrees) is not the patient's shape
     shape = shape_alignment(res.vertices_mm, t.vertices_mm, res.matched)
     fitted_all = apply(shape, res.vertices_mm)
     rigid = shape @ rig.matrix
     moved.apply_transform(shape)
-    times["nonrigid"] = time.perf_counter() - t2
+    times["nonrigid"] = time.perf_counter() - t2 - times.get("shape", 0.0)
 
     t3 = time.perf_counter()
     w = coverage_weight(t.vertices_mm, t.faces, res.matched, blend_mm)
@@ -369,5 +382,5 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
         alignment=method, residual_median_mm=float(np.median(dist)),
         residual_p90_mm=float(np.percentile(dist, 90)), landmark_residuals_mm=lm_res,
         coverage=coverage, weight=w, landmarks_mm=fitted_lm, source=scan.source, seconds=times,
-        render=render, render_pulls=pulls,
+        render=render, render_pulls=pulls, shape=shaped,
     )

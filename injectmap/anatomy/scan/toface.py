@@ -99,6 +99,16 @@ def alignment_record(fit: ScanFit, asked: bool) -> dict[str, object]:
             "landmarker": f"mediapipe {mediapipe_version()} Face Mesh"}
 
 
+def shape_record(fit: ScanFit) -> dict[str, object]:
+    """The shape stage for the face file: how many face targets explain the scan before the registration
+    (weight over 0.01) and the ridge they were fitted with."""
+    from injectmap.anatomy.scan.shape import RIDGE
+
+    if fit.shape is None:
+        return {"used": False}
+    return {"used": True, "targets": int(np.sum(fit.shape.weights > 0.01)), "ridge": RIDGE}
+
+
 def face_from_scan(path: Path, units: Units = "auto", max_bytes: int | None = None,
                    render_landmarks: bool = True) -> ScanFace:
     """Fit the scan at ``path`` and make its face file's content. With ``render_landmarks`` (and
@@ -146,6 +156,7 @@ def face_from_loaded_scan(scan: Scan, digest: str, suffix: str, render_landmarks
         "units": scan.units, "units_reason": scan.units_reason, "scale_to_mm": scan.scale_to_mm,
         "alignment": fit.alignment, "coverage": round(fit.coverage, 3),
         "render_landmarks": alignment_record(fit, render_landmarks),
+        "shape_stage": shape_record(fit),
         "surface_median": round(fit.residual_median_mm, 3), "surface_p90": round(fit.residual_p90_mm, 3),
     }
     face = facefile.make_scan(fit.offsets_mm, digest, suffix.lower().lstrip("."), per, summary)
