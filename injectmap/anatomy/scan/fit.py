@@ -356,10 +356,10 @@ def fit_scan(path_or_mesh: str | Path | trimesh.Trimesh, units: Units = "auto", 
     res = nricp(start, t.faces, surf, steps=steps, landmarks=lm_arg,
                 landmark_weight=weights, landmark_until=np.concatenate(until) if until else None)
     # the pose left in the fit (the rigid start's error, a few degrees) is not the patient's shape
-    shape = shape_alignment(res.vertices_mm, t.vertices_mm, res.matched)
-    fitted_all = apply(shape, res.vertices_mm)
-    rigid = shape @ rig.matrix
-    moved.apply_transform(shape)
+    pose_fix = shape_alignment(res.vertices_mm, t.vertices_mm, res.matched)
+    fitted_all = apply(pose_fix, res.vertices_mm)
+    rigid = pose_fix @ rig.matrix
+    moved.apply_transform(pose_fix)
     times["nonrigid"] = time.perf_counter() - t2 - times.get("shape", 0.0)
 
     t3 = time.perf_counter()

@@ -41,6 +41,9 @@ RIDGE_START = 30.0
 #: a target's ridge is divided by the share of its displacement (squared) on vertices the scan matched,
 #: down to this share (at most 20 times the ridge)
 MIN_SEEN = 0.05
+#: a small ridge on the rigid correction (mm^2 per radian^2 and per mm^2): only a scan that pins no
+#: turn feels it
+RIGID_DAMPING = 1.0
 #: a template vertex further than this from its closest scan point, or facing away from it, is left out
 MAX_MATCH_MM = 8.0
 MIN_COS = 0.6
@@ -49,27 +52,30 @@ MIN_COS = 0.6
 @dataclass(frozen=True)
 class ShapeFit:
     """The shape stage's result: the template's vertices (frame of the aligned scan), the targets'
-    weights (names from the face basis), and the rigid correction it made (4x4, applied after)."""
+    weights (names from the face basis), the rigid correction it made (4x4, applied after), how many
+    template vertices matched the scan in the pass that gave them, and the ridge used."""
 
     vertices_mm: np.ndarray
     names: tuple[str, ...]
     weights: np.ndarray
     rigid: np.ndarray
     matched: int
+    ridge: float
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=1)
 def _deltas(base_ids_key: bytes) -> tuple[tuple[str, ...], np.ndarray]:
     from injectmap.anatomy.fit.basis import face_basis
 
     base_ids = np.frombuffer(base_ids_key, dtype=np.int64)
     b = face_basis()
-    cols = [i for i, n in enumerate(b.names) if not any(x in n for x in POSE_TARGETS)]
+    cols = [i for i, n in enumerate(b.names) if not n.rsplit("/", 1)[-1].startswith(POSE_TARGETS)]
     row = np.full(int(max(b.vertex_ids.max(), base_ids.max())) + 1, -1, dtype=np.int64)
     row[b.vertex_ids] = np.arange(len(b.vertex_ids))
     r = row[base_ids]
     d = np.zeros((len(cols), len(base_ids), 3))
     d[:, r >= 0] = b.deltas_mm[cols][:, r[r >= 0]]
+    d.setflags(write=False)  # shared by every fit of the process
     return tuple(b.names[i] for i in cols), d
 
 
@@ -78,22 +84,22 @@ def template_deltas(t: Template) -> tuple[tuple[str, ...], np.ndarray]:
     return _deltas(np.ascontiguousarray(t.base_ids, dtype=np.int64).tobytes())
 
 
-def bounded_solve(h: np.ndarray, g: np.ndarray, bounded: np.ndarray, iterations: int = 40) -> np.ndarray:
-    """argmin x'Hx - 2g'x with 0 <= x <= 1 where ``bounded`` (the others free), by an active set."""
-    k = len(g)
-    x = np.zeros(k)
-    free = np.ones(k, dtype=bool)
-    for _ in range(iterations):
-        fixed = ~free
-        x[free] = np.linalg.solve(h[np.ix_(free, free)], g[free] - h[np.ix_(free, fixed)] @ x[fixed])
-        out = free & bounded & ((x < 0) | (x > 1))
-        x = np.where(bounded, np.clip(x, 0.0, 1.0), x)
-        grad = h @ x - g
-        back = ~free & (((x <= 0) & (grad < 0)) | ((x >= 1) & (grad > 0)))
-        if not out.any() and not back.any():
-            break
-        free = (free & ~out) | back
-    return x
+def bounded_solve(h: np.ndarray, g: np.ndarray, bounded: np.ndarray) -> np.ndarray:
+    """argmin x'Hx - 2g'x with 0 <= x <= 1 where ``bounded`` (the others free), H positive definite.
+
+    Solved exactly as the bounded least squares ``|L'x - L^-1 g|^2`` on H's Cholesky factor L (the same
+    objective up to a constant) by scipy's bounded-variable least squares, which ends at the optimum
+    (its conditions checked); an active-set loop that frees and pins several weights at once cycles
+    on the targets' correlated columns (incr/decr pairs) and stops short of it."""
+    from scipy.linalg import cholesky, solve_triangular
+    from scipy.optimize import lsq_linear
+
+    lower = cholesky(h, lower=True)
+    rhs = solve_triangular(lower, g, lower=True)
+    lo = np.where(bounded, 0.0, -np.inf)
+    hi = np.where(bounded, 1.0, np.inf)
+    res = lsq_linear(lower.T, rhs, bounds=(lo, hi), method="bvls", tol=1e-12, max_iter=10 * len(g))
+    return np.where(bounded, np.clip(res.x, 0.0, 1.0), res.x)  # BVLS may step 1e-16 over a bound
 
 
 def fit_shape(t: Template, scan: ScanSurface,
@@ -117,6 +123,7 @@ def fit_shape(t: Template, scan: ScanSurface,
         corners, bary, target = (np.asarray(a) for a in landmarks)
         lm_w = np.broadcast_to(np.asarray(landmark_weight, dtype=float), (len(corners),))
     matched = 0
+    good: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
     energy = np.einsum("knd,knd->k", d, d)
     for it in range(iterations):
         shaped = v0 + np.tensordot(w, d, axes=1)
@@ -124,13 +131,17 @@ def fit_shape(t: Template, scan: ScanSurface,
         nrm = vertex_normals(cur, t.faces)
         dist, j = scan.tree.query(cur, workers=-1)
         ok = (dist < MAX_MATCH_MM) & (np.einsum("ij,ij->i", nrm, scan.normals[j]) > MIN_COS) & ~scan.border[j]
-        matched = int(ok.sum())
-        if matched < 100:
+        if ok.sum() < 100:  # the last step lost the scan: keep the state before it
+            if good is not None:
+                rot, trans, w, matched = good
             break
+        matched = int(ok.sum())
+        good = (rot, trans, w, matched)
         idx = np.flatnonzero(ok)
         sn = scan.normals[j[idx]]
         q = cur[idx]
-        drot = np.einsum("kij,jd->kid", d[:, idx], rot.T)  # (k, m, 3): the targets turned with the head
+        dsel = d[:, idx]
+        drot = dsel @ rot.T  # (k, m, 3): the targets turned with the head
         base = v0[idx] @ rot.T + trans
         a = np.empty((len(idx), 6 + k))
         a[:, :3] = np.cross(q, sn)
@@ -156,8 +167,9 @@ def fit_shape(t: Template, scan: ScanSurface,
                 g += al.T @ (bl * lm_w)
         # a target the scan shows little of (its displacement mostly where no vertex matched: the ears,
         # the back of the head) is held harder: the scan cannot say how much of it the face has
-        seen = np.einsum("kmd,kmd->k", d[:, idx], d[:, idx]) / np.maximum(energy, 1e-12)
+        seen = np.einsum("kmd,kmd->k", dsel, dsel) / np.maximum(energy, 1e-12)
         held = 1.0 / np.clip(seen, MIN_SEEN, 1.0)
+        h[:6, :6] += RIGID_DAMPING * np.eye(6)  # a nearly flat scan leaves a turn unconstrained
         h[6:, 6:] += np.diag(ridge * RIDGE_START ** max(0.0, 1.0 - it / max(1, iterations - 3)) * held)
 
         x = bounded_solve(h, g, np.r_[np.zeros(6, dtype=bool), np.ones(k, dtype=bool)])
@@ -167,4 +179,5 @@ def fit_shape(t: Template, scan: ScanSurface,
     shaped = v0 + np.tensordot(w, d, axes=1)
     out = np.eye(4)
     out[:3, :3], out[:3, 3] = rot, trans
-    return ShapeFit(vertices_mm=shaped @ rot.T + trans, names=names, weights=w, rigid=out, matched=matched)
+    return ShapeFit(vertices_mm=shaped @ rot.T + trans, names=names, weights=w, rigid=out, matched=matched,
+                    ridge=ridge)

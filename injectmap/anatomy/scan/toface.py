@@ -102,11 +102,9 @@ def alignment_record(fit: ScanFit, asked: bool) -> dict[str, object]:
 def shape_record(fit: ScanFit) -> dict[str, object]:
     """The shape stage for the face file: how many face targets explain the scan before the registration
     (weight over 0.01) and the ridge they were fitted with."""
-    from injectmap.anatomy.scan.shape import RIDGE
-
     if fit.shape is None:
         return {"used": False}
-    return {"used": True, "targets": int(np.sum(fit.shape.weights > 0.01)), "ridge": RIDGE}
+    return {"used": True, "targets": int(np.sum(fit.shape.weights > 0.01)), "ridge": fit.shape.ridge}
 
 
 def face_from_scan(path: Path, units: Units = "auto", max_bytes: int | None = None,
