@@ -4,6 +4,7 @@ card's own methods on a SQLite file (no served document: each database call runs
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -361,7 +362,7 @@ def test_the_card_keeps_an_autosave_whose_text_a_remaining_patient_also_writes(d
 
 
 def test_the_card_finishes_a_deletion_past_an_autosave_nested_too_deeply_or_a_failing_step(
-        db: str, face_model, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        db: str, face_model, monkeypatch: pytest.MonkeyPatch) -> None:
     """An autosave of JSON nested too deeply names nobody and stops nothing; a failure of the autosave step or of
     the Face card's forget after the record is deleted is logged by its kind only: the card says what was
     deleted (never stuck on "Working") and can be used again."""
@@ -389,12 +390,27 @@ def test_the_card_finishes_a_deletion_past_an_autosave_nested_too_deeply_or_a_fa
     monkeypatch.setattr(session, "forget_patient_autosaves", broken)
     card.on_patient_deleted = broken
     card.open(next(p.id for p in open_records_list(db) if p.identifier == "MRN-B"))
-    with caplog.at_level("WARNING", logger="injectmap.viewer"):
+    # a handler of its own on the card's logger (caplog's root handler misses it once a library run
+    # earlier in the same process has reconfigured logging)
+    got: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            got.append(record)
+
+    logger = logging.getLogger("injectmap.viewer")
+    monkeypatch.setattr(logger, "disabled", False)
+    monkeypatch.setattr(logging.root.manager, "disable", 0)
+    keep = Keep(level=logging.WARNING)
+    logger.addHandler(keep)
+    try:
         _delete_open_patient(card)
+    finally:
+        logger.removeHandler(keep)
     assert card.status.object.replace("\\", "").startswith("Deleted MRN-B:"), card.status.object
     assert open_records_list(db) == [] and card.view is None
     assert all(not b.disabled for b in card._buttons)  # usable again
-    logged = " ".join(r.getMessage() for r in caplog.records)
+    logged = " ".join(r.getMessage() for r in got)
     assert "RuntimeError" in logged and "MRN-B" not in logged and str(folder) not in logged
     card.identifier.value, card.name_input.value = "MRN-C", ""
     card.new_patient()
