@@ -208,11 +208,9 @@ def test_a_deleted_patients_photo_fit_is_forgotten_and_accept_then_writes_nothin
     assert panel.forget_patient(()) is False  # nothing held: nothing said
 
 
-def test_a_fit_running_or_waiting_when_the_patient_is_deleted_never_lands(card, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fit in the fit thread when the record is deleted comes back to a card that moved on: its result is
-    dropped (no fit, no picture, Accept has nothing); one still waiting never runs."""
-    panel, _ = card
-    _served(panel)
+def _held_photo_fit(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event, list[str]]:
+    """The photo fit replaced by one that says it started, then waits to be released: (started, release, the
+    names fitted)."""
     started, release = threading.Event(), threading.Event()
     fitted: list[str] = []
 
@@ -223,6 +221,15 @@ def test_a_fit_running_or_waiting_when_the_patient_is_deleted_never_lands(card, 
         return _fake_fit(data, name, progress)
 
     monkeypatch.setattr(face_photo, "fit_photo", slow)
+    return started, release, fitted
+
+
+def test_a_fit_running_or_waiting_when_the_patient_is_deleted_never_lands(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fit in the fit thread when the record is deleted comes back to a card that moved on: its result is
+    dropped (no fit, no picture, Accept has nothing); one still waiting never runs."""
+    panel, _ = card
+    _served(panel)
+    started, release, fitted = _held_photo_fit(monkeypatch)
     panel.start_photo_fit(b"photo", "running.jpg")
     assert started.wait(60) and panel.photo_busy
     panel.start_photo_fit(b"another", "waiting.jpg")  # waits behind the running one
@@ -254,14 +261,7 @@ def test_a_single_photo_fit_running_when_the_patient_is_deleted_never_lands(card
     move the token on): the forget alone drops its result."""
     panel, _ = card
     _served(panel)
-    started, release = threading.Event(), threading.Event()
-
-    def slow(data: bytes, name: str, progress: Any = None) -> PhotoFit:
-        started.set()
-        assert release.wait(60)
-        return _fake_fit(data, name, progress)
-
-    monkeypatch.setattr(face_photo, "fit_photo", slow)
+    started, release, _fitted = _held_photo_fit(monkeypatch)
     panel.start_photo_fit(b"photo", "running.jpg")
     assert started.wait(60) and panel.photo_busy
     panel.forget_patient(())
