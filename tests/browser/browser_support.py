@@ -196,14 +196,15 @@ def wait_for_port(proc: subprocess.Popen, port: int, log_path: str, timeout_s: f
             time.sleep(0.05)
 
 
-def start_server(env_extra: dict[str, str]) -> tuple[subprocess.Popen, int, str]:
+def start_server(env_extra: dict[str, str], preamble: str = "") -> tuple[subprocess.Popen, int, str]:
     """Start ``injectmap serve`` on a free port (not waiting for it); return the process, the port and
-    the path of its log (stdout and stderr)."""
+    the path of its log (stdout and stderr). ``preamble``: Python run in the server's process before it
+    starts (a test's hold on a slow step, so that what happens meanwhile is tested without a race)."""
     port = free_port()
     env = dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow", **env_extra)
     log = tempfile.NamedTemporaryFile(prefix="injectmap-serve-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys, injectmap.cli; sys.exit(injectmap.cli.main())", "serve",
+        [sys.executable, "-c", preamble + "\nimport sys, injectmap.cli; sys.exit(injectmap.cli.main())", "serve",
          "--port", str(port), "--host", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     return proc, port, log.name
