@@ -4,7 +4,7 @@ baseline in the same run.
 - fit: the astronaut portrait (scikit-image's, public domain) when scikit-image is installed, else a
   synthetic patient: Face Mesh's landmarks and the fit (poses and the CC0 weights), per run;
 - naive: the same fit once, with the shape step solved by scipy's general bounded least squares
-  (``lsq_linear``, trust-region) instead of the active-set ridge on the normal equations.
+  (``lsq_linear``, trust-region) instead of the exact bounded solve on the normal equations' Cholesky factor.
 
 Medians only; nothing passes or fails on time (the machines are shared).
 """

@@ -12,7 +12,8 @@ The fit alternates two steps until they agree:
   prior's width, so the size of the face is set by the iris, not guessed from the image alone);
 - **shape**: with the poses fixed, the perspective projection ``f X/Z`` is linear in ``w`` once both
   sides are multiplied by ``Z`` (divided by the current ``Z`` to keep pixel units), so the weights
-  come from one bounded, ridge-regularised linear least squares (``scipy.optimize.lsq_linear``).
+  come from one bounded, ridge-regularised linear least squares, solved exactly
+  (:func:`~injectmap.anatomy.fit.solve.bounded_solve`).
 
 Obliques (left and right photos) add their landmarks with their own pose and so constrain depth.
 Residuals are reported per landmark in mm (the pixel residual times depth over focal length), and
@@ -33,6 +34,7 @@ from injectmap.anatomy.fit.basis import Basis, face_basis
 from injectmap.anatomy.fit.camera import FRONT, Camera, rodrigues, rotation_vector
 from injectmap.anatomy.fit.correspondence import N_FACE, table
 from injectmap.anatomy.fit.landmarks import IRIS_LEFT, IRIS_RIGHT, Landmarks
+from injectmap.anatomy.fit.solve import bounded_solve
 from injectmap.anatomy.yamlio import safe_load
 
 SETTINGS = Path(__file__).parent / "data" / "photo_fit.yaml"
@@ -165,9 +167,8 @@ def _pose_step(view: View, model: _Model, w: np.ndarray, pose: np.ndarray) -> np
     return least_squares(res, pose, method="lm", x_scale="jac").x
 
 
-def _shape_step(views: list[View], model: _Model, poses: list[np.ndarray], ridge: float,
-                naive: bool = False) -> np.ndarray:
-    k = model.d.shape[0]
+def _shape_system(views: list[View], model: _Model, poses: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The shape step's linear least squares ``|A w - b|^2`` (pixel units) with the poses fixed."""
     rows_a, rows_b = [], []
     for view, pose in zip(views, poses, strict=True):
         cam = _camera(view, pose)
@@ -182,36 +183,20 @@ def _shape_step(views: list[View], model: _Model, poses: list[np.ndarray], ridge
             b = -(f * pc0[:, axis] - uv[:, axis] * pc0[:, 2]) * sw
             rows_a.append(a)
             rows_b.append(b)
-    a = np.vstack(rows_a)
-    b = np.concatenate(rows_b)
+    return np.vstack(rows_a), np.concatenate(rows_b)
+
+
+def _shape_step(views: list[View], model: _Model, poses: list[np.ndarray], ridge: float,
+                naive: bool = False) -> np.ndarray:
+    """The weights minimising ``|A w - b|^2 + ridge |w|^2`` in 0..1 (:func:`_shape_system`)."""
+    k = model.d.shape[0]
+    a, b = _shape_system(views, model, poses)
     if naive:  # the bench's baseline: scipy's general bounded solver on the stacked rows
         from scipy.optimize import lsq_linear
 
         aa = np.vstack([a, np.sqrt(ridge) * np.eye(k)])
         return lsq_linear(aa, np.concatenate([b, np.zeros(k)]), bounds=(0.0, 1.0), method="trf").x
-    return bounded_ridge(a.T @ a, a.T @ b, ridge)
-
-
-def bounded_ridge(ata: np.ndarray, atb: np.ndarray, ridge: float, iterations: int = 30) -> np.ndarray:
-    """argmin |A w - b|^2 + ridge |w|^2 with 0 <= w <= 1, from the normal equations (an active-set
-    loop: solve on the free weights, pin those that leave the box to the bound, free those whose
-    gradient points back in). ``lsq_linear``'s BVLS took 90 s here for 328 weights; this takes ms."""
-    k = len(atb)
-    h = ata + ridge * np.eye(k)
-    w = np.zeros(k)
-    free = np.ones(k, dtype=bool)
-    for _ in range(iterations):
-        fixed = ~free
-        rhs = atb[free] - h[np.ix_(free, fixed)] @ w[fixed]
-        w[free] = np.linalg.solve(h[np.ix_(free, free)], rhs)
-        out = free & ((w < 0) | (w > 1))
-        w = np.clip(w, 0.0, 1.0)
-        grad = h @ w - atb  # the objective's gradient / 2
-        back = ~free & (((w <= 0) & (grad < 0)) | ((w >= 1) & (grad > 0)))
-        if not out.any() and not back.any():
-            break
-        free = (free & ~out) | back
-    return w
+    return bounded_solve(a.T @ a + ridge * np.eye(k), a.T @ b, np.ones(k, dtype=bool))
 
 
 def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None, naive: bool = False) -> FitResult:

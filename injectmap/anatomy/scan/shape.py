@@ -25,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from injectmap.anatomy.fit.solve import bounded_solve
 from injectmap.anatomy.scan.nonrigid import ScanSurface, vertex_normals
 from injectmap.anatomy.scan.template import Template
 
@@ -82,24 +83,6 @@ def _deltas(base_ids_key: bytes) -> tuple[tuple[str, ...], np.ndarray]:
 def template_deltas(t: Template) -> tuple[tuple[str, ...], np.ndarray]:
     """The face basis's targets on the template's vertices: (names, deltas (k, n, 3) mm)."""
     return _deltas(np.ascontiguousarray(t.base_ids, dtype=np.int64).tobytes())
-
-
-def bounded_solve(h: np.ndarray, g: np.ndarray, bounded: np.ndarray) -> np.ndarray:
-    """argmin x'Hx - 2g'x with 0 <= x <= 1 where ``bounded`` (the others free), H positive definite.
-
-    Solved exactly as the bounded least squares ``|L'x - L^-1 g|^2`` on H's Cholesky factor L (the same
-    objective up to a constant) by scipy's bounded-variable least squares, which ends at the optimum
-    (its conditions checked); an active-set loop that frees and pins several weights at once cycles
-    on the targets' correlated columns (incr/decr pairs) and stops short of it."""
-    from scipy.linalg import cholesky, solve_triangular
-    from scipy.optimize import lsq_linear
-
-    lower = cholesky(h, lower=True)
-    rhs = solve_triangular(lower, g, lower=True)
-    lo = np.where(bounded, 0.0, -np.inf)
-    hi = np.where(bounded, 1.0, np.inf)
-    res = lsq_linear(lower.T, rhs, bounds=(lo, hi), method="bvls", tol=1e-12, max_iter=10 * len(g))
-    return np.where(bounded, np.clip(res.x, 0.0, 1.0), res.x)  # BVLS may step 1e-16 over a bound
 
 
 def fit_shape(t: Template, scan: ScanSurface,
