@@ -136,6 +136,15 @@ class FilePanel(pn.viewable.Viewer):
         self.restore_note.object = plain(f"Your last autosaved plan ({when}, {n} point{'s' if n != 1 else ''})")
         self.restore_offer.visible = True
 
+    def recheck_restore(self) -> None:
+        """After autosaves were removed (a patient's deletion, in this session or another): an offer whose file
+        is gone is withdrawn, and the login's latest remaining autosave, if any, is offered in its place."""
+        if not self.restore_offer.visible or (self.restore_from is not None and self.restore_from.exists()):
+            return  # nothing offered (or taken up already), or its file is still there
+        self.restore_offer.visible = False
+        self.restore_from = latest_autosave(self.autosave_path.parent, exclude=self.autosave_path)
+        self._offer_restore()
+
     def restore_last(self) -> None:
         """Replace the plan with the offered autosave (undoable) and withdraw the offer."""
         self.restore_offer.visible = False
@@ -143,7 +152,15 @@ class FilePanel(pn.viewable.Viewer):
             return
         try:
             plan = loads_plan(self.restore_from.read_bytes(), source="autosave")
-        except (OSError, PlanError) as exc:
+        except FileNotFoundError:  # removed meanwhile (a patient's deletion in another session, or pruned)
+            self.state.message = "Not restored: that autosave is no longer there."
+            self.restore_offer.visible = True  # withdrawn below, and the latest one left offered if any
+            self.recheck_restore()
+            return
+        except OSError as exc:  # its reason, not the server's path
+            self.state.message = f"Not restored: the autosave could not be read ({exc.strerror or type(exc).__name__})."
+            return
+        except PlanError as exc:
             self.state.message = f"Not restored: {exc}"
             return
         self.state.load_plan(plan_to_dict(plan))

@@ -415,3 +415,48 @@ def test_the_card_finishes_a_deletion_past_an_autosave_nested_too_deeply_or_a_fa
     card.identifier.value, card.name_input.value = "MRN-C", ""
     card.new_patient()
     assert card.view is not None and card.view.patient.identifier == "MRN-C", card.status.object
+
+
+def test_a_deleted_patients_autosave_is_no_longer_offered_for_restore(db: str, face_model,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page opened while the login's last autosave names a patient offers it for restore; the patient deleted
+    there, the autosave goes and so does the offer: the login's latest autosave left is offered instead. A
+    page still offering an autosave removed elsewhere says it is gone when Restore is pressed, and offers
+    nothing it cannot restore."""
+    import json
+    import os
+
+    monkeypatch.setattr("injectmap.anatomy.model.load_model", lambda params=None, **_kw: face_model)  # never built
+    from injectmap.viewer.app import create_app
+
+    first = create_app(face_model)
+    card = first.app_patient
+    card.identifier.value, card.name_input.value = "MRN-KEEP", ""
+    card.new_patient()
+    card.identifier.value, card.name_input.value = "MRN-DEL", "Ana"
+    card.new_patient()
+    pid = card.view.patient.id
+    folder, here = first.app_files.autosave_path.parent, database_fingerprint(db)
+    for p in folder.glob("*.json"):
+        p.unlink()  # only the two below
+    keep = _autosave(folder, f"a00000000001.{here}.json", patient="MRN-KEEP")
+    theirs = _autosave(folder, f"a00000000002.{here}.json", patient="MRN-DEL Ana")
+    hour_ago = keep.stat().st_mtime - 3600
+    os.utime(keep, (hour_ago, hour_ago))  # the older one (an old one would be pruned)
+    second, third = create_app(face_model), create_app(face_model)  # two more pages of the same login
+    for page in (second, third):
+        assert page.app_files.restore_from == theirs and page.app_files.restore_offer.visible
+    second.app_patient.open(pid)
+    _delete_open_patient(second.app_patient)
+    assert not theirs.exists() and keep.exists()
+    files = second.app_files
+    assert files.restore_from == keep and files.restore_offer.visible  # the latest left, offered in its place
+    assert "5 points" in files.restore_note.object
+    third.app_files.restore_last()  # the page that still offered the removed one
+    assert third.app_state.message == "Not restored: that autosave is no longer there."
+    latest = third.app_files.restore_from  # the latest left: the second page's own, written again without them
+    assert latest == second.app_files.autosave_path and "patient" not in json.loads(latest.read_text())
+    assert not third.app_files.restore_offer.visible  # the same plan as on this page: nothing to restore
+    keep.unlink()  # pruned, say: the offer goes, and nothing else is left to offer
+    files.recheck_restore()
+    assert not files.restore_offer.visible and files.restore_from is None  # nothing left to offer
