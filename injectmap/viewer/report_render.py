@@ -45,7 +45,10 @@ PICTURE_SIZE = (1000, 900)
 SCENE_SIZE = (960, 640)
 #: the report camera is closer than the app's default (the face fills the picture)
 PICTURE_DISTANCE_MM = 400.0
-_CDN = re.compile(r"https://cdn\.holoviz\.org/panel/[^/\"'\s]+/dist/([^\"'\s?\\]+)(?:\?v=[^\"'\s\\]*)?")
+#: Panel's stylesheet links: to its CDN, or to a server's own copy (``static/extensions/panel/``: in a served
+#: process Panel's stylesheets never name the CDN, :func:`viewer.server.force_local_resources`)
+_CDN = re.compile(r"(?:https://cdn\.holoviz\.org/panel/[^/\"'\s]+/dist/|(?<![\w/.-])static/extensions/panel/)"
+                  r"([^\"'\s?\\]+)(?:\?v=[^\"'\s\\]*)?")
 
 
 def glyphs(analysis: PlanResult) -> list[Any]:

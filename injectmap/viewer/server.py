@@ -97,6 +97,32 @@ def force_local_resources() -> None:
     from bokeh.settings import settings
 
     settings.resources.set_value("server")
+    _stylesheets_stay_local()
+
+
+def _stylesheets_stay_local() -> None:
+    """Panel points a component's stylesheets at its CDN whenever the document they go to has no page
+    yet (a session's document while it is made, or one made outside a page): it patches them to the
+    document's ``dist_url`` and takes the CDN when there is none. A page of this server rendered later
+    patches them back, but not every one: now and then a page asked for the CDN's ``loading.css``
+    (blocked by the content security policy, the browser test's console saw it). In this process
+    the CDN is never the answer: the patch goes to the server's own static files instead (the
+    report's 3D scene turns those into data URIs as it did the CDN's, ``report_render.inline_panel_cdn``).
+    Panel is pinned (pyproject.toml): the function wrapped is ``panel.io.resources.patch_stylesheet``,
+    which ``panel.reactive`` imported by name."""
+    import panel.reactive
+    from panel.io import resources
+
+    original = resources.patch_stylesheet
+    if getattr(original, "injectmap_local", False):
+        return
+
+    def patch_stylesheet(stylesheet: Any, dist_url: str) -> Any:
+        return original(stylesheet, resources.LOCAL_DIST if dist_url == resources.CDN_DIST else dist_url)
+
+    patch_stylesheet.injectmap_local = True  # type: ignore[attr-defined]
+    resources.patch_stylesheet = patch_stylesheet
+    panel.reactive.patch_stylesheet = patch_stylesheet  # type: ignore[attr-defined]
 
 
 def session_app() -> SessionLayout:
