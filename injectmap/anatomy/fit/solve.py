@@ -13,19 +13,26 @@ conditions, and BVLS solves the rest.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-#: how far from zero the optimum's conditions may be, relative to the largest of 1 and |g|
+log = logging.getLogger(__name__)
+
+#: how far from zero the optimum's conditions may be, relative to the size of the gradient's terms
 KKT_TOL = 1e-9
 
 
 def kkt_violation(h: np.ndarray, g: np.ndarray, x: np.ndarray, bounded: np.ndarray) -> float:
     """How far ``x`` is from the optimum of x'Hx - 2g'x on the box: the largest gradient component that
-    still points into the box (zero at the optimum), relative to the largest of 1 and |g|."""
+    still points into the box (zero at the optimum), relative to the size of the gradient's own terms
+    (|g| and |H||x|), so that the answer does not depend on the problem's units."""
     grad = h @ x - g
     at_lo, at_hi = bounded & (x <= 0.0), bounded & (x >= 1.0)
     v = np.where(at_lo, np.minimum(grad, 0.0), np.where(at_hi, np.maximum(grad, 0.0), grad))
-    return float(np.abs(v).max(initial=0.0) / max(1.0, float(np.abs(g).max(initial=0.0))))
+    scale = max(float(np.abs(g).max(initial=0.0)), float((np.abs(h) @ np.abs(x)).max(initial=0.0)),
+                float(np.finfo(float).tiny))
+    return float(np.abs(v).max(initial=0.0) / scale)
 
 
 def _active_set(h: np.ndarray, g: np.ndarray, bounded: np.ndarray, iterations: int = 30) -> np.ndarray:
@@ -68,4 +75,6 @@ def _bvls(h: np.ndarray, g: np.ndarray, bounded: np.ndarray) -> np.ndarray:
     lo = np.where(bounded, 0.0, -np.inf)
     hi = np.where(bounded, 1.0, np.inf)
     res = lsq_linear(lower.T, rhs, bounds=(lo, hi), method="bvls", tol=1e-12, max_iter=10 * len(g))
+    if res.status == 0:  # its iterations ran out: the point is kept (within the box), and said
+        log.warning("the bounded solve stopped after %d iterations, short of its optimum", 10 * len(g))
     return np.where(bounded, np.clip(res.x, 0.0, 1.0), res.x)  # BVLS may step 1e-16 over a bound
