@@ -125,14 +125,10 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     files = FilePanel(state, scene_view, session_id)
     expressions = ExpressionsPanel(state, scene_view)  # what the plan does to the frown, the brows, the smile
     report = ReportPanel(state, analyst, doc)
-
-    def patient_deleted(face_ids: tuple[str, ...]) -> None:
-        face.forget_patient(face_ids)  # a deleted patient's photo and scan fits are forgotten
-        files.recheck_restore()  # and an autosave of theirs offered for restore, removed, is no longer offered
-
     patient = PatientPanel(state, analyst, scene_view, report, doc if served else None,  # the clinic's records
                            user=login_name(), on_fit_photo=face.start_photo_fit,  # a visit's photo: the Face card
-                           on_patient_deleted=patient_deleted)
+                           on_patient_deleted=face.forget_patient,  # a deleted patient's photo fit is forgotten
+                           on_plan_forgotten=files.recheck_restore)  # an autosave of theirs no longer offered
     # clinician-only parts (the plan's controls, the findings) step aside in patient education
     clinician = [pn.Column(plan_panel, sizing_mode="stretch_width"), pn.Column(findings, sizing_mode="stretch_width")]
     _hidden_in_mode(clinician, state, "patient education")

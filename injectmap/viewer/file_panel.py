@@ -124,6 +124,7 @@ class FilePanel(pn.viewable.Viewer):
         if path is None:
             return
         try:
+            mtime = path.stat().st_mtime  # first: the file may go at any moment (a deletion in another session)
             plan = loads_plan(path.read_bytes(), source="autosave")
         except (OSError, PlanError):
             return
@@ -131,7 +132,7 @@ class FilePanel(pn.viewable.Viewer):
             return  # the same plan as on screen: nothing to restore
         import datetime
 
-        when = datetime.datetime.fromtimestamp(path.stat().st_mtime).strftime("%d %b %H:%M")
+        when = datetime.datetime.fromtimestamp(mtime).strftime("%d %b %H:%M")
         n = len(plan.points)
         self.restore_note.object = plain(f"Your last autosaved plan ({when}, {n} point{'s' if n != 1 else ''})")
         self.restore_offer.visible = True
@@ -176,7 +177,7 @@ class FilePanel(pn.viewable.Viewer):
         try:
             write_autosave(plan, self.autosave_path)  # owner-only, and the folder pruned
         except OSError as exc:
-            self.status.object = plain(f"Autosave failed: {exc}")
+            self.status.object = plain(f"Autosave failed: {exc.strerror or type(exc).__name__}")  # not the server's path
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Card(pn.pane.Markdown("Open a plan (.json)"), self.upload, self.download, self.protocol,

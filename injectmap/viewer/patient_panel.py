@@ -394,7 +394,8 @@ class PatientPanel(pn.viewable.Viewer):
 
     def __init__(self, state: Any, analyst: Any, scene_view: Any, report: Any, doc: Any = None,
                  user: str | None = None, on_fit_photo: Callable[[bytes, str], None] | None = None,
-                 on_patient_deleted: Callable[[tuple[str, ...]], Any] | None = None, **params: Any) -> None:
+                 on_patient_deleted: Callable[[tuple[str, ...]], Any] | None = None,
+                 on_plan_forgotten: Callable[[], Any] | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst, self.scene_view, self.report = state, analyst, scene_view, report
         #: the Face card's photo fit (``FacePanel.start_photo_fit(data, display_name)``); None: no fit button
@@ -402,6 +403,8 @@ class PatientPanel(pn.viewable.Viewer):
         #: after a deletion, the Face card forgets its photo, scan and their fits (``FacePanel.forget_patient``,
         #: given the deleted faces' ids): Accept must not write the deleted patient's face back
         self.on_patient_deleted = on_patient_deleted
+        #: then, once the plan on screen no longer names them (the Files card's restore offer is checked again)
+        self.on_plan_forgotten = on_plan_forgotten
         self.photo_items: list[PhotoThumb] = []
         self._thumbs: dict[int, bytes] = {}  # this card's thumbnails by photo id (never shared between sessions)
         self._confirm_delete: int | None = None
@@ -785,6 +788,11 @@ class PatientPanel(pn.viewable.Viewer):
             plan.pop("model")  # that face file was removed: the Face card goes back to the default face
         self.state.load_plan(plan, undoable=False)  # the undo history holds the patient's plans and name
         self.state.message = "The patient's record was deleted; the plan on screen no longer names them."
+        if self.on_plan_forgotten is not None:
+            try:
+                self.on_plan_forgotten()
+            except Exception as exc:  # noqa: BLE001 - the deletion is done: the card must still say so
+                log.warning("the restore offer was not checked after the deletion: %s", type(exc).__name__)
 
     # ------------------------------------------------------------------ visits
     def new_visit(self) -> None:

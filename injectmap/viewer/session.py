@@ -327,8 +327,14 @@ def user_autosave_dir(folder: Path, user: str | None) -> Path:
 def latest_autosave(folder: Path, exclude: Path | None = None) -> Path | None:
     """The newest session autosave in ``folder`` (not ``exclude``, the current session's), or None."""
     try:
-        found = [(p.stat().st_mtime, p) for p in folder.iterdir()
-                 if AUTOSAVE_NAME.match(p.name) and (exclude is None or p.name != exclude.name) and p.is_file()]
+        names = [p for p in folder.iterdir() if AUTOSAVE_NAME.match(p.name) and (exclude is None or p.name != exclude.name)]
     except OSError:
         return None
+    found = []
+    for p in names:
+        try:  # one that goes meanwhile (a deletion in another session) is skipped, not the whole folder
+            if p.is_file():
+                found.append((p.stat().st_mtime, p))
+        except OSError:
+            continue
     return max(found)[1] if found else None
