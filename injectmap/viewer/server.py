@@ -118,7 +118,7 @@ def _stylesheets_stay_local() -> None:
         return
 
     def patch_stylesheet(stylesheet: Any, dist_url: str) -> Any:
-        return original(stylesheet, resources.LOCAL_DIST if dist_url == resources.CDN_DIST else dist_url)
+        return original(stylesheet, resources.get_dist_path(cdn=False) if dist_url == resources.CDN_DIST else dist_url)
 
     patch_stylesheet.injectmap_local = True  # type: ignore[attr-defined]
     resources.patch_stylesheet = patch_stylesheet
