@@ -142,6 +142,10 @@ class FilePanel(pn.viewable.Viewer):
         is gone is withdrawn, and the login's latest remaining autosave, if any, is offered in its place."""
         if not self.restore_offer.visible or (self.restore_from is not None and self.restore_from.exists()):
             return  # nothing offered (or taken up already), or its file is still there
+        self._offer_latest()
+
+    def _offer_latest(self) -> None:
+        """Withdraw the offer and offer the login's latest autosave, if there is one to restore."""
         self.restore_offer.visible = False
         self.restore_from = latest_autosave(self.autosave_path.parent, exclude=self.autosave_path)
         self._offer_restore()
@@ -155,8 +159,7 @@ class FilePanel(pn.viewable.Viewer):
             plan = loads_plan(self.restore_from.read_bytes(), source="autosave")
         except FileNotFoundError:  # removed meanwhile (a patient's deletion in another session, or pruned)
             self.state.message = "Not restored: that autosave is no longer there."
-            self.restore_offer.visible = True  # withdrawn below, and the latest one left offered if any
-            self.recheck_restore()
+            self._offer_latest()
             return
         except OSError as exc:  # its reason, not the server's path
             self.state.message = f"Not restored: the autosave could not be read ({exc.strerror or type(exc).__name__})."

@@ -333,8 +333,9 @@ def latest_autosave(folder: Path, exclude: Path | None = None) -> Path | None:
     found = []
     for p in names:
         try:  # one that goes meanwhile (a deletion in another session) is skipped, not the whole folder
-            if p.is_file():
-                found.append((p.stat().st_mtime, p))
+            st = p.stat()
         except OSError:
             continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((st.st_mtime, p))
     return max(found)[1] if found else None
