@@ -10,8 +10,8 @@ a list of ``(target, weight)``: the same topology, the same vertex ids, and the 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -74,9 +74,24 @@ class Basis:
         return out
 
 
-@lru_cache(maxsize=1)
+_BASIS: list[Basis] = []
+_BASIS_LOCK = threading.Lock()
+
+
 def face_basis() -> Basis:
-    """The face basis, read once per process (about 250 targets; a few seconds the first time)."""
+    """The face basis, read once per process (about 250 targets; a few seconds the first time).
+
+    Two fits that start together (two sessions of the app) wait for one read rather than each reading
+    the targets and holding a copy."""
+    if _BASIS:
+        return _BASIS[0]
+    with _BASIS_LOCK:
+        if not _BASIS:
+            _BASIS.append(_read_face_basis())
+        return _BASIS[0]
+
+
+def _read_face_basis() -> Basis:
     from injectmap.anatomy.basehead import apply_targets, sex_targets
     from injectmap.anatomy.fields import load_geometry
 
