@@ -172,6 +172,25 @@ def test_coverage_weight_falls_smoothly_to_zero() -> None:
     assert np.all(np.abs(w[e[:, 0]] - w[e[:, 1]]) <= 1.5 * length / 20.0 + 1e-9)
 
 
+def test_a_vessel_slid_along_itself_keeps_its_course_but_not_its_points() -> None:
+    """The course score counts where a vessel runs, not where along it a point lies: an artery rising up
+    the forehead, slid 3 mm along itself, is 3 mm off point by point but on its course except at its
+    ends; moved 2 mm sideways it is 2 mm off by both; and each vessel is scored against itself only."""
+    from injectmap.anatomy.scan.validation import course_distance
+
+    up = np.c_[np.zeros(31), np.linspace(0.0, 60.0, 31), np.zeros(31)]  # 2 mm apart, 60 mm long
+    other = up + [30.0, 0.0, 0.0]
+    names = ("a",) * 31 + ("b",) * 31
+    truth = np.vstack([up, other])
+    slid = np.vstack([up + [0.0, 3.0, 0.0], other])
+    assert np.allclose(np.linalg.norm(slid - truth, axis=1)[:31], 3.0)
+    c = course_distance(slid, truth, names)
+    assert np.allclose(c[2:29], 0.0) and c[:31].max() == pytest.approx(3.0)  # the ends: 3 mm past each other
+    assert np.all(c[31:] == 0.0)  # "b" untouched, though "a" passes within 30 mm
+    side = np.vstack([up + [2.0, 0.0, 0.0], other])
+    assert np.allclose(course_distance(side, truth, names)[:31], 2.0)
+
+
 # -- slow: synthetic patients ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Case:
@@ -241,7 +260,8 @@ def _make(c: Case, folder) -> Outcome:
           f"(template {np.median(list(sc.landmark_template_mm.values())):.2f}), "
           f"residual {fit.residual_median_mm:.2f}/{fit.residual_p90_mm:.2f} mm, coverage {fit.coverage:.2f}, "
           f"foramina {({k: round(v, 2) for k, v in sc.foramina_mm.items()})}, "
-          f"vessels p95 {({k: round(v, 2) for k, v in {**_vessel_p95(sc, False), **_vessel_p95(sc, True)}.items()})}")
+          f"vessels p95 {({k: round(v, 2) for k, v in {**_vessel_p95(sc, False), **_vessel_p95(sc, True)}.items()})}, "
+          f"forehead courses p95 {({k: round(v, 2) for k, v in _vessel_p95(sc, True, course=True).items()})}")
     return o
 
 
@@ -280,13 +300,17 @@ FOREHEAD = ("supraorbital_artery", "supratrochlear_artery", "frontal_branch_supe
             "supraorbital_notch")
 
 
-def _vessel_p95(s: Score, forehead: bool) -> dict[str, float]:
+def _vessel_p95(s: Score, forehead: bool, course: bool = False, template: bool = False) -> dict[str, float]:
+    """Per artery (both sides), the 95th percentile of its scanned points' errors: point by point or by
+    course, of the fit or of the template alone."""
     names = np.array([n.rsplit("_", 1)[0] for n in s.vessel_names])
+    err = {(False, False): s.vessel_mm, (False, True): s.vessel_template_mm,
+           (True, False): s.vessel_course_mm, (True, True): s.vessel_course_template_mm}[(course, template)]
     out = {}
     for n in sorted(set(names)):
         m = (names == n) & s.vessel_covered
         if m.any() and (n in FOREHEAD) == forehead:
-            out[n] = float(np.percentile(s.vessel_mm[m], 95))
+            out[n] = float(np.percentile(err[m], 95))
     return out
 
 
@@ -304,21 +328,39 @@ def test_mid_and_lower_face_foramina_and_vessels_within_3mm(outcomes, name: str)
     assert len(p95) == 5 and max(p95.values()) <= 3.0, p95
 
 
+def _forehead_worst(s: Score, course: bool) -> float:
+    """The worst forehead artery's 95th percentile (course or point by point) or notch, mm."""
+    return max([*_vessel_p95(s, forehead=True, course=course).values(),
+                *(e for k, e in s.foramina_mm.items() if k.rsplit("_", 1)[0] in FOREHEAD)])
+
+
+@pytest.mark.variants
+@pytest.mark.xdist_group("scan_fit")
+@pytest.mark.timeout(2700)
+def test_forehead_notches_and_artery_courses_within_3mm(outcomes) -> None:
+    """Where the forehead's arteries run (each fitted centreline point to the true course and back, the
+    95th percentile over the scanned part) and the supraorbital notches, on every patient. Measured (the
+    worst artery per patient): 0.76, 0.86, 1.30, 2.06 and 1.71 mm; the template alone 8.42, 2.94, 8.41,
+    3.61 and 2.71 mm."""
+    worst = {name: round(_forehead_worst(o.score, course=True), 2) for name, o in outcomes.items()}
+    assert max(worst.values()) <= 3.0, worst
+    # and the fit does it: over the five, the template's own courses are far worse
+    template = [max(_vessel_p95(o.score, forehead=True, course=True, template=True).values())
+                for _, o in outcomes.items()]
+    assert np.mean(list(worst.values())) < 0.5 * np.mean(template), (worst, template)
+
+
 @pytest.mark.variants
 @pytest.mark.xdist_group("scan_fit")
 @pytest.mark.timeout(2700)
 @pytest.mark.xfail(strict=True, reason=(
-    "measured with the shape stage: worst 95th percentiles of the forehead's arteries 1.67, 2.37, 2.07, 3.30 and "
-    "3.45 mm over the five patients (patient 4's frontal branch 3.3 mm, patient 8's supraorbital 3.5 mm; the "
-    "notches within 0.3 mm); without it 5.16, 2.91, 6.52, 4.21 and 3.29 mm: above the brows a smooth forehead's "
-    "vertical stretch shows neither in the shape nor in the colours; the face targets' prior places it on "
-    "some faces, not all (docs/scan-fit.md)"))
-def test_forehead_foramen_and_vessels_within_3mm(outcomes) -> None:
-    worst = {}
-    for name, o in outcomes.items():
-        s = o.score
-        worst[name] = max([*_vessel_p95(s, forehead=True).values(), *(
-            e for k, e in s.foramina_mm.items() if k.rsplit("_", 1)[0] in FOREHEAD)])
+    "point by point (which also counts a slide along the vessel) the forehead's arteries' worst 95th "
+    "percentiles are 1.85, 2.73, 2.11, 3.31 and 3.52 mm over the five patients (patient 4's frontal branch, "
+    "patient 8's supraorbital), while their courses are within 2.1 mm: above the brows a smooth forehead's "
+    "vertical stretch shows neither in the shape nor in the colours, so where along its course a point of "
+    "the artery lies is known to 3.5 mm, where the artery runs to 2.1 mm (docs/scan-fit.md)"))
+def test_forehead_artery_points_within_3mm(outcomes) -> None:
+    worst = {name: round(_forehead_worst(o.score, course=False), 2) for name, o in outcomes.items()}
     assert max(worst.values()) <= 3.0, worst
 
 
