@@ -80,6 +80,23 @@ def test_a_face_turned_too_far_is_refused() -> None:
         detect(img)
 
 
+@pytest.mark.parametrize(("yaw", "within"), [(-15.0, 3.0), (30.0, 4.0), (-45.0, 9.0)])
+def test_the_head_turn_is_read_in_degrees_and_a_45_degree_oblique_is_taken(yaw: float, within: float) -> None:
+    """The clinic's standard oblique is turned 45 degrees: it is read as about that (the turn was once read
+    1.7 times too large, 90 degrees from 40 on, and every such oblique was refused), taken as an oblique,
+    refused as a front photo with the way out."""
+    from injectmap.anatomy.fit.synthetic import make_patient
+
+    img = make_patient(3, yaw_deg=yaw).image
+    lm = detect(img, oblique=True)
+    assert lm.yaw_deg() == pytest.approx(yaw, abs=within)
+    if abs(yaw) > 25.0:
+        with pytest.raises(FitRefused, match=r"turned \d+ degrees \(at most 25 for a front photo\).*oblique"):
+            detect(img)
+    else:
+        assert detect(img).yaw_deg() == lm.yaw_deg()
+
+
 def test_closed_eyes_are_refused(portrait: np.ndarray) -> None:
     lm = detect(portrait)
     img = portrait.copy()
