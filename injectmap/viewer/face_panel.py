@@ -467,6 +467,10 @@ class FacePanel(pn.viewable.Viewer):
             status.object = f"**Not accepted**: the face file could not be written ({plain(exc.strerror)})."
             return None
         self.face_file, self._accepted_name = path, fit.display_name
+        from injectmap.viewer.file_panel import autosave_dir
+        from injectmap.viewer.session import unforget
+
+        unforget(autosave_dir(), faces=[path.name])  # accepted again after a patient's deletion: it autosaves again
         if path not in written:
             written.append(path)
         return path

@@ -18,7 +18,14 @@ from injectmap.viewer.analysis import too_many_points
 from injectmap.viewer.auth import login_name
 from injectmap.viewer.limits import int_limit
 from injectmap.viewer.scene_view import SceneView
-from injectmap.viewer.session import autosave_name, latest_autosave, user_autosave_dir, write_autosave
+from injectmap.viewer.session import (
+    autosave_database,
+    autosave_name,
+    latest_autosave,
+    names_forgotten_patient,
+    user_autosave_dir,
+    write_autosave,
+)
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
 
@@ -59,7 +66,8 @@ class FilePanel(pn.viewable.Viewer):
         # its name records the records database (a patient's deletion matches the plan's patient only in theirs)
         from injectmap.clinic.config import database_fingerprint
 
-        self.autosave_path = (user_autosave_dir(autosave_dir(), login_name())
+        self.autosave_root = autosave_dir()
+        self.autosave_path = (user_autosave_dir(self.autosave_root, login_name())
                               / autosave_name(session_id, database_fingerprint()))
         # the last autosave of this user (another session: a reloaded or closed page), offered once
         self.restore_from = latest_autosave(self.autosave_path.parent, exclude=self.autosave_path)
@@ -176,6 +184,10 @@ class FilePanel(pn.viewable.Viewer):
         try:
             plan = parse_plan(self.state.plan_dict())
         except PlanError:
+            return
+        # a patient deleted meanwhile (here or in another session) is not written back by a page still open on them
+        if names_forgotten_patient(self.autosave_root, plan, autosave_database(self.autosave_path)):
+            self.status.object = "Not autosaved: this plan names a patient whose record was deleted."
             return
         try:
             write_autosave(plan, self.autosave_path)  # owner-only, and the folder pruned

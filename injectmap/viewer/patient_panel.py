@@ -627,6 +627,7 @@ class PatientPanel(pn.viewable.Viewer):
         self.save_touch_up.disabled = True
         self.proposal_pane.object = self.outcome_text.object = ""
         self._show(view)
+        self._unforget(view.patient)
         self._set_patient_in_plan()
         self.status.object = plain(f"{verb} {patient_label(view.patient)}.")
         self.tabs.active = 1
@@ -647,6 +648,16 @@ class PatientPanel(pn.viewable.Viewer):
             self.visits.value = select
         self.history.object = view.history_png or None
         self.history_text.object = plain(view.history_text)
+
+    @staticmethod
+    def _unforget(patient: Patient) -> None:
+        """A patient in the records (opened, or created with a deleted one's identifier) is no longer one whose plan
+        is kept from the autosave (``viewer.session.names_forgotten_patient``)."""
+        from injectmap.clinic.config import database_fingerprint
+        from injectmap.viewer.file_panel import autosave_dir
+        from injectmap.viewer.session import unforget
+
+        unforget(autosave_dir(), [patient_text(patient)], database=database_fingerprint())
 
     def _set_patient_in_plan(self) -> None:
         """The plan on screen carries the open patient (what the chart and the handout print)."""

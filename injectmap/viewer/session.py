@@ -15,7 +15,9 @@ A plan names its patient (``patient``: the Patient card writes their identifier 
 (``model.face``): when a patient's record is deleted, the autosaves that name them are removed too
 (:func:`forget_patient_autosaves`, from the Patient card and ``injectmap records patients delete``): by their
 identifier only in the autosaves of the same records database (the file's name records its fingerprint,
-:func:`autosave_name`), by their face in any.
+:func:`autosave_name`), by their face in any. The deletion is also written down (as hashes, in the autosave
+folder's :data:`FORGOTTEN_FILE`, for :data:`AUTOSAVE_MAX_AGE_DAYS`), so a session still open on that patient's
+plan, in this server or another process, does not write its autosave again (:func:`names_forgotten_patient`).
 """
 
 from __future__ import annotations
@@ -284,12 +286,16 @@ def forget_patient_autosaves(folder: Path, patients: Collection[str], face_ids: 
     :data:`AUTOSAVE_MAX_AGE_DAYS`). Only files named like a session's autosave are read; a symbolic link is never
     followed. Returns the files removed (a file that cannot be removed stays; its name names nobody).
 
-    A session still open on the patient writes its autosave again at its next change; a name the patient had
-    before a change of their record is not known here."""
+    The patient is written down (:func:`remember_forgotten`), so a session still open on them does not write
+    its autosave again; a name the patient had before a change of their record is not known here."""
     wanted = {p.strip() for p in patients if p and p.strip()} if database else set()
     faces = {f"{fid}.face.json" for fid in face_ids}
     if not wanted and not faces:
         return []
+    try:
+        remember_forgotten(folder, wanted, faces, database)
+    except OSError as exc:  # the deletion is done; what is written here only stops later autosaves
+        log.warning("a deleted patient was not written down for the open sessions: %s", type(exc).__name__)
     folders = [folder]
     try:
         folders += sorted(p for p in folder.iterdir() if USER_AUTOSAVE_DIR.match(p.name) and not p.is_symlink()
@@ -312,6 +318,100 @@ def forget_patient_autosaves(folder: Path, patients: Collection[str], face_ids: 
             except OSError:
                 continue
     return removed
+
+
+#: the file in the autosave folder that lists the deleted patients (hashes of their texts and faces, with the
+#: time), kept :data:`AUTOSAVE_MAX_AGE_DAYS`: what :func:`names_forgotten_patient` reads before an autosave
+FORGOTTEN_FILE = ".forgotten-patients"
+
+
+def _forgotten_key(kind: str, text: str, database: str | None = None) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{kind}\0{database or ''}\0{text}".encode()).hexdigest()
+
+
+def _read_forgotten(path: Path, now: float) -> dict[str, float]:
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    out: dict[str, float] = {}
+    for line in lines:
+        when, _, key = line.partition(" ")
+        try:
+            t = float(when)
+        except ValueError:
+            continue
+        if len(key) == 64 and now - t < AUTOSAVE_MAX_AGE_DAYS * 86400.0:
+            out[key] = max(t, out.get(key, t))
+    return out
+
+
+def remember_forgotten(folder: Path, patients: Collection[str], faces: Collection[str],
+                       database: str | None) -> None:
+    """Write down a deleted patient in ``folder``'s :data:`FORGOTTEN_FILE`: their texts (with the records database
+    ``database``; none without it) and face file names, each as a SHA-256 (no identifier or name is written),
+    owner-only; entries older than :data:`AUTOSAVE_MAX_AGE_DAYS` are dropped (an autosave written before is gone
+    by then too)."""
+    from injectmap.anatomy.fileio import atomic_write_bytes, file_lock
+
+    keys = ([_forgotten_key("patient", t, database) for t in patients] if database else []) + [
+        _forgotten_key("face", f) for f in faces]
+    if not keys:
+        return
+    _owner_only_folder(folder)
+    path = folder / FORGOTTEN_FILE
+    with file_lock(folder / (FORGOTTEN_FILE + ".lock")):
+        now = time.time()
+        kept = _read_forgotten(path, now)
+        kept.update(dict.fromkeys(keys, now))
+        atomic_write_bytes(path, "".join(f"{t:.0f} {k}\n" for k, t in sorted(kept.items())).encode("ascii"),
+                           mode=0o600)
+
+
+def unforget(folder: Path, patients: Collection[str] = (), faces: Collection[str] = (),
+             database: str | None = None) -> None:
+    """Strike from ``folder``'s :data:`FORGOTTEN_FILE` a patient who is in the records again (created anew with a
+    deleted one's identifier, or opened: ``patients`` texts of ``database``) or a face file accepted again
+    (``faces``: file names), so their plans autosave again. Nothing is written when none of them is listed; a
+    failure leaves the list as it was (logged by its type only)."""
+    path = folder / FORGOTTEN_FILE
+    drop = ({_forgotten_key("patient", t.strip(), database) for t in patients if t and t.strip()} if database
+            else set()) | {_forgotten_key("face", f) for f in faces}
+    try:
+        if not drop or not path.is_file() or not drop & set(_read_forgotten(path, time.time())):
+            return
+        from injectmap.anatomy.fileio import atomic_write_bytes, file_lock
+
+        with file_lock(folder / (FORGOTTEN_FILE + ".lock")):
+            kept = {k: t for k, t in _read_forgotten(path, time.time()).items() if k not in drop}
+            atomic_write_bytes(path, "".join(f"{t:.0f} {k}\n" for k, t in sorted(kept.items())).encode("ascii"),
+                               mode=0o600)
+    except OSError as exc:
+        log.warning("a deleted patient's entry was not struck out: %s", type(exc).__name__)
+
+
+def names_forgotten_patient(folder: Path, plan: Plan, database: str | None) -> bool:
+    """Whether ``plan`` names a patient deleted within :data:`AUTOSAVE_MAX_AGE_DAYS` (``folder``'s
+    :data:`FORGOTTEN_FILE`): by its ``patient`` text in the same records database ``database``, or by its face
+    file's name in any. A session open on that patient's plan then does not autosave it again."""
+    path = folder / FORGOTTEN_FILE
+    try:
+        if not path.is_file():
+            return False
+    except OSError:
+        return False
+    keys = []
+    if plan.patient and plan.patient.strip() and database:
+        keys.append(_forgotten_key("patient", plan.patient.strip(), database))
+    face = plan.model.face if plan.model is not None else None
+    if face:
+        keys.append(_forgotten_key("face", Path(face).name))
+    if not keys:
+        return False
+    known = _read_forgotten(path, time.time())
+    return any(k in known for k in keys)
 
 
 def user_autosave_dir(folder: Path, user: str | None) -> Path:

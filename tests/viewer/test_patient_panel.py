@@ -460,3 +460,44 @@ def test_a_deleted_patients_autosave_is_no_longer_offered_for_restore(db: str, f
     keep.unlink()  # pruned, say: the offer goes, and nothing else is left to offer
     files.recheck_restore()
     assert not files.restore_offer.visible and files.restore_from is None  # nothing left to offer
+
+
+def test_a_page_still_open_on_a_deleted_patient_does_not_autosave_them_again(db: str, face_model,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another page of the clinic still shows the deleted patient's plan: its next change is not written back to
+    an autosave (the deletion is written down as hashes in the autosave folder, no identifier), and says so;
+    the page's next plan without them autosaves as before."""
+    import json
+
+    monkeypatch.setattr("injectmap.anatomy.model.load_model", lambda params=None, **_kw: face_model)  # never built
+    from injectmap.viewer.app import create_app
+    from injectmap.viewer.session import FORGOTTEN_FILE
+
+    first = create_app(face_model)
+    card = first.app_patient
+    card.identifier.value, card.name_input.value = "MRN-GONE", "Ana"
+    card.new_patient()
+    pid = card.view.patient.id
+    state, mine = first.app_state, first.app_files.autosave_path
+    state.load_plan(protocol_plan("glabella_five_point") | {"patient": "MRN-GONE Ana"})
+    assert json.loads(mine.read_text())["patient"] == "MRN-GONE Ana"
+    second = create_app(face_model)
+    second.app_patient.open(pid)
+    _delete_open_patient(second.app_patient)
+    assert not mine.exists()
+    forgotten = first.app_files.autosave_root / FORGOTTEN_FILE
+    assert forgotten.stat().st_mode & 0o077 == 0 and b"MRN-GONE" not in forgotten.read_bytes()
+    # the first page still holds their plan: a change there is not autosaved
+    pid0 = state.points[0]["id"]
+    state.update_point(pid0, units=state.points[0]["units"] + 1)
+    assert not mine.exists()
+    assert first.app_files.status.object == "Not autosaved: this plan names a patient whose record was deleted."
+    # a plan without them autosaves again
+    state.load_plan(protocol_plan("glabella_five_point"))
+    assert mine.exists() and "patient" not in json.loads(mine.read_text())
+    # and a patient created anew with that identifier is in the records: their plan autosaves
+    card.identifier.value, card.name_input.value = "MRN-GONE", "Ana"
+    card.new_patient()
+    assert json.loads(mine.read_text())["patient"] == "MRN-GONE Ana"
+    state.update_point(pid0, units=state.points[0]["units"] + 1)
+    assert json.loads(mine.read_text())["points"][0]["units"] == state.points[0]["units"]
