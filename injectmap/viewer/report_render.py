@@ -220,14 +220,17 @@ def scene_html(scene: Any) -> str:
     from panel.io.state import set_curdoc
 
     _view(scene, "front")
-    pane = pn.pane.VTK(scene.plotter.ren_win, width=SCENE_SIZE[0], height=SCENE_SIZE[1],
-                       orientation_widget=False, enable_keybindings=False, css_classes=["report-scene"])
-    layout = pn.Column(pane)
     doc = Document()
     doc._template_variables["dist_url"] = CDN_DIST  # Panel's stylesheets by their package path, made data URIs below
     # this thread's current document, for Panel: else it takes the document that Bokeh's server has made
-    # current for the whole process (a session's), and puts the report's stylesheets in that session's cache
+    # current for the whole process (a session's), and puts the report's stylesheets in that session's cache.
+    # The pane is made under it too: Panel's objects read the current document as they are made, and the
+    # process's one comes and goes with the server's sessions (checked, then gone: "'NoneType' object has no
+    # attribute 'session_context'", once under load)
     with set_curdoc(doc):
+        pane = pn.pane.VTK(scene.plotter.ren_win, width=SCENE_SIZE[0], height=SCENE_SIZE[1],
+                           orientation_widget=False, enable_keybindings=False, css_classes=["report-scene"])
+        layout = pn.Column(pane)
         root = layout.get_root(doc)
         doc.add_root(root)
         try:

@@ -109,8 +109,10 @@ def test_a_page_served_while_the_report_scene_is_made_loads_nothing_from_elsewhe
         sys.setprofile(watch)
         try:
             result["html"] = scene_html(scene)
-        except Exception as exc:  # noqa: BLE001 - reported by the test's thread
-            result["error"] = repr(exc)
+        except Exception:  # noqa: BLE001 - reported by the test's thread, with where it was raised
+            import traceback
+
+            result["error"] = traceback.format_exc()
         finally:
             sys.setprofile(None)
             scene.plotter.close()
