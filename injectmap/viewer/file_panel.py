@@ -186,13 +186,29 @@ class FilePanel(pn.viewable.Viewer):
         except PlanError:
             return
         # a patient deleted meanwhile (here or in another session) is not written back by a page still open on them
-        if names_forgotten_patient(self.autosave_root, plan, autosave_database(self.autosave_path)):
-            self.status.object = "Not autosaved: this plan names a patient whose record was deleted."
+        database = autosave_database(self.autosave_path)
+        if self._forgotten(plan, database):
             return
         try:
             write_autosave(plan, self.autosave_path)  # owner-only, and the folder pruned
         except OSError as exc:
             self.status.object = plain(f"Autosave failed: {exc.strerror or type(exc).__name__}")  # not the server's path
+            return
+        # a deletion that wrote its list between the check and the write: its removal may have run before the write
+        if self._forgotten(plan, database):
+            self.autosave_path.unlink(missing_ok=True)
+        elif str(self.status.object).startswith(("Not autosaved", "Autosave failed")):
+            self.status.object = ""
+
+    def _forgotten(self, plan: Any, database: str | None) -> bool:
+        """Whether ``plan`` names a deleted patient or their face (then the status says which and how to go on)."""
+        what = names_forgotten_patient(self.autosave_root, plan, database)
+        if what == "patient":
+            self.status.object = "Not autosaved: this plan names a patient whose record was deleted."
+        elif what == "face":
+            self.status.object = ("Not autosaved: this plan's face was a deleted patient's. Accept a face in the "
+                                  "Face card, or open a plan on the default face.")
+        return what is not None
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Card(pn.pane.Markdown("Open a plan (.json)"), self.upload, self.download, self.protocol,

@@ -657,7 +657,7 @@ class PatientPanel(pn.viewable.Viewer):
         from injectmap.viewer.file_panel import autosave_dir
         from injectmap.viewer.session import unforget
 
-        unforget(autosave_dir(), [patient_text(patient)], database=database_fingerprint())
+        unforget(autosave_dir(), [patient.identifier, patient_text(patient)], database=database_fingerprint())
 
     def _set_patient_in_plan(self) -> None:
         """The plan on screen carries the open patient (what the chart and the handout print)."""

@@ -356,8 +356,8 @@ def remember_forgotten(folder: Path, patients: Collection[str], faces: Collectio
     by then too)."""
     from injectmap.anatomy.fileio import atomic_write_bytes, file_lock
 
-    keys = ([_forgotten_key("patient", t, database) for t in patients] if database else []) + [
-        _forgotten_key("face", f) for f in faces]
+    keys = ([_forgotten_key("patient", t.strip(), database) for t in patients if t and t.strip()] if database
+            else []) + [_forgotten_key("face", f) for f in faces]
     if not keys:
         return
     _owner_only_folder(folder)
@@ -392,26 +392,27 @@ def unforget(folder: Path, patients: Collection[str] = (), faces: Collection[str
         log.warning("a deleted patient's entry was not struck out: %s", type(exc).__name__)
 
 
-def names_forgotten_patient(folder: Path, plan: Plan, database: str | None) -> bool:
-    """Whether ``plan`` names a patient deleted within :data:`AUTOSAVE_MAX_AGE_DAYS` (``folder``'s
-    :data:`FORGOTTEN_FILE`): by its ``patient`` text in the same records database ``database``, or by its face
-    file's name in any. A session open on that patient's plan then does not autosave it again."""
+def names_forgotten_patient(folder: Path, plan: Plan, database: str | None) -> str | None:
+    """What in ``plan`` names a patient deleted within :data:`AUTOSAVE_MAX_AGE_DAYS` (``folder``'s
+    :data:`FORGOTTEN_FILE`): ``"patient"`` (its ``patient`` text, in the same records database ``database``),
+    ``"face"`` (its face file's name, in any), or None. A session open on that patient's plan then does not
+    autosave it again."""
     path = folder / FORGOTTEN_FILE
     try:
         if not path.is_file():
-            return False
+            return None
     except OSError:
-        return False
+        return None
     keys = []
     if plan.patient and plan.patient.strip() and database:
-        keys.append(_forgotten_key("patient", plan.patient.strip(), database))
+        keys.append(("patient", _forgotten_key("patient", plan.patient.strip(), database)))
     face = plan.model.face if plan.model is not None else None
     if face:
-        keys.append(_forgotten_key("face", Path(face).name))
+        keys.append(("face", _forgotten_key("face", Path(face).name)))
     if not keys:
-        return False
+        return None
     known = _read_forgotten(path, time.time())
-    return any(k in known for k in keys)
+    return next((what for what, k in keys if k in known), None)
 
 
 def user_autosave_dir(folder: Path, user: str | None) -> Path:

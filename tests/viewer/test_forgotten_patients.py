@@ -33,7 +33,8 @@ def test_a_deleted_patient_is_known_by_text_in_their_database_and_by_face_in_any
     assert not names_forgotten_patient(tmp_path, _plan(patient="MRN-8"), "db1")
     assert not names_forgotten_patient(tmp_path, _plan(), "db1")
     on_face = _plan(model={"face": "/home/x/faces/abc.face.json"})
-    assert names_forgotten_patient(tmp_path, on_face, "db2") and names_forgotten_patient(tmp_path, on_face, None)
+    assert names_forgotten_patient(tmp_path, on_face, "db2") == names_forgotten_patient(tmp_path, on_face, None) == "face"
+    assert names_forgotten_patient(tmp_path, _plan(patient="MRN-7 Ana"), "db1") == "patient"
     # the face accepted again, the patient back in the records: their plans autosave again
     unforget(tmp_path, faces=["abc.face.json"])
     assert not names_forgotten_patient(tmp_path, on_face, None)

@@ -124,7 +124,7 @@ def detect(image: np.ndarray, *, oblique: bool = False) -> Landmarks:
     ------
     FitRefused
         No face, several faces, a face turned too far (beyond 25 degrees for a front photo, 60 for
-        an oblique), too small (an iris under 9 px), too dark, or eyes closed.
+        an oblique), too small (an iris under 6 px), too dark, or eyes closed.
     """
     img = np.ascontiguousarray(np.asarray(image)[..., :3], dtype=np.uint8)
     if img.ndim != 3 or min(img.shape[:2]) < 32:
