@@ -107,6 +107,16 @@ class _Model:
             ids = np.unique(obj.groups[f"helper-{s}-eye"])
             self.eye_rows.append(row[ids])
         self.basis = basis
+        # each landmark's skin normal on the average head (area-weighted over the skin's triangles)
+        tri = row[obj.groups["body"]]
+        tri = tri[(tri >= 0).all(axis=1)]
+        v = basis.mean_mm
+        fn = np.cross(v[tri[:, 1]] - v[tri[:, 0]], v[tri[:, 2]] - v[tri[:, 0]])
+        vn = np.zeros_like(v)
+        for k in range(3):
+            np.add.at(vn, tri[:, k], fn)
+        n = np.einsum("jb,jbc->jc", bary, vn[rows])
+        self.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
     def points(self, w: np.ndarray) -> np.ndarray:
         return self.p0 + np.tensordot(w, self.d, axes=1)
@@ -118,6 +128,26 @@ class _Model:
             c = self.basis.mean_mm[rows] + np.tensordot(w, self.basis.deltas_mm[:, rows], axes=1)
             out.append(c.mean(axis=0) + np.array([0.0, 0.0, IRIS_PLANE_MM]))
         return np.array(out)
+
+
+#: obliques' landmarks weighted by how much of their skin the camera sees (:func:`_visibility`)
+OBLIQUE_VISIBILITY = True
+#: an oblique's landmark counts fully where the skin faces the camera at least this much (cosine) ...
+VISIBLE_COS = 0.4
+#: ... and not at all at or below this (turned away, or grazing: Face Mesh's guess, not the photo's)
+HIDDEN_COS = 0.1
+
+
+def _visibility(model: _Model, w: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """How much each landmark of a turned view shows (0-1): the cosine between its skin normal (the average
+    head's, turned by the view's pose) and its line of sight to the camera, ramped from :data:`HIDDEN_COS` to
+    :data:`VISIBLE_COS`. On an oblique the far side's points lie on skin the camera does not see; Face Mesh
+    places them from its own model of a face."""
+    r = rodrigues(pose[:3])
+    pc = model.points(w) @ r.T + pose[3:]
+    sight = -pc / np.maximum(np.linalg.norm(pc, axis=1, keepdims=True), 1e-12)
+    cos = np.einsum("jc,jc->j", model.normals @ r.T, sight)
+    return np.clip((cos - HIDDEN_COS) / (VISIBLE_COS - HIDDEN_COS), 0.0, 1.0)
 
 
 def _iris_depth(view: View) -> float:
@@ -148,14 +178,15 @@ def _camera(view: View, pose: np.ndarray) -> Camera:
     return Camera(view.focal_px, lm.width, lm.height, rodrigues(pose[:3]), pose[3:].copy())
 
 
-def _pose_step(view: View, model: _Model, w: np.ndarray, pose: np.ndarray) -> np.ndarray:
+def _pose_step(view: View, model: _Model, w: np.ndarray, pose: np.ndarray,
+               weight: np.ndarray | None = None) -> np.ndarray:
     pts = model.points(w)
     iris = model.iris_points(w)
     uv = view.landmarks.pixels[:N_FACE]
     z_iris = _iris_depth(view)
     s = settings()["iris_diameter_mm"]
     rel_sd = s["sd"] / s["mean"]
-    sw = np.sqrt(model.weight)
+    sw = np.sqrt(model.weight if weight is None else weight)
 
     def res(p: np.ndarray) -> np.ndarray:
         cam = _camera(view, p)
@@ -167,15 +198,18 @@ def _pose_step(view: View, model: _Model, w: np.ndarray, pose: np.ndarray) -> np
     return least_squares(res, pose, method="lm", x_scale="jac").x
 
 
-def _shape_system(views: list[View], model: _Model, poses: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The shape step's linear least squares ``|A w - b|^2`` (pixel units) with the poses fixed."""
+def _shape_system(views: list[View], model: _Model, poses: list[np.ndarray],
+                  weights: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The shape step's linear least squares ``|A w - b|^2`` (pixel units) with the poses fixed; ``weights``
+    per view and landmark (default: the model's)."""
     rows_a, rows_b = [], []
-    for view, pose in zip(views, poses, strict=True):
+    weights = weights or [model.weight] * len(views)
+    for view, pose, lw in zip(views, poses, weights, strict=True):
         cam = _camera(view, pose)
         r, t, f = cam.r, cam.t, cam.focal_px
         uv = view.landmarks.pixels[:N_FACE] - cam.centre
         zc = cam.to_camera(model.p0)[:, 2]
-        sw = np.sqrt(model.weight) / zc
+        sw = np.sqrt(lw) / zc
         rd = model.d @ r.T  # (k, 468, 3): the deltas in the camera frame
         pc0 = model.p0 @ r.T + t
         for axis in (0, 1):
@@ -187,10 +221,10 @@ def _shape_system(views: list[View], model: _Model, poses: list[np.ndarray]) -> 
 
 
 def _shape_step(views: list[View], model: _Model, poses: list[np.ndarray], ridge: float,
-                naive: bool = False) -> np.ndarray:
+                naive: bool = False, weights: list[np.ndarray] | None = None) -> np.ndarray:
     """The weights minimising ``|A w - b|^2 + ridge |w|^2`` in 0..1 (:func:`_shape_system`)."""
     k = model.d.shape[0]
-    a, b = _shape_system(views, model, poses)
+    a, b = _shape_system(views, model, poses, weights)
     if naive:  # the bench's baseline: scipy's general bounded solver on the stacked rows
         from scipy.optimize import lsq_linear
 
@@ -211,10 +245,22 @@ def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None
     lam = ridge * N_FACE * len(views)
     w = np.zeros(len(basis.names))
     poses = [_initial_pose(v, model, w) for v in views]
+    lws = [model.weight] * len(views)
+
+    def seen() -> list[np.ndarray]:
+        # the front photo's landmarks as they are (its outline already counts less); an oblique's by how
+        # much of the skin under each the camera sees
+        return [model.weight if i == 0 else model.weight * _visibility(model, w, p) for i, p in enumerate(poses)]
+
+    turned = len(views) > 1 and OBLIQUE_VISIBILITY
     for _ in range(iterations):
-        poses = [_pose_step(v, model, w, p) for v, p in zip(views, poses, strict=True)]
-        w = _shape_step(views, model, poses, lam, naive)
-    poses = [_pose_step(v, model, w, p) for v, p in zip(views, poses, strict=True)]
+        poses = [_pose_step(v, model, w, p, lw) for v, p, lw in zip(views, poses, lws, strict=True)]
+        if turned:  # what each oblique shows, from its pose, and the pose again with it
+            lws = seen()
+            poses = [_pose_step(v, model, w, p, lw) for v, p, lw in zip(views, poses, lws, strict=True)]
+        w = _shape_step(views, model, poses, lam, naive, lws)
+    lws = seen() if turned else lws
+    poses = [_pose_step(v, model, w, p, lw) for v, p, lw in zip(views, poses, lws, strict=True)]
     cams = [_camera(v, p) for v, p in zip(views, poses, strict=True)]
     pts = model.points(w)
     residuals = []

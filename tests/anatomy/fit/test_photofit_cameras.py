@@ -65,3 +65,29 @@ def test_a_bad_camera_is_refused_with_the_reason(change: dict, message: str) -> 
     with pytest.raises(facefile.FaceFileError, match=message):
         facefile.parse(json.loads(json.dumps(raw)), "x.face.json", known={"nose/nose-scale-vert-incr.target.gz"},
                        base_sha256=raw["base_mesh_sha256"])
+
+
+def test_an_obliques_far_side_does_not_pull_the_fit() -> None:
+    """On a photo turned 45 degrees the far cheek's landmarks lie on skin the camera does not see (Face Mesh
+    guesses them): they weigh nothing, the near cheek's count fully, the nose tip counts in both; on a front
+    pose both cheeks' outlines are grazing and weigh nothing."""
+    pytest.importorskip("mediapipe")
+    from injectmap.anatomy.fit.basis import face_basis
+    from injectmap.anatomy.fit.landmarks import detect
+    from injectmap.anatomy.fit.photo import View, _initial_pose, _Model, _pose_step, _visibility
+    from injectmap.anatomy.fit.synthetic import make_patient
+
+    model = _Model(face_basis())
+    w = np.zeros(len(face_basis().names))
+    right_cheek, left_cheek, nose_tip = 234, 454, 1
+    for yaw, near, far in ((45.0, right_cheek, left_cheek), (-45.0, left_cheek, right_cheek)):
+        s = make_patient(7, yaw_deg=yaw)
+        view = View(detect(s.image, oblique=True), s.camera.focal_px)
+        pose = _pose_step(view, model, w, _initial_pose(view, model, w))
+        vis = _visibility(model, w, pose)
+        assert vis[far] == 0.0 and vis[near] == 1.0 and vis[nose_tip] == 1.0
+        assert 50 < int((vis == 0.0).sum()) < 150  # the far side, not the face
+    s = make_patient(7)
+    view = View(detect(s.image), s.camera.focal_px)
+    vis = _visibility(model, w, _pose_step(view, model, w, _initial_pose(view, model, w)))
+    assert vis[right_cheek] == vis[left_cheek] == 0.0 and vis[nose_tip] == 1.0
