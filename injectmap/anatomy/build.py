@@ -461,10 +461,24 @@ class Builder:
 
     def _waypoint(self, spec: dict[str, Any], side: str) -> np.ndarray:
         """A path's waypoint: below its skin point at ``depth_mm``, or ``layer_fraction`` of the way down its
-        ``layer`` there (the layer's depths at that skin point, so the course keeps to its plane)."""
-        if "layer" not in spec:
+        ``layer`` there (the layer's depths at that skin point, so the course keeps to its plane). The skin point
+        is a landmark moved by ``offset`` and projected, or with ``base`` a point of the base mesh (hm08
+        numbering, barycentric ``weights`` on ``vertices``, given for the left side and mirrored for the right),
+        which moves with the skin as shape targets and a fit move it."""
+        if "layer" not in spec and "base" not in spec:
             return self.proj.point_at_depth(spec, side, self.landmarks)
-        i = self.proj.project(resolve_anchor(spec, side, self.landmarks), spec.get("project", "nearest"))
+        if "base" in spec:
+            from injectmap.anatomy.landmarks import mirror_vertex
+
+            vids = [int(v) for v in spec["base"]["vertices"]]
+            if side == "right":
+                vids = [mirror_vertex(v) for v in vids]
+            w = np.asarray(spec["base"]["weights"], dtype=float)
+            i = self.proj.project((w / w.sum()) @ self.head.base_vertices_mm[vids], "nearest")
+        else:
+            i = self.proj.project(resolve_anchor(spec, side, self.landmarks), spec.get("project", "nearest"))
+        if "layer" not in spec:
+            return self.proj.pts[i] - self.proj.nrm[i] * float(spec.get("depth_mm", 0.0))
         lay = self.layers
         top, bottom = {"subcutaneous_fat": (lay.skin_mm[i], lay.fat_mm[i]), "smas": (lay.fat_mm[i], lay.smas_mm[i]),
                        "deep": (lay.smas_mm[i], lay.bone_mm[i])}[spec["layer"]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_validator
 
 from injectmap.anatomy.datamodel import DataModel
 
@@ -44,6 +44,36 @@ class Anchor(DataModel):
             raise ValueError("give at most one of depth_mm and layer")
         if self.layer is not None and self.project == "none":
             raise ValueError("a waypoint in a layer needs a skin point (project: front, side or nearest)")
+        return self
+
+
+class MeshPoint(DataModel):
+    """A point of the hm08 base mesh: barycentric ``weights`` on three ``vertices`` (given for the left side)."""
+
+    vertices: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt]
+    weights: tuple[NonNegativeFloat, NonNegativeFloat, NonNegativeFloat]
+
+    @model_validator(mode="after")
+    def _weights_sum(self) -> MeshPoint:
+        if abs(sum(self.weights) - 1.0) > 1e-3:
+            raise ValueError(f"weights must sum to 1, not {sum(self.weights):.4f}")
+        return self
+
+
+class MeshWaypoint(DataModel):
+    """A tube's waypoint whose skin point is a point of the base mesh (``base``, mirrored for the right side),
+    so it moves with the skin as shape targets and fits move it (where a landmark's offset projected onto a
+    steep surface would move more than the face does); below it as an :class:`Anchor`'s."""
+
+    base: MeshPoint
+    depth_mm: float | None = None
+    layer: Layer | None = None
+    layer_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_depth_rule(self) -> MeshWaypoint:
+        if self.layer is not None and self.depth_mm is not None:
+            raise ValueError("give at most one of depth_mm and layer")
         return self
 
 
@@ -149,7 +179,7 @@ class Tube(DataModel):
     kind: Literal["artery", "nerve", "duct"]
     source: str
     radius_mm: PositiveFloat
-    path: list[Anchor] | None = Field(default=None, min_length=2)
+    path: list[Anchor | MeshWaypoint] | None = Field(default=None, min_length=2)
     line: Line | None = None
 
     @model_validator(mode="after")

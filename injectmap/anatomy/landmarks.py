@@ -36,7 +36,8 @@ def _base_tree() -> tuple[cKDTree, np.ndarray]:
     return cKDTree(v), v
 
 
-def _mirror_vertex(vid: int) -> int:
+def mirror_vertex(vid: int) -> int:
+    """The base-mesh vertex mirrored across the midline (the nearest to its mirror image)."""
     tree, v = _base_tree()
     p = v[vid] * np.array([-1.0, 1.0, 1.0])
     return int(tree.query(p)[1])
@@ -168,7 +169,7 @@ class _Finder:
         mirrored position of the undeformed base mesh, so one-sided shape targets are followed."""
         vid = int(r["vertex"])
         if s < 0:
-            vid = _mirror_vertex(vid)
+            vid = mirror_vertex(vid)
         return self.snap(self.head.base_vertices_mm[vid])
 
     def max_x_in_band(self, r: dict, s: float) -> np.ndarray:
@@ -186,7 +187,7 @@ class _Finder:
         targets, a scan fit's offsets) and is snapped to the skin."""
         vids = [int(v) for v in r["vertices"]]
         if s < 0:
-            vids = [_mirror_vertex(v) for v in vids]
+            vids = [mirror_vertex(v) for v in vids]
         w = np.asarray(r["weights"], dtype=float)
         return self.snap((w / w.sum()) @ self.head.base_vertices_mm[vids])
 

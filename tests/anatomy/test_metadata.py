@@ -308,3 +308,23 @@ def test_tube_line_fractions_and_depths_must_pair() -> None:
     name, spec = next((k, s) for k, s in geo["tubes"].items() if "line" in s)
     spec["line"]["depth_mm"] = spec["line"]["depth_mm"][:-1]
     assert "same length" in _geometry_errors(geo) and name in _geometry_errors(geo)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"weights": [0.5, 0.5, 0.5]}, "weights must sum to 1"),
+        ({"vertices": [1, 2]}, "vertices"),
+        ({"at": "alare"}, "at"),  # a landmark's offset or a base-mesh point, not both
+    ],
+)
+def test_a_base_mesh_waypoint_is_checked(change: dict, message: str) -> None:
+    geo = _geometry()
+    way = geo["tubes"]["angular_artery"]["path"][0]
+    assert "base" in way  # the angular artery's lower waypoints ride on the base mesh
+    if "at" in change:
+        way.update(change)
+    else:
+        way["base"].update(change)
+    err = _geometry_errors(geo)
+    assert "tubes.angular_artery.path[0]" in err and message in err
