@@ -468,13 +468,10 @@ class Builder:
         if "layer" not in spec and "base" not in spec:
             return self.proj.point_at_depth(spec, side, self.landmarks)
         if "base" in spec:
-            from injectmap.anatomy.landmarks import mirror_vertex
+            from injectmap.anatomy.landmarks import mesh_point
 
-            vids = [int(v) for v in spec["base"]["vertices"]]
-            if side == "right":
-                vids = [mirror_vertex(v) for v in vids]
-            w = np.asarray(spec["base"]["weights"], dtype=float)
-            i = self.proj.project((w / w.sum()) @ self.head.base_vertices_mm[vids], "nearest")
+            base = spec["base"]
+            i = self.proj.project(mesh_point(self.head, base["vertices"], base["weights"], side == "right"), "nearest")
         else:
             i = self.proj.project(resolve_anchor(spec, side, self.landmarks), spec.get("project", "nearest"))
         if "layer" not in spec:

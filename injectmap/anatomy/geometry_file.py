@@ -21,27 +21,34 @@ Projection = Literal["front", "side", "nearest", "none"]
 Layer = Literal["subcutaneous_fat", "smas", "deep"]
 
 
-class Anchor(DataModel):
-    """A landmark (of the built side when bilateral) moved by ``offset`` [lateral, superior, anterior].
-
-    A tube's waypoint lies below its skin point either at ``depth_mm`` or in one of the face's ``layer``s
+class _BelowSkin(DataModel):
+    """A tube's waypoint lies below its skin point either at ``depth_mm`` or in one of the face's ``layer``s
     (``subcutaneous_fat``: below the skin to the fat's floor; ``smas``: the SMAS, above the zygomatic arch the
     temporoparietal fascia and galea that continue it; ``deep``: from the SMAS to the bone), ``layer_fraction`` of
-    the way down that layer at that skin point, so the depth follows the face's layers.
-    """
+    the way down that layer at that skin point, so the depth follows the face's layers."""
 
-    at: str
-    offset: Vec3 = (0.0, 0.0, 0.0)
-    project: Projection = "nearest"
-    side: Literal["left", "right", "both"] | None = None
     depth_mm: float | None = None
     layer: Layer | None = None
     layer_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _one_depth_rule(self) -> Anchor:
+    def _one_depth_rule(self) -> _BelowSkin:
         if self.layer is not None and self.depth_mm is not None:
             raise ValueError("give at most one of depth_mm and layer")
+        return self
+
+
+class Anchor(_BelowSkin):
+    """A landmark (of the built side when bilateral) moved by ``offset`` [lateral, superior, anterior]; as a
+    tube's waypoint, below its skin point (:class:`_BelowSkin`)."""
+
+    at: str
+    offset: Vec3 = (0.0, 0.0, 0.0)
+    project: Projection = "nearest"
+    side: Literal["left", "right", "both"] | None = None
+
+    @model_validator(mode="after")
+    def _layer_needs_skin(self) -> Anchor:
         if self.layer is not None and self.project == "none":
             raise ValueError("a waypoint in a layer needs a skin point (project: front, side or nearest)")
         return self
@@ -60,21 +67,12 @@ class MeshPoint(DataModel):
         return self
 
 
-class MeshWaypoint(DataModel):
+class MeshWaypoint(_BelowSkin):
     """A tube's waypoint whose skin point is a point of the base mesh (``base``, mirrored for the right side),
     so it moves with the skin as shape targets and fits move it (where a landmark's offset projected onto a
-    steep surface would move more than the face does); below it as an :class:`Anchor`'s."""
+    steep surface would move more than the face does)."""
 
     base: MeshPoint
-    depth_mm: float | None = None
-    layer: Layer | None = None
-    layer_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _one_depth_rule(self) -> MeshWaypoint:
-        if self.layer is not None and self.depth_mm is not None:
-            raise ValueError("give at most one of depth_mm and layer")
-        return self
 
 
 class Ellipse(DataModel):

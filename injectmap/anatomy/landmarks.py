@@ -9,6 +9,7 @@ point; they are added by :func:`add_bone_landmarks` once that field exists.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,15 @@ def mirror_vertex(vid: int) -> int:
     tree, v = _base_tree()
     p = v[vid] * np.array([-1.0, 1.0, 1.0])
     return int(tree.query(p)[1])
+
+
+def mesh_point(head: Head, vertices: Sequence[int], weights: Sequence[float], mirrored: bool) -> np.ndarray:
+    """A point of the base mesh on ``head`` (mm): barycentric ``weights`` on ``vertices`` (hm08 numbering, given
+    for the left side; ``mirrored``: the right side's mirrored vertices). It moves with the mesh (sex and shape
+    targets, a scan fit's offsets)."""
+    vids = [mirror_vertex(int(v)) if mirrored else int(v) for v in vertices]
+    w = np.asarray(weights, dtype=float)
+    return (w / w.sum()) @ head.base_vertices_mm[vids]
 
 
 class _Finder:
@@ -185,11 +195,7 @@ class _Finder:
         """A point of the base mesh (hm08 numbering; barycentric ``weights`` on ``vertices``) given for
         the left side; on the right, the mirrored vertices. It moves with the mesh (sex and shape
         targets, a scan fit's offsets) and is snapped to the skin."""
-        vids = [int(v) for v in r["vertices"]]
-        if s < 0:
-            vids = [mirror_vertex(v) for v in vids]
-        w = np.asarray(r["weights"], dtype=float)
-        return self.snap((w / w.sum()) @ self.head.base_vertices_mm[vids])
+        return self.snap(mesh_point(self.head, r["vertices"], r["weights"], mirrored=s < 0))
 
     def temporal_crest(self, r: dict, s: float) -> np.ndarray:
         """Frontotemporale on the skin: at a set fraction of the glabella-trichion height, the first

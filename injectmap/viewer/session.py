@@ -28,7 +28,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -331,6 +331,25 @@ def _forgotten_key(kind: str, text: str, database: str | None = None) -> str:
     return hashlib.sha256(f"{kind}\0{database or ''}\0{text}".encode()).hexdigest()
 
 
+def _forgotten_keys(patients: Collection[str], faces: Collection[str], database: str | None) -> list[str]:
+    """The list's keys of patient texts (only with their records database) and face file names."""
+    return ([_forgotten_key("patient", t.strip(), database) for t in patients if t and t.strip()] if database
+            else []) + [_forgotten_key("face", f) for f in faces]
+
+
+def _rewrite_forgotten(folder: Path, change: Callable[[dict[str, float], float], dict[str, float]]) -> None:
+    """Rewrite ``folder``'s list (its entries younger than the autosaves' age, changed by ``change``) under the
+    list's lock, atomically and owner-only."""
+    from injectmap.anatomy.fileio import atomic_write_bytes, file_lock
+
+    path = folder / FORGOTTEN_FILE
+    with file_lock(folder / (FORGOTTEN_FILE + ".lock")):
+        now = time.time()
+        kept = change(_read_forgotten(path, now), now)
+        atomic_write_bytes(path, "".join(f"{t:.0f} {k}\n" for k, t in sorted(kept.items())).encode("ascii"),
+                           mode=0o600)
+
+
 def _read_forgotten(path: Path, now: float) -> dict[str, float]:
     try:
         lines = path.read_text(encoding="ascii").splitlines()
@@ -354,20 +373,11 @@ def remember_forgotten(folder: Path, patients: Collection[str], faces: Collectio
     ``database``; none without it) and face file names, each as a SHA-256 (no identifier or name is written),
     owner-only; entries older than :data:`AUTOSAVE_MAX_AGE_DAYS` are dropped (an autosave written before is gone
     by then too)."""
-    from injectmap.anatomy.fileio import atomic_write_bytes, file_lock
-
-    keys = ([_forgotten_key("patient", t.strip(), database) for t in patients if t and t.strip()] if database
-            else []) + [_forgotten_key("face", f) for f in faces]
+    keys = _forgotten_keys(patients, faces, database)
     if not keys:
         return
     _owner_only_folder(folder)
-    path = folder / FORGOTTEN_FILE
-    with file_lock(folder / (FORGOTTEN_FILE + ".lock")):
-        now = time.time()
-        kept = _read_forgotten(path, now)
-        kept.update(dict.fromkeys(keys, now))
-        atomic_write_bytes(path, "".join(f"{t:.0f} {k}\n" for k, t in sorted(kept.items())).encode("ascii"),
-                           mode=0o600)
+    _rewrite_forgotten(folder, lambda kept, now: kept | dict.fromkeys(keys, now))
 
 
 def unforget(folder: Path, patients: Collection[str] = (), faces: Collection[str] = (),
@@ -377,17 +387,11 @@ def unforget(folder: Path, patients: Collection[str] = (), faces: Collection[str
     (``faces``: file names), so their plans autosave again. Nothing is written when none of them is listed; a
     failure leaves the list as it was (logged by its type only)."""
     path = folder / FORGOTTEN_FILE
-    drop = ({_forgotten_key("patient", t.strip(), database) for t in patients if t and t.strip()} if database
-            else set()) | {_forgotten_key("face", f) for f in faces}
+    drop = set(_forgotten_keys(patients, faces, database))
     try:
         if not drop or not path.is_file() or not drop & set(_read_forgotten(path, time.time())):
             return
-        from injectmap.anatomy.fileio import atomic_write_bytes, file_lock
-
-        with file_lock(folder / (FORGOTTEN_FILE + ".lock")):
-            kept = {k: t for k, t in _read_forgotten(path, time.time()).items() if k not in drop}
-            atomic_write_bytes(path, "".join(f"{t:.0f} {k}\n" for k, t in sorted(kept.items())).encode("ascii"),
-                               mode=0o600)
+        _rewrite_forgotten(folder, lambda kept, _now: {k: t for k, t in kept.items() if k not in drop})
     except OSError as exc:
         log.warning("a deleted patient's entry was not struck out: %s", type(exc).__name__)
 

@@ -107,14 +107,12 @@ class _Model:
             ids = np.unique(obj.groups[f"helper-{s}-eye"])
             self.eye_rows.append(row[ids])
         self.basis = basis
-        # each landmark's skin normal on the average head (area-weighted over the skin's triangles)
+        # each landmark's skin normal on the average head (the head's skin triangles' vertex normals)
+        import trimesh
+
         tri = row[obj.groups["body"]]
         tri = tri[(tri >= 0).all(axis=1)]
-        v = basis.mean_mm
-        fn = np.cross(v[tri[:, 1]] - v[tri[:, 0]], v[tri[:, 2]] - v[tri[:, 0]])
-        vn = np.zeros_like(v)
-        for k in range(3):
-            np.add.at(vn, tri[:, k], fn)
+        vn = trimesh.Trimesh(basis.mean_mm, tri, process=False).vertex_normals
         n = np.einsum("jb,jbc->jc", bary, vn[rows])
         self.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
