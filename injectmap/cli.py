@@ -199,8 +199,14 @@ def cmd_records(args) -> int:
 
         return len(forget_plans(patient, res, remaining, url=args.database_url))
 
+    def added(patient: Patient) -> None:
+        """A patient added with a deleted one's identifier: the app autosaves plans naming them again."""
+        from injectmap.viewer.patient_panel import unforget_patient
+
+        unforget_patient(patient, url=args.database_url)
+
     # a deleted patient's fitted faces leave the stills cache too, and their autosaved plans go
-    return run(args, forget_face=forget, forget_autosaves=forget_autosaves)
+    return run(args, forget_face=forget, forget_autosaves=forget_autosaves, on_added=added)
 
 
 def cmd_report(args) -> int:

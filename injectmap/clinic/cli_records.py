@@ -147,10 +147,11 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_records(args: argparse.Namespace, forget_face: Callable[[str], int] | None = None,
-                forget_autosaves: ForgetAutosaves | None = None) -> int:
+                forget_autosaves: ForgetAutosaves | None = None, on_added: Callable[[Patient], Any] | None = None) -> int:
     """Run ``injectmap records ...``; returns the exit status. ``forget_face`` removes what the reports keep
     of a deleted patient's fitted face (see ``Records.delete_patient``); ``forget_autosaves`` (:data:`ForgetAutosaves`)
-    removes the app's autosaved plans that name the deleted patient and returns how many."""
+    removes the app's autosaved plans that name the deleted patient and returns how many; ``on_added`` is told of a
+    patient added (the app's autosaves of a deleted patient with the same identifier are written again)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from injectmap.clinic.db import DatabaseError
@@ -158,7 +159,7 @@ def cmd_records(args: argparse.Namespace, forget_face: Callable[[str], int] | No
     from injectmap.planning.plan import PlanError
 
     try:
-        return _dispatch(args, forget_face, forget_autosaves)
+        return _dispatch(args, forget_face, forget_autosaves, on_added)
     except PlanError as exc:
         print("ERROR " + f"invalid plan ({len(exc.errors)} error{'s' if len(exc.errors) != 1 else ''}): "
               + "; ".join(str(e) for e in exc.errors), file=sys.stderr)
@@ -177,7 +178,7 @@ def cmd_records(args: argparse.Namespace, forget_face: Callable[[str], int] | No
 
 
 def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None = None,
-              forget_autosaves: ForgetAutosaves | None = None) -> int:
+              forget_autosaves: ForgetAutosaves | None = None, on_added: Callable[[Patient], Any] | None = None) -> int:
     from injectmap.clinic.db import make_engine, pg_dump_command, sqlite_backup, sqlite_path, upgrade
     from injectmap.clinic.records import Records, check_user
 
@@ -201,16 +202,18 @@ def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None
     with Records.open(args.database_url, user=user,
                       photos_dir=Path(args.photos_dir) if args.photos_dir else None) as rec:
         if args.records_cmd == "patients":
-            return _patients(rec, args, forget_face, forget_autosaves)
+            return _patients(rec, args, forget_face, forget_autosaves, on_added)
         handler = {"visits": _visits, "plan": _plan, "outcome": _outcome, "photos": _photos}[args.records_cmd]
         return handler(rec, args)
 
 
 def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], int] | None = None,
-              forget_autosaves: ForgetAutosaves | None = None) -> int:
+              forget_autosaves: ForgetAutosaves | None = None, on_added: Callable[[Patient], Any] | None = None) -> int:
     cmd = args.patients_cmd
     if cmd == "add":
         p = rec.add_patient(args.identifier, name=args.name, date_of_birth=args.dob, notes=args.notes)
+        if on_added is not None:
+            on_added(p)
         print(f"added patient {p.identifier}")
         return 0
     if cmd == "list":
@@ -232,6 +235,11 @@ def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], i
         from injectmap.clinic.records import RecordsError
 
         raise RecordsError("deleting a record cannot be undone: add --yes (export it first)")
+    return _delete_patient(rec, p, forget_face, forget_autosaves)
+
+
+def _delete_patient(rec: Any, p: Patient, forget_face: Callable[[str], int] | None,
+                    forget_autosaves: ForgetAutosaves | None) -> int:
     res = rec.delete_patient(p.id, forget_face=forget_face)
     print(f"deleted the record: {res.visits} visits, {res.outcomes} outcomes, {res.photos} photos, {res.faces} faces "
           f"({res.face_files} face file(s) removed from the faces folders, {res.built_faces} built face(s) from the "

@@ -43,7 +43,7 @@ import re
 import secrets
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +80,8 @@ RECORD_VERSION = 1
 #: a user name as the logins of ``injectmap serve`` allow them (viewer.auth): letters, digits and . _ - @
 USER_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: a fitted face's id (``anatomy.fit.facefile.face_id``: a SHA-256 in hex), the name of its files
+_FACE_ID = re.compile(r"[0-9a-f]{64}")
 _UNSET: Any = object()
 
 
@@ -1129,7 +1131,8 @@ class Records:
             stills += forget_face(fid) if forget_face is not None else 0
         return built, stills
 
-    def delete_patient(self, patient_id: int, forget_face: Callable[[str], int] | None = None) -> DeleteResult:
+    def delete_patient(self, patient_id: int, forget_face: Callable[[str], int] | None = None,
+                       unsaved_faces: Collection[str] = ()) -> DeleteResult:
         """Delete a patient's whole record in one transaction (outcomes, faces, photos, visits, the patient;
         one audit row ``delete`` with the counts, no name), then the photo files and the copies of the
         patient's faces in every user's faces folder (those no other patient's visit keeps), and those faces
@@ -1137,10 +1140,17 @@ class Records:
         what a higher layer keeps of a face (the reports' stills: ``reports.stills_cache.forget_face``) and
         returns how many files it removed.
 
+        ``unsaved_faces`` are face ids of the patient's that no visit holds yet (a face accepted in the app while
+        the patient was open, its visit not saved): their copies and built faces go the same way, unless another
+        patient's visit keeps them.
+
         The patient's earlier audit rows stay (they name nobody). A file that cannot be removed is listed
         in ``files_left``. A face file written elsewhere (``injectmap face fit -o``) is not the records' to
         remove.
         """
+        bad = [f for f in unsaved_faces if not _FACE_ID.fullmatch(str(f))]
+        if bad:
+            raise ValueError(f"not a face id: {bad[0]!r}")
         with self._tx() as s:
             p = self._get_patient(s, patient_id)
             visit_ids = list(s.scalars(select(VisitRow.id).where(VisitRow.patient_id == p.id)))
@@ -1164,7 +1174,7 @@ class Records:
             self._audit(s, "delete", "patients", patient_id, patient_id,
                         f"visits={len(visits)} outcomes={len(outcomes)} photos={len(photos)} faces={len(faces)}")
             names = [r.file_name for r in photos]
-            face_ids = {f.face_id for f in faces}
+            face_ids = {f.face_id for f in faces} | {str(f) for f in unsaved_faces}
             face_ids -= set(s.scalars(select(FaceRow.face_id).where(FaceRow.face_id.in_(face_ids))))
         left = []
         for name in names:

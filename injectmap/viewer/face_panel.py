@@ -714,6 +714,15 @@ class FacePanel(pn.viewable.Viewer):
                                     brow_right=self.brow_right))
 
     # ------------------------------------------------------------------ a deleted patient
+    def accepted_face_id(self, face: str) -> str | None:
+        """The face id of the face file ``face`` (a plan's ``model.face``) when this card's Accept wrote it (a
+        photo's or a scan's fit, in this session), else None."""
+        target = Path(face)
+        for path in (*self.accepted_files, *self.scan_files):
+            if path.name == target.name and (path == target or path.resolve() == target.resolve()):
+                return target.name.removesuffix(".face.json")
+        return None
+
     def forget_patient(self, face_ids: Collection[str] = ()) -> bool:
         """Forget the photo and the scan the card holds after a patient's record was deleted (the Patient card).
 

@@ -187,6 +187,21 @@ def forget_autosaves(patient: Patient, res: DeleteResult, others: Iterable[Patie
         return []
 
 
+def unforget_patient(patient: Patient, url: str | None = None) -> None:
+    """A patient in the records of ``url`` (:func:`database_url` decides when None) again, opened in the app or
+    added anew with a deleted one's identifier (here or by ``injectmap records patients add``), is no longer one
+    whose plan is kept from the autosave (``viewer.session.names_forgotten_patient``). Never raises: a failure
+    is logged by its type only."""
+    from injectmap.clinic.config import database_fingerprint
+    from injectmap.viewer.file_panel import autosave_dir
+    from injectmap.viewer.session import unforget
+
+    try:
+        unforget(autosave_dir(), [patient.identifier, patient_text(patient)], database=database_fingerprint(url))
+    except Exception as exc:  # noqa: BLE001 - the patient is in the records whatever happens here
+        log.warning("a re-added patient's autosaves were not allowed again: %s", type(exc).__name__)
+
+
 def dilution_text(visit: Visit) -> str:
     """The visit's reconstitution as the chart prints it (``""``: the plan's)."""
     if visit.dilution_ml is None or visit.product is None:
@@ -395,7 +410,8 @@ class PatientPanel(pn.viewable.Viewer):
     def __init__(self, state: Any, analyst: Any, scene_view: Any, report: Any, doc: Any = None,
                  user: str | None = None, on_fit_photo: Callable[[bytes, str], None] | None = None,
                  on_patient_deleted: Callable[[tuple[str, ...]], Any] | None = None,
-                 on_plan_forgotten: Callable[[], Any] | None = None, **params: Any) -> None:
+                 on_plan_forgotten: Callable[[], Any] | None = None,
+                 accepted_face: Callable[[str], str | None] | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst, self.scene_view, self.report = state, analyst, scene_view, report
         #: the Face card's photo fit (``FacePanel.start_photo_fit(data, display_name)``); None: no fit button
@@ -405,6 +421,9 @@ class PatientPanel(pn.viewable.Viewer):
         self.on_patient_deleted = on_patient_deleted
         #: then, once the plan on screen no longer names them (the Files card's restore offer is checked again)
         self.on_plan_forgotten = on_plan_forgotten
+        #: the id of the face a plan's ``model.face`` names when the Face card's Accept wrote it in this session
+        #: (``FacePanel.accepted_face_id``), else None: a deleted patient's face not yet saved with a visit
+        self.accepted_face = accepted_face
         self.photo_items: list[PhotoThumb] = []
         self._thumbs: dict[int, bytes] = {}  # this card's thumbnails by photo id (never shared between sessions)
         self._confirm_delete: int | None = None
@@ -651,13 +670,7 @@ class PatientPanel(pn.viewable.Viewer):
 
     @staticmethod
     def _unforget(patient: Patient) -> None:
-        """A patient in the records (opened, or created with a deleted one's identifier) is no longer one whose plan
-        is kept from the autosave (``viewer.session.names_forgotten_patient``)."""
-        from injectmap.clinic.config import database_fingerprint
-        from injectmap.viewer.file_panel import autosave_dir
-        from injectmap.viewer.session import unforget
-
-        unforget(autosave_dir(), [patient.identifier, patient_text(patient)], database=database_fingerprint())
+        unforget_patient(patient)
 
     def _set_patient_in_plan(self) -> None:
         """The plan on screen carries the open patient (what the chart and the handout print)."""
@@ -727,6 +740,7 @@ class PatientPanel(pn.viewable.Viewer):
             return
         patient = self.view.patient
         search = str(self.search.value or "").strip() or None
+        unsaved = self._unsaved_face(patient)
 
         def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary] | None, list[Path]]:
             from injectmap.reports import chart_cache
@@ -736,7 +750,7 @@ class PatientPanel(pn.viewable.Viewer):
                 chart_cache.forget_face(face_id)  # the charts this server keeps in memory (not counted)
                 return forget_face(face_id)
 
-            res = rec.delete_patient(patient_id, forget_face=forget)
+            res = rec.delete_patient(patient_id, forget_face=forget, unsaved_faces=unsaved)
             chart_cache.forget_pictures()  # the photos charted, kept in memory (whose, their keys do not say)
             try:  # the record is gone: a failure to list the others must not keep it on screen
                 remaining: list[PatientSummary] | None = rec.list_patients()
@@ -765,6 +779,20 @@ class PatientPanel(pn.viewable.Viewer):
             self.tabs.active = 0
 
         self._call(work, done, "deleting the patient", always=True)  # shown gone whatever ran after it
+
+    def _unsaved_face(self, patient: Patient) -> tuple[str, ...]:
+        """The face the plan on screen shows with ``patient`` when the Face card accepted it in this session (a
+        photo's or a scan's fit, its visit perhaps not saved yet): the patient's, so it goes with their record."""
+        model = self.state.extra.get("model")
+        face = model.get("face") if isinstance(model, dict) else None
+        if self.accepted_face is None or not face or self.state.extra.get("patient") != patient_text(patient):
+            return ()
+        try:
+            fid = self.accepted_face(str(face))
+        except Exception as exc:  # noqa: BLE001 - the record is still deleted; its saved faces go with it
+            log.warning("the accepted face was not looked up: %s", type(exc).__name__)
+            return ()
+        return (fid,) if fid else ()
 
     def _forget_patient(self, res: DeleteResult, patient: Patient) -> None:
         """No patient open after their deletion: the card's visit, review, history and photos are emptied, the

@@ -83,6 +83,29 @@ def test_deleting_a_patient_removes_their_built_faces_and_stills(records: Record
     assert cache.get(stills["b"]) is not None and cache.get(stills["default"]) is not None
 
 
+def test_a_face_accepted_for_the_patient_but_not_yet_saved_with_a_visit_goes_too(records: Records, caches) -> None:
+    """The app names the face on screen with the patient (accepted on the Face card, the visit not saved): its
+    copies in the users' faces folders and its built faces go with the record, unless another patient's visit
+    keeps it; anything but a face id is refused before anything is deleted."""
+    root, cache = caches
+    pid, built, stills = _setup(records, root, cache)
+    a, b = facefile.face_id(FACE_A), facefile.face_id(FACE_B)
+    unsaved = facefile.face_id((("nose/nose-scale-vert-incr.target.gz", 0.7),))
+    files = {}
+    for fid in (unsaved, b):
+        files[fid] = records.user_faces_dir / f"{fid}.face.json"
+        files[fid].parent.mkdir(parents=True, exist_ok=True)
+        files[fid].write_text("{}")
+    built["unsaved"] = _built(root, f"default-fit-{unsaved[:16]}")
+    with pytest.raises(ValueError, match="not a face id"):
+        records.delete_patient(pid, unsaved_faces=["../../default"])
+    assert records.find_patient("MRN-1").id == pid and built["a"].exists()
+    res = records.delete_patient(pid, forget_face=forget_face, unsaved_faces=[unsaved, b])
+    assert res.face_ids == tuple(sorted((a, unsaved)))  # MRN-2's visit keeps b
+    assert not files[unsaved].exists() and not built["unsaved"].exists() and not built["a"].exists()
+    assert files[b].exists() and built["b"].exists() and built["default"].exists()
+
+
 def test_records_patients_delete_removes_them_too(db_url: str, tmp_path: Path, caches,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     root, cache = caches
@@ -261,3 +284,26 @@ def test_forget_face_refuses_what_is_not_a_face_id(caches) -> None:
 ])
 def test_a_photo_name_drops_control_and_bidi_characters(given: str, kept: str) -> None:
     assert photo_display_name(given) == kept
+
+
+def test_a_patient_added_again_from_the_command_line_is_autosaved_again(
+        db_url: str, tmp_path: Path, caches, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """After ``records patients delete``, an app page still holding the patient's plan does not autosave it
+    (``viewer.session.names_forgotten_patient``); ``records patients add`` with the identifier puts the patient back
+    in the records, and their plans autosave again without the app having to open them."""
+    from injectmap.viewer.session import names_forgotten_patient
+
+    root, cache = caches
+    autosaves = tmp_path / "autosave"
+    monkeypatch.setenv("INJECTMAP_AUTOSAVE_DIR", str(autosaves))
+    with Records.open(db_url, user="dr.lee", photos_dir=tmp_path / "photos", faces_dir=tmp_path / "faces") as records:
+        _setup(records, root, cache)
+    here = database_fingerprint(db_url)
+    plan = parse_plan({**PLAN, "patient": "MRN-1"})
+    assert main(_delete(db_url, tmp_path, "MRN-1")) == 0
+    assert names_forgotten_patient(autosaves, plan, here) == "patient"
+    assert names_forgotten_patient(autosaves, parse_plan({**PLAN, "patient": "MRN-2"}), here) is None
+    add = ["records", "--database-url", db_url, "--user", "dr.lee", "patients", "add", "MRN-1"]
+    assert main(add) == 0, capsys.readouterr().err
+    assert "added patient MRN-1" in capsys.readouterr().out
+    assert names_forgotten_patient(autosaves, plan, here) is None
