@@ -61,10 +61,17 @@ def _free_port() -> int:
 
 
 def cache_faces() -> None:
-    """Build the default face and the variants into the cache (each a no-op when it is cached, current)."""
+    """Build the default face and the variants into the cache, each that is not cached and current (a build
+    in a process of its own: this one only checks the cache)."""
+    from injectmap.anatomy.model import cache_valid
+    from injectmap.anatomy.params import FaceParams
+
     for model in ({}, *(m for m, _ in VARIANTS)):
+        face = {"sex": model.get("sex", 0.5), **model.get("shape", {})}
+        if cache_valid(FaceParams(**face)):
+            continue
         args = [sys.executable, "-m", "injectmap", "anatomy", "build"]
-        for key, value in {"sex": model.get("sex", 0.5), **model.get("shape", {})}.items():
+        for key, value in face.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
         subprocess.run(args, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
                        env=dict(os.environ, VTK_DEFAULT_OPENGL_WINDOW="vtkEGLRenderWindow"))

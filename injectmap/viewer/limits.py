@@ -42,6 +42,7 @@ class ServerLimits(BaseModel):
     max_photo_bytes: Limit
     max_scan_bytes: Limit
     websocket_max_message_bytes: Limit
+    closed_session_check_s: Limit
     analysis_threads: Limit
     progress_interval_s: Limit
     login_max_failures: Limit

@@ -28,7 +28,7 @@ from tornado.web import OutputTransform
 
 from injectmap.viewer.app import create_app
 from injectmap.viewer.auth import UsersFileError, load_users, make_auth_provider, users_file
-from injectmap.viewer.limits import int_limit
+from injectmap.viewer.limits import int_limit, limit
 from injectmap.viewer.session import SessionLayout, start_warm_up, wait_for_warm_up
 
 log = logging.getLogger("injectmap.viewer")
@@ -199,7 +199,9 @@ def serve(port: int = 5006, host: str = "127.0.0.1", certfile: str | None = None
     start_warm_up()  # the model loads while the server starts and the first page's scripts load
     scheme = "https" if certfile else "http"
     print(f"injectmap: serving on {scheme}://{host}:{port}/ (the face model is loading)", flush=True)
-    kwargs: dict[str, Any] = {"websocket_max_message_size": int_limit("websocket_max_message_bytes")}
+    kwargs: dict[str, Any] = {"websocket_max_message_size": int_limit("websocket_max_message_bytes"),
+                              # a closed page's session (and the faces only it held) is freed within seconds
+                              "check_unused_sessions_milliseconds": round(limit("closed_session_check_s") * 1000)}
     if provider is not None:
         kwargs.update(auth_provider=provider, cookie_secret=uuid.uuid4().hex)
     if certfile:

@@ -4,7 +4,9 @@ with pdftotext), the two-week review with movement left on the left forehead, th
 saved, and the history with both treatments. On SQLite and on a throwaway PostgreSQL cluster, at 1366x768;
 each run serves the app on its own database (``$INJECTMAP_DATABASE_URL``). The SQLite run also checks the
 layout at 1920x1080 at each point where it checks it at 1366x768 (the window resized there and back): the
-course itself does not depend on the window's size, so it is not repeated at the second size.
+course itself does not depend on the window's size, so it is not repeated at the second size. The PostgreSQL
+run takes the same course through its records without downloading the two PDFs again or drawing the faint
+previous visit: those print and draw what the records gave back, through the same code on either database.
 
 Deleting a patient through the card (asked first; Cancel keeps the record) runs on SQLite at 1366x768 only, on a
 served app of its own like each case here (its database is read to check the record is gone).
@@ -190,14 +192,15 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         patient_status(page, "Added visit 2026-05-04 initial")
         assert page.get_by_placeholder("the vial's lot").input_value() == LOT  # the Report card has the visit's
         assert page.get_by_placeholder("the vial's expiry").input_value() == EXPIRY
-        chart = pdf_text(make_and_download(page, "Report", "Download report (PDF)", tmp_path))
-        for text in (PATIENT, "Ana <b>Moreno</b>", LOT, EXPIRY, "2 mL saline per 100 U vial", "initial: 2026-05-04",
-                     NOTES, "local"):
-            assert text in chart, text
-        handout = pdf_text(make_and_download(page, "Handout", "Download handout (PDF)", tmp_path))
-        for text in (PATIENT, "Mon 4 May 2026", "Mon 18 May 2026"):
-            assert text in handout, text
-        assert LOT not in handout
+        if database == "sqlite":  # the documents print what the card holds, read back the same way from either
+            chart = pdf_text(make_and_download(page, "Report", "Download report (PDF)", tmp_path))
+            for text in (PATIENT, "Ana <b>Moreno</b>", LOT, EXPIRY, "2 mL saline per 100 U vial", "initial: 2026-05-04",
+                         NOTES, "local"):
+                assert text in chart, text
+            handout = pdf_text(make_and_download(page, "Handout", "Download handout (PDF)", tmp_path))
+            for text in (PATIENT, "Mon 4 May 2026", "Mon 18 May 2026"):
+                assert text in handout, text
+            assert LOT not in handout
         page.get_by_role("button", name="Save plan to visit", exact=True).click()  # the plan as it is now
         patient_status(page, "Saved the plan to visit 2026-05-04 initial")
         # the two-week review: movement left on the left forehead
@@ -219,10 +222,11 @@ def test_a_whole_course_of_treatment(browser, served: str, database: str, viewpo
         assert app.plan_rows().filter(has_text="procerus").count() == 0  # only the proposal is in the plan
         # the initial visit's ten points show faintly under the two proposed ones, and the toggle hides them
         _tab(page, "Visits")
-        shown = _scene_after(app, lambda: None)
-        hidden = _scene_after(app, lambda: page.locator(".pt-show-previous input").first.uncheck())
-        again = _scene_after(app, lambda: page.locator(".pt-show-previous input").first.check())
-        assert _changed(shown, hidden) > 30 and _changed(hidden, again) > 30
+        if database == "sqlite":  # drawn from the visit the records gave back, as on PostgreSQL
+            shown = _scene_after(app, lambda: None)
+            hidden = _scene_after(app, lambda: page.locator(".pt-show-previous input").first.uncheck())
+            again = _scene_after(app, lambda: page.locator(".pt-show-previous input").first.check())
+            assert _changed(shown, hidden) > 30 and _changed(hidden, again) > 30
         _tab(page, "Review")
         _fits(page, also)
         if database == "sqlite" and viewport == (1366, 768) and os.environ.get("INJECTMAP_DOC_SCREENSHOTS") == "1":

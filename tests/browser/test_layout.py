@@ -99,10 +99,27 @@ def _emphasis_pixels(img: np.ndarray) -> np.ndarray:
     return (r > 120) & (g > 0.7 * r) & (b < 0.45 * r)
 
 
-@pytest.mark.parametrize("sized", [*SIZES, (1600, 900)], indirect=True, ids=lambda s: f"{s[0]}x{s[1]}")
+def _remove_tall_cards(app: AppPage) -> None:
+    """Take the test-only blocks out again and scroll each box back to its top."""
+    for css in SCROLLERS:
+        app.page.locator(css).first.evaluate(
+            "el => { el.shadowRoot.querySelectorAll('.test-tall-card').forEach(d => d.remove()); el.scrollTop = 0 }")
+
+
+@pytest.mark.parametrize("sized", SIZES, indirect=True, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_the_page_fits_and_every_plan_control_is_reachable(sized: AppPage) -> None:
     """The page never scrolls itself, at its own height and with every column far taller than the window
-    (as cards that grow make them): the header and the whole 3D view stay, each column scrolls inside."""
+    (as cards that grow make them): the header and the whole 3D view stay, each column scrolls inside. The
+    large window is then made 1600x900, as a user shrinks it, and all of it holds there too."""
+    _page_fits(sized)
+    if sized.page.viewport_size["width"] == 1920:
+        _remove_tall_cards(sized)
+        sized.page.set_viewport_size({"width": 1600, "height": 900})
+        sized.page.wait_for_timeout(1000)
+        _page_fits(sized)
+
+
+def _page_fits(sized: AppPage) -> None:
     page = sized.page
     width, height = page.viewport_size["width"], page.viewport_size["height"]
     header = page.get_by_text("injectmap: botulinum toxin injection map").first
@@ -146,24 +163,28 @@ def test_the_page_fits_and_every_plan_control_is_reachable(sized: AppPage) -> No
     assert not sized.errors
 
 
-@pytest.mark.parametrize("sized", SIZES, indirect=True, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("sized", [SIZES[0]], indirect=True, ids=lambda s: f"{s[0]}x{s[1]}-and-1920x1080")
 def test_training_and_education_text_stays_beside_the_view(sized: AppPage) -> None:
+    """In each mode its text stands beside the 3D view, at 1366x768 and with the window made 1920x1080."""
     page = sized.page
-    width, height = page.viewport_size["width"], page.viewport_size["height"]
-    for mode, css in (("training", ".training-panel"), ("patient education", ".education-panel")):
-        panel = sized.switch_mode(mode, css)
-        page.wait_for_timeout(500)
-        scene = _scene_on_screen(sized, width, height)
-        box = _box(panel)
-        assert box["x"] >= scene["x"] + scene["width"] - 1, f"{mode}: the text is not beside the view"
-        assert box["y"] < scene["y"] + 100, f"{mode}: the text starts below the view"
-        no_sideways_scroll(sized.page)
-        page.get_by_role("button", name="depth planning", exact=True).click()
-        panel.wait_for(state="hidden", timeout=WAIT_MS)
+    for width, height in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        for mode, css in (("training", ".training-panel"), ("patient education", ".education-panel")):
+            panel = sized.switch_mode(mode, css)
+            page.wait_for_timeout(500)
+            scene = _scene_on_screen(sized, width, height)
+            box = _box(panel)
+            assert box["x"] >= scene["x"] + scene["width"] - 1, f"{mode} at {width}: the text is not beside the view"
+            assert box["y"] < scene["y"] + 100, f"{mode} at {width}: the text starts below the view"
+            no_sideways_scroll(sized.page)
+            page.get_by_role("button", name="depth planning", exact=True).click()
+            panel.wait_for(state="hidden", timeout=WAIT_MS)
 
 
-@pytest.mark.parametrize("sized", SIZES, indirect=True, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("sized", [SIZES[0]], indirect=True, ids=lambda s: f"{s[0]}x{s[1]}-and-1920x1080")
 def test_education_shows_each_steps_muscle_and_hides_the_clinicians_controls(sized: AppPage) -> None:
+    """Steps 2-4 at 1366x768, each drawing its muscle in the emphasis colour; then the window made 1920x1080:
+    the clinician's controls stay hidden and the step before is drawn again with its muscle."""
     page = sized.page
     sized.switch_mode("patient education", ".education-panel")
     # clinician-only parts step aside; the option to show needles and zones is there
@@ -190,6 +211,16 @@ def test_education_shows_each_steps_muscle_and_hides_the_clinicians_controls(siz
         ys, xs = np.nonzero(yellow)
         region = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
         assert np.abs(a[region] - b[region]).mean() > 5.0, "consecutive steps look the same where the muscle is"
+    page.set_viewport_size({"width": SIZES[1][0], "height": SIZES[1][1]})
+    page.get_by_role("button", name="< Previous").click()
+    counter.get_by_text("Step 3 of").wait_for(timeout=WAIT_MS)
+    page.wait_for_timeout(800)
+    large = _settled(sized)
+    assert large.shape[1] > pictures[1].shape[1]  # the view grew with the window
+    assert _emphasis_pixels(large).mean() > 0.001, "at 1920x1080 the step's muscle is not shown in its colour"
+    assert not page.locator(".findings-table").first.is_visible()
+    assert not page.get_by_role("button", name="Delete point", exact=True).is_visible()
+    no_sideways_scroll(page)
     assert not sized.errors
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
+# one worker makes the module's reports once (under xdist a module's tests spread over the workers, and each
+# worker would make its own copy of the module-scoped HTML report, ~17 s on a loaded machine)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
