@@ -7,12 +7,12 @@ tests do), drives headless chromium with Playwright, and reads the server proces
    and its session destroyed: the server at rest after it has served a page;
 2. ``peak_mb``: the highest RSS while ten pages are open, three of which load a plan naming a face
    variant (uploaded through the Files card) and wait until the Face card shows that face;
-3. ``final_mb``: every page closed and every session destroyed (Bokeh discards a session some 15-30 s
-   after its page closed; the server prints one line per destroyed session, which is waited for).
+3. ``final_mb``: every page closed and every session destroyed (the server discards a session 20-23 s
+   after its page closed, ``viewer/server_limits.json``; it prints one line per destroyed session, which
+   is waited for).
 
-The three faces are built into the cache first (``injectmap anatomy build``, a no-op when the cache holds
-them), in processes of their own: what is measured is a server that reads cached faces, not one that
-builds them.
+The three faces are built into the cache first when it does not hold them (``injectmap anatomy build``, in
+processes of their own): what is measured is a server that reads cached faces, not one that builds them.
 
 The targets (peak under 1.5 GB, final within 20 % of idle) are those of issue 11 and
 ``injectmap/anatomy/data/face_cache.yaml``; tests/browser/test_server_memory.py asserts them.

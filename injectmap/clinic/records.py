@@ -73,7 +73,7 @@ from injectmap.planning.products import product_info, product_names
 
 __all__ = ["RECORD_FORMAT", "USER_RE", "AuditEntry", "DeleteResult", "Face", "NotFoundError", "Outcome", "Patient",
            "PatientSummary", "Photo", "Records", "RecordsError", "Visit", "check_identifier", "check_photo",
-           "check_face", "check_user", "photo_display_name", "plan_face_json", "utc_now"]
+           "check_face", "check_user", "is_face_id", "photo_display_name", "plan_face_json", "utc_now"]
 
 RECORD_FORMAT = "injectmap-patient-record"
 RECORD_VERSION = 1
@@ -224,6 +224,11 @@ class DeleteResult:
 
 # ----------------------------------------------------------------------------------------------
 # helpers
+
+
+def is_face_id(text: str) -> bool:
+    """Whether ``text`` is a fitted face's id (``anatomy.fit.facefile.face_id``: a SHA-256 in hex)."""
+    return _FACE_ID.fullmatch(text) is not None
 
 
 def utc_now() -> dt.datetime:
@@ -1148,7 +1153,7 @@ class Records:
         in ``files_left``. A face file written elsewhere (``injectmap face fit -o``) is not the records' to
         remove.
         """
-        bad = [f for f in unsaved_faces if not _FACE_ID.fullmatch(str(f))]
+        bad = [f for f in unsaved_faces if not is_face_id(str(f))]
         if bad:
             raise ValueError(f"not a face id: {bad[0]!r}")
         with self._tx() as s:

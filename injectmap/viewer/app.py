@@ -129,7 +129,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
                            user=login_name(), on_fit_photo=face.start_photo_fit,  # a visit's photo: the Face card
                            on_patient_deleted=face.forget_patient,  # a deleted patient's photo fit is forgotten
                            on_plan_forgotten=files.recheck_restore,  # an autosave of theirs no longer offered
-                           accepted_face=face.accepted_face_id)  # their face accepted, its visit not saved, goes too
+                           accepted_faces=face.faces_accepted_for)  # faces accepted for them, visit saved or not
+    face.open_patient = patient.open_patient_id  # each accepted face remembers whose it is
     # clinician-only parts (the plan's controls, the findings) step aside in patient education
     clinician = [pn.Column(plan_panel, sizing_mode="stretch_width"), pn.Column(findings, sizing_mode="stretch_width")]
     _hidden_in_mode(clinician, state, "patient education")

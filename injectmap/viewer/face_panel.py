@@ -137,6 +137,10 @@ class FacePanel(pn.viewable.Viewer):
         self.accepted_files: list[Path] = []
         self.scan_fit: Any = None  # the fit of the last scan (viewer.face_scan.ScanResult), in memory only
         self.scan_files: list[Path] = []  # the face files Accept wrote for scans in this session
+        #: the records' id of the patient open when Accept wrote each face file (by file name; None: no patient
+        #: open), asked of ``open_patient`` (the Patient card's, set by the app): their deletion takes those faces
+        self.open_patient: Callable[[], int | None] = lambda: None
+        self._accepted_for: dict[str, int | None] = {}
         self._scan_token = 0
         self._fit_token = 0
         self._pending: dict[str, Future[Any]] = {}  # per kind of job, the session's entry in the fit thread
@@ -467,6 +471,11 @@ class FacePanel(pn.viewable.Viewer):
             status.object = f"**Not accepted**: the face file could not be written ({plain(exc.strerror)})."
             return None
         self.face_file, self._accepted_name = path, fit.display_name
+        try:
+            self._accepted_for[path.name] = self.open_patient()
+        except Exception as exc:  # noqa: BLE001 - the face is accepted; whose it is stays unknown
+            log.warning("the open patient was not known at Accept: %s", type(exc).__name__)
+            self._accepted_for[path.name] = None
         from injectmap.viewer.file_panel import autosave_dir
         from injectmap.viewer.session import unforget
 
@@ -714,14 +723,12 @@ class FacePanel(pn.viewable.Viewer):
                                     brow_right=self.brow_right))
 
     # ------------------------------------------------------------------ a deleted patient
-    def accepted_face_id(self, face: str) -> str | None:
-        """The face id of the face file ``face`` (a plan's ``model.face``) when this card's Accept wrote it (a
-        photo's or a scan's fit, in this session), else None."""
-        target = Path(face)
-        for path in (*self.accepted_files, *self.scan_files):
-            if path.name == target.name and (path == target or path.resolve() == target.resolve()):
-                return target.name.removesuffix(".face.json")
-        return None
+    def faces_accepted_for(self, patient_id: int) -> tuple[str, ...]:
+        """The face ids of the face files this card's Accept wrote in this session (a photo's or a scan's fit)
+        while the patient ``patient_id`` was open in the Patient card: the patient's faces, saved with a visit
+        or not yet."""
+        names = dict.fromkeys(p.name for p in (*self.accepted_files, *self.scan_files))
+        return tuple(n.removesuffix(".face.json") for n in names if self._accepted_for.get(n) == patient_id)
 
     def forget_patient(self, face_ids: Collection[str] = ()) -> bool:
         """Forget the photo and the scan the card holds after a patient's record was deleted (the Patient card).
@@ -748,6 +755,7 @@ class FacePanel(pn.viewable.Viewer):
             self.face_file, self._accepted_name = None, ""
         self.accepted_files = [p for p in self.accepted_files if p.name not in gone]
         self.scan_files = [p for p in self.scan_files if p.name not in gone]
+        self._accepted_for = {k: v for k, v in self._accepted_for.items() if k not in gone}
         self.photo_input.clear()
         self.scan_input.clear()
         self.scan_busy = False

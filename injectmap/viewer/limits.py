@@ -43,6 +43,7 @@ class ServerLimits(BaseModel):
     max_scan_bytes: Limit
     websocket_max_message_bytes: Limit
     closed_session_check_s: Limit
+    unconnected_session_lifetime_s: Limit
     analysis_threads: Limit
     progress_interval_s: Limit
     login_max_failures: Limit

@@ -67,6 +67,7 @@ from injectmap.clinic.records import (
     RecordsError,
     Visit,
     check_photo,
+    is_face_id,
     plan_face_json,
 )
 from injectmap.planning.doses import area_names
@@ -411,7 +412,7 @@ class PatientPanel(pn.viewable.Viewer):
                  user: str | None = None, on_fit_photo: Callable[[bytes, str], None] | None = None,
                  on_patient_deleted: Callable[[tuple[str, ...]], Any] | None = None,
                  on_plan_forgotten: Callable[[], Any] | None = None,
-                 accepted_face: Callable[[str], str | None] | None = None, **params: Any) -> None:
+                 accepted_faces: Callable[[int], tuple[str, ...]] | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst, self.scene_view, self.report = state, analyst, scene_view, report
         #: the Face card's photo fit (``FacePanel.start_photo_fit(data, display_name)``); None: no fit button
@@ -421,9 +422,9 @@ class PatientPanel(pn.viewable.Viewer):
         self.on_patient_deleted = on_patient_deleted
         #: then, once the plan on screen no longer names them (the Files card's restore offer is checked again)
         self.on_plan_forgotten = on_plan_forgotten
-        #: the id of the face a plan's ``model.face`` names when the Face card's Accept wrote it in this session
-        #: (``FacePanel.accepted_face_id``), else None: a deleted patient's face not yet saved with a visit
-        self.accepted_face = accepted_face
+        #: the ids of the faces the Face card's Accept wrote in this session while a patient was open
+        #: (``FacePanel.faces_accepted_for``): a deleted patient's faces, their visit perhaps not saved yet
+        self.accepted_faces = accepted_faces
         self.photo_items: list[PhotoThumb] = []
         self._thumbs: dict[int, bytes] = {}  # this card's thumbnails by photo id (never shared between sessions)
         self._confirm_delete: int | None = None
@@ -740,7 +741,7 @@ class PatientPanel(pn.viewable.Viewer):
             return
         patient = self.view.patient
         search = str(self.search.value or "").strip() or None
-        unsaved = self._unsaved_face(patient)
+        unsaved = self._unsaved_faces(patient)
 
         def work(rec: Records) -> tuple[DeleteResult, list[PatientSummary] | None, list[Path]]:
             from injectmap.reports import chart_cache
@@ -780,19 +781,22 @@ class PatientPanel(pn.viewable.Viewer):
 
         self._call(work, done, "deleting the patient", always=True)  # shown gone whatever ran after it
 
-    def _unsaved_face(self, patient: Patient) -> tuple[str, ...]:
-        """The face the plan on screen shows with ``patient`` when the Face card accepted it in this session (a
-        photo's or a scan's fit, its visit perhaps not saved yet): the patient's, so it goes with their record."""
-        model = self.state.extra.get("model")
-        face = model.get("face") if isinstance(model, dict) else None
-        if self.accepted_face is None or not face or self.state.extra.get("patient") != patient_text(patient):
+    def _unsaved_faces(self, patient: Patient) -> tuple[str, ...]:
+        """The faces the Face card accepted in this session while ``patient`` was open here (a photo's or a
+        scan's fit, its visit perhaps not saved yet): the patient's, so they go with their record. Never
+        raises: the record is deleted whatever happens here (its saved faces go with it)."""
+        if self.accepted_faces is None:
             return ()
         try:
-            fid = self.accepted_face(str(face))
-        except Exception as exc:  # noqa: BLE001 - the record is still deleted; its saved faces go with it
-            log.warning("the accepted face was not looked up: %s", type(exc).__name__)
+            ids = self.accepted_faces(patient.id)
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.warning("the accepted faces were not looked up: %s", type(exc).__name__)
             return ()
-        return (fid,) if fid else ()
+        return tuple(f for f in ids if is_face_id(f))
+
+    def open_patient_id(self) -> int | None:
+        """The records' id of the patient open in the card (None: none)."""
+        return self.view.patient.id if self.view is not None else None
 
     def _forget_patient(self, res: DeleteResult, patient: Patient) -> None:
         """No patient open after their deletion: the card's visit, review, history and photos are emptied, the

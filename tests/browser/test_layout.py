@@ -106,7 +106,7 @@ def _remove_tall_cards(app: AppPage) -> None:
             "el => { el.shadowRoot.querySelectorAll('.test-tall-card').forEach(d => d.remove()); el.scrollTop = 0 }")
 
 
-@pytest.mark.parametrize("sized", SIZES, indirect=True, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("sized", SIZES, indirect=True, ids=["1366x768", "1920x1080-then-1600x900"])
 def test_the_page_fits_and_every_plan_control_is_reachable(sized: AppPage) -> None:
     """The page never scrolls itself, at its own height and with every column far taller than the window
     (as cards that grow make them): the header and the whole 3D view stay, each column scrolls inside. The
@@ -114,9 +114,23 @@ def test_the_page_fits_and_every_plan_control_is_reachable(sized: AppPage) -> No
     _page_fits(sized)
     if sized.page.viewport_size["width"] == 1920:
         _remove_tall_cards(sized)
-        sized.page.set_viewport_size({"width": 1600, "height": 900})
-        sized.page.wait_for_timeout(1000)
+        wide = _box(sized.canvas())["width"]
+        _resize(sized, 1600, 900)
+        assert _box(sized.canvas())["width"] < wide  # laid out again for the smaller window
         _page_fits(sized)
+
+
+def _resize(app: AppPage, width: int, height: int) -> None:
+    """Make the window ``width`` x ``height`` and wait until the 3D view is laid out inside it again."""
+    app.page.set_viewport_size({"width": width, "height": height})
+    app.page.wait_for_function("([w, h]) => window.innerWidth === w && window.innerHeight === h", arg=[width, height])
+    app.canvas().wait_for(state="visible", timeout=WAIT_MS)
+    for _ in range(50):  # the page lays the columns out again after the resize event
+        box = _box(app.canvas())
+        if box["x"] + box["width"] <= width + 1 and box["y"] + box["height"] <= height + 1:
+            break
+        app.page.wait_for_timeout(200)
+    app.page.wait_for_timeout(500)
 
 
 def _page_fits(sized: AppPage) -> None:
@@ -167,18 +181,21 @@ def _page_fits(sized: AppPage) -> None:
 def test_training_and_education_text_stays_beside_the_view(sized: AppPage) -> None:
     """In each mode its text stands beside the 3D view, at 1366x768 and with the window made 1920x1080."""
     page = sized.page
+    widths = []
     for width, height in SIZES:
-        page.set_viewport_size({"width": width, "height": height})
+        _resize(sized, width, height)
         for mode, css in (("training", ".training-panel"), ("patient education", ".education-panel")):
             panel = sized.switch_mode(mode, css)
             page.wait_for_timeout(500)
             scene = _scene_on_screen(sized, width, height)
+            widths.append(scene["width"])
             box = _box(panel)
             assert box["x"] >= scene["x"] + scene["width"] - 1, f"{mode} at {width}: the text is not beside the view"
             assert box["y"] < scene["y"] + 100, f"{mode} at {width}: the text starts below the view"
             no_sideways_scroll(sized.page)
             page.get_by_role("button", name="depth planning", exact=True).click()
             panel.wait_for(state="hidden", timeout=WAIT_MS)
+    assert min(widths[2:]) > max(widths[:2]), widths  # the view was laid out again for the larger window
 
 
 @pytest.mark.parametrize("sized", [SIZES[0]], indirect=True, ids=lambda s: f"{s[0]}x{s[1]}-and-1920x1080")
@@ -211,13 +228,19 @@ def test_education_shows_each_steps_muscle_and_hides_the_clinicians_controls(siz
         ys, xs = np.nonzero(yellow)
         region = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
         assert np.abs(a[region] - b[region]).mean() > 5.0, "consecutive steps look the same where the muscle is"
-    page.set_viewport_size({"width": SIZES[1][0], "height": SIZES[1][1]})
-    page.get_by_role("button", name="< Previous").click()
-    counter.get_by_text("Step 3 of").wait_for(timeout=WAIT_MS)
-    page.wait_for_timeout(800)
-    large = _settled(sized)
-    assert large.shape[1] > pictures[1].shape[1]  # the view grew with the window
-    assert _emphasis_pixels(large).mean() > 0.001, "at 1920x1080 the step's muscle is not shown in its colour"
+    _resize(sized, *SIZES[1])
+    large = []
+    for button, n in (("< Previous", 3), ("Next >", 4)):
+        page.get_by_role("button", name=button).click()
+        counter.get_by_text(f"Step {n} of").wait_for(timeout=WAIT_MS)
+        page.wait_for_timeout(800)
+        large.append(_settled(sized))
+    assert large[0].shape[1] > pictures[1].shape[1]  # the view grew with the window
+    yellow = _emphasis_pixels(large[1])
+    assert yellow.mean() > 0.001, "at 1920x1080 the step's muscle is not shown in its colour"
+    ys, xs = np.nonzero(yellow)
+    region = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    assert np.abs(large[0][region] - large[1][region]).mean() > 5.0, "at 1920x1080 steps 3 and 4 look the same"
     assert not page.locator(".findings-table").first.is_visible()
     assert not page.get_by_role("button", name="Delete point", exact=True).is_visible()
     no_sideways_scroll(page)

@@ -503,12 +503,12 @@ def test_a_page_still_open_on_a_deleted_patient_does_not_autosave_them_again(db:
     assert json.loads(mine.read_text())["points"][0]["units"] == state.points[0]["units"]
 
 
-def test_a_face_accepted_for_the_patient_and_not_yet_saved_goes_with_their_record(db: str, face_model, tmp_path: Path,
-                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """A photo's fit accepted on the Face card while the patient is open, its visit not saved yet, is the patient's
-    face on screen: deleting the patient removes its file from the faces folder and its built faces from the cache,
-    and the default face comes back; a face the card accepted earlier that the plan no longer shows stays the
-    card's (whose it is, nothing says: Discard removes it)."""
+def test_the_faces_accepted_for_the_patient_and_not_yet_saved_go_with_their_record(db: str, face_model, tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Photo fits accepted on the Face card while the patient is open, their visit not saved yet, are the patient's
+    faces (the one on screen and one it replaced): deleting the patient removes their files from the faces folder
+    and their built faces from the cache, and the default face comes back. A face accepted while no patient was
+    open, or while another was, stays the card's (whose it is, nothing says: Discard removes it)."""
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.basis import face_basis
 
@@ -519,11 +519,9 @@ def test_a_face_accepted_for_the_patient_and_not_yet_saved_goes_with_their_recor
 
     layout = create_app(face_model)
     card, face_card, state = layout.app_patient, layout.app_face, layout.app_state
-    card.identifier.value, card.name_input.value = "MRN-NEW", "Ana"
-    card.new_patient()
     names = face_basis().names
-    accepted = []
-    for weight in (0.3, 0.4):  # the first accepted, then replaced by the second
+
+    def accept(weight: float) -> tuple[Path, Path]:
         face = facefile.make([(names[10], weight)], [], [1.0], {})
         face_card.photo_fit = SimpleNamespace(face=face, display_name="front.jpg")
         path = face_card.accept_photo_fit()
@@ -531,13 +529,21 @@ def test_a_face_accepted_for_the_patient_and_not_yet_saved_goes_with_their_recor
         built = tmp_path / "meshes" / f"default-fit-{face.face_id[:16]}"
         built.mkdir(parents=True)
         (built / "manifest.json").write_text("{}")
-        accepted.append((path, built))
-    (earlier, earlier_built), (shown, shown_built) = accepted
-    assert state.extra["model"]["face"] == str(shown) and state.extra["patient"].startswith("MRN-NEW")
+        return path, built
+
+    nobodys = accept(0.2)  # no patient open
+    card.identifier.value, card.name_input.value = "MRN-OTHER", ""
+    card.new_patient()
+    others = accept(0.25)
+    card.identifier.value, card.name_input.value = "MRN-NEW", "Ana"
+    card.new_patient()
+    theirs = [accept(0.3), accept(0.4)]  # the first replaced by the second, on screen
+    assert state.extra["model"]["face"] == str(theirs[1][0]) and state.extra["patient"].startswith("MRN-NEW")
     _delete_open_patient(card)
-    status = card.status.object.replace("\\", "")  # no visit holds it: the file and the built face were removed
-    assert status.startswith("Deleted MRN-NEW (Ana): 0 visit(s), 0 outcome(s), 0 photo(s) and 0 face(s) (1 face file(s), "
-                             "1 built face(s)"), status
-    assert not shown.exists() and not shown_built.exists()
+    status = card.status.object.replace("\\", "")  # no visit holds them: the files and the built faces were removed
+    assert status.startswith("Deleted MRN-NEW (Ana): 0 visit(s), 0 outcome(s), 0 photo(s) and 0 face(s) (2 face file(s), "
+                             "2 built face(s)"), status
+    assert not any(p.exists() or b.exists() for p, b in theirs)
     assert "model" not in state.extra and not face_card.current.fit_id  # the default face again
-    assert earlier.exists() and earlier_built.exists() and face_card.accepted_files == [earlier]
+    assert all(p.exists() and b.exists() for p, b in (nobodys, others))
+    assert face_card.accepted_files == [nobodys[0], others[0]]
