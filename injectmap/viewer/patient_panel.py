@@ -647,7 +647,7 @@ class PatientPanel(pn.viewable.Viewer):
         self.save_touch_up.disabled = True
         self.proposal_pane.object = self.outcome_text.object = ""
         self._show(view)
-        self._unforget(view.patient)
+        unforget_patient(view.patient)  # in the records again: their plans autosave again
         self._set_patient_in_plan()
         self.status.object = plain(f"{verb} {patient_label(view.patient)}.")
         self.tabs.active = 1
@@ -668,10 +668,6 @@ class PatientPanel(pn.viewable.Viewer):
             self.visits.value = select
         self.history.object = view.history_png or None
         self.history_text.object = plain(view.history_text)
-
-    @staticmethod
-    def _unforget(patient: Patient) -> None:
-        unforget_patient(patient)
 
     def _set_patient_in_plan(self) -> None:
         """The plan on screen carries the open patient (what the chart and the handout print)."""

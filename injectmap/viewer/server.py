@@ -200,7 +200,8 @@ def serve(port: int = 5006, host: str = "127.0.0.1", certfile: str | None = None
     scheme = "https" if certfile else "http"
     print(f"injectmap: serving on {scheme}://{host}:{port}/ (the face model is loading)", flush=True)
     kwargs: dict[str, Any] = {"websocket_max_message_size": int_limit("websocket_max_message_bytes"),
-                              # a closed page's session (and the faces only it held) is freed 20-23 s after
+                              # a closed page's session (and the faces only it held) is freed soon after it
+                              # closed; a new page has the lifetime to connect (server_limits.json)
                               "check_unused_sessions_milliseconds": round(limit("closed_session_check_s") * 1000),
                               "unused_session_lifetime_milliseconds": round(
                                   limit("unconnected_session_lifetime_s") * 1000)}
