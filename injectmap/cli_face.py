@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -141,7 +140,7 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
         return 2
     resid = np.concatenate(res.residuals_mm)
     face = facefile.make(res.targets, sources, list(res.residuals_mm[0]), res.scale)
-    face = with_cameras(face, res, sources)
+    face = facefile.with_photo_cameras(face, res, sources)
     facefile.write(face, args.output)
     print(f"wrote {args.output} (face {face.face_id[:16]}, {len(res.targets)} shape targets)")
     print(f"residuals per landmark: median {np.median(resid):.2f} mm, 90th percentile "
@@ -165,17 +164,6 @@ def read_photo(path: Path) -> tuple[np.ndarray, float | None]:
     return photo.rgb, photo.focal_35mm
 
 
-def with_cameras(face: Any, res: Any, sources: list[dict[str, str]]) -> Any:
-    """The face file with each photo's recovered camera (in the built face's frame)."""
-    import dataclasses
-
-    from injectmap.anatomy.fit import facefile
-    from injectmap.anatomy.fit.photo import contract_origin
-
-    origin = contract_origin(res.weights)
-    cams = tuple(facefile.camera_entry(cam, src.get("role", ""), src["sha256"], origin)
-                 for cam, src in zip(res.cameras, sources, strict=True))
-    return dataclasses.replace(face, cameras=cams)
 def cmd_face_scan(args: argparse.Namespace) -> int:
     """``injectmap face fit --scan FACE.obj|ply|stl|glb -o NAME.face.json [--units mm|m]
     [--no-render-landmarks]``."""

@@ -7,11 +7,12 @@ and panels, and every point is analysed again) and writes the face into the plan
 so that a saved plan keeps its face. A plan loaded with a ``model`` switches the session to that face.
 The default face is written as no ``model`` at all.
 
-The patient's own face: a front photo uploaded in the card (or handed over by
-:meth:`FacePanel.start_photo_fit`) is fitted in a worker thread (``viewer.face_photo``) with its progress
-shown; the card then shows the photo with the landmarks found and the fitted face's landmarks, the
-residuals and what a photo cannot tell. **Accept** writes the face file owner-only in the user's own
-faces folder, names it in the plan's ``model.face`` and switches the session to the fitted face;
+The patient's own face: a front photo uploaded in the card, with up to two obliques chosen with it (or a
+visit's photo handed over by :meth:`FacePanel.start_photo_fit`), is fitted in a worker thread
+(``viewer.face_photo``) with its progress shown; the card then shows the front photo with the landmarks found
+and the fitted face's landmarks, the residuals (each oblique's median too) and what a photo cannot tell.
+**Accept** writes the face file owner-only in the user's own faces folder, names it in the plan's
+``model.face`` and switches the session to the fitted face;
 **Discard** forgets the photo, removes the face file and goes back to the face without the fit. When the
 Patient card deletes a patient's record, the card forgets every photo and scan it holds, their fits and a fit
 still running (:meth:`FacePanel.forget_patient`): an upload names no patient, so whose they are cannot be told.
@@ -282,10 +283,12 @@ class FacePanel(pn.viewable.Viewer):
     # ------------------------------------------------------------------ the patient's photo
     def _photo_widgets(self) -> None:
         self.photo_input = pn.widgets.FileInput(accept=".jpg,.jpeg,.png,image/jpeg,image/png", width=260,
-                                                css_classes=["face-photo-upload"])
+                                                multiple=True, css_classes=["face-photo-upload"])
         self.photo_input.param.watch(self._on_photo_upload, "value")
         self.photo_status = pn.pane.Markdown("Fit the face to the patient's front photo (JPEG or PNG): upload it "
-                                             "here.", width=270, css_classes=["face-photo-status"])
+                                             "here. Up to two obliques (the head turned about 45 degrees) may be "
+                                             "chosen with it: they constrain depth.",
+                                             width=270, css_classes=["face-photo-status"])
         self.photo_spinner = pn.indicators.LoadingSpinner(value=True, size=20, visible=False,
                                                           css_classes=["face-photo-busy"])
         self.photo_pane = pn.pane.PNG(_BLANK_PNG, width=270, visible=False, css_classes=["face-photo-fit"])
@@ -361,56 +364,74 @@ class FacePanel(pn.viewable.Viewer):
     def _on_photo_upload(self, event: param.parameterized.Event) -> None:
         if not event.new:
             return
-        data, name = event.new, self.photo_input.filename or "photo"
-        # the upload is read once: the widget lets go of the file's bytes (here and in the browser)
+        # one file, or several chosen together (the widget takes several: a front photo and obliques)
+        datas = event.new if isinstance(event.new, list) else [event.new]
+        raw_names = self.photo_input.filename
+        names = raw_names if isinstance(raw_names, list) else [raw_names]
+        photos = [(d, (names[i] if i < len(names) else None) or "photo") for i, d in enumerate(datas)]
+        # the upload is read once: the widget lets go of the files' bytes (here and in the browser)
         self.photo_input.param.update(value=None, filename=None, mime_type=None)
         self.photo_input.clear()
-        self.start_photo_fit(data, name)
+        self.start_photos_fit(photos)
 
     def start_photo_fit(self, data: bytes, display_name: str) -> None:
-        """Fit the face to a front photo (the bytes of a JPEG or PNG file; ``display_name`` is user text,
-        shown escaped): in the fit thread in a server session, at once otherwise. The card shows the
-        progress, then the fit with its picture (drawn in the fit thread too) or the reason the photo was
-        refused. A photo given while another is waiting or being fitted replaces it."""
+        """Fit the face to one front photo (the bytes of a JPEG or PNG file; ``display_name`` is user text): a visit's
+        photo handed over by the Patient card. See :meth:`start_photos_fit`."""
+        self.start_photos_fit([(data, display_name)])
+
+    def start_photos_fit(self, photos: list[tuple[bytes, str]]) -> None:
+        """Fit the face to a front photo and up to two obliques (each the bytes of a JPEG or PNG file and its name,
+        user text, shown escaped): in the fit thread in a server session, at once otherwise. The card shows the
+        progress, then the fit with its picture (drawn in the fit thread too) or the reason the photos were
+        refused. Photos given while others are waiting or being fitted replace them."""
         from injectmap.clinic.records import photo_display_name
+        from injectmap.viewer.face_photo import MAX_PHOTOS
         from injectmap.viewer.limits import int_limit
 
-        display_name = photo_display_name(display_name) or "photo"  # no control or bidi characters shown
-        most = int_limit("max_photo_bytes")
-        if len(data) > most:
-            self._refused(display_name, f"the file is {_size(len(data))}; a photo is at most {_size(most)} "
-                                        "(a JPEG of the face is enough)")
+        # no control or bidi characters shown
+        photos = [(data, photo_display_name(name) or "photo") for data, name in photos]
+        display_name = ", ".join(name for _data, name in photos)
+        if not photos:
             return
+        if len(photos) > MAX_PHOTOS:
+            self._refused(display_name, f"{len(photos)} photos were chosen; give the front photo and at most two "
+                                        "obliques")
+            return
+        most = int_limit("max_photo_bytes")
+        for data, name in photos:
+            if len(data) > most:
+                self._refused(name, f"the file is {_size(len(data))}; a photo is at most {_size(most)} "
+                                    "(a JPEG of the face is enough)")
+                return
         self._fit_token += 1
         token = self._fit_token
         self.photo_busy = True  # the last fit stays shown until this one succeeds
         self._progress(token, display_name, "Starting...")
         doc = self._served_doc()
         if doc is None:
-            out = self._fit_job(data, display_name, lambda t: self._progress(token, display_name, t))
+            out = self._fit_job(photos, lambda t: self._progress(token, display_name, t))
             self._fit_done(token, display_name, *out)
             return
 
         def job() -> None:
             if token != self._fit_token:
-                return  # a later photo (or Discard) replaced this one before it started
+                return  # later photos (or Discard) replaced these before they started
             out = self._fit_job(
-                data, display_name,
-                lambda t: self._schedule(doc, functools.partial(self._progress, token, display_name, t)))
+                photos, lambda t: self._schedule(doc, functools.partial(self._progress, token, display_name, t)))
             self._schedule(doc, functools.partial(self._fit_done, token, display_name, *out))
 
         self._submit("fit", job)
 
     @staticmethod
-    def _fit_job(data: bytes, display_name: str, progress: Callable[[str], None]) -> tuple[Any, bytes, str]:
+    def _fit_job(photos: list[tuple[bytes, str]], progress: Callable[[str], None]) -> tuple[Any, bytes, str]:
         """Run the fit and draw its picture (any thread); return (the fit, its picture as PNG, "") or
         (None, b"", why it was refused)."""
         from injectmap.anatomy.fit.landmarks import FitRefused
         from injectmap.reports.photo_io import PhotoError, png_bytes
-        from injectmap.viewer.face_photo import fit_photo, fit_picture
+        from injectmap.viewer.face_photo import fit_photos, fit_picture
 
         try:
-            fit = fit_photo(data, display_name, progress)
+            fit = fit_photos(photos, progress)
             progress("Drawing the fit's picture...")
             return fit, png_bytes(fit_picture(fit)), ""
         except (FitRefused, PhotoError) as exc:
@@ -450,8 +471,10 @@ class FacePanel(pn.viewable.Viewer):
         self.photo_pane.object = picture or _BLANK_PNG
         self.photo_pane.visible = bool(picture)
         sc = fit.face.scale
+        obliques = "".join(f" and the oblique **{plain(name)}** (median {med:.1f} mm)"
+                           for name, med in zip(fit.obliques, fit.oblique_medians_mm, strict=True))
         self.photo_status.object = (
-            f"Fitted to **{plain(fit.display_name)}**: residuals per landmark median "
+            f"Fitted to **{plain(fit.display_name)}**{obliques}: the front photo's residuals per landmark median "
             f"**{fit.median_mm:.1f} mm**, 90th percentile **{fit.p90_mm:.1f} mm** ({len(fit.residuals_mm)} "
             f"landmarks); intercanthal width {sc.get('intercanthal_mm', 0):.1f} mm "
             f"({sc.get('intercanthal_z', 0):+.1f} SD). Green: the photo's landmarks; magenta: the fitted face's.")

@@ -1,12 +1,15 @@
-"""The patient's own face from a front photo, for the app's Face card: fit, draw the fit, accept, discard.
+"""The patient's own face from a front photo (and up to two obliques), for the app's Face card: fit, draw the
+fit, accept, discard.
 
-:func:`fit_photo` reads an uploaded photo (``reports.photo_io``: JPEG or PNG, EXIF orientation applied),
-finds its Face Mesh landmarks (refusing a photo the fit cannot use: ``anatomy.fit.landmarks.FitRefused``)
-and fits the base head's shape targets to them (``anatomy.fit.photo``). It is slow (seconds to tens of
-seconds on a shared machine), so the Face card runs it in a worker thread of :func:`fit_executor`.
+:func:`fit_photos` reads the uploaded photos (``reports.photo_io``: JPEG or PNG, EXIF orientation applied),
+finds their Face Mesh landmarks (refusing a photo the fit cannot use: ``anatomy.fit.landmarks.FitRefused``),
+takes the one facing the camera as the front photo and the others as obliques, and fits the base head's shape
+targets to them all (``anatomy.fit.photo``), as ``injectmap face fit --photo FRONT --photo LEFT --photo RIGHT``
+does. It is slow (seconds to tens of seconds on a shared machine), so the Face card runs it in a worker thread of
+:func:`fit_executor`.
 
-The photo is patient data: the session keeps only the face's part of it, scaled down (:data:`CROP_SIDE`,
-never logged, never written), and a face
+The photos are patient data: the session keeps only the face's part of the front photo, scaled down
+(:data:`CROP_SIDE`, never logged, never written; the obliques are not kept at all), and a face
 accepted from it is written owner-only (0600, folder 0700) in the logged-in user's own faces folder
 (:func:`user_faces_dir`: ``$INJECTMAP_FACES_DIR`` or ``faces`` in the platform's user data folder, one
 subfolder per login named by a hash of the login, as the autosaves and the records' faces), so one user
@@ -15,10 +18,9 @@ never reads another's faces.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,12 @@ CROP_SIDE = 1024
 #: the margin around the landmarks' box that the kept face crop covers (the fit's picture uses 0.3, the
 #: chart 0.35 of the box's size)
 CROP_MARGIN = 0.35
+#: a front photo and at most two obliques (the command line's ``--photo`` takes as many)
+MAX_PHOTOS = 3
+#: of several photos, one turned less than this (degrees, Face Mesh's reading) faces the camera: it is the front
+#: photo, and a second such photo is refused (an oblique is turned about 45 degrees, at least 25 beyond a front's
+#: limit; a second front photo adds no depth and may be a mix-up)
+MIN_OBLIQUE_YAW_DEG = 10.0
 
 _EXECUTOR_LOCK = threading.Lock()
 _executors: dict[str, ThreadPoolExecutor] = {}
@@ -85,7 +93,7 @@ def face_path_allowed(path: str | Path, user: str | None) -> bool:
 
 @dataclass(frozen=True)
 class PhotoFit:
-    """A fit of one front photo, kept in the session's memory until accepted or discarded.
+    """A fit of a front photo (and its obliques), kept in the session's memory until accepted or discarded.
 
     Attributes
     ----------
@@ -102,9 +110,13 @@ class PhotoFit:
         Face Mesh's landmarks in the photo, and the fitted face's landmarks projected by the fit's camera
         (photo pixels).
     result : FitResult
-        The fit (weights, camera, residuals, scale).
+        The fit (weights, cameras and residuals of every photo, the front first; scale).
     face : FaceFile
-        The face file's content (targets, the photo's SHA-256, residuals, scale, libraries).
+        The face file's content (targets, the photos' SHA-256 with their roles and cameras, the front photo's
+        residuals, scale, libraries).
+    obliques : tuple of str
+        The obliques' file names as the user gave them (user text), in the order of ``result``'s views after
+        the front photo; empty for a front photo alone.
     """
 
     display_name: str
@@ -115,10 +127,18 @@ class PhotoFit:
     fitted_px: np.ndarray
     result: FitResult
     face: FaceFile
+    obliques: tuple[str, ...] = ()
 
     @property
     def residuals_mm(self) -> np.ndarray:
+        """The front photo's residual per landmark (mm)."""
         return np.asarray(self.result.residuals_mm[0], dtype=float)
+
+    @property
+    def oblique_medians_mm(self) -> tuple[float, ...]:
+        """Each oblique's median residual per landmark it shows (mm; the far side's, which the camera does not
+        see, weigh nothing in the fit and are left out)."""
+        return tuple(float(np.median(r)) for r in self.result.residuals_mm[1:])
 
     @property
     def median_mm(self) -> float:
@@ -138,41 +158,75 @@ class PhotoFit:
         return facefile.photo_camera(self.face, self.sha256)
 
 
-def fit_photo(data: bytes, display_name: str, progress: Callable[[str], None] | None = None) -> PhotoFit:
-    """Fit the face to a front photo given as the bytes of a JPEG or PNG file.
+def fit_photos(photos: Sequence[tuple[bytes, str]], progress: Callable[[str], None] | None = None) -> PhotoFit:
+    """Fit the face to a front photo and up to two obliques, each given as (the bytes of a JPEG or PNG file, its
+    name as the user gave it). Of several photos the one facing the camera most is the front photo (the fit's
+    picture, its chart and its residuals are the front photo's); the others are obliques, which constrain depth.
 
     Raises
     ------
     reports.photo_io.PhotoError
-        Not a JPEG or PNG photo.
+        Not a JPEG or PNG photo (of several, the message names it).
     anatomy.fit.landmarks.FitRefused
-        No face, several faces, turned too far, too small, too dark, eyes closed (the message says what to do).
+        No face, several faces, turned too far, too small, too dark, eyes closed; of several photos, none facing
+        the camera or two facing it; more than :data:`MAX_PHOTOS` (the message says what to do).
     """
     from injectmap.anatomy.fit.camera import Camera
     from injectmap.anatomy.fit.correspondence import N_FACE
-    from injectmap.anatomy.fit.landmarks import detect
-    from injectmap.anatomy.fit.photo import View, contract_origin, fit_views, landmark_points, settings
-    from injectmap.reports.photo_io import read_photo
+    from injectmap.anatomy.fit.landmarks import MAX_YAW_DEG, FitRefused, detect
+    from injectmap.anatomy.fit.photo import View, fit_views, landmark_points, settings
+    from injectmap.reports.photo_io import PhotoError, read_photo
 
+    if not 1 <= len(photos) <= MAX_PHOTOS:
+        raise FitRefused(f"{len(photos)} photos were given: give the front photo and at most two obliques")
     say = progress or (lambda _s: None)
-    say("Reading the photo...")
-    photo = read_photo(bytes(data))
+    several = len(photos) > 1
+    names = [name for _data, name in photos]
+
+    def named(i: int, why: str) -> str:
+        return f"{names[i]}: {why}" if several else why
+
+    say("Reading the photos..." if several else "Reading the photo...")
+    read = []
+    for i, (data, _name) in enumerate(photos):
+        try:
+            read.append(read_photo(bytes(data)))
+        except PhotoError as exc:
+            raise PhotoError(named(i, str(exc))) from None
     say("Finding the face's landmarks (Face Mesh)...")
-    lm = detect(photo.rgb)
-    f35 = photo.focal_35mm or float(settings()["default_focal_35mm"]["value"])
-    say("Fitting the face's shape to the landmarks...")
-    res = fit_views([View(lm, Camera.focal_from_35mm(f35, lm.width, lm.height))])
-    fitted = res.cameras[0].project(landmark_points(res.weights))
-    sources = [{"kind": "photo", "role": "front", "sha256": hashlib.sha256(data).hexdigest()}]
+    found = []
+    for i, photo in enumerate(read):
+        try:  # of several, each is first read as an oblique could be; the front photo is then held to its limit
+            found.append(detect(photo.rgb, oblique=several))
+        except FitRefused as exc:
+            raise FitRefused(named(i, str(exc))) from None
+    order = sorted(range(len(found)), key=lambda i: abs(found[i].yaw_deg()))
+    front, obliques = order[0], order[1:]
+    if abs(found[front].yaw_deg()) > MAX_YAW_DEG:
+        raise FitRefused(f"no photo faces the camera (the least turned, {names[front]}, is turned "
+                         f"{abs(found[front].yaw_deg()):.0f} degrees; at most {MAX_YAW_DEG:.0f} for the front photo)")
+    for i in obliques:
+        if abs(found[i].yaw_deg()) < MIN_OBLIQUE_YAW_DEG:
+            raise FitRefused(f"{names[front]} and {names[i]} both face the camera: give one front photo, and "
+                             "obliques turned about 45 degrees")
+    default_f35 = float(settings()["default_focal_35mm"]["value"])
+    views = [View(found[i], Camera.focal_from_35mm(read[i].focal_35mm or default_f35, found[i].width,
+                                                   found[i].height)) for i in order]
+    say("Fitting the face's shape to the landmarks" + (f" of {len(photos)} photos..." if several else "..."))
+    res = fit_views(views)
+    sources = [{"kind": "photo", "role": "front" if i == front else "oblique",
+                "sha256": hashlib.sha256(photos[i][0]).hexdigest()} for i in order]
     face = facefile.make(res.targets, sources, list(res.residuals_mm[0]), res.scale)
-    # the photo's camera in the built face's frame: what charts the plan on this photo again
-    camera = facefile.camera_entry(res.cameras[0], "front", sources[0]["sha256"], contract_origin(res.weights))
-    face = dataclasses.replace(face, cameras=(camera,))
+    # each photo's camera in the built face's frame: what charts the plan on the front photo again
+    face = facefile.with_photo_cameras(face, res, sources)
+    lm, photo = found[front], read[front]
+    fitted = res.cameras[0].project(landmark_points(res.weights))
     detected, fitted = np.asarray(lm.pixels[:N_FACE]), np.asarray(fitted)
     h, w = photo.rgb.shape[:2]
     box = _box(detected, fitted, CROP_MARGIN, (w, h))
-    return PhotoFit(display_name=display_name, crop=face_crop(photo.rgb, box), crop_box=box, photo_size=(w, h),
-                    detected_px=detected, fitted_px=fitted, result=res, face=face)
+    return PhotoFit(display_name=names[front], crop=face_crop(photo.rgb, box), crop_box=box, photo_size=(w, h),
+                    detected_px=detected, fitted_px=fitted, result=res, face=face,
+                    obliques=tuple(names[i] for i in obliques))
 
 
 def face_crop(rgb: np.ndarray, box: tuple[int, int, int, int], side: int = CROP_SIDE) -> np.ndarray:

@@ -33,8 +33,10 @@ class FakeModel:
         return p
 
 
-def _fake_fit(data: bytes, display_name: str, progress: Any = None) -> PhotoFit:
-    """A fit of a 3000 x 2000 photo whose face is the box (1000..2000, 500..1500), as fit_photo keeps it."""
+def _fake_fit(photos: list[tuple[bytes, str]], progress: Any = None) -> PhotoFit:
+    """A fit of a 3000 x 2000 front photo (the first) whose face is the box (1000..2000, 500..1500), as fit_photos
+    keeps it."""
+    (data, display_name), *_obliques = photos
     if progress:
         progress("Fitting the face's shape to the landmarks...")
     rng = np.random.default_rng(len(data))
@@ -50,7 +52,7 @@ def _fake_fit(data: bytes, display_name: str, progress: Any = None) -> PhotoFit:
 @pytest.fixture
 def card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FacePanel, list[FaceParams]]:
     monkeypatch.setenv("INJECTMAP_FACES_DIR", str(tmp_path / "faces"))
-    monkeypatch.setattr(face_photo, "fit_photo", _fake_fit)
+    monkeypatch.setattr(face_photo, "fit_photos", _fake_fit)
     loaded: list[FaceParams] = []
 
     def loader(p: FaceParams) -> FakeModel:
@@ -92,11 +94,11 @@ def test_a_session_has_one_waiting_fit_and_a_stale_job_does_nothing(card, monkey
     _served(panel)
     fitted: list[str] = []
 
-    def counting(data: bytes, name: str, progress: Any = None) -> PhotoFit:
-        fitted.append(name)
-        return _fake_fit(data, name, progress)
+    def counting(photos: list[tuple[bytes, str]], progress: Any = None) -> PhotoFit:
+        fitted.append(photos[0][1])
+        return _fake_fit(photos, progress)
 
-    monkeypatch.setattr(face_photo, "fit_photo", counting)
+    monkeypatch.setattr(face_photo, "fit_photos", counting)
     gate = threading.Event()
     fit_executor().submit(gate.wait, 60)  # the fit thread is busy (another session's fit)
     try:
@@ -214,13 +216,13 @@ def _held_photo_fit(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, t
     started, release = threading.Event(), threading.Event()
     fitted: list[str] = []
 
-    def slow(data: bytes, name: str, progress: Any = None) -> PhotoFit:
-        fitted.append(name)
+    def slow(photos: list[tuple[bytes, str]], progress: Any = None) -> PhotoFit:
+        fitted.append(photos[0][1])
         started.set()
         assert release.wait(60)
-        return _fake_fit(data, name, progress)
+        return _fake_fit(photos, progress)
 
-    monkeypatch.setattr(face_photo, "fit_photo", slow)
+    monkeypatch.setattr(face_photo, "fit_photos", slow)
     return started, release, fitted
 
 

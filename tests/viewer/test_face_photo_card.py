@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import stat
 from pathlib import Path
@@ -183,3 +184,43 @@ def test_exif_orientation_is_applied() -> None:
     assert photo.rgb[:10].mean() > 200 and photo.rgb[-10:].mean() < 50  # the band is now on top
     with pytest.raises(PhotoError, match="not an image"):
         read_photo(b"hello")
+
+
+def test_a_front_photo_and_an_oblique_chosen_together_are_fitted_together(card) -> None:
+    """Issue 13: the card takes obliques as the command line does. Chosen together in any order, the photo facing
+    the camera is the front one (its picture, chart and residuals), the other an oblique: both hashed as the face's
+    sources with their roles and cameras (the oblique's camera turned as the photo was), the oblique's residual
+    shown; names escaped. Then the refusals that only several photos have."""
+    from injectmap.anatomy.fit.synthetic import make_patient
+
+    panel, loaded, _ = card
+    front, turned = make_patient(2), make_patient(2, yaw_deg=40.0)
+    front_jpg, turned_jpg = _jpeg(front.image), _jpeg(turned.image)
+    panel.photo_input.param.update(filename=["left <45>.jpg", "front.jpg"], value=[turned_jpg, front_jpg])
+    assert panel.photo_input.value is None  # the widget let go of both files
+    fit = panel.photo_fit
+    assert fit is not None, panel.photo_status.object
+    assert fit.display_name == "front.jpg" and fit.obliques == ("left <45>.jpg",)
+    assert [s["role"] for s in fit.face.sources] == ["front", "oblique"]
+    assert [s["sha256"] for s in fit.face.sources] == [hashlib.sha256(front_jpg).hexdigest(),
+                                                      hashlib.sha256(turned_jpg).hexdigest()]
+    cams = {c["sha256"]: np.asarray(c["rotation"]) for c in fit.face.cameras}
+    assert set(cams) == {s["sha256"] for s in fit.face.sources}
+    rel = cams[fit.face.sources[1]["sha256"]] @ cams[fit.face.sources[0]["sha256"]].T
+    turn = np.degrees(np.arccos(np.clip((np.trace(rel) - 1) / 2, -1, 1)))
+    assert 25.0 < turn < 50.0  # photographed 40 degrees apart (measured 32.5: docs/face-fit.md, obliques)
+    assert fit.median_mm < 1.5 and 0 < fit.oblique_medians_mm[0] < 3.0
+    assert fit.chart_camera() is not None and fit.sha256 == fit.face.sources[0]["sha256"]  # charts on the front
+    status = panel.photo_status.object
+    assert "**front.jpg**" in status and "the oblique **left &lt;45&gt;.jpg**" in status and "<45>" not in status
+    assert not loaded and not panel.accept_button.disabled
+
+    panel.start_photos_fit([(front_jpg, "a.jpg"), (front_jpg, "b.jpg")])
+    assert "Photo refused" in panel.photo_status.object and "both face the camera" in panel.photo_status.object
+    panel.start_photos_fit([(turned_jpg, "l1.jpg"), (turned_jpg, "l2.jpg")])
+    assert "no photo faces the camera" in panel.photo_status.object and "l1.jpg, is turned 3" in panel.photo_status.object
+    panel.start_photos_fit([(front_jpg, "a.jpg")] * 4)
+    assert "4 photos were chosen" in panel.photo_status.object
+    panel.start_photos_fit([(turned_jpg, "left.jpg"), (b"GIF89a", "x.gif")])
+    assert "x.gif" in panel.photo_status.object and "JPEG or PNG" in panel.photo_status.object
+    assert panel.photo_fit is fit  # a refused upload leaves the last fit shown

@@ -23,6 +23,7 @@ has an id over its targets and the offsets' SHA-256 (:func:`face_id`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -388,6 +389,17 @@ def parse_cameras(raw: Any, name: str) -> tuple[dict[str, Any], ...]:
         out.append({"role": str(c.get("role", "")), "sha256": sha, "width": w, "height": h, "focal_px": f,
                     "frame": CAMERA_FRAME, "rotation": r.tolist(), "translation_mm": t.tolist()})
     return tuple(out)
+
+
+def with_photo_cameras(face: FaceFile, result: Any, sources: list[dict[str, str]]) -> FaceFile:
+    """The face file with each photo's recovered camera (:func:`camera_entry`, in the built face's frame):
+    ``result`` is the photo fit's (``anatomy.fit.photo.FitResult``), its cameras in the order of ``sources``."""
+    from injectmap.anatomy.fit.photo import contract_origin
+
+    origin = contract_origin(result.weights)
+    cams = tuple(camera_entry(cam, src.get("role", ""), src["sha256"], origin)
+                 for cam, src in zip(result.cameras, sources, strict=True))
+    return dataclasses.replace(face, cameras=cams)
 
 
 def photo_camera(face: FaceFile, sha256: str) -> Any:
