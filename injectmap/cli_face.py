@@ -110,10 +110,10 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
     from injectmap.anatomy.basehead import file_sha256
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.landmarks import FitRefused
-    from injectmap.anatomy.fit.photo import fit_images
+    from injectmap.anatomy.fit.photo import MAX_PHOTOS, detect_views, fit_views
     from injectmap.reports.photo_io import PhotoError
 
-    if len(args.photo) > 3:
+    if len(args.photo) > MAX_PHOTOS:
         print("injectmap face fit: at most three photos (front, left, right)", file=sys.stderr)
         return 2
     if not args.output.name.endswith(".face.json"):
@@ -133,8 +133,10 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
         focals.append(args.focal_35mm or f35)
         sources.append({"kind": "photo", "role": ("front", "oblique", "oblique")[i],
                         "sha256": file_sha256(path)})
-    try:
-        res = fit_images(images, focals)
+    try:  # the front photo first, as given; each oblique turned more than a front photo may be
+        views, _order = detect_views(images, [f"photo {i + 1}" for i in range(len(images))], focals,
+                                     front_first=True)
+        res = fit_views(views)
     except FitRefused as exc:
         print(f"injectmap face fit: photo refused: {exc}", file=sys.stderr)
         return 2

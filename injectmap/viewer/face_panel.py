@@ -287,7 +287,7 @@ class FacePanel(pn.viewable.Viewer):
         self.photo_input.param.watch(self._on_photo_upload, "value")
         self.photo_status = pn.pane.Markdown("Fit the face to the patient's front photo (JPEG or PNG): upload it "
                                              "here. Up to two obliques (the head turned about 45 degrees) may be "
-                                             "chosen with it: they constrain depth.",
+                                             "chosen with it: each is checked against the fitted face.",
                                              width=270, css_classes=["face-photo-status"])
         self.photo_spinner = pn.indicators.LoadingSpinner(value=True, size=20, visible=False,
                                                           css_classes=["face-photo-busy"])
@@ -384,8 +384,8 @@ class FacePanel(pn.viewable.Viewer):
         user text, shown escaped): in the fit thread in a server session, at once otherwise. The card shows the
         progress, then the fit with its picture (drawn in the fit thread too) or the reason the photos were
         refused. Photos given while others are waiting or being fitted replace them."""
+        from injectmap.anatomy.fit.photo import MAX_PHOTOS
         from injectmap.clinic.records import photo_display_name
-        from injectmap.viewer.face_photo import MAX_PHOTOS
         from injectmap.viewer.limits import int_limit
 
         # no control or bidi characters shown
@@ -446,7 +446,8 @@ class FacePanel(pn.viewable.Viewer):
 
     def _refused(self, display_name: str, why: str) -> None:
         self.photo_status.object = f"**Photo refused** ({plain(display_name)}): {plain(why)}."
-        self.state.message = f"Photo refused: {why}."
+        # the reason may name the patient's files: it stays in this card, which forgets it with the patient
+        self.state.message = "Photo refused: the Face card says why."
 
     def _fit_done(self, token: int, display_name: str, fit: Any, picture: bytes, error: str) -> None:
         if token != self._fit_token:
@@ -471,8 +472,11 @@ class FacePanel(pn.viewable.Viewer):
         self.photo_pane.object = picture or _BLANK_PNG
         self.photo_pane.visible = bool(picture)
         sc = fit.face.scale
-        obliques = "".join(f" and the oblique **{plain(name)}** (median {med:.1f} mm)"
-                           for name, med in zip(fit.obliques, fit.oblique_medians_mm, strict=True))
+        # the obliques are posed against the front photo's fit (anatomy.fit.photo: they do not move its shape)
+        checks = [f"**{plain(name)}** (median {med:.1f} mm)"
+                  for name, med in zip(fit.obliques, fit.oblique_medians_mm, strict=True)]
+        obliques = (f", checked on the oblique{'s' if len(checks) > 1 else ''} {' and '.join(checks)}"
+                    if checks else "")
         self.photo_status.object = (
             f"Fitted to **{plain(fit.display_name)}**{obliques}: the front photo's residuals per landmark median "
             f"**{fit.median_mm:.1f} mm**, 90th percentile **{fit.p90_mm:.1f} mm** ({len(fit.residuals_mm)} "
@@ -863,7 +867,8 @@ class FacePanel(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Card(*self.sliders, pn.Row(self.apply_button, self.spinner), self.status,
-                       pn.pane.Markdown("**The patient's own face** (front photo)", width=270, margin=(10, 10, 0, 10)),
+                       pn.pane.Markdown("**The patient's own face** (front photo, obliques)", width=270,
+                                        margin=(10, 10, 0, 10)),
                        self.photo_input, pn.Row(self.photo_status, self.photo_spinner), self.photo_pane,
                        pn.Row(self.accept_button, self.discard_button), self.kept_note, self.photo_caveat,
                        self.chart_title, self.zones_toggle, self.chart_pane, self.chart_note,

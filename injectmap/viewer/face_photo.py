@@ -3,10 +3,11 @@ fit, accept, discard.
 
 :func:`fit_photos` reads the uploaded photos (``reports.photo_io``: JPEG or PNG, EXIF orientation applied),
 finds their Face Mesh landmarks (refusing a photo the fit cannot use: ``anatomy.fit.landmarks.FitRefused``),
-takes the one facing the camera as the front photo and the others as obliques, and fits the base head's shape
-targets to them all (``anatomy.fit.photo``), as ``injectmap face fit --photo FRONT --photo LEFT --photo RIGHT``
-does. It is slow (seconds to tens of seconds on a shared machine), so the Face card runs it in a worker thread of
-:func:`fit_executor`.
+takes the one facing the camera as the front photo and the others as obliques, fits the base head's shape
+targets to the front photo's landmarks and poses each oblique against that face (``anatomy.fit.photo``: the
+obliques' landmarks, read less exactly on a turned face, do not move the shape), as ``injectmap face fit --photo
+FRONT --photo LEFT --photo RIGHT`` does. It is slow (seconds to tens of seconds on a shared machine), so the
+Face card runs it in a worker thread of :func:`fit_executor`.
 
 The photos are patient data: the session keeps only the face's part of the front photo, scaled down
 (:data:`CROP_SIDE`, never logged, never written; the obliques are not kept at all), and a face
@@ -40,13 +41,6 @@ CROP_SIDE = 1024
 #: the margin around the landmarks' box that the kept face crop covers (the fit's picture uses 0.3, the
 #: chart 0.35 of the box's size)
 CROP_MARGIN = 0.35
-#: a front photo and at most two obliques (the command line's ``--photo`` takes as many)
-MAX_PHOTOS = 3
-#: of several photos, one turned less than this (degrees, Face Mesh's reading) faces the camera: it is the front
-#: photo, and a second such photo is refused (an oblique is turned about 45 degrees, at least 25 beyond a front's
-#: limit; a second front photo adds no depth and may be a mix-up)
-MIN_OBLIQUE_YAW_DEG = 10.0
-
 _EXECUTOR_LOCK = threading.Lock()
 _executors: dict[str, ThreadPoolExecutor] = {}
 
@@ -136,9 +130,10 @@ class PhotoFit:
 
     @property
     def oblique_medians_mm(self) -> tuple[float, ...]:
-        """Each oblique's median residual per landmark it shows (mm; the far side's, which the camera does not
-        see, weigh nothing in the fit and are left out)."""
-        return tuple(float(np.median(r)) for r in self.result.residuals_mm[1:])
+        """Each oblique's median residual over the landmarks its camera sees (mm; the far side's, which Face Mesh
+        guesses, count nothing in its pose and are left out)."""
+        return tuple(float(np.median(self.result.seen_residuals_mm(i)))
+                     for i in range(1, len(self.result.residuals_mm)))
 
     @property
     def median_mm(self) -> float:
@@ -160,8 +155,9 @@ class PhotoFit:
 
 def fit_photos(photos: Sequence[tuple[bytes, str]], progress: Callable[[str], None] | None = None) -> PhotoFit:
     """Fit the face to a front photo and up to two obliques, each given as (the bytes of a JPEG or PNG file, its
-    name as the user gave it). Of several photos the one facing the camera most is the front photo (the fit's
-    picture, its chart and its residuals are the front photo's); the others are obliques, which constrain depth.
+    name as the user gave it), in any order: the one facing the camera most is the front photo, whose landmarks
+    the shape is fitted to (the fit's picture, chart and residuals are its); the others are obliques, each posed
+    against the fitted face with residuals of its own (``anatomy.fit.photo.detect_views`` and ``fit_views``).
 
     Raises
     ------
@@ -169,64 +165,41 @@ def fit_photos(photos: Sequence[tuple[bytes, str]], progress: Callable[[str], No
         Not a JPEG or PNG photo (of several, the message names it).
     anatomy.fit.landmarks.FitRefused
         No face, several faces, turned too far, too small, too dark, eyes closed; of several photos, none facing
-        the camera or two facing it; more than :data:`MAX_PHOTOS` (the message says what to do).
+        the camera, two facing it or the same photo twice; more than three photos (the message says what to do).
     """
-    from injectmap.anatomy.fit.camera import Camera
     from injectmap.anatomy.fit.correspondence import N_FACE
-    from injectmap.anatomy.fit.landmarks import MAX_YAW_DEG, FitRefused, detect
-    from injectmap.anatomy.fit.photo import View, fit_views, landmark_points, settings
+    from injectmap.anatomy.fit.photo import detect_views, fit_views, landmark_points
     from injectmap.reports.photo_io import PhotoError, read_photo
 
-    if not 1 <= len(photos) <= MAX_PHOTOS:
-        raise FitRefused(f"{len(photos)} photos were given: give the front photo and at most two obliques")
     say = progress or (lambda _s: None)
     several = len(photos) > 1
     names = [name for _data, name in photos]
-
-    def named(i: int, why: str) -> str:
-        return f"{names[i]}: {why}" if several else why
-
+    sha = [hashlib.sha256(data).hexdigest() for data, _name in photos]
     say("Reading the photos..." if several else "Reading the photo...")
     read = []
-    for i, (data, _name) in enumerate(photos):
+    for data, name in photos:
         try:
             read.append(read_photo(bytes(data)))
         except PhotoError as exc:
-            raise PhotoError(named(i, str(exc))) from None
+            raise PhotoError(f"{name}: {exc}" if several else str(exc)) from None
     say("Finding the face's landmarks (Face Mesh)...")
-    found = []
-    for i, photo in enumerate(read):
-        try:  # of several, each is first read as an oblique could be; the front photo is then held to its limit
-            found.append(detect(photo.rgb, oblique=several))
-        except FitRefused as exc:
-            raise FitRefused(named(i, str(exc))) from None
-    order = sorted(range(len(found)), key=lambda i: abs(found[i].yaw_deg()))
-    front, obliques = order[0], order[1:]
-    if abs(found[front].yaw_deg()) > MAX_YAW_DEG:
-        raise FitRefused(f"no photo faces the camera (the least turned, {names[front]}, is turned "
-                         f"{abs(found[front].yaw_deg()):.0f} degrees; at most {MAX_YAW_DEG:.0f} for the front photo)")
-    for i in obliques:
-        if abs(found[i].yaw_deg()) < MIN_OBLIQUE_YAW_DEG:
-            raise FitRefused(f"{names[front]} and {names[i]} both face the camera: give one front photo, and "
-                             "obliques turned about 45 degrees")
-    default_f35 = float(settings()["default_focal_35mm"]["value"])
-    views = [View(found[i], Camera.focal_from_35mm(read[i].focal_35mm or default_f35, found[i].width,
-                                                   found[i].height)) for i in order]
-    say("Fitting the face's shape to the landmarks" + (f" of {len(photos)} photos..." if several else "..."))
+    views, order = detect_views([p.rgb for p in read], names, [p.focal_35mm for p in read])
+    front = order[0]
+    photo = read[front]
+    del read  # the obliques' pixels are not needed for the fit: only their landmarks
+    say("Fitting the face's shape to the landmarks" + (" and posing the obliques..." if several else "..."))
     res = fit_views(views)
-    sources = [{"kind": "photo", "role": "front" if i == front else "oblique",
-                "sha256": hashlib.sha256(photos[i][0]).hexdigest()} for i in order]
+    sources = [{"kind": "photo", "role": "front" if i == front else "oblique", "sha256": sha[i]} for i in order]
     face = facefile.make(res.targets, sources, list(res.residuals_mm[0]), res.scale)
     # each photo's camera in the built face's frame: what charts the plan on the front photo again
     face = facefile.with_photo_cameras(face, res, sources)
-    lm, photo = found[front], read[front]
     fitted = res.cameras[0].project(landmark_points(res.weights))
-    detected, fitted = np.asarray(lm.pixels[:N_FACE]), np.asarray(fitted)
+    detected, fitted = np.asarray(views[0].landmarks.pixels[:N_FACE]), np.asarray(fitted)
     h, w = photo.rgb.shape[:2]
     box = _box(detected, fitted, CROP_MARGIN, (w, h))
     return PhotoFit(display_name=names[front], crop=face_crop(photo.rgb, box), crop_box=box, photo_size=(w, h),
                     detected_px=detected, fitted_px=fitted, result=res, face=face,
-                    obliques=tuple(names[i] for i in obliques))
+                    obliques=tuple(names[i] for i in order[1:]))
 
 
 def face_crop(rgb: np.ndarray, box: tuple[int, int, int, int], side: int = CROP_SIDE) -> np.ndarray:

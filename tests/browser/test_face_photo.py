@@ -4,7 +4,7 @@ progress while another login's session still answers clicks; the photo with the 
 residuals; Accept (the face file 0600 in the login's own folder, the Face card says the face switched, a
 point placed is charted on the photo, which means it was analysed on the fitted face); the zones toggle;
 a blank image refused with a message; Discard (the face file gone); a front photo and an oblique chosen
-together and fitted together. The fit (the slow part) runs once, at
+together (the front one fitted, the oblique checked against it). The fit (the slow part) runs once, at
 1366x768; then the window is widened to 1920x1080 and the card is used there: the fit's picture and the chart
 still shown, a point placed and charted, the zones toggled, the blank photo refused and the fit discarded.
 
@@ -199,8 +199,8 @@ def test_the_patients_photo_is_fitted_accepted_charted_and_discarded(browser, se
         assert not [p for p in faces.rglob("*") if p.is_file()]
         assert not _shown(ana, ".face-photo-chart") and not _shown(ana, ".face-photo-fit")
 
-        # a front photo and an oblique chosen together (a synthetic patient, the oblique first): fitted together,
-        # the front photo's picture shown, the oblique named with its residual
+        # a front photo and an oblique chosen together (a synthetic patient, the oblique first): the front photo
+        # fitted and its picture shown, the oblique checked against the fit, named with its residual
         from injectmap.anatomy.fit.synthetic import make_patient
 
         photos = [("left-oblique.jpg", _jpeg(make_patient(2, yaw_deg=40.0).image)),
@@ -209,9 +209,9 @@ def test_the_patients_photo_is_fitted_accepted_charted_and_discarded(browser, se
         inp.scroll_into_view_if_needed()
         inp.set_input_files(files=[{"name": n, "mimeType": "image/jpeg", "buffer": b} for n, b in photos],
                             timeout=60_000)
-        status.filter(has_text="the oblique").first.wait_for(timeout=WAIT_MS)
+        status.filter(has_text="checked on the oblique").first.wait_for(timeout=WAIT_MS)
         text = _text(ana, ".face-photo-status")
-        assert text.startswith("Fitted to front.jpg and the oblique left-oblique.jpg (median "), text
+        assert text.startswith("Fitted to front.jpg, checked on the oblique left-oblique.jpg (median "), text
         _wait_src(ana, ".face-photo-fit", lambda src: src.startswith("data:image/png"))
         assert not page.locator(".face-photo-accept button").first.is_disabled()
         assert not ana.errors, ana.errors

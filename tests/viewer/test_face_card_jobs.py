@@ -75,7 +75,8 @@ def _drain() -> None:
 
 def test_the_upload_is_let_go_and_only_a_bounded_face_crop_is_kept(card) -> None:
     panel, _ = card
-    panel.photo_input.param.update(filename="front.jpg", value=b"\xff\xd8 a photo")
+    # as the browser sends a selection of one file to the widget, which takes several
+    panel.photo_input.param.update(filename=["front.jpg"], value=[b"\xff\xd8 a photo"])
     assert panel.photo_input.value is None and not panel.photo_input.filename  # the widget holds no bytes
     fit = panel.photo_fit
     assert fit is not None and fit.display_name == "front.jpg"

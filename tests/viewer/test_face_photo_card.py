@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -186,11 +187,11 @@ def test_exif_orientation_is_applied() -> None:
         read_photo(b"hello")
 
 
-def test_a_front_photo_and_an_oblique_chosen_together_are_fitted_together(card) -> None:
+def test_a_front_photo_and_an_oblique_chosen_together_are_fitted_together(card, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 13: the card takes obliques as the command line does. Chosen together in any order, the photo facing
-    the camera is the front one (its picture, chart and residuals), the other an oblique: both hashed as the face's
-    sources with their roles and cameras (the oblique's camera turned as the photo was), the oblique's residual
-    shown; names escaped. Then the refusals that only several photos have."""
+    the camera is the front one (its picture, chart, residuals and shape), the other an oblique posed against its
+    fit: both hashed as the face's sources with their roles and cameras (the oblique's camera turned as the photo
+    was), the oblique's residual shown; names escaped. Then the refusals that only several photos have."""
     from injectmap.anatomy.fit.synthetic import make_patient
 
     panel, loaded, _ = card
@@ -209,18 +210,30 @@ def test_a_front_photo_and_an_oblique_chosen_together_are_fitted_together(card) 
     rel = cams[fit.face.sources[1]["sha256"]] @ cams[fit.face.sources[0]["sha256"]].T
     turn = np.degrees(np.arccos(np.clip((np.trace(rel) - 1) / 2, -1, 1)))
     assert 25.0 < turn < 50.0  # photographed 40 degrees apart (measured 32.5: docs/face-fit.md, obliques)
-    assert fit.median_mm < 1.5 and 0 < fit.oblique_medians_mm[0] < 3.0
+    assert fit.median_mm < 1.5 and 0 < fit.oblique_medians_mm[0] < 4.0
     assert fit.chart_camera() is not None and fit.sha256 == fit.face.sources[0]["sha256"]  # charts on the front
     status = panel.photo_status.object
-    assert "**front.jpg**" in status and "the oblique **left &lt;45&gt;.jpg**" in status and "<45>" not in status
+    assert "**front.jpg**, checked on the oblique **left &lt;45&gt;.jpg** (median " in status and "<45>" not in status
     assert not loaded and not panel.accept_button.disabled
 
-    panel.start_photos_fit([(front_jpg, "a.jpg"), (front_jpg, "b.jpg")])
-    assert "Photo refused" in panel.photo_status.object and "both face the camera" in panel.photo_status.object
-    panel.start_photos_fit([(turned_jpg, "l1.jpg"), (turned_jpg, "l2.jpg")])
-    assert "no photo faces the camera" in panel.photo_status.object and "l1.jpg, is turned 3" in panel.photo_status.object
-    panel.start_photos_fit([(front_jpg, "a.jpg")] * 4)
-    assert "4 photos were chosen" in panel.photo_status.object
-    panel.start_photos_fit([(turned_jpg, "left.jpg"), (b"GIF89a", "x.gif")])
-    assert "x.gif" in panel.photo_status.object and "JPEG or PNG" in panel.photo_status.object
-    assert panel.photo_fit is fit  # a refused upload leaves the last fit shown
+    def refused(photos: list[tuple[bytes, str]]) -> str:
+        panel.start_photos_fit(photos)
+        assert panel.photo_fit is fit and not panel.photo_busy  # a refused upload leaves the last fit shown
+        assert "Photo refused" in panel.photo_status.object and "the Face card says why" in panel.state.message
+        return panel.photo_status.object
+
+    # a second photo turned 15 degrees faces the camera as a front photo may: not an oblique
+    text = refused([(front_jpg, "a.jpg"), (_jpeg(make_patient(2, yaw_deg=15.0).image), "b.jpg")])
+    assert re.search(r"a\.jpg and b\.jpg both face the camera \\\(turned \d+ and 1\d degrees", text), text
+    assert "the same photo" in refused([(turned_jpg, "l1.jpg"), (front_jpg, "f.jpg"), (turned_jpg, "l2.jpg")])
+    mirrored = _jpeg(np.ascontiguousarray(turned.image[:, ::-1]))  # the other oblique
+    text = refused([(turned_jpg, "l1.jpg"), (mirrored, "r.jpg")])
+    assert re.search(r"no photo faces the camera \\\(the least turned, (l1|r)\.jpg, is turned [34]\d degrees", text), text
+    text = refused([(turned_jpg, "left.jpg")])  # alone, a turned photo is held to the front photo's limit
+    assert "at most 25 for a front photo" in text and "as an oblique with a front photo" in text
+    assert "4 photos were chosen" in refused([(front_jpg, "a.jpg")] * 4)
+    text = refused([(turned_jpg, "left.jpg"), (b"GIF89a", "x.gif")])
+    assert "x.gif" in text and "JPEG or PNG" in text
+    monkeypatch.setenv("INJECTMAP_MAX_PHOTO_BYTES", str(len(front_jpg) + 1))
+    text = refused([(front_jpg, "front.jpg"), (front_jpg + b"0" * 5000, "big.jpg")])
+    assert "(big.jpg)" in text and "a photo is at most" in text  # the one over the limit is named

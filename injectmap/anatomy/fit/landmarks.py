@@ -215,7 +215,7 @@ def _check(img: np.ndarray, lm: Landmarks, oblique: bool) -> None:
     if abs(yaw) > limit:
         raise FitRefused(f"the face is turned {abs(yaw):.0f} degrees (at most {limit:.0f} for "
                          + ("an oblique photo): take it turned about 45 degrees" if oblique else
-                            "a front photo): take it facing the camera, or give it as an oblique"))
+                            "a front photo): take it facing the camera, or give it as an oblique with a front photo"))
     iris = max(lm.iris_diameter_px("left"), lm.iris_diameter_px("right"))
     if iris < MIN_IRIS_PX:
         raise FitRefused(f"the face is too small in the photo (iris {iris:.1f} px, at least {MIN_IRIS_PX:.0f}): "

@@ -38,6 +38,8 @@ from injectmap.anatomy.fit.solve import bounded_solve
 from injectmap.anatomy.yamlio import safe_load
 
 SETTINGS = Path(__file__).parent / "data" / "photo_fit.yaml"
+#: a front photo and at most two obliques (the command line's ``--photo`` and the Face card's upload)
+MAX_PHOTOS = 3
 #: Face Mesh's inner eye corners (endocanthion) of the subject's right and left eye
 ENDOCANTHION = (133, 362)
 #: the iris plane lies this far in front of the eyeball's centre (mm)
@@ -74,6 +76,9 @@ class FitResult:
         Each photo's per-landmark reprojection residual, in mm at the face.
     scale : dict
         The iris-based distance and the intercanthal cross-check.
+    landmark_weights : list of (468,) float
+        How much each landmark of each photo counted in its pose: an oblique's far side, which its camera does
+        not see, counts nothing (:func:`_visibility`).
     """
 
     weights: np.ndarray
@@ -81,6 +86,14 @@ class FitResult:
     cameras: list[Camera]
     residuals_mm: list[np.ndarray]
     scale: dict[str, float] = field(default_factory=dict)
+    landmark_weights: list[np.ndarray] = field(default_factory=list)
+
+    def seen_residuals_mm(self, view: int) -> np.ndarray:
+        """A photo's residuals of the landmarks its camera sees (all, when the weights are not known)."""
+        r = np.asarray(self.residuals_mm[view], dtype=float)
+        if view >= len(self.landmark_weights):
+            return r
+        return r[np.asarray(self.landmark_weights[view]) > 0]
 
     @property
     def median_residual_mm(self) -> float:
@@ -232,15 +245,19 @@ def _shape_step(views: list[View], model: _Model, poses: list[np.ndarray], ridge
 
 
 def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None, naive: bool = False) -> FitResult:
-    """Fit the face to one or more photos' landmarks (the first is the front photo); ``naive`` solves
-    the shape step with scipy's general bounded least squares (the bench's baseline)."""
+    """Fit the face to one or more photos' landmarks (the first is the front photo; the others, obliques, are
+    posed against the fitted face and count in its shape as ``oblique_shape_weight`` says, measured: none);
+    ``naive`` solves the shape step with scipy's general bounded least squares (the bench's baseline)."""
     if not views:
         raise ValueError("no photo to fit")
     basis = face_basis()
     model = _Model(basis)
     ridge = float(settings()["ridge"]["value"] if ridge is None else ridge)
-    # the ridge is per landmark pixel squared: scale it with the number of landmark rows
-    lam = ridge * N_FACE * len(views)
+    # an oblique's landmarks in the shape step (data/photo_fit.yaml: 0, measured; its pose uses them all)
+    oblique = float(settings()["oblique_shape_weight"]["value"])
+    # the ridge is per landmark pixel squared: scale it with the landmark rows the shape step counts
+    lam = ridge * N_FACE * (1.0 + oblique * (len(views) - 1))
+    counted = len(views) if oblique > 0 else 1  # the photos whose landmarks the shape step reads
     w = np.zeros(len(basis.names))
     poses = [_initial_pose(v, model, w) for v in views]
     lws = [model.weight] * len(views)
@@ -256,7 +273,8 @@ def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None
         if turned:  # what each oblique shows, from its pose, and the pose again with it
             lws = seen()
             poses = [_pose_step(v, model, w, p, lw) for v, p, lw in zip(views, poses, lws, strict=True)]
-        w = _shape_step(views, model, poses, lam, naive, lws)
+        w = _shape_step(views[:counted], model, poses[:counted], lam, naive,
+                        [lws[0], *(oblique * lw for lw in lws[1:counted])])
     lws = seen() if turned else lws
     poses = [_pose_step(v, model, w, p, lw) for v, p, lw in zip(views, poses, lws, strict=True)]
     cams = [_camera(v, p) for v, p in zip(views, poses, strict=True)]
@@ -277,7 +295,8 @@ def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None
         "intercanthal_mm": round(icw, 1),
         "intercanthal_z": round((icw - ic["mean"]) / ic["sd"], 2),
     }
-    return FitResult(weights=w, targets=basis.targets(w), cameras=cams, residuals_mm=residuals, scale=scale)
+    return FitResult(weights=w, targets=basis.targets(w), cameras=cams, residuals_mm=residuals, scale=scale,
+                     landmark_weights=[np.asarray(lw, dtype=float) for lw in lws])
 
 
 def landmark_points(weights: np.ndarray) -> np.ndarray:
@@ -285,18 +304,57 @@ def landmark_points(weights: np.ndarray) -> np.ndarray:
     return _Model(face_basis()).points(np.asarray(weights, dtype=float))
 
 
-def fit_images(images: list[np.ndarray], focal_35mm: list[float | None] | None = None,
-               default_focal_35mm: float | None = None) -> FitResult:
-    """Fit the face to photos given as arrays (the first is the front photo, the others obliques)."""
-    from injectmap.anatomy.fit.landmarks import detect
+def detect_views(images: list[np.ndarray], names: list[str], focal_35mm: list[float | None] | None = None,
+                 default_focal_35mm: float | None = None, front_first: bool = False) -> tuple[list[View], list[int]]:
+    """The photos' landmarks as the fit's views, the front photo first: ``(views, order)``, ``views[i]`` being the
+    photo ``order[i]`` of ``images`` (each (h, w, 3) uint8 RGB; ``names`` name them in refusals).
 
+    One photo is the front photo (turned at most 25 degrees). Of several (at most :data:`MAX_PHOTOS`), the front
+    photo is the first with ``front_first`` (the command line's order), else the one facing the camera most; each
+    other is an oblique, turned more than a front photo may be (and at most 60 degrees): a second photo facing the
+    camera, or the same photo twice, is refused, as it adds nothing and may be another patient's.
+
+    Raises
+    ------
+    anatomy.fit.landmarks.FitRefused
+        A photo the fit cannot use (the message names it, of several), or photos that are not one front photo and
+        obliques.
+    """
+    import hashlib
+
+    from injectmap.anatomy.fit.landmarks import MAX_YAW_DEG, FitRefused, detect
+
+    if not 1 <= len(images) <= MAX_PHOTOS:
+        raise FitRefused(f"{len(images)} photos were given: give the front photo and at most two obliques")
+    several = len(images) > 1
+    seen: dict[str, str] = {}
+    for img, name in zip(images, names, strict=True):
+        digest = hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest()
+        if digest in seen:
+            raise FitRefused(f"{seen[digest]} and {name} are the same photo: give the front photo and obliques "
+                             "turned about 45 degrees")
+        seen[digest] = name
+    found = []
+    for i, (img, name) in enumerate(zip(images, names, strict=True)):
+        try:  # of several, each is read as an oblique may be; the front photo is then held to its own limit
+            found.append(detect(img, oblique=several and not (front_first and i == 0)))
+        except FitRefused as exc:
+            raise FitRefused(f"{name}: {exc}" if several else str(exc)) from None
+    turns = [abs(lm.yaw_deg()) for lm in found]
+    order = list(range(len(found))) if front_first else sorted(range(len(found)), key=turns.__getitem__)
+    front = order[0]
+    if turns[front] > MAX_YAW_DEG:
+        raise FitRefused(f"no photo faces the camera (the least turned, {names[front]}, is turned {turns[front]:.0f} "
+                         f"degrees; at most {MAX_YAW_DEG:.0f} for the front photo)")
+    for i in order[1:]:
+        if turns[i] <= MAX_YAW_DEG:
+            raise FitRefused(f"{names[front]} and {names[i]} both face the camera (turned {turns[front]:.0f} and "
+                             f"{turns[i]:.0f} degrees): give one front photo, and obliques turned about 45 degrees")
     default = float(settings()["default_focal_35mm"]["value"] if default_focal_35mm is None else default_focal_35mm)
     focal_35mm = focal_35mm or [None] * len(images)
-    views = []
-    for i, (img, f35) in enumerate(zip(images, focal_35mm, strict=True)):
-        lm = detect(img, oblique=i > 0)
-        views.append(View(lm, Camera.focal_from_35mm(f35 or default, lm.width, lm.height)))
-    return fit_views(views)
+    views = [View(found[i], Camera.focal_from_35mm(focal_35mm[i] or default, found[i].width, found[i].height))
+             for i in order]
+    return views, order
 
 
 def contract_origin(weights: np.ndarray) -> np.ndarray:

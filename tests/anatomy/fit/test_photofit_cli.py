@@ -43,6 +43,15 @@ def test_a_refused_photo_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["face", "fit", "--photo", str(blank), "-o", str(tmp_path / "x.face.json")]) == 2
     assert "no face" in capsys.readouterr().err
     assert not (tmp_path / "x.face.json").exists()
+    # two photos that both face the camera (the same portrait as JPEG and PNG) are not a front photo and an oblique
+    front = tmp_path / "front.jpg"
+    Image.fromarray(skdata.astronaut()).save(front)
+    copy = tmp_path / "copy.png"
+    Image.fromarray(skdata.astronaut()).save(copy)
+    assert main(["face", "fit", "--photo", str(front), "--photo", str(copy), "-o", str(tmp_path / "x.face.json")]) == 2
+    err = capsys.readouterr().err
+    assert "photo 1 and photo 2 both face the camera" in err, err
+    assert not (tmp_path / "x.face.json").exists()
 
 
 @pytest.mark.bench
