@@ -197,14 +197,15 @@ def _pose_step(view: View, model: _Model, w: np.ndarray, pose: np.ndarray,
     z_iris = _iris_depth(view)
     s = settings()["iris_diameter_mm"]
     rel_sd = s["sd"] / s["mean"]
+    iris_weight = float(settings()["iris_prior_landmarks"]["value"])
     sw = np.sqrt(model.weight if weight is None else weight)
 
     def res(p: np.ndarray) -> np.ndarray:
         cam = _camera(view, p)
         r = ((cam.project(pts) - uv) * sw[:, None]).ravel()
         z = cam.to_camera(iris)[:, 2].mean()
-        # the scale prior, in pixel units: one SD of the iris's spread weighs as 20 landmarks of 1 px
-        return np.concatenate([r, [np.sqrt(20.0) * (z / z_iris - 1.0) / rel_sd]])
+        # the scale prior, in pixel units: one SD of the iris's spread weighs as this many landmarks of 1 px
+        return np.concatenate([r, [np.sqrt(iris_weight) * (z / z_iris - 1.0) / rel_sd]])
 
     return least_squares(res, pose, method="lm", x_scale="jac").x
 

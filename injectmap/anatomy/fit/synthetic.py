@@ -20,7 +20,8 @@ from injectmap.anatomy.fit.basis import Basis, face_basis
 from injectmap.anatomy.fit.camera import Camera
 
 #: the iris diameter painted on the synthetic eyes (mm): the population mean the fit assumes
-IRIS_MM = 11.7
+#: (``data/photo_fit.yaml``, Rüfer et al. 2005)
+IRIS_MM = 11.71
 SKIN_RGB = np.array([222.0, 176.0, 150.0])
 LIP_RGB = np.array([175.0, 95.0, 95.0])
 BROW_RGB = np.array([70.0, 52.0, 40.0])
@@ -120,6 +121,7 @@ class Synthetic:
     camera: Camera
     weights: np.ndarray  # (k,) the true target weights
     vertices_mm: np.ndarray  # (n, 3) the basis's vertices of the true head, the file's frame
+    iris_mm: float = IRIS_MM  # the painted iris's diameter (the patient's own, as real irises differ)
 
 
 def random_weights(rng: np.random.Generator, basis: Basis | None = None, n_targets: int = 40,
@@ -139,7 +141,7 @@ def random_weights(rng: np.random.Generator, basis: Basis | None = None, n_targe
 
 
 def render(vertices_mm: np.ndarray, camera: Camera, light: str = "front", background: tuple[int, int, int] = (90, 96, 104),
-           basis: Basis | None = None) -> np.ndarray:
+           basis: Basis | None = None, iris_mm: float = IRIS_MM) -> np.ndarray:
     """The head of ``vertices_mm`` (the basis's rows, the file's frame) seen by ``camera``: (h, w, 3) uint8.
 
     ``light``: ``front`` (a key light beside the camera), ``left`` / ``right`` (from the subject's
@@ -162,18 +164,16 @@ def render(vertices_mm: np.ndarray, camera: Camera, light: str = "front", backgr
     for s in ("l", "r"):
         tris = obj.groups[f"helper-{s}-eye"]
         eye = pv.PolyData(full, np.hstack([np.full((len(tris), 1), 3), tris]).ravel()).clean()
-        pts = np.asarray(eye.points)
-        c = pts.mean(axis=0)
-        r = np.linalg.norm(pts - c, axis=1).max()
-        d = (pts - c) / np.linalg.norm(pts - c, axis=1, keepdims=True)
+        c = np.asarray(eye.points).mean(axis=0)
         eye = eye.subdivide(2, subfilter="loop")
         pts = np.asarray(eye.points)
-        d = (pts - c) / np.linalg.norm(pts - c, axis=1, keepdims=True)
-        ang = np.degrees(np.arccos(np.clip(d[:, 2], -1, 1)))
-        iris_half = np.degrees(np.arcsin(min(IRIS_MM / 2 / r, 0.99)))
+        # the iris is the front of the eye within iris_mm / 2 of its axis (the line of sight through the eye's
+        # centre, +z): seen from the front its limbus is iris_mm across whatever the eye's shape
+        rho = np.linalg.norm((pts - c)[:, :2], axis=1)
+        front = pts[:, 2] > c[2]
         col = np.tile(np.array([235, 232, 228], dtype=np.uint8), (len(pts), 1))
-        col[ang < iris_half] = (85, 60, 40)
-        col[ang < iris_half * 0.4] = (15, 12, 10)
+        col[front & (rho < iris_mm / 2)] = (85, 60, 40)
+        col[front & (rho < iris_mm / 2 * 0.4)] = (15, 12, 10)
         eye.point_data["rgb"] = col
         pl.add_mesh(eye, scalars="rgb", rgb=True, smooth_shading=True, ambient=0.3, diffuse=0.7, specular=0.3)
     cam_pos, focal, up = camera.vtk_view()
@@ -195,14 +195,29 @@ def render(vertices_mm: np.ndarray, camera: Camera, light: str = "front", backgr
 
 def make_patient(seed: int, yaw_deg: float = 0.0, light: str = "front", pitch_deg: float = 0.0,
                  width: int = 720, height: int = 960, distance_mm: float = 650.0,
-                 focal_35mm: float = 50.0) -> Synthetic:
-    """A random synthetic patient (seed 0: the average head, no target) rendered as a portrait photo."""
+                 focal_35mm: float = 50.0, iris_mm: float | None = None) -> Synthetic:
+    """A random synthetic patient (seed 0: the average head, no target) rendered as a portrait photo; its iris is
+    ``iris_mm`` across, by default the patient's own, drawn from the population's (:func:`patient_iris_mm`), as a
+    real patient's iris is not the mean the fit assumes."""
     basis = face_basis()
     rng = np.random.default_rng(seed)
     w = random_weights(rng, basis) if seed else np.zeros(len(basis.names))
     verts = basis.shape(w)
     cam = Camera.portrait(verts, width, height, distance_mm, focal_35mm, yaw_deg, pitch_deg)
-    return Synthetic(render(verts, cam, light, basis=basis), cam, w, verts)
+    iris = patient_iris_mm(seed) if iris_mm is None else float(iris_mm)
+    return Synthetic(render(verts, cam, light, basis=basis, iris_mm=iris), cam, w, verts, iris)
+
+
+def patient_iris_mm(seed: int) -> float:
+    """A synthetic patient's iris diameter (mm): drawn from the population's (``data/photo_fit.yaml``, Rüfer et al.:
+    11.71 +/- 0.42 mm) by its own generator of the seed, so the shape weights stay the seed's; the average head
+    (seed 0) has the mean. A fit that takes its scale from the iris is then wrong by as much as a patient's is."""
+    from injectmap.anatomy.fit.photo import settings
+
+    s = settings()["iris_diameter_mm"]
+    if not seed:
+        return float(s["mean"])
+    return float(np.random.default_rng([seed, 11]).normal(s["mean"], s["sd"]))
 
 
 def truth_beside_fit(seed: int = 11, yaw_deg: float = 10.0, light: str = "left") -> np.ndarray:
