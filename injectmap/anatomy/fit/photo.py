@@ -190,7 +190,10 @@ def _camera(view: View, pose: np.ndarray) -> Camera:
 
 
 def _pose_step(view: View, model: _Model, w: np.ndarray, pose: np.ndarray,
-               weight: np.ndarray | None = None) -> np.ndarray:
+               weight: np.ndarray | None = None, iris_prior: bool = True) -> np.ndarray:
+    """The camera's pose that best projects the face's landmarks onto the photo's; with ``iris_prior`` (the front
+    photo's) the irises' depth is held near where their size in the photo puts it. An oblique has none: its iris
+    is foreshortened across the turn, and the face's size is already the front photo's."""
     pts = model.points(w)
     iris = model.iris_points(w)
     uv = view.landmarks.pixels[:N_FACE]
@@ -204,6 +207,8 @@ def _pose_step(view: View, model: _Model, w: np.ndarray, pose: np.ndarray,
         cam = _camera(view, p)
         r = ((cam.project(pts) - uv) * sw[:, None]).ravel()
         z = cam.to_camera(iris)[:, 2].mean()
+        if not iris_prior:
+            return r
         # the scale prior, in pixel units: one SD of the iris's spread weighs as this many landmarks of 1 px
         return np.concatenate([r, [np.sqrt(iris_weight) * (z / z_iris - 1.0) / rel_sd]])
 
@@ -269,15 +274,19 @@ def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None
         return [model.weight if i == 0 else model.weight * _visibility(model, w, p) for i, p in enumerate(poses)]
 
     turned = len(views) > 1 and OBLIQUE_VISIBILITY
+    def posed() -> list[np.ndarray]:  # the front photo's iris gives the size; the obliques' are foreshortened
+        return [_pose_step(v, model, w, p, lw, iris_prior=i == 0)
+                for i, (v, p, lw) in enumerate(zip(views, poses, lws, strict=True))]
+
     for _ in range(iterations):
-        poses = [_pose_step(v, model, w, p, lw) for v, p, lw in zip(views, poses, lws, strict=True)]
+        poses = posed()
         if turned:  # what each oblique shows, from its pose, and the pose again with it
             lws = seen()
-            poses = [_pose_step(v, model, w, p, lw) for v, p, lw in zip(views, poses, lws, strict=True)]
+            poses = posed()
         w = _shape_step(views[:counted], model, poses[:counted], lam, naive,
                         [lws[0], *(oblique * lw for lw in lws[1:counted])])
     lws = seen() if turned else lws
-    poses = [_pose_step(v, model, w, p, lw) for v, p, lw in zip(views, poses, lws, strict=True)]
+    poses = posed()
     cams = [_camera(v, p) for v, p in zip(views, poses, strict=True)]
     pts = model.points(w)
     residuals = []

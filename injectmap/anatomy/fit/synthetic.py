@@ -4,7 +4,8 @@ off-screen as a photo (the wheel's skin maps for texture, a few lightings and he
 This is how the photo fit is validated (tests/anatomy/fit/) and calibrated
 (:mod:`injectmap.anatomy.fit.correspondence`): the truth of every vertex is known, and so is the camera.
 The texture is made from the wheel's CC0 maps (``textures/sss.png`` for the skin's detail, the
-``mpfb_lips`` and ``mpfb_eyelids`` masks), with painted brows and irises of 11.7 mm.
+``mpfb_lips`` and ``mpfb_eyelids`` masks), with painted brows and irises, each patient's own diameter drawn
+from the population's (:func:`patient_iris_mm`).
 Rendering uses VTK off-screen (EGL); pyvista is imported only here.
 """
 
