@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -285,3 +286,23 @@ def patient_status(page, text: str, timeout: float = 120_000) -> None:
     except Exception as exc:  # noqa: BLE001 - say what the card said instead
         said = page.locator(".patient-status").first.inner_text()
         raise AssertionError(f"the card did not say {text!r}; it says {said!r}") from exc
+
+
+def patient_tab(page, name: str, timeout_s: float = 60.0) -> None:
+    """Show the Patient card's tab ``name`` and wait until it is the active one. The card switches tabs itself
+    when a call it ran ends (a review visit opens on Review); a switch the server sent before it heard this click
+    can land after it, so the click is repeated until the tab stays active."""
+    tab = page.locator(".patient-card .bk-tab").filter(has_text=re.compile(rf"^{re.escape(name)}$")).first
+    active = page.locator(".patient-card .bk-tab.bk-active").filter(has_text=re.compile(rf"^{re.escape(name)}$"))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        tab.click()
+        try:
+            active.first.wait_for(timeout=2_000)
+            page.wait_for_timeout(300)  # a switch already on its way lands within this
+            if active.count():
+                return
+        except Exception:  # noqa: BLE001 - not active yet: click again
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the Patient card's tab {name!r} did not stay active")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from browser_support import (
     make_and_download,
     no_sideways_scroll,
     patient_status,
+    patient_tab,
     pdf_text,
     start_server,
     stop_server,
@@ -115,7 +115,7 @@ def _add_visit(page, kind: str, date: str) -> None:
 
 
 def _tab(page, name: str) -> None:
-    page.locator(".patient-card .bk-tab").filter(has_text=re.compile(rf"^{name}$")).first.click()
+    patient_tab(page, name)
 
 
 def _fits(page, sizes: tuple[tuple[int, int], ...] = ()) -> None:
