@@ -140,13 +140,16 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
     except FitRefused as exc:
         print(f"injectmap face fit: photo refused: {exc}", file=sys.stderr)
         return 2
-    resid = np.concatenate(res.residuals_mm)
+    resid = np.asarray(res.residuals_mm[0])  # the front photo's: the obliques do not shape the face
     face = facefile.make(res.targets, sources, list(res.residuals_mm[0]), res.scale)
     face = facefile.with_photo_cameras(face, res, sources)
     facefile.write(face, args.output)
     print(f"wrote {args.output} (face {face.face_id[:16]}, {len(res.targets)} shape targets)")
     print(f"residuals per landmark: median {np.median(resid):.2f} mm, 90th percentile "
           f"{np.percentile(resid, 90):.2f} mm, max {resid.max():.2f} mm ({len(resid)} landmarks)")
+    for i in range(1, len(res.residuals_mm)):  # each oblique, posed against the face: what its camera sees
+        seen = res.seen_residuals_mm(i)
+        print(f"oblique photo {i + 1}: median {np.median(seen):.2f} mm over the {len(seen)} landmarks it shows")
     sc = res.scale
     print(f"scale: from the iris (11.71 mm, SD 0.42): camera at {sc['iris_depth_mm']:.0f} mm; "
           f"intercanthal width {sc['intercanthal_mm']:.1f} mm ({sc['intercanthal_z']:+.1f} SD of the population's)")

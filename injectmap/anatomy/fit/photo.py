@@ -339,7 +339,7 @@ def detect_views(images: list[np.ndarray], names: list[str], focal_35mm: list[fl
     several = len(images) > 1
     seen: dict[str, str] = {}
     for img, name in zip(images, names, strict=True):
-        digest = hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest()
+        digest = hashlib.sha256(np.ascontiguousarray(img).data).hexdigest()  # the pixels, not a copy of them
         if digest in seen:
             raise FitRefused(f"{seen[digest]} and {name} are the same photo: give the front photo and obliques "
                              "turned about 45 degrees")
