@@ -438,6 +438,7 @@ class PatientPanel(pn.viewable.Viewer):
         self.outcomes: list[Outcome] = []
         self.proposal: TouchUpProposal | None = None
         self._generation = 0
+        self._tab_at_call = 0  # the tab shown when the last call started: a tab the user chose since stays
         w, half = 270, 132
         text, area_in, select = pn.widgets.TextInput, pn.widgets.TextAreaInput, pn.widgets.Select
         # Patient tab (each input has a class of its own: the browser tests find it by that)
@@ -532,6 +533,7 @@ class PatientPanel(pn.viewable.Viewer):
         a later call has started meanwhile, unless ``always`` (what the screen must show whatever came after)."""
         self._generation += 1
         gen = self._generation
+        self._tab_at_call = self.tabs.active
         self.status.object = plain(f"Working: {what}...")
         for b in self._buttons:
             b.disabled = True
@@ -588,6 +590,12 @@ class PatientPanel(pn.viewable.Viewer):
             self.status.object = plain(f"Not done: {error}")
             return
         done(result)
+
+    def _show_tab(self, index: int) -> None:
+        """Show the card's tab ``index`` after a call, unless the user chose another tab while it ran: a click
+        is never undone by a result that arrives after it."""
+        if self.tabs.active == self._tab_at_call:
+            self.tabs.active = index
 
     def _need_patient(self) -> bool:
         if self.view is None:
@@ -649,8 +657,8 @@ class PatientPanel(pn.viewable.Viewer):
         self._show(view)
         unforget_patient(view.patient)  # in the records again: their plans autosave again
         self._set_patient_in_plan()
+        self._show_tab(1)
         self.status.object = plain(f"{verb} {patient_label(view.patient)}.")
-        self.tabs.active = 1
         self._draw_previous(None)
 
     def _show(self, view: PatientView, select: int | None = None) -> None:
@@ -772,8 +780,8 @@ class PatientPanel(pn.viewable.Viewer):
                                      {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found})
             own_folder = user_autosave_dir(autosave_dir(), self._login)
             own = sum(1 for p in autosaves if p.parent == own_folder)
+            self._show_tab(0)
             self.status.object = plain(deleted_text(patient_label(patient), res, own, others=own < len(autosaves)))
-            self.tabs.active = 0
 
         self._call(work, done, "deleting the patient", always=True)  # shown gone whatever ran after it
 
@@ -911,11 +919,11 @@ class PatientPanel(pn.viewable.Viewer):
             self._set_patient_in_plan()
         for name, value in chart_fields(visit).items():
             getattr(self.report, name).value = value
-        self.status.object = plain(f"{verb} visit {visit_label(visit)}: the Report card has its details.")
         self._draw_previous(visit.date)
         if visit.kind == "review":
             self._show_outcomes(outcomes, say=False)
-            self.tabs.active = 2
+            self._show_tab(2)
+        self.status.object = plain(f"{verb} visit {visit_label(visit)}: the Report card has its details.")
 
     def save_plan_to_visit(self) -> None:
         """The plan on screen becomes the open visit's plan."""
@@ -1012,8 +1020,8 @@ class PatientPanel(pn.viewable.Viewer):
             return visit_view(rec, pid, v, self._thumbs)
 
         def saved(result: VisitView) -> None:
+            self._show_tab(3)
             self._visit_opened("Saved the touch-up as", result)
-            self.tabs.active = 3
 
         self._call(work, saved, "saving the touch-up")
 

@@ -547,3 +547,50 @@ def test_the_faces_accepted_for_the_patient_and_not_yet_saved_go_with_their_reco
     assert "model" not in state.extra and not face_card.current.fit_id  # the default face again
     assert all(p.exists() and b.exists() for p, b in (nobodys, others))
     assert face_card.accepted_files == [nobodys[0], others[0]]
+
+
+class _HeldDoc:
+    """A served page's document as the card sees it: a finished call's result waits for the event loop."""
+
+    def __init__(self) -> None:
+        self.pending: list = []
+
+    def add_next_tick_callback(self, cb) -> None:
+        self.pending.append(cb)
+
+    def run(self) -> None:
+        while self.pending:
+            self.pending.pop(0)()
+
+
+def test_a_tab_the_user_clicks_while_a_call_runs_stays_shown(db: str, face_model,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review visit opens on the Review tab, unless the user chose another tab while it was being opened:
+    the result, arriving after the click, must not take them away from it."""
+    from injectmap.viewer import patient_panel
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card = layout.app_patient
+    card.identifier.value = "MRN-77"
+    card.new_patient()
+    assert card.tabs.active == 1  # a patient opens on Visits
+    for kind, date in (("initial", "2026-05-04"), ("review", "2026-05-18")):
+        card.kind.value, card.date.value = kind, date
+        card.new_visit()
+    review = max(v.id for v in card.view.visits)
+    card.tabs.active = 1
+    doc = _HeldDoc()
+    monkeypatch.setattr(card, "_doc", doc)
+    monkeypatch.setattr(patient_panel, "records_executor",
+                        lambda: SimpleNamespace(submit=lambda fn, *a, **k: fn(*a, **k)))
+    card.open_visit_id(review)  # not clicked meanwhile: the review opens on Review
+    assert card.tabs.active == 1 and doc.pending
+    doc.run()
+    assert card.visit is not None and card.visit.kind == "review" and card.tabs.active == 2
+    card.tabs.active = 1
+    card.open_visit_id(review)
+    card.tabs.active = 4  # Photos, clicked before the result arrives
+    doc.run()
+    assert card.visit.kind == "review" and card.tabs.active == 4, card.status.object
+    assert card.status.object.startswith("Opened visit")
