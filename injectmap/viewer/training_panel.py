@@ -17,6 +17,8 @@ Scores are recorded per trainee in ``$INJECTMAP_TRAINING_SCORES`` (default
 from __future__ import annotations
 
 import copy
+import functools
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,11 @@ from injectmap.teaching.training import (
     scores_path,
     validate_trainee,
 )
+from injectmap.viewer.analysis import analysis_executor
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FEEDBACK_COLUMNS", "SCORES_ENV", "TrainingPanel", "scores_path"]
 
@@ -53,11 +58,15 @@ class TrainingPanel(pn.viewable.Viewer):
     score = param.Parameter(default=None, doc="The last Score (teaching.training.Score) or None.")
 
     def __init__(self, state: AppState, model: Any, scores_file: str | os.PathLike[str] | None = None,
-                 **params: Any) -> None:
+                 doc: Any = None, **params: Any) -> None:
         self.exercises: dict[str, Exercise] = load_exercises()
         params.setdefault("exercise_id", next(iter(self.exercises)))
         super().__init__(**params)
         self.state, self.model = state, model
+        doc = doc if doc is not None else pn.state.curdoc
+        #: a served page's document: scoring (an analysis, perhaps a face build) then runs off the event loop
+        self._doc = doc if doc is not None and getattr(doc, "session_context", None) is not None else None
+        self._generation = 0
         self.scores_file = Path(scores_file) if scores_file is not None else scores_path()
         self._rows: list[dict[str, str]] = []
         #: the planning plan, its selection and undo history, kept aside while training
@@ -188,11 +197,48 @@ class TrainingPanel(pn.viewable.Viewer):
         self.state.message = f"Loaded the reference answer of '{self.exercise.title}' (undo to go back)."
 
     def _on_score_click(self, e: Any = None) -> None:
-        """The Score button (a click handler returns nothing)."""
-        self._on_score(e)
+        """The Score button: scores off the event loop on a served page (the plan's analysis, and its face
+        built first when the exercise names one, can take seconds), the card saying so meanwhile."""
+        if self._doc is None:
+            self._on_score(e)
+            return
+        self._generation += 1
+        gen, exercise, plan = self._generation, self.exercise, self.state.plan_dict()
+        self.score_button.disabled = True
+        self.result.object = plain(f"Scoring your plan of '{exercise.title}'...")
+        analysis_executor().submit(self._background, gen, exercise, plan)
+
+    def _background(self, gen: int, exercise: Exercise, plan: dict[str, Any]) -> None:
+        try:
+            score: Score | None = score_attempt(exercise, plan, self.model)
+            error = ""
+        except Exception as exc:  # said in the card; the session goes on
+            log.warning("an attempt could not be scored: %s", type(exc).__name__)
+            score, error = None, str(exc) or type(exc).__name__
+        if self._doc is not None:
+            try:
+                self._doc.add_next_tick_callback(functools.partial(self._scored, gen, exercise.id, score, error))
+            except Exception:  # the session has ended meanwhile
+                log.debug("score not delivered: the session has ended")
+
+    def _scored(self, gen: int, exercise_id: str, score: Score | None, error: str) -> None:
+        if gen != self._generation:
+            return  # a later click, or another exercise chosen, since
+        self.score_button.disabled = False
+        if exercise_id != self.exercise_id:
+            return
+        if score is None:
+            self.result.object = plain(f"The plan could not be scored: {error}")
+            return
+        self._show_score(score)
 
     def _on_score(self, _e: Any = None) -> Score:
+        """Score the plan on screen at once (the card's logic without a served page)."""
         s = score_attempt(self.exercise, self.state.plan_dict(), self.model)
+        self._show_score(s)
+        return s
+
+    def _show_score(self, s: Score) -> None:
         self.score = s
         verdict = "passed" if s.passed else "not passed"
         parts = " · ".join(f"{c.name} {c.points:.0f}/{c.max_points:.0f}" for c in s.components.values())
@@ -209,7 +255,6 @@ class TrainingPanel(pn.viewable.Viewer):
                       for f in s.feedback]
         self.feedback.selection = []
         self.feedback.value = self._frame()
-        return s
 
     def _record(self, s: Score) -> str:
         raw = self.trainee.value or ""

@@ -136,3 +136,53 @@ def test_the_pass_mark_is_shown_and_the_verdict_says_why(panel: TrainingPanel):
     rows = panel.feedback.value
     msg = next(r["message"] for _, r in rows.iterrows() if r["point"] == pid and "medial" in r["message"])
     assert "mm lateral" in msg
+
+
+class _HeldDoc:
+    """A served page's document as the card sees it: results wait for the event loop."""
+
+    session_context = object()
+
+    def __init__(self) -> None:
+        import queue
+
+        self.pending: queue.Queue = queue.Queue()
+
+    def add_next_tick_callback(self, cb) -> None:
+        self.pending.put(cb)
+
+
+def test_a_served_page_scores_off_the_event_loop(face_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Scoring analyses the plan and, for an exercise on a face of its own, may build that face first: on a
+    served page the click returns at once, the card says it is scoring, and the score lands on the event loop.
+    A score that arrives after another exercise was chosen is not shown as that exercise's."""
+    import threading
+
+    from injectmap.viewer import training_panel
+
+    release = threading.Event()
+    real = training_panel.score_attempt
+
+    def slow(*a, **k):
+        assert release.wait(60)
+        return real(*a, **k)
+
+    monkeypatch.setattr(training_panel, "score_attempt", slow)
+    doc = _HeldDoc()
+    panel = TrainingPanel(AppState(snap=face_model.skin_point), face_model, scores_file=tmp_path / "s.json", doc=doc)
+    panel.picker.value = "glabellar_complex"
+    panel.reference.clicks += 1
+    panel.score_button.clicks += 1  # returns while the scoring waits in its thread
+    assert panel.score is None and panel.score_button.disabled and "Scoring your plan" in panel.result.object
+    release.set()
+    doc.pending.get(timeout=120)()
+    assert panel.score is not None and panel.score.passed and not panel.score_button.disabled
+    assert f"Score: {panel.score.total}/100 (passed)" in panel.result.object
+    # scored, then another exercise chosen before the score arrives: its card is not given the old score
+    panel.score = None
+    release.clear()
+    panel.score_button.clicks += 1
+    panel.picker.value = "mentalis"
+    release.set()
+    doc.pending.get(timeout=120)()
+    assert panel.score is None and "Score:" not in panel.result.object and not panel.score_button.disabled
