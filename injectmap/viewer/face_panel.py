@@ -8,7 +8,7 @@ so that a saved plan keeps its face. A plan loaded with a ``model`` switches the
 The default face is written as no ``model`` at all.
 
 The patient's own face: a front photo uploaded in the card, with up to two obliques chosen with it (or a
-visit's photo handed over by :meth:`FacePanel.start_photo_fit`), is fitted in a worker thread
+visit's photos handed over by :meth:`FacePanel.start_photos_fit`), is fitted in a worker thread
 (``viewer.face_photo``) with its progress shown; the card then shows the front photo with the landmarks found
 and the fitted face's landmarks, the residuals (each oblique's median too) and what a photo cannot tell.
 **Accept** writes the face file owner-only in the user's own faces folder, names it in the plan's

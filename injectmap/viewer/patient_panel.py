@@ -20,7 +20,8 @@ logins). Four tabs:
 - **Photos**: the open visit's photos (JPEG or PNG, at most records.yaml ``photo_max_bytes``): add one
   (upload), each shown as a thumbnail (its EXIF orientation applied, re-encoded: no metadata reaches the
   page) with its name and date; delete one (after a confirmation); "Fit face from this photo" hands the
-  photo to the Face card (``on_fit_photo``, when the app gives one).
+  photo to the Face card (``on_fit_photos``, when the app gives one); the photos ticked "Fit together" (a
+  front photo and up to two obliques, in any order) go to it together.
 
 A plan whose ``model.face`` names a fitted face (``*.face.json``) takes the face with it when it is saved to
 a visit (kept in the records); opening the visit writes the face back into the user's owner-only faces
@@ -409,14 +410,15 @@ class PatientPanel(pn.viewable.Viewer):
     """The Patient card (see the module's description)."""
 
     def __init__(self, state: Any, analyst: Any, scene_view: Any, report: Any, doc: Any = None,
-                 user: str | None = None, on_fit_photo: Callable[[bytes, str], None] | None = None,
+                 user: str | None = None, on_fit_photos: Callable[[list[tuple[bytes, str]]], None] | None = None,
                  on_patient_deleted: Callable[[tuple[str, ...]], Any] | None = None,
                  on_plan_forgotten: Callable[[], Any] | None = None,
                  accepted_faces: Callable[[int], tuple[str, ...]] | None = None, **params: Any) -> None:
         super().__init__(**params)
         self.state, self.analyst, self.scene_view, self.report = state, analyst, scene_view, report
-        #: the Face card's photo fit (``FacePanel.start_photo_fit(data, display_name)``); None: no fit button
-        self.on_fit_photo = on_fit_photo
+        #: the Face card's photo fit (``FacePanel.start_photos_fit([(data, display_name), ...])``); None: no fit
+        #: buttons
+        self.on_fit_photos = on_fit_photos
         #: after a deletion, the Face card forgets its photo, scan and their fits (``FacePanel.forget_patient``,
         #: given the deleted faces' ids): Accept must not write the deleted patient's face back
         self.on_patient_deleted = on_patient_deleted
@@ -426,6 +428,8 @@ class PatientPanel(pn.viewable.Viewer):
         #: (``FacePanel.faces_accepted_for``): a deleted patient's faces, their visit perhaps not saved yet
         self.accepted_faces = accepted_faces
         self.photo_items: list[PhotoThumb] = []
+        #: the open visit's photos ticked "Fit together"
+        self._together: set[int] = set()
         self._thumbs: dict[int, bytes] = {}  # this card's thumbnails by photo id (never shared between sessions)
         self._confirm_delete: int | None = None
         self._confirm_patient: int | None = None  # the open patient whose deletion is being confirmed
@@ -497,6 +501,9 @@ class PatientPanel(pn.viewable.Viewer):
         self.photo_note = pn.pane.Markdown("Open a visit to see or add its photos.", width=w,
                                            css_classes=["patient-photos-note"])
         self.photo_list = pn.Column(width=w, css_classes=["patient-photos"], margin=0)
+        self.fit_together = _w(pn.widgets.Button, "photos-fit", label="Fit face from the ticked photos", width=w,
+                               disabled=True, visible=False)
+        self.fit_together.on_click(lambda _e: self.fit_photos(sorted(self._together)))
         self.status = pn.pane.Markdown("", width=w, css_classes=["patient-status"])
         self.find.on_click(lambda _e: self.list_patients())
         self.open_patient.on_click(lambda _e: self.open(self.patients.value))
@@ -522,7 +529,7 @@ class PatientPanel(pn.viewable.Viewer):
             ("Review", pn.Column(pn.Row(self.area, self.side), pn.Row(self.movement, self.effects), self.record,
                                  self.outcome_text, self.propose, self.proposal_pane, self.save_touch_up)),
             ("History", pn.Column(self.history, self.history_text)),
-            ("Photos", pn.Column(self.photo_note, self.photo_upload, self.photo_list)),
+            ("Photos", pn.Column(self.photo_note, self.photo_upload, self.photo_list, self.fit_together)),
             dynamic=False, width=285)
 
     # ------------------------------------------------------------------ running database calls
@@ -1051,8 +1058,9 @@ class PatientPanel(pn.viewable.Viewer):
 
     def _show_photos(self, items: list[PhotoThumb]) -> None:
         """The open visit's photos as thumbnails, each with its name, date, Delete (with a confirmation) and,
-        with a Face card to hand it to, "Fit face from this photo"."""
+        with a Face card to hand it to, "Fit face from this photo" and "Fit together"."""
         self.photo_items = items
+        self._together &= {item.photo.id for item in items}  # another visit's, or deleted: not ticked
         if self.visit is None:
             self.photo_note.object = "Open a visit to see or add its photos."
         else:
@@ -1075,12 +1083,37 @@ class PatientPanel(pn.viewable.Viewer):
                 delete = pn.widgets.Button(label="Delete", width=70, css_classes=["pt-photo-delete"])
                 delete.on_click(functools.partial(lambda pid, _e: self.ask_delete(pid), ph.id))
                 buttons = [delete]
-                if self.on_fit_photo is not None:
+                if self.on_fit_photos is not None:
                     fit = pn.widgets.Button(label="Fit face from this photo", width=150, css_classes=["pt-photo-fit"])
-                    fit.on_click(functools.partial(lambda pid, _e: self.fit_photo(pid), ph.id))
+                    fit.on_click(functools.partial(lambda pid, _e: self.fit_photos([pid]), ph.id))
                     buttons.append(fit)
+                    if len(items) > 1:
+                        pick = pn.widgets.Checkbox(name="Fit together", value=ph.id in self._together, width=150,
+                                                   css_classes=["pt-photo-pick"])
+                        pick.param.watch(functools.partial(self._tick, ph.id), "value")
+                        buttons.append(pick)
             rows.append(pn.Row(thumb, pn.Column(text, *buttons, margin=0), css_classes=["patient-photo"], margin=(4, 0)))
         self.photo_list.objects = rows
+        self._show_together()
+
+    def _tick(self, photo_id: int, event: Any) -> None:
+        if event.new:
+            self._together.add(photo_id)
+        else:
+            self._together.discard(photo_id)
+        self._show_together()
+
+    def _show_together(self) -> None:
+        """The button that fits the ticked photos together: shown with two photos or more, usable with two or
+        three ticked (a front photo and up to two obliques)."""
+        from injectmap.anatomy.fit.photo import MAX_PHOTOS
+
+        n = len(self._together)
+        self.fit_together.visible = self.on_fit_photos is not None and len(self.photo_items) > 1
+        self.fit_together.disabled = not 2 <= n <= MAX_PHOTOS
+        self.fit_together.label = ("Tick the front photo and up to two obliques to fit them together"
+                                   if n < 2 else f"Fit face from the {n} ticked photos" if n <= MAX_PHOTOS
+                                   else f"{n} ticked: fit at most {MAX_PHOTOS} together")
 
     def ask_delete(self, photo_id: int | None) -> None:
         """Ask to confirm the deletion of a photo (None: cancel)."""
@@ -1109,21 +1142,26 @@ class PatientPanel(pn.viewable.Viewer):
 
         self._call(work, shown, "deleting the photo")
 
-    def fit_photo(self, photo_id: int) -> None:
-        """Hand a photo of the open visit (its file, hash checked) to the Face card's fit."""
-        callback = self.on_fit_photo
-        if callback is None:
+    def fit_photos(self, photo_ids: list[int]) -> None:
+        """Hand photos of the open visit (their files, hashes checked) to the Face card's fit: one, or a front
+        photo and its obliques together (the card finds which is which, and refuses with the reason)."""
+        callback = self.on_fit_photos
+        if callback is None or not photo_ids:
             return
+        ids = list(photo_ids)
 
-        def work(rec: Records) -> tuple[bytes, str]:
-            ph = rec.photo(photo_id)
-            return rec.photo_bytes(ph), ph.display_name or f"photo {ph.id}"
+        def work(rec: Records) -> list[tuple[bytes, str]]:
+            out = []
+            for pid in ids:
+                ph = rec.photo(pid)
+                out.append((rec.photo_bytes(ph), ph.display_name or f"photo {ph.id}"))
+            return out
 
-        def fit(result: tuple[bytes, str]) -> None:
-            callback(*result)
-            self.status.object = plain(f"The Face card fits the face to {result[1]}.")
+        def fit(result: list[tuple[bytes, str]]) -> None:
+            callback(result)
+            self.status.object = plain(f"The Face card fits the face to {', '.join(name for _d, name in result)}.")
 
-        self._call(work, fit, "reading the photo")
+        self._call(work, fit, "reading the photo" if len(ids) == 1 else f"reading the {len(ids)} photos")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Card(self.tabs, self.status, title="Patient", width=290, css_classes=["patient-card"])

@@ -87,6 +87,16 @@ def test_photos_of_a_visit(browser, served: tuple[str, Path]) -> None:
         assert names[0].startswith("front.jpg,") and names[1].startswith(EVIL + ","), names
         assert page.locator("img[src='x']").count() == 0 and dialogs == []  # shown as text, ran nothing
         _fits(page)
+        # both ticked "Fit together" go to the Face card in one fit (neither shows a face: refused, both named)
+        for k in range(2):
+            photos.nth(k).locator(".pt-photo-pick input[type=checkbox]").first.check()
+        together = page.get_by_role("button", name="Fit face from the 2 ticked photos", exact=True)
+        together.wait_for(timeout=30_000)
+        together.click()
+        face_status = page.locator(".face-photo-status")
+        face_status.filter(has_text="Photo refused").first.wait_for(timeout=120_000)
+        said = " ".join(page.locator(".face-photo-status p").all_inner_texts())
+        assert f"front.jpg, {EVIL}" in said and "no face was found" in said, said
         # delete the first: asked first, then gone (the Photos tab shown again: a tab switch the server sent while
         # the first click was on its way can come back when the card's rows are drawn again)
         patient_tab(page, "Photos")
@@ -100,7 +110,7 @@ def test_photos_of_a_visit(browser, served: tuple[str, Path]) -> None:
         assert page.locator(".patient-photo-name p").all_inner_texts()[0].startswith(EVIL)
         # the visit's photo goes to the Face card's fit: this one has no face, and the card says so by its name
         photos.nth(0).locator(".pt-photo-fit button").first.click()
-        status = page.locator(".face-photo-status").filter(has_text="Photo refused").first
+        status = face_status.filter(has_text="Photo refused").filter(has_not_text="front.jpg").first
         status.wait_for(timeout=120_000)
         said = " ".join(page.locator(".face-photo-status p").all_inner_texts())
         assert EVIL in said and "no face was found" in said, said

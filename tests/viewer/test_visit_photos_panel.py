@@ -97,13 +97,25 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     # the app hands a visit's photo to its Face card: each photo has the fit button, and the photo goes there
     labels = [b.label for r in card.photo_list.objects for b in r.objects[1].objects if hasattr(b, "label")]
     assert labels.count("Fit face from this photo") == 2, labels
-    fits: list[tuple[bytes, str]] = []
-    card.on_fit_photo = lambda data, name: fits.append((data, name))
+    fits: list[list[tuple[bytes, str]]] = []
+    card.on_fit_photos = fits.append
     card.ask_delete(None)
     fit = card.photo_list.objects[1].objects[1].objects[2]
     assert fit.label == "Fit face from this photo"
     fit.clicks += 1
-    assert fits == [(png(50, 40), EVIL)] and "The Face card fits the face to" in card.status.object
+    assert fits == [[(png(50, 40), EVIL)]] and "The Face card fits the face to" in card.status.object
+    # ticked "Fit together": the front photo and its obliques go to the Face card in one fit
+    together = card.fit_together
+    assert together.visible and together.disabled and "Tick the front photo" in together.label
+    picks = [r.objects[1].objects[3] for r in card.photo_list.objects]
+    assert [p.name for p in picks] == ["Fit together"] * 2
+    picks[0].value = True
+    assert together.disabled
+    picks[1].value = True
+    assert not together.disabled and together.label == "Fit face from the 2 ticked photos"
+    together.clicks += 1
+    assert fits[-1] == [(jpeg(400, 200, orientation=6), "front.jpg"), (png(50, 40), EVIL)]
+    assert "fits the face to front.jpg, " in card.status.object
     # delete: asked first, then gone with its file, and the charts kept in memory (of whichever photo) with it
     from injectmap.reports import chart_cache
 
@@ -117,6 +129,7 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     assert [i.photo.display_name for i in card.photo_items] == [EVIL] and not first.path.exists()
     assert "Deleted the photo front.jpg" in card.status.object
     assert chart_cache.info()["images"] == 0
+    assert card._together == {card.photo_items[0].photo.id} and not card.fit_together.visible  # one photo left
 
 
 def test_a_fitted_face_comes_back_with_the_visit(app: Any, tmp_path: Path) -> None:
