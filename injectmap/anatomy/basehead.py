@@ -193,3 +193,26 @@ def apply_targets(vertices_mm: np.ndarray, targets: list) -> np.ndarray:
             idx, delta = idx[keep], delta[keep]
         out[idx] += w * delta
     return out
+
+
+@lru_cache(maxsize=1)
+def lash_vertex_ids() -> tuple[np.ndarray, np.ndarray]:
+    """The hm08 vertices of the left and the right eyelash helpers, which trace the lid margins."""
+    obj = read_base_obj()
+    return tuple(np.unique(np.concatenate([obj.groups[f"helper-{s}-eyelashes-1"], obj.groups[f"helper-{s}-eyelashes-2"]]))
+                 for s in ("l", "r"))  # type: ignore[return-value]
+
+
+def frame_origin(vertices_mm: np.ndarray) -> np.ndarray:
+    """The CONTRACTS frame's origin for the base mesh's vertices (every one, any shape, the file's axes):
+    the midpoint of the two endocanthia, each the medial end of its lid margin's lash helper (the left's
+    smallest x, the right's largest).
+
+    Its x is the eyes' midpoint too. It was kept at 0, which is the midpoint only on a symmetric face: the CC0
+    head-translation targets of the fit's basis, one-sided targets or a scan's offsets can move a whole face 5 mm
+    sideways, and what the builder places from the midline (the profile landmarks, the foramina's distance from
+    it, the midline muscles) then lay off the face's own midline. On a symmetric face (every default, sex and
+    slider face) the midpoint is x = 0 exactly, so nothing moves there."""
+    left_ids, right_ids = lash_vertex_ids()
+    left, right = vertices_mm[left_ids], vertices_mm[right_ids]
+    return (left[np.argmin(left[:, 0])] + right[np.argmax(right[:, 0])]) / 2.0

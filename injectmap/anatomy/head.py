@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 from vtkmodules.vtkCommonCore import vtkIdList, vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellLocator
 
-from injectmap.anatomy.basehead import apply_targets, read_base_obj, sex_targets
+from injectmap.anatomy.basehead import apply_targets, frame_origin, read_base_obj, sex_targets
 
 #: cavities: a skin vertex from which no probe ray escapes within this range lies in a tunnel
 #: (eyelid opening, mouth pocket, nostril, ear canal) and is not used as the depth reference.
@@ -156,14 +156,7 @@ def build_head(sex: float = 0.5, subdivisions: int = 2, extra_targets: list | No
     neck_y = verts[np.unique(obj.groups["joint-neck"])].mean(axis=0)[1]
     tris = obj.groups["body"]
     tris = tris[(verts[tris][:, :, 1] > neck_y).all(axis=1)]
-    # eyelash helpers trace the lid margins: their medial ends give the endocanthion
-    en = []
-    for side in ("l", "r"):
-        lash = verts[np.unique(np.concatenate(
-            [obj.groups[f"helper-{side}-eyelashes-1"], obj.groups[f"helper-{side}-eyelashes-2"]]))]
-        en.append(lash[np.argmin(np.abs(lash[:, 0]))])
-    origin = (en[0] + en[1]) / 2.0
-    origin[0] = 0.0  # the mesh is symmetric; keep the midline exactly at x = 0
+    origin = frame_origin(verts)  # between the endocanthia (CONTRACTS)
     verts = verts - origin
 
     coarse = pv.PolyData(verts, faces_to_vtk(tris)).clean().connectivity("largest")

@@ -93,6 +93,16 @@ class _Finder:
         p = self.profile[self.profile[:, 1] > -120]
         return p[np.argmax(p[:, 2])]
 
+    def _prof_nearest(self, y: float, within: float = 3.0) -> np.ndarray:
+        """The profile point nearest to height ``y``. The slice's points lie a row of the mesh apart, about
+        2 mm on the forehead: a face whose midline crosses the rows between vertices (its eyes' midpoint, the
+        frame's x = 0, off the base mesh's midline) can have none within 1 mm of a given height."""
+        p = self.profile
+        i = int(np.argmin(np.abs(p[:, 1] - y)))
+        if abs(p[i, 1] - y) > within:
+            raise ValueError(f"no midline profile within {within:g} mm of y={y:.1f}")
+        return p[i]
+
     def profile_min_z_between_eyes(self) -> np.ndarray:
         sel = self._prof_between(-10.0, 15.0)
         return sel[np.argmin(sel[:, 2])]
@@ -118,14 +128,12 @@ class _Finder:
 
     def between_brows(self) -> np.ndarray:
         y = 0.5 * (self.found["brow_medial_left"][1] + self.found["brow_medial_right"][1])
-        sel = self._prof_between(y - 1.0, y + 1.0)
-        return sel[np.argmin(np.abs(sel[:, 1] - y))]
+        return self._prof_nearest(y)
 
     def facial_thirds(self) -> np.ndarray:
         g, sn = self.found["glabella"], self.found["subnasale"]
         y = g[1] + (g[1] - sn[1])
-        sel = self._prof_between(y - 1.0, y + 1.0)
-        return sel[np.argmin(np.abs(sel[:, 1] - y))]
+        return self._prof_nearest(y)
 
     # -- eyes ------------------------------------------------------------------------------
     def _lashes(self, s: float) -> np.ndarray:

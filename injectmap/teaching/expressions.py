@@ -654,14 +654,7 @@ def _base_in_frame(model: Any) -> np.ndarray:
     params = model.params
     verts = basehead.apply_targets(obj.vertices_mm, basehead.sex_targets(params.sex)
                                    + _extra_targets(params, load_geometry()))
-    en = []
-    for s in ("l", "r"):
-        lash = verts[np.unique(np.concatenate([obj.groups[f"helper-{s}-eyelashes-1"],
-                                               obj.groups[f"helper-{s}-eyelashes-2"]]))]
-        en.append(lash[np.argmin(np.abs(lash[:, 0]))])
-    origin = (en[0] + en[1]) / 2.0
-    origin[0] = 0.0
-    return verts - origin
+    return verts - basehead.frame_origin(verts)
 
 
 @dataclass(frozen=True)

@@ -39,3 +39,28 @@ def test_bigonial_width_of_the_female_and_male_heads_within_one_sd_of_farkas(sex
     mean, sd = (ms.male_mean, ms.male_sd) if sex == 1.0 else (ms.female_mean, ms.female_sd)
     width = float(np.linalg.norm(lm["gonion_left"] - lm["gonion_right"]))
     assert abs(width - mean) <= sd, f"go-go {width:.1f} mm vs {mean} +/- {sd}"
+
+
+#: the CC0 targets of synthetic photo patient 3 that move its face sideways: the whole head 4.75 mm (a translation
+#: target of the fit's basis) and the right eye outward
+SIDEWAYS = [("head/head-trans-in.target.gz", 0.23769), ("eyes/r-eye-trans-out.target.gz", 0.38349)]
+
+
+def test_the_frame_is_centred_between_the_eyes_of_a_face_moved_sideways() -> None:
+    """CONTRACTS: the origin is the midpoint of the two endocanthia. Its x was kept at 0, the base mesh's midline:
+    on a face the basis's translation targets move sideways, what is placed from the midline (the profile landmarks, the
+    foramina at their distance from it) then lay off the face's own midline (docs/face-fit.md)."""
+    from injectmap.anatomy.basehead import apply_targets, frame_origin, read_base_obj
+    from injectmap.anatomy.scan.template import default_targets
+
+    base = read_base_obj().vertices_mm
+    assert frame_origin(apply_targets(base, default_targets()))[0] == 0.0  # a symmetric face does not move
+    assert frame_origin(apply_targets(base, SIDEWAYS))[0] < -5.0  # this one's eyes lie right of the midline
+    head = build_head(0.5, extra_targets=SIDEWAYS)
+    lm = find_landmarks(head)
+    assert abs(lm["endocanthion_left"][0] + lm["endocanthion_right"][0]) / 2 < 0.3
+    for pair in ("pupil", "exocanthion", "alare", "cheilion", "tragion"):  # the face lies about its midline
+        assert abs(lm[f"{pair}_left"][0] + lm[f"{pair}_right"][0]) / 2 < 1.5, pair
+    skin = np.asarray(head.skin.points)
+    tip = skin[np.argmax(skin[:, 2])]
+    assert abs(tip[0]) < 1.0 and np.linalg.norm(tip - lm["pronasale"]) < 1.5  # the profile's nose tip is the nose's

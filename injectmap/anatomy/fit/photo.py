@@ -369,20 +369,11 @@ def detect_views(images: list[np.ndarray], names: list[str], focal_35mm: list[fl
 
 def contract_origin(weights: np.ndarray) -> np.ndarray:
     """The CONTRACTS frame's origin of a face with these weights, in the file's frame, as the builder
-    (``anatomy.head.build_head``) places it: the midpoint of the lid margins' medial ends (the eyelash
-    helpers), on the midline (x = 0)."""
-    from injectmap.anatomy.basehead import read_base_obj
+    (``anatomy.head.build_head``) places it: :func:`injectmap.anatomy.basehead.frame_origin`, between the
+    endocanthia."""
+    from injectmap.anatomy.basehead import frame_origin, read_base_obj
 
     basis = face_basis()
-    obj = read_base_obj()
-    row = np.full(int(basis.vertex_ids.max()) + 1, -1)
-    row[basis.vertex_ids] = np.arange(len(basis.vertex_ids))
-    verts = basis.shape(np.asarray(weights, dtype=float))
-    ends = []
-    for s in ("l", "r"):
-        ids = np.unique(np.concatenate([obj.groups[f"helper-{s}-eyelashes-1"], obj.groups[f"helper-{s}-eyelashes-2"]]))
-        lash = verts[row[ids]]
-        ends.append(lash[np.argmin(np.abs(lash[:, 0]))])
-    origin = (ends[0] + ends[1]) / 2.0
-    origin[0] = 0.0
-    return origin
+    full = read_base_obj().vertices_mm.copy()
+    full[basis.vertex_ids] = basis.shape(np.asarray(weights, dtype=float))
+    return frame_origin(full)

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from injectmap.anatomy.basehead import apply_targets, read_base_obj, sex_targets
+from injectmap.anatomy.basehead import apply_targets, frame_origin, read_base_obj, sex_targets
 
 
 @dataclass(frozen=True)
@@ -42,21 +42,6 @@ class Template:
     base_ids: np.ndarray
     base_vertices_mm: np.ndarray
     neck_y_mm: float
-
-
-def frame_origin(base_vertices_mm: np.ndarray) -> np.ndarray:
-    """The frame's origin for base-mesh vertices (mm, file axes): the midpoint of the medial ends of
-    the two lash helpers, on the midline (x = 0), as :func:`injectmap.anatomy.head.build_head`."""
-    obj = read_base_obj()
-    ends = []
-    for side in ("l", "r"):
-        ids = np.unique(np.concatenate([obj.groups[f"helper-{side}-eyelashes-1"],
-                                        obj.groups[f"helper-{side}-eyelashes-2"]]))
-        lash = base_vertices_mm[ids]
-        ends.append(lash[np.argmin(np.abs(lash[:, 0]))])
-    origin = (ends[0] + ends[1]) / 2.0
-    origin[0] = 0.0
-    return origin
 
 
 def framed_base(targets: list | tuple = ()) -> np.ndarray:

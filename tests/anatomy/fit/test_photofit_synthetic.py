@@ -5,7 +5,7 @@ uncertain as a real patient's.
 
 The error is measured on the 3D points of the Face Mesh landmarks (the outline's sliding points
 left out), each face's points centred on their own centroid: where the whole face sits relative to
-the skull's midline is not seen in a photo (one-sided CC0 targets move it by up to 5 mm), the shape
+the skull is not seen in a photo (the basis's head-translation targets move it by up to 5 mm), the shape
 and size are. The average head (no target) is the baseline the fit must beat.
 """
 
