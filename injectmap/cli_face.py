@@ -110,7 +110,7 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
     from injectmap.anatomy.basehead import file_sha256
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.landmarks import FitRefused
-    from injectmap.anatomy.fit.photo import MAX_PHOTOS, detect_views, fit_views
+    from injectmap.anatomy.fit.photo import MAX_PHOTOS, detect_views, fit_views, placement_text
     from injectmap.reports.photo_io import PhotoError
 
     if len(args.photo) > MAX_PHOTOS:
@@ -157,6 +157,7 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
         print("warning: the intercanthal width is far from the population's: check the scale (a child, a "
               "wide-angle lens close to the face, or an iris misread)")
     print(f"caveat: {facefile.CAVEAT}")
+    print(f"placement: {placement_text()}")
     return 0
 
 

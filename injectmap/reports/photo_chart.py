@@ -35,6 +35,7 @@ import numpy as np
 
 from injectmap.anatomy.fit.camera import Camera
 from injectmap.anatomy.fit.facefile import CAVEAT
+from injectmap.anatomy.fit.photo import placement_text
 from injectmap.anatomy.variability import load_variability
 from injectmap.planning.results import OK_COLOUR, PlanResult, Severity
 
@@ -577,6 +578,7 @@ class PhotoPage:
             "The absolute size rests on one population number (the iris diameter, SD about 3.6 %); an expression "
             "in the photo (a smile) is fitted as shape.",
             CAVEAT,
+            placement_text(),
         ]
         if self.hidden:
             lines.append("Not on this photo (on skin turned away or hidden from the camera): "
@@ -619,6 +621,19 @@ def page_html(page: PhotoPage) -> str:
             f'<ul class="caveat">{caveat}</ul></section>')
 
 
+def _text_height(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> float:
+    """The height (mm) of what :func:`pdf_page` writes below the picture, measured with the fonts it uses: the
+    caption, the legend's rows (at most three), the residuals and the caveat."""
+    def height(style: str, size: float, line_h: float, text: str) -> float:
+        pdf.set_font("Helvetica", style, size)
+        return float(pdf.multi_cell(width, line_h, latin1(text), dry_run=True, output="HEIGHT"))
+
+    h = 1 + height("I", 8, 4, "The front photo, enlarged around the face. Dots: each point's entry, coloured by its "
+                           "worst finding, with its id and units.")
+    h += 4.6 * 3 + 6 + height("B", 9, 4.6, page.residual_text)
+    return h + sum(height("", 8.5, 4.2, line) for line in page.caveat_lines)
+
+
 def pdf_page(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> None:
     """Draw the first page on the current page of an fpdf2 document (text as PDF text, searchable)."""
     import io
@@ -627,7 +642,7 @@ def pdf_page(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> None:
     pdf.multi_cell(width, 7, latin1(page.title), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     y0 = pdf.get_y()
-    room = pdf.h - pdf.b_margin - y0 - 70  # leave room for the text below
+    room = pdf.h - pdf.b_margin - y0 - _text_height(pdf, page, width, latin1) - 2  # the text below fits the page
     from PIL import Image
 
     with Image.open(io.BytesIO(page.png)) as im:

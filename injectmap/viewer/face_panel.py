@@ -463,6 +463,7 @@ class FacePanel(pn.viewable.Viewer):
         """Show a fit (its picture: the photo with the landmarks, drawn in the fit thread; the residuals,
         the caveat), or nothing for None."""
         from injectmap.anatomy.fit.facefile import CAVEAT
+        from injectmap.anatomy.fit.photo import placement_text
 
         self.photo_fit = fit
         if fit is None:
@@ -482,7 +483,7 @@ class FacePanel(pn.viewable.Viewer):
             f"**{fit.median_mm:.1f} mm**, 90th percentile **{fit.p90_mm:.1f} mm** ({len(fit.residuals_mm)} "
             f"landmarks); intercanthal width {sc.get('intercanthal_mm', 0):.1f} mm "
             f"({sc.get('intercanthal_z', 0):+.1f} SD). Green: the photo's landmarks; magenta: the fitted face's.")
-        self.photo_caveat.object = f"*{plain(CAVEAT)}*"
+        self.photo_caveat.object = f"*{plain(CAVEAT)} {plain(placement_text())}*"
         self.photo_caveat.visible = True
         self._on_photo_busy()
 

@@ -233,6 +233,8 @@ def test_the_report_with_the_photo_has_the_chart_as_its_first_page(astro: dict[s
     med = astro["face"].residuals_mm["median"]
     assert f"median {med:.1f} mm" in first
     assert "What a photo cannot tell" in first and "population anatomy" in first
+    flat = " ".join(first.split())  # the layout wraps lines
+    assert "synthetic faces with a known truth" in flat and "with that much more spread" in flat  # all on page 1
     images = subprocess.run(["pdfimages", "-f", "1", "-l", "1", "-list", str(out)], capture_output=True, text=True,
                             check=True).stdout.splitlines()[2:]
     assert images, "the chart's picture is on the first page"

@@ -97,6 +97,7 @@ def test_the_astronaut_is_fitted_accepted_charted_and_discarded(face_model, tmp_
     assert 0.5 < fit.median_mm < 4.0 and fit.p90_mm >= fit.median_mm
     assert panel.photo_pane.visible and panel.photo_pane.object.startswith(b"\x89PNG")
     assert "population anatomy" in panel.photo_caveat.object and panel.photo_caveat.visible
+    assert "synthetic faces with a known truth" in panel.photo_caveat.object  # how far it may place them
     # the fitted landmarks land near the detected ones (in pixels of the photo)
     assert np.median(np.linalg.norm(fit.fitted_px - fit.detected_px, axis=1)) < 4.0
     assert not panel.accept_button.disabled

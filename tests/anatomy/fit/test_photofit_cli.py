@@ -23,6 +23,7 @@ def test_the_astronaut_fits_from_the_command_line(astronaut_fit: AstronautFit) -
     assert astronaut_fit.returncode == 0, astronaut_fit.stderr
     text = astronaut_fit.stdout
     assert "residuals per landmark: median" in text and "caveat:" in text and "population anatomy" in text
+    assert "placement: Measured on 12 synthetic faces with a known truth" in text
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     face = json.loads(out.read_text())
     assert face["kind"] == "injectmap-face" and len(face["residuals_mm"]["per_landmark"]) == 468
