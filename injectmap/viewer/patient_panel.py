@@ -1088,7 +1088,7 @@ class PatientPanel(pn.viewable.Viewer):
                     fit.on_click(functools.partial(lambda pid, _e: self.fit_photos([pid]), ph.id))
                     buttons.append(fit)
                     if len(items) > 1:
-                        pick = pn.widgets.Checkbox(name="Fit together", value=ph.id in self._together, width=150,
+                        pick = pn.widgets.Checkbox(label="Fit together", value=ph.id in self._together, width=150,
                                                    css_classes=["pt-photo-pick"])
                         pick.param.watch(functools.partial(self._tick, ph.id), "value")
                         buttons.append(pick)

@@ -108,7 +108,7 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     together = card.fit_together
     assert together.visible and together.disabled and "Tick the front photo" in together.label
     picks = [r.objects[1].objects[3] for r in card.photo_list.objects]
-    assert [p.name for p in picks] == ["Fit together"] * 2
+    assert [p.label for p in picks] == ["Fit together"] * 2
     picks[0].value = True
     assert together.disabled
     picks[1].value = True
