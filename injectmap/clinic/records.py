@@ -823,9 +823,13 @@ class Records:
         fid, sources = check_face(face_json)
         face = s.scalar(select(FaceRow).where(FaceRow.visit_id == row.id, FaceRow.face_id == fid))
         if face is None:
-            photo = s.scalar(select(PhotoRow).join(VisitRow, PhotoRow.visit_id == VisitRow.id)
-                             .where(VisitRow.patient_id == row.patient_id, PhotoRow.sha256.in_(sources))
-                             .order_by((PhotoRow.visit_id == row.id).desc(), PhotoRow.id)) if sources else None
+            # the photo it was fitted from: the front photo where the face lists obliques too (its sources come
+            # front first), this visit's before another's
+            found = list(s.scalars(select(PhotoRow).join(VisitRow, PhotoRow.visit_id == VisitRow.id)
+                                   .where(VisitRow.patient_id == row.patient_id, PhotoRow.sha256.in_(sources)))
+                         ) if sources else []
+            photo = min(found, key=lambda ph: (ph.visit_id != row.id, sources.index(ph.sha256), ph.id),
+                        default=None)
             face = FaceRow(visit_id=row.id, face_id=fid, photo_id=photo.id if photo is not None else None,
                            face_json=face_json, created_at=utc_now())
             s.add(face)

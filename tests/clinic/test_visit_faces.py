@@ -60,6 +60,20 @@ def test_photo_names_are_kept_as_text_and_a_photo_is_deleted_with_its_file(recor
     assert "onerror" not in repr(records.audit())
 
 
+def test_a_face_fitted_to_a_front_photo_and_its_oblique_is_kept_as_the_front_photos(records: Records) -> None:
+    """A face fitted to several of a visit's photos lists them front first: it is the front photo's, whichever
+    photo was added first (the oblique here)."""
+    p = records.add_patient("P1")
+    v = records.add_visit(p.id, D0, "initial")
+    oblique = records.add_photo(v.id, PNG, display_name="left45.png")
+    front = records.add_photo(v.id, JPEG, display_name="front.jpg")
+    sources = ({"kind": "photo", "sha256": front.sha256, "role": "front"},
+               {"kind": "photo", "sha256": oblique.sha256, "role": "oblique"})
+    face = facefile.FaceFile(targets=FACE_A, sources=sources, created="2026-03-02T10:00:00+00:00")
+    records.set_plan(v.id, plan_with_face(), face_json=json.dumps(face.to_json()) + "\n")
+    assert [f.photo_id for f in records.faces(v.id)] == [front.id]
+
+
 def test_a_plan_face_is_kept_with_the_visit_and_comes_back(records: Records, tmp_path: Path) -> None:
     p = records.add_patient("P1")
     v = records.add_visit(p.id, D0, "initial")
