@@ -67,6 +67,8 @@ class TrainingPanel(pn.viewable.Viewer):
         #: a served page's document: scoring (an analysis, perhaps a face build) then runs off the event loop
         self._doc = doc if doc is not None and getattr(doc, "session_context", None) is not None else None
         self._generation = 0
+        self._plan_version = 0  # counts the plan's changes: a score of an earlier plan is not shown as this one's
+        state.param.watch(self._plan_changed, ["points", "product"])
         self.scores_file = Path(scores_file) if scores_file is not None else scores_path()
         self._rows: list[dict[str, str]] = []
         #: the planning plan, its selection and undo history, kept aside while training
@@ -204,41 +206,49 @@ class TrainingPanel(pn.viewable.Viewer):
             return
         self._generation += 1
         gen, exercise, plan = self._generation, self.exercise, self.state.plan_dict()
+        asked = (exercise.id, self._plan_version, self.trainee.value or "")  # the plan and the name as clicked
         self.score_button.disabled = True
         self.result.object = plain(f"Scoring your plan of '{exercise.title}'...")
-        analysis_executor().submit(self._background, gen, exercise, plan)
+        analysis_executor().submit(self._background, gen, asked, exercise, plan)
 
-    def _background(self, gen: int, exercise: Exercise, plan: dict[str, Any]) -> None:
+    def _background(self, gen: int, asked: tuple[str, int, str], exercise: Exercise, plan: dict[str, Any]) -> None:
         try:
             score: Score | None = score_attempt(exercise, plan, self.model)
             error = ""
-        except Exception as exc:  # said in the card; the session goes on
+        except Exception as exc:  # said in the card (its kind only: the text may quote the plan); the session goes on
             log.warning("an attempt could not be scored: %s", type(exc).__name__)
-            score, error = None, str(exc) or type(exc).__name__
+            score, error = None, type(exc).__name__
         if self._doc is not None:
             try:
-                self._doc.add_next_tick_callback(functools.partial(self._scored, gen, exercise.id, score, error))
+                self._doc.add_next_tick_callback(functools.partial(self._scored, gen, asked, score, error))
             except Exception:  # the session has ended meanwhile
                 log.debug("score not delivered: the session has ended")
 
-    def _scored(self, gen: int, exercise_id: str, score: Score | None, error: str) -> None:
+    def _scored(self, gen: int, asked: tuple[str, int, str], score: Score | None, error: str) -> None:
         if gen != self._generation:
-            return  # a later click, or another exercise chosen, since
+            return  # a later click since
         self.score_button.disabled = False
+        exercise_id, version, trainee = asked
         if exercise_id != self.exercise_id:
+            return  # another exercise chosen since: its card is not given this score
+        if version != self._plan_version:
+            self.result.object = "The plan changed while it was being scored: press **Score my plan** again."
             return
         if score is None:
-            self.result.object = plain(f"The plan could not be scored: {error}")
+            self.result.object = plain(f"The plan could not be scored ({error}).")
             return
-        self._show_score(score)
+        self._show_score(score, trainee)
+
+    def _plan_changed(self, *_: Any) -> None:
+        self._plan_version += 1
 
     def _on_score(self, _e: Any = None) -> Score:
         """Score the plan on screen at once (the card's logic without a served page)."""
         s = score_attempt(self.exercise, self.state.plan_dict(), self.model)
-        self._show_score(s)
+        self._show_score(s, self.trainee.value or "")
         return s
 
-    def _show_score(self, s: Score) -> None:
+    def _show_score(self, s: Score, trainee: str) -> None:
         self.score = s
         verdict = "passed" if s.passed else "not passed"
         parts = " · ".join(f"{c.name} {c.points:.0f}/{c.max_points:.0f}" for c in s.components.values())
@@ -249,15 +259,15 @@ class TrainingPanel(pn.viewable.Viewer):
                 f"- {'met' if e.met else 'NOT met'}: {plain(e.text)} ({plain(e.measured)})" for e in s.expected))
         if not s.feedback:
             lines.append("No mistakes found: every target reached, nothing to spare reached, doses in range.")
-        lines.append(self._record(s))
+        lines.append(self._record(s, trainee))
         self.result.object = "\n\n".join(x for x in lines if x)
         self._rows = [{"severity": f.severity, "point": f.point, "structure": f.structure, "message": f.message}
                       for f in s.feedback]
         self.feedback.selection = []
         self.feedback.value = self._frame()
 
-    def _record(self, s: Score) -> str:
-        raw = self.trainee.value or ""
+    def _record(self, s: Score, raw: str) -> str:
+        """Keep the score under the trainee's name (as it was when Score was pressed)."""
         if not raw.strip():
             self.history.object = ""
             return "*Give a trainee name to keep this score.*"

@@ -172,12 +172,23 @@ def test_a_served_page_scores_off_the_event_loop(face_model, tmp_path: Path, mon
     panel = TrainingPanel(AppState(snap=face_model.skin_point), face_model, scores_file=tmp_path / "s.json", doc=doc)
     panel.picker.value = "glabellar_complex"
     panel.reference.clicks += 1
+    panel.trainee.value = "Ana M."
     panel.score_button.clicks += 1  # returns while the scoring waits in its thread
     assert panel.score is None and panel.score_button.disabled and "Scoring your plan" in panel.result.object
+    panel.trainee.value = "Ben K."  # typed while it scores: the score is the name's that asked for it
     release.set()
     doc.pending.get(timeout=120)()
     assert panel.score is not None and panel.score.passed and not panel.score_button.disabled
-    assert f"Score: {panel.score.total}/100 (passed)" in panel.result.object
+    assert f"Score: {panel.score.total}/100 (passed)" in panel.result.object and "Kept for Ana M." in panel.result.object
+    # the plan changed while it was scored: that score is not shown as the plan's on screen
+    panel.score = None
+    release.clear()
+    panel.score_button.clicks += 1
+    pid = panel.state.point_ids()[0]
+    panel.state.update_point(pid, units=1.0)
+    release.set()
+    doc.pending.get(timeout=120)()
+    assert panel.score is None and "The plan changed while it was being scored" in panel.result.object
     # scored, then another exercise chosen before the score arrives: its card is not given the old score
     panel.score = None
     release.clear()
