@@ -787,7 +787,7 @@ class PatientPanel(pn.viewable.Viewer):
                                      {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found})
             own_folder = user_autosave_dir(autosave_dir(), self._login)
             own = sum(1 for p in autosaves if p.parent == own_folder)
-            self._show_tab(0)
+            self.tabs.active = 0  # the patient is gone: whatever tab was chosen meanwhile showed them
             self.status.object = plain(deleted_text(patient_label(patient), res, own, others=own < len(autosaves)))
 
         self._call(work, done, "deleting the patient", always=True)  # shown gone whatever ran after it
