@@ -621,6 +621,11 @@ def page_html(page: PhotoPage) -> str:
             f'<ul class="caveat">{caveat}</ul></section>')
 
 
+def _caption(page: PhotoPage) -> str:
+    return (f"The {page.role or 'front'} photo, enlarged around the face. Dots: each point's entry, coloured by its "
+            "worst finding, with its id and units.")
+
+
 def _text_height(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> float:
     """The height (mm) of what :func:`pdf_page` writes below the picture, measured with the fonts it uses: the
     caption, the legend's rows (at most three), the residuals and the caveat."""
@@ -628,8 +633,7 @@ def _text_height(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> float:
         pdf.set_font("Helvetica", style, size)
         return float(pdf.multi_cell(width, line_h, latin1(text), dry_run=True, output="HEIGHT"))
 
-    h = 1 + height("I", 8, 4, "The front photo, enlarged around the face. Dots: each point's entry, coloured by its "
-                           "worst finding, with its id and units.")
+    h = 1 + height("I", 8, 4, _caption(page))
     h += 4.6 * 3 + 6 + height("B", 9, 4.6, page.residual_text)
     return h + sum(height("", 8.5, 4.2, line) for line in page.caveat_lines)
 
@@ -642,7 +646,8 @@ def pdf_page(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> None:
     pdf.multi_cell(width, 7, latin1(page.title), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     y0 = pdf.get_y()
-    room = pdf.h - pdf.b_margin - y0 - _text_height(pdf, page, width, latin1) - 2  # the text below fits the page
+    # the text below fits the page, unless it is long (many points hidden from the photo): then it runs on
+    room = max(pdf.h - pdf.b_margin - y0 - _text_height(pdf, page, width, latin1) - 2, 90.0)
     from PIL import Image
 
     with Image.open(io.BytesIO(page.png)) as im:
@@ -651,9 +656,7 @@ def pdf_page(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> None:
     pdf.image(io.BytesIO(page.png), x=pdf.l_margin + (width - w) / 2, y=y0, w=w)
     pdf.set_xy(pdf.l_margin, y0 + w * h_px / w_px + 1)
     pdf.set_font("Helvetica", "I", 8)
-    pdf.multi_cell(width, 4, latin1(f"The {page.role or 'front'} photo, enlarged around the face. Dots: each point's "
-                                    "entry, coloured by its worst finding, with its id and units."),
-                   new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(width, 4, latin1(_caption(page)), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 8)
     for colour, text in page.legend:
         h = colour.lstrip("#")
