@@ -203,16 +203,32 @@ def lash_vertex_ids() -> tuple[np.ndarray, np.ndarray]:
                  for s in ("l", "r"))  # type: ignore[return-value]
 
 
-def frame_origin(vertices_mm: np.ndarray) -> np.ndarray:
-    """The CONTRACTS frame's origin for the base mesh's vertices (every one, any shape, the file's axes):
-    the midpoint of the two endocanthia, each the medial end of its lid margin's lash helper (the left's
-    smallest x, the right's largest).
+@lru_cache(maxsize=1)
+def head_vertex_ids() -> np.ndarray:
+    """The hm08 skin vertices of the head (the body group above the neck joint's mean height, on the base mesh:
+    one fixed set, mirrored onto itself)."""
+    obj = read_base_obj()
+    base = obj.vertices_mm
+    neck_y = base[np.unique(obj.groups["joint-neck"])].mean(axis=0)[1]
+    ids = np.unique(obj.groups["body"])
+    return ids[base[ids, 1] > neck_y]
 
-    Its x is the eyes' midpoint too. It was kept at 0, which is the midpoint only on a symmetric face: the CC0
-    head-translation targets of the fit's basis, one-sided targets or a scan's offsets can move a whole face 5 mm
-    sideways, and what the builder places from the midline (the profile landmarks, the foramina's distance from
-    it, the midline muscles) then lay off the face's own midline. On a symmetric face (every default, sex and
-    slider face) the midpoint is x = 0 exactly, so nothing moves there."""
+
+def frame_origin(vertices_mm: np.ndarray) -> np.ndarray:
+    """The CONTRACTS frame's origin for the base mesh's vertices (every one, any shape, the file's axes): the
+    midpoint of the two endocanthia (each the medial end of its lid margin's lash helper: the left's smallest x,
+    the right's largest), on the face's midline.
+
+    Its x is the head's midline: the mean x of the head's skin vertices (a set mirrored onto itself, so on a
+    symmetric face exactly 0, and on a face whose eyes lie symmetric about it the endocanthia's midpoint). It
+    was kept at 0, the base mesh's midline: the CC0 head-translation targets of the fit's basis move a whole
+    head sideways (4.75 mm on a synthetic patient), and what the builder places from the midline (the profile
+    landmarks, the foramina's distance from it, the midline muscles) then lay off the face's own. Not the
+    endocanthia's own midpoint either: a one-sided eye target moves it (0.86 mm for one eye moved outward)
+    where the nose and mouth stay."""
     left_ids, right_ids = lash_vertex_ids()
     left, right = vertices_mm[left_ids], vertices_mm[right_ids]
-    return (left[np.argmin(left[:, 0])] + right[np.argmax(right[:, 0])]) / 2.0
+    origin = (left[np.argmin(left[:, 0])] + right[np.argmax(right[:, 0])]) / 2.0
+    # to 0.01 mm: exactly 0 on a symmetric face, and the brow sliders' sideways wobble (0.003 mm) moves nothing
+    origin[0] = round(float(vertices_mm[head_vertex_ids(), 0].mean()), 2) + 0.0
+    return origin

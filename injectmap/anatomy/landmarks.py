@@ -178,9 +178,9 @@ class _Finder:
 
     # -- nose, mouth, ear, jaw ---------------------------------------------------------------
     def mouth_corner(self, s: float) -> np.ndarray:
-        v = self.head.base_vertices_mm[10374].copy()
-        v[0] = s * abs(v[0])
-        return self.snap(v)
+        """The left mouth corner's hm08 vertex, or its mirror vertex on the right: each side's own corner (a
+        mirrored position is the other side's on an asymmetric mouth)."""
+        return self.snap(self.head.base_vertices_mm[10374 if s > 0 else mirror_vertex(10374)])
 
     def vertex(self, r: dict, s: float) -> np.ndarray:
         """A base-mesh vertex (hm08 numbering) given for the left side; on the right, the vertex at the

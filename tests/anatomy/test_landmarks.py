@@ -46,21 +46,29 @@ def test_bigonial_width_of_the_female_and_male_heads_within_one_sd_of_farkas(sex
 SIDEWAYS = [("head/head-trans-in.target.gz", 0.23769), ("eyes/r-eye-trans-out.target.gz", 0.38349)]
 
 
-def test_the_frame_is_centred_between_the_eyes_of_a_face_moved_sideways() -> None:
-    """CONTRACTS: the origin is the midpoint of the two endocanthia. Its x was kept at 0, the base mesh's midline:
-    on a face the basis's translation targets move sideways, what is placed from the midline (the profile landmarks, the
-    foramina at their distance from it) then lay off the face's own midline (docs/face-fit.md)."""
-    from injectmap.anatomy.basehead import apply_targets, frame_origin, read_base_obj
+def test_the_frame_is_centred_on_the_midline_of_a_face_moved_sideways() -> None:
+    """CONTRACTS: the origin is between the endocanthia. Its x was kept at 0, the base mesh's midline: on a face the
+    basis's translation targets move sideways, what is placed from the midline (the profile landmarks, the foramina
+    at their distance from it) then lay off the face's own midline (docs/face-fit.md). The x is the head's midline,
+    not the endocanthia's midpoint, which one eye moved outward moves where the nose and mouth stay."""
+    from injectmap.anatomy.basehead import apply_targets, frame_origin, read_base_obj, sex_targets
+    from injectmap.anatomy.landmarks import mirror_vertex
     from injectmap.anatomy.scan.template import default_targets
 
     base = read_base_obj().vertices_mm
-    assert frame_origin(apply_targets(base, default_targets()))[0] == 0.0  # a symmetric face does not move
-    assert frame_origin(apply_targets(base, SIDEWAYS))[0] < -5.0  # this one's eyes lie right of the midline
+    for targets in (default_targets(), sex_targets(0.0), sex_targets(1.0)):  # a symmetric face does not move
+        assert frame_origin(apply_targets(base, targets))[0] == 0.0
+    assert frame_origin(apply_targets(base, SIDEWAYS))[0] < -4.5  # this face lies right of the base's midline
     head = build_head(0.5, extra_targets=SIDEWAYS)
     lm = find_landmarks(head)
-    assert abs(lm["endocanthion_left"][0] + lm["endocanthion_right"][0]) / 2 < 0.3
-    for pair in ("pupil", "exocanthion", "alare", "cheilion", "tragion"):  # the face lies about its midline
-        assert abs(lm[f"{pair}_left"][0] + lm[f"{pair}_right"][0]) / 2 < 1.5, pair
+    v = head.base_vertices_mm
+    nose_lips = [7080, 7081, 7098, 10374]  # the ala's edge and the mouth corner, with their mirror vertices
+    for vid in nose_lips:
+        assert abs(v[vid, 0] + v[mirror_vertex(vid), 0]) / 2 < 0.3, vid  # they lie about the frame's midline
     skin = np.asarray(head.skin.points)
     tip = skin[np.argmax(skin[:, 2])]
-    assert abs(tip[0]) < 1.0 and np.linalg.norm(tip - lm["pronasale"]) < 1.5  # the profile's nose tip is the nose's
+    assert abs(tip[0]) < 0.3 and np.linalg.norm(tip - lm["pronasale"]) < 1.0  # the profile's nose tip is the nose's
+    for side, vid in (("left", 10374), ("right", mirror_vertex(10374))):  # each mouth corner at its own vertex
+        assert np.linalg.norm(lm[f"cheilion_{side}"] - v[vid]) < 1.0, side
+    # the right eye moved outward: the endocanthia's midpoint is not the midline
+    assert lm["endocanthion_left"][0] + lm["endocanthion_right"][0] < -1.0
