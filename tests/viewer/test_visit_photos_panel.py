@@ -166,3 +166,34 @@ def test_a_fitted_face_comes_back_with_the_visit(app: Any, tmp_path: Path) -> No
     assert back.stat().st_mode & 0o777 == 0o600 and back.parent.stat().st_mode & 0o777 == 0o700
     assert facefile.read(back).face_id == face.face_id
     assert any(getattr(p, "fit_id", "") == face.face_id for p in app.faces_asked)  # the app asked for that face
+
+
+@pytest.mark.variants
+@pytest.mark.xdist_group("photofit")
+def test_a_visits_front_photo_and_its_oblique_are_fitted_together(app: Any) -> None:
+    """Ticked "Fit together", a visit's oblique (added first) and front photo go to the Face card as one fit: the
+    front one found by the card, the oblique posed against it (synthetic patient 2, turned 40 degrees)."""
+    pytest.importorskip("mediapipe")
+    from injectmap.anatomy.fit.synthetic import make_patient
+
+    def as_jpeg(rgb: Any) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="JPEG", quality=92)
+        return buf.getvalue()
+
+    card, face = app.app_patient, app.app_face
+    card.identifier.value = "MRN-9"
+    card.new_patient()
+    card.kind.value, card.date.value = "initial", "2026-05-04"
+    card.new_visit()
+    for name, shot in (("left45.jpg", make_patient(2, yaw_deg=40.0)), ("front.jpg", make_patient(2))):
+        card.photo_upload.filename, card.photo_upload.value = name, as_jpeg(shot.image)
+    assert [i.photo.display_name for i in card.photo_items] == ["left45.jpg", "front.jpg"], card.status.object
+    for row in card.photo_list.objects:
+        row.objects[1].objects[3].value = True
+    card.fit_together.clicks += 1
+    fit = face.photo_fit
+    assert fit is not None, face.photo_status.object
+    assert fit.display_name == "front.jpg" and fit.obliques == ("left45.jpg",)
+    assert [s["role"] for s in fit.face.sources] == ["front", "oblique"]
+    assert "checked on the oblique **left45.jpg**" in face.photo_status.object
