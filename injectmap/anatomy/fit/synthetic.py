@@ -257,3 +257,46 @@ if __name__ == "__main__":
 
     out = truth_beside_fit()
     cv2.imwrite(sys.argv[1], cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+
+
+#: the arteries and foramina whose placement on a fitted face is measured against the truth's
+KEY_VESSELS = ("facial_artery", "angular_artery", "dorsal_nasal_artery", "supratrochlear_artery",
+               "supraorbital_artery", "superficial_temporal_artery")
+FORAMINA = ("supraorbital_notch", "infraorbital_foramen", "mental_foramen")
+
+
+def placement_errors(seed: int) -> dict[str, float]:
+    """How far a front photo's fit places the anatomy from the truth (mm): synthetic patient ``seed``'s photo
+    fitted, the truth and the fit built whole (two face builds, cached), each face centred on its skin landmarks
+    (where the whole face sits is not seen in a photo). ``skin``: the median over the CONTRACTS skin landmarks;
+    each foramen and side: its distance; each key vessel and side: the median distance of the truth's centreline
+    points from the fit's. The numbers of docs/face-fit.md (the twelve patients) and of ``data/photo_fit.yaml``
+    (``placement_on_synthetic_patients``); ``scripts/photo_placement.py`` runs it over several patients."""
+    from scipy.spatial import cKDTree
+
+    from injectmap.anatomy.fit.landmarks import detect
+    from injectmap.anatomy.fit.photo import View, fit_views
+    from injectmap.anatomy.model import load_model
+    from injectmap.anatomy.params import FaceParams
+
+    s = make_patient(seed)
+    res = fit_views([View(detect(s.image), s.camera.focal_px)])
+    truth = load_model(params=FaceParams(fit=tuple(face_basis().targets(s.weights))))
+    fitted = load_model(params=FaceParams(fit=tuple(res.targets)))
+    names = [k for k in truth.landmarks if k in fitted.landmarks and "foramen" not in k and "notch" not in k]
+    lt = np.array([truth.landmarks[k] for k in names])
+    lf = np.array([fitted.landmarks[k] for k in names])
+    shift = (lt - lf).mean(axis=0)
+    out = {"skin": float(np.median(np.linalg.norm(lf + shift - lt, axis=1)))}
+    for f in FORAMINA:
+        for side in ("left", "right"):
+            k = f"{f}_{side}"
+            out[k] = float(np.linalg.norm(fitted.landmarks[k] + shift - truth.landmarks[k]))
+    for v in KEY_VESSELS:
+        for side in ("left", "right"):
+            a = truth.structures[f"{v}_{side}"].centreline
+            b = fitted.structures[f"{v}_{side}"].centreline
+            if a is None or b is None:
+                raise ValueError(f"{v}_{side} has no centreline")
+            out[f"{v}_{side}"] = float(np.median(cKDTree(b + shift).query(a)[0]))
+    return out

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from injectmap.anatomy.fit import facefile
+from injectmap.anatomy.fit.synthetic import FORAMINA, KEY_VESSELS
 from injectmap.anatomy.params import FaceParams, FaceParamsError
 
 TARGETS = [("nose/nose-scale-vert-incr.target.gz", 0.4), ("chin/chin-prominent-incr.target.gz", 0.3)]
@@ -55,43 +55,13 @@ def test_a_missing_or_bad_face_file_is_a_clear_error(tmp_path: Path) -> None:
         FaceParams.from_plan_model({"face": str(bad)})
 
 
-KEY_VESSELS = ("facial_artery", "angular_artery", "dorsal_nasal_artery", "supratrochlear_artery",
-               "supraorbital_artery", "superficial_temporal_artery")
-FORAMINA = ("supraorbital_notch", "infraorbital_foramen", "mental_foramen")
-
-
 @pytest.fixture(scope="module")
 def truth_and_fit() -> dict[str, float]:
     """Synthetic patient 11 (front photo), its truth and its fit built whole (two face builds)."""
     pytest.importorskip("mediapipe")
-    from scipy.spatial import cKDTree
+    from injectmap.anatomy.fit.synthetic import placement_errors
 
-    from injectmap.anatomy.fit.basis import face_basis
-    from injectmap.anatomy.fit.landmarks import detect
-    from injectmap.anatomy.fit.photo import View, fit_views
-    from injectmap.anatomy.fit.synthetic import make_patient
-    from injectmap.anatomy.model import load_model
-
-    s = make_patient(11)
-    res = fit_views([View(detect(s.image), s.camera.focal_px)])
-    truth = load_model(params=FaceParams(fit=tuple(face_basis().targets(s.weights))))
-    fitted = load_model(params=FaceParams(fit=tuple(res.targets)))
-    assert truth.name.startswith("default-fit-") and fitted.name != truth.name
-    skin_names = [k for k in truth.landmarks if k in fitted.landmarks and "foramen" not in k and "notch" not in k]
-    lt = np.array([truth.landmarks[k] for k in skin_names])
-    lf = np.array([fitted.landmarks[k] for k in skin_names])
-    shift = (lt - lf).mean(axis=0)  # where the face sits on the skull's midline is not seen in a photo
-    out = {"skin": float(np.median(np.linalg.norm(lf + shift - lt, axis=1)))}
-    for f in FORAMINA:
-        for side in ("left", "right"):
-            k = f"{f}_{side}"
-            out[k] = float(np.linalg.norm(fitted.landmarks[k] + shift - truth.landmarks[k]))
-    for v in KEY_VESSELS:
-        for side in ("left", "right"):
-            a = truth.structures[f"{v}_{side}"].centreline
-            b = fitted.structures[f"{v}_{side}"].centreline
-            assert a is not None and b is not None
-            out[f"{v}_{side}"] = float(np.median(cKDTree(b + shift).query(a)[0]))
+    out = placement_errors(11)
     print({k: round(v, 2) for k, v in out.items()})
     return out
 
