@@ -98,7 +98,7 @@ def test_the_face_file_keeps_the_front_photos_camera(astro: dict[str, Any]) -> N
     raw = json.loads(astro["face_path"].read_text())
     (cam,) = raw["cameras"]
     assert cam["role"] == "front" and cam["sha256"] == raw["sources"][0]["sha256"]
-    assert (cam["width"], cam["height"]) == (512, 512) and cam["focal_px"] > 0 and cam["frame"] == "contracts"
+    assert (cam["width"], cam["height"]) == (512, 512) and cam["focal_px"] > 0 and cam["frame"] == "contracts-midline"
     assert str(astro["photo"]) not in astro["face_path"].read_text()
 
 

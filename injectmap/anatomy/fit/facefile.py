@@ -186,7 +186,7 @@ def parse(raw: Any, name: str, known: set[str], base_sha256: str) -> FaceFile:
         scale=raw.get("scale", {}) if isinstance(raw.get("scale"), dict) else {},
         libraries=raw.get("libraries", {}) if isinstance(raw.get("libraries"), dict) else {},
         base_mesh_sha256=str(raw.get("base_mesh_sha256", "")),
-        cameras=parse_cameras(raw.get("cameras", []), name),
+        cameras=parse_cameras(raw.get("cameras", []), name, tuple(out)),
         offsets=parse_offsets(raw.get("offsets"), name),
         scan=raw.get("scan", {}) if isinstance(raw.get("scan"), dict) else {},
     )
@@ -337,8 +337,12 @@ def make_scan(offsets_mm: Any, source_sha256: str, fmt: str, per_landmark_mm: di
 
 # -- the photos' cameras (key ``cameras``, optional) -----------------------------------------------
 #: the frame a stored camera maps from: the built face's CONTRACTS frame (mm, origin between the
-#: endocanthia), so that ``camera.project(model.skin.points)`` lands on the photo
-CAMERA_FRAME = "contracts"
+#: endocanthia, on the head's midline: ``basehead.frame_origin``), so that ``camera.project(model.skin.points)``
+#: lands on the photo
+CAMERA_FRAME = "contracts-midline"
+#: the frame of cameras written before Dec 4 2026: the origin's x was the base mesh's midline (0); such a camera
+#: is moved into :data:`CAMERA_FRAME` when the file is read (:func:`parse_cameras`)
+OLD_CAMERA_FRAME = "contracts"
 
 
 def camera_entry(camera: Any, role: str, sha256: str, origin_mm: Any) -> dict[str, Any]:
@@ -356,9 +360,11 @@ def camera_entry(camera: Any, role: str, sha256: str, origin_mm: Any) -> dict[st
             "translation_mm": [round(float(x), 5) for x in t]}
 
 
-def parse_cameras(raw: Any, name: str) -> tuple[dict[str, Any], ...]:
+def parse_cameras(raw: Any, name: str, targets: tuple[tuple[str, float], ...] = ()) -> tuple[dict[str, Any], ...]:
     """Check the ``cameras`` list: a role, a SHA-256, a positive size and focal length, a rotation
-    (3x3, orthonormal) and a translation (3) of finite numbers."""
+    (3x3, orthonormal) and a translation (3) of finite numbers. A camera of :data:`OLD_CAMERA_FRAME` (its
+    origin's x at the base mesh's midline) is moved into :data:`CAMERA_FRAME` for the face of ``targets``:
+    ``t + R (x, 0, 0)``, x the face's origin's (0 on a symmetric face), so the chart stays on the photo."""
     import numpy as np
 
     if raw in (None, []):
@@ -370,8 +376,9 @@ def parse_cameras(raw: Any, name: str) -> tuple[dict[str, Any], ...]:
         where = f"{name}: cameras[{i}]"
         if not isinstance(c, dict):
             raise FaceFileError(f"{where} must be an object")
-        if c.get("frame", CAMERA_FRAME) != CAMERA_FRAME:
-            raise FaceFileError(f"{where}: unknown frame {c.get('frame')!r}")
+        frame = c.get("frame", OLD_CAMERA_FRAME)
+        if frame not in (CAMERA_FRAME, OLD_CAMERA_FRAME):
+            raise FaceFileError(f"{where}: unknown frame {frame!r}")
         sha = c.get("sha256")
         if not isinstance(sha, str) or len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha):
             raise FaceFileError(f"{where}: sha256 must be 64 lower-case hex digits")
@@ -386,9 +393,21 @@ def parse_cameras(raw: Any, name: str) -> tuple[dict[str, Any], ...]:
             raise FaceFileError(f"{where}: needs width, height, focal_px, rotation (3x3), translation_mm (3)")
         if not np.allclose(r @ r.T, np.eye(3), atol=1e-4) or np.linalg.det(r) <= 0:
             raise FaceFileError(f"{where}: the rotation is not a rotation matrix")
+        if frame == OLD_CAMERA_FRAME:
+            t = t + r @ np.array([_origin_x(targets), 0.0, 0.0])
         out.append({"role": str(c.get("role", "")), "sha256": sha, "width": w, "height": h, "focal_px": f,
                     "frame": CAMERA_FRAME, "rotation": r.tolist(), "translation_mm": t.tolist()})
     return tuple(out)
+
+
+def _origin_x(targets: tuple[tuple[str, float], ...]) -> float:
+    """The x of the CONTRACTS origin of the face of these shape targets, in the base mesh's file frame."""
+    from injectmap.anatomy.fit.basis import face_basis
+    from injectmap.anatomy.fit.photo import contract_origin
+
+    basis = face_basis()
+    known = [(n, w) for n, w in targets if n in set(basis.names)]
+    return float(contract_origin(basis.weights(known))[0])
 
 
 def with_photo_cameras(face: FaceFile, result: Any, sources: list[dict[str, str]]) -> FaceFile:

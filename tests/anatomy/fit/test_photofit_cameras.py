@@ -40,7 +40,7 @@ def test_a_stored_camera_projects_the_built_frame_as_the_fit_projected_the_file_
     assert np.allclose(cam.project(pts_file - origin), _camera().project(pts_file), atol=1e-4)
     assert facefile.photo_camera(back, "cd" * 32) is None
     raw = json.loads(path.read_text())
-    assert raw["cameras"][0]["role"] == "front" and raw["cameras"][0]["frame"] == "contracts"
+    assert raw["cameras"][0]["role"] == "front" and raw["cameras"][0]["frame"] == "contracts-midline"
 
 
 def test_a_face_file_without_cameras_has_no_key_and_reads() -> None:
@@ -160,3 +160,29 @@ def test_an_obliques_pose_is_not_pulled_by_its_foreshortened_iris() -> None:
 
     assert abs(depth(False)) < 0.002
     assert depth(True) > 0.01  # what the front photo's prior would do to a turned eye
+
+
+def test_a_camera_written_with_the_origin_on_the_base_meshs_midline_is_moved_to_the_heads() -> None:
+    """Until Dec 4 2026 a stored camera's frame (``"contracts"``) had the origin's x at the base mesh's midline; the
+    builder now puts it on the head's midline, which a head-translation target moves (docs/face-fit.md). Read
+    back, such a camera projects the face built now onto the same pixels; on a symmetric face nothing moves."""
+    from injectmap.anatomy.fit.basis import face_basis
+    from injectmap.anatomy.fit.photo import contract_origin
+
+    sideways = [("head/head-trans-in.target.gz", 0.24), ("nose/nose-scale-vert-incr.target.gz", 0.3)]
+    basis = face_basis()
+    now = contract_origin(basis.weights(sideways))
+    assert now[0] < -4.0  # the head lies 4.7 mm right of the base mesh's midline
+    for targets, origin_now in ((sideways, now), ([("nose/nose-scale-vert-incr.target.gz", 0.3)], None)):
+        if origin_now is None:
+            origin_now = contract_origin(basis.weights(targets))
+            assert origin_now[0] == 0.0
+        before = origin_now * np.array([0.0, 1.0, 1.0])  # the origin as it was computed then
+        face = facefile.make(targets, [{"kind": "photo", "role": "front", "sha256": SHA}], [1.0], {})
+        raw = dataclasses.replace(face, cameras=(facefile.camera_entry(_camera(), "front", SHA, before),)).to_json()
+        raw["cameras"][0]["frame"] = "contracts"
+        back = facefile.parse(raw, "old.face.json", known={n for n, _ in targets}, base_sha256=face.base_mesh_sha256)
+        cam = facefile.photo_camera(back, SHA)
+        pts_file = np.array([[0.0, 150.0, 90.0], [30.0, 170.0, 80.0], [-45.0, 120.0, 40.0]])
+        assert np.allclose(cam.project(pts_file - origin_now), _camera().project(pts_file), atol=1e-3)
+        assert back.cameras[0]["frame"] == "contracts-midline"
