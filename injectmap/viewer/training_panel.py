@@ -68,7 +68,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self._doc = doc if doc is not None and getattr(doc, "session_context", None) is not None else None
         self._generation = 0
         self._plan_version = 0  # counts the plan's changes: a score of an earlier plan is not shown as this one's
-        state.param.watch(self._plan_changed, ["points", "product"])
+        state.param.watch(self._plan_changed, ["points", "product", "extra"])  # extra: the plan's face (model)
         self.scores_file = Path(scores_file) if scores_file is not None else scores_path()
         self._rows: list[dict[str, str]] = []
         #: the planning plan, its selection and undo history, kept aside while training
@@ -233,6 +233,8 @@ class TrainingPanel(pn.viewable.Viewer):
             return  # another exercise chosen since: its card is not given this score
         if version != self._plan_version:
             self.result.object = "The plan changed while it was being scored: press **Score my plan** again."
+            self._rows = []  # an earlier score's feedback is not this plan's either
+            self.feedback.value = self._frame()
             return
         if score is None:
             self.result.object = plain(f"The plan could not be scored ({error}).")

@@ -189,6 +189,14 @@ def test_a_served_page_scores_off_the_event_loop(face_model, tmp_path: Path, mon
     release.set()
     doc.pending.get(timeout=120)()
     assert panel.score is None and "The plan changed while it was being scored" in panel.result.object
+    assert len(panel.feedback.value) == 0
+    # the plan's face changed (the Face card switching faces): the same
+    release.clear()
+    panel.score_button.clicks += 1
+    panel.state.set_plan_model({"brow_left": 0.5})
+    release.set()
+    doc.pending.get(timeout=120)()
+    assert panel.score is None and "The plan changed while it was being scored" in panel.result.object
     # scored, then another exercise chosen before the score arrives: its card is not given the old score
     panel.score = None
     release.clear()
