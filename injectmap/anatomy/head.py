@@ -1,8 +1,8 @@
 """The head surface in the CONTRACTS frame: cropped, closed, refined, with eyeballs and a sealed
 "depth surface" for measuring depth below the skin.
 
-Frame: millimetres; +x the subject's left, +y superior, +z anterior; origin at the midpoint of the
-two endocanthion landmarks (CONTRACTS.md).
+Frame: millimetres; +x the subject's left, +y superior, +z anterior; origin between the two endocanthion
+landmarks, on the head's midline (CONTRACTS.md; :func:`injectmap.anatomy.basehead.frame_origin`).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def build_head(sex: float = 0.5, subdivisions: int = 2, extra_targets: list | No
     neck_y = verts[np.unique(obj.groups["joint-neck"])].mean(axis=0)[1]
     tris = obj.groups["body"]
     tris = tris[(verts[tris][:, :, 1] > neck_y).all(axis=1)]
-    origin = frame_origin(verts)  # between the endocanthia (CONTRACTS)
+    origin = frame_origin(verts)  # between the endocanthia, on the head's midline (CONTRACTS)
     verts = verts - origin
 
     coarse = pv.PolyData(verts, faces_to_vtk(tris)).clean().connectivity("largest")

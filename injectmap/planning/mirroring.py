@@ -1,6 +1,6 @@
 """Left/right mirroring of plan points.
 
-The CONTRACTS frame puts the origin midway between the endocanthia with +x toward the subject's
+The CONTRACTS frame puts the origin between the endocanthia, on the head's midline, with +x toward the subject's
 left, so the face is mirror-symmetric about the plane x = 0 TO FIRST ORDER only: real faces (and
 the model's shape variants) are not exactly symmetric. Mirroring here is therefore a planning
 convenience, not a statement that the other side's anatomy is the same; ``injectmap check``

@@ -654,7 +654,8 @@ def _base_in_frame(model: Any) -> np.ndarray:
     params = model.params
     verts = basehead.apply_targets(obj.vertices_mm, basehead.sex_targets(params.sex)
                                    + _extra_targets(params, load_geometry()))
-    if params.offsets is not None:  # a scan fit's offsets, as the builder adds them before it frames the head
+    if params.offsets is not None and params.offsets.n_vertices:  # a scan fit's offsets, as the builder adds them
+        # before it frames the head (a face read back by its folder alone names them without their values)
         verts = verts + np.asarray(params.offsets.array_mm(), dtype=float).reshape(verts.shape)
     return verts - basehead.frame_origin(verts)
 

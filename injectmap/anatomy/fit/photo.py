@@ -381,7 +381,7 @@ def placement_text() -> str:
 def contract_origin(weights: np.ndarray) -> np.ndarray:
     """The CONTRACTS frame's origin of a face with these weights, in the file's frame, as the builder
     (``anatomy.head.build_head``) places it: :func:`injectmap.anatomy.basehead.frame_origin`, between the
-    endocanthia."""
+    endocanthia on the head's midline."""
     from injectmap.anatomy.basehead import frame_origin, read_base_obj
 
     basis = face_basis()

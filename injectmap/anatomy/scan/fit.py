@@ -216,7 +216,8 @@ def shape_alignment(fitted: np.ndarray, template: np.ndarray, matched: np.ndarra
 
     The fit's rigid start aligns the scan to the template with an error of a few degrees, which the
     non-rigid step absorbs as a deformation; without this the built face would carry that pose (the
-    frame's axes are the template's, its origin the endocanthions': the face's own anatomy)."""
+    frame's axes are the template's, its origin between the endocanthions on the head's midline: the face's own
+    anatomy)."""
     idx = np.flatnonzero(matched)
     if len(idx) < 10:
         return np.eye(4)

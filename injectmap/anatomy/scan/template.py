@@ -4,7 +4,8 @@ The template is the coarse hm08 skin (about 4,300 vertices) of a face variant, k
 mesh's own vertex numbering (``base_ids``), so a fit's offsets apply to the base mesh and every
 vertex-id landmark and shape target keeps its meaning. The frame is the one of
 :func:`injectmap.anatomy.head.build_head`: millimetres, +x the subject's left, +y superior, +z
-anterior, origin at the midpoint of the endocanthions (the medial ends of the lash helpers).
+anterior, origin between the endocanthions (the medial ends of the lash helpers), on the head's midline
+(:func:`injectmap.anatomy.basehead.frame_origin`).
 """
 
 from __future__ import annotations
