@@ -95,8 +95,8 @@ class _Finder:
 
     def _prof_nearest(self, y: float, within: float = 3.0) -> np.ndarray:
         """The profile point nearest to height ``y``. The slice's points lie a row of the mesh apart, about
-        2 mm on the forehead: a face whose midline crosses the rows between vertices (its eyes' midpoint, the
-        frame's x = 0, off the base mesh's midline) can have none within 1 mm of a given height."""
+        2 mm on the forehead: a face whose midline crosses the rows between vertices (the frame's x = 0, the
+        head's midline, off the base mesh's) can have none within 1 mm of a given height."""
         p = self.profile
         i = int(np.argmin(np.abs(p[:, 1] - y)))
         if abs(p[i, 1] - y) > within:

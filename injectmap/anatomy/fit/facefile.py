@@ -406,7 +406,8 @@ def _origin_x(targets: tuple[tuple[str, float], ...]) -> float:
     from injectmap.anatomy.fit.photo import contract_origin
 
     basis = face_basis()
-    known = [(n, w) for n, w in targets if n in set(basis.names)]
+    names = set(basis.names)
+    known = [(n, w) for n, w in targets if n in names]
     return float(contract_origin(basis.weights(known))[0])
 
 

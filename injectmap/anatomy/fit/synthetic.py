@@ -250,15 +250,6 @@ def truth_beside_fit(seed: int = 11, yaw_deg: float = 10.0, light: str = "left")
     return both
 
 
-if __name__ == "__main__":
-    import sys
-
-    import cv2
-
-    out = truth_beside_fit()
-    cv2.imwrite(sys.argv[1], cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
-
-
 #: the arteries and foramina whose placement on a fitted face is measured against the truth's
 KEY_VESSELS = ("facial_artery", "angular_artery", "dorsal_nasal_artery", "supratrochlear_artery",
                "supraorbital_artery", "superficial_temporal_artery")
@@ -300,3 +291,13 @@ def placement_errors(seed: int) -> dict[str, float]:
                 raise ValueError(f"{v}_{side} has no centreline")
             out[f"{v}_{side}"] = float(np.median(cKDTree(b + shift).query(a)[0]))
     return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    import cv2
+
+    out = truth_beside_fit()
+    cv2.imwrite(sys.argv[1], cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+
