@@ -26,6 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ff.add_argument("-o", "--output", required=True, type=Path, help="NAME.face.json (written owner-only)")
     ff.add_argument("--focal-35mm", type=float, default=None,
                     help="the lens's 35 mm-equivalent focal length when the photos carry no EXIF (default 50)")
+    ff.add_argument("--ipd-mm", type=float, default=None,
+                    help="the patient's measured distance interpupillary distance in mm, taken by an examiner with a "
+                         "PD rule or a pupillometer (not a near or monocular PD, not self-measured): the face's size "
+                         "is taken from it rather than from the iris's population mean")
     fc = fsub.add_parser("chart", help="draw a plan on a photo its face was fitted to (a PNG, owner-only)")
     fc.add_argument("--photo", required=True, type=Path, help="a photo the face file was fitted to")
     fc.add_argument("--face", required=True, type=Path, help="the NAME.face.json fitted to that photo")
@@ -98,27 +102,40 @@ def cmd_face_chart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _photo_options_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with a photo fit's options (a scan's own options, too many photos, the output's name, an
+    interpupillary distance outside the adult range), or None."""
+    from injectmap.anatomy.fit.landmarks import FitRefused
+    from injectmap.anatomy.fit.photo import MAX_PHOTOS, checked_ipd
+
+    if getattr(args, "units", None):
+        return "--units is for a scan (--scan)"
+    if not getattr(args, "render_landmarks", True):
+        return "--no-render-landmarks is for a scan (--scan)"
+    if len(args.photo) > MAX_PHOTOS:
+        return "at most three photos (front, left, right)"
+    if not args.output.name.endswith(".face.json"):
+        return "the output's name must end in .face.json"
+    try:
+        checked_ipd(getattr(args, "ipd_mm", None))
+    except FitRefused as exc:
+        return f"--ipd-mm: {exc}"
+    return None
+
+
 def cmd_face_fit(args: argparse.Namespace) -> int:
     if getattr(args, "scan", None) is not None:
         return cmd_face_scan(args)
-    if getattr(args, "units", None):
-        print("injectmap face fit: --units is for a scan (--scan)", file=sys.stderr)
-        return 2
-    if not getattr(args, "render_landmarks", True):
-        print("injectmap face fit: --no-render-landmarks is for a scan (--scan)", file=sys.stderr)
+    error = _photo_options_error(args)
+    if error:
+        print(f"injectmap face fit: {error}", file=sys.stderr)
         return 2
     from injectmap.anatomy.basehead import file_sha256
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.landmarks import FitRefused
-    from injectmap.anatomy.fit.photo import MAX_PHOTOS, detect_views, fit_views, placement_text
+    from injectmap.anatomy.fit.photo import detect_views, fit_views, placement_text, scale_text, scale_warnings
     from injectmap.reports.photo_io import PhotoError
 
-    if len(args.photo) > MAX_PHOTOS:
-        print("injectmap face fit: at most three photos (front, left, right)", file=sys.stderr)
-        return 2
-    if not args.output.name.endswith(".face.json"):
-        print("injectmap face fit: the output's name must end in .face.json", file=sys.stderr)
-        return 2
     images, focals, sources = [], [], []
     for i, path in enumerate(args.photo):
         try:
@@ -136,7 +153,7 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
     try:  # the front photo first, as given; each oblique turned more than a front photo may be
         views, _order = detect_views(images, [f"photo {i + 1}" for i in range(len(images))], focals,
                                      front_first=True)
-        res = fit_views(views)
+        res = fit_views(views, ipd_mm=getattr(args, "ipd_mm", None))
     except FitRefused as exc:
         print(f"injectmap face fit: photo refused: {exc}", file=sys.stderr)
         return 2
@@ -150,12 +167,9 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
     for i in range(1, len(res.residuals_mm)):  # each oblique, posed against the face: what its camera sees
         seen = res.seen_residuals_mm(i)
         print(f"oblique photo {i + 1}: median {np.median(seen):.2f} mm over the {len(seen)} landmarks it shows")
-    sc = res.scale
-    print(f"scale: from the iris (11.71 mm, SD 0.42): camera at {sc['iris_depth_mm']:.0f} mm; "
-          f"intercanthal width {sc['intercanthal_mm']:.1f} mm ({sc['intercanthal_z']:+.1f} SD of the population's)")
-    if abs(sc["intercanthal_z"]) > 2.5:
-        print("warning: the intercanthal width is far from the population's: check the scale (a child, a "
-              "wide-angle lens close to the face, or an iris misread)")
+    print(f"scale: {scale_text(res.scale)}")
+    for warning in scale_warnings(res.scale):
+        print(f"warning: {warning}")
     print(f"caveat: {facefile.CAVEAT}")
     print(f"placement: {placement_text()}")
     return 0
@@ -177,6 +191,9 @@ def cmd_face_scan(args: argparse.Namespace) -> int:
     from injectmap.anatomy.scan.loading import ScanError
     from injectmap.anatomy.scan.toface import face_from_scan
 
+    if getattr(args, "ipd_mm", None) is not None:
+        print("injectmap face fit: --ipd-mm is for a photo (a scan carries its own size)", file=sys.stderr)
+        return 2
     if not args.output.name.endswith(".face.json"):
         print("injectmap face fit: the output's name must end in .face.json", file=sys.stderr)
         return 2

@@ -3,7 +3,8 @@ each patient's row of docs/face-fit.md (the twelve patients) and the summary kep
 ``injectmap/anatomy/fit/data/photo_fit.yaml`` (``placement_on_synthetic_patients``).
 
 Each patient costs two whole face builds (cached) and a fit, about a minute on two cores. Run:
-``VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow .venv/bin/python scripts/photo_placement.py 1 2 3 ... 12``.
+``VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow .venv/bin/python scripts/photo_placement.py 1 2 3 ... 12``; with
+``--gaze-at-camera --ipd-error-mm 0`` the size comes from each patient's measured interpupillary distance.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 
-def main(seeds: list[int]) -> int:
+def main(seeds: list[int], ipd_error_mm: float | None = None, gaze_at_camera: bool = False) -> int:
     from injectmap.anatomy.fit.photo import settings
     from injectmap.anatomy.fit.synthetic import FORAMINA, KEY_VESSELS, patient_iris_mm, placement_errors
 
@@ -24,7 +25,7 @@ def main(seeds: list[int]) -> int:
     sides = ("left", "right")
     vessels, foramina, whole = [], [], []
     for seed in seeds:
-        e = placement_errors(seed)
+        e = placement_errors(seed, ipd_error_mm, gaze_at_camera)
         v = {f"{n}_{s}": e[f"{n}_{s}"] for n in KEY_VESSELS for s in sides}
         f = {f"{n}_{s}": e[f"{n}_{s}"] for n in FORAMINA for s in sides}
         vessels += v.values()
@@ -41,4 +42,12 @@ def main(seeds: list[int]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main([int(a) for a in sys.argv[1:]] or list(range(1, 13))))
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("seeds", nargs="*", type=int, help="the synthetic patients (default 1-12)")
+    ap.add_argument("--ipd-error-mm", type=float, default=None,
+                    help="take the size from each patient's interpupillary distance measured this far off (0: exact)")
+    ap.add_argument("--gaze-at-camera", action="store_true", help="the photos' eyes look at the camera")
+    a = ap.parse_args()
+    sys.exit(main(a.seeds or list(range(1, 13)), a.ipd_error_mm, a.gaze_at_camera))

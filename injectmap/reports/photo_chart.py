@@ -35,7 +35,7 @@ import numpy as np
 
 from injectmap.anatomy.fit.camera import Camera
 from injectmap.anatomy.fit.facefile import CAVEAT
-from injectmap.anatomy.fit.photo import placement_text
+from injectmap.anatomy.fit.photo import placement_text, scale_text, scale_warnings, settings
 from injectmap.anatomy.variability import load_variability
 from injectmap.planning.results import OK_COLOUR, PlanResult, Severity
 
@@ -546,8 +546,7 @@ class PhotoPage:
     png: bytes
     role: str
     residuals_mm: dict[str, float]
-    intercanthal_mm: float | None
-    intercanthal_z: float | None
+    scale: dict[str, float]
     legend: tuple[tuple[str, str], ...]
     hidden: tuple[str, ...]
 
@@ -560,9 +559,9 @@ class PhotoPage:
             return "The face file records no residuals."
         text = (f"Fit to this photo: the face's landmarks lie a median {r.get('median', 0):.1f} mm from the photo's "
                 f"(90th percentile {r.get('p90', 0):.1f} mm, largest {r.get('max', 0):.1f} mm, measured at the face).")
-        if self.intercanthal_mm is not None and self.intercanthal_z is not None:
-            text += (f" Scale from the iris (11.71 mm mean, SD 0.42 mm): the fitted intercanthal width is "
-                     f"{self.intercanthal_mm:.1f} mm ({self.intercanthal_z:+.1f} SD of the population's).")
+        if self.scale:
+            text += " " + scale_text(self.scale)
+            text += "".join(f" Check: {w}." for w in scale_warnings(self.scale))
         return text
 
     @property
@@ -575,7 +574,10 @@ class PhotoPage:
             "and duct run. The bands drawn are population anatomy: each structure's mean course widened by its "
             "published spread (about two people in three lie inside), placed relative to the fitted surface. "
             "They are not seen in this patient.",
-            "The absolute size rests on one population number (the iris diameter, SD about 3.6 %); an expression "
+            (f"The absolute size rests on the patient's measured interpupillary distance (a measurement's spread "
+             f"about {settings()['interpupillary_distance_mm']['measurement_sd']:g} mm)" if "ipd_mm" in self.scale else
+             "The absolute size rests on one population number (the iris diameter, SD about 3.6 %)")
+            + "; an expression "
             "in the photo (a smile) is fitted as shape.",
             CAVEAT,
             placement_text(),
@@ -598,9 +600,10 @@ def photo_page(photo: PhotoInput, model: Any, result: PlanResult, *, zones: bool
     Image.fromarray(img).save(buf, format="PNG", optimize=True)
     res = {k: float(v) for k, v in photo.face.residuals_mm.items() if k in ("median", "p90", "max")}
     sc = photo.face.scale
-    icw, icz = sc.get("intercanthal_mm"), sc.get("intercanthal_z")
-    return PhotoPage(buf.getvalue(), photo.role, res, None if icw is None else float(icw),
-                     None if icz is None else float(icz), tuple(legend(layout)), layout.hidden)
+    # a face file's numbers, as far as they are numbers (an edited or damaged file's others are left out)
+    scale = {k: float(v) for k, v in sc.items()
+             if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)}
+    return PhotoPage(buf.getvalue(), photo.role, res, scale, tuple(legend(layout)), layout.hidden)
 
 
 def page_html(page: PhotoPage) -> str:

@@ -285,9 +285,17 @@ class FacePanel(pn.viewable.Viewer):
         self.photo_input = pn.widgets.FileInput(accept=".jpg,.jpeg,.png,image/jpeg,image/png", width=260,
                                                 multiple=True, css_classes=["face-photo-upload"])
         self.photo_input.param.watch(self._on_photo_upload, "value")
+        # a measured distance PD sets the face's size (else the iris's population mean: SD about 3.6 %)
+        # no start/end: the browser's spinner would replace a value out of them silently; the fit refuses it, saying
+        # why (anatomy.fit.photo.checked_ipd)
+        self.ipd_input = pn.widgets.FloatInput(label="Measured interpupillary distance, mm (optional)", value=None,
+                                               step=0.5, width=260, placeholder="e.g. 63 (a distance PD)",
+                                               css_classes=["face-photo-ipd"])
         self.photo_status = pn.pane.Markdown("Fit the face to the patient's front photo (JPEG or PNG): upload it "
                                              "here. Up to two obliques (the head turned about 45 degrees) may be "
-                                             "chosen with it: each is checked against the fitted face.",
+                                             "chosen with it: each is checked against the fitted face. With the "
+                                             "patient's measured interpupillary distance typed above first, the "
+                                             "face's size is taken from it rather than from the iris.",
                                              width=270, css_classes=["face-photo-status"])
         self.photo_spinner = pn.indicators.LoadingSpinner(value=True, size=20, visible=False,
                                                           css_classes=["face-photo-busy"])
@@ -383,7 +391,8 @@ class FacePanel(pn.viewable.Viewer):
         """Fit the face to a front photo and up to two obliques (each the bytes of a JPEG or PNG file and its name,
         user text, shown escaped): in the fit thread in a server session, at once otherwise. The card shows the
         progress, then the fit with its picture (drawn in the fit thread too) or the reason the photos were
-        refused. Photos given while others are waiting or being fitted replace them."""
+        refused. Photos given while others are waiting or being fitted replace them. The measured interpupillary
+        distance in the card's field when the fit starts, if any, sets the face's size."""
         from injectmap.anatomy.fit.photo import MAX_PHOTOS
         from injectmap.clinic.records import photo_display_name
         from injectmap.viewer.limits import int_limit
@@ -403,13 +412,14 @@ class FacePanel(pn.viewable.Viewer):
                 self._refused(name, f"the file is {_size(len(data))}; a photo is at most {_size(most)} "
                                     "(a JPEG of the face is enough)")
                 return
+        ipd = self.ipd_input.value
         self._fit_token += 1
         token = self._fit_token
         self.photo_busy = True  # the last fit stays shown until this one succeeds
         self._progress(token, display_name, "Starting...")
         doc = self._served_doc()
         if doc is None:
-            out = self._fit_job(photos, lambda t: self._progress(token, display_name, t))
+            out = self._fit_job(photos, lambda t: self._progress(token, display_name, t), ipd)
             self._fit_done(token, display_name, *out)
             return
 
@@ -417,21 +427,22 @@ class FacePanel(pn.viewable.Viewer):
             if token != self._fit_token:
                 return  # later photos (or Discard) replaced these before they started
             out = self._fit_job(
-                photos, lambda t: self._schedule(doc, functools.partial(self._progress, token, display_name, t)))
+                photos, lambda t: self._schedule(doc, functools.partial(self._progress, token, display_name, t)), ipd)
             self._schedule(doc, functools.partial(self._fit_done, token, display_name, *out))
 
         self._submit("fit", job)
 
     @staticmethod
-    def _fit_job(photos: list[tuple[bytes, str]], progress: Callable[[str], None]) -> tuple[Any, bytes, str]:
-        """Run the fit and draw its picture (any thread); return (the fit, its picture as PNG, "") or
-        (None, b"", why it was refused)."""
+    def _fit_job(photos: list[tuple[bytes, str]], progress: Callable[[str], None],
+                 ipd_mm: float | None = None) -> tuple[Any, bytes, str]:
+        """Run the fit (with the measured interpupillary distance ``ipd_mm``, if given) and draw its picture (any
+        thread); return (the fit, its picture as PNG, "") or (None, b"", why it was refused)."""
         from injectmap.anatomy.fit.landmarks import FitRefused
         from injectmap.reports.photo_io import PhotoError, png_bytes
         from injectmap.viewer.face_photo import fit_photos, fit_picture
 
         try:
-            fit = fit_photos(photos, progress)
+            fit = fit_photos(photos, progress, ipd_mm=ipd_mm)
             progress("Drawing the fit's picture...")
             return fit, png_bytes(fit_picture(fit)), ""
         except (FitRefused, PhotoError) as exc:
@@ -463,7 +474,7 @@ class FacePanel(pn.viewable.Viewer):
         """Show a fit (its picture: the photo with the landmarks, drawn in the fit thread; the residuals,
         the caveat), or nothing for None."""
         from injectmap.anatomy.fit.facefile import CAVEAT
-        from injectmap.anatomy.fit.photo import placement_text
+        from injectmap.anatomy.fit.photo import placement_text, scale_text, scale_warnings
 
         self.photo_fit = fit
         if fit is None:
@@ -473,6 +484,7 @@ class FacePanel(pn.viewable.Viewer):
         self.photo_pane.object = picture or _BLANK_PNG
         self.photo_pane.visible = bool(picture)
         sc = fit.face.scale
+        warn = "".join(f" **Check:** {plain(w)}." for w in scale_warnings(sc))
         # the obliques are posed against the front photo's fit (anatomy.fit.photo: they do not move its shape)
         checks = [f"**{plain(name)}** (median {med:.1f} mm)"
                   for name, med in zip(fit.obliques, fit.oblique_medians_mm, strict=True)]
@@ -481,8 +493,7 @@ class FacePanel(pn.viewable.Viewer):
         self.photo_status.object = (
             f"Fitted to **{plain(fit.display_name)}**{obliques}: the front photo's residuals per landmark median "
             f"**{fit.median_mm:.1f} mm**, 90th percentile **{fit.p90_mm:.1f} mm** ({len(fit.residuals_mm)} "
-            f"landmarks); intercanthal width {sc.get('intercanthal_mm', 0):.1f} mm "
-            f"({sc.get('intercanthal_z', 0):+.1f} SD). Green: the photo's landmarks; magenta: the fitted face's.")
+            f"landmarks). {plain(scale_text(sc))}{warn} Green: the photo's landmarks; magenta: the fitted face's.")
         self.photo_caveat.object = f"*{plain(CAVEAT)} {plain(placement_text())}*"
         self.photo_caveat.visible = True
         self._on_photo_busy()
@@ -870,7 +881,7 @@ class FacePanel(pn.viewable.Viewer):
         return pn.Card(*self.sliders, pn.Row(self.apply_button, self.spinner), self.status,
                        pn.pane.Markdown("**The patient's own face** (front photo, obliques)", width=270,
                                         margin=(10, 10, 0, 10)),
-                       self.photo_input, pn.Row(self.photo_status, self.photo_spinner), self.photo_pane,
+                       self.ipd_input, self.photo_input, pn.Row(self.photo_status, self.photo_spinner), self.photo_pane,
                        pn.Row(self.accept_button, self.discard_button), self.kept_note, self.photo_caveat,
                        self.chart_title, self.zones_toggle, self.chart_pane, self.chart_note,
                        pn.pane.Markdown("**Or a 3D scan of the face** (OBJ, PLY, STL or GLB)", width=270,

@@ -153,11 +153,14 @@ class PhotoFit:
         return facefile.photo_camera(self.face, self.sha256)
 
 
-def fit_photos(photos: Sequence[tuple[bytes, str]], progress: Callable[[str], None] | None = None) -> PhotoFit:
+def fit_photos(photos: Sequence[tuple[bytes, str]], progress: Callable[[str], None] | None = None,
+               ipd_mm: float | None = None) -> PhotoFit:
     """Fit the face to a front photo and up to two obliques, each given as (the bytes of a JPEG or PNG file, its
     name as the user gave it), in any order: the one facing the camera most is the front photo, whose landmarks
     the shape is fitted to (the fit's picture, chart and residuals are its); the others are obliques, each posed
-    against the fitted face with residuals of its own (``anatomy.fit.photo.detect_views`` and ``fit_views``).
+    against the fitted face with residuals of its own (``anatomy.fit.photo.detect_views`` and ``fit_views``). The
+    face's size comes from the patient's measured interpupillary distance ``ipd_mm`` where one is given, else from
+    the iris.
 
     Raises
     ------
@@ -165,12 +168,14 @@ def fit_photos(photos: Sequence[tuple[bytes, str]], progress: Callable[[str], No
         Not a JPEG or PNG photo (of several, the message names it).
     anatomy.fit.landmarks.FitRefused
         No face, several faces, turned too far, too small, too dark, eyes closed; of several photos, none facing
-        the camera, two facing it or the same photo twice; more than three photos (the message says what to do).
+        the camera, two facing it or the same photo twice; more than three photos (the message says what to do);
+        an interpupillary distance outside the adult range.
     """
     from injectmap.anatomy.fit.correspondence import N_FACE
-    from injectmap.anatomy.fit.photo import detect_views, fit_views, landmark_points
+    from injectmap.anatomy.fit.photo import checked_ipd, detect_views, fit_views, landmark_points
     from injectmap.reports.photo_io import PhotoError, read_photo
 
+    ipd_mm = checked_ipd(ipd_mm)
     say = progress or (lambda _s: None)
     several = len(photos) > 1
     names = [name for _data, name in photos]
@@ -188,7 +193,7 @@ def fit_photos(photos: Sequence[tuple[bytes, str]], progress: Callable[[str], No
     photo = read[front]
     del read  # the obliques' pixels are not needed for the fit: only their landmarks
     say("Fitting the face's shape to the landmarks" + (" and posing the obliques..." if several else "..."))
-    res = fit_views(views)
+    res = fit_views(views, ipd_mm=ipd_mm)
     sources = [{"kind": "photo", "role": "front" if i == front else "oblique", "sha256": sha[i]} for i in order]
     face = facefile.make(res.targets, sources, list(res.residuals_mm[0]), res.scale)
     # each photo's camera in the built face's frame: what charts the plan on the front photo again

@@ -4,7 +4,8 @@ progress while another login's session still answers clicks; the photo with the 
 residuals; Accept (the face file 0600 in the login's own folder, the Face card says the face switched, a
 point placed is charted on the photo, which means it was analysed on the fitted face); the zones toggle;
 a blank image refused with a message; Discard (the face file gone); a front photo and an oblique chosen
-together (the front one fitted, the oblique checked against it). The fit (the slow part) runs once, at
+together with the patient's measured interpupillary distance typed in (the front one fitted, its size from the
+distance, the oblique checked against it). The fit (the slow part) runs once, at
 1366x768; then the window is widened to 1920x1080 and the card is used there: the fit's picture and the chart
 still shown, a point placed and charted, the zones toggled, the blank photo refused and the fit discarded.
 
@@ -205,6 +206,11 @@ def test_the_patients_photo_is_fitted_accepted_charted_and_discarded(browser, se
 
         photos = [("left-oblique.jpg", _jpeg(make_patient(2, yaw_deg=40.0).image)),
                   ("front.jpg", _jpeg(make_patient(2).image))]
+        # the patient's measured interpupillary distance typed in the card: the face's size is taken from it
+        ipd = page.locator(".face-photo-ipd input").first
+        ipd.scroll_into_view_if_needed()
+        ipd.fill("58.5")
+        ipd.press("Tab")
         inp = page.locator(".face-photo-upload input[type=file]")
         inp.scroll_into_view_if_needed()
         inp.set_input_files(files=[{"name": n, "mimeType": "image/jpeg", "buffer": b} for n, b in photos],
@@ -212,6 +218,8 @@ def test_the_patients_photo_is_fitted_accepted_charted_and_discarded(browser, se
         status.filter(has_text="checked on the oblique").first.wait_for(timeout=WAIT_MS)
         text = _text(ana, ".face-photo-status")
         assert text.startswith("Fitted to front.jpg, checked on the oblique left-oblique.jpg (median "), text
+        assert "Size from the patient's measured interpupillary distance, 58.5 mm" in text, text
+        assert "the iris then measures" in text, text
         _wait_src(ana, ".face-photo-fit", lambda src: src.startswith("data:image/png"))
         assert not page.locator(".face-photo-accept button").first.is_disabled()
         assert not ana.errors, ana.errors

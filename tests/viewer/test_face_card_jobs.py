@@ -24,6 +24,9 @@ from injectmap.viewer.face_panel import FacePanel
 from injectmap.viewer.face_photo import CROP_SIDE, PhotoFit, face_crop, fit_executor, fit_picture
 from injectmap.viewer.state import AppState
 
+#: the real fit (the card fixture puts a fake in its place)
+REAL_FIT_PHOTOS = face_photo.fit_photos
+
 
 class FakeModel:
     def __init__(self, params: FaceParams) -> None:
@@ -33,7 +36,7 @@ class FakeModel:
         return p
 
 
-def _fake_fit(photos: list[tuple[bytes, str]], progress: Any = None) -> PhotoFit:
+def _fake_fit(photos: list[tuple[bytes, str]], progress: Any = None, ipd_mm: float | None = None) -> PhotoFit:
     """A fit of a 3000 x 2000 front photo (the first) whose face is the box (1000..2000, 500..1500), as fit_photos
     keeps it."""
     (data, display_name), *_obliques = photos
@@ -90,12 +93,39 @@ def test_the_upload_is_let_go_and_only_a_bounded_face_crop_is_kept(card) -> None
     assert np.asarray(fit_picture(fit)).shape[2] == 3  # drawn from the crop
 
 
+def test_the_measured_interpupillary_distance_goes_with_the_photo_and_a_wrong_one_is_refused(
+        card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The value in the card's field when the photo comes is the fit's; one outside the adult range is refused with
+    the reason the fit gives (the field has no limits of its own: the browser's spinner would replace the value
+    silently)."""
+    panel, _ = card
+    given: list[float | None] = []
+
+    def recording(photos: list[tuple[bytes, str]], progress: Any = None, ipd_mm: float | None = None) -> PhotoFit:
+        given.append(ipd_mm)
+        return _fake_fit(photos, progress)
+
+    monkeypatch.setattr(face_photo, "fit_photos", recording)
+    assert panel.ipd_input.value is None and panel.ipd_input.start is None and panel.ipd_input.end is None
+    panel.start_photo_fit(b"\xff\xd8 a photo", "front.jpg")
+    panel.ipd_input.value = 62.5
+    panel.start_photo_fit(b"\xff\xd8 another photo", "front.jpg")
+    assert given == [None, 62.5]
+    assert "Size from the iris" in panel.photo_status.object  # the fake's face file has no measured distance
+    monkeypatch.setattr(face_photo, "fit_photos", REAL_FIT_PHOTOS)  # refused before the photo is read
+    panel.ipd_input.value = 31.5
+    panel.start_photo_fit(b"\xff\xd8 a third photo", "front.jpg")
+    text = panel.photo_status.object
+    assert text.startswith("**Photo refused** (front.jpg)") and "31.5 mm is outside the adult range" in text, text
+    assert "monocular PD is half" in text
+
+
 def test_a_session_has_one_waiting_fit_and_a_stale_job_does_nothing(card, monkeypatch: pytest.MonkeyPatch) -> None:
     panel, _ = card
     _served(panel)
     fitted: list[str] = []
 
-    def counting(photos: list[tuple[bytes, str]], progress: Any = None) -> PhotoFit:
+    def counting(photos: list[tuple[bytes, str]], progress: Any = None, ipd_mm: float | None = None) -> PhotoFit:
         fitted.append(photos[0][1])
         return _fake_fit(photos, progress)
 
@@ -217,7 +247,7 @@ def _held_photo_fit(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, t
     started, release = threading.Event(), threading.Event()
     fitted: list[str] = []
 
-    def slow(photos: list[tuple[bytes, str]], progress: Any = None) -> PhotoFit:
+    def slow(photos: list[tuple[bytes, str]], progress: Any = None, ipd_mm: float | None = None) -> PhotoFit:
         fitted.append(photos[0][1])
         started.set()
         assert release.wait(60)

@@ -23,6 +23,7 @@ iris scale.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -132,13 +133,28 @@ class _Model:
     def points(self, w: np.ndarray) -> np.ndarray:
         return self.p0 + np.tensordot(w, self.d, axes=1)
 
+    def eye_centres(self, w: np.ndarray) -> np.ndarray:
+        """The two eyeballs' centres (right, left) in the world."""
+        return np.array([(self.basis.mean_mm[rows] + np.tensordot(w, self.basis.deltas_mm[:, rows], axes=1)).mean(axis=0)
+                         for rows in self.eye_rows])
+
     def iris_points(self, w: np.ndarray) -> np.ndarray:
         """The two iris centres (right, left) in the world: the eyeballs' centres moved forward."""
-        out = []
-        for rows in self.eye_rows:
-            c = self.basis.mean_mm[rows] + np.tensordot(w, self.basis.deltas_mm[:, rows], axes=1)
-            out.append(c.mean(axis=0) + np.array([0.0, 0.0, IRIS_PLANE_MM]))
-        return np.array(out)
+        return self.eye_centres(w) + np.array([0.0, 0.0, IRIS_PLANE_MM])
+
+    @staticmethod
+    def pupils_at(eyes: np.ndarray, camera_world: np.ndarray, ipd_mm: float | None = None) -> np.ndarray:
+        """The two pupils (right, left) of eyes centred at ``eyes`` (:meth:`eye_centres`) as a photo shows them: each
+        eye looking at the camera (at ``camera_world``), its pupil :data:`IRIS_PLANE_MM` in front of its centre. With
+        ``ipd_mm`` the eyes' centres are first set that far apart about their midpoint: a measured (distance)
+        interpupillary distance is the pupils' separation with the eyes looking far ahead, parallel, which is their
+        centres' separation."""
+        if ipd_mm is not None:
+            mid, half = eyes.mean(axis=0), 0.5 * (eyes[1] - eyes[0])
+            half *= 0.5 * ipd_mm / max(float(np.linalg.norm(half)), 1e-9)
+            eyes = np.array([mid - half, mid + half])
+        gaze = np.asarray(camera_world, dtype=float) - eyes
+        return eyes + IRIS_PLANE_MM * gaze / np.linalg.norm(gaze, axis=1, keepdims=True)
 
 
 #: obliques' landmarks weighted by how much of their skin the camera sees (:func:`_visibility`)
@@ -159,6 +175,37 @@ def _visibility(model: _Model, w: np.ndarray, pose: np.ndarray) -> np.ndarray:
     sight = -pc / np.maximum(np.linalg.norm(pc, axis=1, keepdims=True), 1e-12)
     cos = np.einsum("jc,jc->j", model.normals @ r.T, sight)
     return np.clip((cos - HIDDEN_COS) / (VISIBLE_COS - HIDDEN_COS), 0.0, 1.0)
+
+
+def pupil_separation_px(landmarks: Landmarks) -> float:
+    """The distance between the photo's two pupils (Face Mesh's iris centres), in pixels."""
+    return float(np.linalg.norm(landmarks.pixels[IRIS_RIGHT[0]] - landmarks.pixels[IRIS_LEFT[0]]))
+
+
+def checked_ipd(ipd_mm: float | None) -> float | None:
+    """A measured interpupillary distance (mm) the fit may take its size from, or None; one outside the adult range
+    (``data/photo_fit.yaml``) is refused: a monocular PD, half the binocular one, typed by mistake would shrink the
+    whole face by half. A near PD (about 3 mm, 5 %, narrower) lies inside the range and is neither refused nor
+    flagged: the field asks for the distance PD.
+
+    Raises
+    ------
+    anatomy.fit.landmarks.FitRefused
+        Not a number, or outside the range.
+    """
+    from injectmap.anatomy.fit.landmarks import FitRefused
+
+    if ipd_mm is None:
+        return None
+    lo, hi = settings()["interpupillary_distance_mm"]["range"]
+    try:
+        v = float(ipd_mm)
+    except (TypeError, ValueError):
+        raise FitRefused("the interpupillary distance is not a number of millimetres") from None
+    if not np.isfinite(v) or not lo <= v <= hi:
+        raise FitRefused(f"an interpupillary distance of {v:g} mm is outside the adult range ({lo:g}-{hi:g} mm): give "
+                         "the distance PD between the two pupils' centres (a monocular PD is half of it)")
+    return v
 
 
 def _iris_depth(view: View) -> float:
@@ -190,27 +237,40 @@ def _camera(view: View, pose: np.ndarray) -> Camera:
 
 
 def _pose_step(view: View, model: _Model, w: np.ndarray, pose: np.ndarray,
-               weight: np.ndarray | None = None, iris_prior: bool = True) -> np.ndarray:
+               weight: np.ndarray | None = None, iris_prior: bool = True, ipd_mm: float | None = None) -> np.ndarray:
     """The camera's pose that best projects the face's landmarks onto the photo's; with ``iris_prior`` (the front
-    photo's) the irises' depth is held near where their size in the photo puts it. An oblique has none: its iris
-    is foreshortened across the turn, and the face's size is already the front photo's."""
+    photo's) the face's size is held near where the photo puts it: the irises' depth where their size in the photo
+    puts it, or, with a measured ``ipd_mm``, the depth at which pupils that far apart, looking at the camera, are
+    as far apart as the photo's. An oblique has none: its iris is foreshortened across the turn, and the face's
+    size is already the front photo's."""
     pts = model.points(w)
     iris = model.iris_points(w)
     uv = view.landmarks.pixels[:N_FACE]
     z_iris = _iris_depth(view)
-    s = settings()["iris_diameter_mm"]
-    rel_sd = s["sd"] / s["mean"]
-    iris_weight = float(settings()["iris_prior_landmarks"]["value"])
+    if ipd_mm is None:
+        s = settings()["iris_diameter_mm"]
+        rel_sd = s["sd"] / s["mean"]
+        prior_weight = float(settings()["iris_prior_landmarks"]["value"])
+    else:
+        s = settings()["interpupillary_distance_mm"]
+        rel_sd = float(s["measurement_sd"]) / ipd_mm
+        prior_weight = float(s["prior_landmarks"])
+    sep_px = pupil_separation_px(view.landmarks)
+    eyes = model.eye_centres(w)
     sw = np.sqrt(model.weight if weight is None else weight)
 
     def res(p: np.ndarray) -> np.ndarray:
         cam = _camera(view, p)
         r = ((cam.project(pts) - uv) * sw[:, None]).ravel()
-        z = cam.to_camera(iris)[:, 2].mean()
         if not iris_prior:
             return r
-        # the scale prior, in pixel units: one SD of the iris's spread weighs as this many landmarks of 1 px
-        return np.concatenate([r, [np.sqrt(iris_weight) * (z / z_iris - 1.0) / rel_sd]])
+        if ipd_mm is None:
+            rel = cam.to_camera(iris)[:, 2].mean() / z_iris - 1.0
+        else:  # the pupils' separation in the photo: a relative error in it is one in the face's distance
+            q = cam.project(model.pupils_at(eyes, cam.r.T @ -cam.t, ipd_mm))
+            rel = sep_px / max(float(np.linalg.norm(q[0] - q[1])), 1e-9) - 1.0
+        # the scale prior, in pixel units: one SD of the size's spread weighs as this many landmarks of 1 px
+        return np.concatenate([r, [np.sqrt(prior_weight) * rel / rel_sd]])
 
     return least_squares(res, pose, method="lm", x_scale="jac").x
 
@@ -250,12 +310,22 @@ def _shape_step(views: list[View], model: _Model, poses: list[np.ndarray], ridge
     return bounded_solve(a.T @ a + ridge * np.eye(k), a.T @ b, np.ones(k, dtype=bool))
 
 
-def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None, naive: bool = False) -> FitResult:
+def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None, naive: bool = False,
+              ipd_mm: float | None = None) -> FitResult:
     """Fit the face to one or more photos' landmarks (the first is the front photo; the others, obliques, are
     posed against the fitted face and count in its shape as ``oblique_shape_weight`` says, measured: none);
-    ``naive`` solves the shape step with scipy's general bounded least squares (the bench's baseline)."""
+    ``naive`` solves the shape step with scipy's general bounded least squares (the bench's baseline). The face's
+    size comes from the iris (its population mean), or from the patient's measured interpupillary distance
+    ``ipd_mm`` where one is given (:func:`checked_ipd`); the iris is then the cross-check.
+
+    Raises
+    ------
+    anatomy.fit.landmarks.FitRefused
+        ``ipd_mm`` outside the adult range.
+    """
     if not views:
         raise ValueError("no photo to fit")
+    ipd_mm = checked_ipd(ipd_mm)
     basis = face_basis()
     model = _Model(basis)
     ridge = float(settings()["ridge"]["value"] if ridge is None else ridge)
@@ -275,7 +345,7 @@ def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None
 
     turned = len(views) > 1 and OBLIQUE_VISIBILITY
     def posed() -> list[np.ndarray]:  # the front photo's iris gives the size; the obliques' are foreshortened
-        return [_pose_step(v, model, w, p, lw, iris_prior=i == 0)
+        return [_pose_step(v, model, w, p, lw, iris_prior=i == 0, ipd_mm=ipd_mm)
                 for i, (v, p, lw) in enumerate(zip(views, poses, lws, strict=True))]
 
     for _ in range(iterations):
@@ -305,8 +375,23 @@ def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None
         "intercanthal_mm": round(icw, 1),
         "intercanthal_z": round((icw - ic["mean"]) / ic["sd"], 2),
     }
+    # the fitted camera's distance from the irises (iris_depth_mm is where the iris's mean alone would put it)
+    depth = float(cams[0].to_camera(model.iris_points(w))[:, 2].mean())
+    scale["camera_mm"] = round(depth, 1)
+    if ipd_mm is not None:  # the size is the measured distance's; the iris it implies is the cross-check
+        iris_s = settings()["iris_diameter_mm"]
+        implied = iris_px * depth / cams[0].focal_px
+        scale.update({"ipd_mm": round(ipd_mm, 1), "iris_mm": round(implied, 2),
+                      "iris_z": round((implied - iris_s["mean"]) / iris_s["sd"], 2)})
     return FitResult(weights=w, targets=basis.targets(w), cameras=cams, residuals_mm=residuals, scale=scale,
                      landmark_weights=[np.asarray(lw, dtype=float) for lw in lws])
+
+
+def interpupillary_mm(weights: np.ndarray) -> float:
+    """The distance interpupillary distance (mm) of a face with these weights: its eyes' centres apart, the pupils'
+    separation when the eyes look far ahead (what a PD rule or a pupillometer measures)."""
+    eyes = _Model(face_basis()).eye_centres(np.asarray(weights, dtype=float))
+    return float(np.linalg.norm(eyes[1] - eyes[0]))
 
 
 def landmark_points(weights: np.ndarray) -> np.ndarray:
@@ -365,6 +450,39 @@ def detect_views(images: list[np.ndarray], names: list[str], focal_35mm: list[fl
     views = [View(found[i], Camera.focal_from_35mm(focal_35mm[i] or default, found[i].width, found[i].height))
              for i in order]
     return views, order
+
+
+def scale_text(scale: Mapping[str, float]) -> str:
+    """Where a photo fit's size came from and its cross-checks (a face file's ``scale``), one sentence: shown by
+    the command line, the Face card and the report's first page."""
+    iris = settings()["iris_diameter_mm"]
+    icw, icz = scale.get("intercanthal_mm"), scale.get("intercanthal_z")
+    ic = (f"; the fitted intercanthal width is {float(icw):.1f} mm ({float(icz):+.1f} SD of the population's)"
+          if icw is not None and icz is not None else "")
+    ipd = scale.get("ipd_mm")
+    if ipd is not None:
+        sd = settings()["interpupillary_distance_mm"]["measurement_sd"]
+        check = (f": the iris then measures {float(scale['iris_mm']):.1f} mm ({float(scale['iris_z']):+.1f} SD of the "
+                 f"population's {iris['mean']:g} mm)" if "iris_mm" in scale and "iris_z" in scale else "")
+        return (f"Size from the patient's measured interpupillary distance, {float(ipd):.1f} mm (a measurement's "
+                f"spread about {sd:g} mm){check}{ic}.")
+    return (f"Size from the iris (the population's {iris['mean']:g} mm, SD {iris['sd']:g} mm: about "
+            f"{100 * iris['sd'] / iris['mean']:.1f} %; a measured interpupillary distance narrows it){ic}.")
+
+
+def scale_warnings(scale: Mapping[str, float]) -> list[str]:
+    """What in a photo fit's ``scale`` calls for a second look at its size (a face file's ``scale``)."""
+    out = []
+    z = scale.get("intercanthal_z")
+    if z is not None and abs(float(z)) > 2.5:
+        out.append("the intercanthal width is far from the population's: check the scale (a child, a wide-angle "
+                   "lens close to the face, or an iris misread)")
+    z = scale.get("iris_z") if "ipd_mm" in scale else None
+    if z is not None and abs(float(z)) > 3.0:
+        out.append(f"with the measured interpupillary distance the iris measures {float(z):+.1f} SD from the "
+                   "population's (about 11 % off its mean): check the measurement (the distance PD between the two "
+                   "pupils, in mm) and the photo")
+    return out
 
 
 def placement_text() -> str:

@@ -142,11 +142,13 @@ def random_weights(rng: np.random.Generator, basis: Basis | None = None, n_targe
 
 
 def render(vertices_mm: np.ndarray, camera: Camera, light: str = "front", background: tuple[int, int, int] = (90, 96, 104),
-           basis: Basis | None = None, iris_mm: float = IRIS_MM) -> np.ndarray:
+           basis: Basis | None = None, iris_mm: float = IRIS_MM, gaze_at_camera: bool = False) -> np.ndarray:
     """The head of ``vertices_mm`` (the basis's rows, the file's frame) seen by ``camera``: (h, w, 3) uint8.
 
     ``light``: ``front`` (a key light beside the camera), ``left`` / ``right`` (from the subject's
-    side, 45 degrees), ``top`` (overhead, dimmer).
+    side, 45 degrees), ``top`` (overhead, dimmer). The eyes look straight ahead (+z), or with ``gaze_at_camera``
+    at the camera, as a patient's do: each eye turns in by about 2.8 degrees at 650 mm, so the pupils in the photo
+    lie about 1 mm closer together than the distance interpupillary distance a pupillometer measures.
     """
     import pyvista as pv
 
@@ -162,6 +164,7 @@ def render(vertices_mm: np.ndarray, camera: Camera, light: str = "front", backgr
     pl.set_background(tuple(c / 255 for c in background))  # type: ignore[arg-type]
     pl.add_mesh(mesh, texture=pv.Texture(skin_texture()), smooth_shading=True, ambient=0.25, diffuse=0.8,
                 specular=0.08, specular_power=20)
+    cam_pos, focal, up = camera.vtk_view()
     for s in ("l", "r"):
         tris = obj.groups[f"helper-{s}-eye"]
         eye = pv.PolyData(full, np.hstack([np.full((len(tris), 1), 3), tris]).ravel()).clean()
@@ -169,15 +172,18 @@ def render(vertices_mm: np.ndarray, camera: Camera, light: str = "front", backgr
         eye = eye.subdivide(2, subfilter="loop")
         pts = np.asarray(eye.points)
         # the iris is the front of the eye within iris_mm / 2 of its axis (the line of sight through the eye's
-        # centre, +z): seen from the front its limbus is iris_mm across whatever the eye's shape
-        rho = np.linalg.norm((pts - c)[:, :2], axis=1)
-        front = pts[:, 2] > c[2]
+        # centre: +z, or toward the camera): seen along it its limbus is iris_mm across whatever the eye's shape
+        axis = np.asarray(cam_pos, dtype=float) - c if gaze_at_camera else np.array([0.0, 0.0, 1.0])
+        axis /= np.linalg.norm(axis)
+        rel = pts - c
+        along = rel @ axis
+        rho = np.linalg.norm(rel - along[:, None] * axis, axis=1)
+        front = along > 0
         col = np.tile(np.array([235, 232, 228], dtype=np.uint8), (len(pts), 1))
         col[front & (rho < iris_mm / 2)] = (85, 60, 40)
         col[front & (rho < iris_mm / 2 * 0.4)] = (15, 12, 10)
         eye.point_data["rgb"] = col
         pl.add_mesh(eye, scalars="rgb", rgb=True, smooth_shading=True, ambient=0.3, diffuse=0.7, specular=0.3)
-    cam_pos, focal, up = camera.vtk_view()
     pl.camera.position, pl.camera.focal_point, pl.camera.up = cam_pos, focal, up
     pl.camera.view_angle = camera.view_angle_deg
     pl.camera.clipping_range = (10.0, 5000.0)
@@ -196,17 +202,19 @@ def render(vertices_mm: np.ndarray, camera: Camera, light: str = "front", backgr
 
 def make_patient(seed: int, yaw_deg: float = 0.0, light: str = "front", pitch_deg: float = 0.0,
                  width: int = 720, height: int = 960, distance_mm: float = 650.0,
-                 focal_35mm: float = 50.0, iris_mm: float | None = None) -> Synthetic:
+                 focal_35mm: float = 50.0, iris_mm: float | None = None, gaze_at_camera: bool = False) -> Synthetic:
     """A random synthetic patient (seed 0: the average head, no target) rendered as a portrait photo; its iris is
     ``iris_mm`` across, by default the patient's own, drawn from the population's (:func:`patient_iris_mm`), as a
-    real patient's iris is not the mean the fit assumes."""
+    real patient's iris is not the mean the fit assumes; its eyes look straight ahead, or with ``gaze_at_camera`` at
+    the camera (:func:`render`)."""
     basis = face_basis()
     rng = np.random.default_rng(seed)
     w = random_weights(rng, basis) if seed else np.zeros(len(basis.names))
     verts = basis.shape(w)
     cam = Camera.portrait(verts, width, height, distance_mm, focal_35mm, yaw_deg, pitch_deg)
     iris = patient_iris_mm(seed) if iris_mm is None else float(iris_mm)
-    return Synthetic(render(verts, cam, light, basis=basis, iris_mm=iris), cam, w, verts, iris)
+    return Synthetic(render(verts, cam, light, basis=basis, iris_mm=iris, gaze_at_camera=gaze_at_camera),
+                     cam, w, verts, iris)
 
 
 def patient_iris_mm(seed: int) -> float:
@@ -256,22 +264,27 @@ KEY_VESSELS = ("facial_artery", "angular_artery", "dorsal_nasal_artery", "suprat
 FORAMINA = ("supraorbital_notch", "infraorbital_foramen", "mental_foramen")
 
 
-def placement_errors(seed: int) -> dict[str, float]:
+def placement_errors(seed: int, ipd_error_mm: float | None = None, gaze_at_camera: bool = False) -> dict[str, float]:
     """How far a front photo's fit places the anatomy from the truth (mm): synthetic patient ``seed``'s photo
     fitted, the truth and the fit built whole (two face builds, cached), each face centred on its skin landmarks
     (where the whole face sits is not seen in a photo). ``skin``: the median over the CONTRACTS skin landmarks;
     each foramen and side: its distance; each key vessel and side: the median distance of the truth's centreline
     points from the fit's. The numbers of docs/face-fit.md (the twelve patients) and of ``data/photo_fit.yaml``
-    (``placement_on_synthetic_patients``); ``scripts/photo_placement.py`` runs it over several patients."""
+    (``placement_on_synthetic_patients``); ``scripts/photo_placement.py`` runs it over several patients.
+
+    The size comes from the iris, or with ``ipd_error_mm`` from the patient's interpupillary distance measured
+    that far off its truth (0: exactly); ``gaze_at_camera``: the photo's eyes look at the camera
+    (:func:`render`)."""
     from scipy.spatial import cKDTree
 
     from injectmap.anatomy.fit.landmarks import detect
-    from injectmap.anatomy.fit.photo import View, fit_views
+    from injectmap.anatomy.fit.photo import View, fit_views, interpupillary_mm
     from injectmap.anatomy.model import load_model
     from injectmap.anatomy.params import FaceParams
 
-    s = make_patient(seed)
-    res = fit_views([View(detect(s.image), s.camera.focal_px)])
+    s = make_patient(seed, gaze_at_camera=gaze_at_camera)
+    ipd = None if ipd_error_mm is None else interpupillary_mm(s.weights) + ipd_error_mm
+    res = fit_views([View(detect(s.image), s.camera.focal_px)], ipd_mm=ipd)
     truth = load_model(params=FaceParams(fit=tuple(face_basis().targets(s.weights))))
     fitted = load_model(params=FaceParams(fit=tuple(res.targets)))
     names = [k for k in truth.landmarks if k in fitted.landmarks and "foramen" not in k and "notch" not in k]

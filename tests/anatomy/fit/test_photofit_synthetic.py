@@ -70,3 +70,47 @@ def test_the_pose_is_recovered(fits: list[dict[str, float]]) -> None:
 def test_the_landmarks_are_recovered_within_2_mm(fits: list[dict[str, float]]) -> None:
     fit = float(np.median([f["fit_mm"] for f in fits]))
     assert fit <= 2.0, f"median landmark error {fit:.2f} mm"
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, dict[str, float]]:
+    """Patient 14 (its iris 3.8 % under the population's mean, so a size taken from the iris is too small), its
+    eyes on the camera as a patient's are, fitted with the size from the iris and from its interpupillary distance
+    measured exactly and 1 mm off either way (a PD rule's spread)."""
+    from injectmap.anatomy.fit.basis import face_basis
+    from injectmap.anatomy.fit.correspondence import table
+    from injectmap.anatomy.fit.landmarks import detect
+    from injectmap.anatomy.fit.photo import View, _Model, fit_views, interpupillary_mm, landmark_points
+    from injectmap.anatomy.fit.synthetic import make_patient
+
+    iris_points = _Model(face_basis()).iris_points
+    inner = ~table()["contour"]
+    s = make_patient(14, gaze_at_camera=True)
+    view = View(detect(s.image), s.camera.focal_px)
+    ipd = interpupillary_mm(s.weights)
+    truth = _centred(landmark_points(s.weights), inner)
+    out = {}
+    for label, given in (("iris", None), ("exact", ipd), ("+1 mm", ipd + 1.0), ("-1 mm", ipd - 1.0)):
+        res = fit_views([view], ipd_mm=given)
+        fitted = _centred(landmark_points(res.weights), inner)
+        out[label] = {"fit_mm": float(np.median(np.linalg.norm(fitted - truth, axis=1))),
+                      "ipd_mm": interpupillary_mm(res.weights), "truth_ipd_mm": ipd, "iris_mm": s.iris_mm,
+                      "truth_camera_mm": float(s.camera.to_camera(iris_points(s.weights))[:, 2].mean()),
+                      **{f"scale_{k}": float(v) for k, v in res.scale.items()}}
+    return out
+
+
+def test_a_measured_interpupillary_distance_sets_the_faces_size(measured: dict[str, dict[str, float]]) -> None:
+    """The iris's population mean makes this face about 8 % small (its landmarks ~3.9 mm off); the measured
+    distance gives its size (~1.2 mm), and a measurement 1 mm off costs little."""
+    errors = {k: round(v["fit_mm"], 2) for k, v in measured.items()}
+    assert errors["iris"] > 3.0, errors  # the case the measurement is for
+    assert errors["exact"] <= 1.6, errors
+    assert max(errors["+1 mm"], errors["-1 mm"]) <= 2.0, errors
+    exact = measured["exact"]
+    assert abs(exact["ipd_mm"] - exact["truth_ipd_mm"]) <= 1.0, exact  # the fitted face's eyes as far apart
+    # the camera where the truth's is (the iris alone put it about 8 % too near)
+    assert abs(exact["scale_camera_mm"] / exact["truth_camera_mm"] - 1.0) <= 0.015, exact
+    # the iris is the cross-check: read at the measured size it is this patient's own, not the population's mean
+    assert abs(exact["scale_iris_mm"] / exact["iris_mm"] - 1.0) <= 0.04, exact
+    assert "ipd_mm" not in {k.removeprefix("scale_") for k in measured["iris"] if k.startswith("scale_")}
