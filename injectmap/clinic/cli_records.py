@@ -46,6 +46,11 @@ def _datetime(text: str) -> dt.datetime:
     return when if when.tzinfo is not None else when.astimezone()  # a time without a zone is local time
 
 
+#: the help of ``--ipd-mm`` (the patient's, kept in the record; ``injectmap face fit --ipd-mm`` takes one for a fit)
+IPD_HELP = ("the patient's measured distance interpupillary distance in mm (a PD rule or a pupillometer, by an "
+            "examiner): the size of the patient's photo fits in the app")
+
+
 def add_parser(sub: Any) -> None:
     """Add ``records`` and its subcommands to the ``injectmap`` parser's subparsers ``sub``."""
     r = sub.add_parser("records", help="patient records: patients, visits, plans, outcomes, export, backup "
@@ -65,6 +70,16 @@ def add_parser(sub: Any) -> None:
     add.add_argument("--name")
     add.add_argument("--dob", type=_date, help="date of birth YYYY-MM-DD")
     add.add_argument("--notes", default="")
+    add.add_argument("--ipd-mm", type=float, metavar="MM", help=IPD_HELP)
+    up = pa.add_parser("update", help="change a patient's name, date of birth, notes or measured interpupillary "
+                                      "distance (the audit names the fields changed, never their values)")
+    up.add_argument("identifier")
+    up.add_argument("--name")
+    up.add_argument("--dob", type=_date, help="date of birth YYYY-MM-DD")
+    up.add_argument("--notes")
+    ipd = up.add_mutually_exclusive_group()
+    ipd.add_argument("--ipd-mm", type=float, metavar="MM", help=IPD_HELP)
+    ipd.add_argument("--no-ipd", action="store_true", help="remove the measured interpupillary distance")
     ls = pa.add_parser("list", help="the patients, with their number of visits and the last one")
     ls.add_argument("--search", help="identifier or name contains this (any case)")
     ls.add_argument("--json", action="store_true")
@@ -211,10 +226,24 @@ def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], i
               forget_autosaves: ForgetAutosaves | None = None, on_added: Callable[[Patient], Any] | None = None) -> int:
     cmd = args.patients_cmd
     if cmd == "add":
-        p = rec.add_patient(args.identifier, name=args.name, date_of_birth=args.dob, notes=args.notes)
+        p = rec.add_patient(args.identifier, name=args.name, date_of_birth=args.dob, notes=args.notes,
+                            ipd_mm=args.ipd_mm)
         if on_added is not None:
             on_added(p)
         print(f"added patient {p.identifier}")
+        return 0
+    if cmd == "update":
+        p = rec.find_patient(args.identifier)
+        given = {k: v for k, v in (("name", args.name), ("date_of_birth", args.dob), ("notes", args.notes),
+                                   ("ipd_mm", args.ipd_mm)) if v is not None}
+        if args.no_ipd:
+            given["ipd_mm"] = None
+        if not given:
+            print("injectmap records patients update: give what to change (--name, --dob, --notes, --ipd-mm or "
+                  "--no-ipd)", file=sys.stderr)
+            return 2
+        rec.update_patient(p.id, **given)
+        print(f"updated patient {p.identifier}: {', '.join(sorted(given))}")
         return 0
     if cmd == "list":
         rows = rec.list_patients(args.search)
@@ -273,7 +302,8 @@ def _show(rec: Any, p: Any, as_json: bool) -> int:
             for v in visits]})
         return 0
     dob = p.date_of_birth.isoformat() if p.date_of_birth else "-"
-    print(f"patient {p.identifier}  name: {p.name or '-'}  born: {dob}")
+    ipd = f"  interpupillary distance: {p.ipd_mm:g} mm" if p.ipd_mm is not None else ""
+    print(f"patient {p.identifier}  name: {p.name or '-'}  born: {dob}{ipd}")
     if p.notes:
         print(f"notes: {p.notes}")
     for v in visits:

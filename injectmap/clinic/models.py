@@ -81,6 +81,8 @@ class PatientRow(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(64))
+    #: the measured distance interpupillary distance (mm), which sets the size of the patient's photo fits
+    ipd_mm: Mapped[float | None] = mapped_column(Float)
 
 
 class VisitRow(Base):

@@ -99,7 +99,8 @@ class NotFoundError(RecordsError):
 
 @dataclass(frozen=True)
 class Patient:
-    """A patient. ``name`` and ``date_of_birth`` are optional; ``identifier`` is the clinic's own."""
+    """A patient. ``name`` and ``date_of_birth`` are optional; ``identifier`` is the clinic's own; ``ipd_mm``, the
+    measured distance interpupillary distance, sets the size of the patient's photo fits where it is known."""
 
     id: int
     identifier: str
@@ -108,6 +109,7 @@ class Patient:
     notes: str
     created_at: dt.datetime
     created_by: str
+    ipd_mm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,8 @@ def check_photo(data: Any) -> PhotoType:
 
 def _patient(row: PatientRow) -> Patient:
     return Patient(id=row.id, identifier=row.identifier, name=row.name, date_of_birth=row.date_of_birth,
-                   notes=row.notes, created_at=_utc(row.created_at), created_by=row.created_by)  # type: ignore[arg-type]
+                   notes=row.notes, created_at=_utc(row.created_at), created_by=row.created_by,  # type: ignore[arg-type]
+                   ipd_mm=row.ipd_mm)
 
 
 def _visit(row: VisitRow) -> Visit:
@@ -496,20 +499,20 @@ class Records:
     # ---------------------------------------------------------------- patients
 
     def add_patient(self, identifier: str, *, name: str | None = None, date_of_birth: dt.date | None = None,
-                    notes: str = "") -> Patient:
+                    notes: str = "", ipd_mm: float | None = None) -> Patient:
         """Add a patient; the identifier must be new to this database.
 
         Raises
         ------
         RecordsError
             For an identifier already used, text too long or with control characters, a date of birth in
-            the future.
+            the future, an interpupillary distance outside the adult range.
         """
         lim = limits()
         row = PatientRow(identifier=check_identifier(identifier), name=_optional_line(name, lim.name_max, "the name"),
                          date_of_birth=self._birth(date_of_birth),
                          notes=_text(notes, lim.notes_max, "the notes", multiline=True),
-                         created_at=utc_now(), created_by=self.user)
+                         created_at=utc_now(), created_by=self.user, ipd_mm=self._ipd(ipd_mm))
         try:
             with self._tx() as s:
                 s.add(row)
@@ -520,6 +523,21 @@ class Records:
         return _patient(row)
 
     @staticmethod
+    def _ipd(value: Any) -> float | None:
+        """A measured interpupillary distance (mm) or None: the photo fit's own check
+        (``anatomy.fit.photo.checked_ipd``, the adult range), rounded to 0.1 mm."""
+        from injectmap.anatomy.fit.landmarks import FitRefused
+        from injectmap.anatomy.fit.photo import checked_ipd
+
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            v = checked_ipd(value)
+        except FitRefused as exc:
+            raise RecordsError(str(exc)) from None
+        return None if v is None else round(v, 1)
+
+    @staticmethod
     def _birth(value: Any) -> dt.date | None:
         d = _optional_date(value, "the date of birth")
         if d is not None and d > dt.date.today():
@@ -527,8 +545,10 @@ class Records:
         return d
 
     def update_patient(self, patient_id: int, *, identifier: str = _UNSET, name: str | None = _UNSET,
-                       date_of_birth: dt.date | None = _UNSET, notes: str = _UNSET) -> Patient:
-        """Change the given fields of a patient (the audit names the fields, never their values)."""
+                       date_of_birth: dt.date | None = _UNSET, notes: str = _UNSET,
+                       ipd_mm: float | None = _UNSET) -> Patient:
+        """Change the given fields of a patient (the audit names the fields, never their values); ``ipd_mm`` None
+        removes the measured distance."""
         lim = limits()
         new: dict[str, Any] = {}
         if identifier is not _UNSET:
@@ -539,6 +559,8 @@ class Records:
             new["date_of_birth"] = self._birth(date_of_birth)
         if notes is not _UNSET:
             new["notes"] = _text(notes, lim.notes_max, "the notes", multiline=True)
+        if ipd_mm is not _UNSET:
+            new["ipd_mm"] = self._ipd(ipd_mm)
         try:
             with self._tx() as s:
                 row = self._get_patient(s, patient_id)
@@ -1103,7 +1125,8 @@ class Records:
         doc = {"format": RECORD_FORMAT, "version": RECORD_VERSION, "schema": head_revision(),
                "exported_at": _iso(utc_now()), "exported_by": self.user,
                "patient": {"identifier": pt.identifier, "name": pt.name, "date_of_birth": _iso(pt.date_of_birth),
-                           "notes": pt.notes, "created_at": _iso(pt.created_at), "created_by": pt.created_by},
+                           "notes": pt.notes, "created_at": _iso(pt.created_at), "created_by": pt.created_by,
+                           "ipd_mm": pt.ipd_mm},
                "visits": visits, "audit": audit}
         return doc, files
 

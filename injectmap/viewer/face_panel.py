@@ -387,12 +387,13 @@ class FacePanel(pn.viewable.Viewer):
         photo handed over by the Patient card. See :meth:`start_photos_fit`."""
         self.start_photos_fit([(data, display_name)])
 
-    def start_photos_fit(self, photos: list[tuple[bytes, str]]) -> None:
+    def start_photos_fit(self, photos: list[tuple[bytes, str]], ipd_mm: float | None = None) -> None:
         """Fit the face to a front photo and up to two obliques (each the bytes of a JPEG or PNG file and its name,
         user text, shown escaped): in the fit thread in a server session, at once otherwise. The card shows the
         progress, then the fit with its picture (drawn in the fit thread too) or the reason the photos were
         refused. Photos given while others are waiting or being fitted replace them. The measured interpupillary
-        distance in the card's field when the fit starts, if any, sets the face's size."""
+        distance sets the face's size: ``ipd_mm`` (a patient record's, which the card's field then shows), else the
+        one in the card's field when the fit starts, if any."""
         from injectmap.anatomy.fit.photo import MAX_PHOTOS
         from injectmap.clinic.records import photo_display_name
         from injectmap.viewer.limits import int_limit
@@ -412,6 +413,8 @@ class FacePanel(pn.viewable.Viewer):
                 self._refused(name, f"the file is {_size(len(data))}; a photo is at most {_size(most)} "
                                     "(a JPEG of the face is enough)")
                 return
+        if ipd_mm is not None:
+            self.ipd_input.value = ipd_mm
         ipd = self.ipd_input.value
         self._fit_token += 1
         token = self._fit_token
@@ -797,6 +800,7 @@ class FacePanel(pn.viewable.Viewer):
         self._accepted_for = {k: v for k, v in self._accepted_for.items() if k not in gone}
         self.photo_input.clear()
         self.scan_input.clear()
+        self.ipd_input.value = None  # the deleted patient's measurement
         self.scan_busy = False
         self._show_scan(None)
         self.photo_busy = False

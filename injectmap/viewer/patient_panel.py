@@ -5,10 +5,11 @@ The card works on the patient records of ``injectmap records`` (:class:`injectma
 logins). Four tabs:
 
 - **Patient**: find (identifier or name) and open a patient, or add one (identifier, optional name, date
-  of birth, notes); delete the open patient's whole record (after a confirmation naming them): the visits,
-  outcomes, photos and fitted faces (``Records.delete_patient``, the faces' stills and kept charts too) and the
-  autosaved plans that name them, then no patient is open, the plan on screen no longer carries them and the
-  Face card forgets its photo and scan fits (see :meth:`PatientPanel.delete_patient_id`).
+  of birth, notes, the measured interpupillary distance); delete the open patient's whole record (after a
+  confirmation naming them): the visits, outcomes, photos and fitted faces (``Records.delete_patient``, the
+  faces' stills and kept charts too) and the autosaved plans that name them, then no patient is open, the plan
+  on screen no longer carries them and the Face card forgets its photo and scan fits (see
+  :meth:`PatientPanel.delete_patient_id`).
 - **Visits**: the patient's visits; add one (kind, date, consent, product, lot, expiry, dilution, notes;
   an initial or touch-up visit keeps the plan on screen as its plan); open one (its plan comes into the
   app and the Report card gets the patient, visit date, lot, expiry, dilution, notes and clinician);
@@ -21,7 +22,9 @@ logins). Four tabs:
   (upload), each shown as a thumbnail (its EXIF orientation applied, re-encoded: no metadata reaches the
   page) with its name and date; delete one (after a confirmation); "Fit face from this photo" hands the
   photo to the Face card (``on_fit_photos``, when the app gives one); the photos ticked "Fit together" (a
-  front photo and up to two obliques, in any order) go to it together.
+  front photo and up to two obliques, in any order) go to it together. The patient's measured interpupillary
+  distance (the tab's field, kept in the record as soon as it changes) goes with them: the fit's size is taken
+  from it.
 
 A plan whose ``model.face`` names a fitted face (``*.face.json``) takes the face with it when it is saved to
 a visit (kept in the records); opening the visit writes the face back into the user's owner-only faces
@@ -387,6 +390,10 @@ def previous_needles(model: Any, view: PatientView, before: dt.date | None) -> l
     return [(p.entry_mm, p.tip_mm) for p in placed if p is not None]
 
 
+#: the measured distance's field, in the new-patient form and the Photos tab
+IPD_LABEL = "Measured interpupillary distance, mm (optional)"
+
+
 def _w(cls: Any, name: str, **params: Any) -> Any:
     """A widget of the card with the class ``pt-<name>``."""
     return cls(css_classes=[f"pt-{name}"], **params)
@@ -410,7 +417,8 @@ class PatientPanel(pn.viewable.Viewer):
     """The Patient card (see the module's description)."""
 
     def __init__(self, state: Any, analyst: Any, scene_view: Any, report: Any, doc: Any = None,
-                 user: str | None = None, on_fit_photos: Callable[[list[tuple[bytes, str]]], None] | None = None,
+                 user: str | None = None,
+                 on_fit_photos: Callable[[list[tuple[bytes, str]], float | None], None] | None = None,
                  on_patient_deleted: Callable[[tuple[str, ...]], Any] | None = None,
                  on_plan_forgotten: Callable[[], Any] | None = None,
                  accepted_faces: Callable[[int], tuple[str, ...]] | None = None, **params: Any) -> None:
@@ -458,6 +466,9 @@ class PatientPanel(pn.viewable.Viewer):
         self.birth = _w(text, "birth", label="Date of birth (optional)", placeholder="YYYY-MM-DD", width=w,
                         max_length=10)
         self.patient_notes = _w(area_in, "patient-notes", label="Patient notes", width=w, height=50, max_length=4000)
+        # no start/end (the browser's spinner would replace a value out of them silently): the records refuse one
+        self.new_ipd = _w(pn.widgets.FloatInput, "new-ipd", label=IPD_LABEL, value=None, step=0.5, width=w,
+                          placeholder="e.g. 63 (a distance PD)")
         self.add_patient = pn.widgets.Button(label="Add patient", color="primary", width=w)
         # Visits tab
         self.current = pn.pane.Markdown("No patient open.", width=w, css_classes=["patient-current"])
@@ -504,6 +515,11 @@ class PatientPanel(pn.viewable.Viewer):
         self.fit_together = _w(pn.widgets.Button, "photos-fit", label="Fit face from the ticked photos", width=w,
                                disabled=True, visible=False)
         self.fit_together.on_click(lambda _e: self.fit_photos(sorted(self._together)))
+        # the open patient's measured distance: kept in the record when changed, given with every fit from here
+        self.ipd = _w(pn.widgets.FloatInput, "ipd", label=IPD_LABEL, value=None, step=0.5, width=w, disabled=True,
+                      placeholder="e.g. 63 (a distance PD)")
+        self._showing_ipd = False  # the field is being set from the record (no save)
+        self.ipd.param.watch(lambda _e: self.save_ipd(), "value")
         self.status = pn.pane.Markdown("", width=w, css_classes=["patient-status"])
         self.find.on_click(lambda _e: self.list_patients())
         self.open_patient.on_click(lambda _e: self.open(self.patients.value))
@@ -521,7 +537,7 @@ class PatientPanel(pn.viewable.Viewer):
         self.tabs = pn.Tabs(
             ("Patient", pn.Column(pn.Row(self.search, self.find), self.patients, self.open_patient, self.delete_box,
                                   pn.pane.Markdown("**New patient**", margin=(0, 5)), self.identifier,
-                                  self.name_input, self.birth, self.patient_notes, self.add_patient)),
+                                  self.name_input, self.birth, self.patient_notes, self.new_ipd, self.add_patient)),
             ("Visits", pn.Column(self.current, self.visits, pn.Row(self.open_visit, self.save_plan),
                                  self.show_previous, pn.pane.Markdown("**New visit**", margin=(0, 5)),
                                  pn.Row(self.kind, self.date), self.consent, self.product, pn.Row(self.lot, self.expiry),
@@ -529,15 +545,16 @@ class PatientPanel(pn.viewable.Viewer):
             ("Review", pn.Column(pn.Row(self.area, self.side), pn.Row(self.movement, self.effects), self.record,
                                  self.outcome_text, self.propose, self.proposal_pane, self.save_touch_up)),
             ("History", pn.Column(self.history, self.history_text)),
-            ("Photos", pn.Column(self.photo_note, self.photo_upload, self.photo_list, self.fit_together)),
+            ("Photos", pn.Column(self.photo_note, self.ipd, self.photo_upload, self.photo_list, self.fit_together)),
             dynamic=False, width=285)
 
     # ------------------------------------------------------------------ running database calls
     def _call(self, work: Callable[[Records], Any], done: Callable[[Any], None], what: str,
-              always: bool = False) -> None:
+              always: bool = False, on_error: Callable[[], None] | None = None) -> None:
         """Run ``work(records)`` off the event loop, then ``done(result)`` on it; the card says what it
-        does, and the error if it fails (the message of the records, never logged). ``done`` is skipped when
-        a later call has started meanwhile, unless ``always`` (what the screen must show whatever came after)."""
+        does, and the error if it fails (the message of the records, never logged), then runs ``on_error``.
+        ``done`` is skipped when a later call has started meanwhile, unless ``always`` (what the screen must show
+        whatever came after)."""
         self._generation += 1
         gen = self._generation
         self._tab_at_call = self.tabs.active
@@ -545,9 +562,9 @@ class PatientPanel(pn.viewable.Viewer):
         for b in self._buttons:
             b.disabled = True
         if self._doc is None:
-            self._finish(gen, done, *self._run(work), always=always)
+            self._finish(gen, done, *self._run(work), always=always, on_error=on_error)
             return
-        records_executor().submit(self._background, gen, work, done, always)
+        records_executor().submit(self._background, gen, work, done, always, on_error)
 
     def _face_json(self, plan: Plan) -> str | None:
         """The text of the plan's face file to keep with the visit: with logins, only one in the login's own
@@ -579,18 +596,21 @@ class PatientPanel(pn.viewable.Viewer):
             return None, f"a file of the records could not be written or read ({exc.strerror or type(exc).__name__})"
 
     def _background(self, gen: int, work: Callable[[Records], Any], done: Callable[[Any], None],
-                    always: bool = False) -> None:
+                    always: bool = False, on_error: Callable[[], None] | None = None) -> None:
         result, error = self._run(work)
         if self._doc is not None:
             try:
                 self._doc.add_next_tick_callback(functools.partial(self._finish, gen, done, result, error,
-                                                                   always=always))
+                                                                   always=always, on_error=on_error))
             except Exception:  # the session has ended meanwhile
                 log.debug("records result not delivered: the session has ended")
 
-    def _finish(self, gen: int, done: Callable[[Any], None], result: Any, error: str, always: bool = False) -> None:
+    def _finish(self, gen: int, done: Callable[[Any], None], result: Any, error: str, always: bool = False,
+                on_error: Callable[[], None] | None = None) -> None:
         for b in self._buttons:
             b.disabled = False
+        if error and on_error is not None:
+            on_error()
         if gen != self._generation and not (always and not error):
             return
         if error:
@@ -639,10 +659,10 @@ class PatientPanel(pn.viewable.Viewer):
             self.status.object = plain(f"Not done: {exc}")
             return
         ident, name = str(self.identifier.value or ""), str(self.name_input.value or "").strip() or None
-        notes = str(self.patient_notes.value or "")
+        notes, ipd = str(self.patient_notes.value or ""), self.new_ipd.value
 
         def work(rec: Records) -> PatientView:
-            p = rec.add_patient(ident, name=name, date_of_birth=birth, notes=notes)
+            p = rec.add_patient(ident, name=name, date_of_birth=birth, notes=notes, ipd_mm=ipd)
             return load_patient(rec, p.id)
 
         self._call(work, functools.partial(self._opened, "Added"), "adding the patient")
@@ -672,6 +692,7 @@ class PatientPanel(pn.viewable.Viewer):
         """Show an open patient's visits and history."""
         self.view = view
         p = view.patient
+        self._show_ipd(p.ipd_mm, enabled=True)
         head = f"**{plain(patient_label(p))}**"
         if p.date_of_birth:
             head += f", born {p.date_of_birth.isoformat()}"
@@ -683,6 +704,42 @@ class PatientPanel(pn.viewable.Viewer):
             self.visits.value = select
         self.history.object = view.history_png or None
         self.history_text.object = plain(view.history_text)
+
+    def _show_ipd(self, value: float | None, *, enabled: bool) -> None:
+        """The Photos tab's distance field shows ``value`` (the record's) without saving it again."""
+        self._showing_ipd = True
+        try:
+            self.ipd.value = value
+        finally:
+            self._showing_ipd = False
+        self.ipd.disabled = not enabled
+
+    def save_ipd(self) -> None:
+        """Keep the field's measured interpupillary distance in the open patient's record (empty: none); a value
+        the records refuse (outside the adult range) is said, and the field shows the record's again."""
+        if self._showing_ipd or self.view is None:
+            return
+        patient_id, value = self.view.patient.id, self.ipd.value
+        if value == self.view.patient.ipd_mm:
+            return
+
+        def saved(view: PatientView) -> None:
+            self._show(view)
+            shown = view.patient.ipd_mm
+            self.status.object = plain(f"Saved: the measured interpupillary distance is {shown:g} mm; photo fits "
+                                       "from here take the face's size from it." if shown is not None else
+                                       "Saved: no measured interpupillary distance; photo fits take the size from "
+                                       "the iris.")
+
+        def work(rec: Records) -> PatientView:
+            rec.update_patient(patient_id, ipd_mm=value)
+            return load_patient(rec, patient_id)
+
+        def refused() -> None:  # the record keeps its value: the field shows it again
+            if self.view is not None and self.view.patient.id == patient_id:
+                self._show_ipd(self.view.patient.ipd_mm, enabled=True)
+
+        self._call(work, saved, "saving the interpupillary distance", on_error=refused)
 
     def _set_patient_in_plan(self) -> None:
         """The plan on screen carries the open patient (what the chart and the handout print)."""
@@ -817,8 +874,10 @@ class PatientPanel(pn.viewable.Viewer):
         default face comes back) without an Undo that would bring them back (the plan's points stay; so do the
         vial's product, lot, expiry and dilution in the visit form)."""
         self.view, self.visit, self.outcomes, self.proposal = None, None, [], None
+        self._show_ipd(None, enabled=False)
         if str(self.identifier.value or "").strip() == patient.identifier:
             self.identifier.value = self.name_input.value = self.birth.value = self.patient_notes.value = ""
+            self.new_ipd.value = None
         self.visit_notes.value = self.effects.value = ""
         self._thumbs.clear()
         self._show_photos([])
@@ -1157,9 +1216,14 @@ class PatientPanel(pn.viewable.Viewer):
                 out.append((rec.photo_bytes(ph), ph.display_name or f"photo {ph.id}"))
             return out
 
+        ipd = self.view.patient.ipd_mm if self.view is not None else None
+
         def fit(result: list[tuple[bytes, str]]) -> None:
-            callback(result)
-            self.status.object = plain(f"The Face card fits the face to {', '.join(name for _d, name in result)}.")
+            callback(result, ipd)
+            size = (f", its size from the patient's measured interpupillary distance ({ipd:g} mm)" if ipd is not None
+                    else "")
+            self.status.object = plain(f"The Face card fits the face to {', '.join(name for _d, name in result)}"
+                                       f"{size}.")
 
         self._call(work, fit, "reading the photo" if len(ids) == 1 else f"reading the {len(ids)} photos")
 

@@ -87,6 +87,11 @@ def test_photos_of_a_visit(browser, served: tuple[str, Path]) -> None:
         assert names[0].startswith("front.jpg,") and names[1].startswith(EVIL + ","), names
         assert page.locator("img[src='x']").count() == 0 and dialogs == []  # shown as text, ran nothing
         _fits(page)
+        # the patient's measured interpupillary distance, typed in the Photos tab, is kept in the record...
+        ipd = page.locator(".pt-ipd input").first
+        ipd.fill("62.5")
+        ipd.press("Tab")
+        patient_status(page, "Saved: the measured interpupillary distance is 62.5 mm")
         # both ticked "Fit together" go to the Face card in one fit (neither shows a face: refused, both named)
         for k in range(2):
             photos.nth(k).locator(".pt-photo-pick input[type=checkbox]").first.check()
@@ -97,6 +102,9 @@ def test_photos_of_a_visit(browser, served: tuple[str, Path]) -> None:
         face_status.filter(has_text="Photo refused").first.wait_for(timeout=120_000)
         said = " ".join(page.locator(".face-photo-status p").all_inner_texts())
         assert f"front.jpg, {EVIL}" in said and "no face was found" in said, said
+        # ...and went with the photos: the Patient card says so, the Face card's field shows it
+        patient_status(page, "its size from the patient's measured interpupillary distance (62.5 mm)")
+        assert page.locator(".face-photo-ipd input").first.input_value() == "62.5"
         # delete the first: asked first, then gone (the Photos tab shown again: a tab switch the server sent while
         # the first click was on its way can come back when the card's rows are drawn again)
         patient_tab(page, "Photos")

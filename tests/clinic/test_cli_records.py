@@ -28,6 +28,16 @@ def test_a_course_from_the_command_line(db_url: str, tmp_path: Path, capsys: pyt
     photo = tmp_path / "front.jpg"
     photo.write_bytes(JPEG)
     assert run(capsys, db_url, photos, "patients", "add", "MRN-1", "--name", "Jane Roe", "--dob", "1980-05-01")[0] == 0
+    # the patient's measured interpupillary distance: set, refused outside the adult range, shown, removed, set again
+    code, out, _ = run(capsys, db_url, photos, "patients", "update", "MRN-1", "--ipd-mm", "62.5")
+    assert code == 0 and out.strip() == "updated patient MRN-1: ipd_mm", out
+    code, _, err = run(capsys, db_url, photos, "patients", "update", "MRN-1", "--ipd-mm", "31")
+    assert code != 0 and "31 mm is outside the adult range" in err and "\n" not in err.strip(), err
+    assert "interpupillary distance: 62.5 mm" in run(capsys, db_url, photos, "patients", "show", "MRN-1")[1]
+    assert run(capsys, db_url, photos, "patients", "update", "MRN-1", "--no-ipd")[0] == 0
+    assert "interpupillary" not in run(capsys, db_url, photos, "patients", "show", "MRN-1")[1]
+    assert run(capsys, db_url, photos, "patients", "update", "MRN-1")[0] == 2  # nothing to change
+    assert run(capsys, db_url, photos, "patients", "update", "MRN-1", "--ipd-mm", "62.5")[0] == 0
     code, out, _ = run(capsys, db_url, photos, "visits", "add", "MRN-1", "--date", "2026-03-02", "--kind", "initial",
                        "--consent", "--consent-at", "2026-03-02T09:00+01:00", "--lot", "C1", "--lot-expiry",
                        "2027-01-01", "--plan", str(plan_file),
@@ -99,7 +109,7 @@ def test_a_bad_user_name_or_database_url(tmp_path: Path, capsys: pytest.CaptureF
 def test_backup_and_upgrade(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     photos = tmp_path / "photos"
     code, out, _ = run(capsys, db_url, photos, "upgrade")
-    assert code == 0 and "migration 0002" in out
+    assert code == 0 and "migration 0003" in out
     assert run(capsys, db_url, photos, "patients", "add", "P")[0] == 0
     out_file = tmp_path / "backup.bin"
     code, out, err = run(capsys, db_url, photos, "backup", "-o", str(out_file))

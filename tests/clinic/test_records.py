@@ -265,3 +265,28 @@ def test_plan_text_is_read_through_the_plan_validation(records: Records) -> None
     p = records.add_patient("P1")
     v = records.add_visit(p.id, D0, "initial", plan=plan())
     assert loads_plan(records.plan_text(v.id) or "") == plan()
+
+
+def test_a_patients_measured_interpupillary_distance(records: Records, tmp_path: Path) -> None:
+    """Kept with the patient (it sets the size of their photo fits), checked as the photo fit checks it (the adult
+    range: a monocular PD typed by mistake is refused), removed with None; the audit names the field, never the
+    value; the export carries it."""
+    import zipfile
+
+    p = records.add_patient("MRN-IPD", ipd_mm=63.04)
+    assert p.ipd_mm == 63.0 and records.patient(p.id).ipd_mm == 63.0
+    assert records.add_patient("MRN-NONE").ipd_mm is None
+    for bad in (31.5, 95.0, "wide"):
+        with pytest.raises(RecordsError, match="interpupillary distance"):
+            records.update_patient(p.id, ipd_mm=bad)
+        with pytest.raises(RecordsError, match="interpupillary distance"):
+            records.add_patient(f"MRN-{bad}", ipd_mm=bad)
+    assert records.patient(p.id).ipd_mm == 63.0  # a refused value changes nothing
+    assert records.update_patient(p.id, ipd_mm=61.5).ipd_mm == 61.5
+    [update] = [a.detail for a in records.audit(p.id) if a.action == "update"]
+    assert update == "fields=ipd_mm" and "61.5" not in update
+    records.export_patient(p.id, tmp_path / "r.zip")
+    with zipfile.ZipFile(tmp_path / "r.zip") as z:
+        assert json.loads(z.read("record.json"))["patient"]["ipd_mm"] == 61.5
+    assert records.update_patient(p.id, ipd_mm=None).ipd_mm is None
+    assert records.update_patient(p.id, ipd_mm="").ipd_mm is None  # an emptied field

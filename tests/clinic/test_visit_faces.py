@@ -187,7 +187,7 @@ def test_migration_0002_on_a_database_of_0001_with_a_record(empty_db_url: str, t
             conn.execute(text("INSERT INTO photos (visit_id, file_name, sha256, size_bytes, media_type, created_at)"
                               " VALUES (:v, 'abc.jpg', :h, :n, 'image/jpeg', :t)"),
                          {"v": vid, "h": hashlib.sha256(JPEG).hexdigest(), "n": len(JPEG), "t": now})
-        assert upgrade(engine) == head_revision() == "0002"
+        assert upgrade(engine) == head_revision() == "0003"  # 0002 and 0003 (the patient's distance)
     finally:
         engine.dispose()
     (tmp_path / "photos").mkdir()
@@ -199,4 +199,5 @@ def test_migration_0002_on_a_database_of_0001_with_a_record(empty_db_url: str, t
         v = rec.set_plan(vid, plan_with_face(), face_json=face_text(FACE_A, photo.sha256))
         assert v.face_id == facefile.face_id(FACE_A) and rec.faces(vid)[0].photo_id == photo.id
         assert rec.add_photo(vid, PNG, display_name="new.png").display_name == "new.png"
-        assert rec.find_patient("OLD-1").id == pid
+        assert rec.find_patient("OLD-1").id == pid and rec.find_patient("OLD-1").ipd_mm is None
+        assert rec.update_patient(pid, ipd_mm=64.0).ipd_mm == 64.0

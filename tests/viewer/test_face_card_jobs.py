@@ -112,6 +112,12 @@ def test_the_measured_interpupillary_distance_goes_with_the_photo_and_a_wrong_on
     panel.start_photo_fit(b"\xff\xd8 another photo", "front.jpg")
     assert given == [None, 62.5]
     assert "Size from the iris" in panel.photo_status.object  # the fake's face file has no measured distance
+    # a patient record's distance (the Patient card's fit) is the fit's, and the field shows it
+    panel.start_photos_fit([(b"\xff\xd8 a record's photo", "visit.jpg")], ipd_mm=64.0)
+    assert given[-1] == 64.0 and panel.ipd_input.value == 64.0
+    # forgotten with a deleted patient, as their photo is
+    panel.forget_patient()
+    assert panel.ipd_input.value is None
     monkeypatch.setattr(face_photo, "fit_photos", REAL_FIT_PHOTOS)  # refused before the photo is read
     panel.ipd_input.value = 31.5
     panel.start_photo_fit(b"\xff\xd8 a third photo", "front.jpg")

@@ -98,12 +98,19 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     labels = [b.label for r in card.photo_list.objects for b in r.objects[1].objects if hasattr(b, "label")]
     assert labels.count("Fit face from this photo") == 2, labels
     fits: list[list[tuple[bytes, str]]] = []
-    card.on_fit_photos = fits.append
+    sizes: list[float | None] = []  # the measured interpupillary distance given with each fit
+
+    def fit_photos(photos: list[tuple[bytes, str]], ipd_mm: float | None) -> None:
+        fits.append(photos)
+        sizes.append(ipd_mm)
+
+    card.on_fit_photos = fit_photos
     card.ask_delete(None)
     fit = card.photo_list.objects[1].objects[1].objects[2]
     assert fit.label == "Fit face from this photo"
     fit.clicks += 1
     assert fits == [[(png(50, 40), EVIL)]] and "The Face card fits the face to" in card.status.object
+    assert sizes == [None] and "interpupillary" not in card.status.object  # none in the record yet
     # ticked "Fit together": the front photo and its obliques go to the Face card in one fit
     together = card.fit_together
     assert together.visible and together.disabled and "Tick the front photo" in together.label
@@ -113,9 +120,22 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     assert together.disabled
     picks[1].value = True
     assert not together.disabled and together.label == "Fit face from the 2 ticked photos"
+    # the patient's measured interpupillary distance, typed in the Photos tab: kept in the record at once (a value
+    # outside the adult range refused, the record's shown again), then given with the photos
+    assert not card.ipd.disabled and card.ipd.value is None
+    card.ipd.value = 62.5
+    assert "Saved: the measured interpupillary distance is 62.5 mm" in card.status.object, card.status.object
+    card.ipd.value = 31.0
+    assert "Not done: an interpupillary distance of 31 mm is outside the adult range" in card.status.object
+    assert card.ipd.value == 62.5
+    from injectmap.viewer.patient_panel import open_records
+
+    assert open_records(card.user).find_patient("MRN-5").ipd_mm == 62.5
     together.clicks += 1
-    assert fits[-1] == [(jpeg(400, 200, orientation=6), "front.jpg"), (png(50, 40), EVIL)]
+    assert fits[-1] == [(jpeg(400, 200, orientation=6), "front.jpg"), (png(50, 40), EVIL)] and sizes[-1] == 62.5
     assert "fits the face to front.jpg, " in card.status.object
+    assert ("its size from the patient's measured interpupillary distance (62.5 mm)"
+            in card.status.object.replace("\\", ""))  # plain() escapes the brackets for Markdown
     # delete: asked first, then gone with its file, and the charts kept in memory (of whichever photo) with it
     from injectmap.reports import chart_cache
 
