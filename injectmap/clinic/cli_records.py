@@ -239,9 +239,9 @@ def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], i
         if args.no_ipd:
             given["ipd_mm"] = None
         if not given:
-            print("injectmap records patients update: give what to change (--name, --dob, --notes, --ipd-mm or "
-                  "--no-ipd)", file=sys.stderr)
-            return 2
+            from injectmap.clinic.records import RecordsError
+
+            raise RecordsError("give what to change: --name, --dob, --notes, --ipd-mm or --no-ipd")
         rec.update_patient(p.id, **given)
         print(f"updated patient {p.identifier}: {', '.join(sorted(given))}")
         return 0

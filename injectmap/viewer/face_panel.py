@@ -41,6 +41,8 @@ from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
 
 log = logging.getLogger("injectmap.viewer")
+#: ``FacePanel.start_photos_fit``'s ipd_mm when none is given: the card's field decides
+_FIELD: Any = object()
 
 
 def load_face(params: FaceParams) -> Any:
@@ -387,13 +389,18 @@ class FacePanel(pn.viewable.Viewer):
         photo handed over by the Patient card. See :meth:`start_photos_fit`."""
         self.start_photos_fit([(data, display_name)])
 
-    def start_photos_fit(self, photos: list[tuple[bytes, str]], ipd_mm: float | None = None) -> None:
+    def patient_ipd(self, ipd_mm: float | None) -> None:
+        """The open patient's measured interpupillary distance (the Patient card's; None: none, or no patient open)
+        goes into the card's field, so an upload here takes that patient's size and never a previous patient's."""
+        self.ipd_input.value = ipd_mm
+
+    def start_photos_fit(self, photos: list[tuple[bytes, str]], ipd_mm: float | None | object = _FIELD) -> None:
         """Fit the face to a front photo and up to two obliques (each the bytes of a JPEG or PNG file and its name,
         user text, shown escaped): in the fit thread in a server session, at once otherwise. The card shows the
         progress, then the fit with its picture (drawn in the fit thread too) or the reason the photos were
         refused. Photos given while others are waiting or being fitted replace them. The measured interpupillary
-        distance sets the face's size: ``ipd_mm`` (a patient record's, which the card's field then shows), else the
-        one in the card's field when the fit starts, if any."""
+        distance sets the face's size: ``ipd_mm`` where it is given (the Patient card gives its patient's, None for
+        none; the card's field then shows it), else the one in the card's field when the fit starts, if any."""
         from injectmap.anatomy.fit.photo import MAX_PHOTOS
         from injectmap.clinic.records import photo_display_name
         from injectmap.viewer.limits import int_limit
@@ -413,7 +420,7 @@ class FacePanel(pn.viewable.Viewer):
                 self._refused(name, f"the file is {_size(len(data))}; a photo is at most {_size(most)} "
                                     "(a JPEG of the face is enough)")
                 return
-        if ipd_mm is not None:
+        if ipd_mm is not _FIELD:
             self.ipd_input.value = ipd_mm
         ipd = self.ipd_input.value
         self._fit_token += 1

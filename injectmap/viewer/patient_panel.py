@@ -419,6 +419,7 @@ class PatientPanel(pn.viewable.Viewer):
     def __init__(self, state: Any, analyst: Any, scene_view: Any, report: Any, doc: Any = None,
                  user: str | None = None,
                  on_fit_photos: Callable[[list[tuple[bytes, str]], float | None], None] | None = None,
+                 on_patient_ipd: Callable[[float | None], Any] | None = None,
                  on_patient_deleted: Callable[[tuple[str, ...]], Any] | None = None,
                  on_plan_forgotten: Callable[[], Any] | None = None,
                  accepted_faces: Callable[[int], tuple[str, ...]] | None = None, **params: Any) -> None:
@@ -427,6 +428,9 @@ class PatientPanel(pn.viewable.Viewer):
         #: the Face card's photo fit (``FacePanel.start_photos_fit([(data, display_name), ...])``); None: no fit
         #: buttons
         self.on_fit_photos = on_fit_photos
+        #: the open patient's measured interpupillary distance (None: none, or no patient open) for the Face card's
+        #: field (``FacePanel.patient_ipd``)
+        self.on_patient_ipd = on_patient_ipd
         #: after a deletion, the Face card forgets its photo, scan and their fits (``FacePanel.forget_patient``,
         #: given the deleted faces' ids): Accept must not write the deleted patient's face back
         self.on_patient_deleted = on_patient_deleted
@@ -550,11 +554,11 @@ class PatientPanel(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ running database calls
     def _call(self, work: Callable[[Records], Any], done: Callable[[Any], None], what: str,
-              always: bool = False, on_error: Callable[[], None] | None = None) -> None:
+              always: bool = False, on_error: Callable[[str], None] | None = None) -> None:
         """Run ``work(records)`` off the event loop, then ``done(result)`` on it; the card says what it
-        does, and the error if it fails (the message of the records, never logged), then runs ``on_error``.
-        ``done`` is skipped when a later call has started meanwhile, unless ``always`` (what the screen must show
-        whatever came after)."""
+        does, and the error if it fails (the message of the records, never logged); ``on_error(message)`` runs on
+        a failure even when a later call has started (it decides what still applies). ``done`` is skipped when a
+        later call has started meanwhile, unless ``always`` (what the screen must show whatever came after)."""
         self._generation += 1
         gen = self._generation
         self._tab_at_call = self.tabs.active
@@ -596,7 +600,7 @@ class PatientPanel(pn.viewable.Viewer):
             return None, f"a file of the records could not be written or read ({exc.strerror or type(exc).__name__})"
 
     def _background(self, gen: int, work: Callable[[Records], Any], done: Callable[[Any], None],
-                    always: bool = False, on_error: Callable[[], None] | None = None) -> None:
+                    always: bool = False, on_error: Callable[[str], None] | None = None) -> None:
         result, error = self._run(work)
         if self._doc is not None:
             try:
@@ -606,11 +610,11 @@ class PatientPanel(pn.viewable.Viewer):
                 log.debug("records result not delivered: the session has ended")
 
     def _finish(self, gen: int, done: Callable[[Any], None], result: Any, error: str, always: bool = False,
-                on_error: Callable[[], None] | None = None) -> None:
+                on_error: Callable[[str], None] | None = None) -> None:
         for b in self._buttons:
             b.disabled = False
         if error and on_error is not None:
-            on_error()
+            on_error(error)
         if gen != self._generation and not (always and not error):
             return
         if error:
@@ -665,7 +669,11 @@ class PatientPanel(pn.viewable.Viewer):
             p = rec.add_patient(ident, name=name, date_of_birth=birth, notes=notes, ipd_mm=ipd)
             return load_patient(rec, p.id)
 
-        self._call(work, functools.partial(self._opened, "Added"), "adding the patient")
+        def added(view: PatientView) -> None:
+            self.new_ipd.value = None  # a measurement is this patient's: never carried to the next one added
+            self._opened("Added", view)
+
+        self._call(work, added, "adding the patient")
 
     def open(self, patient_id: int | None) -> None:
         """Open a patient: the visits, the history and the previous treatment under today's plan."""
@@ -706,40 +714,49 @@ class PatientPanel(pn.viewable.Viewer):
         self.history_text.object = plain(view.history_text)
 
     def _show_ipd(self, value: float | None, *, enabled: bool) -> None:
-        """The Photos tab's distance field shows ``value`` (the record's) without saving it again."""
+        """The Photos tab's distance field shows ``value`` (the open patient's record's; None when no patient is
+        open) without saving it again, and so does the Face card's (``on_patient_ipd``): an upload there then
+        takes this patient's size, never a patient's opened before."""
         self._showing_ipd = True
         try:
             self.ipd.value = value
         finally:
             self._showing_ipd = False
         self.ipd.disabled = not enabled
+        if self.on_patient_ipd is not None:
+            self.on_patient_ipd(value)
 
     def save_ipd(self) -> None:
-        """Keep the field's measured interpupillary distance in the open patient's record (empty: none); a value
-        the records refuse (outside the adult range) is said, and the field shows the record's again."""
+        """Keep the field's measured interpupillary distance in the open patient's record (empty: none). The result
+        lands whatever the card did meanwhile (the fit buttons stay usable while it is saved): the open patient's
+        record on screen takes it if it is still the same patient. A value the records refuse (outside the adult
+        range) is said, and the field shows the record's again unless it was changed since."""
         if self._showing_ipd or self.view is None:
             return
         patient_id, value = self.view.patient.id, self.ipd.value
         if value == self.view.patient.ipd_mm:
             return
 
-        def saved(view: PatientView) -> None:
-            self._show(view)
-            shown = view.patient.ipd_mm
+        def saved(patient: Patient) -> None:
+            if self.view is None or self.view.patient.id != patient_id:
+                return  # another patient is open now: the record has it, the screen shows theirs
+            self.view.patient = patient
+            if self.ipd.value == patient.ipd_mm and self.on_patient_ipd is not None:
+                self.on_patient_ipd(patient.ipd_mm)  # the Face card's field shows the open patient's
+            shown = patient.ipd_mm
             self.status.object = plain(f"Saved: the measured interpupillary distance is {shown:g} mm; photo fits "
                                        "from here take the face's size from it." if shown is not None else
                                        "Saved: no measured interpupillary distance; photo fits take the size from "
                                        "the iris.")
 
-        def work(rec: Records) -> PatientView:
-            rec.update_patient(patient_id, ipd_mm=value)
-            return load_patient(rec, patient_id)
+        def refused(error: str) -> None:
+            if self.view is None or self.view.patient.id != patient_id or self.ipd.value != value:
+                return  # another patient, or another value typed since: that one is what counts
+            self._show_ipd(self.view.patient.ipd_mm, enabled=True)
+            self.status.object = plain(f"Not done: {error}")
 
-        def refused() -> None:  # the record keeps its value: the field shows it again
-            if self.view is not None and self.view.patient.id == patient_id:
-                self._show_ipd(self.view.patient.ipd_mm, enabled=True)
-
-        self._call(work, saved, "saving the interpupillary distance", on_error=refused)
+        self._call(lambda rec: rec.update_patient(patient_id, ipd_mm=value), saved,
+                   "saving the interpupillary distance", always=True, on_error=refused)
 
     def _set_patient_in_plan(self) -> None:
         """The plan on screen carries the open patient (what the chart and the handout print)."""
@@ -1216,7 +1233,7 @@ class PatientPanel(pn.viewable.Viewer):
                 out.append((rec.photo_bytes(ph), ph.display_name or f"photo {ph.id}"))
             return out
 
-        ipd = self.view.patient.ipd_mm if self.view is not None else None
+        ipd = self.ipd.value if self.view is not None else None  # what the tab shows (saved as it was typed)
 
         def fit(result: list[tuple[bytes, str]]) -> None:
             callback(result, ipd)

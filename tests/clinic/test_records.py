@@ -284,7 +284,7 @@ def test_a_patients_measured_interpupillary_distance(records: Records, tmp_path:
     assert records.patient(p.id).ipd_mm == 63.0  # a refused value changes nothing
     assert records.update_patient(p.id, ipd_mm=61.5).ipd_mm == 61.5
     [update] = [a.detail for a in records.audit(p.id) if a.action == "update"]
-    assert update == "fields=ipd_mm" and "61.5" not in update
+    assert update == "fields=ipd_mm"
     records.export_patient(p.id, tmp_path / "r.zip")
     with zipfile.ZipFile(tmp_path / "r.zip") as z:
         assert json.loads(z.read("record.json"))["patient"]["ipd_mm"] == 61.5

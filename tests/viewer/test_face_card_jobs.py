@@ -115,6 +115,13 @@ def test_the_measured_interpupillary_distance_goes_with_the_photo_and_a_wrong_on
     # a patient record's distance (the Patient card's fit) is the fit's, and the field shows it
     panel.start_photos_fit([(b"\xff\xd8 a record's photo", "visit.jpg")], ipd_mm=64.0)
     assert given[-1] == 64.0 and panel.ipd_input.value == 64.0
+    # the next patient's record has none: that fit takes no distance, and the field no longer holds the last one
+    panel.start_photos_fit([(b"\xff\xd8 another record's photo", "visit.jpg")], ipd_mm=None)
+    assert given[-1] is None and panel.ipd_input.value is None
+    # a patient opened in the Patient card: an upload here takes their distance
+    panel.patient_ipd(61.0)
+    panel.start_photo_fit(b"\xff\xd8 an upload", "front.jpg")
+    assert given[-1] == 61.0
     # forgotten with a deleted patient, as their photo is
     panel.forget_patient()
     assert panel.ipd_input.value is None

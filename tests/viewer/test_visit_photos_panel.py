@@ -131,6 +131,7 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     from injectmap.viewer.patient_panel import open_records
 
     assert open_records(card.user).find_patient("MRN-5").ipd_mm == 62.5
+    assert app.app_face.ipd_input.value == 62.5  # the Face card's field shows the open patient's
     together.clicks += 1
     assert fits[-1] == [(jpeg(400, 200, orientation=6), "front.jpg"), (png(50, 40), EVIL)] and sizes[-1] == 62.5
     assert "fits the face to front.jpg, " in card.status.object
@@ -150,6 +151,14 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     assert "Deleted the photo front.jpg" in card.status.object
     assert chart_cache.info()["images"] == 0
     assert card._together == {card.photo_items[0].photo.id} and not card.fit_together.visible  # one photo left
+    # another patient, added with no measured distance: neither card keeps the last patient's
+    card.identifier.value = "MRN-6"
+    card.new_patient()
+    assert "Added MRN-6" in card.status.object
+    assert card.ipd.value is None and app.app_face.ipd_input.value is None and card.new_ipd.value is None
+    # opened again, the first patient's distance comes back from the record, into both fields
+    card.open(open_records(card.user).find_patient("MRN-5").id)
+    assert card.ipd.value == 62.5 and app.app_face.ipd_input.value == 62.5
 
 
 def test_a_fitted_face_comes_back_with_the_visit(app: Any, tmp_path: Path) -> None:

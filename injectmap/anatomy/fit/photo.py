@@ -201,8 +201,10 @@ def checked_ipd(ipd_mm: float | None) -> float | None:
     try:
         v = float(ipd_mm)
     except (TypeError, ValueError):
-        raise FitRefused("the interpupillary distance is not a number of millimetres") from None
-    if not np.isfinite(v) or not lo <= v <= hi:
+        v = float("nan")
+    if not np.isfinite(v):
+        raise FitRefused("the interpupillary distance is not a number of millimetres")
+    if not lo <= v <= hi:
         raise FitRefused(f"an interpupillary distance of {v:g} mm is outside the adult range ({lo:g}-{hi:g} mm): give "
                          "the distance PD between the two pupils' centres (a monocular PD is half of it)")
     return v
