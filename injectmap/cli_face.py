@@ -26,10 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ff.add_argument("-o", "--output", required=True, type=Path, help="NAME.face.json (written owner-only)")
     ff.add_argument("--focal-35mm", type=float, default=None,
                     help="the lens's 35 mm-equivalent focal length when the photos carry no EXIF (default 50)")
-    ff.add_argument("--ipd-mm", type=float, default=None,
+    ff.add_argument("--ipd-mm", default=None, metavar="MM",
                     help="the patient's measured distance interpupillary distance in mm, taken by an examiner with a "
                          "PD rule or a pupillometer (not a near or monocular PD, not self-measured): the face's size "
-                         "is taken from it rather than from the iris's population mean")
+                         "is taken from it rather than from the iris's population mean (62.5 or 62,5)")
     fc = fsub.add_parser("chart", help="draw a plan on a photo its face was fitted to (a PNG, owner-only)")
     fc.add_argument("--photo", required=True, type=Path, help="a photo the face file was fitted to")
     fc.add_argument("--face", required=True, type=Path, help="the NAME.face.json fitted to that photo")
@@ -133,7 +133,14 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
     from injectmap.anatomy.basehead import file_sha256
     from injectmap.anatomy.fit import facefile
     from injectmap.anatomy.fit.landmarks import FitRefused
-    from injectmap.anatomy.fit.photo import detect_views, fit_views, placement_text, scale_text, scale_warnings
+    from injectmap.anatomy.fit.photo import (
+        checked_ipd,
+        detect_views,
+        fit_views,
+        placement_text,
+        scale_text,
+        scale_warnings,
+    )
     from injectmap.reports.photo_io import PhotoError
 
     images, focals, sources = [], [], []
@@ -153,7 +160,7 @@ def cmd_face_fit(args: argparse.Namespace) -> int:
     try:  # the front photo first, as given; each oblique turned more than a front photo may be
         views, _order = detect_views(images, [f"photo {i + 1}" for i in range(len(images))], focals,
                                      front_first=True)
-        res = fit_views(views, ipd_mm=getattr(args, "ipd_mm", None))
+        res = fit_views(views, ipd_mm=checked_ipd(getattr(args, "ipd_mm", None)))
     except FitRefused as exc:
         print(f"injectmap face fit: photo refused: {exc}", file=sys.stderr)
         return 2

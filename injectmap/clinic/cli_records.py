@@ -48,7 +48,7 @@ def _datetime(text: str) -> dt.datetime:
 
 #: the help of ``--ipd-mm`` (the patient's, kept in the record; ``injectmap face fit --ipd-mm`` takes one for a fit)
 IPD_HELP = ("the patient's measured distance interpupillary distance in mm (a PD rule or a pupillometer, by an "
-            "examiner): the size of the patient's photo fits in the app")
+            "examiner; 62.5 or 62,5): the size of the patient's photo fits in the app")
 
 
 def add_parser(sub: Any) -> None:
@@ -70,7 +70,7 @@ def add_parser(sub: Any) -> None:
     add.add_argument("--name")
     add.add_argument("--dob", type=_date, help="date of birth YYYY-MM-DD")
     add.add_argument("--notes", default="")
-    add.add_argument("--ipd-mm", type=float, metavar="MM", help=IPD_HELP)
+    add.add_argument("--ipd-mm", metavar="MM", help=IPD_HELP)
     up = pa.add_parser("update", help="change a patient's name, date of birth, notes or measured interpupillary "
                                       "distance (the audit names the fields changed, never their values)")
     up.add_argument("identifier")
@@ -78,7 +78,7 @@ def add_parser(sub: Any) -> None:
     up.add_argument("--dob", type=_date, help="date of birth YYYY-MM-DD")
     up.add_argument("--notes")
     ipd = up.add_mutually_exclusive_group()
-    ipd.add_argument("--ipd-mm", type=float, metavar="MM", help=IPD_HELP)
+    ipd.add_argument("--ipd-mm", metavar="MM", help=IPD_HELP)
     ipd.add_argument("--no-ipd", action="store_true", help="remove the measured interpupillary distance")
     ls = pa.add_parser("list", help="the patients, with their number of visits and the last one")
     ls.add_argument("--search", help="identifier or name contains this (any case)")
@@ -242,8 +242,10 @@ def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], i
             from injectmap.clinic.records import RecordsError
 
             raise RecordsError("give what to change: --name, --dob, --notes, --ipd-mm or --no-ipd")
-        rec.update_patient(p.id, **given)
-        print(f"updated patient {p.identifier}: {', '.join(sorted(given))}")
+        after = rec.update_patient(p.id, **given)
+        changed = sorted(k for k in given if getattr(after, k) != getattr(p, k))
+        print(f"updated patient {p.identifier}: {', '.join(changed)}" if changed else
+              f"patient {p.identifier}: nothing changed")
         return 0
     if cmd == "list":
         rows = rec.list_patients(args.search)

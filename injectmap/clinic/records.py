@@ -499,7 +499,7 @@ class Records:
     # ---------------------------------------------------------------- patients
 
     def add_patient(self, identifier: str, *, name: str | None = None, date_of_birth: dt.date | None = None,
-                    notes: str = "", ipd_mm: float | None = None) -> Patient:
+                    notes: str = "", ipd_mm: float | str | None = None) -> Patient:
         """Add a patient; the identifier must be new to this database.
 
         Raises
@@ -546,7 +546,7 @@ class Records:
 
     def update_patient(self, patient_id: int, *, identifier: str = _UNSET, name: str | None = _UNSET,
                        date_of_birth: dt.date | None = _UNSET, notes: str = _UNSET,
-                       ipd_mm: float | None = _UNSET) -> Patient:
+                       ipd_mm: float | str | None = _UNSET) -> Patient:
         """Change the given fields of a patient (the audit names the fields, never their values); ``ipd_mm`` None
         removes the measured distance."""
         lim = limits()

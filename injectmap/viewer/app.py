@@ -127,7 +127,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     report = ReportPanel(state, analyst, doc)
     patient = PatientPanel(state, analyst, scene_view, report, doc if served else None,  # the clinic's records
                            user=login_name(), on_fit_photos=face.start_photos_fit,  # a visit's photos: the Face card
-                           on_patient_ipd=face.patient_ipd,  # the open patient's measured distance: the fits' size
+                           on_patient_shown=face.patient_shown,  # the open patient's distance; another's fits aside
                            on_patient_deleted=face.forget_patient,  # a deleted patient's photo fit is forgotten
                            on_plan_forgotten=files.recheck_restore,  # an autosave of theirs no longer offered
                            accepted_faces=face.faces_accepted_for)  # faces accepted for them, visit saved or not

@@ -82,6 +82,11 @@ def slider_step(key: str) -> float:
     return face_cache_settings().steps[key].step
 
 
+def _mm_text(value: float | None) -> str:
+    """A distance in mm as a text field shows it (empty for none)."""
+    return "" if value is None else f"{value:g}"
+
+
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
@@ -144,6 +149,10 @@ class FacePanel(pn.viewable.Viewer):
         #: open), asked of ``open_patient`` (the Patient card's, set by the app): their deletion takes those faces
         self.open_patient: Callable[[], int | None] = lambda: None
         self._accepted_for: dict[str, int | None] = {}
+        #: the patient open in the Patient card when the photo fit and the scan fit on show were started: another
+        #: patient opened sets them aside (:meth:`patient_shown`)
+        self._photo_for: int | None = None
+        self._scan_for: int | None = None
         self._scan_token = 0
         self._fit_token = 0
         self._pending: dict[str, Future[Any]] = {}  # per kind of job, the session's entry in the fit thread
@@ -288,11 +297,12 @@ class FacePanel(pn.viewable.Viewer):
                                                 multiple=True, css_classes=["face-photo-upload"])
         self.photo_input.param.watch(self._on_photo_upload, "value")
         # a measured distance PD sets the face's size (else the iris's population mean: SD about 3.6 %)
-        # no start/end: the browser's spinner would replace a value out of them silently; the fit refuses it, saying
-        # why (anatomy.fit.photo.checked_ipd)
-        self.ipd_input = pn.widgets.FloatInput(label="Measured interpupillary distance, mm (optional)", value=None,
-                                               step=0.5, width=260, placeholder="e.g. 63 (a distance PD)",
-                                               css_classes=["face-photo-ipd"])
+        # text, read by the fit (anatomy.fit.photo.checked_ipd: 62.5 or 62,5; refused with the reason outside the
+        # adult range): a number field's spinner would replace such a value silently, and shows NaN when emptied
+        self.ipd_input = pn.widgets.TextInput(label="Measured interpupillary distance, mm (optional)", value="",
+                                              width=260, max_length=20, placeholder="e.g. 63 (a distance PD)",
+                                              css_classes=["face-photo-ipd"])
+        self.ipd_input.param.watch(lambda _e: self._on_ipd_changed(), "value")
         self.photo_status = pn.pane.Markdown("Fit the face to the patient's front photo (JPEG or PNG): upload it "
                                              "here. Up to two obliques (the head turned about 45 degrees) may be "
                                              "chosen with it: each is checked against the fitted face. With the "
@@ -389,10 +399,69 @@ class FacePanel(pn.viewable.Viewer):
         photo handed over by the Patient card. See :meth:`start_photos_fit`."""
         self.start_photos_fit([(data, display_name)])
 
-    def patient_ipd(self, ipd_mm: float | None) -> None:
-        """The open patient's measured interpupillary distance (the Patient card's; None: none, or no patient open)
-        goes into the card's field, so an upload here takes that patient's size and never a previous patient's."""
-        self.ipd_input.value = ipd_mm
+    def patient_shown(self, patient_id: int | None, ipd_mm: float | None) -> None:
+        """The Patient card shows this patient (None: none open) and their measured interpupillary distance (None:
+        none). The distance goes into the card's field, so an upload here takes that patient's size and never a
+        previous patient's. A photo or scan fit started while another patient was open is theirs: it is set aside
+        (its picture, and Accept with it), and a face accepted for another patient stops being the session's face
+        (the default face comes back), so the open patient's plan never carries another patient's face."""
+        self.ipd_input.value = _mm_text(ipd_mm)
+        if patient_id is None:
+            return  # none open (after a deletion, forget_patient has done the rest)
+        other = {None, patient_id}
+        if self._photo_for not in other and (self.photo_fit is not None or self.photo_busy or "fit" in self._next_job):
+            self._set_aside_photo()
+        if self._scan_for not in other and (self.scan_fit is not None or self.scan_busy or "scan" in self._next_job):
+            self._set_aside_scan()
+        if self.face_file is not None and self._accepted_for.get(self.face_file.name) not in other:
+            self.face_file = None
+            self.state.message = ("The face fitted to another patient's photo or scan was set aside: the default face "
+                                  "is shown.")
+            self.request(FaceParams())
+
+    def _set_aside_photo(self) -> None:
+        from injectmap.reports import chart_cache
+
+        self._fit_token += 1  # a fit running now is dropped when it ends, a waiting one never starts
+        self._chart_token += 1
+        for kind in ("fit", "chart"):
+            self._next_job.pop(kind, None)
+        if self.photo_fit is not None:
+            chart_cache.forget_face(self.photo_fit.face.face_id)
+        self.photo_input.clear()
+        self.photo_busy = False
+        self._show_fit(None)
+        self.photo_status.object = ("The photo fitted while another patient was open was set aside: it is not this "
+                                    "patient's. Upload this patient's front photo to fit their face.")
+
+    def _set_aside_scan(self) -> None:
+        self._scan_token += 1
+        self._next_job.pop("scan", None)
+        self.scan_input.clear()
+        self.scan_busy = False
+        self._show_scan(None)
+        self.scan_status.object = ("The scan fitted while another patient was open was set aside: it is not this "
+                                   "patient's. Upload this patient's 3D scan to fit their face.")
+
+    def _on_ipd_changed(self) -> None:
+        """A fit on show whose size is not the field's distance says so (the photo must be uploaded again: the card
+        keeps only a crop of it)."""
+        if self.photo_fit is not None and not self.photo_busy:
+            self.photo_status.object = self._fit_status(self.photo_fit)
+
+    def _ipd_note(self, fit: Any) -> str:
+        from injectmap.anatomy.fit.landmarks import FitRefused
+        from injectmap.anatomy.fit.photo import checked_ipd
+
+        try:
+            typed = checked_ipd(self.ipd_input.value)
+        except FitRefused:
+            typed = float("nan")
+        used = fit.face.scale.get("ipd_mm")
+        if typed == used or (typed is not None and used is not None and abs(typed - float(used)) < 0.05):
+            return ""
+        return (" **The interpupillary distance in the field is not the one this fit used: upload the photo again to "
+                "fit with it.**")
 
     def start_photos_fit(self, photos: list[tuple[bytes, str]], ipd_mm: float | None | object = _FIELD) -> None:
         """Fit the face to a front photo and up to two obliques (each the bytes of a JPEG or PNG file and its name,
@@ -421,8 +490,9 @@ class FacePanel(pn.viewable.Viewer):
                                     "(a JPEG of the face is enough)")
                 return
         if ipd_mm is not _FIELD:
-            self.ipd_input.value = ipd_mm
+            self.ipd_input.value = _mm_text(ipd_mm)  # type: ignore[arg-type]
         ipd = self.ipd_input.value
+        self._photo_for = self.open_patient()
         self._fit_token += 1
         token = self._fit_token
         self.photo_busy = True  # the last fit stays shown until this one succeeds
@@ -444,7 +514,7 @@ class FacePanel(pn.viewable.Viewer):
 
     @staticmethod
     def _fit_job(photos: list[tuple[bytes, str]], progress: Callable[[str], None],
-                 ipd_mm: float | None = None) -> tuple[Any, bytes, str]:
+                 ipd_mm: float | str | None = None) -> tuple[Any, bytes, str]:
         """Run the fit (with the measured interpupillary distance ``ipd_mm``, if given) and draw its picture (any
         thread); return (the fit, its picture as PNG, "") or (None, b"", why it was refused)."""
         from injectmap.anatomy.fit.landmarks import FitRefused
@@ -484,7 +554,7 @@ class FacePanel(pn.viewable.Viewer):
         """Show a fit (its picture: the photo with the landmarks, drawn in the fit thread; the residuals,
         the caveat), or nothing for None."""
         from injectmap.anatomy.fit.facefile import CAVEAT
-        from injectmap.anatomy.fit.photo import placement_text, scale_text, scale_warnings
+        from injectmap.anatomy.fit.photo import placement_text
 
         self.photo_fit = fit
         if fit is None:
@@ -493,6 +563,15 @@ class FacePanel(pn.viewable.Viewer):
             return
         self.photo_pane.object = picture or _BLANK_PNG
         self.photo_pane.visible = bool(picture)
+        self.photo_status.object = self._fit_status(fit)
+        self.photo_caveat.object = f"*{plain(CAVEAT)} {plain(placement_text())}*"
+        self.photo_caveat.visible = True
+        self._on_photo_busy()
+
+    def _fit_status(self, fit: Any) -> str:
+        """The card's words on a fit: the photos, the residuals, where the size came from, the checks."""
+        from injectmap.anatomy.fit.photo import scale_text, scale_warnings
+
         sc = fit.face.scale
         warn = "".join(f" **Check:** {plain(w)}." for w in scale_warnings(sc))
         # the obliques are posed against the front photo's fit (anatomy.fit.photo: they do not move its shape)
@@ -500,13 +579,10 @@ class FacePanel(pn.viewable.Viewer):
                   for name, med in zip(fit.obliques, fit.oblique_medians_mm, strict=True)]
         obliques = (f", checked on the oblique{'s' if len(checks) > 1 else ''} {' and '.join(checks)}"
                     if checks else "")
-        self.photo_status.object = (
-            f"Fitted to **{plain(fit.display_name)}**{obliques}: the front photo's residuals per landmark median "
-            f"**{fit.median_mm:.1f} mm**, 90th percentile **{fit.p90_mm:.1f} mm** ({len(fit.residuals_mm)} "
-            f"landmarks). {plain(scale_text(sc))}{warn} Green: the photo's landmarks; magenta: the fitted face's.")
-        self.photo_caveat.object = f"*{plain(CAVEAT)} {plain(placement_text())}*"
-        self.photo_caveat.visible = True
-        self._on_photo_busy()
+        return (f"Fitted to **{plain(fit.display_name)}**{obliques}: the front photo's residuals per landmark median "
+                f"**{fit.median_mm:.1f} mm**, 90th percentile **{fit.p90_mm:.1f} mm** ({len(fit.residuals_mm)} "
+                f"landmarks). {plain(scale_text(sc))}{warn}{self._ipd_note(fit)} Green: the photo's landmarks; "
+                "magenta: the fitted face's.")
 
     def _write_accepted(self, fit: Any, status: Any, written: list[Path]) -> Path | None:
         """Write an accepted fit's face file (owner-only, the login's folder), remember it among ``written`` (the
@@ -639,6 +715,7 @@ class FacePanel(pn.viewable.Viewer):
             self._scan_refused(display_name, f"the file is {_size(len(data))}; a scan is at most {_size(most)} "
                                              "(decimate it, or export the face alone)", units_unclear=False)
             return
+        self._scan_for = self.open_patient()
         self._scan_token += 1
         token = self._scan_token
         self.scan_busy = True
@@ -807,7 +884,7 @@ class FacePanel(pn.viewable.Viewer):
         self._accepted_for = {k: v for k, v in self._accepted_for.items() if k not in gone}
         self.photo_input.clear()
         self.scan_input.clear()
-        self.ipd_input.value = None  # the deleted patient's measurement
+        self.ipd_input.value = ""  # the deleted patient's measurement
         self.scan_busy = False
         self._show_scan(None)
         self.photo_busy = False

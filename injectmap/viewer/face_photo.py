@@ -154,7 +154,7 @@ class PhotoFit:
 
 
 def fit_photos(photos: Sequence[tuple[bytes, str]], progress: Callable[[str], None] | None = None,
-               ipd_mm: float | None = None) -> PhotoFit:
+               ipd_mm: float | str | None = None) -> PhotoFit:
     """Fit the face to a front photo and up to two obliques, each given as (the bytes of a JPEG or PNG file, its
     name as the user gave it), in any order: the one facing the camera most is the front photo, whose landmarks
     the shape is fitted to (the fit's picture, chart and residuals are its); the others are obliques, each posed

@@ -394,6 +394,11 @@ def previous_needles(model: Any, view: PatientView, before: dt.date | None) -> l
 IPD_LABEL = "Measured interpupillary distance, mm (optional)"
 
 
+def _mm_text(value: float | None) -> str:
+    """A distance in mm as a text field shows it (empty for none)."""
+    return "" if value is None else f"{value:g}"
+
+
 def _w(cls: Any, name: str, **params: Any) -> Any:
     """A widget of the card with the class ``pt-<name>``."""
     return cls(css_classes=[f"pt-{name}"], **params)
@@ -419,7 +424,7 @@ class PatientPanel(pn.viewable.Viewer):
     def __init__(self, state: Any, analyst: Any, scene_view: Any, report: Any, doc: Any = None,
                  user: str | None = None,
                  on_fit_photos: Callable[[list[tuple[bytes, str]], float | None], None] | None = None,
-                 on_patient_ipd: Callable[[float | None], Any] | None = None,
+                 on_patient_shown: Callable[[int | None, float | None], Any] | None = None,
                  on_patient_deleted: Callable[[tuple[str, ...]], Any] | None = None,
                  on_plan_forgotten: Callable[[], Any] | None = None,
                  accepted_faces: Callable[[int], tuple[str, ...]] | None = None, **params: Any) -> None:
@@ -428,9 +433,9 @@ class PatientPanel(pn.viewable.Viewer):
         #: the Face card's photo fit (``FacePanel.start_photos_fit([(data, display_name), ...])``); None: no fit
         #: buttons
         self.on_fit_photos = on_fit_photos
-        #: the open patient's measured interpupillary distance (None: none, or no patient open) for the Face card's
-        #: field (``FacePanel.patient_ipd``)
-        self.on_patient_ipd = on_patient_ipd
+        #: the open patient (None: none) and their measured interpupillary distance (None: none), for the Face
+        #: card (``FacePanel.patient_shown``: its field, and the fits of another patient set aside)
+        self.on_patient_shown = on_patient_shown
         #: after a deletion, the Face card forgets its photo, scan and their fits (``FacePanel.forget_patient``,
         #: given the deleted faces' ids): Accept must not write the deleted patient's face back
         self.on_patient_deleted = on_patient_deleted
@@ -470,8 +475,9 @@ class PatientPanel(pn.viewable.Viewer):
         self.birth = _w(text, "birth", label="Date of birth (optional)", placeholder="YYYY-MM-DD", width=w,
                         max_length=10)
         self.patient_notes = _w(area_in, "patient-notes", label="Patient notes", width=w, height=50, max_length=4000)
-        # no start/end (the browser's spinner would replace a value out of them silently): the records refuse one
-        self.new_ipd = _w(pn.widgets.FloatInput, "new-ipd", label=IPD_LABEL, value=None, step=0.5, width=w,
+        # text (62.5 or 62,5), read by the records (the photo fit's check): a number field's spinner would replace a
+        # value out of range silently, and shows NaN when emptied
+        self.new_ipd = _w(text, "new-ipd", label=IPD_LABEL, value="", width=w, max_length=20,
                           placeholder="e.g. 63 (a distance PD)")
         self.add_patient = pn.widgets.Button(label="Add patient", color="primary", width=w)
         # Visits tab
@@ -520,7 +526,7 @@ class PatientPanel(pn.viewable.Viewer):
                                disabled=True, visible=False)
         self.fit_together.on_click(lambda _e: self.fit_photos(sorted(self._together)))
         # the open patient's measured distance: kept in the record when changed, given with every fit from here
-        self.ipd = _w(pn.widgets.FloatInput, "ipd", label=IPD_LABEL, value=None, step=0.5, width=w, disabled=True,
+        self.ipd = _w(text, "ipd", label=IPD_LABEL, value="", width=w, disabled=True, max_length=20,
                       placeholder="e.g. 63 (a distance PD)")
         self._showing_ipd = False  # the field is being set from the record (no save)
         self.ipd.param.watch(lambda _e: self.save_ipd(), "value")
@@ -663,14 +669,14 @@ class PatientPanel(pn.viewable.Viewer):
             self.status.object = plain(f"Not done: {exc}")
             return
         ident, name = str(self.identifier.value or ""), str(self.name_input.value or "").strip() or None
-        notes, ipd = str(self.patient_notes.value or ""), self.new_ipd.value
+        notes, ipd = str(self.patient_notes.value or ""), str(self.new_ipd.value or "")
 
         def work(rec: Records) -> PatientView:
             p = rec.add_patient(ident, name=name, date_of_birth=birth, notes=notes, ipd_mm=ipd)
             return load_patient(rec, p.id)
 
         def added(view: PatientView) -> None:
-            self.new_ipd.value = None  # a measurement is this patient's: never carried to the next one added
+            self.new_ipd.value = ""  # a measurement is this patient's: never carried to the next one added
             self._opened("Added", view)
 
         self._call(work, added, "adding the patient")
@@ -686,6 +692,7 @@ class PatientPanel(pn.viewable.Viewer):
     def _opened(self, verb: str, view: PatientView) -> None:
         self.visit, self.outcomes, self.proposal = None, [], None
         self.ask_delete_patient(False)  # a confirmation asked for the patient open before is withdrawn
+        self.photo_upload.clear()  # the name of a file uploaded for the patient open before
         self._show_photos([])
         self.save_touch_up.disabled = True
         self.proposal_pane.object = self.outcome_text.object = ""
@@ -715,25 +722,46 @@ class PatientPanel(pn.viewable.Viewer):
 
     def _show_ipd(self, value: float | None, *, enabled: bool) -> None:
         """The Photos tab's distance field shows ``value`` (the open patient's record's; None when no patient is
-        open) without saving it again, and so does the Face card's (``on_patient_ipd``): an upload there then
-        takes this patient's size, never a patient's opened before."""
+        open) without saving it again, and the Face card hears of the open patient (``on_patient_shown``): its field
+        then shows the same distance, so an upload there takes this patient's size and never a previous patient's,
+        and a fit it holds of another patient is set aside."""
         self._showing_ipd = True
         try:
-            self.ipd.value = value
+            self.ipd.value = _mm_text(value)
         finally:
             self._showing_ipd = False
         self.ipd.disabled = not enabled
-        if self.on_patient_ipd is not None:
-            self.on_patient_ipd(value)
+        if self.on_patient_shown is not None:
+            self.on_patient_shown(self.view.patient.id if self.view is not None else None, value)
+
+    def _typed_ipd(self) -> float | None:
+        """The Photos tab's distance as a number (None: empty).
+
+        Raises
+        ------
+        anatomy.fit.landmarks.FitRefused
+            Not a number, or outside the adult range (the reason in the message).
+        """
+        from injectmap.anatomy.fit.photo import checked_ipd
+
+        return checked_ipd(str(self.ipd.value or ""))
 
     def save_ipd(self) -> None:
         """Keep the field's measured interpupillary distance in the open patient's record (empty: none). The result
         lands whatever the card did meanwhile (the fit buttons stay usable while it is saved): the open patient's
-        record on screen takes it if it is still the same patient. A value the records refuse (outside the adult
-        range) is said, and the field shows the record's again unless it was changed since."""
+        record on screen takes it if it is still the same patient. A value that is not a distance in the adult range
+        is refused with the reason, and the field shows the record's again (unless it was changed since)."""
+        from injectmap.anatomy.fit.landmarks import FitRefused
+
         if self._showing_ipd or self.view is None:
             return
-        patient_id, value = self.view.patient.id, self.ipd.value
+        patient_id, text = self.view.patient.id, self.ipd.value
+        try:
+            value = self._typed_ipd()
+        except FitRefused as exc:
+            self._show_ipd(self.view.patient.ipd_mm, enabled=True)
+            self.status.object = plain(f"Not done: {exc}")
+            return
         if value == self.view.patient.ipd_mm:
             return
 
@@ -741,8 +769,8 @@ class PatientPanel(pn.viewable.Viewer):
             if self.view is None or self.view.patient.id != patient_id:
                 return  # another patient is open now: the record has it, the screen shows theirs
             self.view.patient = patient
-            if self.ipd.value == patient.ipd_mm and self.on_patient_ipd is not None:
-                self.on_patient_ipd(patient.ipd_mm)  # the Face card's field shows the open patient's
+            if self.ipd.value == text:
+                self._show_ipd(patient.ipd_mm, enabled=True)  # as stored (62,50 shows as 62.5), and to the Face card
             shown = patient.ipd_mm
             self.status.object = plain(f"Saved: the measured interpupillary distance is {shown:g} mm; photo fits "
                                        "from here take the face's size from it." if shown is not None else
@@ -750,7 +778,7 @@ class PatientPanel(pn.viewable.Viewer):
                                        "the iris.")
 
         def refused(error: str) -> None:
-            if self.view is None or self.view.patient.id != patient_id or self.ipd.value != value:
+            if self.view is None or self.view.patient.id != patient_id or self.ipd.value != text:
                 return  # another patient, or another value typed since: that one is what counts
             self._show_ipd(self.view.patient.ipd_mm, enabled=True)
             self.status.object = plain(f"Not done: {error}")
@@ -894,7 +922,7 @@ class PatientPanel(pn.viewable.Viewer):
         self._show_ipd(None, enabled=False)
         if str(self.identifier.value or "").strip() == patient.identifier:
             self.identifier.value = self.name_input.value = self.birth.value = self.patient_notes.value = ""
-            self.new_ipd.value = None
+            self.new_ipd.value = ""
         self.visit_notes.value = self.effects.value = ""
         self._thumbs.clear()
         self._show_photos([])
@@ -1233,7 +1261,13 @@ class PatientPanel(pn.viewable.Viewer):
                 out.append((rec.photo_bytes(ph), ph.display_name or f"photo {ph.id}"))
             return out
 
-        ipd = self.ipd.value if self.view is not None else None  # what the tab shows (saved as it was typed)
+        from injectmap.anatomy.fit.landmarks import FitRefused
+
+        try:  # what the tab shows (saved as it was typed); a value the fit would refuse stops it here, with why
+            ipd = self._typed_ipd() if self.view is not None else None
+        except FitRefused as exc:
+            self.status.object = plain(f"Not done: {exc}")
+            return
 
         def fit(result: list[tuple[bytes, str]]) -> None:
             callback(result, ipd)

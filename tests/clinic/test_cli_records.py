@@ -38,7 +38,10 @@ def test_a_course_from_the_command_line(db_url: str, tmp_path: Path, capsys: pyt
     assert "interpupillary" not in run(capsys, db_url, photos, "patients", "show", "MRN-1")[1]
     code, _, err = run(capsys, db_url, photos, "patients", "update", "MRN-1")  # nothing to change
     assert code == 2 and err.startswith("ERROR give what to change") and err.count("\n") == 1, err
-    assert run(capsys, db_url, photos, "patients", "update", "MRN-1", "--ipd-mm", "62.5")[0] == 0
+    code, out, _ = run(capsys, db_url, photos, "patients", "update", "MRN-1", "--ipd-mm", "62,5")  # decimal comma
+    assert code == 0 and out.strip() == "updated patient MRN-1: ipd_mm", out
+    code, out, _ = run(capsys, db_url, photos, "patients", "update", "MRN-1", "--ipd-mm", "62.5")  # the same: no change
+    assert code == 0 and out.strip() == "patient MRN-1: nothing changed", out
     code, out, _ = run(capsys, db_url, photos, "visits", "add", "MRN-1", "--date", "2026-03-02", "--kind", "initial",
                        "--consent", "--consent-at", "2026-03-02T09:00+01:00", "--lot", "C1", "--lot-expiry",
                        "2027-01-01", "--plan", str(plan_file),

@@ -8,6 +8,7 @@ The fit itself is replaced by a stand-in (the real one: test_face_photo_card.py)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import types
@@ -95,42 +96,79 @@ def test_the_upload_is_let_go_and_only_a_bounded_face_crop_is_kept(card) -> None
 
 def test_the_measured_interpupillary_distance_goes_with_the_photo_and_a_wrong_one_is_refused(
         card, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The value in the card's field when the photo comes is the fit's; one outside the adult range is refused with
-    the reason the fit gives (the field has no limits of its own: the browser's spinner would replace the value
-    silently)."""
+    """The value in the card's field when the photo comes is the fit's (62.5 or 62,5); one outside the adult range is
+    refused with the reason the fit gives (a text field: a number field's spinner would replace the value silently,
+    and shows NaN when emptied). The open patient's distance fills the field; a fit whose size is not the field's
+    says so."""
+    from injectmap.anatomy.fit.photo import checked_ipd
+
     panel, _ = card
     given: list[float | None] = []
 
-    def recording(photos: list[tuple[bytes, str]], progress: Any = None, ipd_mm: float | None = None) -> PhotoFit:
-        given.append(ipd_mm)
-        return _fake_fit(photos, progress)
+    def recording(photos: list[tuple[bytes, str]], progress: Any = None, ipd_mm: Any = None) -> PhotoFit:
+        given.append(checked_ipd(ipd_mm))
+        fit = _fake_fit(photos, progress)
+        if given[-1] is not None:  # as the real fit records it
+            fit = dataclasses.replace(fit, face=dataclasses.replace(
+                fit.face, scale={"ipd_mm": given[-1], "iris_mm": 11.8, "iris_z": 0.2}))
+        return fit
 
     monkeypatch.setattr(face_photo, "fit_photos", recording)
-    assert panel.ipd_input.value is None and panel.ipd_input.start is None and panel.ipd_input.end is None
+    assert panel.ipd_input.value == "" and panel.ipd_input.placeholder.startswith("e.g. 63")
     panel.start_photo_fit(b"\xff\xd8 a photo", "front.jpg")
-    panel.ipd_input.value = 62.5
+    panel.ipd_input.value = "62,5"  # a decimal comma
     panel.start_photo_fit(b"\xff\xd8 another photo", "front.jpg")
     assert given == [None, 62.5]
-    assert "Size from the iris" in panel.photo_status.object  # the fake's face file has no measured distance
+    assert "Size from the patient's measured interpupillary distance, 62.5 mm" in panel.photo_status.object
+    assert "not the one this fit used" not in panel.photo_status.object
+    panel.ipd_input.value = "66"  # changed after the fit: the status says the fit did not use it
+    assert "not the one this fit used: upload the photo again" in panel.photo_status.object
     # a patient record's distance (the Patient card's fit) is the fit's, and the field shows it
     panel.start_photos_fit([(b"\xff\xd8 a record's photo", "visit.jpg")], ipd_mm=64.0)
-    assert given[-1] == 64.0 and panel.ipd_input.value == 64.0
+    assert given[-1] == 64.0 and panel.ipd_input.value == "64"
     # the next patient's record has none: that fit takes no distance, and the field no longer holds the last one
     panel.start_photos_fit([(b"\xff\xd8 another record's photo", "visit.jpg")], ipd_mm=None)
-    assert given[-1] is None and panel.ipd_input.value is None
+    assert given[-1] is None and panel.ipd_input.value == ""
     # a patient opened in the Patient card: an upload here takes their distance
-    panel.patient_ipd(61.0)
+    panel.patient_shown(7, 61.0)
     panel.start_photo_fit(b"\xff\xd8 an upload", "front.jpg")
     assert given[-1] == 61.0
     # forgotten with a deleted patient, as their photo is
     panel.forget_patient()
-    assert panel.ipd_input.value is None
+    assert panel.ipd_input.value == ""
     monkeypatch.setattr(face_photo, "fit_photos", REAL_FIT_PHOTOS)  # refused before the photo is read
-    panel.ipd_input.value = 31.5
-    panel.start_photo_fit(b"\xff\xd8 a third photo", "front.jpg")
-    text = panel.photo_status.object
-    assert text.startswith("**Photo refused** (front.jpg)") and "31.5 mm is outside the adult range" in text, text
-    assert "monocular PD is half" in text
+    for typed, why in (("31.5", "31.5 mm is outside the adult range"), ("sixty", "not a number of millimetres")):
+        panel.ipd_input.value = typed
+        panel.start_photo_fit(b"\xff\xd8 a third photo", "front.jpg")
+        text = panel.photo_status.object
+        assert text.startswith("**Photo refused** (front.jpg)") and why in text, text
+
+
+def test_another_patient_opened_sets_aside_the_fits_of_the_one_before(card) -> None:
+    """A photo fitted while patient 1 was open is theirs: when the Patient card opens patient 2 the fit, its picture
+    and Accept go (a fit made with no patient open stays: it names nobody), and a face accepted for patient 1 stops
+    being the session's face."""
+    panel, loaded = card
+    open_id: list[int | None] = [None]
+    panel.open_patient = lambda: open_id[0]
+    panel.start_photo_fit(b"\xff\xd8 nobody's photo", "front.jpg")
+    panel.patient_shown(1, None)  # patient 1 opened: the fit made with no patient open stays
+    assert panel.photo_fit is not None and not panel.accept_button.disabled
+    open_id[0] = 1
+    panel.start_photo_fit(b"\xff\xd8 patient 1's photo", "front.jpg")
+    panel.patient_shown(1, 64.0)  # shown again (a save, a visit): still theirs
+    assert panel.photo_fit is not None and panel.photo_fit.display_name == "front.jpg"
+    open_id[0] = 2
+    panel.patient_shown(2, 58.0)
+    assert panel.photo_fit is None and panel.accept_button.disabled and not panel.photo_pane.visible
+    assert "set aside: it is not this patient's" in panel.photo_status.object
+    assert panel.ipd_input.value == "58"
+    # a face accepted for patient 2, then patient 3 opened: the default face comes back
+    panel.start_photo_fit(b"\xff\xd8 patient 2's photo", "front.jpg")
+    assert panel.accept_photo_fit() is not None and panel.current.fit_id
+    panel.patient_shown(3, None)
+    assert not panel.current.fit_id and panel.face_file is None and loaded[-1] == FaceParams()
+    assert panel.photo_fit is None and panel.ipd_input.value == ""
 
 
 def test_a_session_has_one_waiting_fit_and_a_stale_job_does_nothing(card, monkeypatch: pytest.MonkeyPatch) -> None:

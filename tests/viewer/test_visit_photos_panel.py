@@ -122,16 +122,25 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     assert not together.disabled and together.label == "Fit face from the 2 ticked photos"
     # the patient's measured interpupillary distance, typed in the Photos tab: kept in the record at once (a value
     # outside the adult range refused, the record's shown again), then given with the photos
-    assert not card.ipd.disabled and card.ipd.value is None
-    card.ipd.value = 62.5
+    assert not card.ipd.disabled and card.ipd.value == ""
+    card.ipd.value = "62,50"  # a decimal comma: kept as the number, shown as stored
     assert "Saved: the measured interpupillary distance is 62.5 mm" in card.status.object, card.status.object
-    card.ipd.value = 31.0
+    assert card.ipd.value == "62.5"
+    card.ipd.value = "31"
     assert "Not done: an interpupillary distance of 31 mm is outside the adult range" in card.status.object
-    assert card.ipd.value == 62.5
+    assert card.ipd.value == "62.5"
     from injectmap.viewer.patient_panel import open_records
 
     assert open_records(card.user).find_patient("MRN-5").ipd_mm == 62.5
-    assert app.app_face.ipd_input.value == 62.5  # the Face card's field shows the open patient's
+    assert app.app_face.ipd_input.value == "62.5"  # the Face card's field shows the open patient's
+    # a value the fit would refuse, typed and the fit clicked at once: no fit, the reason said
+    n = len(fits)
+    card._showing_ipd = True  # as if the field's change had not reached the save yet
+    card.ipd.value = "31,5"
+    card._showing_ipd = False
+    together.clicks += 1
+    assert len(fits) == n and "Not done: an interpupillary distance of 31.5 mm" in card.status.object
+    card._show_ipd(62.5, enabled=True)
     together.clicks += 1
     assert fits[-1] == [(jpeg(400, 200, orientation=6), "front.jpg"), (png(50, 40), EVIL)] and sizes[-1] == 62.5
     assert "fits the face to front.jpg, " in card.status.object
@@ -155,10 +164,10 @@ def test_photos_of_a_visit_in_the_card(app: Any, tmp_path: Path) -> None:
     card.identifier.value = "MRN-6"
     card.new_patient()
     assert "Added MRN-6" in card.status.object
-    assert card.ipd.value is None and app.app_face.ipd_input.value is None and card.new_ipd.value is None
+    assert card.ipd.value == "" and app.app_face.ipd_input.value == "" and card.new_ipd.value == ""
     # opened again, the first patient's distance comes back from the record, into both fields
     card.open(open_records(card.user).find_patient("MRN-5").id)
-    assert card.ipd.value == 62.5 and app.app_face.ipd_input.value == 62.5
+    assert card.ipd.value == "62.5" and app.app_face.ipd_input.value == "62.5"
 
 
 def test_a_fitted_face_comes_back_with_the_visit(app: Any, tmp_path: Path) -> None:

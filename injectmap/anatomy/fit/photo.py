@@ -182,8 +182,9 @@ def pupil_separation_px(landmarks: Landmarks) -> float:
     return float(np.linalg.norm(landmarks.pixels[IRIS_RIGHT[0]] - landmarks.pixels[IRIS_LEFT[0]]))
 
 
-def checked_ipd(ipd_mm: float | None) -> float | None:
-    """A measured interpupillary distance (mm) the fit may take its size from, or None; one outside the adult range
+def checked_ipd(ipd_mm: float | str | None) -> float | None:
+    """A measured interpupillary distance (mm) the fit may take its size from, or None (also for empty text); text
+    is read with a decimal point or a decimal comma ("62,5"); one outside the adult range
     (``data/photo_fit.yaml``) is refused: a monocular PD, half the binocular one, typed by mistake would shrink the
     whole face by half. A near PD (about 3 mm, 5 %, narrower) lies inside the range and is neither refused nor
     flagged: the field asks for the distance PD.
@@ -195,6 +196,8 @@ def checked_ipd(ipd_mm: float | None) -> float | None:
     """
     from injectmap.anatomy.fit.landmarks import FitRefused
 
+    if isinstance(ipd_mm, str):
+        ipd_mm = ipd_mm.strip().replace(",", ".") or None
     if ipd_mm is None:
         return None
     lo, hi = settings()["interpupillary_distance_mm"]["range"]
@@ -206,7 +209,7 @@ def checked_ipd(ipd_mm: float | None) -> float | None:
         raise FitRefused("the interpupillary distance is not a number of millimetres")
     if not lo <= v <= hi:
         raise FitRefused(f"an interpupillary distance of {v:g} mm is outside the adult range ({lo:g}-{hi:g} mm): give "
-                         "the distance PD between the two pupils' centres (a monocular PD is half of it)")
+                         "the distance PD between the two pupils' centres in mm (a monocular PD is half of it)")
     return v
 
 
@@ -313,7 +316,7 @@ def _shape_step(views: list[View], model: _Model, poses: list[np.ndarray], ridge
 
 
 def fit_views(views: list[View], iterations: int = 4, ridge: float | None = None, naive: bool = False,
-              ipd_mm: float | None = None) -> FitResult:
+              ipd_mm: float | str | None = None) -> FitResult:
     """Fit the face to one or more photos' landmarks (the first is the front photo; the others, obliques, are
     posed against the fitted face and count in its shape as ``oblique_shape_weight`` says, measured: none);
     ``naive`` solves the shape step with scipy's general bounded least squares (the bench's baseline). The face's

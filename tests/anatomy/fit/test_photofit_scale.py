@@ -13,16 +13,18 @@ IRIS_SCALE = {"iris_px": 25.0, "iris_depth_mm": 640.0, "intercanthal_mm": 33.1, 
 IPD_SCALE = {**IRIS_SCALE, "ipd_mm": 63.5, "iris_mm": 11.9, "iris_z": 0.45}
 
 
-@pytest.mark.parametrize("value", [30.0, 31.5, 44.9, 80.5, 120.0, float("nan"), float("inf"), "sixty", -63.0])
+@pytest.mark.parametrize("value", [30.0, 31.5, 44.9, 80.5, 120.0, float("nan"), float("inf"), "sixty", -63.0, "625",
+                                   "6,2,5", "nan"])
 def test_an_interpupillary_distance_outside_the_adult_range_is_refused(value: object) -> None:
     with pytest.raises(FitRefused, match="interpupillary distance"):
         checked_ipd(value)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", [45.0, 58.6, 63.0, "64.5", 80.0])
-def test_an_adult_interpupillary_distance_is_taken(value: object) -> None:
-    assert checked_ipd(value) == pytest.approx(float(value))  # type: ignore[arg-type]
-    assert checked_ipd(None) is None
+@pytest.mark.parametrize("value, mm", [(45.0, 45.0), (58.6, 58.6), (63, 63.0), ("64.5", 64.5), (" 62,5 ", 62.5),
+                                       (80.0, 80.0)])
+def test_an_adult_interpupillary_distance_is_taken(value: object, mm: float) -> None:
+    assert checked_ipd(value) == pytest.approx(mm)  # type: ignore[arg-type]
+    assert checked_ipd(None) is None and checked_ipd("") is None and checked_ipd("  ") is None
 
 
 def test_a_monocular_pd_is_refused_with_what_to_give() -> None:
