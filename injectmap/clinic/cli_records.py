@@ -222,6 +222,26 @@ def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None
         return handler(rec, args)
 
 
+def _update_patient(rec: Any, args: argparse.Namespace) -> int:
+    """``records patients update ID [--name] [--dob] [--notes] [--ipd-mm MM | --no-ipd]``: says what changed."""
+    from injectmap.clinic.records import RecordsError
+
+    p = rec.find_patient(args.identifier)
+    if args.ipd_mm is not None and not args.ipd_mm.strip():
+        raise RecordsError("--ipd-mm needs the distance in mm (--no-ipd removes it)")
+    given = {k: v for k, v in (("name", args.name), ("date_of_birth", args.dob), ("notes", args.notes),
+                               ("ipd_mm", args.ipd_mm)) if v is not None}
+    if args.no_ipd:
+        given["ipd_mm"] = None
+    if not given:
+        raise RecordsError("give what to change: --name, --dob, --notes, --ipd-mm or --no-ipd")
+    after = rec.update_patient(p.id, **given)
+    changed = sorted(k for k in given if getattr(after, k) != getattr(p, k))
+    print(f"updated patient {p.identifier}: {', '.join(changed)}" if changed else
+          f"patient {p.identifier}: nothing changed")
+    return 0
+
+
 def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], int] | None = None,
               forget_autosaves: ForgetAutosaves | None = None, on_added: Callable[[Patient], Any] | None = None) -> int:
     cmd = args.patients_cmd
@@ -233,20 +253,7 @@ def _patients(rec: Any, args: argparse.Namespace, forget_face: Callable[[str], i
         print(f"added patient {p.identifier}")
         return 0
     if cmd == "update":
-        p = rec.find_patient(args.identifier)
-        given = {k: v for k, v in (("name", args.name), ("date_of_birth", args.dob), ("notes", args.notes),
-                                   ("ipd_mm", args.ipd_mm)) if v is not None}
-        if args.no_ipd:
-            given["ipd_mm"] = None
-        if not given:
-            from injectmap.clinic.records import RecordsError
-
-            raise RecordsError("give what to change: --name, --dob, --notes, --ipd-mm or --no-ipd")
-        after = rec.update_patient(p.id, **given)
-        changed = sorted(k for k in given if getattr(after, k) != getattr(p, k))
-        print(f"updated patient {p.identifier}: {', '.join(changed)}" if changed else
-              f"patient {p.identifier}: nothing changed")
-        return 0
+        return _update_patient(rec, args)
     if cmd == "list":
         rows = rec.list_patients(args.search)
         if args.json:

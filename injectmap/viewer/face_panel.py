@@ -153,6 +153,9 @@ class FacePanel(pn.viewable.Viewer):
         #: patient opened sets them aside (:meth:`patient_shown`)
         self._photo_for: int | None = None
         self._scan_for: int | None = None
+        #: the patient the session's fitted face belongs to: the one open when it was accepted or when a plan (a
+        #: visit's) brought it; None until a patient is open (the first one shown then takes it)
+        self._face_owner: int | None = None
         self._scan_token = 0
         self._fit_token = 0
         self._pending: dict[str, Future[Any]] = {}  # per kind of job, the session's entry in the fit thread
@@ -227,7 +230,7 @@ class FacePanel(pn.viewable.Viewer):
         self.current = face
         self._show(face)
         if not face.fit_id:
-            self.face_file = None
+            self.face_file, self._face_owner = None, None
         if write_plan:  # an edit of the plan: Undo switches back to the previous face
             self.state.set_plan_model(face_to_plan_model(face, self.face_file))
         self.state.message = self._describe()
@@ -276,6 +279,8 @@ class FacePanel(pn.viewable.Viewer):
             return
         if face.fit_id and isinstance(plan_model, Mapping) and plan_model.get("face"):
             self.face_file = Path(str(plan_model["face"]))
+            if face.fit_id != self.current.fit_id:  # another fitted face: the patient's open now (a visit's plan)
+                self._face_owner = self._patient_open()
         if face != (self._wanted or self.current):
             self.request(face, write_plan=False)
 
@@ -399,25 +404,48 @@ class FacePanel(pn.viewable.Viewer):
         photo handed over by the Patient card. See :meth:`start_photos_fit`."""
         self.start_photos_fit([(data, display_name)])
 
+    def _patient_open(self) -> int | None:
+        """The patient open in the Patient card (None: none, or not known)."""
+        try:
+            return self.open_patient()
+        except Exception as exc:  # noqa: BLE001 - whose it is stays unknown
+            log.warning("the open patient was not known: %s", type(exc).__name__)
+            return None
+
     def patient_shown(self, patient_id: int | None, ipd_mm: float | None) -> None:
         """The Patient card shows this patient (None: none open) and their measured interpupillary distance (None:
         none). The distance goes into the card's field, so an upload here takes that patient's size and never a
-        previous patient's. A photo or scan fit started while another patient was open is theirs: it is set aside
-        (its picture, and Accept with it), and a face accepted for another patient stops being the session's face
-        (the default face comes back), so the open patient's plan never carries another patient's face."""
+        previous patient's. A photo or scan fit, and the session's fitted face, belong to the patient open when they
+        were made, accepted or brought by a visit's plan (one made with no patient open, to the first patient shown
+        after it): another patient's fit is set aside (its picture, and Accept with it), and another patient's face
+        stops being the session's face at once (the plan loses it, then the default face comes back), so the open
+        patient's plan never carries another patient's face."""
         self.ipd_input.value = _mm_text(ipd_mm)
         if patient_id is None:
             return  # none open (after a deletion, forget_patient has done the rest)
-        other = {None, patient_id}
-        if self._photo_for not in other and (self.photo_fit is not None or self.photo_busy or "fit" in self._next_job):
-            self._set_aside_photo()
-        if self._scan_for not in other and (self.scan_fit is not None or self.scan_busy or "scan" in self._next_job):
-            self._set_aside_scan()
-        if self.face_file is not None and self._accepted_for.get(self.face_file.name) not in other:
-            self.face_file = None
-            self.state.message = ("The face fitted to another patient's photo or scan was set aside: the default face "
-                                  "is shown.")
-            self.request(FaceParams())
+        if self.photo_fit is not None or self.photo_busy or "fit" in self._next_job:
+            if self._photo_for is None:
+                self._photo_for = patient_id
+            elif self._photo_for != patient_id:
+                self._set_aside_photo()
+        if self.scan_fit is not None or self.scan_busy or "scan" in self._next_job:
+            if self._scan_for is None:
+                self._scan_for = patient_id
+            elif self._scan_for != patient_id:
+                self._set_aside_scan()
+        if self.current.fit_id or self.face_file is not None:
+            if self._face_owner is None:
+                self._face_owner = patient_id
+            elif self._face_owner != patient_id:
+                self._set_aside_face()
+
+    def _set_aside_face(self) -> None:
+        self.face_file, self._face_owner = None, None
+        self.state.message = ("The face fitted to another patient's photo or scan was set aside: the default face is "
+                              "shown.")
+        self.state.set_plan_model(None)  # at once: the plan the Patient card gives the next patient has no face of theirs
+        if self.current.fit_id and self._wanted is None:
+            self.request(FaceParams(), write_plan=False)
 
     def _set_aside_photo(self) -> None:
         from injectmap.reports import chart_cache
@@ -446,7 +474,8 @@ class FacePanel(pn.viewable.Viewer):
     def _on_ipd_changed(self) -> None:
         """A fit on show whose size is not the field's distance says so (the photo must be uploaded again: the card
         keeps only a crop of it)."""
-        if self.photo_fit is not None and not self.photo_busy:
+        # only while the status shows the fit's own words (a refusal or a note of the card's stays)
+        if self.photo_fit is not None and not self.photo_busy and str(self.photo_status.object).startswith("Fitted to "):
             self.photo_status.object = self._fit_status(self.photo_fit)
 
     def _ipd_note(self, fit: Any) -> str:
@@ -596,11 +625,7 @@ class FacePanel(pn.viewable.Viewer):
             status.object = f"**Not accepted**: the face file could not be written ({plain(exc.strerror)})."
             return None
         self.face_file, self._accepted_name = path, fit.display_name
-        try:
-            self._accepted_for[path.name] = self.open_patient()
-        except Exception as exc:  # noqa: BLE001 - the face is accepted; whose it is stays unknown
-            log.warning("the open patient was not known at Accept: %s", type(exc).__name__)
-            self._accepted_for[path.name] = None
+        self._accepted_for[path.name] = self._face_owner = self._patient_open()
         from injectmap.viewer.file_panel import autosave_dir
         from injectmap.viewer.session import unforget
 
@@ -641,6 +666,9 @@ class FacePanel(pn.viewable.Viewer):
         from injectmap.viewer.face_photo import discard
 
         self._fit_token += 1  # a fit still running is dropped when it ends, a waiting one never starts
+        for kind in ("fit", "chart"):
+            self._next_job.pop(kind, None)  # a waiting entry runs nothing, and lets go of the photo's bytes
+        self._photo_for = None
         self.photo_busy = False
         if self.photo_fit is not None:  # what the charts on this photo kept in memory goes with it
             chart_cache.forget_face(self.photo_fit.face.face_id)
@@ -877,8 +905,9 @@ class FacePanel(pn.viewable.Viewer):
         if self.photo_fit is not None:  # what the charts on this photo kept in memory goes with it (after the
             chart_cache.forget_face(self.photo_fit.face.face_id)  # tokens: no job of this card keeps it again)
         gone = {f"{fid}.face.json" for fid in face_ids}
+        self._photo_for = self._scan_for = None
         if self.face_file is not None and self.face_file.name in gone:  # removed with the record: nothing to discard
-            self.face_file, self._accepted_name = None, ""
+            self.face_file, self._accepted_name, self._face_owner = None, "", None
         self.accepted_files = [p for p in self.accepted_files if p.name not in gone]
         self.scan_files = [p for p in self.scan_files if p.name not in gone]
         self._accepted_for = {k: v for k, v in self._accepted_for.items() if k not in gone}

@@ -36,6 +36,8 @@ def test_a_course_from_the_command_line(db_url: str, tmp_path: Path, capsys: pyt
     assert "interpupillary distance: 62.5 mm" in run(capsys, db_url, photos, "patients", "show", "MRN-1")[1]
     assert run(capsys, db_url, photos, "patients", "update", "MRN-1", "--no-ipd")[0] == 0
     assert "interpupillary" not in run(capsys, db_url, photos, "patients", "show", "MRN-1")[1]
+    code, _, err = run(capsys, db_url, photos, "patients", "update", "MRN-1", "--ipd-mm", " ")  # not --no-ipd
+    assert code == 2 and "--ipd-mm needs the distance in mm" in err, err
     code, _, err = run(capsys, db_url, photos, "patients", "update", "MRN-1")  # nothing to change
     assert code == 2 and err.startswith("ERROR give what to change") and err.count("\n") == 1, err
     code, out, _ = run(capsys, db_url, photos, "patients", "update", "MRN-1", "--ipd-mm", "62,5")  # decimal comma

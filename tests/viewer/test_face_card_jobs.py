@@ -163,12 +163,35 @@ def test_another_patient_opened_sets_aside_the_fits_of_the_one_before(card) -> N
     assert panel.photo_fit is None and panel.accept_button.disabled and not panel.photo_pane.visible
     assert "set aside: it is not this patient's" in panel.photo_status.object
     assert panel.ipd_input.value == "58"
-    # a face accepted for patient 2, then patient 3 opened: the default face comes back
+    # a face accepted for patient 2, then patient 3 opened: the plan loses the face at once (before the Patient card
+    # gives it the next patient), and the default face comes back
     panel.start_photo_fit(b"\xff\xd8 patient 2's photo", "front.jpg")
     assert panel.accept_photo_fit() is not None and panel.current.fit_id
+    assert "model" in panel.state.extra
     panel.patient_shown(3, None)
+    assert "model" not in panel.state.extra
     assert not panel.current.fit_id and panel.face_file is None and loaded[-1] == FaceParams()
     assert panel.photo_fit is None and panel.ipd_input.value == ""
+    # a photo fitted and accepted with no patient open is the first patient's shown after it
+    open_id[0] = None
+    panel.forget_patient()
+    panel.start_photo_fit(b"\xff\xd8 an unnamed photo", "front.jpg")
+    assert panel.accept_photo_fit() is not None
+    open_id[0] = 4
+    panel.patient_shown(4, None)
+    assert panel.current.fit_id and panel.photo_fit is not None  # now patient 4's
+    open_id[0] = 5
+    panel.patient_shown(5, None)
+    assert not panel.current.fit_id and panel.photo_fit is None and panel.accept_button.disabled
+
+
+def test_the_distance_field_changed_keeps_a_refusal_on_show(card, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note on a fit's distance follows the field only while the card shows the fit's own words."""
+    panel, _ = card
+    panel.start_photo_fit(b"\xff\xd8 a photo", "front.jpg")
+    panel._refused("next.jpg", "no face was found")
+    panel.ipd_input.value = "63"
+    assert panel.photo_status.object.startswith("**Photo refused** (next.jpg)")
 
 
 def test_a_session_has_one_waiting_fit_and_a_stale_job_does_nothing(card, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,7 @@ iris scale.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -182,6 +183,10 @@ def pupil_separation_px(landmarks: Landmarks) -> float:
     return float(np.linalg.norm(landmarks.pixels[IRIS_RIGHT[0]] - landmarks.pixels[IRIS_LEFT[0]]))
 
 
+#: a distance in mm as typed: digits, and a decimal point or comma with digits after it
+_MM_TEXT = re.compile(r"\d{1,3}(?:[.,]\d{1,2})?")
+
+
 def checked_ipd(ipd_mm: float | str | None) -> float | None:
     """A measured interpupillary distance (mm) the fit may take its size from, or None (also for empty text); text
     is read with a decimal point or a decimal comma ("62,5"); one outside the adult range
@@ -197,7 +202,11 @@ def checked_ipd(ipd_mm: float | str | None) -> float | None:
     from injectmap.anatomy.fit.landmarks import FitRefused
 
     if isinstance(ipd_mm, str):
-        ipd_mm = ipd_mm.strip().replace(",", ".") or None
+        text = ipd_mm.strip()
+        if not text:
+            return None
+        # digits with one decimal point or comma (float() alone also takes "6_2", "1e2", "nan")
+        ipd_mm = text.replace(",", ".") if _MM_TEXT.fullmatch(text) else "nan"
     if ipd_mm is None:
         return None
     lo, hi = settings()["interpupillary_distance_mm"]["range"]

@@ -14,7 +14,7 @@ IPD_SCALE = {**IRIS_SCALE, "ipd_mm": 63.5, "iris_mm": 11.9, "iris_z": 0.45}
 
 
 @pytest.mark.parametrize("value", [30.0, 31.5, 44.9, 80.5, 120.0, float("nan"), float("inf"), "sixty", -63.0, "625",
-                                   "6,2,5", "nan"])
+                                   "6,2,5", "nan", "6_2", "1e2", "63 mm"])
 def test_an_interpupillary_distance_outside_the_adult_range_is_refused(value: object) -> None:
     with pytest.raises(FitRefused, match="interpupillary distance"):
         checked_ipd(value)  # type: ignore[arg-type]
