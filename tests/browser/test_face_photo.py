@@ -42,6 +42,8 @@ NAME = "<img src=x onerror=alert(1)>.jpg"
 #: the README's picture of the Face card, written only with ``INJECTMAP_DOC_SCREENSHOTS=1`` (a test run leaves the
 #: checkout as it was)
 SHOT = ROOT / "docs" / "images" / "app-face-photo.png"
+#: docs/face-fit.md's picture of the card's fit with a measured interpupillary distance (the same switch)
+IPD_SHOT = ROOT / "docs" / "images" / "face-card-ipd.png"
 
 
 #: run in the server's process: every photo fit, once fitted, waits until the gate file exists (at most ten
@@ -220,6 +222,14 @@ def test_the_patients_photo_is_fitted_accepted_charted_and_discarded(browser, se
         assert text.startswith("Fitted to front.jpg, checked on the oblique left-oblique.jpg (median "), text
         assert "Size from the patient's measured interpupillary distance, 58.5 mm" in text, text
         assert "the iris then measures" in text, text
+        if os.environ.get("INJECTMAP_DOC_SCREENSHOTS") == "1":
+            top = page.locator(".face-photo-ipd").first.bounding_box()
+            bottom = page.locator(".face-photo-fit").first.bounding_box()
+            card = page.locator(".face-panel").first.bounding_box()
+            assert top and bottom and card
+            page.screenshot(path=str(IPD_SHOT), full_page=True, clip={
+                "x": card["x"], "y": top["y"] - 8, "width": card["width"],
+                "height": bottom["y"] + bottom["height"] - top["y"] + 16})
         _wait_src(ana, ".face-photo-fit", lambda src: src.startswith("data:image/png"))
         assert not page.locator(".face-photo-accept button").first.is_disabled()
         assert not ana.errors, ana.errors
