@@ -38,7 +38,7 @@ import param
 
 from injectmap.anatomy.params import SHAPE_KEYS, FaceParams, FaceParamsError, face_cache_settings
 from injectmap.viewer.state import AppState
-from injectmap.viewer.text import plain
+from injectmap.viewer.text import mm_text, plain
 
 log = logging.getLogger("injectmap.viewer")
 #: ``FacePanel.start_photos_fit``'s ipd_mm when none is given: the card's field decides
@@ -80,11 +80,6 @@ def slider_step(key: str) -> float:
     """A face slider's step: the step its parameter is rounded to (``anatomy/data/face_cache.yaml``), so that
     every position of the slider is a face that is built, and no two positions show the same face."""
     return face_cache_settings().steps[key].step
-
-
-def _mm_text(value: float | None) -> str:
-    """A distance in mm as a text field shows it (empty for none)."""
-    return "" if value is None else f"{value:g}"
 
 
 def _size(n: int) -> str:
@@ -420,7 +415,7 @@ class FacePanel(pn.viewable.Viewer):
         after it): another patient's fit is set aside (its picture, and Accept with it), and another patient's face
         stops being the session's face at once (the plan loses it, then the default face comes back), so the open
         patient's plan never carries another patient's face."""
-        self.ipd_input.value = _mm_text(ipd_mm)
+        self.ipd_input.value = mm_text(ipd_mm)
         if patient_id is None:
             return  # none open (after a deletion, forget_patient has done the rest)
         if self.photo_fit is not None or self.photo_busy or "fit" in self._next_job:
@@ -448,28 +443,41 @@ class FacePanel(pn.viewable.Viewer):
             self.request(FaceParams(), write_plan=False)
 
     def _set_aside_photo(self) -> None:
+        self._drop_photo_fit()
+        self.photo_status.object = ("The photo fitted while another patient was open was set aside: it is not this "
+                                    "patient's. Upload this patient's front photo to fit their face.")
+
+    def _set_aside_scan(self) -> None:
+        self._drop_scan_fit()
+        self.scan_status.object = ("The scan fitted while another patient was open was set aside: it is not this "
+                                   "patient's. Upload this patient's 3D scan to fit their face.")
+
+    def _drop_photo_fit(self) -> None:
+        """Let go of the photo's fit: a fit running now is dropped when it ends (_fit_done), a waiting one (and a
+        chart on the photo waiting in the fit thread) never starts and lets go of the photo's bytes; what the charts
+        on the photo kept in memory goes (after the tokens: no job of this card keeps it again); the picture, the
+        caveat and the chart are hidden, Accept disabled."""
         from injectmap.reports import chart_cache
 
-        self._fit_token += 1  # a fit running now is dropped when it ends, a waiting one never starts
+        self._fit_token += 1
         self._chart_token += 1
         for kind in ("fit", "chart"):
             self._next_job.pop(kind, None)
         if self.photo_fit is not None:
             chart_cache.forget_face(self.photo_fit.face.face_id)
+        self._photo_for = None
         self.photo_input.clear()
         self.photo_busy = False
         self._show_fit(None)
-        self.photo_status.object = ("The photo fitted while another patient was open was set aside: it is not this "
-                                    "patient's. Upload this patient's front photo to fit their face.")
 
-    def _set_aside_scan(self) -> None:
+    def _drop_scan_fit(self) -> None:
+        """Let go of the scan's fit, as :meth:`_drop_photo_fit` does of the photo's."""
         self._scan_token += 1
         self._next_job.pop("scan", None)
+        self._scan_for = None
         self.scan_input.clear()
         self.scan_busy = False
         self._show_scan(None)
-        self.scan_status.object = ("The scan fitted while another patient was open was set aside: it is not this "
-                                   "patient's. Upload this patient's 3D scan to fit their face.")
 
     def _on_ipd_changed(self) -> None:
         """A fit on show whose size is not the field's distance says so (the photo must be uploaded again: the card
@@ -519,7 +527,7 @@ class FacePanel(pn.viewable.Viewer):
                                     "(a JPEG of the face is enough)")
                 return
         if ipd_mm is not _FIELD:
-            self.ipd_input.value = _mm_text(ipd_mm)  # type: ignore[arg-type]
+            self.ipd_input.value = mm_text(ipd_mm)  # type: ignore[arg-type]
         ipd = self.ipd_input.value
         self._photo_for = self.open_patient()
         self._fit_token += 1
@@ -662,27 +670,18 @@ class FacePanel(pn.viewable.Viewer):
     def discard_photo(self) -> None:
         """Forget the photo and its fit, remove the accepted face file, and go back to the face without
         the fit when the session showed it."""
-        from injectmap.reports import chart_cache
         from injectmap.viewer.face_photo import discard
 
-        self._fit_token += 1  # a fit still running is dropped when it ends, a waiting one never starts
-        for kind in ("fit", "chart"):
-            self._next_job.pop(kind, None)  # a waiting entry runs nothing, and lets go of the photo's bytes
-        self._photo_for = None
-        self.photo_busy = False
-        if self.photo_fit is not None:  # what the charts on this photo kept in memory goes with it
-            chart_cache.forget_face(self.photo_fit.face.face_id)
         removed = False
         # only the files this card's photo Accept wrote: never a plan's or a visit's face file, nor a scan's
         mine = list(dict.fromkeys(self.accepted_files))
         showing_mine = self.face_file is not None and self.face_file in mine
         for path in mine:
             removed = discard(path, self.user) or removed
-        self.photo_input.clear()
         if showing_mine:
             self.face_file = None
         self.accepted_files = []
-        self._show_fit(None)
+        self._drop_photo_fit()  # after the list: Discard is disabled with nothing left to remove
         was_fitted = showing_mine
         self.photo_status.object = ("The photo was discarded" + (" and its face file removed" if removed else "")
                                     + ". Upload another front photo to fit again.")
@@ -893,31 +892,17 @@ class FacePanel(pn.viewable.Viewer):
         face files its Accept wrote of the deleted faces (``face_ids``; the records removed them) leave its
         lists; other accepted files stay the card's (Discard removes them). Returns whether anything was
         forgotten; the card says so in plain text."""
-        from injectmap.reports import chart_cache
-
         held = (self.photo_fit is not None or self.scan_fit is not None or self.photo_busy or self.scan_busy
                 or "fit" in self._next_job or "scan" in self._next_job)
-        self._fit_token += 1  # a fit running now is dropped when it ends (_fit_done), a waiting one never starts
-        self._scan_token += 1
-        self._chart_token += 1  # a chart on the photo waiting in the fit thread never draws (nor keeps) it
-        for kind in ("fit", "scan", "chart"):
-            self._next_job.pop(kind, None)  # a waiting entry runs nothing, and lets go of the photo's bytes
-        if self.photo_fit is not None:  # what the charts on this photo kept in memory goes with it (after the
-            chart_cache.forget_face(self.photo_fit.face.face_id)  # tokens: no job of this card keeps it again)
         gone = {f"{fid}.face.json" for fid in face_ids}
-        self._photo_for = self._scan_for = None
         if self.face_file is not None and self.face_file.name in gone:  # removed with the record: nothing to discard
             self.face_file, self._accepted_name, self._face_owner = None, "", None
         self.accepted_files = [p for p in self.accepted_files if p.name not in gone]
         self.scan_files = [p for p in self.scan_files if p.name not in gone]
         self._accepted_for = {k: v for k, v in self._accepted_for.items() if k not in gone}
-        self.photo_input.clear()
-        self.scan_input.clear()
+        self._drop_photo_fit()  # after the lists: the buttons then see what is left to discard
+        self._drop_scan_fit()
         self.ipd_input.value = ""  # the deleted patient's measurement
-        self.scan_busy = False
-        self._show_scan(None)
-        self.photo_busy = False
-        self._show_fit(None)  # the picture, the caveat and the chart hidden, Accept disabled
         if held:
             self.photo_status.object = ("The photo and its fit were forgotten with the deleted patient's record. "
                                         "Upload a front photo to fit the face again.")

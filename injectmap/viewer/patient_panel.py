@@ -77,7 +77,7 @@ from injectmap.clinic.records import (
 from injectmap.planning.doses import area_names
 from injectmap.planning.plan import Plan, PlanError, parse_plan, plan_to_dict
 from injectmap.planning.products import product_info, product_names
-from injectmap.viewer.text import plain
+from injectmap.viewer.text import mm_text, plain
 
 __all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "PhotoThumb", "chart_fields", "course_visits", "delete_label",
            "deleted_text", "dilution_text", "forget_autosaves", "history_summary", "patient_label", "patient_text",
@@ -392,11 +392,6 @@ def previous_needles(model: Any, view: PatientView, before: dt.date | None) -> l
 
 #: the measured distance's field, in the new-patient form and the Photos tab
 IPD_LABEL = "Measured interpupillary distance, mm (optional)"
-
-
-def _mm_text(value: float | None) -> str:
-    """A distance in mm as a text field shows it (empty for none)."""
-    return "" if value is None else f"{value:g}"
 
 
 def _w(cls: Any, name: str, **params: Any) -> Any:
@@ -727,7 +722,7 @@ class PatientPanel(pn.viewable.Viewer):
         and a fit it holds of another patient is set aside."""
         self._showing_ipd = True
         try:
-            self.ipd.value = _mm_text(value)
+            self.ipd.value = mm_text(value)
         finally:
             self._showing_ipd = False
         self.ipd.disabled = not enabled

@@ -27,3 +27,8 @@ def plain(text: object) -> str:
     """
     escaped = html.escape(str(text), quote=False)
     return _MARKDOWN.sub(r"\\\1", escaped)
+
+
+def mm_text(value: float | None) -> str:
+    """A distance in mm as a text field shows it (empty for none): the measured interpupillary distance's fields."""
+    return "" if value is None else f"{value:g}"
