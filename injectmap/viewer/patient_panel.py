@@ -782,7 +782,11 @@ class PatientPanel(pn.viewable.Viewer):
                    "saving the interpupillary distance", always=True, on_error=refused)
 
     def _set_patient_in_plan(self) -> None:
-        """The plan on screen carries the open patient (what the chart and the handout print)."""
+        """The plan on screen carries the open patient (what the chart and the handout print).
+
+        The plan's undo history starts again here: what it held was made before this patient was open (another
+        patient's plans, name and face, or no patient's), and an Undo must never put it back under this one's name
+        (nor take the name away from the plan, so that the chart prints nobody)."""
         if self.view is None:
             return
         text = patient_text(self.view.patient)
@@ -790,8 +794,8 @@ class PatientPanel(pn.viewable.Viewer):
             return
         plan = self.state.plan_dict()
         plan["patient"] = text
-        self.state.load_plan(plan)
-        self.state.message = "The plan carries the open patient."
+        self.state.load_plan(plan, undoable=False)
+        self.state.message = "The plan carries the open patient; Undo starts from here."
 
     def _draw_previous(self, before: dt.date | None) -> None:
         """Place the last treatment before ``before`` on the face (worker thread) and draw it faintly."""

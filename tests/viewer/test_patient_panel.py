@@ -125,6 +125,34 @@ def test_a_course_of_treatment_through_the_card(db: str, face_model) -> None:
     assert list(card.patients.options.values()) == [card.view.patient.id]
 
 
+def test_undo_never_reaches_past_a_patients_opening(db: str, face_model) -> None:
+    """Opening a patient starts the plan's undo history again: an Undo then never brings back the plan (its points,
+    its name) of the patient open before, nor takes the open patient's name off the plan."""
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state = layout.app_patient, layout.app_state
+    card.identifier.value, card.name_input.value = "MRN-1", "First"
+    card.new_patient()
+    first = card.view.patient.id
+    named = state.extra["patient"]
+    state.load_plan(dict(protocol_plan("forehead_lines_with_glabella"), patient=named))  # patient 1's plan, edited
+    state.load_plan(dict(protocol_plan("lateral_canthal_three_point"), patient=named))
+    assert state.can_undo and state.extra["patient"].startswith("MRN-1")
+    card.identifier.value, card.name_input.value = "MRN-2", "Second"
+    card.new_patient()
+    assert state.extra["patient"].startswith("MRN-2") and "Undo starts from here" in state.message
+    assert not state.can_undo and not state.can_redo and state.undo() is False
+    assert state.extra["patient"].startswith("MRN-2")
+    # patient 2's own edits undo as before, down to the plan they were opened with, and no further
+    opened_with = state.plan_dict()
+    state.load_plan(dict(protocol_plan("masseter_three_point"), patient=opened_with["patient"]))
+    assert state.undo() and state.plan_dict() == opened_with and state.undo() is False
+    # patient 1 opened again from the list: the same
+    card.open(first)
+    assert state.extra["patient"].startswith("MRN-1") and not state.can_undo and state.undo() is False
+
+
 def test_delete_labels_and_what_was_deleted(db: str) -> None:
     from injectmap.clinic.records import DeleteResult
     from injectmap.viewer.patient_panel import delete_label, deleted_text
