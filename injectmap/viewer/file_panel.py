@@ -26,7 +26,7 @@ from injectmap.viewer.session import (
     user_autosave_dir,
     write_autosave,
 )
-from injectmap.viewer.state import AppState
+from injectmap.viewer.state import KEPT_BY_A_NEW_PLAN, AppState
 from injectmap.viewer.text import plain
 
 AUTOSAVE_ENV = "INJECTMAP_AUTOSAVE_DIR"
@@ -121,8 +121,8 @@ class FilePanel(pn.viewable.Viewer):
         """Replace the plan with the chosen template (undoable), on the current face."""
         name = self.protocol.value
         plan = protocol_plan(name)
-        if "model" in self.state.extra:  # the template is placed from landmarks: keep the face
-            plan["model"] = self.state.extra["model"]
+        # the template is placed from landmarks: keep the face; and it is for the same patient (the chart names them)
+        plan.update({k: v for k, v in self.state.extra.items() if k in KEPT_BY_A_NEW_PLAN})
         self.state.load_plan(plan_to_dict(parse_plan(plan)))
         self.state.message = (f"Started from the protocol '{get_protocol(name).title}' ({len(plan['points'])} "
                               "points); it replaced the plan (Undo brings the plan back).")

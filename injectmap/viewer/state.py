@@ -50,6 +50,9 @@ DEFAULT_PRODUCT: dict[str, Any] = {"name": "onabotulinumtoxinA", "units_per_vial
 DEFAULT_UNITS = 4.0
 DEFAULT_DEPTH_MM = 2.0
 MAX_HISTORY = 200
+#: what a new plan (New plan, a protocol's template) keeps of the plan before: the face it is made on and the patient
+#: it is for
+KEPT_BY_A_NEW_PLAN = ("model", "patient")
 
 #: nudge directions as unit vectors in the frame (lateral/medial depend on the point's side)
 NUDGE_AXES: dict[str, tuple[float, float, float]] = {
@@ -145,8 +148,9 @@ class AppState(param.Parameterized):
         self.highlight = ""  # the previous plan's finding is no longer on screen
 
     def new_plan(self) -> None:
-        """Empty the plan in one step (undoable); the product and the face stay, the rest goes."""
-        extra = {k: v for k, v in self.extra.items() if k == "model"}
+        """Empty the plan in one step (undoable); the product, the face and the patient the plan names stay (a new
+        plan for the patient open is still theirs: the chart prints their name), the rest goes."""
+        extra = {k: v for k, v in self.extra.items() if k in KEPT_BY_A_NEW_PLAN}
         self._commit([], copy.deepcopy(self.product), extra=copy.deepcopy(extra))
         self.selected = ""
         self.highlight = ""

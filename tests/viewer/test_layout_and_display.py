@@ -23,10 +23,14 @@ def app(face_model, tmp_path, monkeypatch):
 
 
 def test_new_plan_empties_in_one_step_and_undo_brings_it_back(app) -> None:
+    """New plan empties the points; the face and the patient the plan is for stay (the chart names them), the rest
+    (the sessions of a staged plan) goes."""
     state, before = app.app_state, app.app_state.point_ids()
     assert len(before) >= 5
+    state.extra = {**state.extra, "model": {"sex": 0.5}, "patient": "MRN-7 Ana"}
     app.app_plan.new_plan.clicks += 1
     assert state.point_ids() == [] and state.selected == "" and state.highlight == ""
+    assert state.extra == {"model": {"sex": 0.5}, "patient": "MRN-7 Ana"}
     assert app.app_plan.table.value.empty
     assert "Undo" in state.message
     state.undo()
