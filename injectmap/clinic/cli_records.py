@@ -148,6 +148,10 @@ def add_parser(sub: Any) -> None:
                                       "pg_dump command")
     bk.add_argument("-o", "--output", required=True)
     rs.add_parser("upgrade", help="apply the database migrations (also done whenever the records are opened)")
+    dg = rs.add_parser("downgrade", help="take the database back to an older migration, before an older injectmap "
+                                         "runs on it (what later migrations added is dropped: back up first)")
+    dg.add_argument("revision", help="the migration to go back to (0001, 0002, ...)")
+    dg.add_argument("--yes", action="store_true", help="drop what the later migrations added (asked for)")
 
 
 def _user(args: argparse.Namespace) -> str:
@@ -198,6 +202,8 @@ def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None
     from injectmap.clinic.records import Records, check_user
 
     user = check_user(_user(args))
+    if args.records_cmd == "downgrade":
+        return _downgrade(args)
     if args.records_cmd in ("upgrade", "backup"):
         engine = make_engine(args.database_url)
         try:
@@ -220,6 +226,33 @@ def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None
             return _patients(rec, args, forget_face, forget_autosaves, on_added)
         handler = {"visits": _visits, "plan": _plan, "outcome": _outcome, "photos": _photos}[args.records_cmd]
         return handler(rec, args)
+
+
+#: what each migration adds, which taking the database back before it drops
+DROPPED_BY_DOWNGRADE = {
+    "0003": "the patients' interpupillary distances",
+    "0002": "the visits' fitted faces and the names photos were added under",
+}
+
+
+def _downgrade(args: argparse.Namespace) -> int:
+    """``records downgrade REVISION [--yes]``: without ``--yes`` it says what would be dropped and changes nothing."""
+    from injectmap.clinic.db import downgradable, downgrade, make_engine
+
+    engine = make_engine(args.database_url)
+    try:
+        at = downgradable(engine, args.revision)
+        lost = [text for rev, text in DROPPED_BY_DOWNGRADE.items() if args.revision < rev <= at]
+        if not args.yes:
+            print(f"ERROR taking the records database from migration {at} back to {args.revision} drops "
+                  f"{'; '.join(lost)}: back it up first (injectmap records backup -o FILE), then run again with --yes",
+                  file=sys.stderr)
+            return 2
+        print(f"the records database is at migration {downgrade(engine, args.revision)}"
+              + (f" (dropped: {'; '.join(lost)})" if lost else ""))
+    finally:
+        engine.dispose()
+    return 0
 
 
 def _update_patient(rec: Any, args: argparse.Namespace) -> int:

@@ -6,14 +6,17 @@
   waits for another writer (``sqlite_busy_timeout_s`` in records.yaml). Statements never log their
   parameters or rows (``hide_parameters``, and the engine's logger kept at WARNING): they carry patient data.
 - :func:`upgrade`: ``alembic upgrade head`` on the database, configured in code (script location
-  ``injectmap.clinic:migrations``; no alembic.ini). On PostgreSQL an advisory lock keeps two processes
-  from migrating at once. :func:`open_engine` does both and is what clinic.records uses.
+  ``injectmap.clinic:migrations``; no alembic.ini), in one transaction. On PostgreSQL an advisory lock keeps two
+  processes from migrating at once; on SQLite foreign keys are off while tables are copied and checked before the
+  commit. :func:`open_engine` does both and is what clinic.records uses. :func:`downgrade` takes a database back
+  to an older migration (before an older injectmap runs on it).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,13 +25,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 
 from injectmap.clinic.config import database_url, limits
 
-__all__ = ["DatabaseError", "current_revision", "head_revision", "make_engine", "migration_config", "pg_dump_command",
-           "open_engine", "owner_only_folder", "sqlite_backup", "sqlite_path", "upgrade"]
+__all__ = ["DatabaseError", "current_revision", "downgradable", "downgrade", "head_revision", "make_engine",
+           "migration_config", "pg_dump_command", "open_engine", "owner_only_folder", "sqlite_backup", "sqlite_path",
+           "upgrade"]
 
 #: the engine's logger name (``sqlalchemy.engine.Engine.injectmap_records``), held at WARNING
 LOGGING_NAME = "injectmap_records"
@@ -157,22 +161,113 @@ def upgrade(engine: Engine) -> str:
         or cannot be reached.
     """
     head, known = _revisions()
+
+    def step(conn: Connection) -> None:
+        at = MigrationContext.configure(conn).get_current_revision()
+        if at is not None and at not in known:
+            raise DatabaseError(f"the records database is at migration {at}, which this injectmap does not "
+                                f"know (newest here: {head}); use the newer injectmap that wrote it")
+        if at != head:
+            command.upgrade(migration_config(conn), "head")
+
     try:
+        if current_revision(engine) == head:
+            return head  # the usual open: nothing to do, and no write lock taken for it
+    except Exception:  # noqa: BLE001, S110 - unreachable or unreadable: the migration below says how
+        pass
+    _migrate(engine, step, "cannot open the records database")
+    return head
+
+
+def downgrade(engine: Engine, revision: str) -> str:
+    """Take the database back to an older migration of this program (``alembic downgrade REVISION``), in one
+    transaction, before running an older injectmap on it (which refuses a database it does not know). What the
+    later migrations added is dropped with them (0003: the patients' distances; 0002: the visits' fitted faces and
+    the photos' names): back the database up first. Returns ``revision``.
+
+    Raises
+    ------
+    DatabaseError
+        An unknown revision, one not older than the database's, a database with no schema or written by a newer
+        injectmap, or one that cannot be reached.
+    """
+    def step(conn: Connection) -> None:
+        _downgradable(MigrationContext.configure(conn).get_current_revision(), revision)
+        command.downgrade(migration_config(conn), revision)
+
+    _downgradable(current_revision(engine), revision)  # refused before any lock is taken
+    _migrate(engine, step, "cannot take the records database back")
+    return revision
+
+
+def downgradable(engine: Engine, revision: str) -> str:
+    """The database's migration, when :func:`downgrade` may take it back to ``revision`` (else DatabaseError)."""
+    return _downgradable(current_revision(engine), revision)
+
+
+def _downgradable(at: str | None, revision: str) -> str:
+    head, known = _revisions()
+    order = _order()
+    if revision not in known:
+        raise DatabaseError(f"{revision!r} is not a migration of this injectmap (they are {', '.join(order)})")
+    if at is None:
+        raise DatabaseError("the records database has no schema yet: nothing to take back")
+    if at not in known:
+        raise DatabaseError(f"the records database is at migration {at}, which this injectmap does not know "
+                            f"(newest here: {head}); take it back with the newer injectmap that wrote it")
+    if order.index(revision) >= order.index(at):
+        raise DatabaseError(f"the records database is at migration {at}: {revision} is not older")
+    return at
+
+
+def _order() -> list[str]:
+    """This program's migrations, oldest first."""
+    scripts = ScriptDirectory.from_config(migration_config())
+    return [s.revision for s in reversed(list(scripts.walk_revisions()))]
+
+
+def _migrate(engine: Engine, step: Callable[[Connection], None], failed: str) -> None:
+    """Run ``step`` (the migrations) on one connection in one transaction: on PostgreSQL under the advisory lock
+    (two processes never migrate at once), on SQLite as :func:`_sqlite_migration` says."""
+    try:
+        if engine.dialect.name == "sqlite":
+            _sqlite_migration(engine, step)
+            return
         with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-            at = MigrationContext.configure(conn).get_current_revision()
-            if at is not None and at not in known:
-                raise DatabaseError(f"the records database is at migration {at}, which this injectmap does not "
-                                    f"know (newest here: {head}); use the newer injectmap that wrote it")
-            if at != head:
-                command.upgrade(migration_config(conn), "head")
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            step(conn)
     except DatabaseError:
         raise
     except Exception as exc:
-        raise DatabaseError(f"cannot open the records database: {type(exc).__name__}: "
+        raise DatabaseError(f"{failed}: {type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-    return head
+
+
+def _sqlite_migration(engine: Engine, step: Callable[[Connection], None]) -> None:
+    """SQLite alters a table by copying it (Alembic's batch mode): the old table's DROP fails while foreign keys
+    are on and other tables' rows point at it (a downgrade, or any later migration that alters ``visits`` once
+    visits exist), and SQLite turns them off only outside a transaction. So the migration runs with them off, in
+    one explicit transaction that takes the write lock at once (the driver would otherwise commit each schema
+    statement on its own, and a failure half-way would leave half a migration), and commits only when
+    ``PRAGMA foreign_key_check`` finds no row pointing at one that does not exist; the connection goes back to the
+    pool with them on."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # BEGIN and COMMIT are ours
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                step(conn)
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise DatabaseError(f"the migration would leave {len(broken)} row(s) of {broken[0][0]} pointing "
+                                        "at rows that do not exist; nothing was changed")
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+        finally:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 def open_engine(url: str | None = None) -> Engine:

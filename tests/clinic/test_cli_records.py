@@ -12,6 +12,7 @@ import pytest
 from records_examples import JPEG, PLAN
 
 from injectmap.cli import main
+from injectmap.clinic.records import Records
 from injectmap.planning.plan import dumps_plan, parse_plan
 
 
@@ -128,3 +129,23 @@ def test_backup_and_upgrade(db_url: str, tmp_path: Path, capsys: pytest.CaptureF
         assert not out_file.exists() and out.startswith("pg_dump --format=custom")
         assert f"--file={out_file}" in out and "--username=injectmap" in out and "pg_restore" in err
         assert out.strip().split()[-1].startswith("records_")
+
+
+def test_downgrade_says_what_it_drops_and_asks_for_yes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url, photos = f"sqlite:///{tmp_path / 'db' / 'records.sqlite3'}", tmp_path / "photos"
+    assert run(capsys, url, photos, "patients", "add", "P", "--ipd-mm", "63")[0] == 0
+    code, out, err = run(capsys, url, photos, "downgrade", "0001")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert ("from migration 0003 back to 0001 drops the patients' interpupillary distances; the visits' fitted faces"
+            in err) and "backup -o FILE" in err and "--yes" in err
+    with Records.open(url, user="dr.lee", photos_dir=photos) as rec:  # nothing changed
+        assert rec.find_patient("P").ipd_mm == 63.0
+    code, out, err = run(capsys, url, photos, "downgrade", "0002", "--yes")
+    assert (code, err) == (0, "") and out == ("the records database is at migration 0002 (dropped: the patients' "
+                                              "interpupillary distances)\n")
+    for args, message in ((("downgrade", "0002", "--yes"), "at migration 0002: 0002 is not older"),
+                          (("downgrade", "12", "--yes"), "'12' is not a migration of this injectmap")):
+        code, out, err = run(capsys, url, photos, *args)
+        assert code == 3 and out == "" and message in err
+    code, out, _ = run(capsys, url, photos, "upgrade")
+    assert code == 0 and "migration 0003" in out

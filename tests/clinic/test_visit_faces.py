@@ -201,3 +201,90 @@ def test_migration_0002_on_a_database_of_0001_with_a_record(empty_db_url: str, t
         assert rec.add_photo(vid, PNG, display_name="new.png").display_name == "new.png"
         assert rec.find_patient("OLD-1").id == pid and rec.find_patient("OLD-1").ipd_mm is None
         assert rec.update_patient(pid, ipd_mm=64.0).ipd_mm == 64.0
+
+
+def test_taking_the_records_back_to_0001_and_forward_keeps_them(empty_db_url: str, tmp_path: Path) -> None:
+    """A clinic going back to an older injectmap takes the database back first (``records downgrade``): with
+    patients, visits, a plan, a photo and a fitted face in it (on SQLite the tables are copied, which failed on the
+    rows other tables point at), what 0001 had stays, what 0002 and 0003 added goes, and going forward again
+    gives the same records."""
+    from injectmap.clinic.db import downgrade
+
+    dirs = {"photos_dir": tmp_path / "photos", "faces_dir": tmp_path / "faces"}
+    with Records.open(empty_db_url, user="dr.lee", **dirs) as rec:
+        p = rec.add_patient("MRN-1", name="Ana", ipd_mm=63.0)
+        v = rec.add_visit(p.id, D0, "initial", plan=plan_with_face(), face_json=face_text(FACE_A))
+        rec.add_photo(v.id, JPEG, display_name="front.jpg")
+        r = rec.add_visit(p.id, D0 + dt.timedelta(days=14), "review")
+        rec.record_outcome(r.id, "glabella", "midline", 1)
+    engine = make_engine(empty_db_url)
+    try:
+        assert downgrade(engine, "0002") == "0002" == current_revision(engine)
+        assert downgrade(engine, "0001") == "0001" == current_revision(engine)
+        with engine.connect() as conn:
+            counts = [conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                      for t in ("patients", "visits", "photos", "outcomes")]
+            assert counts == [1, 2, 1, 1]
+            assert "faces" not in {r[0] for r in conn.execute(text(
+                "SELECT table_name FROM information_schema.tables" if conn.dialect.name == "postgresql"
+                else "SELECT name FROM sqlite_master WHERE type = 'table'"))}
+            if conn.dialect.name == "sqlite":  # the pool's connections enforce foreign keys again
+                assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert upgrade(engine) == head_revision()
+    finally:
+        engine.dispose()
+    with Records.open(empty_db_url, user="dr.lee", **dirs) as rec:
+        p2 = rec.find_patient("MRN-1")
+        assert (p2.id, p2.name, p2.ipd_mm) == (p.id, "Ana", None)  # 0003's distance went with it
+        v2 = rec.visit(v.id)
+        assert sorted(x.id for x in rec.visits(p.id)) == sorted([v.id, r.id]) and len(rec.outcomes(r.id)) == 1
+        assert v2.has_plan and v2.face_id is None and rec.faces(v.id) == []
+        [photo] = rec.photos(v.id)
+        assert photo.display_name == "" and rec.photo_bytes(photo) == JPEG
+
+
+def test_a_downgrade_is_refused_with_the_reason_and_changes_nothing(empty_db_url: str) -> None:
+    from injectmap.clinic.db import DatabaseError, downgrade
+
+    engine = make_engine(empty_db_url)
+    try:
+        with pytest.raises(DatabaseError, match="no schema yet"):
+            downgrade(engine, "0001")
+        upgrade(engine)
+        for revision, message in (("0009", "not a migration of this injectmap"), (head_revision(), "is not older")):
+            with pytest.raises(DatabaseError, match=message):
+                downgrade(engine, revision)
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_a_sqlite_migration_is_all_or_nothing_and_checks_the_foreign_keys(tmp_path: Path) -> None:
+    """SQLite's driver commits each schema statement by itself unless told otherwise: a migration that fails half
+    way leaves nothing of itself, and one that would leave a row pointing nowhere (foreign keys are off while
+    tables are copied) is refused."""
+    from injectmap.clinic.db import DatabaseError, _sqlite_migration, open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+
+    def half_way(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("CREATE TABLE half (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql("ALTER TABLE patients ADD COLUMN half TEXT")
+        raise RuntimeError("a migration failing half way")
+
+    def dangling(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("INSERT INTO visits (patient_id, date, kind, clinician, consent, notes, created_at) "
+                             "VALUES (999, '2026-05-04', 'initial', 'dr.lee', 0, '', '2026-05-04 09:00:00')")
+
+    try:
+        with pytest.raises(RuntimeError, match="half way"):
+            _sqlite_migration(engine, half_way)
+        with pytest.raises(DatabaseError, match="1 row\\(s\\) of visits pointing at rows that do not exist"):
+            _sqlite_migration(engine, dangling)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM sqlite_master WHERE name = 'half'")).first() is None
+            assert "half" not in [r[1] for r in conn.execute(text("PRAGMA table_info(patients)"))]
+            assert conn.execute(text("SELECT count(*) FROM visits")).scalar_one() == 0
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    finally:
+        engine.dispose()
