@@ -42,6 +42,7 @@ import datetime as dt
 import functools
 import io
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -400,10 +401,33 @@ def _w(cls: Any, name: str, **params: Any) -> Any:
 
 
 def _date(text: str, what: str) -> dt.date:
+    text = text.strip()
     try:
-        return dt.date.fromisoformat(text.strip())
+        return dt.date.fromisoformat(text)
     except ValueError:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(f"{what} {text} is not a day of the calendar") from None
         raise ValueError(f"{what} is written YYYY-MM-DD") from None
+
+
+#: a number as typed: digits, and a decimal point or comma with digits after it
+_NUMBER = re.compile(r"\d{1,3}(?:[.,]\d{1,3})?")
+
+
+def _optional_ml(text: str, what: str) -> float | None:
+    """A volume in mL typed in a text field (2.5 or 2,5); None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    if not _NUMBER.fullmatch(text):
+        raise ValueError(f"{what} is not a number of mL")
+    return float(text.replace(",", "."))
+
+
+def _unless_disabled(button: Any, action: Callable[[], Any], _event: Any = None) -> None:
+    """Run a button's action, unless the button was disabled by the time its click reached the server."""
+    if not button.disabled:
+        action()
 
 
 def _optional_date(text: str, what: str) -> dt.date | None:
@@ -412,6 +436,9 @@ def _optional_date(text: str, what: str) -> dt.date | None:
 
 # ----------------------------------------------------------------------------------------------
 # the card
+
+#: the plans of other patients a card keeps set aside (the oldest goes first): a clinic session sees a few patients
+MAX_SET_ASIDE_PLANS = 20
 
 class PatientPanel(pn.viewable.Viewer):
     """The Patient card (see the module's description)."""
@@ -489,8 +516,10 @@ class PatientPanel(pn.viewable.Viewer):
                           options={"the plan's": ""} | {n: n for n in product_names()}, width=w)
         self.lot = _w(text, "lot", label="Lot", width=half, max_length=100)
         self.expiry = _w(text, "expiry", label="Expiry", placeholder="YYYY-MM-DD", width=half, max_length=10)
-        self.dilution = _w(pn.widgets.FloatInput, "dilution", label="Dilution (mL per vial; empty: the plan's)",
-                           value=None, start=0.1, end=20.0, step=0.5, width=w)
+        # text (2.5 or 2,5), checked with the plan: a number field showed 0 or NaN for a value out of its range and
+        # sent 0
+        self.dilution = _w(text, "dilution", label="Dilution (mL per vial; empty: the plan's)", value="",
+                           placeholder="e.g. 2.5", width=w, max_length=10)
         self.visit_notes = _w(area_in, "visit-notes", label="Visit notes", width=w, height=50, max_length=4000)
         self.add_visit = pn.widgets.Button(label="Add visit", color="primary", width=w)
         self.show_previous = _w(pn.widgets.Checkbox, "show-previous", label="Show the last visit's points (faint)",
@@ -526,16 +555,21 @@ class PatientPanel(pn.viewable.Viewer):
         self._showing_ipd = False  # the field is being set from the record (no save)
         self.ipd.param.watch(lambda _e: self.save_ipd(), "value")
         self.status = pn.pane.Markdown("", width=w, css_classes=["patient-status"])
-        self.find.on_click(lambda _e: self.list_patients())
-        self.open_patient.on_click(lambda _e: self.open(self.patients.value))
-        self.add_patient.on_click(lambda _e: self.new_patient())
-        self.delete_patient.on_click(lambda _e: self.ask_delete_patient(True))
-        self.open_visit.on_click(lambda _e: self.open_visit_id(self.visits.value))
-        self.add_visit.on_click(lambda _e: self.new_visit())
-        self.save_plan.on_click(lambda _e: self.save_plan_to_visit())
-        self.record.on_click(lambda _e: self.record_outcome())
-        self.propose.on_click(lambda _e: self.propose_touch_up())
-        self.save_touch_up.on_click(lambda _e: self.save_as_touch_up())
+        # a click that reaches the server after its button was disabled (a double click while the first one's call
+        # runs) does nothing: each would otherwise add a visit
+        for button, action in ((self.find, self.list_patients), (self.open_patient, lambda: self.open(self.patients.value)),
+                               (self.add_patient, self.new_patient),
+                               (self.delete_patient, lambda: self.ask_delete_patient(True)),
+                               (self.open_visit, lambda: self.open_visit_id(self.visits.value)),
+                               (self.add_visit, self.new_visit), (self.save_plan, self.save_plan_to_visit),
+                               (self.record, self.record_outcome), (self.propose, self.propose_touch_up),
+                               (self.save_touch_up, self.save_as_touch_up)):
+            button.on_click(functools.partial(_unless_disabled, button, action))
+        self._proposal_origin: int | None = None  # the plan (AppState.origin) the touch-up proposal was loaded as
+        #: the plans of patients opened before in this session, set aside when another patient was opened (by the
+        #: plan's ``patient`` text; never written anywhere but the session's autosave, which follows the screen)
+        self._set_aside_plans: dict[str, dict[str, Any]] = {}
+        state.param.watch(lambda _e: self._show_save_touch_up(), "origin")
         self.show_previous.param.watch(lambda e: self.scene_view.show_previous(None, bool(e.new)), "value")
         self._buttons = [self.find, self.open_patient, self.delete_patient, self.add_patient, self.open_visit,
                          self.add_visit, self.save_plan, self.record, self.propose]
@@ -685,18 +719,56 @@ class PatientPanel(pn.viewable.Viewer):
                    "opening the patient")
 
     def _opened(self, verb: str, view: PatientView) -> None:
+        """A patient is open: nothing of the patient open before stays in the card, the visit form or the Report
+        card, and the plan on screen is theirs (:meth:`_plan_for`)."""
+        before = self.state.extra.get("patient")
+        now = patient_text(view.patient)
+        another = isinstance(before, str) and before != now  # the plan on screen is another patient's
+        if another:  # kept, face and all, before the Face card sets that patient's face aside
+            self._set_aside_plans[str(before)] = self.state.plan_dict()
+            while len(self._set_aside_plans) > MAX_SET_ASIDE_PLANS:
+                self._set_aside_plans.pop(next(iter(self._set_aside_plans)))
         self.visit, self.outcomes, self.proposal = None, [], None
         self.ask_delete_patient(False)  # a confirmation asked for the patient open before is withdrawn
         self.photo_upload.clear()  # the name of a file uploaded for the patient open before
         self._show_photos([])
         self.save_touch_up.disabled = True
         self.proposal_pane.object = self.outcome_text.object = ""
+        self._reset_visit_form(patient=True)
+        self.effects.value = ""
+        self.report.forget()  # the visit's details and a chart made (or being made) for the patient open before
         self._show(view)
         unforget_patient(view.patient)  # in the records again: their plans autosave again
-        self._set_patient_in_plan()
+        if another:
+            self._plan_for(now)
+        else:
+            self._set_patient_in_plan()
         self._show_tab(1)
         self.status.object = plain(f"{verb} {patient_label(view.patient)}.")
         self._draw_previous(None)
+
+    def _plan_for(self, text: str) -> None:
+        """The plan on screen was another patient's: it is set aside (in this card, for this session) and this
+        patient's plan set aside earlier comes back, or an empty plan for them (the product stays: the vial's);
+        the undo history starts again (it held the other patient's plans). Before, the other patient's points
+        stayed on screen under this patient's name, and a visit added next saved them into this record."""
+        back = self._set_aside_plans.pop(text, None)
+        plan = back if back is not None else {"product": dict(self.state.product), "patient": text, "points": []}
+        self.state.load_plan(plan, undoable=False)
+        self.state.message = ("The plan of the patient open before is set aside until they are opened again in this "
+                              "session; " + ("this patient's plan from earlier in this session is back."
+                                             if back is not None else "this patient's plan is empty."))
+
+    def _reset_visit_form(self, patient: bool = False) -> None:
+        """The new-visit form's consent and notes are each visit's own: never carried to the next visit or another
+        patient (a visit added for the next patient recorded the previous one's consent and notes); for another
+        ``patient`` the kind and the date start again too. The vial (product, lot, expiry, dilution) stays: one
+        reconstituted vial may serve several patients in a day, and the chart prints what was typed."""
+        self.consent.value = False
+        self.visit_notes.value = ""
+        if patient:
+            self.kind.value = "initial"
+            self.date.value = dt.date.today().isoformat()
 
     def _show(self, view: PatientView, select: int | None = None) -> None:
         """Show an open patient's visits and history."""
@@ -918,6 +990,8 @@ class PatientPanel(pn.viewable.Viewer):
         default face comes back) without an Undo that would bring them back (the plan's points stay; so do the
         vial's product, lot, expiry and dilution in the visit form)."""
         self.view, self.visit, self.outcomes, self.proposal = None, None, [], None
+        for text in {patient_text(patient), patient.identifier}:
+            self._set_aside_plans.pop(text, None)  # their plan set aside in this session goes with the record
         self._show_ipd(None, enabled=False)
         if str(self.identifier.value or "").strip() == patient.identifier:
             self.identifier.value = self.name_input.value = self.birth.value = self.patient_notes.value = ""
@@ -976,24 +1050,31 @@ class PatientPanel(pn.viewable.Viewer):
             v = rec.add_visit(pid, kind=kind, plan=plan, face_json=self._face_json(plan) if plan else None, **fields)
             return visit_view(rec, pid, v, self._thumbs)
 
-        self._call(work, functools.partial(self._visit_opened, "Added"), "adding the visit")
+        def added(result: VisitView) -> None:
+            self._reset_visit_form()  # consent and the notes were this visit's
+            self._visit_opened("Added", result)
+
+        self._call(work, added, "adding the visit")
 
     def _visit_form(self) -> dict[str, Any]:
         """The visit form's values, checked for their form (the records check the rest)."""
         return {"date": _date(str(self.date.value or ""), "the visit date"), "consent": bool(self.consent.value),
                 "product": self.product.value or None, "lot": str(self.lot.value or "").strip() or None,
                 "lot_expiry": _optional_date(str(self.expiry.value or ""), "the expiry"),
-                "dilution_ml": self.dilution.value, "notes": str(self.visit_notes.value or "")}
+                "dilution_ml": _optional_ml(str(self.dilution.value or ""), "the dilution"),
+                "notes": str(self.visit_notes.value or "")}
 
     def _screen_plan(self, dilution_ml: float | None = None) -> Plan:
         """The plan on screen, with the open patient and the visit's dilution (its mL per point follow)."""
         plan = self.state.plan_dict()
         if self.view is not None:
             plan["patient"] = patient_text(self.view.patient)
-        if dilution_ml is not None and plan["product"].get("diluent_ml") != dilution_ml:
-            plan["product"] = dict(plan["product"], diluent_ml=float(dilution_ml))
-            self.state.set_product(plan["product"])
-        return parse_plan(plan)
+        if dilution_ml is None or plan["product"].get("diluent_ml") == dilution_ml:
+            return parse_plan(plan)
+        plan["product"] = dict(plan["product"], diluent_ml=float(dilution_ml))
+        checked = parse_plan(plan)  # a dilution the plan refuses leaves the plan on screen as it was
+        self.state.set_product(plan["product"])
+        return checked
 
     def open_visit_id(self, visit_id: int | None) -> None:
         """Open a visit of the open patient (see :meth:`_visit_opened`)."""
@@ -1103,16 +1184,27 @@ class PatientPanel(pn.viewable.Viewer):
         if "model" in self.state.extra:
             d["model"] = self.state.extra["model"]
         self.state.load_plan(d)
+        self._proposal_origin = self.state.origin
         self.state.message = "The touch-up proposal is in the plan (Undo brings the plan back); edit it, then save it."
         self.save_touch_up.disabled = False
         self.status.object = plain(f"Proposed {len(proposal.plan.points)} point(s): edit the plan, then "
                                    "\"Save as touch-up visit\".")
+
+    def _show_save_touch_up(self) -> None:
+        """"Save as touch-up visit" is there while the plan on screen is the proposal or an edit of it: an Undo past
+        the proposal (or another plan opened) takes it away, a Redo brings it back."""
+        self.save_touch_up.disabled = self.proposal is None or self.state.origin != self._proposal_origin
 
     def save_as_touch_up(self) -> None:
         """The plan on screen (the edited proposal) as a touch-up visit completing the initial visit, with
         the visit form's consent, lot, expiry, dilution and notes."""
         if self.proposal is None or self.view is None:
             self.status.object = plain("Propose a touch-up first.")
+            return
+        if self.state.origin != self._proposal_origin:
+            self.status.object = plain("The plan on screen is no longer the touch-up proposal (an Undo went past it, "
+                                       "or another plan was opened): Redo, or propose the touch-up again.")
+            self.save_touch_up.disabled = True
             return
         try:
             fields = self._visit_form()
@@ -1130,10 +1222,15 @@ class PatientPanel(pn.viewable.Viewer):
             return visit_view(rec, pid, v, self._thumbs)
 
         def saved(result: VisitView) -> None:
+            self._reset_visit_form()
             self._show_tab(3)
             self._visit_opened("Saved the touch-up as", result)
 
-        self._call(work, saved, "saving the touch-up")
+        def failed(_error: str) -> None:
+            self._show_save_touch_up()
+
+        self.save_touch_up.disabled = True  # one touch-up visit per click, however fast the second one comes
+        self._call(work, saved, "saving the touch-up", on_error=failed)
 
     # ------------------------------------------------------------------ photos
     def upload_photo(self) -> None:

@@ -16,6 +16,7 @@ Sign conventions for nudges follow the CONTRACTS frame: +x the subject's left, +
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -94,6 +95,9 @@ class AppState(param.Parameterized):
     default_units = param.Number(default=DEFAULT_UNITS, bounds=(0.0, 400.0))
     default_depth_mm = param.Number(default=DEFAULT_DEPTH_MM, bounds=(0.0, 40.0))
     can_undo = param.Boolean(default=False, constant=True)
+    origin = param.Integer(default=0, constant=True, doc=(
+        "Which plan this is: a new number each time the plan is replaced (loaded, emptied), kept by the edits "
+        "of it and brought back by Undo and Redo (the touch-up proposal's Save checks it is still its plan)."))
     can_redo = param.Boolean(default=False, constant=True)
     message = param.String(default="", doc="Last status or error message for the user.")
     point_labels = param.Boolean(default=True, doc="Each point's number and units beside it in the scene.")
@@ -105,9 +109,10 @@ class AppState(param.Parameterized):
     def __init__(self, snap: Snap | None = None, **params: Any) -> None:
         super().__init__(**params)
         self._snap = snap
-        # history entries: (points, product, extra); extra holds the plan's face ("model")
-        self._undo: list[tuple[list[dict], dict, dict]] = []
-        self._redo: list[tuple[list[dict], dict, dict]] = []
+        # history entries: (points, product, extra, origin); extra holds the plan's face ("model")
+        self._undo: list[tuple[list[dict], dict, dict, int]] = []
+        self._redo: list[tuple[list[dict], dict, dict, int]] = []
+        self._origins = itertools.count(1)
 
     def set_snap(self, snap: Snap | None) -> None:
         """The function that keeps nudged skin points on the skin (the face's ``skin_point``)."""
@@ -139,11 +144,11 @@ class AppState(param.Parameterized):
         extra.pop("format", None)
         extra.pop("version", None)
         if undoable:
-            self._commit(points, product, extra=extra)
+            self._commit(points, product, extra=extra, origin=next(self._origins))
         else:
             self._undo.clear()
             self._redo.clear()
-            self._set(points, product, extra)
+            self._set(points, product, extra, next(self._origins))
         self.selected = points[0]["id"] if points else ""
         self.highlight = ""  # the previous plan's finding is no longer on screen
 
@@ -151,15 +156,15 @@ class AppState(param.Parameterized):
         """Empty the plan in one step (undoable); the product, the face and the patient the plan names stay (a new
         plan for the patient open is still theirs: the chart prints their name), the rest goes."""
         extra = {k: v for k, v in self.extra.items() if k in KEPT_BY_A_NEW_PLAN}
-        self._commit([], copy.deepcopy(self.product), extra=copy.deepcopy(extra))
+        self._commit([], copy.deepcopy(self.product), extra=copy.deepcopy(extra), origin=next(self._origins))
         self.selected = ""
         self.highlight = ""
 
     # ------------------------------------------------------------------ history
-    def _snapshot(self) -> tuple[list[dict], dict, dict]:
-        return copy.deepcopy(self.points), copy.deepcopy(self.product), copy.deepcopy(self.extra)
+    def _snapshot(self) -> tuple[list[dict], dict, dict, int]:
+        return copy.deepcopy(self.points), copy.deepcopy(self.product), copy.deepcopy(self.extra), self.origin
 
-    def _set(self, points: list[dict], product: dict, extra: dict | None = None) -> None:
+    def _set(self, points: list[dict], product: dict, extra: dict | None = None, origin: int | None = None) -> None:
         with param.parameterized.batch_call_watchers(self):
             if extra is not None and extra != self.extra:
                 self.extra = extra  # e.g. the plan's face: the Face card follows it
@@ -168,16 +173,19 @@ class AppState(param.Parameterized):
             with param.edit_constant(self):
                 self.can_undo = bool(self._undo)
                 self.can_redo = bool(self._redo)
+                if origin is not None:
+                    self.origin = origin
             if self.selected and self.selected not in {p["id"] for p in points}:
                 self.selected = ""
 
-    def _commit(self, points: list[dict], product: dict | None = None, extra: dict | None = None) -> None:
-        """Record the current plan for undo, then set the new one."""
+    def _commit(self, points: list[dict], product: dict | None = None, extra: dict | None = None,
+                origin: int | None = None) -> None:
+        """Record the current plan for undo, then set the new one (``origin``: a replacement's new number)."""
         self._undo.append(self._snapshot())
         del self._undo[:-MAX_HISTORY]
         self._redo.clear()
         self._set(points, copy.deepcopy(product if product is not None else self.product),
-                  copy.deepcopy(extra) if extra is not None else None)
+                  copy.deepcopy(extra) if extra is not None else None, origin)
 
     def undo(self) -> bool:
         """Go back one edit (a face change included). False when there is nothing to undo."""

@@ -72,7 +72,7 @@ class TrainingPanel(pn.viewable.Viewer):
         self.scores_file = Path(scores_file) if scores_file is not None else scores_path()
         self._rows: list[dict[str, str]] = []
         #: the planning plan, its selection and undo history, kept aside while training
-        self._planning: tuple[dict[str, Any], str, list[Any], list[Any]] | None = None
+        self._planning: tuple[dict[str, Any], str, list[Any], list[Any], int] | None = None
         #: the trainee's plan of each exercise opened in this session
         self._attempts: dict[str, dict[str, Any]] = {}
         self.picker = pn.widgets.Select(label="Exercise", options={e.title: i for i, e in self.exercises.items()},
@@ -163,7 +163,7 @@ class TrainingPanel(pn.viewable.Viewer):
     def _enter(self) -> None:
         """Keep the planning plan aside and open the exercise's own plan."""
         st = self.state
-        self._planning = (st.plan_dict(), st.selected, copy.deepcopy(st._undo), copy.deepcopy(st._redo))
+        self._planning = (st.plan_dict(), st.selected, copy.deepcopy(st._undo), copy.deepcopy(st._redo), st.origin)
         self._load_exercise_plan()
 
     def _leave(self) -> None:
@@ -171,13 +171,14 @@ class TrainingPanel(pn.viewable.Viewer):
         self._attempts[self.exercise_id] = self.state.plan_dict()
         if self._planning is None:
             return
-        plan, selected, undo, redo = self._planning
+        plan, selected, undo, redo, origin = self._planning
         self._planning = None
         st = self.state
         st.load_plan(plan, undoable=False)
         st._undo[:], st._redo[:] = undo, redo  # the planning history, as it was before training
         with param.edit_constant(st):
             st.can_undo, st.can_redo = bool(undo), bool(redo)
+            st.origin = origin  # the same plan as before training (a touch-up proposal's Save still applies)
         if selected in st.point_ids():
             st.selected = selected
         st.message = "Back to planning: the plan you had before training is restored."

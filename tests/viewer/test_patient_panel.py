@@ -69,7 +69,7 @@ def test_a_course_of_treatment_through_the_card(db: str, face_model) -> None:
     # the initial visit keeps the plan on screen: the forehead and glabella template
     state.load_plan(protocol_plan("forehead_lines_with_glabella"))
     card.kind.value, card.date.value, card.lot.value = "initial", DAY0.isoformat(), "C1234"
-    card.expiry.value, card.dilution.value, card.visit_notes.value = "2027-03-31", 2.0, "first treatment"
+    card.expiry.value, card.dilution.value, card.visit_notes.value = "2027-03-31", "2", "first treatment"
     card.new_visit()
     assert card.visit is not None and card.visit.kind == "initial" and card.visit.has_plan, card.status.object
     initial = card.visit
@@ -141,16 +141,19 @@ def test_undo_never_reaches_past_a_patients_opening(db: str, face_model) -> None
     assert state.can_undo and state.extra["patient"].startswith("MRN-1")
     card.identifier.value, card.name_input.value = "MRN-2", "Second"
     card.new_patient()
-    assert state.extra["patient"].startswith("MRN-2") and "Undo starts from here" in state.message
+    assert state.extra["patient"].startswith("MRN-2") and "set aside" in state.message
+    assert state.points == []  # patient 1's points are not patient 2's plan
     assert not state.can_undo and not state.can_redo and state.undo() is False
     assert state.extra["patient"].startswith("MRN-2")
     # patient 2's own edits undo as before, down to the plan they were opened with, and no further
     opened_with = state.plan_dict()
     state.load_plan(dict(protocol_plan("masseter_three_point"), patient=opened_with["patient"]))
     assert state.undo() and state.plan_dict() == opened_with and state.undo() is False
-    # patient 1 opened again from the list: the same
+    # patient 1 opened again from the list: their plan set aside comes back, with no history to undo either
     card.open(first)
     assert state.extra["patient"].startswith("MRN-1") and not state.can_undo and state.undo() is False
+    assert [p["id"] for p in state.points] == [p["id"] for p in protocol_plan("lateral_canthal_three_point")["points"]]
+    assert "is back" in state.message
 
 
 def test_delete_labels_and_what_was_deleted(db: str) -> None:
@@ -622,3 +625,117 @@ def test_a_tab_the_user_clicks_while_a_call_runs_stays_shown(db: str, face_model
     doc.run()
     assert card.visit.kind == "review" and card.tabs.active == 4, card.status.object
     assert card.status.object.startswith("Opened visit")
+
+
+def _visits_in(db: str, identifier: str) -> list:
+    from injectmap.clinic.records import Records
+
+    with Records.open(db, user="local") as rec:
+        return rec.visits(rec.find_patient(identifier).id)
+
+
+def test_another_patient_opened_takes_nothing_of_the_one_before(db: str, face_model) -> None:
+    """Found by a clinician-style test of the app: with patient A open, adding patient B left A's points on screen
+    under B's name (a visit added next saved them into B's record), A's consent and notes in the visit form (B's
+    visit recorded a consent never given), and A's visit details and made chart in the Report card. Now B gets an
+    empty plan (A's is set aside and back when A is opened again), the form's consent and notes start again (the
+    vial's product, lot, expiry and dilution stay: one vial may serve several patients), and the Report card
+    forgets A's visit."""
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state, report = layout.app_patient, layout.app_state, layout.app_patient.report
+    card.identifier.value = "MRN-A"
+    card.new_patient()
+    a_plan = [p["id"] for p in state.points]  # the demo plan, adopted by the first patient opened
+    assert a_plan and state.extra["patient"] == "MRN-A"
+    card.kind.value, card.date.value, card.lot.value, card.dilution.value = "initial", "2026-05-04", "C1234", "2,5"
+    card.consent.value, card.visit_notes.value = True, "A: anxious"
+    card.new_visit()
+    assert card.visit is not None and card.visit.consent and card.visit.dilution_ml == 2.5, card.status.object
+    assert (card.consent.value, card.visit_notes.value, card.lot.value) == (False, "", "C1234")  # the visit's own go
+    assert report.visit_date.value == "2026-05-04" and report.notes.value == "A: anxious"
+    card.consent.value, card.visit_notes.value, card.date.value = True, "typed for A, never saved", "2026-05-11"
+    card.identifier.value = "MRN-B"
+    card.new_patient()
+    assert state.extra["patient"] == "MRN-B" and state.points == [] and not state.can_undo
+    assert (card.consent.value, card.visit_notes.value, card.kind.value) == (False, "", "initial")
+    assert card.date.value == dt.date.today().isoformat() and card.lot.value == "C1234"
+    assert report.visit_date.value == report.notes.value == report.lot.value == ""
+    assert not report.report_download.visible and not report.handout_download.visible
+    card.open(next(p.id for p in open_records_list(db) if p.identifier == "MRN-A"))
+    assert [p["id"] for p in state.points] == a_plan and state.extra["patient"] == "MRN-A"
+    assert [v.kind for v in _visits_in(db, "MRN-B")] == []
+
+
+def test_a_refused_dilution_leaves_the_plan_as_it_was(db: str, face_model) -> None:
+    """A dilution the plan refuses (or not a number) stops the visit before the plan on screen changes: the number
+    field it replaced showed 0 for -1 or 100 and sent 0, which became the plan's diluent, so the Report was refused
+    until an Undo."""
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state = layout.app_patient, layout.app_state
+    card.identifier.value = "MRN-D"
+    card.new_patient()
+    before = dict(state.product)
+    for typed, said in (("100", "between 0.5 and 10, got 100"), ("-1", "not a number of mL"),
+                        ("0,05", "between 0.5 and 10, got 0.05"),
+                        ("2.5.1", "not a number of mL")):
+        card.dilution.value = typed
+        card.new_visit()
+        assert card.visit is None and "Not done" in card.status.object and said in card.status.object, typed
+        assert state.product == before
+    card.date.value = "2026-02-30"
+    card.dilution.value = ""
+    card.new_visit()
+    assert "the visit date 2026-02-30 is not a day of the calendar" in card.status.object
+
+
+def test_one_visit_per_click_and_the_touch_up_saved_only_from_its_proposal(db: str, face_model,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A double click on Add visit or on Save as touch-up visit added two visits (the second click reached the
+    server before the first call ended); and after an Undo past the touch-up proposal, Save as touch-up saved the
+    initial plan as the touch-up. Now a click that arrives while its button is disabled does nothing, and the
+    touch-up is saved only while the plan on screen is the proposal or an edit of it (a Redo brings it back)."""
+    from injectmap.viewer import patient_panel
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state = layout.app_patient, layout.app_state
+    card.identifier.value = "MRN-T"
+    card.new_patient()
+    doc = _HeldDoc()
+    monkeypatch.setattr(card, "_doc", doc)
+    monkeypatch.setattr(patient_panel, "records_executor",
+                        lambda: SimpleNamespace(submit=lambda fn, *a, **k: fn(*a, **k)))
+    card.kind.value, card.date.value = "initial", "2026-05-04"
+    card.add_visit.clicks += 1
+    card.add_visit.clicks += 1  # the second click of a double click, before the first call's result is back
+    doc.run()
+    assert [v.kind for v in _visits_in(db, "MRN-T")] == ["initial"]
+    card.kind.value, card.date.value = "review", "2026-05-18"
+    card.add_visit.clicks += 1
+    doc.run()
+    card.area.value, card.side.value, card.movement.value = "glabella", "midline", 2
+    card.record.clicks += 1
+    doc.run()
+    card.propose.clicks += 1
+    doc.run()
+    assert card.proposal is not None and not card.proposal.empty and not card.save_touch_up.disabled
+    proposed = state.plan_dict()
+    state.update_point(proposed["points"][0]["id"], units=1.0)  # an edit of the proposal: still it
+    assert not card.save_touch_up.disabled
+    state.undo()
+    state.undo()  # past the proposal: the initial plan is back
+    assert card.save_touch_up.disabled
+    card.save_as_touch_up()
+    assert "no longer the touch-up proposal" in card.status.object
+    state.redo()
+    assert not card.save_touch_up.disabled
+    card.save_touch_up.clicks += 1
+    card.save_touch_up.clicks += 1
+    doc.run()
+    visits = _visits_in(db, "MRN-T")
+    assert sorted(v.kind for v in visits) == ["initial", "review", "touch_up"], card.status.object
+    assert card.save_touch_up.disabled  # saved: the proposal is done
