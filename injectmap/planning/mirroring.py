@@ -19,21 +19,28 @@ What a mirrored copy changes:
 Midline points are not duplicated: a point is on the midline by its position alone (its target aside),
 as :func:`injectmap.planning.sides.plan_point_side` decides with the band of ``planning/data/sides.yaml``
 (a midline landmark with ``|left_mm| <= 3``, or ``|entry x| <= 3`` mm). A copy is also skipped when the
-plan already holds a point equal to it in everything but the id, so mirroring a symmetric plan
-(or mirroring twice) changes nothing.
+plan held a point at its site (:func:`same_site`: the same landmark and offsets, or an entry within
+:data:`SAME_SITE_MM`, at a depth within :data:`SAME_SITE_MM`), whatever its dose: mirroring a symmetric plan, or
+mirroring twice, changes nothing, and a side whose dose was edited is not given a second point on top of its own
+(:func:`site_taken_by` names it, so the app can say so).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
+
+import numpy as np
 
 from injectmap.anatomy.ids import mirror_id
 from injectmap.planning.plan import POINT_ID_RE, Plan, Point, PointPlacement, Vec3, parse_plan, plan_to_dict
 from injectmap.planning.sides import plan_point_side
 
-__all__ = ["MIRROR_SUFFIX", "mirror_plan", "mirror_point", "point_side"]
+__all__ = ["MIRROR_SUFFIX", "SAME_SITE_MM", "mirror_plan", "mirror_point", "point_side", "same_site", "site_taken_by"]
 
 MIRROR_SUFFIX = "_mirror"
+#: two points closer than this at the skin and in depth are at one site (mm): a mirrored copy is not added there
+SAME_SITE_MM = 1.0
 
 
 def point_side(point: Point) -> str:
@@ -79,7 +86,39 @@ def _new_id(base: str, taken: set[str]) -> str:
     raise ValueError(f"no free mirrored id for {base!r}")
 
 
-def mirror_plan(plan: Plan, side: str | None = None) -> Plan:
+def _landmark_site(p: PointPlacement) -> tuple[Any, ...]:
+    """A landmark placement's site: the landmark and its offsets to 0.1 mm."""
+    return (p.landmark, *(round(v or 0.0, 1) for v in (p.superior_mm, p.anterior_mm, p.lateral_mm, p.left_mm)))
+
+
+def same_site(a: Point, b: Point) -> bool:
+    """Whether two points enter at one site at one depth: the same landmark and offsets (to 0.1 mm), or entries
+    within :data:`SAME_SITE_MM`; and depths within it (a point without a depth is at the default)."""
+    pa, pb = a.placement, b.placement
+    if pa.kind != pb.kind:
+        return False
+    if pa.kind == "landmark":
+        if _landmark_site(pa) != _landmark_site(pb):
+            return False
+    else:
+        assert pa.entry_mm is not None and pb.entry_mm is not None
+        if sum((x - y) ** 2 for x, y in zip(pa.entry_mm, pb.entry_mm, strict=True)) > SAME_SITE_MM ** 2:
+            return False
+    da, db = a.depth_mm, b.depth_mm
+    return da == db or (da is not None and db is not None and abs(da - db) <= SAME_SITE_MM)
+
+
+def site_taken_by(plan: Plan, point_id: str) -> str | None:
+    """The id of the plan's point already at the mirror image of ``point_id``'s site (None: none, or a midline
+    point)."""
+    p = plan.point(point_id)
+    if point_side(p) == "midline":
+        return None
+    m = mirror_point(p, p.id)
+    return next((q.id for q in plan.points if q.id != point_id and same_site(m, q)), None)
+
+
+def mirror_plan(plan: Plan, side: str | None = None, only: frozenset[str] | None = None) -> Plan:
     """Add the mirror image of lateral points to the other side.
 
     Parameters
@@ -89,6 +128,8 @@ def mirror_plan(plan: Plan, side: str | None = None) -> Plan:
     side : {None, "left", "right"}, optional
         The side to copy FROM: ``"left"`` copies left points to the right; None copies every
         lateral point (each to the side it is not on).
+    only : frozenset of str, optional
+        Copy only these points (the others are still looked at: no copy lands on a site one of them takes).
 
     Returns
     -------
@@ -103,14 +144,24 @@ def mirror_plan(plan: Plan, side: str | None = None) -> Plan:
     if side not in (None, "left", "right"):
         raise ValueError(f"side must be 'left', 'right' or None, got {side!r}")
     taken = {p.id for p in plan.points}
-    existing = {replace(p, id="") for p in plan.points}
+    at_landmark: dict[tuple[Any, ...], list[Point]] = {}  # the plan's points by site (a plan may hold 1000s)
+    for q in plan.points:
+        if q.placement.kind == "landmark":
+            at_landmark.setdefault(_landmark_site(q.placement), []).append(q)
+    entered = [q for q in plan.points if q.placement.kind == "entry"]
+    entries = np.array([q.placement.entry_mm for q in entered], dtype=float).reshape(-1, 3)
     copies: list[Point] = []
     for p in plan.points:
         s = point_side(p)
-        if s == "midline" or (side is not None and s != side):
+        if s == "midline" or (side is not None and s != side) or (only is not None and p.id not in only):
             continue
         m = mirror_point(p, p.id)
-        if replace(m, id="") in existing:
+        if m.placement.kind == "landmark":
+            near = at_landmark.get(_landmark_site(m.placement), [])
+        else:
+            d = np.linalg.norm(entries - np.asarray(m.placement.entry_mm, dtype=float), axis=1)
+            near = [entered[i] for i in np.flatnonzero(d <= SAME_SITE_MM)]
+        if any(same_site(m, q) for q in near):
             continue
         new_id = _new_id(p.id, taken)
         taken.add(new_id)

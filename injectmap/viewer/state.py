@@ -342,30 +342,24 @@ class AppState(param.Parameterized):
         """Add the mirror image of one point (or of every lateral point) on the other side.
 
         Planning decides what a mirror image is (``planning.mirroring.mirror_plan``). Returns the
-        ids of the points added (none for a midline point or one already mirrored).
+        ids of the points added (none for a midline point or one already mirrored). No copy lands on a site a
+        point already takes (whatever its dose); for one point that is refused with the other point's id.
         """
-        from injectmap.planning.mirroring import mirror_plan
+        from injectmap.planning.mirroring import mirror_plan, site_taken_by
         from injectmap.planning.plan import parse_plan, plan_to_dict
 
-        plan = self.plan_dict()
+        plan = parse_plan(self.plan_dict())
         if point_id is not None:
-            plan["points"] = [self.point(point_id)]
-        mirrored = plan_to_dict(mirror_plan(parse_plan(plan)))["points"]
+            self.point(point_id)  # KeyError for an unknown id
+            other = site_taken_by(plan, point_id)
+            if other is not None:
+                raise ValueError(f"not mirrored: {other} is already at the mirrored site (edit its dose there)")
+        only = None if point_id is None else frozenset([point_id])
+        mirrored = plan_to_dict(mirror_plan(plan, only=only))["points"]
         known = set(self.point_ids())
         added = [p for p in mirrored if p["id"] not in known]
-        if not added:
-            return []
-        if point_id is None:
+        if added:
             self._commit(mirrored)
-        else:
-            taken = known
-            for p in added:  # the id is unique among the one-point plan: make it unique here too
-                base, n = p["id"], 2
-                while p["id"] in taken:
-                    p["id"] = f"{base}{n}"
-                    n += 1
-                taken.add(p["id"])
-            self._commit(copy.deepcopy(self.points) + added)
         return [p["id"] for p in added]
 
     # ------------------------------------------------------------------ display

@@ -124,6 +124,23 @@ def test_mirror_one_point_and_all() -> None:
     parse_plan(s.plan_dict())
 
 
+def test_a_mirror_never_lands_on_a_site_a_point_takes() -> None:
+    """Found by a clinician-style test: Mirror point on the left corrugator point added a copy on top of the right
+    one already there (the one point was mirrored as a plan of its own), and after one side's dose was edited
+    Mirror all added another copy on the other side's point. Now neither stacks a point on a taken site; Mirror
+    point says which point is there."""
+    s = AppState()
+    s.place_by_landmark("brow_medial_left", lateral_mm=4, target="corrugator_supercilii_left")
+    s.place_by_landmark("brow_medial_right", lateral_mm=4, target="corrugator_supercilii_right")
+    s.update_point("p1", units=6.0)  # one side's dose edited: the sites are still each other's mirror images
+    before = s.plan_dict()
+    with pytest.raises(ValueError, match="not mirrored: p2 is already at the mirrored site"):
+        s.mirror("p1")
+    assert s.mirror() == [] and s.plan_dict() == before and s.point("p2")["units"] != 6.0
+    s.update_point("p2", depth_mm=6.0)  # deeper on one side: another site (a deep and a superficial point)
+    assert len(s.mirror("p1")) == 1 and len(s.points) == 3
+
+
 def test_product_change_is_undoable() -> None:
     s = _state()
     s.set_product({"name": "incobotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5})
