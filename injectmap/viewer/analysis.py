@@ -36,6 +36,8 @@ from injectmap.viewer.scene import PointGlyph, worst_severity
 from injectmap.viewer.state import AppState
 
 log = logging.getLogger("injectmap.viewer")
+#: how the status line starts when the plan on screen does not validate
+PLAN_ERRORS = "The plan has errors: "
 _EXECUTOR_LOCK = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 
@@ -127,9 +129,11 @@ class PlanAnalyst(param.Parameterized):
         except PlanError as exc:
             self._generation += 1  # an analysis of an earlier plan that still runs would hide these errors
             self.errors = [str(e) for e in exc.errors]
-            self.state.message = "The plan has errors: " + "; ".join(self.errors[:3])
+            self.state.message = PLAN_ERRORS + "; ".join(self.errors[:3])
             self.busy, self.progress = False, ""
             return
+        if self.state.message.startswith(PLAN_ERRORS):  # said of a plan that is no longer on screen
+            self.state.message = "The plan's errors are corrected."
         self._generation += 1
         too_many = too_many_points(len(plan.points))
         if too_many:

@@ -183,19 +183,24 @@ class FacePanel(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ views
     def _describe(self) -> str:
+        """The card's status line (Markdown): the face shown, or that one is loading."""
         if self.busy:
             return "*Loading the face (a new one is built once, about 12 s)...*"
+        face, rest = self._face_words()
+        return f"Face: **{plain(face)}**{plain(rest)}."
+
+    def _face_words(self) -> tuple[str, str]:
+        """The face shown, in words (plain text: a file name in it is the user's): its name, and what follows."""
         c = self.current
         if c.fit_id:
             name = self._accepted_name if self.face_file is not None else ""
-            where = f" {plain(name)}" if name else ""
             source = "the photo" if c.offsets is None else "the 3D scan"
-            return f"Face: **fitted to {source}{where}** (face {plain(c.fit_id[:8])})."
+            return f"fitted to {source}{' ' + name if name else ''}", f" (face {c.fit_id[:8]})"
         if c.is_default:
-            return "Face: **default** (average)."
+            return "default", " (average)"
         parts = [f"sex {c.sex:g}"] + [f"{k.replace('_', ' ')} {getattr(c, k):+g}" for k in SHAPE_KEYS
                                      if getattr(c, k)]
-        return "Face: **" + ", ".join(parts) + "**."
+        return ", ".join(parts), ""
 
     def _show(self, p: FaceParams) -> None:
         self.param.update(sex=p.sex, masseter=p.masseter, brow_left=p.brow_left, brow_right=p.brow_right)
@@ -228,7 +233,10 @@ class FacePanel(pn.viewable.Viewer):
             self.face_file, self._face_owner = None, None
         if write_plan:  # an edit of the plan: Undo switches back to the previous face
             self.state.set_plan_model(face_to_plan_model(face, self.face_file))
-        self.state.message = self._describe()
+        # the status line is plain text (its pane escapes it), and the face is loaded: never the loading line, which
+        # stayed there once the face had come
+        face_text, rest = self._face_words()
+        self.state.message = f"Face: {face_text}{rest}."
 
     async def _switch_async(self, face: FaceParams, write_plan: bool) -> None:
         """Load in a worker thread (other sessions go on), then switch on the session's loop."""

@@ -705,7 +705,9 @@ class PatientPanel(pn.viewable.Viewer):
             return load_patient(rec, p.id)
 
         def added(view: PatientView) -> None:
-            self.new_ipd.value = ""  # a measurement is this patient's: never carried to the next one added
+            # the form held this patient: never carried to the next one added (nor their measured distance)
+            self.identifier.value = self.name_input.value = self.birth.value = self.patient_notes.value = ""
+            self.new_ipd.value = ""
             self._opened("Added", view)
 
         self._call(work, added, "adding the patient")

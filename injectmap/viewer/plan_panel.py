@@ -80,7 +80,9 @@ class PlanPanel(pn.viewable.Viewer):
         self.totals = TotalsPanel(state, analyst)
         self.depth = pn.widgets.EditableFloatSlider(label="Depth (mm)", start=0.0, end=20.0, fixed_start=0.0,
                                                     fixed_end=40.0, step=0.5, value=2.0, width=220)
-        self.units = pn.widgets.FloatInput(label="Units", start=0.0, end=400.0, step=0.5, value=4.0, width=90)
+        # no bounds in the browser: a value outside them was kept in the box and never sent, without a word; the plan's
+        # check says what is wrong (more than 0, at most 400) and the status line shows it until it is corrected
+        self.units = pn.widgets.FloatInput(label="Units", step=0.5, value=4.0, width=90)
         self.angle = pn.widgets.FloatInput(label="Angle (deg)", start=0.0, end=89.0, step=5.0, value=0.0,
                                            width=90)
         lms = landmark_ids()

@@ -271,9 +271,9 @@ def _patients_in(served: Served) -> list[str]:
 
 @pytest.mark.parametrize("database", ["sqlite"])
 def test_deleting_a_patient(browser, served_app: Served, database: str) -> None:
-    """A patient with a visit is deleted through the card: asked first, naming them as text (Cancel keeps the
-    record), then gone from the list, the search and the database, and the card says what went; the other
-    patient stays; the server's log never names them. At 1366x768 only (no layout of its own to check at
+    """A patient with a visit (added by a double click: one visit) is deleted through the card: asked first, naming
+    them as text (Cancel keeps the record), then gone from the list, the search and the database, and the card says
+    what went; the other patient stays; the server's log never names them. At 1366x768 only (no layout of its own to check at
     other sizes beyond the confirmation fitting the card)."""
     gone, kept, name = "MRN-DEL-9", "MRN-KEEP-1", "Bo <i>Lind</i>"
     ctx = browser.new_context(viewport={"width": 1366, "height": 768})
@@ -290,7 +290,11 @@ def test_deleting_a_patient(browser, served_app: Served, database: str) -> None:
         _fill(page, "name", name)
         page.get_by_role("button", name="Add patient", exact=True).click()
         patient_status(page, f"Added {gone}")
-        _add_visit(page, "initial", "2026-05-04")
+        app.plan_rows().first.wait_for(state="detached", timeout=60_000)  # the first patient's plan is not theirs
+        _choose(page, "kind", "initial")  # a double click adds one visit (the deletion below counts them)
+        _fill(page, "date", "2026-05-04")
+        page.get_by_role("button", name="Add visit", exact=True).dblclick()
+        patient_status(page, "Added visit 2026-05-04 initial")
         _tab(page, "Patient")
         _fill(page, "search", "MRN")
         page.get_by_role("button", name="Find", exact=True).click()

@@ -140,3 +140,18 @@ def test_pressing_the_current_view_again_brings_its_camera_back(face_model, tmp_
     sent = view.canvas.camera
     assert sent["n"] > standard["n"] and sent["position"] == pytest.approx(standard["position"])
     assert view.scene.camera_dict()["position"] == pytest.approx(standard["position"])  # and the export
+
+
+def test_the_plans_errors_leave_the_status_line_once_corrected(face_model, tmp_path, monkeypatch) -> None:
+    """"The plan has errors" stayed on the status line after the plan was corrected."""
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model)
+    state = app.app_state
+    state.set_product(dict(state.product, diluent_ml=0.0))
+    assert state.message.startswith("The plan has errors: ") and "diluent_ml" in state.message
+    state.undo()
+    assert state.message == "The plan's errors are corrected."
+    state.update_point("g1", units=6)  # another message stays as it was
+    state.message = "Opened a.json (5 points)."
+    state.update_point("g1", units=5)
+    assert state.message == "Opened a.json (5 points)."

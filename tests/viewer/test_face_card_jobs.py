@@ -445,3 +445,16 @@ def test_a_deleted_patients_accepted_face_is_no_longer_the_cards_face_file(card)
     assert theirs is not None and panel.face_file == theirs
     panel.forget_patient((theirs.name.split(".")[0],))
     assert panel.face_file is None and panel.discard_button.disabled
+
+
+def test_the_status_line_says_the_face_loaded_in_plain_words(card) -> None:
+    """The app's status line (plain text: its pane escapes it) says which face is shown once it is: it showed the
+    card's Markdown loading line, asterisks and all, long after the face had come."""
+    panel, _ = card
+    panel.busy = True  # as while a served session's face loads
+    panel._switch(FakeModel(FaceParams(sex=1.0)), FaceParams(sex=1.0), write_plan=False)
+    assert panel.state.message == "Face: sex 1." and "*" not in panel.state.message
+    panel.busy = False
+    assert panel.status.object == "Face: **sex 1**."
+    panel._switch(FakeModel(FaceParams()), FaceParams(), write_plan=False)
+    assert panel.state.message == "Face: default (average)."

@@ -197,3 +197,14 @@ def test_no_message_says_zero_or_negative_millimetres(face_model) -> None:
     assert messages
     for m in messages:
         assert "-1 mm" not in m and " 0 mm outside" not in m and "(0% of" not in m and "-0 mm" not in m, m
+
+
+def test_units_out_of_range_are_said_and_the_message_goes_once_corrected(app) -> None:
+    """Units of 5000 or -5 typed in the Plan card were kept in the box and never sent, without a word (the box's
+    own bounds); now the plan's check says what is wrong, until the units are corrected."""
+    state, panel = app.app_state, app.app_plan
+    state.selected = "g1"
+    panel.units.value = 5000.0
+    assert state.message.startswith("The plan has errors: ") and "at most 400, got 5000" in state.message
+    panel.units.value = 6.0
+    assert state.point("g1")["units"] == 6.0 and state.message == "The plan's errors are corrected."

@@ -657,8 +657,10 @@ def test_another_patient_opened_takes_nothing_of_the_one_before(db: str, face_mo
     assert report.visit_date.value == "2026-05-04" and report.notes.value == "A: anxious"
     card.consent.value, card.visit_notes.value, card.date.value = True, "typed for A, never saved", "2026-05-11"
     card.identifier.value = "MRN-B"
+    card.name_input.value, card.birth.value = "Bo", "1990-01-02"
     card.new_patient()
-    assert state.extra["patient"] == "MRN-B" and state.points == [] and not state.can_undo
+    assert card.identifier.value == card.name_input.value == card.birth.value == ""  # the form held B
+    assert state.extra["patient"] == "MRN-B Bo" and state.points == [] and not state.can_undo
     assert (card.consent.value, card.visit_notes.value, card.kind.value) == (False, "", "initial")
     assert card.date.value == dt.date.today().isoformat() and card.lot.value == "C1234"
     assert report.visit_date.value == report.notes.value == report.lot.value == ""
@@ -666,6 +668,8 @@ def test_another_patient_opened_takes_nothing_of_the_one_before(db: str, face_mo
     card.open(next(p.id for p in open_records_list(db) if p.identifier == "MRN-A"))
     assert [p["id"] for p in state.points] == a_plan and state.extra["patient"] == "MRN-A"
     assert [v.kind for v in _visits_in(db, "MRN-B")] == []
+    card.open(next(p.id for p in open_records_list(db) if p.identifier == "MRN-B"))
+    assert state.points == [] and state.extra["patient"] == "MRN-B Bo"
 
 
 def test_a_refused_dilution_leaves_the_plan_as_it_was(db: str, face_model) -> None:
