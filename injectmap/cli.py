@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--no-3d", action="store_true", help="HTML without the interactive 3D scene (smaller)")
     r.add_argument("--handout", action="store_true", help="the patient handout instead of the clinician's chart")
     r.add_argument("--clinician", default="", help="the treating clinician's name (chart, handout)")
-    r.add_argument("--visit-date", default="", help="YYYY-MM-DD (default: the plan's initial session date)")
+    r.add_argument("--visit-date", default="", help="YYYY-MM-DD of the visit (default: the plan's date of its session)")
     r.add_argument("--lot", default="", help="the vial's lot, for points without a lot of their own")
     r.add_argument("--expiry", default="", help="the vial's expiry date")
     r.add_argument("--dilution", default="", help="the reconstitution as prepared (default: from the plan's product)")

@@ -14,6 +14,8 @@ what the chart and the handout show. Pictures and page layout are elsewhere
 - :func:`handout_data` -> the patient handout (:class:`Handout`): areas in plain words, the timeline
   as calendar dates from the visit date, aftercare, warning signs and readable references; no
   clinician findings, no point ids, no citation keys, no internal file.
+- :func:`visit_session` -> which of the plan's sessions the visit is (a touch-up visit's plan holds the
+  touch-up alone); :func:`handout_curves` -> the timeline's bands counted from that visit (day 0).
 
 The numbers (which sources are internal, the readable references) are in ``reports/data/chart.yaml``
 with their reasons; a point's side is decided by :mod:`injectmap.planning.sides` (its band in
@@ -25,7 +27,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -34,7 +36,7 @@ from pydantic import Field, PositiveInt
 from injectmap.anatomy.datamodel import DataModel
 from injectmap.anatomy.ids import side_of
 from injectmap.planning.datafiles import load_model
-from injectmap.planning.plan import Plan
+from injectmap.planning.plan import DEFAULT_SESSION, Plan
 from injectmap.planning.results import PlanResult, PointResult, Severity
 from injectmap.planning.sides import point_side as sides_point_side
 from injectmap.planning.sides import side_of_x
@@ -44,7 +46,8 @@ from injectmap.teaching import timeline as tl_mod
 
 __all__ = ["ChartContext", "ChartRecord", "ChartRow", "ChartTotals", "Handout", "HandoutArea", "Reference",
            "TimelineRow", "Visit", "chart_record", "chart_rows", "chart_settings", "chart_totals", "distance_words",
-           "handout_data", "point_side", "readable_references", "structure_label_ids", "visits"]
+           "handout_curves", "handout_data", "point_side", "readable_references", "structure_label_ids",
+           "visit_session", "visits"]
 
 DATA_FILE = "chart.yaml"
 
@@ -80,7 +83,8 @@ class ChartContext:
     clinician : str
         Who treats (printed on the record page and by the signature line).
     visit_date : str
-        ISO date of the visit (``YYYY-MM-DD``); ``""``: the plan's initial session date, else today.
+        ISO date of the visit (``YYYY-MM-DD``), the date of the plan's session the visit is
+        (:func:`visit_session`) whatever the plan says; ``""``: that session's date in the plan, else today.
     lot : str
         The vial's lot, for points that carry none of their own.
     expiry : str
@@ -238,15 +242,30 @@ def chart_totals(plan: Plan) -> list[ChartTotals]:
             for v in dose_totals(plan).vials]
 
 
+def visit_session(plan: Plan, ctx: ChartContext | None = None) -> str:
+    """The session of the plan the visit is: the one the plan dates on the context's visit date, else the
+    only session that has points (a touch-up visit's plan holds the touch-up's points alone), else the
+    initial one."""
+    ctx = ctx or ChartContext()
+    if ctx.visit_date:
+        on_day = [s.id for s in plan.sessions or () if s.date == ctx.visit_date]
+        if on_day:
+            return on_day[0]
+    used = list(dict.fromkeys(p.session_id for p in plan.points))
+    return used[0] if len(used) == 1 else DEFAULT_SESSION
+
+
 def visits(plan: Plan, ctx: ChartContext | None = None) -> list[Visit]:
-    """The plan's sessions with their dates (the initial visit's date from the context when given)."""
+    """The plan's sessions with their dates (the visit's session, :func:`visit_session`, dated by the
+    context when it gives a date)."""
     ctx = ctx or ChartContext()
     used = list(dict.fromkeys(p.session_id for p in plan.points))
     declared = {s.id: s for s in plan.sessions or ()}
+    visit = visit_session(plan, ctx)
     out = []
     for sid in dict.fromkeys([*used, *declared]):
         s = declared.get(sid)
-        date = (s.date if s and s.date else "") or (ctx.visit_date if sid == "initial" else "")
+        date = (ctx.visit_date if sid == visit else "") or (s.date if s and s.date else "")
         label = (s.label if s and s.label else "") or sid.replace("_", "-")
         out.append(Visit(session=sid, label=label, date=date))
     return out
@@ -371,29 +390,57 @@ def _days(d0: _dt.date, n: float) -> _dt.date:
     return d0 + _dt.timedelta(days=int(round(n)))
 
 
-def _timeline(plan: Plan, visit_date: _dt.date) -> list[TimelineRow]:
+def handout_curves(plan: Plan, ctx: ChartContext | None = None) -> list[tl_mod.AreaCurve]:
+    """The plan's timeline bands (:func:`teaching.timeline.plan_curves`) counted from the visit
+    (:func:`visit_session`) as day 0: a touch-up visit's own band starts on its day, an earlier visit's
+    before it."""
+    start = tl_mod.session_start(plan, visit_session(plan, ctx)) or 0.0
+    return [replace(c, start_day=c.start_day - start) for c in tl_mod.plan_curves(plan)]
+
+
+def _visit_day(plan: Plan, ctx: ChartContext, visit: str) -> _dt.date | None:
+    """The visit's date: the context's, else the plan's date of the visit's session, else the initial
+    session's date plus the days the visit comes after it; None when none is known."""
+    if ctx.visit_date:
+        return _dt.date.fromisoformat(ctx.visit_date)
+    dates = {s.id: s.date for s in plan.sessions or () if s.date}
+    if visit in dates:
+        return _dt.date.fromisoformat(dates[visit])
+    start = tl_mod.session_start(plan, visit)
+    if DEFAULT_SESSION in dates and start is not None:
+        return _days(_dt.date.fromisoformat(dates[DEFAULT_SESSION]), start)
+    return None
+
+
+def _timeline(curves: Sequence[tl_mod.AreaCurve], visit_date: _dt.date, visit: str) -> list[TimelineRow]:
+    """Calendar dates of the bands, counted from the visit (day 0); the two-week review after a first
+    visit only on a first visit's handout (a touch-up visit's handout offers no second touch-up)."""
     tl = tl_mod.timeline_data()
     on, pk = tl["onset_days"]["range"], tl["peak_days"]["range"]
     review = float(tl["touch_up_day"])
     rows = []
-    for c in tl_mod.plan_curves(plan):
+    for c in curves:
         start = _days(visit_date, c.start_day)
         wear = tl["groups"][c.group]["wear_off_days"]
+        first = c.session == DEFAULT_SESSION
         rows.append(TimelineRow(
-            title=c.title, visit="first visit" if c.session == "initial" else c.session.replace("_", "-"),
+            title=c.title, visit="first visit" if first else c.session.replace("_", "-"),
             treated=start, first_change=(_days(start, on[0]), _days(start, on[1])),
             full_effect=(_days(start, pk[0]), _days(start, pk[1])),
-            review=_days(start, review) if c.session == "initial" else None,
+            review=_days(start, review) if first and visit == DEFAULT_SESSION else None,
             wearing_off=(_days(start, wear[0]), _days(start, wear[1]))))
     return rows
 
 
 def handout_data(plan: Plan, ctx: ChartContext | None = None, today: _dt.date | None = None) -> Handout:
-    """The patient handout of a plan (the visit date: the context's, the plan's initial session's, or today)."""
+    """The patient handout of a plan at a visit (:func:`visit_session`). The treatment date is the
+    visit's: the context's visit date when given, else the plan's date of that session (or the initial
+    date plus the days after it), else ``today`` (said so on the handout); the timeline counts from it."""
     ctx = ctx or ChartContext()
-    initial = next((v.date for v in visits(plan, ctx) if v.session == "initial" and v.date), "")
-    given = bool(initial)
-    visit_date = _dt.date.fromisoformat(initial) if initial else (today or _dt.date.today())
+    visit = visit_session(plan, ctx)
+    day = _visit_day(plan, ctx, visit)
+    given = day is not None
+    visit_date = day or today or _dt.date.today()
     effects = education.transient_effects(plan)
     advice = education.aftercare()
     keys = [k for e in effects for k in e.sources] + [k for a in advice for k in a.sources]
@@ -405,7 +452,7 @@ def handout_data(plan: Plan, ctx: ChartContext | None = None, today: _dt.date | 
         keys += list((education.muscle_info(base) or {}).get("sources", ()))
     return Handout(
         patient=plan.patient or "", visit_date=visit_date, date_given=given, clinician=ctx.clinician,
-        areas=tuple(_areas(plan)), timeline=tuple(_timeline(plan, visit_date)),
+        areas=tuple(_areas(plan)), timeline=tuple(_timeline(handout_curves(plan, ctx), visit_date, visit)),
         effects=tuple((e.name, e.plain, e.seek_help) for e in effects),
         aftercare=tuple((a.advice, a.why) for a in advice), reminder=education.reminder(),
         references=tuple(readable_references(list(dict.fromkeys(keys)))))

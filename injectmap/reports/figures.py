@@ -22,7 +22,9 @@ __all__ = ["Label", "LabelledView", "PlacedLabel", "label_view", "labelled_pictu
 
 def timeline_figure(curves: Sequence[AreaCurve] | Plan | Mapping[str, Any], days_max: float | None = None,
                     figsize: tuple[float, float] = (8.0, 3.6), dpi: int = 100) -> Any:
-    """A matplotlib Figure of the bands, with the onset range, the peak and the two-week review marked.
+    """A matplotlib Figure of the bands, with the onset range, the peak and the two-week review marked (the
+    review only when a first visit's band starts on day 0: a touch-up visit's handout counts from the touch-up,
+    :func:`reports.chart.handout_curves`, and offers no second one).
 
     Parameters
     ----------
@@ -55,13 +57,15 @@ def timeline_figure(curves: Sequence[AreaCurve] | Plan | Mapping[str, Any], days
     ax.axvspan(pk_lo, pk_hi, color="#88cc88", alpha=0.25, lw=0)
     ax.text((on_lo + on_hi) / 2, 1.13, "first\nchange", ha="center", va="bottom", fontsize=7)
     ax.text((pk_lo + pk_hi) / 2 + 3, 1.13, "full\neffect", ha="left", va="bottom", fontsize=7)
-    tu = float(tl["touch_up_day"])
-    ax.axvline(tu, color="#444444", ls="--", lw=1)
-    ax.text(tu + 1.5, 0.05, "two-week review\n(touch-up if needed)", fontsize=7, va="bottom")
+    if any(c.session == "initial" and c.start_day == 0 for c in curves):
+        tu = float(tl["touch_up_day"])
+        ax.axvline(tu, color="#444444", ls="--", lw=1)
+        ax.text(tu + 1.5, 0.05, "two-week review\n(touch-up if needed)", fontsize=7, va="bottom")
     for c in curves:
         low, mid, high = tl_mod.effect_band(c.group, days, c.start_day)
         colour = tl_mod.GROUP_COLOURS[c.group]
-        label = c.title if c.session == "initial" else f"{c.title}: {c.session.replace('_', '-')} (day {c.start_day:g})"
+        day = f" (day {c.start_day:g})" if c.start_day else ""
+        label = c.title if c.session == "initial" else f"{c.title}: {c.session.replace('_', '-')}{day}"
         ls = "-" if c.session == "initial" else ":"
         ax.fill_between(days, low, high, color=colour, alpha=0.18 if c.session == "initial" else 0.1, lw=0)
         ax.plot(days, mid, color=colour, ls=ls, lw=2, label=label)

@@ -3,7 +3,7 @@
 Plain words only: what was treated and why (per area), the timeline as calendar dates, passing effects
 and the signs to call about, aftercare, and the sources as readable references. It never shows a
 clinician finding, a point id, a citation key or an internal file. Every text is escaped in HTML and
-written through fpdf2's text cells in the PDF (never markup).
+written through fpdf2's text cells in the PDF (never markup), in the fonts of :mod:`reports.pdf_fonts`.
 
 Example
 -------
@@ -99,14 +99,15 @@ def _handout_pdf(h: Handout, timeline_png: bytes | None, size: float, line: floa
                  stills: Sequence[Any] = ()) -> Any:
     import io
 
-    from injectmap.reports.report import _latin1, _Pdf
+    from injectmap.reports.pdf_fonts import FAMILY
+    from injectmap.reports.report import _Pdf
 
     doc = _Pdf(HANDOUT_TITLE)
     pdf = doc.pdf
 
     def para(text: str, style: str = "", scale: float = 1.0) -> None:
-        pdf.set_font("Helvetica", style, size * scale)
-        pdf.multi_cell(doc.w, line * scale, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(FAMILY, style, size * scale)
+        pdf.multi_cell(doc.w, line * scale, doc.text(text), new_x="LMARGIN", new_y="NEXT")
 
     doc.heading(HANDOUT_TITLE, 17)
     para(_meta(h))
@@ -131,7 +132,7 @@ def _handout_pdf(h: Handout, timeline_png: bytes | None, size: float, line: floa
     if stills:
         from injectmap.reports.stills import pdf_stills
 
-        pdf_stills(pdf, stills, doc.w, STILLS_HEADING, _latin1)
+        pdf_stills(pdf, stills, doc.w, STILLS_HEADING, doc.text)
     doc.heading("Passing effects, and when to call us")
     for name, text, seek in h.effects:
         para(f"- {name}: {text}", "B" if seek else "")
@@ -141,9 +142,9 @@ def _handout_pdf(h: Handout, timeline_png: bytes | None, size: float, line: floa
         para(f"- {advice} {why}")
     pdf.ln(2)
     doc.heading("Where this information comes from", 11)
-    pdf.set_font("Helvetica", "", size * 0.75)
+    pdf.set_font(FAMILY, "", size * 0.75)
     for ref in h.references:
-        pdf.multi_cell(doc.w, line * 0.75, _latin1(ref.text()), align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(doc.w, line * 0.75, doc.text(ref.text()), align="L", new_x="LMARGIN", new_y="NEXT")
     return pdf
 
 

@@ -38,6 +38,7 @@ from injectmap.anatomy.fit.facefile import CAVEAT
 from injectmap.anatomy.fit.photo import placement_text, scale_text, scale_warnings, settings
 from injectmap.anatomy.variability import load_variability
 from injectmap.planning.results import OK_COLOUR, PlanResult, Severity
+from injectmap.reports.pdf_fonts import FAMILY
 
 __all__ = ["CAVEAT", "ZONE_KINDS", "PhotoChart", "PhotoMark", "ZoneBand", "chart_layout", "chart_on_photo",
            "severity_colour"]
@@ -629,28 +630,29 @@ def _caption(page: PhotoPage) -> str:
             "worst finding, with its id and units.")
 
 
-def _text_height(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> float:
+def _text_height(pdf: Any, page: PhotoPage, width: float, to_pdf: Any) -> float:
     """The height (mm) of what :func:`pdf_page` writes below the picture, measured with the fonts it uses: the
     caption, the legend's rows (at most three), the residuals and the caveat."""
     def height(style: str, size: float, line_h: float, text: str) -> float:
-        pdf.set_font("Helvetica", style, size)
-        return float(pdf.multi_cell(width, line_h, latin1(text), dry_run=True, output="HEIGHT"))
+        pdf.set_font(FAMILY, style, size)
+        return float(pdf.multi_cell(width, line_h, to_pdf(text), dry_run=True, output="HEIGHT"))
 
     h = 1 + height("I", 8, 4, _caption(page))
     h += 4.6 * 3 + 6 + height("B", 9, 4.6, page.residual_text)
     return h + sum(height("", 8.5, 4.2, line) for line in page.caveat_lines)
 
 
-def pdf_page(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> None:
-    """Draw the first page on the current page of an fpdf2 document (text as PDF text, searchable)."""
+def pdf_page(pdf: Any, page: PhotoPage, width: float, to_pdf: Any) -> None:
+    """Draw the first page on the current page of an fpdf2 document (text as PDF text, searchable; ``to_pdf``:
+    the document's filter for every string, :class:`reports.pdf_fonts.PdfText`)."""
     import io
 
-    pdf.set_font("Helvetica", "B", 15)
-    pdf.multi_cell(width, 7, latin1(page.title), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FAMILY, "B", 15)
+    pdf.multi_cell(width, 7, to_pdf(page.title), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     y0 = pdf.get_y()
     # the text below fits the page, unless it is long (many points hidden from the photo): then it runs on
-    room = max(pdf.h - pdf.b_margin - y0 - _text_height(pdf, page, width, latin1) - 2, 90.0)
+    room = max(pdf.h - pdf.b_margin - y0 - _text_height(pdf, page, width, to_pdf) - 2, 90.0)
     from PIL import Image
 
     with Image.open(io.BytesIO(page.png)) as im:
@@ -658,21 +660,21 @@ def pdf_page(pdf: Any, page: PhotoPage, width: float, latin1: Any) -> None:
     w = min(width, room * w_px / h_px)
     pdf.image(io.BytesIO(page.png), x=pdf.l_margin + (width - w) / 2, y=y0, w=w)
     pdf.set_xy(pdf.l_margin, y0 + w * h_px / w_px + 1)
-    pdf.set_font("Helvetica", "I", 8)
-    pdf.multi_cell(width, 4, latin1(_caption(page)), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 8)
+    pdf.set_font(FAMILY, "I", 8)
+    pdf.multi_cell(width, 4, to_pdf(_caption(page)), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FAMILY, "", 8)
     for colour, text in page.legend:
         h = colour.lstrip("#")
         pdf.set_fill_color(int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16))
         x, y = pdf.get_x(), pdf.get_y()
         pdf.rect(x, y + 0.8, 3, 3, style="F")
         pdf.set_x(x + 4.5)
-        pdf.cell(pdf.get_string_width(latin1(text)) + 6, 4.6, latin1(text))
+        pdf.cell(pdf.get_string_width(to_pdf(text)) + 6, 4.6, to_pdf(text))
         if pdf.get_x() > pdf.l_margin + width - 50:
             pdf.ln(4.6)
     pdf.ln(6)
-    pdf.set_font("Helvetica", "B", 9)
-    pdf.multi_cell(width, 4.6, latin1(page.residual_text), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 8.5)
+    pdf.set_font(FAMILY, "B", 9)
+    pdf.multi_cell(width, 4.6, to_pdf(page.residual_text), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FAMILY, "", 8.5)
     for line in page.caveat_lines:
-        pdf.multi_cell(width, 4.2, latin1(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 4.2, to_pdf(line), new_x="LMARGIN", new_y="NEXT")

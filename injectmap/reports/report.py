@@ -9,7 +9,8 @@ interactive 3D scene happens in :mod:`viewer.report_render`; ``injectmap report`
   sources used.
 - :func:`render_html` -> a self-contained HTML page (pictures inlined as data URIs, CSS inline, no
   script, no network); ``scene_html`` (an already self-contained block) may be inserted.
-- :func:`render_pdf` -> PDF bytes (fpdf2, core fonts): pictures, tables, findings, timeline.
+- :func:`render_pdf` -> PDF bytes (fpdf2, DejaVu Sans embedded: :mod:`reports.pdf_fonts`): pictures,
+  tables, findings, timeline.
 - :func:`check_output` -> checks, before anything is rendered, that the report can be written where
   asked (a known extension, an existing folder, not a folder itself, a folder that takes a file).
 
@@ -42,6 +43,7 @@ from injectmap.planning.sides import plan_point_side
 from injectmap.reports.chart import ChartRecord, distance_words, readable_references, side_of_point
 from injectmap.reports.chart import structure_name as _name
 from injectmap.reports.figures import LabelledView
+from injectmap.reports.pdf_fonts import FAMILY, use_fonts
 from injectmap.teaching import education
 
 __all__ = ["POINT_HEADERS", "REPORT_SUFFIXES", "ReportOutputError", "check_output", "dose_rows", "finding_rows",
@@ -378,26 +380,17 @@ def render_html(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = 
 
 
 # ------------------------------------------------------------------------------------------- PDF
-_PDF_REPLACE = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
-                "\u2026": "...", "\u00a0": " ", "\u2265": ">=", "\u2264": "<="}
-
-
-def _latin1(text: Any) -> str:
-    t = "" if text is None else str(text)
-    for a, b in _PDF_REPLACE.items():
-        t = t.replace(a, b)
-    return t.encode("latin-1", "replace").decode("latin-1")
-
-
 class _Pdf:
-    """An A4 fpdf2 document with the report's text styles (headings, paragraphs, tables, pictures)."""
+    """An A4 fpdf2 document with the report's text styles (headings, paragraphs, tables, pictures), in the
+    fonts of :func:`reports.pdf_fonts.use_fonts`; ``text`` is its filter for every string it writes."""
 
     def __init__(self, title: str) -> None:
         from fpdf import FPDF
 
         self.pdf = FPDF(orientation="P", unit="mm", format="A4")
+        self.text = use_fonts(self.pdf)
         self.pdf.set_auto_page_break(auto=True, margin=14)
-        self.pdf.set_title(_latin1(title))
+        self.pdf.set_title(str(title))
         self.pdf.add_page()
         self.w = self.pdf.w - self.pdf.l_margin - self.pdf.r_margin
 
@@ -405,13 +398,13 @@ class _Pdf:
         """A heading, on a new page when fewer than ``keep_mm`` would follow it on this one."""
         if self.pdf.get_y() + 7 + keep_mm > self.pdf.h - self.pdf.b_margin:
             self.pdf.add_page()
-        self.pdf.set_font("Helvetica", "B", size)
-        self.pdf.multi_cell(self.w, 7, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-        self.pdf.set_font("Helvetica", "", 9)
+        self.pdf.set_font(FAMILY, "B", size)
+        self.pdf.multi_cell(self.w, 7, self.text(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.set_font(FAMILY, "", 9)
 
     def para(self, text: str, style: str = "") -> None:
-        self.pdf.set_font("Helvetica", style, 9)
-        self.pdf.multi_cell(self.w, 4.6, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.set_font(FAMILY, style, 9)
+        self.pdf.multi_cell(self.w, 4.6, self.text(text), new_x="LMARGIN", new_y="NEXT")
 
     def pictures(self, pictures: Mapping[str, bytes]) -> None:
         """Up to three pictures side by side, each with its caption."""
@@ -431,8 +424,8 @@ class _Pdf:
             info = pdf.image(io.BytesIO(png), x=x, y=y0, w=pw)
             ph = max(ph, float(info.rendered_height))
             pdf.set_xy(x, y0 + float(info.rendered_height) + 0.5)
-            pdf.set_font("Helvetica", "I", 8)
-            pdf.cell(pw, 4, _latin1(cap), align="C")
+            pdf.set_font(FAMILY, "I", 8)
+            pdf.cell(pw, 4, self.text(cap), align="C")
         pdf.set_xy(pdf.l_margin, y0 + ph + 6)
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float],
@@ -440,18 +433,18 @@ class _Pdf:
         """A table; a row with a fill colour is shaded with a quarter of it."""
         from fpdf.fonts import FontFace
 
-        self.pdf.set_font("Helvetica", "", 8)
+        self.pdf.set_font(FAMILY, "", 8)
         head = FontFace(emphasis="BOLD", fill_color=(225, 228, 235))
         with self.pdf.table(col_widths=tuple(widths), headings_style=head, line_height=4.2, text_align="LEFT",
                             width=self.w) as t:
             r = t.row()
             for h in headers:
-                r.cell(_latin1(h))
+                r.cell(self.text(h))
             for i, row in enumerate(rows):
                 colour = fills[i] if i < len(fills) else None
                 r = t.row(style=_shade(colour) if colour else None)
                 for v in row:
-                    r.cell(_latin1(v))
+                    r.cell(self.text(v))
         self.pdf.ln(3)
 
 
@@ -479,7 +472,7 @@ def _pdf_record(doc: _Pdf, record: ChartRecord | None, data: Mapping[str, Any]) 
 def _pdf_legend(doc: _Pdf, legend: Sequence[tuple[str, str]]) -> None:
     """Colour swatches with their meaning, two per line."""
     pdf = doc.pdf
-    pdf.set_font("Helvetica", "", 8)
+    pdf.set_font(FAMILY, "", 8)
     col_w = doc.w / 2
     for i, (colour, text) in enumerate(legend):
         if i % 2 == 0 and i:
@@ -492,7 +485,7 @@ def _pdf_legend(doc: _Pdf, legend: Sequence[tuple[str, str]]) -> None:
         y = pdf.get_y()
         pdf.ellipse(x, y + 0.6, 3.2, 3.2, style="DF")
         pdf.set_xy(x + 4.5, y)
-        pdf.cell(col_w - 5, 4.4, _latin1(text))
+        pdf.cell(col_w - 5, 4.4, doc.text(text))
         pdf.set_xy(pdf.l_margin, y)
     pdf.set_fill_color(255, 255, 255)
     pdf.ln(7)
@@ -524,8 +517,8 @@ def _pdf_view(doc: _Pdf, caption: str, view: LabelledView) -> None:
         ax, ay = x0 + lab.x * s, y0 + lab.y * s
         ex, ey = x0 + p.edge[0] * s, y0 + p.edge[1] * s
         point = lab.kind == "point"
-        pdf.set_font("Helvetica", "B" if point else "", size_pt)
-        tw = pdf.get_string_width(_latin1(lab.text))
+        pdf.set_font(FAMILY, "B" if point else "", size_pt)
+        tw = pdf.get_string_width(doc.text(lab.text))
         left = p.edge[0] < view.offset[0] + view.image.size[0] / 2
         tx = ex - 1.2 - tw if left else ex + 1.2
         ty = y0 + p.y * s
@@ -547,14 +540,14 @@ def _pdf_view(doc: _Pdf, caption: str, view: LabelledView) -> None:
                 pdf.line(ex, ey, ax, ay)
         pdf.set_text_color(*((17, 17, 17) if point else (68, 68, 68)))
         pdf.set_xy(tx, ty - line_mm / 2)
-        pdf.cell(tw, line_mm, _latin1(lab.text))
+        pdf.cell(tw, line_mm, doc.text(lab.text))
     pdf.set_text_color(0, 0, 0)
     pdf.set_draw_color(0, 0, 0)
     pdf.set_fill_color(255, 255, 255)
     pdf.set_line_width(0.2)
     pdf.set_xy(pdf.l_margin, y0 + ph + 0.5)
-    pdf.set_font("Helvetica", "I", 8)
-    pdf.cell(doc.w, 4, _latin1(caption), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FAMILY, "I", 8)
+    pdf.cell(doc.w, 4, doc.text(caption), align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
 
@@ -606,9 +599,9 @@ def _pdf_closing(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None)
     doc.para(f"Clinician: {clinician or '_' * 32}    Signature: {'_' * 32}    Date: {'_' * 14}")
     doc.pdf.ln(3)
     doc.heading("Sources", 11, keep_mm=10.0)
-    doc.pdf.set_font("Helvetica", "", 7)
+    doc.pdf.set_font(FAMILY, "", 7)
     for src in data["sources"]:
-        doc.pdf.multi_cell(doc.w, 3.3, _latin1(src["reference"] + (f" {src['url']}" if src["url"] else "")), align="L",
+        doc.pdf.multi_cell(doc.w, 3.3, doc.text(src["reference"] + (f" {src['url']}" if src["url"] else "")), align="L",
                            new_x="LMARGIN", new_y="NEXT")
 
 
@@ -621,7 +614,8 @@ def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = N
     ``views`` (caption -> :class:`reports.figures.LabelledView`) are drawn with their labels as PDF text;
     without them the ``pictures`` (PNG bytes) are placed as they are.
 
-    Every text goes through fpdf2's text cells (never markup), in Latin-1 (other characters become ``?``).
+    Every text goes through fpdf2's text cells (never markup), in DejaVu Sans with fallbacks for other
+    scripts (:mod:`reports.pdf_fonts`).
     """
     import io
 
@@ -629,7 +623,7 @@ def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = N
     if photo is not None:  # the chart on the patient's photo: the first page (reports.photo_chart)
         from injectmap.reports.photo_chart import pdf_page
 
-        pdf_page(doc.pdf, photo, doc.w, _latin1)
+        pdf_page(doc.pdf, photo, doc.w, doc.text)
         doc.pdf.add_page()
     doc.heading(data["title"], 16)
     doc.para(f"Plan: {data['plan']}    Generated: {data['generated']}")
@@ -657,6 +651,6 @@ def render_pdf(data: Mapping[str, Any], pictures: Mapping[str, bytes] | None = N
     if stills:
         from injectmap.reports.stills import pdf_stills
 
-        pdf_stills(doc.pdf, stills, doc.w, "How the treated expression is expected to change", _latin1)
+        pdf_stills(doc.pdf, stills, doc.w, "How the treated expression is expected to change", doc.text)
     _pdf_closing(doc, data, record)
     return bytes(doc.pdf.output())

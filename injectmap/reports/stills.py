@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from injectmap.planning.plan import Plan, parse_plan
+from injectmap.reports.pdf_fonts import FAMILY
 from injectmap.teaching.education import EXPRESSION_WORDS
 from injectmap.teaching.expressions import expression_displacement, preview
 from injectmap.teaching.side_effects import STILL_DAYS, treated_expression
@@ -155,7 +156,7 @@ def stills_html(stills: Sequence[Still], heading: str = "How the treated express
 
 def pdf_stills(pdf: Any, stills: Sequence[Still], width: float, heading: str, text: Any = str) -> None:
     """The stills side by side on an fpdf2 document, with a heading and captions (``text``: the document's
-    Latin-1 filter for every string)."""
+    filter for every string, :class:`reports.pdf_fonts.PdfText`)."""
     import io
 
     if not stills:
@@ -165,16 +166,16 @@ def pdf_stills(pdf: Any, stills: Sequence[Still], width: float, heading: str, te
     h = w * STILL_SIZE[1] / STILL_SIZE[0]
     if pdf.get_y() + h + 22 > pdf.h - pdf.b_margin:
         pdf.add_page()
-    pdf.set_font("Helvetica", "B", 12)
+    pdf.set_font(FAMILY, "B", 12)
     pdf.multi_cell(width, 6, text(heading), new_x="LMARGIN", new_y="NEXT")
     y0 = pdf.get_y() + 1
     for i, s in enumerate(stills):
         x = pdf.l_margin + i * (w + gap)
         pdf.image(io.BytesIO(s.png), x=x, y=y0, w=w)
         pdf.set_xy(x, y0 + h + 0.5)
-        pdf.set_font("Helvetica", "I", 8)
+        pdf.set_font(FAMILY, "I", 8)
         pdf.cell(w, 4, text(s.caption), align="C")
     pdf.set_xy(pdf.l_margin, y0 + h + 6)
-    pdf.set_font("Helvetica", "I", 8)
+    pdf.set_font(FAMILY, "I", 8)
     pdf.multi_cell(width, 4, text(STILLS_NOTE), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)

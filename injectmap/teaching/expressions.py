@@ -50,7 +50,7 @@ from injectmap.planning.diffusion import plane_factor, point_radius, tip_compart
 from injectmap.planning.doses import dose_group_of, dose_range
 from injectmap.planning.plan import Plan, parse_plan
 from injectmap.planning.rules import thresholds
-from injectmap.teaching.timeline import _session_start, effect_band, group_of
+from injectmap.teaching.timeline import effect_band, group_of, session_start
 
 __all__ = [
     "Band", "ExpressionsFile", "FacePrecomputed", "Measure", "Preview", "SIDES", "expression_data",
@@ -432,7 +432,7 @@ def _point_fields(model: Any, plan: Plan, muscle_ids: list[str]) -> list[_PointF
     margin = thresholds().analysis.neighbour_margin_mm
     out = []
     for p in plan.points:
-        start = _session_start(plan, p.session_id)
+        start = session_start(plan, p.session_id)
         if start is None:
             continue
         placed = place(model, p)

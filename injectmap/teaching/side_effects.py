@@ -54,7 +54,7 @@ from injectmap.teaching.expressions import (
     preview,
     unit_deltas,
 )
-from injectmap.teaching.timeline import _session_start
+from injectmap.teaching.timeline import session_start
 
 __all__ = [
     "SideEffect", "SideEffectsFile", "annotate_check", "effects_for_finding", "side_effect_data", "side_effects",
@@ -202,7 +202,7 @@ def _structure(name: str, side: str) -> str:
 def _points(model: Any, plan: Plan, day: float) -> list[_Point]:
     """The points whose session has started by ``day``, each with the keys its possible field reaches."""
     pre = face_precomputed(model)
-    started = [p for p in plan.points if _session_start(plan, p.session_id) is not None]
+    started = [p for p in plan.points if session_start(plan, p.session_id) is not None]
     fields = _point_fields(model, plan, pre.muscle_ids)
     out = []
     for p, f in zip(started, fields, strict=True):

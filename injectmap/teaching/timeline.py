@@ -55,6 +55,7 @@ __all__ = [
     "effect_curve",
     "group_of",
     "plan_curves",
+    "session_start",
     "scenario",
     "timeline_data",
 ]
@@ -172,7 +173,9 @@ class AreaCurve:
     structure_ids: tuple[str, ...]
 
 
-def _session_start(plan: Plan, session: str) -> float | None:
+def session_start(plan: Plan, session: str) -> float | None:
+    """The day a session is given, counted from the initial one (day 0): from the two sessions' dates, else
+    :data:`TOUCH_UP_DAYS` for the touch-up; None for another session without both dates."""
     if session == "initial":
         return 0.0
     dates = {s.id: s.date for s in plan.sessions or ()}
@@ -201,7 +204,7 @@ def plan_curves(plan: Plan | Mapping[str, Any]) -> list[AreaCurve]:
             ids.append(str(p.target))
     out = []
     for (session, g), ids in found.items():
-        start = _session_start(plan, session)
+        start = session_start(plan, session)
         if start is None:
             continue
         out.append(AreaCurve(group=g, title=str(tl["groups"][g]["title"]), session=session, start_day=start,

@@ -36,6 +36,7 @@ from injectmap.reports import chart  # noqa: E402
 from injectmap.reports import handout as hand  # noqa: E402
 from injectmap.reports import report as rep  # noqa: E402
 from injectmap.reports.figures import Label, LabelledView, label_view, timeline_figure  # noqa: E402
+from injectmap.teaching.timeline import AreaCurve  # noqa: E402
 
 #: pictures of the report: caption -> camera view
 PICTURE_VIEWS: dict[str, str] = {"Front (the patient's right is on the left of the picture)": "front",
@@ -152,9 +153,9 @@ def structure_legend(model: Any) -> dict[str, str]:
 
 
 
-def timeline_images(plan: Plan) -> tuple[str, bytes]:
-    """The timeline figure as inline SVG markup and as PNG bytes."""
-    fig = timeline_figure(plan)
+def timeline_images(plan: Plan | Sequence[AreaCurve]) -> tuple[str, bytes]:
+    """The timeline figure (of a plan, or of its bands as given) as inline SVG markup and as PNG bytes."""
+    fig = timeline_figure(plan if isinstance(plan, Plan) else list(plan))
     svg = io.StringIO()
     fig.savefig(svg, format="svg")
     png = io.BytesIO()
@@ -273,7 +274,7 @@ def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str =
     if handout:
         progress("Writing the handout...")
         h = chart.handout_data(plan, ctx)
-        svg, png = timeline_images(plan)
+        svg, png = timeline_images(chart.handout_curves(plan, ctx))  # counted from this visit, as its dates
         t["timeline_s"] = time.perf_counter() - t1
         stills = _stills(model, plan, progress, t)
         if kind == ".pdf":
