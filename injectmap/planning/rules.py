@@ -347,7 +347,7 @@ def _corridor_finding(c: PointContext, sev: Severity, cr: CorridorResult, others
         tail = ("needle injury to a facial motor branch is not reported with toxin needles; what matters here is "
                 "the muscles it supplies.")
     else:
-        tail = str(st.weakened)
+        tail = sentence(str(st.weakened))
     if cr.foramen is not None:
         where = cr.foramen.replace("_", " ").removesuffix(" left").removesuffix(" right")
         return finding(sev, "tip_in_foramen_corridor",
@@ -365,6 +365,17 @@ def _corridor_finding(c: PointContext, sev: Severity, cr: CorridorResult, others
                    f"corridor ({cr.corridor_mm:.1f} mm, where it runs in about {cr.share:.0%} of people): {tail}{also} "
                    f"Source: {_corridor_source(cr)}.", cr.structure, cr.distance_mm - cr.corridor_mm,
                    c.closest(cr.structure), "corridor")
+
+
+def sentence(text: str) -> str:
+    """``text`` closed by a full stop where it ends without one: the data's texts (a structure's ``weakened``, a
+    source) are clauses, and a message that goes on after one needs the stop ("a bruising risk. It is also ...").
+
+    >>> sentence("mainly a bruising risk"), sentence("a landmark."), sentence("")
+    ('mainly a bruising risk.', 'a landmark.', '')
+    """
+    t = text.rstrip()
+    return t if not t or t[-1] in ".!?" else t + "."
 
 
 def _corridor_source(cr: CorridorResult) -> str:

@@ -1,0 +1,72 @@
+"""The wording of findings, as a clinician reads them: joined sentences end with a full stop, a citation
+appears once per finding, a dose message speaks of its own muscle, a range whose ends are equal is one number,
+a tip in no structure says where it is, and a one-sided touch-up is not read as an uneven first treatment."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from injectmap.anatomy.model import load_model
+from injectmap.planning.check import check_plan
+from injectmap.planning.protocols import protocol_names, protocol_plan
+from injectmap.planning.results import Finding, PlanResult
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "injectmap" / "viewer" / "demo_plan.json"
+PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+@pytest.fixture(scope="module")
+def checked(model) -> dict[str, PlanResult]:
+    """The demo plan and every protocol template, checked on the default face."""
+    out = {"demo": check_plan(json.loads(DEMO.read_text()), model)}
+    for name in protocol_names():
+        out[name] = check_plan(protocol_plan(name), model)
+    return out
+
+
+def _findings(res: PlanResult) -> list[Finding]:
+    return [f for p in res.points for f in p.findings] + list(res.findings)
+
+
+def _plan(*points: dict, **extra) -> dict:
+    return {"format": "injectmap-plan", "version": 1, "product": PRODUCT, "points": list(points), **extra}
+
+
+# -- 1. joined sentences --------------------------------------------------------------------------------
+#: a word (or a closing bracket) followed by the next sentence with no full stop between them
+_RUN_ON = re.compile(r"[\w)] (It is also|Source:|Sources:)")
+
+
+def test_joined_sentences_end_with_a_full_stop(checked) -> None:
+    """"a bruising risk It is also inside ..." and "lateral forehead Source: ...": a structure's text (a
+    clause) was joined to the next sentence without a stop."""
+    run_on = [(name, f.message) for name, res in checked.items() for f in _findings(res) if _RUN_ON.search(f.message)]
+    assert not run_on, run_on[:2]
+    # the two messages the clinician read, now with their stops
+    msgs = [f.message for f in _findings(checked["forehead_lines_with_glabella"])]
+    assert any("mainly a bruising risk. It is also inside the corridor of Supratrochlear nerve." in m for m in msgs)
+    assert any("in the temple or lateral forehead. Source: Lee JG" in m for m in msgs)
+
+
+# -- 2. a citation once per finding ---------------------------------------------------------------------
+def test_a_citation_appears_once_in_a_finding(checked) -> None:
+    """The frontal branch's two planes both cite Jo YW et al. 2012 (the perforators); the finding's sources
+    are joined from the corridor's and the planes' and listed it twice."""
+    for name, res in checked.items():
+        for f in _findings(res):
+            dois = re.findall(r"doi (10\.\S+?)\)", f.message)
+            assert len(dois) == len(set(dois)), (name, f.message)
+    jo = [f.message for f in _findings(checked["forehead_lines_with_glabella"]) if "Jo YW" in f.message]
+    assert jo and all(m.count("Jo YW") == 1 for m in jo)
