@@ -9,6 +9,7 @@ session). Rules only read the analysis; they never measure geometry themselves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -387,7 +388,51 @@ def _corridor_source(cr: CorridorResult) -> str:
     if cor is None:
         return "anatomy/data/spread/variability.yaml"
     planes = [p.source for p in cor.planes if cr.plane is not None and p.name in cr.plane.split(" or ")]
-    return "; ".join(dict.fromkeys([cor.source, *planes]))
+    return join_sources(cor.source, *planes)
+
+
+_CITATION_ID = re.compile(r"\b(?:doi\s+(10\.[^\s)]+)|(PMC\d+)|PubMed\s+(\d+))", re.IGNORECASE)
+_NOTE_TAG = re.compile(r"\s*\(VAR [^)]*\)\s*$")
+
+
+def _citations(source: str) -> list[str]:
+    """A source text cut into its citations at the ``"; "`` outside brackets."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(source):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and source.startswith("; ", i):
+            out.append(source[start:i])
+            start = i + 2
+    out.append(source[start:])
+    return [c.strip() for c in out if c.strip()]
+
+
+def _citation_key(citation: str) -> str:
+    """What makes two citations the same work: its DOI, PMC or PubMed id, else its text without the
+    project's note tag (``(VAR 7)``)."""
+    m = _CITATION_ID.search(citation)
+    if m:
+        return next(g for g in m.groups() if g).lower()
+    return _NOTE_TAG.sub("", citation).casefold()
+
+
+def join_sources(*sources: str) -> str:
+    """The sources of one finding joined with ``"; "``, each work cited once: the corridor's spread and the
+    planes at the tip may cite the same paper (the frontal branch's galea plane and its perforator's plane both
+    cite Jo et al. 2012), in words that differ (a volume, the project's note tag).
+
+    >>> join_sources("A et al. 2012 (doi 10.1/x); B 2020", "A et al. 2012;23(6) (doi 10.1/x) (VAR 7)", "B 2020")
+    'A et al. 2012 (doi 10.1/x); B 2020'
+    """
+    seen: set[str] = set()
+    out = []
+    for src in sources:
+        for c in _citations(src):
+            key = _citation_key(c)
+            if key not in seen:
+                seen.add(key)
+                out.append(c)
+    return "; ".join(out)
 
 
 def _spared_severity(major: bool, likely: bool, plausible: bool) -> Severity:

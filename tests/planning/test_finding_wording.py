@@ -66,7 +66,29 @@ def test_a_citation_appears_once_in_a_finding(checked) -> None:
     are joined from the corridor's and the planes' and listed it twice."""
     for name, res in checked.items():
         for f in _findings(res):
-            dois = re.findall(r"doi (10\.\S+?)\)", f.message)
-            assert len(dois) == len(set(dois)), (name, f.message)
+            ids = re.findall(r"doi (10\.[^\s)]+)|PubMed (\d+)|(PMC\d+)", f.message)
+            assert len(ids) == len(set(ids)), (name, f.message)
     jo = [f.message for f in _findings(checked["forehead_lines_with_glabella"]) if "Jo YW" in f.message]
     assert jo and all(m.count("Jo YW") == 1 for m in jo)
+
+
+def test_join_sources_keeps_each_work_once() -> None:
+    """Every corridor and combination of its planes: no work twice (by DOI, PMC or PubMed id, else by its text),
+    and nothing but repeats dropped."""
+    from itertools import combinations
+
+    from injectmap.anatomy.variability import load_variability
+    from injectmap.planning.rules import _citation_key, _citations, join_sources
+
+    for sid, cor in load_variability().structures.items():
+        planes = list(cor.planes or ())
+        for r in range(len(planes) + 1):
+            for sub in combinations(planes, r):
+                srcs = [cor.source, *(p.source for p in sub)]
+                joined = _citations(join_sources(*srcs))
+                keys = [_citation_key(c) for c in joined]
+                assert len(keys) == len(set(keys)), (sid, joined)
+                assert set(keys) == {_citation_key(c) for s in srcs for c in _citations(s)}, sid
+    joined = join_sources("Lee 2015 (VAR 7)", "Sigrist 2024;14:1718 (PMC1); Jo 2012 (doi 10.1/x)",
+                          "Jo 2012;23(6) (doi 10.1/x) (VAR 7)")
+    assert joined == "Lee 2015 (VAR 7); Sigrist 2024;14:1718 (PMC1); Jo 2012 (doi 10.1/x)"
