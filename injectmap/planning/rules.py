@@ -713,13 +713,25 @@ def dose_range_rule(c: PlanContext) -> list[Finding]:
             sev = DANGER if u > thresholds().dose_range.danger_factor * rng.high_units else CAUTION
             out.append(finding(sev, "dose_above_range", f"{u:g} U into {where} in session '{ses}' is above the usual "
                                f"range ({rng.typical_low_units:g}-{rng.typical_high_units:g} U, at most "
-                               f"{rng.high_units:g} U): too much weakens it more than intended (for the masseter: "
-                               "chewing fatigue).", sid, rule="dose_range"))
+                               f"{rng.high_units:g} U): too much weakens it more than intended"
+                               f"{_overdose_words(c.model, rng.structures, sd)}.", sid, rule="dose_range"))
         elif u < rng.low_units:
             out.append(finding(INFO, "dose_below_range", f"{u:g} U into {where} is below the usual range "
                                f"({rng.typical_low_units:g}-{rng.typical_high_units:g} U): the effect may be weak or "
                                "short.", sid, rule="dose_range"))
     return out
+
+
+def _overdose_words(model: Any, members: tuple[str, ...], side: str) -> str:
+    """What too much does to this muscle group, from its own structure's ``weakened`` (anatomy/data/structures.yaml;
+    a group's first member speaks for it: the superficial masseter for the masseter), as ``" (...)"``; nothing
+    when the face has no such structure. Each muscle its own: a corrugator dose once ended "(for the masseter:
+    chewing fatigue)"."""
+    for base in members[:1]:
+        st = model.structures.get(base if side == "midline" else f"{base}_{side}") or model.structures.get(base)
+        if st is not None and st.weakened:
+            return f" ({str(st.weakened).rstrip('.')})"
+    return ""
 
 
 @_rule("total_dose", scope="plan")

@@ -92,3 +92,29 @@ def test_join_sources_keeps_each_work_once() -> None:
     joined = join_sources("Lee 2015 (VAR 7)", "Sigrist 2024;14:1718 (PMC1); Jo 2012 (doi 10.1/x)",
                           "Jo 2012;23(6) (doi 10.1/x) (VAR 7)")
     assert joined == "Lee 2015 (VAR 7); Sigrist 2024;14:1718 (PMC1); Jo 2012 (doi 10.1/x)"
+
+
+# -- 3. a dose message about its own muscle -------------------------------------------------------------
+def _corrugator(pid: str, side: str, units: float) -> dict:
+    return {"id": pid, "units": units, "target": f"corrugator_supercilii_{side}",
+            "at": {"landmark": f"brow_medial_{side}", "superior_mm": 3}, "depth_mm": 4}
+
+
+def _masseter(pid: str, side: str, units: float) -> dict:
+    return {"id": pid, "units": units, "target": f"masseter_superficial_{side}",
+            "at": {"landmark": f"gonion_{side}", "anterior_mm": 15, "superior_mm": 15}, "depth_mm": 12}
+
+
+def test_a_dose_above_range_names_its_own_muscles_consequence(model) -> None:
+    """A corrugator dose above its range ended "(for the masseter: chewing fatigue)": the consequence is now
+    the dosed muscle's own (its ``weakened`` in structures.yaml), and the masseter's still says chewing fatigue."""
+    res = check_plan(_plan(_corrugator("a", "left", 12), _corrugator("b", "right", 12)), model)
+    above = [f for f in res.findings if f.code == "dose_above_range"]
+    assert {f.structure for f in above} == {"corrugator_supercilii_left", "corrugator_supercilii_right"}
+    weakened = model.structures["corrugator_supercilii_left"].weakened
+    for f in above:
+        assert "masseter" not in f.message and "chewing" not in f.message, f.message
+        assert f.message.endswith(f"too much weakens it more than intended ({weakened}).")
+    res = check_plan(_plan(_masseter("a", "left", 70), _masseter("b", "right", 70)), model)
+    above = [f for f in res.findings if f.code == "dose_above_range"]
+    assert above and all("(chewing fatigue with overdose;" in f.message for f in above)
