@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationErro
 from injectmap.anatomy.ids import base_of
 from injectmap.anatomy.variability import load_variability
 from injectmap.planning.datafiles import load_data
-from injectmap.planning.doses import dose_range, max_total
+from injectmap.planning.doses import dose_range, max_total, range_words
 from injectmap.planning.results import CorridorResult, Finding, PointResult, Severity
 
 DANGER, CAUTION, INFO = Severity.DANGER, Severity.CAUTION, Severity.INFO
@@ -712,12 +712,12 @@ def dose_range_rule(c: PlanContext) -> list[Finding]:
         if u > rng.high_units:
             sev = DANGER if u > thresholds().dose_range.danger_factor * rng.high_units else CAUTION
             out.append(finding(sev, "dose_above_range", f"{u:g} U into {where} in session '{ses}' is above the usual "
-                               f"range ({rng.typical_low_units:g}-{rng.typical_high_units:g} U, at most "
+                               f"range ({range_words(rng.typical_low_units, rng.typical_high_units)}, at most "
                                f"{rng.high_units:g} U): too much weakens it more than intended"
                                f"{_overdose_words(c.model, rng.structures, sd)}.", sid, rule="dose_range"))
         elif u < rng.low_units:
             out.append(finding(INFO, "dose_below_range", f"{u:g} U into {where} is below the usual range "
-                               f"({rng.typical_low_units:g}-{rng.typical_high_units:g} U): the effect may be weak or "
+                               f"({range_words(rng.typical_low_units, rng.typical_high_units)}): the effect may be weak or "
                                "short.", sid, rule="dose_range"))
     return out
 

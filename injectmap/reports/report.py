@@ -35,7 +35,7 @@ from string import Template
 from typing import Any
 
 from injectmap.anatomy.ids import base_of
-from injectmap.planning.doses import dose_range
+from injectmap.planning.doses import dose_range, range_words
 from injectmap.planning.plan import Plan, parse_plan
 from injectmap.planning.results import DISCLAIMER, Finding, PlanResult, Severity
 from injectmap.planning.sides import plan_point_side
@@ -152,7 +152,7 @@ def dose_rows(plan: Plan, model: Any = None, sides: Mapping[str, str] | None = N
             r["typical"], r["status"] = "", ""
         else:
             per = "per side" if rng.per == "side" else "total"
-            r["typical"] = f"{rng.typical_low_units:g}-{rng.typical_high_units:g} U {per}"
+            r["typical"] = f"{range_words(rng.typical_low_units, rng.typical_high_units)} {per}"
             doses = ([r["ona_left"], r["ona_right"]] if rng.per == "side"
                      else [r["ona_left"] + r["ona_right"] + r["ona_midline"]])
             classes = [rng.classify(u) for u in doses if u > 0]

@@ -118,3 +118,20 @@ def test_a_dose_above_range_names_its_own_muscles_consequence(model) -> None:
     res = check_plan(_plan(_masseter("a", "left", 70), _masseter("b", "right", 70)), model)
     above = [f for f in res.findings if f.code == "dose_above_range"]
     assert above and all("(chewing fatigue with overdose;" in f.message for f in above)
+
+
+# -- 4. a range whose ends are equal --------------------------------------------------------------------
+def test_a_range_whose_ends_are_equal_is_one_number() -> None:
+    """The glabellar template's points have a published 4-4 U per point: "Dose 4-4 U per point" reads
+    "Dose 4 U per point"; a real range keeps its two ends."""
+    from injectmap.planning.doses import range_words
+    from injectmap.planning.protocols import expanded_points, protocol_table
+
+    notes = [e.plan_point["note"] for name in protocol_names() for e in expanded_points(name)]
+    assert not [n for n in notes if re.search(r"\b(\d+(?:\.\d+)?)-\1 U", n)]
+    glabella = [e for e in expanded_points("glabella_five_point") if e.template.units_range == (4, 4)]
+    assert glabella and all("Dose 4 U per point." in e.plan_point["note"] for e in glabella)
+    assert any("Dose 1-4 U per point." in e.plan_point["note"] for e in expanded_points("bunny_lines"))
+    for name in protocol_names():
+        assert not re.search(r"\s(\d+(?:\.\d+)?)-\1\s", protocol_table(name)), name
+    assert (range_words(4, 4), range_words(4, 8), range_words(0.5, 0.5, "mm")) == ("4 U", "4-8 U", "0.5 mm")
