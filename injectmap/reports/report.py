@@ -171,7 +171,7 @@ def point_rows(analysis: PlanResult, model: Any = None) -> list[dict[str, Any]]:
         worst = p.worst
         rows.append({"id": p.id, "session": p.session, "units": p.units,
                      "depth_mm": p.depth_mm, "target": _name(model, p.target),
-                     "tip_in": _name(model, p.tip_in) or p.layer,
+                     "tip_in": _name(model, p.tip_in) or p.tip_place(),
                      "target_hit": p.target_hit, "target_reached": p.target_reached,
                      "radius_mm": p.radius_mm, "worst": worst.value if worst and worst > Severity.INFO else "ok"})
     return rows

@@ -135,3 +135,26 @@ def test_a_range_whose_ends_are_equal_is_one_number() -> None:
     for name in protocol_names():
         assert not re.search(r"\s(\d+(?:\.\d+)?)-\1\s", protocol_table(name)), name
     assert (range_words(4, 4), range_words(4, 8), range_words(0.5, 0.5, "mm")) == ("4 U", "4-8 U", "0.5 mm")
+
+
+# -- 5. a tip in no structure ---------------------------------------------------------------------------
+def test_the_medial_corrugator_tip_is_in_the_deep_layer_between_muscles(model, checked) -> None:
+    """The glabellar template's medial corrugator point, 4 mm deep, was shown as "tip in ?": its tip lies in no
+    structure (``tip_in`` null, as CONTRACTS allows), under the orbicularis oculi and the SMAS and above the
+    corrugator (5.4-6.6 mm deep, Lee et al. 2020). The layer lookup is right; the place is said in words."""
+    import numpy as np
+
+    from injectmap.reports.report import point_rows
+
+    res = checked["glabella_five_point"]
+    for side in ("left", "right"):
+        p = next(p for p in res.points if p.id == f"corrugator_medial_{side}")
+        assert p.tip_in is None and p.layer == "deep" and p.target_reached
+        (d,), (row,) = model.depth_below_skin(np.asarray(p.tip_mm)[None])
+        assert model.layer_smas_mm[row] < d < model.layer_bone_mm[row]  # between the SMAS and the bone
+        above = model.index.neighbours(np.asarray(p.tip_mm), 3.0)
+        assert f"corrugator_supercilii_{side}" in above and f"orbicularis_oculi_{side}" in above
+        assert p.tip_place() == "the deep layer under the SMAS, in no muscle"
+    rows = {r["id"]: r for r in point_rows(res, model)}
+    assert rows["corrugator_medial_left"]["tip_in"] == "the deep layer under the SMAS, in no muscle"
+    assert rows["procerus"]["tip_in"] == model.structures["procerus"].name

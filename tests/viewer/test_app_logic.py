@@ -140,3 +140,21 @@ def test_pressing_the_current_view_again_brings_its_camera_back(face_model, tmp_
     sent = view.canvas.camera
     assert sent["n"] > standard["n"] and sent["position"] == pytest.approx(standard["position"])
     assert view.scene.camera_dict()["position"] == pytest.approx(standard["position"])  # and the export
+
+
+def test_a_tip_in_no_structure_says_its_layer_not_a_question_mark(face_model, tmp_path, monkeypatch) -> None:
+    """The demo's (and the glabellar template's) medial corrugator point, 4 mm deep, lies under the orbicularis
+    oculi and the SMAS and above the corrugator: in no structure (``tip_in`` null). The point card read
+    "tip in `?`" and the table's tip column was empty; both now name the layer."""
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model)
+    state, plan = app.app_state, app.app_plan
+    r = app.app_analyst.results["c1_left"]
+    assert r.tip_in is None and r.layer == "deep"
+    state.selected = "c1_left"
+    title = plan.selected_title.object
+    assert "?" not in title and "tip in the deep layer under the SMAS, in no muscle (layer deep)" in title, title
+    row = plan._points_frame().set_index("id").loc["c1_left"]
+    assert row["tip_in"] == "the deep layer under the SMAS, in no muscle"
+    state.selected = "g1"  # a tip in a structure keeps its id
+    assert "tip in `procerus` (layer muscle)" in plan.selected_title.object
