@@ -22,7 +22,9 @@ from injectmap.anatomy.ids import base_of
 from injectmap.anatomy.variability import load_variability
 from injectmap.planning.datafiles import load_data
 from injectmap.planning.doses import dose_range, max_total, range_words
+from injectmap.planning.plan import DEFAULT_SESSION
 from injectmap.planning.results import CorridorResult, Finding, PointResult, Severity
+from injectmap.planning.sessions import is_touch_up
 
 DANGER, CAUTION, INFO = Severity.DANGER, Severity.CAUTION, Severity.INFO
 
@@ -747,17 +749,41 @@ def total_dose(c: PlanContext) -> list[Finding]:
 
 @_rule("imbalance", scope="plan")
 def imbalance(c: PlanContext) -> list[Finding]:
-    """Left/right dose of the same muscle group in the same session."""
+    """Left/right dose of the same muscle group in the same session.
+
+    A touch-up (planning.sessions.is_touch_up) is often one-sided by design: it tops up the side that still moves
+    at the two-week review. Its balance is the one over the initial session and the touch-up together, where the
+    plan holds both (no finding when the touch-up evens the initial out); a touch-up without its initial session
+    in the plan keeps its finding, worded for a touch-up. The initial session's own imbalance is always reported."""
     ratio = thresholds().imbalance.ratio
     pairs: dict[tuple[str, str], dict[str, float]] = {}
     for (g, sd, ses), u in c.group_side.items():
         if sd in ("left", "right"):
             pairs.setdefault((g, ses), {})[sd] = u
+
+    def uneven(lu: float, ru: float) -> bool:
+        return max(lu, ru) > 0 and abs(lu - ru) > ratio * max(lu, ru)
+
     out = []
     for (g, ses), d in sorted(pairs.items()):
         lu, ru = d.get("left", 0.0), d.get("right", 0.0)
-        if max(lu, ru) > 0 and abs(lu - ru) > ratio * max(lu, ru):
-            out.append(finding(INFO, "left_right_imbalance", f"{g.replace('_', ' ')}: {lu:g} U left and {ru:g} U "
-                               f"right in session '{ses}'. Unless this corrects an asymmetry, uneven dosing gives an "
-                               "uneven result.", g, rule="imbalance"))
+        if not uneven(lu, ru):
+            continue
+        name = g.replace("_", " ")
+        if not is_touch_up(c.plan, ses):
+            msg = (f"{name}: {lu:g} U left and {ru:g} U right in session '{ses}'. Unless this corrects an asymmetry, "
+                   "uneven dosing gives an uneven result.")
+        elif (g, DEFAULT_SESSION) in pairs:
+            first = pairs[(g, DEFAULT_SESSION)]
+            il, ir = first.get("left", 0.0), first.get("right", 0.0)
+            if not uneven(il + lu, ir + ru):
+                continue  # the one-sided touch-up evens out the initial session
+            msg = (f"{name}: {il + lu:g} U left and {ir + ru:g} U right over the initial session and the touch-up "
+                   f"'{ses}' together (the touch-up: {lu:g} U left, {ru:g} U right). Unless this corrects an "
+                   "asymmetry, uneven dosing gives an uneven result.")
+        else:
+            msg = (f"{name}: {lu:g} U left and {ru:g} U right in the touch-up session '{ses}'. A touch-up is often "
+                   "one-sided by design (it tops up the side that still moves at the review); this plan does not "
+                   "hold the initial session, so check the balance over both visits.")
+        out.append(finding(INFO, "left_right_imbalance", msg, g, rule="imbalance"))
     return out

@@ -158,3 +158,49 @@ def test_the_medial_corrugator_tip_is_in_the_deep_layer_between_muscles(model, c
     rows = {r["id"]: r for r in point_rows(res, model)}
     assert rows["corrugator_medial_left"]["tip_in"] == "the deep layer under the SMAS, in no muscle"
     assert rows["procerus"]["tip_in"] == model.structures["procerus"].name
+
+
+# -- 6. a one-sided touch-up ----------------------------------------------------------------------------
+def _imbalance(res: PlanResult) -> list[Finding]:
+    return [f for f in res.findings if f.code == "left_right_imbalance"]
+
+
+def _in(point: dict, session: str) -> dict:
+    return {**point, "session": session}
+
+
+TOUCH_UP = [{"id": "touch_up", "label": "Two-week touch-up"}]
+
+
+def test_a_one_sided_touch_up_is_not_read_as_an_uneven_first_treatment(model) -> None:
+    """A two-week touch-up often treats one side only. Alone in its plan it kept the first treatment's words
+    ("Unless this corrects an asymmetry, uneven dosing gives an uneven result"); it is now worded for a touch-up
+    and still shown. With the initial session in the plan, the balance is the one over both sessions."""
+    # the initial treatment one-sided: the finding and its words as before
+    (f,) = _imbalance(check_plan(_plan(_corrugator("a", "left", 4)), model))
+    assert f.message == ("corrugator supercilii: 4 U left and 0 U right in session 'initial'. Unless this corrects "
+                         "an asymmetry, uneven dosing gives an uneven result.")
+    # a touch-up plan holding the touch-up alone: still an info finding, worded for a touch-up
+    res = check_plan(_plan(_in(_corrugator("a", "left", 2), "touch_up"), sessions=TOUCH_UP), model)
+    (f,) = _imbalance(res)
+    assert f.severity == "info" and f.structure == "corrugator_supercilii"
+    assert "in the touch-up session 'touch_up'" in f.message and "one-sided by design" in f.message
+    assert "Unless this corrects" not in f.message
+    # a declared session labelled as a touch-up is one too; another later visit is not
+    res = check_plan(_plan(_in(_corrugator("a", "left", 2), "visit_2"),
+                           sessions=[{"id": "visit_2", "label": "Touch-up at two weeks"}]), model)
+    assert "one-sided by design" in _imbalance(res)[0].message
+    res = check_plan(_plan(_in(_corrugator("a", "left", 2), "visit_3"), sessions=[{"id": "visit_3"}]), model)
+    assert "Unless this corrects an asymmetry" in _imbalance(res)[0].message
+    # initial and touch-up in one plan: a touch-up that evens the initial out raises nothing of its own, the
+    # initial's imbalance is still reported
+    res = check_plan(_plan(_corrugator("a", "left", 4), _corrugator("b", "right", 6),
+                           _in(_corrugator("c", "left", 2), "touch_up"), sessions=TOUCH_UP), model)
+    (f,) = _imbalance(res)
+    assert "4 U left and 6 U right in session 'initial'" in f.message
+    # a touch-up that leaves the two sessions together uneven says so, with both sessions' sums
+    res = check_plan(_plan(_corrugator("a", "left", 4), _corrugator("b", "right", 4),
+                           _in(_corrugator("c", "left", 2), "touch_up"), sessions=TOUCH_UP), model)
+    (f,) = _imbalance(res)
+    assert f.message.startswith("corrugator supercilii: 6 U left and 4 U right over the initial session and the "
+                                "touch-up 'touch_up' together (the touch-up: 2 U left, 0 U right).")
