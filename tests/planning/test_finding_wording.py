@@ -204,3 +204,32 @@ def test_a_one_sided_touch_up_is_not_read_as_an_uneven_first_treatment(model) ->
     (f,) = _imbalance(res)
     assert f.message.startswith("corrugator supercilii: 6 U left and 4 U right over the initial session and the "
                                 "touch-up 'touch_up' together (the touch-up: 2 U left, 0 U right).")
+
+
+# -- 7. what a finding's distance_mm is -----------------------------------------------------------------
+def test_a_findings_distance_is_documented_for_every_code(checked) -> None:
+    """docs/severity.md called the distance "tip to mean course"; a corridor finding's distance_mm is the tip's
+    distance from the mean course minus the corridor's radius (the forehead template: 2.9 mm from the course, an
+    8.6 mm corridor, -5.7). The docs now give each code's meaning; this holds the code and the docs together."""
+    docs = (ROOT / "docs" / "severity.md").read_text()
+    table = docs[docs.index("### A finding's `distance_mm`"):]
+    table = table[: table.index("\n\n", table.index("| code |"))]
+    documented = set(re.findall(r"`([a-z_]+)`", table))
+    seen = set()
+    for res in checked.values():
+        for p in res.points:
+            for f in p.findings:
+                seen.add(f.code)
+                if f.code.endswith("_corridor") and f.code != "tip_in_foramen_corridor":
+                    cr = next(c for c in p.corridors if c.structure == f.structure)
+                    assert f.distance_mm == pytest.approx(cr.distance_mm - cr.corridor_mm, abs=0.01)
+    assert seen - documented == set(), seen - documented
+    source = (ROOT / "injectmap" / "planning" / "rules.py").read_text()
+    emitted = set(re.findall(r'finding\(\w+, "([a-z_]+)"', source))
+    emitted |= {f"tip_in_{k}" for k in ("artery", "nerve", "duct")}  # f"tip_in_{st.kind}"
+    emitted |= {f"tip_in_{k}_corridor" for k in ("artery", "nerve", "duct")}  # f"tip_in_{cr.kind}_corridor"
+    assert len(emitted) > 20 and emitted - documented == set(), emitted - documented
+    forehead = checked["forehead_lines_with_glabella"]
+    f = next(f for p in forehead.points for f in p.findings if f.structure and "frontal_branch" in f.structure)
+    assert "2.9 mm from the mean course" in f.message and f.distance_mm == pytest.approx(-5.7, abs=0.05)
+    assert "2.9 - 8.6 = **-5.7**" in table
