@@ -51,10 +51,21 @@ __all__ = [
     "dosed_muscles",
     "treatable_targets",
     "max_total",
+    "range_words",
     "region_of",
 ]
 
 REGIONS = ("upper_face", "mid_face", "lower_face")
+
+
+def range_words(low: float, high: float, unit: str = "U") -> str:
+    """A range as text, one number when its ends are equal (a template's "4-4 U per point" reads "4 U").
+
+    >>> range_words(4, 8), range_words(4, 4), range_words(2.5, 2.5, "mm"), range_words(1, 3, "")
+    ('4-8 U', '4 U', '2.5 mm', '1-3')
+    """
+    text = f"{low:g}" if f"{low:g}" == f"{high:g}" else f"{low:g}-{high:g}"
+    return f"{text} {unit}" if unit else text
 
 
 @dataclass(frozen=True)

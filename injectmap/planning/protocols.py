@@ -26,6 +26,7 @@ from pydantic import Field, PositiveFloat, model_validator
 
 from injectmap.anatomy.datamodel import DataModel
 from injectmap.planning.datafiles import load_model
+from injectmap.planning.doses import range_words
 from injectmap.planning.products import REFERENCE_PRODUCT
 
 __all__ = ["ExpectedFinding", "Protocol", "ProtocolPoint", "ProtocolsFile", "UnknownProtocolError",
@@ -163,7 +164,7 @@ def _expand(point: ProtocolPoint, protocol_name: str) -> list[ExpandedPoint]:
                 at["left_mm"] = -at["left_mm"]
         pid = _sided(point.id, side) if side else point.id
         lo, hi = point.units_range
-        note = (f"template {protocol_name}: {point.site}. Dose {lo:g}-{hi:g} U per point. "
+        note = (f"template {protocol_name}: {point.site}. Dose {range_words(lo, hi)} per point. "
                 f"Source: {point.source} ({point.confidence}).")
         pp: dict[str, Any] = {"id": pid, "units": float(point.units)}
         if point.target is not None:
@@ -216,7 +217,7 @@ def protocol_table(name: str) -> str:
         offsets = " ".join(f"{k.removesuffix('_mm')} {v:g}" for k, v in pp["at"].items() if k != "landmark")
         lo, hi = t.units_range
         rows.append(f"  {pp['id']:<28} {pp.get('target', '-'):<36} {pp['at']['landmark']:<28} {offsets:<26} "
-                    f"{pp['depth_mm']:>5g} {pp['units']:>4g} {f'{lo:g}-{hi:g}':>7}  {t.source}")
+                    f"{pp['depth_mm']:>5g} {pp['units']:>4g} {range_words(lo, hi, ''):>7}  {t.source}")
         total += pp["units"]
     rows += ["", f"  total {total:g} U ({p.product})", "", "  " + p.note, "", "  sources:"]
     codes = list(p.sources) + [c for inc in p.include for c in get_protocol(inc).sources if c not in p.sources]

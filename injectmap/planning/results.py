@@ -14,14 +14,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DISCLAIMER", "OK_COLOUR", "CorridorResult", "Finding", "PlanResult", "PointResult", "Severity", "Totals",
-           "worst_of"]
+__all__ = ["DISCLAIMER", "LAYER_WORDS", "OK_COLOUR", "CorridorResult", "Finding", "PlanResult", "PointResult", "Severity",
+           "Totals", "worst_of"]
 
 #: shown under the scene and in every report
 DISCLAIMER = ("Population-average anatomy and a heuristic diffusion model: a planning and teaching aid, "
               "never a patient-specific safe distance.")
 #: display colour of a point with no caution or danger finding
 OK_COLOUR = "#2ca02c"
+
+#: a tip's ``layer`` in words, where it lies in no structure (``tip_in`` null); analysis.tip_layer's names
+LAYER_WORDS = {
+    "outside": "no tissue: outside the skin",
+    "skin": "the skin",
+    "subcutaneous_fat": "the subcutaneous fat",
+    "smas": "the SMAS, in no muscle",
+    "deep": "the deep layer under the SMAS, in no muscle",
+    "bone": "the bone (at or past its surface)",
+}
 
 _RANK = {"info": 1, "caution": 2, "danger": 3}
 _COLOUR = {"info": "#4a90d9", "caution": "#ff9f1c", "danger": "#d62728"}
@@ -282,6 +292,22 @@ class PointResult:
     def worst(self) -> Severity | None:
         """The most severe finding's severity (None: no finding)."""
         return worst_of(self.findings)
+
+    def tip_place(self, name: Mapping[str, str] | None = None) -> str:
+        """Where the tip is, in words: the structure holding it (its display name from ``name`` where given),
+        else its layer. A tip in no structure is a real place, not an unknown: the medial corrugator point of the
+        glabellar template, 4 mm deep, lies under the orbicularis oculi and the SMAS and above the corrugator
+        (5.4-6.6 mm deep, Lee et al. 2020), its field reaching the muscle.
+
+        >>> r = PointResult.make(id="c", entry_mm=(0, 0, 0), tip_mm=(0, 0, -4), depth_mm=4, layer="deep", tip_in=None,
+        ...     target=None, target_hit=False, target_reached=False, target_overlap=0, units=4, volume_ml=0.1,
+        ...     radius_mm=11, radius_inner_mm=9, radius_outer_mm=14, session="initial")
+        >>> r.tip_place()
+        'the deep layer under the SMAS, in no muscle'
+        """
+        if self.tip_in:
+            return (name or {}).get(self.tip_in, self.tip_in)
+        return LAYER_WORDS.get(self.layer, f"the {self.layer.replace('_', ' ')} layer")
 
     def to_dict(self) -> dict[str, Any]:
         """The CONTRACTS JSON object."""

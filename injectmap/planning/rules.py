@@ -9,6 +9,7 @@ session). Rules only read the analysis; they never measure geometry themselves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,8 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationErro
 from injectmap.anatomy.ids import base_of
 from injectmap.anatomy.variability import load_variability
 from injectmap.planning.datafiles import load_data
-from injectmap.planning.doses import dose_range, max_total
+from injectmap.planning.doses import dose_range, max_total, range_words
+from injectmap.planning.plan import DEFAULT_SESSION
 from injectmap.planning.results import CorridorResult, Finding, PointResult, Severity
+from injectmap.planning.sessions import is_touch_up
 
 DANGER, CAUTION, INFO = Severity.DANGER, Severity.CAUTION, Severity.INFO
 
@@ -347,7 +350,7 @@ def _corridor_finding(c: PointContext, sev: Severity, cr: CorridorResult, others
         tail = ("needle injury to a facial motor branch is not reported with toxin needles; what matters here is "
                 "the muscles it supplies.")
     else:
-        tail = str(st.weakened)
+        tail = sentence(str(st.weakened))
     if cr.foramen is not None:
         where = cr.foramen.replace("_", " ").removesuffix(" left").removesuffix(" right")
         return finding(sev, "tip_in_foramen_corridor",
@@ -367,6 +370,17 @@ def _corridor_finding(c: PointContext, sev: Severity, cr: CorridorResult, others
                    c.closest(cr.structure), "corridor")
 
 
+def sentence(text: str) -> str:
+    """``text`` closed by a full stop where it ends without one: the data's texts (a structure's ``weakened``, a
+    source) are clauses, and a message that goes on after one needs the stop ("a bruising risk. It is also ...").
+
+    >>> sentence("mainly a bruising risk"), sentence("a landmark."), sentence("")
+    ('mainly a bruising risk.', 'a landmark.', '')
+    """
+    t = text.rstrip()
+    return t if not t or t[-1] in ".!?" else t + "."
+
+
 def _corridor_source(cr: CorridorResult) -> str:
     """The source of a corridor's spread (and of its planes), from anatomy/data/spread/variability.yaml."""
     var = load_variability()
@@ -376,7 +390,51 @@ def _corridor_source(cr: CorridorResult) -> str:
     if cor is None:
         return "anatomy/data/spread/variability.yaml"
     planes = [p.source for p in cor.planes if cr.plane is not None and p.name in cr.plane.split(" or ")]
-    return "; ".join(dict.fromkeys([cor.source, *planes]))
+    return join_sources(cor.source, *planes)
+
+
+_CITATION_ID = re.compile(r"\b(?:doi\s+(10\.[^\s)]+)|(PMC\d+)|PubMed\s+(\d+))", re.IGNORECASE)
+_NOTE_TAG = re.compile(r"\s*\(VAR [^)]*\)\s*$")
+
+
+def _citations(source: str) -> list[str]:
+    """A source text cut into its citations at the ``"; "`` outside brackets."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(source):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and source.startswith("; ", i):
+            out.append(source[start:i])
+            start = i + 2
+    out.append(source[start:])
+    return [c.strip() for c in out if c.strip()]
+
+
+def _citation_key(citation: str) -> str:
+    """What makes two citations the same work: its DOI, PMC or PubMed id, else its text without the
+    project's note tag (``(VAR 7)``)."""
+    m = _CITATION_ID.search(citation)
+    if m:
+        return next(g for g in m.groups() if g).lower()
+    return _NOTE_TAG.sub("", citation).casefold()
+
+
+def join_sources(*sources: str) -> str:
+    """The sources of one finding joined with ``"; "``, each work cited once: the corridor's spread and the
+    planes at the tip may cite the same paper (the frontal branch's galea plane and its perforator's plane both
+    cite Jo et al. 2012), in words that differ (a volume, the project's note tag).
+
+    >>> join_sources("A et al. 2012 (doi 10.1/x); B 2020", "A et al. 2012;23(6) (doi 10.1/x) (VAR 7)", "B 2020")
+    'A et al. 2012 (doi 10.1/x); B 2020'
+    """
+    seen: set[str] = set()
+    out = []
+    for src in sources:
+        for c in _citations(src):
+            key = _citation_key(c)
+            if key not in seen:
+                seen.add(key)
+                out.append(c)
+    return "; ".join(out)
 
 
 def _spared_severity(major: bool, likely: bool, plausible: bool) -> Severity:
@@ -656,14 +714,26 @@ def dose_range_rule(c: PlanContext) -> list[Finding]:
         if u > rng.high_units:
             sev = DANGER if u > thresholds().dose_range.danger_factor * rng.high_units else CAUTION
             out.append(finding(sev, "dose_above_range", f"{u:g} U into {where} in session '{ses}' is above the usual "
-                               f"range ({rng.typical_low_units:g}-{rng.typical_high_units:g} U, at most "
-                               f"{rng.high_units:g} U): too much weakens it more than intended (for the masseter: "
-                               "chewing fatigue).", sid, rule="dose_range"))
+                               f"range ({range_words(rng.typical_low_units, rng.typical_high_units)}, at most "
+                               f"{rng.high_units:g} U): too much weakens it more than intended"
+                               f"{_overdose_words(c.model, rng.structures, sd)}.", sid, rule="dose_range"))
         elif u < rng.low_units:
             out.append(finding(INFO, "dose_below_range", f"{u:g} U into {where} is below the usual range "
-                               f"({rng.typical_low_units:g}-{rng.typical_high_units:g} U): the effect may be weak or "
+                               f"({range_words(rng.typical_low_units, rng.typical_high_units)}): the effect may be weak or "
                                "short.", sid, rule="dose_range"))
     return out
+
+
+def _overdose_words(model: Any, members: tuple[str, ...], side: str) -> str:
+    """What too much does to this muscle group, from its own structure's ``weakened`` (anatomy/data/structures.yaml;
+    a group's first member speaks for it: the superficial masseter for the masseter), as ``" (...)"``; nothing
+    when the face has no such structure. Each muscle its own: a corrugator dose once ended "(for the masseter:
+    chewing fatigue)"."""
+    for base in members[:1]:
+        st = model.structures.get(base if side == "midline" else f"{base}_{side}") or model.structures.get(base)
+        if st is not None and st.weakened:
+            return f" ({str(st.weakened).rstrip('.')})"
+    return ""
 
 
 @_rule("total_dose", scope="plan")
@@ -679,17 +749,41 @@ def total_dose(c: PlanContext) -> list[Finding]:
 
 @_rule("imbalance", scope="plan")
 def imbalance(c: PlanContext) -> list[Finding]:
-    """Left/right dose of the same muscle group in the same session."""
+    """Left/right dose of the same muscle group in the same session.
+
+    A touch-up (planning.sessions.is_touch_up) is often one-sided by design: it tops up the side that still moves
+    at the two-week review. Its balance is the one over the initial session and the touch-up together, where the
+    plan holds both (no finding when the touch-up evens the initial out); a touch-up without its initial session
+    in the plan keeps its finding, worded for a touch-up. The initial session's own imbalance is always reported."""
     ratio = thresholds().imbalance.ratio
     pairs: dict[tuple[str, str], dict[str, float]] = {}
     for (g, sd, ses), u in c.group_side.items():
         if sd in ("left", "right"):
             pairs.setdefault((g, ses), {})[sd] = u
+
+    def uneven(lu: float, ru: float) -> bool:
+        return max(lu, ru) > 0 and abs(lu - ru) > ratio * max(lu, ru)
+
     out = []
     for (g, ses), d in sorted(pairs.items()):
         lu, ru = d.get("left", 0.0), d.get("right", 0.0)
-        if max(lu, ru) > 0 and abs(lu - ru) > ratio * max(lu, ru):
-            out.append(finding(INFO, "left_right_imbalance", f"{g.replace('_', ' ')}: {lu:g} U left and {ru:g} U "
-                               f"right in session '{ses}'. Unless this corrects an asymmetry, uneven dosing gives an "
-                               "uneven result.", g, rule="imbalance"))
+        if not uneven(lu, ru):
+            continue
+        name = g.replace("_", " ")
+        if not is_touch_up(c.plan, ses):
+            msg = (f"{name}: {lu:g} U left and {ru:g} U right in session '{ses}'. Unless this corrects an asymmetry, "
+                   "uneven dosing gives an uneven result.")
+        elif (g, DEFAULT_SESSION) in pairs:
+            first = pairs[(g, DEFAULT_SESSION)]
+            il, ir = first.get("left", 0.0), first.get("right", 0.0)
+            if not uneven(il + lu, ir + ru):
+                continue  # the one-sided touch-up evens out the initial session
+            msg = (f"{name}: {il + lu:g} U left and {ir + ru:g} U right over the initial session and the touch-up "
+                   f"'{ses}' together (the touch-up: {lu:g} U left, {ru:g} U right). Unless this corrects an "
+                   "asymmetry, uneven dosing gives an uneven result.")
+        else:
+            msg = (f"{name}: {lu:g} U left and {ru:g} U right in the touch-up session '{ses}'. A touch-up is often "
+                   "one-sided by design (it tops up the side that still moves at the review); this plan does not "
+                   "hold the initial session, so check the balance over both visits.")
+        out.append(finding(INFO, "left_right_imbalance", msg, g, rule="imbalance"))
     return out

@@ -34,6 +34,7 @@ __all__ = [
     "add_session",
     "diff_plans",
     "diff_sessions",
+    "is_touch_up",
     "points_in_session",
     "session_ids",
     "touch_up_session",
@@ -84,6 +85,27 @@ def touch_up_session(initial_date: str | date | None = None, label: str = "Two-w
         start = date.fromisoformat(initial_date) if isinstance(initial_date, str) else initial_date
         d = (start + timedelta(days=TOUCH_UP_DAYS)).isoformat()
     return Session(id=TOUCH_UP_SESSION, date=d, label=label)
+
+
+def is_touch_up(plan: Plan, session_id: str) -> bool:
+    """Whether a session of ``plan`` is a touch-up: the conventional ``"touch_up"``, or a declared session whose
+    id or label says so (``"touchup_2"``, "Touch-up at two weeks"). ``"initial"`` never is.
+
+    >>> p = parse_plan({"format": "injectmap-plan", "version": 1, "product": {"name": "onabotulinumtoxinA",
+    ...     "units_per_vial": 100, "diluent_ml": 2.5}, "points": [], "sessions": [{"id": "visit_2",
+    ...     "label": "Touch-up at two weeks"}, {"id": "visit_3", "label": "Three months"}]})
+    >>> [is_touch_up(p, s) for s in ("initial", "touch_up", "visit_2", "visit_3")]
+    [False, True, True, False]
+    """
+    if session_id == TOUCH_UP_SESSION:
+        return True
+    if session_id == DEFAULT_SESSION:
+        return False
+    for s in plan.sessions or ():
+        if s.id == session_id:
+            words = f"{s.id} {s.label or ''}".casefold()
+            return "touchup" in "".join(ch for ch in words if ch.isalnum())
+    return False
 
 
 def add_session(plan: Plan, session: Session) -> Plan:

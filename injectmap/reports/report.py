@@ -36,7 +36,7 @@ from string import Template
 from typing import Any
 
 from injectmap.anatomy.ids import base_of
-from injectmap.planning.doses import dose_range
+from injectmap.planning.doses import dose_range, range_words
 from injectmap.planning.plan import Plan, parse_plan
 from injectmap.planning.results import DISCLAIMER, Finding, PlanResult, Severity
 from injectmap.planning.sides import plan_point_side
@@ -154,7 +154,7 @@ def dose_rows(plan: Plan, model: Any = None, sides: Mapping[str, str] | None = N
             r["typical"], r["status"] = "", ""
         else:
             per = "per side" if rng.per == "side" else "total"
-            r["typical"] = f"{rng.typical_low_units:g}-{rng.typical_high_units:g} U {per}"
+            r["typical"] = f"{range_words(rng.typical_low_units, rng.typical_high_units)} {per}"
             doses = ([r["ona_left"], r["ona_right"]] if rng.per == "side"
                      else [r["ona_left"] + r["ona_right"] + r["ona_midline"]])
             classes = [rng.classify(u) for u in doses if u > 0]
@@ -173,7 +173,7 @@ def point_rows(analysis: PlanResult, model: Any = None) -> list[dict[str, Any]]:
         worst = p.worst
         rows.append({"id": p.id, "session": p.session, "units": p.units,
                      "depth_mm": p.depth_mm, "target": _name(model, p.target),
-                     "tip_in": _name(model, p.tip_in) or p.layer,
+                     "tip_in": _name(model, p.tip_in) or p.tip_place(),
                      "target_hit": p.target_hit, "target_reached": p.target_reached,
                      "radius_mm": p.radius_mm, "worst": worst.value if worst and worst > Severity.INFO else "ok"})
     return rows

@@ -71,7 +71,7 @@ from injectmap.anatomy.ids import base_of, side_of, structure_ids
 from injectmap.anatomy.params import FaceParamsError
 from injectmap.planning.check import check_plan, model_for_plan
 from injectmap.planning.datafiles import load_data, register_model
-from injectmap.planning.doses import area_dose_range, dose_range
+from injectmap.planning.doses import area_dose_range, dose_range, range_words
 from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.products import ona_equivalent_units
 from injectmap.planning.results import Finding, PlanResult, PointResult, Severity
@@ -898,7 +898,7 @@ def _dose(exercise: Exercise, by_target: Mapping[str, float], model: Any) -> tup
         feedback.append(_dose_feedback(model, exercise.total, tot_u, "the session"))
     pts = WEIGHTS["dose"] * (0.5 * float(np.mean(credits)) + 0.5 * tot_cr)
     return Component("dose", pts, WEIGHTS["dose"],
-                     f"total {tot_u:g} U (allowed {exercise.total.min_units:g}-{exercise.total.max_units:g} U)"), \
+                     f"total {tot_u:g} U (allowed {range_words(exercise.total.min_units, exercise.total.max_units)})"), \
         feedback
 
 
@@ -913,11 +913,11 @@ def _dose_feedback(model: Any, g: DoseLimit, units: float, what: str) -> Feedbac
     if units < g.min_units:
         why = ("too little leaves the muscle active: the lines stay, or the effect is short"
                if units > 0 else "no toxin there at all")
-        msg = (f"Dose of {what} ({names}): {units:g} U is below the allowed {g.min_units:g}-{g.max_units:g} U: "
+        msg = (f"Dose of {what} ({names}): {units:g} U is below the allowed {range_words(g.min_units, g.max_units)}: "
                f"{why}. To fix: give {g.min_units - units:g} U more (at least {g.min_units:g} U).")
     else:
         cons = _consequence(model, main)
-        msg = (f"Dose of {what} ({names}): {units:g} U is above the allowed {g.min_units:g}-{g.max_units:g} U: "
+        msg = (f"Dose of {what} ({names}): {units:g} U is above the allowed {range_words(g.min_units, g.max_units)}: "
                f"too much spreads further and weakens more than intended ({cons}). To fix: give "
                f"{units - g.max_units:g} U less (at most {g.max_units:g} U).")
     return Feedback(Severity.CAUTION, "dose_out_of_range", msg + f" Source: {g.source.split(' | ')[0]}", main)

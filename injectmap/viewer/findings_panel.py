@@ -13,6 +13,13 @@ from injectmap.viewer.scene import SEVERITY_COLOURS
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
 
+#: what the distance column holds: the finding's own limit, never the tip-to-course distance (docs/severity.md,
+#: "A finding's distance_mm")
+DISTANCE_TOOLTIP = ("mm from the limit the finding is about; negative: the limit is crossed. A field finding: from "
+                    "the field's edge to the structure. A corridor finding: the tip's distance from the mean course "
+                    "minus the corridor's radius (the message gives the distance from the course itself). A margin: "
+                    "the distance beyond the minimum kept. Each code in docs/severity.md.")
+
 
 class FindingsPanel(pn.viewable.Viewer):
     """The findings of the plan; selecting one selects its point and highlights its structure."""
@@ -26,7 +33,8 @@ class FindingsPanel(pn.viewable.Viewer):
         colours = {k: f"background-color: {v}33" for k, v in SEVERITY_COLOURS.items()}
         self.table = pn.widgets.Tabulator(self._frame(), show_index=False, selectable=1, disabled=True,
                                           height=240, sizing_mode="stretch_width", css_classes=["findings-table"],
-                                          layout="fit_columns", widths={"message": 420})
+                                          layout="fit_columns", widths={"message": 420},
+                                          header_tooltips={"distance_mm": DISTANCE_TOOLTIP})
         self.table.style.apply(lambda s: [colours.get(v, "") for v in s], subset=["severity"])
         self.table.param.watch(self._on_select, "selection")
         self.errors = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")

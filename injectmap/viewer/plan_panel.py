@@ -143,7 +143,7 @@ class PlanPanel(pn.viewable.Viewer):
                          "mL": point_volume_ml(p, plan["product"]),
                          "product": product.replace("botulinumtoxinA", ""),
                          "depth_mm": p.get("depth_mm", r.depth_mm if r else None), "target": p.get("target", ""),
-                         "at": where, "tip_in": (r.tip_in if r else None) or "",
+                         "at": where, "tip_in": r.tip_place() if r else "",
                          "worst": worst_severity(r.findings) if r else "?"})
         cols = ["id", "units", "mL", "product", "depth_mm", "target", "at", "tip_in", "worst"]
         return pd.DataFrame(rows, columns=cols)
@@ -199,9 +199,16 @@ class PlanPanel(pn.viewable.Viewer):
             self.target.value = target if target in self.target.options.values() else ""
         finally:
             self._updating = False
-        tip = (r.tip_in if r else None) or "?"
-        self.selected_title.object = (f"**Point {plain(pid)}**: {p.get('units', 0)} U, tip in `{tip}` "
-                                      f"(layer {r.layer if r else '?'}), target {p.get('target', 'none')}")
+        # a tip in no structure is in a layer, not unknown (tip_in null: the medial corrugator point 4 mm deep
+        # lies between the orbicularis oculi and the corrugator); only a point not analysed yet has no place
+        if r is None:
+            where = "tip not analysed yet"
+        elif r.tip_in:
+            where = f"tip in `{r.tip_in}` (layer {r.layer})"
+        else:
+            where = f"tip in {plain(r.tip_place())} (layer {r.layer})"
+        self.selected_title.object = f"**Point {plain(pid)}**: {p.get('units', 0)} U, {where}, " \
+                                     f"target {p.get('target', 'none')}"
 
     def _guard(self, fn: Any) -> None:
         try:

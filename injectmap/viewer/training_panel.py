@@ -26,6 +26,7 @@ from typing import Any
 import panel as pn
 import param
 
+from injectmap.planning.doses import range_words
 from injectmap.teaching.training import (
     SCORES_ENV,
     Exercise,
@@ -124,7 +125,7 @@ class TrainingPanel(pn.viewable.Viewer):
         ex = self.exercise
         names = ", ".join(self._name(t) for t in ex.targets)
         spare = ", ".join(self._name(s) for s in ex.spare)
-        doses = "; ".join(f"{g.id.replace('_', ' ')} {g.min_units:g}-{g.max_units:g} U" for g in ex.dose_groups)
+        doses = "; ".join(f"{g.id.replace('_', ' ')} {range_words(g.min_units, g.max_units)}" for g in ex.dose_groups)
         lines = [f"### {ex.title}", f"**Goal:** {ex.goal}", f"**Scenario:** {ex.scenario}",
                  f"**Reach:** {names}", f"**Spare:** {spare}",
                  f"**Dose (onabotulinumtoxinA units):** {doses}; total {ex.total.min_units:g}-"

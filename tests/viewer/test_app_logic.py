@@ -155,3 +155,38 @@ def test_the_plans_errors_leave_the_status_line_once_corrected(face_model, tmp_p
     state.message = "Opened a.json (5 points)."
     state.update_point("g1", units=5)
     assert state.message == "Opened a.json (5 points)."
+
+
+def test_a_tip_in_no_structure_says_its_layer_not_a_question_mark(face_model, tmp_path, monkeypatch) -> None:
+    """The demo's (and the glabellar template's) medial corrugator point, 4 mm deep, lies under the orbicularis
+    oculi and the SMAS and above the corrugator: in no structure (``tip_in`` null). The point card read
+    "tip in `?`" and the table's tip column was empty; both now name the layer."""
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model)
+    state, plan = app.app_state, app.app_plan
+    r = app.app_analyst.results["c1_left"]
+    assert r.tip_in is None and r.layer == "deep"
+    state.selected = "c1_left"
+    title = plan.selected_title.object
+    assert "?" not in title and "tip in the deep layer under the SMAS, in no muscle (layer deep)" in title, title
+    row = plan._points_frame().set_index("id").loc["c1_left"]
+    assert row["tip_in"] == "the deep layer under the SMAS, in no muscle"
+    state.selected = "g1"  # a tip in a structure keeps its id
+    assert "tip in `procerus` (layer muscle)" in plan.selected_title.object
+
+
+def test_the_findings_distance_column_says_what_it_is(face_model, tmp_path, monkeypatch) -> None:
+    """The Findings table's distance_mm was read as the tip-to-course distance (-5.7 beside a message saying
+    "2.9 mm from the mean course"): for a corridor finding it is that distance minus the corridor's radius. The
+    column's header tooltip says so, and the row's number is the finding's."""
+    from injectmap.viewer.findings_panel import DISTANCE_TOOLTIP
+
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model)
+    tips = app.app_findings.table.header_tooltips
+    assert tips.get("distance_mm") == DISTANCE_TOOLTIP and "minus the corridor's radius" in DISTANCE_TOOLTIP
+    r = app.app_analyst.results["c1_left"]
+    f = next(f for f in r.findings if f.code == "tip_in_artery_corridor")
+    cr = next(c for c in r.corridors if c.structure == f.structure)
+    row = next(x for x in app.app_findings._rows if x["point"] == "c1_left" and x["code"] == f.code)
+    assert row["distance_mm"] == round(cr.distance_mm - cr.corridor_mm, 1) == round(f.distance_mm, 1)
