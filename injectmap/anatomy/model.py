@@ -217,6 +217,7 @@ def _masseter_bulge(head: Head, landmarks: dict[str, np.ndarray], geo: dict[str,
     """Move the skin over each masseter outward by the thickness the muscle gains (inward when it is
     smaller); returns the displacement (mm, outward) at each sealed-skin point."""
     spec = geo["muscles"]["masseter_superficial"]
+    spec = spec["parts"][0] if "parts" in spec else spec  # its first part: the whole outline, the full thickness
     thick = float(spec["depth_from_bone_mm"][0])
     amp = (scale - 1.0) * thick
     disp_seal = np.zeros(len(head.depth_points_mm))

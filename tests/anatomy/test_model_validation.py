@@ -459,3 +459,29 @@ def test_frontalis_outline_is_smooth(model, side):
 
     depth = float(np.mean(load_geometry()["muscles"]["frontalis"]["depth_mm"]))
     assert _outline_roughness(model, f"frontalis_{side}", depth) <= 1.8
+
+
+def test_the_masseter_templates_tips_lie_in_the_masseter(model):
+    """The masseter template's points (12 mm, perpendicular, below the tragus-cheilion line) reach into the
+    masseter, as the published technique does (deep, near the bone), and the muscle there is 8-16 mm thick
+    (Xie et al.: 10-14 mm; hypertrophy 12.9): the superficial part lies on the bone where the deep part is not.
+    Before, it stopped 4 mm above the bone everywhere and every tip of the template lay in no muscle."""
+    from injectmap.planning.analysis import place_all
+    from injectmap.planning.plan import parse_plan
+    from injectmap.planning.protocols import protocol_plan
+
+    plan = parse_plan(protocol_plan("masseter_three_point"))
+    placed_all, issues = place_all(model, plan)
+    assert not issues
+    for point, placed in zip(plan.points, placed_all, strict=True):
+        assert placed is not None
+        side = "left" if point.id.endswith("left") else "right"
+        muscle = (f"masseter_superficial_{side}", f"masseter_deep_{side}")
+        tip = np.asarray(placed.tip_mm, dtype=float)[None]
+        assert min(float(model.index.field_at(m, tip)[0]) for m in muscle) < 0, point.id
+        q, normal = model.skin_point(np.asarray(placed.entry_mm, dtype=float))
+        ray = q[None, :] - np.arange(0.0, 40.0, 0.1)[:, None] * normal[None, :]
+        inside = np.zeros(len(ray), dtype=bool)
+        for m in muscle:
+            inside |= model.index.field_at(m, ray) < 0
+        assert 8.0 <= inside.sum() * 0.1 <= 16.0, (point.id, inside.sum() * 0.1)
