@@ -454,20 +454,30 @@ def test_corrugator_point_is_not_sent_outside_the_orbital_rim(model, reference_s
             assert "outside the bony orbital rim" not in f.message and "outside the" not in f.message, f.message
 
 
-def test_no_deeper_move_for_a_tip_already_in_the_masseter(model):
+def test_a_deeper_move_keeps_a_masseter_tip_in_the_masseter(model):
+    """A tip in the masseter told to move away from the risorius (superficial: the published advice is to inject
+    deep) may be told to go deeper only as far as the muscle goes: never past it onto the bone. (Before the
+    superficial masseter reached the bone, these tips lay near its deep surface and no deeper move was offered.)"""
     from injectmap.planning.check import check_plan
+    from injectmap.teaching.training_fixes import apply_move
 
     ex = load_exercise("masseter_small_jaw")
     plan = ex.reference_plan()
     for p in plan["points"]:
         p["units"] = 12  # a large field that reaches risorius from a tip in the masseter
     s = score_attempt(ex, plan, model)
-    res = check_plan(plan, training.model_for_plan(training.parse_plan(plan)))
-    in_masseter = {o.id for o in res.points if o.tip_in == o.target}
-    assert in_masseter
-    for f in s.feedback:
-        if f.point in in_masseter and f.move is not None:
-            assert f.move.deeper <= 0, f.message
+    face = training.model_for_plan(training.parse_plan(plan))
+    res = check_plan(plan, face)
+    outs = {o.id: o for o in res.points if o.tip_in == o.target}
+    assert outs
+    deeper = [f for f in s.feedback if f.point in outs and f.move is not None and f.move.deeper > 0]
+    assert deeper  # deeper is away from the risorius
+    for f in deeper:
+        moved = copy.deepcopy(plan)
+        i = next(k for k, p in enumerate(moved["points"]) if p["id"] == f.point)
+        moved["points"][i] = apply_move(moved["points"][i], outs[f.point], f.move, face)
+        after = {o.id: o for o in check_plan(moved, face).points}[f.point]
+        assert after.tip_in == outs[f.point].target, (f.message, after.tip_in)
 
 
 def test_a_reasonable_masseter_plan_passes(model):
