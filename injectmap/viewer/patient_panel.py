@@ -566,9 +566,12 @@ class PatientPanel(pn.viewable.Viewer):
                                (self.save_touch_up, self.save_as_touch_up)):
             button.on_click(functools.partial(_unless_disabled, button, action))
         self._proposal_origin: int | None = None  # the plan (AppState.origin) the touch-up proposal was loaded as
-        #: the plans of patients opened before in this session, set aside when another patient was opened (by the
-        #: plan's ``patient`` text; never written anywhere but the session's autosave, which follows the screen)
-        self._set_aside_plans: dict[str, dict[str, Any]] = {}
+        self._saving_touch_up = False
+        #: the plans of patients opened before in this session, set aside when another patient was opened (by their
+        #: records id; never written anywhere but the session's autosave, which follows the screen)
+        self._set_aside_plans: dict[int, dict[str, Any]] = {}
+        #: the records id and the plan's ``patient`` text of the patient whose plan the card made the plan on screen
+        self._owner: tuple[int, str] | None = None
         state.param.watch(lambda _e: self._show_save_touch_up(), "origin")
         self.show_previous.param.watch(lambda e: self.scene_view.show_previous(None, bool(e.new)), "value")
         self._buttons = [self.find, self.open_patient, self.delete_patient, self.add_patient, self.open_visit,
@@ -633,6 +636,9 @@ class PatientPanel(pn.viewable.Viewer):
         except OSError as exc:  # a photo or face file that cannot be written or read: no path (it may name a patient)
             log.warning("a records file operation failed: %s", type(exc).__name__)
             return None, f"a file of the records could not be written or read ({exc.strerror or type(exc).__name__})"
+        except Exception as exc:  # noqa: BLE001 - anything else: the card must not stay "Working" with its buttons off
+            log.warning("a records call failed unexpectedly: %s", type(exc).__name__)  # never its text
+            return None, f"an unexpected error ({type(exc).__name__}); nothing more was done"
 
     def _background(self, gen: int, work: Callable[[Records], Any], done: Callable[[Any], None],
                     always: bool = False, on_error: Callable[[str], None] | None = None) -> None:
@@ -663,6 +669,15 @@ class PatientPanel(pn.viewable.Viewer):
         if self.tabs.active == self._tab_at_call:
             self.tabs.active = index
 
+    def _not_training(self) -> bool:
+        """False (and the card says why) while the app is in training: the plan on screen is an exercise's, and the
+        plan set aside for training comes back when it ends, whoever is open then; opening a patient or saving a
+        plan to their visits waits until training is left."""
+        if getattr(self.state, "mode", "") == "training":
+            self.status.object = plain("Leave training first: the plan on screen is an exercise's, not a patient's.")
+            return False
+        return True
+
     def _need_patient(self) -> bool:
         if self.view is None:
             self.status.object = plain("Open or add a patient first.")
@@ -692,6 +707,8 @@ class PatientPanel(pn.viewable.Viewer):
 
     def new_patient(self) -> None:
         """Add the patient of the form and open it."""
+        if not self._not_training():
+            return
         try:
             birth = _optional_date(str(self.birth.value or ""), "the date of birth")
         except ValueError as exc:
@@ -714,6 +731,8 @@ class PatientPanel(pn.viewable.Viewer):
 
     def open(self, patient_id: int | None) -> None:
         """Open a patient: the visits, the history and the previous treatment under today's plan."""
+        if not self._not_training():
+            return
         if patient_id is None:
             self.status.object = plain("Find and choose a patient first.")
             return
@@ -724,10 +743,16 @@ class PatientPanel(pn.viewable.Viewer):
         """A patient is open: nothing of the patient open before stays in the card, the visit form or the Report
         card, and the plan on screen is theirs (:meth:`_plan_for`)."""
         before = self.state.extra.get("patient")
-        now = patient_text(view.patient)
-        another = isinstance(before, str) and before != now  # the plan on screen is another patient's
-        if another:  # kept, face and all, before the Face card sets that patient's face aside
-            self._set_aside_plans[str(before)] = self.state.plan_dict()
+        now, pid = patient_text(view.patient), view.patient.id
+        owner = self._owner
+        # the plan on screen is the patient's open before (kept, face and all, before the Face card sets their face
+        # aside), or one naming someone else (a file's, an autosave's: not kept, it is where it came from)
+        theirs = owner is not None and owner[0] != pid and before == owner[1]
+        # ... or this patient has a plan set aside earlier in the session: it comes back
+        another = theirs or (isinstance(before, str) and before != now) or pid in self._set_aside_plans
+        if theirs and owner is not None:
+            self._set_aside_plans.pop(owner[0], None)
+            self._set_aside_plans[owner[0]] = self.state.plan_dict()
             while len(self._set_aside_plans) > MAX_SET_ASIDE_PLANS:
                 self._set_aside_plans.pop(next(iter(self._set_aside_plans)))
         self.visit, self.outcomes, self.proposal = None, [], None
@@ -742,21 +767,23 @@ class PatientPanel(pn.viewable.Viewer):
         self._show(view)
         unforget_patient(view.patient)  # in the records again: their plans autosave again
         if another:
-            self._plan_for(now)
+            self._plan_for(pid, now)
         else:
             self._set_patient_in_plan()
         self._show_tab(1)
         self.status.object = plain(f"{verb} {patient_label(view.patient)}.")
         self._draw_previous(None)
 
-    def _plan_for(self, text: str) -> None:
+    def _plan_for(self, patient_id: int, text: str) -> None:
         """The plan on screen was another patient's: it is set aside (in this card, for this session) and this
         patient's plan set aside earlier comes back, or an empty plan for them (the product stays: the vial's);
         the undo history starts again (it held the other patient's plans). Before, the other patient's points
         stayed on screen under this patient's name, and a visit added next saved them into this record."""
-        back = self._set_aside_plans.pop(text, None)
+        back = self._set_aside_plans.pop(patient_id, None)
         plan = back if back is not None else {"product": dict(self.state.product), "patient": text, "points": []}
+        plan["patient"] = text  # their name as the records have it now
         self.state.load_plan(plan, undoable=False)
+        self._owner = (patient_id, text)
         self.state.message = ("The plan of the patient open before is set aside until they are opened again in this "
                               "session; " + ("this patient's plan from earlier in this session is back."
                                              if back is not None else "this patient's plan is empty."))
@@ -864,11 +891,18 @@ class PatientPanel(pn.viewable.Viewer):
         if self.view is None:
             return
         text = patient_text(self.view.patient)
-        if self.state.extra.get("patient") == text:
+        named = self.state.extra.get("patient")
+        if named == text:
+            self._owner = (self.view.patient.id, text)
+            return
+        if isinstance(named, str):  # another patient's (a file's, a restored autosave's): never relabelled
+            self.state.message = ("The plan on screen names another patient: it is not saved to this patient's visits "
+                                  "(open this patient again for their own plan).")
             return
         plan = self.state.plan_dict()
         plan["patient"] = text
         self.state.load_plan(plan, undoable=False)
+        self._owner = (self.view.patient.id, text)
         self.state.message = "The plan carries the open patient; Undo starts from here."
 
     def _draw_previous(self, before: dt.date | None) -> None:
@@ -895,6 +929,8 @@ class PatientPanel(pn.viewable.Viewer):
     # ------------------------------------------------------------------ deleting a patient
     def ask_delete_patient(self, ask: bool) -> None:
         """Ask to confirm the deletion of the open patient, naming them (False: withdraw the question)."""
+        if ask and not self._not_training():
+            return
         if ask and not self._need_patient():
             return
         self._confirm_patient = self.view.patient.id if ask and self.view is not None else None
@@ -919,6 +955,8 @@ class PatientPanel(pn.viewable.Viewer):
         reports' stills and kept charts) and the autosaved plans that name the patient (:func:`forget_autosaves`);
         then the card has no patient open, the list is found again and the plan on screen no longer carries the
         patient (see :meth:`_forget_patient`)."""
+        if not self._not_training():
+            return
         if self._confirm_patient != patient_id:  # a second click on the answered question's button: done already
             return
         self.ask_delete_patient(False)
@@ -989,11 +1027,12 @@ class PatientPanel(pn.viewable.Viewer):
         forms' notes too (and the new-patient form when it still holds them), the faint previous treatment
         goes, the Report card forgets the visit's details and its documents, the Face card its photo, scan and
         their fits (``on_patient_deleted``), and the plan on screen loses the patient (and their fitted face: the
-        default face comes back) without an Undo that would bring them back (the plan's points stay; so do the
-        vial's product, lot, expiry and dilution in the visit form)."""
+        default face comes back) without an Undo that would bring them back; when it was theirs (named them, or
+        nobody), its points go too, so the next patient opened does not adopt them (the vial's product, lot,
+        expiry and dilution stay in the visit form)."""
         self.view, self.visit, self.outcomes, self.proposal = None, None, [], None
-        for text in {patient_text(patient), patient.identifier}:
-            self._set_aside_plans.pop(text, None)  # their plan set aside in this session goes with the record
+        self._set_aside_plans.pop(patient.id, None)  # their plan set aside in this session goes with the record
+        self._owner = None
         self._show_ipd(None, enabled=False)
         if str(self.identifier.value or "").strip() == patient.identifier:
             self.identifier.value = self.name_input.value = self.birth.value = self.patient_notes.value = ""
@@ -1014,13 +1053,16 @@ class PatientPanel(pn.viewable.Viewer):
             except Exception as exc:  # noqa: BLE001 - the deletion is done: the card must still say so
                 log.warning("the Face card did not forget the deleted patient: %s", type(exc).__name__)
         plan = self.state.plan_dict()
-        plan.pop("patient", None)
+        theirs = plan.pop("patient", None) in {patient_text(patient), None}
+        if theirs:  # their points are their record's too: the next patient opened must not adopt them
+            plan["points"] = []
         model = plan.get("model")
         gone = {f"{fid}.face.json" for fid in res.face_ids}
         if isinstance(model, dict) and model.get("face") and Path(str(model["face"])).name in gone:
             plan.pop("model")  # that face file was removed: the Face card goes back to the default face
         self.state.load_plan(plan, undoable=False)  # the undo history holds the patient's plans and name
-        self.state.message = "The patient's record was deleted; the plan on screen no longer names them."
+        self.state.message = ("The patient's record was deleted; so is their plan on screen." if theirs else
+                              "The patient's record was deleted; the plan on screen no longer names them.")
         if self.on_plan_forgotten is not None:
             try:
                 self.on_plan_forgotten()
@@ -1031,6 +1073,8 @@ class PatientPanel(pn.viewable.Viewer):
     def new_visit(self) -> None:
         """Add the visit of the form to the open patient; an initial or touch-up visit keeps the plan on
         screen as its plan. The new visit is then opened."""
+        if not self._not_training():
+            return
         if not self._need_patient():
             return
         assert self.view is not None
@@ -1070,7 +1114,12 @@ class PatientPanel(pn.viewable.Viewer):
         """The plan on screen, with the open patient and the visit's dilution (its mL per point follow)."""
         plan = self.state.plan_dict()
         if self.view is not None:
-            plan["patient"] = patient_text(self.view.patient)
+            text = patient_text(self.view.patient)
+            named = plan.get("patient")
+            if isinstance(named, str) and named != text:  # a file's, a restored autosave's, training's planning plan
+                raise ValueError("the plan on screen names another patient: it is not saved to this patient's "
+                                 "visits (open this patient again for their own plan)")
+            plan["patient"] = text
         if dilution_ml is None or plan["product"].get("diluent_ml") == dilution_ml:
             return parse_plan(plan)
         plan["product"] = dict(plan["product"], diluent_ml=float(dilution_ml))
@@ -1080,6 +1129,8 @@ class PatientPanel(pn.viewable.Viewer):
 
     def open_visit_id(self, visit_id: int | None) -> None:
         """Open a visit of the open patient (see :meth:`_visit_opened`)."""
+        if not self._not_training():
+            return
         if not self._need_patient() or visit_id is None:
             if visit_id is None:
                 self.status.object = plain("Choose a visit first.")
@@ -1120,6 +1171,8 @@ class PatientPanel(pn.viewable.Viewer):
 
     def save_plan_to_visit(self) -> None:
         """The plan on screen becomes the open visit's plan."""
+        if not self._not_training():
+            return
         if not self._need_visit() or self.view is None or self.visit is None:
             return
         if self.visit.kind == "review":
@@ -1163,6 +1216,8 @@ class PatientPanel(pn.viewable.Viewer):
 
     def propose_touch_up(self) -> None:
         """The touch-up from the open review's outcomes, put in the plan with its reasons (undoable)."""
+        if not self._not_training():
+            return
         if not self._need_visit("review") or self.view is None or self.visit is None:
             return
         vid, pid, on = self.visit.id, self.view.patient.id, self.visit.date
@@ -1175,8 +1230,10 @@ class PatientPanel(pn.viewable.Viewer):
 
     def _proposed(self, proposal: TouchUpProposal) -> None:
         self.proposal = proposal
+        self._saving_touch_up = False  # a save that ended while another call ran (its result not shown) is over
         self.proposal_pane.object = proposal_text(proposal)
         if proposal.empty:
+            self._proposal_origin = None  # an earlier proposal's plan, brought back by Undo and Redo, is not this one
             self.save_touch_up.disabled = True
             self.status.object = plain("Nothing to touch up: see the reasons.")
             return
@@ -1194,13 +1251,17 @@ class PatientPanel(pn.viewable.Viewer):
 
     def _show_save_touch_up(self) -> None:
         """"Save as touch-up visit" is there while the plan on screen is the proposal or an edit of it: an Undo past
-        the proposal (or another plan opened) takes it away, a Redo brings it back."""
-        self.save_touch_up.disabled = self.proposal is None or self.state.origin != self._proposal_origin
+        the proposal (or another plan opened) takes it away, a Redo brings it back; never while one is being
+        saved."""
+        self.save_touch_up.disabled = (self.proposal is None or self.proposal.empty or self._saving_touch_up
+                                       or self.state.origin != self._proposal_origin)
 
     def save_as_touch_up(self) -> None:
         """The plan on screen (the edited proposal) as a touch-up visit completing the initial visit, with
         the visit form's consent, lot, expiry, dilution and notes."""
-        if self.proposal is None or self.view is None:
+        if not self._not_training():
+            return
+        if self.proposal is None or self.proposal.empty or self.view is None or self._saving_touch_up:
             self.status.object = plain("Propose a touch-up first.")
             return
         if self.state.origin != self._proposal_origin:
@@ -1224,14 +1285,17 @@ class PatientPanel(pn.viewable.Viewer):
             return visit_view(rec, pid, v, self._thumbs)
 
         def saved(result: VisitView) -> None:
+            self._saving_touch_up = False
             self._reset_visit_form()
             self._show_tab(3)
             self._visit_opened("Saved the touch-up as", result)
 
         def failed(_error: str) -> None:
+            self._saving_touch_up = False
             self._show_save_touch_up()
 
-        self.save_touch_up.disabled = True  # one touch-up visit per click, however fast the second one comes
+        self._saving_touch_up = True  # one touch-up visit per click, however fast the second one comes (an Undo and
+        self.save_touch_up.disabled = True  # a Redo meanwhile do not bring the button back either)
         self._call(work, saved, "saving the touch-up", on_error=failed)
 
     # ------------------------------------------------------------------ photos

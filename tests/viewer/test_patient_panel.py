@@ -268,7 +268,7 @@ def test_deleting_a_patient_through_the_card(db: str, face_model, tmp_path: Path
     assert card.identifier.value == card.name_input.value == card.visit_notes.value == ""  # the forms forget them
     assert card.lot.value == "C-1"  # the vial's, not the patient's
     assert "patient" not in state.extra and "model" not in state.extra and not state.can_undo
-    assert [p["id"] for p in state.points] == [p["id"] for p in protocol_plan("glabella_five_point")["points"]]
+    assert state.points == []  # their plan went with them: the next patient opened does not adopt it
     assert not scene.previous_actor.GetVisibility()
     assert report.lot.value == "" and not report.report_download.visible and report._pdf == {}
     assert card.delete_box.objects == [card.delete_patient] and card.tabs.active == 0
@@ -486,8 +486,9 @@ def test_a_deleted_patients_autosave_is_no_longer_offered_for_restore(db: str, f
     third.app_files.restore_last()  # the page that still offered the removed one
     assert third.app_state.message == "Not restored: that autosave is no longer there."
     latest = third.app_files.restore_from  # the latest left: the second page's own, written again without them
-    assert latest == second.app_files.autosave_path and "patient" not in json.loads(latest.read_text())
-    assert not third.app_files.restore_offer.visible  # the same plan as on this page: nothing to restore
+    assert latest == second.app_files.autosave_path
+    written = json.loads(latest.read_text())
+    assert "patient" not in written and written["points"] == []  # their plan went with them
     keep.unlink()  # pruned, say: the offer goes, and nothing else is left to offer
     files.recheck_restore()
     assert not files.restore_offer.visible and files.restore_from is None  # nothing left to offer
@@ -743,3 +744,86 @@ def test_one_visit_per_click_and_the_touch_up_saved_only_from_its_proposal(db: s
     visits = _visits_in(db, "MRN-T")
     assert sorted(v.kind for v in visits) == ["initial", "review", "touch_up"], card.status.object
     assert card.save_touch_up.disabled  # saved: the proposal is done
+
+
+def test_a_plan_naming_another_patient_is_never_saved_into_this_ones_record(db: str, face_model) -> None:
+    """A plan opened from a file or restored from an autosave that names another patient, with this patient open, is
+    not relabelled (opening a review visit did that) nor saved into this patient's visits; opening the patient again
+    gives them their own plan. In training the card opens no patient and saves no plan (the planning plan set aside
+    for training would come back under whoever was opened meanwhile)."""
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state = layout.app_patient, layout.app_state
+    card.identifier.value = "MRN-A"
+    card.new_patient()
+    a = card.view.patient.id
+    state.load_plan(dict(protocol_plan("glabella_five_point"), patient="MRN-X"))  # a file naming another patient
+    card.kind.value, card.date.value = "initial", "2026-05-04"
+    card.new_visit()
+    assert card.visit is None and "names another patient" in card.status.object
+    assert _visits_in(db, "MRN-A") == []
+    card.kind.value = "review"
+    card.new_visit()  # a review saves no plan, and the plan is not relabelled
+    assert card.visit is not None and state.extra["patient"] == "MRN-X" and "names another patient" in state.message
+    card.open(a)  # their own plan: empty (the file's plan is where it came from, not kept)
+    assert state.extra["patient"] == "MRN-A" and state.points == []
+    state.mode = "training"
+    card.identifier.value = "MRN-B"
+    for action in (card.new_patient, lambda: card.open(a), card.new_visit, card.save_plan_to_visit):
+        action()
+        assert "Leave training first" in card.status.object
+    assert card.view.patient.id == a and [p.identifier for p in open_records_list(db)] == ["MRN-A"]
+    state.mode = "depth planning"
+
+
+def test_plans_set_aside_by_the_records_id_and_a_deleted_patients_plan_goes(db: str, face_model) -> None:
+    """Two patients the plan names alike ("Lopez Ana" as an identifier, and "Lopez" named Ana) each get their own
+    plan back; a deleted patient's plan on screen goes with their record (the next patient opened adopted it)."""
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state = layout.app_patient, layout.app_state
+    card.identifier.value = "Lopez Ana"
+    card.new_patient()
+    one = card.view.patient.id
+    state.load_plan(dict(protocol_plan("glabella_five_point"), patient=state.extra["patient"]))
+    card.identifier.value, card.name_input.value = "Lopez", "Ana"
+    card.new_patient()
+    two = card.view.patient.id
+    assert state.extra["patient"] == "Lopez Ana" and state.points == []  # the same text, another patient
+    state.load_plan(dict(protocol_plan("masseter_three_point"), patient="Lopez Ana"))
+    card.open(one)
+    assert [p["id"] for p in state.points] == [p["id"] for p in protocol_plan("glabella_five_point")["points"]]
+    card.open(two)
+    assert [p["id"] for p in state.points] == [p["id"] for p in protocol_plan("masseter_three_point")["points"]]
+    card.delete_patient.clicks += 1
+    card.delete_box.objects[1].clicks += 1
+    assert card.view is None and state.points == [] and "patient" not in state.extra
+    card.open(one)
+    assert [p["id"] for p in state.points] == [p["id"] for p in protocol_plan("glabella_five_point")["points"]]
+
+
+def test_an_empty_proposal_after_one_never_brings_back_the_earlier_ones_save(db: str, face_model) -> None:
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state = layout.app_patient, layout.app_state
+    card.identifier.value = "MRN-E"
+    card.new_patient()
+    for kind, date in (("initial", "2026-05-04"), ("review", "2026-05-18")):
+        card.kind.value, card.date.value = kind, date
+        card.new_visit()
+    card.area.value, card.side.value, card.movement.value = "glabella", "midline", 2
+    card.record_outcome()
+    card.propose_touch_up()
+    assert card.proposal is not None and not card.proposal.empty and not card.save_touch_up.disabled
+    card.movement.value = 0  # nothing left to treat: the next proposal is empty
+    card.record_outcome()
+    state.undo()  # back to the plan before the first proposal, then forward to it again
+    card.propose_touch_up()
+    assert card.proposal is not None and card.proposal.empty and card.save_touch_up.disabled
+    state.redo()
+    assert card.save_touch_up.disabled
+    card.save_as_touch_up()
+    assert "touch_up" not in [v.kind for v in _visits_in(db, "MRN-E")]
