@@ -19,10 +19,10 @@ What a mirrored copy changes:
 Midline points are not duplicated: a point is on the midline by its position alone (its target aside),
 as :func:`injectmap.planning.sides.plan_point_side` decides with the band of ``planning/data/sides.yaml``
 (a midline landmark with ``|left_mm| <= 3``, or ``|entry x| <= 3`` mm). A copy is also skipped when the
-plan held a point at its site (:func:`same_site`: the same landmark and offsets, or an entry within
-:data:`SAME_SITE_MM`, at a depth within :data:`SAME_SITE_MM`), whatever its dose: mirroring a symmetric plan, or
-mirroring twice, changes nothing, and a side whose dose was edited is not given a second point on top of its own
-(:func:`site_taken_by` names it, so the app can say so).
+plan held a point at its site (:func:`same_site`: in the same session with the same product, the same landmark
+and offsets or an entry within :data:`SAME_SITE_MM`, at a depth or a tip within :data:`SAME_SITE_MM`), whatever its
+dose: mirroring a symmetric plan, or mirroring twice, changes nothing, and a side whose dose was edited is not given
+a second point on top of its own (:func:`site_taken_by` names it, so the app can say so).
 """
 
 from __future__ import annotations
@@ -92,8 +92,12 @@ def _landmark_site(p: PointPlacement) -> tuple[Any, ...]:
 
 
 def same_site(a: Point, b: Point) -> bool:
-    """Whether two points enter at one site at one depth: the same landmark and offsets (to 0.1 mm), or entries
-    within :data:`SAME_SITE_MM`; and depths within it (a point without a depth is at the default)."""
+    """Whether two points are one injection: in the same session (the initial treatment and its touch-up may each
+    inject a site) with the same product, entering at one site (the same landmark and offsets, to 0.1 mm, or entries
+    within :data:`SAME_SITE_MM`) at one depth (within it; a point without a depth is at the default) or, placed by
+    their tips, with tips within it."""
+    if a.session != b.session or a.product != b.product:
+        return False
     pa, pb = a.placement, b.placement
     if pa.kind != pb.kind:
         return False
@@ -104,6 +108,10 @@ def same_site(a: Point, b: Point) -> bool:
         assert pa.entry_mm is not None and pb.entry_mm is not None
         if sum((x - y) ** 2 for x, y in zip(pa.entry_mm, pb.entry_mm, strict=True)) > SAME_SITE_MM ** 2:
             return False
+    if (a.tip_mm is None) != (b.tip_mm is None):
+        return False
+    if a.tip_mm is not None and b.tip_mm is not None:
+        return sum((x - y) ** 2 for x, y in zip(a.tip_mm, b.tip_mm, strict=True)) <= SAME_SITE_MM ** 2
     da, db = a.depth_mm, b.depth_mm
     return da == db or (da is not None and db is not None and abs(da - db) <= SAME_SITE_MM)
 

@@ -217,3 +217,17 @@ def test_sessions_do_not_share_state() -> None:
     a.place_at_skin([1.0, 2.0, 3.0])
     a.set_layer("skin", visible=False)
     assert b.points == [] and b.layer_visible["skin"] is True
+
+
+def test_a_touch_up_point_is_mirrored_beside_the_first_treatments() -> None:
+    """The first treatment's point and its touch-up at one site are two injections: mirroring the touch-up's adds
+    its copy even where the first treatment has a point on the other side."""
+    s = AppState()
+    s.place_by_landmark("brow_medial_left", lateral_mm=4, target="corrugator_supercilii_left")
+    s.place_by_landmark("brow_medial_right", lateral_mm=4, target="corrugator_supercilii_right")
+    s.place_by_landmark("brow_medial_left", lateral_mm=4, target="corrugator_supercilii_left")
+    s.extra = {**s.extra, "sessions": [{"id": "initial"}, {"id": "touch_up", "label": "two-week touch-up"}]}
+    s.update_point("p3", session="touch_up")
+    added = s.mirror("p3")
+    assert len(added) == 1 and s.point(added[0])["session"] == "touch_up"
+    assert s.point(added[0])["at"]["landmark"] == "brow_medial_right"
