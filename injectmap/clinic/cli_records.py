@@ -231,7 +231,8 @@ def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None
 #: what each migration adds, which taking the database back before it drops
 DROPPED_BY_DOWNGRADE = {
     "0003": "the patients' interpupillary distances",
-    "0002": "the visits' fitted faces and the names photos were added under",
+    "0002": "the visits' fitted faces (their files in the faces folders stay, no longer linked to a visit: a patient's "
+            "deletion then leaves them) and the names photos were added under",
 }
 
 

@@ -262,10 +262,13 @@ def _sqlite_migration(engine: Engine, step: Callable[[Connection], None]) -> Non
                 if broken:
                     raise DatabaseError(f"the migration would leave {len(broken)} row(s) of {broken[0][0]} pointing "
                                         "at rows that do not exist; nothing was changed")
+                conn.exec_driver_sql("COMMIT")
             except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
+                try:
+                    conn.exec_driver_sql("ROLLBACK")
+                except Exception:  # noqa: BLE001, S110 - SQLite may have rolled back by itself: the first error says why
+                    pass
                 raise
-            conn.exec_driver_sql("COMMIT")
         finally:
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")
 
