@@ -85,6 +85,9 @@ _FACE_ID = re.compile(r"[0-9a-f]{64}")
 _UNSET: Any = object()
 
 
+#: a date of birth further back than this is a typing slip (the oldest documented person lived 122 years)
+MAX_AGE_YEARS = 120
+
 class RecordsError(ValueError):
     """A request the records refuse: one line, never the patient's name, identifier or notes."""
 
@@ -540,8 +543,12 @@ class Records:
     @staticmethod
     def _birth(value: Any) -> dt.date | None:
         d = _optional_date(value, "the date of birth")
-        if d is not None and d > dt.date.today():
+        today = dt.date.today()
+        if d is not None and d > today:
             raise RecordsError("the date of birth is in the future")
+        if d is not None and today.year - d.year > MAX_AGE_YEARS:
+            raise RecordsError(f"a date of birth in {d.year} is over {MAX_AGE_YEARS} years ago: check the year "
+                               "(YYYY-MM-DD)")
         return d
 
     def update_patient(self, patient_id: int, *, identifier: str = _UNSET, name: str | None = _UNSET,

@@ -55,6 +55,7 @@ def test_patient_add_update_find_list(records: Records) -> None:
     ({"identifier": "ok", "name": "x" * 201}, "at most 200"),
     ({"identifier": "ok", "date_of_birth": dt.date.today() + dt.timedelta(days=1)}, "future"),
     ({"identifier": "ok", "date_of_birth": "1980-01-01"}, "must be a date"),
+    ({"identifier": "ok", "date_of_birth": dt.date(1880, 1, 1)}, "a date of birth in 1880 is over 120 years ago"),
     ({"identifier": "\ud800"}, "not valid Unicode"),
 ])
 def test_patient_fields_are_checked(records: Records, kwargs: dict, message: str) -> None:
@@ -290,3 +291,11 @@ def test_a_patients_measured_interpupillary_distance(records: Records, tmp_path:
         assert json.loads(z.read("record.json"))["patient"]["ipd_mm"] == 61.5
     assert records.update_patient(p.id, ipd_mm=None).ipd_mm is None
     assert records.update_patient(p.id, ipd_mm="").ipd_mm is None  # an emptied field
+
+
+def test_the_oldest_date_of_birth_taken(records: Records) -> None:
+    """120 years back is taken (the oldest documented people lived longer); 121 is a typing slip."""
+    today = dt.date.today()
+    assert records.add_patient("OLD", date_of_birth=dt.date(today.year - 120, 1, 1)).date_of_birth.year == today.year - 120
+    with pytest.raises(RecordsError, match="over 120 years ago"):
+        records.add_patient("OLDER", date_of_birth=dt.date(today.year - 121, 12, 31))
