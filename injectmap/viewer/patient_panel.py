@@ -749,7 +749,7 @@ class PatientPanel(pn.viewable.Viewer):
         # aside), or one naming someone else (a file's, an autosave's: not kept, it is where it came from)
         theirs = owner is not None and owner[0] != pid and before == owner[1]
         # ... or this patient has a plan set aside earlier in the session: it comes back
-        another = theirs or (isinstance(before, str) and before != now) or pid in self._set_aside_plans
+        replace = theirs or (isinstance(before, str) and before != now) or pid in self._set_aside_plans
         if theirs and owner is not None:
             self._set_aside_plans.pop(owner[0], None)
             self._set_aside_plans[owner[0]] = self.state.plan_dict()
@@ -766,27 +766,29 @@ class PatientPanel(pn.viewable.Viewer):
         self.report.forget()  # the visit's details and a chart made (or being made) for the patient open before
         self._show(view)
         unforget_patient(view.patient)  # in the records again: their plans autosave again
-        if another:
-            self._plan_for(pid, now)
+        if replace:
+            self._plan_for(pid, now, set_aside=theirs)
         else:
             self._set_patient_in_plan()
         self._show_tab(1)
         self.status.object = plain(f"{verb} {patient_label(view.patient)}.")
         self._draw_previous(None)
 
-    def _plan_for(self, patient_id: int, text: str) -> None:
-        """The plan on screen was another patient's: it is set aside (in this card, for this session) and this
-        patient's plan set aside earlier comes back, or an empty plan for them (the product stays: the vial's);
-        the undo history starts again (it held the other patient's plans). Before, the other patient's points
-        stayed on screen under this patient's name, and a visit added next saved them into this record."""
+    def _plan_for(self, patient_id: int, text: str, set_aside: bool) -> None:
+        """The plan on screen is not this patient's (``set_aside``: it was the patient's open before, and :meth:`_opened`
+        has set it aside in this card for this session): this patient's plan set aside earlier comes back, or an
+        empty plan for them (the product stays: the vial's); the undo history starts again (it held another
+        patient's plans). Before, the other patient's points stayed on screen under this patient's name, and a visit
+        added next saved them into this record."""
         back = self._set_aside_plans.pop(patient_id, None)
         plan = back if back is not None else {"product": dict(self.state.product), "patient": text, "points": []}
         plan["patient"] = text  # their name as the records have it now
         self.state.load_plan(plan, undoable=False)
         self._owner = (patient_id, text)
-        self.state.message = ("The plan of the patient open before is set aside until they are opened again in this "
-                              "session; " + ("this patient's plan from earlier in this session is back."
-                                             if back is not None else "this patient's plan is empty."))
+        before = ("The plan of the patient open before is set aside until they are opened again in this session; "
+                  if set_aside else "The plan on screen was not this patient's; ")
+        self.state.message = before + ("this patient's plan from earlier in this session is back."
+                                       if back is not None else "this patient's plan is empty.")
 
     def _reset_visit_form(self, patient: bool = False) -> None:
         """The new-visit form's consent and notes are each visit's own: never carried to the next visit or another

@@ -768,6 +768,7 @@ def test_a_plan_naming_another_patient_is_never_saved_into_this_ones_record(db: 
     assert card.visit is not None and state.extra["patient"] == "MRN-X" and "names another patient" in state.message
     card.open(a)  # their own plan: empty (the file's plan is where it came from, not kept)
     assert state.extra["patient"] == "MRN-A" and state.points == []
+    assert state.message == "The plan on screen was not this patient's; this patient's plan is empty."
     state.mode = "training"
     card.identifier.value = "MRN-B"
     for action in (card.new_patient, lambda: card.open(a), card.new_visit, card.save_plan_to_visit):
