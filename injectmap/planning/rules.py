@@ -393,7 +393,9 @@ def _corridor_source(cr: CorridorResult) -> str:
     return join_sources(cor.source, *planes)
 
 
-_CITATION_ID = re.compile(r"\b(?:doi\s+(10\.[^\s)]+)|(PMC\d+)|PubMed\s+(\d+))", re.IGNORECASE)
+#: a citation's id: a DOI (which may hold balanced brackets, ``10.1016/S0140-6736(20)30183-5``, and ends before the
+#: bracket that closes the citation, ``(doi 10.1/x)``), a PMC or a PubMed id
+_CITATION_ID = re.compile(r"\b(?:doi\s+(10\.(?:[^\s()]|\([^\s()]*\))+)|(PMC\d+)|PubMed\s+(\d+))", re.IGNORECASE)
 _NOTE_TAG = re.compile(r"\s*\(VAR [^)]*\)\s*$")
 
 
@@ -410,8 +412,12 @@ def _citations(source: str) -> list[str]:
 
 
 def _citation_key(citation: str) -> str:
-    """What makes two citations the same work: its DOI, PMC or PubMed id, else its text without the
-    project's note tag (``(VAR 7)``)."""
+    """What makes two citations the same work: its DOI (whole, brackets included), PMC or PubMed id, else its text
+    without the project's note tag (``(VAR 7)``).
+
+    >>> _citation_key("Huang C et al. 2020 (doi 10.1016/S0140-6736(20)30183-5) (VAR 7)")
+    '10.1016/s0140-6736(20)30183-5'
+    """
     m = _CITATION_ID.search(citation)
     if m:
         return next(g for g in m.groups() if g).lower()

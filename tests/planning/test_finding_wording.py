@@ -66,7 +66,7 @@ def test_a_citation_appears_once_in_a_finding(checked) -> None:
     are joined from the corridor's and the planes' and listed it twice."""
     for name, res in checked.items():
         for f in _findings(res):
-            ids = re.findall(r"doi (10\.[^\s)]+)|PubMed (\d+)|(PMC\d+)", f.message)
+            ids = re.findall(r"doi (10\.(?:[^\s()]|\([^\s()]*\))+)|PubMed (\d+)|(PMC\d+)", f.message)
             assert len(ids) == len(set(ids)), (name, f.message)
     jo = [f.message for f in _findings(checked["forehead_lines_with_glabella"]) if "Jo YW" in f.message]
     assert jo and all(m.count("Jo YW") == 1 for m in jo)
@@ -92,6 +92,20 @@ def test_join_sources_keeps_each_work_once() -> None:
     joined = join_sources("Lee 2015 (VAR 7)", "Sigrist 2024;14:1718 (PMC1); Jo 2012 (doi 10.1/x)",
                           "Jo 2012;23(6) (doi 10.1/x) (VAR 7)")
     assert joined == "Lee 2015 (VAR 7); Sigrist 2024;14:1718 (PMC1); Jo 2012 (doi 10.1/x)"
+
+
+def test_a_doi_with_brackets_is_kept_whole() -> None:
+    """A DOI may hold brackets (a Lancet DOI: ``10.1016/S0140-6736(20)30183-5``): its id was cut at the first ")",
+    so two works of one journal issue, ``...(20)30183-5`` and ``...(20)30211-7``, had one key and the second was
+    dropped as a repeat of the first."""
+    from injectmap.planning.rules import _citation_key, _citations, join_sources
+
+    a = "Huang C et al. Lancet 2020;395(10223):497-506 (doi 10.1016/S0140-6736(20)30183-5)"
+    b = "Chen N et al. Lancet 2020;395(10223):507-513 (doi 10.1016/S0140-6736(20)30211-7)"
+    assert _citation_key(a) == "10.1016/s0140-6736(20)30183-5"
+    assert _citation_key("(doi 10.1/x)") == "10.1/x"  # the bracket that closes the citation is not the DOI's
+    assert join_sources(a, f"{b}; B 2020", f"{a} (VAR 7)") == f"{a}; {b}; B 2020"
+    assert _citations(f"{a}; {b}") == [a, b]
 
 
 # -- 3. a dose message about its own muscle -------------------------------------------------------------
