@@ -203,7 +203,7 @@ def _dispatch(args: argparse.Namespace, forget_face: Callable[[str], int] | None
 
     user = check_user(_user(args))
     if args.records_cmd == "downgrade":
-        return _downgrade(args)
+        return _downgrade(args, user)
     if args.records_cmd in ("upgrade", "backup"):
         engine = make_engine(args.database_url)
         try:
@@ -236,8 +236,9 @@ DROPPED_BY_DOWNGRADE = {
 }
 
 
-def _downgrade(args: argparse.Namespace) -> int:
-    """``records downgrade REVISION [--yes]``: without ``--yes`` it says what would be dropped and changes nothing."""
+def _downgrade(args: argparse.Namespace, user: str) -> int:
+    """``records downgrade REVISION [--yes]``: without ``--yes`` it says what would be dropped and changes nothing;
+    with it the downgrade is audited as ``user``'s (clinic.db.downgrade)."""
     from injectmap.clinic.db import downgradable, downgrade, make_engine
 
     engine = make_engine(args.database_url)
@@ -249,7 +250,7 @@ def _downgrade(args: argparse.Namespace) -> int:
                   f"{'; '.join(lost)}: back it up first (injectmap records backup -o FILE), then run again with --yes",
                   file=sys.stderr)
             return 2
-        print(f"the records database is at migration {downgrade(engine, args.revision)}"
+        print(f"the records database is at migration {downgrade(engine, args.revision, actor=user)}"
               + (f" (dropped: {'; '.join(lost)})" if lost else ""))
     finally:
         engine.dispose()

@@ -9,11 +9,12 @@
   ``injectmap.clinic:migrations``; no alembic.ini), in one transaction. On PostgreSQL an advisory lock keeps two
   processes from migrating at once; on SQLite foreign keys are off while tables are copied and checked before the
   commit. :func:`open_engine` does both and is what clinic.records uses. :func:`downgrade` takes a database back
-  to an older migration (before an older injectmap runs on it).
+  to an older migration (before an older injectmap runs on it), audited in its transaction.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, DateTime, Engine, Integer, String, column, create_engine, event, inspect, table, text
 from sqlalchemy.engine import URL, make_url
 
 from injectmap.clinic.config import database_url, limits
@@ -179,25 +180,48 @@ def upgrade(engine: Engine) -> str:
     return head
 
 
-def downgrade(engine: Engine, revision: str) -> str:
+def downgrade(engine: Engine, revision: str, actor: str) -> str:
     """Take the database back to an older migration of this program (``alembic downgrade REVISION``), in one
     transaction, before running an older injectmap on it (which refuses a database it does not know). What the
     later migrations added is dropped with them (0003: the patients' distances; 0002: the visits' fitted faces and
     the photos' names): back the database up first. Returns ``revision``.
 
+    The downgrade is audited as the records' changes are (clinic.records): one ``audit`` row (when, ``actor``,
+    action ``downgrade``, table ``alembic_version``, detail ``from=0003 to=0002``; no row or patient) written in the
+    same transaction, after the migrations are taken back, into the older schema's audit table. Every migration
+    this program goes back to has one (0001 creates it, and 0001 itself is never taken back); a downgrade that
+    left no audit table would be refused and rolled back rather than made unaudited.
+
     Raises
     ------
     DatabaseError
         An unknown revision, one not older than the database's, a database with no schema or written by a newer
-        injectmap, or one that cannot be reached.
+        injectmap, one that cannot be reached, or a downgrade that leaves no audit table to record it in.
     """
     def step(conn: Connection) -> None:
-        _downgradable(MigrationContext.configure(conn).get_current_revision(), revision)
+        at = _downgradable(MigrationContext.configure(conn).get_current_revision(), revision)
         command.downgrade(migration_config(conn), revision)
+        _audit_downgrade(conn, actor, at, revision)
 
     _downgradable(current_revision(engine), revision)  # refused before any lock is taken
     _migrate(engine, step, "cannot take the records database back")
     return revision
+
+
+#: the audit table as migration 0001 made it (the columns a downgrade's row fills, at any older schema)
+_AUDIT = table("audit", column("at", DateTime(timezone=True)), column("actor", String), column("action", String),
+               column("table_name", String), column("row_id", Integer), column("patient_id", Integer),
+               column("detail", String))
+
+
+def _audit_downgrade(conn: Connection, actor: str, at: str, revision: str) -> None:
+    """The audit row of a downgrade from migration ``at`` to ``revision``, on the downgrade's connection."""
+    if not inspect(conn).has_table("audit"):
+        raise DatabaseError(f"taking the records database back to {revision} leaves no audit table to record it in: "
+                            "nothing was changed")
+    conn.execute(_AUDIT.insert().values(at=dt.datetime.now(dt.timezone.utc), actor=actor, action="downgrade",
+                                        table_name="alembic_version", row_id=None, patient_id=None,
+                                        detail=f"from={at} to={revision}"))
 
 
 def downgradable(engine: Engine, revision: str) -> str:

@@ -149,3 +149,6 @@ def test_downgrade_says_what_it_drops_and_asks_for_yes(tmp_path: Path, capsys: p
         assert code == 3 and out == "" and message in err
     code, out, _ = run(capsys, url, photos, "upgrade")
     assert code == 0 and "migration 0003" in out
+    with Records.open(url, user="dr.lee", photos_dir=photos) as rec:  # audited as --user's, once (not the refused)
+        assert [(a.actor, a.action, a.detail) for a in rec.audit() if a.action == "downgrade"] == [
+            ("dr.lee", "downgrade", "from=0003 to=0002")]

@@ -219,8 +219,9 @@ def test_taking_the_records_back_to_0001_and_forward_keeps_them(empty_db_url: st
         rec.record_outcome(r.id, "glabella", "midline", 1)
     engine = make_engine(empty_db_url)
     try:
-        assert downgrade(engine, "0002") == "0002" == current_revision(engine)
-        assert downgrade(engine, "0001") == "0001" == current_revision(engine)
+        before = dt.datetime.now(dt.timezone.utc)
+        assert downgrade(engine, "0002", actor="dr.lee") == "0002" == current_revision(engine)
+        assert downgrade(engine, "0001", actor="it.admin") == "0001" == current_revision(engine)
         with engine.connect() as conn:
             counts = [conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
                       for t in ("patients", "visits", "photos", "outcomes")]
@@ -231,6 +232,18 @@ def test_taking_the_records_back_to_0001_and_forward_keeps_them(empty_db_url: st
             if conn.dialect.name == "sqlite":  # the pool's connections enforce foreign keys again
                 assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert upgrade(engine) == head_revision()
+    finally:
+        engine.dispose()
+    with Records.open(empty_db_url, user="dr.lee", **dirs) as rec:
+        # each downgrade is audited as the records' changes are: who, when, from and to which migration, no patient
+        taken_back = [a for a in rec.audit() if a.action == "downgrade"]
+        assert [(a.actor, a.table, a.row_id, a.patient_id, a.detail) for a in taken_back] == [
+            ("dr.lee", "alembic_version", None, None, "from=0003 to=0002"),
+            ("it.admin", "alembic_version", None, None, "from=0002 to=0001")]
+        assert all(before <= a.at <= dt.datetime.now(dt.timezone.utc) for a in taken_back)
+    engine = make_engine(empty_db_url)
+    try:
+        assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
     with Records.open(empty_db_url, user="dr.lee", **dirs) as rec:
@@ -249,12 +262,40 @@ def test_a_downgrade_is_refused_with_the_reason_and_changes_nothing(empty_db_url
     engine = make_engine(empty_db_url)
     try:
         with pytest.raises(DatabaseError, match="no schema yet"):
-            downgrade(engine, "0001")
+            downgrade(engine, "0001", actor="dr.lee")
         upgrade(engine)
         for revision, message in (("0009", "not a migration of this injectmap"), (head_revision(), "is not older")):
             with pytest.raises(DatabaseError, match=message):
-                downgrade(engine, revision)
+                downgrade(engine, revision, actor="dr.lee")
         assert current_revision(engine) == head_revision()
+        with engine.connect() as conn:  # nothing was taken back: nothing is audited
+            assert conn.execute(text("SELECT count(*) FROM audit")).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_downgrade_that_cannot_be_audited_is_not_made(empty_db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit row is written after the migrations are taken back, in their transaction, into the audit table of
+    the older schema. Every migration this injectmap goes back to has that table (0001 makes it; taking back 0001
+    itself is refused); a later one going back to before an audit table would leave nowhere to write the row, and
+    the downgrade is then refused and rolled back (here a migration that drops the table stands for one)."""
+    from injectmap.clinic import db
+
+    real = db.command.downgrade
+
+    def dropping_the_audit(config, revision: str) -> None:  # type: ignore[no-untyped-def]
+        real(config, revision)
+        config.attributes["connection"].execute(text("DROP TABLE audit"))
+
+    engine = make_engine(empty_db_url)
+    try:
+        upgrade(engine)
+        monkeypatch.setattr(db.command, "downgrade", dropping_the_audit)
+        with pytest.raises(db.DatabaseError, match="no audit table to record it in: nothing was changed"):
+            db.downgrade(engine, "0002", actor="dr.lee")
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM audit")).scalar_one() == 0
     finally:
         engine.dispose()
 
