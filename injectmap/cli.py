@@ -229,6 +229,13 @@ def cmd_report(args) -> int:
     except ValueError as exc:
         print(f"ERROR --visit-date must be YYYY-MM-DD ({exc})", file=sys.stderr)
         return 2
+    from dataclasses import replace
+
+    try:
+        context = replace(context, session=args.session)
+    except ValueError as exc:
+        print(f"ERROR --session: {exc}", file=sys.stderr)
+        return 2
     try:
         t = build_report(args.plan, args.output, interactive=not args.no_3d, context=context, handout=args.handout,
                          photo=args.photo)
@@ -379,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--handout", action="store_true", help="the patient handout instead of the clinician's chart")
     r.add_argument("--clinician", default="", help="the treating clinician's name (chart, handout)")
     r.add_argument("--visit-date", default="", help="YYYY-MM-DD of the visit (default: the plan's date of its session)")
+    r.add_argument("--session", default="", metavar="ID",
+                   help="the plan's session the visit is (initial: a first visit, touch_up: its touch-up), also when "
+                        "the visit date is another session's day in the plan (default: the session the plan dates on "
+                        "the visit date, else its only session with points, else initial)")
     r.add_argument("--lot", default="", help="the vial's lot, for points without a lot of their own")
     r.add_argument("--expiry", default="", help="the vial's expiry date")
     r.add_argument("--dilution", default="", help="the reconstitution as prepared (default: from the plan's product)")

@@ -14,8 +14,9 @@ what the chart and the handout show. Pictures and page layout are elsewhere
 - :func:`handout_data` -> the patient handout (:class:`Handout`): areas in plain words, the timeline
   as calendar dates from the visit date, aftercare, warning signs and readable references; no
   clinician findings, no point ids, no citation keys, no internal file.
-- :func:`visit_session` -> which of the plan's sessions the visit is (a touch-up visit's plan holds the
-  touch-up alone); :func:`handout_curves` -> the timeline's bands counted from that visit (day 0).
+- :func:`visit_session` -> which of the plan's sessions the visit is (as the records or the caller say, else
+  by the plan's dates; a touch-up visit's plan holds the touch-up alone); :func:`handout_curves` -> the
+  timeline's bands counted from that visit (day 0), :func:`visit_start_day` -> that day from the initial one.
 
 The numbers (which sources are internal, the readable references) are in ``reports/data/chart.yaml``
 with their reasons; a point's side is decided by :mod:`injectmap.planning.sides` (its band in
@@ -36,7 +37,7 @@ from pydantic import Field, PositiveInt
 from injectmap.anatomy.datamodel import DataModel
 from injectmap.anatomy.ids import side_of
 from injectmap.planning.datafiles import load_model
-from injectmap.planning.plan import DEFAULT_SESSION, Plan
+from injectmap.planning.plan import DEFAULT_SESSION, SESSION_ID_RE, Plan
 from injectmap.planning.results import PlanResult, PointResult, Severity
 from injectmap.planning.sides import point_side as sides_point_side
 from injectmap.planning.sides import side_of_x
@@ -47,7 +48,7 @@ from injectmap.teaching import timeline as tl_mod
 __all__ = ["ChartContext", "ChartRecord", "ChartRow", "ChartTotals", "Handout", "HandoutArea", "Reference",
            "TimelineRow", "Visit", "chart_record", "chart_rows", "chart_settings", "chart_totals", "distance_words",
            "handout_curves", "handout_data", "point_side", "readable_references", "structure_label_ids",
-           "visit_session", "visits"]
+           "visit_session", "visit_start_day", "visits"]
 
 DATA_FILE = "chart.yaml"
 
@@ -85,6 +86,10 @@ class ChartContext:
     visit_date : str
         ISO date of the visit (``YYYY-MM-DD``), the date of the plan's session the visit is
         (:func:`visit_session`) whatever the plan says; ``""``: that session's date in the plan, else today.
+    session : str
+        The plan's session the visit is, as the records (the visit's kind) or the caller say: ``"initial"`` for a
+        first visit, ``"touch_up"`` for a touch-up, even where the visit date is another session's day in the plan
+        (a postponed visit); ``""``: the plan decides (:func:`visit_session`).
     lot : str
         The vial's lot, for points that carry none of their own.
     expiry : str
@@ -99,6 +104,7 @@ class ChartContext:
 
     clinician: str = ""
     visit_date: str = ""
+    session: str = ""
     lot: str = ""
     expiry: str = ""
     dilution: str = ""
@@ -108,6 +114,8 @@ class ChartContext:
     def __post_init__(self) -> None:
         if self.visit_date:
             _dt.date.fromisoformat(self.visit_date)  # ValueError on a date that is not YYYY-MM-DD
+        if self.session and not SESSION_ID_RE.match(self.session):
+            raise ValueError(f"{self.session[:70]!r} is not a session id (lower case letters, digits, _ and -)")
 
 
 @dataclass(frozen=True)
@@ -243,10 +251,13 @@ def chart_totals(plan: Plan) -> list[ChartTotals]:
 
 
 def visit_session(plan: Plan, ctx: ChartContext | None = None) -> str:
-    """The session of the plan the visit is: the one the plan dates on the context's visit date, else the
-    only session that has points (a touch-up visit's plan holds the touch-up's points alone), else the
-    initial one."""
+    """The session of the plan the visit is: the context's ``session`` where the plan has it (what the visit is, as
+    recorded: a first visit postponed to the day the plan gave its touch-up is still the first visit), else the one
+    the plan dates on the context's visit date, else the only session that has points (a touch-up visit's plan
+    holds the touch-up's points alone), else the initial one."""
     ctx = ctx or ChartContext()
+    if ctx.session and ctx.session in {DEFAULT_SESSION, *(s.id for s in plan.sessions or ())}:
+        return ctx.session
     if ctx.visit_date:
         on_day = [s.id for s in plan.sessions or () if s.date == ctx.visit_date]
         if on_day:
@@ -390,12 +401,25 @@ def _days(d0: _dt.date, n: float) -> _dt.date:
     return d0 + _dt.timedelta(days=int(round(n)))
 
 
+def visit_start_day(plan: Plan, ctx: ChartContext | None = None) -> float:
+    """The day of the visit (:func:`visit_session`) counted from the plan's initial session (day 0): from the
+    visit date given and the plan's initial date where both are known (a touch-up held later than the plan said),
+    else the plan's day of that session (:func:`teaching.timeline.session_start`), else 0."""
+    ctx = ctx or ChartContext()
+    visit = visit_session(plan, ctx)
+    if visit != DEFAULT_SESSION and ctx.visit_date:
+        d0 = {s.id: s.date for s in plan.sessions or ()}.get(DEFAULT_SESSION)
+        if d0:
+            return float((_dt.date.fromisoformat(ctx.visit_date) - _dt.date.fromisoformat(d0)).days)
+    return tl_mod.session_start(plan, visit) or 0.0
+
+
 def handout_curves(plan: Plan, ctx: ChartContext | None = None) -> list[tl_mod.AreaCurve]:
     """The plan's timeline bands (:func:`teaching.timeline.plan_curves`) counted from the visit
-    (:func:`visit_session`) as day 0: a touch-up visit's own band starts on its day, an earlier visit's
-    before it."""
-    start = tl_mod.session_start(plan, visit_session(plan, ctx)) or 0.0
-    return [replace(c, start_day=c.start_day - start) for c in tl_mod.plan_curves(plan)]
+    (:func:`visit_session`) as day 0: the visit's own band starts on its day, the other sessions' where the plan
+    puts them from its initial one (:func:`visit_start_day`)."""
+    visit, start = visit_session(plan, ctx), visit_start_day(plan, ctx)
+    return [replace(c, start_day=0.0 if c.session == visit else c.start_day - start) for c in tl_mod.plan_curves(plan)]
 
 
 def _visit_day(plan: Plan, ctx: ChartContext, visit: str) -> _dt.date | None:

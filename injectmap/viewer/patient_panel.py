@@ -78,6 +78,7 @@ from injectmap.clinic.records import (
 from injectmap.planning.doses import area_names
 from injectmap.planning.plan import Plan, PlanError, parse_plan, plan_to_dict
 from injectmap.planning.products import product_info, product_names
+from injectmap.planning.sessions import DEFAULT_SESSION, TOUCH_UP_SESSION
 from injectmap.viewer.text import mm_text, plain
 
 __all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "PhotoThumb", "chart_fields", "course_visits", "delete_label",
@@ -216,9 +217,16 @@ def dilution_text(visit: Visit) -> str:
     return f"{visit.dilution_ml:g} mL saline per {per_vial:g} U vial"
 
 
+#: the plan's session a visit of each kind is, for its chart and handout (a review's plan, if any, is left to the
+#: plan's own rules: reports.chart.visit_session)
+KIND_SESSIONS = {"initial": DEFAULT_SESSION, "touch_up": TOUCH_UP_SESSION}
+
+
 def chart_fields(visit: Visit) -> dict[str, str]:
-    """What the Report card gets from an opened visit (the widgets' names and values)."""
-    return {"clinician": visit.clinician, "visit_date": visit.date.isoformat(), "lot": visit.lot or "",
+    """What the Report card gets from an opened visit (the widgets' names and values): its session is the one its
+    kind says (a first visit postponed to the day its plan gave the touch-up is still the first visit)."""
+    return {"clinician": visit.clinician, "visit_date": visit.date.isoformat(),
+            "session": KIND_SESSIONS.get(visit.kind, ""), "lot": visit.lot or "",
             "expiry": visit.lot_expiry.isoformat() if visit.lot_expiry else "", "dilution": dilution_text(visit),
             "notes": visit.notes}
 

@@ -1,7 +1,7 @@
 """The Report card: the clinician's chart and the patient handout of the current plan, as PDF downloads.
 
-The clinician, visit date, lot, expiry, dilution and notes are typed here (or filled by the Patient card
-when a visit is opened) (a :class:`reports.chart.ChartContext`;
+The clinician, visit date, which visit it is (first or touch-up), lot, expiry, dilution and notes are typed here
+(or filled by the Patient card when a visit is opened) (a :class:`reports.chart.ChartContext`;
 the plan file keeps the patient, the sessions and each point's lot and note). "Report" and "Handout"
 make the PDF in a worker thread, off the server's event loop (a chart renders three views: seconds), and
 show each stage; the finished PDF is then offered by a download button. Without a served document
@@ -22,10 +22,13 @@ from typing import Any
 import panel as pn
 
 from injectmap.planning.plan import PlanError, parse_plan
+from injectmap.planning.sessions import DEFAULT_SESSION, TOUCH_UP_SESSION
 from injectmap.reports.chart import ChartContext
 from injectmap.viewer.text import plain
 
 log = logging.getLogger("injectmap.viewer")
+#: the Visit choice: which of the plan's sessions the chart and handout are of (reports.chart.ChartContext.session)
+VISIT_SESSIONS = {"As the plan dates it": "", "First visit": DEFAULT_SESSION, "Touch-up": TOUCH_UP_SESSION}
 _LOCK = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 
@@ -51,6 +54,8 @@ class ReportPanel(pn.viewable.Viewer):
                                              max_length=200)
         self.visit_date = pn.widgets.TextInput(label="Visit date", placeholder="YYYY-MM-DD (empty: the plan's)",
                                               width=250, max_length=10)
+        # what the visit is (the records' kind fills it): a first visit moved to the plan's touch-up day stays one
+        self.session = pn.widgets.Select(label="Visit", options=dict(VISIT_SESSIONS), value="", width=250)
         self.lot = pn.widgets.TextInput(label="Lot", placeholder="the vial's lot", width=250, max_length=100)
         self.expiry = pn.widgets.TextInput(label="Expiry", placeholder="the vial's expiry", width=250, max_length=40)
         self.dilution = pn.widgets.TextInput(label="Dilution", placeholder="as prepared (empty: the plan's)",
@@ -79,8 +84,9 @@ class ReportPanel(pn.viewable.Viewer):
         def text(w: Any) -> str:
             return str(w.value or "").strip()
 
-        return ChartContext(clinician=text(self.clinician), visit_date=text(self.visit_date), lot=text(self.lot),
-                            expiry=text(self.expiry), dilution=text(self.dilution), notes=str(self.notes.value or ""))
+        return ChartContext(clinician=text(self.clinician), visit_date=text(self.visit_date),
+                            session=text(self.session), lot=text(self.lot), expiry=text(self.expiry),
+                            dilution=text(self.dilution), notes=str(self.notes.value or ""))
 
     def forget(self) -> None:
         """Forget the visit's details (the clinician stays: the user's) and the documents made, and drop one
@@ -89,7 +95,7 @@ class ReportPanel(pn.viewable.Viewer):
         self._busy(False)
         self._pdf.clear()
         self.report_download.visible = self.handout_download.visible = False
-        for w in (self.visit_date, self.lot, self.expiry, self.dilution, self.notes):
+        for w in (self.visit_date, self.session, self.lot, self.expiry, self.dilution, self.notes):
             w.value = ""
         self.status.object = ""
 
@@ -153,6 +159,6 @@ class ReportPanel(pn.viewable.Viewer):
         self.status.object = plain(f"The {which} is ready ({len(pdf) / 1e6:.1f} MB): download it below.")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Card(self.clinician, self.visit_date, self.lot, self.expiry, self.dilution, self.notes,
+        return pn.Card(self.clinician, self.visit_date, self.session, self.lot, self.expiry, self.dilution, self.notes,
                        pn.Row(self.report, self.handout), self.status, self.report_download, self.handout_download,
                        title="Chart and handout", width=300)

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from injectmap.anatomy.fileio import atomic_write_bytes  # noqa: E402
 from injectmap.planning.check import check_plan  # noqa: E402
-from injectmap.planning.plan import Plan, load_plan, parse_plan  # noqa: E402
+from injectmap.planning.plan import DEFAULT_SESSION, Plan, load_plan, parse_plan  # noqa: E402
 from injectmap.planning.results import PlanResult, Severity  # noqa: E402
 from injectmap.reports import chart  # noqa: E402
 from injectmap.reports import handout as hand  # noqa: E402
@@ -368,7 +368,9 @@ def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
     planning.plan.PlanError
         On a bad plan file.
     ValueError
-        On an unknown output extension, or a plan that cannot be placed on the model.
+        On an unknown output extension, a session (``context.session``) the plan does not have (a typing slip
+        on the command line; the app leaves such a visit to the plan's own rules), or a plan that cannot be placed
+        on the model.
     """
     t0 = time.perf_counter()
     out_path = Path(out_path)
@@ -376,6 +378,9 @@ def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
     if kind not in (".html", ".htm", ".pdf"):
         raise ValueError(f"report output must end in .html or .pdf, not {out_path.name!r}")
     plan = load_plan(plan_path)
+    sessions = [DEFAULT_SESSION, *(s.id for s in plan.sessions or ())]
+    if context is not None and context.session and context.session not in sessions:
+        raise ValueError(f"the plan has no session {context.session!r} (its sessions: {', '.join(sessions)})")
     photo_in = None
     if photo is not None:
         photo_in, fitted = _photo_for_plan(plan, photo, handout)

@@ -104,3 +104,53 @@ def test_a_touch_up_visits_timeline_figure_starts_on_the_visit_and_offers_no_rev
     texts = _figure_texts(curves)
     assert "two-week review" not in texts and "(day 14)" not in texts and "touch-up" in texts
     assert "two-week review" in _figure_texts(chart.handout_curves(parse_plan(_demo())))  # a first visit's
+
+
+def _two_session_plan() -> chart.Plan:
+    """A first treatment on 4 May with its touch-up declared for 18 May (VISIT)."""
+    plan = _demo()
+    plan["points"].append({"id": "t1", "units": 2, "target": "frontalis_left", "session": "touch_up",
+                           "at": {"landmark": "brow_peak_left", "superior_mm": 25}, "depth_mm": 2})
+    plan["sessions"] = [{"id": "initial", "date": "2026-05-04"}, {"id": "touch_up", "date": VISIT}]
+    return parse_plan(plan)
+
+
+def test_a_first_visit_postponed_to_the_touch_ups_day_is_still_the_first_visit():
+    """The first visit moved to the day the plan had declared for its touch-up: the visit is the first one (the
+    records' kind, the card's or --session), so its handout reads as the first visit's (treated that day, its
+    review two weeks later, the touch-up after it), not as the touch-up's because the dates coincide."""
+    plan = _two_session_plan()
+    ctx = chart.ChartContext(visit_date=VISIT, session="initial")
+    assert chart.visit_session(plan, ctx) == "initial"
+    h = chart.handout_data(plan, ctx, today=TODAY)
+    assert h.visit_date == dt.date(2026, 5, 18) and h.date_given
+    first = [r for r in h.timeline if r.visit == "first visit"]
+    assert first and all(r.treated == dt.date(2026, 5, 18) and r.review == dt.date(2026, 6, 1) for r in first)
+    assert {r.treated for r in h.timeline if r.visit != "first visit"} == {dt.date(2026, 6, 1)}
+    assert all(c.start_day >= 0 for c in chart.handout_curves(plan, ctx))  # nothing before this visit
+    assert [(v.session, v.date) for v in chart.visits(plan, ctx)] == [("initial", VISIT), ("touch_up", VISIT)]
+    # not said: the plan's dates decide, as before (the touch-up's day is the touch-up's visit)
+    assert chart.visit_session(plan, chart.ChartContext(visit_date=VISIT)) == "touch_up"
+
+
+def test_a_touch_up_visit_postponed_past_its_declared_day_is_still_the_touch_up():
+    """The same rule the other way: a touch-up visit two days late matched no declared date and read as the first
+    visit of its two-session plan (the two-week review offered again). The first visit keeps the plan's date for
+    it, not the visit's less the 14 days the plan had between them."""
+    plan = _two_session_plan()
+    ctx = chart.ChartContext(visit_date="2026-05-20", session="touch_up")
+    assert chart.visit_session(plan, ctx) == "touch_up"
+    h = chart.handout_data(plan, ctx, today=TODAY)
+    assert {r.visit: r.treated for r in h.timeline} == {"first visit": dt.date(2026, 5, 4),
+                                                       "touch-up": dt.date(2026, 5, 20)}
+    assert all(r.review is None for r in h.timeline)
+
+
+def test_a_session_the_plan_does_not_have_leaves_the_plan_to_decide():
+    """A touch-up visit whose plan holds only first-visit points (or a session named otherwise): the plan's own
+    rules decide, as without a session."""
+    plan = parse_plan(_demo())
+    ctx = chart.ChartContext(visit_date=VISIT, session="touch_up")
+    assert chart.visit_session(plan, ctx) == "initial"
+    with pytest.raises(ValueError, match="not a session id"):
+        chart.ChartContext(session="touch up")

@@ -145,3 +145,29 @@ def test_the_report_is_drawn_on_the_face_the_plan_names(tmp_path, capsys, monkey
     with pytest.raises(RuntimeError, match="stop after"):
         report_render.build_report(path, tmp_path / "r.html")
     assert asked and asked[0].sex == 0.0 and asked[0].masseter == 1.0, asked
+
+
+def test_the_session_the_visit_is_reaches_the_handout(plan_file, tmp_path, capsys, monkeypatch):
+    """``--session`` says what the visit is (a first visit postponed to the plan's touch-up day is still the first
+    visit); a session the plan does not have, or one that is no session id, is refused before anything is drawn."""
+    import json
+
+    plan = json.loads(plan_file.read_text())
+    plan["sessions"] = [{"id": "touch_up", "date": "2026-05-18"}]
+    plan_file.write_text(json.dumps(plan))
+    made = []
+
+    def render(plan, model, kind, name, context, handout, *_a, **_k):
+        made.append((context.visit_date, context.session, handout))
+        return b"<html></html>"
+
+    monkeypatch.setattr(report_render, "render_document", render)
+    monkeypatch.setattr("injectmap.planning.check.model_for_plan", lambda plan: object())
+    out = str(tmp_path / "handout.html")
+    code, err = _run(capsys, str(plan_file), "-o", out, "--handout", "--visit-date", "2026-05-18", "--session", "initial")
+    assert (code, made) == (0, [("2026-05-18", "initial", True)]), err
+    code, err = _run(capsys, str(plan_file), "-o", out, "--handout", "--session", "touchup")
+    assert code == 2 and "the plan has no session 'touchup' (its sessions: initial, touch_up)" in err
+    code, err = _run(capsys, str(plan_file), "-o", out, "--handout", "--session", "Touch up")
+    assert code == 2 and "--session: 'Touch up' is not a session id" in err
+    assert len(made) == 1

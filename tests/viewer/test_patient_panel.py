@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +16,7 @@ from injectmap.clinic.config import database_fingerprint
 from injectmap.clinic.records import Records
 from injectmap.planning.plan import parse_plan
 from injectmap.planning.protocols import protocol_plan
+from injectmap.reports.chart import ChartContext, visit_session
 from injectmap.viewer.patient_panel import (
     chart_fields,
     course_visits,
@@ -46,9 +48,21 @@ def test_labels_fields_and_side_effects(db: str) -> None:
         assert patient_label(p) == "MRN-7 (Ana <b>M.</b>)"  # plain text: escaped where it is shown
         assert visit_label(v) == f"2026-05-04 initial #{v.id}, plan"
         assert dilution_text(v) == "2 mL saline per 100 U vial"
-        assert chart_fields(v) == {"clinician": "dr.lee", "visit_date": "2026-05-04", "lot": "L-9",
-                                   "expiry": "2027-01-31", "dilution": "2 mL saline per 100 U vial", "notes": "light"}
+        assert chart_fields(v) == {"clinician": "dr.lee", "visit_date": "2026-05-04", "session": "initial",
+                                   "lot": "L-9", "expiry": "2027-01-31", "dilution": "2 mL saline per 100 U vial",
+                                   "notes": "light"}
         records = course_visits(rec.visits_with_plans(p.id))
+        # a first visit postponed to the day its plan had declared for the touch-up is the first visit on its handout
+        late = {**protocol_plan("glabella_five_point"), "sessions": [{"id": "touch_up", "date": "2026-05-18"}]}
+        late["points"] = [*late["points"], {**late["points"][0], "id": "t1", "units": 2, "session": "touch_up"}]
+        moved = rec.add_visit(p.id, DAY0 + dt.timedelta(days=14), "initial", plan=parse_plan(late))
+        fields = chart_fields(moved)
+        ctx = ChartContext(visit_date=fields["visit_date"], session=fields["session"])
+        assert visit_session(parse_plan(late), ctx) == "initial"
+        assert visit_session(parse_plan(late), replace(ctx, session="")) == "touch_up"  # by the date alone
+        review = rec.add_visit(p.id, DAY0 + dt.timedelta(days=14), "review")
+        touch_up = rec.add_visit(p.id, DAY0 + dt.timedelta(days=16), "touch_up", completes_visit_id=v.id)
+        assert (chart_fields(review)["session"], chart_fields(touch_up)["session"]) == ("", "touch_up")
     assert [r.kind for r in records] == ["initial"] and records[0].plan is not None
     from injectmap.clinic.course import dose_history
 
@@ -74,6 +88,7 @@ def test_a_course_of_treatment_through_the_card(db: str, face_model) -> None:
     assert card.visit is not None and card.visit.kind == "initial" and card.visit.has_plan, card.status.object
     initial = card.visit
     assert (report.lot.value, report.expiry.value, report.visit_date.value) == ("C1234", "2027-03-31", "2026-05-04")
+    assert report.session.value == "initial" and report.context().session == "initial"  # what the visit is
     assert report.dilution.value == "2 mL saline per 100 U vial" and report.clinician.value == "local"
     assert report.notes.value == "first treatment"
     assert state.product["diluent_ml"] == 2.0  # the plan's mL follow the visit's dilution
@@ -107,6 +122,7 @@ def test_a_course_of_treatment_through_the_card(db: str, face_model) -> None:
     card.save_as_touch_up()
     assert card.visit is not None and card.visit.kind == "touch_up", card.status.object
     assert card.visit.completes_visit_id == initial.id and card.visit.date == dt.date(2026, 5, 18)
+    assert report.context().session == "touch_up"
     text = card.history_text.object
     assert "2026\\-05\\-04 initial" not in text  # dashes are not escaped
     assert "2026-05-04 initial: 40 U" in text and "2026-05-18 review: no injection" in text
