@@ -40,7 +40,8 @@ _FOCUS_Y = {"frown": 5.0, "brow_raise": 15.0, "squint": 0.0, "smile": -25.0, "mo
 
 @dataclass(frozen=True)
 class Still:
-    """One picture: the expression, the day after the session, the caption and the PNG bytes."""
+    """One picture: the expression, the day after the visit's session (0: just before it), the caption and the PNG
+    bytes."""
 
     expression: str
     day: float
@@ -88,7 +89,7 @@ def _render(model: Any, displacements: Sequence[np.ndarray], expression: str, cl
 
 
 def _cached_render(model: Any, plan: Plan, displacements: Sequence[np.ndarray], expression: str, clim: float,
-                   size: Sequence[int]) -> list[bytes]:
+                   size: Sequence[int], start_day: float = 0.0) -> list[bytes]:
     """:func:`_render`'s PNGs, those rendered before for the same plan, face, day and picture read from the
     stills' cache (reports/stills_cache.py) and only the others rendered (then kept there)."""
     from injectmap.planning.plan import dumps_plan
@@ -96,7 +97,7 @@ def _cached_render(model: Any, plan: Plan, displacements: Sequence[np.ndarray], 
 
     cache = stills_cache()
     plan_json, face = dumps_plan(plan), face_id(model)
-    keys = [still_key(plan_json, face, expression, day, size, clim, disp)
+    keys = [still_key(plan_json, face, expression, start_day + day, size, clim, disp)
             for (day, _), disp in zip(STILL_DAYS, displacements, strict=True)]
     pngs: list[bytes | None] = [cache.get(k) for k in keys]
     missing = [i for i, png in enumerate(pngs) if png is None]
@@ -109,8 +110,11 @@ def _cached_render(model: Any, plan: Plan, displacements: Sequence[np.ndarray], 
 
 
 def expression_stills(model: Any, plan: Plan | Mapping[str, Any], expression: str | None = None,
-                      size: Sequence[int] = STILL_SIZE) -> list[Still]:
-    """The stills of ``expression`` (default: the one the plan treats) before, at two weeks and at three months.
+                      size: Sequence[int] = STILL_SIZE, start_day: float = 0.0) -> list[Still]:
+    """The stills of ``expression`` (default: the one the plan treats at two weeks) before, at two weeks and at
+    three months, counted from the visit given ``start_day`` days after the plan's initial session (0: the first
+    visit; a touch-up visit's, :func:`reports.chart.visit_start_day`: "before" is the touch-up's day, with what the
+    first treatment still does then).
 
     Returns
     -------
@@ -118,7 +122,8 @@ def expression_stills(model: Any, plan: Plan | Mapping[str, Any], expression: st
         Three stills (:data:`teaching.side_effects.STILL_DAYS`), or none when the plan changes no expression.
     """
     plan = plan if isinstance(plan, Plan) else parse_plan(plan)
-    results = {day: preview(model, plan, day) for day, _ in STILL_DAYS}
+    start = max(0.0, float(start_day))
+    results = {day: preview(model, plan, start + day) for day, _ in STILL_DAYS}
     name = expression or treated_expression(results[14.0])
     if name is None:
         return []
@@ -126,7 +131,7 @@ def expression_stills(model: Any, plan: Plan | Mapping[str, Any], expression: st
     clim = max(float(np.percentile(np.linalg.norm(untreated, axis=1), 99.9)), 0.5)
     words = EXPRESSION_WORDS.get(name, name.replace("_", " "))
     displacements = [expression_displacement(model, results[day], name) for day, _ in STILL_DAYS]
-    pngs = _cached_render(model, plan, displacements, name, clim, size)
+    pngs = _cached_render(model, plan, displacements, name, clim, size, start)
     return [Still(name, day, f"{words}, {when}", {s: round(b.mid, 2) for s, b in results[day].strengths[name].items()},
                   png) for (day, when), png in zip(STILL_DAYS, pngs, strict=True)]
 

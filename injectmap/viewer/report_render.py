@@ -276,7 +276,7 @@ def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str =
         h = chart.handout_data(plan, ctx)
         svg, png = timeline_images(chart.handout_curves(plan, ctx))  # counted from this visit, as its dates
         t["timeline_s"] = time.perf_counter() - t1
-        stills = _stills(model, plan, progress, t)
+        stills = _stills(model, plan, progress, t, chart.visit_start_day(plan, ctx))  # and the stills too
         if kind == ".pdf":
             return hand.render_handout_pdf(h, png, stills)
         return hand.render_handout_html(h, svg, stills).encode("utf-8")
@@ -334,14 +334,16 @@ def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str =
     return payload
 
 
-def _stills(model: Any, plan: Plan, progress: Callable[[str], None], t: dict[str, float]) -> list[Any]:
-    """The treated expression's stills (reports.stills), or none when the plan changes no expression."""
+def _stills(model: Any, plan: Plan, progress: Callable[[str], None], t: dict[str, float],
+            start_day: float = 0.0) -> list[Any]:
+    """The treated expression's stills (reports.stills) counted from the visit ``start_day`` days after the plan's
+    initial session, or none when the plan changes no expression."""
     from injectmap.reports.stills import expression_stills
 
     t1 = time.perf_counter()
     progress("Drawing the expression before and after...")
     try:
-        stills = expression_stills(model, plan)
+        stills = expression_stills(model, plan, start_day=start_day)
     except ValueError:  # a point that cannot be placed (PlacementError): the document goes without stills
         stills = []
     t["stills_s"] = time.perf_counter() - t1

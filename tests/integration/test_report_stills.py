@@ -12,6 +12,7 @@ from PIL import Image
 
 from injectmap.planning.protocols import protocol_plan
 from injectmap.reports.stills import Still, expression_stills, stills_html
+from injectmap.viewer.report_render import report_for_plan
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +57,6 @@ def test_the_stills_html_escapes_its_captions(glabella_stills) -> None:
 
 
 def test_the_chart_and_the_handout_carry_the_stills(model, tmp_path) -> None:
-    from injectmap.viewer.report_render import report_for_plan
-
     plan = protocol_plan("glabella_five_point")
     out = tmp_path / "handout.html"
     report_for_plan(plan, model, out, handout=True)
@@ -71,3 +70,27 @@ def test_the_chart_and_the_handout_carry_the_stills(model, tmp_path) -> None:
     chart = tmp_path / "chart.pdf"
     report_for_plan(plan, model, chart)
     assert len(re.findall(rb"/Subtype\s*/Image", chart.read_bytes())) >= 4
+
+
+def _in_touch_up(plan: dict, first_too: bool = False) -> dict:
+    """The plan's points given at the two-week touch-up (with the first visit's too when ``first_too``)."""
+    touch = [{**p, "id": f"{p['id']}_tu", "session": "touch_up"} for p in plan["points"]]
+    return {**plan, "points": [*(plan["points"] if first_too else []), *touch], "sessions": [{"id": "touch_up"}]}
+
+
+def test_a_touch_up_handouts_stills_count_from_the_touch_up(model, tmp_path) -> None:
+    """The stills counted their days from the first visit: a touch-up-only plan (the Patient card's saved touch-up)
+    was still untreated on its "two weeks" (the touch-up's own day) and its handout had no stills. A touch-up
+    visit's stills are now before the touch-up, two weeks and three months after it."""
+    touch_up = _in_touch_up(protocol_plan("glabella_five_point"))
+    assert expression_stills(model, touch_up, size=(140, 160)) == []  # counted from a first visit that is not there
+    stills = expression_stills(model, touch_up, size=(140, 160), start_day=14.0)
+    assert [s.day for s in stills] == [0.0, 14.0, 90.0] and stills[1].caption == "Frowning, at two weeks"
+    assert stills[0].strength == {"left": 1.0, "right": 1.0} and stills[1].strength["left"] < 0.5
+    out = tmp_path / "handout.html"
+    report_for_plan(touch_up, model, out, handout=True)
+    assert out.read_text().count('class="still"') == 3
+    # a two-session plan's touch-up: "before" is the touch-up's day, the first treatment already at work
+    both = expression_stills(model, _in_touch_up(protocol_plan("glabella_five_point"), first_too=True),
+                             size=(140, 160), start_day=14.0)
+    assert both[0].strength["left"] < 0.5 and both[0].caption == "Frowning, before"
