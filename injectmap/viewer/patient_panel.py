@@ -52,6 +52,7 @@ from typing import Any
 
 import panel as pn
 
+from injectmap.anatomy.typed_text import typed_decimal
 from injectmap.clinic.config import database_url
 from injectmap.clinic.course import (
     HistoryTable,
@@ -418,18 +419,12 @@ def _date(text: str, what: str) -> dt.date:
         raise ValueError(f"{what} is written YYYY-MM-DD") from None
 
 
-#: a number as typed: digits, and a decimal point or comma with digits after it
-_NUMBER = re.compile(r"\d{1,3}(?:[.,]\d{1,3})?")
-
-
 def _optional_ml(text: str, what: str) -> float | None:
-    """A volume in mL typed in a text field (2.5 or 2,5); None when empty."""
-    text = text.strip()
-    if not text:
-        return None
-    if not _NUMBER.fullmatch(text):
-        raise ValueError(f"{what} is not a number of mL")
-    return float(text.replace(",", "."))
+    """A volume in mL typed in a text field (2.5 or 2,5, up to 3 decimals: anatomy.typed_text); None when empty."""
+    try:
+        return typed_decimal(text, 3)
+    except ValueError:
+        raise ValueError(f"{what} is not a number of mL") from None
 
 
 def _unless_disabled(button: Any, action: Callable[[], Any], _event: Any = None) -> None:

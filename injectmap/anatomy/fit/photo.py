@@ -23,7 +23,6 @@ iris scale.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -37,6 +36,7 @@ from injectmap.anatomy.fit.camera import FRONT, Camera, rodrigues, rotation_vect
 from injectmap.anatomy.fit.correspondence import N_FACE, table
 from injectmap.anatomy.fit.landmarks import IRIS_LEFT, IRIS_RIGHT, Landmarks
 from injectmap.anatomy.fit.solve import bounded_solve
+from injectmap.anatomy.typed_text import typed_decimal
 from injectmap.anatomy.yamlio import safe_load
 
 SETTINGS = Path(__file__).parent / "data" / "photo_fit.yaml"
@@ -183,13 +183,9 @@ def pupil_separation_px(landmarks: Landmarks) -> float:
     return float(np.linalg.norm(landmarks.pixels[IRIS_RIGHT[0]] - landmarks.pixels[IRIS_LEFT[0]]))
 
 
-#: a distance in mm as typed: digits, and a decimal point or comma with digits after it
-_MM_TEXT = re.compile(r"\d{1,3}(?:[.,]\d{1,2})?")
-
-
 def checked_ipd(ipd_mm: float | str | None) -> float | None:
     """A measured interpupillary distance (mm) the fit may take its size from, or None (also for empty text); text
-    is read with a decimal point or a decimal comma ("62,5"); one outside the adult range
+    is read with a decimal point or a decimal comma ("62,5", anatomy.typed_text); one outside the adult range
     (``data/photo_fit.yaml``) is refused: a monocular PD, half the binocular one, typed by mistake would shrink the
     whole face by half. A near PD (about 3 mm, 5 %, narrower) lies inside the range and is neither refused nor
     flagged: the field asks for the distance PD.
@@ -202,11 +198,10 @@ def checked_ipd(ipd_mm: float | str | None) -> float | None:
     from injectmap.anatomy.fit.landmarks import FitRefused
 
     if isinstance(ipd_mm, str):
-        text = ipd_mm.strip()
-        if not text:
-            return None
-        # digits with one decimal point or comma (float() alone also takes "6_2", "1e2", "nan")
-        ipd_mm = text.replace(",", ".") if _MM_TEXT.fullmatch(text) else "nan"
+        try:  # up to 3 digits, a decimal point or comma and up to 2 decimals (float() alone takes "6_2", "1e2", "nan")
+            ipd_mm = typed_decimal(ipd_mm, 2)
+        except ValueError:
+            ipd_mm = float("nan")
     if ipd_mm is None:
         return None
     lo, hi = settings()["interpupillary_distance_mm"]["range"]
