@@ -36,6 +36,23 @@ def _formatters() -> dict[str, NumberFormatter]:
             "mL": NumberFormatter(format="0.00[0]")}
 
 
+#: the widest the id column grows (px): the longest id of the protocols (``corrugator_lateral_right``) fits on one
+#: line, and the plan card's 430 px column keeps room for the units and mL beside it; a longer id wraps
+ID_MAX_PX = 200
+#: an id wider than the column wraps, anywhere (ids have no spaces), instead of being cut
+ID_CELL_STYLE = (".tabulator-row .tabulator-cell.plan-id { white-space: normal; overflow-wrap: anywhere; "
+                 "word-break: break-all; text-overflow: clip; }")
+
+
+def _table_configuration() -> dict[str, Any]:
+    """The plan table's Tabulator settings: the columns fit the data again whenever the plan changes (Tabulator
+    sizes them on the first data only: the demo plan's ``g1`` set the id column to 60 px, and a protocol's
+    ``masseter_front_right`` was cut to ``masseter``), the id column at most :data:`ID_MAX_PX` wide and kept in
+    view when the table scrolls sideways to its other columns."""
+    return {"layoutColumnsOnNewData": True,
+            "columns": [{"field": "id", "maxWidth": ID_MAX_PX, "frozen": True, "cssClass": "plan-id"}]}
+
+
 def point_volume_ml(point: dict[str, Any], plan_product: dict[str, Any]) -> float | None:
     """A point's injected mL as ``injectmap check`` computes it (``Plan.volume_ml_of``): its written
     ``volume_ml``, else its units at its product's dilution (None for a product planning does not know)."""
@@ -70,7 +87,8 @@ class PlanPanel(pn.viewable.Viewer):
         self.table = pn.widgets.Tabulator(self._points_frame(), show_index=False, selectable=1,
                                           disabled=True, height=200, sizing_mode="stretch_width",
                                           css_classes=["plan-table"], layout="fit_data_table",
-                                          formatters=_formatters())
+                                          formatters=_formatters(), configuration=_table_configuration(),
+                                          stylesheets=[ID_CELL_STYLE])
         self.table.param.watch(self._on_table_select, "selection")
         names = product_names()
         self.product = pn.widgets.Select(label="Product", options=names, value=state.product["name"],

@@ -6,6 +6,7 @@ restore, labels, the display bugs."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -306,3 +307,83 @@ def test_depth_to_a_tenth_and_new_rows_scrolled_into_view(sized: AppPage) -> Non
         page.wait_for_timeout(200)
     assert row["y"] >= holder["y"] - 1 and row["y"] + row["height"] <= holder["y"] + holder["height"] + 1
     assert selected.locator("[tabulator-field='id']").inner_text().strip() == f"p{n + 3 - 0}" or selected.is_visible()
+
+
+def _id_cells(app: AppPage) -> list[dict]:
+    """Each id cell of the plan table: its text and whether its text fits in it (wider or taller than the cell is
+    cut: the cells hide what overflows)."""
+    return app.page.locator(".plan-table .tabulator-row .tabulator-cell[tabulator-field='id']").evaluate_all(
+        "els => els.map(e => ({text: e.innerText.trim(), sw: e.scrollWidth, cw: e.clientWidth, sh: e.scrollHeight,"
+        " ch: e.clientHeight}))")
+
+
+def _whole(cell: dict) -> bool:
+    """The cell is drawn (a table being drawn again has cells of no size) and its text fits in it."""
+    return 0 < cell["cw"] and 0 < cell["ch"] and cell["sw"] <= cell["cw"] and cell["sh"] <= cell["ch"]
+
+
+def _ids_shown_whole(app: AppPage, ids: list[str], one_line: int) -> list[dict]:
+    """Wait until the plan table shows ``ids`` whole, each on one line of ``one_line`` px but those longer than the
+    column's widest (a table drawn for new data first keeps its rows as tall as the narrower column before made them,
+    until the analysis draws it again); return the cells as last measured."""
+    cells: list[dict] = []
+    for _ in range(150):
+        cells = _id_cells(app)
+        if ([c["text"] for c in cells] == ids and all(_whole(c) for c in cells)
+                and all(c["ch"] == one_line for c in cells if len(c["text"]) <= len(PROTOCOL_LONGEST))):
+            break
+        app.page.wait_for_timeout(200)
+    return cells
+
+
+#: the longest id of the protocols' plans
+PROTOCOL_LONGEST = "corrugator_lateral_right"
+
+
+@pytest.mark.parametrize("sized", SIZES, indirect=True, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_plan_tables_ids_are_never_cut(sized: AppPage) -> None:
+    """Found by a clinician at 1366x768: the plan table's id column kept the width of the demo plan's ids (``g1``),
+    so a protocol's ``masseter_front_right`` showed as ``masseter``. Each id now shows whole, at the laptop and at
+    the desktop size: a protocol's on one line, an id of the plan file's longest (64 characters) wrapped; the id
+    stays in view when the table scrolls sideways to its other columns, and the page does not scroll sideways."""
+    from injectmap.planning.protocols import get_protocol, protocol_names, protocol_plan
+
+    assert max((p["id"] for n in protocol_names() for p in protocol_plan(n)["points"]), key=len) == PROTOCOL_LONGEST
+    page = sized.page
+    demo = _id_cells(sized)
+    assert demo and all(_whole(c) for c in demo), demo  # the demo plan's short ids: one line each
+    one_line = demo[0]["ch"]
+    for name in ("masseter_three_point", "glabella_five_point"):
+        page.locator("select").filter(has_text=get_protocol("glabella_five_point").title).first.select_option(
+            label=get_protocol(name).title)
+        page.get_by_role("button", name="Start from protocol").click()
+        ids = [p["id"] for p in protocol_plan(name)["points"]]
+        cells = _ids_shown_whole(sized, ids, one_line)
+        assert [c["text"] for c in cells] == ids, cells
+        for c in cells:
+            assert _whole(c) and c["ch"] == one_line, f"the id {c['text']} is cut or wrapped: {c}"
+    longest = "a" * 31 + "_" + "b" * 32  # the plan file's longest id (64 characters: docs/plan.schema.json)
+    plan = protocol_plan("glabella_five_point")
+    plan["points"][0]["id"] = longest
+    page.locator("input[type=file][accept='.json']").set_input_files(
+        files=[{"name": "long-ids.json", "mimeType": "application/json", "buffer": json.dumps(plan).encode()}])
+    ids = [p["id"] for p in plan["points"]]
+    cells = _ids_shown_whole(sized, ids, one_line)
+    assert [c["text"] for c in cells] == ids, cells
+    for c in cells:
+        assert _whole(c), f"the id {c['text']} is cut: {c}"
+    assert cells[0]["ch"] > one_line and all(c["ch"] == one_line for c in cells[1:]), cells  # only the long one wraps
+    # the table scrolled sideways to its last columns: the ids stay in view, beside them
+    holder = page.locator(".plan-table .tabulator-tableholder").first
+    for _ in range(20):  # a redraw of the table (the analysis returning) scrolls it back
+        holder.evaluate("e => { e.scrollLeft = e.scrollWidth }")
+        page.wait_for_timeout(300)
+        if holder.evaluate("e => e.scrollLeft") > 0:
+            break
+    assert holder.evaluate("e => e.scrollLeft") > 0
+    hbox = _box(holder)
+    for k in range(len(ids)):
+        box = _box(page.locator(".plan-table .tabulator-row .tabulator-cell[tabulator-field='id']").nth(k))
+        assert hbox["x"] - 1 <= box["x"] and box["x"] + box["width"] <= hbox["x"] + hbox["width"] + 1, (k, box, hbox)
+    no_sideways_scroll(page)
+    assert not sized.errors

@@ -46,6 +46,22 @@ def test_plan_table_shows_depth_to_a_tenth_of_a_millimetre(app) -> None:
     assert fmt.format == "0.0"  # numeral.js: 3.5 -> "3.5", 4 -> "4.0" (the browser test reads the cell)
 
 
+
+def test_plan_tables_id_column_fits_each_plans_ids(app) -> None:
+    """The plan table's columns fit the data again whenever the plan changes (Tabulator sizes them on the first data
+    only: the demo plan's ``g1`` kept the id column at 60 px, and a protocol's ``masseter_front_right`` was cut); the
+    id column grows at most to ``ID_MAX_PX``, wraps an id longer than that, and stays in view when the table scrolls
+    sideways (tests/browser/test_layout.py measures the cells at 1366x768 and 1920x1080)."""
+    from injectmap.viewer.plan_panel import ID_CELL_STYLE, ID_MAX_PX
+
+    table = app.app_plan.table
+    config = table.get_root().configuration
+    assert config["layoutColumnsOnNewData"] is True
+    (id_column,) = [c for c in config["columns"] if c["field"] == "id"]
+    assert id_column == {"field": "id", "maxWidth": ID_MAX_PX, "frozen": True, "cssClass": "plan-id"}
+    assert [c["field"] for c in config["columns"]][:2] == ["id", "units"]  # the frozen column is the first one
+    assert ID_CELL_STYLE in table.stylesheets and ".plan-id" in ID_CELL_STYLE and "white-space: normal" in ID_CELL_STYLE
+
 def test_delete_selects_the_next_point_and_the_widgets_follow_it(app) -> None:
     state, plan = app.app_state, app.app_plan
     ids = state.point_ids()
