@@ -5,7 +5,9 @@ The card works on the patient records of ``injectmap records`` (:class:`injectma
 logins). Four tabs:
 
 - **Patient**: find (identifier or name) and open a patient, or add one (identifier, optional name, date
-  of birth, notes, the measured interpupillary distance); delete the open patient's whole record (after a
+  of birth, notes, the measured interpupillary distance); correct the open patient's name and date of birth
+  (checked as when a patient is added, audited as ``injectmap records patients update`` is: the plan on screen,
+  the chart and the handout then print the corrected name); delete the open patient's whole record (after a
   confirmation naming them): the visits, outcomes, photos and fitted faces (``Records.delete_patient``, the
   faces' stills and kept charts too) and the autosaved plans that name them, then no patient is open, the plan
   on screen no longer carries them and the Face card forgets its photo and scan fits (see
@@ -46,7 +48,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +84,10 @@ from injectmap.planning.products import product_info, product_names
 from injectmap.planning.sessions import DEFAULT_SESSION, TOUCH_UP_SESSION
 from injectmap.viewer.text import mm_text, plain
 
-__all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "PhotoThumb", "chart_fields", "course_visits", "delete_label",
-           "deleted_text", "dilution_text", "forget_autosaves", "history_summary", "patient_label", "patient_text",
-           "patient_texts", "photo_label", "plan_face_json", "proposal_text", "review_outcomes", "side_effects",
-           "thumbnail", "visit_label"]
+__all__ = ["LOCAL_USER", "PatientPanel", "PatientView", "PhotoThumb", "chart_fields", "corrected_fields",
+           "course_visits", "delete_label", "deleted_text", "dilution_text", "forget_autosaves", "history_summary",
+           "patient_form", "patient_label", "patient_text", "patient_texts", "photo_label", "plan_face_json",
+           "proposal_text", "review_outcomes", "side_effects", "thumbnail", "visit_label"]
 
 log = logging.getLogger("injectmap.viewer")
 #: the clinician of the visits made on a server without logins (its own machine: one user)
@@ -437,6 +439,27 @@ def _optional_date(text: str, what: str) -> dt.date | None:
     return _date(text, what) if text.strip() else None
 
 
+def patient_form(name: str, birth: str) -> tuple[str | None, dt.date | None]:
+    """A patient's name and date of birth as typed in the card, in the new-patient form and in the correction of the
+    open patient alike: the name stripped (empty: none), the date of birth YYYY-MM-DD and a day of the calendar (empty:
+    none).
+
+    Raises
+    ------
+    ValueError
+        For a date of birth that is not written YYYY-MM-DD or is not a day of the calendar (the reason in the
+        message). The records check the rest (``Records.add_patient`` and ``update_patient``: the name's length and
+        characters, a date of birth neither in the future nor more than 120 years back).
+    """
+    return name.strip() or None, _optional_date(birth, "the date of birth")
+
+
+def corrected_fields(before: Patient, after: Patient) -> list[str]:
+    """What a correction changed, in words (``["name", "date of birth"]``; empty: nothing)."""
+    return [words for key, words in (("name", "name"), ("date_of_birth", "date of birth"))
+            if getattr(before, key) != getattr(after, key)]
+
+
 # ----------------------------------------------------------------------------------------------
 # the card
 
@@ -494,6 +517,11 @@ class PatientPanel(pn.viewable.Viewer):
         self.open_patient = pn.widgets.Button(label="Open patient", width=w)
         self.delete_patient = _w(pn.widgets.Button, "delete-patient", label="Delete patient", width=w)
         self.delete_box = pn.Column(self.delete_patient, width=w, margin=0, css_classes=["patient-delete"])
+        # the open patient's name and date of birth, to correct (filled when a patient opens; off with none open)
+        self.fix_name = _w(text, "fix-name", label="Name (empty: none)", width=w, max_length=200, disabled=True)
+        self.fix_birth = _w(text, "fix-birth", label="Date of birth (empty: none)", placeholder="YYYY-MM-DD", width=w,
+                            max_length=10, disabled=True)
+        self.correct = _w(pn.widgets.Button, "correct", label="Correct name and date of birth", width=w)
         self.identifier = _w(text, "identifier", label="Identifier", placeholder="the clinic's patient id", width=w,
                              max_length=200)
         self.name_input = _w(text, "name", label="Name (optional)", width=w, max_length=200)
@@ -561,7 +589,7 @@ class PatientPanel(pn.viewable.Viewer):
         # a click that reaches the server after its button was disabled (a double click while the first one's call
         # runs) does nothing: each would otherwise add a visit
         for button, action in ((self.find, self.list_patients), (self.open_patient, lambda: self.open(self.patients.value)),
-                               (self.add_patient, self.new_patient),
+                               (self.add_patient, self.new_patient), (self.correct, self.correct_patient),
                                (self.delete_patient, lambda: self.ask_delete_patient(True)),
                                (self.open_visit, lambda: self.open_visit_id(self.visits.value)),
                                (self.add_visit, self.new_visit), (self.save_plan, self.save_plan_to_visit),
@@ -577,10 +605,14 @@ class PatientPanel(pn.viewable.Viewer):
         self._owner: tuple[int, str] | None = None
         state.param.watch(lambda _e: self._show_save_touch_up(), "origin")
         self.show_previous.param.watch(lambda e: self.scene_view.show_previous(None, bool(e.new)), "value")
-        self._buttons = [self.find, self.open_patient, self.delete_patient, self.add_patient, self.open_visit,
-                         self.add_visit, self.save_plan, self.record, self.propose]
+        self._buttons = [self.find, self.open_patient, self.delete_patient, self.correct, self.add_patient,
+                         self.open_visit, self.add_visit, self.save_plan, self.record, self.propose]
+        #: the patients the list shows (found by the last Find), kept to show a corrected name there too
+        self._found: list[PatientSummary] = []
         self.tabs = pn.Tabs(
             ("Patient", pn.Column(pn.Row(self.search, self.find), self.patients, self.open_patient, self.delete_box,
+                                  pn.pane.Markdown("**Correct the open patient**", margin=(0, 5)), self.fix_name,
+                                  self.fix_birth, self.correct,
                                   pn.pane.Markdown("**New patient**", margin=(0, 5)), self.identifier,
                                   self.name_input, self.birth, self.patient_notes, self.new_ipd, self.add_patient)),
             ("Visits", pn.Column(self.current, self.visits, pn.Row(self.open_visit, self.save_plan),
@@ -703,21 +735,26 @@ class PatientPanel(pn.viewable.Viewer):
         search = str(self.search.value or "").strip() or None
 
         def shown(found: list[PatientSummary]) -> None:
-            self.patients.options = {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found}
+            self._show_found(found)
             self.status.object = plain(f"{len(found)} patient(s) found.")
 
         self._call(lambda rec: rec.list_patients(search), shown, "finding patients")
+
+    def _show_found(self, found: list[PatientSummary]) -> None:
+        """The list of patients: each one's label and how many visits."""
+        self._found = list(found)
+        self.patients.options = {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found}
 
     def new_patient(self) -> None:
         """Add the patient of the form and open it."""
         if not self._not_training():
             return
         try:
-            birth = _optional_date(str(self.birth.value or ""), "the date of birth")
+            name, birth = patient_form(str(self.name_input.value or ""), str(self.birth.value or ""))
         except ValueError as exc:
             self.status.object = plain(f"Not done: {exc}")
             return
-        ident, name = str(self.identifier.value or ""), str(self.name_input.value or "").strip() or None
+        ident = str(self.identifier.value or "")
         notes, ipd = str(self.patient_notes.value or ""), str(self.new_ipd.value or "")
 
         def work(rec: Records) -> PatientView:
@@ -768,6 +805,7 @@ class PatientPanel(pn.viewable.Viewer):
         self.effects.value = ""
         self.report.forget()  # the visit's details and a chart made (or being made) for the patient open before
         self._show(view)
+        self._show_correction(view.patient)
         unforget_patient(view.patient)  # in the records again: their plans autosave again
         if replace:
             self._plan_for(pid, now, set_aside=theirs)
@@ -931,6 +969,69 @@ class PatientPanel(pn.viewable.Viewer):
 
         records_executor().submit(work)
 
+    # ------------------------------------------------------------------ correcting a patient
+    def _show_correction(self, patient: Patient | None) -> None:
+        """The correction's fields show the open patient's name and date of birth as the records have them (empty and
+        off when no patient is open)."""
+        self.fix_name.value = (patient.name or "") if patient is not None else ""
+        birth = patient.date_of_birth if patient is not None else None
+        self.fix_birth.value = birth.isoformat() if birth is not None else ""
+        self.fix_name.disabled = self.fix_birth.disabled = patient is None
+
+    def correct_patient(self) -> None:
+        """Correct the open patient's name and date of birth to the correction's fields (empty: none): checked as when
+        a patient is added (:func:`patient_form`, then the records), kept and audited as ``injectmap records patients
+        update`` does (``Records.update_patient``: an ``update`` of ``patients`` naming the fields changed, never
+        their values; nothing is written when nothing changed). Then the card, the list of patients and, when the
+        plan on screen is theirs, the plan (its Undo history too) and so the chart and the handout name them as
+        corrected (:meth:`_corrected`)."""
+        if not self._not_training():
+            return
+        if not self._need_patient():
+            return
+        assert self.view is not None
+        try:
+            name, birth = patient_form(str(self.fix_name.value or ""), str(self.fix_birth.value or ""))
+        except ValueError as exc:
+            self.status.object = plain(f"Not done: {exc}")
+            return
+        pid = self.view.patient.id
+
+        def work(rec: Records) -> tuple[Patient, Patient]:
+            before = rec.patient(pid)
+            after = rec.update_patient(pid, name=name, date_of_birth=birth)
+            if patient_text(after) != patient_text(before):
+                unforget_patient(after)  # a plan naming them so autosaves (never raises)
+            return before, after
+
+        # shown whatever ran after it: the records have the correction, the plan on screen must follow it
+        self._call(work, self._corrected, "correcting the patient", always=True)
+
+    def _corrected(self, result: tuple[Patient, Patient]) -> None:
+        """A patient's name or date of birth was corrected: the card shows it (if they are still the open patient), so
+        does the list of patients, and a plan the card made theirs, on screen or set aside, names them as corrected
+        (the chart and handout made before, printing the old name, are withdrawn)."""
+        before, after = result
+        changed = corrected_fields(before, after)
+        if self.view is not None and self.view.patient.id == after.id:
+            self.view.patient = after
+            self._show(self.view)
+            self._show_correction(after)
+        if any(p.id == after.id for p in self._found):
+            self._show_found([replace(p, name=after.name, date_of_birth=after.date_of_birth) if p.id == after.id else p
+                              for p in self._found])
+        text = patient_text(after)
+        if self._owner is not None and self._owner[0] == after.id and self._owner[1] != text:
+            old, self._owner = self._owner[1], (after.id, text)
+            if self.state.rename_patient(old, text):
+                self.report.forget_documents("The patient's name was corrected: make the report or handout again.")
+                self.state.message = "The plan names the patient as corrected; so will its chart and handout."
+        if not changed:
+            self.status.object = plain(f"Nothing changed: {patient_label(after)} has this name and date of birth "
+                                       "already.")
+            return
+        self.status.object = plain(f"Corrected the {' and the '.join(changed)} of {patient_label(after)}.")
+
     # ------------------------------------------------------------------ deleting a patient
     def ask_delete_patient(self, ask: bool) -> None:
         """Ask to confirm the deletion of the open patient, naming them (False: withdraw the question)."""
@@ -1001,8 +1102,7 @@ class PatientPanel(pn.viewable.Viewer):
 
             res, found, autosaves = result
             self._forget_patient(res, patient)  # this session's own autosave is written again, without them
-            self.patients.options = ({} if found is None else
-                                     {f"{patient_label(p)}, {p.visits} visit(s)": p.id for p in found})
+            self._show_found([] if found is None else found)
             own_folder = user_autosave_dir(autosave_dir(), self._login)
             own = sum(1 for p in autosaves if p.parent == own_folder)
             self.tabs.active = 0  # the patient is gone: whatever tab was chosen meanwhile showed them
@@ -1039,6 +1139,7 @@ class PatientPanel(pn.viewable.Viewer):
         self._set_aside_plans.pop(patient.id, None)  # their plan set aside in this session goes with the record
         self._owner = None
         self._show_ipd(None, enabled=False)
+        self._show_correction(None)
         if str(self.identifier.value or "").strip() == patient.identifier:
             self.identifier.value = self.name_input.value = self.birth.value = self.patient_notes.value = ""
             self.new_ipd.value = ""

@@ -91,13 +91,19 @@ class ReportPanel(pn.viewable.Viewer):
     def forget(self) -> None:
         """Forget the visit's details (the clinician stays: the user's) and the documents made, and drop one
         being made when it ends: a deleted patient's chart or handout is no longer offered."""
+        self.forget_documents()
+        for w in (self.visit_date, self.session, self.lot, self.expiry, self.dilution, self.notes):
+            w.value = ""
+
+    def forget_documents(self, why: str = "") -> None:
+        """Withdraw the documents made and drop one being made when it ends (the visit's details stay): after the
+        patient's name was corrected, a chart or handout printing the old one is no longer offered. ``why``: what
+        the card's status then says (plain text)."""
         self._generation += 1
         self._busy(False)
         self._pdf.clear()
         self.report_download.visible = self.handout_download.visible = False
-        for w in (self.visit_date, self.session, self.lot, self.expiry, self.dilution, self.notes):
-            w.value = ""
-        self.status.object = ""
+        self.status.object = plain(why)
 
     def _busy(self, on: bool) -> None:
         self.report.disabled = self.handout.disabled = on

@@ -203,6 +203,20 @@ class AppState(param.Parameterized):
         self._set(*self._redo.pop())
         return True
 
+    def rename_patient(self, old: str, new: str) -> bool:
+        """The plan's ``patient`` text ``old`` becomes ``new`` (the patient's name corrected in the records): in the
+        plan on screen and in each plan of the Undo and Redo history that names ``old``, so that an Undo never brings
+        the old name back. Not an edit: nothing to undo, and the plan keeps its origin (the touch-up proposal's Save
+        still knows it). Returns whether the plan on screen named ``old``."""
+        for entry in (*self._undo, *self._redo):
+            if entry[2].get("patient") == old:
+                entry[2]["patient"] = new
+        if self.extra.get("patient") != old:
+            return False
+        if new != old:
+            self.extra = dict(copy.deepcopy(self.extra), patient=new)  # the autosave and the Face card follow
+        return True
+
     def set_plan_model(self, model: Mapping[str, Any] | None) -> None:
         """Set the face the plan is made on (the plan file's ``model``; None: the default face), as
         an edit that Undo takes back (the Face card follows the plan's face)."""

@@ -844,3 +844,168 @@ def test_an_empty_proposal_after_one_never_brings_back_the_earlier_ones_save(db:
     assert card.save_touch_up.disabled
     card.save_as_touch_up()
     assert "touch_up" not in [v.kind for v in _visits_in(db, "MRN-E")]
+
+
+def _patient_in(db: str, identifier: str):
+    from injectmap.clinic.records import Records
+
+    with Records.open(db, user="local") as rec:
+        p = rec.find_patient(identifier)
+        return p, rec.audit(p.id)
+
+
+def test_correcting_the_open_patients_name_and_date_of_birth(db: str, face_model, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by a clinician: a patient's name and date of birth could be corrected on the command line only. The
+    Patient card corrects the open patient's: kept and audited as ``injectmap records patients update`` does (the
+    fields named, never their values), shown escaped in the card and the list of patients, and the plan on screen
+    (its Undo history too, and its origin kept), hence the chart and the handout, names them as corrected; a chart
+    made before, printing the old name, is withdrawn. Nothing changed: nothing audited, and the card says so."""
+    import subprocess
+
+    from injectmap.cli import main
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state, report = layout.app_patient, layout.app_state, layout.app_patient.report
+    card.identifier.value, card.name_input.value, card.birth.value = "MRN-C", "Ana Lopes", "1980-05-01"
+    card.new_patient()
+    assert (card.fix_name.value, card.fix_birth.value) == ("Ana Lopes", "1980-05-01")  # the record's, to correct
+    assert not card.fix_name.disabled and not card.fix_birth.disabled
+    card.search.value = "MRN-C"
+    card.list_patients()
+    assert list(card.patients.options) == ["MRN-C (Ana Lopes), 0 visit(s)"]
+    assert state.extra["patient"] == "MRN-C Ana Lopes"  # the demo plan, adopted
+    first = state.point_ids()[0]
+    state.update_point(first, units=6.0)  # an edit: Undo brings the plan before it back
+    origin = state.origin
+    report.make(handout=True)  # made before the correction: it prints the old name
+    assert report.handout_download.visible, report.status.object
+    name = "Ana <b>Lopez</b>"
+    card.fix_name.value, card.fix_birth.value = f"  {name} ", "1980-06-01"
+    card.correct.clicks += 1
+    status = card.status.object
+    assert status == "Corrected the name and the date of birth of MRN-C \\(Ana &lt;b&gt;Lopez&lt;/b&gt;\\).", status
+    assert "&lt;b&gt;Lopez" in card.current.object and "<b>" not in card.current.object
+    assert "born 1980-06-01" in card.current.object
+    assert (card.fix_name.value, card.fix_birth.value) == (name, "1980-06-01")  # as stored (stripped)
+    assert list(card.patients.options) == [f"MRN-C ({name}), 0 visit(s)"]  # a select shows its labels as text
+    # the records: the correction, audited as the command line audits its own
+    patient, audit = _patient_in(db, "MRN-C")
+    assert (patient.name, patient.date_of_birth) == (name, dt.date(1980, 6, 1))
+    assert [(e.actor, e.action, e.table, e.detail) for e in audit] == [
+        ("local", "create", "patients", ""), ("local", "update", "patients", "fields=name,date_of_birth")]
+    photos = tmp_path / "photos"
+    assert main(["records", "--database-url", db, "--user", "local", "--photos-dir", str(photos), "patients", "add",
+                 "MRN-D", "--name", "Bo", "--dob", "1970-01-01"]) == 0
+    assert main(["records", "--database-url", db, "--user", "local", "--photos-dir", str(photos), "patients",
+                 "update", "MRN-D", "--name", "Bo Berg", "--dob", "1970-01-02"]) == 0
+    assert "updated patient MRN-D: date_of_birth, name" in capsys.readouterr().out
+    cli_audit = _patient_in(db, "MRN-D")[1]
+    assert [(e.action, e.table, e.detail) for e in cli_audit] == [(e.action, e.table, e.detail) for e in audit]
+    # the plan on screen names them as corrected, and so does the plan before the edit (Undo), the same plan still
+    assert state.extra["patient"] == f"MRN-C {name}" and state.origin == origin
+    assert "as corrected" in state.message
+    assert state.undo() and state.extra["patient"] == f"MRN-C {name}" and state.point(first)["units"] != 6.0
+    assert state.redo() and state.point(first)["units"] == 6.0 and state.origin == origin
+    # the handout made before is withdrawn; made again, it prints the corrected name
+    assert not report.handout_download.visible and "make the report or handout again" in report.status.object
+    report.make(handout=True)
+    pdf = tmp_path / "handout.pdf"
+    pdf.write_bytes(report._pdf["handout"])
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert f"For: MRN-C {name}" in text and "Lopes" not in text
+    # the same values again: nothing changed, nothing audited
+    card.correct.clicks += 1
+    assert card.status.object.startswith("Nothing changed:"), card.status.object
+    assert len(_patient_in(db, "MRN-C")[1]) == 2
+    # both emptied: no name, no date of birth (both are optional, as when a patient is added)
+    card.fix_name.value = card.fix_birth.value = ""
+    card.correct.clicks += 1
+    patient = _patient_in(db, "MRN-C")[0]
+    assert (patient.name, patient.date_of_birth) == (None, None) and state.extra["patient"] == "MRN-C"
+    assert "born" not in card.current.object
+    # another patient opened and this one again: the plan set aside comes back under the name the records have
+    card.identifier.value = "MRN-E"
+    card.new_patient()
+    card.open(patient.id)
+    assert state.extra["patient"] == "MRN-C" and state.point(first)["units"] == 6.0
+    # after a deletion no patient is open: the correction's fields are empty and off
+    card.delete_patient.clicks += 1
+    card.delete_box.objects[1].clicks += 1
+    assert card.view is None and (card.fix_name.value, card.fix_birth.value) == ("", "")
+    assert card.fix_name.disabled and card.fix_birth.disabled
+    card.correct.clicks += 1
+    assert card.status.object == "Open or add a patient first."
+
+
+@pytest.mark.parametrize("typed, said", [
+    ("1880-05-01", "a date of birth in 1880 is over 120 years ago: check the year (YYYY-MM-DD)"),
+    ("1980-02-30", "the date of birth 1980-02-30 is not a day of the calendar"),
+    ("01/05/1980", "the date of birth is written YYYY-MM-DD"),
+    ((dt.date.today() + dt.timedelta(days=1)).isoformat(), "the date of birth is in the future"),
+], ids=["over-120-years-back", "not-a-day-of-the-calendar", "not-YYYY-MM-DD", "tomorrow"])
+def test_a_correction_is_checked_as_an_added_patient_is(db: str, face_model, typed: str, said: str) -> None:
+    """A correction refuses what adding the patient refuses, in the same words (one check of each input: the card's
+    for the form of a date, the records' for the rest), and keeps nothing of it."""
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card = layout.app_patient
+    card.identifier.value, card.birth.value = "MRN-V", typed
+    card.new_patient()
+    refused_add = card.status.object
+    assert card.view is None and refused_add.startswith("Not done: ")
+    card.birth.value = "1980-05-01"
+    card.new_patient()
+    card.fix_birth.value = typed
+    card.correct.clicks += 1
+    assert card.status.object == refused_add
+    assert refused_add.replace("\\", "") == f"Not done: {said}"
+    patient, audit = _patient_in(db, "MRN-V")
+    assert patient.date_of_birth == dt.date(1980, 5, 1) and [e.action for e in audit] == ["create"]
+    # a name with a control character: refused by the records' one check, in the same words as when adding
+    card.fix_birth.value, card.fix_name.value = "1980-05-01", "Ana\x07"
+    card.correct.clicks += 1
+    refused_fix = card.status.object
+    card.identifier.value, card.name_input.value = "MRN-W", "Ana\x07"
+    card.new_patient()
+    assert card.status.object == refused_fix and "control character" in refused_fix
+    assert _patient_in(db, "MRN-V")[0].name is None
+
+
+def test_a_correction_runs_off_the_event_loop_once_per_click_and_never_in_training(
+        db: str, face_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The correction is a records call as the card's others are: run in the records' worker thread (the event loop
+    only shows its result), once however fast a second click comes (a click reaching the server while the button
+    is disabled does nothing: a second call would have said "Nothing changed" over "Corrected"), and refused while
+    the app is in training."""
+    from injectmap.viewer import patient_panel
+    from injectmap.viewer.app import create_app
+
+    layout = create_app(face_model)
+    card, state = layout.app_patient, layout.app_state
+    card.identifier.value, card.name_input.value = "MRN-K", "Kim"
+    card.new_patient()
+    state.mode = "training"
+    card.fix_name.value = "Kim Park"
+    card.correct.clicks += 1
+    assert "Leave training first" in card.status.object and _patient_in(db, "MRN-K")[0].name == "Kim"
+    state.mode = "depth planning"
+    doc, submitted = _HeldDoc(), []
+    monkeypatch.setattr(card, "_doc", doc)
+    monkeypatch.setattr(patient_panel, "records_executor",
+                        lambda: SimpleNamespace(submit=lambda fn, *a, **k: submitted.append((fn, a, k))))
+    card.fix_name.value = "Kim Park"
+    card.correct.clicks += 1
+    card.correct.clicks += 1  # the second click of a double click, before the first call's result is back
+    assert len(submitted) == 1 and card.correct.disabled
+    assert card.status.object == "Working: correcting the patient..."
+    assert _patient_in(db, "MRN-K")[0].name == "Kim"  # not done on the event loop
+    fn, args, kwargs = submitted.pop()
+    fn(*args, **kwargs)  # the worker thread
+    assert _patient_in(db, "MRN-K")[0].name == "Kim Park" and card.view.patient.name == "Kim"
+    doc.run()  # the event loop shows the result
+    assert card.view.patient.name == "Kim Park" and state.extra["patient"] == "MRN-K Kim Park"
+    assert card.status.object == "Corrected the name of MRN-K \\(Kim Park\\)." and not card.correct.disabled
+    assert submitted == []
