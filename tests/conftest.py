@@ -118,7 +118,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 #: browser test modules that start a server (or a measure) of their own instead of the shared one
 OWN_SERVER_MODULES = frozenset({"test_course_of_treatment", "test_first_page", "test_security", "test_server_memory",
-                                "test_autosave_logins", "test_face_photo", "test_visit_photos", "test_panel_serve"})
+                                "test_autosave_logins", "test_face_photo", "test_visit_photos", "test_panel_serve",
+                                "test_patient_correction"})
 
 
 @pytest.hookimpl(tryfirst=True)
