@@ -91,7 +91,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     t0 = time.perf_counter()
     model = model if model is not None else get_model()
     state = AppState(snap=model.skin_point)
-    state.load_plan(plan if plan is not None else demo_plan(), undoable=False)
+    state.load_plan(plan if plan is not None else demo_plan(), undoable=False,
+                    source="" if plan is not None else "the demo plan")
     doc = pn.state.curdoc
     served = doc is not None and doc.session_context is not None
     analyst = PlanAnalyst(state, model, doc=doc if served else None)  # served: analyses off the event loop

@@ -114,7 +114,7 @@ class FilePanel(pn.viewable.Viewer):
         if too_many:
             self.state.message = "Not opened: " + too_many
             return
-        self.state.load_plan(plan_to_dict(plan))
+        self.state.load_plan(plan_to_dict(plan), source=f"opened from {self.upload.filename or 'an upload'}")
         self.state.message = f"Opened {self.upload.filename} ({len(plan.points)} points)."
 
     def _on_protocol(self, _event: Any = None) -> None:
@@ -123,7 +123,8 @@ class FilePanel(pn.viewable.Viewer):
         plan = protocol_plan(name)
         # the template is placed from landmarks: keep the face; and it is for the same patient (the chart names them)
         plan.update({k: v for k, v in self.state.extra.items() if k in KEPT_BY_A_NEW_PLAN})
-        self.state.load_plan(plan_to_dict(parse_plan(plan)))
+        self.state.load_plan(plan_to_dict(parse_plan(plan)),
+                             source=f"the protocol template '{get_protocol(name).title}'")
         self.state.message = (f"Started from the protocol '{get_protocol(name).title}' ({len(plan['points'])} "
                               "points); it replaced the plan (Undo brings the plan back).")
 
@@ -175,7 +176,7 @@ class FilePanel(pn.viewable.Viewer):
         except PlanError as exc:
             self.state.message = f"Not restored: {exc}"
             return
-        self.state.load_plan(plan_to_dict(plan))
+        self.state.load_plan(plan_to_dict(plan), source="a restored autosave")
         self.state.message = f"Restored the last autosave ({len(plan.points)} points; Undo brings back the plan before)."
 
     def _autosave(self, *_: Any) -> None:

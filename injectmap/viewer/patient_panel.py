@@ -601,6 +601,7 @@ class PatientPanel(pn.viewable.Viewer):
         #: the plans of patients opened before in this session, set aside when another patient was opened (by their
         #: records id; never written anywhere but the session's autosave, which follows the screen)
         self._set_aside_plans: dict[int, dict[str, Any]] = {}
+        self._set_aside_sources: dict[int, str] = {}  # where each set-aside plan came from (the chart's "Plan:")
         #: the records id and the plan's ``patient`` text of the patient whose plan the card made the plan on screen
         self._owner: tuple[int, str] | None = None
         state.param.watch(lambda _e: self._show_save_touch_up(), "origin")
@@ -793,7 +794,9 @@ class PatientPanel(pn.viewable.Viewer):
         if theirs and owner is not None:
             self._set_aside_plans.pop(owner[0], None)
             self._set_aside_plans[owner[0]] = self.state.plan_dict()
+            self._set_aside_sources[owner[0]] = self.state.plan_source()
             while len(self._set_aside_plans) > MAX_SET_ASIDE_PLANS:
+                self._set_aside_sources.pop(next(iter(self._set_aside_plans)), None)
                 self._set_aside_plans.pop(next(iter(self._set_aside_plans)))
         self.visit, self.outcomes, self.proposal = None, [], None
         self.ask_delete_patient(False)  # a confirmation asked for the patient open before is withdrawn
@@ -822,9 +825,10 @@ class PatientPanel(pn.viewable.Viewer):
         patient's plans). Before, the other patient's points stayed on screen under this patient's name, and a visit
         added next saved them into this record."""
         back = self._set_aside_plans.pop(patient_id, None)
+        source = self._set_aside_sources.pop(patient_id, "")  # where their plan came from ("": an empty one)
         plan = back if back is not None else {"product": dict(self.state.product), "patient": text, "points": []}
         plan["patient"] = text  # their name as the records have it now
-        self.state.load_plan(plan, undoable=False)
+        self.state.load_plan(plan, undoable=False, source=source if back is not None else "")
         self._owner = (patient_id, text)
         before = ("The plan of the patient open before is set aside until they are opened again in this session; "
                   if set_aside else "The plan on screen was not this patient's; ")
@@ -1137,6 +1141,7 @@ class PatientPanel(pn.viewable.Viewer):
         expiry and dilution stay in the visit form)."""
         self.view, self.visit, self.outcomes, self.proposal = None, None, [], None
         self._set_aside_plans.pop(patient.id, None)  # their plan set aside in this session goes with the record
+        self._set_aside_sources.pop(patient.id, None)
         self._owner = None
         self._show_ipd(None, enabled=False)
         self._show_correction(None)
@@ -1166,7 +1171,8 @@ class PatientPanel(pn.viewable.Viewer):
         gone = {f"{fid}.face.json" for fid in res.face_ids}
         if isinstance(model, dict) and model.get("face") and Path(str(model["face"])).name in gone:
             plan.pop("model")  # that face file was removed: the Face card goes back to the default face
-        self.state.load_plan(plan, undoable=False)  # the undo history holds the patient's plans and name
+        # the undo history holds the patient's plans and name; emptied, the plan is the app's own
+        self.state.load_plan(plan, undoable=False, source="" if theirs else None)
         self.state.message = ("The patient's record was deleted; so is their plan on screen." if theirs else
                               "The patient's record was deleted; the plan on screen no longer names them.")
         if self.on_plan_forgotten is not None:
@@ -1264,7 +1270,8 @@ class PatientPanel(pn.viewable.Viewer):
             d["patient"] = patient_text(view.patient)
             if media.face_path is not None:  # the face kept with the visit, written back for this user
                 d["model"] = dict(d.get("model") or {}, face=str(media.face_path))
-            self.state.load_plan(d)
+            kind = KIND_LABELS.get(visit.kind, visit.kind)
+            self.state.load_plan(d, source=f"the {kind} visit of {visit.date.isoformat()}")
         else:
             self._set_patient_in_plan()
         for name, value in chart_fields(visit).items():
@@ -1348,7 +1355,7 @@ class PatientPanel(pn.viewable.Viewer):
             d["patient"] = patient_text(self.view.patient)
         if "model" in self.state.extra:
             d["model"] = self.state.extra["model"]
-        self.state.load_plan(d)
+        self.state.load_plan(d, source="the touch-up proposal")
         self._proposal_origin = self.state.origin
         self.state.message = "The touch-up proposal is in the plan (Undo brings the plan back); edit it, then save it."
         self.save_touch_up.disabled = False

@@ -120,15 +120,17 @@ class ReportPanel(pn.viewable.Viewer):
             return
         self._generation += 1
         gen, model = self._generation, self.analyst.model
+        name = self.state.plan_source()  # the chart's "Plan:" line: where the plan came from
         (self.handout_download if handout else self.report_download).visible = False
         self._busy(True)
         self.status.object = plain(f"Making the {which}...")
         if self._doc is None:
-            self._finish(gen, which, *self._run(plan, model, ctx, handout, gen))
+            self._finish(gen, which, *self._run(plan, model, ctx, handout, gen, name))
             return
-        report_executor().submit(self._background, plan, model, ctx, handout, gen)
+        report_executor().submit(self._background, plan, model, ctx, handout, gen, name)
 
-    def _run(self, plan: Any, model: Any, ctx: ChartContext, handout: bool, gen: int) -> tuple[bytes, str]:
+    def _run(self, plan: Any, model: Any, ctx: ChartContext, handout: bool, gen: int,
+             name: str) -> tuple[bytes, str]:
         from injectmap.viewer.report_render import render_document
 
         def progress(message: str) -> None:
@@ -136,13 +138,13 @@ class ReportPanel(pn.viewable.Viewer):
                 self._doc.add_next_tick_callback(functools.partial(self._progress, gen, message))
 
         try:
-            return render_document(plan, model, ".pdf", "plan", ctx, handout, progress=progress), ""
+            return render_document(plan, model, ".pdf", name, ctx, handout, progress=progress), ""
         except Exception as exc:  # shown to the user; the session goes on
             log.warning("a %s could not be made: %s", "handout" if handout else "report", type(exc).__name__)
             return b"", str(exc) or type(exc).__name__
 
-    def _background(self, plan: Any, model: Any, ctx: ChartContext, handout: bool, gen: int) -> None:
-        pdf, error = self._run(plan, model, ctx, handout, gen)
+    def _background(self, plan: Any, model: Any, ctx: ChartContext, handout: bool, gen: int, name: str) -> None:
+        pdf, error = self._run(plan, model, ctx, handout, gen, name)
         if self._doc is not None:
             self._doc.add_next_tick_callback(functools.partial(self._finish, gen, "handout" if handout else "report",
                                                                pdf, error))

@@ -16,6 +16,7 @@ Sign conventions for nudges follow the CONTRACTS frame: +x the subject's left, +
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import re
@@ -51,6 +52,10 @@ DEFAULT_PRODUCT: dict[str, Any] = {"name": "onabotulinumtoxinA", "units_per_vial
 DEFAULT_UNITS = 4.0
 DEFAULT_DEPTH_MM = 2.0
 MAX_HISTORY = 200
+#: where the plans of a session came from (:meth:`AppState.plan_source`), at most this many remembered
+MAX_SOURCES = 4 * MAX_HISTORY
+#: a chart's "Plan:" line for a plan that came from nowhere but the app (emptied, or a patient's new plan)
+MADE_IN_THE_APP = "made in the app"
 #: what a new plan (New plan, a protocol's template) keeps of the plan before: the face it is made on and the patient
 #: it is for
 KEPT_BY_A_NEW_PLAN = ("model", "patient")
@@ -113,6 +118,8 @@ class AppState(param.Parameterized):
         self._undo: list[tuple[list[dict], dict, dict, int]] = []
         self._redo: list[tuple[list[dict], dict, dict, int]] = []
         self._origins = itertools.count(1)
+        # each plan (its origin): where it came from, and its points and product as they came (a digest)
+        self._sources: dict[int, tuple[str, str]] = {}
 
     def set_snap(self, snap: Snap | None) -> None:
         """The function that keeps nudged skin points on the skin (the face's ``skin_point``)."""
@@ -136,8 +143,12 @@ class AppState(param.Parameterized):
     def point_ids(self) -> list[str]:
         return [p["id"] for p in self.points]
 
-    def load_plan(self, plan: Mapping[str, Any], *, undoable: bool = True) -> None:
-        """Replace the plan with a (validated) plan object; undoable unless asked otherwise."""
+    def load_plan(self, plan: Mapping[str, Any], *, undoable: bool = True, source: str | None = None) -> None:
+        """Replace the plan with a (validated) plan object; undoable unless asked otherwise. ``source`` says where it
+        came from in words a chart prints ("opened from plan.json"; ``""``: made in the app); None: it is the plan on
+        screen again (relabelled, or put back), and keeps that one's."""
+        if source is None:
+            source = self._sources.get(self.origin, ("", ""))[0]
         extra: dict[str, Any] = copy.deepcopy(dict(plan))  # what is left besides points and product
         points = list(extra.pop("points", []))
         product = dict(extra.pop("product", DEFAULT_PRODUCT))
@@ -151,6 +162,21 @@ class AppState(param.Parameterized):
             self._set(points, product, extra, next(self._origins))
         self.selected = points[0]["id"] if points else ""
         self.highlight = ""  # the previous plan's finding is no longer on screen
+        self._remember_source(source)
+
+    def _remember_source(self, source: str) -> None:
+        self._sources[self.origin] = (source, _digest(self.points, self.product))
+        while len(self._sources) > MAX_SOURCES:
+            del self._sources[next(iter(self._sources))]
+
+    def plan_source(self) -> str:
+        """Where the plan on screen came from, for a chart's "Plan:" line: a file's name, a protocol's template, a
+        visit, with ", changed in the app" once its points or product were edited; :data:`MADE_IN_THE_APP` for a
+        plan started empty. Undo and Redo bring back each plan's own (it follows :attr:`origin`)."""
+        source, digest = self._sources.get(self.origin, ("", ""))
+        if not source:
+            return MADE_IN_THE_APP
+        return source if digest == _digest(self.points, self.product) else f"{source}, changed in the app"
 
     def new_plan(self) -> None:
         """Empty the plan in one step (undoable); the product, the face and the patient the plan names stay (a new
@@ -159,6 +185,7 @@ class AppState(param.Parameterized):
         self._commit([], copy.deepcopy(self.product), extra=copy.deepcopy(extra), origin=next(self._origins))
         self.selected = ""
         self.highlight = ""
+        self._remember_source("")
 
     # ------------------------------------------------------------------ history
     def _snapshot(self) -> tuple[list[dict], dict, dict, int]:
@@ -415,3 +442,9 @@ class AppState(param.Parameterized):
     def to_json(self) -> str:
         """The plan as indented JSON text."""
         return json.dumps(self.plan_dict(), indent=2)
+
+
+def _digest(points: list[dict], product: dict) -> str:
+    """A plan's points and product, as a digest (a plan's source holds it: the plan as it came)."""
+    text = json.dumps([points, product], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

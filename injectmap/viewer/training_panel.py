@@ -188,16 +188,17 @@ class TrainingPanel(pn.viewable.Viewer):
         """The trainee's earlier plan of this exercise in this session, else the exercise's start plan; not
         undoable into the planning plan."""
         plan = self._attempts.get(self.exercise_id) or self.exercise.start_plan()
-        self.state.load_plan(plan, undoable=False)
+        self.state.load_plan(plan, undoable=False, source=f"the exercise '{self.exercise.title}'")
         self.state.message = f"Training: '{self.exercise.title}' (the planning plan is kept for later)."
 
     # ------------------------------------------------------------------ actions
     def _on_empty(self, _e: Any = None) -> None:
-        self.state.load_plan(self.exercise.start_plan())
+        self.state.load_plan(self.exercise.start_plan(), source=f"the exercise '{self.exercise.title}'")
         self.state.message = f"Started '{self.exercise.title}' again from its own plan (undo to go back)."
 
     def _on_reference(self, _e: Any = None) -> None:
-        self.state.load_plan(self.exercise.reference_plan())
+        self.state.load_plan(self.exercise.reference_plan(),
+                             source=f"the reference answer of the exercise '{self.exercise.title}'")
         self.state.message = f"Loaded the reference answer of '{self.exercise.title}' (undo to go back)."
 
     def _on_score_click(self, e: Any = None) -> None:

@@ -118,6 +118,7 @@ def test_a_course_of_treatment_through_the_card(db: str, face_model) -> None:
     assert card.proposal is not None and not card.proposal.empty, card.status.object
     assert "3-month maximum" in card.proposal_pane.object and "| forehead |" in card.proposal_pane.object
     assert [p["id"] for p in state.points] == [p.id for p in card.proposal.plan.points]
+    assert state.plan_source() == "the touch-up proposal"  # the chart's "Plan:" line
     assert not card.save_touch_up.disabled
     card.save_as_touch_up()
     assert card.visit is not None and card.visit.kind == "touch_up", card.status.object
@@ -129,6 +130,8 @@ def test_a_course_of_treatment_through_the_card(db: str, face_model) -> None:
     assert "2026-05-18 touch-up" in text
     assert card.history.object is not None and bytes(card.history.object)[:4] == b"\x89PNG"
     # saving the plan to a review is refused with a reason, and a wrong date is said, not raised
+    card.open_visit_id(initial.id)
+    assert state.plan_source() == "the initial visit of 2026-05-04"
     card.open_visit_id(card.visits.options[next(k for k in card.visits.options if "review" in k)])
     card.save_plan_to_visit()
     assert "review records outcomes" in card.status.object

@@ -231,3 +231,28 @@ def test_a_touch_up_point_is_mirrored_beside_the_first_treatments() -> None:
     added = s.mirror("p3")
     assert len(added) == 1 and s.point(added[0])["session"] == "touch_up"
     assert s.point(added[0])["at"]["landmark"] == "brow_medial_right"
+
+
+def test_each_plan_says_where_it_came_from_and_whether_it_was_changed() -> None:
+    """A chart's "Plan:" line (the Report card's): where the plan on screen came from, followed by Undo and Redo,
+    and said changed once its points or product were edited; a plan started empty was made in the app."""
+    s = _state()
+    plan = {"format": "injectmap-plan", "version": 1,
+            "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+            "points": [{"id": "a", "units": 2, "at": {"landmark": "nasion"}, "depth_mm": 1}]}
+    s.load_plan(plan, source="opened from brow <b>plan</b>.json")
+    assert s.plan_source() == "opened from brow <b>plan</b>.json"  # text: the report escapes it
+    s.update_point("a", units=4)
+    assert s.plan_source() == "opened from brow <b>plan</b>.json, changed in the app"
+    s.update_point("a", units=2)  # edited back to what came: as it came
+    assert s.plan_source() == "opened from brow <b>plan</b>.json"
+    s.load_plan({**plan, "patient": "MRN-1"}, undoable=False)  # the same plan relabelled keeps its source
+    assert s.plan_source() == "opened from brow <b>plan</b>.json"
+    s.new_plan()
+    assert s.plan_source() == "made in the app"
+    s.undo()
+    assert s.plan_source() == "opened from brow <b>plan</b>.json"
+    s.redo()
+    assert s.plan_source() == "made in the app"
+    s.load_plan(plan, source="")
+    assert s.plan_source() == "made in the app"
