@@ -13,7 +13,8 @@ What a mirrored copy changes:
 - ``left_mm`` is negated; ``lateral_mm``, ``superior_mm``, ``anterior_mm`` are kept (``lateral_mm``
   is already relative to the landmark's side);
 - the x component of ``entry_mm``, ``tip_mm`` and ``direction`` is negated;
-- the id gets the suffix ``_mirror`` (then ``_mirror2``, ``_mirror3``... if taken);
+- an id naming its side (``dao_left``) names the other side (``dao_right``, or ``dao_right_mirror`` if taken);
+  any other id gets the suffix ``_mirror`` (then ``_mirror2``, ``_mirror3``... if taken);
 - everything else (units, depth, angle, product, volume, session, lot, note, deviation) is copied.
 
 Midline points are not duplicated: a point is on the midline by its position alone (its target aside),
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from injectmap.anatomy.ids import mirror_id
+from injectmap.anatomy.ids import mirror_id, side_of
 from injectmap.planning.plan import POINT_ID_RE, Plan, Point, PointPlacement, Vec3, parse_plan, plan_to_dict
 from injectmap.planning.sides import plan_point_side
 
@@ -78,6 +79,13 @@ def mirror_point(point: Point, new_id: str) -> Point:
 
 
 def _new_id(base: str, taken: set[str]) -> str:
+    """The copy's id: an id naming its side (``dao_left``) names the other (``dao_right``, or ``dao_right_mirror``
+    when that is taken: a right-side point never carries "left"); any other id takes the suffix."""
+    if side_of(base) in ("left", "right"):
+        other = mirror_id(base)
+        if other not in taken and POINT_ID_RE.match(other):
+            return other
+        base = other
     for n in range(1, 10000):
         suffix = MIRROR_SUFFIX + ("" if n == 1 else str(n))
         cand = base[: 64 - len(suffix)] + suffix

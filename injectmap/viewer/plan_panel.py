@@ -123,7 +123,7 @@ class PlanPanel(pn.viewable.Viewer):
         self.mirror = pn.widgets.Button(label="Mirror point", width=110)
         self.mirror.on_click(self._on_mirror)
         self.mirror_all = pn.widgets.Button(label="Mirror all", width=100)
-        self.mirror_all.on_click(lambda _e: self._guard(lambda: self.state.mirror()))
+        self.mirror_all.on_click(lambda _e: self._guard(self._on_mirror_all))
         self.undo = pn.widgets.Button(label="Undo", width=70, disabled=True, margin=(24, 5, 5, 5))
         self.redo = pn.widgets.Button(label="Redo", width=70, disabled=True, margin=(24, 5, 5, 5))
         self.undo.on_click(lambda _e: self._guard(self.state.undo))
@@ -271,7 +271,29 @@ class PlanPanel(pn.viewable.Viewer):
 
     def _on_mirror(self, _e: Any) -> None:
         if self.state.selected:
-            self._guard(lambda: self.state.mirror(self.state.selected))
+            selected = self.state.selected
+            self._guard(lambda: self._say_mirrored(self.state.mirror(selected), selected))
+
+    def _on_mirror_all(self) -> None:
+        self._say_mirrored(self.state.mirror(), None)
+
+    def _say_mirrored(self, added: list[str], point_id: str | None) -> None:
+        """What a mirror did: the points added, and the points that already treat the same muscle on that side
+        (a copy beside them adds its units to theirs); or why nothing was added."""
+        if not added:
+            self.state.message = (f"Not mirrored: {point_id} lies on the midline." if point_id is not None else
+                                  "Nothing to mirror: every point off the midline has its mirror image already.")
+            return
+        points = {p["id"]: p for p in self.state.points}
+        words = []
+        for pid in added:
+            target = points[pid].get("target")
+            beside = [q["id"] for q in self.state.points if q["id"] != pid and target and q.get("target") == target]
+            if beside:
+                units = sum(float(points[q].get("units") or 0.0) for q in [pid, *beside])
+                words.append(f"{pid} joins {', '.join(beside)} in {target} ({units:g} U there now: check the dose)")
+        added_words = ", ".join(added)
+        self.state.message = (f"Mirrored: added {added_words}." + (" " + "; ".join(words) + "." if words else ""))
 
     def _on_place(self, _e: Any) -> None:
         self._guard(lambda: self.state.place_by_landmark(

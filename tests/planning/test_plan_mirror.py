@@ -94,3 +94,21 @@ def test_long_id_truncated_to_stay_valid():
     obj["points"][1]["id"] = "x" * 64
     out = mirror_plan(parse_plan(obj))
     assert all(len(p.id) <= 64 for p in out.points)
+
+
+def test_a_copy_of_a_sided_id_names_the_other_side() -> None:
+    """A right-side copy of ``dao_left`` was ``dao_left_mirror``: an id that names the wrong side in the plan table
+    and the chart. It is ``dao_right``, or ``dao_right_mirror`` when that id is taken; ids naming no side keep the
+    suffix."""
+    pts = [{"id": "dao_left", "units": 3, "at": {"landmark": "cheilion_left", "lateral_mm": 3, "superior_mm": -18},
+            "depth_mm": 3},
+           {"id": "mas_top_left", "units": 12, "at": {"landmark": "gonion_left", "superior_mm": 30}, "depth_mm": 12},
+           {"id": "c1", "units": 4, "at": {"landmark": "exocanthion_left", "lateral_mm": 10}, "depth_mm": 2},
+           {"id": "dao_right", "units": 3, "at": {"landmark": "cheilion_right", "lateral_mm": 6, "superior_mm": -18},
+            "depth_mm": 3}]
+    plan = parse_plan({"format": "injectmap-plan", "version": 1,
+                       "product": {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5},
+                       "points": pts})
+    out = mirror_plan(plan, side="left")
+    assert [p.id for p in out.points][4:] == ["dao_right_mirror", "mas_top_right", "c1_mirror"]
+    assert out.point("mas_top_right").placement.landmark == "gonion_right"

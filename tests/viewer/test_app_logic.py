@@ -190,3 +190,34 @@ def test_the_findings_distance_column_says_what_it_is(face_model, tmp_path, monk
     cr = next(c for c in r.corridors if c.structure == f.structure)
     row = next(x for x in app.app_findings._rows if x["point"] == "c1_left" and x["code"] == f.code)
     assert row["distance_mm"] == round(cr.distance_mm - cr.corridor_mm, 1) == round(f.distance_mm, 1)
+
+
+def test_mirroring_says_what_it_added_and_what_already_treats_that_muscle(face_model, tmp_path, monkeypatch) -> None:
+    """Mirror point beside a point that already treats the muscle on the other side added a second dose there with
+    no word (a moved DAO point's mirror beside the right DAO point), and Mirror all on a symmetric plan did nothing
+    and said nothing. The card says what was added, which points already treat that muscle and the units there now,
+    and why nothing was added."""
+    from injectmap.planning.plan import parse_plan, plan_to_dict
+
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model)
+    state, plan = app.app_state, app.app_plan
+    product = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
+    dao = {"units": 3, "depth_mm": 3}
+    state.load_plan(plan_to_dict(parse_plan({"format": "injectmap-plan", "version": 1, "product": product, "points": [
+        {"id": "dao_left", "target": "depressor_anguli_oris_left", **dao,
+         "at": {"landmark": "cheilion_left", "lateral_mm": 3, "superior_mm": -18}},
+        {"id": "dao_right", "target": "depressor_anguli_oris_right", **dao,
+         "at": {"landmark": "cheilion_right", "lateral_mm": 3, "superior_mm": -18}}]})))
+    plan.mirror_all.clicks += 1
+    assert state.point_ids() == ["dao_left", "dao_right"]
+    assert state.message == "Nothing to mirror: every point off the midline has its mirror image already."
+    state.selected = "dao_left"
+    plan.mirror.clicks += 1
+    assert state.point_ids() == ["dao_left", "dao_right"] and "dao_right is already at the mirrored site" in state.message
+    state.nudge("dao_left", "medial", 4.0)  # moved: its mirror image is another site of the same muscle
+    state.selected = "dao_left"
+    plan.mirror.clicks += 1
+    assert state.point_ids() == ["dao_left", "dao_right", "dao_right_mirror"]  # a right-side id, never "left"
+    assert state.message == ("Mirrored: added dao_right_mirror. dao_right_mirror joins dao_right in "
+                             "depressor_anguli_oris_right (6 U there now: check the dose).")
