@@ -111,8 +111,9 @@ class PlanPanel(pn.viewable.Viewer):
             w.param.watch(self._on_point_edit, "value")
         self.suggest.on_click(self._on_suggest)
         self.nudges = []
-        for label, direction in (("Up", "superior"), ("Down", "inferior"), ("Medial", "medial"),
-                                 ("Lateral", "lateral")):
+        # the moves a finding's fix asks for (up, down, medial, lateral, forward, back; deeper is the depth)
+        for label, direction in (("Up", "superior"), ("Down", "inferior"), ("Forward", "anterior"),
+                                 ("Back", "posterior"), ("Medial", "medial"), ("Lateral", "lateral")):
             b = pn.widgets.Button(label=label, width=62)
             b.on_click(functools.partial(self._on_nudge, direction))
             self.nudges.append(b)
@@ -337,7 +338,8 @@ class PlanPanel(pn.viewable.Viewer):
             pn.Row(self.depth, self.units),
             pn.Row(self.angle, self.toward),
             pn.Row(self.target, self.suggest),
-            pn.Row(*self.nudges, self.nudge_step),
+            pn.Row(*self.nudges[:4]),
+            pn.Row(*self.nudges[4:], self.nudge_step),
             pn.Row(self.delete, self.mirror, self.mirror_all),
             pn.pane.Markdown("**Place by landmark**"),
             pn.Row(self.landmark, self.place),

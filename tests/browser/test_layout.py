@@ -147,7 +147,7 @@ def _page_fits(sized: AppPage) -> None:
     _columns_fit(sized, height, scroll=True)
     moved = _box(sized.canvas())
     assert abs(moved["y"] - scene["y"]) < 1 and abs(moved["height"] - scene["height"]) < 1, (moved, scene)
-    for name in ("Undo", "Redo", "New plan", "Up", "Lateral", "Delete point", "Mirror point", "Mirror all",
+    for name in ("Undo", "Redo", "New plan", "Up", "Back", "Lateral", "Delete point", "Mirror point", "Mirror all",
                  "Place at landmark"):
         button = page.get_by_role("button", name=name, exact=True)
         button.scroll_into_view_if_needed()

@@ -221,3 +221,25 @@ def test_mirroring_says_what_it_added_and_what_already_treats_that_muscle(face_m
     assert state.point_ids() == ["dao_left", "dao_right", "dao_right_mirror"]  # a right-side id, never "left"
     assert state.message == ("Mirrored: added dao_right_mirror. dao_right_mirror joins dao_right in "
                              "depressor_anguli_oris_right (6 U there now: check the dose).")
+
+
+def test_the_plan_card_moves_a_point_forward_and_back_as_a_fix_asks(face_model, tmp_path, monkeypatch) -> None:
+    """A finding's fix says "move it 6 mm back" (training_fixes.AXES: up, lateral, forward, deeper), but the card
+    had only Up, Down, Medial and Lateral: on the side of the jaw Medial moves a point into the skin, not along it.
+    Forward and Back move it along the face."""
+    import numpy as np
+
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    app = viewer_app.create_app(face_model)
+    state, plan = app.app_state, app.app_plan
+    assert [b.label for b in plan.nudges] == ["Up", "Down", "Forward", "Back", "Medial", "Lateral"]
+    state.place_by_landmark("gonion_left", superior_mm=25)
+    pid = state.selected
+    before = np.asarray(app.app_analyst.results[pid].entry_mm)
+    plan.nudge_step.value = 6.0
+    next(b for b in plan.nudges if b.label == "Back").clicks += 1
+    assert state.point(pid)["at"] == {"landmark": "gonion_left", "superior_mm": 25.0, "anterior_mm": -6.0}
+    after = np.asarray(app.app_analyst.results[pid].entry_mm)
+    assert after[2] < before[2] - 3.0  # moved back along the jaw, still on its skin
+    next(b for b in plan.nudges if b.label == "Forward").clicks += 1
+    assert state.point(pid)["at"] == {"landmark": "gonion_left", "superior_mm": 25.0}
