@@ -101,7 +101,9 @@ class TrainingPanel(pn.viewable.Viewer):
         self._layout = pn.Card(
             self.goal, self.pass_mark,
             pn.Row(self.picker, self.trainee),
-            pn.Row(self.empty, self.reference, self.score_button),
+            # the buttons wrap onto a second line in the narrow plan column: each stays where the mouse reaches it
+            pn.FlexBox(self.empty, self.reference, self.score_button, flex_wrap="wrap", sizing_mode="stretch_width",
+                       css_classes=["training-buttons"]),
             self.result, self.feedback, self.history,
             title="Training", width=880, css_classes=["training-panel"], visible=state.mode == "training")
         state.param.watch(self._on_mode, ["mode"])
