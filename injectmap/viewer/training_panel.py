@@ -52,6 +52,12 @@ FEEDBACK_COLUMNS = ["severity", "point", "structure", "message"]
 PASS_MARK_CLASS = "training-passmark"
 
 
+def _message_pane(row: Any) -> pn.pane.Markdown:
+    """A feedback row's message, whole, under the row (plain: it quotes the plan's point ids)."""
+    return pn.pane.Markdown(plain(row["message"]), sizing_mode="stretch_width", margin=(0, 10),
+                            css_classes=["training-message"])
+
+
 class TrainingPanel(pn.viewable.Viewer):
     """Exercise picker, goal, trainee name, score and feedback; visible in training mode only."""
 
@@ -90,9 +96,12 @@ class TrainingPanel(pn.viewable.Viewer):
         self.score_button.on_click(self._on_score_click)
         self.result = pn.pane.Markdown("*Plan the exercise in the scene, then press Score my plan.*", width=860,
                                        css_classes=["training-score"])
+        # each row's message is shown whole under it, across the table's width (a fourth column in the 430 px plan
+        # column was cut to "m..."); the rows grow with their text and the column scrolls
         self.feedback = pn.widgets.Tabulator(self._frame(), show_index=False, selectable=1, disabled=True,
-                                             height=220, width=860, layout="fit_columns",
-                                             widths={"severity": 80, "point": 80, "structure": 200},
+                                             width=860, layout="fit_columns", hidden_columns=["message"],
+                                             widths={"severity": 80, "point": 80},
+                                             row_content=_message_pane, embed_content=False,
                                              css_classes=["training-feedback"])
         self.feedback.param.watch(self._on_feedback_select, "selection")
         self.history = pn.pane.Markdown("", width=860, css_classes=["training-history"])
@@ -146,8 +155,7 @@ class TrainingPanel(pn.viewable.Viewer):
             self._load_exercise_plan()
         self._shown = self.exercise_id
         self.score = None
-        self._rows = []
-        self.feedback.value = self._frame()
+        self._show_rows([])
         self.result.object = "*Plan the exercise in the scene, then press Score my plan.*"
 
     def _name(self, sid: str) -> str:
@@ -238,8 +246,7 @@ class TrainingPanel(pn.viewable.Viewer):
             return  # another exercise chosen since: its card is not given this score
         if version != self._plan_version:
             self.result.object = "The plan changed while it was being scored: press **Score my plan** again."
-            self._rows = []  # an earlier score's feedback is not this plan's either
-            self.feedback.value = self._frame()
+            self._show_rows([])  # an earlier score's feedback is not this plan's either
             return
         if score is None:
             self.result.object = plain(f"The plan could not be scored ({error}).")
@@ -268,10 +275,15 @@ class TrainingPanel(pn.viewable.Viewer):
             lines.append("No mistakes found: every target reached, nothing to spare reached, doses in range.")
         lines.append(self._record(s, trainee))
         self.result.object = "\n\n".join(x for x in lines if x)
-        self._rows = [{"severity": f.severity, "point": f.point, "structure": f.structure, "message": f.message}
-                      for f in s.feedback]
         self.feedback.selection = []
+        self._show_rows([{"severity": f.severity, "point": f.point, "structure": f.structure, "message": f.message}
+                         for f in s.feedback])
+
+    def _show_rows(self, rows: list[dict[str, str]]) -> None:
+        """The feedback table's rows, each with its message open under it."""
+        self._rows = rows
         self.feedback.value = self._frame()
+        self.feedback.expanded = list(range(len(rows)))
 
     def _record(self, s: Score, raw: str) -> str:
         """Keep the score under the trainee's name (as it was when Score was pressed)."""

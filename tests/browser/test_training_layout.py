@@ -1,6 +1,6 @@
 """The training card in the plan column at laptop and desktop sizes: its buttons are reached and pressed with
 the mouse as a user does (the column scrolled with the wheel, a click where the button shows, never a scripted
-scroll sideways)."""
+scroll sideways), and the feedback's messages are shown whole."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _mouse_click(app: AppPage, target, width: int, height: int) -> None:
 
 
 @pytest.mark.parametrize("sized", SIZES, indirect=True, ids=[f"{w}x{h}" for w, h in SIZES])
-def test_score_is_pressed_with_the_mouse(sized: AppPage) -> None:
+def test_score_is_pressed_with_the_mouse_and_the_feedback_reads_whole(sized: AppPage) -> None:
     page = sized.page
     width, height = page.viewport_size["width"], page.viewport_size["height"]
     sized.switch_mode("training", ".training-panel")
@@ -86,4 +86,16 @@ def test_score_is_pressed_with_the_mouse(sized: AppPage) -> None:
     heading.wait_for(timeout=WAIT_MS)
     assert "(passed)" in heading.inner_text()
     assert _scroll_lefts(sized) == [0, 0, 0, 0]  # nothing was shifted sideways to reach the button
+    # the reference answer keeps teaching feedback on mn1_left: its message is shown whole, in lines of a
+    # readable width, not cut to "m..." in a narrow column
+    message = page.locator(".training-feedback").get_by_text(re.compile(r"^Point mn1_left")).filter(visible=True).first
+    message.wait_for(state="visible", timeout=WAIT_MS)
+    shown = message.evaluate("""el => {
+        const s = getComputedStyle(el), r = el.getBoundingClientRect()
+        return {sw: el.scrollWidth, cw: el.clientWidth, sh: el.scrollHeight, ch: el.clientHeight, w: r.width,
+                overflow: s.textOverflow, text: el.innerText}
+      }""")
+    assert len(shown["text"]) > 80, shown
+    assert shown["sw"] <= shown["cw"] + 1 and shown["sh"] <= shown["ch"] + 1, f"the message is cut: {shown}"
+    assert shown["w"] >= 300, f"the message is squeezed into {shown['w']:.0f} px"
     assert not [e for e in sized.errors if "Error" in e and "favicon" not in e]

@@ -205,3 +205,19 @@ def test_a_served_page_scores_off_the_event_loop(face_model, tmp_path: Path, mon
     release.set()
     doc.pending.get(timeout=120)()
     assert panel.score is None and "Score:" not in panel.result.object and not panel.score_button.disabled
+
+
+def test_each_feedback_message_is_shown_whole_under_its_row_as_plain_text(panel: TrainingPanel):
+    """The message is not a squeezed fourth column: each row opens on its message, which quotes the plan's point ids
+    and so is shown as text, never markup."""
+    from injectmap.viewer.training_panel import _message_pane
+
+    panel.picker.value = "mentalis"
+    panel.reference.clicks += 1
+    panel.score_button.clicks += 1
+    n = len(panel.feedback.value)
+    assert n and panel.feedback.expanded == list(range(n))
+    assert "message" in panel.feedback.hidden_columns
+    shown = _message_pane(panel.feedback.value.iloc[0]).object
+    assert "mn1" in shown
+    assert "<img" not in _message_pane({"message": "Point <img src=x onerror=alert(1)>: too high"}).object
