@@ -69,9 +69,10 @@ from injectmap.anatomy.datamodel import DataModel, loc_text
 from injectmap.anatomy.fileio import atomic_write_bytes, file_lock
 from injectmap.anatomy.ids import base_of, side_of, structure_ids
 from injectmap.anatomy.params import FaceParamsError
+from injectmap.planning.analysis import place_all
 from injectmap.planning.check import check_plan, model_for_plan
 from injectmap.planning.datafiles import load_data, register_model
-from injectmap.planning.doses import area_dose_range, dose_range, range_words
+from injectmap.planning.doses import area_dose_range, dose_group_of, dose_range, range_words
 from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.products import ona_equivalent_units
 from injectmap.planning.results import Finding, PlanResult, PointResult, Severity
@@ -570,6 +571,7 @@ class TrainingHintsFile(DataModel):
     default: Annotated[str, StringConstraints(min_length=1)]
     corridor: Annotated[str, StringConstraints(min_length=1)]
     yields: Annotated[str, StringConstraints(min_length=1)]
+    not_over_muscle: Annotated[str, StringConstraints(min_length=1)]
     by_code: dict[str, str]
     by_structure: dict[str, str]
 
@@ -703,25 +705,25 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
             model = model_for_plan(parse_plan(dict(plan_dict)))
         except (PlanError, FaceParamsError):
             pass  # check_plan reports the plan's errors below
-    res = check_plan(dict(plan_dict), model)
+    aimed, assumed = _aim_untargeted(exercise, plan_dict, model)
+    res = check_plan(aimed, model)
     if res.errors:
         zero = {k: Component(k, 0.0, w, "") for k, w in WEIGHTS.items()}
         fb = [Feedback(Severity.DANGER, "plan_error", f"The plan cannot be evaluated: {e}") for e in res.errors[:10]]
         return Score(exercise.id, 0, zero, fb, 0, False, list(res.errors))
-    plan = parse_plan(dict(plan_dict))
-    # ona-equivalent units per target structure (planning's conversion)
-    by_target: dict[str, float] = {}
-    for p, out in zip(plan.points, res.points, strict=True):
-        key = p.target or out.tip_in or ""
-        by_target[key] = by_target.get(key, 0.0) + ona_equivalent_units(out.units, plan.product_of(p).name)
+    plan = parse_plan(aimed)
+    by_target, elsewhere = _units_by_target(plan, res)
 
     fixes = {out.id: _point_fixes(exercise, out, model) for out in res.points}
     comps: dict[str, Component] = {}
     comps["targets"], feedback = _targets(exercise, res.points, model, fixes)
     comps["safety"], safety_fb, danger = _safety(exercise, res, model, fixes)
-    comps["dose"], dose_fb = _dose(exercise, by_target, model)
-    comps["balance"], bal_fb = _balance(exercise, res, by_target, model)
+    comps["dose"], dose_fb = _dose(exercise, by_target, model, elsewhere)
+    comps["balance"], bal_fb = _balance(exercise, by_target, model)
     feedback += safety_fb + dose_fb + bal_fb
+    feedback += [Feedback(Severity.INFO, "target_assumed", f"Point {pid} has no target: it is scored as a point of "
+                          f"{_name(model, t)}, this exercise's target on its side (give it a target to score it "
+                          "against another).", t, pid) for pid, t in assumed.items()]
 
     total = sum(c.points for c in comps.values())
     if danger:
@@ -746,6 +748,59 @@ def score_attempt(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) 
                  bool(total_points >= PASS_MARK and not danger and not failed), failed=failed, expected=expected)
 
 
+def _target_on_side(exercise: Exercise, x_mm: float) -> str:
+    """The exercise's target on the side of a skin entry at ``x_mm`` (a point on the midline: the midline target,
+    else the side it leans to); the first listed when a side has several."""
+    for side in (side_of_x(x_mm), "left" if x_mm >= 0 else "right"):
+        on_side = [t for t in exercise.targets if side_of(t) == side]
+        if on_side:
+            return on_side[0]
+    return exercise.targets[0]
+
+
+def _aim_untargeted(exercise: Exercise, plan_dict: Mapping[str, Any], model: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The plan with each point that names no target aimed at the exercise's target on its side, and those points'
+    ids -> the target given. A point clicked into an exercise is one of its points: planning's rules for that muscle
+    (the masseter's depth and safe zone, the DAO's position...) and its dose and balance then count it. A plan that
+    cannot be read or placed is returned as it is (check_plan reports why)."""
+    plan = dict(plan_dict)
+    raw = plan.get("points")
+    if not isinstance(raw, list):
+        return plan, {}
+    try:
+        parsed = parse_plan(plan)
+    except PlanError:
+        return plan, {}
+    if all(p.target is not None for p in parsed.points):
+        return plan, {}
+    placed, issues = place_all(model, parsed)
+    if issues or len(raw) != len(parsed.points):
+        return plan, {}
+    points, assumed = [], {}
+    for given, p, where in zip(raw, parsed.points, placed, strict=True):
+        if p.target is None and where is not None:
+            assumed[p.id] = _target_on_side(exercise, float(where.entry_mm[0]))
+            given = {**given, "target": assumed[p.id]}
+        points.append(given)
+    return {**plan, "points": points}, assumed
+
+
+def _units_by_target(plan: Any, res: PlanResult) -> tuple[dict[str, float], dict[str, float]]:
+    """Ona-equivalent units (planning's conversion) per target structure, and per point the units that go elsewhere:
+    a point whose tip lies in a muscle to spare instead of its target (planning's ``tip_in_spared_muscle``) gives its
+    units to that muscle, not to the target."""
+    by_target: dict[str, float] = {}
+    elsewhere: dict[str, float] = {}
+    for p, out in zip(plan.points, res.points, strict=True):
+        units = ona_equivalent_units(out.units, plan.product_of(p).name)
+        spared = next((f.structure for f in out.findings if f.code == "tip_in_spared_muscle" and f.structure), None)
+        key = spared or p.target or out.tip_in or ""
+        if spared:
+            elsewhere[out.id] = units
+        by_target[key] = by_target.get(key, 0.0) + units
+    return by_target, elsewhere
+
+
 def _must_fail(exercise: Exercise, comps: Mapping[str, Component], feedback: list[Feedback],
                by_target: Mapping[str, float]) -> list[str]:
     """What fails the attempt whatever its total: a missed target, a broken placement rule, an overdose."""
@@ -757,7 +812,7 @@ def _must_fail(exercise: Exercise, comps: Mapping[str, Component], feedback: lis
     if broken:
         out.append("placement rule broken: " + ", ".join(f"{c.replace('_', ' ')} at point {p}" for p, c in broken))
     doses = [(g, _sum_units(by_target, g.structures)) for g in exercise.dose_groups]
-    doses.append((exercise.total, float(sum(by_target.values()))))
+    doses.append((exercise.total, _sum_units(by_target, exercise.total.structures)))
     over = [(g, u) for g, u in doses if u > g.max_units + 1e-9]
     if over:
         out.append("dose above the allowed maximum: " + ", ".join(
@@ -882,8 +937,10 @@ def _safety(exercise: Exercise, res: PlanResult, model: Any,
         feedback, danger
 
 
-def _dose(exercise: Exercise, by_target: Mapping[str, float], model: Any) -> tuple[Component, list[Feedback]]:
-    """The ``dose`` component: half the groups' mean credit, half the total's; feedback per miss."""
+def _dose(exercise: Exercise, by_target: Mapping[str, float], model: Any,
+          elsewhere: Mapping[str, float]) -> tuple[Component, list[Feedback]]:
+    """The ``dose`` component: half the groups' mean credit, half the total's (the units in the exercise's muscles:
+    the groups and the total count the same units); feedback per miss."""
     feedback: list[Feedback] = []
     credits = []
     for g in exercise.dose_groups:
@@ -892,14 +949,16 @@ def _dose(exercise: Exercise, by_target: Mapping[str, float], model: Any) -> tup
         credits.append(cr)
         if cr < 1.0:
             feedback.append(_dose_feedback(model, g, u, "this group"))
-    tot_u = float(sum(by_target.values()))
+    tot_u = _sum_units(by_target, exercise.total.structures)
     tot_cr = exercise.total.credit(tot_u)
     if tot_cr < 1.0:
-        feedback.append(_dose_feedback(model, exercise.total, tot_u, "the session"))
+        feedback.append(_dose_feedback(model, exercise.total, tot_u, "all the target muscles together"))
     pts = WEIGHTS["dose"] * (0.5 * float(np.mean(credits)) + 0.5 * tot_cr)
-    return Component("dose", pts, WEIGHTS["dose"],
-                     f"total {tot_u:g} U (allowed {range_words(exercise.total.min_units, exercise.total.max_units)})"), \
-        feedback
+    detail = f"total {tot_u:g} U (allowed {range_words(exercise.total.min_units, exercise.total.max_units)})"
+    if elsewhere:
+        detail += (f"; {sum(elsewhere.values()):g} U not counted: the tip of point(s) {', '.join(elsewhere)} lies in "
+                   "a muscle to spare, not in the target")
+    return Component("dose", pts, WEIGHTS["dose"], detail), feedback
 
 
 def _brow_height_mm(model: Any, entry_mm: Any) -> float:
@@ -923,8 +982,10 @@ def _dose_feedback(model: Any, g: DoseLimit, units: float, what: str) -> Feedbac
     return Feedback(Severity.CAUTION, "dose_out_of_range", msg + f" Source: {g.source.split(' | ')[0]}", main)
 
 
-def _balance(exercise: Exercise, res: PlanResult, by_target: Mapping[str, float],
-             model: Any) -> tuple[Component, list[Feedback]]:
+def _balance(exercise: Exercise, by_target: Mapping[str, float], model: Any) -> tuple[Component, list[Feedback]]:
+    """The ``balance`` component from the units each side's target muscles get (the dose's own count): a symmetric
+    exercise earns a group's share when both sides get toxin within planning's imbalance ratio (nothing on either
+    side is no balance), an asymmetric one when the expected side gets ``min_ratio`` times the other's."""
     w = WEIGHTS["balance"]
     b = exercise.balance
     if b.expect == "asymmetric":
@@ -947,15 +1008,18 @@ def _balance(exercise: Exercise, res: PlanResult, by_target: Mapping[str, float]
     bilateral = sorted({base_of(t) for t in exercise.targets if side_of(t) in ("left", "right")})
     if not bilateral:
         return Component("balance", w, w, "midline targets only"), []
-    from injectmap.planning.doses import dose_group_of
-
-    groups = {dose_group_of(b_) for b_ in bilateral}
-    imb = [f for f in res.findings if f.code == "left_right_imbalance" and f.structure in groups]
-    fb = []
-    for f in imb:
-        g = str(f.structure)
+    groups = sorted({dose_group_of(b_) for b_ in bilateral})
+    ratio = thresholds().imbalance.ratio
+    fb, balanced, sides = [], 0, []
+    for g in groups:
         lu = sum(u for s, u in by_target.items() if s and dose_group_of(s) == g and side_of(s) == "left")
         ru = sum(u for s, u in by_target.items() if s and dose_group_of(s) == g and side_of(s) == "right")
+        sides.append(f"{g.replace('_', ' ')} {lu:g} U left, {ru:g} U right")
+        if max(lu, ru) > 0 and abs(lu - ru) <= ratio * max(lu, ru):
+            balanced += 1
+            continue
+        if max(lu, ru) == 0:
+            continue  # no toxin on either side: the dose's items say so
         weaker = "left" if lu < ru else "right"
         members = [t for t in exercise.targets if dose_group_of(t) == g and side_of(t) == weaker]
         sid = members[0] if members else f"{g}_{weaker}"
@@ -963,8 +1027,8 @@ def _balance(exercise: Exercise, res: PlanResult, by_target: Mapping[str, float]
                            f"{g.replace('_', ' ').capitalize()} is dosed unevenly: {lu:g} U left and {ru:g} U right. "
                            f"This face is symmetric, so {_name(model, sid)} stays stronger than its partner: "
                            f"an uneven, lopsided result. Mirror the points or the doses.", sid))
-    pts = w * (1.0 - len(imb) / len(groups))
-    return Component("balance", pts, w, f"{len(groups) - len(imb)} of {len(groups)} groups balanced"), fb
+    pts = w * balanced / len(groups)
+    return Component("balance", pts, w, f"{balanced} of {len(groups)} groups balanced ({'; '.join(sides)})"), fb
 
 
 # ---------------------------------------------------------------------------------------- score file

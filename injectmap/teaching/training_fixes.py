@@ -17,7 +17,11 @@ read on the frame's axes as up/down, medial/lateral and forward/back (CONTRACTS:
 superior, +z anterior). Components smaller than :data:`KEEP_SHARE` of the largest are dropped and the rest
 scaled so that the move still clears the finding; each is rounded up to whole millimetres after adding the
 margin of ``training_hints.yaml``. A deeper or shallower move that would take a tip out of the muscle it is
-already in (a masseter tip near the bone told to go deeper) is not proposed: the move keeps to the plane.
+already in (a masseter tip near the bone told to go deeper) is not proposed: the move keeps to the plane. Nor is a
+deeper move for a point whose target does not lie under its entry (:func:`planning.analysis.depths_along`: the
+needle's line never meets it): deeper there passes beside the muscle (at the mouth corner, through the buccinator
+toward the mouth), so the point goes over the muscle first. A masseter point too shallow is told how much deeper
+the muscle begins along its own needle.
 
 :func:`resolve` turns the fixes of one point into one consistent move: per axis, the largest move asked for
 in one direction. When two fixes ask for opposite directions on one axis, the stronger one wins (severity,
@@ -36,20 +40,23 @@ from typing import Any
 
 import numpy as np
 
-from injectmap.anatomy.ids import base_of
+from injectmap.anatomy.ids import base_of, side_of
+from injectmap.planning.analysis import depths_along
 from injectmap.planning.results import Finding, PointResult, Severity
 from injectmap.planning.rules import thresholds
 from injectmap.planning.sides import side_of_x
 
 __all__ = ["AXES", "KEEP_SHARE", "PLACEMENT_CODES", "Conflict", "Fix", "Move", "Resolution", "apply_move",
-           "fix_for", "fix_toward", "resolve", "without_axes"]
+           "fix_for", "fix_toward", "resolve", "target_beneath", "without_axes"]
 
 #: the placement rules (planning's position rules, the septum, the exercise's brow constraint): where a site is
 #: taught to be; their fix comes before a field's or a corridor's when two ask opposite moves
 PLACEMENT_CODES: frozenset[str] = frozenset({
     "frontalis_low", "brow_height", "lateral_orbit_margin", "rim_margin", "tip_at_septum", "tip_in_orbit",
     "masseter_above_safe_zone", "masseter_anterior_border", "masseter_below_border", "masseter_too_shallow",
-    "dao_too_medial", "dao_too_high", "mentalis_too_high", "mentalis_too_lateral", "platysma_too_deep"})
+    "dao_too_medial", "dao_too_high", "mentalis_too_high", "mentalis_too_lateral", "platysma_too_deep",
+    # a tip in a muscle to spare instead of the point's target: the toxin goes into the wrong muscle
+    "tip_in_spared_muscle"})
 #: the anatomical axes of a move: (name, word for +, word for -)
 AXES: tuple[tuple[str, str, str], ...] = (("up", "up", "down"), ("lateral", "lateral", "medial"),
                                           ("forward", "forward", "back"), ("deeper", "deeper", "shallower"))
@@ -205,7 +212,9 @@ def _move_along(model: Any, out: PointResult, vec: np.ndarray, need_mm: float, m
         scale = need_mm / along
         mv = Move(**{a: _round_up(c * scale, margin) for a, c in kept.items()}, midline=midline)
         too_shallow = out.depth_mm + mv.deeper < MIN_DEPTH_MM and mv.deeper < 0
-        if not (too_shallow or keep_in_target and mv.deeper and _leaves_target(model, out, mv, side_sign, needle)):
+        beside = mv.deeper > 0 and not target_beneath(model, out)
+        if not (too_shallow or beside
+                or keep_in_target and mv.deeper and _leaves_target(model, out, mv, side_sign, needle)):
             return _calibrate(model, out, mv)
         # the tip would leave its muscle or the skin: keep to the plane across the needle
         u = plane
@@ -236,6 +245,15 @@ def _calibrate(model: Any, out: PointResult, mv: Move) -> Move:
         for a, w in short.items():
             cur[a] = float(np.clip(cur[a] * abs(w) / abs(got[a]), -CALIBRATE_MAX * abs(w), CALIBRATE_MAX * abs(w)))
     return _with(mv, {a: _round_up(v, 0.0) for a, v in cur.items()})
+
+
+def target_beneath(model: Any, out: PointResult, target: str | None = None) -> bool:
+    """Whether the point's target (or ``target``) lies under its entry, deeper than its tip, on the needle's line
+    (planning's :func:`~injectmap.planning.analysis.depths_along`); True for a point with no target."""
+    sid = target or out.target
+    if not sid or sid not in model.structures:
+        return True
+    return any(deep_end > out.depth_mm for _, deep_end in depths_along(model, out.entry_mm, out.tip_mm, sid))
 
 
 def _leaves_target(model: Any, out: PointResult, mv: Move, side_sign: float, needle: np.ndarray) -> bool:
@@ -272,8 +290,6 @@ def _rule_move(model: Any, out: PointResult, f: Finding, margin: float) -> Move 
         return _axis_move(model, out, "forward", d, margin)  # d = behind - limit (negative): back
     if code == "masseter_below_border":
         return _axis_move(model, out, "up", -d - t.masseter_safe_zone.below_gonion_mm, margin)
-    if code == "masseter_too_shallow":
-        return _axis_move(model, out, "deeper", d, margin)
     if code == "dao_too_medial":
         return _axis_move(model, out, "lateral", -d, margin)
     if code == "dao_too_high":
@@ -288,6 +304,42 @@ def _rule_move(model: Any, out: PointResult, f: Finding, margin: float) -> Move 
         away = np.asarray(out.entry_mm, dtype=float) - np.asarray(f.closest_mm, dtype=float)
         return _move_along(model, out, away, -d, margin)
     return None
+
+
+def _masseter_depth_fix(model: Any, out: PointResult, f: Finding, hints: Mapping[str, Any]) -> Fix:
+    """A masseter point too shallow: deeper to the middle of the muscle on its own needle (where the needle's line
+    crosses it, :func:`planning.analysis.depths_along`; the reference answer's tips lie there too), clear of both of
+    its surfaces; no move when the muscle does not lie under the entry at all."""
+    muscle = f"masseter_superficial_{side_of(f.structure or '')}"
+    reason = _reason(model, f, hints)
+    spans = [(a, b) for a, b in depths_along(model, out.entry_mm, out.tip_mm, muscle) if b > out.depth_mm]
+    if not spans:
+        return Fix(f.code, f.structure or "", f.severity, None, reason, str(hints["not_over_muscle"]))
+    (a, b), margin = spans[0], float(hints["margin_mm"])
+    move = _axis_move(model, out, "deeper", max((a + b) / 2, min(a + margin, b)) - out.depth_mm, 0.0)
+    return Fix(f.code, f.structure or "", f.severity, move if not move.is_empty() else None, reason)
+
+
+def _into_target_fix(model: Any, out: PointResult, f: Finding, hints: Mapping[str, Any]) -> Fix:
+    """A tip in a muscle to spare instead of the point's target: toward the target until the tip is in it (its nearest
+    part, from the point's ``target_not_reached`` finding), or deeper into it where it lies under the tip; not away
+    from the spared muscle's nearest surface, which can be anywhere (in front of the masseter it is forward, toward
+    the mouth)."""
+    margin = float(hints["margin_mm"])
+    reason = str(hints["by_code"][f.code])
+    tip = np.asarray(out.tip_mm, dtype=float)
+    gap = next((g for g in out.findings if g.code == "target_not_reached" and g.closest_mm is not None), None)
+    move = None
+    if gap is not None:
+        toward = np.asarray(gap.closest_mm, dtype=float) - tip
+        move = _move_along(model, out, toward, float(np.linalg.norm(toward)), margin, keep_in_target=False)
+    else:
+        starts = [a for a, b in depths_along(model, out.entry_mm, out.tip_mm, out.target or "") if b > out.depth_mm]
+        if starts:
+            move = _axis_move(model, out, "deeper", max(starts[0] - out.depth_mm, 0.0), margin)
+    if move is None or move.is_empty():
+        return Fix(f.code, f.structure or "", f.severity, None, reason, str(hints["not_over_muscle"]))
+    return Fix(f.code, f.structure or "", f.severity, move, reason)
 
 
 def _need_away(out: PointResult, f: Finding) -> float:
@@ -326,6 +378,10 @@ def fix_for(model: Any, out: PointResult, f: Finding, hints: Mapping[str, Any]) 
     """The fix one point finding asks for (see the module doc); ``hints`` is training_hints.yaml."""
     margin = float(hints["margin_mm"])
     sid = f.structure or ""
+    if f.code == "masseter_too_shallow":
+        return _masseter_depth_fix(model, out, f, hints)
+    if f.code == "tip_in_spared_muscle" and out.target:
+        return _into_target_fix(model, out, f, hints)
     reason = _reason(model, f, hints)
     move = _rule_move(model, out, f, margin)
     if move is None:
@@ -350,7 +406,8 @@ def fix_toward(model: Any, out: PointResult, f: Finding, hints: Mapping[str, Any
         toward = np.asarray(f.closest_mm, dtype=float) - np.asarray(out.tip_mm, dtype=float)
         move = _move_along(model, out, toward, float(f.distance_mm), margin, keep_in_target=False)
     reason = f"toward {_name(model, sid)} (its nearest part is {float(f.distance_mm or 0):.0f} mm beyond the field)"
-    return Fix(f.code, sid, f.severity, move, reason, "" if move else str(hints["default"]))
+    alternative = "" if move else str(hints["not_over_muscle"] if not target_beneath(model, out) else hints["default"])
+    return Fix(f.code, sid, f.severity, move, reason, alternative)
 
 
 def _reason(model: Any, f: Finding, hints: Mapping[str, Any]) -> str:
