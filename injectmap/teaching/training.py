@@ -85,8 +85,10 @@ from injectmap.teaching.training_fixes import (
     Fix,
     Move,
     Resolution,
+    corridor_kind,
     fix_for,
     fix_toward,
+    lower_name,
     resolve,
     without_axes,
 )
@@ -570,10 +572,19 @@ class TrainingHintsFile(DataModel):
     smaller_dose: Annotated[str, StringConstraints(min_length=1)]
     default: Annotated[str, StringConstraints(min_length=1)]
     corridor: Annotated[str, StringConstraints(min_length=1)]
-    yields: Annotated[str, StringConstraints(min_length=1)]
+    #: what a needle in a corridor risks, by what runs there (artery, nerve, duct, foramen)
+    corridor_risk: dict[str, Annotated[str, StringConstraints(min_length=1)]]
+    #: the care a point kept near a structure by a stronger fix needs, by the structure's kind (``default`` else)
+    yields: dict[str, Annotated[str, StringConstraints(min_length=1)]]
     not_over_muscle: Annotated[str, StringConstraints(min_length=1)]
     by_code: dict[str, str]
     by_structure: dict[str, str]
+
+    @model_validator(mode="after")
+    def _default_care(self) -> TrainingHintsFile:
+        if "default" not in self.yields:
+            raise ValueError("yields needs a 'default' entry")
+        return self
 
 
 register_model("training_hints.yaml", TrainingHintsFile, "injectmap.teaching")
@@ -588,10 +599,11 @@ def _name(model: Any, sid: str) -> str:
     s = model.structures.get(sid)
     if s is None:
         return sid.replace("_", " ")
+    name = lower_name(s.name)
     if s.kind == "muscle" and side_of(sid) == "midline":
-        return f"the {s.name.lower()}"
+        return f"the {name}"
     side = side_of(sid)
-    return s.name.lower() if side == "midline" else f"the {side} {s.name.lower()}"
+    return name if side == "midline" else f"the {side} {name}"
 
 
 def _consequence(model: Any, sid: str) -> str:
@@ -611,6 +623,14 @@ def _explain(model: Any, out: PointResult, f: Finding) -> str:
         return f"Point {pid} may reach {name} (outer field {out.radius_outer_mm:.0f} mm): {_consequence(model, sid)}."
     msg = f.message.strip()  # planning's messages (tip, corridor and position rules) already explain the anatomy
     return f"Point {pid}: {msg}{'' if msg.endswith('.') else '.'}"
+
+
+def _care(model: Any, fx: Fix) -> str:
+    """The care a point needs where a stronger fix keeps it near ``fx``'s structure: that structure's own hazard."""
+    s = model.structures.get(fx.structure)
+    kind = corridor_kind(fx.code) or (s.kind if s is not None else "")
+    care: Mapping[str, str] = _hints()["yields"]
+    return str(care.get(kind, care["default"]))
 
 
 @dataclass
@@ -634,8 +654,8 @@ class _PointFixes:
             return (f"{move.text()}, {fx.reason}; but {text}" if move is not None else text), move
         stronger = [o for f, o, _ in self.res.yields if f is fx]
         if stronger:
-            first = stronger[0].reason.split(" (")[0].split(":")[0]
-            care = (fx.alternative or str(_hints()["yields"])).removeprefix("or ")
+            first = stronger[0].short
+            care = (fx.alternative or _care(model, fx)).removeprefix("or ")
             text = (f"{move.text()}, {fx.reason}; " if move is not None else "") + (
                 f"keeping it {first} comes first, so it stays near {_name(model, fx.structure)}: {care}")
             return text, move
@@ -842,7 +862,7 @@ def _targets(exercise: Exercise, points: tuple[PointResult, ...], model: Any,
                 text, move = fixes[aimed[0].id].row(model, key)
                 msg += f" To fix point {aimed[0].id}: {text}."
         else:
-            msg = _untreated_message(model, t)
+            msg = _untreated_message(model, t, exercise, points)
         feedback.append(Feedback(Severity.CAUTION, "target_missed", msg, t, aimed[0].id if aimed else "", move))
     n_ok = sum(1 for v in reached.values() if v)
     pts = WEIGHTS["targets"] * n_ok / len(exercise.targets)
@@ -850,14 +870,21 @@ def _targets(exercise: Exercise, points: tuple[PointResult, ...], model: Any,
         feedback
 
 
-def _untreated_message(model: Any, t: str) -> str:
+def _untreated_message(model: Any, t: str, exercise: Exercise, points: tuple[PointResult, ...]) -> str:
+    """No point aims at target ``t``: what the muscle does, and, when only its partner on the other side is treated,
+    that this side stays active."""
     side = side_of(t)
     what = f"on the {side} side" if side != "midline" else "in the midline"
+    s = model.structures.get(t)
+    if s is None:
+        return f"No point treats {t}."
+    action = s.action.strip().rstrip(".")
     msg = (f"No point treats {_name(model, t)} {what}: it is a required target of this exercise. "
-           f"It {model.structures[t].action[:1].lower() + model.structures[t].action[1:]}"
-           if model.structures.get(t) else f"No point treats {t}.")
-    if side in ("left", "right"):
-        msg += f" Treating one side only leaves the {side} side active: an uneven result."
+           f"It {action[:1].lower() + action[1:]}.")
+    other = {"left": "right", "right": "left"}.get(side)
+    partner = f"{base_of(t)}_{other}" if other else ""
+    if partner in exercise.targets and any(o.target == partner for o in points):
+        msg += f" Only the {other} side is treated: the {side} side stays active, an uneven result."
     return msg
 
 

@@ -47,7 +47,7 @@ from injectmap.planning.rules import thresholds
 from injectmap.planning.sides import side_of_x
 
 __all__ = ["AXES", "KEEP_SHARE", "PLACEMENT_CODES", "Conflict", "Fix", "Move", "Resolution", "apply_move",
-           "fix_for", "fix_toward", "resolve", "target_beneath", "without_axes"]
+           "corridor_kind", "fix_for", "fix_toward", "lower_name", "resolve", "target_beneath", "without_axes"]
 
 #: the placement rules (planning's position rules, the septum, the exercise's brow constraint): where a site is
 #: taught to be; their fix comes before a field's or a corridor's when two ask opposite moves
@@ -126,6 +126,13 @@ class Fix:
     move: Move | None
     reason: str  #: ``"away from the left supratrochlear artery's corridor (the vessel runs ...)"``
     alternative: str = ""  #: what to do when moving is not enough (a smaller dose, another site)
+    #: the reason without its explanation (``"away from the corridor of the parotid (Stensen's) duct"``), for the
+    #: sentence that says this fix comes first; empty: the reason up to its first bracket or colon
+    goal: str = ""
+
+    @property
+    def short(self) -> str:
+        return self.goal or self.reason.split(" (")[0].split(":")[0]
 
     @property
     def rank(self) -> tuple[int, int]:
@@ -266,9 +273,15 @@ def _leaves_target(model: Any, out: PointResult, mv: Move, side_sign: float, nee
 
 
 # ------------------------------------------------------------------------------------------ fixes
+def lower_name(name: str) -> str:
+    """A structure's name inside a sentence: its first letter small, the rest as written (``"parotid (Stensen's)
+    duct"``; an acronym such as ``"SMAS"`` kept)."""
+    return name if len(name) > 1 and name[1].isupper() else name[:1].lower() + name[1:]
+
+
 def _name(model: Any, sid: str) -> str:
     s = model.structures.get(sid)
-    return s.name.lower() if s is not None else sid.replace("_", " ")
+    return lower_name(s.name) if s is not None else sid.replace("_", " ")
 
 
 def _axis_move(model: Any, out: PointResult, axis: str, mm: float, margin: float) -> Move:
@@ -311,7 +324,7 @@ def _masseter_depth_fix(model: Any, out: PointResult, f: Finding, hints: Mapping
     crosses it, :func:`planning.analysis.depths_along`; the reference answer's tips lie there too), clear of both of
     its surfaces; no move when the muscle does not lie under the entry at all."""
     muscle = f"masseter_superficial_{side_of(f.structure or '')}"
-    reason = _reason(model, f, hints)
+    reason = _reason(model, f, hints)[0]
     spans = [(a, b) for a, b in depths_along(model, out.entry_mm, out.tip_mm, muscle) if b > out.depth_mm]
     if not spans:
         return Fix(f.code, f.structure or "", f.severity, None, reason, str(hints["not_over_muscle"]))
@@ -326,7 +339,7 @@ def _into_target_fix(model: Any, out: PointResult, f: Finding, hints: Mapping[st
     from the spared muscle's nearest surface, which can be anywhere (in front of the masseter it is forward, toward
     the mouth)."""
     margin = float(hints["margin_mm"])
-    reason = str(hints["by_code"][f.code])
+    reason, goal = str(hints["by_code"][f.code]), f"into {_name(model, out.target or '')}"
     tip = np.asarray(out.tip_mm, dtype=float)
     gap = next((g for g in out.findings if g.code == "target_not_reached" and g.closest_mm is not None), None)
     move = None
@@ -338,8 +351,8 @@ def _into_target_fix(model: Any, out: PointResult, f: Finding, hints: Mapping[st
         if starts:
             move = _axis_move(model, out, "deeper", max(starts[0] - out.depth_mm, 0.0), margin)
     if move is None or move.is_empty():
-        return Fix(f.code, f.structure or "", f.severity, None, reason, str(hints["not_over_muscle"]))
-    return Fix(f.code, f.structure or "", f.severity, move, reason)
+        return Fix(f.code, f.structure or "", f.severity, None, reason, str(hints["not_over_muscle"]), goal)
+    return Fix(f.code, f.structure or "", f.severity, move, reason, "", goal)
 
 
 def _need_away(out: PointResult, f: Finding) -> float:
@@ -382,7 +395,7 @@ def fix_for(model: Any, out: PointResult, f: Finding, hints: Mapping[str, Any]) 
         return _masseter_depth_fix(model, out, f, hints)
     if f.code == "tip_in_spared_muscle" and out.target:
         return _into_target_fix(model, out, f, hints)
-    reason = _reason(model, f, hints)
+    reason, goal = _reason(model, f, hints)
     move = _rule_move(model, out, f, margin)
     if move is None:
         away = _away_vector(model, out, f)
@@ -394,7 +407,7 @@ def fix_for(model: Any, out: PointResult, f: Finding, hints: Mapping[str, Any]) 
         alternative = str(hints["smaller_dose"])
     if move is None or move.is_empty():
         alternative = alternative or str(hints["default"])
-    return Fix(f.code, sid, f.severity, move, reason, alternative)
+    return Fix(f.code, sid, f.severity, move, reason, alternative, goal)
 
 
 def fix_toward(model: Any, out: PointResult, f: Finding, hints: Mapping[str, Any]) -> Fix:
@@ -407,18 +420,27 @@ def fix_toward(model: Any, out: PointResult, f: Finding, hints: Mapping[str, Any
         move = _move_along(model, out, toward, float(f.distance_mm), margin, keep_in_target=False)
     reason = f"toward {_name(model, sid)} (its nearest part is {float(f.distance_mm or 0):.0f} mm beyond the field)"
     alternative = "" if move else str(hints["not_over_muscle"] if not target_beneath(model, out) else hints["default"])
-    return Fix(f.code, sid, f.severity, move, reason, alternative)
+    return Fix(f.code, sid, f.severity, move, reason, alternative, f"toward {_name(model, sid)}")
 
 
-def _reason(model: Any, f: Finding, hints: Mapping[str, Any]) -> str:
+def corridor_kind(code: str) -> str:
+    """``"duct"`` of ``"tip_in_duct_corridor"`` (empty for a code that is no corridor's)."""
+    return code.removeprefix("tip_in_").removesuffix("_corridor") if code.endswith("_corridor") else ""
+
+
+def _reason(model: Any, f: Finding, hints: Mapping[str, Any]) -> tuple[str, str]:
+    """Why the move (the hint's words) and its goal alone (the words before the explanation)."""
     sid = f.structure or ""
     if f.code in hints["by_code"]:
-        return str(hints["by_code"][f.code])
+        return str(hints["by_code"][f.code]), ""
     name = _name(model, sid)
     if f.code.endswith("_corridor"):
-        return f"away from the corridor of the {name} ({hints['corridor']})"
+        goal = f"away from the corridor of the {name}"
+        risk = hints["corridor_risk"].get(corridor_kind(f.code))
+        return f"{goal} ({hints['corridor']}" + (f": a needle there risks {risk})" if risk else ")"), goal
     why = hints["by_structure"].get(base_of(sid)) if sid else None
-    return f"away from the {name}" + (f" ({why})" if why else "")
+    goal = f"away from the {name}"
+    return goal + (f" ({why})" if why else ""), goal
 
 
 @dataclass

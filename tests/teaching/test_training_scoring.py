@@ -102,6 +102,25 @@ def test_the_dose_numbers_agree(shallow: Score) -> None:
     assert re.search(r"\btotal 12 U\b", shallow.components["dose"].detail)
 
 
+def test_a_side_left_untreated_is_said_as_it_is(shallow: Score, model) -> None:
+    right = next(f for f in shallow.feedback if f.code == "target_missed" and f.structure.endswith("_right"))
+    assert "Only the left side is treated" in right.message and "right side stays active" in right.message
+    empty = score_attempt(load_exercise(MASSETER), load_exercise(MASSETER).start_plan(), model)
+    for f in (f for f in empty.feedback if f.code == "target_missed"):
+        assert "one side" not in f.message and "Only the" not in f.message, f.message
+        assert "when clenching." in f.message, f.message  # the action is a sentence of its own
+
+
+def test_the_duct_corridor_names_the_ducts_own_hazard(shallow: Score) -> None:
+    duct = next(f for f in shallow.feedback if f.code == "tip_in_duct_corridor")
+    fix = duct.message.split("To fix:")[1]
+    assert "sialocele" in fix and "bruise" not in fix and "numbness" not in fix, fix
+    for f in shallow.feedback:
+        assert "stensen" not in f.message, f.message  # a proper name keeps its capital
+        # a fix that comes first is named whole, not cut at the bracket of the duct's name
+        assert "corridor of the parotid comes first" not in f.message, f.message
+
+
 def test_following_the_too_shallow_hint_puts_the_tip_in_the_masseter(shallow: Score, model) -> None:
     from injectmap.planning.check import check_plan, model_for_plan
     from injectmap.planning.plan import parse_plan
