@@ -57,7 +57,8 @@ from injectmap.teaching.expressions import (
 from injectmap.teaching.timeline import session_start
 
 __all__ = [
-    "SideEffect", "SideEffectsFile", "annotate_check", "effects_for_finding", "side_effect_data", "side_effects",
+    "LOWER_LIP_MEASURE", "SideEffect", "SideEffectsFile", "annotate_check", "effect_measures", "effects_for_finding",
+    "side_effect_data", "side_effects",
 ]
 
 
@@ -215,6 +216,15 @@ def _points(model: Any, plan: Plan, day: float) -> list[_Point]:
     return out
 
 
+#: the measure the side effects add to the expression model's (the lower lip's travel in its depressor unit, AU16)
+LOWER_LIP_MEASURE = "lower_lip_excursion_mm"
+
+
+def effect_measures(res: Preview) -> dict[str, Measure]:
+    """The preview's measures and the side effects' own (:data:`LOWER_LIP_MEASURE`), per side, in mm."""
+    return {**res.measures, LOWER_LIP_MEASURE: _lower_lip_measure(res)}
+
+
 def _lower_lip_measure(res: Preview) -> Measure:
     """How far (mm) the lower lip travels in the lower-lip depressor unit, per side, on the day and untreated."""
     unit = side_effect_data().lower_lip.unit
@@ -276,7 +286,7 @@ def side_effects(model: Any, plan: Plan | Mapping[str, Any], day: float,
     data = side_effect_data()
     least, least_mm = data.min_weakening.value, data.min_change_mm.value
     pts = _points(model, plan, day) if plan.points else []
-    measures: dict[str, Measure] = {**res.measures, "lower_lip_excursion_mm": _lower_lip_measure(res)}
+    measures = effect_measures(res)
     weak = res.weakening
     low_canthal = {s: _low_canthal_ids(model, data.effects["low_lateral_canthal"], pts, s) for s in SIDES} \
         if "low_lateral_canthal" in data.effects else {s: [] for s in SIDES}

@@ -62,3 +62,33 @@ def test_an_expected_check_names_a_known_expression_and_one_kind() -> None:
                 {"id": "a", "text": "x y z", "measure": "nose_mm", "max_asymmetry_mm": 1}):
         with pytest.raises(ValidationError):
             ExpectedResultSpec.model_validate({**ok, "checks": [bad]})
+
+
+def test_a_dao_point_reaching_the_lower_lip_depressor_does_not_meet_the_symmetric_smile(model) -> None:
+    """The DAO point 8 mm medial of the reference reaches the depressor labii inferioris, whose weakening gives an
+    uneven lower lip and smile (the feedback says so): the smile check measures the lower lip as well as the mouth
+    corners, so it is not "met" beside that item."""
+    ex = load_exercise("depressor_anguli_oris")
+    plan = ex.reference_plan()
+    plan["points"][0]["at"]["lateral_mm"] = -2.0  # d1_left, from 6 mm lateral of the mouth corner to 2 mm medial
+    s = score_attempt(ex, plan, model)
+    assert any("depressor labii inferioris" in f.message and "smile" in f.message for f in s.feedback
+               if f.point == "d1_left")
+    smile = next(e for e in s.expected if e.id == "smile_symmetric")
+    assert not smile.met, smile.as_dict()
+    assert "lower lip" in smile.measured and "mouth corner" in smile.text + smile.measured, smile.as_dict()
+    assert not s.passed and any("Smile symmetric" in r for r in s.failed), s.failed
+    # the reference's two points weaken both lower lips alike: its smile stays symmetric
+    ref = next(e for e in score_attempt(ex, ex.reference_plan(), model).expected if e.id == "smile_symmetric")
+    assert ref.met and "lower lip" in ref.measured
+
+
+def test_a_check_may_add_the_side_effects_lower_lip_measure() -> None:
+    base = {"source": "a test of the schema", "checks": [
+        {"id": "a", "text": "smile even", "measure": "smile_corner_excursion_mm", "max_asymmetry_mm": 1,
+         "also_measures": ["lower_lip_excursion_mm"]}]}
+    assert ExpectedResultSpec.model_validate(base).checks[0].also_measures == ["lower_lip_excursion_mm"]
+    for bad in ({"also_measures": ["nose_mm"]}, {"measure": None, "expression": "smile", "max_asymmetry_mm": None,
+                                                 "max_strength": 0.5}):
+        with pytest.raises(ValidationError):
+            ExpectedResultSpec.model_validate({**base, "checks": [{**base["checks"][0], **bad}]})
