@@ -19,12 +19,16 @@ Score, out of 100 (:data:`WEIGHTS`):
   findings' costs (:data:`FINDING_COST`: danger 1.0, caution 0.2, info 0; on a structure the exercise says
   must be spared: danger 1.0, caution 0.4, info 0.05) plus 0.5 per broken exercise constraint,
   capped at 1. ``target_not_reached`` findings count under ``targets`` instead.
-- ``dose`` (20): half for the target groups (mean credit), half for the total. A dose inside
+- ``dose`` (20): half for the target groups (mean credit), half for the total of the target muscles (the
+  same units: a point whose tip lies in a muscle to spare gives its units to that muscle). A dose inside
   [min, max] earns 1; outside, ``max(0, 1 - 2 * relative miss)``. Doses are
   onabotulinumtoxinA-equivalent units.
-- ``balance`` (15): symmetric exercises lose a share for each bilateral group with planning's
-  ``left_right_imbalance`` finding; an exercise that expects an asymmetry earns the 15 only when the
-  expected side gets at least ``min_ratio`` times the other side's dose.
+- ``balance`` (15): symmetric exercises earn a share for each bilateral group whose two sides get toxin
+  within planning's imbalance ratio (none on either side earns nothing); an exercise that expects an
+  asymmetry earns the 15 only when the expected side gets at least ``min_ratio`` times the other side's dose.
+
+A point with no target is scored as a point of the exercise's target on its side (a point clicked into an
+exercise is one of its points), so planning's rules for that muscle apply to it.
 
 Any danger finding (point or plan level) caps the score at 49 and the attempt does not pass;
 passing needs >= 80 and no danger.
@@ -519,18 +523,20 @@ def pass_mark_lines() -> list[str]:
     c = FINDING_COST
     return [
         f"Pass mark: {PASS_MARK} of 100, and also every required muscle reached, no placement rule broken (the "
-        "margins each site is taught with: brow, orbital rim and canthus, the masseter safe zone, DAO and mentalis "
-        "positions, platysma depth), no dose above its allowed maximum, and no danger finding (a danger caps the "
-        f"score at {DANGER_CAP}).",
+        "margins each site is taught with: brow, orbital rim and canthus, the masseter safe zone and depth, DAO and "
+        "mentalis positions, platysma depth, and no needle tip in a muscle to spare instead of the target), no dose "
+        f"above its allowed maximum, and no danger finding (a danger caps the score at {DANGER_CAP}). A point "
+        "without a target counts as one for this exercise's muscle on its side.",
         f"Targets {WEIGHTS['targets']:g}: the share of the required muscles that a point's likely field reaches.",
         f"Safety {WEIGHTS['safety']:g}: {WEIGHTS['safety']:g} x (1 - (mean + worst point cost) / 2); a point's cost "
         f"is {c[(Severity.DANGER, False)]:g} per danger, {c[(Severity.CAUTION, False)]:g} per caution "
         f"({c[(Severity.CAUTION, True)]:g} on a structure the exercise must spare), "
         f"{c[(Severity.INFO, True)]:g} per info on such a structure, {CONSTRAINT_COST:g} per broken placement rule "
         "or exercise constraint, at most 1.",
-        f"Dose {WEIGHTS['dose']:g}: half for the dose of each muscle group, half for the total; full marks inside "
-        "the allowed range, less the further outside it (nothing at 50% off).",
-        f"Balance {WEIGHTS['balance']:g}: left and right dosed alike (or the asymmetry the exercise asks for).",
+        f"Dose {WEIGHTS['dose']:g}: half for the dose of each muscle group, half for the total in the target "
+        "muscles; full marks inside the allowed range, less the further outside it (nothing at 50% off).",
+        f"Balance {WEIGHTS['balance']:g}: left and right target muscles dosed alike, none of them left without "
+        "toxin (or the asymmetry the exercise asks for).",
     ]
 
 

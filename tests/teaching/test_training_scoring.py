@@ -138,3 +138,10 @@ def test_following_the_too_shallow_hint_puts_the_tip_in_the_masseter(shallow: Sc
                                     *plan["points"][i + 1:]]}
         after = {o.id: o for o in check_plan(moved, face).points}[f.point]
         assert after.tip_in == "masseter_superficial_left", (f.message, after.tip_in)
+
+
+def test_the_pass_mark_names_the_new_placement_rule() -> None:
+    from injectmap.teaching.training import pass_mark_lines
+
+    first = pass_mark_lines()[0]
+    assert "muscle to spare instead of the target" in first and "without a target" in first
