@@ -86,6 +86,11 @@ class Spared:
     #: promises that it is left alone)
     warned: bool = False
 
+    @property
+    def reached(self) -> bool:
+        """The analysis finds the planned spread reaching it (a distance of 0 or less: it reaches in)."""
+        return self.closest_mm is not None and self.closest_mm <= 0.0
+
 
 @dataclass(frozen=True)
 class Step:
@@ -241,6 +246,8 @@ class EducationFile(DataModel):
     version: Literal[1]
     reminder: str
     areas: dict[str, _Area]
+    #: what a patient may notice if some medicine reaches a neighbour (by base id; ``default`` for the others)
+    reached: dict[str, str] = Field(min_length=1)
     muscles: dict[str, _Muscle]
     sources: dict[str, _Source]
     timeline: _Timeline
@@ -250,6 +257,8 @@ class EducationFile(DataModel):
     @model_validator(mode="after")
     def _references_resolve(self) -> EducationFile:
         bad = [f"muscles.{k}.area: unknown area {m.area!r}" for k, m in self.muscles.items() if m.area not in self.areas]
+        if "default" not in self.reached:
+            bad.append("reached: no default")
         tl = self.timeline
         used = [*tl.onset_days.sources, *tl.peak_days.sources, *tl.touch_up_sources,
                 *(s for g in tl.groups.values() for s in g.sources),
@@ -373,21 +382,44 @@ def _warned(points: Iterable[PointResult], structure_ids: Sequence[str], point_i
                for r in points if r.id in point_ids for f in r.findings)
 
 
+def _distance_words(mm: float) -> str:
+    """A positive distance as a patient reads it: never "0 mm"."""
+    return "less than 1 mm" if mm < 1.0 else f"about {mm:.0f} mm"
+
+
+def _reached_effect(sp: Spared) -> str:
+    """What the patient may notice if some medicine reaches this neighbour (the data file's ``reached``)."""
+    words: dict[str, str] = _data()["reached"]
+    for sid in sp.structure_ids:
+        if base_of(sid) in words:
+            return " ".join(words[base_of(sid)].split())
+    return " ".join(words["default"].split())
+
+
 def _spared_line(sp: Spared, clear: str, warned: str) -> str:
-    """One "left alone" line: what it is, then what the analysis says of it, in plain words."""
+    """One neighbour's line: what it is, then what the analysis says of it, in plain words.
+
+    Where the planned spread reaches it (:attr:`Spared.reached`) the line says so, what the injector does about
+    it and what the patient could notice; it never promises that the neighbour is left alone nor gives a
+    distance of "0 mm". Otherwise the promise (``clear``) stands unless a caution or danger finding names it
+    (``warned``), with how far the spread stays from it.
+    """
     line = sp.plain[0].upper() + sp.plain[1:]
+    if sp.reached:
+        return (f"- {line}: at one of your points the planned spread reaches the edge of it. Your injector "
+                "checks the depth and position of that point before treating and can move it or lower the dose "
+                f"there; if some medicine did reach it, {_reached_effect(sp)}.")
     if sp.warned:
         if sp.closest_mm is not None:
-            line += f" (the planned spread comes within about {max(sp.closest_mm, 0.0):.0f} mm of it)"
+            line += f" (the planned spread comes within {_distance_words(sp.closest_mm)} of it)"
         line += "; " + (warned or "at one of your points the planned spread comes close to it: your injector "
                         "will check this point before treating")
     else:
         if clear:
             line += "; " + clear
         if sp.closest_mm is not None:
-            line += (f" (the planned spread comes within about {max(sp.closest_mm, 0.0):.0f} mm of it;"
-                     " your injector has checked this)" if sp.closest_mm < 5 else
-                     f" (the planned spread stays about {sp.closest_mm:.0f} mm away)")
+            line += (f" (the planned spread stops {_distance_words(sp.closest_mm)} short of it)" if sp.closest_mm < 5
+                     else f" (the planned spread stays {_distance_words(sp.closest_mm)} away)")
     return f"- {line}."
 
 
@@ -484,9 +516,13 @@ def walkthrough(plan: Plan | Mapping[str, Any], analysis: PlanResult | Iterable[
             f"**What it does.** {' '.join(str(info['does']).split())}",
             f"**What the treatment changes.** {' '.join(str(info['changes']).split())}",
         ]
-        if spared:
-            lines = [_spared_line(sp, clear, warned) for sp, (clear, warned) in zip(spared, wording, strict=True)]
-            paras.append("**What it leaves alone.**\n\n" + "\n".join(lines))
+        # a neighbour the planned spread reaches is never among what the treatment leaves alone
+        kept = [_spared_line(sp, *w) for sp, w in zip(spared, wording, strict=True) if not sp.reached]
+        reached = [_spared_line(sp, *w) for sp, w in zip(spared, wording, strict=True) if sp.reached]
+        if kept:
+            paras.append("**What it leaves alone.**\n\n" + "\n".join(kept))
+        if reached:
+            paras.append("**What the medicine may reach.**\n\n" + "\n".join(reached))
         focus_layers = list(area["layers"])
         steps.append(Step(
             id=b, kind="muscle", area=str(info["area"]), area_title=str(area["title"]),

@@ -155,6 +155,45 @@ def test_a_finding_on_another_smile_muscle_also_withdraws_the_promise():
     assert "smile is left alone" not in step.text() and "weaker on that side" in step.text()
 
 
+def _masseter_analysis(*findings):
+    return [PointResult.make(
+        id="m1", entry_mm=(50.0, -60.0, 20.0), tip_mm=(48.0, -60.0, 12.0), depth_mm=8.0, layer="muscle",
+        tip_in="masseter_superficial_left", target="masseter_superficial_left", target_hit=True,
+        target_reached=True, target_overlap=0.2, units=10.0, volume_ml=0.25, radius_mm=12.0, radius_inner_mm=9.0,
+        radius_outer_mm=14.0, session="initial", findings=list(findings))]
+
+
+def test_a_neighbour_the_spread_reaches_is_said_to_be_reached_never_0_mm_and_checked():
+    """The lower-face plan's masseter points: their likely field reaches the risorius and the parotid (info
+    findings, 0.2 mm in). The walkthrough said "comes within about 0 mm of it; your injector has checked this"
+    under "What it leaves alone", beside the promise that the smile is left alone."""
+    analysis = _masseter_analysis(
+        Finding.make(Severity.INFO, "sphere_near_structure", "", "risorius_left", -0.23),
+        Finding.make(Severity.INFO, "sphere_may_reach_structure", "", "parotid_gland_left", -0.2))
+    step = next(s for s in ed.walkthrough(MASSETER, analysis) if s.id == "masseter_superficial")
+    text = step.text()
+    assert "0 mm" not in text and "checked this" not in text
+    assert "smile is left alone" not in text  # the promise goes where the spread reaches the smile muscle
+    assert all(sp.reached for sp in step.spared if sp.structure_ids)
+    # both neighbours are reached: none of them is said to be left alone
+    assert not [p for p in step.paragraphs if p.startswith("**What it leaves alone.**")]
+    reaches = next(p for p in step.paragraphs if p.startswith("**What the medicine may reach.**"))
+    # what it is, that the spread reaches it, what the injector does, and what the patient could notice
+    assert "small smile muscle" in reaches and "salivary gland" in reaches
+    assert reaches.count("the planned spread reaches the edge of it") == 2
+    assert "checks the depth and position of that point before treating" in reaches
+    assert "the smile could be a little weaker on that side" in reaches and "mouth could feel a little drier" in reaches
+
+
+def test_a_neighbour_the_spread_stops_short_of_gets_a_distance_in_words():
+    near = Finding.make(Severity.INFO, "sphere_near_structure", "", "parotid_gland_left", 0.4)
+    far = Finding.make(Severity.INFO, "sphere_near_structure", "", "risorius_left", 6.2)
+    text = next(s for s in ed.walkthrough(MASSETER, _masseter_analysis(near, far))
+                if s.id == "masseter_superficial").text()
+    assert "stops less than 1 mm short of it" in text and "stays about 6 mm away" in text
+    assert "0 mm" not in text and "What the medicine may reach" not in text and "smile is left alone" in text
+
+
 def test_walkthrough_accepts_a_parsed_plan():
     assert [s.id for s in ed.walkthrough(parse_plan(DEMO))] == [s.id for s in ed.walkthrough(DEMO)]
 
