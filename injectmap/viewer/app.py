@@ -133,8 +133,10 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
                            on_plan_forgotten=files.recheck_restore,  # an autosave of theirs no longer offered
                            accepted_faces=face.faces_accepted_for)  # faces accepted for them, visit saved or not
     face.open_patient = patient.open_patient_id  # each accepted face remembers whose it is
-    # clinician-only parts (the plan's controls, the findings) step aside in patient education
-    clinician = [pn.Column(plan_panel, sizing_mode="stretch_width"), pn.Column(findings, sizing_mode="stretch_width")]
+    # clinician-only parts (the plan's controls, the findings, the Structure card with its ids, layers and depths
+    # along a point's needle) step aside in patient education
+    clinician = [pn.Column(plan_panel, sizing_mode="stretch_width"), pn.Column(findings, sizing_mode="stretch_width"),
+                 pn.Column(structure_panel, margin=0)]
     _hidden_in_mode(clinician, state, "patient education")
     # three columns (docs/layout.md): the side cards, the 3D view with its findings, and the plan (or the
     # mode's text) beside the view; each side column scrolls on its own, so the page never scrolls sideways
@@ -142,7 +144,7 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
         header,
         files.restore_offer,
         pn.Row(
-            pn.Column(LayerPanel(state), expressions, structure_panel, files, patient, report, face, legend_card(),
+            pn.Column(LayerPanel(state), expressions, clinician[2], files, patient, report, face, legend_card(),
                       width=SIDE_WIDTH, css_classes=["side-column"], styles=COLUMN_STYLE, stylesheets=COLUMN_SHEETS),
             pn.Column(scene_view, pn.Column(disclaimer, clinician[1], sizing_mode="stretch_width",
                                             css_classes=["below-view"], styles=BELOW_VIEW_STYLE),
@@ -166,7 +168,8 @@ def create_app(model: Any = None, plan: dict[str, Any] | None = None) -> Session
     layout.app_files = files
     layout.app_expressions = expressions
     layout.app_patient = patient
-    layout.app_clinician = clinician  # the plan card's and the findings' slots (hidden in patient education)
+    layout.app_clinician = clinician  # the plan card's, the findings' and the Structure card's slots (hidden in
+    # patient education)
     if doc is not None and served:
 
         def end_session(_ctx: Any) -> None:  # the page closed: stop its analysis, free what it held

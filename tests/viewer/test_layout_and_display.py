@@ -162,14 +162,16 @@ def test_education_hides_needles_zones_and_the_clinicians_cards(app) -> None:
     app.app_scene._flush()
     assert not any(scene._point_actors[k].GetVisibility() for k in scene._point_actors if k != "selected")
     assert not [lab for lab in app.app_scene.canvas.labels if lab["kind"] == "warned"]
-    plan_slot, findings_slot = app.app_clinician
+    plan_slot, findings_slot, structure_slot = app.app_clinician
     assert plan_slot.objects[0].title == "Plan" and app.app_findings.table in list(findings_slot.select())
-    assert not plan_slot.visible and not findings_slot.visible
+    # the Structure card (ids, layers, depths along a point's needle: the clinician's) steps aside too
+    assert structure_slot.objects[0].title == "Structure"
+    assert not plan_slot.visible and not findings_slot.visible and not structure_slot.visible
     state.education_zones = True  # "Show needles and zones"
     app.app_scene._flush()
     assert scene._point_actors["outer_ok"].GetVisibility() or scene._point_actors["outer_caution"].GetVisibility()
     state.mode = "depth planning"
-    assert plan_slot.visible and findings_slot.visible
+    assert plan_slot.visible and findings_slot.visible and structure_slot.visible
 
 
 def test_legend_names_every_colour_the_scene_uses() -> None:
