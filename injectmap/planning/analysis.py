@@ -180,8 +180,11 @@ def _judge_needle(model, point: Point, placed: Placed, along: np.ndarray, depth:
                              f"along its path and comes back in ({how}); its shaft must stay inside the skin")
     bone = float(model.layer_bone_mm[int(rows[-1])])
     if tip_depth > bone + lim.max_tip_beyond_bone_mm and not _in_soft_tissue(model, placed.tip_mm):
-        raise PlacementError(point.id, key, f"the tip is {tip_depth:.1f} mm below the skin, "
-                             f"{tip_depth - bone:.1f} mm beyond the bone there ({bone:.1f} mm deep on this face; "
+        # two depths: the plan's, along the needle, and the tip's below the skin straight in from the nearest skin
+        # (where the skin curves away, as at the chin, the second is the smaller); the bone's is of the second kind
+        raise PlacementError(point.id, key, f"the tip, {placed.depth_mm:.1f} mm along the needle, is {tip_depth:.1f} mm "
+                             f"below the skin straight in from the nearest skin, {tip_depth - bone:.1f} mm beyond the "
+                             f"bone there (the bone is {bone:.1f} mm below the skin there on this face; a tip may be "
                              f"at most {lim.max_tip_beyond_bone_mm:g} mm past it): a needle stops at the bone")
 
 

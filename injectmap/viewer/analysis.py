@@ -75,6 +75,8 @@ class _Job:
     plan_dict: dict[str, Any]
     cache: dict[str, tuple[str, PointResult]]
     errors: list[str] = field(default_factory=list)
+    #: point id -> why it cannot be placed (planning.analysis.PlacementError's message)
+    point_errors: dict[str, str] = field(default_factory=dict)
     totals: Totals = field(default_factory=Totals)
     findings: list[Finding] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
@@ -93,6 +95,9 @@ class PlanAnalyst(param.Parameterized):
     plan_findings = param.List(default=[], doc="Plan-level findings (dose totals, imbalance), as Finding.")
     totals = param.ClassSelector(class_=Totals, default=Totals(), doc="Units by structure, side and session.")
     errors = param.List(default=[], doc="Problems of the current plan (it is not evaluated).")
+    point_errors = param.Dict(default={}, doc=(
+        "Point id -> why that point cannot be placed on the face (the tip through the bone...): the plan card "
+        "shows it beside the point."))
     last_ms = param.Number(default=0.0, doc="Duration of the last analysis, ms.")
     busy = param.Boolean(default=False, doc="An analysis runs in the background.")
     progress = param.String(default="", doc="What the background analysis has done so far ('' when idle).")
@@ -189,6 +194,7 @@ class PlanAnalyst(param.Parameterized):
             placed, errors = place_many(job.model, points)
             for exc in errors:
                 job.errors.append(str(exc))
+                job.point_errors[exc.point_id] = exc.message
                 job.cache.pop(exc.point_id, None)
             ok = [(c, pl) for c, pl in zip(chunk, placed, strict=True) if pl is not None]
             try:
@@ -220,13 +226,19 @@ class PlanAnalyst(param.Parameterized):
         self._cache = job.cache
         ids = [p.id for p in job.plan.points]
         with param.parameterized.batch_call_watchers(self):
+            self.point_errors = job.point_errors
             self.errors = job.errors
             self.results = {i: self._cache[i][1] for i in ids if i in self._cache}
             self.plan_findings = job.findings
             self.totals = job.totals
             self.last_ms = (time.perf_counter() - job.t0) * 1000.0
             self.busy, self.progress = False, ""
-        if job.errors:
+        if job.point_errors:  # the reason is shown beside the point, in the plan card
+            ids = list(job.point_errors)
+            shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+            self.state.message = (f"{'Points' if len(ids) > 1 else 'Point'} {shown} could not be placed: the Plan card "
+                                  "says why beside each (select the point).")
+        elif job.errors:
             self.state.message = "Some points could not be placed: " + "; ".join(job.errors[:3])
 
     # ------------------------------------------------------------------ views of the results

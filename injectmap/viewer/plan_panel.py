@@ -18,7 +18,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 from injectmap.anatomy.ids import landmark_ids
 from injectmap.planning.doses import treatable_targets
-from injectmap.planning.plan import PlanError, parse_plan, plan_to_dict
+from injectmap.planning.plan import MAX_DEPTH_MM, PlanError, parse_plan, plan_to_dict
 from injectmap.planning.products import UnknownProductError, product_info, product_names, volume_ml
 from injectmap.planning.totals import ProductSwitchError, switch_product
 from injectmap.viewer.analysis import PlanAnalyst
@@ -27,6 +27,9 @@ from injectmap.viewer.scene import worst_severity
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
 from injectmap.viewer.totals_panel import TotalsPanel
+
+#: a point the analysis cannot place on the face (its tip through the bone...): the plan table's word for it
+NOT_PLACED = "not placed"
 
 
 def _formatters() -> dict[str, NumberFormatter]:
@@ -96,8 +99,9 @@ class PlanPanel(pn.viewable.Viewer):
         self.product.param.watch(self._on_product, "value")
         self.switch = ProductSwitchPrompt(self)
         self.totals = TotalsPanel(state, analyst)
-        self.depth = pn.widgets.EditableFloatSlider(label="Depth (mm)", start=0.0, end=20.0, fixed_start=0.0,
-                                                    fixed_end=40.0, step=0.5, value=2.0, width=220)
+        # the slider spans what a plan file may hold (planning's depth limit), so typed and slid depths agree
+        self.depth = pn.widgets.EditableFloatSlider(label="Depth (mm)", start=0.0, end=MAX_DEPTH_MM, fixed_start=0.0,
+                                                    fixed_end=MAX_DEPTH_MM, step=0.5, value=2.0, width=220)
         # no bounds in the browser: a value outside them was kept in the box and never sent, without a word; the plan's
         # check says what is wrong (more than 0, at most 400) and the status line shows it until it is corrected
         self.units = pn.widgets.FloatInput(label="Units", step=0.5, value=4.0, width=90)
@@ -142,7 +146,7 @@ class PlanPanel(pn.viewable.Viewer):
         #: scrolls the plan table's selected row into view (a new point is the last row)
         self.scroller = RowScroller(table_class="plan-table")
         state.param.watch(self._refresh_table, ["points"])
-        analyst.param.watch(self._refresh_table, ["results"])
+        analyst.param.watch(self._refresh_table, ["results", "point_errors"])
         state.param.watch(self._on_selected, ["selected"])
         state.param.watch(self._on_history, ["can_undo", "can_redo"])
         state.param.watch(self._on_state_product, ["product"])
@@ -156,14 +160,15 @@ class PlanPanel(pn.viewable.Viewer):
         plan = self.state.plan_dict()
         for p in plan["points"]:
             r = self.analyst.results.get(p["id"])
+            unplaced = p["id"] in self.analyst.point_errors  # the reason: beside the selected point (below)
             where = p["at"]["landmark"] if "at" in p else "skin point"
             product = (p.get("product") or plan["product"])["name"]
             rows.append({"id": p["id"], "units": float(p.get("units", 0.0)),
                          "mL": point_volume_ml(p, plan["product"]),
                          "product": product.replace("botulinumtoxinA", ""),
                          "depth_mm": p.get("depth_mm", r.depth_mm if r else None), "target": p.get("target", ""),
-                         "at": where, "tip_in": r.tip_place() if r else "",
-                         "worst": worst_severity(r.findings) if r else "?"})
+                         "at": where, "tip_in": NOT_PLACED if unplaced else r.tip_place() if r else "",
+                         "worst": NOT_PLACED if unplaced else worst_severity(r.findings) if r else "?"})
         cols = ["id", "units", "mL", "product", "depth_mm", "target", "at", "tip_in", "worst"]
         return pd.DataFrame(rows, columns=cols)
 
@@ -220,7 +225,10 @@ class PlanPanel(pn.viewable.Viewer):
             self._updating = False
         # a tip in no structure is in a layer, not unknown (tip_in null: the medial corrugator point 4 mm deep
         # lies between the orbicularis oculi and the corrugator); only a point not analysed yet has no place
-        if r is None:
+        unplaced = self.analyst.point_errors.get(pid)
+        if unplaced:
+            where = f"{NOT_PLACED}: {plain(unplaced)}"
+        elif r is None:
             where = "tip not analysed yet"
         elif r.tip_in:
             where = f"tip in `{r.tip_in}` (layer {r.layer})"

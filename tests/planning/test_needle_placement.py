@@ -93,6 +93,20 @@ def test_bone_limit_follows_the_models_bone(model):
     assert e.value.key == "depth_mm" and "a needle stops at the bone" in e.value.message
 
 
+def test_a_too_deep_tip_says_which_depth_is_which(model):
+    """The mentalis point at depth_mm 20: the message said "the tip is 18.1 mm below the skin" while the plan said
+    20.0. Both are right (20 mm along the needle; 18.1 mm straight in from the nearest skin, where the chin curves
+    away): the message now names both, so its numbers agree with the plan's."""
+    plan = parse_plan(_plan({"id": "mn_left", "units": 3, "target": "mentalis_left",
+                             "at": {"landmark": "pogonion", "left_mm": 5, "superior_mm": -6}, "depth_mm": 20}))
+    with pytest.raises(PlacementError) as e:
+        place(model, plan.points[0])
+    msg = e.value.message
+    assert e.value.key == "depth_mm" and "the tip, 20.0 mm along the needle," in msg, msg
+    straight = float(msg.split("mm along the needle, is ")[1].split(" mm")[0])
+    assert straight < 20.0 and "straight in from the nearest skin" in msg and "beyond the bone" in msg
+
+
 def test_explicit_tip_at_the_depth_limit(model):
     """An explicit tip farther from the entry than 40 mm is an error even when it lies inside the head."""
     entry = place(model, parse_plan(_plan({**GLABELLA, "depth_mm": 0})).points[0]).entry_mm

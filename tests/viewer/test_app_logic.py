@@ -243,3 +243,36 @@ def test_the_plan_card_moves_a_point_forward_and_back_as_a_fix_asks(face_model, 
     assert after[2] < before[2] - 3.0  # moved back along the jaw, still on its skin
     next(b for b in plan.nudges if b.label == "Forward").clicks += 1
     assert state.point(pid)["at"] == {"landmark": "gonion_left", "superior_mm": 25.0}
+
+
+#: the mentalis point of a lower-face plan
+MENTALIS = {"id": "mn_left", "units": 3, "target": "mentalis_left",
+            "at": {"landmark": "pogonion", "left_mm": 5, "superior_mm": -6}, "depth_mm": 6}
+
+
+def test_a_point_too_deep_says_why_where_the_point_is(face_model, tmp_path, monkeypatch) -> None:
+    """The mentalis point set to 20 mm: the reason was in the Files card's status (the left column) and a banner
+    ("the tip is 18.1 mm below the skin") while the plan table said 20.0 with worst "?" and the point "tip not
+    analysed yet". The plan card now says the point is not placed and why, with the plan's depth in the reason."""
+    from injectmap.planning.plan import MAX_DEPTH_MM
+
+    monkeypatch.setenv(viewer_app.AUTOSAVE_ENV, str(tmp_path))
+    plan = viewer_app.demo_plan()
+    plan["points"] = [*plan["points"], dict(MENTALIS)]
+    app = viewer_app.create_app(face_model, plan)
+    state, analyst, panel = app.app_state, app.app_analyst, app.app_plan
+    state.selected = "mn_left"
+    panel.depth.value = 20.0  # as typed in the point's depth box
+    assert state.point("mn_left")["depth_mm"] == 20.0
+    why = analyst.point_errors["mn_left"]
+    assert "20.0 mm along the needle" in why and "beyond the bone" in why
+    title = panel.selected_title.object
+    assert "not placed" in title and "20.0 mm along the needle" in title and "not analysed yet" not in title
+    row = panel.table.value.set_index("id").loc["mn_left"]
+    assert row["worst"] == "not placed" and row["tip_in"] == "not placed" and row["depth_mm"] == 20.0
+    # the status line (in the Files card) points to the plan card instead of repeating the reason there
+    assert "mn_left" in state.message and "beyond the bone" not in state.message and "Plan card" in state.message
+    panel.depth.value = 6.0
+    assert "mn_left" not in analyst.point_errors and "not placed" not in panel.selected_title.object
+    # the depth slider covers what a plan file may hold, no less
+    assert panel.depth.end == panel.depth.fixed_end == MAX_DEPTH_MM
