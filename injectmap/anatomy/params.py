@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import Field
 
 from injectmap.anatomy.datamodel import DataModel, validate_data
+from injectmap.anatomy.errors import UserFacing
 from injectmap.anatomy.yamlio import safe_load
 
 #: the steps of the face parameters and the cache's budgets (not a build input: see the file)
@@ -28,7 +29,7 @@ FACE_CACHE_FILE = Path(__file__).parent / "data" / "face_cache.yaml"
 SHAPE_KEYS = ("masseter", "brow_left", "brow_right")
 
 
-class FaceParamsError(ValueError):
+class FaceParamsError(UserFacing, ValueError):
     """A face parameter is unknown or out of range."""
 
 

@@ -53,6 +53,7 @@ from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from injectmap.anatomy.errors import UserFacing
 from injectmap.anatomy.fileio import atomic_write_bytes
 from injectmap.anatomy.fit import facefile
 from injectmap.clinic.config import PhotoType, faces_folder, limits, photos_folder, user_faces_dir
@@ -88,7 +89,7 @@ _UNSET: Any = object()
 #: a date of birth further back than this is a typing slip (the oldest documented person lived 122 years)
 MAX_AGE_YEARS = 120
 
-class RecordsError(ValueError):
+class RecordsError(UserFacing, ValueError):
     """A request the records refuse: one line, never the patient's name, identifier or notes."""
 
 

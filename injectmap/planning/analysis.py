@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
+from injectmap.anatomy.errors import UserFacing
 from injectmap.anatomy.ids import BONE_LANDMARKS, side_of
 from injectmap.anatomy.variability import load_variability
 from injectmap.planning.datafiles import load_model
@@ -27,7 +28,7 @@ from injectmap.planning.rules import PlanContext, PointContext, is_orbit, plan_r
 from injectmap.planning.sides import point_side
 
 
-class PlacementError(ValueError):
+class PlacementError(UserFacing, ValueError):
     """A point cannot be placed on this model: its entry lies too far from the skin, or its needle
     leaves the body (tip or shaft outside the skin, tip through the bone, an explicit tip beyond the
     depth limit).

@@ -48,6 +48,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from injectmap.anatomy.errors import UserFacing
 from injectmap.anatomy.fileio import atomic_write_bytes
 from injectmap.anatomy.ids import side_of
 from injectmap.planning.planfile import (
@@ -147,7 +148,7 @@ class PlanIssue:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class PlanError(ValueError):
+class PlanError(UserFacing, ValueError):
     """A plan that cannot be used; ``errors`` lists every problem found."""
 
     def __init__(self, errors: Sequence[PlanIssue]) -> None:

@@ -21,6 +21,7 @@ from functools import lru_cache
 from pydantic import Field, PositiveFloat, model_validator
 
 from injectmap.anatomy.datamodel import DataModel
+from injectmap.anatomy.errors import UserFacing
 from injectmap.planning.datafiles import load_model
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
 REFERENCE_PRODUCT = "onabotulinumtoxinA"
 
 
-class UnknownProductError(ValueError):
+class UnknownProductError(UserFacing, ValueError):
     """A product name that is not in products.yaml; the message lists the known names."""
 
     def __init__(self, name: object) -> None:

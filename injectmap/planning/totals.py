@@ -50,6 +50,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from injectmap.anatomy.errors import UserFacing
 from injectmap.anatomy.ids import base_of
 from injectmap.planning.doses import area_dose_range, area_names, dose_group_of
 from injectmap.planning.plan import Plan, Point, Product, parse_plan, plan_to_dict
@@ -377,7 +378,7 @@ def session_totals(plan: Plan, entry_x: Mapping[str, float] | None = None) -> di
 # ----------------------------------------------------------------------------------------------
 # product switch
 
-class ProductSwitchError(ValueError):
+class ProductSwitchError(UserFacing, ValueError):
     """A product switch that cannot be made without the clinician: the message says why."""
 
 

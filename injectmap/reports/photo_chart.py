@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from injectmap.anatomy.errors import UserFacing
 from injectmap.anatomy.fit.camera import Camera
 from injectmap.anatomy.fit.facefile import CAVEAT
 from injectmap.anatomy.fit.photo import placement_text, scale_text, scale_warnings, settings
@@ -466,7 +467,7 @@ def legend(layout: PhotoChart) -> Sequence[tuple[str, str]]:
 
 
 # -- the report's first page ------------------------------------------------------------------------
-class PhotoChartError(ValueError):
+class PhotoChartError(UserFacing, ValueError):
     """A photo that cannot be charted for this plan (the message says why)."""
 
 

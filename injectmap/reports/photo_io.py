@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from injectmap.anatomy.errors import UserFacing
+
 #: project choice: a 50-megapixel camera's full frame; a larger image is refused before it is decoded
 #: (Pillow's own decompression-bomb guard only warns below 89 megapixels)
 MAX_PIXELS = 50_000_000
@@ -21,7 +23,7 @@ MAX_PIXELS = 50_000_000
 FORMATS = ("JPEG", "PNG")
 
 
-class PhotoError(ValueError):
+class PhotoError(UserFacing, ValueError):
     """A file that is not a photo this program reads (the message says why)."""
 
 

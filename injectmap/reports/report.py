@@ -35,6 +35,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
+from injectmap.anatomy.errors import UserFacing
 from injectmap.anatomy.ids import base_of
 from injectmap.planning.doses import dose_range, range_words
 from injectmap.planning.plan import Plan, parse_plan
@@ -53,7 +54,7 @@ __all__ = ["POINT_HEADERS", "REPORT_SUFFIXES", "ReportOutputError", "check_outpu
 REPORT_SUFFIXES = (".html", ".htm", ".pdf")
 
 
-class ReportOutputError(OSError):
+class ReportOutputError(UserFacing, OSError):
     """The report cannot be written where asked; ``exit_status`` is 2 for a wrong path (the user's to
     fix: a folder, a missing folder, an unknown extension) and 3 when the system refuses the write
     (permissions, a read-only or full disk)."""

@@ -70,6 +70,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from injectmap.anatomy.datamodel import DataModel, loc_text
+from injectmap.anatomy.errors import UserFacing
 from injectmap.anatomy.fileio import atomic_write_bytes, file_lock
 from injectmap.anatomy.ids import base_of, side_of, structure_ids
 from injectmap.anatomy.params import FaceParamsError
@@ -148,7 +149,7 @@ MAX_SCORE_FILE_BYTES = 20_000_000
 _TRAINEE_EXTRA = set(" -'._")
 
 
-class ExerciseError(ValueError):
+class ExerciseError(UserFacing, ValueError):
     """An exercise file is missing or malformed; ``errors`` lists every problem."""
 
     def __init__(self, source: str, errors: list[str]) -> None:

@@ -34,6 +34,7 @@ from injectmap.planning.results import Finding, PointResult, Totals
 from injectmap.viewer.limits import int_limit, limit
 from injectmap.viewer.scene import PointGlyph, worst_severity
 from injectmap.viewer.state import AppState
+from injectmap.viewer.text import error_words, log_unexpected
 
 log = logging.getLogger("injectmap.viewer")
 #: how the status line starts when the plan on screen does not validate
@@ -159,9 +160,9 @@ class PlanAnalyst(param.Parameterized):
         """Run ``job`` in a worker thread and hand it to the loop (never raises: errors become messages)."""
         try:
             self._run(job)
-        except Exception as exc:  # shown to the user instead of a silent, endless "Analysing"
-            log.exception("background analysis failed")
-            job.errors = [f"the analysis failed: {type(exc).__name__}: {exc}"]
+        except Exception as exc:  # shown to the user instead of a silent, endless "Analysing" (never a fault's text)
+            log_unexpected(log, "the background analysis", exc)
+            job.errors = [f"the analysis failed: {error_words(exc)}"]
         if not job.cancelled:
             self._schedule(functools.partial(self._apply, job))
 

@@ -18,7 +18,7 @@ import panel as pn
 from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.teaching.education import expression_change
 from injectmap.viewer.report_panel import report_executor
-from injectmap.viewer.text import plain
+from injectmap.viewer.text import error_words, log_unexpected, plain
 
 log = logging.getLogger("injectmap.viewer")
 #: the stills' width on the page (px): three fit beside each other in the walkthrough's column at 1366x768
@@ -72,9 +72,9 @@ class ExpressionStillsView(pn.viewable.Viewer):
             change = expression_change(model, plan)
             stills = expression_stills(model, plan, change.expression) if change is not None else []
             return stills, change, ""
-        except Exception as exc:  # shown to the user; the session goes on
-            log.warning("the expression stills could not be made: %s", type(exc).__name__)
-            return [], None, str(exc) or type(exc).__name__
+        except Exception as exc:  # said to the user in words for them (never an internal fault's text); goes on
+            log_unexpected(log, "the expression stills", exc)
+            return [], None, error_words(exc)
 
     def _background(self, model: Any, plan: Any, gen: int) -> None:
         stills, change, error = self._run(model, plan)

@@ -34,6 +34,7 @@ from injectmap.viewer.analysis import analysis_executor
 from injectmap.viewer.scene_canvas import SceneCanvas
 from injectmap.viewer.scene_view import SCENE_HEIGHT, SceneView
 from injectmap.viewer.state import AppState
+from injectmap.viewer.text import error_words, log_unexpected
 
 log = logging.getLogger("injectmap.viewer")
 
@@ -288,9 +289,9 @@ class ExpressionsPanel(pn.viewable.Viewer):
     def _compute(frames: ExpressionFrames, args: tuple[Any, ...]) -> Frame | str:
         try:
             return frames.frame(*args)
-        except Exception as exc:  # shown in the card instead of a silent failure
-            log.exception("expression preview failed")
-            return f"the preview failed: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # shown in the card instead of a silent failure (never an internal fault's text)
+            log_unexpected(log, "the expression preview", exc)
+            return f"the preview failed: {error_words(exc)}"
 
     def _background(self, generation: int, frames: ExpressionFrames, args: tuple[Any, ...]) -> None:
         out = self._compute(frames, args)

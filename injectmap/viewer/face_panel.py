@@ -38,7 +38,7 @@ import param
 
 from injectmap.anatomy.params import SHAPE_KEYS, FaceParams, FaceParamsError, face_cache_settings
 from injectmap.viewer.state import AppState
-from injectmap.viewer.text import mm_text, plain
+from injectmap.viewer.text import error_words, log_unexpected, mm_text, plain
 
 log = logging.getLogger("injectmap.viewer")
 #: ``FacePanel.start_photos_fit``'s ipd_mm when none is given: the card's field decides
@@ -246,8 +246,9 @@ class FacePanel(pn.viewable.Viewer):
             model = await asyncio.get_running_loop().run_in_executor(None, self._loader, face)
             if self._wanted == face:  # a later request wins
                 self._switch(model, face, write_plan)
-        except Exception as exc:  # noqa: BLE001 - shown to the user, the session goes on
-            self.state.message = f"The face could not be loaded: {exc}"
+        except Exception as exc:  # noqa: BLE001 - shown to the user (never an internal fault's text); goes on
+            log_unexpected(log, "loading a face", exc)
+            self.state.message = f"The face could not be loaded: {error_words(exc)}"
         finally:
             if self._wanted == face:
                 self._wanted = None

@@ -24,7 +24,7 @@ import panel as pn
 from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.sessions import DEFAULT_SESSION, TOUCH_UP_SESSION
 from injectmap.reports.chart import ChartContext
-from injectmap.viewer.text import plain
+from injectmap.viewer.text import error_words, log_unexpected, plain
 
 log = logging.getLogger("injectmap.viewer")
 #: the Visit choice: which of the plan's sessions the chart and handout are of (reports.chart.ChartContext.session)
@@ -139,9 +139,9 @@ class ReportPanel(pn.viewable.Viewer):
 
         try:
             return render_document(plan, model, ".pdf", name, ctx, handout, progress=progress), ""
-        except Exception as exc:  # shown to the user; the session goes on
-            log.warning("a %s could not be made: %s", "handout" if handout else "report", type(exc).__name__)
-            return b"", str(exc) or type(exc).__name__
+        except Exception as exc:  # said to the user in words for them (never an internal fault's text); goes on
+            log_unexpected(log, "the handout" if handout else "the report", exc)
+            return b"", error_words(exc)
 
     def _background(self, plan: Any, model: Any, ctx: ChartContext, handout: bool, gen: int, name: str) -> None:
         pdf, error = self._run(plan, model, ctx, handout, gen, name)

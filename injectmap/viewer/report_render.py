@@ -28,6 +28,7 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 import numpy as np  # noqa: E402
 
+from injectmap.anatomy.errors import UserFacing  # noqa: E402
 from injectmap.anatomy.fileio import atomic_write_bytes  # noqa: E402
 from injectmap.planning.check import check_plan  # noqa: E402
 from injectmap.planning.plan import DEFAULT_SESSION, Plan, load_plan, parse_plan  # noqa: E402
@@ -37,6 +38,11 @@ from injectmap.reports import handout as hand  # noqa: E402
 from injectmap.reports import report as rep  # noqa: E402
 from injectmap.reports.figures import Label, LabelledView, label_view, timeline_figure  # noqa: E402
 from injectmap.teaching.timeline import AreaCurve  # noqa: E402
+
+
+class DocumentError(UserFacing, ValueError):
+    """The document cannot be made of this plan as asked; the message says why (the app shows it)."""
+
 
 #: pictures of the report: caption -> camera view
 PICTURE_VIEWS: dict[str, str] = {"Front (the patient's right is on the left of the picture)": "front",
@@ -283,7 +289,7 @@ def render_document(plan: Plan, model: Any, kind: str = ".pdf", plan_name: str =
     progress("Analysing the plan...")
     analysis = check_plan(plan, model, plan_name or "plan")
     if analysis.errors:
-        raise ValueError("the plan cannot be analysed: " + "; ".join(analysis.errors))
+        raise DocumentError("the plan cannot be analysed: " + "; ".join(analysis.errors))
     data = rep.report_data(plan, analysis, model, plan_name=plan_name)
     record = chart.chart_record(plan, analysis, model, ctx)
     t["analysis_s"] = time.perf_counter() - t1
@@ -378,11 +384,11 @@ def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
     out_path = Path(out_path)
     kind = out_path.suffix.lower()
     if kind not in (".html", ".htm", ".pdf"):
-        raise ValueError(f"report output must end in .html or .pdf, not {out_path.name!r}")
+        raise DocumentError(f"report output must end in .html or .pdf, not {out_path.name!r}")
     plan = load_plan(plan_path)
     sessions = [DEFAULT_SESSION, *(s.id for s in plan.sessions or ())]
     if context is not None and context.session and context.session not in sessions:
-        raise ValueError(f"the plan has no session {context.session!r} (its sessions: {', '.join(sessions)})")
+        raise DocumentError(f"the plan has no session {context.session!r} (its sessions: {', '.join(sessions)})")
     photo_in = None
     if photo is not None:
         photo_in, fitted = _photo_for_plan(plan, photo, handout)
@@ -395,7 +401,7 @@ def build_report(plan_path: str | Path, out_path: str | Path, model: Any = None,
         try:
             model = model_for_plan(plan)
         except FaceParamsError as exc:
-            raise ValueError(f"the plan's face cannot be built: {exc}") from None
+            raise DocumentError(f"the plan's face cannot be built: {exc}") from None
     t = {"load_s": time.perf_counter() - t0}
     payload = render_document(plan, model, ".pdf" if kind == ".pdf" else ".html", str(plan_path), context, handout,
                               interactive, timings=t, photo=photo_in)
@@ -413,22 +419,22 @@ def _photo_for_plan(plan: Plan, photo: str | Path, handout: bool) -> tuple[Any, 
     from injectmap.reports.photo_chart import PhotoChartError, photo_input
 
     if handout:
-        raise ValueError("--photo goes with the clinician's chart, not the handout")
+        raise DocumentError("--photo goes with the clinician's chart, not the handout")
     face = getattr(plan.model, "face", None) if plan.model is not None else None
     if not face:
-        raise ValueError("the plan names no face file (model.face): fit the photo with 'injectmap face fit' and "
+        raise DocumentError("the plan names no face file (model.face): fit the photo with 'injectmap face fit' and "
                          "name the face in the plan to chart on the photo")
     try:
         photo_in = photo_input(photo, face)
         fitted = model_for_plan(plan)
     except (PhotoChartError, FaceParamsError) as exc:
-        raise ValueError(f"cannot chart on the photo: {exc}") from None
+        raise DocumentError(f"cannot chart on the photo: {exc}") from None
     from injectmap.anatomy.params import FaceParams
 
     params = FaceParams.from_plan_model(plan.model)
     if params != FaceParams(fit=params.fit, offsets=params.offsets):
         # the photo's camera was recovered on the fitted face alone: another sex or shape moves the head
-        raise ValueError("cannot chart on the photo: the plan's face adds sex or shape settings to the fitted "
+        raise DocumentError("cannot chart on the photo: the plan's face adds sex or shape settings to the fitted "
                          "face; the photo's camera fits the fitted face alone (remove model.sex and model.shape)")
     return photo_in, fitted
 

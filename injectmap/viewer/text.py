@@ -9,9 +9,18 @@ pane: HTML's special characters become entities and Markdown's punctuation is ba
 from __future__ import annotations
 
 import html
+import logging
 import re
+import traceback
 
-__all__ = ["plain"]
+from injectmap.anatomy.errors import UserFacing
+
+__all__ = ["UNEXPECTED", "error_words", "log_unexpected", "plain"]
+
+#: what the app says of an exception that was not raised for the user: a fault of the program, whose text may
+#: quote the code, a plan, a patient or a file
+UNEXPECTED = ("an unexpected error inside the program (its kind is in the server's log); try again, and tell the "
+              "administrator if it happens again")
 
 #: Markdown's punctuation that can make a link or an image (a fetch), code, emphasis, a heading or a table
 _MARKDOWN = re.compile(r"([\\`*_\[\]()#!|~])")
@@ -32,3 +41,23 @@ def plain(text: object) -> str:
 def mm_text(value: float | None) -> str:
     """A distance in mm as a text field shows it (empty for none): the measured interpupillary distance's fields."""
     return "" if value is None else f"{value:g}"
+
+
+def error_words(exc: BaseException) -> str:
+    """What a card shows of an exception: the message of an error raised on purpose for the user
+    (:class:`anatomy.errors.UserFacing`: a plan error, a photo refused...), else :data:`UNEXPECTED`, never the
+    exception's own text. Shown through :func:`plain` like any other text.
+
+    >>> error_words(AttributeError("module 'x' has no attribute 'y'")) == UNEXPECTED
+    True
+    """
+    text = str(exc) if isinstance(exc, UserFacing) else ""
+    return text or UNEXPECTED
+
+
+def log_unexpected(log: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log that ``what`` failed with the exception's type and where it was raised (file and line of the program),
+    never its text (it may quote a plan, a patient or a file)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    log.warning("%s failed: %s%s", what, type(exc).__name__, where)

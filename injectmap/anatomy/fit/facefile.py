@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from injectmap.anatomy.errors import UserFacing
+
 KIND = "injectmap-face"
 VERSION = 1
 CAVEAT = ("The fit moves the skin surface and the landmarks to the photo; the depths of the layers and the "
@@ -44,7 +46,7 @@ SCAN_CAVEAT = ("The fit moves the skin surface and the landmarks to the scan; th
                "population template.")
 
 
-class FaceFileError(ValueError):
+class FaceFileError(UserFacing, ValueError):
     """A face file that cannot be used (the message says why)."""
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from injectmap.anatomy.errors import UserFacing
+
 #: the landmarks Face Mesh gives with refined iris: 468 face points and 2 x 5 iris points
 N_LANDMARKS = 478
 #: the iris landmarks (centre, then four on the limbus): the subject's left eye is on the image's right
@@ -37,7 +39,7 @@ YAW_PAIRS = ((234, 454), (127, 356), (93, 323), (132, 361), (58, 288), (33, 263)
 MIN_EYE_OPENING = 0.12  # lid gap / eye width below this: eyes closed
 
 
-class FitRefused(ValueError):
+class FitRefused(UserFacing, ValueError):
     """A photo the fit cannot use; the message says why and what to do."""
 
 

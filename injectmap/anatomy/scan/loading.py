@@ -15,6 +15,8 @@ from typing import Any, Literal
 import numpy as np
 import trimesh
 
+from injectmap.anatomy.errors import UserFacing
+
 Units = Literal["auto", "m", "mm"]
 SCALE_TO_MM = {"m": 1000.0, "mm": 1.0}
 #: the largest extent of a face scan, in mm, that either unit must give (see the module's note)
@@ -27,7 +29,7 @@ MAX_SCAN_FACES = 2_000_000
 MAX_TEXTURE_PIXELS = 8192 * 8192
 
 
-class ScanError(ValueError):
+class ScanError(UserFacing, ValueError):
     """The scan cannot be read or is not a face-sized surface."""
 
 

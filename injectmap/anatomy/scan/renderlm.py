@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from injectmap.anatomy.errors import UserFacing
 from injectmap.anatomy.fit.camera import Camera
 from injectmap.anatomy.scan.rigid import apply
 from injectmap.anatomy.scan.template import Template
@@ -35,7 +36,7 @@ BACKGROUND = (90, 96, 104)
 BORDER_MM = 2.0
 
 
-class NoFaceInRender(ValueError):
+class NoFaceInRender(UserFacing, ValueError):
     """The render of the scan shows no face the landmarker accepts; the message says why."""
 
 
