@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 from pydantic import Field, PositiveFloat, model_validator
@@ -32,6 +33,7 @@ __all__ = [
     "Reconstitution",
     "UnknownProductError",
     "concentration_units_per_ml",
+    "ml_text",
     "ona_equivalent_units",
     "product_info",
     "product_names",
@@ -288,6 +290,22 @@ def concentration_units_per_ml(
         units_per_vial, "units_per_vial")
     dil = info.default_diluent_ml if diluent_ml is None else _check_positive(diluent_ml, "diluent_ml")
     return upv / dil
+
+
+#: how the app's plan table formats a point's mL (Bokeh's NumberFormatter): two decimals, a third when not zero
+ML_FORMAT = "0.00[0]"
+
+
+def ml_text(ml: float) -> str:
+    """A volume in mL as the app's plan table shows it (:data:`ML_FORMAT`) and the chart prints it: two decimals,
+    a third when it is not zero, rounded half away from zero from the decimal the number reads as (so 3 U at
+    2.5 mL per 100 U, 0.075 mL, is "0.075", never "0.07"; 0.0625 is "0.063").
+
+    >>> ml_text(0.075), ml_text(0.3), ml_text(0.0625)
+    ('0.075', '0.30', '0.063')
+    """
+    text = str(Decimal(repr(float(ml))).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+    return text[:-1] if text.endswith("0") else text
 
 
 def volume_ml(

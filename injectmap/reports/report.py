@@ -39,6 +39,7 @@ from injectmap.anatomy.errors import UserFacing
 from injectmap.anatomy.ids import base_of
 from injectmap.planning.doses import dose_range, range_words
 from injectmap.planning.plan import Plan, parse_plan
+from injectmap.planning.products import ml_text
 from injectmap.planning.results import DISCLAIMER, Finding, PlanResult, Severity
 from injectmap.planning.sides import plan_point_side
 from injectmap.reports.chart import ChartRecord, distance_words, readable_references, side_of_point
@@ -290,7 +291,7 @@ def _findings_words(findings: Sequence[tuple[str, str]]) -> list[str]:
 def point_table_rows(record: ChartRecord) -> list[list[str]]:
     """The per-point table as text cells (No., point, target, side, depth, units, mL, lot, findings, note)."""
     return [[str(r.number), r.id, r.target or "(no target)", r.side, f"{r.depth_mm:.1f}", _num(r.units, 2),
-             f"{r.volume_ml:.2f}", r.lot, " | ".join(_findings_words(r.findings)),
+             ml_text(r.volume_ml), r.lot, " | ".join(_findings_words(r.findings)),
              r.note] for r in record.rows]
 
 
@@ -299,7 +300,7 @@ POINT_HEADERS = ("No.", "Point", "Target", "Side", "Depth (mm)", "Units", "mL", 
 
 def totals_rows(record: ChartRecord) -> list[list[str]]:
     """Units, mL and vials per product."""
-    return [[t.product, _num(t.units, 2), f"{t.volume_ml:.2f}", f"{t.vials:.2f} of a {_num(t.units_per_vial, 0)} U vial"
+    return [[t.product, _num(t.units, 2), ml_text(t.volume_ml), f"{t.vials:.2f} of a {_num(t.units_per_vial, 0)} U vial"
              f" ({t.vials_opened} opened)"] for t in record.totals]
 
 

@@ -19,7 +19,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 from injectmap.anatomy.ids import landmark_ids
 from injectmap.planning.doses import treatable_targets
 from injectmap.planning.plan import MAX_DEPTH_MM, PlanError, parse_plan, plan_to_dict
-from injectmap.planning.products import UnknownProductError, product_info, product_names, volume_ml
+from injectmap.planning.products import ML_FORMAT, UnknownProductError, product_info, product_names, volume_ml
 from injectmap.planning.totals import ProductSwitchError, switch_product
 from injectmap.viewer.analysis import PlanAnalyst
 from injectmap.viewer.row_scroller import RowScroller
@@ -36,7 +36,7 @@ def _formatters() -> dict[str, NumberFormatter]:
     """The plan table's numbers as planned: depth to 0.1 mm (3.5 is "3.5", not "4"), units as typed.
     New models per table: a Bokeh model shared by sessions would keep every session's page alive."""
     return {"depth_mm": NumberFormatter(format="0.0"), "units": NumberFormatter(format="0.[00]"),
-            "mL": NumberFormatter(format="0.00[0]")}
+            "mL": NumberFormatter(format=ML_FORMAT)}  # as the chart prints it (planning.products.ml_text)
 
 
 #: the widest the id column grows (px): the longest id of the protocols (``corrugator_lateral_right``) fits on one

@@ -1,0 +1,84 @@
+"""The chart and handout of a lower-face plan (masseter, mouth corners, chin, neck) read as the app does.
+
+Found on such a plan: the chart printed 3 U at 2.5 mL per 100 U as "0.07" mL where the app's plan table says
+"0.075"; point ids broke mid-word in the PDF tables ("mas_top_l / eft"); the handout named no product and no
+units per area, and headed a masseter-only timeline "Jaw and temple (chewing muscles)".
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from injectmap.anatomy.model import load_model
+from injectmap.planning.check import check_plan
+from injectmap.planning.plan import parse_plan
+from injectmap.planning.products import ml_text
+from injectmap.reports import chart, report
+
+PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
+
+
+def _point(pid: str, units: float, target: str, at: dict, depth: float) -> dict:
+    return {"id": pid, "units": units, "target": target, "at": at, "depth_mm": depth}
+
+
+def _lower_face(masseter_only: bool = False) -> dict:
+    points = []
+    for side in ("left", "right"):
+        g, s = f"gonion_{side}", 1 if side == "left" else -1
+        points += [_point(f"mas_top_{side}", 12, f"masseter_superficial_{side}",
+                          {"landmark": g, "anterior_mm": 7, "superior_mm": 22}, 12),
+                   _point(f"mas_front_{side}", 6, f"masseter_superficial_{side}",
+                          {"landmark": g, "anterior_mm": 7, "superior_mm": 10}, 12)]
+        if not masseter_only:
+            points += [_point(f"dao_{side}", 3, f"depressor_anguli_oris_{side}",
+                              {"landmark": f"cheilion_{side}", "lateral_mm": 3, "superior_mm": -18}, 3),
+                       _point(f"mn_{side}", 3, f"mentalis_{side}", {"landmark": "pogonion", "left_mm": 5 * s,
+                                                                   "superior_mm": -6}, 6),
+                       _point(f"pl11_{side}", 4, f"platysma_{side}",
+                              {"landmark": g, "anterior_mm": 15, "superior_mm": -20}, 2)]
+    return {"format": "injectmap-plan", "version": 1, "product": PRODUCT, "points": points}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+@pytest.fixture(scope="module")
+def lower_face(model):
+    plan = parse_plan(_lower_face())
+    analysis = check_plan(plan, model)
+    return plan, analysis, chart.chart_record(plan, analysis, model)
+
+
+def _pdf_text(pdf: bytes, tmp_path: Path, name: str) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext is not installed")
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize(("ml", "text"), [(0.075, "0.075"), (0.3, "0.30"), (0.15, "0.15"), (0.1, "0.10"),
+                                          (0.0625, "0.063"), (0.0125, "0.013"), (2.45, "2.45"), (0.0, "0.00"),
+                                          (0.0744, "0.074"), (0.12345, "0.123")])
+def test_ml_is_shown_as_the_apps_plan_table_shows_it(ml: float, text: str) -> None:
+    """Two decimals, a third when it is not zero (the plan table's "0.00[0]"), rounded half away from zero."""
+    assert ml_text(ml) == text
+
+
+def test_the_chart_prints_the_mls_the_app_shows(lower_face, tmp_path) -> None:
+    plan, analysis, record = lower_face
+    rows = {r[1]: r for r in report.point_table_rows(record)}
+    assert rows["dao_left"][6] == "0.075" and rows["mn_right"][6] == "0.075"  # 3 U at 4 U per 0.1 mL
+    assert rows["mas_top_left"][6] == "0.30" and rows["pl11_left"][6] == "0.10"
+    (total,) = report.totals_rows(record)
+    assert total[2] == ml_text(sum(p.volume_ml for p in analysis.points))
+    text = _pdf_text(report.render_pdf(report.report_data(plan, analysis), {}, None, record), tmp_path, "chart")
+    assert "0.075" in text and not re.search(r"\b0\.07\b", text)
