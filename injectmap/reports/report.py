@@ -28,6 +28,7 @@ import datetime as _dt
 import errno
 import html
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -437,6 +438,8 @@ class _Pdf:
 
         self.pdf.set_font(FAMILY, "", 8)
         head = FontFace(emphasis="BOLD", fill_color=(225, 228, 235))
+        # the text's width in each column (mm): the column's share of the table, less the cell's margins
+        room = [w * self.w / sum(widths) - 2 * self.pdf.c_margin - 0.2 for w in widths]
         with self.pdf.table(col_widths=tuple(widths), headings_style=head, line_height=4.2, text_align="LEFT",
                             width=self.w) as t:
             r = t.row()
@@ -445,9 +448,27 @@ class _Pdf:
             for i, row in enumerate(rows):
                 colour = fills[i] if i < len(fills) else None
                 r = t.row(style=_shade(colour) if colour else None)
-                for v in row:
-                    r.cell(self.text(v))
+                for v, width in zip(row, room, strict=False):
+                    r.cell(self.wrap_at_underscores(self.text(v), width))
         self.pdf.ln(3)
+
+    def wrap_at_underscores(self, text: str, width: float) -> str:
+        """``text`` with a line break after a "_" wherever a word too wide for ``width`` (mm, in the current font)
+        has one: fpdf2 would cut it at any letter ("mas_top_l" over "eft"); an id reads "mas_front_" over "left".
+        A piece still too wide is left to fpdf2."""
+        words = []
+        for word in text.split(" "):
+            if "_" not in word or self.pdf.get_string_width(word) <= width:
+                words.append(word)
+                continue
+            lines = [""]
+            for piece in re.findall(r"[^_]*_|[^_]+$", word):
+                if lines[-1] and self.pdf.get_string_width(lines[-1] + piece) > width:
+                    lines.append(piece)
+                else:
+                    lines[-1] += piece
+            words.append("\n".join(lines))
+        return " ".join(words)
 
 
 def _shade(colour: str) -> Any:
@@ -557,7 +578,8 @@ def _pdf_tables(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None) 
     """The per-point table, totals, dose table and findings."""
     if record is not None:
         doc.heading("Points")
-        doc.table(POINT_HEADERS, point_table_rows(record), [8, 16, 27, 12, 12, 10, 10, 14, 45, 28],
+        # an id wraps only after a "_" (_Pdf.wrap_at_underscores), in a column that fits "mas_top_left" whole
+        doc.table(POINT_HEADERS, point_table_rows(record), [8, 20, 26, 12, 12, 10, 10, 13, 43, 28],
                   [_fill(r.worst) for r in record.rows])
         doc.heading("Totals")
         doc.table(["Product", "Units", "mL", "Vials"], totals_rows(record), [50, 22, 22, 88])
@@ -575,7 +597,7 @@ def _pdf_tables(doc: _Pdf, data: Mapping[str, Any], record: ChartRecord | None) 
     if data["findings"]:
         doc.table(["Point", "Severity", "Structure", "Distance", "Why it matters"],
                   [[r["point"], r["severity"], r["structure"], r["distance"], r["message"]]
-                   for r in data["findings"]], [16, 15, 34, 19, 98],
+                   for r in data["findings"]], [21, 15, 33, 18, 95],
                   [_fill(r["severity"]) for r in data["findings"]])
     else:
         doc.para("No findings: every point keeps its published margins in this model.")

@@ -82,3 +82,32 @@ def test_the_chart_prints_the_mls_the_app_shows(lower_face, tmp_path) -> None:
     assert total[2] == ml_text(sum(p.volume_ml for p in analysis.points))
     text = _pdf_text(report.render_pdf(report.report_data(plan, analysis), {}, None, record), tmp_path, "chart")
     assert "0.075" in text and not re.search(r"\b0\.07\b", text)
+
+
+def _cut(piece: str, pid: str) -> bool:
+    """Whether ``piece`` is ``pid`` cut somewhere other than just after a "_" (at every place it occurs)."""
+    spots = [m.start() for m in re.finditer(f"(?={re.escape(piece)})", pid)]
+    return not any((i == 0 or pid[i - 1] == "_") and (i + len(piece) == len(pid) or pid[i + len(piece) - 1] == "_")
+                   for i in spots)
+
+
+def _pieces_break_only_after_underscores(text: str, ids: list[str]) -> list[str]:
+    """The words of ``text`` that are a piece of an id cut anywhere but just after a "_": a piece with a "_" in
+    it, or the id's end ("eft" of "mas_top_left")."""
+    bad = set()
+    for word in set(re.findall(r"[A-Za-z0-9_]+", text)):
+        for pid in ids:
+            if word != pid and word in pid and ("_" in word or pid.endswith(word)) and _cut(word, pid):
+                bad.add(f"{word} (of {pid})")
+    return sorted(bad)
+
+
+def test_point_ids_wrap_only_after_an_underscore_in_the_pdf(lower_face, tmp_path) -> None:
+    plan, analysis, record = lower_face
+    ids = [p.id for p in plan.points]
+    text = _pdf_text(report.render_pdf(report.report_data(plan, analysis), {}, None, record), tmp_path, "chart")
+    assert _pieces_break_only_after_underscores(text, ids) == []
+    # the check itself catches a cut inside a word
+    assert {"eft (of mas_top_left)", "mas_top_l (of mas_top_left)"} <= set(
+        _pieces_break_only_after_underscores("mas_top_l\neft", ids))
+    assert _pieces_break_only_after_underscores("mas_front_\nleft", ids) == []
