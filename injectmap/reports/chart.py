@@ -38,6 +38,7 @@ from injectmap.anatomy.datamodel import DataModel
 from injectmap.anatomy.ids import side_of
 from injectmap.planning.datafiles import load_model
 from injectmap.planning.plan import DEFAULT_SESSION, SESSION_ID_RE, Plan
+from injectmap.planning.products import UnknownProductError, product_info
 from injectmap.planning.results import PlanResult, PointResult, Severity
 from injectmap.planning.sides import point_side as sides_point_side
 from injectmap.planning.sides import side_of_x
@@ -318,11 +319,16 @@ class Reference:
 
 @dataclass(frozen=True)
 class HandoutArea:
-    """One treated area: its title, where (sides), and each muscle in plain words."""
+    """One treated area: its title, where (sides), and each muscle in plain words; the units given there at the
+    visit (``units``, each product's own units, by product in ``by_product``) and those the plan gives at its other
+    sessions (``later``: (visit words, units), e.g. ``("at the touch-up", 4.0)``)."""
 
     title: str
     sides: str
     muscles: tuple[tuple[str, str, str], ...]  # (plain name, what it does, what the treatment changes)
+    units: float = 0.0
+    by_product: tuple[tuple[str, float], ...] = ()
+    later: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -352,6 +358,9 @@ class Handout:
     aftercare: tuple[tuple[str, str], ...]  # (advice, why)
     reminder: str
     references: tuple[Reference, ...] = field(default_factory=tuple)
+    #: the products given (their international names), each with its brand names as sold
+    products: tuple[str, ...] = ()
+    brands: tuple[tuple[str, ...], ...] = ()
 
 
 def readable_references(keys: Sequence[str]) -> list[Reference]:
@@ -378,7 +387,17 @@ def _sides(ids: Sequence[str]) -> str:
     return f"{next(iter(sides - {'midline'}))} side only"
 
 
-def _areas(plan: Plan) -> list[HandoutArea]:
+def _session_words(plan: Plan, session: str) -> str:
+    """A session as the patient reads it: "at the first visit", "at the touch-up", or its label."""
+    if session == DEFAULT_SESSION:
+        return "at the first visit"
+    label = next((s.label for s in plan.sessions or () if s.id == session and s.label), "")
+    return f"at {label}" if label else f"at the {session.replace('_', '-')}"
+
+
+def _areas(plan: Plan, visit: str = DEFAULT_SESSION) -> list[HandoutArea]:
+    """The treated areas in walkthrough order, with the units given in each at the visit (the plan's session
+    ``visit``) and at its other sessions."""
     data = education.education_data()
     order = list(data["areas"])
     by_area: dict[str, list[tuple[str, list[str]]]] = {}
@@ -393,7 +412,20 @@ def _areas(plan: Plan) -> list[HandoutArea]:
             muscles.append((" ".join(str(info["plain_name"]).split()), " ".join(str(info["does"]).split()),
                             " ".join(str(info["changes"]).split())))
             all_ids += ids
-        out.append(HandoutArea(title=str(data["areas"][area]["title"]), sides=_sides(all_ids), muscles=tuple(muscles)))
+        here = [p for p in plan.points if p.target in all_ids]
+        now = [p for p in here if p.session_id == visit]
+        by_product: dict[str, float] = {}
+        for p in now:
+            name = plan.product_of(p).name
+            by_product[name] = by_product.get(name, 0.0) + float(p.units)
+        later: dict[str, float] = {}
+        for p in here:
+            if p.session_id != visit:
+                later[p.session_id] = later.get(p.session_id, 0.0) + float(p.units)
+        out.append(HandoutArea(title=str(data["areas"][area]["title"]), sides=_sides(all_ids), muscles=tuple(muscles),
+                               units=round(sum(by_product.values()), 2),
+                               by_product=tuple((k, round(v, 2)) for k, v in by_product.items()),
+                               later=tuple((_session_words(plan, k), round(v, 2)) for k, v in later.items())))
     return out
 
 
@@ -474,12 +506,22 @@ def handout_data(plan: Plan, ctx: ChartContext | None = None, today: _dt.date | 
         keys += list(tl["groups"][c.group]["sources"])
     for base in education.treated_muscles(plan):
         keys += list((education.muscle_info(base) or {}).get("sources", ()))
+    products = tuple(dict.fromkeys(plan.product_of(p).name for p in plan.points)) or (plan.product.name,)
     return Handout(
         patient=plan.patient or "", visit_date=visit_date, date_given=given, clinician=ctx.clinician,
-        areas=tuple(_areas(plan)), timeline=tuple(_timeline(handout_curves(plan, ctx), visit_date, visit)),
+        areas=tuple(_areas(plan, visit)), timeline=tuple(_timeline(handout_curves(plan, ctx), visit_date, visit)),
+        products=products, brands=tuple(_brands(name) for name in products),
         effects=tuple((e.name, e.plain, e.seek_help) for e in effects),
         aftercare=tuple((a.advice, a.why) for a in advice), reminder=education.reminder(),
         references=tuple(readable_references(list(dict.fromkeys(keys)))))
+
+
+def _brands(product: str) -> tuple[str, ...]:
+    """A product's brand names (products.yaml), none for a product planning does not know."""
+    try:
+        return tuple(product_info(product).brands)
+    except UnknownProductError:
+        return ()
 
 
 def structure_label_ids(rows: Sequence[ChartRow], analysis: PlanResult) -> list[str]:

@@ -19,9 +19,10 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from injectmap.reports.chart import Handout, TimelineRow
+from injectmap.reports.chart import Handout, HandoutArea, TimelineRow
 
-__all__ = ["HANDOUT_TITLE", "date_words", "render_handout_html", "render_handout_pdf", "timeline_rows"]
+__all__ = ["HANDOUT_TITLE", "date_words", "product_words", "render_handout_html", "render_handout_pdf", "timeline_rows",
+           "units_words"]
 
 HANDOUT_TITLE = "Your botulinum toxin treatment"
 STILLS_HEADING = "How your expression is expected to change"
@@ -60,16 +61,46 @@ def _meta(h: Handout) -> str:
     return "    ".join(parts)
 
 
+def _n(units: float) -> str:
+    return f"{units:g} unit{'' if units == 1 else 's'}"
+
+
+def units_words(a: HandoutArea, products: Sequence[str] = ()) -> str:
+    """The units given in an area, as the area's heading says them: "36 units" (with the product's name when the
+    plan uses several), and what the plan gives there at its other visits ("4 more at the touch-up")."""
+    several = len(products) > 1
+    now = (" and ".join(f"{_n(u)} of {name}" for name, u in a.by_product) if several
+           else _n(a.units)) if a.by_product else ""
+    later = [f"{_n(u) if not now else f'{u:g} more'} {words}" for words, u in a.later]
+    return "; ".join(p for p in (now, *later) if p) or "no units given"
+
+
+def _sold_as(brands: Sequence[str]) -> str:
+    if not brands:
+        return ""
+    return f" (sold as {brands[0] if len(brands) == 1 else ', '.join(brands[:-1]) + ' or ' + brands[-1]})"
+
+
+def product_words(h: Handout) -> str:
+    """The medicine given, with its brand names, and that its units are its own."""
+    brands = list(h.brands) or [()] * len(h.products)
+    names = [f"{name}{_sold_as(b)}" for name, b in zip(h.products, brands, strict=True)]
+    whose = "each medicine's" if len(names) > 1 else "this medicine's"
+    return (f"The medicine: {' and '.join(names)}. The units below are {whose} own: another brand's units are not "
+            "the same amount.")
+
+
 def render_handout_html(h: Handout, timeline_svg: str = "", stills: Sequence[Any] = ()) -> str:
     """The handout as one self-contained HTML page (``timeline_svg``: the timeline figure, inline; ``stills``:
     reports.stills.Still, the treated expression before, at two weeks and at three months)."""
     from injectmap.reports.stills import stills_html
 
     areas = "".join(
-        f"<h3>{_e(a.title)} ({_e(a.sides)})</h3>" + "".join(
+        f"<h3>{_e(a.title)} ({_e(a.sides)}, {_e(units_words(a, h.products))})</h3>" + "".join(
             f"<p><b>{_e(name[:1].upper() + name[1:])}.</b> {_e(does)} {_e(changes)}</p>"
             for name, does, changes in a.muscles)
         for a in h.areas) or "<p>No treated muscle with a description.</p>"
+    areas = f'<p class="product">{_e(product_words(h))}</p>' + areas
     table = "".join(
         f'<h3>{_e(r.title)}, {_e(_treated_words(r))}</h3><table class="when"><tbody>'
         + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in timeline_rows(r)) + "</tbody></table>"
@@ -113,8 +144,10 @@ def _handout_pdf(h: Handout, timeline_png: bytes | None, size: float, line: floa
     para(_meta(h))
     pdf.ln(2)
     doc.heading("What was treated, and why")
+    para(product_words(h))
+    pdf.ln(1)
     for a in h.areas:
-        para(f"{a.title} ({a.sides})", "B", 1.05)
+        para(f"{a.title} ({a.sides}, {units_words(a, h.products)})", "B", 1.05)
         for name, does, changes in a.muscles:
             para(f"{name[:1].upper() + name[1:]}: {does} {changes}")
         pdf.ln(1)

@@ -18,7 +18,7 @@ from injectmap.anatomy.model import load_model
 from injectmap.planning.check import check_plan
 from injectmap.planning.plan import parse_plan
 from injectmap.planning.products import ml_text
-from injectmap.reports import chart, report
+from injectmap.reports import chart, handout, report
 
 PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
 
@@ -111,3 +111,23 @@ def test_point_ids_wrap_only_after_an_underscore_in_the_pdf(lower_face, tmp_path
     assert {"eft (of mas_top_left)", "mas_top_l (of mas_top_left)"} <= set(
         _pieces_break_only_after_underscores("mas_top_l\neft", ids))
     assert _pieces_break_only_after_underscores("mas_front_\nleft", ids) == []
+
+
+def test_the_handout_names_the_product_and_the_units_of_each_area(lower_face, tmp_path) -> None:
+    plan, _analysis, _record = lower_face
+    h = chart.handout_data(plan)
+    assert h.products == ("onabotulinumtoxinA",)
+    units = {a.title: a.units for a in h.areas}
+    assert units == {"Corners of the mouth": 6, "Chin": 6, "Jaw": 36, "Neck": 8}
+    html_text = handout.render_handout_html(h)
+    pdf_text = " ".join(_pdf_text(handout.render_handout_pdf(h), tmp_path, "handout").split())
+    for text in (html_text, pdf_text):
+        assert "onabotulinumtoxinA" in text and "BOTOX" in text
+        assert "Jaw (both sides, 36 units)" in text and "Chin (both sides, 6 units)" in text
+    # a touch-up the plan gives in an area is said beside the units of this visit
+    two = _lower_face()
+    two["sessions"] = [{"id": "touch_up"}]
+    two["points"].append({**_point("mn_top_up", 2, "mentalis_left", {"landmark": "pogonion", "left_mm": 5}, 6),
+                          "session": "touch_up"})
+    chin = next(a for a in chart.handout_data(parse_plan(two)).areas if a.title == "Chin")
+    assert handout.units_words(chin) == "6 units; 2 more at the touch-up"
