@@ -51,6 +51,7 @@ __all__ = [
     "JAW_MUSCLES",
     "AreaCurve",
     "Scenario",
+    "curve_title",
     "effect_band",
     "effect_curve",
     "group_of",
@@ -187,13 +188,27 @@ def session_start(plan: Plan, session: str) -> float | None:
     return None
 
 
+def curve_title(group: str, structure_ids: Sequence[str]) -> str:
+    """What a band is of, in the patient's words: the walkthrough areas of its treated muscles in the walkthrough's
+    order ("Corners of the mouth, chin and neck"; "Jaw" for the masseter alone, "Jaw and temple" with the
+    temporalis), else the group's title (a muscle without an area in the walkthrough)."""
+    from injectmap.teaching.education import area_of_muscle, education_data
+
+    areas = [area_of_muscle(s) for s in structure_ids]
+    if not areas or None in areas:
+        return str(_tl()["groups"][group]["title"])
+    info = education_data()["areas"]
+    titles = [str(info[a]["title"]) for a in info if a in areas]
+    words = [titles[0], *(t[:1].lower() + t[1:] for t in titles[1:])]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def plan_curves(plan: Plan | Mapping[str, Any]) -> list[AreaCurve]:
     """The bands of a plan: one per (session, area group) with a treated muscle.
 
     Sessions without a known start (no dates, not the touch-up) are left out.
     """
     plan = plan if isinstance(plan, Plan) else parse_plan(plan)
-    tl = _tl()
     found: dict[tuple[str, str], list[str]] = {}
     for p in plan.points:
         g = group_of(p.target) if p.target else None
@@ -207,7 +222,7 @@ def plan_curves(plan: Plan | Mapping[str, Any]) -> list[AreaCurve]:
         start = session_start(plan, session)
         if start is None:
             continue
-        out.append(AreaCurve(group=g, title=str(tl["groups"][g]["title"]), session=session, start_day=start,
+        out.append(AreaCurve(group=g, title=curve_title(g, ids), session=session, start_day=start,
                              structure_ids=tuple(ids)))
     out.sort(key=lambda c: (c.start_day, GROUPS.index(c.group)))
     return out

@@ -19,6 +19,7 @@ from injectmap.planning.check import check_plan
 from injectmap.planning.plan import parse_plan
 from injectmap.planning.products import ml_text
 from injectmap.reports import chart, handout, report
+from injectmap.teaching import timeline
 
 PRODUCT = {"name": "onabotulinumtoxinA", "units_per_vial": 100, "diluent_ml": 2.5}
 
@@ -131,3 +132,15 @@ def test_the_handout_names_the_product_and_the_units_of_each_area(lower_face, tm
                           "session": "touch_up"})
     chin = next(a for a in chart.handout_data(parse_plan(two)).areas if a.title == "Chin")
     assert handout.units_words(chin) == "6 units; 2 more at the touch-up"
+
+
+def test_a_timeline_is_headed_by_what_is_treated(lower_face) -> None:
+    plan, _analysis, _record = lower_face
+    titles = [c.title for c in timeline.plan_curves(plan)]
+    assert titles == ["Corners of the mouth, chin and neck", "Jaw"]
+    only_jaw = parse_plan(_lower_face(masseter_only=True))
+    assert [r.title for r in chart.handout_data(only_jaw).timeline] == ["Jaw"]
+    temple = _lower_face(masseter_only=True)
+    temple["points"].append(_point("t1", 10, "temporalis_left", {"landmark": "frontotemporale_left",
+                                                                  "lateral_mm": 10}, 8))
+    assert [c.title for c in timeline.plan_curves(temple)] == ["Jaw and temple"]
