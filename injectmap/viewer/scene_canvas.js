@@ -264,7 +264,9 @@ export function render({model, view, el}) {
 
   // Labels beside points, structures and landmarks: plain text in HTML boxes over the canvas, placed
   // at the projection of their anchor after every frame and camera change; a label that would
-  // overlap one placed before it (the list comes in priority order) is left out, so they never pile up
+  // overlap one placed before it (the list comes in priority order) is left out, so they never pile up,
+  // and so is one whose surface faces away from the camera (its ``normal``, viewer/labels.py): a point on the
+  // far side of the head is not labelled through it
   const overlay = document.createElement("div")
   overlay.className = "injectmap-labels"
   overlay.style.cssText = "position:absolute;left:0;top:0;width:100%;height:100%;pointer-events:none;overflow:hidden"
@@ -294,8 +296,15 @@ export function render({model, view, el}) {
     const sx = div.clientWidth / canvas.width
     const sy = div.clientHeight / canvas.height
     const placed = []
+    const eye = camera.getPosition()
     let shown = 0
+    let behind = 0
     for (const [l, node] of labelNodes) {
+      if (l.normal) {
+        const v = [eye[0] - l.xyz[0], eye[1] - l.xyz[1], eye[2] - l.xyz[2]]
+        const cos = (v[0] * l.normal[0] + v[1] * l.normal[1] + v[2] * l.normal[2]) / (Math.hypot(...v) || 1)
+        if (cos < model.label_facing) { node.style.display = "none"; behind += 1; continue }
+      }
       const d = api.worldToDisplay(l.xyz[0], l.xyz[1], l.xyz[2], renderer)
       const x = d[0] * sx + 6
       const y = (canvas.height - d[1]) * sy - 8
@@ -312,6 +321,7 @@ export function render({model, view, el}) {
       shown += 1
     }
     div.dataset.labelsShown = String(shown)
+    div.dataset.labelsBehind = String(behind)
   }
 
   // Counters on the container, for whoever waits on the canvas (the browser tests), kept with the
@@ -456,6 +466,7 @@ export function render({model, view, el}) {
   cursor()
   model.on("placing", cursor)
   model.on("labels", buildLabels)
+  model.on("label_facing", placeLabels)
   model.on("meshes", sync)
   model.on("scene", sync)
   model.on("camera", () => { applyCamera(); draw() })

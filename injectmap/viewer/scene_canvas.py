@@ -57,6 +57,8 @@ from panel.models.vtk import AbstractVTKPlot
 from panel.util import classproperty
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
+from injectmap.viewer.labels import label_settings
+
 log = logging.getLogger("injectmap.viewer")
 
 MAGIC = b"IMSH"
@@ -228,8 +230,11 @@ class SceneCanvas(JSComponent):
     placing = param.Boolean(default=False, doc="placing points: a crosshair cursor")
     background = param.String(default="#20242b")
     labels = param.List(default=[], doc=(
-        "labels over the scene, most important first: {text, xyz, kind} with kind 'point', 'structure', "
-        "'warned' or 'landmark'; the browser leaves out one that would overlap those before it"))
+        "labels over the scene, most important first: {text, xyz, kind[, normal]} with kind 'point', 'structure', "
+        "'warned' or 'landmark'; the browser leaves out one that would overlap those before it, and one whose "
+        "normal faces away from the camera (viewer.labels)"))
+    label_facing = param.Number(default=label_settings()["facing_cosine"], bounds=(-1.0, 1.0), doc=(
+        "a label with a normal is drawn while the cosine between it and the direction to the camera is at least this"))
 
     _esm = Path(__file__).with_name("scene_canvas.js")
 

@@ -175,9 +175,10 @@ class SceneView(pn.viewable.Viewer):
         """The labels over the scene, most important first (see :mod:`viewer.labels`)."""
         out: list[Label] = []
         results = self.analyst.results
+        skin_normal = self._skin_normal
         if self.state.point_labels:
             entries = {pid: r.entry_mm for pid, r in results.items()}
-            out += point_labels(self.state.points, entries)
+            out += point_labels(self.state.points, entries, skin_normal)
         if self.state.structure_labels:
             targets = [p["target"] for p in self.state.points if p.get("target")]
             warned = [] if self.simple_points else [
@@ -186,11 +187,15 @@ class SceneView(pn.viewable.Viewer):
             ids = set(targets) | set(warned)
             centres = {sid: c for sid in ids if (c := self.scene.structure_centre(sid)) is not None}
             names = {sid: self.model.structures[sid].name for sid in ids if sid in self.model.structures}
-            out += structure_labels(targets, warned, centres, names)
+            out += structure_labels(targets, warned, centres, names, self.scene.centre)
         if self.state.show_landmarks:
             used = [p["at"]["landmark"] for p in self.state.points if "at" in p]
-            out += landmark_labels(self.model.landmarks, used)
+            out += landmark_labels(self.model.landmarks, used, skin_normal)
         return out
+
+    def _skin_normal(self, xyz: Any) -> np.ndarray:
+        """The skin's outward direction at the skin point nearest ``xyz`` (a label faces the camera with it)."""
+        return np.asarray(self.model.skin_point(np.asarray(xyz, dtype=float))[1], float)
 
     def show_previous(self, needles: list[tuple[Any, Any]] | None = None, show: bool | None = None) -> None:
         """The previous visit's points under today's plan (``needles``: (entry, tip) pairs in mm; None keeps

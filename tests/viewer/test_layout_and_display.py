@@ -155,6 +155,34 @@ def test_labels_number_and_units_then_structures_then_few_plain_landmarks(app, f
     json.dumps(view.canvas.labels)  # what the browser gets
 
 
+def test_labels_carry_the_outward_direction_of_what_they_name(app, face_model) -> None:
+    """The browser leaves out a label whose surface faces away from the camera (scene_canvas.js; in a browser:
+    tests/browser/test_patient_view.py): each label says which way its skin, or its structure, faces."""
+    import numpy as np
+
+    from injectmap.viewer.labels import label_settings
+
+    state, view = app.app_state, app.app_scene
+    plan = viewer_app.demo_plan()
+    plan["points"] = plan["points"][:1]  # g1, at the glabella
+    state.load_plan(plan)
+    for side in ("left", "right"):
+        state.place_by_landmark(f"gonion_{side}", superior_mm=22, anterior_mm=7, units=12, depth_mm=12,
+                                target=f"masseter_superficial_{side}")
+    state.structure_labels = state.show_landmarks = True
+    view._flush()
+    labels = view.canvas.labels
+    assert labels and all(len(lab["normal"]) == 3 for lab in labels)
+    assert all(abs(np.linalg.norm(lab["normal"]) - 1.0) < 1e-3 for lab in labels)
+    # the jaw's points face their own side (+x is the patient's left), the glabella's the front
+    points = [lab for lab in labels if lab["kind"] == "point"]
+    assert points[-2]["normal"][0] > 0.5 and points[-1]["normal"][0] < -0.5
+    assert points[0]["normal"][2] > 0.5  # g1
+    masseters = [lab for lab in labels if lab["kind"] == "structure" and "asseter" in lab["text"]]
+    assert sorted(np.sign(lab["normal"][0]) for lab in masseters) == [-1.0, 1.0]
+    assert view.canvas.label_facing == label_settings()["facing_cosine"]
+
+
 def test_education_hides_needles_zones_and_the_clinicians_cards(app) -> None:
     state, scene = app.app_state, app.app_scene.scene
     assert scene._point_actors["outer_ok"].GetVisibility() or scene._point_actors["outer_caution"].GetVisibility()
