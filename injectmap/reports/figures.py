@@ -20,11 +20,19 @@ __all__ = ["Label", "LabelledView", "PlacedLabel", "label_view", "labelled_pictu
            "timeline_figure"]
 
 
+#: the timeline's type sizes (pt) for print: the figure is placed at about the text width of an A4 page
+_PRINT_PT = {"title": 9.0, "axis": 9.0, "ticks": 9.0, "legend": 8.0}
+
+
 def timeline_figure(curves: Sequence[AreaCurve] | Plan | Mapping[str, Any], days_max: float | None = None,
-                    figsize: tuple[float, float] = (8.0, 3.6), dpi: int = 100) -> Any:
+                    figsize: tuple[float, float] = (8.0, 3.9), dpi: int = 100, text_pt: float | None = None,
+                    title: bool = True) -> Any:
     """A matplotlib Figure of the bands, with the onset range, the peak and the two-week review marked (the
     review only when a first visit's band starts on day 0: a touch-up visit's handout counts from the touch-up,
     :func:`reports.chart.handout_curves`, and offers no second one).
+
+    The marks are named in the legend, under the plot, beside the bands (text over the plot would crowd the first
+    days, where the onset and the peak lie a few days apart).
 
     Parameters
     ----------
@@ -33,6 +41,13 @@ def timeline_figure(curves: Sequence[AreaCurve] | Plan | Mapping[str, Any], days
         band as an example.
     days_max : float, optional
         Right end of the day axis (default: past the latest wear-off).
+    figsize, dpi
+        The figure's size (inches) and resolution.
+    text_pt : float, optional
+        Every text's size (pt), for a screen where the figure is shown at its own size (the walkthrough); by
+        default the print sizes of :data:`_PRINT_PT`.
+    title : bool
+        With the title line (the walkthrough says it above the picture, where it wraps).
 
     Returns
     -------
@@ -40,7 +55,10 @@ def timeline_figure(curves: Sequence[AreaCurve] | Plan | Mapping[str, Any], days
         Not attached to pyplot (no global state); save it with ``fig.savefig``.
     """
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
+    pt = dict.fromkeys(_PRINT_PT, text_pt) if text_pt else dict(_PRINT_PT)
     if not isinstance(curves, (list, tuple)):
         curves = tl_mod.plan_curves(curves)  # type: ignore[arg-type]  # a plan or its dict
     curves = list(curves) or [tl_mod.AreaCurve("upper_face", str(tl_mod._tl()["groups"]["upper_face"]["title"]), "initial",
@@ -49,18 +67,19 @@ def timeline_figure(curves: Sequence[AreaCurve] | Plan | Mapping[str, Any], days
     end = max(max(tl["groups"][c.group]["wear_off_days"]) + c.start_day for c in curves)
     days_max = float(days_max or 10 * np.ceil((end + 10) / 10))
     days = np.linspace(0.0, days_max, int(days_max * 4) + 1)
-    fig = Figure(figsize=figsize, dpi=dpi)
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     on_lo, on_hi = tl["onset_days"]["range"]
     pk_lo, pk_hi = tl["peak_days"]["range"]
     ax.axvspan(on_lo, on_hi, color="#cccccc", alpha=0.35, lw=0)
     ax.axvspan(pk_lo, pk_hi, color="#88cc88", alpha=0.25, lw=0)
-    ax.text((on_lo + on_hi) / 2, 1.13, "first\nchange", ha="center", va="bottom", fontsize=7)
-    ax.text((pk_lo + pk_hi) / 2 + 3, 1.13, "full\neffect", ha="left", va="bottom", fontsize=7)
+    marks = [Patch(color="#cccccc", alpha=0.6, label=f"first change (days {on_lo}-{on_hi})"),
+             Patch(color="#88cc88", alpha=0.5, label=f"full effect (days {pk_lo}-{pk_hi})")]
     if any(c.session == "initial" and c.start_day == 0 for c in curves):
         tu = float(tl["touch_up_day"])
         ax.axvline(tu, color="#444444", ls="--", lw=1)
-        ax.text(tu + 1.5, 0.05, "two-week review\n(touch-up if needed)", fontsize=7, va="bottom")
+        marks.append(Line2D([], [], color="#444444", ls="--", lw=1,
+                            label=f"two-week review (touch-up if needed), day {tu:g}"))
     for c in curves:
         low, mid, high = tl_mod.effect_band(c.group, days, c.start_day)
         colour = tl_mod.GROUP_COLOURS[c.group]
@@ -70,17 +89,23 @@ def timeline_figure(curves: Sequence[AreaCurve] | Plan | Mapping[str, Any], days
         ax.fill_between(days, low, high, color=colour, alpha=0.18 if c.session == "initial" else 0.1, lw=0)
         ax.plot(days, mid, color=colour, ls=ls, lw=2, label=label)
     ax.set_xlim(0, days_max)
-    ax.set_ylim(0, 1.3)
+    ax.set_ylim(0, 1.08)
     ax.set_yticks([0, 0.5, 1.0])
     ax.set_yticklabels(["none", "half", "full"])
     ticks = [0, 14, 30, 60, 90, 120, 150, 180, 210, 240]
     ax.set_xticks([t for t in ticks if t <= days_max])
-    ax.set_xlabel("days after the treatment (30 days is about 1 month)")
-    ax.set_ylabel("expected effect")
-    ax.set_title("Expected effect over time: the shaded band is the usual range, not a promise", fontsize=9)
-    ax.legend(loc="upper right", fontsize=7, frameon=False)
+    ax.tick_params(labelsize=pt["ticks"])
+    ax.set_xlabel("days after the treatment (30 days is about 1 month)", fontsize=pt["axis"])
+    ax.set_ylabel("expected effect", fontsize=pt["axis"])
+    if title:
+        ax.set_title("Expected effect over time: the shaded band is the usual range, not a promise",
+                     fontsize=pt["title"])
+    lines, names = ax.get_legend_handles_labels()
+    # under the plot: the bands first, then the marks; one column on a narrow screen figure, two in print
+    ax.legend([*lines, *marks], [*names, *(m.get_label() for m in marks)], loc="upper center",
+              bbox_to_anchor=(0.5, -0.17 if text_pt else -0.2), ncols=1 if text_pt else 2, fontsize=pt["legend"],
+              frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
     return fig
 
 

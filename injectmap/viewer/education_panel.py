@@ -26,6 +26,20 @@ EDUCATION_MODE = "patient education"
 #: the muscles layer's opacity while a step shows one muscle: project choice, the others stay visible
 #: as context but clearly behind the step's muscle
 FADED_MUSCLES = 0.3
+#: the timeline picture's width in the walkthrough's column (px): the right column (layout.PLAN_WIDTH) less its
+#: card's padding, measured at 1366x768 (tests/browser/test_patient_view.py). The figure is drawn at that size
+#: (at twice the pixels, for sharp text), so its text shows at the size it is set in
+TIMELINE_WIDTH_PX = 410
+#: the timeline's text size (pt, shown as px: see TIMELINE_WIDTH_PX): the page's small print
+TIMELINE_TEXT_PT = 12.0
+#: the timeline's resolution: twice the page's pixels
+TIMELINE_DPI = 144
+
+
+def walkthrough_timeline(plan: Any) -> Any:
+    """The walkthrough's timeline figure of a plan: drawn at the size it is shown (:data:`TIMELINE_WIDTH_PX`), its
+    text in the page's small print (:data:`TIMELINE_TEXT_PT`), its title said above it by the panel."""
+    return timeline_figure(plan, figsize=(TIMELINE_WIDTH_PX / 72.0, 4.6), text_pt=TIMELINE_TEXT_PT, title=False)
 
 
 class EducationPanel(pn.viewable.Viewer):
@@ -47,8 +61,11 @@ class EducationPanel(pn.viewable.Viewer):
         self.counter = pn.pane.Markdown("", width=110, css_classes=["education-counter"])
         self.step_text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["education-step"])
         self.points_text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["education-points"])
-        self.timeline = pn.pane.Matplotlib(None, tight=True, format="png", dpi=72, sizing_mode="stretch_width",
-                                           css_classes=["education-timeline"])
+        self.timeline_heading = pn.pane.Markdown(
+            "#### Expected effect over time\n\n*The shaded band is the usual range, not a promise.*",
+            sizing_mode="stretch_width", css_classes=["education-timeline-heading"])
+        self.timeline = pn.pane.Matplotlib(None, tight=True, format="png", dpi=TIMELINE_DPI,
+                                           sizing_mode="stretch_width", css_classes=["education-timeline"])
         self.effects_text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["education-effects"])
         self.aftercare_text = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["education-aftercare"])
         # needles, spheres of effect and warning colours are for the clinician: hidden unless asked
@@ -60,7 +77,7 @@ class EducationPanel(pn.viewable.Viewer):
         self._layout = pn.Card(
             pn.Row(self.prev_button, self.counter, self.next_button),
             self.step_text, self.points_text, self.zones,
-            self.timeline, self.expression_stills, self.effects_text, self.aftercare_text,
+            self.timeline_heading, self.timeline, self.expression_stills, self.effects_text, self.aftercare_text,
             title="Patient walkthrough", sizing_mode="stretch_width", css_classes=["education-panel"],
             visible=state.mode == EDUCATION_MODE)
         self._opacity_before: dict[str, float] | None = None
@@ -112,7 +129,7 @@ class EducationPanel(pn.viewable.Viewer):
 
     def _draw_timeline(self) -> None:
         if self._plan is not None:
-            self._figure = timeline_figure(self._plan, figsize=(7.0, 3.2))
+            self._figure = walkthrough_timeline(self._plan)
             self.timeline.object = self._figure
 
     def _points_text(self, step: education.Step) -> str:

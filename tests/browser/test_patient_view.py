@@ -1,12 +1,14 @@
 """What the patient sees in patient-education mode at 1366x768: no label of a point on the far side of the head
-shows through it.
+shows through it, and the timeline's text is legible.
 
 Found at 1366x768 with a lower-face plan: in the zoomed jaw step (the camera on the left masseter) the labels of
-the right side's points ("10 · 12 U"...) were drawn over the left masseter.
+the right side's points ("10 · 12 U"...) were drawn over the left masseter; the timeline's labels were a few
+pixels high, and "first change" was cut to "frst" by the axis.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any
@@ -14,9 +16,15 @@ from typing import Any
 import pytest
 from browser_support import AppPage, sized_page
 
+from injectmap.planning.plan import parse_plan
+from injectmap.viewer.app import demo_plan
+from injectmap.viewer.education_panel import TIMELINE_DPI, TIMELINE_WIDTH_PX, walkthrough_timeline
+
 pytestmark = pytest.mark.browser
 
 WAIT_MS = 60_000
+#: the smallest text a patient is asked to read on the screen (CSS px), as tests/viewer/test_education_panel.py
+MIN_TEXT_PX = 11.0
 
 
 def _point(pid: str, units: float, target: str, at: dict[str, Any], depth: float) -> dict[str, Any]:
@@ -81,3 +89,31 @@ def test_labels_of_points_the_camera_cannot_see_are_not_drawn(browser, app_url: 
             page.wait_for_timeout(300)
         assert any(shown.get(n) for n in (5, 6, 7)) and any(shown.get(n) for n in (1, 2, 3)), shown
         assert not app.errors
+
+
+def test_the_timeline_text_is_legible_at_1366x768(browser, app_url: str) -> None:
+    """The picture is shown at the width it is drawn for, so each text's size in the picture (the figure the panel
+    makes, measured here) is its size on the page: at least MIN_TEXT_PX."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    with sized_page(browser, app_url, (1366, 768)) as app:
+        app.switch_mode("patient education", ".education-panel")
+        img = app.page.locator(".education-timeline img").first
+        img.wait_for(timeout=WAIT_MS)
+        app.page.wait_for_function("e => e.complete && e.naturalWidth > 0", arg=img.element_handle(), timeout=WAIT_MS)
+        shown_w, natural_w = img.evaluate("e => [e.getBoundingClientRect().width, e.naturalWidth]")
+        src = img.get_attribute("src") or ""
+    assert abs(shown_w - TIMELINE_WIDTH_PX) <= 2, (shown_w, TIMELINE_WIDTH_PX)
+    fig = walkthrough_timeline(parse_plan(demo_plan()))  # the demo plan is what the page shows
+    png = io.BytesIO()
+    FigureCanvasAgg(fig).print_figure(png, format="png", dpi=TIMELINE_DPI, bbox_inches="tight")
+    assert abs(Image.open(png).width - natural_w) <= 2, "the page shows another picture than the panel's figure"
+    assert src.startswith("data:image/png")
+    scale = shown_w / natural_w  # picture px -> page px
+    sizes = {" ".join(t.get_text().split()): t.get_fontsize() * TIMELINE_DPI / 72 * scale
+             for t in fig.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize"))
+             if t.get_visible() and t.get_text().strip()}
+    assert "first change (days 1-5)" in sizes
+    small = {t: round(px, 1) for t, px in sizes.items() if px < MIN_TEXT_PX}
+    assert not small, small
