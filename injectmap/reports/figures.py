@@ -73,8 +73,8 @@ def timeline_figure(curves: Sequence[AreaCurve] | Plan | Mapping[str, Any], days
     pk_lo, pk_hi = tl["peak_days"]["range"]
     ax.axvspan(on_lo, on_hi, color="#cccccc", alpha=0.35, lw=0)
     ax.axvspan(pk_lo, pk_hi, color="#88cc88", alpha=0.25, lw=0)
-    marks = [Patch(color="#cccccc", alpha=0.6, label=f"first change (days {on_lo}-{on_hi})"),
-             Patch(color="#88cc88", alpha=0.5, label=f"full effect (days {pk_lo}-{pk_hi})")]
+    marks: list[Any] = [Patch(color="#cccccc", alpha=0.6, label=f"first change (days {on_lo}-{on_hi})"),
+                        Patch(color="#88cc88", alpha=0.5, label=f"full effect (days {pk_lo}-{pk_hi})")]
     if any(c.session == "initial" and c.start_day == 0 for c in curves):
         tu = float(tl["touch_up_day"])
         ax.axvline(tu, color="#444444", ls="--", lw=1)
