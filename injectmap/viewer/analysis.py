@@ -235,10 +235,10 @@ class PlanAnalyst(param.Parameterized):
             self.last_ms = (time.perf_counter() - job.t0) * 1000.0
             self.busy, self.progress = False, ""
         if job.point_errors:  # the reason is shown beside the point, in the plan card
-            ids = list(job.point_errors)
-            shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-            self.state.message = (f"{'Points' if len(ids) > 1 else 'Point'} {shown} could not be placed: the Plan card "
-                                  "says why beside each (select the point).")
+            unplaced = list(job.point_errors)
+            shown = ", ".join(unplaced[:5]) + (f" and {len(unplaced) - 5} more" if len(unplaced) > 5 else "")
+            self.state.message = (f"{'Points' if len(unplaced) > 1 else 'Point'} {shown} could not be placed: the "
+                                  "Plan card says why beside each (select the point).")
         elif job.errors:
             self.state.message = "Some points could not be placed: " + "; ".join(job.errors[:3])
 
