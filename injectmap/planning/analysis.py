@@ -694,7 +694,8 @@ def _analysed(model, plan: Plan, point: Point, placed: Placed, eff, inside: list
     corridors = corridors_near(model, tip, eff.nominal_mm, eff.outer_mm, at, courses, foramina)
     ctx = PointContext(model=model, plan=plan, point=point, entry=placed.entry_mm, tip=tip,
                        depth_mm=placed.depth_mm, inside=inside, near=near, r_nom=eff.nominal_mm,
-                       r_in=eff.inner_mm, r_out=eff.outer_mm, corridors=corridors, fractions=fractions or {})
+                       r_in=eff.inner_mm, r_out=eff.outer_mm, corridors=corridors, fractions=fractions or {},
+                       tip_near=neighbours)
     # where the tip is: the target if it holds the tip, else the most consequential structure
     tip_in = None
     for pref in ("artery", "nerve", "duct", "orbit", "gland", "muscle"):

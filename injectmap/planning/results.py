@@ -125,7 +125,8 @@ class Finding:
     """One warning about a point or the plan (CONTRACTS ``findings[]``).
 
     Build it with :meth:`make`, which rounds as the JSON does (``distance_mm`` and ``closest_mm`` to
-    0.01 mm); ``rule`` names the rule that made it.
+    0.01 mm); ``rule`` names the rule that made it and ``source`` the published work(s) its rule comes from
+    (a key added to CONTRACTS: ``source``; the message ends with the same words, ``Source: ...``).
     """
 
     severity: Severity
@@ -135,14 +136,16 @@ class Finding:
     distance_mm: float | None = None
     closest_mm: tuple[float, ...] | None = None
     rule: str = ""
+    source: str = ""
 
     @classmethod
     def make(cls, severity: Severity | str, code: str, message: str, structure: str | None = None,
-             distance: float | None = None, closest: Iterable[float] | None = None, rule: str = "") -> Finding:
+             distance: float | None = None, closest: Iterable[float] | None = None, rule: str = "",
+             source: str = "") -> Finding:
         """A finding with its numbers rounded as in the CONTRACTS JSON."""
         return cls(Severity.parse(severity), code, message, structure,
                    None if distance is None else _r(distance, 2),
-                   None if closest is None else tuple(_r(x, 2) for x in closest), rule)
+                   None if closest is None else tuple(_r(x, 2) for x in closest), rule, source)
 
     def to_dict(self) -> dict[str, Any]:
         """The CONTRACTS JSON object (optional keys only when set)."""
@@ -156,6 +159,8 @@ class Finding:
         f["message"] = self.message
         if self.rule:
             f["rule"] = self.rule
+        if self.source:
+            f["source"] = self.source
         return f
 
     to_json = to_dict
@@ -166,7 +171,8 @@ class Finding:
         c = d.get("closest_mm")
         return cls(Severity.parse(d["severity"]), str(d["code"]), str(d.get("message", "")), d.get("structure"),
                    None if d.get("distance_mm") is None else float(d["distance_mm"]),
-                   None if c is None else tuple(float(x) for x in c), str(d.get("rule", "")))
+                   None if c is None else tuple(float(x) for x in c), str(d.get("rule", "")),
+                   str(d.get("source", "")))
 
 
 def worst_of(findings: Iterable[Finding]) -> Severity | None:

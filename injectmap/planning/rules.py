@@ -31,13 +31,24 @@ DANGER, CAUTION, INFO = Severity.DANGER, Severity.CAUTION, Severity.INFO
 
 # -- rules.yaml -------------------------------------------------------------------------------------
 class Section(BaseModel):
-    """One entry of rules.yaml: a source, and the thresholds its subclass declares (all required)."""
+    """One entry of rules.yaml: a source (where each threshold comes from, project choices included), the
+    citation its findings name (``cite``; ``cites`` for one code or one structure of the rule), and the thresholds
+    its subclass declares (all required)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     source: str = Field(min_length=20)
+    cite: str = Field(min_length=15)
+    cites: dict[str, str] = Field(default_factory=dict)
+
+    def cite_for(self, code: str, structure: str | None = None) -> str:
+        """The citation a finding names: its code's, else its structure's (base id), else the rule's."""
+        return self.cites.get(code) or (self.cites.get(base_of(structure)) if structure else None) or self.cite
 
 
 class AnalysisLimits(Section):
+    """Not a rule (no finding): no citation."""
+
+    cite: str = ""
     max_entry_from_skin_mm: PositiveFloat
     neighbour_margin_mm: PositiveFloat
 
@@ -182,6 +193,9 @@ class PointContext:
     #: the share of the likely and of the possible field inside a structure, where already measured for many
     #: points at once (planning.analysis.analyse_points); measured by the rule otherwise
     fractions: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: the structures near the tip with their exact distances from the tip (``near`` lengthens a distance across a
+    #: fascial plane by what the plane takes from the field: a field's distance, not the tip's); empty: as ``near``
+    tip_near: dict[str, Any] = field(default_factory=dict)
 
     @property
     def target(self) -> str | None:
@@ -252,9 +266,15 @@ def plan_rules() -> list[Rule]:
 
 
 def finding(severity: Severity, code: str, message: str, structure: str | None = None,
-            distance: float | None = None, closest: np.ndarray | None = None, rule: str = "") -> Finding:
-    """One finding in the CONTRACTS shape (plus the name of the rule that made it)."""
-    return Finding.make(severity, code, message, structure, distance, closest, rule)
+            distance: float | None = None, closest: np.ndarray | None = None, rule: str = "",
+            source: str | None = None) -> Finding:
+    """One finding in the CONTRACTS shape, plus the name of the rule that made it and its source: ``source`` where
+    the caller knows it (a corridor's spread, a muscle's dose range), else the rule's citation in rules.yaml
+    (:meth:`Section.cite_for`). The message ends with ``Source: ...`` (once: a corridor's message has it already)."""
+    src = source if source is not None else (thresholds().section(rule).cite_for(code, structure) if rule else "")
+    if src and "Source:" not in message:
+        message = f"{sentence(message)} Source: {sentence(src)}"
+    return Finding.make(severity, code, message, structure, distance, closest, rule, src)
 
 
 def brow_height_mm(model: Any, entry: np.ndarray) -> float:
@@ -351,13 +371,14 @@ def _corridor_finding(c: PointContext, sev: Severity, cr: CorridorResult, others
                 "the muscles it supplies.")
     else:
         tail = sentence(str(st.weakened))
+    src = _corridor_source(cr)
     if cr.foramen is not None:
         where = cr.foramen.replace("_", " ").removesuffix(" left").removesuffix(" right")
         return finding(sev, "tip_in_foramen_corridor",
                        f"The needle tip is {cr.distance_mm:.1f} mm from the {where}, where {st.name} leaves the bone: "
                        f"inside the {cr.corridor_mm:.1f} mm within which the foramen lies in about {cr.share:.0%} of "
-                       f"people (needle trauma to the nerve): {tail}{also} Source: {_corridor_source(cr)}.", cr.structure,
-                       cr.distance_mm - cr.corridor_mm, c.lm(cr.foramen), "corridor")
+                       f"people (needle trauma to the nerve): {tail}{also} Source: {sentence(src)}", cr.structure,
+                       cr.distance_mm - cr.corridor_mm, c.lm(cr.foramen), "corridor", src)
     plane = ""
     if cr.plane is not None:
         bands = " or ".join(f"{lo:.1f}-{hi:.1f} mm" for lo, hi in cr.plane_mm)
@@ -366,8 +387,8 @@ def _corridor_finding(c: PointContext, sev: Severity, cr: CorridorResult, others
     return finding(sev, f"tip_in_{cr.kind}_corridor",
                    f"The needle tip is {cr.distance_mm:.1f} mm from the mean course of {st.name}{plane}: inside its "
                    f"corridor ({cr.corridor_mm:.1f} mm, where it runs in about {cr.share:.0%} of people): {tail}{also} "
-                   f"Source: {_corridor_source(cr)}.", cr.structure, cr.distance_mm - cr.corridor_mm,
-                   c.closest(cr.structure), "corridor")
+                   f"Source: {sentence(src)}", cr.structure, cr.distance_mm - cr.corridor_mm,
+                   c.closest(cr.structure), "corridor", src)
 
 
 def sentence(text: str) -> str:
@@ -540,6 +561,18 @@ def _side_words(mm: float, positive: str, negative: str, level: str) -> str:
     return f"{abs(mm):.0f} mm {positive if mm > 0 else negative}"
 
 
+def _mm(mm: float) -> str:
+    """A distance as the Findings table shows it: one decimal of the JSON's 0.01 mm (``"10.2"``)."""
+    return f"{abs(round(float(mm), 2)):.1f}"
+
+
+def _level_words(mm: float, positive: str, negative: str) -> str:
+    """A signed height in words to one decimal: ``"6.3 mm below"``, ``"1.5 mm above"``, ``"level with"``."""
+    if abs(mm) < 0.05:
+        return "level with"
+    return f"{_mm(mm)} mm {positive if mm > 0 else negative}"
+
+
 def _share_words(frac: float) -> str:
     """A share of the field in words: ``"12%"``, ``"less than 1%"`` (never "0%" of a field that reaches it)."""
     return f"{frac:.0%}" if frac >= 0.005 else "less than 1%"
@@ -604,7 +637,7 @@ def masseter_safe_zone(c: PointContext) -> list[Finding]:
     tr, ch, go = c.lm(f"tragion_{s}"), c.lm(f"cheilion_{s}"), c.lm(f"gonion_{s}")
     y_line = tr[1] + (e[2] - tr[2]) / (ch[2] - tr[2]) * (ch[1] - tr[1])
     if e[1] > y_line:
-        out.append(finding(CAUTION, "masseter_above_safe_zone", f"This masseter point is {e[1] - y_line:.0f} mm "
+        out.append(finding(CAUTION, "masseter_above_safe_zone", f"This masseter point is {_mm(e[1] - y_line)} mm "
                            "above the line from the tragus to the mouth corner: the parotid gland and duct, the "
                            "transverse facial artery and the zygomatic and buccal nerve branches lie there.",
                            f"parotid_duct_{s}", y_line - e[1], None, "masseter_safe_zone"))
@@ -614,22 +647,27 @@ def masseter_safe_zone(c: PointContext) -> list[Finding]:
         behind = float(border[2] - e[2])
         where = _side_words(behind, "behind", "in front of", "at")
         out.append(finding(CAUTION, "masseter_anterior_border", f"This point is {where} the anterior border of the "
-                           f"masseter (keep at least {lim:.0f} mm behind it): the facial artery and vein, risorius and "
-                           "the buccal fat lie there (bruise, a narrow or lopsided smile).",
+                           f"masseter, {_mm(lim - behind)} mm short of the {lim:.0f} mm a masseter point keeps behind "
+                           "it: the facial artery and vein, risorius and the buccal fat lie there (bruise, a narrow or "
+                           "lopsided smile).",
                            f"masseter_superficial_{s}", behind - lim, border, "masseter_safe_zone"))
     if e[1] < go[1] - t.below_gonion_mm:
-        out.append(finding(CAUTION, "masseter_below_border", "This point is below the mandibular border: there is no "
-                           "masseter there, only the platysma, the marginal mandibular nerve and the submandibular "
-                           "gland.", f"facial_nerve_marginal_mandibular_branch_{s}", float(e[1] - go[1]), None,
+        out.append(finding(CAUTION, "masseter_below_border", f"This point is {_mm(go[1] - e[1])} mm below the angle "
+                           "of the mandible (the gonion), below the mandibular border: there is no masseter there, only "
+                           "the platysma, the marginal mandibular nerve and the submandibular gland.",
+                           f"facial_nerve_marginal_mandibular_branch_{s}", float(e[1] - go[1]), None,
                            "masseter_safe_zone"))
     ms = f"masseter_superficial_{s}"
-    if ms in c.near and c.near[ms].distance_mm > 0:
+    tip_near = c.tip_near or c.near  # the tip's own distance, not the field's across the masseteric fascia
+    if ms in tip_near and tip_near[ms].distance_mm > 0:
+        nb = tip_near[ms]
         tip_depth = c.model.depth_below_skin(c.tip[None])[0][0]
-        muscle_depth = c.model.depth_below_skin(c.near[ms].closest_mm[None])[0][0]
+        muscle_depth = c.model.depth_below_skin(nb.closest_mm[None])[0][0]
         if tip_depth < muscle_depth:
-            out.append(finding(CAUTION, "masseter_too_shallow", "The tip is superficial to the masseter: a shallow "
-                               "injection reaches risorius (a narrow, lopsided smile); go deep, near the bone.",
-                               f"risorius_{s}", c.near[ms].distance_mm, c.near[ms].closest_mm, "masseter_safe_zone"))
+            out.append(finding(CAUTION, "masseter_too_shallow", f"The tip is {_mm(nb.distance_mm)} mm "
+                               "superficial to the masseter (short of the muscle): a shallow injection reaches risorius "
+                               "(a narrow, lopsided smile); go deep, near the bone.",
+                               f"risorius_{s}", nb.distance_mm, nb.closest_mm, "masseter_safe_zone"))
     return out
 
 
@@ -652,13 +690,16 @@ def dao_position(c: PointContext) -> list[Finding]:
     t = thresholds().dao_position
     ch, out = c.lm(f"cheilion_{c.side}"), []
     if abs(c.entry[0]) < abs(ch[0]) - t.medial_tolerance_mm:
-        out.append(finding(CAUTION, "dao_too_medial", "This DAO point is medial to the mouth corner's vertical: it "
-                           "reaches depressor labii inferioris (an uneven lower lip and smile).",
+        out.append(finding(CAUTION, "dao_too_medial", f"This DAO point is {_mm(abs(ch[0]) - abs(c.entry[0]))} mm "
+                           "medial to the mouth corner's vertical (more than the "
+                           f"{t.medial_tolerance_mm:g} mm a marked point may stray): it reaches depressor labii "
+                           "inferioris (an uneven lower lip and smile).",
                            f"depressor_labii_inferioris_{c.side}", float(abs(c.entry[0]) - abs(ch[0])), None,
                            "dao_position"))
     if c.entry[1] > ch[1] - t.min_below_cheilion_mm:
-        out.append(finding(CAUTION, "dao_too_high", "This DAO point is close to the mouth corner: keep low, near the "
-                           "mandible, away from the orbicularis oris and the lip.", f"depressor_anguli_oris_{c.side}",
+        out.append(finding(CAUTION, "dao_too_high", f"This DAO point is {_level_words(c.entry[1] - ch[1], 'above', 'below')}"
+                           f" the mouth corner (keep at least {t.min_below_cheilion_mm:g} mm below it): keep low, near "
+                           "the mandible, away from the orbicularis oris and the lip.", f"depressor_anguli_oris_{c.side}",
                            float(c.entry[1] - ch[1]), None, "dao_position"))
     return out
 
@@ -671,13 +712,16 @@ def mentalis_position(c: PointContext) -> list[Finding]:
     t = thresholds().mentalis_position
     sl, out = c.lm("sublabiale"), []
     if c.entry[1] > sl[1] - t.min_below_sublabiale_mm:
-        out.append(finding(CAUTION, "mentalis_too_high", "This mentalis point is high on the chin: toxin spreads to "
-                           "the lower lip (orbicularis oris, depressor labii): lip incompetence, drooling.",
+        out.append(finding(CAUTION, "mentalis_too_high", "This mentalis point is high on the chin, "
+                           f"{_level_words(c.entry[1] - sl[1], 'above', 'below')} the labiomental fold (the sublabiale; "
+                           f"keep at least {t.min_below_sublabiale_mm:g} mm below it): toxin spreads to the lower lip "
+                           "(orbicularis oris, depressor labii): lip incompetence, drooling.",
                            "orbicularis_oris", float(c.entry[1] - sl[1]), None, "mentalis_position"))
     lim = t.max_lateral_mm
     if abs(c.entry[0]) > lim:
-        out.append(finding(CAUTION, "mentalis_too_lateral", "This mentalis point is far from the midline: it reaches "
-                           "depressor labii inferioris and the mental nerve region.",
+        out.append(finding(CAUTION, "mentalis_too_lateral", f"This mentalis point is {_mm(abs(c.entry[0]))} mm from "
+                           f"the midline (at most {lim:g} mm): it reaches depressor labii inferioris and the mental "
+                           "nerve region.",
                            f"depressor_labii_inferioris_{c.side}", float(abs(c.entry[0])), None, "mentalis_position"))
     return out
 
@@ -688,8 +732,9 @@ def platysma_depth(c: PointContext) -> list[Finding]:
     lim = thresholds().platysma_depth.max_depth_mm
     if c.target_base != "platysma" or c.depth_mm <= lim:
         return []
-    return [finding(DANGER, "platysma_too_deep", f"This platysma point is {c.depth_mm:.0f} mm deep: platysma is "
-                    "superficial; deeper toxin reaches the neck muscles (dysphagia, neck weakness).", c.target,
+    return [finding(DANGER, "platysma_too_deep", f"This platysma point is {c.depth_mm:g} mm deep, "
+                    f"{_mm(c.depth_mm - lim)} mm beyond the {lim:g} mm limit: platysma is superficial; deeper toxin "
+                    "reaches the neck muscles (dysphagia, neck weakness).", c.target,
                     float(c.depth_mm - lim), None, "platysma_depth")]
 
 
@@ -722,11 +767,12 @@ def dose_range_rule(c: PlanContext) -> list[Finding]:
             out.append(finding(sev, "dose_above_range", f"{u:g} U into {where} in session '{ses}' is above the usual "
                                f"range ({range_words(rng.typical_low_units, rng.typical_high_units)}, at most "
                                f"{rng.high_units:g} U): too much weakens it more than intended"
-                               f"{_overdose_words(c.model, rng.structures, sd)}.", sid, rule="dose_range"))
+                               f"{_overdose_words(c.model, rng.structures, sd)}.", sid, rule="dose_range",
+                               source=rng.source))
         elif u < rng.low_units:
             out.append(finding(INFO, "dose_below_range", f"{u:g} U into {where} is below the usual range "
                                f"({range_words(rng.typical_low_units, rng.typical_high_units)}): the effect may be weak or "
-                               "short.", sid, rule="dose_range"))
+                               "short.", sid, rule="dose_range", source=rng.source))
     return out
 
 
@@ -750,7 +796,7 @@ def total_dose(c: PlanContext) -> list[Finding]:
     if units <= mt.units:
         return []
     return [finding(DANGER, "total_dose_above_max", f"The plan totals {units:g} U: above the {mt.units:g} U maximum "
-                    f"in {mt.days} days.", rule="total_dose")]
+                    f"in {mt.days} days.", rule="total_dose", source=mt.source)]
 
 
 @_rule("imbalance", scope="plan")

@@ -128,7 +128,7 @@ def test_a_dose_above_range_names_its_own_muscles_consequence(model) -> None:
     weakened = model.structures["corrugator_supercilii_left"].weakened
     for f in above:
         assert "masseter" not in f.message and "chewing" not in f.message, f.message
-        assert f.message.endswith(f"too much weakens it more than intended ({weakened}).")
+        assert f"too much weakens it more than intended ({weakened}). Source: " in f.message
     res = check_plan(_plan(_masseter("a", "left", 70), _masseter("b", "right", 70)), model)
     above = [f for f in res.findings if f.code == "dose_above_range"]
     assert above and all("(chewing fatigue with overdose;" in f.message for f in above)
@@ -193,7 +193,7 @@ def test_a_one_sided_touch_up_is_not_read_as_an_uneven_first_treatment(model) ->
     # the initial treatment one-sided: the finding and its words as before
     (f,) = _imbalance(check_plan(_plan(_corrugator("a", "left", 4)), model))
     assert f.message == ("corrugator supercilii: 4 U left and 0 U right in session 'initial'. Unless this corrects "
-                         "an asymmetry, uneven dosing gives an uneven result.")
+                         f"an asymmetry, uneven dosing gives an uneven result. Source: {f.source}.")
     # a touch-up plan holding the touch-up alone: still an info finding, worded for a touch-up
     res = check_plan(_plan(_in(_corrugator("a", "left", 2), "touch_up"), sessions=TOUCH_UP), model)
     (f,) = _imbalance(res)

@@ -79,7 +79,8 @@ def test_rejected_and_failed_results_keep_their_json_shapes() -> None:
 @pytest.mark.slow
 def test_check_json_matches_the_golden_reference() -> None:
     """The demo plan's check output is the JSON captured before the results were typed, key for key and
-    number for number; only the model's sha256 (a hash of the face's build inputs) is today's model's."""
+    number for number; only the model's sha256 (a hash of the face's build inputs) is today's model's. Since then
+    a finding has the key ``source`` added (its rule's citation), which its message ends with too."""
     from injectmap.anatomy.model import load_model
 
     face_model = load_model()
