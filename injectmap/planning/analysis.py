@@ -9,7 +9,7 @@ from the tip.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -716,7 +716,7 @@ def _analysed(model, plan: Plan, point: Point, placed: Placed, eff, inside: list
     findings: list[Finding] = []
     for rule in point_rules():
         findings += rule(ctx)
-    findings.sort(key=lambda f: (-f.severity.rank, f.distance_mm if f.distance_mm is not None else 0.0))
+    findings.sort(key=finding_order)
     return PointResult.make(
         id=point.id, entry_mm=placed.entry_mm, tip_mm=tip, depth_mm=placed.depth_mm,
         layer=layer, tip_in=tip_in, target=target, target_hit=target_hit,
@@ -727,12 +727,22 @@ def _analysed(model, plan: Plan, point: Point, placed: Placed, eff, inside: list
 
 
 def plan_findings(model, plan: Plan, points_out: list[PointResult]) -> tuple[Totals, list[Finding]]:
-    """Totals by structure, side and session, and the findings of every plan rule."""
+    """Totals by structure, side and session, and the findings of every plan rule (:func:`plan_analysis`'s first
+    two)."""
+    totals, findings, _ = plan_analysis(model, plan, points_out)
+    return totals, findings
+
+
+def plan_analysis(model, plan: Plan, points_out: list[PointResult]) -> tuple[Totals, list[Finding], list[PointResult]]:
+    """Totals by structure, side and session, the findings of every plan rule, and the point results with what the
+    plan rules put on a point (the point whose dose makes its muscle's overdose: ``point_dose_above_range``), each
+    point's findings worst first."""
     by_structure: dict[str, float] = {}
     by_side: dict[str, float] = {}
     by_session: dict[str, float] = {}
     total = 0.0
     group_side: dict[tuple[str, str, str], float] = {}
+    point_doses: dict[str, tuple[tuple[str, str, str], float, str]] = {}
     for p, res in zip(plan.points, points_out, strict=True):
         total += float(p.units)
         key = p.target or res.tip_in or "unassigned"
@@ -743,13 +753,23 @@ def plan_findings(model, plan: Plan, points_out: list[PointResult]) -> tuple[Tot
         by_session[ses] = by_session.get(ses, 0.0) + float(p.units)
         if p.target:
             k = (dose_group_of(p.target), side_of(p.target), ses)
-            group_side[k] = group_side.get(k, 0.0) + float(plan.ona_units_of(p))
-    ctx = PlanContext(model=model, plan=plan, points=points_out, group_side=group_side)
+            ona = float(plan.ona_units_of(p))
+            group_side[k] = group_side.get(k, 0.0) + ona
+            point_doses[p.id] = (k, ona, p.target)
+    ctx = PlanContext(model=model, plan=plan, points=points_out, group_side=group_side, point_doses=point_doses)
     findings: list[Finding] = []
     for rule in plan_rules():
         findings += rule(ctx)
     totals = Totals.make(round(total, 3), by_structure, by_side, by_session)
-    return totals, findings
+    points = [res if res.id not in ctx.point_findings else
+              replace(res, findings=tuple(sorted(res.findings + tuple(ctx.point_findings[res.id]), key=finding_order)))
+              for res in points_out]
+    return totals, findings, points
+
+
+def finding_order(f: Finding) -> tuple[int, float]:
+    """The order of a point's findings: worst first, then the nearest (the most negative distance) first."""
+    return (-f.severity.rank, f.distance_mm if f.distance_mm is not None else 0.0)
 
 
 def depths_along(model, entry_mm: Any, toward_mm: Any, structure_id: str, max_mm: float = 40.0,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from injectmap.anatomy.ids import base_of
-from injectmap.planning.analysis import analyse_points, place_all, placement_issues, plan_findings
+from injectmap.planning.analysis import analyse_points, place_all, placement_issues, plan_analysis
 from injectmap.planning.plan import Plan, PlanError, PlanIssue, load_plan, parse_plan
 from injectmap.planning.results import PlanResult, PointResult, Severity
 
@@ -39,7 +39,8 @@ def check_plan(plan_obj: Any, model, plan_name: str = "") -> PlanResult:
         return PlanResult.rejected(plan_name, name, sha, [str(e) for e in issues])
     # every point at once: the spatial questions once per structure for the whole plan (planning.analysis)
     pts: list[PointResult] = analyse_points(model, plan, list(plan.points), [p for p in placed if p is not None])
-    totals, findings = plan_findings(model, plan, pts)
+    # the plan rules, with what they put on a point (the point whose dose makes its muscle's overdose)
+    totals, findings, pts = plan_analysis(model, plan, pts)
     return PlanResult(plan_name, name, sha, tuple(pts), totals, tuple(findings), ())
 
 

@@ -105,6 +105,7 @@ class PlatysmaDepth(Section):
 
 class Imbalance(Section):
     ratio: float = Field(gt=0.0, lt=1.0)
+    gross_factor: float = Field(gt=1.0)
 
 
 class DoseRangeRule(Section):
@@ -222,12 +223,16 @@ class PointContext:
 @dataclass
 class PlanContext:
     """What a plan rule may read: the plan, its point results, and ona-equivalent units by
-    (dose group, side, session)."""
+    (dose group, side, session); and where a plan rule puts a finding on a point (``point_findings``)."""
 
     model: Any
     plan: Any
     points: list[PointResult]
     group_side: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    #: each targeted point's (dose group, side, session) key in ``group_side``, its ona-equivalent units and target
+    point_doses: dict[str, tuple[tuple[str, str, str], float, str]] = field(default_factory=dict)
+    #: findings a plan rule puts on a point, by point id: the point whose dose makes its muscle's overdose shows it
+    point_findings: dict[str, list[Finding]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -754,7 +759,10 @@ def target_reached(c: PointContext) -> list[Finding]:
 # -- plan rules -------------------------------------------------------------------------------------
 @_rule("dose_range", scope="plan")
 def dose_range_rule(c: PlanContext) -> list[Finding]:
-    """Dose per muscle group, side and session against the typical range."""
+    """Dose per muscle group, side and session against the typical range. Above it, the points whose doses take
+    the group over (:func:`dose_makers`) carry the finding too (``point_dose_above_range``, the same severity), so
+    that a point's worst says what its dose does."""
+    factor = thresholds().dose_range.danger_factor
     out = []
     for (g, sd, ses), u in sorted(c.group_side.items()):
         rng = dose_range(g)
@@ -762,18 +770,65 @@ def dose_range_rule(c: PlanContext) -> list[Finding]:
             continue
         where = g.replace("_", " ") + ("" if sd == "midline" else f" ({sd})")
         sid = g if sd == "midline" else f"{g}_{sd}"
+        usual = f"{range_words(rng.typical_low_units, rng.typical_high_units)}, at most {rng.high_units:g} U"
         if u > rng.high_units:
-            sev = DANGER if u > thresholds().dose_range.danger_factor * rng.high_units else CAUTION
-            out.append(finding(sev, "dose_above_range", f"{u:g} U into {where} in session '{ses}' is above the usual "
-                               f"range ({range_words(rng.typical_low_units, rng.typical_high_units)}, at most "
-                               f"{rng.high_units:g} U): too much weakens it more than intended"
-                               f"{_overdose_words(c.model, rng.structures, sd)}.", sid, rule="dose_range",
-                               source=rng.source))
+            danger = u > factor * rng.high_units
+            sev = DANGER if danger else CAUTION
+            why = (f"above the usual range ({usual}){f', more than {_times(factor)} its maximum' if danger else ''}: "
+                   f"too much weakens it more than intended{_overdose_words(c.model, rng.structures, sd)}.")
+            out.append(finding(sev, "dose_above_range", f"{u:g} U into {where} in session '{ses}' is {why}", sid,
+                               rule="dose_range", source=rng.source))
+            limit = factor * rng.high_units if danger else rng.high_units
+            doses = [(pid, pu) for pid, (key, pu, _) in c.point_doses.items() if key == (g, sd, ses)]
+            makers = dose_makers(doses, u, limit)
+            for pid in makers:
+                pu = dict(doses)[pid]
+                others = [m for m in makers if m != pid]
+                left = u - sum(dict(doses)[m] for m in makers)
+                part = (f"This point's {pu:g} U, with {_and(others)}'s, makes the {u:g} U into {where} in session "
+                        f"'{ses}' ({left:g} U without them)" if others else
+                        f"This point's {pu:g} U is part of the {u:g} U into {where} in session '{ses}' ({left:g} U "
+                        "without it)")
+                c.point_findings.setdefault(pid, []).append(
+                    finding(sev, "point_dose_above_range", f"{part}: {why}", c.point_doses[pid][2], rule="dose_range",
+                            source=rng.source))
         elif u < rng.low_units:
             out.append(finding(INFO, "dose_below_range", f"{u:g} U into {where} is below the usual range "
                                f"({range_words(rng.typical_low_units, rng.typical_high_units)}): the effect may be weak or "
                                "short.", sid, rule="dose_range", source=rng.source))
     return out
+
+
+def dose_makers(doses: list[tuple[str, float]], total: float, limit: float) -> list[str]:
+    """The points whose doses take ``total`` over ``limit``: the largest doses, until what the others give is at
+    most the limit, and every point with the same dose as the last one taken (no point is picked over its equal).
+
+    >>> dose_makers([("top", 400), ("a", 6), ("b", 6), ("c", 6)], 418, 80)
+    ['top']
+    >>> dose_makers([("m0", 25), ("m1", 25), ("m2", 25), ("m3", 25)], 100, 80)
+    ['m0', 'm1', 'm2', 'm3']
+    >>> dose_makers([("a", 30), ("b", 20), ("c", 10)], 60, 40)
+    ['a']
+    """
+    out: list[str] = []
+    left, last = total, None
+    for pid, u in sorted(doses, key=lambda d: -d[1]):
+        if left <= limit and u != last:
+            break
+        out.append(pid)
+        left -= u
+        last = u
+    return out
+
+
+def _times(factor: float) -> str:
+    """``"twice"`` or ``"3 times"``."""
+    return "twice" if factor == 2 else f"{factor:g} times"
+
+
+def _and(ids: list[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    return ids[0] if len(ids) == 1 else ", ".join(ids[:-1]) + " and " + ids[-1]
 
 
 def _overdose_words(model: Any, members: tuple[str, ...], side: str) -> str:
@@ -801,12 +856,15 @@ def total_dose(c: PlanContext) -> list[Finding]:
 
 @_rule("imbalance", scope="plan")
 def imbalance(c: PlanContext) -> list[Finding]:
-    """Left/right dose of the same muscle group in the same session.
+    """Left/right dose of the same muscle group in the same session, graded by consequence and likelihood
+    (:func:`imbalance_severity`): more than a quarter apart is context (info), a gross difference a caution or a
+    danger.
 
     A touch-up (planning.sessions.is_touch_up) is often one-sided by design: it tops up the side that still moves
     at the two-week review. Its balance is the one over the initial session and the touch-up together, where the
     plan holds both (no finding when the touch-up evens the initial out); a touch-up without its initial session
-    in the plan keeps its finding, worded for a touch-up. The initial session's own imbalance is always reported."""
+    in the plan keeps its finding, worded for a touch-up, and stays info. The initial session's own imbalance is
+    always reported."""
     ratio = thresholds().imbalance.ratio
     pairs: dict[tuple[str, str], dict[str, float]] = {}
     for (g, sd, ses), u in c.group_side.items():
@@ -823,19 +881,56 @@ def imbalance(c: PlanContext) -> list[Finding]:
             continue
         name = g.replace("_", " ")
         if not is_touch_up(c.plan, ses):
-            msg = (f"{name}: {lu:g} U left and {ru:g} U right in session '{ses}'. Unless this corrects an asymmetry, "
-                   "uneven dosing gives an uneven result.")
+            sev = imbalance_severity(g, lu, ru)
+            msg = f"{name}: {lu:g} U left and {ru:g} U right in session '{ses}'{_imbalance_words(g, lu, ru, sev)}"
         elif (g, DEFAULT_SESSION) in pairs:
             first = pairs[(g, DEFAULT_SESSION)]
             il, ir = first.get("left", 0.0), first.get("right", 0.0)
             if not uneven(il + lu, ir + ru):
                 continue  # the one-sided touch-up evens out the initial session
+            sev = imbalance_severity(g, il + lu, ir + ru)
             msg = (f"{name}: {il + lu:g} U left and {ir + ru:g} U right over the initial session and the touch-up "
-                   f"'{ses}' together (the touch-up: {lu:g} U left, {ru:g} U right). Unless this corrects an "
-                   "asymmetry, uneven dosing gives an uneven result.")
+                   f"'{ses}' together (the touch-up: {lu:g} U left, {ru:g} U right)"
+                   f"{_imbalance_words(g, il + lu, ir + ru, sev)}")
         else:
+            sev = INFO
             msg = (f"{name}: {lu:g} U left and {ru:g} U right in the touch-up session '{ses}'. A touch-up is often "
                    "one-sided by design (it tops up the side that still moves at the review); this plan does not "
                    "hold the initial session, so check the balance over both visits.")
-        out.append(finding(INFO, "left_right_imbalance", msg, g, rule="imbalance"))
+        out.append(finding(sev, "left_right_imbalance", msg, g, rule="imbalance"))
     return out
+
+
+def imbalance_severity(group: str, left: float, right: float) -> Severity:
+    """How serious uneven sides are (docs/severity.md). The consequence is major: an uneven face (a lopsided smile,
+    lip, brow or jaw) for the months the toxin acts. Likely, a danger: the sides are further apart than the dose
+    rule's danger line (``dose_range.danger_factor`` times the muscle's usual maximum per side), more than any
+    correction of an asymmetry uses. Plausible, a caution: one side gets a dose that acts (at least the muscle's low
+    end) and at least ``imbalance.gross_factor`` times the other's. Otherwise context (info): small differences, an
+    asymmetry corrected by intent, a muscle with no range per side."""
+    rng = dose_range(group)
+    if rng is None or rng.per != "side":
+        return INFO
+    heavy, light = max(left, right), min(left, right)
+    if heavy - light > thresholds().dose_range.danger_factor * rng.high_units:
+        return DANGER
+    if heavy >= thresholds().imbalance.gross_factor * light and heavy >= rng.low_units:
+        return CAUTION
+    return INFO
+
+
+def _imbalance_words(group: str, left: float, right: float, sev: Severity) -> str:
+    """What uneven sides mean, by their severity (:func:`imbalance_severity`)."""
+    if sev is DANGER:
+        rng = dose_range(group)
+        high = rng.high_units if rng is not None else 0.0
+        return (f": {abs(left - right):g} U apart, more than {_times(thresholds().dose_range.danger_factor)} the "
+                f"usual maximum of one side ({high:g} U) and more than a correction of an asymmetry uses: the result "
+                "will be uneven.")
+    tail = ". Unless this corrects an asymmetry, uneven dosing gives an uneven result."
+    if sev is CAUTION:
+        if min(left, right) == 0:
+            return f": one side only, with a dose that acts{tail}"
+        return (f": one side gets at least {_times(thresholds().imbalance.gross_factor)} the other's dose, a dose "
+                f"that acts{tail}")
+    return tail

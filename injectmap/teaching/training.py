@@ -584,6 +584,7 @@ class TrainingHintsFile(DataModel):
     #: the care a point kept near a structure by a stronger fix needs, by the structure's kind (``default`` else)
     yields: dict[str, Annotated[str, StringConstraints(min_length=1)]]
     not_over_muscle: Annotated[str, StringConstraints(min_length=1)]
+    dose_on_point: Annotated[str, StringConstraints(min_length=1)]
     by_code: dict[str, str]
     by_structure: dict[str, str]
 

@@ -391,6 +391,8 @@ def fix_for(model: Any, out: PointResult, f: Finding, hints: Mapping[str, Any]) 
     """The fix one point finding asks for (see the module doc); ``hints`` is training_hints.yaml."""
     margin = float(hints["margin_mm"])
     sid = f.structure or ""
+    if f.code == "point_dose_above_range":  # a dose, not a place: no move helps
+        return Fix(f.code, sid, f.severity, None, str(hints["dose_on_point"]))
     if f.code == "masseter_too_shallow":
         return _masseter_depth_fix(model, out, f, hints)
     if f.code == "tip_in_spared_muscle" and out.target:

@@ -20,7 +20,7 @@ from injectmap.planning.analysis import (
     analyse_points,
     place,
     place_many,
-    plan_findings,
+    plan_analysis,
 )
 from injectmap.planning.bench import _plan, _points
 from injectmap.planning.check import check_plan
@@ -44,7 +44,7 @@ def _one_by_one(plan_obj, model) -> str:
     """``injectmap check``'s JSON as the per-point path computes it: each point placed and analysed alone."""
     plan = parse_plan(plan_obj)
     pts = [analyse_point(model, plan, p, place(model, p)) for p in plan.points]
-    totals, findings = plan_findings(model, plan, pts)
+    totals, findings, pts = plan_analysis(model, plan, pts)
     return json.dumps(PlanResult("plan", model.name, model.sha256, tuple(pts), totals, tuple(findings), ()).to_dict())
 
 

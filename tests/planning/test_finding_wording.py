@@ -190,10 +190,13 @@ def test_a_one_sided_touch_up_is_not_read_as_an_uneven_first_treatment(model) ->
     """A two-week touch-up often treats one side only. Alone in its plan it kept the first treatment's words
     ("Unless this corrects an asymmetry, uneven dosing gives an uneven result"); it is now worded for a touch-up
     and still shown. With the initial session in the plan, the balance is the one over both sessions."""
-    # the initial treatment one-sided: the finding and its words as before
+    # the initial treatment one-sided: the finding and its words as before, graded since (one side only, with a dose
+    # that acts: a caution, tests/planning/test_dose_on_the_point.py)
     (f,) = _imbalance(check_plan(_plan(_corrugator("a", "left", 4)), model))
-    assert f.message == ("corrugator supercilii: 4 U left and 0 U right in session 'initial'. Unless this corrects "
-                         f"an asymmetry, uneven dosing gives an uneven result. Source: {f.source}.")
+    assert f.message == ("corrugator supercilii: 4 U left and 0 U right in session 'initial': one side only, with a "
+                         "dose that acts. Unless this corrects an asymmetry, uneven dosing gives an uneven result. "
+                         f"Source: {f.source}.")
+    assert f.severity == "caution"
     # a touch-up plan holding the touch-up alone: still an info finding, worded for a touch-up
     res = check_plan(_plan(_in(_corrugator("a", "left", 2), "touch_up"), sessions=TOUCH_UP), model)
     (f,) = _imbalance(res)
