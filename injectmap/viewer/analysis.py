@@ -5,7 +5,8 @@ the plan with ``planning.plan.parse_plan``; a plan with errors, or with more poi
 analyses (``max_plan_points`` in ``server_limits.json``), keeps the last good results and shows why.
 Points whose dict (and the plan's product) did not change keep their cached analysis; the others are
 analysed again with ``planning.analysis.analyse_point`` (the same entry as in the ``injectmap check``
-JSON). Plan-level findings and totals come from ``planning.analysis.plan_findings``.
+JSON). Plan-level findings and totals come from ``planning.analysis.plan_analysis``, with the findings the plan
+rules put on a point (the point whose dose makes its muscle's overdose): the results shown are those.
 
 In a served session (a Bokeh document is given) the analysis runs in a worker thread, off the server's
 event loop, so one long analysis does not stall every other session: the worker reports its progress
@@ -80,6 +81,8 @@ class _Job:
     point_errors: dict[str, str] = field(default_factory=dict)
     totals: Totals = field(default_factory=Totals)
     findings: list[Finding] = field(default_factory=list)
+    #: the point results with what the plan rules put on a point (None: not computed, the plan has errors)
+    points: dict[str, PointResult] | None = None
     t0: float = field(default_factory=time.perf_counter)
     cancelled: bool = False
 
@@ -176,7 +179,7 @@ class PlanAnalyst(param.Parameterized):
 
     def _run(self, job: _Job) -> None:
         """Analyse the points of ``job`` that changed (thread-safe: touches only the job)."""
-        from injectmap.planning.analysis import PlacementError, analyse_point, analyse_points, place_many, plan_findings
+        from injectmap.planning.analysis import PlacementError, analyse_point, analyse_points, place_many, plan_analysis
 
         product = job.plan_dict["product"]
         n, shown = len(job.plan.points), time.perf_counter()
@@ -213,8 +216,9 @@ class PlanAnalyst(param.Parameterized):
             del job.cache[stale]
         entries = [job.cache[i][1] for i in ids if i in job.cache]
         if not job.errors:
-            job.totals, findings = plan_findings(job.model, job.plan, entries)
+            job.totals, findings, points = plan_analysis(job.model, job.plan, entries)
             job.findings = list(findings)
+            job.points = {p.id: p for p in points}
 
     def _set_progress(self, generation: int, done: int, n: int) -> None:
         if generation == self._generation and self.busy:
@@ -229,7 +233,9 @@ class PlanAnalyst(param.Parameterized):
         with param.parameterized.batch_call_watchers(self):
             self.point_errors = job.point_errors
             self.errors = job.errors
-            self.results = {i: self._cache[i][1] for i in ids if i in self._cache}
+            # the cache keeps each point's own analysis; what is shown adds what the plan rules put on a point
+            shown = job.points or {}
+            self.results = {i: shown.get(i, self._cache[i][1]) for i in ids if i in self._cache}
             self.plan_findings = job.findings
             self.totals = job.totals
             self.last_ms = (time.perf_counter() - job.t0) * 1000.0
@@ -255,14 +261,17 @@ class PlanAnalyst(param.Parameterized):
         return out
 
     def finding_rows(self) -> list[dict[str, Any]]:
-        """Every finding as a table row, worst first, plan-level ones last."""
+        """Every finding as a table row, the most severe first: a plan-level danger (an overdose, the plan's total)
+        above every caution and info; within a severity the points' rows (nearest first) before the plan's, as in
+        the report."""
         rows = []
         for pid in self.state.point_ids():
             r = self.results.get(pid)
             rows += [(f, _row(pid, f)) for f in (r.findings if r is not None else ())]
-        rows.sort(key=lambda fr: (-fr[0].severity.rank,
+        rows += [(f, _row("", f)) for f in self.plan_findings]
+        rows.sort(key=lambda fr: (-fr[0].severity.rank, fr[1]["point"] == "",
                                   fr[1]["distance_mm"] if fr[1]["distance_mm"] is not None else 1e9))
-        return [row for _, row in rows] + [_row("", f) for f in self.plan_findings]
+        return [row for _, row in rows]
 
 
 def _row(point_id: str, f: Finding) -> dict[str, Any]:
