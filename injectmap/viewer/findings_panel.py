@@ -1,4 +1,9 @@
-"""The Findings table: the plan's findings; selecting one selects its point and highlights its structure."""
+"""The Findings table: the plan's findings; selecting one selects its point and highlights its structure.
+
+Readable at 1366x768 (tests/browser/test_findings_table.py): the point, the severity, the structure (its name,
+wrapped) and the message (wrapped, never cut) each keep their own width; where the centre column is too narrow for
+every column (a laptop), the code and the distance fold under their row, labelled, instead of squeezing the others
+to a few characters (Tabulator's responsive collapse); on a wide screen every column is side by side."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 import panel as pn
 import param
 
+from injectmap.reports.chart import structure_name
 from injectmap.viewer.analysis import PlanAnalyst
 from injectmap.viewer.scene import SEVERITY_COLOURS
 from injectmap.viewer.state import AppState
@@ -21,6 +27,33 @@ DISTANCE_TOOLTIP = ("mm from the limit the finding is about; negative: the limit
                     "the distance beyond the minimum kept. Each code in docs/severity.md.")
 
 
+#: the table's height (px): about three findings with their messages wrapped at 1366 px, more on a wide screen
+TABLE_HEIGHT = 300
+#: project choice: each column's width (px; the message takes the rest, at least its own) and whether it may fold
+#: under its row (``responsive`` above 0, the highest folds first) when the columns do not fit side by side; the
+#: point, severity, structure and message never fold, and wrap within their width. The widths: the longest point id
+#: of a template ("corrugator_medial_left", wrapped at its underscores), the header "severity" with its sort arrow,
+#: a structure's name over two or three lines, a message of about 40 characters a line.
+COLUMN_WIDTHS = {"point": 96, "severity": 90, "structure": 140, "message": 280, "distance_mm": 124, "code": 180}
+TABLE_CONFIGURATION: dict[str, Any] = {
+    "responsiveLayout": "collapse",
+    "responsiveLayoutCollapseStartOpen": True,
+    "columns": [
+        {"field": "point", "width": COLUMN_WIDTHS["point"], "responsive": 0, "formatter": "textarea"},
+        {"field": "severity", "width": COLUMN_WIDTHS["severity"], "responsive": 0},
+        {"field": "code", "width": COLUMN_WIDTHS["code"], "responsive": 2},
+        {"field": "structure", "width": COLUMN_WIDTHS["structure"], "responsive": 0, "formatter": "textarea"},
+        {"field": "distance_mm", "width": COLUMN_WIDTHS["distance_mm"], "responsive": 1},
+        {"field": "message", "minWidth": COLUMN_WIDTHS["message"], "responsive": 0, "formatter": "textarea"},
+    ],
+}
+#: wrapped cells break a long id at any character rather than overflow; a folded column's label and value read
+#: as one line under the row
+TABLE_SHEET = (".tabulator-cell { overflow-wrap: anywhere; }"
+               ".tabulator-responsive-collapse table { font-size: 12px; }"
+               ".tabulator-responsive-collapse td:first-child { padding-right: 6px; color: #555; }")
+
+
 class FindingsPanel(pn.viewable.Viewer):
     """The findings of the plan; selecting one selects its point and highlights its structure."""
 
@@ -32,9 +65,10 @@ class FindingsPanel(pn.viewable.Viewer):
         self._rows: list[dict[str, Any]] = []
         colours = {k: f"background-color: {v}33" for k, v in SEVERITY_COLOURS.items()}
         self.table = pn.widgets.Tabulator(self._frame(), show_index=False, selectable=1, disabled=True,
-                                          height=240, sizing_mode="stretch_width", css_classes=["findings-table"],
-                                          layout="fit_columns", widths={"message": 420},
-                                          header_tooltips={"distance_mm": DISTANCE_TOOLTIP})
+                                          height=TABLE_HEIGHT, sizing_mode="stretch_width",
+                                          css_classes=["findings-table"], layout="fit_columns",
+                                          header_tooltips={"distance_mm": DISTANCE_TOOLTIP},
+                                          configuration=TABLE_CONFIGURATION, stylesheets=[TABLE_SHEET])
         self.table.style.apply(lambda s: [colours.get(v, "") for v in s], subset=["severity"])
         self.table.param.watch(self._on_select, "selection")
         self.errors = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
@@ -47,7 +81,10 @@ class FindingsPanel(pn.viewable.Viewer):
 
         self._rows = self.analyst.finding_rows()
         cols = ["point", "severity", "code", "structure", "distance_mm", "message"]
-        return pd.DataFrame(self._rows, columns=cols)
+        # the structure by its name and side, as the report names it (a name wraps between its words; the rows keep
+        # the id, which selects it)
+        shown = [{**r, "structure": structure_name(self.analyst.model, r["structure"])} for r in self._rows]
+        return pd.DataFrame(shown, columns=cols)
 
     def _refresh(self, *_: Any) -> None:
         self.table.value = self._frame()
