@@ -1,5 +1,6 @@
 """Doses as clinicians count them, under the plan table: units, mL and vials of the plan and of each session,
-by side and by area, counted by planning (:mod:`injectmap.planning.totals`) on every edit.
+by side, by muscle (every treated muscle, with its usual range) and by area, counted by planning
+(:mod:`injectmap.planning.totals`) on every edit.
 
 The view computes nothing itself: :func:`plan_counts` asks planning for the totals (the side of a point is
 the one rule of :mod:`injectmap.planning.sides`, with the entry x of the analysed points once their
@@ -16,10 +17,11 @@ from typing import Any
 
 import panel as pn
 
+from injectmap.planning.doses import dose_range, range_words
 from injectmap.planning.plan import Plan, PlanError, parse_plan
 from injectmap.planning.sessions import session_ids
 from injectmap.planning.sides import SIDES
-from injectmap.planning.totals import DoseTotals, point_doses, summarize
+from injectmap.planning.totals import UNTARGETED, DoseTotals, point_doses, summarize
 from injectmap.viewer.analysis import PlanAnalyst, too_many_points
 from injectmap.viewer.state import AppState
 from injectmap.viewer.text import plain
@@ -89,7 +91,9 @@ def _short(product: str) -> str:
 _STYLE = ("<style>.dose-totals table{border-collapse:collapse;font-size:12px;margin:2px 0 8px;width:100%}"
           ".dose-totals th,.dose-totals td{border-bottom:1px solid #ddd;padding:2px 5px;text-align:right}"
           ".dose-totals th:first-child,.dose-totals td:first-child{text-align:left}"
-          ".dose-totals caption{text-align:left;font-weight:bold;font-size:12px}</style>")
+          ".dose-totals caption{text-align:left;font-weight:bold;font-size:12px}"
+          ".dose-totals td.above,.dose-totals td.below{font-weight:bold;color:#b00020}"
+          ".dose-totals td.above::after{content:' \\25B2'}.dose-totals td.below::after{content:' \\25BC'}</style>")
 
 
 def totals_html(counts: PlanCounts, shown: str = PLAN_ROW) -> str:
@@ -118,6 +122,12 @@ def totals_html(counts: PlanCounts, shown: str = PLAN_ROW) -> str:
                          f'<td class="points">{g.points if g else 0}</td></tr>')
     out += [f'<table class="totals-sides"><caption>By side ({html.escape(where)})</caption>'
             "<tr><th></th><th>Units</th><th>mL</th><th>Points</th></tr>", *side_rows, "</table>"]
+    muscles = list(dict.fromkeys(g.name for g in t.by_muscle))
+    if muscles:
+        out += [f'<table class="totals-muscles"><caption>By muscle, units ({html.escape(where)}; usual: the range '
+                "the findings check, onabotulinumtoxinA units)</caption>"
+                "<tr><th></th><th>Left</th><th>Right</th><th>Midline</th><th>Usual</th></tr>",
+                *(_muscle_row(t, m) for m in muscles), "</table>"]
     areas = list(dict.fromkeys(g.name for g in t.by_area))
     if areas:
         area_rows = []
@@ -129,6 +139,33 @@ def totals_html(counts: PlanCounts, shown: str = PLAN_ROW) -> str:
                 "<tr><th></th><th>Left</th><th>Right</th><th>Midline</th></tr>", *area_rows, "</table>"]
     out.append("</div>")
     return "".join(out)
+
+
+def _muscle_row(t: DoseTotals, muscle: str) -> str:
+    """One treated muscle (a dose group: both parts of the masseter are one) per side, with planning's usual range
+    (dose_ranges.yaml, the numbers the findings quote) and each side's cell marked ``above`` or ``below`` the range
+    (the findings say by how much)."""
+    rng = dose_range(muscle) if muscle != UNTARGETED else None
+    name = "no target" if muscle == UNTARGETED else muscle.replace("_", " ")
+    cells = []
+    for side in SIDES:
+        g = t.muscle(muscle, side)
+        cls: str = side
+        title = ""
+        if rng is not None and g is not None:
+            # a bilateral muscle's range is per side; a midline one's (and a midline point of a sided one) in all
+            units = g.ona_units if rng.per == "side" and side != "midline" else sum(
+                x.ona_units for x in (t.muscle(muscle, s) for s in SIDES) if x is not None)
+            where = rng.classify(units)
+            if where in ("above", "below"):
+                cls += f" {where}"
+                title = (f' title="{units:g} U (onabotulinumtoxinA) is {where} the usual '
+                         f'{range_words(rng.low_units, rng.high_units)}"')
+        cells.append(f'<td class="{cls}"{title}>{_units_of(g)}</td>')
+    usual = "" if rng is None else (f"{range_words(rng.typical_low_units, rng.typical_high_units, '')} "
+                                    f"{'per side' if rng.per == 'side' else 'in all'}")
+    return (f'<tr data-muscle="{html.escape(muscle)}"><td>{html.escape(name)}</td>{"".join(cells)}'
+            f'<td class="usual">{usual}</td></tr>')
 
 
 def _units_of(g: Any) -> str:
