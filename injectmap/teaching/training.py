@@ -81,7 +81,7 @@ from injectmap.planning.doses import area_dose_range, dose_group_of, dose_range,
 from injectmap.planning.plan import PlanError, parse_plan
 from injectmap.planning.products import ona_equivalent_units
 from injectmap.planning.results import Finding, PlanResult, PointResult, Severity
-from injectmap.planning.rules import brow_height_mm, thresholds
+from injectmap.planning.rules import brow_height_mm, sentence, thresholds
 from injectmap.planning.sides import side_of_x
 from injectmap.teaching.training_expected import ExpectedOutcome, ExpectedResultSpec, evaluate_expected
 from injectmap.teaching.training_fixes import (
@@ -172,6 +172,18 @@ class DoseLimit:
     min_units: float
     max_units: float
     source: str
+    #: planning's range in words where the limit takes it ("planning's masseter range: 20-40 U per side, usually
+    #: 24-32 U", from dose_ranges.yaml: never typed into an exercise), else ""
+    planning: str = ""
+    #: why the exercise narrows planning's range (its own source text), "" when it takes the range as it is
+    narrowed: str = ""
+
+    def allowed_words(self) -> str:
+        """The allowed range in words, with planning's range where the exercise takes it and why it differs:
+        ``"20-30 U (a small jaw: ...; planning's masseter range: 20-40 U per side, usually 24-32 U)"``."""
+        allowed = range_words(self.min_units, self.max_units)
+        said = "; ".join(x for x in (self.narrowed, self.planning) if x)
+        return f"{allowed} ({said})" if said else allowed
 
     def credit(self, units: float) -> float:
         """1 inside [min, max]; ``max(0, 1 - 2 * relative miss)`` outside."""
@@ -296,6 +308,8 @@ def _limit(gid: str, d: Mapping[str, Any], structures: tuple[str, ...], errors: 
     """A dose limit from injectmap.planning's ranges (``planning`` / ``planning_area``) or explicit numbers."""
     lo = hi = None
     sources = []
+    planning = ""
+    r = None
     key = d.get("planning_area" if area else "planning")
     if key is not None:
         try:
@@ -308,6 +322,7 @@ def _limit(gid: str, d: Mapping[str, Any], structures: tuple[str, ...], errors: 
         if r is not None:
             lo, hi = r.low_units, r.high_units
             sources.append(f"planning.doses {key} ({r.low_units:g}-{r.high_units:g} U {r.per}): {r.source}")
+            planning = _planning_words(str(key), r, area)
     if "min_units" in d:
         lo = d["min_units"]
     if "max_units" in d:
@@ -323,8 +338,18 @@ def _limit(gid: str, d: Mapping[str, Any], structures: tuple[str, ...], errors: 
         errors.append(f"{where}: min_units {lo} > max_units {hi}")
     if not sources:
         errors.append(f"{where}: a source is needed")
-    return DoseLimit(gid, structures, float(lo) if ok and lo is not None else 0.0,
-                     float(hi) if ok and hi is not None else 0.0, " | ".join(sources))
+    low, high = (float(lo) if ok and lo is not None else 0.0), (float(hi) if ok and hi is not None else 0.0)
+    narrowed = "" if r is None or (low, high) == (r.low_units, r.high_units) else str(
+        d.get("source") or "the exercise's own limit")
+    return DoseLimit(gid, structures, low, high, " | ".join(sources), planning, narrowed)
+
+
+def _planning_words(key: str, r: Any, area: bool) -> str:
+    """Planning's range in words, from dose_ranges.yaml (an exercise never types its numbers)."""
+    per = "per side" if r.per == "side" else "in all"
+    usual = range_words(r.typical_low_units, r.typical_high_units)
+    return (f"planning's {key.replace('_', ' ')} {'area ' if area else ''}range: "
+            f"{range_words(r.low_units, r.high_units)} {per}, usually {usual}")
 
 
 def _known_structure(sid: str) -> str:
@@ -1007,14 +1032,17 @@ def _dose_feedback(model: Any, g: DoseLimit, units: float, what: str) -> Feedbac
     if units < g.min_units:
         why = ("too little leaves the muscle active: the lines stay, or the effect is short"
                if units > 0 else "no toxin there at all")
-        msg = (f"Dose of {what} ({names}): {units:g} U is below the allowed {range_words(g.min_units, g.max_units)}: "
+        msg = (f"Dose of {what} ({names}): {units:g} U is below the allowed {g.allowed_words()}: "
                f"{why}. To fix: give {g.min_units - units:g} U more (at least {g.min_units:g} U).")
     else:
         cons = _consequence(model, main)
-        msg = (f"Dose of {what} ({names}): {units:g} U is above the allowed {range_words(g.min_units, g.max_units)}: "
+        msg = (f"Dose of {what} ({names}): {units:g} U is above the allowed {g.allowed_words()}: "
                f"too much spreads further and weakens more than intended ({cons}). To fix: give "
                f"{units - g.max_units:g} U less (at most {g.max_units:g} U).")
-    return Feedback(Severity.CAUTION, "dose_out_of_range", msg + f" Source: {g.source.split(' | ')[0]}", main)
+    # the exercise's own reason is in the allowed words where it narrows planning's range: the source is then
+    # planning's range's (its published sources)
+    source = g.source.split(" | ")[-1 if g.narrowed else 0]
+    return Feedback(Severity.CAUTION, "dose_out_of_range", msg + f" Source: {sentence(source)}", main)
 
 
 def _balance(exercise: Exercise, by_target: Mapping[str, float], model: Any) -> tuple[Component, list[Feedback]]:

@@ -26,7 +26,6 @@ from typing import Any
 import panel as pn
 import param
 
-from injectmap.planning.doses import range_words
 from injectmap.teaching.training import (
     SCORES_ENV,
     Exercise,
@@ -136,7 +135,12 @@ class TrainingPanel(pn.viewable.Viewer):
         ex = self.exercise
         names = ", ".join(self._name(t) for t in ex.targets)
         spare = ", ".join(self._name(s) for s in ex.spare)
-        doses = "; ".join(f"{g.id.replace('_', ' ')} {range_words(g.min_units, g.max_units)}" for g in ex.dose_groups)
+        # each allowed range once, with the groups it holds for (a symmetric exercise's two sides share one), and
+        # planning's range beside it where the exercise takes it, with why it differs (DoseLimit.allowed_words)
+        by_words: dict[str, list[str]] = {}
+        for g in ex.dose_groups:
+            by_words.setdefault(g.allowed_words(), []).append(g.id.replace("_", " "))
+        doses = "; ".join(f"{' and '.join(ids)} {words}" for words, ids in by_words.items())
         lines = [f"### {ex.title}", f"**Goal:** {ex.goal}", f"**Scenario:** {ex.scenario}",
                  f"**Reach:** {names}", f"**Spare:** {spare}",
                  f"**Dose (onabotulinumtoxinA units):** {doses}; total {ex.total.min_units:g}-"

@@ -221,3 +221,17 @@ def test_each_feedback_message_is_shown_whole_under_its_row_as_plain_text(panel:
     shown = _message_pane(panel.feedback.value.iloc[0]).object
     assert "mn1" in shown
     assert "<img" not in _message_pane({"message": "Point <img src=x onerror=alert(1)>: too high"}).object
+
+
+def test_the_goal_gives_the_exercise_s_dose_and_planning_s_range_with_why_they_differ(panel: TrainingPanel):
+    """The small-jaw exercise allows 20-30 U per side; planning's masseter range (20-40 U per side, usually 24-32 U,
+    from dose_ranges.yaml) is said beside it with the reason the exercise takes its lower part, once for both sides."""
+    from injectmap.planning.doses import dose_range, range_words
+
+    panel.picker.value = "masseter_small_jaw"
+    goal = panel.goal.object
+    r = dose_range("masseter")
+    assert r is not None
+    planning = (f"planning's masseter range: {range_words(r.low_units, r.high_units)} per side, usually "
+                f"{range_words(r.typical_low_units, r.typical_high_units)}")
+    assert goal.count(planning) == 1 and "masseter left and masseter right 20-30 U (a small jaw" in goal, goal
