@@ -44,7 +44,7 @@ EXPRESSIONS: dict[str, str] = {
     "mouth corners down": "mouth_corner_down", "chin": "chin", "neck bands": "neck_bands", "all": "all",
 }
 #: the day slider (issue 14): days after the initial session
-DAYS = (0, 3, 7, 14, 30, 60, 90, 120)
+DAYS = (0, 3, 7, 14, 30, 90, 120)
 #: the measures shown (teaching/data/expressions.yaml), with their labels
 MEASURES: dict[str, str] = {"brow_height_rest_mm": "brow height at rest",
                             "brow_height_raised_mm": "brow height raised",

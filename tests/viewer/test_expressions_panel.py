@@ -156,15 +156,3 @@ def test_points_with_normals_match_the_browsers_rule() -> None:
     assert np.allclose(mesh.points, pv.Sphere(theta_resolution=12, phi_resolution=10).points)
     got = expand_mesh({"points": np.asarray(moved.points, np.float32).ravel(), "tris16": tris.ravel().astype(np.uint16)})
     assert got["points"].shape == (mesh.n_points, 3)
-
-
-def test_the_day_slider_shows_the_wearing_off_between_one_and_three_months(app) -> None:
-    """The slider went from day 30 to day 90: the months in which the effect wears off had no stop. Day 60 is one,
-    and the demo plan's frown there lies between its day-30 and day-90 strengths."""
-    card = _open(app, expression="frown", day=30)
-    strengths = {}
-    for day in (30, 60, 90):
-        card.day_slider.value = day
-        assert card.last_frame is not None and card.last_frame.result.day == day
-        strengths[day] = card.last_frame.result.strengths["frown"]["left"].mid
-    assert strengths[30] < strengths[60] < strengths[90], strengths
