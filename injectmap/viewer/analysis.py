@@ -242,8 +242,8 @@ class PlanAnalyst(param.Parameterized):
             self.busy, self.progress = False, ""
         if job.point_errors:  # the reason is shown beside the point, in the plan card
             unplaced = list(job.point_errors)
-            shown = ", ".join(unplaced[:5]) + (f" and {len(unplaced) - 5} more" if len(unplaced) > 5 else "")
-            self.state.message = (f"{'Points' if len(unplaced) > 1 else 'Point'} {shown} could not be placed: the "
+            listed = ", ".join(unplaced[:5]) + (f" and {len(unplaced) - 5} more" if len(unplaced) > 5 else "")
+            self.state.message = (f"{'Points' if len(unplaced) > 1 else 'Point'} {listed} could not be placed: the "
                                   "Plan card says why beside each (select the point).")
         elif job.errors:
             self.state.message = "Some points could not be placed: " + "; ".join(job.errors[:3])
