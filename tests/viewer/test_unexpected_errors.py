@@ -9,6 +9,7 @@ sentence and log only the exception's type and where it was raised.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import types
 from typing import Any
@@ -37,7 +38,48 @@ def _raise(exc: BaseException) -> Any:
     return f
 
 
-def _quiet(caplog: pytest.LogCaptureFixture) -> None:
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def caplog() -> Any:
+    """What the project's loggers write during the test, read from a handler on the ``injectmap`` logger itself:
+    another test in the same worker may have configured logging (a library's ``fileConfig`` disables the loggers
+    that exist), so the root logger's capture alone can miss them. Each ``injectmap`` logger is enabled and left to
+    its parent's level for the test, then put back."""
+    handler = _Records()
+    top = logging.getLogger("injectmap")
+    names = [n for n in list(logging.root.manager.loggerDict) if n.startswith("injectmap.")]
+    loggers = [top, *(logging.getLogger(n) for n in names)]
+    saved = [(lg, lg.disabled, lg.level, lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.disabled = False
+        lg.propagate = True
+        if lg is not top:
+            lg.setLevel(logging.NOTSET)
+    top.addHandler(handler)
+
+    class _Capture:
+        records = handler.records
+
+        @staticmethod
+        def set_level(level: int, logger: str = "") -> None:
+            logging.getLogger(logger or None).setLevel(level)
+
+    yield _Capture()
+    top.removeHandler(handler)
+    for lg, disabled, level, propagate in saved:
+        lg.disabled, lg.propagate = disabled, propagate
+        lg.setLevel(level)
+
+
+def _quiet(caplog: Any) -> None:
     """Nothing logged quotes the exception's text; its type is there."""
     logged = "\n".join(r.getMessage() + (str(r.exc_info[1]) if r.exc_info else "") for r in caplog.records)
     assert "visit_start_day" not in logged and "Ana Secret" not in logged, logged
@@ -110,7 +152,9 @@ def test_face_card_shows_a_plain_sentence(caplog) -> None:
     state = AppState(snap=lambda p: p)
     card = FacePanel(state, types.SimpleNamespace(params=FaceParams()), lambda _m: None,
                      loader=_raise(AttributeError(SECRET)), user="ana")
-    asyncio.run(card._switch_async(FaceParams(masseter=1.0), write_plan=False))
+    # in a thread of its own: a browser test earlier in this worker may leave an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, card._switch_async(FaceParams(masseter=1.0), write_plan=False)).result()
     assert state.message.startswith("The face could not be loaded: ") and "visit" not in state.message
     assert not card.busy
     _quiet(caplog)
